@@ -1,0 +1,13 @@
+module github.com/authstream/authstream/libs/authn
+
+go 1.26.0
+
+require (
+	github.com/authstream/authstream/libs/fault v0.0.0
+	github.com/go-jose/go-jose/v4 v4.1.9
+	github.com/golang-jwt/jwt/v5 v5.3.1
+	golang.org/x/crypto v0.59.0
+	golang.org/x/text v0.44.0
+)
+
+replace github.com/authstream/authstream/libs/fault => ../fault

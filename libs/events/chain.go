@@ -1,0 +1,122 @@
+package events
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+)
+
+// ErrBrokenChain is wrapped by the errors of VerifyChain and VerifyHash: an
+// event was altered, removed, inserted or reordered.
+var ErrBrokenChain = errors.New("broken hash chain")
+
+// ChainError says where a hash chain breaks first and how. It wraps
+// ErrBrokenChain.
+type ChainError struct {
+	Index   int    // position in the verified slice, from 0
+	Version uint64 // the event's version as it claims it
+	ID      string // the event's id as it claims it
+	Problem string // what is wrong, in words
+}
+
+// Error implements error.
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("%v at index %d (version %d, id %s): %s", ErrBrokenChain, e.Index, e.Version, e.ID, e.Problem)
+}
+
+// Unwrap makes errors.Is(err, ErrBrokenChain) hold.
+func (e *ChainError) Unwrap() error { return ErrBrokenChain }
+
+// ComputeHash returns the hex SHA-256 of the canonical JSON of e with Hash
+// set to "": every other member, Prev and Version included, and Data in
+// canonical form, is covered. It fails only when e cannot be marshalled (a
+// time outside years 0 to 9999, data that is not JSON).
+func (e Envelope) ComputeHash() (string, error) {
+	e.Hash = ""
+	b, err := Canonical(e)
+	if err != nil {
+		return "", fmt.Errorf("hash event %s: %w", e.ID, err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// VerifyHash checks that e.Hash is the hash of e. It returns a *ChainError
+// (index 0) wrapping ErrBrokenChain when it is not.
+func (e Envelope) VerifyHash() error {
+	return verifyHash(0, e)
+}
+
+func verifyHash(i int, e Envelope) error {
+	h, err := e.ComputeHash()
+	if err != nil {
+		return &ChainError{Index: i, Version: e.Version, ID: e.ID, Problem: err.Error()}
+	}
+	if h != e.Hash {
+		return &ChainError{Index: i, Version: e.Version, ID: e.ID, Problem: "hash does not match the content"}
+	}
+	return nil
+}
+
+// Chain links e after the aggregate's previous event: it sets e.Prev to
+// prevHash ("" for the first event), e.Version to version, normalises
+// e.OccurredAt to UTC (so the stored text parses back to the same instant
+// and hash) and sets e.Hash. It returns an error wrapping ErrInvalid when
+// version is 0, when prevHash is empty for a version above 1 or set for
+// version 1, or when e is not a valid envelope.
+func Chain(prevHash string, version uint64, e *Envelope) error {
+	if version == 0 {
+		return invalidf("chain event %s: version must be at least 1", e.ID)
+	}
+	if (version == 1) != (prevHash == "") {
+		return invalidf("chain event %s: prev hash must be empty exactly for version 1", e.ID)
+	}
+	if prevHash != "" && !isHexHash(prevHash) {
+		return invalidf("chain event %s: prev is not a hex sha-256", e.ID)
+	}
+	if err := e.checkHeader(); err != nil {
+		return fmt.Errorf("chain event %s: %w", e.ID, err)
+	}
+	e.Prev, e.Version, e.OccurredAt = prevHash, version, e.OccurredAt.UTC()
+	h, err := e.ComputeHash()
+	if err != nil {
+		return err
+	}
+	e.Hash = h
+	return nil
+}
+
+// VerifyChain checks the complete history of one aggregate, oldest first:
+// every event belongs to the tenant, aggregate and aggregate id of the
+// first, versions run 1, 2, 3... without gaps, each Prev is the Hash of the
+// event before (the first's is empty) and each Hash matches its event. It
+// returns nil for an empty slice, or a *ChainError wrapping ErrBrokenChain
+// for the first broken link, so an altered, removed, inserted or reordered
+// event is detected.
+func VerifyChain(envs []Envelope) error {
+	for i, e := range envs {
+		fail := func(format string, args ...any) error {
+			return &ChainError{Index: i, Version: e.Version, ID: e.ID, Problem: fmt.Sprintf(format, args...)}
+		}
+		first := envs[0]
+		if e.Tenant != first.Tenant || e.Aggregate != first.Aggregate || e.AggregateID != first.AggregateID {
+			return fail("belongs to %s/%s/%s, not %s/%s/%s",
+				e.Tenant, e.Aggregate, e.AggregateID, first.Tenant, first.Aggregate, first.AggregateID)
+		}
+		if want := uint64(i) + 1; e.Version != want {
+			return fail("version %d where %d was expected (an event is missing, extra or out of order)", e.Version, want)
+		}
+		wantPrev := ""
+		if i > 0 {
+			wantPrev = envs[i-1].Hash
+		}
+		if e.Prev != wantPrev {
+			return fail("prev does not link to the hash of the previous event")
+		}
+		if err := verifyHash(i, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

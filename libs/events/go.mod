@@ -1,0 +1,3 @@
+module github.com/authstream/authstream/libs/events
+
+go 1.26

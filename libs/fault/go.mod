@@ -1,0 +1,3 @@
+module github.com/authstream/authstream/libs/fault
+
+go 1.26

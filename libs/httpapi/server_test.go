@@ -1,0 +1,94 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/libs/httpapi"
+)
+
+func TestListen(t *testing.T) {
+	t.Parallel()
+	taken, err := httpapi.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() }) // subtests run after this function returns
+
+	tests := []struct {
+		addr, wantErr string
+	}{
+		{addr: taken.Addr().String(), wantErr: "address " + taken.Addr().String() + " is already in use"},
+		{addr: "8080", wantErr: `invalid listen address "8080"`},
+		{addr: "127.0.0.1:http-alt-nope", wantErr: `invalid listen address "127.0.0.1:http-alt-nope"`},
+		{addr: "127.0.0.1:99999", wantErr: `invalid listen address "127.0.0.1:99999"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			t.Parallel()
+			ln, err := httpapi.Listen(tt.addr)
+			if err == nil {
+				ln.Close()
+				t.Fatalf("Listen(%q) succeeded", tt.addr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error = %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewServer_Limits(t *testing.T) {
+	t.Parallel()
+	srv := httpapi.NewServer(http.NotFoundHandler())
+	if srv.ReadHeaderTimeout != 5*time.Second || srv.ReadTimeout != 30*time.Second || srv.WriteTimeout != 60*time.Second ||
+		srv.IdleTimeout != 120*time.Second || srv.MaxHeaderBytes != 32<<10 {
+		t.Errorf("limits = %+v", srv)
+	}
+}
+
+func TestServe_DrainsOnCancel(t *testing.T) {
+	t.Parallel()
+	ln, err := httpapi.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	release := make(chan struct{})
+	srv := httpapi.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		_, _ = io.WriteString(w, "done")
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- httpapi.Serve(ctx, srv, ln) }()
+
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-started
+	cancel() // shutdown begins with a request in flight
+	close(release)
+	if body := <-got; body != "done" {
+		t.Errorf("in-flight request got %q, want it to finish", body)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want nil after cancel", err)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {
+		t.Error("server still accepts after Serve returned")
+	}
+}
