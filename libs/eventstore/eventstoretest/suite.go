@@ -1,0 +1,828 @@
+// Package eventstoretest is the conformance suite of the event store: every
+// guarantee the services rely on (optimistic concurrency, atomic batches,
+// uniqueness claims, idempotent and ambiguous retries, ordered reads,
+// partitioning) checked against a real JetStream. Run it against each
+// deployment shape (single server, replicated cluster).
+package eventstoretest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NewStore returns a store on streams that EnsureStreams has set up, and
+// the JetStream context it uses. Subtests run in parallel and may share one
+// server: each works in tenants of its own.
+type NewStore func(t *testing.T) (*eventstore.Store, jetstream.JetStream)
+
+// Run runs the conformance suite as subtests of t.
+func Run(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s *eventstore.Store, js jetstream.JetStream)
+	}{
+		{"AppendLoadRoundTrip", testAppendLoad},
+		{"LongHistory", testLongHistory},
+		{"ExpectedSequenceConflict", testConflict},
+		{"ClaimRace", testClaimRace},
+		{"ClaimPerTenant", testClaimPerTenant},
+		{"ReleaseAndReclaim", testReleaseReclaim},
+		{"AtomicBatchAllOrNothing", testAtomicBatch},
+		{"IdempotentRetry", testIdempotentRetry},
+		{"AmbiguousPublishReplyLost", func(t *testing.T, s *eventstore.Store, js jetstream.JetStream) {
+			testAmbiguous(t, s, js, true)
+		}},
+		{"AmbiguousPublishCommitLost", func(t *testing.T, s *eventstore.Store, js jetstream.JetStream) {
+			testAmbiguous(t, s, js, false)
+		}},
+		{"ReadFromSequence", testReadFromSequence},
+		{"ReadFromTime", testReadFromTime},
+		{"Subscribe", testSubscribe},
+		{"PartitionSuffix", testPartitions},
+		{"ActivityStream", testActivity},
+		{"InvalidArguments", testInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, js := newStore(t)
+			tt.run(t, s, js)
+		})
+	}
+}
+
+func testAppendLoad(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, user := newTenant(t), events.NewID()
+
+	empty := mustLoad(t, s, tenant, events.AggregateUser, user)
+	if len(empty.Events) != 0 || !empty.Position.IsZero() {
+		t.Fatalf("new aggregate: got %d events at %+v, want none at zero", len(empty.Events), empty.Position)
+	}
+	if _, ok, err := s.Last(ctx, tenant, events.AggregateUser, user); err != nil || ok {
+		t.Fatalf("Last of new aggregate: ok=%v err=%v", ok, err)
+	}
+
+	reg := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "Ann", UsernameKey: "ann"})
+	reg.Trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	r1 := mustAppend(t, s, eventstore.Events{Events: []events.Envelope{reg}})
+	if r1.Duplicate || len(r1.Positions) != 1 || r1.Positions[0].Version != 1 || r1.Positions[0].Sequence != r1.Sequence {
+		t.Fatalf("first append: %+v", r1)
+	}
+	r2 := mustAppend(t, s, eventstore.Events{After: r1.Positions[0], Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateUser, user, events.UserRoleAssigned{Role: "admin"}),
+		mustEvent(t, tenant, events.AggregateUser, user, events.UserDisabled{Reason: "test"}),
+	}})
+	if got := r2.Positions[0]; got.Version != 3 || got.Sequence != r2.Sequence || got.Hash != r2.Events[1].Hash {
+		t.Fatalf("second append position %+v, result %+v", got, r2)
+	}
+	if r2.Events[0].Prev != r1.Events[0].Hash || r2.Events[1].Prev != r2.Events[0].Hash {
+		t.Fatal("appended events do not link into the hash chain")
+	}
+
+	h := mustLoad(t, s, tenant, events.AggregateUser, user)
+	if len(h.Events) != 3 {
+		t.Fatalf("loaded %d events, want 3", len(h.Events))
+	}
+	if h.Position != r2.Positions[0] {
+		t.Fatalf("loaded position %+v, append said %+v", h.Position, r2.Positions[0])
+	}
+	if err := events.VerifyChain(h.Envelopes()); err != nil {
+		t.Fatalf("chain: %v", err)
+	}
+	wantSubject := events.StoredSubject(tenant, events.AggregateUser, user)
+	for i, st := range h.Events {
+		if st.Envelope.Version != uint64(i+1) || st.Subject != wantSubject {
+			t.Errorf("event %d: version %d subject %s", i, st.Envelope.Version, st.Subject)
+		}
+		if st.Headers.Get(jetstream.MsgIDHeader) != st.Envelope.ID || st.Headers.Get(events.HeaderType) != st.Envelope.Type {
+			t.Errorf("event %d: headers %v", i, st.Headers)
+		}
+		if i > 0 && st.Sequence <= h.Events[i-1].Sequence {
+			t.Errorf("event %d: sequence %d not after %d", i, st.Sequence, h.Events[i-1].Sequence)
+		}
+	}
+	if got := h.Events[0].Headers.Get(events.HeaderTrace); got != reg.Trace {
+		t.Errorf("traceparent header %q, want %q", got, reg.Trace)
+	}
+	if h.Events[0].Envelope.ID != reg.ID || string(h.Events[0].Envelope.Data) != string(reg.Data) {
+		t.Errorf("stored envelope differs from the appended one")
+	}
+
+	last, ok, err := s.Last(ctx, tenant, events.AggregateUser, user)
+	if err != nil || !ok || last.Position() != h.Position {
+		t.Fatalf("Last: %+v ok=%v err=%v, want position %+v", last.Position(), ok, err, h.Position)
+	}
+}
+
+func testLongHistory(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	tenant, role := newTenant(t), "big"
+	at := eventstore.Position{}
+	const batches, perBatch = 3, 120 // more than one page of direct gets
+	for range batches {
+		var evs []events.Envelope
+		for range perBatch {
+			evs = append(evs, mustEvent(t, tenant, events.AggregateRole, role, events.RoleDefined{Permissions: []string{"a:b"}}))
+		}
+		at = mustAppend(t, s, eventstore.Events{After: at, Events: evs}).Positions[0]
+	}
+	h := mustLoad(t, s, tenant, events.AggregateRole, role)
+	if len(h.Events) != batches*perBatch || h.Position != at {
+		t.Fatalf("loaded %d events at %+v, want %d at %+v", len(h.Events), h.Position, batches*perBatch, at)
+	}
+}
+
+func testConflict(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, user := newTenant(t), events.NewID()
+	r1 := mustAppend(t, s, eventstore.Events{Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "bo", UsernameKey: "bo"}),
+	}})
+	at := r1.Positions[0]
+	mustAppend(t, s, eventstore.Events{After: at, Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateUser, user, events.UserDisabled{}),
+	}})
+
+	tests := []struct {
+		name  string
+		after eventstore.Position
+		n     int
+	}{
+		{"stale position, one event", at, 1},
+		{"stale position, several events", at, 3},
+		{"zero position on an existing aggregate", eventstore.Position{}, 1},
+		{"zero position, several events", eventstore.Position{}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var evs []events.Envelope
+			for range tt.n {
+				evs = append(evs, mustEvent(t, tenant, events.AggregateUser, user, events.UserEnabled{}))
+			}
+			_, err := s.Append(ctx, eventstore.Events{After: tt.after, Events: evs})
+			if !errors.Is(err, eventstore.ErrConcurrency) {
+				t.Fatalf("got %v, want ErrConcurrency", err)
+			}
+		})
+	}
+	if h := mustLoad(t, s, tenant, events.AggregateUser, user); len(h.Events) != 2 {
+		t.Fatalf("after conflicts the aggregate has %d events, want 2", len(h.Events))
+	}
+}
+
+func testClaimRace(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant := newTenant(t)
+	const n = 24
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+		errs    []error
+	)
+	start := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := events.NewID()
+			e := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "Zed", UsernameKey: "zed"})
+			<-start
+			_, err := s.Append(ctx,
+				eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "zed", Owner: user},
+				eventstore.Events{Events: []events.Envelope{e}})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				winners = append(winners, user)
+			} else {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("%d winners, want exactly 1 (errors: %v)", len(winners), errs)
+	}
+	for _, err := range errs {
+		if !errors.Is(err, eventstore.ErrClaimTaken) && !errors.Is(err, eventstore.ErrConcurrency) {
+			t.Errorf("loser got %v, want ErrClaimTaken or ErrConcurrency", err)
+		}
+	}
+	st, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, "zed")
+	if err != nil || !st.Held || st.Owner != winners[0] {
+		t.Fatalf("claim state %+v err %v, want held by %s", st, err, winners[0])
+	}
+	// Only the winner's user.registered is in the stream.
+	got := readAll(t, s, eventstore.ReadOptions{Filters: []string{events.SubjectPrefixEvents + "." + tenant + ".>"}}, 1)
+	if len(got) != 1 || got[0].Envelope.AggregateID != winners[0] {
+		t.Fatalf("stream holds %d events of the tenant, want only the winner's", len(got))
+	}
+}
+
+func testClaimPerTenant(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	a, b := newTenant(t), newTenant(t)
+	for _, tenant := range []string{a, b} {
+		user := events.NewID()
+		mustAppend(t, s,
+			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "same", Owner: user},
+			eventstore.Events{Events: []events.Envelope{
+				mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "same", UsernameKey: "same"}),
+			}})
+	}
+	// A second user of tenant a cannot take it, without even publishing.
+	user := events.NewID()
+	_, err := s.Append(ctx,
+		eventstore.Claim{Tenant: a, Kind: events.ClaimKindUsername, Value: "same", Owner: user},
+		eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, a, events.AggregateUser, user, events.UserRegistered{Username: "same", UsernameKey: "same"}),
+		}})
+	if !errors.Is(err, eventstore.ErrClaimTaken) {
+		t.Fatalf("got %v, want ErrClaimTaken", err)
+	}
+	if strings.Contains(err.Error(), "same") {
+		t.Errorf("error %q shows the claimed value", err)
+	}
+}
+
+func testReleaseReclaim(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant := newTenant(t)
+	u1, u2 := events.NewID(), events.NewID()
+	claim := func(owner string, release bool) eventstore.Claim {
+		return eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "kim", Owner: owner, Release: release}
+	}
+	r1 := mustAppend(t, s, claim(u1, false), eventstore.Events{Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateUser, u1, events.UserRegistered{Username: "kim", UsernameKey: "kim"}),
+	}})
+
+	steps := []struct {
+		name    string
+		claim   eventstore.Claim
+		wantErr error
+	}{
+		{"another owner cannot take it", claim(u2, false), eventstore.ErrClaimTaken},
+		{"another owner cannot release it", claim(u2, true), eventstore.ErrClaimNotHeld},
+	}
+	for _, st := range steps {
+		_, err := s.Append(ctx, st.claim, eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: "kim", UsernameKey: "kim"}),
+		}})
+		if !errors.Is(err, st.wantErr) {
+			t.Fatalf("%s: got %v, want %v", st.name, err, st.wantErr)
+		}
+	}
+
+	// The holder deletes the user, releasing the name in the same batch.
+	del := []eventstore.Write{claim(u1, true), eventstore.Events{After: r1.Positions[0], Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateUser, u1, events.UserDeleted{UsernameKey: "kim"}),
+	}}}
+	first := mustAppend(t, s, del...)
+	// Repeating the command (same ids) is recognised although the claim is
+	// no longer held.
+	if again := mustAppend(t, s, del...); !again.Duplicate || again.Sequence != first.Sequence {
+		t.Fatalf("repeated release: %+v, first %+v", again, first)
+	}
+	if st, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, "kim"); err != nil || st.Held || st.Owner != u1 {
+		t.Fatalf("after release: %+v %v", st, err)
+	}
+	_, err := s.Append(ctx, claim(u1, true), eventstore.Events{Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: "kim", UsernameKey: "kim"}),
+	}})
+	if !errors.Is(err, eventstore.ErrClaimNotHeld) {
+		t.Fatalf("releasing twice: got %v, want ErrClaimNotHeld", err)
+	}
+
+	mustAppend(t, s, claim(u2, false), eventstore.Events{Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: "Kim", UsernameKey: "kim"}),
+	}})
+	if st, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, "kim"); err != nil || !st.Held || st.Owner != u2 {
+		t.Fatalf("after re-claim: %+v %v", st, err)
+	}
+}
+
+// createTenant is the biggest command: four aggregates and a claim in one
+// batch.
+func createTenant(t *testing.T, tenant, admin string) []eventstore.Write {
+	t.Helper()
+	return []eventstore.Write{
+		eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "root", Owner: admin},
+		eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateTenant, tenant, events.TenantCreated{Name: "Acme"}),
+		}},
+		eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateUser, admin, events.UserRegistered{Username: "root", UsernameKey: "root"}),
+			mustEvent(t, tenant, events.AggregateUser, admin, events.UserRoleAssigned{Role: "admin"}),
+		}},
+		eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateKeySet, tenant, events.KeyCreated{
+				KID: "k1", Algorithm: "EdDSA", PublicJWK: []byte(`{"kty":"OKP"}`), ActiveFrom: time.Unix(1700000000, 0).UTC(),
+			}),
+		}},
+	}
+}
+
+func testAtomicBatch(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, admin := newTenant(t), events.NewID()
+	res := mustAppend(t, s, createTenant(t, tenant, admin)...)
+	if len(res.Positions) != 3 || len(res.Events) != 4 {
+		t.Fatalf("result %+v", res)
+	}
+	// Claims come first, events last: the batch's last sequence is the key
+	// event's, and the four events have consecutive sequences.
+	wantSeq := []uint64{res.Sequence - 3, res.Sequence - 1, res.Sequence}
+	for i, agg := range []string{events.AggregateTenant, events.AggregateUser, events.AggregateKeySet} {
+		id := admin
+		if agg != events.AggregateUser {
+			id = tenant
+		}
+		h := mustLoad(t, s, tenant, agg, id)
+		if h.Position != res.Positions[i] || h.Position.Sequence != wantSeq[i] {
+			t.Errorf("%s at %+v, result says %+v (want sequence %d)", agg, h.Position, res.Positions[i], wantSeq[i])
+		}
+	}
+
+	// A batch whose last aggregate is stale: the new user, the new role and
+	// the claim must not be stored either.
+	u2, role := events.NewID(), "editor"
+	batch := []eventstore.Write{
+		eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "second", Owner: u2},
+		eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: "second", UsernameKey: "second"}),
+		}},
+		eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateRole, role, events.RoleDefined{Permissions: []string{"users:read"}}),
+		}},
+		eventstore.Events{After: eventstore.Position{}, Events: []events.Envelope{ // stale: the tenant exists
+			mustEvent(t, tenant, events.AggregateTenant, tenant, events.TenantDisabled{}),
+		}},
+	}
+	if _, err := s.Append(ctx, batch...); !errors.Is(err, eventstore.ErrConcurrency) {
+		t.Fatalf("got %v, want ErrConcurrency", err)
+	}
+	// The same with the stale aggregate first.
+	slices.Reverse(batch[1:])
+	if _, err := s.Append(ctx, batch...); !errors.Is(err, eventstore.ErrConcurrency) {
+		t.Fatalf("reversed: got %v, want ErrConcurrency", err)
+	}
+	for _, agg := range [][2]string{{events.AggregateUser, u2}, {events.AggregateRole, role}} {
+		if h := mustLoad(t, s, tenant, agg[0], agg[1]); len(h.Events) != 0 {
+			t.Errorf("%s of the failed batch has %d events", agg[0], len(h.Events))
+		}
+	}
+	if st, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, "second"); err != nil || st.Sequence != 0 {
+		t.Errorf("claim of the failed batch: %+v %v", st, err)
+	}
+	got := readAll(t, s, eventstore.ReadOptions{Filters: []string{events.SubjectPrefixEvents + "." + tenant + ".>"}}, 4)
+	if len(got) != 4 {
+		t.Errorf("tenant has %d events in the stream, want the 4 of the first batch", len(got))
+	}
+}
+
+func testIdempotentRetry(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant := newTenant(t)
+	key := "idem-" + tenant
+
+	tests := []struct {
+		name   string
+		writes func(t *testing.T) []eventstore.Write
+	}{
+		{"one event", func(t *testing.T) []eventstore.Write {
+			id := events.DeriveID(key, "role")
+			e := mustEvent(t, tenant, events.AggregateRole, "viewer", events.RoleDefined{Permissions: []string{"users:read"}})
+			e.ID = id
+			return []eventstore.Write{eventstore.Events{Events: []events.Envelope{e}}}
+		}},
+		{"batch with a claim", func(t *testing.T) []eventstore.Write {
+			admin := events.DeriveID(key, "admin")
+			ws := createTenant(t, tenant, admin)
+			n := 0
+			for _, w := range ws {
+				if ev, ok := w.(eventstore.Events); ok {
+					for i := range ev.Events {
+						n++
+						ev.Events[i].ID = events.DeriveID(key, strconv.Itoa(n))
+					}
+				}
+			}
+			return ws
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first := mustAppend(t, s, tt.writes(t)...)
+			// The same command again, as a client retry rebuilds it: same ids,
+			// new times, the position it loaded before.
+			again := mustAppend(t, s, tt.writes(t)...)
+			if !again.Duplicate || again.Sequence != first.Sequence || !slices.Equal(again.Positions, first.Positions) {
+				t.Fatalf("retry: %+v, first: %+v", again, first)
+			}
+			for i := range first.Events {
+				if again.Events[i].Hash != first.Events[i].Hash {
+					t.Errorf("retry returned event %d with another hash", i)
+				}
+			}
+			// And after reloading: the ids are found on the aggregates.
+			ws := tt.writes(t)
+			for i, w := range ws {
+				if ev, ok := w.(eventstore.Events); ok {
+					ev.After = first.Positions[countEvents(ws[:i])]
+					ws[i] = ev
+				}
+			}
+			third, err := s.Append(ctx, ws...)
+			if err != nil || !third.Duplicate || third.Sequence != first.Sequence {
+				t.Fatalf("retry after reload: %+v %v", third, err)
+			}
+			for _, e := range first.Events {
+				h := mustLoad(t, s, e.Tenant, e.Aggregate, e.AggregateID)
+				n := 0
+				for _, st := range h.Events {
+					if st.Envelope.ID == e.ID {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("event %s stored %d times", e.ID, n)
+				}
+			}
+		})
+	}
+}
+
+// countEvents counts the Events writes in ws.
+func countEvents(ws []eventstore.Write) int {
+	n := 0
+	for _, w := range ws {
+		if _, ok := w.(eventstore.Events); ok {
+			n++
+		}
+	}
+	return n
+}
+
+func testAmbiguous(t *testing.T, s *eventstore.Store, js jetstream.JetStream, replyLost bool) {
+	ctx := context.Background()
+	p := startProxy(t, strings.TrimPrefix(js.Conn().ConnectedUrl(), "nats://"))
+	nc, err := nats.Connect(p.url(),
+		nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond), nats.ReconnectJitter(0, 0),
+		nats.DontRandomize(), nats.IgnoreDiscoveredServers())
+	if err != nil {
+		t.Fatalf("connect through proxy: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	pjs, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flaky, err := eventstore.New(pjs, eventstore.WithAttemptTimeout(300*time.Millisecond),
+		eventstore.WithRetryBackoff(10*time.Millisecond), eventstore.WithAttempts(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tenant, admin := newTenant(t), events.NewID()
+	writes := createTenant(t, tenant, admin)
+	tr := &trap{
+		marker:    []byte("Nats-Batch-Commit"),
+		dropReply: replyLost,
+		stored: func() {
+			// Cut the connection only once the batch is visible, so the
+			// first attempt certainly succeeded without the client knowing.
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				if h, err := s.Load(ctx, tenant, events.AggregateKeySet, tenant); err == nil && len(h.Events) > 0 {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		},
+	}
+	p.arm(tr)
+	res, err := flaky.Append(ctx, writes...)
+	if err != nil {
+		t.Fatalf("append through a failing connection: %v", err)
+	}
+	select {
+	case <-tr.fired:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was never cut: the test proved nothing")
+	}
+	if res.Duplicate != replyLost {
+		t.Errorf("Duplicate = %v, want %v (the first attempt was %s)", res.Duplicate, replyLost,
+			map[bool]string{true: "stored", false: "lost"}[replyLost])
+	}
+	got := readAll(t, s, eventstore.ReadOptions{Filters: []string{events.SubjectPrefixEvents + "." + tenant + ".>"}}, 4)
+	if len(got) != 4 {
+		t.Fatalf("tenant has %d events, want exactly 4", len(got))
+	}
+	if got[3].Sequence != res.Sequence {
+		t.Errorf("result sequence %d, last stored event %d", res.Sequence, got[3].Sequence)
+	}
+	if st, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, "root"); err != nil || !st.Held || st.Owner != admin {
+		t.Errorf("claim: %+v %v", st, err)
+	}
+}
+
+func testReadFromSequence(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	tenant, user := newTenant(t), events.NewID()
+	h := appendN(t, s, tenant, user, 5)
+	filter := events.SubjectPrefixEvents + "." + tenant + ".>"
+	got := readAll(t, s, eventstore.ReadOptions{Filters: []string{filter}, FromSequence: h.Events[2].Sequence}, 3)
+	if ids(got) != ids(h.Events[2:]) {
+		t.Fatalf("from sequence: got %s, want %s", ids(got), ids(h.Events[2:]))
+	}
+	// A partition filter sees the tenant's events among others.
+	part := fmt.Sprintf("%s.*.*.*.%d", events.SubjectPrefixEvents, events.Partition(tenant))
+	got = readAll(t, s, eventstore.ReadOptions{Filters: []string{part}, FromSequence: h.Events[0].Sequence}, 5)
+	var mine []eventstore.Stored
+	for _, st := range got {
+		if st.Envelope.Tenant == tenant {
+			mine = append(mine, st)
+		}
+	}
+	if ids(mine) != ids(h.Events) {
+		t.Fatalf("partition filter: got %s, want %s", ids(mine), ids(h.Events))
+	}
+}
+
+func testReadFromTime(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	tenant, user := newTenant(t), events.NewID()
+	h := appendN(t, s, tenant, user, 4)
+	filter := events.SubjectPrefixEvents + "." + tenant + ".>"
+	got := readAll(t, s, eventstore.ReadOptions{Filters: []string{filter}, FromTime: h.Events[2].Time}, 2)
+	if ids(got) != ids(h.Events[2:]) {
+		t.Fatalf("from time: got %s, want %s", ids(got), ids(h.Events[2:]))
+	}
+}
+
+func testSubscribe(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	tenant, user := newTenant(t), events.NewID()
+	h := appendN(t, s, tenant, user, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []eventstore.Stored
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Subscribe(ctx, eventstore.ReadOptions{Filters: []string{events.SubjectPrefixEvents + "." + tenant + ".>"}},
+			func(st eventstore.Stored) error {
+				got = append(got, st)
+				if len(got) == 4 {
+					cancel()
+				}
+				return nil
+			})
+	}()
+	// Two more while subscribed: live delivery after the backlog.
+	more := mustAppend(t, s, eventstore.Events{After: h.Position, Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateUser, user, events.UserDisabled{}),
+		mustEvent(t, tenant, events.AggregateUser, user, events.UserEnabled{}),
+	}})
+	if err := <-done; err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if len(got) != 4 || got[3].Sequence != more.Sequence {
+		t.Fatalf("got %d events ending at %d, want 4 ending at %d", len(got), got[len(got)-1].Sequence, more.Sequence)
+	}
+	stop := errors.New("stop")
+	err := s.Subscribe(context.Background(), eventstore.ReadOptions{Filters: []string{events.SubjectPrefixEvents + "." + tenant + ".>"}},
+		func(eventstore.Stored) error { return stop })
+	if !errors.Is(err, stop) {
+		t.Fatalf("callback error: got %v", err)
+	}
+}
+
+func testPartitions(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	prefix := newTenant(t)
+	var filters []string
+	want := map[uint64]string{} // stream sequence -> tenant
+	for i := range 48 {
+		tenant := fmt.Sprintf("%s-%d", prefix, i)
+		res := mustAppend(t, s, eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateTenant, tenant, events.TenantCreated{Name: tenant}),
+		}})
+		want[res.Sequence] = tenant
+		filters = append(filters, events.SubjectPrefixEvents+"."+tenant+".>")
+	}
+	// Read by tenant filters, not by computed subjects, so a partition
+	// function that disagrees with the server shows here rather than hides.
+	got := readAll(t, s, eventstore.ReadOptions{Filters: filters}, len(want))
+	if len(got) != len(want) {
+		t.Fatalf("read %d events of %d tenants", len(got), len(want))
+	}
+	seen := map[int]bool{}
+	for _, st := range got {
+		tenant := want[st.Sequence]
+		p := events.Partition(tenant)
+		if wantSubject := events.StoredSubject(tenant, events.AggregateTenant, tenant); st.Subject != wantSubject {
+			t.Errorf("tenant %s stored on %s, want %s (partition %d)", tenant, st.Subject, wantSubject, p)
+		}
+		seen[p] = true
+	}
+	if len(seen) < 8 {
+		t.Errorf("48 tenants fell in only %d partitions", len(seen))
+	}
+	last, err := s.LastSequence(ctx, events.StreamEvents)
+	if err != nil || last < got[len(got)-1].Sequence {
+		t.Fatalf("LastSequence = %d, %v; want at least %d", last, err, got[len(got)-1].Sequence)
+	}
+}
+
+func testActivity(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, user := newTenant(t), events.NewID()
+	res := mustAppend(t, s, eventstore.Events{Events: []events.Envelope{
+		mustEvent(t, tenant, events.AggregateSignin, user, events.SigninFailed{Reason: "password", Failures: 1}),
+	}})
+	last, ok, err := s.Last(ctx, tenant, events.AggregateSignin, user)
+	if err != nil || !ok || last.Position() != res.Positions[0] || !strings.HasPrefix(last.Subject, events.SubjectPrefixActivity+".") {
+		t.Fatalf("Last: %+v ok=%v err=%v", last, ok, err)
+	}
+	// Two concurrent failures from the same position: one wins.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.Append(ctx, eventstore.Events{After: last.Position(), Events: []events.Envelope{
+				mustEvent(t, tenant, events.AggregateSignin, user, events.SigninFailed{Reason: "password", Failures: 2}),
+			}})
+		}()
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("concurrent sign-in appends: %v, %v; want exactly one ErrConcurrency", errs[0], errs[1])
+	}
+	got := readAll(t, s, eventstore.ReadOptions{Stream: events.StreamActivity,
+		Filters: []string{events.SubjectPrefixActivity + "." + tenant + ".>"}}, 2)
+	if len(got) != 2 {
+		t.Fatalf("read %d activity events, want 2", len(got))
+	}
+}
+
+func testInvalid(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, user := newTenant(t), events.NewID()
+	reg := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "x", UsernameKey: "x"})
+	other := mustEvent(t, tenant, events.AggregateUser, events.NewID(), events.UserEnabled{})
+	signin := mustEvent(t, tenant, events.AggregateSignin, user, events.SigninSucceeded{})
+	claim := eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "x", Owner: user}
+	tests := []struct {
+		name   string
+		writes []eventstore.Write
+	}{
+		{"nothing", nil},
+		{"claim only", []eventstore.Write{claim}},
+		{"empty events", []eventstore.Write{eventstore.Events{}}},
+		{"two aggregates in one write", []eventstore.Write{eventstore.Events{Events: []events.Envelope{reg, other}}}},
+		{"one aggregate twice", []eventstore.Write{eventstore.Events{Events: []events.Envelope{reg}}, eventstore.Events{Events: []events.Envelope{reg}}}},
+		{"two streams", []eventstore.Write{eventstore.Events{Events: []events.Envelope{reg}}, eventstore.Events{Events: []events.Envelope{signin}}}},
+		{"claim with activity", []eventstore.Write{claim, eventstore.Events{Events: []events.Envelope{signin}}}},
+		{"inconsistent position", []eventstore.Write{eventstore.Events{After: eventstore.Position{Sequence: 3}, Events: []events.Envelope{reg}}}},
+		{"claim without owner", []eventstore.Write{eventstore.Claim{Tenant: tenant, Kind: "username", Value: "x"}, eventstore.Events{Events: []events.Envelope{reg}}}},
+		{"claim kind with a dot", []eventstore.Write{eventstore.Claim{Tenant: tenant, Kind: "user.name", Value: "x", Owner: user}, eventstore.Events{Events: []events.Envelope{reg}}}},
+		{"invalid envelope", []eventstore.Write{eventstore.Events{Events: []events.Envelope{{ID: "nope", Tenant: tenant, Aggregate: events.AggregateUser, AggregateID: user}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := s.Append(ctx, tt.writes...); !errors.Is(err, eventstore.ErrInvalidArgument) {
+				t.Fatalf("got %v, want ErrInvalidArgument", err)
+			}
+		})
+	}
+	for _, bad := range [][3]string{{"a.b", "user", "x"}, {tenant, "nosuch", "x"}, {tenant, "user", "*"}, {tenant, "user", ""}} {
+		if _, err := s.Load(ctx, bad[0], bad[1], bad[2]); !errors.Is(err, eventstore.ErrInvalidArgument) {
+			t.Errorf("Load%q: got %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+	for _, opts := range []eventstore.ReadOptions{
+		{Stream: "OTHER"},
+		{Filters: []string{"auth.uniq.>"}},
+		{FromSequence: 1, FromTime: time.Now()},
+	} {
+		if _, err := s.Read(ctx, opts); !errors.Is(err, eventstore.ErrInvalidArgument) {
+			t.Errorf("Read(%+v): got %v, want ErrInvalidArgument", opts, err)
+		}
+	}
+}
+
+// appendN appends a user.registered and n-1 more events to one user, one
+// append each, and returns the loaded history.
+func appendN(t *testing.T, s *eventstore.Store, tenant, user string, n int) eventstore.History {
+	t.Helper()
+	at := eventstore.Position{}
+	for i := range n {
+		var e events.Envelope
+		if i == 0 {
+			e = mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "u", UsernameKey: "u"})
+		} else {
+			e = mustEvent(t, tenant, events.AggregateUser, user, events.UserRoleAssigned{Role: "r" + strconv.Itoa(i)})
+		}
+		at = mustAppend(t, s, eventstore.Events{After: at, Events: []events.Envelope{e}}).Positions[0]
+	}
+	return mustLoad(t, s, tenant, events.AggregateUser, user)
+}
+
+// readAll reads until want events arrived, or until nothing more arrives
+// once fewer than want did (the test then fails on the count).
+func readAll(tb testing.TB, s *eventstore.Store, opts eventstore.ReadOptions, want int) []eventstore.Stored {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := s.Read(ctx, opts)
+	if err != nil {
+		tb.Fatalf("read: %v", err)
+	}
+	defer r.Close()
+	var out []eventstore.Stored
+	for len(out) < want {
+		batch, err := r.Fetch(ctx, want-len(out), 5*time.Second)
+		if err != nil {
+			tb.Fatalf("fetch: %v", err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		out = append(out, batch...)
+	}
+	// Anything beyond want arrives at once if it is there.
+	extra, err := r.Fetch(ctx, 100, 200*time.Millisecond)
+	if err != nil {
+		tb.Fatalf("fetch: %v", err)
+	}
+	return append(out, extra...)
+}
+
+func ids(sts []eventstore.Stored) string {
+	var b strings.Builder
+	for _, st := range sts {
+		b.WriteString(st.Envelope.ID[len(st.Envelope.ID)-4:])
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+func newTenant(tb testing.TB) string {
+	tb.Helper()
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return "t" + hex.EncodeToString(b[:])
+}
+
+func mustEvent(tb testing.TB, tenant, aggregate, id string, data any) events.Envelope {
+	tb.Helper()
+	typ := ""
+	for _, name := range events.Types() {
+		spec, _ := events.Lookup(name)
+		if spec.Aggregate == aggregate && spec.Payload == reflect.TypeOf(data) {
+			typ = name
+		}
+	}
+	e, err := events.New(typ, data, events.Meta{
+		Tenant: tenant, Aggregate: aggregate, AggregateID: id,
+		OccurredAt: time.Now(), Actor: events.System,
+	})
+	if err != nil {
+		tb.Fatalf("new event: %v", err)
+	}
+	return e
+}
+
+func mustAppend(tb testing.TB, s *eventstore.Store, writes ...eventstore.Write) eventstore.Result {
+	tb.Helper()
+	res, err := s.Append(context.Background(), writes...)
+	if err != nil {
+		tb.Fatalf("append: %v", err)
+	}
+	return res
+}
+
+func mustLoad(tb testing.TB, s *eventstore.Store, tenant, aggregate, id string) eventstore.History {
+	tb.Helper()
+	h, err := s.Load(context.Background(), tenant, aggregate, id)
+	if err != nil {
+		tb.Fatalf("load: %v", err)
+	}
+	return h
+}

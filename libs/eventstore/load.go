@@ -1,0 +1,316 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Stored is one event as the stream holds it.
+type Stored struct {
+	Envelope events.Envelope
+	// Sequence is the stream sequence of the message.
+	Sequence uint64
+	// Subject is the stored subject, partition suffix included:
+	// "auth.evt.<tenant>.<aggregate>.<id>.<p>".
+	Subject string
+	// Headers are the stored message headers (Nats-Msg-Id, Auth-Event-Type,
+	// traceparent, and the broker's own).
+	Headers nats.Header
+	// Time is when the stream stored the message.
+	Time time.Time
+}
+
+// Position returns the position to append after this event.
+func (s Stored) Position() Position {
+	return Position{Sequence: s.Sequence, Version: s.Envelope.Version, Hash: s.Envelope.Hash}
+}
+
+// Position is where an aggregate stands: the stream sequence of its last
+// event (the expected last subject sequence of the next append), its
+// version and its hash (the next event's Prev). The zero Position is an
+// aggregate without events.
+type Position struct {
+	Sequence uint64
+	Version  uint64
+	Hash     string
+}
+
+// IsZero reports whether p is the position of an aggregate without events.
+func (p Position) IsZero() bool { return p == Position{} }
+
+// History is an aggregate's complete history, oldest first, and the
+// position to append after.
+type History struct {
+	Tenant, Aggregate, ID string
+	Events                []Stored
+	Position              Position
+}
+
+// Envelopes returns the events of h without their stream metadata.
+func (h History) Envelopes() []events.Envelope {
+	out := make([]events.Envelope, len(h.Events))
+	for i, s := range h.Events {
+		out[i] = s.Envelope
+	}
+	return out
+}
+
+// Find returns the event of h with the given id. A command repeated with
+// the same idempotency key after the duplicate window finds its own events
+// here and answers as before instead of appending them again.
+func (h History) Find(id string) (Stored, bool) {
+	for _, st := range h.Events {
+		if st.Envelope.ID == id {
+			return st, true
+		}
+	}
+	return Stored{}, false
+}
+
+// Load returns every event of one aggregate instance in order, its hash
+// chain verified, and the position to append after. An aggregate without
+// events gives an empty History with a zero Position, not an error. A
+// stored message that is not a valid event of that aggregate, or a broken
+// chain, gives an error wrapping ErrCorrupt.
+//
+// Load reads what the stream leader has committed, so a command sees the
+// events of the command before it: the last message by a leader get, then,
+// unless that message is the aggregate's first event, the history by
+// batched direct gets (one request for up to 256 events). Any replica may
+// answer a direct get and a follower can lag by a few milliseconds, so the
+// history must reach the leader's last message or it is read again.
+func (s *Store) Load(ctx context.Context, tenant, aggregate, id string) (History, error) {
+	subject, stream, err := storedSubject(tenant, aggregate, id)
+	if err != nil {
+		return History{}, fmt.Errorf("load: %w", err)
+	}
+	h := History{Tenant: tenant, Aggregate: aggregate, ID: id}
+	h.Events, err = s.readConsistent(ctx, stream, subject, 1)
+	if err != nil {
+		return History{}, fmt.Errorf("load %s: %w", subject, err)
+	}
+	if err := events.VerifyChain(h.Envelopes()); err != nil {
+		return History{}, fmt.Errorf("load %s: %w: %w", subject, ErrCorrupt, err)
+	}
+	if n := len(h.Events); n > 0 {
+		first := h.Events[0].Envelope
+		if first.Tenant != tenant || first.Aggregate != aggregate || first.AggregateID != id {
+			return History{}, fmt.Errorf("load %s: %w: events belong to another aggregate", subject, ErrCorrupt)
+		}
+		h.Position = h.Events[n-1].Position()
+	}
+	return h, nil
+}
+
+// Last returns the last event of one aggregate instance, read from the
+// stream leader, and false when it has none. Commands whose decision needs
+// only the latest state (a sign-in's failure count is carried by its last
+// event) use it instead of Load; its Position is the one to append after.
+func (s *Store) Last(ctx context.Context, tenant, aggregate, id string) (Stored, bool, error) {
+	subject, stream, err := storedSubject(tenant, aggregate, id)
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("last: %w", err)
+	}
+	raw, err := s.leaderLast(ctx, stream, subject)
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("last %s: %w", subject, err)
+	}
+	if raw == nil {
+		return Stored{}, false, nil
+	}
+	st, err := decodeStored(raw)
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("last: %w", err)
+	}
+	if err := st.Envelope.VerifyHash(); err != nil {
+		return Stored{}, false, fmt.Errorf("last %s: %w: %w", subject, ErrCorrupt, err)
+	}
+	return st, true, nil
+}
+
+// storedSubject returns the stored subject and stream of an aggregate
+// instance, checking the tokens so that no caller input widens a filter.
+func storedSubject(tenant, aggregate, id string) (subject, stream string, err error) {
+	stream = events.StreamFor(aggregate)
+	switch {
+	case stream == "":
+		return "", "", fmt.Errorf("%w: unknown aggregate %q", ErrInvalidArgument, aggregate)
+	case !events.ValidToken(tenant):
+		return "", "", fmt.Errorf("%w: tenant is not a valid subject token", ErrInvalidArgument)
+	case !events.ValidToken(id):
+		return "", "", fmt.Errorf("%w: aggregate id is not a valid subject token", ErrInvalidArgument)
+	}
+	return events.StoredSubject(tenant, aggregate, id), stream, nil
+}
+
+// readSubject returns the events stored on one literal subject from stream
+// sequence from on, in order, as the replica that answers knows them.
+func (s *Store) readSubject(ctx context.Context, stream, subject string, from uint64) ([]Stored, error) {
+	var out []Stored
+	for {
+		msgs, err := s.getBatch(ctx, stream, subject, from, s.pageSize)
+		if err != nil {
+			return nil, err
+		}
+		for _, raw := range msgs {
+			st, err := decodeStored(raw)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, st)
+		}
+		// The server says how many matching messages follow each one; a
+		// page can also end early on its byte limit.
+		if len(msgs) == 0 || msgs[len(msgs)-1].Header.Get("Nats-Num-Pending") == "0" {
+			return out, nil
+		}
+		from = msgs[len(msgs)-1].Sequence + 1
+	}
+}
+
+// getBatch reads up to n messages of subject from sequence from on with one
+// batched direct get.
+func (s *Store) getBatch(ctx context.Context, stream, subject string, from uint64, n int) ([]*jetstream.RawStreamMsg, error) {
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	it, err := jetstreamext.GetBatch(ctx, s.js, stream, n,
+		jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(from))
+	if err != nil {
+		return nil, fmt.Errorf("direct get: %w", err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for raw, err := range it {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("direct get: %w", err)
+		}
+		out = append(out, raw)
+	}
+	return out, nil
+}
+
+// readConsistent returns the events on a literal subject from stream
+// sequence from on, up to the leader's last message on that subject at the
+// time of the call.
+func (s *Store) readConsistent(ctx context.Context, stream, subject string, from uint64) ([]Stored, error) {
+	raw, err := s.leaderLast(ctx, stream, subject)
+	if err != nil || raw == nil || raw.Sequence < from {
+		return nil, err
+	}
+	last, err := decodeStored(raw)
+	if err != nil {
+		return nil, err
+	}
+	if from == 1 && last.Envelope.Version == 1 {
+		// The aggregate's only event: no history to fetch.
+		return []Stored{last}, nil
+	}
+	pause := 5 * time.Millisecond
+	for range 6 {
+		got, err := s.readSubject(ctx, stream, subject, from)
+		if err != nil {
+			return nil, err
+		}
+		// Replicas apply the log in order: one that holds the leader's last
+		// message holds everything before it.
+		for i, st := range got {
+			if st.Sequence == last.Sequence {
+				return got[:i+1], nil
+			}
+		}
+		if err := sleep(ctx, pause); err != nil {
+			return nil, err
+		}
+		pause *= 2
+	}
+	return nil, fmt.Errorf("%w: replicas did not catch up with sequence %d", ErrUnavailable, last.Sequence)
+}
+
+// leaderLast returns the last message stored on a literal subject as the
+// stream leader knows it, nil if there is none. Unlike a direct get, which
+// any replica answers, it always sees every acknowledged write.
+func (s *Store) leaderLast(ctx context.Context, stream, subject string) (*jetstream.RawStreamMsg, error) {
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	req, err := json.Marshal(struct {
+		LastFor string `json:"last_by_subj"`
+	}{subject})
+	if err != nil {
+		return nil, err
+	}
+	msg, err := s.js.Conn().RequestWithContext(ctx, s.apiSubject("STREAM.MSG.GET."+stream), req)
+	if err != nil {
+		return nil, fmt.Errorf("get last message: %w", err)
+	}
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message *struct {
+			Subject  string    `json:"subject"`
+			Sequence uint64    `json:"seq"`
+			Header   []byte    `json:"hdrs"`
+			Data     []byte    `json:"data"`
+			Time     time.Time `json:"time"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, fmt.Errorf("get last message: %w", err)
+	}
+	if resp.Error != nil {
+		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get last message: %w", resp.Error)
+	}
+	if resp.Message == nil {
+		return nil, errors.New("get last message: empty answer")
+	}
+	m := resp.Message
+	raw := &jetstream.RawStreamMsg{Subject: m.Subject, Sequence: m.Sequence, Data: m.Data, Time: m.Time}
+	if len(m.Header) > 0 {
+		if raw.Header, err = nats.DecodeHeadersMsg(m.Header); err != nil {
+			return nil, fmt.Errorf("get last message: headers: %w", err)
+		}
+	}
+	return raw, nil
+}
+
+// apiSubject returns the JetStream API subject for the JetStream context's
+// prefix or domain.
+func (s *Store) apiSubject(suffix string) string {
+	o := s.js.Options()
+	switch {
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "." + suffix
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API." + suffix
+	}
+	return "$JS.API." + suffix
+}
+
+// requestContext bounds a read by the attempt timeout when the caller gave
+// no deadline.
+func (s *Store) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.attemptTimeout)
+}
+
+func decodeStored(raw *jetstream.RawStreamMsg) (Stored, error) {
+	env, err := events.ParseEnvelope(raw.Data)
+	if err != nil {
+		return Stored{}, &DecodeError{Sequence: raw.Sequence, Subject: raw.Subject, Err: err}
+	}
+	return Stored{Envelope: env, Sequence: raw.Sequence, Subject: raw.Subject, Headers: raw.Header, Time: raw.Time}, nil
+}

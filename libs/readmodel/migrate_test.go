@@ -1,0 +1,126 @@
+package readmodel_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/authstream/authstream/libs/readmodel"
+	"github.com/authstream/authstream/libs/readmodel/pgtest"
+)
+
+func TestMigrations(t *testing.T) {
+	t.Parallel()
+	ms, err := readmodel.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 || ms[0].Version != 1 || ms[0].Name != "0001_projection_state.sql" {
+		t.Fatalf("migrations = %+v", ms)
+	}
+	for i, m := range ms {
+		if i > 0 && m.Version <= ms[i-1].Version {
+			t.Errorf("%s not after %s", m.Name, ms[i-1].Name)
+		}
+	}
+	if readmodel.LatestVersion() != ms[len(ms)-1].Version {
+		t.Errorf("LatestVersion = %d", readmodel.LatestVersion())
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+
+	t.Run("fresh database then again", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		pool := mustOpen(t, pgtest.EmptyURL(t))
+		if v, err := readmodel.CurrentVersion(ctx, pool); err != nil || v != 0 {
+			t.Fatalf("CurrentVersion before = %d, %v", v, err)
+		}
+		for i := range 2 {
+			if err := readmodel.Migrate(ctx, pool); err != nil {
+				t.Fatalf("Migrate #%d: %v", i+1, err)
+			}
+		}
+		if v, err := readmodel.CurrentVersion(ctx, pool); err != nil || v != readmodel.LatestVersion() {
+			t.Fatalf("CurrentVersion = %d, %v; want %d", v, err, readmodel.LatestVersion())
+		}
+		var rows int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&rows); err != nil || rows != len(mustMigrations(t)) {
+			t.Errorf("schema_migrations rows = %d, %v", rows, err)
+		}
+		// The bookkeeping tables exist with their keys.
+		if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (projection, partition, seq) VALUES ('migrate-test', 3, 42)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO projection_quarantine (projection, partition, seq, subject, event_id, event_type, error)
+			VALUES ('migrate-test', 3, 43, 'auth.evt.acme.user.u1.3', 'e1', 'user.registered', 'boom')`); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("concurrent", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		pool := mustOpen(t, pgtest.EmptyURL(t))
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Go(func() { errs[i] = readmodel.Migrate(ctx, pool) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("concurrent Migrate: %v", err)
+		}
+		if v, err := readmodel.CurrentVersion(ctx, pool); err != nil || v != readmodel.LatestVersion() {
+			t.Fatalf("CurrentVersion = %d, %v", v, err)
+		}
+	})
+
+	t.Run("refuses a newer schema", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		pool := pgtest.Pool(t)
+		newer := readmodel.LatestVersion() + 1
+		if _, err := pool.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from_the_future.sql')", newer); err != nil {
+			t.Fatal(err)
+		}
+		err := readmodel.Migrate(ctx, pool)
+		if !errors.Is(err, readmodel.ErrSchemaTooNew) {
+			t.Fatalf("Migrate = %v, want ErrSchemaTooNew", err)
+		}
+		t.Log(err)
+	})
+}
+
+func TestPgtest_ParallelDatabasesAreIsolated(t *testing.T) {
+	t.Parallel()
+	for i := range 4 {
+		t.Run("", func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool := pgtest.Pool(t)
+			if v, err := readmodel.CurrentVersion(ctx, pool); err != nil || v != readmodel.LatestVersion() {
+				t.Fatalf("CurrentVersion = %d, %v", v, err)
+			}
+			if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (projection, partition, seq) VALUES ('pgtest', 0, $1)`, i); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := pool.QueryRow(ctx, "SELECT count(*) FROM projection_checkpoints WHERE projection = 'pgtest'").Scan(&n); err != nil || n != 1 {
+				t.Errorf("rows = %d, %v; another test's rows are visible", n, err)
+			}
+		})
+	}
+}
+
+func mustMigrations(tb testing.TB) []readmodel.Migration {
+	tb.Helper()
+	ms, err := readmodel.Migrations()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ms
+}
