@@ -1,0 +1,3 @@
+module github.com/authstream/authstream/libs/config
+
+go 1.26

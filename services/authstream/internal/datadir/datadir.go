@@ -1,0 +1,143 @@
+// Package datadir keeps the all-in-one binary's generated state in its data
+// folder: the key-encryption key and the first platform admin's
+// credentials, both created on first start and reused afterwards.
+package datadir
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/authstream/authstream/libs/config"
+)
+
+// KEKFile and AdminFile are the names of the generated files in the data
+// folder. Both are written with mode 0600.
+const (
+	KEKFile   = "kek"
+	AdminFile = "bootstrap-admin.txt"
+)
+
+// Prepare creates the data folder (mode 0700) when missing.
+func Prepare(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("AUTH_DATA_DIR: cannot create %s: %s", dir, config.Cause(err))
+	}
+	return nil
+}
+
+// KEK returns the key-encryption key kept in dir (base64 of 32 bytes),
+// generating it on first use. created reports whether it was just generated.
+func KEK(dir string) (kek string, created bool, err error) {
+	path := filepath.Join(dir, KEKFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read %s: %w", path, err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails
+	kek = base64.StdEncoding.EncodeToString(key)
+	created, err = writeNew(path, kek+"\n")
+	if err != nil || !created {
+		// Another process won the race: use its key.
+		return readKEK(path, err)
+	}
+	return kek, true, nil
+}
+
+func readKEK(path string, err error) (string, bool, error) {
+	if err != nil {
+		return "", false, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return strings.TrimSpace(string(b)), false, nil
+}
+
+// Admin returns the platform admin credentials kept in dir, generating a
+// password for username on first use. created reports whether they were just
+// generated (the only time the caller shows the password).
+func Admin(dir, username string) (user, password string, created bool, err error) {
+	path := filepath.Join(dir, AdminFile)
+	if user, password, err = readAdmin(path); err == nil {
+		return user, password, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", "", false, err
+	}
+	raw := make([]byte, 18)
+	_, _ = rand.Read(raw)
+	password = base64.RawURLEncoding.EncodeToString(raw)
+	body := "# The first platform admin of this installation, generated on first start.\n" +
+		"# Change the password, then delete this file.\n" +
+		"tenant=platform\nusername=" + username + "\npassword=" + password + "\n"
+	if created, err = writeNew(path, body); err != nil {
+		return "", "", false, err
+	}
+	if !created {
+		user, password, err = readAdmin(path)
+		return user, password, false, err
+	}
+	return username, password, true, nil
+}
+
+// readAdmin parses the key=value lines of the admin file.
+func readAdmin(path string) (user, password string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		switch {
+		case !ok:
+		case k == "username":
+			user = v
+		case k == "password":
+			password = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if user == "" || password == "" {
+		return "", "", fmt.Errorf("%s: want username= and password= lines; delete the file to generate new credentials", path)
+	}
+	return user, password, nil
+}
+
+// writeNew creates path with mode 0600 and writes body, unless the file
+// already exists (created is then false). Creating exclusively keeps two
+// processes starting on one folder from generating two different secrets.
+func writeNew(path, body string) (created bool, err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.WriteString(body); err != nil {
+		f.Close()
+		os.Remove(path)
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,330 @@
+// Package authstream is the all-in-one binary's facade: one process that
+// embeds a NATS server with JetStream (storing under a data folder) and runs
+// the command, projector and query services together, against PostgreSQL
+// from DATABASE_URL. It is what `make run` starts and what end-to-end tests
+// run in-process.
+package authstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authstream/authstream/libs/config"
+	"github.com/authstream/authstream/libs/events"
+	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/authstream/authstream/services/authstream/internal/datadir"
+	"github.com/authstream/authstream/services/authstream/internal/embedded"
+	"github.com/authstream/authstream/services/authstream/internal/natsconn"
+	"github.com/authstream/authstream/services/command"
+	"github.com/authstream/authstream/services/projector"
+	"github.com/authstream/authstream/services/query"
+	"github.com/nats-io/nats.go"
+)
+
+// Service is the name the process reports in traces; each service's logs
+// and metrics carry its own name.
+const Service = "authstream"
+
+// Defaults of the all-in-one settings.
+const (
+	DefaultDataDir    = "./.data"
+	DefaultNATSListen = "127.0.0.1:4250"
+)
+
+// Config is the all-in-one configuration: its own settings and one Config
+// per service (their NATS connection, telemetry and listeners are filled in
+// by Run).
+type Config struct {
+	// DataDir holds the embedded NATS store, the generated key-encryption
+	// key and the bootstrap admin's credentials (AUTH_DATA_DIR).
+	DataDir string
+	// NATSURL, when set, makes the process use that external NATS cluster
+	// instead of embedding a server (AUTH_NATS_URL).
+	NATSURL string
+	// NATSListen is the embedded server's client address (AUTH_NATS_LISTEN);
+	// loopback by default, port 0 picks a free port.
+	NATSListen string
+	// NATSSyncInterval is how often the embedded JetStream flushes to disk
+	// (AUTH_NATS_SYNC_INTERVAL); 0, the default, syncs every write.
+	NATSSyncInterval time.Duration
+
+	Command   command.Config
+	Projector projector.Config
+	Query     query.Config
+
+	// OTLPEndpoint receives traces over OTLP/HTTP when set
+	// (OTEL_EXPORTER_OTLP_ENDPOINT).
+	OTLPEndpoint string
+	// LogLevel is debug, info, warn or error (AUTH_LOG_LEVEL).
+	LogLevel string
+	// LogFormat is json or text (AUTH_LOG_FORMAT); text by default, this
+	// being the developer's binary.
+	LogFormat string
+	// LogOut receives the logs; nil means standard error.
+	LogOut io.Writer
+	// Out receives the start banner (the URLs) and, on first start, the
+	// generated admin password; nil discards them.
+	Out io.Writer
+	// Version is reported in traces (service.version).
+	Version string
+
+	// OnReady, when set, is called once every service is serving.
+	OnReady func(Endpoints)
+}
+
+// Endpoints are the addresses of a running all-in-one process.
+type Endpoints struct {
+	Query     string // base URL of the query and login API, e.g. http://127.0.0.1:8080
+	Command   string // base URL of the command API
+	Projector string // base URL of the projector's health and metrics
+	NATS      string // client URL of the NATS server in use
+}
+
+// ConfigFromEnv reads the all-in-one settings and every service's settings
+// through lookup, and returns all malformed values at once, each variable
+// reported once.
+func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
+	r := config.NewReader(lookup)
+	cfg := Config{
+		DataDir:      r.String("AUTH_DATA_DIR", DefaultDataDir),
+		NATSURL:      strings.Join(r.URLList("AUTH_NATS_URL", "nats", "tls", "ws", "wss"), ","),
+		NATSListen:   r.Addr("AUTH_NATS_LISTEN", DefaultNATSListen),
+		OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		LogLevel:     r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LogFormat:    r.OneOf("AUTH_LOG_FORMAT", "text", "json", "text"),
+	}
+	if v := r.String("AUTH_NATS_SYNC_INTERVAL", "always"); !strings.EqualFold(v, "always") {
+		cfg.NATSSyncInterval = r.Duration("AUTH_NATS_SYNC_INTERVAL", 0, time.Millisecond, time.Hour)
+	}
+	var errs [4]error
+	errs[0] = r.Err()
+	cfg.Command, errs[1] = command.ConfigFromEnv(lookup)
+	cfg.Projector, errs[2] = projector.ConfigFromEnv(lookup)
+	cfg.Query, errs[3] = query.ConfigFromEnv(lookup)
+	return cfg, config.Join(errs[:]...)
+}
+
+// Run starts the embedded NATS server (or connects to NATSURL) and the three
+// services, and runs until ctx is done or one service fails; then it stops
+// them all, drains, closes the NATS connection and shuts the embedded server
+// down. It returns nil after a clean stop, or the first error, which names
+// the variable at fault when there is one ("AUTH_QUERY_ADDR: ...",
+// "DATABASE_URL: cannot reach PostgreSQL at ...").
+func Run(ctx context.Context, cfg Config) (err error) {
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if err := datadir.Prepare(cfg.DataDir); err != nil {
+		return err
+	}
+
+	// Bind every port before starting anything, so a busy port fails the
+	// start at once.
+	listeners := []struct {
+		name, addr string
+		dst        *net.Listener
+	}{
+		{"AUTH_QUERY_ADDR", cfg.Query.Addr, &cfg.Query.Listener},
+		{"AUTH_COMMAND_ADDR", cfg.Command.Addr, &cfg.Command.Listener},
+		{"AUTH_PROJECTOR_ADDR", cfg.Projector.Addr, &cfg.Projector.Listener},
+	}
+	for _, l := range listeners {
+		if *l.dst != nil {
+			continue
+		}
+		ln, err := api.Listen(l.addr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", l.name, err)
+		}
+		defer ln.Close()
+		*l.dst = ln
+	}
+
+	tel, err := telemetry.Setup(ctx, telemetry.Config{
+		Service: Service, Version: cfg.Version, OTLPEndpoint: cfg.OTLPEndpoint,
+		LogLevel: cfg.LogLevel, LogFormat: cfg.LogFormat, Out: cfg.LogOut,
+	})
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer func() { err = errors.Join(err, shutdownTelemetry(tel)) }()
+	log := tel.Logger
+
+	if err := provideKEK(&cfg, tel); err != nil {
+		return err
+	}
+	banner, err := provideAdmin(&cfg)
+	if err != nil {
+		return err
+	}
+
+	var (
+		nc      *nats.Conn
+		natsURL string
+	)
+	if cfg.NATSURL == "" {
+		ns, err := embedded.Start(ctx, embedded.Options{
+			Listen:       cfg.NATSListen,
+			StoreDir:     filepath.Join(cfg.DataDir, "nats"),
+			SyncInterval: cfg.NATSSyncInterval,
+			Log:          log.With("component", "nats"),
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			log.Info("embedded nats server stopped")
+		}()
+		if nc, err = ns.Connect("authstream"); err != nil {
+			return err
+		}
+		natsURL = ns.ClientURL()
+		log.Info("embedded nats server started", "url", natsURL, "store", filepath.Join(cfg.DataDir, "nats"))
+	} else {
+		if nc, err = natsconn.Connect(cfg.NATSURL, "authstream"); err != nil {
+			return err
+		}
+		natsURL = config.Redact(strings.Split(cfg.NATSURL, ",")[0])
+	}
+	defer nc.Close()
+
+	cfg.Command.NATS, cfg.Projector.NATS, cfg.Query.NATS = nc, nc, nc
+	cfg.Command.Telemetry = tel.With(command.Service)
+	cfg.Projector.Telemetry = tel.With(projector.Service)
+	cfg.Query.Telemetry = tel.With(query.Service)
+
+	var (
+		mu     sync.Mutex
+		ends   = Endpoints{NATS: natsURL}
+		wanted = 3
+	)
+	listening := func(set func(string)) func(string) {
+		return func(addr string) {
+			mu.Lock()
+			defer mu.Unlock()
+			set("http://" + addr)
+			if wanted--; wanted == 0 {
+				printBanner(cfg.Out, ends, cfg.DataDir, banner)
+				if cfg.OnReady != nil {
+					cfg.OnReady(ends)
+				}
+			}
+		}
+	}
+	cfg.Query.OnListening = listening(func(u string) { ends.Query = u })
+	cfg.Command.OnListening = listening(func(u string) { ends.Command = u })
+	cfg.Projector.OnListening = listening(func(u string) { ends.Projector = u })
+
+	return runAll(ctx,
+		func(ctx context.Context) error { return command.Run(ctx, cfg.Command) },
+		func(ctx context.Context) error { return projector.Run(ctx, cfg.Projector) },
+		func(ctx context.Context) error { return query.Run(ctx, cfg.Query) },
+	)
+}
+
+// runAll runs every fn until ctx is done or one of them fails, which stops
+// the others; it returns the first error. A function cut short by the end
+// of the parent ctx (Ctrl-C during the start) is not a failure.
+func runAll(parent context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, fn := range fns {
+		wg.Go(func() {
+			err := fn(ctx)
+			if err != nil && !(parent.Err() != nil && errors.Is(err, context.Canceled)) {
+				once.Do(func() { first = err })
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// provideKEK fills the services' keyring from the data folder when AUTH_KEK
+// is unset, generating the key on first start.
+func provideKEK(cfg *Config, tel *telemetry.Telemetry) error {
+	if cfg.Command.KEK != nil && cfg.Query.KEK != nil {
+		return nil
+	}
+	kek, created, err := datadir.KEK(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("AUTH_KEK: unset, and the generated key: %w", err)
+	}
+	ring, err := events.ParseKeyring(kek)
+	if err != nil {
+		return fmt.Errorf("AUTH_KEK: unset, and the key in %s is unusable (%v); restore it or set AUTH_KEK",
+			filepath.Join(cfg.DataDir, datadir.KEKFile), err)
+	}
+	path := filepath.Join(cfg.DataDir, datadir.KEKFile)
+	if created {
+		tel.Logger.Warn("AUTH_KEK is not set: generated a key-encryption key; keep it safe and set AUTH_KEK in production", "file", path)
+	} else {
+		tel.Logger.Warn("AUTH_KEK is not set: using the generated key-encryption key; set AUTH_KEK in production", "file", path)
+	}
+	if cfg.Command.KEK == nil {
+		cfg.Command.KEK = ring
+	}
+	if cfg.Query.KEK == nil {
+		cfg.Query.KEK = ring
+	}
+	return nil
+}
+
+// provideAdmin fills the bootstrap admin from the data folder when
+// AUTH_BOOTSTRAP_ADMIN_USERNAME/_PASSWORD are unset, generating a password on
+// first start. It returns the lines to show once (the generated password),
+// or "" on later starts.
+func provideAdmin(cfg *Config) (string, error) {
+	if cfg.Command.BootstrapAdmin.Username != "" {
+		return "", nil
+	}
+	user, pass, created, err := datadir.Admin(cfg.DataDir, "admin")
+	if err != nil {
+		return "", fmt.Errorf("AUTH_DATA_DIR: bootstrap admin credentials: %w", err)
+	}
+	cfg.Command.BootstrapAdmin = command.BootstrapAdmin{Username: user, Password: config.Secret(pass)}
+	if !created {
+		return "", nil
+	}
+	path := filepath.Join(cfg.DataDir, datadir.AdminFile)
+	return fmt.Sprintf("  platform admin   tenant platform, username %s, password %s\n"+
+		"                   (shown once; also in %s; change it and delete the file)\n", user, pass, path), nil
+}
+
+// printBanner tells the developer where everything is.
+func printBanner(w io.Writer, e Endpoints, dataDir, admin string) {
+	fmt.Fprintf(w, "authstream is ready\n"+
+		"  query/login API  %s\n"+
+		"  command API      %s\n"+
+		"  projector        %s (health and metrics only)\n"+
+		"  NATS             %s\n"+
+		"  data             %s\n%s"+
+		"Press Ctrl-C to stop.\n",
+		e.Query, e.Command, e.Projector, e.NATS, dataDir, admin)
+}
+
+// shutdownTelemetry flushes telemetry with a bound of its own: ctx is
+// already done when Run returns.
+func shutdownTelemetry(t *telemetry.Telemetry) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		return fmt.Errorf("telemetry shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+// Package app is the command service's application layer: one handler per
+// command, each of which authorises the caller, loads the aggregates it
+// needs from the event log, lets the domain decide, and appends the
+// resulting events (with any uniqueness claims) in one atomic batch. It
+// also authenticates callers, deciding their permissions from the log
+// rather than from projections, and bootstraps the platform tenant.
+//
+// The application is assembled in one place, New; every handler is wrapped
+// in the tracing and metrics decorator there.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/authstream/authstream/services/command/internal/domain"
+)
+
+// DefaultMaxAttempts is how many times a command is decided when other
+// commands keep moving its aggregates (optimistic concurrency), before it
+// gives up with a conflict.
+const DefaultMaxAttempts = 5
+
+// Handler runs one kind of command. Every error it returns is a
+// *fault.Error (or wraps one) whose code says what went wrong.
+type Handler[C any] interface {
+	Handle(ctx context.Context, cmd C) (Result, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc[C any] func(ctx context.Context, cmd C) (Result, error)
+
+// Handle calls f.
+func (f HandlerFunc[C]) Handle(ctx context.Context, cmd C) (Result, error) { return f(ctx, cmd) }
+
+// Request is what every command carries besides its own fields: who asks,
+// and the idempotency key of the request, if any.
+type Request struct {
+	// Principal is the authenticated caller (Authenticate).
+	Principal domain.Principal
+	// IdempotencyKey, when set, makes the command's event ids (and the id of
+	// what it creates) deterministic, so that a retry is answered with the
+	// original result instead of running again.
+	IdempotencyKey string
+	// Fingerprint identifies the request body the key was first used with:
+	// the lowercase hex SHA-256 of the method, path and canonical body
+	// without secrets. Required with IdempotencyKey; reusing the key with
+	// another fingerprint is refused (fault.Unprocessable). Secrets
+	// (passwords) are compared against the stored credential instead.
+	Fingerprint string
+}
+
+// Result is what a command did.
+type Result struct {
+	// ID names what the command created or changed: the tenant id, the user
+	// id or the role name.
+	ID string
+	// UserID is the id of the admin user CreateTenant registered.
+	UserID string
+	// Version is the version of the command's aggregate after it.
+	Version uint64
+	// Sequence is the stream sequence a consistency token carries: the last
+	// event the command appended or, for a command that changed nothing, the
+	// last event of the aggregates it read.
+	Sequence uint64
+	// Permissions are the role's permissions in canonical form (DefineRole).
+	Permissions []string
+	// Changed is false when the command found its effect already in place
+	// and appended nothing.
+	Changed bool
+	// Replayed is true when the command had run before with the same
+	// idempotency key and this result is the original one.
+	Replayed bool
+}
+
+// Commands holds the handler of every command.
+type Commands struct {
+	CreateTenant   Handler[CreateTenant]
+	DisableTenant  Handler[DisableTenant]
+	EnableTenant   Handler[EnableTenant]
+	RegisterUser   Handler[RegisterUser]
+	ChangePassword Handler[ChangePassword]
+	DisableUser    Handler[DisableUser]
+	EnableUser     Handler[EnableUser]
+	DeleteUser     Handler[DeleteUser]
+	DefineRole     Handler[DefineRole]
+	DeleteRole     Handler[DeleteRole]
+	AssignRole     Handler[AssignRole]
+	UnassignRole   Handler[UnassignRole]
+}
+
+// App is the command service's application: its command handlers, the
+// authenticator of callers and the platform bootstrap.
+type App struct {
+	Commands Commands
+
+	engine   *engine
+	verifier *authn.Verifier
+	log      *slog.Logger
+}
+
+// Option changes an optional behaviour of the App.
+type Option func(*options) error
+
+type options struct {
+	tel         *telemetry.Telemetry
+	policy      authn.PasswordPolicy
+	now         func() time.Time
+	maxAttempts int
+}
+
+// WithTelemetry sets the logger, tracer and meter (default telemetry.Nop()).
+func WithTelemetry(t *telemetry.Telemetry) Option {
+	return func(o *options) error {
+		if t == nil {
+			return errors.New("telemetry is nil")
+		}
+		o.tel = t
+		return nil
+	}
+}
+
+// WithPasswordPolicy sets the policy new passwords must obey (default: the
+// zero authn.PasswordPolicy, at least 8 characters).
+func WithPasswordPolicy(p authn.PasswordPolicy) Option {
+	return func(o *options) error {
+		o.policy = p
+		return nil
+	}
+}
+
+// WithClock sets the clock that stamps events and checks tokens (tests).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("clock is nil")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// WithMaxAttempts sets how many times a command is decided under
+// contention before it answers a conflict (default DefaultMaxAttempts).
+func WithMaxAttempts(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 100 {
+			return fmt.Errorf("max attempts must be between 1 and 100, got %d", n)
+		}
+		o.maxAttempts = n
+		return nil
+	}
+}
+
+// New assembles the application. store holds the events, keys the tenants'
+// signing keys (created with each tenant, and the verification keys of
+// callers' tokens), kek seals password hashes, hasher hashes them, and
+// publicURL is the issuer prefix of access tokens (<publicURL>/t/<tenant>).
+func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, hasher *authn.Hasher, publicURL string, opts ...Option) (*App, error) {
+	if store == nil || keys == nil || kek == nil || hasher == nil {
+		return nil, errors.New("app: store, keys, kek and hasher are required")
+	}
+	if u, err := url.Parse(publicURL); err != nil || u.Host == "" {
+		return nil, fmt.Errorf("app: public url %q is not an absolute URL", publicURL)
+	}
+	o := options{tel: telemetry.Nop(), now: time.Now, maxAttempts: DefaultMaxAttempts}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
+	verifier, err := authn.NewVerifier(keys, publicURL, authn.WithClock(o.now))
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	e := &engine{
+		store:       store,
+		keys:        keys,
+		kek:         kek,
+		hasher:      hasher,
+		policy:      o.policy,
+		now:         o.now,
+		maxAttempts: o.maxAttempts,
+	}
+	m, err := newMetrics(o.tel)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return &App{
+		Commands: Commands{
+			CreateTenant:   decorate(m, "create_tenant", Handler[CreateTenant](createTenantHandler{e})),
+			DisableTenant:  decorate(m, "disable_tenant", Handler[DisableTenant](disableTenantHandler{e})),
+			EnableTenant:   decorate(m, "enable_tenant", Handler[EnableTenant](enableTenantHandler{e})),
+			RegisterUser:   decorate(m, "register_user", Handler[RegisterUser](registerUserHandler{e})),
+			ChangePassword: decorate(m, "change_password", Handler[ChangePassword](changePasswordHandler{e})),
+			DisableUser:    decorate(m, "disable_user", Handler[DisableUser](disableUserHandler{e})),
+			EnableUser:     decorate(m, "enable_user", Handler[EnableUser](enableUserHandler{e})),
+			DeleteUser:     decorate(m, "delete_user", Handler[DeleteUser](deleteUserHandler{e})),
+			DefineRole:     decorate(m, "define_role", Handler[DefineRole](defineRoleHandler{e})),
+			DeleteRole:     decorate(m, "delete_role", Handler[DeleteRole](deleteRoleHandler{e})),
+			AssignRole:     decorate(m, "assign_role", Handler[AssignRole](assignRoleHandler{e})),
+			UnassignRole:   decorate(m, "unassign_role", Handler[UnassignRole](unassignRoleHandler{e})),
+		},
+		engine:   e,
+		verifier: verifier,
+		log:      o.tel.Logger,
+	}, nil
+}

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+
+	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/command/internal/domain"
+)
+
+// CreateTenant creates a tenant with its first admin, who holds the
+// built-in admin role, and its first signing key. Only platform admins may
+// run it (tenants:write).
+type CreateTenant struct {
+	Request
+	ID            string // the tenant slug
+	Name          string
+	AdminUsername string
+	AdminPassword string
+}
+
+type createTenantHandler struct{ e *engine }
+
+// Handle appends tenant.created, the admin's user.registered and
+// user.role_assigned (admin), and the key set's key.created in one batch
+// with the admin's username claim. The signing key is created in the key
+// store first (idempotently per tenant), so the key.created event names
+// the key that signs. Result.ID is the tenant, Result.UserID the admin.
+func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Result, error) {
+	p := cmd.Principal
+	if err := domain.Authorize(p, cmd.ID, domain.PermTenantsWrite); err != nil {
+		return Result{}, err
+	}
+	if err := authz.ValidNewTenant(cmd.ID); err != nil {
+		return Result{}, err
+	}
+	key, err := authn.NormalizeUsername(cmd.AdminUsername)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := h.e.validatePassword(cmd.AdminPassword); err != nil {
+		return Result{}, err
+	}
+	parts := cmd.idParts()
+	adminID := newID(parts, "admin")
+	var sealed events.Sealed
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+		t, err := u.tenant(ctx, cmd.ID)
+		if err != nil {
+			return Result{}, err
+		}
+		admin, err := u.user(ctx, cmd.ID, adminID)
+		if err != nil {
+			return Result{}, err
+		}
+		ks, err := u.keySet(ctx, cmd.ID)
+		if err != nil {
+			return Result{}, err
+		}
+		if found, seq, ok := u.replay(); ok {
+			if err := u.checkReplayedPassword(found, events.TypeUserRegistered, cmd.ID, cmd.AdminPassword); err != nil {
+				return Result{}, err
+			}
+			return Result{ID: cmd.ID, UserID: adminID, Version: replayedVersion(found, events.AggregateTenant, cmd.ID),
+				Sequence: seq, Changed: true, Replayed: true}, nil
+		}
+		if err := t.Create(cmd.Name); err != nil {
+			return Result{}, err
+		}
+		if sealed.IsZero() {
+			if sealed, err = h.e.seal(cmd.ID, adminID, cmd.AdminPassword); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := admin.Register(cmd.AdminUsername, key, sealed, []string{authz.BuiltinAdmin}); err != nil {
+			return Result{}, err
+		}
+		info, _, err := h.e.keys.Create(ctx, cmd.ID, "")
+		if err != nil {
+			return Result{}, err
+		}
+		ks.record(events.TypeKeyCreated, info.CreatedEvent())
+		res, err := u.commit(ctx, []domain.Aggregate{t, admin, ks},
+			eventstore.Claim{Tenant: cmd.ID, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{ID: cmd.ID, UserID: adminID, Version: t.Version(), Sequence: res.Sequence, Changed: true, Replayed: res.Duplicate}, nil
+	})
+}

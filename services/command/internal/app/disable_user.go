@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/command/internal/domain"
+)
+
+// DisableUser stops a user from logging in and revokes their sessions and
+// access tokens. It needs users:write.
+type DisableUser struct {
+	Request
+	Tenant string
+	UserID string
+	Reason string
+}
+
+type disableUserHandler struct{ e *engine }
+
+// Handle appends user.disabled; disabling a disabled user changes nothing.
+func (h disableUserHandler) Handle(ctx context.Context, cmd DisableUser) (Result, error) {
+	if err := domain.Authorize(cmd.Principal, cmd.Tenant, domain.PermUsersWrite); err != nil {
+		return Result{}, err
+	}
+	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ *unit, usr *domain.User) ([]eventstore.Claim, error) {
+		return nil, usr.Disable(cmd.Reason)
+	})
+}
+
+// runUser runs a command that changes one user of tenant: decide may load
+// more aggregates through the unit and returns the claims to write with
+// the user's events.
+func runUser(ctx context.Context, e *engine, req Request, tenant, userID string,
+	decide func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
+	parts := req.idParts()
+	return e.run(ctx, req, actorOf(req.Principal), parts, func(ctx context.Context, u *unit) (Result, error) {
+		if _, err := u.activeTenant(ctx, tenant); err != nil {
+			return Result{}, err
+		}
+		usr, err := u.user(ctx, tenant, userID)
+		if err != nil {
+			return Result{}, err
+		}
+		if found, seq, ok := u.replay(); ok {
+			return Result{ID: userID, Version: replayedVersion(found, usr.Kind(), userID), Sequence: seq, Changed: true, Replayed: true}, nil
+		}
+		claims, err := decide(ctx, u, usr)
+		if err != nil {
+			return Result{}, err
+		}
+		if !changed(usr) {
+			return Result{ID: userID, Version: usr.Version(), Sequence: u.position()}, nil
+		}
+		res, err := u.commit(ctx, []domain.Aggregate{usr}, claims...)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{ID: userID, Version: usr.Version(), Sequence: res.Sequence, Changed: true, Replayed: res.Duplicate}, nil
+	})
+}

@@ -1,0 +1,99 @@
+package app
+
+import (
+	"context"
+	"slices"
+
+	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/command/internal/domain"
+)
+
+// RegisterUser creates a user of a tenant, optionally holding roles. It
+// needs users:write, and roles:assign plus the cover of every role's
+// permissions when roles are given.
+type RegisterUser struct {
+	Request
+	Tenant   string
+	Username string
+	Password string
+	Roles    []string
+}
+
+type registerUserHandler struct{ e *engine }
+
+// Handle appends user.registered and a user.role_assigned per role with the
+// username's claim, so that two users of a tenant never share a username
+// (ErrUsernameTaken). Result.ID is the new user's id, derived from the
+// idempotency key when there is one.
+func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Result, error) {
+	p := cmd.Principal
+	if err := domain.Authorize(p, cmd.Tenant, domain.PermUsersWrite); err != nil {
+		return Result{}, err
+	}
+	if len(cmd.Roles) > 0 {
+		if err := domain.Authorize(p, cmd.Tenant, domain.PermRolesAssign); err != nil {
+			return Result{}, err
+		}
+	}
+	key, err := authn.NormalizeUsername(cmd.Username)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := h.e.validatePassword(cmd.Password); err != nil {
+		return Result{}, err
+	}
+	roles := slices.Compact(slices.Sorted(slices.Values(cmd.Roles)))
+	for _, r := range roles {
+		if err := authz.ValidRoleName(r); err != nil {
+			return Result{}, err
+		}
+	}
+	parts := cmd.idParts()
+	userID := newID(parts, "user")
+	var sealed events.Sealed
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
+			return Result{}, err
+		}
+		usr, err := u.user(ctx, cmd.Tenant, userID)
+		if err != nil {
+			return Result{}, err
+		}
+		if found, seq, ok := u.replay(); ok {
+			if err := u.checkReplayedPassword(found, events.TypeUserRegistered, cmd.Tenant, cmd.Password); err != nil {
+				return Result{}, err
+			}
+			return Result{ID: userID, Version: replayedVersion(found, usr.Kind(), userID), Sequence: seq, Changed: true, Replayed: true}, nil
+		}
+		for _, name := range roles {
+			r, err := u.role(ctx, cmd.Tenant, name)
+			if err != nil {
+				return Result{}, err
+			}
+			if err := domain.CanGrant(p, r); err != nil {
+				return Result{}, err
+			}
+		}
+		if usr.Status() != domain.StatusAbsent {
+			// Register says so; checking first saves a bcrypt hash.
+			return Result{}, usr.Register(cmd.Username, key, events.Sealed{KID: "-"}, nil)
+		}
+		if sealed.IsZero() {
+			if sealed, err = h.e.seal(cmd.Tenant, userID, cmd.Password); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := usr.Register(cmd.Username, key, sealed, roles); err != nil {
+			return Result{}, err
+		}
+		res, err := u.commit(ctx, []domain.Aggregate{usr},
+			eventstore.Claim{Tenant: cmd.Tenant, Kind: events.ClaimKindUsername, Value: key, Owner: userID})
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{ID: userID, Version: usr.Version(), Sequence: res.Sequence, Changed: true, Replayed: res.Duplicate}, nil
+	})
+}

@@ -1,0 +1,94 @@
+package domain
+
+import (
+	"fmt"
+
+	"github.com/authstream/authstream/libs/fault"
+)
+
+// The errors of the domain. Each has a stable reason slug that becomes part
+// of the problem type at the HTTP edge. Returned errors match one of them
+// with errors.Is and may carry a more precise message.
+var (
+	// ErrUnauthenticated: the principal has no tenant or user.
+	ErrUnauthenticated = fault.New(fault.Unauthenticated, "unauthenticated", "authentication required")
+	// ErrMissingPermission: the principal lacks the permission a command needs.
+	ErrMissingPermission = fault.New(fault.Forbidden, "missing-permission", "missing permission")
+	// ErrOtherTenant: the principal belongs to another tenant than the one it
+	// acts in.
+	ErrOtherTenant = fault.New(fault.Forbidden, "other-tenant", "a principal may act only in its own tenant")
+	// ErrPlatformOnly: only platform admins manage tenants.
+	ErrPlatformOnly = fault.New(fault.Forbidden, "platform-only", "only platform admins may manage tenants")
+	// ErrEscalation: the caller would grant (or take away) a role carrying
+	// permissions it does not hold itself.
+	ErrEscalation = fault.New(fault.Forbidden, "privilege-escalation", "a role may only be granted by a caller holding all its permissions")
+
+	// ErrInvalidTenant: the tenant id is not a valid slug.
+	ErrInvalidTenant = fault.New(fault.Invalid, "invalid-tenant", "tenant id is invalid")
+	// ErrReservedTenant: the tenant id is reserved (platform) and cannot be
+	// created through Create.
+	ErrReservedTenant = fault.New(fault.Invalid, "reserved-tenant", "tenant id is reserved")
+	// ErrPlatformTenant: the platform tenant cannot be disabled, or only the
+	// platform tenant can be bootstrapped.
+	ErrPlatformTenant = fault.New(fault.Invalid, "platform-tenant", "the platform tenant cannot be changed this way")
+	// ErrTenantExists: the tenant was created already.
+	ErrTenantExists = fault.New(fault.Conflict, "tenant-exists", "tenant already exists")
+	// ErrTenantNotFound: the tenant was never created.
+	ErrTenantNotFound = fault.New(fault.NotFound, "tenant-not-found", "tenant not found")
+	// ErrTenantDisabled: the tenant is disabled, so nothing happens in it.
+	ErrTenantDisabled = fault.New(fault.Forbidden, "tenant-disabled", "tenant is disabled")
+
+	// ErrInvalidUserID: the user id cannot be an aggregate id.
+	ErrInvalidUserID = fault.New(fault.Invalid, "invalid-user-id", "user id is invalid")
+	// ErrInvalidUsername: the username (or its normalised key) is malformed.
+	ErrInvalidUsername = fault.New(fault.Invalid, "invalid-username", "username is invalid")
+	// ErrInvalidCredential: the sealed credential is empty.
+	ErrInvalidCredential = fault.New(fault.Invalid, "invalid-credential", "credential is missing")
+	// ErrUserExists: the user id was registered already.
+	ErrUserExists = fault.New(fault.Conflict, "user-exists", "user already exists")
+	// ErrUserNotFound: the user was never registered.
+	ErrUserNotFound = fault.New(fault.NotFound, "user-not-found", "user not found")
+	// ErrUserDeleted: the user was deleted; nothing can change it any more.
+	ErrUserDeleted = fault.New(fault.NotFound, "user-deleted", "user is deleted")
+
+	// ErrInvalidRoleName: the role name is malformed.
+	ErrInvalidRoleName = fault.New(fault.Invalid, "invalid-role-name", "role name is invalid")
+	// ErrBuiltinRole: the built-in admin role cannot be defined or deleted.
+	ErrBuiltinRole = fault.New(fault.Invalid, "builtin-role", "role \"admin\" is built in and cannot be redefined or deleted")
+	// ErrInvalidPermission: a permission string is malformed, or a role holds
+	// too many.
+	ErrInvalidPermission = fault.New(fault.Invalid, "invalid-permission", "permission is invalid")
+	// ErrRoleNotFound: the role was never defined, or was deleted.
+	ErrRoleNotFound = fault.New(fault.NotFound, "role-not-found", "role not found")
+
+	// ErrInvalidText: a free text field (tenant name, description, reason) is
+	// too long or holds control characters.
+	ErrInvalidText = fault.New(fault.Invalid, "invalid-text", "text is invalid")
+
+	// ErrCorruptHistory: an aggregate's history cannot be folded (wrong
+	// aggregate, gap in versions, unknown type, undecodable data). It is an
+	// internal error: callers see "internal error", logs see the detail.
+	ErrCorruptHistory = fault.New(fault.Internal, "corrupt-history", "aggregate history is corrupt")
+)
+
+// detail returns an error that matches sentinel with errors.Is and carries a
+// more precise message.
+func detail(sentinel *fault.Error, format string, args ...any) error {
+	return &fault.Error{Code: sentinel.Code, Reason: sentinel.Reason, Message: fmt.Sprintf(format, args...), Err: sentinel}
+}
+
+// rebrand turns an error of libs/authz (which has the same reason slugs)
+// into one that matches sentinel, keeping its safe message.
+func rebrand(sentinel *fault.Error, err error) error {
+	return detail(sentinel, "%s", fault.MessageOf(err))
+}
+
+// corrupt reports a history that cannot be folded; the detail is for logs.
+func corrupt(kind, id string, version uint64, format string, args ...any) error {
+	return &fault.Error{
+		Code:    ErrCorruptHistory.Code,
+		Reason:  ErrCorruptHistory.Reason,
+		Message: ErrCorruptHistory.Message,
+		Err:     fmt.Errorf("%s %s event %d: %s: %w", kind, id, version, fmt.Sprintf(format, args...), ErrCorruptHistory),
+	}
+}

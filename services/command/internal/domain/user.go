@@ -1,0 +1,254 @@
+package domain
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
+)
+
+// MaxUsernameLen is the longest username, in characters: long enough for an
+// e-mail address.
+const MaxUsernameLen = 254
+
+// MaxUsernameKeyLen is the longest normalised username, in bytes.
+// Normalisation may grow a name, so the bound is looser than MaxUsernameLen.
+const MaxUsernameKeyLen = 4 * MaxUsernameLen
+
+// User is the user aggregate; its id is the user id (a UUID the application
+// chooses). A user is registered once, is active or disabled, and once
+// deleted it stays deleted: every later command gives ErrUserDeleted and the
+// id is never registered again.
+type User struct {
+	base
+	username    string
+	usernameKey string
+	credential  events.Sealed
+	status      Status
+	reason      string
+	roles       map[string]struct{}
+}
+
+// LoadUser folds a user's history, oldest first, into its state. An empty
+// history gives a user that does not exist yet. The errors are
+// ErrInvalidUserID when id cannot be a subject token and ErrCorruptHistory.
+func LoadUser(id string, history []events.Envelope) (*User, error) {
+	if !events.ValidToken(id) {
+		return nil, detail(ErrInvalidUserID, "user id %q is invalid", id)
+	}
+	u := &User{base: base{kind: events.AggregateUser, id: id}, roles: map[string]struct{}{}}
+	if err := u.fold(history, u.apply); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Register records user.registered, then user.role_assigned for each
+// distinct role in name order. username is the name as typed (at most
+// MaxUsernameLen characters, no control characters or surrounding white
+// space: ErrInvalidUsername); usernameKey is its normalised form, which the
+// application computes and claims for uniqueness; credential is the sealed
+// password hash (ErrInvalidCredential when empty). Role names must be well
+// formed (ErrInvalidRoleName); whether each role exists and whether the
+// caller may grant it is the application's to check with CanGrant. The id
+// must not have been registered before, even if deleted since
+// (ErrUserExists). Nothing is recorded unless everything is valid.
+func (u *User) Register(username, usernameKey string, credential events.Sealed, roles []string) error {
+	if username == "" {
+		return detail(ErrInvalidUsername, "username is empty")
+	}
+	if problem := checkText(username, MaxUsernameLen, false); problem != "" {
+		return detail(ErrInvalidUsername, "username %s", problem)
+	}
+	if usernameKey == "" || len(usernameKey) > MaxUsernameKeyLen {
+		return detail(ErrInvalidUsername, "normalised username must be 1 to %d bytes", MaxUsernameKeyLen)
+	}
+	if problem := checkText(usernameKey, MaxUsernameKeyLen, false); problem != "" {
+		return detail(ErrInvalidUsername, "normalised username %s", problem)
+	}
+	if credential.IsZero() {
+		return ErrInvalidCredential
+	}
+	set := make(map[string]struct{}, len(roles))
+	for _, r := range roles {
+		if err := authz.ValidRoleName(r); err != nil {
+			return rebrand(ErrInvalidRoleName, err)
+		}
+		set[r] = struct{}{}
+	}
+	if u.status != StatusAbsent {
+		return detail(ErrUserExists, "user %q already exists", u.id)
+	}
+	u.record(u.apply, events.TypeUserRegistered, events.UserRegistered{
+		Username:    username,
+		UsernameKey: usernameKey,
+		Credential:  credential,
+	})
+	for _, r := range slices.Sorted(maps.Keys(set)) {
+		u.record(u.apply, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: r})
+	}
+	return nil
+}
+
+// ChangePassword records user.password_changed with the new sealed
+// credential (ErrInvalidCredential when empty). reset is true when an
+// administrator sets the password rather than the user. It works on active
+// and disabled users; the user must exist (ErrUserNotFound,
+// ErrUserDeleted). It is never a no-op: the credential is sealed afresh each
+// time and changing it revokes the user's sessions.
+func (u *User) ChangePassword(credential events.Sealed, reset bool) error {
+	if credential.IsZero() {
+		return ErrInvalidCredential
+	}
+	if err := u.requireExists(); err != nil {
+		return err
+	}
+	u.record(u.apply, events.TypeUserPasswordChanged, events.UserPasswordChanged{Credential: credential, Reset: reset})
+	return nil
+}
+
+// Disable records user.disabled with an optional reason (ErrInvalidText).
+// The user must exist (ErrUserNotFound, ErrUserDeleted); disabling a
+// disabled user is a no-op, whatever the reason.
+func (u *User) Disable(reason string) error {
+	if problem := checkText(reason, MaxReasonLen, false); problem != "" {
+		return detail(ErrInvalidText, "reason %s", problem)
+	}
+	if err := u.requireExists(); err != nil {
+		return err
+	}
+	if u.status == StatusDisabled {
+		return nil
+	}
+	u.record(u.apply, events.TypeUserDisabled, events.UserDisabled{Reason: reason})
+	return nil
+}
+
+// Enable records user.enabled. The user must exist (ErrUserNotFound,
+// ErrUserDeleted); enabling an active user is a no-op.
+func (u *User) Enable() error {
+	if err := u.requireExists(); err != nil {
+		return err
+	}
+	if u.status == StatusActive {
+		return nil
+	}
+	u.record(u.apply, events.TypeUserEnabled, events.UserEnabled{})
+	return nil
+}
+
+// Delete records user.deleted, which carries the normalised username so
+// that the application can release its uniqueness claim. The user must
+// exist (ErrUserNotFound); deleting a deleted user gives ErrUserDeleted like
+// every other command, since it no longer exists.
+func (u *User) Delete() error {
+	if err := u.requireExists(); err != nil {
+		return err
+	}
+	u.record(u.apply, events.TypeUserDeleted, events.UserDeleted{UsernameKey: u.usernameKey})
+	return nil
+}
+
+// AssignRole records user.role_assigned. role must be well formed
+// (ErrInvalidRoleName); whether it exists and whether the caller may grant
+// it is checked with CanGrant. The user must exist (ErrUserNotFound,
+// ErrUserDeleted); assigning a role the user holds is a no-op.
+func (u *User) AssignRole(role string) error {
+	if err := authz.ValidRoleName(role); err != nil {
+		return rebrand(ErrInvalidRoleName, err)
+	}
+	if err := u.requireExists(); err != nil {
+		return err
+	}
+	if u.HasRole(role) {
+		return nil
+	}
+	u.record(u.apply, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: role})
+	return nil
+}
+
+// UnassignRole records user.role_unassigned. role must be well formed
+// (ErrInvalidRoleName); the caller's right to take it is checked with
+// CanRevoke. The user must exist (ErrUserNotFound, ErrUserDeleted);
+// unassigning a role the user does not hold is a no-op.
+func (u *User) UnassignRole(role string) error {
+	if err := authz.ValidRoleName(role); err != nil {
+		return rebrand(ErrInvalidRoleName, err)
+	}
+	if err := u.requireExists(); err != nil {
+		return err
+	}
+	if !u.HasRole(role) {
+		return nil
+	}
+	u.record(u.apply, events.TypeUserRoleUnassigned, events.UserRoleUnassigned{Role: role})
+	return nil
+}
+
+// Exists reports whether the user is registered and not deleted.
+func (u *User) Exists() bool { return u.status == StatusActive || u.status == StatusDisabled }
+
+// Status returns StatusAbsent, StatusActive, StatusDisabled or StatusDeleted.
+func (u *User) Status() Status { return u.status }
+
+// Username returns the username as registered.
+func (u *User) Username() string { return u.username }
+
+// UsernameKey returns the normalised username that uniqueness and login use.
+func (u *User) UsernameKey() string { return u.usernameKey }
+
+// Credential returns the sealed password hash, for the self-service check
+// of the current password; only the login path holds the key to open it.
+func (u *User) Credential() events.Sealed { return u.credential }
+
+// DisabledReason returns the reason of the last disable while the user is
+// disabled, "" otherwise.
+func (u *User) DisabledReason() string { return u.reason }
+
+// Roles returns the names of the roles the user holds, sorted. Roles deleted
+// since they were assigned are still listed: they grant nothing.
+func (u *User) Roles() []string { return slices.Sorted(maps.Keys(u.roles)) }
+
+// HasRole reports whether the user holds role.
+func (u *User) HasRole(role string) bool {
+	_, ok := u.roles[role]
+	return ok
+}
+
+func (u *User) requireExists() error {
+	switch u.status {
+	case StatusAbsent:
+		return detail(ErrUserNotFound, "user %q not found", u.id)
+	case StatusDeleted:
+		return detail(ErrUserDeleted, "user %q is deleted", u.id)
+	}
+	return nil
+}
+
+// apply is the only place a user's state changes.
+func (u *User) apply(data any) error {
+	switch e := data.(type) {
+	case events.UserRegistered:
+		u.username, u.usernameKey, u.credential = e.Username, e.UsernameKey, e.Credential
+		u.status = StatusActive
+	case events.UserPasswordChanged:
+		u.credential = e.Credential
+	case events.UserDisabled:
+		u.status, u.reason = StatusDisabled, e.Reason
+	case events.UserEnabled:
+		u.status, u.reason = StatusActive, ""
+	case events.UserDeleted:
+		// The credential goes with the user: nothing may verify against it.
+		u.status, u.reason, u.credential = StatusDeleted, "", events.Sealed{}
+		clear(u.roles)
+	case events.UserRoleAssigned:
+		u.roles[e.Role] = struct{}{}
+	case events.UserRoleUnassigned:
+		delete(u.roles, e.Role)
+	default:
+		return fmt.Errorf("user cannot apply %T", data)
+	}
+	return nil
+}

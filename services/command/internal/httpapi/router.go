@@ -1,0 +1,55 @@
+// Package httpapi is the command service's HTTP adapter: the router, its
+// middleware and the handlers of the write API.
+package httpapi
+
+import (
+	"context"
+
+	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/authstream/authstream/services/command/internal/app"
+)
+
+// Deps is what the command service's handlers need.
+type Deps struct {
+	Telemetry *telemetry.Telemetry
+	// Ready reports whether the service's dependencies are reachable; it
+	// backs GET /readyz.
+	Ready func(context.Context) error
+	// App authenticates callers and runs the commands. Without it the
+	// routes exist (for the router-versus-spec test) but answer 503.
+	App *app.App
+}
+
+// NewRouter returns the command service's handler: tracing and metrics
+// middleware, panic recovery, problem+json answers for unknown routes and
+// methods, the operability endpoints (/healthz, /readyz, /metrics) and the
+// API of Routes.
+func NewRouter(d Deps) chi.Router {
+	r := api.NewRouter(d.Telemetry)
+	api.Mount(r, d.Telemetry, d.Ready)
+	Routes(r, d)
+	return r
+}
+
+// Routes registers the write API (POST /tenants and the /t/{tenant}/...
+// commands; see commands.go). Every route added here must also be added to
+// docs/openapi.yaml with x-services: [command], which the router test
+// checks.
+func Routes(r chi.Router, d Deps) {
+	h := &handlers{app: d.App, log: d.Telemetry.Logger}
+	r.Post("/tenants", h.createTenant)
+	r.Post("/tenants/{id}/disable", h.disableTenant)
+	r.Post("/tenants/{id}/enable", h.enableTenant)
+	r.Post("/t/{tenant}/users", h.registerUser)
+	r.Put("/t/{tenant}/users/{id}/password", h.changePassword)
+	r.Post("/t/{tenant}/users/{id}/disable", h.disableUser)
+	r.Post("/t/{tenant}/users/{id}/enable", h.enableUser)
+	r.Delete("/t/{tenant}/users/{id}", h.deleteUser)
+	r.Put("/t/{tenant}/users/{id}/roles/{name}", h.assignRole)
+	r.Delete("/t/{tenant}/users/{id}/roles/{name}", h.unassignRole)
+	r.Put("/t/{tenant}/roles/{name}", h.defineRole)
+	r.Delete("/t/{tenant}/roles/{name}", h.deleteRole)
+}

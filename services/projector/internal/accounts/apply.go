@@ -1,0 +1,351 @@
+// Package accounts is the accounts projection: it turns tenant, user and
+// role events into the rows of the tenants, users, roles and user_roles
+// tables (libs/readmodel migration 0002). It applies a batch of events with
+// a few multi-row statements sent in one round trip, and falls back to one
+// event at a time only to find an event the database refuses.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/readmodel"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Name is the projection's name in checkpoints, quarantine rows and
+// notifications.
+const Name = readmodel.ProjectionAccounts
+
+// Tables applies events to one set of accounts tables: the schema of a
+// generation, or the scratch schema of a per-tenant rebuild. A Tables is
+// immutable and safe for concurrent use.
+type Tables struct {
+	schema string
+	sql    statements
+}
+
+// EventError says that one event of a batch cannot be applied, and why.
+// The events before it were applied.
+type EventError struct {
+	Index int   // position of the event in the slice given to Apply
+	Err   error // decode error, constraint violation, missing row...
+}
+
+// Error implements error.
+func (e *EventError) Error() string { return fmt.Sprintf("event %d: %v", e.Index, e.Err) }
+
+// Unwrap returns the cause.
+func (e *EventError) Unwrap() error { return e.Err }
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// New returns the Tables of schema, which must be a plain lowercase
+// identifier (it is spliced into SQL).
+func New(schema string) (*Tables, error) {
+	if !schemaName.MatchString(schema) {
+		return nil, fmt.Errorf("accounts: schema %q is not a plain lowercase identifier", schema)
+	}
+	return &Tables{schema: schema, sql: newStatements(schema)}, nil
+}
+
+// Schema returns the schema the tables live in.
+func (t *Tables) Schema() string { return t.schema }
+
+// Apply applies evs, in stream order, inside tx. It returns how many
+// events, a prefix of evs, it applied. When it stops early the error is an
+// *EventError naming the event that cannot be applied, and tx holds the
+// effect of the events before it (the caller commits them and quarantines
+// that event). Any other error (connection lost, context done) leaves tx to
+// be rolled back.
+//
+// Each run of events costs one round trip: the folded statements are sent
+// as one pgx batch inside a savepoint. Only when the database refuses a
+// run (a constraint, a row to change that is missing) does Apply roll the
+// savepoint back and apply that run one event at a time to find the event
+// at fault.
+func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) (int, error) {
+	applied := 0
+	for applied < len(evs) {
+		p, n, bad := fold(evs[applied:])
+		if n > 0 {
+			err := t.exec(ctx, tx, p)
+			switch {
+			case err == nil:
+				applied += n
+			case !isEventError(err):
+				return applied, err
+			default:
+				for range n {
+					one, _, ferr := fold(evs[applied : applied+1])
+					if ferr != nil {
+						return applied, &EventError{Index: applied, Err: ferr}
+					}
+					if err := t.exec(ctx, tx, one); err != nil {
+						if !isEventError(err) {
+							return applied, err
+						}
+						return applied, &EventError{Index: applied, Err: err}
+					}
+					applied++
+				}
+			}
+		}
+		if bad != nil {
+			return applied, &EventError{Index: applied, Err: bad}
+		}
+	}
+	return applied, nil
+}
+
+// isEventError reports whether err is the database refusing the data (a
+// constraint, a row to change that is missing), as opposed to the
+// connection or the context failing: only the former quarantines an event.
+func isEventError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "21", // cardinality violation
+		"22", // data exception
+		"23": // integrity constraint violation
+		return true
+	}
+	return pgErr.Code == codeNoDataFound
+}
+
+// codeNoDataFound is raised by readmodel_expect_rows.
+const codeNoDataFound = "P0002"
+
+// exec sends the plan's statements in one batch inside a savepoint, and
+// rolls the savepoint back when the database refuses one of them. The
+// statements that must change an exact number of rows check it themselves
+// (readmodel_expect_rows), so a refusal aborts the rest of the batch on
+// the server.
+func (t *Tables) exec(ctx context.Context, tx pgx.Tx, p *plan) error {
+	if p.empty() {
+		return nil
+	}
+	b := &pgx.Batch{}
+	b.Queue("SAVEPOINT apply")
+	t.queue(b, p)
+	b.Queue("RELEASE SAVEPOINT apply")
+	err := tx.SendBatch(ctx, b).Close()
+	if err != nil && isEventError(err) {
+		if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT apply"); rerr != nil {
+			return fmt.Errorf("roll back to savepoint: %w", rerr)
+		}
+	}
+	return err
+}
+
+// queue adds the plan's statements to b in the order that makes their
+// effect equal to applying the events one by one.
+func (t *Tables) queue(b *pgx.Batch, p *plan) {
+	// add queues a statement; rows >= 0 makes it fail unless it changes
+	// exactly that many rows.
+	add := func(what string, rows int, sql string, args ...any) {
+		if rows >= 0 {
+			sql = "WITH x AS (" + sql + " RETURNING 1) SELECT readmodel_expect_rows((SELECT count(*) FROM x), " +
+				strconv.Itoa(rows) + ", '" + what + "')"
+		}
+		b.Queue(sql, args...)
+	}
+
+	// Deletes first: a username or role name freed by a delete may be taken
+	// again by an insert of the same run.
+	var du [2][]string
+	var dr [2][]string
+	for _, k := range p.userOrder {
+		if p.users[k].dbDelete {
+			du[0], du[1] = append(du[0], k.tenant), append(du[1], k.id)
+		}
+	}
+	for _, k := range p.roleOrder {
+		if p.roles[k].dbDelete {
+			dr[0], dr[1] = append(dr[0], k.tenant), append(dr[1], k.name)
+		}
+	}
+	if len(du[0]) > 0 {
+		add("delete users", len(du[0]), t.sql.deleteUsers, du[0], du[1])
+	}
+	if len(dr[0]) > 0 {
+		add("delete roles", -1, t.sql.deleteRoles, dr[0], dr[1])
+	}
+
+	// Tenants.
+	var ti tenantCols
+	var tu tenantCols
+	for _, id := range p.tenantOrder {
+		s := p.tenants[id]
+		if s.row != nil {
+			ti.add(s.row)
+		} else if s.patch != nil {
+			tu.add(s.patch)
+		}
+	}
+	if len(ti.id) > 0 {
+		add("insert tenants", -1, t.sql.insertTenants, ti.id, ti.name, ti.status, ti.version, ti.created, ti.updated)
+	}
+	if len(tu.id) > 0 {
+		add("update tenants", len(tu.id), t.sql.updateTenants, tu.id, tu.status, tu.version, tu.updated)
+	}
+
+	// Users.
+	var ui userCols
+	var uu patchCols
+	for _, k := range p.userOrder {
+		s := p.users[k]
+		if s.row != nil {
+			ui.add(s.row)
+		} else if s.patch != nil {
+			uu.add(k, s.patch)
+		}
+	}
+	if len(ui.tenant) > 0 {
+		add("insert users", -1, t.sql.insertUsers, ui.tenant, ui.id, ui.username, ui.usernameKey, ui.status,
+			ui.credential, ui.version, ui.notBefore, ui.created, ui.updated)
+	}
+	if len(uu.tenant) > 0 {
+		add("update users", len(uu.tenant), t.sql.updateUsers, uu.tenant, uu.id, uu.status, uu.credential,
+			uu.notBefore, uu.version, uu.updated)
+	}
+
+	// Roles.
+	var rc roleCols
+	for _, k := range p.roleOrder {
+		if s := p.roles[k]; s.row != nil {
+			rc.add(s.row)
+		}
+	}
+	if len(rc.tenant) > 0 {
+		add("upsert roles", -1, t.sql.upsertRoles, rc.tenant, rc.name, rc.permissions, rc.description, rc.version, rc.created, rc.updated)
+	}
+
+	// Assignments, after the users they refer to.
+	var on, off [3][]string
+	for _, k := range p.assignOrder {
+		v, ok := p.assigns[k]
+		if !ok {
+			continue
+		}
+		c := &off
+		if v {
+			c = &on
+		}
+		c[0], c[1], c[2] = append(c[0], k.tenant), append(c[1], k.user), append(c[2], k.role)
+	}
+	if len(off[0]) > 0 {
+		add("unassign roles", -1, t.sql.unassign, off[0], off[1], off[2])
+	}
+	if len(on[0]) > 0 {
+		add("assign roles", -1, t.sql.assign, on[0], on[1], on[2])
+	}
+}
+
+type tenantCols struct {
+	id, name, status []string
+	version          []int64
+	created, updated []time.Time
+}
+
+func (c *tenantCols) add(r *tenantRow) {
+	c.id, c.name, c.status = append(c.id, r.id), append(c.name, r.name), append(c.status, r.status)
+	c.version = append(c.version, r.version)
+	c.created, c.updated = append(c.created, r.created), append(c.updated, r.updated)
+}
+
+type userCols struct {
+	tenant, id, username, usernameKey, status, credential []string
+	version                                               []int64
+	notBefore                                             []*time.Time
+	created, updated                                      []time.Time
+}
+
+func (c *userCols) add(r *userRow) {
+	c.tenant, c.id = append(c.tenant, r.tenant), append(c.id, r.id)
+	c.username, c.usernameKey = append(c.username, r.username), append(c.usernameKey, r.usernameKey)
+	c.status, c.credential = append(c.status, r.status), append(c.credential, r.credential)
+	c.version, c.notBefore = append(c.version, r.version), append(c.notBefore, r.notBefore)
+	c.created, c.updated = append(c.created, r.created), append(c.updated, r.updated)
+}
+
+type patchCols struct {
+	tenant, id         []string
+	status, credential []*string
+	notBefore          []*time.Time
+	version            []int64
+	updated            []time.Time
+}
+
+func (c *patchCols) add(k userKey, p *userPatch) {
+	c.tenant, c.id = append(c.tenant, k.tenant), append(c.id, k.id)
+	c.status, c.credential = append(c.status, p.status), append(c.credential, p.credential)
+	c.notBefore, c.version, c.updated = append(c.notBefore, p.notBefore), append(c.version, p.version), append(c.updated, p.updated)
+}
+
+type roleCols struct {
+	tenant, name, permissions, description []string
+	version                                []int64
+	created, updated                       []time.Time
+}
+
+func (c *roleCols) add(r *roleRow) {
+	c.tenant, c.name = append(c.tenant, r.tenant), append(c.name, r.name)
+	c.permissions, c.description = append(c.permissions, joinPermissions(r.permissions)), append(c.description, r.description)
+	c.version = append(c.version, r.version)
+	c.created, c.updated = append(c.created, r.created), append(c.updated, r.updated)
+}
+
+// statements are the SQL texts for one schema. Every statement takes
+// column arrays and unnests them, so a run of any size is one statement
+// per table and kind of change.
+type statements struct {
+	deleteUsers, deleteRoles     string
+	insertTenants, updateTenants string
+	insertUsers, updateUsers     string
+	upsertRoles                  string
+	unassign, assign             string
+}
+
+func newStatements(s string) statements {
+	q := func(format string) string { return fmt.Sprintf(format, s) }
+	return statements{
+		deleteUsers: q(`DELETE FROM %s.users u USING unnest($1::text[], $2::text[]) AS x(t, u)
+			WHERE u.tenant_id = x.t AND u.user_id = x.u`),
+		deleteRoles: q(`DELETE FROM %s.roles r USING unnest($1::text[], $2::text[]) AS x(t, n)
+			WHERE r.tenant_id = x.t AND r.name = x.n`),
+		insertTenants: q(`INSERT INTO %s.tenants (tenant_id, name, status, version, created_at, updated_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])`),
+		updateTenants: q(`UPDATE %s.tenants t SET status = x.s, version = x.v, updated_at = x.ua
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS x(t, s, v, ua)
+			WHERE t.tenant_id = x.t`),
+		insertUsers: q(`INSERT INTO %s.users (tenant_id, user_id, username, username_key, status, credential,
+				version, not_before, created_at, updated_at)
+			SELECT t, u, n, k, s, c::jsonb, v, nb, ca, ua
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+				$8::timestamptz[], $9::timestamptz[], $10::timestamptz[]) AS x(t, u, n, k, s, c, v, nb, ca, ua)`),
+		updateUsers: q(`UPDATE %s.users u SET status = coalesce(x.s, u.status), credential = coalesce(x.c::jsonb, u.credential),
+				not_before = coalesce(x.nb, u.not_before), version = x.v, updated_at = x.ua
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::timestamptz[])
+				AS x(t, u, s, c, nb, v, ua)
+			WHERE u.tenant_id = x.t AND u.user_id = x.u`),
+		upsertRoles: q(`INSERT INTO %s.roles (tenant_id, name, permissions, description, version, created_at, updated_at)
+			SELECT t, n, string_to_array(p, ','), d, v, ca, ua
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
+				AS x(t, n, p, d, v, ca, ua)
+			ON CONFLICT (tenant_id, name) DO UPDATE SET permissions = excluded.permissions,
+				description = excluded.description, version = excluded.version, updated_at = excluded.updated_at`),
+		unassign: q(`DELETE FROM %s.user_roles r USING unnest($1::text[], $2::text[], $3::text[]) AS x(t, u, r)
+			WHERE r.tenant_id = x.t AND r.user_id = x.u AND r.role = x.r`),
+		assign: q(`INSERT INTO %s.user_roles (tenant_id, user_id, role)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`),
+	}
+}

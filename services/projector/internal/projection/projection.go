@@ -1,0 +1,451 @@
+// Package projection runs the projector's workers: they read the event
+// streams from each partition's checkpoint and apply the events to the read
+// models in PostgreSQL, one transaction per batch with its checkpoint.
+//
+// One worker serves one (projection generation, partition). It is chosen by
+// a PostgreSQL session advisory lock taken on the dedicated connection that
+// also commits its batches: if the process dies or the connection breaks,
+// the lock goes with it and another process's supervisor, which keeps
+// trying every partition, takes over within an acquire interval. Since the
+// checkpoint is read under a row lock in every batch's transaction, even two
+// workers racing could not apply an event twice; the lock keeps them from
+// wasting work.
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Deps is what the workers need. Log, JS and Pool are required.
+type Deps struct {
+	Log  *slog.Logger
+	JS   jetstream.JetStream
+	Pool *pgxpool.Pool
+	// Meter receives the projector's metrics; nil means the global
+	// OpenTelemetry meter provider.
+	Meter metric.MeterProvider
+	// Options tunes the workers; zero fields take their defaults.
+	Options Options
+	// OnCommit, when set, is called after each committed batch (tests
+	// observe hand-overs with it).
+	OnCommit func(t Target, partition int, r Result)
+}
+
+// Options tunes the workers.
+type Options struct {
+	// BatchSize is the most events one transaction applies (default 1000).
+	BatchSize int
+	// Idle is how long a worker waits for an event before it checks its
+	// connection and generation (default 1s).
+	Idle time.Duration
+	// Partitions restricts the partitions this process works on (default
+	// all of 0..events.Partitions-1).
+	Partitions []int
+	// AcquireInterval is how often the supervisor tries to take partitions
+	// nobody holds (default 2s): the hand-over time when a process dies.
+	AcquireInterval time.Duration
+	// MaxBackoff bounds the wait before a failed worker is started again
+	// (default 30s; the first retry comes after 250ms, doubling).
+	MaxBackoff time.Duration
+	// ReadyLag is how far behind, in time, a partition may be for CaughtUp
+	// (default 30s).
+	ReadyLag time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.Idle <= 0 {
+		o.Idle = time.Second
+	}
+	if len(o.Partitions) == 0 {
+		for p := range events.Partitions {
+			o.Partitions = append(o.Partitions, p)
+		}
+	}
+	if o.AcquireInterval <= 0 {
+		o.AcquireInterval = 2 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.ReadyLag <= 0 {
+		o.ReadyLag = 30 * time.Second
+	}
+	return o
+}
+
+// Run runs the projection workers until ctx is done and returns nil then;
+// an error means the projector cannot go on.
+func Run(ctx context.Context, d Deps) error {
+	s, err := NewSupervisor(d)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+// Supervisor keeps a worker running for every (generation, partition) this
+// process can get: the active generation of each projection and the one a
+// rebuild is building.
+type Supervisor struct {
+	d     Deps
+	opt   Options
+	store *eventstore.Store
+	in    *instruments
+
+	mu    sync.Mutex
+	slots map[slot]*slotState
+}
+
+type slot struct {
+	target    Target
+	partition int
+}
+
+type slotState struct {
+	running  bool
+	owned    bool
+	failures int
+	next     time.Time
+}
+
+// Owned is a (generation, partition) a supervisor's worker holds.
+type Owned struct {
+	Target    Target
+	Partition int
+}
+
+// NewSupervisor checks d and returns a supervisor.
+func NewSupervisor(d Deps) (*Supervisor, error) {
+	if d.Log == nil || d.JS == nil || d.Pool == nil {
+		return nil, errors.New("projection: Log, JS and Pool are required")
+	}
+	for _, p := range d.Options.Partitions {
+		if p < 0 || p >= events.Partitions {
+			return nil, fmt.Errorf("projection: partition %d is outside 0..%d", p, events.Partitions-1)
+		}
+	}
+	store, err := eventstore.New(d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("projection: %w", err)
+	}
+	return &Supervisor{
+		d: d, opt: d.Options.withDefaults(), store: store, in: newInstruments(d.Meter),
+		slots: map[slot]*slotState{},
+	}, nil
+}
+
+// Run acquires partitions until ctx is done, then stops its workers (their
+// connections close, releasing the locks) and returns nil.
+func (s *Supervisor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(s.opt.AcquireInterval)
+	defer tick.Stop()
+	for {
+		s.acquire(ctx, &wg)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Owned returns what this supervisor's workers hold right now.
+func (s *Supervisor) Owned() []Owned {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Owned
+	for k, st := range s.slots {
+		if st.owned {
+			out = append(out, Owned{Target: k.target, Partition: k.partition})
+		}
+	}
+	slices.SortFunc(out, func(a, b Owned) int {
+		if a.Target.Generation != b.Target.Generation {
+			return a.Target.Generation - b.Target.Generation
+		}
+		return a.Partition - b.Partition
+	})
+	return out
+}
+
+// acquire starts a worker for each live (generation, partition) that has
+// none here, is not locked by another process and is not backing off.
+func (s *Supervisor) acquire(ctx context.Context, wg *sync.WaitGroup) {
+	targets, err := liveTargets(ctx, s.d.Pool)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.d.Log.WarnContext(ctx, "projection: cannot list generations", "error", err)
+		}
+		return
+	}
+	held, err := heldLocks(ctx, s.d.Pool)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.d.Log.WarnContext(ctx, "projection: cannot list advisory locks", "error", err)
+		}
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range targets {
+		for _, p := range s.opt.Partitions {
+			k := slot{t, p}
+			st := s.slots[k]
+			if st == nil {
+				st = &slotState{}
+				s.slots[k] = st
+			}
+			if st.running || now.Before(st.next) || held[lockID{t.lockKey(), int32(p)}] {
+				continue
+			}
+			st.running = true
+			wg.Go(func() { s.runWorker(ctx, k) })
+		}
+	}
+}
+
+// errBusy says another connection holds the partition's lock.
+var errBusy = errors.New("partition is held by another worker")
+
+func (s *Supervisor) runWorker(ctx context.Context, k slot) {
+	err := s.work(ctx, k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.slots[k]
+	st.running, st.owned = false, false
+	switch {
+	case err == nil, errors.Is(err, errBusy), ctx.Err() != nil:
+		st.failures, st.next = 0, time.Time{}
+	default:
+		st.failures++
+		wait := min(250*time.Millisecond<<min(st.failures-1, 16), s.opt.MaxBackoff)
+		st.next = time.Now().Add(wait)
+		s.d.Log.WarnContext(ctx, "projection worker stopped; retrying", "projection", k.target.Key(),
+			"partition", k.partition, "error", err, "retry_in", wait.String())
+	}
+}
+
+func (s *Supervisor) setOwned(k slot, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slots[k].owned = on
+}
+
+// work holds one partition: it takes the advisory lock on a dedicated
+// connection and applies batches until ctx ends, the generation is
+// retired or something fails. A quarantined partition waits, lock held,
+// until an operator resumes it.
+func (s *Supervisor) work(ctx context.Context, k slot) error {
+	t, p := k.target, k.partition
+	conn, err := pgx.ConnectConfig(ctx, s.d.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn.Close(cctx) // ends the session: the advisory lock is released
+	}()
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, t.lockKey(), int32(p)).Scan(&ok); err != nil {
+		return fmt.Errorf("advisory lock: %w", err)
+	}
+	if !ok {
+		return errBusy
+	}
+	s.setOwned(k, true)
+	log := s.d.Log.With("projection", t.Key(), "partition", p)
+	log.InfoContext(ctx, "projection partition acquired")
+	defer log.InfoContext(ctx, "projection partition released")
+
+	for {
+		cp, quarantined, retired, err := partitionState(ctx, conn, t, p)
+		switch {
+		case err != nil:
+			return err
+		case retired:
+			return nil
+		case quarantined:
+			s.in.quarantine(ctx, t, p, true)
+			if err := sleep(ctx, s.opt.Idle); err != nil {
+				return nil
+			}
+			continue
+		}
+		s.in.quarantine(ctx, t, p, false)
+		err = s.consume(ctx, conn, log, t, p, cp)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrRetired):
+			return nil
+		case errors.Is(err, ErrQuarantined):
+			continue
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// consume reads the partition from cp+1 and applies batches until an
+// error, a quarantine or the end of ctx.
+func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logger, t Target, p int, cp uint64) error {
+	r, err := s.store.Read(ctx, eventstore.ReadOptions{
+		Filters: []string{PartitionFilter(p)}, FromSequence: cp + 1, Buffer: s.opt.BatchSize,
+	})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		batch, err := r.Fetch(ctx, s.opt.BatchSize, s.opt.Idle)
+		var corrupt *eventstore.DecodeError
+		switch {
+		case errors.As(err, &corrupt):
+		case err != nil:
+			return err
+		}
+		if len(batch) == 0 && corrupt == nil {
+			// Idle: make sure the connection (and so the lock) is alive and
+			// the generation still wanted, and report no lag.
+			_, _, retired, err := partitionState(ctx, conn, t, p)
+			if err != nil {
+				return err
+			}
+			if retired {
+				return ErrRetired
+			}
+			s.in.lag(ctx, t, p, r.Pending(), 0)
+			continue
+		}
+		start := time.Now()
+		res, err := s.applyOne(ctx, conn, t, p, batch, corrupt)
+		if err != nil {
+			return err
+		}
+		s.in.batch(ctx, t, p, res.Applied, time.Since(start).Seconds())
+		lagSeconds := 0.0
+		if r.Pending() > 0 && len(batch) > 0 {
+			lagSeconds = time.Since(batch[len(batch)-1].Time).Seconds()
+		}
+		s.in.lag(ctx, t, p, r.Pending(), lagSeconds)
+		if s.d.OnCommit != nil {
+			s.d.OnCommit(t, p, res)
+		}
+		if q := res.Quarantined; q != nil {
+			s.in.quarantine(ctx, t, p, true)
+			log.ErrorContext(ctx, "projection partition quarantined: it stops until an operator resumes it",
+				"seq", q.Seq, "subject", q.Subject, "event_id", q.EventID, "event_type", q.EventType, "error", q.Error)
+			return ErrQuarantined
+		}
+	}
+}
+
+// applyOne applies one batch in its own transaction on the worker's
+// connection.
+func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t Target, p int, batch []eventstore.Stored, corrupt *eventstore.DecodeError) (Result, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	res, err := ApplyBatch(ctx, tx, t, p, batch, corrupt)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Result{}, fmt.Errorf("commit: %w", err)
+	}
+	return res, nil
+}
+
+// partitionState reads a partition's checkpoint and whether it is
+// quarantined or its generation retired.
+func partitionState(ctx context.Context, q querier, t Target, p int) (cp uint64, quarantined, retired bool, err error) {
+	var seq int64
+	var state string
+	err = q.QueryRow(ctx, `
+		SELECT c.seq, g.state,
+		       EXISTS (SELECT 1 FROM projection_quarantine q WHERE q.projection = c.projection AND q.partition = c.partition)
+		  FROM projection_checkpoints c
+		  JOIN projection_generations g ON g.projection = $1 AND g.generation = $2
+		 WHERE c.projection = $3 AND c.partition = $4`,
+		t.Projection, t.Generation, t.Key(), p).Scan(&seq, &state, &quarantined)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, true, nil
+	}
+	if err != nil {
+		return 0, false, false, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return uint64(seq), quarantined, state == stateRetired, nil
+}
+
+// querier is what both a connection and a pool offer.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// liveTargets lists the generations workers serve: active and building.
+func liveTargets(ctx context.Context, q querier) ([]Target, error) {
+	rows, err := q.Query(ctx, `SELECT projection, generation, schema_name FROM projection_generations
+		WHERE state IN ('active', 'building') ORDER BY projection, generation`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) {
+		var t Target
+		err := r.Scan(&t.Projection, &t.Generation, &t.Schema)
+		return t, err
+	})
+}
+
+type lockID struct{ key, partition int32 }
+
+// heldLocks lists the two-key advisory locks granted in the database, so
+// the supervisor does not open a connection for a partition another
+// process holds.
+func heldLocks(ctx context.Context, q querier) (map[lockID]bool, error) {
+	rows, err := q.Query(ctx, `SELECT classid::bigint, objid::bigint FROM pg_locks
+		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[lockID]bool{}
+	var k, p int64
+	_, err = pgx.ForEachRow(rows, []any{&k, &p}, func() error {
+		out[lockID{int32(k), int32(p)}] = true
+		return nil
+	})
+	return out, err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

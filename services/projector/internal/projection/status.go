@@ -1,0 +1,272 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/fault"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// PartitionStatus is the state of one partition of one live generation.
+type PartitionStatus struct {
+	Projection string
+	Generation int
+	State      string // active or building
+	Partition  int
+	Checkpoint uint64    // last applied stream sequence
+	UpdatedAt  time.Time // when the checkpoint last moved
+	LagEvents  uint64    // events stored on the partition after the checkpoint
+	LagSeconds float64   // age of the oldest of those events; 0 when caught up
+	Quarantine *Quarantine
+}
+
+// Status returns every partition of every active or building generation,
+// in order, with its checkpoint, its lag behind the stream and the event it
+// is quarantined at, if any.
+func Status(ctx context.Context, d Deps) ([]PartitionStatus, error) {
+	rows, err := d.Pool.Query(ctx, `
+		SELECT g.projection, g.generation, g.state, c.partition, c.seq, c.updated_at,
+		       q.seq, q.subject, q.event_id, q.event_type, q.error, q.quarantined_at
+		  FROM projection_generations g
+		  JOIN projection_checkpoints c ON c.projection = g.projection || '@' || g.generation
+		  LEFT JOIN projection_quarantine q ON q.projection = c.projection AND q.partition = c.partition
+		 WHERE g.state IN ('active', 'building')
+		 ORDER BY g.projection, g.generation, c.partition`)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PartitionStatus, error) {
+		var (
+			s                    PartitionStatus
+			seq                  int64
+			qSeq                 *int64
+			qSubj, qID, qTyp, qE *string
+			qAt                  *time.Time
+		)
+		if err := r.Scan(&s.Projection, &s.Generation, &s.State, &s.Partition, &seq, &s.UpdatedAt,
+			&qSeq, &qSubj, &qID, &qTyp, &qE, &qAt); err != nil {
+			return s, err
+		}
+		s.Checkpoint = uint64(seq)
+		if qSeq != nil {
+			s.Quarantine = &Quarantine{Seq: uint64(*qSeq), Subject: deref(qSubj), EventID: deref(qID),
+				EventType: deref(qTyp), Error: deref(qE), At: *qAt}
+		}
+		return s, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	store, err := eventstore.New(d.JS)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := d.JS.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for i := range out {
+		wg.Go(func() {
+			n, age, err := lag(ctx, store, stream, PartitionFilter(out[i].Partition), out[i].Checkpoint)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out[i].LagEvents, out[i].LagSeconds = n, age.Seconds()
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	return out, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// lag returns how many events matching filter the stream holds after cp
+// and the age of the first of them. A direct get of the next message tells
+// whether there is any (the common answer is no); only then does a reader
+// count them.
+func lag(ctx context.Context, store *eventstore.Store, stream jetstream.Stream, filter string, cp uint64) (uint64, time.Duration, error) {
+	first, err := stream.GetMsg(ctx, cp+1, jetstream.WithGetMsgSubject(filter))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("lag of %s: %w", filter, err)
+	}
+	age := max(time.Since(first.Time), 0)
+	r, err := store.Read(ctx, eventstore.ReadOptions{Filters: []string{filter}, FromSequence: first.Sequence, Buffer: 1})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.Close()
+	batch, err := r.Fetch(ctx, 1, 5*time.Second)
+	var corrupt *eventstore.DecodeError
+	if err != nil && !errors.As(err, &corrupt) {
+		return 0, 0, err
+	}
+	if len(batch) == 0 && corrupt == nil {
+		return 1, age, nil // it exists; the count is at least one
+	}
+	return r.Pending() + 1, age, nil
+}
+
+// CaughtUp reports whether every partition of each active generation is
+// within Options.ReadyLag of the stream and none is quarantined; it backs
+// part of GET /readyz. It costs one direct get per partition when caught
+// up.
+func CaughtUp(ctx context.Context, d Deps) error {
+	opt := d.Options.withDefaults()
+	rows, err := d.Pool.Query(ctx, `
+		SELECT g.projection || '@' || g.generation, c.partition, c.seq,
+		       EXISTS (SELECT 1 FROM projection_quarantine q WHERE q.projection = c.projection AND q.partition = c.partition)
+		  FROM projection_generations g
+		  JOIN projection_checkpoints c ON c.projection = g.projection || '@' || g.generation
+		 WHERE g.state = 'active'`)
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	type cp struct {
+		key         string
+		partition   int
+		seq         int64
+		quarantined bool
+	}
+	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cp, error) {
+		var c cp
+		err := r.Scan(&c.key, &c.partition, &c.seq, &c.quarantined)
+		return c, err
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	stream, err := d.JS.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	for _, c := range cps {
+		if c.quarantined {
+			return fmt.Errorf("%s partition %d is quarantined", c.key, c.partition)
+		}
+		first, err := stream.GetMsg(ctx, uint64(c.seq)+1, jetstream.WithGetMsgSubject(PartitionFilter(c.partition)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("stream: %w", err)
+		}
+		if behind := time.Since(first.Time); behind > opt.ReadyLag {
+			return fmt.Errorf("%s partition %d is %s behind", c.key, c.partition, behind.Round(time.Second))
+		}
+	}
+	return nil
+}
+
+// ResumeOptions modifies Resume.
+type ResumeOptions struct {
+	// Skip moves the checkpoint past the quarantined event, so that it is
+	// never applied. Without it the worker retries the event (after the
+	// operator fixed its cause: upgraded the projector, corrected data).
+	Skip bool
+}
+
+// Resume lifts the quarantine of one partition: the worker holding it
+// starts again from its checkpoint + 1 within a second or so. projection is
+// a projection name (its active generation) or "<projection>@<generation>".
+// It returns the quarantine it lifted, a fault.NotFound error when the
+// partition is not quarantined, and fault.Invalid for an unknown
+// projection or partition. A skip is logged with the event it skipped.
+func Resume(ctx context.Context, d Deps, projection string, partition int, opts ResumeOptions) (Quarantine, error) {
+	if partition < 0 || partition >= events.Partitions {
+		return Quarantine{}, fault.Errorf(fault.Invalid, "partition must be between 0 and %d", events.Partitions-1)
+	}
+	tx, err := d.Pool.Begin(ctx)
+	if err != nil {
+		return Quarantine{}, fmt.Errorf("resume: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	key, err := resolveKey(ctx, tx, projection)
+	if err != nil {
+		return Quarantine{}, err
+	}
+	var q Quarantine
+	var seq int64
+	// Locking the checkpoint row first keeps the order every writer of the
+	// partition uses.
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM projection_checkpoints WHERE projection = $1 AND partition = $2 FOR UPDATE`,
+		key, partition); err != nil {
+		return Quarantine{}, fmt.Errorf("resume: %w", err)
+	}
+	err = tx.QueryRow(ctx, `
+		DELETE FROM projection_quarantine WHERE projection = $1 AND partition = $2
+		RETURNING seq, subject, event_id, event_type, error, quarantined_at`, key, partition).
+		Scan(&seq, &q.Subject, &q.EventID, &q.EventType, &q.Error, &q.At)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Quarantine{}, fault.New(fault.NotFound, "not-quarantined",
+			fmt.Sprintf("%s partition %d is not quarantined", key, partition))
+	}
+	if err != nil {
+		return Quarantine{}, fmt.Errorf("resume: %w", err)
+	}
+	q.Seq = uint64(seq)
+	if opts.Skip {
+		if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET seq = $3, updated_at = now()
+			WHERE projection = $1 AND partition = $2 AND seq < $3`, key, partition, seq); err != nil {
+			return Quarantine{}, fmt.Errorf("resume: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Quarantine{}, fmt.Errorf("resume: %w", err)
+	}
+	if opts.Skip {
+		d.Log.WarnContext(ctx, "projection partition resumed past a quarantined event: the event is skipped for good",
+			"projection", key, "partition", partition, "seq", q.Seq, "subject", q.Subject,
+			"event_id", q.EventID, "event_type", q.EventType, "error", q.Error)
+	} else {
+		d.Log.InfoContext(ctx, "projection partition resumed: the quarantined event is retried",
+			"projection", key, "partition", partition, "seq", q.Seq, "event_id", q.EventID)
+	}
+	return q, nil
+}
+
+// resolveKey turns "accounts" into the checkpoint key of its active
+// generation, and checks that "accounts@N" names a live generation.
+func resolveKey(ctx context.Context, q querier, projection string) (string, error) {
+	name, gen, explicit := parseKey(projection)
+	if !explicit {
+		name = projection
+	}
+	var key string
+	err := q.QueryRow(ctx, `
+		SELECT projection || '@' || generation FROM projection_generations
+		 WHERE projection = $1 AND (($2 = 0 AND state = 'active') OR ($2 > 0 AND generation = $2 AND state <> 'retired'))`,
+		name, gen).Scan(&key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fault.Errorf(fault.Invalid, "no live projection %q", projection)
+	}
+	if err != nil {
+		return "", fmt.Errorf("projection %s: %w", projection, err)
+	}
+	return key, nil
+}

@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"errors"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/services/query/internal/login"
+)
+
+// Refresh rotates a refresh token (grant_type=refresh_token): the presented
+// token stops working and a new one and a new access token are returned.
+//
+// The decision reads the session aggregate from the activity log, never a
+// projection, and appends with optimistic concurrency, so of concurrent
+// refreshes with one token exactly one wins. The others reload, find their
+// token rotated and, as DESIGN section 7 asks, treat it as reuse: the whole
+// family is revoked, the winner's new token included. A client must
+// therefore never refresh one token twice in parallel.
+//
+// Password change, disable and delete revoke the user's sessions here: a
+// session that started before the user's not-before, or whose user is
+// disabled or gone, is revoked on its next refresh. Access tokens already
+// issued die by their own not-before check and short lifetime.
+//
+// Every refusal is ErrInvalidRefreshToken; the cause says why, for logs.
+func (s *Service) Refresh(ctx context.Context, tenant, token string) (Tokens, error) {
+	sid, presented, err := login.ParseRefreshToken(token)
+	if err != nil {
+		return Tokens{}, refused(ErrInvalidRefreshToken, err)
+	}
+	next, nextHash := login.NewRefreshToken(sid)
+
+	var u *User
+	for i := 0; ; i++ {
+		sess, pos, err := s.loadSession(ctx, tenant, sid)
+		if err != nil {
+			return Tokens{}, err
+		}
+		if !sess.Started() {
+			return Tokens{}, refused(ErrInvalidRefreshToken, login.ErrUnknownSession)
+		}
+		if u == nil {
+			if u, err = s.sessionUser(ctx, tenant, sess.UserID); err != nil {
+				return Tokens{}, err
+			}
+		}
+		if !u.TenantActive {
+			return Tokens{}, refused(ErrInvalidRefreshToken, errors.New("tenant disabled"))
+		}
+		now := s.cfg.Clock()
+		notBefore := u.NotBefore
+		if !u.Active {
+			notBefore = now // a disabled or deleted user's sessions all end
+		}
+		changes, decision := sess.Refresh(login.Refresh{
+			PresentedHash: presented, NewHash: nextHash, Now: now, TTL: s.cfg.RefreshTTL, UserNotBefore: notBefore,
+		})
+		if len(changes) > 0 {
+			actor := userActor(tenant, sess.UserID)
+			if decision != nil {
+				actor = events.System // a revocation the platform decided
+			}
+			err := s.append(ctx, tenant, events.AggregateSession, sid, pos, actor, changes)
+			if errors.Is(err, eventstore.ErrConcurrency) {
+				if i+1 >= s.cfg.Retries {
+					return Tokens{}, errTooContended
+				}
+				if err := backoff(ctx, i+1); err != nil {
+					return Tokens{}, err
+				}
+				continue
+			}
+			if err != nil {
+				return Tokens{}, err
+			}
+		}
+		if decision != nil {
+			return Tokens{}, refused(ErrInvalidRefreshToken, decision)
+		}
+		access, err := s.issue(ctx, tenant, *u, now)
+		if err != nil {
+			return Tokens{}, err
+		}
+		return Tokens{AccessToken: access, ExpiresIn: s.cfg.AccessTTL, RefreshToken: next}, nil
+	}
+}
+
+// sessionUser reads a session's user; a user that no longer exists comes
+// back inactive, so that the session is revoked.
+func (s *Service) sessionUser(ctx context.Context, tenant, userID string) (*User, error) {
+	u, err := s.users.UserByID(ctx, tenant, userID)
+	if fault.CodeOf(err) == fault.NotFound {
+		return &User{ID: userID, TenantActive: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}

@@ -1,0 +1,242 @@
+// Package consistency lets a read wait for the projection to catch up with
+// a write: it follows the projector's positions (LISTEN on
+// authstream_projection, one dedicated connection) and blocks a request
+// carrying a Consistency-Token until its tenant's partition has applied
+// the token's stream sequence, or a bound passes.
+package consistency
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/fault"
+	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Channel is the notification channel the projector announces positions
+// on, with payloads "<projection>:<partition>:<seq>".
+const Channel = "authstream_projection"
+
+// Projection is the projection whose positions the query service follows.
+const Projection = "accounts"
+
+// Header is the request header that carries a consistency token.
+const Header = "Consistency-Token"
+
+// DefaultTimeout bounds a wait.
+const DefaultTimeout = 2 * time.Second
+
+// ErrTimeout is returned by Wait when the partition did not reach the
+// token in time: fault.Unavailable, answered 503 with Retry-After.
+var ErrTimeout = api.WithRetryAfter(fault.New(fault.Unavailable, "not-consistent-yet",
+	"the read model has not caught up with your write yet, retry shortly"), time.Second)
+
+// Waiter follows the projection's positions. Run keeps it fed; Wait and
+// Middleware use it. It is safe for concurrent use.
+type Waiter struct {
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	timeout time.Duration
+
+	mu      sync.Mutex
+	pos     [events.Partitions]uint64
+	changed [events.Partitions]chan struct{} // closed and replaced at each advance
+	subs    []func(partition int, seq uint64)
+}
+
+// Option configures a Waiter.
+type Option func(*Waiter)
+
+// WithTimeout sets how long Wait waits (DefaultTimeout).
+func WithTimeout(d time.Duration) Option { return func(w *Waiter) { w.timeout = d } }
+
+// WithLogger sets the logger of reconnects.
+func WithLogger(l *slog.Logger) Option { return func(w *Waiter) { w.log = l } }
+
+// New returns a Waiter on pool; call Run to start following.
+func New(pool *pgxpool.Pool, opts ...Option) *Waiter {
+	w := &Waiter{pool: pool, timeout: DefaultTimeout, log: slog.New(slog.DiscardHandler)}
+	for i := range w.changed {
+		w.changed[i] = make(chan struct{})
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	if w.timeout <= 0 {
+		w.timeout = DefaultTimeout
+	}
+	return w
+}
+
+// Subscribe registers fn to be called for each partition advance, before
+// the requests waiting for it are released (the permission cache drops the
+// partition's tenants there, so a released request reads fresh data). fn
+// must not block.
+func (w *Waiter) Subscribe(fn func(partition int, seq uint64)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.subs = append(w.subs, fn)
+}
+
+// Position returns the last applied sequence of a partition that the
+// waiter knows.
+func (w *Waiter) Position(partition int) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pos[partition]
+}
+
+// advance records seq for partition if it is newer, tells the
+// subscribers and wakes the waiters.
+func (w *Waiter) advance(partition int, seq uint64) {
+	if partition < 0 || partition >= events.Partitions {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seq <= w.pos[partition] {
+		return
+	}
+	for _, fn := range w.subs {
+		fn(partition, seq)
+	}
+	w.pos[partition] = seq
+	close(w.changed[partition])
+	w.changed[partition] = make(chan struct{})
+}
+
+// Run follows the positions until ctx ends: it LISTENs on Channel on a
+// connection of its own, then reads the current positions (so that no
+// announcement falls between the two), then applies each notification. A
+// lost connection is reopened after a pause, positions read again. It
+// returns nil when ctx ends.
+func (w *Waiter) Run(ctx context.Context) error {
+	pause := 100 * time.Millisecond
+	for {
+		err := w.listen(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.log.Warn("projection listener lost its connection; reconnecting", "error", err.Error(), "after", pause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil
+		}
+		pause = min(pause*2, 5*time.Second)
+	}
+}
+
+func (w *Waiter) listen(ctx context.Context) error {
+	pc, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The connection leaves the pool for good: it stays in LISTEN mode.
+	conn := pc.Hijack()
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	rows, err := conn.Query(ctx, `SELECT partition, seq FROM projection_positions WHERE projection = $1`, Projection)
+	if err != nil {
+		return fmt.Errorf("read positions: %w", err)
+	}
+	for rows.Next() {
+		var p int
+		var seq int64
+		if err := rows.Scan(&p, &seq); err != nil {
+			rows.Close()
+			return err
+		}
+		w.advance(p, uint64(seq))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read positions: %w", err)
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if p, seq, ok := parse(n.Payload); ok {
+			w.advance(p, seq)
+		}
+	}
+}
+
+// parse reads a payload "<projection>:<partition>:<seq>" of Projection.
+func parse(payload string) (int, uint64, bool) {
+	parts := strings.Split(payload, ":")
+	if len(parts) != 3 || parts[0] != Projection {
+		return 0, 0, false
+	}
+	p, err1 := strconv.Atoi(parts[1])
+	seq, err2 := strconv.ParseUint(parts[2], 10, 64)
+	return p, seq, err1 == nil && err2 == nil
+}
+
+// Wait returns nil once tenant's partition has applied stream sequence
+// seq, ErrTimeout when that takes longer than the waiter's timeout, and a
+// fault.Unavailable when ctx ends first.
+func (w *Waiter) Wait(ctx context.Context, tenant string, seq uint64) error {
+	p := events.Partition(tenant)
+	timer := time.NewTimer(w.timeout)
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		reached, ch := w.pos[p] >= seq, w.changed[p]
+		w.mu.Unlock()
+		if reached {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return ErrTimeout
+		case <-ctx.Done():
+			return fault.Wrap(fault.Unavailable, ctx.Err(), "request abandoned while waiting for consistency")
+		}
+	}
+}
+
+// errBadToken answers a Consistency-Token that no write returned.
+var errBadToken = fault.New(fault.Invalid, "invalid-consistency-token", "Consistency-Token is not a token this service issued")
+
+// Middleware makes a request that carries Consistency-Token wait (Wait)
+// before it is served; the route must have a {tenant} parameter. A
+// malformed token is a 400 problem, a timeout a 503 problem.
+func (w *Waiter) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		tok := r.Header.Get(Header)
+		if tok == "" {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		seq, err := eventstore.DecodeToken(tok)
+		if err != nil {
+			api.WriteError(rw, r, w.log, errBadToken)
+			return
+		}
+		tenant := chi.URLParam(r, "tenant")
+		if !events.ValidToken(tenant) {
+			next.ServeHTTP(rw, r) // the handler refuses the tenant itself
+			return
+		}
+		if err := w.Wait(r.Context(), tenant, seq); err != nil {
+			api.WriteError(rw, r, w.log, err)
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
+}

@@ -1,0 +1,120 @@
+package consistency_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/services/query/internal/consistency"
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// announce does what the projector does after a commit: move the
+// checkpoint of tenant's partition to seq and notify.
+func announce(tb testing.TB, pool *pgxpool.Pool, tenant string, seq uint64) {
+	tb.Helper()
+	p := events.Partition(tenant)
+	_, err := pool.Exec(context.Background(), `
+WITH up AS (UPDATE projection_checkpoints SET seq = $2 WHERE projection = 'accounts@1' AND partition = $1)
+SELECT pg_notify('authstream_projection', 'accounts:' || $1::text || ':' || $2::text)`, p, int64(seq))
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// mustWaiter starts a waiter on a fresh read model; positions already in
+// the checkpoints are read at start.
+func mustWaiter(tb testing.TB, opts ...consistency.Option) (*consistency.Waiter, *pgxpool.Pool) {
+	tb.Helper()
+	pool := pgtest.Pool(tb)
+	announce(tb, pool, "acme", 10)
+	w := consistency.New(pool, opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+	})
+	// Run has read the start positions once acme's partition shows 10.
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Position(events.Partition("acme")) < 10 {
+		if time.Now().After(deadline) {
+			tb.Fatal("waiter did not read the start positions")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return w, pool
+}
+
+func TestWaiter_Wait(t *testing.T) {
+	t.Parallel()
+	w, pool := mustWaiter(t, consistency.WithTimeout(5*time.Second))
+	ctx := context.Background()
+
+	if err := w.Wait(ctx, "acme", 10); err != nil {
+		t.Fatalf("already reached: %v", err)
+	}
+	var seen []uint64
+	w.Subscribe(func(p int, seq uint64) {
+		if p == events.Partition("acme") {
+			seen = append(seen, seq)
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- w.Wait(ctx, "acme", 12) }()
+	announce(t, pool, "acme", 11) // not enough yet
+	announce(t, pool, "acme", 12)
+	if err := <-done; err != nil {
+		t.Fatalf("wait for 12: %v", err)
+	}
+	if len(seen) == 0 || seen[len(seen)-1] != 12 {
+		t.Fatalf("subscriber saw %v, want it to end at 12", seen)
+	}
+}
+
+func TestWaiter_timeout(t *testing.T) {
+	t.Parallel()
+	w, _ := mustWaiter(t, consistency.WithTimeout(50*time.Millisecond))
+	err := w.Wait(context.Background(), "acme", 1000)
+	if fault.CodeOf(err) != fault.Unavailable {
+		t.Fatalf("err = %v, want unavailable", err)
+	}
+
+	r := chi.NewRouter()
+	r.With(w.Middleware).Get("/t/{tenant}/x", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	tests := []struct {
+		name, token string
+		status      int
+	}{
+		{"no token", "", http.StatusNoContent},
+		{"reached", eventstore.EncodeToken(10), http.StatusNoContent},
+		{"not reached in time", eventstore.EncodeToken(1000), http.StatusServiceUnavailable},
+		{"malformed", "garbage", http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/t/acme/x", nil)
+			if tt.token != "" {
+				req.Header.Set(consistency.Header, tt.token)
+			}
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status = %d, want %d (%s)", rec.Code, tt.status, rec.Body)
+			}
+			if tt.status == http.StatusServiceUnavailable && (rec.Header().Get("Retry-After") == "" || rec.Header().Get("Content-Type") != "application/problem+json") {
+				t.Fatalf("headers = %v", rec.Header())
+			}
+		})
+	}
+}

@@ -1,0 +1,54 @@
+package queries
+
+import (
+	"net/http"
+
+	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/fault"
+	api "github.com/authstream/authstream/libs/httpapi"
+)
+
+// CheckRequest is the body of POST /check.
+type CheckRequest struct {
+	UserID     string `json:"user_id"`
+	Permission string `json:"permission"`
+}
+
+// CheckResponse is its answer.
+type CheckResponse struct {
+	Allowed bool `json:"allowed"`
+}
+
+// check is POST /check: may user_id do permission? A caller checks itself
+// freely; checking another user needs users:read. Unknown and disabled
+// users are denied everything.
+func (h *Handler) check(w http.ResponseWriter, r *http.Request) {
+	var req CheckRequest
+	if err := api.DecodeJSON(w, r, &req); err != nil {
+		api.WriteError(w, r, h.log, err)
+		return
+	}
+	perm, err := authz.Parse(req.Permission)
+	if err != nil {
+		api.WriteError(w, r, h.log, err)
+		return
+	}
+	if req.UserID == "" || !events.ValidToken(req.UserID) {
+		api.WriteError(w, r, h.log, fault.New(fault.Invalid, "invalid-user-id", "user_id is required and must be a user id"))
+		return
+	}
+	c := callerOf(r)
+	if req.UserID != c.claims.Subject {
+		if err := h.require(r, permUsersRead); err != nil {
+			api.WriteError(w, r, h.log, err)
+			return
+		}
+	}
+	s, err := h.checks.Subject(r.Context(), c.tenant, req.UserID)
+	if err != nil {
+		api.WriteError(w, r, h.log, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, CheckResponse{Allowed: s.Allows(perm)})
+}
