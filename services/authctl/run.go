@@ -1,15 +1,14 @@
-// Package authctl is the command-line client of authstream: tenant, user
-// and role administration through the HTTP APIs, audit history for
-// auditors and projection control for operators. Today it checks the
-// services' health; the other commands land with the APIs they drive.
+// Package authctl is the command-line client of authstream: login, tenant,
+// user and role administration through the HTTP APIs, and projection
+// control for operators. See docs/cli.md.
 //
 // This root package is the CLI's importable facade (Config, ConfigFromEnv,
-// Run) so that tests drive the real thing; the binary is cmd/authctl.
+// Run, Main) so that tests drive the real thing; the binary is
+// cmd/authctl and the commands live in internal/cli.
 package authctl
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,26 +17,53 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/config"
+	"github.com/authstream/authstream/services/authctl/internal/cli"
+	"github.com/authstream/authstream/services/authctl/internal/credentials"
 )
 
-// ErrUsage is returned by Run for a command line it does not understand;
-// the binary exits with status 2 for it.
-var ErrUsage = errors.New("usage")
+// ErrUsage is returned by Run (wrapped) for a command line it does not
+// understand; the binary exits with status 2 for it.
+var ErrUsage = cli.ErrUsage
 
-// Config is what the CLI needs: where the services are, and the command
-// line.
+// APIError is the error Run returns for an error answer of a service (a
+// problem body or an OAuth error): its message is the status and what the
+// service said, on one line ("409 username already taken").
+type APIError = cli.APIError
+
+// Default service URLs.
+const (
+	DefaultQueryURL     = "http://127.0.0.1:8080"
+	DefaultCommandURL   = "http://127.0.0.1:8081"
+	DefaultProjectorURL = "http://127.0.0.1:8082"
+)
+
+// Config is what the CLI needs: where the services are, where the logins
+// are cached, and the command line.
 type Config struct {
 	// QueryURL is the base URL of the query and login service
-	// (AUTH_QUERY_URL).
+	// (AUTH_QUERY_URL); --query-url overrides it.
 	QueryURL string
-	// CommandURL is the base URL of the command service (AUTH_COMMAND_URL).
+	// CommandURL is the base URL of the command service (AUTH_COMMAND_URL);
+	// --command-url overrides it.
 	CommandURL string
+	// ProjectorURL is the base URL of the projector's operator API
+	// (AUTH_PROJECTOR_URL); --projector-url overrides it.
+	ProjectorURL string
+	// Credentials is the file caching the logins; empty means
+	// os.UserConfigDir()/authstream/credentials.json.
+	Credentials string
 	// Args are the command-line arguments without the program name.
 	Args []string
-	// Out and Err receive the output and the usage text; nil discards.
+	// Out receives the results; Err the usage text, prompts, progress
+	// bars and warnings. nil discards.
 	Out, Err io.Writer
-	// HTTP is the client for the APIs; nil means one with a 10 s timeout.
+	// In is standard input, read by --password-stdin, or the terminal
+	// passwords are typed at (os.Stdin in main). nil is empty.
+	In io.Reader
+	// HTTP is the client for the APIs; nil means one with a 30 s timeout.
 	HTTP *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // ConfigFromEnv reads the service URLs through lookup and returns every
@@ -45,90 +71,52 @@ type Config struct {
 func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r := config.NewReader(lookup)
 	cfg := Config{
-		QueryURL:   strings.TrimRight(r.URL("AUTH_QUERY_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
-		CommandURL: strings.TrimRight(r.URL("AUTH_COMMAND_URL", "http://127.0.0.1:8081", "http", "https"), "/"),
+		QueryURL:     strings.TrimRight(r.URL("AUTH_QUERY_URL", DefaultQueryURL, "http", "https"), "/"),
+		CommandURL:   strings.TrimRight(r.URL("AUTH_COMMAND_URL", DefaultCommandURL, "http", "https"), "/"),
+		ProjectorURL: strings.TrimRight(r.URL("AUTH_PROJECTOR_URL", DefaultProjectorURL, "http", "https"), "/"),
 	}
 	return cfg, r.Err()
 }
 
-const usage = `usage: authctl <command>
-
-commands:
-  status    check that the query and command services are ready (GET /readyz)
-  help      show this text
-
-environment:
-  AUTH_QUERY_URL    query and login service (default http://127.0.0.1:8080)
-  AUTH_COMMAND_URL  command service (default http://127.0.0.1:8081)
-`
-
-// Run runs the command in cfg.Args. It returns ErrUsage (wrapped) for an
-// unknown command, and an error naming the failing service for status.
+// Run runs the command in cfg.Args. It returns an error wrapping ErrUsage
+// for a command line it does not understand, an *APIError for an error
+// answer of a service, and another error naming what failed otherwise
+// (a service out of reach, no cached login).
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Out == nil {
-		cfg.Out = io.Discard
-	}
-	if cfg.Err == nil {
-		cfg.Err = io.Discard
-	}
-	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
-	}
-	if len(cfg.Args) == 0 {
-		fmt.Fprint(cfg.Err, usage)
-		return fmt.Errorf("%w: no command given", ErrUsage)
-	}
-	switch cfg.Args[0] {
-	case "help", "-h", "--help":
-		fmt.Fprint(cfg.Out, usage)
-		return nil
-	case "status":
-		return status(ctx, cfg)
-	}
-	fmt.Fprint(cfg.Err, usage)
-	return fmt.Errorf("%w: unknown command %q", ErrUsage, cfg.Args[0])
-}
-
-// status prints one line per service and fails when any is not ready.
-func status(ctx context.Context, cfg Config) error {
-	var failed []string
-	for _, s := range []struct{ name, url string }{
-		{"query", cfg.QueryURL},
-		{"command", cfg.CommandURL},
-	} {
-		state, err := ready(ctx, cfg.HTTP, s.url)
-		if err != nil {
-			failed = append(failed, s.name)
-			state = err.Error()
+	path := cfg.Credentials
+	if path == "" {
+		var err error
+		if path, err = credentials.DefaultPath(); err != nil {
+			return err
 		}
-		fmt.Fprintf(cfg.Out, "%-8s %-28s %s\n", s.name, s.url, state)
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("not ready: %s", strings.Join(failed, ", "))
-	}
-	return nil
+	return cli.Run(ctx, cli.Env{
+		QueryURL: or(cfg.QueryURL, DefaultQueryURL), CommandURL: or(cfg.CommandURL, DefaultCommandURL),
+		ProjectorURL: or(cfg.ProjectorURL, DefaultProjectorURL),
+		Out:          cfg.Out, Err: cfg.Err, In: cfg.In, HTTP: cfg.HTTP, Credentials: path, Now: cfg.Now,
+	}, cfg.Args)
 }
 
-// ready asks base/readyz and describes the answer.
-func ready(ctx context.Context, c *http.Client, base string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-	if err != nil {
-		return "", fmt.Errorf("bad URL: %w", err)
+func or(v, def string) string {
+	if v == "" {
+		return def
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("unreachable: %s", config.Cause(err))
+	return v
+}
+
+// Main runs Run and reports its outcome as the binary does: an error as
+// one line "authctl: ..." on cfg.Err, and the exit status, 0 when done, 2
+// for a usage error and 1 for any other failure.
+func Main(ctx context.Context, cfg Config) int {
+	err := Run(ctx, cfg)
+	if err == nil {
+		return 0
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		return "ready", nil
+	if cfg.Err != nil {
+		fmt.Fprintln(cfg.Err, "authctl: "+config.Line(err))
 	}
-	var p struct {
-		Dependencies []string `json:"dependencies"`
+	if errors.Is(err, ErrUsage) {
+		return 2
 	}
-	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
-	if len(p.Dependencies) > 0 {
-		return "", fmt.Errorf("not ready (%s)", strings.Join(p.Dependencies, ", "))
-	}
-	return "", fmt.Errorf("not ready (HTTP %d)", resp.StatusCode)
+	return 1
 }

@@ -3,6 +3,7 @@ module github.com/authstream/authstream/services/authstream
 go 1.26.0
 
 require (
+	github.com/authstream/authstream/libs/authz v0.0.0
 	github.com/authstream/authstream/libs/config v0.0.0
 	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/httpapi v0.0.0
@@ -11,6 +12,7 @@ require (
 	github.com/authstream/authstream/services/command v0.0.0
 	github.com/authstream/authstream/services/projector v0.0.0
 	github.com/authstream/authstream/services/query v0.0.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	gopkg.in/yaml.v3 v3.0.1
@@ -19,7 +21,6 @@ require (
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/authstream/authstream/libs/authn v0.0.0 // indirect
-	github.com/authstream/authstream/libs/authz v0.0.0 // indirect
 	github.com/authstream/authstream/libs/eventstore v0.0.0 // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
 	github.com/authstream/authstream/libs/keystore v0.0.0 // indirect

@@ -16,9 +16,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
 	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/authstream/internal/datadir"
 	"github.com/authstream/authstream/services/authstream/internal/embedded"
@@ -27,6 +29,7 @@ import (
 	"github.com/authstream/authstream/services/projector"
 	"github.com/authstream/authstream/services/query"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Service is the name the process reports in traces; each service's logs
@@ -203,20 +206,34 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	cfg.Query.Telemetry = tel.With(query.Service)
 
 	var (
-		mu     sync.Mutex
-		ends   = Endpoints{NATS: natsURL}
-		wanted = 3
+		mu       sync.Mutex
+		ends     = Endpoints{NATS: natsURL}
+		wanted   = 3
+		announce sync.WaitGroup
 	)
+	defer announce.Wait()
+	announceCtx, stopAnnounce := context.WithCancel(ctx)
+	defer stopAnnounce() // runs before announce.Wait
 	listening := func(set func(string)) func(string) {
 		return func(addr string) {
 			mu.Lock()
 			defer mu.Unlock()
 			set("http://" + addr)
 			if wanted--; wanted == 0 {
-				printBanner(cfg.Out, ends, cfg.DataDir, banner)
-				if cfg.OnReady != nil {
-					cfg.OnReady(ends)
-				}
+				// Not in this callback: it runs before its service serves,
+				// and the projector starts its workers after it.
+				announce.Go(func() {
+					if err := waitBootstrapProjected(announceCtx, nc, cfg.Query.DatabaseURL.Reveal(), bootstrapWait); err != nil {
+						if announceCtx.Err() != nil {
+							return
+						}
+						log.Warn("the platform admin is not in the read model yet; logins may fail for a moment", "error", err.Error())
+					}
+					printBanner(cfg.Out, ends, cfg.DataDir, banner)
+					if cfg.OnReady != nil {
+						cfg.OnReady(ends)
+					}
+				})
 			}
 		}
 	}
@@ -229,6 +246,56 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		func(ctx context.Context) error { return projector.Run(ctx, cfg.Projector) },
 		func(ctx context.Context) error { return query.Run(ctx, cfg.Query) },
 	)
+}
+
+// bootstrapWait bounds how long the start waits for the read model to
+// show the platform tenant's events.
+const bootstrapWait = 30 * time.Second
+
+// waitBootstrapProjected returns once the read model has applied every event
+// of tenant platform that the log holds (the bootstrap admin, written by the
+// command service before it listens), so that "ready" means the admin can
+// log in: /readyz of the projector only bounds the lag in time. It polls the
+// projection's position of the platform's partition, for at most limit.
+func waitBootstrapProjected(ctx context.Context, nc *nats.Conn, dbURL string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	stream, err := js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", events.StreamEvents, err)
+	}
+	last, err := stream.GetLastMsgForSubject(ctx, events.SubjectPrefixEvents+"."+authz.PlatformTenant+".>")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // nothing bootstrapped
+	}
+	if err != nil {
+		return fmt.Errorf("last platform event: %w", err)
+	}
+	pool, err := readmodel.Open(ctx, dbURL, readmodel.WithMaxConns(1))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pos, err := readmodel.Position(ctx, pool, readmodel.ProjectionAccounts, events.Partition(authz.PlatformTenant))
+		if err == nil && pos >= last.Sequence {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("read model at %d, platform events up to %d", pos, last.Sequence)
+			}
+			return fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
+	}
 }
 
 // runAll runs every fn until ctx is done or one of them fails, which stops

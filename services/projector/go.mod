@@ -3,12 +3,14 @@ module github.com/authstream/authstream/services/projector
 go 1.26.0
 
 require (
+	github.com/authstream/authstream/libs/authn v0.0.0
 	github.com/authstream/authstream/libs/authz v0.0.0
 	github.com/authstream/authstream/libs/config v0.0.0
 	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/eventstore v0.0.0
 	github.com/authstream/authstream/libs/fault v0.0.0
 	github.com/authstream/authstream/libs/httpapi v0.0.0
+	github.com/authstream/authstream/libs/keystore v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0
 	github.com/getkin/kin-openapi v0.153.0
@@ -27,6 +29,7 @@ require (
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
@@ -58,11 +61,11 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 	go.yaml.in/yaml/v4 v4.0.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect

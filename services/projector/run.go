@@ -40,6 +40,10 @@ const DefaultAddr = "127.0.0.1:8082"
 // DefaultDatabaseURL is the read model database when DATABASE_URL is unset.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/authstream"
 
+// DefaultPublicURL is the query service's external base URL when
+// AUTH_PUBLIC_URL is unset.
+const DefaultPublicURL = "http://127.0.0.1:8080"
+
 // Config is everything the projector needs. ConfigFromEnv fills the settings
 // from the environment; the injected dependencies at the end let a caller
 // that already holds them (the all-in-one binary, a test) share them.
@@ -54,6 +58,10 @@ type Config struct {
 	// DatabaseURL is the read model database (DATABASE_URL), created if
 	// missing and migrated at start.
 	DatabaseURL config.Secret
+	// PublicURL is the query service's external base URL
+	// (AUTH_PUBLIC_URL): the operator API accepts tokens issued by
+	// <PublicURL>/t/platform. Empty means DefaultPublicURL.
+	PublicURL string
 
 	// OTLPEndpoint receives traces over OTLP/HTTP when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -95,6 +103,7 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		Addr:         r.Addr("AUTH_PROJECTOR_ADDR", DefaultAddr),
 		NATSURL:      strings.Join(r.URLList("AUTH_NATS_URL", "nats", "tls", "ws", "wss"), ","),
 		DatabaseURL:  config.Secret(r.String("DATABASE_URL", DefaultDatabaseURL)),
+		PublicURL:    strings.TrimRight(r.URL("AUTH_PUBLIC_URL", DefaultPublicURL, "http", "https"), "/"),
 		OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		LogLevel:     r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:    r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
@@ -175,8 +184,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	deps := projection.Deps{Log: log, JS: js, Pool: pool, Meter: tel.MeterProvider}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = DefaultPublicURL
+	}
+	operator, err := httpapi.NewOperator(httpapi.OperatorConfig{Projections: deps, PublicURL: publicURL})
+	if err != nil {
+		return fmt.Errorf("AUTH_PUBLIC_URL: %w", err)
+	}
+	defer func() { err = errors.Join(err, operator.Close()) }()
 	router := httpapi.NewRouter(httpapi.Deps{
 		Telemetry: tel,
+		Operator:  operator,
 		Ready: api.Checks(
 			api.Check{Name: "nats", Check: func(ctx context.Context) error {
 				if !nc.IsConnected() {

@@ -13,17 +13,29 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
 	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/authstream/authstream/services/query/internal/accounts"
+	"github.com/authstream/authstream/services/query/internal/app"
+	"github.com/authstream/authstream/services/query/internal/check"
+	"github.com/authstream/authstream/services/query/internal/consistency"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
 	"github.com/authstream/authstream/services/query/internal/natsconn"
+	"github.com/authstream/authstream/services/query/internal/oauth"
 	"github.com/authstream/authstream/services/query/internal/postgres"
+	"github.com/authstream/authstream/services/query/internal/queries"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -61,6 +73,14 @@ type Config struct {
 	// BcryptCost is the cost of the dummy comparison that makes an unknown
 	// user as slow as a wrong password (AUTH_BCRYPT_COST).
 	BcryptCost int
+	// StreamReplicas is the replication factor of the event streams and the
+	// signing-key bucket (AUTH_STREAM_REPLICAS). The query service ensures
+	// the streams as the command service does (it appends sign-ins and
+	// sessions), so both must be given the same value.
+	StreamReplicas int
+	// ActivityRetention is how long sign-in and session events are kept
+	// (AUTH_ACTIVITY_RETENTION); 0 keeps them forever.
+	ActivityRetention time.Duration
 
 	// OTLPEndpoint receives traces over OTLP/HTTP when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -100,14 +120,16 @@ type Config struct {
 func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r := config.NewReader(lookup)
 	cfg := Config{
-		Addr:         r.Addr("AUTH_QUERY_ADDR", DefaultAddr),
-		NATSURL:      strings.Join(r.URLList("AUTH_NATS_URL", "nats", "tls", "ws", "wss"), ","),
-		DatabaseURL:  config.Secret(r.String("DATABASE_URL", DefaultDatabaseURL)),
-		PublicURL:    strings.TrimRight(r.URL("AUTH_PUBLIC_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
-		BcryptCost:   r.Int("AUTH_BCRYPT_COST", 12, 4, 31),
-		OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-		LogLevel:     r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		LogFormat:    r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
+		Addr:              r.Addr("AUTH_QUERY_ADDR", DefaultAddr),
+		NATSURL:           strings.Join(r.URLList("AUTH_NATS_URL", "nats", "tls", "ws", "wss"), ","),
+		DatabaseURL:       config.Secret(r.String("DATABASE_URL", DefaultDatabaseURL)),
+		PublicURL:         strings.TrimRight(r.URL("AUTH_PUBLIC_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
+		BcryptCost:        r.Int("AUTH_BCRYPT_COST", 12, 4, 31),
+		StreamReplicas:    r.Int("AUTH_STREAM_REPLICAS", 1, 1, 5),
+		ActivityRetention: retention(r),
+		OTLPEndpoint:      r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		LogLevel:          r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LogFormat:         r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
 	}
 	if v, ok := r.Lookup("AUTH_KEK"); ok {
 		kek, err := events.ParseKeyring(v)
@@ -120,6 +142,18 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		r.Problemf("DATABASE_URL", "%s", problem)
 	}
 	return cfg, r.Err()
+}
+
+// retention reads AUTH_ACTIVITY_RETENTION: 0 (keep forever) or at least
+// the streams' duplicate window. The message is the command service's, so
+// the all-in-one binary reports the variable once.
+func retention(r *config.Reader) time.Duration {
+	d := r.Duration("AUTH_ACTIVITY_RETENTION", 0, 0, 100*365*24*time.Hour)
+	if d != 0 && d < eventstore.DefaultDuplicateWindow {
+		r.Problemf("AUTH_ACTIVITY_RETENTION", "must be 0 (keep forever) or at least %s, got %s", eventstore.DefaultDuplicateWindow, d)
+		return 0
+	}
+	return d
 }
 
 // check reports the settings Run cannot start without.
@@ -143,6 +177,9 @@ func (c Config) check() error {
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		r.Problemf("AUTH_BCRYPT_COST", "must be an integer between 4 and 31, got %d", c.BcryptCost)
+	}
+	if c.StreamReplicas < 0 || c.StreamReplicas > 5 {
+		r.Problemf("AUTH_STREAM_REPLICAS", "must be an integer between 1 and 5, got %d", c.StreamReplicas)
 	}
 	return r.Err()
 }
@@ -195,9 +232,36 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	// The login path appends sign-ins and sessions to AUTH_ACTIVITY; a
+	// query service started before any command service must find it.
+	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{
+		Replicas: cfg.StreamReplicas, ActivityMaxAge: cfg.ActivityRetention,
+	}); err != nil {
+		return fmt.Errorf("event streams: %w", err)
+	}
+
+	h, closeHandlers, err := newHandlers(ctx, js, pool, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeHandlers()
+
+	// The listener follows the projector's positions for as long as the
+	// service runs: its context outlives ctx until the server has drained,
+	// so requests waiting on a consistency token during the drain are still
+	// released.
+	waiter := consistency.New(pool, consistency.WithLogger(log))
+	waiter.Subscribe(h.checks.Invalidate)
+	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = waiter.Run(listenCtx) })
+	defer func() { stopListening(); wg.Wait() }()
 
 	router := httpapi.NewRouter(httpapi.Deps{
-		Telemetry: tel,
+		Telemetry:   tel,
+		Login:       h.login,
+		Queries:     h.queries,
+		Consistency: waiter.Middleware,
 		Ready: api.Checks(
 			api.Check{Name: "nats", Check: func(ctx context.Context) error {
 				if !nc.IsConnected() {
@@ -207,6 +271,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				return err
 			}},
 			api.Check{Name: "postgres", Check: pool.Ping},
+			api.Check{Name: "projection-listener", Check: waiter.Ready},
 		),
 	})
 	addr := ln.Addr().String()
@@ -217,6 +282,56 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	err = api.Serve(ctx, api.NewServer(router), ln)
 	log.Info("query service stopped")
 	return err
+}
+
+// handlers are the API's handlers and the cache the position listener
+// invalidates, assembled by newHandlers.
+type handlers struct {
+	login   *oauth.Handler
+	queries *queries.Handler
+	checks  *check.Cache
+}
+
+// newHandlers assembles the login and read API on js and pool: the event store,
+// the signing keys, the password hasher and bcrypt pool, the read model,
+// the token verifier and the permission cache. close stops the key store's
+// watch.
+func newHandlers(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, log *slog.Logger) (handlers, func(), error) {
+	store, err := eventstore.New(js)
+	if err != nil {
+		return handlers{}, nil, err
+	}
+	replicas := max(cfg.StreamReplicas, 1)
+	keys, err := keystore.New(ctx, js, cfg.KEK, keystore.WithReplicas(replicas))
+	if err != nil {
+		return handlers{}, nil, fmt.Errorf("signing keys: %w", err)
+	}
+	fail := func(err error) (handlers, func(), error) {
+		_ = keys.Close()
+		return handlers{}, nil, err
+	}
+	hasher, err := authn.NewHasher(cfg.BcryptCost)
+	if err != nil {
+		return fail(fmt.Errorf("AUTH_BCRYPT_COST: %w", err))
+	}
+	acc := accounts.New(pool)
+	// bcrypt is CPU-bound: one comparison per core, and a queue deep enough
+	// to absorb bursts without letting a flood of guesses pile up.
+	n := runtime.GOMAXPROCS(0)
+	svc, err := app.New(app.Config{PublicURL: cfg.PublicURL, Logger: log}, store, acc, keys, hasher, cfg.KEK, app.NewPool(n, 64*n))
+	if err != nil {
+		return fail(err)
+	}
+	verifier, err := authn.NewVerifier(keys, cfg.PublicURL, authn.WithUserNotBefore(acc.NotBefore))
+	if err != nil {
+		return fail(fmt.Errorf("token verifier: %w", err))
+	}
+	checks := check.New(acc)
+	return handlers{
+		login:   oauth.New(svc, log),
+		queries: queries.New(acc, checks, keys, verifier, cfg.PublicURL, log),
+		checks:  checks,
+	}, func() { _ = keys.Close() }, nil
 }
 
 // shutdown flushes telemetry with a bound of its own: ctx is already done

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,15 +17,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := authctl.ConfigFromEnv(os.LookupEnv)
-	if err == nil {
-		cfg.Args, cfg.Out, cfg.Err = os.Args[1:], os.Stdout, os.Stderr
-		err = authctl.Run(ctx, cfg)
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "authctl: "+config.Line(err))
-		if errors.Is(err, authctl.ErrUsage) {
-			os.Exit(2)
-		}
 		os.Exit(1)
 	}
+	cfg.Args, cfg.Out, cfg.Err, cfg.In = os.Args[1:], os.Stdout, os.Stderr, os.Stdin
+	code := authctl.Main(ctx, cfg)
+	stop()
+	os.Exit(code)
 }

@@ -1,6 +1,6 @@
-// Package httpapi is the projector's HTTP adapter. The projector has no
-// public API: it serves only the operability endpoints (and, later, the
-// operator endpoints of Routes).
+// Package httpapi is the projector's HTTP adapter: the operability
+// endpoints and the operator API (projection status, rebuild jobs, resume
+// of a quarantined partition) for platform admins.
 package httpapi
 
 import (
@@ -17,6 +17,9 @@ type Deps struct {
 	// Ready reports whether the dependencies are reachable and the
 	// projections caught up; it backs GET /readyz.
 	Ready func(context.Context) error
+	// Operator serves the operator endpoints. Without it the routes exist
+	// (for the router-versus-spec test) but answer 503.
+	Operator *Operator
 }
 
 // NewRouter returns the projector's handler: tracing and metrics middleware,
@@ -29,8 +32,13 @@ func NewRouter(d Deps) chi.Router {
 	return r
 }
 
-// Routes registers the projector's operator endpoints (projection status,
-// rebuild, resume of a quarantined partition). Empty until that work lands;
-// every route added here must also be added to docs/openapi.yaml with
+// Routes registers the projector's operator endpoints (see operator.go).
+// Every route added here must also be added to docs/openapi.yaml with
 // x-services: [projector], which the router test checks.
-func Routes(r chi.Router, d Deps) {}
+func Routes(r chi.Router, d Deps) {
+	h := &operatorHandlers{op: d.Operator, log: d.Telemetry.Logger}
+	r.Get("/projections", h.status)
+	r.Get("/projections/jobs/{id}", h.job)
+	r.Post("/projections/{name}/rebuild", h.rebuild)
+	r.Post("/projections/{name}/partitions/{partition}/resume", h.resume)
+}

@@ -7,12 +7,14 @@ package consistency
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
@@ -47,6 +49,10 @@ type Waiter struct {
 	pool    *pgxpool.Pool
 	log     *slog.Logger
 	timeout time.Duration
+
+	// following is true while a listener connection is LISTENing and has
+	// read the current positions; Ready reports it.
+	following atomic.Bool
 
 	mu      sync.Mutex
 	pos     [events.Partitions]uint64
@@ -164,6 +170,8 @@ func (w *Waiter) listen(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read positions: %w", err)
 	}
+	w.following.Store(true)
+	defer w.following.Store(false)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -173,6 +181,20 @@ func (w *Waiter) listen(ctx context.Context) error {
 			w.advance(p, seq)
 		}
 	}
+}
+
+// errNotFollowing is Ready's answer while the listener is not connected.
+var errNotFollowing = errors.New("not listening for projection positions")
+
+// Ready returns nil while Run is connected and following the projection's
+// positions: without it consistency tokens cannot be honoured and the
+// permission cache is not invalidated, so the service must not take
+// traffic (it backs the readiness check).
+func (w *Waiter) Ready(context.Context) error {
+	if !w.following.Load() {
+		return errNotFollowing
+	}
+	return nil
 }
 
 // parse reads a payload "<projection>:<partition>:<seq>" of Projection.

@@ -118,3 +118,32 @@ func TestWaiter_timeout(t *testing.T) {
 		})
 	}
 }
+
+// TestWaiter_Ready holds readiness to the listener: not ready before Run
+// has connected, ready while it follows, not ready once it has stopped.
+func TestWaiter_Ready(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	w := consistency.New(pool)
+	if err := w.Ready(context.Background()); err == nil {
+		t.Error("Ready before Run = nil, want an error")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Ready(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("not ready 10s after Run")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if err := w.Ready(context.Background()); err == nil {
+		t.Error("Ready after Run returned = nil, want an error")
+	}
+}

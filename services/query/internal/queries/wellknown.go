@@ -34,7 +34,7 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	_, _ = w.Write(append(body, '\n')) // like every other JSON answer
 }
 
 // Discovery is the subset of OpenID Provider Metadata (OpenID Connect

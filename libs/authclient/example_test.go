@@ -1,0 +1,57 @@
+package authclient_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+
+	"github.com/authstream/authstream/libs/authclient"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/go-chi/chi/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Verify tokens in a dozen lines: every route under /t/{tenant} needs a
+// valid access token of that tenant; approving an invoice also needs the
+// invoices:approve permission, checked online.
+func ExampleMiddleware() {
+	v, err := authclient.NewVerifier("https://auth.example.com", authclient.WithAudience("billing"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := chi.NewRouter()
+	r.Route("/t/{tenant}", func(r chi.Router) {
+		r.Use(authclient.Middleware(v, authclient.TenantFromURLParam("tenant")))
+		r.Get("/me", func(w http.ResponseWriter, r *http.Request) {
+			p, _ := authclient.PrincipalFrom(r.Context())
+			fmt.Fprintf(w, "%s of %s, roles %v\n", p.Subject, p.Tenant, p.Roles)
+		})
+		r.With(authclient.RequirePermission("invoices:approve")).Post("/invoices/{id}/approve", approveInvoice)
+	})
+	log.Fatal(http.ListenAndServe(":8090", r))
+}
+
+func approveInvoice(http.ResponseWriter, *http.Request) {}
+
+// Follow every tenant's users, in order, from the beginning of the log; a
+// restart resumes after the last event handled.
+func ExampleConsumer_Run() {
+	nc, err := nats.Connect("nats://127.0.0.1:4250")
+	if err != nil {
+		log.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	c, err := authclient.NewConsumer(js, "welcome-mailer", "auth.evt.*.user.>")
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = c.Run(context.Background(), func(ctx context.Context, e authclient.Event) error {
+		if p, ok := e.Payload.(events.UserRegistered); ok {
+			fmt.Printf("welcome %s to %s (event %s)\n", p.Username, e.Tenant, e.ID)
+		}
+		return nil // an error retries this event before any later one
+	})
+	log.Fatal(err)
+}

@@ -1,0 +1,45 @@
+module github.com/authstream/authstream/services/examples/usermirror
+
+go 1.26.0
+
+require (
+	github.com/authstream/authstream/libs/authclient v0.0.0
+	github.com/authstream/authstream/libs/events v0.0.0
+	github.com/authstream/authstream/libs/eventstore v0.0.0
+	github.com/authstream/authstream/libs/readmodel v0.0.0
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/nats-io/nats.go v1.55.0
+)
+
+require (
+	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/go-chi/chi/v5 v5.5.0 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/nats-io/jwt/v2 v2.8.2 // indirect
+	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/synadia-io/orbit.go/jetstreamext v0.3.2 // indirect
+	github.com/synadia-io/orbit.go/natsext v0.1.3 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
+
+replace (
+	github.com/authstream/authstream/libs/authclient => ../../../libs/authclient
+	github.com/authstream/authstream/libs/authn => ../../../libs/authn
+	github.com/authstream/authstream/libs/events => ../../../libs/events
+	github.com/authstream/authstream/libs/eventstore => ../../../libs/eventstore
+	github.com/authstream/authstream/libs/fault => ../../../libs/fault
+	github.com/authstream/authstream/libs/readmodel => ../../../libs/readmodel
+)

@@ -1,0 +1,372 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Job states.
+const (
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+)
+
+// Job kinds.
+const (
+	KindFull   = "full"   // a new generation from sequence 1, swapped in
+	KindTenant = "tenant" // one tenant's rows replaced in the live generation
+)
+
+// maxJobs bounds the jobs kept in memory; the oldest finished ones go first.
+const maxJobs = 100
+
+// progressEvery is how often a running full rebuild's event counts are
+// refreshed: each refresh reads the lag of every partition of both
+// generations from the stream.
+const progressEvery = time.Second
+
+// Job is a rebuild started through the operator API, as GET
+// /projections/jobs/{id} shows it. Applied and Total count events: for a
+// full rebuild, the events the new generation has applied and the events
+// the live generation has applied (the target, which moves while new
+// events arrive); for a tenant rebuild, the tenant's events, all applied at
+// once in its final transaction.
+type Job struct {
+	ID         string     `json:"id"`
+	Projection string     `json:"projection"`
+	Kind       string     `json:"kind"`
+	Tenant     string     `json:"tenant,omitempty"`
+	State      string     `json:"state"`
+	Generation int        `json:"generation,omitempty"`
+	Partitions int        `json:"partitions,omitempty"`
+	CaughtUp   int        `json:"caught_up,omitempty"`
+	Applied    uint64     `json:"applied"`
+	Total      uint64     `json:"total"`
+	Rate       float64    `json:"rate"`                  // events per second since the job started counting
+	ETASeconds *float64   `json:"eta_seconds,omitempty"` // time left at Rate, when known
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// jobs runs rebuilds in the background and remembers them. Jobs live in
+// the memory of the process that started them: another projector process
+// does not know them, and a restart forgets them (a full rebuild's
+// building generation survives, and the next full rebuild continues it).
+type jobs struct {
+	d   projection.Deps
+	log *slog.Logger
+
+	ctx    context.Context // ends when the projector stops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	byID map[string]*jobState
+	ids  []string // in start order
+}
+
+type jobState struct {
+	job Job
+	// first sample of the counts, for the rate
+	base     uint64
+	baseAt   time.Time
+	baseSeen bool
+}
+
+func newJobs(d projection.Deps) *jobs {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &jobs{d: d, log: d.Log, ctx: ctx, cancel: cancel, byID: map[string]*jobState{}}
+}
+
+// close stops the running jobs and waits for them. Cancelling under the
+// lock orders it with start, so no job is added once Wait has begun.
+func (j *jobs) close() {
+	j.mu.Lock()
+	j.cancel()
+	j.mu.Unlock()
+	j.wg.Wait()
+}
+
+// get returns a snapshot of a job.
+func (j *jobs) get(id string) (Job, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s, ok := j.byID[id]
+	if !ok {
+		return Job{}, false
+	}
+	return s.job, true
+}
+
+// start records a job and runs it. A rebuild of the same scope (the whole
+// projection, or the same tenant) still running in this process is a
+// fault.Conflict naming it.
+func (j *jobs) start(ctx context.Context, name, tenant string) (Job, error) {
+	kind := KindFull
+	if tenant != "" {
+		kind = KindTenant
+	}
+	var total uint64
+	if kind == KindTenant {
+		// Count the tenant's events first: a tenant without any is most
+		// likely a typo, and rebuilding it would silently do nothing.
+		n, err := countAfter(ctx, j.d.JS, projection.TenantFilter(tenant), 0)
+		if err != nil {
+			return Job{}, err
+		}
+		if n == 0 {
+			return Job{}, fault.New(fault.NotFound, "unknown-tenant", fmt.Sprintf("tenant %q has no events", tenant))
+		}
+		total = n
+	}
+
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.ctx.Err() != nil {
+		return Job{}, fault.New(fault.Unavailable, "stopping", "the projector is stopping")
+	}
+	for _, s := range j.byID {
+		if s.job.State == JobRunning && s.job.Projection == name && s.job.Tenant == tenant {
+			return Job{}, fault.New(fault.Conflict, "rebuild-running",
+				fmt.Sprintf("a rebuild of %s is already running: job %s", scope(name, tenant), s.job.ID))
+		}
+	}
+	s := &jobState{job: Job{
+		ID: events.NewID(), Projection: name, Kind: kind, Tenant: tenant, State: JobRunning,
+		Total: total, StartedAt: time.Now().UTC(),
+	}}
+	j.byID[s.job.ID] = s
+	j.ids = append(j.ids, s.job.ID)
+	j.trim()
+	j.wg.Go(func() { j.run(s) })
+	return s.job, nil
+}
+
+func scope(name, tenant string) string {
+	if tenant == "" {
+		return name
+	}
+	return name + " for tenant " + tenant
+}
+
+// trim forgets the oldest finished jobs beyond maxJobs.
+func (j *jobs) trim() {
+	for i := 0; len(j.ids) > maxJobs && i < len(j.ids); {
+		if s := j.byID[j.ids[i]]; s.job.State != JobRunning {
+			delete(j.byID, j.ids[i])
+			j.ids = slices.Delete(j.ids, i, i+1)
+			continue
+		}
+		i++
+	}
+}
+
+// run does the job's work and records its end.
+func (j *jobs) run(s *jobState) {
+	ctx := j.ctx
+	log := j.log.With("job", s.job.ID, "projection", s.job.Projection, "kind", s.job.Kind)
+	if s.job.Tenant != "" {
+		log = log.With("tenant", s.job.Tenant)
+	}
+	log.InfoContext(ctx, "projection rebuild job started")
+	var err error
+	if s.job.Kind == KindTenant {
+		err = projection.RebuildTenant(ctx, j.d, s.job.Tenant)
+	} else {
+		err = j.runFull(ctx, s)
+	}
+
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	now := time.Now().UTC()
+	s.job.FinishedAt = &now
+	s.job.ETASeconds = nil
+	if err != nil {
+		s.job.State = JobFailed
+		s.job.Error = jobError(ctx, err)
+		log.WarnContext(ctx, "projection rebuild job failed", "error", err)
+		return
+	}
+	s.job.State = JobSucceeded
+	s.job.Applied = s.job.Total
+	s.job.CaughtUp = s.job.Partitions
+	if secs := now.Sub(s.job.StartedAt).Seconds(); s.job.Kind == KindTenant && secs > 0 {
+		s.job.Rate = float64(s.job.Total) / secs
+	}
+	log.InfoContext(ctx, "projection rebuild job succeeded", "generation", s.job.Generation, "events", s.job.Total)
+}
+
+// jobError is what a failed job shows: the fault's message, never the
+// detail of an internal error (that is logged).
+func jobError(ctx context.Context, err error) string {
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return "the projector stopped before the rebuild finished; start it again to continue"
+	case fault.CodeOf(err) == fault.Internal || fault.CodeOf(err) == "":
+		return "internal error (see the projector's log)"
+	}
+	return fault.MessageOf(err)
+}
+
+// runFull runs projection.Rebuild while a side loop refreshes the event
+// counts, so that the rebuild's own polling is never slowed by them.
+func (j *jobs) runFull(ctx context.Context, s *jobState) error {
+	countCtx, stopCounting := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopCounting()
+	wg.Go(func() {
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			j.count(countCtx, s)
+			select {
+			case <-countCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	gen, err := projection.Rebuild(ctx, j.d, s.job.Projection, projection.RebuildOptions{
+		Progress: func(p projection.RebuildProgress) {
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			s.job.Generation, s.job.Partitions, s.job.CaughtUp = p.Generation, p.Partitions, p.CaughtUp
+		},
+	})
+	stopCounting()
+	wg.Wait()
+	j.mu.Lock()
+	s.job.Generation = gen
+	j.mu.Unlock()
+	if err == nil {
+		// The swap may come before the first count: take the final one
+		// now, from the generation that is live.
+		if applied, _, cerr := j.events(ctx, s.job.Projection, gen); cerr == nil {
+			j.mu.Lock()
+			s.job.Total = applied
+			j.mu.Unlock()
+		}
+	}
+	return err
+}
+
+// count refreshes a full rebuild's Applied, Total, Rate and ETASeconds.
+// A failed count keeps the previous figures.
+func (j *jobs) count(ctx context.Context, s *jobState) {
+	j.mu.Lock()
+	gen := s.job.Generation
+	j.mu.Unlock()
+	if gen == 0 {
+		return // the building generation is not known yet
+	}
+	applied, total, err := j.events(ctx, s.job.Projection, gen)
+	if err != nil {
+		if ctx.Err() == nil {
+			j.log.DebugContext(ctx, "projection rebuild job: cannot count events", "job", s.job.ID, "error", err)
+		}
+		return
+	}
+	now := time.Now()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if s.job.State != JobRunning {
+		return
+	}
+	s.job.Applied, s.job.Total = applied, total
+	if !s.baseSeen {
+		s.base, s.baseAt, s.baseSeen = applied, now, true
+		return
+	}
+	if secs := now.Sub(s.baseAt).Seconds(); secs > 0 && applied >= s.base {
+		s.job.Rate = float64(applied-s.base) / secs
+	}
+	s.job.ETASeconds = nil
+	if s.job.Rate > 0 {
+		eta := float64(total-applied) / s.job.Rate
+		s.job.ETASeconds = &eta
+	}
+}
+
+// events counts what generation gen of projection has applied and what the
+// live generation has, from the stream: every event is on one partition,
+// so the events a generation has applied are all events less those after
+// its checkpoint on each partition. Once gen is the live one (after the
+// swap) both are the same.
+func (j *jobs) events(ctx context.Context, name string, gen int) (applied, total uint64, err error) {
+	all, err := countAfter(ctx, j.d.JS, events.SubjectPrefixEvents+".>", 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	parts, err := projection.Status(ctx, j.d)
+	if err != nil {
+		return 0, 0, err
+	}
+	var lagNew, lagLive uint64
+	live := false
+	for _, p := range parts {
+		switch {
+		case p.Projection != name:
+		case p.Generation == gen:
+			lagNew += p.LagEvents
+		case p.State == "active":
+			lagLive += p.LagEvents
+			live = true
+		}
+	}
+	applied, total = sub(all, lagNew), sub(all, lagLive)
+	if !live {
+		total = applied
+	}
+	return min(applied, total), total, nil
+}
+
+func sub(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}
+
+// countAfter returns how many events of AUTH_EVENTS match filter with a
+// stream sequence after seq. A direct get of the next one answers the
+// common "none"; otherwise a short-lived consumer's pending count does.
+func countAfter(ctx context.Context, js jetstream.JetStream, filter string, seq uint64) (uint64, error) {
+	stream, err := js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return 0, fault.Wrap(fault.Unavailable, fmt.Errorf("count %s: %w", filter, err), "the event log is unavailable")
+	}
+	first, err := stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(filter))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fault.Wrap(fault.Unavailable, fmt.Errorf("count %s: %w", filter, err), "the event log is unavailable")
+	}
+	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubjects:    []string{filter},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       first.Sequence,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		InactiveThreshold: 30 * time.Second, // in case the delete below is lost
+	})
+	if err != nil {
+		return 0, fault.Wrap(fault.Unavailable, fmt.Errorf("count %s: %w", filter, err), "the event log is unavailable")
+	}
+	info := cons.CachedInfo()
+	_ = stream.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+	return info.NumPending, nil
+}

@@ -1,0 +1,280 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/fault"
+	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/services/projector/internal/accounts"
+	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/go-chi/chi/v5"
+)
+
+// maxBodyBytes bounds the operator API's bodies, which hold one field.
+const maxBodyBytes = 4 << 10
+
+// OperatorConfig is what the operator API needs.
+type OperatorConfig struct {
+	// Projections is what the endpoints act on; Log, JS and Pool are
+	// required.
+	Projections projection.Deps
+	// PublicURL is the query service's external base URL: platform tokens
+	// are issued by <PublicURL>/t/platform.
+	PublicURL string
+}
+
+// Operator serves the operator endpoints: projection status, rebuilds run
+// as background jobs, and the resume of a quarantined partition. Every
+// endpoint needs a bearer token of a platform user holding
+// projections:write (projections:read is enough to look). Close stops the
+// running jobs.
+type Operator struct {
+	d    projection.Deps
+	auth *platformAuth
+	jobs *jobs
+}
+
+// NewOperator checks cfg and returns an Operator. It opens nothing yet:
+// the signing key store is opened by the first authenticated request.
+func NewOperator(cfg OperatorConfig) (*Operator, error) {
+	d := cfg.Projections
+	if d.Log == nil || d.JS == nil || d.Pool == nil {
+		return nil, errors.New("operator api: Log, JS and Pool are required")
+	}
+	auth, err := newPlatformAuth(d.JS, d.Pool, cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("operator api: %w", err)
+	}
+	return &Operator{d: d, auth: auth, jobs: newJobs(d)}, nil
+}
+
+// Close stops the running jobs, waits for them and closes the key store.
+// A full rebuild cut short keeps its building generation; the next rebuild
+// continues it.
+func (o *Operator) Close() error {
+	o.jobs.close()
+	return o.auth.close()
+}
+
+var errNoOperator = fault.New(fault.Unavailable, "not-configured", "the operator API is not configured")
+
+// operatorHandlers are the handlers of the operator endpoints; op may be
+// nil (the routes then answer 503).
+type operatorHandlers struct {
+	op  *Operator
+	log *slog.Logger
+}
+
+func (h *operatorHandlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	api.WriteError(w, r, h.log, err)
+}
+
+// begin authenticates the caller and checks that it holds one of perms. On
+// failure it has answered and returns false.
+func (h *operatorHandlers) begin(w http.ResponseWriter, r *http.Request, perms ...authz.Permission) bool {
+	if h.op == nil {
+		h.fail(w, r, errNoOperator)
+		return false
+	}
+	c, err := h.op.auth.authenticate(r)
+	if err == nil {
+		err = require(c, perms...)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+// decodeOptional decodes a JSON body into dst unless the request has none.
+func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return api.DecodeJSON(w, r, dst, api.WithMaxBytes(maxBodyBytes))
+}
+
+// PartitionStatus is one partition in GET /projections.
+type PartitionStatus struct {
+	Projection string      `json:"projection"`
+	Generation int         `json:"generation"`
+	State      string      `json:"state"`
+	Partition  int         `json:"partition"`
+	Checkpoint uint64      `json:"checkpoint"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+	LagEvents  uint64      `json:"lag_events"`
+	LagSeconds float64     `json:"lag_seconds"`
+	Quarantine *Quarantine `json:"quarantine,omitempty"`
+}
+
+// Quarantine is the event a partition stopped at.
+type Quarantine struct {
+	Seq       uint64    `json:"seq"`
+	Subject   string    `json:"subject"`
+	EventID   string    `json:"event_id"`
+	EventType string    `json:"event_type"`
+	Error     string    `json:"error"`
+	At        time.Time `json:"at"`
+}
+
+func quarantineOf(q *projection.Quarantine) *Quarantine {
+	if q == nil {
+		return nil
+	}
+	return &Quarantine{Seq: q.Seq, Subject: q.Subject, EventID: q.EventID, EventType: q.EventType, Error: q.Error, At: q.At}
+}
+
+// status is GET /projections: every partition of every active or building
+// generation.
+func (h *operatorHandlers) status(w http.ResponseWriter, r *http.Request) {
+	if !h.begin(w, r, permProjectionsRead, permProjectionsWrite) {
+		return
+	}
+	list, err := projection.Status(r.Context(), h.op.d)
+	if err != nil {
+		h.fail(w, r, unavailable(err))
+		return
+	}
+	out := struct {
+		Items []PartitionStatus `json:"items"`
+	}{Items: make([]PartitionStatus, 0, len(list))}
+	for _, s := range list {
+		out.Items = append(out.Items, PartitionStatus{
+			Projection: s.Projection, Generation: s.Generation, State: s.State, Partition: s.Partition,
+			Checkpoint: s.Checkpoint, UpdatedAt: s.UpdatedAt, LagEvents: s.LagEvents, LagSeconds: s.LagSeconds,
+			Quarantine: quarantineOf(s.Quarantine),
+		})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
+// RebuildRequest is the body of POST /projections/{name}/rebuild.
+type RebuildRequest struct {
+	// Tenant, when set, rebuilds only that tenant's rows of the live
+	// generation; otherwise the whole projection is rebuilt into a new
+	// generation and swapped in.
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// rebuild is POST /projections/{name}/rebuild: 202 with the job.
+func (h *operatorHandlers) rebuild(w http.ResponseWriter, r *http.Request) {
+	if !h.begin(w, r, permProjectionsWrite) {
+		return
+	}
+	var body RebuildRequest
+	if err := decodeOptional(w, r, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	name := chi.URLParam(r, "name")
+	if err := knownProjection(name, false); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if body.Tenant != "" {
+		if err := authz.ValidTenantSlug(body.Tenant); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	job, err := h.op.jobs.start(r.Context(), name, body.Tenant)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/projections/jobs/"+job.ID)
+	api.WriteJSON(w, http.StatusAccepted, job)
+}
+
+// job is GET /projections/jobs/{id}.
+func (h *operatorHandlers) job(w http.ResponseWriter, r *http.Request) {
+	if !h.begin(w, r, permProjectionsRead, permProjectionsWrite) {
+		return
+	}
+	job, ok := h.op.jobs.get(chi.URLParam(r, "id"))
+	if !ok {
+		h.fail(w, r, fault.New(fault.NotFound, "unknown-job",
+			"no such job in this projector process (jobs are kept in memory, by the process that started them)"))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	api.WriteJSON(w, http.StatusOK, job)
+}
+
+// ResumeRequest is the body of POST
+// /projections/{name}/partitions/{partition}/resume.
+type ResumeRequest struct {
+	// Skip moves the checkpoint past the quarantined event, which is then
+	// never applied; without it the event is retried.
+	Skip bool `json:"skip"`
+}
+
+// ResumeResponse says which quarantine was lifted.
+type ResumeResponse struct {
+	Projection string     `json:"projection"`
+	Partition  int        `json:"partition"`
+	Skipped    bool       `json:"skipped"`
+	Quarantine Quarantine `json:"quarantine"`
+}
+
+// resume is POST /projections/{name}/partitions/{partition}/resume.
+func (h *operatorHandlers) resume(w http.ResponseWriter, r *http.Request) {
+	if !h.begin(w, r, permProjectionsWrite) {
+		return
+	}
+	var body ResumeRequest
+	if err := decodeOptional(w, r, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	name := chi.URLParam(r, "name")
+	if err := knownProjection(name, true); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p, err := strconv.Atoi(chi.URLParam(r, "partition"))
+	if err != nil {
+		h.fail(w, r, fault.Errorf(fault.Invalid, "partition must be an integer, got %q", chi.URLParam(r, "partition")))
+		return
+	}
+	q, err := projection.Resume(r.Context(), h.op.d, name, p, projection.ResumeOptions{Skip: body.Skip})
+	if err != nil {
+		h.fail(w, r, unavailable(err))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, ResumeResponse{
+		Projection: name, Partition: p, Skipped: body.Skip, Quarantine: *quarantineOf(&q),
+	})
+}
+
+// knownProjection returns a fault.NotFound for a name that is no
+// projection; withGeneration also accepts "<name>@<generation>".
+func knownProjection(name string, withGeneration bool) error {
+	base := name
+	if withGeneration {
+		base, _, _ = strings.Cut(name, "@")
+	}
+	if base != accounts.Name {
+		return fault.New(fault.NotFound, "unknown-projection", fmt.Sprintf("no projection %q (there is %q)", name, accounts.Name))
+	}
+	return nil
+}
+
+// unavailable turns an error without a fault code (a database or broker
+// failure inside the projection package) into a 503 rather than a 500:
+// they are outages, not bugs.
+func unavailable(err error) error {
+	if _, ok := errors.AsType[*fault.Error](err); ok {
+		return err
+	}
+	return fault.Wrap(fault.Unavailable, err, "the read model or the event log is unavailable")
+}

@@ -1,0 +1,425 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/eventstore/natstest"
+	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/authstream/authstream/services/projector/internal/httpapi"
+	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const publicURL = "http://127.0.0.1:8080"
+
+// opEnv is a projector's operator API over real PostgreSQL and an embedded
+// NATS server, with running workers, a platform tenant and tokens.
+type opEnv struct {
+	url   string
+	pool  *pgxpool.Pool
+	js    jetstream.JetStream
+	store *eventstore.Store
+	keys  *keystore.Store
+	// tokens by user: admin (role admin), viewer (projections:read),
+	// nobody (no role), acme (an admin of another tenant)
+	tokens map[string]string
+	// acmeEvents is how many events tenant acme has
+	acmeEvents int
+}
+
+func mustOpEnv(tb testing.TB) *opEnv {
+	tb.Helper()
+	ctx := context.Background()
+	pool := pgtest.Pool(tb)
+	_, url := natstest.RunServer(tb)
+	_, js := natstest.Connect(tb, url)
+	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{}); err != nil {
+		tb.Fatalf("ensure streams: %v", err)
+	}
+	store, err := eventstore.New(js)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	ring, err := events.NewKeyring(events.KEK{ID: "test", Key: kek})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := keystore.New(ctx, js, ring)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { keys.Close() })
+	e := &opEnv{pool: pool, js: js, store: store, keys: keys, tokens: map[string]string{}}
+
+	// The platform tenant with three users, and tenant acme with one.
+	e.mustAppend(tb, "platform", events.AggregateTenant, "platform", event{events.TypeTenantCreated, events.TenantCreated{Name: "Platform"}})
+	e.mustAppend(tb, "platform", events.AggregateRole, "viewer", event{events.TypeRoleDefined, events.RoleDefined{Permissions: []string{"projections:read"}}})
+	users := map[string]string{}
+	for _, u := range []struct{ name, role string }{{"admin", "admin"}, {"viewer", "viewer"}, {"nobody", ""}} {
+		id := events.NewID()
+		evs := []event{{events.TypeUserRegistered, events.UserRegistered{Username: u.name, UsernameKey: u.name, Credential: sealed()}}}
+		if u.role != "" {
+			evs = append(evs, event{events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: u.role}})
+		}
+		e.mustAppend(tb, "platform", events.AggregateUser, id, evs...)
+		users[u.name] = id
+	}
+	e.mustAppend(tb, "acme", events.AggregateTenant, "acme", event{events.TypeTenantCreated, events.TenantCreated{Name: "Acme"}})
+	acmeAdmin := events.NewID()
+	e.mustAppend(tb, "acme", events.AggregateUser, acmeAdmin,
+		event{events.TypeUserRegistered, events.UserRegistered{Username: "root", UsernameKey: "root", Credential: sealed()}},
+		event{events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "admin"}})
+	e.acmeEvents = 3
+
+	for name, id := range users {
+		e.tokens[name] = e.mustToken(tb, "platform", id)
+	}
+	e.tokens["acme"] = e.mustToken(tb, "acme", acmeAdmin)
+
+	// The workers, as the projector runs them, quick to hand over.
+	log := slog.New(slog.DiscardHandler)
+	d := projection.Deps{Log: log, JS: js, Pool: pool, Options: projection.Options{
+		Idle: 50 * time.Millisecond, AcquireInterval: 100 * time.Millisecond, MaxBackoff: time.Second,
+	}}
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := projection.Run(runCtx, d); err != nil {
+			tb.Errorf("projection.Run: %v", err)
+		}
+	})
+	op, err := httpapi.NewOperator(httpapi.OperatorConfig{Projections: d, PublicURL: publicURL})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.NewRouter(httpapi.Deps{Telemetry: telemetry.Nop(), Operator: op}))
+	tb.Cleanup(func() {
+		srv.Close()
+		if err := op.Close(); err != nil {
+			tb.Errorf("operator close: %v", err)
+		}
+		cancel()
+		wg.Wait()
+	})
+	e.url = srv.URL
+	e.waitFor(tb, "the platform users in the read model", func() bool {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE tenant_id = 'platform'`).Scan(&n)
+		return err == nil && n == 3
+	})
+	return e
+}
+
+type event struct {
+	typ  string
+	data any
+}
+
+// mustAppend appends the first events of a new aggregate.
+func (e *opEnv) mustAppend(tb testing.TB, tenant, aggregate, id string, evs ...event) {
+	tb.Helper()
+	var envs []events.Envelope
+	for _, ev := range evs {
+		env, err := events.New(ev.typ, ev.data, events.Meta{
+			Tenant: tenant, Aggregate: aggregate, AggregateID: id, OccurredAt: time.Now(), Actor: events.System,
+		})
+		if err != nil {
+			tb.Fatalf("new %s: %v", ev.typ, err)
+		}
+		envs = append(envs, env)
+	}
+	if _, err := e.store.Append(context.Background(), eventstore.Events{Events: envs}); err != nil {
+		tb.Fatalf("append: %v", err)
+	}
+}
+
+func sealed() events.Sealed {
+	return events.Sealed{KID: "test", Nonce: make([]byte, 12), Ciphertext: make([]byte, 40)}
+}
+
+// mustToken issues an access token of tenant for sub, creating the
+// tenant's signing key when it has none.
+func (e *opEnv) mustToken(tb testing.TB, tenant, sub string) string {
+	tb.Helper()
+	ctx := context.Background()
+	if _, _, err := e.keys.Create(ctx, tenant, ""); err != nil {
+		tb.Fatalf("create key: %v", err)
+	}
+	key, err := e.keys.Signer(ctx, tenant)
+	if err != nil {
+		tb.Fatalf("signer: %v", err)
+	}
+	tok, err := authn.Issue(key, authn.Claims{
+		Issuer: authn.IssuerURL(publicURL, tenant), Subject: sub, Tenant: tenant,
+		Audience: []string{"authstream"}, ExpiresAt: time.Now().Add(15 * time.Minute),
+	})
+	if err != nil {
+		tb.Fatalf("issue: %v", err)
+	}
+	return tok
+}
+
+func (e *opEnv) waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// call sends a request as user ("" for no token) and decodes a JSON answer
+// into out when it is not nil.
+func (e *opEnv) call(tb testing.TB, user, method, path, body string, out any) *http.Response {
+	tb.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.url+path, r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	switch tok := e.tokens[user]; {
+	case user == "garbage":
+		req.Header.Set("Authorization", "Bearer not.a.token")
+	case tok != "":
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+			tb.Errorf("%s %s: %d with Content-Type %q, want a problem body", method, path, resp.StatusCode, ct)
+		}
+		var p struct {
+			Status int    `json:"status"`
+			Detail string `json:"detail"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil || p.Status != resp.StatusCode || p.Detail == "" {
+			tb.Errorf("%s %s: problem body %s", method, path, raw)
+		}
+	}
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.NewDecoder(bytes.NewReader(raw)).Decode(out); err != nil {
+			tb.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	return resp
+}
+
+type statusList struct {
+	Items []httpapi.PartitionStatus `json:"items"`
+}
+
+// mustJob polls a job until it ends.
+func (e *opEnv) mustJob(tb testing.TB, id string) httpapi.Job {
+	tb.Helper()
+	var job httpapi.Job
+	e.waitFor(tb, "job "+id, func() bool {
+		if resp := e.call(tb, "viewer", http.MethodGet, "/projections/jobs/"+id, "", &job); resp.StatusCode != http.StatusOK {
+			tb.Fatalf("GET job: %d", resp.StatusCode)
+		}
+		return job.State != httpapi.JobRunning
+	})
+	return job
+}
+
+func (e *opEnv) mustStartRebuild(tb testing.TB, body string) httpapi.Job {
+	tb.Helper()
+	var job httpapi.Job
+	resp := e.call(tb, "admin", http.MethodPost, "/projections/accounts/rebuild", body, &job)
+	if resp.StatusCode != http.StatusAccepted || job.ID == "" || resp.Header.Get("Location") != "/projections/jobs/"+job.ID {
+		tb.Fatalf("POST rebuild %s: %d %+v Location %q", body, resp.StatusCode, job, resp.Header.Get("Location"))
+	}
+	return job
+}
+
+func activeGeneration(tb testing.TB, e *opEnv) int {
+	tb.Helper()
+	var st statusList
+	e.call(tb, "admin", http.MethodGet, "/projections", "", &st)
+	for _, p := range st.Items {
+		if p.State == "active" {
+			return p.Generation
+		}
+	}
+	tb.Fatalf("no active generation in %+v", st)
+	return 0
+}
+
+func TestOperator(t *testing.T) {
+	t.Parallel()
+	e := mustOpEnv(t)
+
+	t.Run("authentication", func(t *testing.T) {
+		tests := []struct {
+			name, user, method, path string
+			want                     int
+		}{
+			{"no token", "", http.MethodGet, "/projections", http.StatusUnauthorized},
+			{"malformed token", "garbage", http.MethodGet, "/projections", http.StatusUnauthorized},
+			{"another tenant's token", "acme", http.MethodGet, "/projections", http.StatusUnauthorized},
+			{"no permission", "nobody", http.MethodGet, "/projections", http.StatusForbidden},
+			{"read permission may look", "viewer", http.MethodGet, "/projections", http.StatusOK},
+			{"read permission may not rebuild", "viewer", http.MethodPost, "/projections/accounts/rebuild", http.StatusForbidden},
+			{"read permission may not resume", "viewer", http.MethodPost, "/projections/accounts/partitions/0/resume", http.StatusForbidden},
+			{"admin", "admin", http.MethodGet, "/projections", http.StatusOK},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				resp := e.call(t, tt.user, tt.method, tt.path, "", nil)
+				if resp.StatusCode != tt.want {
+					t.Fatalf("%s %s as %q = %d, want %d", tt.method, tt.path, tt.user, resp.StatusCode, tt.want)
+				}
+				if tt.want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+				}
+			})
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		var st statusList
+		e.call(t, "admin", http.MethodGet, "/projections", "", &st)
+		if len(st.Items) != events.Partitions {
+			t.Fatalf("%d partitions, want %d", len(st.Items), events.Partitions)
+		}
+		var sum uint64
+		for i, p := range st.Items {
+			if p.Projection != "accounts" || p.Generation != 1 || p.State != "active" || p.Partition != i || p.Quarantine != nil {
+				t.Errorf("item %d: %+v", i, p)
+			}
+			sum += p.Checkpoint
+		}
+		if sum == 0 {
+			t.Error("every checkpoint is 0 after the setup events were applied")
+		}
+	})
+
+	t.Run("bad requests", func(t *testing.T) {
+		tests := []struct {
+			name, method, path, body string
+			want                     int
+		}{
+			{"unknown projection", http.MethodPost, "/projections/sessions/rebuild", "", http.StatusNotFound},
+			{"malformed tenant", http.MethodPost, "/projections/accounts/rebuild", `{"tenant":"Not A Slug"}`, http.StatusBadRequest},
+			{"unknown field", http.MethodPost, "/projections/accounts/rebuild", `{"tenants":"acme"}`, http.StatusBadRequest},
+			{"tenant without events", http.MethodPost, "/projections/accounts/rebuild", `{"tenant":"nobody-here"}`, http.StatusNotFound},
+			{"unknown job", http.MethodGet, "/projections/jobs/nope", "", http.StatusNotFound},
+			{"partition not a number", http.MethodPost, "/projections/accounts/partitions/x/resume", "", http.StatusBadRequest},
+			{"partition out of range", http.MethodPost, "/projections/accounts/partitions/16/resume", "", http.StatusBadRequest},
+			{"resume unknown projection", http.MethodPost, "/projections/sessions/partitions/1/resume", "", http.StatusNotFound},
+			{"resume unknown generation", http.MethodPost, "/projections/accounts@9/partitions/1/resume", "", http.StatusBadRequest},
+			{"not quarantined", http.MethodPost, "/projections/accounts/partitions/1/resume", `{"skip":true}`, http.StatusNotFound},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if resp := e.call(t, "admin", tt.method, tt.path, tt.body, nil); resp.StatusCode != tt.want {
+					t.Fatalf("%s %s %s = %d, want %d", tt.method, tt.path, tt.body, resp.StatusCode, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("full rebuild", func(t *testing.T) {
+		job := e.mustStartRebuild(t, "")
+		if job.Kind != httpapi.KindFull || job.Projection != "accounts" {
+			t.Errorf("started job %+v", job)
+		}
+		done := e.mustJob(t, job.ID)
+		if done.State != httpapi.JobSucceeded || done.Generation != 2 || done.Total == 0 || done.Applied != done.Total ||
+			done.FinishedAt == nil || done.Error != "" {
+			t.Fatalf("finished job %+v", done)
+		}
+		if g := activeGeneration(t, e); g != 2 {
+			t.Fatalf("active generation %d after the rebuild, want 2", g)
+		}
+		// The operators still authenticate against the new generation.
+		if resp := e.call(t, "viewer", http.MethodGet, "/projections", "", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status after the swap: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("tenant rebuild", func(t *testing.T) {
+		job := e.mustStartRebuild(t, `{"tenant":"acme"}`)
+		if job.Kind != httpapi.KindTenant || job.Tenant != "acme" || job.Total != uint64(e.acmeEvents) {
+			t.Errorf("started job %+v", job)
+		}
+		done := e.mustJob(t, job.ID)
+		if done.State != httpapi.JobSucceeded || done.Applied != uint64(e.acmeEvents) {
+			t.Fatalf("finished job %+v", done)
+		}
+	})
+
+	t.Run("quarantine, failed rebuild and resume", func(t *testing.T) {
+		ctx := context.Background()
+		p := events.Partition("acme")
+		if _, err := e.js.Publish(ctx, events.Subject("acme", events.AggregateUser, events.NewID()), []byte("{not json")); err != nil {
+			t.Fatal(err)
+		}
+		var q *httpapi.Quarantine
+		e.waitFor(t, "the quarantine in the status", func() bool {
+			var st statusList
+			e.call(t, "viewer", http.MethodGet, "/projections", "", &st)
+			q = st.Items[p].Quarantine
+			return q != nil
+		})
+		if st := (statusList{}); e.call(t, "viewer", http.MethodGet, "/projections", "", &st).StatusCode != http.StatusOK || st.Items[p].LagEvents == 0 {
+			t.Errorf("a quarantined partition shows no lag: %+v", st.Items[p])
+		}
+
+		// A full rebuild meets the same message in its new generation and
+		// fails, saying so.
+		failed := e.mustJob(t, e.mustStartRebuild(t, "").ID)
+		if failed.State != httpapi.JobFailed || failed.Generation != 3 || !strings.Contains(failed.Error, "quarantined") {
+			t.Fatalf("rebuild over a bad event: %+v", failed)
+		}
+
+		// Skipping it in both generations lets everything through.
+		for _, name := range []string{"accounts", "accounts@3"} {
+			var res httpapi.ResumeResponse
+			resp := e.call(t, "admin", http.MethodPost, "/projections/"+name+"/partitions/"+strconv.Itoa(p)+"/resume", `{"skip":true}`, &res)
+			if resp.StatusCode != http.StatusOK || !res.Skipped || res.Quarantine.Seq != q.Seq || res.Partition != p {
+				t.Fatalf("resume %s: %d %+v", name, resp.StatusCode, res)
+			}
+		}
+		done := e.mustJob(t, e.mustStartRebuild(t, "").ID)
+		if done.State != httpapi.JobSucceeded || done.Generation != 3 {
+			t.Fatalf("rebuild after the skip: %+v", done)
+		}
+		if g := activeGeneration(t, e); g != 3 {
+			t.Fatalf("active generation %d, want 3", g)
+		}
+	})
+}
