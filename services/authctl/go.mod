@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/authstream/authstream/libs/config v0.0.0
+	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/authstream/authstream/services/authstream v0.0.0
 	github.com/schollz/progressbar/v3 v3.19.1
@@ -14,7 +15,6 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/authstream/authstream/libs/authn v0.0.0 // indirect
 	github.com/authstream/authstream/libs/authz v0.0.0 // indirect
-	github.com/authstream/authstream/libs/events v0.0.0 // indirect
 	github.com/authstream/authstream/libs/eventstore v0.0.0 // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
 	github.com/authstream/authstream/libs/httpapi v0.0.0 // indirect

@@ -29,6 +29,7 @@ import (
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/accounts"
 	"github.com/authstream/authstream/services/query/internal/app"
+	"github.com/authstream/authstream/services/query/internal/audit"
 	"github.com/authstream/authstream/services/query/internal/check"
 	"github.com/authstream/authstream/services/query/internal/consistency"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
@@ -261,6 +262,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Telemetry:   tel,
 		Login:       h.login,
 		Queries:     h.queries,
+		Audit:       h.audit,
 		Consistency: waiter.Middleware,
 		Ready: api.Checks(
 			api.Check{Name: "nats", Check: func(ctx context.Context) error {
@@ -289,6 +291,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 type handlers struct {
 	login   *oauth.Handler
 	queries *queries.Handler
+	audit   *audit.Handler
 	checks  *check.Cache
 }
 
@@ -330,6 +333,7 @@ func newHandlers(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool
 	return handlers{
 		login:   oauth.New(svc, log),
 		queries: queries.New(acc, checks, keys, verifier, cfg.PublicURL, log),
+		audit:   audit.New(store, checks, verifier, log),
 		checks:  checks,
 	}, func() { _ = keys.Close() }, nil
 }

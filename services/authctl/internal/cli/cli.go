@@ -89,7 +89,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = slices.Concat(sessionCommands, tenantCommands, userCommands, roleCommands, projectionCommands)
+	commands = slices.Concat(sessionCommands, tenantCommands, userCommands, roleCommands, keyCommands, projectionCommands, auditCommands)
 }
 
 // Run runs the command line args. It returns an error wrapping ErrUsage

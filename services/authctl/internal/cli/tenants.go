@@ -9,10 +9,11 @@ import (
 
 var tenantCommands = []*command{
 	{
-		name: "tenants create", synopsis: "ID --name N --admin-username U [--admin-password-stdin]",
+		name: "tenants create", synopsis: "ID --name N --admin-username U [--admin-password-stdin] [--signing-alg A]",
 		summary: "create a tenant with its first admin (platform admins)",
 		flags: func(fs *flag.FlagSet) {
 			fs.String("name", "", "the tenant's display `name`")
+			fs.String("signing-alg", "", "the `algorithm` of the tenant's signing keys: EdDSA (default), ES256 or RS256")
 			fs.String("admin-username", "", "the `username` of the tenant's first admin")
 			fs.Bool("admin-password-stdin", false, "read the admin's password from the first line of standard input")
 		},
@@ -53,6 +54,9 @@ func tenantsCreate(ctx context.Context, in *inv, fs *flag.FlagSet, args []string
 		return err
 	}
 	body := map[string]any{"id": id, "name": name, "admin": map[string]string{"username": admin, "password": pw}}
+	if alg := flagString(fs, "signing-alg"); alg != "" {
+		body["signing_alg"] = alg
+	}
 	var out tenantCreated
 	if err := in.command(ctx, platformTenant, id, http.MethodPost, "/tenants", body, &out); err != nil {
 		return err

@@ -80,6 +80,8 @@ type Result struct {
 	// Replayed is true when the command had run before with the same
 	// idempotency key and this result is the original one.
 	Replayed bool
+	// Rotation is what RotateKeys did; nil for the other commands.
+	Rotation *KeyRotation
 }
 
 // Commands holds the handler of every command.
@@ -96,6 +98,7 @@ type Commands struct {
 	DeleteRole     Handler[DeleteRole]
 	AssignRole     Handler[AssignRole]
 	UnassignRole   Handler[UnassignRole]
+	RotateKeys     Handler[RotateKeys]
 }
 
 // App is the command service's application: its command handlers, the
@@ -209,6 +212,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			DeleteRole:     decorate(m, "delete_role", Handler[DeleteRole](deleteRoleHandler{e})),
 			AssignRole:     decorate(m, "assign_role", Handler[AssignRole](assignRoleHandler{e})),
 			UnassignRole:   decorate(m, "unassign_role", Handler[UnassignRole](unassignRoleHandler{e})),
+			RotateKeys:     decorate(m, "rotate_keys", Handler[RotateKeys](rotateKeysHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

@@ -19,6 +19,10 @@ type CreateTenant struct {
 	Name          string
 	AdminUsername string
 	AdminPassword string
+	// SigningAlg is the algorithm of the tenant's keys: EdDSA, ES256 or
+	// RS256; empty means authn.DefaultAlg. Rotations keep it unless told
+	// otherwise.
+	SigningAlg string
 }
 
 type createTenantHandler struct{ e *engine }
@@ -41,6 +45,13 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 		return Result{}, err
 	}
 	if err := h.e.validatePassword(cmd.AdminPassword); err != nil {
+		return Result{}, err
+	}
+	alg := cmd.SigningAlg
+	if alg == "" {
+		alg = authn.DefaultAlg
+	}
+	if err := authn.ValidAlg(alg); err != nil {
 		return Result{}, err
 	}
 	parts := cmd.idParts()
@@ -77,7 +88,9 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 		if err := admin.Register(cmd.AdminUsername, key, sealed, []string{authz.BuiltinAdmin}); err != nil {
 			return Result{}, err
 		}
-		info, _, err := h.e.keys.Create(ctx, cmd.ID, "")
+		// A retry finds the key of its first try (Create is idempotent
+		// per tenant), whatever alg it asks for.
+		info, _, err := h.e.keys.Create(ctx, cmd.ID, alg)
 		if err != nil {
 			return Result{}, err
 		}

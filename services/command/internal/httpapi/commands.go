@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
 	api "github.com/authstream/authstream/libs/httpapi"
@@ -126,9 +127,9 @@ func fingerprint(r *http.Request, public any) string {
 
 // done answers a command's success: the consistency token, the replay
 // marker, and body (nil for 204).
-func (h *handlers) done(w http.ResponseWriter, res app.Result, status int, body any) {
+func (h *handlers) done(w http.ResponseWriter, r *http.Request, res app.Result, status int, body any) {
 	if res.Sequence > 0 {
-		w.Header().Set(HeaderConsistencyToken, eventstore.EncodeToken(res.Sequence))
+		w.Header().Set(HeaderConsistencyToken, eventstore.EncodeToken(events.Partition(writtenTenant(r, res)), res.Sequence))
 	}
 	if res.Replayed {
 		w.Header().Set(HeaderReplayed, "true")
@@ -146,9 +147,10 @@ func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // createTenantBody is the body of POST /tenants.
 type createTenantBody struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Admin struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	SigningAlg string `json:"signing_alg"`
+	Admin      struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
 	} `json:"admin"`
@@ -158,19 +160,26 @@ type createTenantBody struct {
 func (h *handlers) createTenant(w http.ResponseWriter, r *http.Request) {
 	var b createTenantBody
 	req, ok := h.begin(w, r, authz.PlatformTenant, &b, false, func() any {
-		return []string{b.ID, b.Name, b.Admin.Username}
+		public := []string{b.ID, b.Name, b.Admin.Username}
+		if b.SigningAlg != "" {
+			// Only when given, so that the fingerprints of requests
+			// without it stay what they were.
+			public = append(public, b.SigningAlg)
+		}
+		return public
 	})
 	if !ok {
 		return
 	}
 	res, err := h.app.Commands.CreateTenant.Handle(r.Context(), app.CreateTenant{
 		Request: req, ID: b.ID, Name: b.Name, AdminUsername: b.Admin.Username, AdminPassword: b.Admin.Password,
+		SigningAlg: b.SigningAlg,
 	})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.done(w, res, http.StatusCreated, map[string]string{"id": b.ID, "name": b.Name, "admin_user_id": res.UserID})
+	h.done(w, r, res, http.StatusCreated, map[string]string{"id": b.ID, "name": b.Name, "admin_user_id": res.UserID})
 }
 
 // reasonBody is the optional body of the disable commands.
@@ -224,7 +233,7 @@ func (h *handlers) registerUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/t/"+tenant+"/users/"+res.ID)
-	h.done(w, res, http.StatusCreated, map[string]any{"id": res.ID, "username": b.Username, "version": res.Version})
+	h.done(w, r, res, http.StatusCreated, map[string]any{"id": res.ID, "username": b.Username, "version": res.Version})
 }
 
 // changePasswordBody is the body of PUT /t/{tenant}/users/{id}/password.
@@ -334,7 +343,7 @@ func (h *handlers) defineRole(w http.ResponseWriter, r *http.Request) {
 	if b.Description != "" {
 		out["description"] = b.Description
 	}
-	h.done(w, res, http.StatusOK, out)
+	h.done(w, r, res, http.StatusOK, out)
 }
 
 // deleteRole serves DELETE /t/{tenant}/roles/{name}.
@@ -348,11 +357,22 @@ func (h *handlers) deleteRole(w http.ResponseWriter, r *http.Request) {
 	h.noContent(w, r, res, err)
 }
 
+// writtenTenant is the tenant whose events a command wrote, whose
+// projection partition a consistency token names: the {tenant} of routes
+// under /t/{tenant}, and for the /tenants routes the tenant the command
+// created, disabled or enabled, which is the result's ID.
+func writtenTenant(r *http.Request, res app.Result) string {
+	if t := chi.URLParam(r, "tenant"); t != "" {
+		return t
+	}
+	return res.ID
+}
+
 // noContent answers a command whose success has no body: 204.
 func (h *handlers) noContent(w http.ResponseWriter, r *http.Request, res app.Result, err error) {
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.done(w, res, http.StatusNoContent, nil)
+	h.done(w, r, res, http.StatusNoContent, nil)
 }

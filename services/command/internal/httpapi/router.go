@@ -52,4 +52,5 @@ func Routes(r chi.Router, d Deps) {
 	r.Delete("/t/{tenant}/users/{id}/roles/{name}", h.unassignRole)
 	r.Put("/t/{tenant}/roles/{name}", h.defineRole)
 	r.Delete("/t/{tenant}/roles/{name}", h.deleteRole)
+	r.Post("/t/{tenant}/keys/rotate", h.rotateKeys)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/authstream/authstream/libs/fault"
 	api "github.com/authstream/authstream/libs/httpapi"
 	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/authstream/authstream/services/query/internal/audit"
 	"github.com/authstream/authstream/services/query/internal/oauth"
 	"github.com/authstream/authstream/services/query/internal/queries"
 	"github.com/go-chi/chi/v5"
@@ -24,6 +25,8 @@ type Deps struct {
 	Login *oauth.Handler
 	// Queries serves JWKS, discovery, /me, /check, /users and /roles.
 	Queries *queries.Handler
+	// Audit serves the auditors' history, holders and export routes.
+	Audit *audit.Handler
 	// Consistency, when set, makes a request under /t/{tenant} that carries
 	// a Consistency-Token wait until the read model has applied it
 	// (consistency.Waiter.Middleware).
@@ -47,17 +50,22 @@ var errNotConfigured = fault.New(fault.Unavailable, "not-configured", "the query
 
 // Routes registers the login and read API under /t/{tenant}: tokens,
 // login and revocation (package oauth), JWKS, discovery, me, check, users
-// and roles (package queries). Every route added here must also be added
-// to docs/openapi.yaml with x-services: [query], which the router test
-// checks. Without Login and Queries the routes exist but answer 503.
+// and roles (package queries), history, holders and export (package
+// audit). Every route added here must also be added to docs/openapi.yaml
+// with x-services: [query], which the router test checks. Without Login,
+// Queries and Audit the routes exist but answer 503.
 func Routes(r chi.Router, d Deps) {
 	login, reads := d.Login, d.Queries
-	configured := login != nil && reads != nil
+	auditor := d.Audit
+	configured := login != nil && reads != nil && auditor != nil
 	if login == nil {
 		login = oauth.New(nil, nil)
 	}
 	if reads == nil {
 		reads = queries.New(nil, nil, nil, nil, "", nil)
+	}
+	if auditor == nil {
+		auditor = audit.New(nil, nil, nil, nil)
 	}
 	r.Route("/t/{tenant}", func(r chi.Router) {
 		// The wait comes before every handler, the token endpoint's
@@ -76,5 +84,6 @@ func Routes(r chi.Router, d Deps) {
 		}
 		login.Register(r)
 		reads.Register(r)
+		auditor.Register(r)
 	})
 }

@@ -1,7 +1,8 @@
 // Package oauth is the HTTP edge of login: the token endpoint (RFC 6749
 // password and refresh_token grants), the simple login endpoint, and token
 // revocation (RFC 7009). It parses forms, maps app errors to RFC 6749 error
-// bodies and never lets a refusal say more than "invalid_grant".
+// bodies and never lets a refusal say more than "invalid_grant". Password
+// attempts are rate-limited per account and per client address (ratelimit.go).
 package oauth
 
 import (
@@ -27,16 +28,23 @@ const maxBody = 16 << 10
 
 // Handler serves the login endpoints.
 type Handler struct {
-	svc *app.Service
-	log *slog.Logger
+	svc    *app.Service
+	log    *slog.Logger
+	limits *limiter
 }
 
-// New returns a Handler on svc; log may be nil.
-func New(svc *app.Service, log *slog.Logger) *Handler {
+// New returns a Handler on svc; log may be nil. Password attempts are
+// rate-limited per account and per client address with DefaultLimits
+// unless an option says otherwise.
+func New(svc *app.Service, log *slog.Logger, opts ...Option) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{svc: svc, log: log}
+	h := &Handler{svc: svc, log: log, limits: newLimiter(DefaultLimits, nil)}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Register adds the endpoints to r, a router already mounted under
@@ -150,6 +158,9 @@ func (h *Handler) passwordGrant(w http.ResponseWriter, r *http.Request, tenant s
 	username, password := form.Get("username"), form.Get("password")
 	if username == "" || password == "" {
 		writeError(w, r, h.log, invalidRequest("username and password are required"))
+		return
+	}
+	if h.limited(w, r, tenant, username) {
 		return
 	}
 	t, err := h.svc.PasswordLogin(r.Context(), app.PasswordLogin{

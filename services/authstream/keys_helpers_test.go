@@ -1,0 +1,329 @@
+package authstream_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authstream/authstream/libs/config"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/services/authstream"
+)
+
+// TestKeys runs the signing-key tests of the whole platform on one
+// all-in-one process: per-tenant algorithms and rotation verified by an
+// outside JOSE library (keys_rotation_test.go), and forged tokens refused
+// by both services (keys_forgery_test.go). It does not run in parallel
+// with the package's other tests: one process fewer at a time keeps the
+// suite within PostgreSQL's connection limit; its subtests run in
+// parallel among themselves.
+func TestKeys(t *testing.T) {
+	p := mustKeysPlatform(t)
+	root := p.mustLogin(t, "platform", rootName, rootPassword, "")
+	t.Run("rotation verified with go-jose", func(t *testing.T) {
+		t.Parallel()
+		testRotation(t, p, root)
+	})
+	t.Run("forged tokens refused", func(t *testing.T) {
+		t.Parallel()
+		testForgeries(t, p, root)
+	})
+}
+
+// keysPlatform is a running all-in-one process seen from inside as well:
+// its event log and its key store, opened with the KEK the test gave it,
+// so that tests read key set histories and sign tokens with a tenant's
+// real key (to forge everything but the key).
+type keysPlatform struct {
+	*platform
+	store *eventstore.Store
+	keys  *keystore.Store
+}
+
+// mustKeysPlatform starts authstream.Run like mustPlatform, with a known
+// KEK, and connects to its NATS server.
+func mustKeysPlatform(tb testing.TB) *keysPlatform {
+	tb.Helper()
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	kekText := base64.StdEncoding.EncodeToString(kek)
+	env := map[string]string{
+		"AUTH_DATA_DIR":                 tb.TempDir(),
+		"DATABASE_URL":                  pgtest.URL(tb),
+		"AUTH_QUERY_ADDR":               "127.0.0.1:0",
+		"AUTH_COMMAND_ADDR":             "127.0.0.1:0",
+		"AUTH_PROJECTOR_ADDR":           "127.0.0.1:0",
+		"AUTH_NATS_LISTEN":              "127.0.0.1:0",
+		"AUTH_BCRYPT_COST":              "4",
+		"AUTH_KEK":                      kekText,
+		"AUTH_BOOTSTRAP_ADMIN_USERNAME": rootName,
+		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": rootPassword,
+	}
+	cfg, err := authstream.ConfigFromEnv(config.Map(env))
+	if err != nil {
+		tb.Fatalf("ConfigFromEnv: %v", err)
+	}
+	var logs syncBuffer
+	cfg.LogOut = &logs
+	ready := make(chan authstream.Endpoints, 1)
+	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- authstream.Run(ctx, cfg) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("Run after cancel = %v, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			tb.Error("Run did not return within 30s of cancel")
+		}
+		if tb.Failed() {
+			tb.Logf("logs:\n%s", logs.String())
+		}
+		for _, secret := range []string{rootPassword, acmePassword, userPassword, kekText} {
+			if strings.Contains(logs.String(), secret) {
+				tb.Error("a secret appears in the logs")
+			}
+		}
+	})
+
+	var ends authstream.Endpoints
+	select {
+	case ends = <-ready:
+	case err := <-done:
+		tb.Fatalf("Run returned before the services were ready: %v\nlogs:\n%s", err, logs.String())
+	case <-time.After(60 * time.Second):
+		tb.Fatalf("services not listening after 60s\nlogs:\n%s", logs.String())
+	}
+	for _, base := range []string{ends.Query, ends.Command, ends.Projector} {
+		mustBecomeReady(tb, base)
+	}
+
+	// The test's own connection; the cleanups run in reverse, so it closes
+	// before the server stops.
+	nc, err := nats.Connect(ends.NATS)
+	if err != nil {
+		tb.Fatalf("connect %s: %v", ends.NATS, err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store, err := eventstore.New(js)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ring, err := events.ParseKeyring(kekText)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := keystore.New(ctx, js, ring)
+	if err != nil {
+		tb.Fatalf("keystore: %v", err)
+	}
+	tb.Cleanup(func() { _ = keys.Close() })
+	return &keysPlatform{
+		platform: &platform{query: ends.Query, command: ends.Command, client: &http.Client{Timeout: 30 * time.Second}},
+		store:    store,
+		keys:     keys,
+	}
+}
+
+// mustTenant creates tenant id with signing algorithm alg ("" for none
+// given) and admin acmeAdmin, and returns the admin's tokens.
+func (p *keysPlatform) mustTenant(tb testing.TB, root, id, alg string) tokens {
+	tb.Helper()
+	body := map[string]any{"id": id, "name": id, "admin": map[string]any{"username": acmeAdmin, "password": acmePassword}}
+	if alg != "" {
+		body["signing_alg"] = alg
+	}
+	created := p.mustCommand(tb, http.MethodPost, "/tenants", root, body, http.StatusCreated)
+	return p.mustLogin(tb, id, acmeAdmin, acmePassword, created.token)
+}
+
+// keyHistory returns the key.created and key.retired events of tenant's
+// key set, in order.
+func (p *keysPlatform) keyHistory(tb testing.TB, tenant string) (created []events.KeyCreated, retired []events.KeyRetired) {
+	tb.Helper()
+	h, err := p.store.Load(context.Background(), tenant, events.AggregateKeySet, tenant)
+	if err != nil {
+		tb.Fatalf("load key set of %s: %v", tenant, err)
+	}
+	for _, env := range h.Envelopes() {
+		data, err := events.Decode(env)
+		if err != nil {
+			tb.Fatalf("decode %s: %v", env.Type, err)
+		}
+		switch d := data.(type) {
+		case events.KeyCreated:
+			created = append(created, d)
+		case events.KeyRetired:
+			retired = append(retired, d)
+		default:
+			tb.Errorf("key set of %s holds a %s", tenant, env.Type)
+		}
+	}
+	return created, retired
+}
+
+// joseClaims are the claims of an access token as go-jose reads them.
+type joseClaims struct {
+	josejwt.Claims
+	Tenant string   `json:"tid"`
+	Roles  []string `json:"roles"`
+}
+
+// joseVerify verifies token as an outside application would, with go-jose
+// only: the issuer and the JWKS location from the tenant's discovery
+// document, the key by the token's kid from the JWKS, the algorithm pinned
+// to the key's. It returns the kid and alg of the key that verified.
+func joseVerify(base, tenant, token string) (kid, alg string, claims joseClaims, err error) {
+	var disc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := getJSON(base+"/t/"+tenant+"/.well-known/openid-configuration", &disc); err != nil {
+		return "", "", claims, err
+	}
+	if !strings.HasSuffix(disc.Issuer, "/t/"+tenant) {
+		return "", "", claims, fmt.Errorf("discovery issuer %q", disc.Issuer)
+	}
+	// The document names the public URL, which this test does not serve:
+	// fetch its path from the running service.
+	u, err := url.Parse(disc.JWKSURI)
+	if err != nil {
+		return "", "", claims, err
+	}
+	var set jose.JSONWebKeySet
+	if err := getJSON(base+u.Path, &set); err != nil {
+		return "", "", claims, err
+	}
+
+	// The kid is read unverified, only to find the key; the algorithm
+	// accepted is the key's alone.
+	head, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256})
+	if err != nil {
+		return "", "", claims, err
+	}
+	if len(head.Headers) != 1 {
+		return "", "", claims, fmt.Errorf("%d signatures", len(head.Headers))
+	}
+	found := set.Key(head.Headers[0].KeyID)
+	if len(found) != 1 {
+		return "", "", claims, fmt.Errorf("JWKS has %d keys of kid %q", len(found), head.Headers[0].KeyID)
+	}
+	key := found[0]
+	if !key.Valid() || !key.IsPublic() || key.Use != "sig" {
+		return "", "", claims, fmt.Errorf("JWK %q is not a valid public signing key", key.KeyID)
+	}
+	parsed, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(key.Algorithm)})
+	if err != nil {
+		return "", "", claims, err
+	}
+	if err := parsed.Claims(key.Key, &claims); err != nil {
+		return "", "", claims, err
+	}
+	if err := claims.ValidateWithLeeway(josejwt.Expected{Issuer: disc.Issuer, Time: time.Now()}, 30*time.Second); err != nil {
+		return "", "", claims, err
+	}
+	if claims.Tenant != tenant || claims.Subject == "" || claims.ID == "" {
+		return "", "", claims, fmt.Errorf("claims tid %q, sub %q, jti %q", claims.Tenant, claims.Subject, claims.ID)
+	}
+	return key.KeyID, key.Algorithm, claims, nil
+}
+
+func getJSON(u string, dst any) error {
+	res, err := http.Get(u)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s = %d", u, res.StatusCode)
+	}
+	return json.NewDecoder(res.Body).Decode(dst)
+}
+
+// jwksKids returns the kids of tenant's JWKS, in its order.
+func jwksKids(tb testing.TB, base, tenant string) []string {
+	tb.Helper()
+	var set jose.JSONWebKeySet
+	mustGetJSON(tb, base+"/t/"+tenant+"/.well-known/jwks.json", &set)
+	kids := make([]string, 0, len(set.Keys))
+	for _, k := range set.Keys {
+		kids = append(kids, k.KeyID)
+	}
+	return kids
+}
+
+// mustAccepted fails unless both services accept token as a bearer of
+// tenant: the query service's /me and a command (defining role name).
+func (p *keysPlatform) mustAccepted(tb testing.TB, tenant, token, role string) {
+	tb.Helper()
+	p.mustQuery(tb, http.MethodGet, "/t/"+tenant+"/me", token, "", nil, http.StatusOK)
+	p.mustCommand(tb, http.MethodPut, "/t/"+tenant+"/roles/"+role, token,
+		map[string]any{"permissions": []string{"docs:read"}}, http.StatusOK)
+}
+
+// refusal is how one service answered a token it should refuse; empty
+// when it did refuse it properly.
+func (p *keysPlatform) refusal(base, method, path, token string, body any) string {
+	raw := []byte{}
+	if body != nil {
+		raw, _ = json.Marshal(body)
+	}
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(raw))
+	if err != nil {
+		return err.Error()
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := p.client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	res.Body.Close()
+	switch {
+	case res.StatusCode != http.StatusUnauthorized:
+		return method + " " + path + " = " + res.Status + ", want 401"
+	case !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer"):
+		return method + " " + path + " answered 401 without WWW-Authenticate: Bearer"
+	}
+	return ""
+}
+
+// mustRefuse fails unless both services refuse token at tenant with 401
+// and WWW-Authenticate: Bearer.
+func (p *keysPlatform) mustRefuse(tb testing.TB, tenant, token string) {
+	tb.Helper()
+	if msg := p.refusal(p.query, http.MethodGet, "/t/"+tenant+"/me", token, nil); msg != "" {
+		tb.Errorf("query service: %s", msg)
+	}
+	if msg := p.refusal(p.command, http.MethodPut, "/t/"+tenant+"/roles/forged", token,
+		map[string]any{"permissions": []string{"docs:read"}}); msg != "" {
+		tb.Errorf("command service: %s", msg)
+	}
+}

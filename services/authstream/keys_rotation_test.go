@@ -1,0 +1,186 @@
+package authstream_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testRotation creates a tenant per signing algorithm, verifies its
+// tokens with go-jose through discovery and the JWKS, rotates its key, and
+// checks that the tokens of the old key keep working during the overlap
+// while new tokens carry the new key, for an outside verifier and for both
+// services alike.
+func testRotation(t *testing.T, p *keysPlatform, root tokens) {
+	tests := []struct {
+		tenant   string
+		alg      string // "" for none given: EdDSA
+		rotateTo string // "" keeps the algorithm
+		wantAlg  string
+		newAlg   string
+	}{
+		{tenant: "default-alg", wantAlg: "EdDSA", newAlg: "EdDSA"},
+		{tenant: "eddsa", alg: "EdDSA", wantAlg: "EdDSA", newAlg: "EdDSA"},
+		{tenant: "es256", alg: "ES256", wantAlg: "ES256", newAlg: "ES256"},
+		{tenant: "rs256", alg: "RS256", wantAlg: "RS256", newAlg: "RS256"},
+		{tenant: "eddsa-to-rs256", alg: "EdDSA", rotateTo: "RS256", wantAlg: "EdDSA", newAlg: "RS256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.tenant, func(t *testing.T) {
+			t.Parallel()
+			admin := p.mustTenant(t, root.AccessToken, tt.tenant, tt.alg)
+
+			oldKID, alg, claims, err := joseVerify(p.query, tt.tenant, admin.AccessToken)
+			if err != nil {
+				t.Fatalf("go-jose refuses the first token: %v", err)
+			}
+			if alg != tt.wantAlg || !slices.Equal(claims.Roles, []string{"admin"}) {
+				t.Fatalf("first token: alg %s, roles %v; want %s, [admin]", alg, claims.Roles, tt.wantAlg)
+			}
+			if got := jwksKids(t, p.query, tt.tenant); !slices.Equal(got, []string{oldKID}) {
+				t.Fatalf("JWKS before the rotation = %v, want [%s]", got, oldKID)
+			}
+			p.mustAccepted(t, tt.tenant, admin.AccessToken, "before")
+
+			// The rotation, authenticated with the token it retires.
+			body := map[string]any{"overlap_seconds": 1200}
+			if tt.rotateTo != "" {
+				body["alg"] = tt.rotateTo
+			}
+			rot := p.mustCommand(t, http.MethodPost, "/t/"+tt.tenant+"/keys/rotate", admin.AccessToken, body, http.StatusOK)
+			newKID, _ := rot.body["kid"].(string)
+			retired, _ := rot.body["retired"].([]any)
+			if newKID == "" || newKID == oldKID || rot.body["alg"] != tt.newAlg || len(retired) != 1 {
+				t.Fatalf("rotation = %v", rot.body)
+			}
+			r := retired[0].(map[string]any)
+			activeFrom, err1 := time.Parse(time.RFC3339Nano, rot.body["active_from"].(string))
+			removeAt, err2 := time.Parse(time.RFC3339Nano, r["remove_at"].(string))
+			if r["kid"] != oldKID || err1 != nil || err2 != nil || !removeAt.Equal(activeFrom.Add(20*time.Minute)) {
+				t.Errorf("retired %v, active_from %v: want %s until active_from+20m", r, rot.body["active_from"], oldKID)
+			}
+
+			// Both keys are published during the overlap, the new one first.
+			if got := jwksKids(t, p.query, tt.tenant); !slices.Equal(got, []string{newKID, oldKID}) {
+				t.Errorf("JWKS after the rotation = %v, want [%s %s]", got, newKID, oldKID)
+			}
+
+			// The old token still verifies and is still accepted.
+			if kid, _, _, err := joseVerify(p.query, tt.tenant, admin.AccessToken); err != nil || kid != oldKID {
+				t.Errorf("go-jose on the old token after the rotation: kid %s, %v", kid, err)
+			}
+			p.mustAccepted(t, tt.tenant, admin.AccessToken, "after")
+
+			// A new login is signed with the new key.
+			fresh := p.mustLogin(t, tt.tenant, acmeAdmin, acmePassword, rot.token)
+			kid, alg, _, err := joseVerify(p.query, tt.tenant, fresh.AccessToken)
+			if err != nil || kid != newKID || alg != tt.newAlg {
+				t.Errorf("go-jose on the new token: kid %s alg %s, %v; want %s %s", kid, alg, err, newKID, tt.newAlg)
+			}
+			p.mustAccepted(t, tt.tenant, fresh.AccessToken, "fresh")
+
+			// The key set's history records both keys and the retirement.
+			created, ret := p.keyHistory(t, tt.tenant)
+			if len(created) != 2 || len(ret) != 1 {
+				t.Fatalf("key set history: %d key.created, %d key.retired; want 2 and 1", len(created), len(ret))
+			}
+			if created[0].KID != oldKID || created[0].Algorithm != tt.wantAlg ||
+				created[1].KID != newKID || created[1].Algorithm != tt.newAlg ||
+				ret[0].KID != oldKID || !ret[0].RemoveAt.Equal(removeAt) {
+				t.Errorf("key set history: created %+v, retired %+v", created, ret)
+			}
+			for _, c := range created {
+				if strings.Contains(string(c.PublicJWK), `"d"`) {
+					t.Errorf("key.created of %s carries a private member", c.KID)
+				}
+			}
+		})
+	}
+
+	t.Run("refusals", func(t *testing.T) {
+		t.Parallel()
+		admin := p.mustTenant(t, root.AccessToken, "refusals", "")
+		for _, tc := range []struct {
+			name   string
+			path   string
+			bearer string
+			body   any
+			want   int
+		}{
+			{"unsupported algorithm", "/t/refusals/keys/rotate", admin.AccessToken, map[string]any{"alg": "HS256"}, http.StatusBadRequest},
+			{"alg none", "/t/refusals/keys/rotate", admin.AccessToken, map[string]any{"alg": "none"}, http.StatusBadRequest},
+			{"negative overlap", "/t/refusals/keys/rotate", admin.AccessToken, map[string]any{"overlap_seconds": -1}, http.StatusBadRequest},
+			{"overlap over 30 days", "/t/refusals/keys/rotate", admin.AccessToken, map[string]any{"overlap_seconds": 30*24*3600 + 1}, http.StatusBadRequest},
+			{"overlap that overflows a duration", "/t/refusals/keys/rotate", admin.AccessToken, map[string]any{"overlap_seconds": int64(1) << 62}, http.StatusBadRequest},
+			{"fractional overlap", "/t/refusals/keys/rotate", admin.AccessToken, map[string]any{"overlap_seconds": 1.5}, http.StatusBadRequest},
+			{"unknown member", "/t/refusals/keys/rotate", admin.AccessToken, map[string]any{"kid": "mine"}, http.StatusBadRequest},
+			{"no token", "/t/refusals/keys/rotate", "", nil, http.StatusUnauthorized},
+			{"another tenant's admin", "/t/platform/keys/rotate", admin.AccessToken, nil, http.StatusUnauthorized},
+			{"a platform admin in a tenant", "/t/refusals/keys/rotate", root.AccessToken, nil, http.StatusUnauthorized},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				p.mustDo(t, p.command, http.MethodPost, tc.path, tc.bearer, "", tc.body, tc.want)
+			})
+		}
+		p.mustCommand(t, http.MethodPost, "/tenants", root.AccessToken,
+			map[string]any{"id": "bad-alg", "name": "Bad", "signing_alg": "HS256",
+				"admin": map[string]any{"username": acmeAdmin, "password": acmePassword}},
+			http.StatusBadRequest)
+		if created, ret := p.keyHistory(t, "refusals"); len(created) != 1 || len(ret) != 0 {
+			t.Errorf("refused rotations recorded keys: %d created, %d retired", len(created), len(ret))
+		}
+
+		// A user without keys:write is forbidden.
+		reg := p.mustCommand(t, http.MethodPost, "/t/refusals/users", admin.AccessToken,
+			map[string]any{"username": "bob", "password": userPassword}, http.StatusCreated)
+		bob := p.mustLogin(t, "refusals", "bob", userPassword, reg.token)
+		p.mustDo(t, p.command, http.MethodPost, "/t/refusals/keys/rotate", bob.AccessToken, "", nil, http.StatusForbidden)
+	})
+
+	t.Run("an idempotent retry answers the same rotation", func(t *testing.T) {
+		t.Parallel()
+		admin := p.mustTenant(t, root.AccessToken, "idempotent", "ES256")
+		first := p.mustRotate(t, "idempotent", admin.AccessToken, "rotate-once", http.StatusOK)
+		again := p.mustRotate(t, "idempotent", admin.AccessToken, "rotate-once", http.StatusOK)
+		if again.body["kid"] != first.body["kid"] || again.token != first.token {
+			t.Errorf("retry = %v (%s), first = %v (%s)", again.body, again.token, first.body, first.token)
+		}
+		if created, _ := p.keyHistory(t, "idempotent"); len(created) != 2 {
+			t.Errorf("%d key.created after a rotation and its retry, want 2", len(created))
+		}
+	})
+}
+
+// mustRotate posts an empty rotation with an Idempotency-Key.
+func (p *keysPlatform) mustRotate(tb testing.TB, tenant, bearer, key string, want int) *answer {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, p.command+"/t/"+tenant+"/keys/rotate", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Idempotency-Key", key)
+	res, err := p.client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	a := &answer{status: res.StatusCode, token: res.Header.Get("Consistency-Token")}
+	if err := decodeBody(res, &a.body); err != nil || res.StatusCode != want || a.token == "" {
+		tb.Fatalf("rotate %s = %d %v (%v), token %q; want %d", tenant, res.StatusCode, a.body, err, a.token, want)
+	}
+	return a
+}
+
+// decodeBody decodes a JSON answer into dst; an empty body leaves it.
+func decodeBody(res *http.Response, dst any) error {
+	raw, err := io.ReadAll(res.Body)
+	if err != nil || len(raw) == 0 {
+		return err
+	}
+	return json.Unmarshal(raw, dst)
+}

@@ -1,0 +1,584 @@
+package securitytest_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authstream/authstream/libs/events"
+)
+
+// Passwords of the leak scenario. Each is distinct, so that a finding
+// names the password that leaked.
+const (
+	adaPassword      = "Ada-Acme-Passphrase 11"
+	beaPassword      = "Bea-Beta-Passphrase 22"
+	carolPassword    = "Carol-Initial-Secret 33"
+	carolNewPassword = "Carol-Changed-Secret 44"
+	davePassword     = "Dave-Initial-Secret 55"
+	daveResetPass    = "Dave-Reset-By-Admin 66"
+	erinPassword     = "Erin-Locked-Secret 77"
+	wrongGuess1      = "Wrong-Guess-Alpha 01"
+	wrongGuess2      = "Wrong-Guess-Beta 02"
+	wrongCurrent     = "Wrong-Current-Secret 03"
+	unknownUserPass  = "Unknown-User-Secret 04"
+	malformedPass    = "Malformed-Body-Secret 05"
+	typedWrongPass   = "Typed-Wrong-Secret 06"
+	repeatedPass     = "Repeated-Param-Secret 07"
+	jsonAtTokenPass  = "Json-At-Token-Secret 08"
+	badEncodingPass  = "Bad-Encoding-Secret 09"
+	queryStringPass  = "Query-String-Secret 10"
+	shortPass        = "Sh0rt-7"
+	// passAsUsername is a password typed into the username field, shaped
+	// like a valid username: a common slip that must not reach the logs.
+	passAsUsername = "Pass.Word-In-Username-88"
+)
+
+// tooLongPassword is over bcrypt's 72 bytes: refused, and never stored.
+var tooLongPassword = strings.Repeat("Too-Long-Secret-", 5)
+
+// TestSecrets_NeverLeak runs an account's whole life through the
+// platform with debug logs on: tenants, registrations, logins of every
+// kind, refreshes and a reuse, wrong and locked-out passwords, a password
+// change and an admin reset, disable, enable, delete, revocation and bad
+// requests of every kind. Then it gathers everything an operator, a
+// subscriber or a client can see (every log line, every event of both
+// streams with its headers, every revision of the signing-key bucket, the
+// metrics of the three services, every answer and its headers) and looks
+// for every secret the scenario used or the platform made: passwords,
+// bcrypt hashes (opened from the sealed credentials with the test's KEK),
+// refresh tokens and access-token signatures, the KEK itself and the
+// signing keys' private parts (opened from the bucket). A token may appear
+// only in the answer that issued it; nothing else may appear anywhere.
+// Key rotation has no API yet, so it is not part of the scenario.
+func TestSecrets_NeverLeak(t *testing.T) {
+	// Not parallel: each platform holds about twenty PostgreSQL connections.
+	p := mustPlatform(t)
+	cmd := func(bearer, method, path string, body any, want int) *exchange {
+		t.Helper()
+		return p.must(t, request{Base: p.command, Method: method, Path: path, Bearer: bearer, JSON: body}, want)
+	}
+	form := func(kv ...string) url.Values {
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Add(kv[i], kv[i+1])
+		}
+		return v
+	}
+	ctOf := func(e *exchange) string { return e.Header.Get("Consistency-Token") }
+
+	root := p.mustLogin(t, "platform", rootName, rootPassword, "")
+	acme := p.mustTenant(t, root, "acme", "ada", adaPassword)
+	beta := p.mustTenant(t, root, "beta", "bea", beaPassword)
+	// bea logs in through the JSON login too.
+	p.must(t, request{Method: http.MethodPost, Path: "/t/beta/login", Consistency: beta.Token,
+		JSON: map[string]any{"username": "bea", "password": beaPassword}}, http.StatusOK)
+
+	ada := acme.Admin.Access
+	cmd(ada, http.MethodPut, "/t/acme/roles/billing", map[string]any{"permissions": []string{"invoices:*"}, "description": "billing"}, http.StatusOK)
+	carol := cmd(ada, http.MethodPost, "/t/acme/users", map[string]any{"username": "carol", "password": carolPassword, "roles": []string{"billing"}}, http.StatusCreated)
+	dave := cmd(ada, http.MethodPost, "/t/acme/users", map[string]any{"username": "dave", "password": davePassword}, http.StatusCreated)
+	erin := cmd(ada, http.MethodPost, "/t/acme/users", map[string]any{"username": "erin", "password": erinPassword}, http.StatusCreated)
+	carolID, daveID, erinID := carol.Str("id"), dave.Str("id"), erin.Str("id")
+	ct := ctOf(erin)
+
+	// Logins of every kind, refreshes, and the reuse of a rotated token
+	// (which revokes its family).
+	c1 := p.must(t, request{Method: http.MethodPost, Path: "/t/acme/login", Consistency: ct, Form: form("username", "carol", "password", carolPassword)}, http.StatusOK)
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/login", Consistency: ct, JSON: map[string]any{"username": "dave", "password": davePassword}}, http.StatusOK)
+	daveTokens := p.mustLogin(t, "acme", "DAVE", davePassword, ct)
+	r1 := p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "refresh_token", "refresh_token", c1.Str("refresh_token"))}, http.StatusOK)
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "refresh_token", "refresh_token", r1.Str("refresh_token"))}, http.StatusOK)
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "refresh_token", "refresh_token", c1.Str("refresh_token"))}, http.StatusBadRequest)
+	carolTokens := p.mustLogin(t, "acme", "carol", carolPassword, ct)
+
+	// Wrong passwords, an unknown user, and a lockout.
+	for _, pw := range []string{wrongGuess1, wrongGuess2} {
+		p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "password", "username", "dave", "password", pw)}, http.StatusBadRequest)
+	}
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "password", "username", "nobody", "password", unknownUserPass)}, http.StatusBadRequest)
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/login", JSON: map[string]any{"username": passAsUsername, "password": passAsUsername}}, http.StatusBadRequest)
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "password", "username", "carol "+carolPassword, "password", "x")}, http.StatusBadRequest)
+	for range 6 {
+		p.must(t, request{Method: http.MethodPost, Path: "/t/acme/login", JSON: map[string]any{"username": "erin", "password": wrongGuess1}}, http.StatusBadRequest)
+	}
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/login", JSON: map[string]any{"username": "erin", "password": erinPassword}}, http.StatusBadRequest)
+
+	// Password changes: a wrong current password, the user's own change,
+	// an admin's reset; then the new passwords work.
+	cmd(carolTokens.Access, http.MethodPut, "/t/acme/users/"+carolID+"/password", map[string]any{"password": carolNewPassword, "current_password": wrongCurrent}, http.StatusForbidden)
+	changed := cmd(carolTokens.Access, http.MethodPut, "/t/acme/users/"+carolID+"/password", map[string]any{"password": carolNewPassword, "current_password": carolPassword}, http.StatusNoContent)
+	reset := cmd(ada, http.MethodPut, "/t/acme/users/"+daveID+"/password", map[string]any{"password": daveResetPass}, http.StatusNoContent)
+	p.mustLogin(t, "acme", "carol", carolNewPassword, ctOf(changed))
+	dave2 := p.mustLogin(t, "acme", "dave", daveResetPass, ctOf(reset))
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "refresh_token", "refresh_token", daveTokens.Refresh)}, http.StatusBadRequest)
+
+	// Disable, a refused refresh and access token, enable, revoke, delete.
+	disabled := cmd(ada, http.MethodPost, "/t/acme/users/"+daveID+"/disable", map[string]any{"reason": "leave"}, http.StatusNoContent)
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Consistency: ctOf(disabled), Form: form("grant_type", "refresh_token", "refresh_token", dave2.Refresh)}, http.StatusBadRequest)
+	p.must(t, request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: dave2.Access, Consistency: ctOf(disabled)}, http.StatusUnauthorized)
+	enabled := cmd(ada, http.MethodPost, "/t/acme/users/"+daveID+"/enable", nil, http.StatusNoContent)
+	dave3 := p.mustLogin(t, "acme", "dave", daveResetPass, ctOf(enabled))
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/revoke", Form: form("token", dave3.Refresh, "token_type_hint", "refresh_token")}, http.StatusOK)
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "refresh_token", "refresh_token", dave3.Refresh)}, http.StatusBadRequest)
+	cmd(ada, http.MethodPut, "/t/acme/users/"+erinID+"/roles/billing", nil, http.StatusNoContent)
+	cmd(ada, http.MethodDelete, "/t/acme/users/"+erinID+"/roles/billing", nil, http.StatusNoContent)
+	deleted := cmd(ada, http.MethodDelete, "/t/acme/users/"+erinID, nil, http.StatusNoContent)
+	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/check", Bearer: ada, Consistency: ctOf(deleted),
+		JSON: map[string]any{"user_id": carolID, "permission": "invoices:pay"}}, http.StatusOK)
+	p.must(t, request{Method: http.MethodGet, Path: "/t/acme/users", Bearer: ada}, http.StatusOK)
+	p.must(t, request{Method: http.MethodGet, Path: "/t/acme/.well-known/jwks.json"}, http.StatusOK)
+
+	// Bad requests of every kind, most of them carrying a password.
+	bad := []struct {
+		r    request
+		want int
+	}{
+		{request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", JSON: map[string]any{"username": "frank", "password": tooLongPassword}}, http.StatusBadRequest},
+		{request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", JSON: map[string]any{"username": "frank", "password": shortPass}}, http.StatusBadRequest},
+		{request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", ContentType: "application/json", Raw: `{"username":"frank","password":"` + malformedPass + `"`}, http.StatusBadRequest},
+		{request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", ContentType: "application/json", Raw: `{"username":"frank","password":["` + typedWrongPass + `"]}`}, http.StatusBadRequest},
+		{request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", ContentType: "application/json", Raw: `{"username":"frank","passwd":"` + typedWrongPass + `"}`}, http.StatusBadRequest},
+		{request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", ContentType: "text/plain", Raw: `{"username":"frank","password":"` + malformedPass + `"}`}, http.StatusUnsupportedMediaType},
+		{request{Base: p.command, Method: http.MethodPut, Path: "/t/acme/users/" + carolID + "/password", JSON: map[string]any{"password": tooLongPassword, "current_password": carolNewPassword}}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Raw: "grant_type=password&username=carol&password=" + url.QueryEscape(repeatedPass) + "&password=" + url.QueryEscape(repeatedPass), ContentType: "application/x-www-form-urlencoded"}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/acme/oauth/token", JSON: map[string]any{"grant_type": "password", "username": "carol", "password": jsonAtTokenPass}}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Raw: "grant_type=password&username=carol&password=%zz" + url.QueryEscape(badEncodingPass), ContentType: "application/x-www-form-urlencoded"}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "client_credentials", "client_secret", badEncodingPass)}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "password", "username", "carol", "password", tooLongPassword)}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/acme/login", ContentType: "application/json", Raw: `{"username":"carol","password":"` + malformedPass}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Form: form("grant_type", "refresh_token", "refresh_token", carolTokens.Refresh+"x")}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/beta/oauth/token", Form: form("grant_type", "refresh_token", "refresh_token", dave2.Refresh)}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/beta/oauth/revoke", Form: form("token", carolTokens.Refresh)}, http.StatusOK},
+		{request{Method: http.MethodGet, Path: "/t/acme/users?password=" + url.QueryEscape(queryStringPass), Bearer: ada}, http.StatusOK},
+		{request{Method: http.MethodGet, Path: "/t/beta/me", Bearer: ada}, http.StatusUnauthorized},
+		{request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: beta.Admin.Access}, http.StatusUnauthorized},
+		{request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada[:len(ada)-4] + "AAAA"}, http.StatusUnauthorized},
+		{request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", Bearer: ada + ".extra", JSON: map[string]any{"username": "frank", "password": carolPassword}}, http.StatusUnauthorized},
+		{request{Base: p.command, Method: http.MethodPost, Path: "/tenants", Bearer: ada, JSON: map[string]any{"id": "gamma", "name": "G", "admin": map[string]any{"username": "g", "password": carolPassword}}}, http.StatusUnauthorized},
+		{request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada, Consistency: "not-a-token"}, http.StatusBadRequest},
+		{request{Method: http.MethodPost, Path: "/t/acme/check", Bearer: ada, JSON: map[string]any{"user_id": carolID, "permission": "not a permission"}}, http.StatusBadRequest},
+		{request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", Bearer: ada, JSON: map[string]any{"username": "carol", "password": carolPassword}}, http.StatusConflict},
+	}
+	for _, b := range bad {
+		if b.r.Bearer == "" && b.r.Base == p.command {
+			b.r.Bearer = ada
+		}
+		p.must(t, b.r, b.want)
+	}
+	// Key rotations (to other algorithms, so that every key type's private
+	// part is looked for), logins signed by the new keys, and the audit
+	// reads, which show events as stored.
+	optional := func(r request, want int) *exchange {
+		t.Helper()
+		e := p.send(t, r)
+		if e.Status == http.StatusNotFound && e.Str("reason") == "route-not-found" {
+			t.Logf("%s %s is not served: not exercised", r.Method, r.Path)
+			return nil
+		}
+		if e.Status != want {
+			t.Fatalf("%s %s = %d %s, want %d", r.Method, r.Path, e.Status, e.Body, want)
+		}
+		return e
+	}
+	if rot := optional(request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/keys/rotate", Bearer: ada, JSON: map[string]any{"alg": "ES256"}}, http.StatusOK); rot != nil {
+		optional(request{Base: p.command, Method: http.MethodPost, Path: "/t/beta/keys/rotate", Bearer: beta.Admin.Access, JSON: map[string]any{"alg": "RS256"}}, http.StatusOK)
+		p.mustLogin(t, "acme", "carol", carolNewPassword, ctOf(rot))
+		p.mustLogin(t, "beta", "bea", beaPassword, "")
+	}
+	for _, path := range []string{"/t/acme/users/" + carolID + "/history", "/t/acme/users/" + daveID + "/signins",
+		"/t/acme/audit/events?format=jsonl", "/t/acme/audit/holders?permission=invoices:pay"} {
+		optional(request{Method: http.MethodGet, Path: path, Bearer: ada}, http.StatusOK)
+	}
+
+	// Let the projector apply everything before reading the logs.
+	p.must(t, request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada, Consistency: ctOf(deleted)}, http.StatusOK)
+
+	sec := &secretSet{}
+	for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass,
+		erinPassword, wrongGuess1, wrongGuess2, wrongCurrent, unknownUserPass, malformedPass, typedWrongPass, repeatedPass,
+		jsonAtTokenPass, badEncodingPass, queryStringPass, shortPass, tooLongPassword, passAsUsername} {
+		sec.addText("password "+quoteShort(pw), pw, 0)
+	}
+	for _, e := range p.answers() {
+		for _, tok := range e.Issued {
+			sec.addToken(tok, e.N)
+		}
+	}
+	sec.addBinary("the KEK", p.kek)
+
+	evts := p.mustReadStream(t, events.StreamEvents)
+	acts := p.mustReadStream(t, events.StreamActivity)
+	keyRevisions := p.mustReadStream(t, "KV_AUTH_KEYS")
+	hashes := mustOpenCredentials(t, p, evts)
+	if want := 6; len(hashes) < want {
+		t.Fatalf("opened %d credentials from the events, want at least %d", len(hashes), want)
+	}
+	for who, h := range hashes {
+		sec.addText("bcrypt hash of "+who, h, 0)
+		// The part after "$2a$04$": salt and digest.
+		sec.addText("bcrypt salt and digest of "+who, h[7:], 0)
+	}
+	keys := mustOpenPrivateKeys(t, p, keyRevisions)
+	if len(keys) < 3 {
+		t.Fatalf("opened %d signing keys from the bucket, want one per tenant (3)", len(keys))
+	}
+	for name, k := range keys {
+		sec.addBinary("PKCS#8 DER of "+name, k.der)
+		sec.addBinary("JWK d of "+name, k.d)
+	}
+
+	var sources []source
+	for i, line := range strings.Split(p.logs.String(), "\n") {
+		if line != "" {
+			sources = append(sources, source{fmt.Sprintf("log line %d (%s)", i+1, logMsg(line)), []byte(line), 0})
+		}
+	}
+	for _, set := range [][]streamMsg{evts, acts, keyRevisions} {
+		for _, m := range set {
+			sources = append(sources, source{m.String() + " data", m.Data, 0})
+			for k, vs := range m.Header {
+				sources = append(sources, source{m.String() + " header " + k, []byte(strings.Join(vs, "\n")), 0})
+			}
+		}
+	}
+	for name, base := range map[string]string{"query": p.query, "command": p.command, "projector": p.projector} {
+		sources = append(sources, source{"GET /metrics of the " + name + " service", p.mustMetrics(t, base), 0})
+	}
+	for _, e := range p.answers() {
+		sources = append(sources, source{e.String() + " body", e.Body, e.N})
+		for k, vs := range e.Header {
+			sources = append(sources, source{e.String() + " header " + k, []byte(strings.Join(vs, "\n")), e.N})
+		}
+	}
+
+	// The scan must see what it looks for: every token is found in the
+	// answer that issued it when that answer is not excused.
+	for _, e := range p.answers() {
+		for _, tok := range e.Issued {
+			probe := &secretSet{}
+			probe.addToken(tok, 0)
+			if len(probe.scan([]source{{where: e.String(), data: e.Body}})) == 0 {
+				t.Fatalf("the scan does not find a token in the %s that issued it", e)
+			}
+		}
+	}
+	for _, f := range sec.scan(sources) {
+		t.Error(f)
+	}
+	t.Logf("scanned %d sources (%d log lines, %d events, %d activity events, %d key revisions, %d answers) for %d secrets in %d encodings",
+		len(sources), strings.Count(p.logs.String(), "\n"), len(evts), len(acts), len(keyRevisions), len(p.answers()), len(sec.list), sec.needles())
+	if len(evts) == 0 || len(acts) == 0 || strings.Count(p.logs.String(), "\n") < 50 {
+		t.Error("too little was gathered to mean anything: are debug logs and both streams captured?")
+	}
+}
+
+// TestSecretScan_findsPlantedSecrets checks the scanner on sources with
+// secrets planted in the encodings a careless log line or event would use.
+func TestSecretScan_findsPlantedSecrets(t *testing.T) {
+	t.Parallel()
+	kek := bytes.Repeat([]byte{0xA5, 0x01, 0x7F}, 11)[:32]
+	const pw = "Planted Secret \"quoted\" 42"
+	const refresh = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.pLaNtEdSeCrEtPaRtOfTheRefreshToken0123456789"
+	sec := &secretSet{}
+	sec.addText("password", pw, 0)
+	sec.addBinary("the KEK", kek)
+	sec.addToken(refresh, 7)
+	for _, tc := range []struct {
+		name string
+		src  source
+		want int
+	}{
+		{"password in a JSON log line", source{data: mustMarshal(t, map[string]string{"msg": "x", "body": pw})}, 1},
+		{"password in a form body", source{data: []byte("username=a&password=" + url.QueryEscape(pw))}, 1},
+		{"KEK in base64 in a header", source{data: []byte(base64.StdEncoding.EncodeToString(kek))}, 1},
+		{"KEK in hex", source{data: []byte("kek=" + hex.EncodeToString(kek))}, 1},
+		{"KEK as raw bytes", source{data: append([]byte("prefix"), kek...)}, 1},
+		{"KEK as a JSON array", source{data: jsonBytes(kek)}, 1},
+		{"token in another answer", source{data: []byte(refresh), answer: 8}, 2},
+		{"token's secret alone in a log", source{data: []byte(refresh[37:])}, 1},
+		{"token in the answer that issued it", source{data: []byte(refresh), answer: 7}, 0},
+		{"a bcrypt hash", source{data: []byte(`"$2a$04$abcdefghijklmnopqrstuv"`)}, 1},
+		{"nothing", source{data: []byte("hello world")}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.src.where = tc.name
+			got := sec.scan([]source{tc.src})
+			// A finding per encoding that matched; count distinct secrets.
+			secrets := map[string]bool{}
+			for _, f := range got {
+				secrets[strings.SplitN(f, " appears", 2)[0]] = true
+			}
+			if len(secrets) != tc.want {
+				t.Errorf("scan found %d secrets, want %d: %v", len(secrets), tc.want, got)
+			}
+		})
+	}
+}
+
+func mustMarshal(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// secret is one secret and the forms it is looked for in.
+type secret struct {
+	name    string
+	needles map[string][]byte // encoding name → bytes
+	// allowedIn is the answer that issued the secret (a token), 0 if none.
+	allowedIn int
+}
+
+type secretSet struct{ list []secret }
+
+func (s *secretSet) needles() int {
+	n := 0
+	for _, x := range s.list {
+		n += len(x.needles)
+	}
+	return n
+}
+
+// addText adds a textual secret: as it is, JSON-escaped, form- and
+// path-escaped, base64 and hex.
+func (s *secretSet) addText(name, v string, allowedIn int) {
+	n := map[string][]byte{"as is": []byte(v)}
+	if j, _ := json.Marshal(v); string(j[1:len(j)-1]) != v {
+		n["JSON-escaped"] = j[1 : len(j)-1]
+	}
+	if q := url.QueryEscape(v); q != v {
+		n["form-encoded"] = []byte(q)
+	}
+	if q := url.PathEscape(v); q != v {
+		n["path-escaped"] = []byte(q)
+	}
+	n["base64"] = []byte(base64.StdEncoding.EncodeToString([]byte(v)))
+	n["base64url"] = []byte(base64.RawURLEncoding.EncodeToString([]byte(v)))
+	n["hex"] = []byte(hex.EncodeToString([]byte(v)))
+	s.list = append(s.list, secret{name: name, needles: n, allowedIn: allowedIn})
+}
+
+// addBinary adds a binary secret: raw, base64 (padded or not, standard or
+// URL alphabet) and hex (either case).
+func (s *secretSet) addBinary(name string, v []byte) {
+	n := map[string][]byte{
+		"raw bytes":           v,
+		"base64":              []byte(strings.TrimRight(base64.StdEncoding.EncodeToString(v), "=")),
+		"base64url":           []byte(base64.RawURLEncoding.EncodeToString(v)),
+		"hex":                 []byte(hex.EncodeToString(v)),
+		"hex (upper case)":    []byte(strings.ToUpper(hex.EncodeToString(v))),
+		"JSON byte array":     jsonBytes(v),
+		"Go byte slice %v":    []byte(fmt.Sprint(v)),
+		"Go quoted string %q": []byte(fmt.Sprintf("%q", v)[1 : len(fmt.Sprintf("%q", v))-1]),
+	}
+	s.list = append(s.list, secret{name: name, needles: n})
+}
+
+// addToken adds a token issued by answer n: a refresh token whole and its
+// random part, an access token whole and its signature.
+func (s *secretSet) addToken(tok string, n int) {
+	switch parts := strings.Split(tok, "."); len(parts) {
+	case 3: // a JWT
+		s.addText(fmt.Sprintf("access token issued in answer #%d", n), tok, n)
+		s.addText(fmt.Sprintf("signature of the access token issued in answer #%d", n), parts[2], n)
+	case 2: // session id and secret
+		s.addText(fmt.Sprintf("refresh token issued in answer #%d", n), tok, n)
+		s.addText(fmt.Sprintf("secret part of the refresh token issued in answer #%d", n), parts[1], n)
+	default:
+		s.addText(fmt.Sprintf("token issued in answer #%d", n), tok, n)
+	}
+}
+
+// source is one place an observer can read.
+type source struct {
+	where string
+	data  []byte
+	// answer is the number of the answer this is part of, 0 if none.
+	answer int
+}
+
+// bcryptPrefixes are the starts of a modular-crypt bcrypt hash.
+var bcryptPrefixes = []string{"$2a$", "$2b$", "$2y$", "$2x$"}
+
+// scan returns one message per secret found where it does not belong.
+func (s *secretSet) scan(sources []source) []string {
+	var out []string
+	for _, src := range sources {
+		for _, sec := range s.list {
+			if sec.allowedIn != 0 && sec.allowedIn == src.answer {
+				continue
+			}
+			for enc, needle := range sec.needles {
+				if len(needle) >= 6 && bytes.Contains(src.data, needle) {
+					out = append(out, fmt.Sprintf("%s appears (%s) in %s", sec.name, enc, src.where))
+				}
+			}
+		}
+		for _, pre := range bcryptPrefixes {
+			if bytes.Contains(src.data, []byte(pre)) {
+				out = append(out, fmt.Sprintf("something shaped like a bcrypt hash (%q) appears in %s", pre, src.where))
+			}
+		}
+	}
+	return out
+}
+
+// envelope is the part of an event the scan needs.
+type envelope struct {
+	Type        string          `json:"type"`
+	Tenant      string          `json:"tenant"`
+	AggregateID string          `json:"aggregate_id"`
+	Data        json.RawMessage `json:"data"`
+}
+
+// mustOpenCredentials opens the sealed password hash of every
+// user.registered and user.password_changed event with the test's KEK,
+// checks that it is the bcrypt hash of one of the scenario's passwords,
+// and returns the hashes by "tenant/user@version".
+//
+// The additional data binds a credential to its tenant and user; it
+// mirrors the command service's app.CredentialAAD. If that changes, the
+// opening fails here, loudly.
+func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg) map[string]string {
+	tb.Helper()
+	out := map[string]string{}
+	for _, m := range evts {
+		var env envelope
+		if err := json.Unmarshal(m.Data, &env); err != nil {
+			tb.Fatalf("%s: %v", m, err)
+		}
+		if env.Type != "user.registered" && env.Type != "user.password_changed" {
+			continue
+		}
+		var data struct {
+			Credential events.Sealed `json:"credential"`
+		}
+		if err := json.Unmarshal(env.Data, &data); err != nil || data.Credential.IsZero() {
+			tb.Fatalf("%s: no sealed credential (%v)", m, err)
+		}
+		hash, err := p.ring.Open(data.Credential, []byte("authstream/credential/"+env.Tenant+"/"+env.AggregateID))
+		if err != nil {
+			tb.Fatalf("%s: open the credential with the test's KEK: %v", m, err)
+		}
+		if !bytes.HasPrefix(hash, []byte("$2")) || len(hash) != 60 {
+			tb.Fatalf("%s: the sealed credential is not a bcrypt hash", m)
+		}
+		matched := false
+		for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass, erinPassword} {
+			if bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			tb.Fatalf("%s: the sealed credential matches none of the scenario's passwords", m)
+		}
+		out[fmt.Sprintf("%s/%s (%s, %s)", env.Tenant, env.AggregateID, env.Type, m)] = string(hash)
+	}
+	return out
+}
+
+// privateKey is an opened signing key: its PKCS#8 DER and its JWK "d".
+type privateKey struct{ der, d []byte }
+
+// mustOpenPrivateKeys opens every private key of every revision of the
+// signing-key bucket with the test's KEK. The record shape and the
+// additional data ("authstream/key/<tenant>/<kid>") mirror libs/keystore;
+// if they change, the opening fails here, loudly.
+func mustOpenPrivateKeys(tb testing.TB, p *platform, revisions []streamMsg) map[string]privateKey {
+	tb.Helper()
+	out := map[string]privateKey{}
+	for _, m := range revisions {
+		tenant := m.Subject[strings.LastIndex(m.Subject, ".")+1:]
+		if len(m.Data) == 0 {
+			continue // a delete marker
+		}
+		var set struct {
+			Keys []struct {
+				KID    string        `json:"kid"`
+				Alg    string        `json:"alg"`
+				Sealed events.Sealed `json:"sealed_private"`
+			} `json:"keys"`
+		}
+		if err := json.Unmarshal(m.Data, &set); err != nil {
+			tb.Fatalf("%s: %v", m, err)
+		}
+		for _, k := range set.Keys {
+			der, err := p.ring.Open(k.Sealed, []byte("authstream/key/"+tenant+"/"+k.KID))
+			if err != nil {
+				tb.Fatalf("%s: open private key %s with the test's KEK: %v", m, k.KID, err)
+			}
+			parsed, err := x509.ParsePKCS8PrivateKey(der)
+			if err != nil {
+				tb.Fatalf("%s: key %s is not PKCS#8: %v", m, k.KID, err)
+			}
+			var d []byte
+			switch key := parsed.(type) {
+			case ed25519.PrivateKey:
+				d = key.Seed()
+			case *ecdsa.PrivateKey:
+				b, err := key.Bytes()
+				if err != nil {
+					tb.Fatal(err)
+				}
+				d = b
+			case *rsa.PrivateKey:
+				d = key.D.Bytes()
+			default:
+				tb.Fatalf("%s: key %s is a %T", m, k.KID, parsed)
+			}
+			out[fmt.Sprintf("key %s of tenant %s (%s)", k.KID, tenant, k.Alg)] = privateKey{der: der, d: d}
+		}
+	}
+	return out
+}
+
+// logMsg names a JSON log line by its level, service and message, without
+// the rest of its content.
+func logMsg(line string) string {
+	var l struct {
+		Level   string `json:"level"`
+		Msg     string `json:"msg"`
+		Service string `json:"service"`
+	}
+	if json.Unmarshal([]byte(line), &l) != nil {
+		return "not JSON"
+	}
+	return fmt.Sprintf("%s %s %q", l.Level, l.Service, l.Msg)
+}
+
+// jsonBytes is v as a JSON array of numbers, the way a []int would be
+// logged.
+func jsonBytes(v []byte) []byte {
+	ints := make([]int, len(v))
+	for i, b := range v {
+		ints[i] = int(b)
+	}
+	b, _ := json.Marshal(ints)
+	return b
+}
+
+// quoteShort names a password in a finding by its start only.
+func quoteShort(s string) string {
+	if len(s) > 12 {
+		s = s[:12] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}

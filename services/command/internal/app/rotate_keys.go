@@ -1,0 +1,279 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/services/command/internal/domain"
+)
+
+// PermKeysWrite is the permission to rotate a tenant's signing keys. The
+// built-in admin role holds it (through "*"); it is checked in the
+// caller's own tenant like every tenant permission.
+const PermKeysWrite = "keys:write"
+
+// MaxKeyOverlap bounds how long a rotation may keep retired keys published.
+const MaxKeyOverlap = 30 * 24 * time.Hour
+
+// RotateKeys gives a tenant a new signing key and retires the current one,
+// which stays in the JWKS for Overlap so that the tokens it signed keep
+// verifying until they expire. It needs keys:write in the tenant.
+type RotateKeys struct {
+	Request
+	Tenant string
+	// Alg is the new key's algorithm (EdDSA, ES256 or RS256); empty keeps
+	// the current key's.
+	Alg string
+	// Overlap is how long retired keys stay published; zero means the key
+	// store's default (the access-token lifetime plus the verifiers'
+	// leeway).
+	Overlap time.Duration
+}
+
+// KeyRotation is what RotateKeys did: the key that signs from ActiveFrom
+// and the keys it retired.
+type KeyRotation struct {
+	KID        string
+	Alg        string
+	ActiveFrom time.Time
+	Retired    []RetiredKey
+}
+
+// RetiredKey is a key a rotation retired: it signs no more and leaves the
+// JWKS at RemoveAt.
+type RetiredKey struct {
+	KID      string
+	RemoveAt time.Time
+}
+
+type rotateKeysHandler struct{ e *engine }
+
+// Handle appends key.created for the new key and key.retired for each key
+// it retired, on the tenant's key set aggregate, in one batch.
+// Result.Rotation says what was done; Result.ID is the tenant.
+//
+// The key store changes first, because only it makes the key: the events
+// must name the key that really signs, and its kid exists only once it is
+// stored. Three things keep a retry from rotating twice:
+//
+//  1. The rotation is decided once per request and kept across the
+//     attempts of the engine: an attempt that loses the race for the key
+//     set subject records the same rotation again, it never rotates again.
+//  2. With an Idempotency-Key, the key set's history is searched for the
+//     request's derived event ids before anything else: when the first run
+//     was stored (its answer was lost, or the store could not say), the
+//     retry answers the original rotation without touching the key store.
+//  3. When the key store rotated but the batch was never stored (the event
+//     store failed for the whole request), the key store's current key is
+//     one the log does not know. Every rotation first compares the two: an
+//     unrecorded current key is recorded, with the keys it retired, and
+//     taken as this request's rotation when it has the algorithm asked
+//     for. So the retry of a failed rotation records it instead of making
+//     another key, and the log never misses a key that signed. Two
+//     rotations racing through that window share one new key; the
+//     optimistic append on the key set subject keeps each fact recorded
+//     once (a key is created once and retired once).
+func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, error) {
+	p := cmd.Principal
+	if err := domain.Authorize(p, cmd.Tenant, PermKeysWrite); err != nil {
+		return Result{}, err
+	}
+	if cmd.Alg != "" {
+		if err := authn.ValidAlg(cmd.Alg); err != nil {
+			return Result{}, err
+		}
+	}
+	if cmd.Overlap < 0 || cmd.Overlap > MaxKeyOverlap {
+		return Result{}, fault.New(fault.Invalid, "invalid-overlap",
+			fmt.Sprintf("key overlap must be between 0 (the default) and %s", MaxKeyOverlap))
+	}
+	parts := cmd.idParts()
+	var plan *rotationPlan // decided once, kept across attempts (1. above)
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
+			return Result{}, err
+		}
+		ks, err := u.keySet(ctx, cmd.Tenant)
+		if err != nil {
+			return Result{}, err
+		}
+		if found, seq, ok := u.replay(); ok {
+			rot, err := replayedRotation(found)
+			if err != nil {
+				return Result{}, err
+			}
+			return Result{ID: cmd.Tenant, Version: replayedVersion(found, events.AggregateKeySet, cmd.Tenant),
+				Sequence: seq, Changed: true, Replayed: true, Rotation: rot}, nil
+		}
+		log, err := recordedKeys(u.hist[ks].Envelopes())
+		if err != nil {
+			return Result{}, err
+		}
+		if plan == nil {
+			if plan, err = h.plan(ctx, cmd, log); err != nil {
+				return Result{}, err
+			}
+		}
+		for _, f := range plan.facts {
+			if !log.has(f) {
+				ks.record(f.typ, f.data)
+			}
+		}
+		rot := plan.rotation()
+		if !changed(ks) {
+			// Another request recorded this rotation already (3. above).
+			return Result{ID: cmd.Tenant, Version: ks.Version(), Sequence: u.position(), Rotation: rot}, nil
+		}
+		res, err := u.commit(ctx, []domain.Aggregate{ks})
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{ID: cmd.Tenant, Version: ks.Version(), Sequence: res.Sequence, Changed: true,
+			Replayed: res.Duplicate, Rotation: rot}, nil
+	})
+}
+
+// plan decides the request's rotation against the log of the key set
+// (3. in Handle): record an unrecorded current key first, then rotate
+// unless that key is the rotation asked for.
+func (h rotateKeysHandler) plan(ctx context.Context, cmd RotateKeys, log keyLog) (*rotationPlan, error) {
+	// Create makes nothing when the tenant has a current key: it returns
+	// it, read from the bucket rather than a cache.
+	cur, _, err := h.e.keys.Create(ctx, cmd.Tenant, "")
+	if err != nil {
+		return nil, err
+	}
+	plan := &rotationPlan{}
+	if !log.created[cur.KID] {
+		overlap := cmd.Overlap
+		if overlap == 0 {
+			overlap = keystore.DefaultMaxTokenLifetime
+		}
+		plan.created(cur)
+		// The keys the log still counts as signing are those this
+		// unrecorded rotation retired, at the instant its key became
+		// active, exactly as the key store schedules them.
+		for _, kid := range log.signing {
+			if kid != cur.KID {
+				plan.retired(keystore.KeyInfo{KID: kid, RemoveAt: cur.ActiveFrom.Add(overlap)})
+			}
+		}
+		if cmd.Alg == "" || cmd.Alg == cur.Alg {
+			return plan, nil
+		}
+	}
+	rot, err := h.e.keys.Rotate(ctx, cmd.Tenant, cmd.Alg, cmd.Overlap)
+	if err != nil {
+		return nil, err
+	}
+	plan.created(rot.New)
+	for _, r := range rot.Retired {
+		plan.retired(r)
+	}
+	return plan, nil
+}
+
+// keyFact is one key event a rotation records.
+type keyFact struct {
+	typ  string
+	kid  string
+	data any // events.KeyCreated or events.KeyRetired
+}
+
+// rotationPlan is the key events of one rotation, in the order they are
+// recorded.
+type rotationPlan struct {
+	facts []keyFact
+}
+
+func (p *rotationPlan) created(k keystore.KeyInfo) {
+	p.facts = append(p.facts, keyFact{typ: events.TypeKeyCreated, kid: k.KID, data: k.CreatedEvent()})
+}
+
+func (p *rotationPlan) retired(k keystore.KeyInfo) {
+	p.facts = append(p.facts, keyFact{typ: events.TypeKeyRetired, kid: k.KID, data: k.RetiredEvent()})
+}
+
+// rotation is the answer of the plan: its last created key and every key
+// it retired.
+func (p *rotationPlan) rotation() *KeyRotation {
+	out := &KeyRotation{}
+	for _, f := range p.facts {
+		switch d := f.data.(type) {
+		case events.KeyCreated:
+			out.KID, out.Alg, out.ActiveFrom = d.KID, d.Algorithm, d.ActiveFrom
+		case events.KeyRetired:
+			out.Retired = append(out.Retired, RetiredKey{KID: d.KID, RemoveAt: d.RemoveAt})
+		}
+	}
+	return out
+}
+
+// keyLog is what the key set's history says of its keys.
+type keyLog struct {
+	created map[string]bool
+	retired map[string]bool
+	signing []string // created and not retired, in creation order
+}
+
+// recordedKeys reads the key set's history.
+func recordedKeys(envs []events.Envelope) (keyLog, error) {
+	log := keyLog{created: map[string]bool{}, retired: map[string]bool{}}
+	var order []string
+	for _, env := range envs {
+		data, err := events.Decode(env)
+		if err != nil {
+			return keyLog{}, fault.Wrap(fault.Internal, err, "internal error")
+		}
+		switch d := data.(type) {
+		case events.KeyCreated:
+			log.created[d.KID] = true
+			order = append(order, d.KID)
+		case events.KeyRetired:
+			log.retired[d.KID] = true
+		}
+	}
+	for _, kid := range order {
+		if !log.retired[kid] {
+			log.signing = append(log.signing, kid)
+		}
+	}
+	return log, nil
+}
+
+// has reports whether the log records f already.
+func (l keyLog) has(f keyFact) bool {
+	if f.typ == events.TypeKeyCreated {
+		return l.created[f.kid]
+	}
+	return l.retired[f.kid]
+}
+
+// replayedRotation rebuilds the answer of a rotation from its stored
+// events.
+func replayedRotation(found []eventstore.Stored) (*KeyRotation, error) {
+	p := &rotationPlan{}
+	for _, st := range found {
+		data, err := events.Decode(st.Envelope)
+		if err != nil {
+			return nil, fault.Wrap(fault.Internal, err, "internal error")
+		}
+		switch d := data.(type) {
+		case events.KeyCreated:
+			p.facts = append(p.facts, keyFact{typ: events.TypeKeyCreated, kid: d.KID, data: d})
+		case events.KeyRetired:
+			p.facts = append(p.facts, keyFact{typ: events.TypeKeyRetired, kid: d.KID, data: d})
+		}
+	}
+	rot := p.rotation()
+	if rot.KID == "" {
+		return nil, fault.New(fault.Internal, "replay-mismatch", "internal error")
+	}
+	return rot, nil
+}

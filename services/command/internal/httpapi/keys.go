@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/authstream/authstream/services/command/internal/app"
+)
+
+// rotateKeysBody is the optional body of POST /t/{tenant}/keys/rotate.
+type rotateKeysBody struct {
+	Alg            string `json:"alg,omitempty"`
+	OverlapSeconds int64  `json:"overlap_seconds,omitempty"`
+}
+
+// rotation is the answer of POST /t/{tenant}/keys/rotate.
+type rotation struct {
+	KID        string       `json:"kid"`
+	Alg        string       `json:"alg"`
+	ActiveFrom time.Time    `json:"active_from"`
+	Retired    []retiredKey `json:"retired"`
+}
+
+type retiredKey struct {
+	KID      string    `json:"kid"`
+	RemoveAt time.Time `json:"remove_at"`
+}
+
+// rotateKeys serves POST /t/{tenant}/keys/rotate (keys:write).
+func (h *handlers) rotateKeys(w http.ResponseWriter, r *http.Request) {
+	tenant := chi.URLParam(r, "tenant")
+	var b rotateKeysBody
+	req, ok := h.begin(w, r, tenant, &b, true, func() any { return b })
+	if !ok {
+		return
+	}
+	// Out-of-range seconds stay out of range as a duration (the app
+	// refuses them) instead of overflowing into range.
+	secs := max(min(b.OverlapSeconds, int64(app.MaxKeyOverlap/time.Second)+1), -1)
+	res, err := h.app.Commands.RotateKeys.Handle(r.Context(), app.RotateKeys{
+		Request: req, Tenant: tenant, Alg: b.Alg, Overlap: time.Duration(secs) * time.Second,
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := rotation{Retired: []retiredKey{}}
+	if rot := res.Rotation; rot != nil {
+		out.KID, out.Alg, out.ActiveFrom = rot.KID, rot.Alg, rot.ActiveFrom.UTC()
+		for _, k := range rot.Retired {
+			out.Retired = append(out.Retired, retiredKey{KID: k.KID, RemoveAt: k.RemoveAt.UTC()})
+		}
+	}
+	h.done(w, r, res, http.StatusOK, out)
+}
