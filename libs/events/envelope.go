@@ -2,10 +2,11 @@ package events
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
+	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -68,19 +69,31 @@ func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-// envelopeFields and actorFields are the exact member names of the JSON
-// objects, each mapped to whether it is required.
-var (
-	envelopeFields = map[string]bool{
-		"id": true, "type": true, "schema": true, "tenant": true, "aggregate": true,
-		"aggregate_id": true, "version": true, "occurred_at": true, "actor": true,
-		"trace": false, "prev": true, "hash": true, "data": true,
+// validTypeName reports whether s has the shape of event type names:
+// dot-separated lowercase words, at least two, each starting with a letter
+// (`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`). Every envelope read checks it,
+// so it is written out rather than a regular expression.
+func validTypeName(s string) bool {
+	words, start := 0, true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z':
+			if start {
+				words++
+			}
+			start = false
+		case start:
+			return false // a word starts with a letter
+		case '0' <= c && c <= '9' || c == '_':
+		case c == '.':
+			start = true
+		default:
+			return false
+		}
 	}
-	actorFields = map[string]bool{"tenant": false, "sub": true}
-)
-
-// typeName is the shape of event type names: dot-separated lowercase words.
-var typeName = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
+	return !start && words >= 2
+}
 
 // maxTypeLen, maxSubLen and maxTraceLen bound the free-form strings of the
 // envelope.
@@ -97,9 +110,46 @@ const (
 // tokens valid for subjects, occurred_at in RFC 3339 UTC as Go writes it (so
 // that the hash recomputes), prev empty exactly for version 1, hashes as 64
 // lowercase hex digits and data a JSON object. It does not check the hash
-// (see VerifyHash and VerifyChain) nor whether the type is registered
-// (Decode does). Every error wraps ErrInvalid and quotes no field value.
+// (see ParseVerified, VerifyHash and VerifyChain) nor whether the type is
+// registered (Decode does). Every error wraps ErrInvalid and quotes no field
+// value.
 func ParseEnvelope(b []byte) (Envelope, error) {
+	return parseEnvelope(b, false)
+}
+
+// ParseVerified is ParseEnvelope followed by VerifyHash, in one pass over
+// b: readers that check every event (loading an aggregate, auditing) use
+// it. It returns an error wrapping ErrInvalid for a body ParseEnvelope
+// refuses, and a *ChainError wrapping ErrBrokenChain when the hash does not
+// match the content.
+func ParseVerified(b []byte) (Envelope, error) {
+	return parseEnvelope(b, true)
+}
+
+// Envelope members, as bits of a set.
+const (
+	fieldID uint16 = 1 << iota
+	fieldType
+	fieldSchema
+	fieldTenant
+	fieldAggregate
+	fieldAggregateID
+	fieldVersion
+	fieldOccurredAt
+	fieldActor
+	fieldTrace
+	fieldPrev
+	fieldHash
+	fieldData
+
+	requiredFields = fieldID | fieldType | fieldSchema | fieldTenant | fieldAggregate | fieldAggregateID |
+		fieldVersion | fieldOccurredAt | fieldActor | fieldPrev | fieldHash | fieldData
+)
+
+// parseEnvelope reads b in one pass with the canonical scanner: the syntax,
+// nesting and duplicate keys are checked everywhere, the members are
+// decoded as they come, and data's canonical form is kept for the hash.
+func parseEnvelope(b []byte, verify bool) (Envelope, error) {
 	if len(b) == 0 {
 		return Envelope{}, invalidf("empty message body")
 	}
@@ -111,66 +161,338 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		// be the one stored.
 		return Envelope{}, invalidf("message body is not valid utf-8")
 	}
-	// Canonicalising rejects bad syntax, deep nesting and duplicate keys
-	// anywhere, which json.Unmarshal would let through.
-	if _, err := canonicalize(b); err != nil {
-		return Envelope{}, invalidf("%v", err)
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(b, &members); err != nil || members == nil {
+	s := newScanner(b)
+	defer s.release()
+	// The string members are substrings of one copy of the body: one
+	// allocation instead of one per member.
+	s.text = string(b)
+	var (
+		e        Envelope
+		occurred string
+		data     []byte // canonical form of data, for the hash
+	)
+	s.skipSpace()
+	if s.pos >= len(b) || b[s.pos] != '{' {
+		// Still an error if the rest is not JSON at all.
 		return Envelope{}, invalidf("message body is not a json object")
 	}
-	if err := checkMembers("envelope", members, envelopeFields); err != nil {
-		return Envelope{}, err
+	s.pos++
+	s.skipSpace()
+	var seen uint16
+	for first := true; ; first = false {
+		if first && s.pos < len(b) && b[s.pos] == '}' {
+			s.pos++
+			break
+		}
+		if s.pos >= len(b) || b[s.pos] != '"' {
+			return Envelope{}, invalidf("canonical json: object key is not a string")
+		}
+		key, err := s.memberKey()
+		if err != nil {
+			return Envelope{}, err
+		}
+		f, ok := envelopeField(key)
+		if !ok {
+			return Envelope{}, invalidf("envelope has an unknown member")
+		}
+		if seen&f != 0 {
+			return Envelope{}, invalidf("canonical json: duplicate object key %q", key)
+		}
+		seen |= f
+		if s.pos < len(b) && b[s.pos] == 'n' {
+			if _, err := s.literal(nil, "null"); err != nil {
+				return Envelope{}, invalidf("%v", err)
+			}
+			return Envelope{}, invalidf("envelope member %s is null", key)
+		}
+		switch f {
+		case fieldID:
+			e.ID, err = s.stringMember(key)
+		case fieldType:
+			e.Type, err = s.stringMember(key)
+		case fieldTenant:
+			e.Tenant, err = s.stringMember(key)
+		case fieldAggregate:
+			e.Aggregate, err = s.stringMember(key)
+		case fieldAggregateID:
+			e.AggregateID, err = s.stringMember(key)
+		case fieldTrace:
+			e.Trace, err = s.stringMember(key)
+		case fieldPrev:
+			e.Prev, err = s.stringMember(key)
+		case fieldHash:
+			e.Hash, err = s.stringMember(key)
+		case fieldOccurredAt:
+			occurred, err = s.stringMember(key)
+		case fieldSchema:
+			var n int64
+			n, err = s.intMember(key)
+			e.Schema = int(n)
+		case fieldVersion:
+			e.Version, err = s.uintMember(key)
+		case fieldActor:
+			e.Actor, err = s.actor()
+		case fieldData:
+			start := s.pos
+			data, err = s.value(s.buf[:0], 1)
+			s.buf = data
+			if err != nil {
+				return Envelope{}, invalidf("%v", err)
+			}
+			e.Data = json.RawMessage(bytes.Clone(b[start:s.pos]))
+		}
+		if err != nil {
+			return Envelope{}, err
+		}
+		s.skipSpace()
+		if s.pos >= len(b) {
+			return Envelope{}, invalidf("canonical json: unexpected end of input in an object")
+		}
+		if b[s.pos] == ',' {
+			s.pos++
+			s.skipSpace()
+			continue
+		}
+		if b[s.pos] != '}' {
+			return Envelope{}, invalidf("canonical json: expected comma or end of object")
+		}
+		s.pos++
+		break
 	}
-	var actor map[string]json.RawMessage
-	if err := json.Unmarshal(members["actor"], &actor); err != nil {
-		return Envelope{}, invalidf("actor is not a json object")
+	s.skipSpace()
+	if s.pos != len(b) {
+		return Envelope{}, invalidf("canonical json: data after the top-level value")
 	}
-	if err := checkMembers("actor", actor, actorFields); err != nil {
-		return Envelope{}, err
+	if missing := requiredFields &^ seen; missing != 0 {
+		return Envelope{}, invalidf("envelope member %s is missing", fieldName(missing&-missing))
 	}
 
-	// occurred_at is read as text so that its exact form can be checked.
-	type plain Envelope
-	var w struct {
-		plain
-		OccurredAt string `json:"occurred_at"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return Envelope{}, invalidf("%v", err)
-	}
-	e := Envelope(w.plain)
-	t, err := time.Parse(time.RFC3339Nano, w.OccurredAt)
+	t, err := time.Parse(time.RFC3339Nano, occurred)
 	if err != nil {
 		return Envelope{}, invalidf("occurred_at is not an rfc 3339 time")
 	}
-	if t = t.UTC(); t.Format(time.RFC3339Nano) != w.OccurredAt {
+	var text [64]byte
+	if t = t.UTC(); string(t.AppendFormat(text[:0], time.RFC3339Nano)) != occurred {
 		return Envelope{}, invalidf("occurred_at is not in utc as rfc 3339 with nanoseconds, trailing zeros trimmed")
 	}
 	e.OccurredAt = t
-	if err := e.check(); err != nil {
+	if err := e.checkHeaderFields(); err != nil {
 		return Envelope{}, err
+	}
+	if e.Data[0] != '{' {
+		return Envelope{}, invalidf("data is not a json object")
+	}
+	if err := e.checkChain(); err != nil {
+		return Envelope{}, err
+	}
+	if verify {
+		canon, err := e.appendCanonical(s.scratch[:0], "", data)
+		if err != nil {
+			return Envelope{}, &ChainError{Version: e.Version, ID: e.ID, Problem: err.Error()}
+		}
+		s.scratch = canon
+		sum := sha256.Sum256(canon)
+		if !hexEqual(e.Hash, sum[:]) {
+			return Envelope{}, &ChainError{Version: e.Version, ID: e.ID, Problem: "hash does not match the content"}
+		}
 	}
 	return e, nil
 }
 
-// checkMembers checks an object's member names against fields.
-func checkMembers(what string, members map[string]json.RawMessage, fields map[string]bool) error {
-	for name, value := range members {
-		if _, known := fields[name]; !known {
-			return invalidf("%s has an unknown member", what)
-		}
-		if string(value) == "null" {
-			return invalidf("%s member %s is null", what, name)
+// envelopeField maps a member name to its bit.
+func envelopeField(name string) (uint16, bool) {
+	switch name {
+	case "id":
+		return fieldID, true
+	case "type":
+		return fieldType, true
+	case "schema":
+		return fieldSchema, true
+	case "tenant":
+		return fieldTenant, true
+	case "aggregate":
+		return fieldAggregate, true
+	case "aggregate_id":
+		return fieldAggregateID, true
+	case "version":
+		return fieldVersion, true
+	case "occurred_at":
+		return fieldOccurredAt, true
+	case "actor":
+		return fieldActor, true
+	case "trace":
+		return fieldTrace, true
+	case "prev":
+		return fieldPrev, true
+	case "hash":
+		return fieldHash, true
+	case "data":
+		return fieldData, true
+	}
+	return 0, false
+}
+
+// fieldName is the member name of one bit.
+func fieldName(f uint16) string {
+	for _, name := range []string{"id", "type", "schema", "tenant", "aggregate", "aggregate_id", "version",
+		"occurred_at", "actor", "trace", "prev", "hash", "data"} {
+		if g, _ := envelopeField(name); g == f {
+			return name
 		}
 	}
-	for name, required := range fields {
-		if _, ok := members[name]; required && !ok {
-			return invalidf("%s member %s is missing", what, name)
+	return "?"
+}
+
+// stringMember reads a member that must be a string.
+func (s *scanner) stringMember(name string) (string, error) {
+	if s.pos >= len(s.in) || s.in[s.pos] != '"' {
+		return "", s.mismatch(name, "a string")
+	}
+	v, err := s.decodeString()
+	if err != nil {
+		return "", invalidf("%v", err)
+	}
+	return v, nil
+}
+
+// memberKey reads a member's key, the colon and the space after it.
+func (s *scanner) memberKey() (string, error) {
+	key, err := s.decodeString()
+	if err != nil {
+		return "", invalidf("%v", err)
+	}
+	s.skipSpace()
+	if s.pos >= len(s.in) || s.in[s.pos] != ':' {
+		return "", invalidf("canonical json: expected colon after object key")
+	}
+	s.pos++
+	s.skipSpace()
+	return key, nil
+}
+
+// intMember and uintMember read a member that must be an integer, as
+// encoding/json reads one into an int or a uint64.
+func (s *scanner) intMember(name string) (int64, error) {
+	num, err := s.numberMember(name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(string(num), 10, 64)
+	if err != nil {
+		return 0, invalidf("%s is not an integer", name)
+	}
+	return n, nil
+}
+
+func (s *scanner) uintMember(name string) (uint64, error) {
+	num, err := s.numberMember(name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(string(num), 10, 64)
+	if err != nil {
+		return 0, invalidf("%s is not an unsigned integer", name)
+	}
+	return n, nil
+}
+
+func (s *scanner) numberMember(name string) ([]byte, error) {
+	if s.pos >= len(s.in) || !(s.in[s.pos] == '-' || '0' <= s.in[s.pos] && s.in[s.pos] <= '9') {
+		return nil, s.mismatch(name, "a number")
+	}
+	num, err := s.number()
+	if err != nil {
+		return nil, invalidf("%v", err)
+	}
+	return num, nil
+}
+
+// mismatch reads the value of a member of the wrong type, so that a
+// syntax error and a type error are both reported, and says what it
+// should have been.
+func (s *scanner) mismatch(name, want string) error {
+	if _, err := s.value(nil, 1); err != nil {
+		return invalidf("%v", err)
+	}
+	return invalidf("%s is not %s", name, want)
+}
+
+// actor reads the actor object.
+func (s *scanner) actor() (Actor, error) {
+	var a Actor
+	if s.pos >= len(s.in) || s.in[s.pos] != '{' {
+		return a, s.mismatch("actor", "a json object")
+	}
+	s.pos++
+	s.skipSpace()
+	var seenTenant, seenSub bool
+	for first := true; ; first = false {
+		if first && s.pos < len(s.in) && s.in[s.pos] == '}' {
+			s.pos++
+			break
+		}
+		if s.pos >= len(s.in) || s.in[s.pos] != '"' {
+			return a, invalidf("canonical json: object key is not a string")
+		}
+		key, err := s.memberKey()
+		if err != nil {
+			return a, err
+		}
+		var seen *bool
+		var field *string
+		switch key {
+		case "tenant":
+			seen, field = &seenTenant, &a.Tenant
+		case "sub":
+			seen, field = &seenSub, &a.Sub
+		default:
+			return a, invalidf("actor has an unknown member")
+		}
+		if *seen {
+			return a, invalidf("canonical json: duplicate object key %q", key)
+		}
+		*seen = true
+		if s.pos < len(s.in) && s.in[s.pos] == 'n' {
+			if _, err := s.literal(nil, "null"); err != nil {
+				return a, invalidf("%v", err)
+			}
+			return a, invalidf("actor member %s is null", key)
+		}
+		if *field, err = s.stringMember(key); err != nil {
+			return a, err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.in) {
+			return a, invalidf("canonical json: unexpected end of input in an object")
+		}
+		if s.in[s.pos] == ',' {
+			s.pos++
+			s.skipSpace()
+			continue
+		}
+		if s.in[s.pos] != '}' {
+			return a, invalidf("canonical json: expected comma or end of object")
+		}
+		s.pos++
+		break
+	}
+	if !seenSub {
+		return a, invalidf("actor member sub is missing")
+	}
+	return a, nil
+}
+
+// hexEqual reports whether h is the lowercase hex form of sum.
+func hexEqual(h string, sum []byte) bool {
+	if len(h) != 2*len(sum) {
+		return false
+	}
+	for i, c := range sum {
+		if h[2*i] != hexDigits[c>>4] || h[2*i+1] != hexDigits[c&0xF] {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // check validates the fields of a complete, chained envelope.
@@ -178,6 +500,11 @@ func (e Envelope) check() error {
 	if err := e.checkHeader(); err != nil {
 		return err
 	}
+	return e.checkChain()
+}
+
+// checkChain validates the chain fields: version, prev and hash.
+func (e Envelope) checkChain() error {
 	if e.Version == 0 {
 		return invalidf("version must be at least 1")
 	}
@@ -195,10 +522,22 @@ func (e Envelope) check() error {
 
 // checkHeader validates the fields New sets: everything but the chain.
 func (e Envelope) checkHeader() error {
+	if err := e.checkHeaderFields(); err != nil {
+		return err
+	}
+	if !isObject(e.Data) {
+		return invalidf("data is not a json object")
+	}
+	return nil
+}
+
+// checkHeaderFields is checkHeader without the check of data, which a
+// parser has already made.
+func (e Envelope) checkHeaderFields() error {
 	switch {
 	case !ValidID(e.ID):
 		return invalidf("id is not a lowercase uuid")
-	case len(e.Type) > maxTypeLen || !typeName.MatchString(e.Type):
+	case len(e.Type) > maxTypeLen || !validTypeName(e.Type):
 		return invalidf("type is not a valid event type name")
 	case e.Schema < 1:
 		return invalidf("schema must be at least 1")
@@ -216,8 +555,6 @@ func (e Envelope) checkHeader() error {
 		return invalidf("actor tenant is not a valid subject token")
 	case len(e.Trace) > maxTraceLen || !printableASCII(e.Trace):
 		return invalidf("trace must be at most %d printable ascii characters", maxTraceLen)
-	case !isObject(e.Data):
-		return invalidf("data is not a json object")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,7 +63,7 @@ func NewRegistry() *Registry {
 // Schema-1.
 func (r *Registry) Register(s Spec) error {
 	switch {
-	case len(s.Type) > maxTypeLen || !typeName.MatchString(s.Type):
+	case len(s.Type) > maxTypeLen || !validTypeName(s.Type):
 		return fmt.Errorf("register %q: not a valid event type name", s.Type)
 	case !ValidToken(s.Aggregate):
 		return fmt.Errorf("register %s: aggregate is not a valid subject token", s.Type)
@@ -206,7 +207,9 @@ func (r *Registry) Decode(env Envelope) (any, error) {
 		}
 		data = up
 	}
-	if !isObject(data) {
+	// json.Unmarshal checks the syntax itself; only null, which it takes
+	// for an empty payload, must be refused first.
+	if b := bytes.TrimLeft(data, " \t\r\n"); len(b) == 0 || b[0] != '{' {
 		return nil, invalidf("decode event %s: %s data is not a json object", env.ID, env.Type)
 	}
 	p := reflect.New(s.Payload)

@@ -111,3 +111,58 @@ func rawPublisher(js jetstream.JetStream) func(int) func() error {
 		}
 	}
 }
+
+// BenchmarkLoad measures Store.Load of one aggregate holding 1, 2, 10 and
+// 100 events on a single server, and for comparison Store.Last (one leader
+// get).
+//
+//	go test -run '^$' -bench 'Load' -benchmem
+func BenchmarkLoad(b *testing.B) {
+	_, url := natstest.RunServer(b)
+	_, js := natstest.Connect(b, url)
+	mustEnsureStreams(b, js, eventstore.StreamOptions{})
+	s, err := eventstore.New(js)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, n := range []int{1, 2, 10, 100} {
+		user := events.NewID()
+		var at eventstore.Position
+		for range n {
+			e, err := events.New(events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "r"}, events.Meta{
+				Tenant: "bench", Aggregate: events.AggregateUser, AggregateID: user, OccurredAt: time.Now(), Actor: events.System,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			res, err := s.Append(ctx, eventstore.Events{After: at, Events: []events.Envelope{e}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			at = res.Positions[0]
+		}
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h, err := s.Load(ctx, "bench", events.AggregateUser, user)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(h.Events) != n {
+					b.Fatalf("loaded %d events, want %d", len(h.Events), n)
+				}
+			}
+		})
+		if n == 1 {
+			b.Run("Last", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, err := s.Last(ctx, "bench", events.AggregateUser, user); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

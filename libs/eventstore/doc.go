@@ -31,4 +31,8 @@
 //     aggregate back and looking for the event ids.
 //   - The messages of an atomic batch get consecutive stream sequences, the
 //     last one being the sequence in the batch acknowledgement.
+//   - A batched direct get ({"seq", "next_by_subj", "batch"}) answers with at
+//     most batch messages, each with a Nats-Num-Pending header, then an
+//     end-of-batch message (status 204, no body) whose Nats-Num-Pending
+//     counts the matching messages left after the batch.
 package eventstore

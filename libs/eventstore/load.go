@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Stored is one event as the stream holds it.
@@ -83,9 +83,9 @@ func (h History) Find(id string) (Stored, bool) {
 // chain, gives an error wrapping ErrCorrupt.
 //
 // Load reads what the stream leader has committed, so a command sees the
-// events of the command before it: the last message by a leader get, then,
-// unless that message is the aggregate's first event, the history by
-// batched direct gets (one request for up to 256 events). Any replica may
+// events of the command before it: the last message by a leader get and,
+// at the same time, the history by batched direct gets (one request for up
+// to 256 events), so that the two cost one round trip. Any replica may
 // answer a direct get and a follower can lag by a few milliseconds, so the
 // history must reach the leader's last message or it is read again.
 func (s *Store) Load(ctx context.Context, tenant, aggregate, id string) (History, error) {
@@ -98,7 +98,8 @@ func (s *Store) Load(ctx context.Context, tenant, aggregate, id string) (History
 	if err != nil {
 		return History{}, fmt.Errorf("load %s: %w", subject, err)
 	}
-	if err := events.VerifyChain(h.Envelopes()); err != nil {
+	// Every event's own hash was checked as it was parsed.
+	if err := events.VerifyLinks(h.Envelopes()); err != nil {
 		return History{}, fmt.Errorf("load %s: %w: %w", subject, ErrCorrupt, err)
 	}
 	if n := len(h.Events); n > 0 {
@@ -127,12 +128,9 @@ func (s *Store) Last(ctx context.Context, tenant, aggregate, id string) (Stored,
 	if raw == nil {
 		return Stored{}, false, nil
 	}
-	st, err := decodeStored(raw)
+	st, err := decodeStored(raw) // the hash is checked too
 	if err != nil {
 		return Stored{}, false, fmt.Errorf("last: %w", err)
-	}
-	if err := st.Envelope.VerifyHash(); err != nil {
-		return Stored{}, false, fmt.Errorf("last %s: %w: %w", subject, ErrCorrupt, err)
 	}
 	return st, true, nil
 }
@@ -153,11 +151,22 @@ func storedSubject(tenant, aggregate, id string) (subject, stream string, err er
 }
 
 // readSubject returns the events stored on one literal subject from stream
-// sequence from on, in order, as the replica that answers knows them.
-func (s *Store) readSubject(ctx context.Context, stream, subject string, from uint64) ([]Stored, error) {
+// sequence from on, in order, as the replica that answers knows them, up
+// to sequence until at least when it is not 0 (the rest may be left
+// unread). first, when not nil, is the request for the first page, already
+// sent.
+func (s *Store) readSubject(ctx context.Context, first *directBatch, stream, subject string, from, until uint64) ([]Stored, error) {
 	var out []Stored
 	for {
-		msgs, err := s.getBatch(ctx, stream, subject, from, s.pageSize)
+		b := first
+		first = nil
+		if b == nil {
+			var err error
+			if b, err = s.startBatch(stream, subject, from, s.pageSize); err != nil {
+				return nil, err
+			}
+		}
+		msgs, pending, err := b.collect(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -168,64 +177,145 @@ func (s *Store) readSubject(ctx context.Context, stream, subject string, from ui
 			}
 			out = append(out, st)
 		}
-		// The server says how many matching messages follow each one; a
+		// The server says how many matching messages follow the batch; a
 		// page can also end early on its byte limit.
-		if len(msgs) == 0 || msgs[len(msgs)-1].Header.Get("Nats-Num-Pending") == "0" {
+		switch {
+		case len(msgs) == 0, pending == 0:
+			return out, nil
+		case until > 0 && msgs[len(msgs)-1].Sequence >= until:
 			return out, nil
 		}
 		from = msgs[len(msgs)-1].Sequence + 1
 	}
 }
 
-// getBatch reads up to n messages of subject from sequence from on with one
-// batched direct get.
-func (s *Store) getBatch(ctx context.Context, stream, subject string, from uint64, n int) ([]*jetstream.RawStreamMsg, error) {
-	ctx, cancel := s.requestContext(ctx)
-	defer cancel()
-	it, err := jetstreamext.GetBatch(ctx, s.js, stream, n,
-		jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(from))
+// directBatch is a batched direct get in flight: the server streams its
+// answers to an inbox of their own, terminated by an end-of-batch message,
+// while the caller does something else.
+type directBatch struct {
+	sub   *nats.Subscription
+	msgs  chan *nats.Msg
+	limit int
+}
+
+// startBatch sends a batched direct get of up to n messages of subject
+// from sequence from on. The caller must collect or cancel it.
+//
+// It replaces jetstreamext.GetBatch, whose helper (natsext.RequestMany)
+// allocates a 64k-slot channel for every request: with the garbage
+// collection that causes, a Load of two events took over 1 ms instead of
+// 0.2 ms. Here the channel holds one page, and the request goes out
+// before the caller's next one, so they overlap.
+func (s *Store) startBatch(stream, subject string, from uint64, n int) (*directBatch, error) {
+	req, err := json.Marshal(struct {
+		Seq     uint64 `json:"seq"`
+		NextFor string `json:"next_by_subj"`
+		Batch   int    `json:"batch"`
+	}{from, subject, n})
 	if err != nil {
+		return nil, err
+	}
+	nc := s.js.Conn()
+	inbox := nc.NewInbox()
+	// Room for every answer: the subscription never drops one.
+	b := &directBatch{msgs: make(chan *nats.Msg, n+2), limit: n}
+	if b.sub, err = nc.ChanSubscribe(inbox, b.msgs); err != nil {
 		return nil, fmt.Errorf("direct get: %w", err)
 	}
+	if err := nc.PublishRequest(s.apiSubject("DIRECT.GET."+stream), inbox, req); err != nil {
+		b.cancel()
+		return nil, fmt.Errorf("direct get: %w", err)
+	}
+	return b, nil
+}
+
+// cancel stops listening to a batch nobody will collect.
+func (b *directBatch) cancel() { _ = b.sub.Unsubscribe() }
+
+// collect waits for the batch's messages and returns them with the number
+// of matching messages the server still holds after them.
+func (b *directBatch) collect(ctx context.Context) ([]*jetstream.RawStreamMsg, uint64, error) {
+	defer b.cancel()
 	var out []*jetstream.RawStreamMsg
-	for raw, err := range it {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			break
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-b.msgs:
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("direct get: %w", ctx.Err())
 		}
+		if status := m.Header.Get("Status"); status != "" && len(m.Data) == 0 {
+			switch status {
+			case "204": // end of batch
+				pending, err := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+				if err != nil {
+					return nil, 0, errors.New("direct get: end of batch without a pending count")
+				}
+				return out, pending, nil
+			case "404": // nothing at or after the start
+				return out, 0, nil
+			default:
+				return nil, 0, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
+			}
+		}
+		if m.Header.Get("Nats-Num-Pending") == "" {
+			// A server without batched direct gets answers with one message
+			// and no end of batch: do not wait for one.
+			return nil, 0, errors.New("direct get: the server does not support batched direct gets")
+		}
+		raw, err := directGetMsg(m)
 		if err != nil {
-			return nil, fmt.Errorf("direct get: %w", err)
+			return nil, 0, err
 		}
 		out = append(out, raw)
+		if len(out) > b.limit {
+			return nil, 0, errors.New("direct get: more messages than requested")
+		}
 	}
-	return out, nil
+}
+
+// directGetMsg reads one message of a direct get answer.
+func directGetMsg(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
+	subject := m.Header.Get(jetstream.SubjectHeader)
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil || subject == "" {
+		return nil, errors.New("direct get: answer without subject or sequence")
+	}
+	tm, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return nil, errors.New("direct get: answer without a valid time stamp")
+	}
+	return &jetstream.RawStreamMsg{Subject: subject, Sequence: seq, Header: m.Header, Data: m.Data, Time: tm}, nil
 }
 
 // readConsistent returns the events on a literal subject from stream
 // sequence from on, up to the leader's last message on that subject at the
-// time of the call.
+// time of the call. The history and the leader's last message are asked
+// for together.
 func (s *Store) readConsistent(ctx context.Context, stream, subject string, from uint64) ([]Stored, error) {
-	raw, err := s.leaderLast(ctx, stream, subject)
-	if err != nil || raw == nil || raw.Sequence < from {
-		return nil, err
-	}
-	last, err := decodeStored(raw)
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	first, err := s.startBatch(stream, subject, from, s.pageSize)
 	if err != nil {
 		return nil, err
 	}
-	if from == 1 && last.Envelope.Version == 1 {
-		// The aggregate's only event: no history to fetch.
-		return []Stored{last}, nil
+	raw, err := s.leaderLast(ctx, stream, subject)
+	if err != nil || raw == nil || raw.Sequence < from {
+		first.cancel()
+		return nil, err
 	}
+	last := raw.Sequence
 	pause := 5 * time.Millisecond
 	for range 6 {
-		got, err := s.readSubject(ctx, stream, subject, from)
+		got, err := s.readSubject(ctx, first, stream, subject, from, last)
+		first = nil
 		if err != nil {
 			return nil, err
 		}
 		// Replicas apply the log in order: one that holds the leader's last
 		// message holds everything before it.
 		for i, st := range got {
-			if st.Sequence == last.Sequence {
+			if st.Sequence == last {
 				return got[:i+1], nil
 			}
 		}
@@ -234,7 +324,7 @@ func (s *Store) readConsistent(ctx context.Context, stream, subject string, from
 		}
 		pause *= 2
 	}
-	return nil, fmt.Errorf("%w: replicas did not catch up with sequence %d", ErrUnavailable, last.Sequence)
+	return nil, fmt.Errorf("%w: replicas did not catch up with sequence %d", ErrUnavailable, last)
 }
 
 // leaderLast returns the last message stored on a literal subject as the
@@ -307,8 +397,9 @@ func (s *Store) requestContext(ctx context.Context) (context.Context, context.Ca
 	return context.WithTimeout(ctx, s.attemptTimeout)
 }
 
+// decodeStored parses a stored message and checks its hash.
 func decodeStored(raw *jetstream.RawStreamMsg) (Stored, error) {
-	env, err := events.ParseEnvelope(raw.Data)
+	env, err := events.ParseVerified(raw.Data)
 	if err != nil {
 		return Stored{}, &DecodeError{Sequence: raw.Sequence, Subject: raw.Subject, Err: err}
 	}

@@ -181,43 +181,57 @@ func (r *Reader) pump() {
 // *DecodeError (wrapping ErrCorrupt) after the events before it; the next
 // call continues after it.
 func (r *Reader) Fetch(ctx context.Context, max int, wait time.Duration) ([]Stored, error) {
+	return r.FetchAppend(ctx, nil, max, wait)
+}
+
+// FetchAppend is Fetch appending the events (up to max of them) to dst and
+// returning the extended slice, so that a caller filling large batches can
+// reuse one buffer.
+func (r *Reader) FetchAppend(ctx context.Context, dst []Stored, max int, wait time.Duration) ([]Stored, error) {
 	if r.closed.Load() {
-		return nil, errors.New("read: reader is closed")
+		return dst, errors.New("read: reader is closed")
 	}
 	if max < 1 {
-		return nil, fmt.Errorf("read: %w: fetch at least 1 event", ErrInvalidArgument)
+		return dst, fmt.Errorf("read: %w: fetch at least 1 event", ErrInvalidArgument)
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
 	var first readItem
 	var ok bool
 	select {
-	case first, ok = <-r.items:
-	case <-timer.C:
-		return nil, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	case first, ok = <-r.items: // often ready: no timer needed
+	default:
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case first, ok = <-r.items:
+		case <-timer.C:
+			return dst, nil
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
 	}
 	if !ok {
-		return nil, errors.New("read: reader is closed")
+		return dst, errors.New("read: reader is closed")
 	}
-	out := make([]Stored, 0, min(max, cap(r.items)+1))
-	for it := first; ; {
+	if dst == nil {
+		dst = make([]Stored, 0, min(max, len(r.items)+1))
+	}
+	for it, n := first, 0; ; {
 		if it.err != nil {
-			return out, it.err
+			return dst, it.err
 		}
-		out = append(out, it.stored)
+		dst = append(dst, it.stored)
+		n++
 		r.pending = it.pending
-		if len(out) == max {
-			return out, nil
+		if n == max {
+			return dst, nil
 		}
 		select {
 		case it, ok = <-r.items:
 			if !ok {
-				return out, nil
+				return dst, nil
 			}
 		default:
-			return out, nil
+			return dst, nil
 		}
 	}
 }

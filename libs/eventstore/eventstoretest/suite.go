@@ -755,16 +755,20 @@ func readAll(tb testing.TB, s *eventstore.Store, opts eventstore.ReadOptions, wa
 		tb.Fatalf("read: %v", err)
 	}
 	defer r.Close()
+	// One buffer, filled by FetchAppend, as a projector fills its batches.
 	var out []eventstore.Stored
 	for len(out) < want {
-		batch, err := r.Fetch(ctx, want-len(out), 5*time.Second)
-		if err != nil {
+		n := len(out)
+		var err error
+		if out, err = r.FetchAppend(ctx, out, want-n, 5*time.Second); err != nil {
 			tb.Fatalf("fetch: %v", err)
 		}
-		if len(batch) == 0 {
+		if len(out) == n {
 			break
 		}
-		out = append(out, batch...)
+		if len(out) > want {
+			tb.Fatalf("FetchAppend appended %d events, asked for at most %d", len(out)-n, want-n)
+		}
 	}
 	// Anything beyond want arrives at once if it is there.
 	extra, err := r.Fetch(ctx, 100, 200*time.Millisecond)

@@ -198,16 +198,25 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 		add("update tenants", len(tu.id), t.sql.updateTenants, tu.id, tu.status, tu.version, tu.updated)
 	}
 
-	// Users.
+	// Users. Those registered and deleted in the run are not inserted;
+	// their ids and username keys must be free all the same (after the
+	// deletes, before the inserts: fold cuts a run where an earlier event
+	// would need another order).
 	var ui userCols
 	var uu patchCols
+	var tr [3][]string
 	for _, k := range p.userOrder {
-		s := p.users[k]
-		if s.row != nil {
+		switch s := p.users[k]; {
+		case s.transient:
+			tr[0], tr[1], tr[2] = append(tr[0], k.tenant), append(tr[1], k.id), append(tr[2], s.row.usernameKey)
+		case s.row != nil:
 			ui.add(s.row)
-		} else if s.patch != nil {
+		case s.patch != nil:
 			uu.add(k, s.patch)
 		}
+	}
+	if len(tr[0]) > 0 {
+		b.Queue(t.sql.checkFree, tr[0], tr[1], tr[2])
 	}
 	if len(ui.tenant) > 0 {
 		add("insert users", -1, t.sql.insertUsers, ui.tenant, ui.id, ui.username, ui.usernameKey, ui.status,
@@ -248,6 +257,7 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 	if len(on[0]) > 0 {
 		add("assign roles", -1, t.sql.assign, on[0], on[1], on[2])
 	}
+
 }
 
 type tenantCols struct {
@@ -311,6 +321,7 @@ type statements struct {
 	deleteUsers, deleteRoles     string
 	insertTenants, updateTenants string
 	insertUsers, updateUsers     string
+	checkFree                    string
 	upsertRoles                  string
 	unassign, assign             string
 }
@@ -332,6 +343,12 @@ func newStatements(s string) statements {
 			SELECT t, u, n, k, s, c::jsonb, v, nb, ca, ua
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
 				$8::timestamptz[], $9::timestamptz[], $10::timestamptz[]) AS x(t, u, n, k, s, c, v, nb, ca, ua)`),
+		checkFree: q(`SELECT readmodel_expect_rows(
+			(SELECT count(*) FROM %[1]s.users u JOIN unnest($1::text[], $2::text[]) AS x(t, u)
+				ON u.tenant_id = x.t AND u.user_id = x.u) +
+			(SELECT count(*) FROM %[1]s.users u JOIN unnest($1::text[], $3::text[]) AS x(t, k)
+				ON u.tenant_id = x.t AND u.username_key = x.k),
+			0, 'register users')`),
 		updateUsers: q(`UPDATE %s.users u SET status = coalesce(x.s, u.status), credential = coalesce(x.c::jsonb, u.credential),
 				not_before = coalesce(x.nb, u.not_before), version = x.v, updated_at = x.ua
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::timestamptz[])

@@ -34,6 +34,9 @@ type plan struct {
 	// run: a later delete of another user releasing one of them must run
 	// after the insert, which the fixed order cannot do.
 	usernames map[userKey]bool
+	// held holds the (tenant, username key) pairs of the users registered
+	// in this run and not deleted since.
+	held map[userKey]bool
 }
 
 // existence is what a run knows about a row.
@@ -86,6 +89,11 @@ type userState struct {
 	dbDelete bool // the row in the database is deleted first
 	row      *userRow
 	patch    *userPatch
+	// transient says the user was registered and deleted in this run: row
+	// is never inserted, but a check makes sure it could have been (its id
+	// and username key were free), as applying the events one by one
+	// would.
+	transient bool
 }
 
 type roleRow struct {
@@ -110,6 +118,7 @@ func newPlan() *plan {
 		assigns:   map[assignKey]bool{},
 		byUser:    map[userKey][]assignKey{},
 		usernames: map[userKey]bool{},
+		held:      map[userKey]bool{},
 	}
 }
 
@@ -165,10 +174,18 @@ func (p *plan) add(st eventstore.Stored) error {
 		return p.tenantStatus(env.AggregateID, statusActive, version, at)
 
 	case events.UserRegistered:
-		k := userKey{env.Tenant, env.AggregateID}
+		k, name := userKey{env.Tenant, env.AggregateID}, userKey{env.Tenant, e.UsernameKey}
+		if p.held[name] {
+			// Another user of this run holds the key: the next run's insert
+			// fails on it, so that this event is the one quarantined.
+			return errCut
+		}
 		s := p.user(k)
-		if s.exists == present {
+		switch {
+		case s.exists == present:
 			return fmt.Errorf("user %s already exists", env.AggregateID)
+		case s.row != nil:
+			return errCut // registered, deleted and registered again: one row per run
 		}
 		cred, err := credential(e.Credential)
 		if err != nil {
@@ -179,7 +196,7 @@ func (p *plan) add(st eventstore.Stored) error {
 			tenant: env.Tenant, id: env.AggregateID, username: e.Username, usernameKey: e.UsernameKey,
 			status: statusActive, credential: cred, version: version, created: at, updated: at,
 		}
-		p.usernames[userKey{env.Tenant, e.UsernameKey}] = true
+		p.usernames[name], p.held[name] = true, true
 	case events.UserPasswordChanged:
 		cred, err := credential(e.Credential)
 		if err != nil {
@@ -214,10 +231,15 @@ func (p *plan) add(st eventstore.Stored) error {
 		switch {
 		case s.exists == absent:
 			return fmt.Errorf("user %s does not exist", env.AggregateID)
-		case s.row != nil, p.usernames[userKey{env.Tenant, e.UsernameKey}]:
+		case s.row != nil:
+			// Registered in this run: it never reaches the table.
+			s.exists, s.transient = absent, true
+			delete(p.held, userKey{env.Tenant, s.row.usernameKey})
+		case p.usernames[userKey{env.Tenant, e.UsernameKey}]:
 			return errCut
+		default:
+			s.exists, s.dbDelete, s.patch = absent, true, nil
 		}
-		s.exists, s.dbDelete, s.patch = absent, true, nil
 		for _, a := range p.byUser[k] {
 			delete(p.assigns, a)
 		}
@@ -240,11 +262,11 @@ func (p *plan) add(st eventstore.Stored) error {
 			version: version, created: at, updated: at,
 		}
 	case events.RoleDeleted:
+		// The row in the database is deleted first and the run's own
+		// definitions are dropped: the net effect of defining and deleting.
+		// A definition after this one inserts a fresh row.
 		s := p.role(roleKey{env.Tenant, env.AggregateID})
-		if s.row != nil {
-			return errCut
-		}
-		s.exists, s.dbDelete = absent, true
+		s.exists, s.dbDelete, s.row = absent, true, nil
 
 	default:
 		// Key, sign-in and session events are not part of this projection:

@@ -102,8 +102,7 @@ func tablesFor(schema string) (*accounts.Tables, error) {
 // to projection_quarantine with its error; the events before it stay
 // applied and the checkpoint stops just before it. corrupt, when set, is a
 // message after batch that is not a valid event: it is quarantined the same
-// way. When the checkpoint moves and the target is the active generation,
-// a notification on NotifyChannel is queued; PostgreSQL delivers it at
+// way. The caller announces the new position with Announce after the
 // commit.
 //
 // It returns ErrQuarantined when the partition already holds a quarantined
@@ -174,9 +173,6 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition int, batch [
 	if res.To != res.From {
 		b.Queue(`UPDATE projection_checkpoints SET seq = $3, updated_at = now() WHERE projection = $1 AND partition = $2`,
 			t.Key(), partition, int64(res.To))
-		b.Queue(`SELECT pg_notify($3, $4) FROM projection_generations
-			WHERE projection = $1 AND generation = $2 AND state = 'active'`,
-			t.Projection, t.Generation, NotifyChannel, notification(t.Projection, partition, res.To))
 	}
 	if q := res.Quarantined; q != nil {
 		b.Queue(`INSERT INTO projection_quarantine (projection, partition, seq, subject, event_id, event_type, error, quarantined_at)
@@ -191,6 +187,33 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition int, batch [
 		}
 	}
 	return res, nil
+}
+
+// Announce tells the query service (NOTIFY on NotifyChannel) that a
+// partition of the target has applied the stream up to seq, if the target
+// is the active generation; it is called after the commit that moved the
+// checkpoint, on the same connection, outside any transaction.
+//
+// The announcement is a transaction of its own, committed without waiting
+// for the disk: PostgreSQL serialises the commits of all transactions that
+// notify (a database-wide lock from before the commit record is written
+// until it is flushed), so a notification inside each batch's transaction
+// made every worker wait for every other's flush. Losing an announcement in
+// a crash is harmless: the data it announces was committed durably before
+// it, and a worker announces its partition's position again when it takes
+// the partition over.
+func Announce(ctx context.Context, conn *pgx.Conn, t Target, partition int, seq uint64) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit = off")
+	b.Queue(`SELECT pg_notify($3, $4) FROM projection_generations
+		WHERE projection = $1 AND generation = $2 AND state = 'active'`,
+		t.Projection, t.Generation, NotifyChannel, notification(t.Projection, partition, seq))
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("announce position: %w", err)
+	}
+	return nil
 }
 
 // notification is the payload of a position announcement.

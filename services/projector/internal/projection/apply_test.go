@@ -363,6 +363,7 @@ func TestTables_Apply_BatchingIsInvisible(t *testing.T) {
 	}{
 		{"valid history", 11, 1500, false},
 		{"history with refused events", 12, 1000, true},
+		{"long history with refused events", 13, 3000, true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,7 +379,7 @@ func TestTables_Apply_BatchingIsInvisible(t *testing.T) {
 			a, _ := accounts.New(one)
 			b, _ := accounts.New(many)
 			badOne := mustApplyEach(t, pool, a, evs)
-			badMany := mustApplyChunks(t, pool, b, evs, func() int { return 1 + g.rng.IntN(400) })
+			badMany := mustApplyChunks(t, pool, b, evs, func() int { return 1 + g.rng.IntN(min(tt.n, 3000)) })
 			if !slices.Equal(badOne, badMany) {
 				t.Fatalf("refused events differ: one by one %v, batched %v", badOne, badMany)
 			}
@@ -395,7 +396,8 @@ func TestTables_Apply_BatchingIsInvisible(t *testing.T) {
 
 // poisonSome mixes events the projection must refuse into a history:
 // duplicates, changes of users that were deleted or never existed, taken
-// usernames, unknown types and schemas, bad permissions.
+// usernames (also by users deleted right after), unknown types and
+// schemas, bad permissions.
 func poisonSome(tb testing.TB, g *gen, envs []events.Envelope) []events.Envelope {
 	tb.Helper()
 	var out []events.Envelope
@@ -404,7 +406,7 @@ func poisonSome(tb testing.TB, g *gen, envs []events.Envelope) []events.Envelope
 		if g.rng.IntN(40) != 0 {
 			continue
 		}
-		switch g.rng.IntN(6) {
+		switch g.rng.IntN(8) {
 		case 0: // the same registration again (another event id)
 			if e.Type == events.TypeUserRegistered {
 				d := e
@@ -437,6 +439,29 @@ func poisonSome(tb testing.TB, g *gen, envs []events.Envelope) []events.Envelope
 		case 5: // a permission that does not parse
 			out = append(out, g.envelope(tb, e.Tenant, events.AggregateRole, "broken", events.TypeRoleDefined,
 				events.RoleDefined{Permissions: []string{"Not A Permission"}}))
+		case 6: // the same registration again, deleted at once
+			if e.Type == events.TypeUserRegistered {
+				var r events.UserRegistered
+				_ = json.Unmarshal(e.Data, &r)
+				d := e
+				d.ID = events.NewID()
+				out = append(out, d, g.envelope(tb, e.Tenant, events.AggregateUser, e.AggregateID, events.TypeUserDeleted,
+					events.UserDeleted{UsernameKey: r.UsernameKey}))
+			}
+		case 7: // a username taken by an earlier user, by a user deleted at once
+			for _, prev := range slices.Backward(envs[:i]) {
+				if prev.Type == events.TypeUserRegistered && prev.Tenant == e.Tenant {
+					var r events.UserRegistered
+					_ = json.Unmarshal(prev.Data, &r)
+					id := events.NewID()
+					out = append(out,
+						g.envelope(tb, e.Tenant, events.AggregateUser, id, events.TypeUserRegistered,
+							events.UserRegistered{Username: r.Username, UsernameKey: r.UsernameKey, Credential: g.sealed()}),
+						g.envelope(tb, e.Tenant, events.AggregateUser, id, events.TypeUserDeleted,
+							events.UserDeleted{UsernameKey: r.UsernameKey}))
+					break
+				}
+			}
 		}
 	}
 	return out

@@ -1,27 +1,85 @@
 package projection_test
 
 import (
+	"context"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/readmodel"
+	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/jackc/pgx/v5"
 )
+
+// envInt reads a positive number from the environment, def when unset.
+func envInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		tb.Fatalf("%s=%q is not a positive number", name, v)
+	}
+	return n
+}
+
+// commitWatch follows the live generation's commits through Deps.OnCommit
+// and says when every partition has reached its head, without polling the
+// database or the stream while the clock runs.
+type commitWatch struct {
+	mu      sync.Mutex
+	heads   map[int]uint64
+	at      map[int]uint64
+	commits int
+	done    chan struct{}
+}
+
+func newCommitWatch(heads map[int]uint64) *commitWatch {
+	w := &commitWatch{heads: heads, at: map[int]uint64{}, done: make(chan struct{})}
+	if len(heads) == 0 {
+		close(w.done)
+	}
+	return w
+}
+
+func (w *commitWatch) onCommit(t projection.Target, partition int, r projection.Result) {
+	if t != live {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.commits++
+	w.at[partition] = max(w.at[partition], r.To)
+	for p, head := range w.heads {
+		if w.at[p] < head {
+			return
+		}
+	}
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+	}
+}
 
 // BenchmarkReplay measures how fast a projector replays the log into an
 // empty read model: N events of 50 tenants are published first (not
 // timed), then a supervisor with all 16 partitions starts on a fresh
-// database and the clock runs until every partition has caught up. N comes
-// from AUTHSTREAM_BENCH_EVENTS (default 5000), e.g.
+// database and the clock runs until every partition has committed its
+// last event. N comes from AUTHSTREAM_BENCH_EVENTS (default 5000), e.g.
 //
 //	AUTHSTREAM_BENCH_EVENTS=100000 go test -run '^$' -bench BenchmarkReplay -benchtime 1x ./internal/projection/
 func BenchmarkReplay(b *testing.B) {
-	n := 5000
-	if v := os.Getenv("AUTHSTREAM_BENCH_EVENTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			b.Fatalf("AUTHSTREAM_BENCH_EVENTS=%q is not a positive number", v)
-		}
-	}
+	n := envInt(b, "AUTHSTREAM_BENCH_EVENTS", 5000)
 	js := mustJetStream(b)
 	tenants := make([]string, 50)
 	for i := range tenants {
@@ -31,22 +89,234 @@ func BenchmarkReplay(b *testing.B) {
 	for left := n; left > 0; left -= 10000 {
 		publish(b, js, g.many(b, min(left, 10000))...)
 	}
+	heads := streamHeads(b, js)
 
-	var total time.Duration
+	var total, cpu time.Duration
+	commits := 0
 	for b.Loop() {
 		b.StopTimer()
 		pool := mustPool(b)
 		d := deps(b, pool, js)
-		d.Options.BatchSize = 1000
-		start := time.Now()
+		d.Options.BatchSize = 0 // the defaults, not the small batches of the tests
+		w := newCommitWatch(heads)
+		d.OnCommit = w.onCommit
+		start, startCPU := time.Now(), processCPU(b)
 		b.StartTimer()
 		_, stop := startSupervisor(b, d)
-		waitFor(b, "replay", time.Hour, func() bool { return caughtUp(b, pool, js, live.Key()) })
+		select {
+		case <-w.done:
+		case <-time.After(time.Hour):
+			b.Fatal("replay did not finish within an hour")
+		}
 		total += time.Since(start)
+		cpu += processCPU(b) - startCPU
 		b.StopTimer()
 		stop()
+		if !caughtUp(b, pool, js, live.Key()) {
+			b.Fatal("checkpoints in the database are behind the commits seen")
+		}
+		pool.Close()
+		w.mu.Lock()
+		commits += w.commits
+		w.mu.Unlock()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
+	b.ReportMetric(float64(n)*float64(b.N)/float64(max(commits, 1)), "events/commit")
+	// The test process runs the projector and the embedded NATS server;
+	// PostgreSQL's share is not counted.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/event")
+}
+
+// processCPU returns the CPU time the test process has used.
+func processCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkApply measures ApplyBatch alone, without the stream: N events
+// (AUTHSTREAM_BENCH_EVENTS, default 20000) grouped by partition are applied
+// by one goroutine in transactions of AUTHSTREAM_BENCH_BATCH events
+// (default 1000) each.
+func BenchmarkApply(b *testing.B) {
+	n := envInt(b, "AUTHSTREAM_BENCH_EVENTS", 20000)
+	size := envInt(b, "AUTHSTREAM_BENCH_BATCH", 1000)
+	tenants := make([]string, 50)
+	for i := range tenants {
+		tenants[i] = "tenant-" + strconv.Itoa(i)
+	}
+	g := newGen(99, tenants...)
+	byPartition := map[int][]eventstore.Stored{}
+	for i, e := range g.many(b, n) {
+		p := events.Partition(e.Tenant)
+		byPartition[p] = append(byPartition[p], stored(uint64(i+1), e)...)
+	}
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		pool := mustPool(b)
+		start := time.Now()
+		b.StartTimer()
+		for p, evs := range byPartition {
+			for len(evs) > 0 {
+				k := min(size, len(evs))
+				mustApplyBatch(b, pool, live, p, evs[:k])
+				evs = evs[k:]
+			}
+		}
+		total += time.Since(start)
+		b.StopTimer()
 		pool.Close()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
+}
+
+// lagSample is one appended event: where and when it was acknowledged.
+type lagSample struct {
+	partition int
+	seq       uint64
+	acked     time.Time
+}
+
+// announcement is one position notification and when it arrived.
+type announcement struct {
+	partition int
+	seq       uint64
+	at        time.Time
+}
+
+// BenchmarkLag measures the projection lag of a live system: a supervisor
+// runs with the default options while events are appended through
+// eventstore.Append at a steady AUTHSTREAM_BENCH_RATE events/s (default
+// 2000) for AUTHSTREAM_BENCH_SECONDS seconds (default 10). The lag of an
+// event is the time from its append's acknowledgement to the arrival, on a
+// LISTEN connection, of the announcement of a position at or past it, as
+// the query service sees it; p50, p99 and max are reported.
+//
+//	go test -run '^$' -bench BenchmarkLag -benchtime 1x ./internal/projection/
+func BenchmarkLag(b *testing.B) {
+	rate := envInt(b, "AUTHSTREAM_BENCH_RATE", 2000)
+	seconds := envInt(b, "AUTHSTREAM_BENCH_SECONDS", 10)
+	for b.Loop() {
+		b.StopTimer()
+		samples, announced, took := runLag(b, rate, time.Duration(seconds)*time.Second)
+		b.StartTimer()
+		lags := make([]time.Duration, 0, len(samples))
+		byPartition := map[int][]announcement{}
+		for _, a := range announced {
+			byPartition[a.partition] = append(byPartition[a.partition], a)
+		}
+		for _, s := range samples {
+			as := byPartition[s.partition]
+			// Announcements of a partition arrive in increasing order.
+			i := sort.Search(len(as), func(i int) bool { return as[i].seq >= s.seq })
+			if i == len(as) {
+				b.Fatalf("event %d of partition %d was never announced", s.seq, s.partition)
+			}
+			lags = append(lags, max(as[i].at.Sub(s.acked), 0))
+		}
+		slices.Sort(lags)
+		pct := func(p float64) float64 {
+			return float64(lags[min(len(lags)-1, int(p*float64(len(lags))))].Microseconds()) / 1000
+		}
+		b.ReportMetric(pct(0.50), "p50-ms")
+		b.ReportMetric(pct(0.99), "p99-ms")
+		b.ReportMetric(float64(lags[len(lags)-1].Microseconds())/1000, "max-ms")
+		b.ReportMetric(float64(len(samples))/took.Seconds(), "events/s") // as appended, at most the rate
+	}
+}
+
+// runLag appends events at rate for d with a supervisor running, and
+// returns what was appended, what was announced until every event was, and
+// how long the appends took.
+func runLag(b *testing.B, rate int, d time.Duration) ([]lagSample, []announcement, time.Duration) {
+	ctx := context.Background()
+	js, pool := mustJetStream(b), mustPool(b)
+	store, err := eventstore.New(js)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dep := deps(b, pool, js)
+	dep.Options = projection.Options{AcquireInterval: 100 * time.Millisecond} // else the defaults
+	sup, stop := startSupervisor(b, dep)
+	defer stop()
+	waitFor(b, "every partition owned", 30*time.Second, func() bool { return len(sup.Owned()) == events.Partitions })
+
+	listener, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, "LISTEN "+projection.NotifyChannel); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		mu        sync.Mutex
+		announced []announcement
+		latest    = map[int]uint64{}
+	)
+	lctx, cancel := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		for {
+			n, err := listener.WaitForNotification(lctx)
+			if err != nil {
+				return
+			}
+			pos, err := readmodel.ParseNotification(n.Payload)
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			if pos.Seq > latest[pos.Partition] {
+				latest[pos.Partition] = pos.Seq
+				announced = append(announced, announcement{pos.Partition, pos.Seq, time.Now()})
+			}
+			mu.Unlock()
+		}
+	}()
+
+	tenants := make([]string, 50)
+	for i := range tenants {
+		tenants[i] = "lag-" + strconv.Itoa(i)
+	}
+	g := newGen(7, tenants...)
+	positions := map[string]eventstore.Position{}
+	interval := time.Second / time.Duration(rate)
+	n := int(d / interval)
+	samples := make([]lagSample, 0, n)
+	start := time.Now()
+	for i := range n {
+		e := g.next(b)
+		k := e.Tenant + "/" + e.Aggregate + "/" + e.AggregateID
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait) // open loop: a late append is not made up for by waiting less later
+		}
+		res, err := store.Append(ctx, eventstore.Events{After: positions[k], Events: []events.Envelope{e}})
+		if err != nil {
+			b.Fatalf("append: %v", err)
+		}
+		positions[k] = res.Positions[0]
+		samples = append(samples, lagSample{events.Partition(e.Tenant), res.Sequence, time.Now()})
+	}
+	took := time.Since(start)
+	waitFor(b, "every event announced", time.Minute, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range samples {
+			if latest[s.partition] < s.seq {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	<-listening
+	return samples, announced, took
 }

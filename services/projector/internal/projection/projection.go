@@ -46,8 +46,16 @@ type Deps struct {
 
 // Options tunes the workers.
 type Options struct {
-	// BatchSize is the most events one transaction applies (default 1000).
+	// BatchSize is the most events one transaction applies while the
+	// partition is caught up (default 1000); a batch is applied as soon as
+	// it is read, so that the lag stays low.
 	BatchSize int
+	// CatchUpBatchSize is the most events one transaction applies while the
+	// partition is behind the stream by BatchSize events or more (default
+	// 5000, never below BatchSize): the worker keeps reading until the
+	// batch is full or it is that close to the head, and fewer, larger
+	// transactions replay faster.
+	CatchUpBatchSize int
 	// Idle is how long a worker waits for an event before it checks its
 	// connection and generation (default 1s).
 	Idle time.Duration
@@ -69,6 +77,10 @@ func (o Options) withDefaults() Options {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
 	}
+	if o.CatchUpBatchSize <= 0 {
+		o.CatchUpBatchSize = 5000
+	}
+	o.CatchUpBatchSize = max(o.CatchUpBatchSize, o.BatchSize)
 	if o.Idle <= 0 {
 		o.Idle = time.Second
 	}
@@ -276,6 +288,13 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 	log := s.d.Log.With("projection", t.Key(), "partition", p)
 	log.InfoContext(ctx, "projection partition acquired")
 	defer log.InfoContext(ctx, "projection partition released")
+	// A worker that died between a commit and its announcement left the
+	// position unannounced: announce it again.
+	if cp, _, retired, err := partitionState(ctx, conn, t, p); err == nil && !retired && cp > 0 {
+		if err := Announce(ctx, conn, t, p, cp); err != nil {
+			return err
+		}
+	}
 
 	for {
 		cp, quarantined, retired, err := partitionState(ctx, conn, t, p)
@@ -316,8 +335,22 @@ func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logg
 		return err
 	}
 	defer r.Close()
+	var buf []eventstore.Stored // reused: batches of thousands of events are big
 	for {
-		batch, err := r.Fetch(ctx, s.opt.BatchSize, s.opt.Idle)
+		clear(buf) // let the events of the last batch go
+		batch, err := r.FetchAppend(ctx, buf[:0], s.opt.BatchSize, s.opt.Idle)
+		// Far behind the stream (a replay, a backlog), the events are stored
+		// already and only in flight: fill the transaction up before
+		// applying it. Close to the head, apply what came at once, so that
+		// the lag stays low.
+		for err == nil && len(batch) > 0 && len(batch) < s.opt.CatchUpBatchSize && r.Pending() >= uint64(s.opt.BatchSize) {
+			n := len(batch)
+			batch, err = r.FetchAppend(ctx, batch, s.opt.CatchUpBatchSize-n, s.opt.Idle)
+			if len(batch) == n && err == nil {
+				break
+			}
+		}
+		buf = batch
 		var corrupt *eventstore.DecodeError
 		switch {
 		case errors.As(err, &corrupt):
@@ -361,7 +394,7 @@ func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logg
 }
 
 // applyOne applies one batch in its own transaction on the worker's
-// connection.
+// connection, then announces the new position.
 func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t Target, p int, batch []eventstore.Stored, corrupt *eventstore.DecodeError) (Result, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -374,6 +407,11 @@ func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t Target, p i
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return Result{}, fmt.Errorf("commit: %w", err)
+	}
+	if res.To != res.From {
+		if err := Announce(ctx, conn, t, p, res.To); err != nil {
+			return Result{}, err
+		}
 	}
 	return res, nil
 }
