@@ -4,6 +4,8 @@
 
 GO       ?= go
 FUZZTIME ?= 30s
+# Flags of the benchmark harness (tools/bench), e.g. -scenarios, -duration.
+BENCH_ARGS ?=
 # Modules whose tests exercise concurrency run under the race detector; the
 # rest run without it to keep `make test` quick on small machines.
 RACE_MODULES ?= libs/eventstore libs/telemetry libs/httpapi libs/authclient
@@ -51,9 +53,10 @@ vet:
 fuzz:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz $(MODULES)
 
-## bench: run the benchmarks of every module (the real harness comes later)
+## bench: start the platform in-process, load it scenario by scenario and print a table (docs/benchmarks.md);
+##        one scenario: make bench BENCH_ARGS="-scenarios login -duration 30s"
 bench: postgres
-	@for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . ./...) || exit 1; done
+	cd tools/bench && $(GO) run ./cmd/bench $(BENCH_ARGS)
 
 ## tidy: go mod tidy in every module
 tidy:

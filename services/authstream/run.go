@@ -378,7 +378,7 @@ func printBanner(w io.Writer, e Endpoints, dataDir, admin string) {
 	fmt.Fprintf(w, "authstream is ready\n"+
 		"  query/login API  %s\n"+
 		"  command API      %s\n"+
-		"  projector        %s (health and metrics only)\n"+
+		"  projector        %s (operator API, health, metrics)\n"+
 		"  NATS             %s\n"+
 		"  data             %s\n%s"+
 		"Press Ctrl-C to stop.\n",

@@ -1,0 +1,249 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/authstream/authstream/libs/eventstore"
+)
+
+// Client talks to a platform's services over HTTP.
+type Client struct {
+	// Base URLs of the services.
+	Query, Command, Projector string
+	// HTTP is a keep-alive client with enough idle connections for the
+	// benchmark's clients.
+	HTTP *http.Client
+}
+
+// From returns a Client whose connections come from the loopback address
+// ip (any of 127.0.0.0/8 on Linux), with a connection pool of its own. The
+// query service limits password attempts per client address, as it
+// should; a benchmark of the login path stands for many clients, so it
+// spreads them over addresses. Close the Client's idle connections when
+// done with it.
+func (p *Client) From(ip net.IP) *Client {
+	c := *p
+	c.HTTP = newHTTPClient(&net.TCPAddr{IP: ip})
+	return &c
+}
+
+// Close closes the Client's idle connections.
+func (p *Client) Close() { p.HTTP.CloseIdleConnections() }
+
+// Answer is what a service answered.
+type Answer struct {
+	Status int
+	// Token is the Consistency-Token header of a command's answer.
+	Token string
+	Body  []byte
+}
+
+// Sequence returns the stream sequence the answer's consistency token
+// carries, or 0 without a valid one.
+func (a Answer) Sequence() uint64 {
+	seq, err := eventstore.DecodeToken(a.Token)
+	if err != nil {
+		return 0
+	}
+	return seq
+}
+
+// Decode unmarshals the answer's JSON body into dst.
+func (a Answer) Decode(dst any) error {
+	if err := json.Unmarshal(a.Body, dst); err != nil {
+		return fmt.Errorf("answer %d %.200s: %w", a.Status, a.Body, err)
+	}
+	return nil
+}
+
+// Request is one HTTP call. A url.Values body is sent as a form, a []byte
+// as JSON as is, anything else non-nil as JSON.
+type Request struct {
+	Method, URL string
+	Bearer      string
+	Consistency string
+	Body        any
+}
+
+// Do sends r and reads the whole answer. Only transport failures are
+// errors; the status is the caller's to judge.
+func (p *Client) Do(ctx context.Context, r Request) (Answer, error) {
+	var (
+		body        io.Reader
+		contentType string
+	)
+	switch b := r.Body.(type) {
+	case nil:
+	case url.Values:
+		body, contentType = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	case []byte:
+		body, contentType = bytes.NewReader(b), "application/json"
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return Answer{}, err
+		}
+		body, contentType = bytes.NewReader(raw), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
+	if err != nil {
+		return Answer{}, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if r.Bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Bearer)
+	}
+	if r.Consistency != "" {
+		req.Header.Set("Consistency-Token", r.Consistency)
+	}
+	res, err := p.HTTP.Do(req)
+	if err != nil {
+		return Answer{}, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return Answer{}, err
+	}
+	return Answer{Status: res.StatusCode, Token: res.Header.Get("Consistency-Token"), Body: raw}, nil
+}
+
+// Expect sends r and returns an error unless the answer has status want.
+func (p *Client) Expect(ctx context.Context, r Request, want int) (Answer, error) {
+	a, err := p.Do(ctx, r)
+	if err != nil {
+		return a, fmt.Errorf("%s %s: %w", r.Method, r.URL, err)
+	}
+	if a.Status != want {
+		return a, fmt.Errorf("%s %s = %d %.300s, want %d", r.Method, r.URL, a.Status, a.Body, want)
+	}
+	return a, nil
+}
+
+// Tokens is a token endpoint answer.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// Login runs the password grant of tenant, after the write of consistency
+// when it is not empty.
+func (p *Client) Login(ctx context.Context, tenant, username, password, consistency string) (Tokens, error) {
+	a, err := p.Expect(ctx, Request{
+		Method: http.MethodPost, URL: p.Query + "/t/" + tenant + "/oauth/token", Consistency: consistency,
+		Body: url.Values{"grant_type": {"password"}, "username": {username}, "password": {password}},
+	}, http.StatusOK)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("login %s in %s: %w", username, tenant, err)
+	}
+	var t Tokens
+	return t, a.Decode(&t)
+}
+
+// LoginAdmin logs the bootstrap platform admin in.
+func (p *Client) LoginAdmin(ctx context.Context) (Tokens, error) {
+	return p.Login(ctx, AdminTenant, AdminUsername, AdminPassword, "")
+}
+
+// Tenant is a tenant created by CreateTenant.
+type Tenant struct {
+	ID          string
+	AdminID     string
+	AdminToken  string // an access token of the tenant's admin
+	Consistency string // the token of the last write made for it
+}
+
+// CreateTenant creates tenant id with its admin as the platform admin root,
+// and logs the admin in (after the creation is projected).
+func (p *Client) CreateTenant(ctx context.Context, root, id, adminName, adminPassword string) (Tenant, error) {
+	a, err := p.Expect(ctx, Request{
+		Method: http.MethodPost, URL: p.Command + "/tenants", Bearer: root,
+		Body: map[string]any{"id": id, "name": id, "admin": map[string]any{"username": adminName, "password": adminPassword}},
+	}, http.StatusCreated)
+	if err != nil {
+		return Tenant{}, err
+	}
+	var created struct {
+		AdminID string `json:"admin_user_id"`
+	}
+	if err := a.Decode(&created); err != nil {
+		return Tenant{}, err
+	}
+	tok, err := p.Login(ctx, id, adminName, adminPassword, a.Token)
+	if err != nil {
+		return Tenant{}, err
+	}
+	return Tenant{ID: id, AdminID: created.AdminID, AdminToken: tok.AccessToken, Consistency: a.Token}, nil
+}
+
+// DefineRole defines role name of tenant with perms.
+func (p *Client) DefineRole(ctx context.Context, t *Tenant, name string, perms []string) error {
+	a, err := p.Expect(ctx, Request{
+		Method: http.MethodPut, URL: p.Command + "/t/" + t.ID + "/roles/" + name, Bearer: t.AdminToken,
+		Body: map[string]any{"permissions": perms},
+	}, http.StatusOK)
+	if err == nil {
+		t.Consistency = a.Token
+	}
+	return err
+}
+
+// RegisterUser registers a user of tenant holding roles and returns its
+// id.
+func (p *Client) RegisterUser(ctx context.Context, t *Tenant, username, password string, roles []string) (string, error) {
+	body := map[string]any{"username": username, "password": password}
+	if len(roles) > 0 {
+		body["roles"] = roles
+	}
+	a, err := p.Expect(ctx, Request{
+		Method: http.MethodPost, URL: p.Command + "/t/" + t.ID + "/users", Bearer: t.AdminToken, Body: body,
+	}, http.StatusCreated)
+	if err != nil {
+		return "", err
+	}
+	var u struct {
+		ID string `json:"id"`
+	}
+	if err := a.Decode(&u); err != nil {
+		return "", err
+	}
+	t.Consistency = a.Token
+	return u.ID, nil
+}
+
+// RoleURL is the command service's resource of one user's role.
+func (p *Client) RoleURL(tenant, userID, role string) string {
+	return p.Command + "/t/" + tenant + "/users/" + userID + "/roles/" + role
+}
+
+// Check asks whether userID of tenant holds perm, as bearer.
+func (p *Client) Check(ctx context.Context, tenant, bearer, userID, perm, consistency string) (Answer, bool, error) {
+	a, err := p.Do(ctx, Request{
+		Method: http.MethodPost, URL: p.Query + "/t/" + tenant + "/check", Bearer: bearer, Consistency: consistency,
+		Body: CheckBody(userID, perm),
+	})
+	if err != nil || a.Status != http.StatusOK {
+		return a, false, err
+	}
+	var res struct {
+		Allowed bool `json:"allowed"`
+	}
+	err = a.Decode(&res)
+	return a, res.Allowed, err
+}
+
+// CheckBody is the JSON body of a check, built without reflection: the
+// load generator should not spend its time in encoding/json.
+func CheckBody(userID, perm string) []byte {
+	return []byte(`{"user_id":"` + userID + `","permission":"` + perm + `"}`)
+}

@@ -1,0 +1,252 @@
+// Package platform starts the all-in-one authstream process inside the
+// benchmark's own process, on loopback, with a database and a data folder
+// of its own that are removed when it stops, and talks to it over HTTP the
+// way clients do.
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authstream/authstream/libs/config"
+	"github.com/authstream/authstream/libs/readmodel"
+	"github.com/authstream/authstream/services/authstream"
+)
+
+// Credentials of the platform admin, bootstrapped from configuration as an
+// operator would. They protect a throw-away loopback instance only.
+const (
+	AdminTenant   = "platform"
+	AdminUsername = "bench-root"
+	AdminPassword = "bench root password"
+)
+
+// Options say how to start a platform.
+type Options struct {
+	// ServerURL is the PostgreSQL server, naming any database the user may
+	// connect to; the platform gets a fresh database on that server.
+	ServerURL string
+	// BcryptCost is the cost of every password hash the platform writes.
+	BcryptCost int
+	// Name tells instances apart in database and folder names.
+	Name string
+}
+
+// Platform is a running all-in-one process.
+type Platform struct {
+	*Client
+	// NATS is the embedded NATS server's client URL.
+	NATS string
+	// DatabaseURL is the read model database of this instance.
+	DatabaseURL string
+	// DataDir holds the embedded JetStream store and the logs.
+	DataDir string
+	// BcryptCost is the cost the platform hashes passwords at.
+	BcryptCost int
+
+	cancel   context.CancelFunc
+	done     chan error
+	logs     *os.File
+	dbName   string
+	server   string
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start creates the database and data folder and runs authstream.Run until
+// every service is ready. The caller must Stop the platform.
+func Start(ctx context.Context, o Options) (*Platform, error) {
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	name := "authstream_bench_" + o.Name + "_" + hex.EncodeToString(suffix)
+	dbURL, err := withDatabase(o.ServerURL, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := readmodel.EnsureDatabase(ctx, dbURL); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		_ = dropDatabase(o.ServerURL, name)
+		return nil, err
+	}
+	logs, err := os.Create(filepath.Join(dir, "platform.log"))
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		_ = dropDatabase(o.ServerURL, name)
+		return nil, err
+	}
+	p := &Platform{
+		DatabaseURL: dbURL, DataDir: dir, BcryptCost: o.BcryptCost,
+		logs: logs, dbName: name, server: o.ServerURL, done: make(chan error, 1),
+		Client: &Client{HTTP: newHTTPClient(nil)},
+	}
+	env := map[string]string{
+		"AUTH_DATA_DIR":                 filepath.Join(dir, "data"),
+		"DATABASE_URL":                  dbURL,
+		"AUTH_QUERY_ADDR":               "127.0.0.1:0",
+		"AUTH_COMMAND_ADDR":             "127.0.0.1:0",
+		"AUTH_PROJECTOR_ADDR":           "127.0.0.1:0",
+		"AUTH_NATS_LISTEN":              "127.0.0.1:0",
+		"AUTH_BCRYPT_COST":              strconv.Itoa(o.BcryptCost),
+		"AUTH_BOOTSTRAP_ADMIN_USERNAME": AdminUsername,
+		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": AdminPassword,
+		"AUTH_LOG_LEVEL":                "warn",
+	}
+	cfg, err := authstream.ConfigFromEnv(config.Map(env))
+	if err != nil {
+		p.cleanup()
+		return nil, fmt.Errorf("platform configuration: %w", err)
+	}
+	cfg.LogOut = logs
+	ready := make(chan authstream.Endpoints, 1)
+	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	go func() { p.done <- authstream.Run(runCtx, cfg) }()
+
+	select {
+	case e := <-ready:
+		p.Query, p.Command, p.Projector, p.NATS = e.Query, e.Command, e.Projector, e.NATS
+	case err := <-p.done:
+		p.done <- err
+		_ = p.Stop()
+		return nil, fmt.Errorf("platform stopped while starting: %w (logs: %s)", err, p.logTail())
+	case <-time.After(2 * time.Minute):
+		_ = p.Stop()
+		return nil, errors.New("platform not ready after 2m")
+	case <-ctx.Done():
+		_ = p.Stop()
+		return nil, ctx.Err()
+	}
+	for _, base := range []string{p.Query, p.Command, p.Projector} {
+		if err := p.waitReady(ctx, base); err != nil {
+			_ = p.Stop()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Stop stops the services, then drops the database and removes the data
+// folder. It returns the first error of the run or the cleanup; later calls
+// return the same.
+func (p *Platform) Stop() error {
+	p.stopOnce.Do(func() {
+		p.cancel()
+		select {
+		case err := <-p.done:
+			if err != nil {
+				p.stopErr = fmt.Errorf("platform run: %w", err)
+			}
+		case <-time.After(time.Minute):
+			p.stopErr = errors.New("platform did not stop within 1m")
+		}
+		p.HTTP.CloseIdleConnections()
+		p.stopErr = errors.Join(p.stopErr, p.cleanup())
+	})
+	return p.stopErr
+}
+
+func (p *Platform) cleanup() error {
+	_ = p.logs.Close()
+	return errors.Join(dropDatabase(p.server, p.dbName), os.RemoveAll(p.DataDir))
+}
+
+// logTail returns the end of the platform's log, for failures at start.
+func (p *Platform) logTail() string {
+	b, err := os.ReadFile(p.logs.Name())
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// waitReady polls base/readyz until it answers 200.
+func (p *Platform) waitReady(ctx context.Context, base string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res, err := p.HTTP.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s/readyz not ready after 1m", base)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// newHTTPClient returns a keep-alive HTTP client whose pool keeps enough
+// idle connections per host that a few hundred concurrent clients never
+// open a connection in the measured window. local, when not nil, is the
+// address its connections come from.
+func newHTTPClient(local *net.TCPAddr) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 512
+	t.MaxConnsPerHost = 0
+	t.DisableCompression = true
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	if local != nil {
+		d.LocalAddr = local
+	}
+	t.DialContext = d.DialContext
+	return &http.Client{Transport: t, Timeout: time.Minute}
+}
+
+// withDatabase returns server with its database replaced by name.
+func withDatabase(server, name string) (string, error) {
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme == "" {
+		return "", errors.New("the PostgreSQL server URL is not a URL (postgres://user@host:port/db)")
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// dropDatabase removes database name from server, closing what is still
+// connected to it.
+func dropDatabase(server, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Cores returns the CPUs the process may use (GOMAXPROCS), the
+// denominator of CPU-bound bounds.
+func Cores() int { return runtime.GOMAXPROCS(0) }

@@ -1,0 +1,207 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/tools/bench/internal/loadgen"
+	"github.com/authstream/authstream/tools/bench/internal/platform"
+)
+
+// usersPerClient is how many users each client of the command scenario
+// cycles through: a user's history is loaded by every command on it, so
+// spreading the commands keeps histories short, as they are in real use.
+const usersPerClient = 64
+
+// runCommands measures role assignment commands (assign and unassign in
+// turn, each appending one event) against the raw rate of the broker:
+// JetStream publishes with an expected-last-subject-sequence header, on a
+// stream of its own with the event stream's settings, on the same embedded
+// server, with the same number of clients.
+func runCommands(ctx context.Context, e *Env) error {
+	p, err := e.Platform(ctx, seedCost)
+	if err != nil {
+		return err
+	}
+	counts := e.clients(1, 16)
+	set, err := toggleUsers(ctx, e, p, "commands", slices.Max(counts)*usersPerClient)
+	if err != nil {
+		return err
+	}
+	for _, clients := range counts {
+		raw, err := e.rawPublish(ctx, p, clients)
+		if err != nil {
+			return err
+		}
+		stop := e.profile(fmt.Sprintf("commands-c%d", clients))
+		res := loadgen.Run(ctx, e.loadConfig(clients), set.toggleOp(p, clients))
+		stop()
+		row := fromResult("role assign/unassign command", res)
+		bound := raw.Throughput()
+		row.Bound, row.Ratio = rateBound(bound), row.Rate/bound
+		row.Notes = fmt.Sprintf("bound: raw JetStream publish with expected sequence, p99 %s", formatDuration(raw.Latency.Quantile(0.99)))
+		e.add(row)
+	}
+	return nil
+}
+
+// loadConfig is the closed-loop shape of the command line.
+func (e *Env) loadConfig(clients int) loadgen.Config {
+	return loadgen.Config{Clients: clients, Warmup: e.opts.Warmup, Duration: e.opts.Duration}
+}
+
+// toggleSet is a tenant whose users get a role assigned and unassigned in
+// turn.
+type toggleSet struct {
+	userSet
+	role string
+	held []bool // whether each user holds role, as far as the benchmark knows
+	turn []int  // by client: how many commands it sent
+}
+
+// toggleUsers creates tenant with a role and n users without it.
+func toggleUsers(ctx context.Context, e *Env, p *platform.Platform, tenant string, n int) (*toggleSet, error) {
+	set, err := newTenant(ctx, p, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.DefineRole(ctx, &set.admin, "editor", []string{"docs:read", "docs:write"}); err != nil {
+		return nil, err
+	}
+	e.logf("registering %d users in %s", n, tenant)
+	set.names, set.ids = make([]string, n), make([]string, n)
+	if err := registerAll(ctx, p.Client, &set.admin, set.names, set.ids, nil, 16); err != nil {
+		return nil, err
+	}
+	return &toggleSet{userSet: *set, role: "editor", held: make([]bool, n)}, nil
+}
+
+// newTenant creates tenant with an admin, logged in from an address of its
+// own.
+func newTenant(ctx context.Context, p *platform.Platform, tenant string) (*userSet, error) {
+	root, err := p.LoginAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := p.From(nextSource())
+	defer c.Close()
+	t, err := c.CreateTenant(ctx, root.AccessToken, tenant, "admin", userPassword)
+	if err != nil {
+		return nil, err
+	}
+	return &userSet{tenant: tenant, admin: t}, nil
+}
+
+// toggleOp returns the operation of clients clients: client c flips the
+// role of its users c, c+clients, ... in turn. A flip whose answer is lost
+// leaves the benchmark's idea of the role wrong for that user; the next
+// flip is then a command that changes nothing, which still answers 204.
+func (s *toggleSet) toggleOp(p *platform.Platform, clients int) loadgen.Op {
+	s.turn = make([]int, clients)
+	return func(ctx context.Context, c int) loadgen.Outcome {
+		owned := (len(s.ids) - c + clients - 1) / clients
+		u := c + s.turn[c]%owned*clients
+		s.turn[c]++
+		method := http.MethodPut
+		if s.held[u] {
+			method = http.MethodDelete
+		}
+		a, err := p.Do(ctx, platform.Request{Method: method, URL: p.RoleURL(s.tenant, s.ids[u], s.role), Bearer: s.admin.AdminToken})
+		out := outcome(a, err, http.StatusNoContent)
+		if out == loadgen.OK {
+			s.held[u] = method == http.MethodPut
+		}
+		return out
+	}
+}
+
+// rawSubjectsPerClient matches usersPerClient: each raw publisher cycles
+// through as many subjects as a command client cycles through users.
+const rawSubjectsPerClient = usersPerClient
+
+// rawPublish measures JetStream publishes with the expected last subject
+// sequence, the broker's share of an append, with clients closed-loop
+// publishers, once per client count and platform.
+func (e *Env) rawPublish(ctx context.Context, p *platform.Platform, clients int) (*loadgen.Result, error) {
+	if r, ok := e.rawRates[clients]; ok {
+		return r, nil
+	}
+	nc, err := nats.Connect(p.NATS, nats.Name("bench-raw"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the embedded nats server: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	cfgs, err := eventstore.StreamConfigs(eventstore.StreamOptions{})
+	if err != nil {
+		return nil, err
+	}
+	// The event stream's settings (file storage, synced as the platform's
+	// server syncs, de-duplication window, one replica) on subjects of its
+	// own, so nothing reaches the projector.
+	cfg := cfgs[0]
+	cfg.Name, cfg.Description = "BENCH_RAW", "benchmark: raw publish rate"
+	cfg.Subjects, cfg.SubjectTransform = []string{"bench.raw.>"}, nil
+	cfg.DenyDelete, cfg.DenyPurge = false, false
+	stream, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create the raw stream: %w", err)
+	}
+	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), stream.CachedInfo().Config.Name) }()
+
+	body, err := sampleEvent()
+	if err != nil {
+		return nil, err
+	}
+	last := make([][]uint64, clients)
+	turn := make([]int, clients)
+	for c := range last {
+		last[c] = make([]uint64, rawSubjectsPerClient)
+	}
+	e.logf("raw JetStream publishes, %d clients", clients)
+	res := loadgen.Run(ctx, e.loadConfig(clients), func(ctx context.Context, c int) loadgen.Outcome {
+		k := turn[c] % rawSubjectsPerClient
+		turn[c]++
+		msg := nats.NewMsg("bench.raw." + strconv.Itoa(c) + "." + strconv.Itoa(k))
+		msg.Data = body
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last[c][k], 10))
+		ack, err := js.PublishMsg(ctx, msg)
+		if err != nil {
+			return loadgen.Failed
+		}
+		last[c][k] = ack.Sequence
+		return loadgen.OK
+	})
+	e.rawRates[clients] = res
+	row := fromResult("raw JetStream publish (bound)", res)
+	row.Notes = "expected-last-subject-sequence header, event-sized body"
+	e.add(row)
+	return res, nil
+}
+
+// sampleEvent returns the stored form of a typical event, for publishes
+// of a realistic size.
+func sampleEvent() ([]byte, error) {
+	env, err := events.New(events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "editor"}, events.Meta{
+		Tenant: "commands", Aggregate: events.AggregateUser, AggregateID: events.NewID(),
+		OccurredAt: time.Now(), Actor: events.Actor{Tenant: "commands", Sub: events.NewID()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	env.Version, env.Prev, env.Hash = 2, fmt.Sprintf("%064x", 1), fmt.Sprintf("%064x", 2)
+	return json.Marshal(env)
+}

@@ -1,0 +1,22 @@
+package scenario
+
+import (
+	"net"
+	"sync/atomic"
+)
+
+// sources counts the loopback addresses handed out.
+var sources atomic.Uint32
+
+// nextSource returns a loopback address no client of this run has used,
+// from 127.1.0.1 on (127.0.0.0/8 is all loopback on Linux), skipping the
+// .0 and .255 of each /24.
+func nextSource() net.IP {
+	for {
+		n := sources.Add(1) + 1<<16
+		if b := byte(n); b == 0 || b == 255 {
+			continue
+		}
+		return net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))
+	}
+}
