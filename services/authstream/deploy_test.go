@@ -64,12 +64,12 @@ func TestDeployment_ComposeFile(t *testing.T) {
 }
 
 // TestDeployment_NATSConfigs parses the cluster's node configurations with
-// the server's own parser.
+// the server's own parser. They read the users' passwords from the
+// environment, so the test sets them and runs alone.
 func TestDeployment_NATSConfigs(t *testing.T) {
-	t.Parallel()
+	setNATSPasswords(t)
 	for _, node := range []string{"nats-1", "nats-2", "nats-3"} {
 		t.Run(node, func(t *testing.T) {
-			t.Parallel()
 			m, err := conf.ParseFile("../../deployments/nats/" + node + ".conf")
 			if err != nil {
 				t.Fatalf("parse: %v", err)

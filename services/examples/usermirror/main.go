@@ -79,7 +79,7 @@ func run(ctx context.Context, cfg config) error {
 	defer pool.Close()
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("usermirror"), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", cfg.NATSURL, err)
+		return fmt.Errorf("nats: %w", err) // the URL may carry a password: never echo it
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -1,0 +1,426 @@
+package authstream_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gopkg.in/yaml.v3"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/keystore"
+)
+
+// natsPasswords are the passwords of the users of deployments/nats/auth.conf
+// in these tests. The configuration reads them from the environment, as in
+// production.
+var natsPasswords = map[string]string{
+	"command":    "3f9a6c0e2b7d41a8command",
+	"query":      "8c21d4e9f0a3b6c7query",
+	"projector":  "77de0b1c2a3f4e5dprojector",
+	"subscriber": "b402e6f8a1c3d5e7subscriber",
+}
+
+// natsWait bounds every wait on the server in these tests.
+const natsWait = 5 * time.Second
+
+// setNATSPasswords exports the users' passwords the way the NATS
+// containers receive them. It makes the test sequential (t.Setenv).
+func setNATSPasswords(tb testing.TB) {
+	tb.Helper()
+	for user, pw := range natsPasswords {
+		tb.Setenv("NATS_"+strings.ToUpper(user)+"_PASSWORD", pw)
+	}
+}
+
+// mustAuthServer starts one node of the production cluster from its own
+// configuration file (deployments/nats/nats-1.conf, which includes
+// auth.conf), on a random loopback port, without the cluster and the
+// monitoring port, storing under the test's temporary folder.
+func mustAuthServer(tb testing.TB) string {
+	tb.Helper()
+	setNATSPasswords(tb)
+	opts, err := server.ProcessConfigFile("../../deployments/nats/nats-1.conf")
+	if err != nil {
+		tb.Fatalf("nats-1.conf: %v", err)
+	}
+	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
+	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
+	opts.StoreDir = tb.TempDir()
+	opts.JetStreamMaxMemory, opts.JetStreamMaxStore = 64<<20, 256<<20
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		tb.Fatalf("new server: %v", err)
+	}
+	go s.Start()
+	tb.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(natsWait) {
+		tb.Fatal("nats server not ready")
+	}
+	return s.ClientURL()
+}
+
+// natsUser is a connection as one of the configured users, with the
+// permission violations the server reported to it.
+type natsUser struct {
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	violations chan error
+}
+
+func mustConnectAs(tb testing.TB, url, user string) *natsUser {
+	tb.Helper()
+	u := &natsUser{violations: make(chan error, 64)}
+	nc, err := nats.Connect(url, nats.UserInfo(user, natsPasswords[user]), nats.Name(user),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				u.violations <- err
+			}
+		}))
+	if err != nil {
+		tb.Fatalf("connect as %s: %v", user, err)
+	}
+	tb.Cleanup(nc.Close)
+	if u.js, err = jetstream.New(nc); err != nil {
+		tb.Fatal(err)
+	}
+	u.nc = nc
+	return u
+}
+
+// mustViolation waits for the server to refuse the last operation.
+func (u *natsUser) mustViolation(tb testing.TB, what string) {
+	tb.Helper()
+	_ = u.nc.Flush()
+	select {
+	case <-u.violations:
+	case <-time.After(natsWait):
+		tb.Errorf("%s: no permissions violation", what)
+	}
+}
+
+// mustNoViolation fails when the server refused anything so far: a
+// service's normal work must fit its permissions.
+func (u *natsUser) mustNoViolation(tb testing.TB) {
+	tb.Helper()
+	_ = u.nc.Flush()
+	select {
+	case err := <-u.violations:
+		tb.Errorf("unexpected refusal: %v", err)
+	default:
+	}
+}
+
+// mustStore returns an event store on u's connection.
+func (u *natsUser) mustStore(tb testing.TB) *eventstore.Store {
+	tb.Helper()
+	s, err := eventstore.New(u.js, eventstore.WithAttemptTimeout(time.Second), eventstore.WithAttempts(1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func mustKeyring(tb testing.TB) *events.Keyring {
+	tb.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	ring, err := events.NewKeyring(events.KEK{ID: "kek-test", Key: key})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ring
+}
+
+func mustEvent(tb testing.TB, tenant, aggregate, id, typ string, data any) events.Envelope {
+	tb.Helper()
+	env, err := events.New(typ, data, events.Meta{
+		Tenant: tenant, Aggregate: aggregate, AggregateID: id, OccurredAt: time.Now(), Actor: events.System,
+	})
+	if err != nil {
+		tb.Fatalf("new %s: %v", typ, err)
+	}
+	return env
+}
+
+// streamState is what an injection would change: the messages of the
+// streams and the key bucket.
+type streamState struct{ events, activity, keys uint64 }
+
+func mustState(tb testing.TB, js jetstream.JetStream) streamState {
+	tb.Helper()
+	ctx := context.Background()
+	var st streamState
+	for name, dst := range map[string]*uint64{
+		events.StreamEvents: &st.events, events.StreamActivity: &st.activity, "KV_" + keystore.DefaultBucket: &st.keys,
+	} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			tb.Fatalf("stream %s: %v", name, err)
+		}
+		*dst = s.CachedInfo().State.LastSeq
+	}
+	return st
+}
+
+// TestNATSAuth_ProductionUsers runs the users and permissions of
+// deployments/nats against a server started from the cluster's own
+// configuration: each service can do its work and no more, and a
+// subscriber reads the account events through a consumer but cannot put
+// anything into a stream, whatever subject, reply subject or consumer it
+// tries.
+func TestNATSAuth_ProductionUsers(t *testing.T) {
+	url := mustAuthServer(t)
+	ctx := context.Background()
+
+	command := mustConnectAs(t, url, "command")
+	if err := eventstore.EnsureStreams(ctx, command.js, eventstore.StreamOptions{}); err != nil {
+		t.Fatalf("EnsureStreams as command: %v", err)
+	}
+	ring := mustKeyring(t)
+	var registered eventstore.Result
+
+	t.Run("clients need credentials", func(t *testing.T) {
+		for _, opt := range []nats.Option{
+			func(*nats.Options) error { return nil },
+			nats.UserInfo("command", "wrong password"),
+			nats.UserInfo("nobody", natsPasswords["command"]),
+		} {
+			nc, err := nats.Connect(url, opt, nats.NoReconnect())
+			if err == nil {
+				nc.Close()
+				t.Error("connected without valid credentials")
+			} else if !errors.Is(err, nats.ErrAuthorization) {
+				t.Errorf("connect = %v, want an authorization violation", err)
+			}
+		}
+	})
+
+	t.Run("command appends events and claims, and keeps the keys", func(t *testing.T) {
+		keys, err := keystore.New(ctx, command.js, ring)
+		if err != nil {
+			t.Fatalf("keystore: %v", err)
+		}
+		defer keys.Close()
+		if _, _, err := keys.Create(ctx, "acme", ""); err != nil {
+			t.Fatalf("create key: %v", err)
+		}
+		store := command.mustStore(t)
+		env := mustEvent(t, "acme", events.AggregateUser, "u1", events.TypeUserRegistered,
+			events.UserRegistered{Username: "alice", UsernameKey: "alice", Credential: events.Sealed{KID: "kek-test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}})
+		registered, err = store.Append(ctx,
+			eventstore.Claim{Tenant: "acme", Kind: events.ClaimKindUsername, Value: "alice", Owner: "u1"},
+			eventstore.Events{Events: []events.Envelope{env}})
+		if err != nil {
+			t.Fatalf("append user and claim: %v", err)
+		}
+		h, err := store.Load(ctx, "acme", events.AggregateUser, "u1")
+		if err != nil || len(h.Events) != 1 {
+			t.Fatalf("load = %d events, %v", len(h.Events), err)
+		}
+		command.mustNoViolation(t)
+	})
+
+	t.Run("query writes activity and reads events and keys, but writes no account event", func(t *testing.T) {
+		query := mustConnectAs(t, url, "query")
+		if err := eventstore.EnsureStreams(ctx, query.js, eventstore.StreamOptions{}); err != nil {
+			t.Fatalf("EnsureStreams as query: %v", err)
+		}
+		keys, err := keystore.New(ctx, query.js, ring)
+		if err != nil {
+			t.Fatalf("keystore: %v", err)
+		}
+		defer keys.Close()
+		if _, err := keys.Signer(ctx, "acme"); err != nil {
+			t.Fatalf("signer: %v", err)
+		}
+		store := query.mustStore(t)
+		if _, err := store.Load(ctx, "acme", events.AggregateUser, "u1"); err != nil {
+			t.Fatalf("load user: %v", err)
+		}
+		failed := mustEvent(t, "acme", events.AggregateSignin, "u1", events.TypeSigninFailed,
+			events.SigninFailed{Reason: "wrong password", Failures: 1})
+		if _, err := store.Append(ctx, eventstore.Events{Events: []events.Envelope{failed}}); err != nil {
+			t.Fatalf("append sign-in: %v", err)
+		}
+		query.mustNoViolation(t)
+
+		before := mustState(t, command.js)
+		forged := mustEvent(t, "acme", events.AggregateUser, "u2", events.TypeUserRegistered,
+			events.UserRegistered{Username: "mallory", UsernameKey: "mallory", Credential: events.Sealed{KID: "kek-test", Nonce: make([]byte, 12), Ciphertext: []byte("x")}})
+		if _, err := store.Append(ctx, eventstore.Events{Events: []events.Envelope{forged}}); err == nil {
+			t.Error("query appended an account event")
+		}
+		query.mustViolation(t, "append to auth.evt")
+		if after := mustState(t, command.js); after.events != before.events {
+			t.Errorf("AUTH_EVENTS moved from %d to %d", before.events, after.events)
+		}
+	})
+
+	t.Run("projector reads events and public keys, and writes nothing", func(t *testing.T) {
+		projector := mustConnectAs(t, url, "projector")
+		r, err := projector.mustStore(t).Read(ctx, eventstore.ReadOptions{Filters: []string{"auth.evt.acme.>"}, FromSequence: 1})
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		got, err := r.Fetch(ctx, 1, natsWait)
+		r.Close()
+		if err != nil || len(got) != 1 || got[0].Envelope.ID != registered.Events[0].ID {
+			t.Fatalf("read %d events (%v), want the registration", len(got), err)
+		}
+		keys, err := keystore.New(ctx, projector.js, mustKeyring(t))
+		if err != nil {
+			t.Fatalf("keystore: %v", err)
+		}
+		defer keys.Close()
+		if pub, err := keys.PublicKeys(ctx, "acme"); err != nil || len(pub) != 1 {
+			t.Fatalf("public keys = %d, %v", len(pub), err)
+		}
+		projector.mustNoViolation(t)
+
+		before := mustState(t, command.js)
+		for _, subject := range []string{"auth.evt.acme.user.u1", "auth.act.acme.signin.u1", "$KV.AUTH_KEYS.acme"} {
+			if err := projector.nc.Publish(subject, []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			projector.mustViolation(t, "publish to "+subject)
+		}
+		if after := mustState(t, command.js); after != before {
+			t.Errorf("state moved from %+v to %+v", before, after)
+		}
+	})
+
+	t.Run("subscriber reads through a durable consumer and acknowledges", func(t *testing.T) {
+		sub := mustConnectAs(t, url, "subscriber")
+		cons, err := sub.js.CreateOrUpdateConsumer(ctx, events.StreamEvents, jetstream.ConsumerConfig{
+			Durable: "acme-billing", FilterSubject: "auth.evt.acme.>", AckPolicy: jetstream.AckExplicitPolicy,
+		})
+		if err != nil {
+			t.Fatalf("create consumer: %v", err)
+		}
+		m, err := cons.Next(jetstream.FetchMaxWait(natsWait))
+		if err != nil {
+			t.Fatalf("next: %v", err)
+		}
+		env, err := events.ParseEnvelope(m.Data())
+		if err != nil || env.ID != registered.Events[0].ID {
+			t.Fatalf("read %s (%v), want the registration", env.ID, err)
+		}
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+		info, err := cons.Info(ctx)
+		if err != nil || info.AckFloor.Stream != registered.Sequence {
+			t.Fatalf("ack floor = %+v (%v), want stream sequence %d", info, err, registered.Sequence)
+		}
+		sub.mustNoViolation(t)
+	})
+
+	t.Run("subscriber cannot inject", func(t *testing.T) {
+		sub := mustConnectAs(t, url, "subscriber")
+		before := mustState(t, command.js)
+		pull, _ := json.Marshal(map[string]any{"batch": 1})
+		push, _ := json.Marshal(map[string]any{"stream_name": events.StreamEvents, "config": map[string]any{
+			"name": "push", "filter_subject": "auth.evt.>", "deliver_subject": "$KV.AUTH_KEYS.acme", "ack_policy": "none",
+		}})
+		uniq, _ := json.Marshal(map[string]any{"stream_name": events.StreamEvents, "config": map[string]any{
+			"name": "claims", "filter_subject": "auth.uniq.>", "ack_policy": "none",
+		}})
+		for _, tc := range []struct {
+			name           string
+			subject, reply string
+			body           []byte
+			refused        bool // a permissions violation; otherwise the server answers elsewhere
+		}{
+			{name: "an event", subject: "auth.evt.acme.user.x", body: []byte("{}"), refused: true},
+			{name: "an event with an ack", subject: "auth.evt.acme.user.x", reply: "_INBOX.x", body: []byte("{}"), refused: true},
+			{name: "a username claim", subject: "auth.uniq.acme.username.x", body: []byte("{}"), refused: true},
+			{name: "a sign-in", subject: "auth.act.acme.signin.x", body: []byte("{}"), refused: true},
+			{name: "a key", subject: "$KV.AUTH_KEYS.acme", body: []byte("{}"), refused: true},
+			{name: "a purge", subject: "$JS.API.STREAM.PURGE.AUTH_EVENTS", reply: "_INBOX.x", refused: true},
+			{name: "a message delete", subject: "$JS.API.STREAM.MSG.DELETE.AUTH_EVENTS", reply: "_INBOX.x", body: []byte(`{"seq":1}`), refused: true},
+			{name: "a stream update", subject: "$JS.API.STREAM.UPDATE.AUTH_EVENTS", reply: "_INBOX.x", body: []byte(`{"name":"AUTH_EVENTS","max_age":1}`), refused: true},
+			{name: "a stream delete", subject: "$JS.API.STREAM.DELETE.AUTH_EVENTS", reply: "_INBOX.x", refused: true},
+			{name: "a consumer on the claims", subject: "$JS.API.CONSUMER.CREATE.AUTH_EVENTS.claims.auth.uniq.>", reply: "_INBOX.x", body: uniq, refused: true},
+			{name: "a consumer on activity", subject: "$JS.API.CONSUMER.CREATE.AUTH_ACTIVITY.x.auth.act.>", reply: "_INBOX.x", refused: true},
+			// Allowed requests whose answer is aimed at a stream: inside one
+			// account the answer (an API reply, a pulled event) would be
+			// stored. Across the import it stays in the subscriber's account.
+			{name: "an API answer onto an event subject", subject: "$JS.API.CONSUMER.INFO.AUTH_EVENTS.none", reply: "auth.evt.acme.user.x"},
+			{name: "a pulled event onto another subject", subject: "$JS.API.CONSUMER.MSG.NEXT.AUTH_EVENTS.acme-billing", reply: "auth.evt.acme.user.x", body: pull},
+			{name: "an API answer onto a key", subject: "$JS.API.CONSUMER.INFO.AUTH_EVENTS.none", reply: "$KV.AUTH_KEYS.acme"},
+			{name: "a push consumer into the keys", subject: "$JS.API.CONSUMER.CREATE.AUTH_EVENTS.push.auth.evt.>", reply: "_INBOX.push", body: push},
+		} {
+			msg := &nats.Msg{Subject: tc.subject, Reply: tc.reply, Data: tc.body}
+			if err := sub.nc.PublishMsg(msg); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if tc.refused {
+				sub.mustViolation(t, tc.name)
+			}
+		}
+		if _, err := sub.nc.SubscribeSync("auth.evt.>"); err != nil {
+			t.Fatal(err)
+		}
+		sub.mustViolation(t, "a core subscription to the events")
+		// A request through the same import orders the check after the
+		// attempts above.
+		if _, err := sub.js.Consumer(ctx, events.StreamEvents, "acme-billing"); err != nil {
+			t.Fatalf("consumer info: %v", err)
+		}
+		if after := mustState(t, command.js); after != before {
+			t.Errorf("state moved from %+v to %+v", before, after)
+		}
+	})
+}
+
+// TestDeployment_ServicesUseTheirNATSUser keeps docker-compose.yml wired to
+// auth.conf: every node mounts it and has the passwords, and every service
+// connects to every node as its own user.
+func TestDeployment_ServicesUseTheirNATSUser(t *testing.T) {
+	t.Parallel()
+	var compose struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+			Volumes     []string          `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	b, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for _, node := range []string{"nats-1", "nats-2", "nats-3"} {
+		svc := compose.Services[node]
+		if !slices.Contains(svc.Volumes, "./deployments/nats/auth.conf:/etc/nats/auth.conf:ro") {
+			t.Errorf("%s does not mount auth.conf next to its configuration: %v", node, svc.Volumes)
+		}
+		for user := range natsPasswords {
+			if name := "NATS_" + strings.ToUpper(user) + "_PASSWORD"; !strings.Contains(svc.Environment[name], "${"+name) {
+				t.Errorf("%s: %s = %q, want it from .env", node, name, svc.Environment[name])
+			}
+		}
+	}
+	for _, name := range []string{"command", "projector", "query"} {
+		urls := strings.Split(compose.Services[name].Environment["AUTH_NATS_URL"], ",")
+		want := "nats://" + name + ":${NATS_" + strings.ToUpper(name) + "_PASSWORD}@"
+		for _, u := range urls {
+			if !strings.HasPrefix(u, want) {
+				t.Errorf("%s: AUTH_NATS_URL entry %q does not start with %q", name, u, want)
+			}
+		}
+	}
+}
