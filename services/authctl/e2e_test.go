@@ -352,6 +352,26 @@ func TestRun_EndToEnd(t *testing.T) {
 		if job.State != "succeeded" || job.Kind != "tenant" || job.Tenant != "acme" || job.Total == 0 || job.Applied != job.Total {
 			t.Errorf("projections rebuild --tenant --json: %+v", job)
 		}
+		// Every tenant of this test was created within the hour.
+		var since struct {
+			ID          string     `json:"id"`
+			Projection  string     `json:"projection"`
+			Kind        string     `json:"kind"`
+			State       string     `json:"state"`
+			Since       *time.Time `json:"since"`
+			Tenants     int        `json:"tenants"`
+			TenantsDone int        `json:"tenants_done"`
+			Applied     uint64     `json:"applied"`
+			Total       uint64     `json:"total"`
+			Rate        float64    `json:"rate"`
+			StartedAt   time.Time  `json:"started_at"`
+			FinishedAt  *time.Time `json:"finished_at"`
+		}
+		c.mustJSON(t, &since, "", "projections", "rebuild", "accounts", "--since", "1h")
+		if since.State != "succeeded" || since.Kind != "since" || since.Since == nil || since.Tenants < 2 || since.TenantsDone != since.Tenants ||
+			since.Total == 0 || since.Applied != since.Total {
+			t.Errorf("projections rebuild --since --json: %+v", since)
+		}
 		c.mustFail(t, 1, "authctl: 404 ", "", "projections", "resume", "accounts", "3")
 		c.mustFail(t, 1, "authctl: 404 ", "", "projections", "rebuild", "sessions")
 		// Logins are kept by the query service's URL as given.
@@ -375,6 +395,8 @@ func TestRun_EndToEnd(t *testing.T) {
 			{"no terminal for the password", []string{"users", "create", "bob"}},
 			{"bad URL flag", []string{"status", "--query-url", "ftp://x"}},
 			{"resume partition not a number", []string{"projections", "resume", "accounts", "x"}},
+			{"rebuild since not a time", []string{"projections", "rebuild", "accounts", "--since", "yesterday"}},
+			{"rebuild tenant and since", []string{"projections", "rebuild", "accounts", "--tenant", "acme", "--since", "1h"}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -19,10 +19,12 @@ var projectionCommands = []*command{
 		run:     projectionsStatus,
 	},
 	{
-		name: "projections rebuild", synopsis: "NAME [--tenant T]",
-		summary: "rebuild a projection, or one tenant's rows of it, with a progress bar (platform operators)",
+		name: "projections rebuild", synopsis: "NAME [--tenant T | --since TIME]",
+		summary: "rebuild a projection, one tenant's rows of it, or the rows of the tenants created since a time, with a progress bar (platform operators)",
 		flags: func(fs *flag.FlagSet) {
 			fs.String("tenant", "", "rebuild only this `tenant`'s rows")
+			fs.String("since", "", "rebuild only the rows of the tenants whose first event is at or after `TIME` "+
+				"(RFC 3339, such as 2026-01-02T15:04:05Z, or a duration ago, such as 2h)")
 		},
 		run: projectionsRebuild,
 	},
@@ -113,21 +115,24 @@ func orDash(s string) string {
 
 // job is a rebuild job as the projector shows it.
 type job struct {
-	ID         string     `json:"id"`
-	Projection string     `json:"projection"`
-	Kind       string     `json:"kind"`
-	Tenant     string     `json:"tenant,omitempty"`
-	State      string     `json:"state"`
-	Generation int        `json:"generation,omitempty"`
-	Partitions int        `json:"partitions,omitempty"`
-	CaughtUp   int        `json:"caught_up,omitempty"`
-	Applied    uint64     `json:"applied"`
-	Total      uint64     `json:"total"`
-	Rate       float64    `json:"rate"`
-	ETASeconds *float64   `json:"eta_seconds,omitempty"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"`
+	ID          string     `json:"id"`
+	Projection  string     `json:"projection"`
+	Kind        string     `json:"kind"`
+	Tenant      string     `json:"tenant,omitempty"`
+	Since       *time.Time `json:"since,omitempty"`
+	Tenants     int        `json:"tenants,omitempty"`
+	TenantsDone int        `json:"tenants_done,omitempty"`
+	State       string     `json:"state"`
+	Generation  int        `json:"generation,omitempty"`
+	Partitions  int        `json:"partitions,omitempty"`
+	CaughtUp    int        `json:"caught_up,omitempty"`
+	Applied     uint64     `json:"applied"`
+	Total       uint64     `json:"total"`
+	Rate        float64    `json:"rate"`
+	ETASeconds  *float64   `json:"eta_seconds,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	Error       string     `json:"error,omitempty"`
 }
 
 func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
@@ -136,16 +141,29 @@ func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 	}
 	name := args[0]
 	var body any
-	if t := flagString(fs, "tenant"); t != "" {
-		body = map[string]string{"tenant": t}
+	tenant, since := flagString(fs, "tenant"), flagString(fs, "since")
+	switch {
+	case tenant != "" && since != "":
+		return usageErrorf("--tenant and --since cannot be used together")
+	case tenant != "":
+		body = map[string]string{"tenant": tenant}
+	case since != "":
+		at, err := parseSince(since, in.env.Now())
+		if err != nil {
+			return err
+		}
+		body = map[string]string{"since": at.UTC().Format(time.RFC3339Nano)}
 	}
 	var j job
 	if err := in.operator(ctx, http.MethodPost, pathf("/projections/%s/rebuild", name), body, &j); err != nil {
 		return err
 	}
 	what := name
-	if j.Tenant != "" {
+	switch {
+	case j.Tenant != "":
 		what += " for tenant " + j.Tenant
+	case j.Since != nil:
+		what += " for the tenants created since " + j.Since.Format(time.RFC3339)
 	}
 
 	var bar *progressbar.ProgressBar
@@ -175,8 +193,11 @@ func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 		if j.Total > 0 && bar.GetMax64() != int64(j.Total) {
 			bar.ChangeMax64(int64(j.Total))
 		}
-		if j.Partitions > 0 {
+		switch {
+		case j.Partitions > 0:
 			bar.Describe(fmt.Sprintf("%d/%d partitions caught up", j.CaughtUp, j.Partitions))
+		case j.Tenants > 0:
+			bar.Describe(fmt.Sprintf("%d/%d tenants rebuilt", j.TenantsDone, j.Tenants))
 		}
 		_ = bar.Set64(int64(j.Applied))
 	}
@@ -227,13 +248,28 @@ func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 		if j.FinishedAt != nil {
 			took = j.FinishedAt.Sub(j.StartedAt).Round(time.Millisecond)
 		}
-		if j.Kind == "full" {
+		switch j.Kind {
+		case "full":
 			fmt.Fprintf(in.env.Out, "rebuild of %s done: generation %d is live (%d events in %s)\n", what, j.Generation, j.Total, took)
-		} else {
+		case "since":
+			fmt.Fprintf(in.env.Out, "rebuild of %s done (%d tenants, %d events in %s)\n", what, j.Tenants, j.Total, took)
+		default:
 			fmt.Fprintf(in.env.Out, "rebuild of %s done (%d events in %s)\n", what, j.Total, took)
 		}
 	}
 	return nil
+}
+
+// parseSince reads --since: an RFC 3339 time, or a positive duration
+// meaning that long before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, usageErrorf("--since must be an RFC 3339 time such as 2026-01-02T15:04:05Z or a duration such as 2h, got %q", s)
 }
 
 // resumed is the answer of the resume endpoint.

@@ -26,6 +26,7 @@ const (
 const (
 	KindFull   = "full"   // a new generation from sequence 1, swapped in
 	KindTenant = "tenant" // one tenant's rows replaced in the live generation
+	KindSince  = "since"  // the rows of the tenants created since a time, replaced one tenant after the other
 )
 
 // maxJobs bounds the jobs kept in memory; the oldest finished ones go first.
@@ -43,21 +44,24 @@ const progressEvery = time.Second
 // events arrive); for a tenant rebuild, the tenant's events, all applied at
 // once in its final transaction.
 type Job struct {
-	ID         string     `json:"id"`
-	Projection string     `json:"projection"`
-	Kind       string     `json:"kind"`
-	Tenant     string     `json:"tenant,omitempty"`
-	State      string     `json:"state"`
-	Generation int        `json:"generation,omitempty"`
-	Partitions int        `json:"partitions,omitempty"`
-	CaughtUp   int        `json:"caught_up,omitempty"`
-	Applied    uint64     `json:"applied"`
-	Total      uint64     `json:"total"`
-	Rate       float64    `json:"rate"`                  // events per second since the job started counting
-	ETASeconds *float64   `json:"eta_seconds,omitempty"` // time left at Rate, when known
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"`
+	ID          string     `json:"id"`
+	Projection  string     `json:"projection"`
+	Kind        string     `json:"kind"`
+	Tenant      string     `json:"tenant,omitempty"`
+	Since       *time.Time `json:"since,omitempty"`        // kind since: tenants whose first event is at or after it
+	Tenants     int        `json:"tenants,omitempty"`      // kind since: tenants to rebuild
+	TenantsDone int        `json:"tenants_done,omitempty"` // kind since: tenants rebuilt
+	State       string     `json:"state"`
+	Generation  int        `json:"generation,omitempty"`
+	Partitions  int        `json:"partitions,omitempty"`
+	CaughtUp    int        `json:"caught_up,omitempty"`
+	Applied     uint64     `json:"applied"`
+	Total       uint64     `json:"total"`
+	Rate        float64    `json:"rate"`                  // events per second since the job started counting
+	ETASeconds  *float64   `json:"eta_seconds,omitempty"` // time left at Rate, when known
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	Error       string     `json:"error,omitempty"`
 }
 
 // jobs runs rebuilds in the background and remembers them. Jobs live in
@@ -110,13 +114,20 @@ func (j *jobs) get(id string) (Job, bool) {
 	return s.job, true
 }
 
-// start records a job and runs it. A rebuild of the same scope (the whole
-// projection, or the same tenant) still running in this process is a
-// fault.Conflict naming it.
-func (j *jobs) start(ctx context.Context, name, tenant string) (Job, error) {
+// start records a job and runs it: a rebuild of one tenant when tenant is
+// set, of the tenants created since since when that is set (not both),
+// of the whole projection otherwise. A rebuild of the same scope (the
+// whole projection, the same tenant, or since a time) still running in
+// this process is a fault.Conflict naming it.
+func (j *jobs) start(ctx context.Context, name, tenant string, since time.Time) (Job, error) {
 	kind := KindFull
-	if tenant != "" {
+	switch {
+	case tenant != "" && !since.IsZero():
+		return Job{}, fault.New(fault.Invalid, "tenant-and-since", "tenant and since cannot be used together")
+	case tenant != "":
 		kind = KindTenant
+	case !since.IsZero():
+		kind = KindSince
 	}
 	var total uint64
 	if kind == KindTenant {
@@ -138,15 +149,19 @@ func (j *jobs) start(ctx context.Context, name, tenant string) (Job, error) {
 		return Job{}, fault.New(fault.Unavailable, "stopping", "the projector is stopping")
 	}
 	for _, s := range j.byID {
-		if s.job.State == JobRunning && s.job.Projection == name && s.job.Tenant == tenant {
+		if s.job.State == JobRunning && s.job.Projection == name && s.job.Kind == kind && s.job.Tenant == tenant {
 			return Job{}, fault.New(fault.Conflict, "rebuild-running",
-				fmt.Sprintf("a rebuild of %s is already running: job %s", scope(name, tenant), s.job.ID))
+				fmt.Sprintf("a rebuild of %s is already running: job %s", scope(name, kind, tenant), s.job.ID))
 		}
 	}
 	s := &jobState{job: Job{
 		ID: events.NewID(), Projection: name, Kind: kind, Tenant: tenant, State: JobRunning,
 		Total: total, StartedAt: time.Now().UTC(),
 	}}
+	if kind == KindSince {
+		at := since.UTC()
+		s.job.Since = &at
+	}
 	j.byID[s.job.ID] = s
 	j.ids = append(j.ids, s.job.ID)
 	j.trim()
@@ -154,11 +169,14 @@ func (j *jobs) start(ctx context.Context, name, tenant string) (Job, error) {
 	return s.job, nil
 }
 
-func scope(name, tenant string) string {
-	if tenant == "" {
-		return name
+func scope(name, kind, tenant string) string {
+	switch kind {
+	case KindTenant:
+		return name + " for tenant " + tenant
+	case KindSince:
+		return name + " for the tenants created since a time"
 	}
-	return name + " for tenant " + tenant
+	return name
 }
 
 // trim forgets the oldest finished jobs beyond maxJobs.
@@ -182,9 +200,12 @@ func (j *jobs) run(s *jobState) {
 	}
 	log.InfoContext(ctx, "projection rebuild job started")
 	var err error
-	if s.job.Kind == KindTenant {
+	switch s.job.Kind {
+	case KindTenant:
 		err = projection.RebuildTenant(ctx, j.d, s.job.Tenant)
-	} else {
+	case KindSince:
+		err = j.runSince(ctx, s)
+	default:
 		err = j.runFull(ctx, s)
 	}
 
@@ -202,7 +223,7 @@ func (j *jobs) run(s *jobState) {
 	s.job.State = JobSucceeded
 	s.job.Applied = s.job.Total
 	s.job.CaughtUp = s.job.Partitions
-	if secs := now.Sub(s.job.StartedAt).Seconds(); s.job.Kind == KindTenant && secs > 0 {
+	if secs := now.Sub(s.job.StartedAt).Seconds(); s.job.Kind != KindFull && secs > 0 {
 		s.job.Rate = float64(s.job.Total) / secs
 	}
 	log.InfoContext(ctx, "projection rebuild job succeeded", "generation", s.job.Generation, "events", s.job.Total)
@@ -260,6 +281,43 @@ func (j *jobs) runFull(ctx context.Context, s *jobState) error {
 			j.mu.Unlock()
 		}
 	}
+	return err
+}
+
+// runSince runs projection.RebuildSince, counting the events of each
+// tenant once the tenants are chosen, for the progress.
+func (j *jobs) runSince(ctx context.Context, s *jobState) error {
+	var counts []uint64
+	_, err := projection.RebuildSince(ctx, j.d, s.job.Projection, *s.job.Since, projection.SinceOptions{
+		Progress: func(p projection.SinceProgress) {
+			if counts == nil {
+				counts = make([]uint64, len(p.Tenants))
+				var total uint64
+				for i, t := range p.Tenants {
+					// A failed count leaves the figures short, not the job.
+					n, err := countAfter(ctx, j.d.JS, projection.TenantFilter(t), 0)
+					if err != nil {
+						j.log.DebugContext(ctx, "projection rebuild job: cannot count events", "job", s.job.ID, "error", err)
+					}
+					counts[i] = n
+					total += n
+				}
+				j.mu.Lock()
+				s.job.Tenants, s.job.Total = len(p.Tenants), total
+				j.mu.Unlock()
+			}
+			var applied uint64
+			for _, n := range counts[:p.Done] {
+				applied += n
+			}
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			s.job.TenantsDone, s.job.Applied = p.Done, applied
+			if secs := time.Since(s.job.StartedAt).Seconds(); secs > 0 {
+				s.job.Rate = float64(applied) / secs
+			}
+		},
+	})
 	return err
 }
 

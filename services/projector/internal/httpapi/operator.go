@@ -163,6 +163,11 @@ type RebuildRequest struct {
 	// generation; otherwise the whole projection is rebuilt into a new
 	// generation and swapped in.
 	Tenant string `json:"tenant,omitempty"`
+	// Since, an RFC 3339 time, rebuilds the rows of the tenants whose first
+	// event was stored at or after it (the tenants created since then),
+	// one tenant after the other as for Tenant; older tenants are left
+	// alone. It excludes Tenant and may not be in the future.
+	Since string `json:"since,omitempty"`
 }
 
 // rebuild is POST /projections/{name}/rebuild: 202 with the job.
@@ -186,7 +191,21 @@ func (h *operatorHandlers) rebuild(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	job, err := h.op.jobs.start(r.Context(), name, body.Tenant)
+	var since time.Time
+	if body.Since != "" {
+		t, err := time.Parse(time.RFC3339Nano, body.Since)
+		if err != nil {
+			h.fail(w, r, fault.New(fault.Invalid, "malformed-since",
+				fmt.Sprintf("since must be an RFC 3339 time such as 2026-01-02T15:04:05Z, got %q", body.Since)))
+			return
+		}
+		if err := projection.ValidSince(t, time.Now()); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		since = t
+	}
+	job, err := h.op.jobs.start(r.Context(), name, body.Tenant, since)
 	if err != nil {
 		h.fail(w, r, err)
 		return

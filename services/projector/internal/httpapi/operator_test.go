@@ -336,6 +336,11 @@ func TestOperator(t *testing.T) {
 			{"malformed tenant", http.MethodPost, "/projections/accounts/rebuild", `{"tenant":"Not A Slug"}`, http.StatusBadRequest},
 			{"unknown field", http.MethodPost, "/projections/accounts/rebuild", `{"tenants":"acme"}`, http.StatusBadRequest},
 			{"tenant without events", http.MethodPost, "/projections/accounts/rebuild", `{"tenant":"nobody-here"}`, http.StatusNotFound},
+			{"malformed since", http.MethodPost, "/projections/accounts/rebuild", `{"since":"yesterday"}`, http.StatusBadRequest},
+			{"since without a zone", http.MethodPost, "/projections/accounts/rebuild", `{"since":"2026-01-02T03:04:05"}`, http.StatusBadRequest},
+			{"since in the future", http.MethodPost, "/projections/accounts/rebuild", `{"since":"2999-01-01T00:00:00Z"}`, http.StatusBadRequest},
+			{"zero since", http.MethodPost, "/projections/accounts/rebuild", `{"since":"0001-01-01T00:00:00Z"}`, http.StatusBadRequest},
+			{"tenant and since", http.MethodPost, "/projections/accounts/rebuild", `{"tenant":"acme","since":"2020-01-01T00:00:00Z"}`, http.StatusBadRequest},
 			{"unknown job", http.MethodGet, "/projections/jobs/nope", "", http.StatusNotFound},
 			{"partition not a number", http.MethodPost, "/projections/accounts/partitions/x/resume", "", http.StatusBadRequest},
 			{"partition out of range", http.MethodPost, "/projections/accounts/partitions/16/resume", "", http.StatusBadRequest},
@@ -379,6 +384,35 @@ func TestOperator(t *testing.T) {
 		done := e.mustJob(t, job.ID)
 		if done.State != httpapi.JobSucceeded || done.Applied != uint64(e.acmeEvents) {
 			t.Fatalf("finished job %+v", done)
+		}
+	})
+
+	t.Run("rebuild since a time", func(t *testing.T) {
+		// Since the first event of acme, stored after every platform event:
+		// acme is rebuilt, platform is not.
+		stream, err := e.js.Stream(context.Background(), events.StreamEvents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := stream.GetMsg(context.Background(), 1, jetstream.WithGetMsgSubject("auth.evt.acme.>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		since := first.Time.UTC().Format(time.RFC3339Nano)
+		job := e.mustStartRebuild(t, `{"since":"`+since+`"}`)
+		if job.Kind != httpapi.KindSince || job.Since == nil || !job.Since.Equal(first.Time) || job.Tenant != "" {
+			t.Errorf("started job %+v", job)
+		}
+		done := e.mustJob(t, job.ID)
+		if done.State != httpapi.JobSucceeded || done.Tenants != 1 || done.TenantsDone != 1 ||
+			done.Total != uint64(e.acmeEvents) || done.Applied != done.Total {
+			t.Fatalf("finished job %+v", done)
+		}
+
+		// Since after the last tenant was created: nothing to do, done.
+		none := e.mustJob(t, e.mustStartRebuild(t, `{"since":"`+time.Now().UTC().Format(time.RFC3339Nano)+`"}`).ID)
+		if none.State != httpapi.JobSucceeded || none.Tenants != 0 || none.Total != 0 {
+			t.Fatalf("rebuild since now: %+v", none)
 		}
 	})
 
