@@ -3,6 +3,7 @@ module github.com/authstream/authstream/libs/eventstore
 go 1.26.0
 
 require (
+	github.com/authstream/authstream/libs/config v0.0.0
 	github.com/authstream/authstream/libs/events v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
@@ -23,4 +24,7 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 )
 
-replace github.com/authstream/authstream/libs/events => ../events
+replace (
+	github.com/authstream/authstream/libs/config => ../config
+	github.com/authstream/authstream/libs/events => ../events
+)

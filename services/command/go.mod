@@ -10,12 +10,14 @@ require (
 	github.com/authstream/authstream/libs/fault v0.0.0
 	github.com/authstream/authstream/libs/httpapi v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0
-	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/nats-io/nats.go v1.55.0
 )
 
-require github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+require (
+	github.com/getkin/kin-openapi v0.153.0 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+)
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect

@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/config"
+	"github.com/authstream/authstream/libs/eventstore/natsconn"
 	api "github.com/authstream/authstream/libs/httpapi"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
-	"github.com/authstream/authstream/services/projector/internal/natsconn"
 	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/authstream/authstream/services/projector/internal/projection"
 	"github.com/jackc/pgx/v5/pgxpool"

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -236,6 +237,15 @@ func mustStartBinary(tb testing.TB, bin string, env map[string]string) *process 
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	// Ready endpoints answer before the bootstrap admin is projected; the
+	// banner comes only once it is, so a first login cannot miss it.
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(w.String(), "authstream is ready") {
+		if time.Now().After(deadline) {
+			tb.Fatalf("no ready banner after 60s\n%s", w.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	return p
 }

@@ -1,5 +1,9 @@
-// Package natsconn opens the service's NATS connection with the options every
-// service shares, and turns a failed first connection into one clear error.
+// Package natsconn opens a service's connection to the NATS cluster whose
+// JetStream holds the event store. Every service connects the same way, so
+// the options live here once: a 5 s dial timeout, endless reconnects (a
+// broker outage is reported by readiness, not by the process exiting), and a
+// failed first connection turned into one clear error that names the servers
+// and the network cause instead of nats.go's bare "no servers available".
 package natsconn
 
 import (
