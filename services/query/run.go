@@ -325,11 +325,14 @@ func newHandlers(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool
 	if err != nil {
 		return fail(err)
 	}
-	verifier, err := authn.NewVerifier(keys, cfg.PublicURL, authn.WithUserNotBefore(acc.NotBefore))
+	// The verifier reads each caller's standing and not-before from the
+	// permission cache, which the projection's announcements keep current,
+	// rather than from the database on every request.
+	checks := check.New(acc)
+	verifier, err := authn.NewVerifier(keys, cfg.PublicURL, authn.WithUserNotBefore(checks.NotBefore))
 	if err != nil {
 		return fail(fmt.Errorf("token verifier: %w", err))
 	}
-	checks := check.New(acc)
 	return handlers{
 		login:   oauth.New(svc, log),
 		queries: queries.New(acc, checks, keys, verifier, cfg.PublicURL, log),

@@ -126,9 +126,9 @@ SELECT u.status, u.not_before, t.status
 	return st, nil
 }
 
-// errInactive refuses the tokens of a user that is disabled, deleted or in
+// ErrInactive refuses the tokens of a user that is disabled, deleted or in
 // a disabled tenant.
-var errInactive = fault.New(fault.Unauthenticated, "user-inactive", "user is disabled or does not exist")
+var ErrInactive = fault.New(fault.Unauthenticated, "user-inactive", "user is disabled or does not exist")
 
 // NotBefore is an authn.NotBeforeFunc: it returns the user's not-before,
 // and refuses (fault.Unauthenticated) the tokens of a user that is
@@ -139,7 +139,7 @@ func (s *Store) NotBefore(ctx context.Context, tenant, userID string) (time.Time
 		return time.Time{}, err
 	}
 	if !st.Active {
-		return time.Time{}, errInactive
+		return time.Time{}, ErrInactive
 	}
 	return st.NotBefore, nil
 }

@@ -104,23 +104,25 @@ func (s *Store) Role(ctx context.Context, tenant, name string) (Role, error) {
 
 // Grant is what a permission check needs about one user.
 type Grant struct {
-	Exists bool     // the user exists (not deleted)
-	Active bool     // the user and its tenant are active
-	Roles  []string // role names held
+	Exists    bool      // the user exists (not deleted)
+	Active    bool      // the user and its tenant are active
+	Roles     []string  // role names held
+	NotBefore time.Time // tokens issued before it are void; zero if none
 }
 
-// Grant reads a user's standing and roles for the check cache.
+// Grant reads a user's standing, not-before and roles for the check cache.
 func (s *Store) Grant(ctx context.Context, tenant, userID string) (Grant, error) {
 	var (
 		g                    Grant
 		status, tenantStatus string
+		notBefore            *time.Time
 	)
 	err := s.pool.QueryRow(ctx, `
-SELECT u.status, t.status,
+SELECT u.status, u.not_before, t.status,
        coalesce(array(SELECT ur.role FROM user_roles ur
                        WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id ORDER BY ur.role), '{}')
   FROM users u JOIN tenants t ON t.tenant_id = u.tenant_id
- WHERE u.tenant_id = $1 AND u.user_id = $2`, tenant, userID).Scan(&status, &tenantStatus, &g.Roles)
+ WHERE u.tenant_id = $1 AND u.user_id = $2`, tenant, userID).Scan(&status, &notBefore, &tenantStatus, &g.Roles)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Grant{}, nil
 	}
@@ -128,6 +130,9 @@ SELECT u.status, t.status,
 		return Grant{}, dbError("read grant", err)
 	}
 	g.Exists, g.Active = true, status == StatusActive && tenantStatus == StatusActive
+	if notBefore != nil {
+		g.NotBefore = *notBefore
+	}
 	return g, nil
 }
 

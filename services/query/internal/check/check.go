@@ -1,14 +1,16 @@
 // Package check answers "may user U do P?" from an in-memory cache of the
 // accounts projection: per tenant, the permissions of each role and the
-// roles and standing of each user asked about, loaded lazily. The cache
-// follows the projector: when a partition advances, the tenants of that
-// partition are dropped, so that a change takes effect at the first check
-// after its event is projected.
+// roles, standing and not-before of each user asked about, loaded lazily.
+// The token verifier reads standing and not-before from here too. The
+// cache follows the projector: when a partition advances, the tenants of
+// that partition are dropped, so that a change takes effect at the first
+// check or request after its event is projected.
 package check
 
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
@@ -116,8 +118,42 @@ func (c *Cache) Subject(ctx context.Context, tenant, userID string) (Subject, er
 	return s, nil
 }
 
+// NotBefore is an authn.NotBeforeFunc served from the cache: it returns
+// the user's not-before and refuses (accounts.ErrInactive) the tokens of a
+// user that is disabled, deleted or in a disabled tenant. It reads the
+// same per-user entry as Subject, so a disable or a password change takes
+// effect at the first request after its event is projected, without a
+// database read per request in between.
+func (c *Cache) NotBefore(ctx context.Context, tenant, userID string) (time.Time, error) {
+	p := events.Partition(tenant)
+	c.mu.Lock()
+	gen := c.gen[p]
+	var (
+		grant     accounts.Grant
+		haveGrant bool
+	)
+	if e := c.tenants[tenant]; e != nil {
+		grant, haveGrant = e.users[userID]
+	}
+	c.mu.Unlock()
+
+	if !haveGrant {
+		var err error
+		if grant, err = c.src.Grant(ctx, tenant, userID); err != nil {
+			return time.Time{}, err
+		}
+		// The roles are left to the first check that needs them: a token
+		// check alone should not pay for them.
+		c.store(tenant, p, gen, nil, userID, grant)
+	}
+	if !grant.Active {
+		return time.Time{}, accounts.ErrInactive
+	}
+	return grant.NotBefore, nil
+}
+
 // store keeps what a check loaded, unless the partition was invalidated
-// since the check began.
+// since the check began. Nil roles keep the roles already cached, if any.
 func (c *Cache) store(tenant string, p int, gen uint64, roles map[string]authz.Set, userID string, grant accounts.Grant) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -129,7 +165,9 @@ func (c *Cache) store(tenant string, p int, gen uint64, roles map[string]authz.S
 		e = &tenantEntry{users: map[string]accounts.Grant{}}
 		c.tenants[tenant] = e
 	}
-	e.roles = roles
+	if roles != nil {
+		e.roles = roles
+	}
 	if len(e.users) >= maxUsersPerTenant {
 		e.users = map[string]accounts.Grant{}
 	}

@@ -41,8 +41,9 @@ type Handler struct {
 }
 
 // New returns a Handler. verifier checks bearer tokens; it should be built
-// with authn.WithUserNotBefore(store.NotBefore) so that a disabled user's
-// or a changed password's tokens stop working.
+// with authn.WithUserNotBefore(checks.NotBefore) (or store.NotBefore, which
+// reads the database each time) so that a disabled user's or a changed
+// password's tokens stop working.
 func New(store *accounts.Store, checks *check.Cache, keys PublicKeys, verifier *authn.Verifier, publicURL string, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

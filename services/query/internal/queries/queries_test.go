@@ -46,8 +46,8 @@ func mustFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	verifier := env.Verifier(tb, authn.WithUserNotBefore(store.NotBefore))
 	checks := check.New(store)
+	verifier := env.Verifier(tb, authn.WithUserNotBefore(checks.NotBefore))
 	r := chi.NewRouter()
 	r.Route("/t/{tenant}", func(r chi.Router) {
 		oauth.New(svc, nil).Register(r)
@@ -255,6 +255,7 @@ func TestReadAPI(t *testing.T) {
 
 	t.Run("not-before voids older tokens", func(t *testing.T) {
 		f.exec(t, `UPDATE rm_accounts_1.users SET not_before = now() + interval '2 seconds' WHERE tenant_id = 'acme' AND user_id = $1`, plain)
+		f.checks.Invalidate(events.Partition("acme"), 3)
 		if status, _, _ := f.do(t, "GET", "/t/acme/me", plainTok, ""); status != 401 {
 			t.Fatalf("token before not-before: %d", status)
 		}
