@@ -13,12 +13,13 @@ require (
 	github.com/authstream/authstream/libs/keystore v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0
-	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
 	golang.org/x/crypto v0.59.0
 )
+
+require github.com/getkin/kin-openapi v0.153.0 // indirect
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
