@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -249,6 +250,21 @@ func (t *Telemetry) MetricsHandler() http.Handler {
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	t.shared.once.Do(func() { t.shared.err = t.shared.shutdown(ctx) })
 	return t.shared.err
+}
+
+// ShutdownTimeout bounds Close: a collector that does not answer must not
+// hold a stopping process.
+const ShutdownTimeout = 5 * time.Second
+
+// Close is Shutdown bounded by ShutdownTimeout, for the deferred call at the
+// end of a service's Run. Its error names telemetry.
+func (t *Telemetry) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		return fmt.Errorf("telemetry shutdown: %w", err)
+	}
+	return nil
 }
 
 // traceHandler adds trace_id and span_id to records logged with a context

@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
-	defer func() { err = errors.Join(err, shutdownTelemetry(tel)) }()
+	defer func() { err = errors.Join(err, tel.Close()) }()
 	log := tel.Logger
 
 	if err := provideKEK(&cfg, tel); err != nil {
@@ -383,15 +383,4 @@ func printBanner(w io.Writer, e Endpoints, dataDir, admin string) {
 		"  data             %s\n%s"+
 		"Press Ctrl-C to stop.\n",
 		e.Query, e.Command, e.Projector, e.NATS, dataDir, admin)
-}
-
-// shutdownTelemetry flushes telemetry with a bound of its own: ctx is
-// already done when Run returns.
-func shutdownTelemetry(t *telemetry.Telemetry) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := t.Shutdown(ctx); err != nil {
-		return fmt.Errorf("telemetry shutdown: %w", err)
-	}
-	return nil
 }

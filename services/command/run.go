@@ -192,7 +192,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if err != nil {
 			return fmt.Errorf("telemetry: %w", err)
 		}
-		defer func() { err = errors.Join(err, shutdown(tel)) }()
+		defer func() { err = errors.Join(err, tel.Close()) }()
 	}
 	log := tel.Logger
 
@@ -278,15 +278,4 @@ func newApp(ctx context.Context, js jetstream.JetStream, cfg Config, tel *teleme
 		return nil, nil, err
 	}
 	return a, func() { _ = keys.Close() }, nil
-}
-
-// shutdown flushes telemetry with a bound of its own: ctx is already done
-// when Run returns.
-func shutdown(t *telemetry.Telemetry) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := t.Shutdown(ctx); err != nil {
-		return fmt.Errorf("telemetry shutdown: %w", err)
-	}
-	return nil
 }

@@ -16,14 +16,13 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/eventstore/natsconn"
 	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
-	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/authstream/authstream/services/projector/internal/projection"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -108,7 +107,7 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		LogLevel:     r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:    r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
 	}
-	if problem := postgres.CheckURL(cfg.DatabaseURL.Reveal()); problem != "" {
+	if problem := readmodel.CheckURL(cfg.DatabaseURL.Reveal()); problem != "" {
 		r.Problemf("DATABASE_URL", "%s", problem)
 	}
 	return cfg, r.Err()
@@ -121,7 +120,7 @@ func (c Config) check() error {
 		r.Problemf("AUTH_NATS_URL", "required (the NATS servers, e.g. nats://127.0.0.1:4222)")
 	}
 	if c.Pool == nil {
-		if problem := postgres.CheckURL(c.DatabaseURL.Reveal()); problem != "" {
+		if problem := readmodel.CheckURL(c.DatabaseURL.Reveal()); problem != "" {
 			r.Problemf("DATABASE_URL", "%s", problem)
 		}
 	}
@@ -151,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if err != nil {
 			return fmt.Errorf("telemetry: %w", err)
 		}
-		defer func() { err = errors.Join(err, shutdown(tel)) }()
+		defer func() { err = errors.Join(err, tel.Close()) }()
 	}
 	log := tel.Logger
 
@@ -165,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	pool := cfg.Pool
 	if pool == nil {
-		if pool, err = postgres.Open(ctx, cfg.DatabaseURL.Reveal(), "authstream-projector"); err != nil {
+		if pool, err = readmodel.Prepare(ctx, cfg.DatabaseURL.Reveal(), "authstream-projector"); err != nil {
 			return err
 		}
 		defer pool.Close()
@@ -235,15 +234,4 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	wg.Wait()
 	log.Info("projector stopped")
 	return errors.Join(workerErr, serveErr)
-}
-
-// shutdown flushes telemetry with a bound of its own: ctx is already done
-// when Run returns.
-func shutdown(t *telemetry.Telemetry) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := t.Shutdown(ctx); err != nil {
-		return fmt.Errorf("telemetry shutdown: %w", err)
-	}
-	return nil
 }

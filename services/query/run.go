@@ -27,6 +27,7 @@ import (
 	"github.com/authstream/authstream/libs/eventstore/natsconn"
 	api "github.com/authstream/authstream/libs/httpapi"
 	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/accounts"
 	"github.com/authstream/authstream/services/query/internal/app"
@@ -35,7 +36,6 @@ import (
 	"github.com/authstream/authstream/services/query/internal/consistency"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
 	"github.com/authstream/authstream/services/query/internal/oauth"
-	"github.com/authstream/authstream/services/query/internal/postgres"
 	"github.com/authstream/authstream/services/query/internal/queries"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -139,7 +139,7 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		}
 		cfg.KEK = kek
 	}
-	if problem := postgres.CheckURL(cfg.DatabaseURL.Reveal()); problem != "" {
+	if problem := readmodel.CheckURL(cfg.DatabaseURL.Reveal()); problem != "" {
 		r.Problemf("DATABASE_URL", "%s", problem)
 	}
 	return cfg, r.Err()
@@ -164,7 +164,7 @@ func (c Config) check() error {
 		r.Problemf("AUTH_NATS_URL", "required (the NATS servers, e.g. nats://127.0.0.1:4222)")
 	}
 	if c.Pool == nil {
-		if problem := postgres.CheckURL(c.DatabaseURL.Reveal()); problem != "" {
+		if problem := readmodel.CheckURL(c.DatabaseURL.Reveal()); problem != "" {
 			r.Problemf("DATABASE_URL", "%s", problem)
 		}
 	}
@@ -202,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if err != nil {
 			return fmt.Errorf("telemetry: %w", err)
 		}
-		defer func() { err = errors.Join(err, shutdown(tel)) }()
+		defer func() { err = errors.Join(err, tel.Close()) }()
 	}
 	log := tel.Logger
 
@@ -216,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	pool := cfg.Pool
 	if pool == nil {
-		if pool, err = postgres.Open(ctx, cfg.DatabaseURL.Reveal(), "authstream-query"); err != nil {
+		if pool, err = readmodel.Prepare(ctx, cfg.DatabaseURL.Reveal(), "authstream-query"); err != nil {
 			return err
 		}
 		defer pool.Close()
@@ -339,15 +339,4 @@ func newHandlers(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool
 		audit:   audit.New(store, checks, verifier, log),
 		checks:  checks,
 	}, func() { _ = keys.Close() }, nil
-}
-
-// shutdown flushes telemetry with a bound of its own: ctx is already done
-// when Run returns.
-func shutdown(t *telemetry.Telemetry) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := t.Shutdown(ctx); err != nil {
-		return fmt.Errorf("telemetry shutdown: %w", err)
-	}
-	return nil
 }
