@@ -8,53 +8,62 @@ import (
 	"testing"
 )
 
-// proxy is a TCP relay between a NATS client and a server that can make
+// Proxy is a TCP relay between a NATS client and a server that can make
 // one publish ambiguous: when armed, it waits for the commit of an atomic
 // batch in the client's bytes, then loses either that commit or the
 // server's answer to it, and cuts the client's connection. The client
-// reconnects through the relay, which then forwards normally.
-type proxy struct {
+// reconnects through the relay, which then forwards normally. Tests of
+// code above the event store use it to prove that an ambiguous append is
+// settled without loss or duplicate.
+type Proxy struct {
 	tb       testing.TB
 	ln       net.Listener
 	upstream string
 
 	mu    sync.Mutex
-	armed *trap
+	armed *Trap
+	fired chan struct{}
 	conns []net.Conn
 }
 
-// trap describes the one failure to inject.
-type trap struct {
-	marker    []byte // bytes that identify the publish to disturb
-	dropReply bool   // true: the server gets the commit, the client never hears back; false: the commit is lost
-	// stored is called (in its own goroutine) after the commit went through
-	// with dropReply; the connection is cut when it returns.
-	stored func()
-	fired  chan struct{}
+// Trap describes the one failure to inject.
+type Trap struct {
+	Marker    []byte // bytes that identify the publish to disturb, e.g. "Nats-Batch-Commit"
+	DropReply bool   // true: the server gets the commit, the client never hears back; false: the commit is lost
+	// Stored is called (in its own goroutine) after the commit went through
+	// with DropReply; the connection is cut when it returns. It must not
+	// call t.Fatal.
+	Stored func()
 }
 
-func startProxy(tb testing.TB, upstream string) *proxy {
+// StartProxy starts a relay to upstream (host:port) that stops with the
+// test.
+func StartProxy(tb testing.TB, upstream string) *Proxy {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("proxy: listen: %v", err)
 	}
-	p := &proxy{tb: tb, ln: ln, upstream: upstream}
+	p := &Proxy{tb: tb, ln: ln, upstream: upstream}
 	tb.Cleanup(p.close)
 	go p.accept()
 	return p
 }
 
-func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }
+// URL is the nats:// URL clients connect to.
+func (p *Proxy) URL() string { return "nats://" + p.ln.Addr().String() }
 
-func (p *proxy) arm(t *trap) {
+// Arm sets the failure for the next publish that carries t.Marker and
+// returns a channel closed once the connection has been cut.
+func (p *Proxy) Arm(t Trap) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t.fired = make(chan struct{})
-	p.armed = t
+	p.fired = make(chan struct{})
+	p.armed = &t
+	return p.fired
 }
 
-func (p *proxy) close() {
+func (p *Proxy) close() {
 	_ = p.ln.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -63,7 +72,7 @@ func (p *proxy) close() {
 	}
 }
 
-func (p *proxy) accept() {
+func (p *Proxy) accept() {
 	for {
 		client, err := p.ln.Accept()
 		if err != nil {
@@ -83,7 +92,7 @@ func (p *proxy) accept() {
 
 // relay copies both ways; the client-to-server direction watches for the
 // armed marker.
-func (p *proxy) relay(client, server net.Conn) {
+func (p *Proxy) relay(client, server net.Conn) {
 	var (
 		mu        sync.Mutex
 		dropReply bool
@@ -125,13 +134,14 @@ func (p *proxy) relay(client, server net.Conn) {
 			if t != nil {
 				// The marker may straddle two reads.
 				window := append(tail, chunk...)
-				if i := bytes.Index(window, t.marker); i >= 0 {
+				if i := bytes.Index(window, t.Marker); i >= 0 {
 					p.mu.Lock()
 					p.armed = nil
+					fired := p.fired
 					p.mu.Unlock()
-					if !t.dropReply {
+					if !t.DropReply {
 						// Lose the commit and everything after it.
-						close(t.fired)
+						close(fired)
 						cut()
 						return
 					}
@@ -143,15 +153,15 @@ func (p *proxy) relay(client, server net.Conn) {
 						return
 					}
 					go func() {
-						t.stored()
-						close(t.fired)
+						t.Stored()
+						close(fired)
 						cut()
 					}()
 					_, _ = io.Copy(server, client)
 					return
 				}
-				if len(window) > len(t.marker) {
-					tail = append(tail[:0], window[len(window)-len(t.marker):]...)
+				if len(window) > len(t.Marker) {
+					tail = append(tail[:0], window[len(window)-len(t.Marker):]...)
 				} else {
 					tail = append(tail[:0], window...)
 				}

@@ -482,8 +482,8 @@ func countEvents(ws []eventstore.Write) int {
 
 func testAmbiguous(t *testing.T, s *eventstore.Store, js jetstream.JetStream, replyLost bool) {
 	ctx := context.Background()
-	p := startProxy(t, strings.TrimPrefix(js.Conn().ConnectedUrl(), "nats://"))
-	nc, err := nats.Connect(p.url(),
+	p := StartProxy(t, strings.TrimPrefix(js.Conn().ConnectedUrl(), "nats://"))
+	nc, err := nats.Connect(p.URL(),
 		nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond), nats.ReconnectJitter(0, 0),
 		nats.DontRandomize(), nats.IgnoreDiscoveredServers())
 	if err != nil {
@@ -502,10 +502,10 @@ func testAmbiguous(t *testing.T, s *eventstore.Store, js jetstream.JetStream, re
 
 	tenant, admin := newTenant(t), events.NewID()
 	writes := createTenant(t, tenant, admin)
-	tr := &trap{
-		marker:    []byte("Nats-Batch-Commit"),
-		dropReply: replyLost,
-		stored: func() {
+	fired := p.Arm(Trap{
+		Marker:    []byte("Nats-Batch-Commit"),
+		DropReply: replyLost,
+		Stored: func() {
 			// Cut the connection only once the batch is visible, so the
 			// first attempt certainly succeeded without the client knowing.
 			deadline := time.Now().Add(10 * time.Second)
@@ -516,14 +516,13 @@ func testAmbiguous(t *testing.T, s *eventstore.Store, js jetstream.JetStream, re
 				time.Sleep(5 * time.Millisecond)
 			}
 		},
-	}
-	p.arm(tr)
+	})
 	res, err := flaky.Append(ctx, writes...)
 	if err != nil {
 		t.Fatalf("append through a failing connection: %v", err)
 	}
 	select {
-	case <-tr.fired:
+	case <-fired:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the connection was never cut: the test proved nothing")
 	}
