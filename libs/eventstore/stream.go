@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
@@ -104,13 +105,27 @@ func StreamConfigs(opts StreamOptions) ([]jetstream.StreamConfig, error) {
 // the configuration of opts. It is idempotent and safe to call at every
 // start of every service.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptions) error {
+	return ensure(ctx, js, opts, events.StreamEvents, events.StreamActivity)
+}
+
+// EnsureStream is EnsureStreams for the named streams only (a service that
+// writes AUTH_ACTIVITY alone needs no rights on AUTH_EVENTS' configuration).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, opts StreamOptions, streams ...string) error {
+	return ensure(ctx, js, opts, streams...)
+}
+
+func ensure(ctx context.Context, js jetstream.JetStream, opts StreamOptions, streams ...string) error {
 	cfgs, err := StreamConfigs(opts)
 	if err != nil {
 		return fmt.Errorf("ensure streams: %w", err)
 	}
-	for _, cfg := range cfgs {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	for _, name := range streams {
+		i := slices.IndexFunc(cfgs, func(c jetstream.StreamConfig) bool { return c.Name == name })
+		if i < 0 {
+			return fmt.Errorf("ensure stream %s: not a stream of authstream", name)
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, cfgs[i]); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", name, err)
 		}
 	}
 	return nil

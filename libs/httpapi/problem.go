@@ -30,6 +30,7 @@ const ProblemContentType = "application/problem+json"
 const (
 	ReasonUnsupportedMediaType = "unsupported-media-type" // 415
 	ReasonBodyTooLarge         = "body-too-large"         // 413
+	ReasonHeaderTooLarge       = "header-too-large"       // 431, before routing
 	ReasonMalformedJSON        = "malformed-json"         // 400
 	ReasonInvalidToken         = "invalid-token"          // 401 with error="invalid_token"
 	ReasonMissingToken         = "missing-token"          // 401 without an error attribute

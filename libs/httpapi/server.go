@@ -18,7 +18,13 @@ const (
 	ReadTimeout       = 30 * time.Second
 	WriteTimeout      = 60 * time.Second
 	IdleTimeout       = 120 * time.Second
-	MaxHeaderBytes    = 32 << 10
+	// MaxHeaderBytes is the largest request line and headers answered by a
+	// handler; past it the answer is a 431 problem. net/http itself reads up
+	// to HardMaxHeaderBytes, and answers a request past that with its own
+	// plain-text 431 before any handler runs: the gap between the two is
+	// what lets most oversized requests get a problem body.
+	MaxHeaderBytes     = 32 << 10
+	HardMaxHeaderBytes = 4 * MaxHeaderBytes
 	// DrainTimeout bounds how long Serve waits for in-flight requests after
 	// its context ends.
 	DrainTimeout = 10 * time.Second
@@ -28,13 +34,43 @@ const (
 // is set: Serve supplies the listener.
 func NewServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           limitHeaders(h),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
 		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
+		MaxHeaderBytes:    HardMaxHeaderBytes,
 	}
+}
+
+// limitHeaders answers 431 with a problem body when the request line and
+// headers exceed MaxHeaderBytes, counted as they arrived on the wire.
+func limitHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headerBytes(r) > MaxHeaderBytes {
+			// The connection is not reused: the client sent more than it may.
+			w.Header().Set("Connection", "close")
+			WriteProblem(w, http.StatusRequestHeaderFieldsTooLarge, ReasonHeaderTooLarge, "",
+				fmt.Sprintf("the request line and headers exceed %d bytes", MaxHeaderBytes))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// headerBytes is the size of r's request line and header block as sent:
+// "METHOD URI PROTO\r\n", then "Name: value\r\n" per value.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	if r.Host != "" && r.Header.Get("Host") == "" { // net/http moves Host out of Header
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // Listen opens a TCP listener on addr (host:port; port 0 picks a free one).

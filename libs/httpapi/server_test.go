@@ -46,8 +46,59 @@ func TestNewServer_Limits(t *testing.T) {
 	t.Parallel()
 	srv := httpapi.NewServer(http.NotFoundHandler())
 	if srv.ReadHeaderTimeout != 5*time.Second || srv.ReadTimeout != 30*time.Second || srv.WriteTimeout != 60*time.Second ||
-		srv.IdleTimeout != 120*time.Second || srv.MaxHeaderBytes != 32<<10 {
+		srv.IdleTimeout != 120*time.Second || srv.MaxHeaderBytes != 128<<10 {
 		t.Errorf("limits = %+v", srv)
+	}
+}
+
+func TestNewServer_OversizedHeaders(t *testing.T) {
+	t.Parallel()
+	ln, err := httpapi.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := 0
+	srv := httpapi.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached++
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- httpapi.Serve(ctx, srv, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	tests := []struct {
+		name        string
+		padding     int
+		status      int
+		problemBody bool
+	}{
+		{"within the limit", httpapi.MaxHeaderBytes - 1024, http.StatusNoContent, false},
+		{"just past the limit", httpapi.MaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, true},
+		{"twice the limit", 2 * httpapi.MaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, true},
+		// Past what net/http reads, it answers alone, in plain text.
+		{"past the hard limit", 2 * httpapi.HardMaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, false},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/x", nil)
+		req.Header.Set("X-Padding", strings.Repeat("a", tt.padding))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.status {
+			t.Errorf("%s: status = %d, want %d", tt.name, res.StatusCode, tt.status)
+		}
+		isProblem := res.Header.Get("Content-Type") == httpapi.ProblemContentType &&
+			strings.Contains(string(body), `"status":431`)
+		if isProblem != tt.problemBody {
+			t.Errorf("%s: problem body = %v, want %v (%s: %.80s)", tt.name, isProblem, tt.problemBody, res.Header.Get("Content-Type"), body)
+		}
+	}
+	if reached != 1 {
+		t.Errorf("handler reached %d times, want once", reached)
 	}
 }
 

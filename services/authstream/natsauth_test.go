@@ -234,9 +234,16 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 
 	t.Run("query writes activity and reads events and keys, but writes no account event", func(t *testing.T) {
 		query := mustConnectAs(t, url, "query")
-		if err := eventstore.EnsureStreams(ctx, query.js, eventstore.StreamOptions{}); err != nil {
-			t.Fatalf("EnsureStreams as query: %v", err)
+		// What the query service runs at start: AUTH_ACTIVITY only.
+		if err := eventstore.EnsureStream(ctx, query.js, eventstore.StreamOptions{}, events.StreamActivity); err != nil {
+			t.Fatalf("EnsureStream(AUTH_ACTIVITY) as query: %v", err)
 		}
+		query.mustNoViolation(t)
+		// Changing AUTH_EVENTS is the command service's alone.
+		if err := eventstore.EnsureStream(ctx, query.js, eventstore.StreamOptions{}, events.StreamEvents); err == nil {
+			t.Error("query updated AUTH_EVENTS")
+		}
+		query.mustViolation(t, "update AUTH_EVENTS")
 		keys, err := keystore.New(ctx, query.js, ring)
 		if err != nil {
 			t.Fatalf("keystore: %v", err)

@@ -235,9 +235,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	// The login path appends sign-ins and sessions to AUTH_ACTIVITY; a
 	// query service started before any command service must find it.
-	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{
+	// AUTH_EVENTS is the command service's to configure: the query service
+	// only reads it, and holds no right to change it.
+	if err := eventstore.EnsureStream(ctx, js, eventstore.StreamOptions{
 		Replicas: cfg.StreamReplicas, ActivityMaxAge: cfg.ActivityRetention,
-	}); err != nil {
+	}, events.StreamActivity); err != nil {
 		return fmt.Errorf("event streams: %w", err)
 	}
 

@@ -4,27 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natstest"
+	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/services/projector"
 )
 
 // TestNATS_StreamLeaderLost runs writers against a 3-node JetStream cluster
 // holding the streams with three replicas, and shuts the AUTH_EVENTS
 // leader down in the middle. Each writer extends its own user's hash chain
 // and retries an append whose outcome it does not know with the same
-// event, as the command service does. Writes resume after the election,
-// and afterwards every acknowledged event is in the stream exactly once.
+// event, as the command service does. A projector follows the stream
+// throughout. Writes resume after the election; afterwards every
+// acknowledged event is in the stream exactly once, and the projection
+// holds exactly what the acknowledged events say.
 func TestNATS_StreamLeaderLost(t *testing.T) {
 	start := time.Now()
 	servers, urls := natstest.RunCluster(t, 3)
@@ -33,14 +41,17 @@ func TestNATS_StreamLeaderLost(t *testing.T) {
 		t.Fatalf("ensure streams: %v", err)
 	}
 	mustStreamLeader(t, servers, events.StreamEvents)
+	tenant := "acme"
+	mustCreateTenant(t, js, tenant)
+	db := mustProjector(t, strings.Join(urls, ","))
 
 	const writers = 4
-	tenant := "acme"
 	var (
 		stop    = make(chan struct{})
 		wg      sync.WaitGroup
 		mu      sync.Mutex
-		acked   = map[string]bool{} // event ids
+		acked   = map[string]bool{}            // event ids
+		roles   = map[string]map[string]bool{} // user id -> roles acknowledged
 		acks    atomic.Int64
 		retries atomic.Int64
 		dups    atomic.Int64
@@ -63,9 +74,11 @@ func TestNATS_StreamLeaderLost(t *testing.T) {
 					return
 				default:
 				}
-				var data any = events.UserRoleAssigned{Role: fmt.Sprintf("r%d", i)}
+				role := fmt.Sprintf("r%d", i)
+				var data any = events.UserRoleAssigned{Role: role}
 				if i == 0 {
-					data = events.UserRegistered{Username: fmt.Sprintf("w%d", w), UsernameKey: fmt.Sprintf("w%d", w)}
+					data = events.UserRegistered{Username: fmt.Sprintf("w%d", w), UsernameKey: fmt.Sprintf("w%d", w),
+						Credential: events.Sealed{KID: "kek-test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}}
 				}
 				e := mustEvent(t, tenant, id, data)
 				res, err := appendRetrying(store, eventstore.Events{After: after, Events: []events.Envelope{e}}, &retries)
@@ -79,6 +92,12 @@ func TestNATS_StreamLeaderLost(t *testing.T) {
 				after = res.Positions[0]
 				mu.Lock()
 				acked[e.ID] = true
+				if roles[id] == nil {
+					roles[id] = map[string]bool{}
+				}
+				if i > 0 {
+					roles[id][role] = true
+				}
 				mu.Unlock()
 				acks.Add(1)
 			}
@@ -121,10 +140,114 @@ func TestNATS_StreamLeaderLost(t *testing.T) {
 			t.Errorf("event %s is stored %d times", id, n)
 		}
 	}
+	projected := mustProjected(t, db, tenant, roles, 60*time.Second)
 	t.Logf("faults: stream leader %s shut down (new leader %s) after %d acknowledgements; "+
-		"%d acknowledged, %d found exactly once, %d lost, %d stored twice; %d appends retried, %d settled as duplicates; %s",
+		"%d acknowledged, %d found exactly once, %d lost, %d stored twice; %d appends retried, %d settled as duplicates; "+
+		"projection: %d users and %d role assignments, as acknowledged; %s",
 		name, newLeader.Name(), atStop, len(acked), found, lost, doubled, retries.Load(), dups.Load(),
-		time.Since(start).Round(time.Millisecond))
+		len(roles), projected, time.Since(start).Round(time.Millisecond))
+}
+
+// mustCreateTenant appends tenant's creation, which its users' rows need.
+func mustCreateTenant(tb testing.TB, js jetstream.JetStream, tenant string) {
+	tb.Helper()
+	e, err := events.New(events.TypeTenantCreated, events.TenantCreated{Name: tenant}, events.Meta{
+		Tenant: tenant, Aggregate: events.AggregateTenant, AggregateID: tenant,
+		OccurredAt: time.Now(), Actor: events.System,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store, err := eventstore.New(js)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := store.Append(ctx, eventstore.Events{Events: []events.Envelope{e}}); err != nil {
+		tb.Fatalf("create tenant: %v", err)
+	}
+}
+
+// mustProjector runs the projector service against the cluster on a fresh
+// database until the test ends, and returns a pool on that database.
+func mustProjector(tb testing.TB, natsURL string) *pgxpool.Pool {
+	tb.Helper()
+	dbURL := pgtest.URL(tb)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- projector.Run(ctx, projector.Config{
+			Addr: "127.0.0.1:0", NATSURL: natsURL, DatabaseURL: config.Secret(dbURL),
+			LogLevel: "warn", LogFormat: "json", LogOut: io.Discard,
+		})
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("projector: %v", err)
+		}
+	})
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// mustProjected waits until the projection of tenant holds exactly the
+// users and role assignments of want (user id -> roles), and returns the
+// number of assignments. Anything missing, extra or doubled past limit
+// fails the test.
+func mustProjected(tb testing.TB, db *pgxpool.Pool, tenant string, want map[string]map[string]bool, limit time.Duration) int {
+	tb.Helper()
+	total := 0
+	for _, rs := range want {
+		total += len(rs)
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		got, err := projectedRoles(db, tenant)
+		if err == nil && reflect.DeepEqual(got, want) {
+			return total
+		}
+		if time.Now().After(deadline) {
+			n := 0
+			for _, rs := range got {
+				n += len(rs)
+			}
+			tb.Fatalf("projection after %s: %d users and %d assignments (err %v), want %d users and %d assignments",
+				limit, len(got), n, err, len(want), total)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func projectedRoles(db *pgxpool.Pool, tenant string) (map[string]map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := map[string]map[string]bool{}
+	rows, err := db.Query(ctx, `SELECT u.user_id, r.role FROM users u LEFT JOIN user_roles r
+		ON r.tenant_id = u.tenant_id AND r.user_id = u.user_id WHERE u.tenant_id = $1`, tenant)
+	if err != nil {
+		return got, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user string
+		var role *string
+		if err := rows.Scan(&user, &role); err != nil {
+			return got, err
+		}
+		if got[user] == nil {
+			got[user] = map[string]bool{}
+		}
+		if role != nil {
+			got[user][*role] = true
+		}
+	}
+	return got, rows.Err()
 }
 
 // appendRetrying appends w, retrying with the same events while the outcome

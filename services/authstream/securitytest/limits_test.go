@@ -23,7 +23,7 @@ type answerKind int
 const (
 	problemBody answerKind = iota // application/problem+json (RFC 9457)
 	oauthBody                     // application/json {"error": ...} (RFC 6749 section 5.2)
-	anyBody                       // written by net/http before any handler (431)
+	anyBody                       // written by net/http before any handler (431 past HardMaxHeaderBytes)
 )
 
 // TestLimits_badInputChangesNothing sends oversized, too deep, too long
@@ -131,9 +131,10 @@ func TestLimits_badInputChangesNothing(t *testing.T) {
 		{"Consistency-Token at the token endpoint", request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Consistency: "99999999999999999999999", Form: url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {"x"}}}, http.StatusBadRequest, problemBody},
 		{"bearer token of 30 KiB at the query service", request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: long(30 << 10)}, http.StatusUnauthorized, problemBody},
 		{"bearer token of 30 KiB at the command service", request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", Bearer: long(30 << 10), JSON: map[string]any{"username": "gina", "password": carolPassword}}, http.StatusUnauthorized, problemBody},
-		{"headers over the limit, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, anyBody},
-		{"headers over the limit, command", withHeader(register("gina", carolPassword), "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, anyBody},
-		{"headers over the limit, projector", withHeader(request{Base: p.projector, Method: http.MethodGet, Path: "/projections", Bearer: root.Access}, "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, anyBody},
+		{"headers over the limit, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
+		{"headers over the limit, command", withHeader(register("gina", carolPassword), "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
+		{"headers over the limit, projector", withHeader(request{Base: p.projector, Method: http.MethodGet, Path: "/projections", Bearer: root.Access}, "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
+		{"headers past what net/http reads, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*api.HardMaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, anyBody},
 		{"JSON with another content type", raw(p.command, http.MethodPost, "/t/acme/users", "text/plain", `{"username":"gina","password":"`+carolPassword+`"}`), http.StatusUnsupportedMediaType, problemBody},
 		{"form at the check", raw(p.query, http.MethodPost, "/t/acme/check", form, "user_id=x&permission=a:b"), http.StatusUnsupportedMediaType, problemBody},
 	}
