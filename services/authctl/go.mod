@@ -5,8 +5,11 @@ go 1.26.0
 require (
 	github.com/authstream/authstream/libs/config v0.0.0
 	github.com/authstream/authstream/libs/events v0.0.0
+	github.com/authstream/authstream/libs/eventstore v0.0.0
+	github.com/authstream/authstream/libs/keystore v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/authstream/authstream/services/authstream v0.0.0
+	github.com/nats-io/nats.go v1.55.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	golang.org/x/term v0.48.0
 )
@@ -15,10 +18,8 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/authstream/authstream/libs/authn v0.0.0 // indirect
 	github.com/authstream/authstream/libs/authz v0.0.0 // indirect
-	github.com/authstream/authstream/libs/eventstore v0.0.0 // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
 	github.com/authstream/authstream/libs/httpapi v0.0.0 // indirect
-	github.com/authstream/authstream/libs/keystore v0.0.0 // indirect
 	github.com/authstream/authstream/libs/telemetry v0.0.0 // indirect
 	github.com/authstream/authstream/services/command v0.0.0 // indirect
 	github.com/authstream/authstream/services/projector v0.0.0 // indirect
@@ -42,7 +43,6 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect

@@ -49,6 +49,9 @@ type Config struct {
 	// ProjectorURL is the base URL of the projector's operator API
 	// (AUTH_PROJECTOR_URL); --projector-url overrides it.
 	ProjectorURL string
+	// NATSURL is the NATS server list, with credentials, that backup and
+	// restore connect to (AUTH_NATS_URL); --nats overrides it.
+	NATSURL string
 	// Credentials is the file caching the logins; empty means
 	// os.UserConfigDir()/authstream/credentials.json.
 	Credentials string
@@ -74,6 +77,7 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		QueryURL:     strings.TrimRight(r.URL("AUTH_QUERY_URL", DefaultQueryURL, "http", "https"), "/"),
 		CommandURL:   strings.TrimRight(r.URL("AUTH_COMMAND_URL", DefaultCommandURL, "http", "https"), "/"),
 		ProjectorURL: strings.TrimRight(r.URL("AUTH_PROJECTOR_URL", DefaultProjectorURL, "http", "https"), "/"),
+		NATSURL:      strings.Join(r.URLList("AUTH_NATS_URL", "nats", "tls", "ws", "wss"), ","),
 	}
 	return cfg, r.Err()
 }
@@ -92,8 +96,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	return cli.Run(ctx, cli.Env{
 		QueryURL: or(cfg.QueryURL, DefaultQueryURL), CommandURL: or(cfg.CommandURL, DefaultCommandURL),
-		ProjectorURL: or(cfg.ProjectorURL, DefaultProjectorURL),
-		Out:          cfg.Out, Err: cfg.Err, In: cfg.In, HTTP: cfg.HTTP, Credentials: path, Now: cfg.Now,
+		ProjectorURL: or(cfg.ProjectorURL, DefaultProjectorURL), NATSURL: cfg.NATSURL,
+		Out: cfg.Out, Err: cfg.Err, In: cfg.In, HTTP: cfg.HTTP, Credentials: path, Now: cfg.Now,
 	}, cfg.Args)
 }
 

@@ -29,6 +29,7 @@ var natsPasswords = map[string]string{
 	"query":      "8c21d4e9f0a3b6c7query",
 	"projector":  "77de0b1c2a3f4e5dprojector",
 	"subscriber": "b402e6f8a1c3d5e7subscriber",
+	"backup":     "5a0c9e7b3d1f2468backup",
 }
 
 // natsWait bounds every wait on the server in these tests.

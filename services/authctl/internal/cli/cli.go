@@ -35,6 +35,9 @@ type Env struct {
 	// the --query-url, --command-url and --projector-url flags override
 	// them.
 	QueryURL, CommandURL, ProjectorURL string
+	// NATSURL is the NATS server list of backup and restore
+	// (AUTH_NATS_URL); their --nats flag overrides it.
+	NATSURL string
 	// Out receives the results, Err the prompts, progress and usage.
 	Out, Err io.Writer
 	// In is standard input: passwords with --password-stdin, or typed at
@@ -89,7 +92,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = slices.Concat(sessionCommands, tenantCommands, userCommands, roleCommands, keyCommands, projectionCommands, auditCommands)
+	commands = slices.Concat(sessionCommands, tenantCommands, userCommands, roleCommands, keyCommands, projectionCommands, auditCommands, backupCommands)
 }
 
 // Run runs the command line args. It returns an error wrapping ErrUsage
