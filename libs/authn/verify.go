@@ -47,6 +47,7 @@ type Verifier struct {
 	audience  string
 	notBefore NotBeforeFunc
 	now       func() time.Time
+	cache     *verifiedCache // nil unless WithVerifiedCache
 }
 
 // VerifierOption changes a Verifier's optional behaviour.
@@ -85,6 +86,24 @@ func WithUserNotBefore(fn NotBeforeFunc) VerifierOption {
 			return errors.New("not-before func is nil")
 		}
 		v.notBefore = fn
+		return nil
+	}
+}
+
+// WithVerifiedCache makes Verify remember up to size tokens whose signature
+// and claims verified, keyed by the SHA-256 of the token, until they
+// expire: a token presented again skips parsing and the signature check,
+// the bulk of a verification. What can change while a token lives is still
+// checked on every call: the tenant asked for, that the token's key is
+// still the tenant's (a retired key's tokens stop at once) and the
+// not-before hook of WithUserNotBefore (a disabled user's tokens stop at
+// once). Refused tokens are never remembered. size must be positive.
+func WithVerifiedCache(size int) VerifierOption {
+	return func(v *Verifier) error {
+		if size <= 0 {
+			return fmt.Errorf("verified token cache size must be positive, got %d", size)
+		}
+		v.cache = newVerifiedCache(size)
 		return nil
 	}
 }
@@ -130,7 +149,9 @@ func (v *Verifier) Issuer(tenant string) string { return IssuerURL(v.publicURL, 
 // with the leeway; sub and jti must be present. Every refusal is
 // fault.Unauthenticated with reason "invalid-token" and a generic message,
 // wrapping ErrInvalidToken and the reason; an Unavailable or Internal error
-// of the key source or the not-before hook is returned as it is.
+// of the key source or the not-before hook is returned as it is. With
+// WithVerifiedCache, a token verified before skips the signature and claim
+// checks until it expires, never the tenant, key and not-before checks.
 func (v *Verifier) Verify(ctx context.Context, tenant, token string) (*Claims, error) {
 	if tenant == "" {
 		return nil, refuse("no tenant")
@@ -141,26 +162,70 @@ func (v *Verifier) Verify(ctx context.Context, tenant, token string) (*Claims, e
 	if len(token) > MaxTokenBytes {
 		return nil, refuse("token longer than %d bytes", MaxTokenBytes)
 	}
+	if v.cache == nil {
+		wc, _, err := v.verifySigned(ctx, tenant, token)
+		if err != nil {
+			return nil, err
+		}
+		return v.standing(ctx, tenant, wc.claims())
+	}
+	id := tokenID(token)
+	if e, ok := v.cache.get(id, tenant, v.now().Add(-v.leeway)); ok && v.keyCurrent(ctx, tenant, e) {
+		v.cache.hits.Add(1)
+		return v.standing(ctx, tenant, e.claims.clone())
+	}
+	wc, key, err := v.verifySigned(ctx, tenant, token)
+	if err != nil {
+		return nil, err
+	}
+	c := wc.claims()
+	v.cache.put(id, &verified{tenant: tenant, kid: key.kid, alg: key.alg, key: key.pub, claims: c.clone()}, v.now())
+	return v.standing(ctx, tenant, c)
+}
+
+// keyCurrent reports whether the key a remembered token was verified with
+// is still the tenant's, under the same algorithm. Any doubt (the key
+// source failing included) sends the token through the full check, which
+// answers the error.
+func (v *Verifier) keyCurrent(ctx context.Context, tenant string, e *verified) bool {
+	alg, key, err := v.keys.PublicKey(ctx, tenant, e.kid)
+	if err != nil || alg != e.alg {
+		return false
+	}
+	k, ok := key.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(e.key)
+}
+
+// verifyingKey is the key a token verified with.
+type verifyingKey struct {
+	kid, alg string
+	pub      crypto.PublicKey
+}
+
+// verifySigned checks everything of token that does not change while it
+// lives: the signature under the tenant's key named by kid, the issuer,
+// tid, the audience, the times and the required claims.
+func (v *Verifier) verifySigned(ctx context.Context, tenant, token string) (*wireClaims, verifyingKey, error) {
 	// Read the header unverified only to learn the kid; nothing else of it
 	// is trusted.
 	var unverified wireClaims
 	head, _, err := jwt.NewParser().ParseUnverified(token, &unverified)
 	if err != nil {
-		return nil, refuse("malformed token: %v", err)
+		return nil, verifyingKey{}, refuse("malformed token: %v", err)
 	}
 	kid, _ := head.Header["kid"].(string)
 	if kid == "" {
-		return nil, refuse("no kid header")
+		return nil, verifyingKey{}, refuse("no kid header")
 	}
 	alg, key, err := v.keys.PublicKey(ctx, tenant, kid)
 	if err != nil {
 		if c := fault.CodeOf(err); c == fault.Unavailable || c == fault.Internal {
-			return nil, err
+			return nil, verifyingKey{}, err
 		}
-		return nil, refuse("key %q of tenant %q: %v", kid, tenant, err)
+		return nil, verifyingKey{}, refuse("key %q of tenant %q: %v", kid, tenant, err)
 	}
 	if !keyFitsAlg(key, alg) {
-		return nil, refuse("key %q does not fit its alg %q", kid, alg)
+		return nil, verifyingKey{}, refuse("key %q does not fit its alg %q", kid, alg)
 	}
 
 	opts := []jwt.ParserOption{
@@ -177,31 +242,39 @@ func (v *Verifier) Verify(ctx context.Context, tenant, token string) (*Claims, e
 	var wc wireClaims
 	_, err = jwt.NewParser(opts...).ParseWithClaims(token, &wc, func(*jwt.Token) (any, error) { return key, nil })
 	if err != nil {
-		return nil, refuse("%v", err)
+		return nil, verifyingKey{}, refuse("%v", err)
 	}
 	switch {
 	case wc.Tenant != tenant:
-		return nil, refuse("tid %q is not tenant %q", wc.Tenant, tenant)
+		return nil, verifyingKey{}, refuse("tid %q is not tenant %q", wc.Tenant, tenant)
 	case wc.IssuedAt == nil:
-		return nil, refuse("no iat")
+		return nil, verifyingKey{}, refuse("no iat")
 	case wc.Subject == "":
-		return nil, refuse("no sub")
+		return nil, verifyingKey{}, refuse("no sub")
 	case wc.ID == "":
-		return nil, refuse("no jti")
+		return nil, verifyingKey{}, refuse("no jti")
 	}
-	if v.notBefore != nil {
-		cut, err := v.notBefore(ctx, tenant, wc.Subject)
-		if err != nil {
-			if c := fault.CodeOf(err); c == fault.Unavailable || c == fault.Internal {
-				return nil, err
-			}
-			return nil, refuse("not-before of %q: %v", wc.Subject, err)
-		}
-		if !cut.IsZero() && wc.IssuedAt.Time.Before(cut.Truncate(time.Second)) {
-			return nil, refuse("issued at %s, before the user's not-before %s", wc.IssuedAt.Time.UTC().Format(time.RFC3339), cut.UTC().Format(time.RFC3339))
-		}
+	return &wc, verifyingKey{kid: kid, alg: alg, pub: key}, nil
+}
+
+// standing applies the not-before hook to verified claims: it runs on
+// every call, cached token or not, since a user's not-before and standing
+// change while the user's tokens live.
+func (v *Verifier) standing(ctx context.Context, tenant string, c *Claims) (*Claims, error) {
+	if v.notBefore == nil {
+		return c, nil
 	}
-	return wc.claims(), nil
+	cut, err := v.notBefore(ctx, tenant, c.Subject)
+	if err != nil {
+		if code := fault.CodeOf(err); code == fault.Unavailable || code == fault.Internal {
+			return nil, err
+		}
+		return nil, refuse("not-before of %q: %v", c.Subject, err)
+	}
+	if !cut.IsZero() && c.IssuedAt.Before(cut.Truncate(time.Second)) {
+		return nil, refuse("issued at %s, before the user's not-before %s", c.IssuedAt.UTC().Format(time.RFC3339), cut.UTC().Format(time.RFC3339))
+	}
+	return c, nil
 }
 
 // refuse returns the one error of a refused token. The reason goes into the

@@ -288,6 +288,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return err
 }
 
+// verifiedTokens bounds the access tokens whose verification the service
+// remembers (under 1 KiB each). Past it, some tokens are forgotten and
+// cost one signature check more at their next use.
+const verifiedTokens = 20000
+
 // handlers are the API's handlers and the cache the position listener
 // invalidates, assembled by newHandlers.
 type handlers struct {
@@ -329,9 +334,12 @@ func newHandlers(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool
 	}
 	// The verifier reads each caller's standing and not-before from the
 	// permission cache, which the projection's announcements keep current,
-	// rather than from the database on every request.
+	// rather than from the database on every request; it checks a token's
+	// signature once and remembers the outcome until the token expires,
+	// which leaves a repeated request the standing and key checks alone.
 	checks := check.New(acc)
-	verifier, err := authn.NewVerifier(keys, cfg.PublicURL, authn.WithUserNotBefore(checks.NotBefore))
+	verifier, err := authn.NewVerifier(keys, cfg.PublicURL, authn.WithUserNotBefore(checks.NotBefore),
+		authn.WithVerifiedCache(verifiedTokens))
 	if err != nil {
 		return fail(fmt.Errorf("token verifier: %w", err))
 	}

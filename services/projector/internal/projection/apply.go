@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +169,9 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition int, batch [
 	res.Applied = n
 	if n > 0 {
 		res.To = evs[n-1].Sequence
+		if state == stateActive {
+			noteChanges(t, partition, res.From, res.To, evs[:n])
+		}
 	}
 
 	b := &pgx.Batch{}
@@ -202,10 +207,22 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition int, batch [
 // a crash is harmless: the data it announces was committed durably before
 // it, and a worker announces its partition's position again when it takes
 // the partition over.
+//
+// Before the position, on ChangesChannel, it names the aggregates whose
+// events moved the partition there since its previous announcement, when
+// this process applied all of them and they fit in a notification (see
+// changesNotification), so that the query service drops only what they
+// touched from its caches. A listener that misses it, or does not listen
+// for it, drops the whole partition as before.
 func Announce(ctx context.Context, conn *pgx.Conn, t Target, partition int, seq uint64) error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SET LOCAL synchronous_commit = off")
+	if payload, ok := takeChanges(t, partition, seq); ok {
+		b.Queue(`SELECT pg_notify($3, $4) FROM projection_generations
+			WHERE projection = $1 AND generation = $2 AND state = 'active'`,
+			t.Projection, t.Generation, ChangesChannel, payload)
+	}
 	b.Queue(`SELECT pg_notify($3, $4) FROM projection_generations
 		WHERE projection = $1 AND generation = $2 AND state = 'active'`,
 		t.Projection, t.Generation, NotifyChannel, notification(t.Projection, partition, seq))
@@ -219,6 +236,115 @@ func Announce(ctx context.Context, conn *pgx.Conn, t Target, partition int, seq 
 // notification is the payload of a position announcement.
 func notification(projection string, partition int, seq uint64) string {
 	return readmodel.Notification{Projection: projection, Partition: partition, Seq: seq}.String()
+}
+
+// ChangesChannel is the channel of the changes announcements that precede
+// a position announcement in the same transaction (so a listener of both
+// channels receives them first). The payload is
+// "<projection>:<partition>:<from>:<to>:<items>": the events of the
+// partition after stream sequence from up to to changed the aggregates
+// listed in items, separated by spaces, each "<tenant>.<aggregate>.<id>",
+// or a bare "<tenant>" for any aggregate of that tenant when the list of
+// aggregates would not fit. Subject tokens hold no dot or space, so the
+// items split unambiguously. A separate channel keeps the position
+// channel's payload as it was for every listener that parses it.
+const ChangesChannel = "authstream_projection_changes"
+
+// maxChangesPayload keeps a changes payload under PostgreSQL's 8000-byte
+// limit on NOTIFY payloads, with room for the header.
+const maxChangesPayload = 7000
+
+// changeKey names a partition of a target.
+type changeKey struct {
+	target    string
+	partition int
+}
+
+// changeSet is what a partition's batches changed since its last
+// announcement. aggregates and tenants are sets of items; aggregates is
+// dropped when it outgrows a payload (the tenants then stand for them), and
+// both when the tenants do too (overflow: the partition as a whole).
+type changeSet struct {
+	from, to       uint64
+	aggregates     map[string]struct{}
+	aggregateBytes int
+	tenants        map[string]struct{}
+	tenantBytes    int
+	overflow       bool
+}
+
+// pendingChanges holds the change sets of the partitions this process
+// applies. Only the active generation's are kept: a rebuild's batches are
+// never announced.
+var pendingChanges = struct {
+	sync.Mutex
+	sets map[changeKey]*changeSet
+}{sets: map[changeKey]*changeSet{}}
+
+// noteChanges records the aggregates of applied, the events that moved a
+// partition's checkpoint from from to to. A set that does not end at from
+// (a batch whose commit failed, a partition taken over) is started again:
+// the announcement then covers only what follows from, and the query
+// service, which knows what it saw last, falls back to the whole
+// partition if that leaves a gap.
+func noteChanges(t Target, partition int, from, to uint64, applied []eventstore.Stored) {
+	k := changeKey{t.Key(), partition}
+	pendingChanges.Lock()
+	defer pendingChanges.Unlock()
+	cs := pendingChanges.sets[k]
+	if cs == nil || cs.to != from {
+		cs = &changeSet{from: from, aggregates: map[string]struct{}{}, tenants: map[string]struct{}{}}
+		pendingChanges.sets[k] = cs
+	}
+	cs.to = to
+	if cs.overflow {
+		return
+	}
+	for _, ev := range applied {
+		e := ev.Envelope
+		if cs.aggregates != nil {
+			item := e.Tenant + "." + e.Aggregate + "." + e.AggregateID
+			if _, ok := cs.aggregates[item]; !ok {
+				cs.aggregates[item] = struct{}{}
+				cs.aggregateBytes += len(item) + 1
+				if cs.aggregateBytes > maxChangesPayload {
+					cs.aggregates = nil
+				}
+			}
+		}
+		if _, ok := cs.tenants[e.Tenant]; !ok {
+			cs.tenants[e.Tenant] = struct{}{}
+			cs.tenantBytes += len(e.Tenant) + 1
+			if cs.tenantBytes > maxChangesPayload {
+				cs.overflow, cs.aggregates, cs.tenants = true, nil, nil
+				return
+			}
+		}
+	}
+}
+
+// takeChanges removes the partition's change set and returns its payload
+// if it ends at seq and fits.
+func takeChanges(t Target, partition int, seq uint64) (string, bool) {
+	k := changeKey{t.Key(), partition}
+	pendingChanges.Lock()
+	cs := pendingChanges.sets[k]
+	delete(pendingChanges.sets, k)
+	pendingChanges.Unlock()
+	if cs == nil || cs.to != seq || cs.overflow {
+		return "", false
+	}
+	items := cs.aggregates
+	if items == nil {
+		items = cs.tenants
+	}
+	return changesNotification(t.Projection, partition, cs.from, cs.to, slices.Sorted(maps.Keys(items))), true
+}
+
+// changesNotification is the payload of a changes announcement.
+func changesNotification(projection string, partition int, from, to uint64, items []string) string {
+	return projection + ":" + strconv.Itoa(partition) + ":" + strconv.FormatUint(from, 10) + ":" +
+		strconv.FormatUint(to, 10) + ":" + strings.Join(items, " ")
 }
 
 // Generation states.

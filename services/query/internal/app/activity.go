@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
@@ -27,6 +28,70 @@ func (s *Service) loadSignin(ctx context.Context, tenant, userID string) (login.
 		return login.Signin{}, eventstore.Position{}, err
 	}
 	return state, last.Position(), nil
+}
+
+// loadRotation reads what deciding a rotation of the token hashed
+// presentedHash needs. The common case, the current token presented, is
+// decided from the session's last event and the session's origin (its
+// user and start, remembered from an earlier read in this process): one
+// direct get however long the session, as a sign-in is decided from its
+// last event. Anything else (a rotated or foreign token, a revoked
+// session, an origin not known here) reads the whole history, which
+// reuse detection needs. The position is the last event's either way, so
+// the append after it still loses to a concurrent rotation.
+func (s *Service) loadRotation(ctx context.Context, tenant, sessionID, presentedHash string) (login.Session, eventstore.Position, error) {
+	last, ok, err := s.store.Last(ctx, tenant, events.AggregateSession, sessionID)
+	if err != nil {
+		return login.Session{}, eventstore.Position{}, storeError("load session", err)
+	}
+	if !ok {
+		return login.Session{}, eventstore.Position{}, nil
+	}
+	e := last.Envelope
+	if e.Tenant == tenant && e.Aggregate == events.AggregateSession && e.AggregateID == sessionID {
+		origin, _ := s.origins.get(tenant, sessionID)
+		sess, ok, err := login.ResumeSession(origin, e, presentedHash)
+		if err != nil {
+			return login.Session{}, eventstore.Position{}, err
+		}
+		if ok {
+			s.origins.put(tenant, sessionID, sess.Origin())
+			return sess, last.Position(), nil
+		}
+	}
+	sess, pos, err := s.loadSession(ctx, tenant, sessionID)
+	if err == nil && sess.Started() {
+		s.origins.put(tenant, sessionID, sess.Origin())
+	}
+	return sess, pos, err
+}
+
+// maxOrigins bounds the session origins a Service remembers; past it they
+// are forgotten and read again from the history at the sessions' next
+// rotation.
+const maxOrigins = 50000
+
+// origins remembers the origins of sessions seen. An origin never changes,
+// so an entry is never stale; the bound is for memory only.
+type origins struct {
+	mu sync.Mutex
+	m  map[string]login.SessionOrigin // tenant + " " + session id
+}
+
+func (o *origins) get(tenant, sessionID string) (login.SessionOrigin, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	v, ok := o.m[tenant+" "+sessionID]
+	return v, ok
+}
+
+func (o *origins) put(tenant, sessionID string, v login.SessionOrigin) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil || len(o.m) >= maxOrigins {
+		o.m = make(map[string]login.SessionOrigin)
+	}
+	o.m[tenant+" "+sessionID] = v
 }
 
 // loadSession reads a session's whole history: reuse detection needs every

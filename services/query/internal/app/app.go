@@ -79,6 +79,7 @@ type Service struct {
 	keyring *events.Keyring
 	pool    *Pool
 	log     *slog.Logger
+	origins origins // of the sessions refreshed here (loadRotation)
 }
 
 // New returns a Service. All dependencies are required; pool bounds the

@@ -300,6 +300,85 @@ func TestService_Refresh(t *testing.T) {
 	})
 }
 
+// TestService_Refresh_longSession rotates one session 200 times, which a
+// refresh decides from the session's last event, and checks that the
+// decisions that need more than that still hold at the end: another
+// instance (which never saw the session start) rotates it, a token from
+// the middle of the chain is recognised as reuse and revokes the family,
+// and a user change counts only if it came after the session's start.
+func TestService_Refresh_longSession(t *testing.T) {
+	t.Parallel()
+	e := querytest.MustEnv(t, app.Config{})
+	ctx := context.Background()
+	alice := e.Users.MustAdd(t, tenant, "alice", password)
+	const rotations = 200
+
+	first := mustLogin(t, e, "alice", password)
+	sid, _, err := login.ParseRefreshToken(first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := []string{first.RefreshToken}
+	for i := range rotations {
+		next, err := e.Service.Refresh(ctx, tenant, chain[len(chain)-1])
+		if err != nil {
+			t.Fatalf("rotation %d: %v", i+1, err)
+		}
+		if _, err := e.Verifier(t).Verify(ctx, tenant, next.AccessToken); err != nil {
+			t.Fatalf("access token of rotation %d: %v", i+1, err)
+		}
+		chain = append(chain, next.RefreshToken)
+	}
+	if got := count(history(t, e, events.AggregateSession, sid), events.TypeSessionRefreshed); got != rotations {
+		t.Fatalf("%d refreshed events, want %d", got, rotations)
+	}
+
+	// Another instance of the service, with nothing remembered of the
+	// session, continues the chain.
+	other, err := app.New(app.Config{PublicURL: querytest.PublicURL, Clock: e.Now}, e.Store, e.Users, e.Keys, e.Hasher, e.Keyring, app.NewPool(1, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		next, err := other.Refresh(ctx, tenant, chain[len(chain)-1])
+		if err != nil {
+			t.Fatalf("rotation on another instance: %v", err)
+		}
+		chain = append(chain, next.RefreshToken)
+	}
+
+	// A password change before a session starts does not end it, however
+	// long it runs; one after its start does.
+	e.Users.Update(tenant, alice, func(u *app.User) { u.NotBefore = e.Now() })
+	e.Advance(time.Millisecond)
+	second := mustLogin(t, e, "alice", password)
+	tok := second.RefreshToken
+	for i := range 20 {
+		next, err := e.Service.Refresh(ctx, tenant, tok)
+		if err != nil {
+			t.Fatalf("second session, rotation %d: %v", i+1, err)
+		}
+		tok = next.RefreshToken
+	}
+	e.Advance(time.Millisecond)
+	e.Users.Update(tenant, alice, func(u *app.User) { u.NotBefore = e.Now() })
+	if _, err := e.Service.Refresh(ctx, tenant, tok); !errors.Is(err, login.ErrUserChanged) {
+		t.Fatalf("after a password change: %v, want refused as changed", err)
+	}
+
+	// Reuse of a token rotated away long ago revokes the first family.
+	if _, err := e.Service.Refresh(ctx, tenant, chain[rotations/2]); !isRefusedRefresh(err) || !errors.Is(err, login.ErrTokenReused) {
+		t.Fatalf("reuse of rotation %d: %v, want refused for reuse", rotations/2, err)
+	}
+	if _, err := e.Service.Refresh(ctx, tenant, chain[len(chain)-1]); !isRefusedRefresh(err) || !errors.Is(err, login.ErrSessionRevoked) {
+		t.Fatalf("newest token after reuse: %v, want refused as revoked", err)
+	}
+	types := history(t, e, events.AggregateSession, sid)
+	if count(types, events.TypeSessionRevoked) != 1 || types[len(types)-1] != events.TypeSessionRevoked {
+		t.Fatalf("history ends %v, want one session.revoked at the end", types[len(types)-3:])
+	}
+}
+
 func TestService_Refresh_disabledOrDeletedUser(t *testing.T) {
 	t.Parallel()
 	e := querytest.MustEnv(t, app.Config{})

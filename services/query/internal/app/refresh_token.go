@@ -14,8 +14,9 @@ import (
 // token stops working and a new one and a new access token are returned.
 //
 // The decision reads the session aggregate from the activity log, never a
-// projection, and appends with optimistic concurrency, so of concurrent
-// refreshes with one token exactly one wins. The others reload, find their
+// projection (its last event when the current token is presented, its
+// history otherwise: loadRotation), and appends with optimistic
+// concurrency, so of concurrent refreshes with one token exactly one wins. The others reload, find their
 // token rotated and, as DESIGN section 7 asks, treat it as reuse: the whole
 // family is revoked, the winner's new token included. A client must
 // therefore never refresh one token twice in parallel.
@@ -35,7 +36,7 @@ func (s *Service) Refresh(ctx context.Context, tenant, token string) (Tokens, er
 
 	var u *User
 	for i := 0; ; i++ {
-		sess, pos, err := s.loadSession(ctx, tenant, sid)
+		sess, pos, err := s.loadRotation(ctx, tenant, sid, presented)
 		if err != nil {
 			return Tokens{}, err
 		}

@@ -2,9 +2,10 @@
 // accounts projection: per tenant, the permissions of each role and the
 // roles, standing and not-before of each user asked about, loaded lazily.
 // The token verifier reads standing and not-before from here too. The
-// cache follows the projector: when a partition advances, the tenants of
-// that partition are dropped, so that a change takes effect at the first
-// check or request after its event is projected.
+// cache follows the projector: when a partition advances, what its events
+// changed is dropped (a user, a tenant's roles, a tenant; the partition's
+// tenants when the projector did not say), so that a change takes effect
+// at the first check or request after its event is projected.
 package check
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/services/query/internal/accounts"
+	"github.com/authstream/authstream/services/query/internal/consistency"
 )
 
 // Source is where the cache loads from (accounts.Store).
@@ -47,19 +49,45 @@ func New(src Source) *Cache {
 	return &Cache{src: src, tenants: map[string]*tenantEntry{}}
 }
 
-// Invalidate drops every tenant of partition: called when the projection
-// of that partition advanced. Loads that were in flight when it ran do not
-// store what they read, since it may predate the change.
-func (c *Cache) Invalidate(partition int, _ uint64) {
+// Invalidate drops what an advance of the projection changed: a user's
+// entry for a change to that user, a tenant's roles for a change to one
+// of its roles, the whole tenant for anything else named, and every
+// tenant of the partition when the advance does not say what changed.
+// Loads of the partition that were in flight when it ran do not store
+// what they read, since it may predate the change.
+func (c *Cache) Invalidate(a consistency.Advance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if partition < 0 || partition >= events.Partitions {
+	p := a.Partition
+	if p < 0 || p >= events.Partitions {
 		return
 	}
-	c.gen[partition]++
-	for t := range c.tenants {
-		if events.Partition(t) == partition {
-			delete(c.tenants, t)
+	c.gen[p]++
+	if a.Changed == nil {
+		for t := range c.tenants {
+			if events.Partition(t) == p {
+				delete(c.tenants, t)
+			}
+		}
+		return
+	}
+	for _, ch := range a.Changed {
+		// The projector names only the partition's own tenants; should
+		// another be named, its loads in flight must not store either.
+		if tp := events.Partition(ch.Tenant); tp != p {
+			c.gen[tp]++
+		}
+		e := c.tenants[ch.Tenant]
+		if e == nil {
+			continue
+		}
+		switch ch.Aggregate {
+		case events.AggregateUser:
+			delete(e.users, ch.ID)
+		case events.AggregateRole:
+			e.roles = nil
+		default:
+			delete(c.tenants, ch.Tenant)
 		}
 	}
 }
@@ -81,6 +109,47 @@ func (s Subject) Allows(required authz.Permission) bool {
 // Subject returns a user's roles and effective permissions in tenant.
 // Errors are the source's (fault.Unavailable or Internal).
 func (c *Cache) Subject(ctx context.Context, tenant, userID string) (Subject, error) {
+	roles, grant, err := c.lookup(ctx, tenant, userID)
+	if err != nil {
+		return Subject{}, err
+	}
+	s := Subject{Exists: grant.Exists, Active: grant.Active, Roles: grant.Roles}
+	if s.Active {
+		s.Permissions = authz.Effective(grant.Roles, func(r string) (authz.Set, bool) {
+			set, ok := roles[r]
+			return set, ok
+		})
+	}
+	return s, nil
+}
+
+// Allows reports whether a user of tenant holds required now: the answer
+// of Subject(...).Allows(required), without building the user's
+// effective set, which a single question does not need. A disabled or
+// unknown user is denied everything. Errors are the source's.
+func (c *Cache) Allows(ctx context.Context, tenant, userID string, required authz.Permission) (bool, error) {
+	roles, grant, err := c.lookup(ctx, tenant, userID)
+	if err != nil || !grant.Active {
+		return false, err
+	}
+	for _, r := range grant.Roles {
+		if authz.IsBuiltinRole(r) {
+			if authz.AdminPermissions().Allows(required) {
+				return true, nil
+			}
+			continue
+		}
+		if roles[r].Allows(required) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// lookup returns the tenant's roles and the user's grant, loading what is
+// not cached. When both are cached it takes the lock once and writes
+// nothing, the common case of a busy tenant.
+func (c *Cache) lookup(ctx context.Context, tenant, userID string) (map[string]authz.Set, accounts.Grant, error) {
 	p := events.Partition(tenant)
 	c.mu.Lock()
 	gen := c.gen[p]
@@ -94,28 +163,29 @@ func (c *Cache) Subject(ctx context.Context, tenant, userID string) (Subject, er
 		grant, haveGrant = e.users[userID]
 	}
 	c.mu.Unlock()
+	if roles != nil && haveGrant {
+		return roles, grant, nil
+	}
 
-	var err error
+	var (
+		err         error
+		loadedRoles map[string]authz.Set
+		loadedGrant *accounts.Grant
+	)
 	if roles == nil {
-		if roles, err = c.loadRoles(ctx, tenant); err != nil {
-			return Subject{}, err
+		if loadedRoles, err = c.loadRoles(ctx, tenant); err != nil {
+			return nil, accounts.Grant{}, err
 		}
+		roles = loadedRoles
 	}
 	if !haveGrant {
 		if grant, err = c.src.Grant(ctx, tenant, userID); err != nil {
-			return Subject{}, err
+			return nil, accounts.Grant{}, err
 		}
+		loadedGrant = &grant
 	}
-	c.store(tenant, p, gen, roles, userID, grant)
-
-	s := Subject{Exists: grant.Exists, Active: grant.Active, Roles: grant.Roles}
-	if s.Active {
-		s.Permissions = authz.Effective(grant.Roles, func(r string) (authz.Set, bool) {
-			set, ok := roles[r]
-			return set, ok
-		})
-	}
-	return s, nil
+	c.store(tenant, p, gen, loadedRoles, userID, loadedGrant)
+	return roles, grant, nil
 }
 
 // NotBefore is an authn.NotBeforeFunc served from the cache: it returns
@@ -144,7 +214,7 @@ func (c *Cache) NotBefore(ctx context.Context, tenant, userID string) (time.Time
 		}
 		// The roles are left to the first check that needs them: a token
 		// check alone should not pay for them.
-		c.store(tenant, p, gen, nil, userID, grant)
+		c.store(tenant, p, gen, nil, userID, &grant)
 	}
 	if !grant.Active {
 		return time.Time{}, accounts.ErrInactive
@@ -153,8 +223,9 @@ func (c *Cache) NotBefore(ctx context.Context, tenant, userID string) (time.Time
 }
 
 // store keeps what a check loaded, unless the partition was invalidated
-// since the check began. Nil roles keep the roles already cached, if any.
-func (c *Cache) store(tenant string, p int, gen uint64, roles map[string]authz.Set, userID string, grant accounts.Grant) {
+// since the check began. Nil roles keep the roles already cached, if
+// any; a nil grant keeps the user's.
+func (c *Cache) store(tenant string, p int, gen uint64, roles map[string]authz.Set, userID string, grant *accounts.Grant) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen[p] != gen {
@@ -168,10 +239,13 @@ func (c *Cache) store(tenant string, p int, gen uint64, roles map[string]authz.S
 	if roles != nil {
 		e.roles = roles
 	}
+	if grant == nil {
+		return
+	}
 	if len(e.users) >= maxUsersPerTenant {
 		e.users = map[string]accounts.Grant{}
 	}
-	e.users[userID] = grant
+	e.users[userID] = *grant
 }
 
 func (c *Cache) loadRoles(ctx context.Context, tenant string) (map[string]authz.Set, error) {

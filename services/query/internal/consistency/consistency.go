@@ -2,7 +2,9 @@
 // a write: it follows the projector's positions (LISTEN on
 // authstream_projection, one dedicated connection) and blocks a request
 // carrying a Consistency-Token until its tenant's partition has applied
-// the token's stream sequence, or a bound passes.
+// the token's stream sequence, or a bound passes. It also tells the
+// caches what each advance changed, as far as the projector said
+// (authstream_projection_changes).
 package consistency
 
 import (
@@ -28,6 +30,13 @@ import (
 // Channel is the notification channel the projector announces positions
 // on, with payloads "<projection>:<partition>:<seq>".
 const Channel = "authstream_projection"
+
+// ChangesChannel is the channel on which the projector names, before a
+// position, the aggregates whose events moved the partition there:
+// "<projection>:<partition>:<from>:<to>:<items>", items separated by
+// spaces, each "<tenant>.<aggregate>.<id>" or a bare "<tenant>" for any
+// aggregate of the tenant.
+const ChangesChannel = "authstream_projection_changes"
 
 // Projection is the projection whose positions the query service follows.
 const Projection = "accounts"
@@ -57,7 +66,36 @@ type Waiter struct {
 	mu      sync.Mutex
 	pos     [events.Partitions]uint64
 	changed [events.Partitions]chan struct{} // closed and replaced at each advance
-	subs    []func(partition int, seq uint64)
+	pending [events.Partitions]*changes      // announced changes whose position has not come yet
+	subs    []func(Advance)
+}
+
+// Advance is one step forward of a partition of the projection.
+type Advance struct {
+	Partition int
+	Seq       uint64 // the stream sequence the partition has applied now
+	// Changed lists the aggregates whose events the partition applied
+	// since the waiter's previous position, when the projector named all
+	// of them; nil when it did not (a restart, a rebuild, a reconnect, a
+	// projector that does not say): then anything of the partition may
+	// have changed.
+	Changed []Changed
+}
+
+// Changed is an aggregate a partition's advance changed. Aggregate and ID
+// are empty when the projector named only the tenant: then any of the
+// tenant's aggregates may have changed.
+type Changed struct {
+	Tenant    string
+	Aggregate string
+	ID        string
+}
+
+// changes is one changes announcement: the events after from up to to
+// changed items.
+type changes struct {
+	from, to uint64
+	items    []Changed
 }
 
 // Option configures a Waiter.
@@ -85,10 +123,10 @@ func New(pool *pgxpool.Pool, opts ...Option) *Waiter {
 }
 
 // Subscribe registers fn to be called for each partition advance, before
-// the requests waiting for it are released (the permission cache drops the
-// partition's tenants there, so a released request reads fresh data). fn
-// must not block.
-func (w *Waiter) Subscribe(fn func(partition int, seq uint64)) {
+// the requests waiting for it are released (the permission cache drops
+// what changed there, so a released request reads fresh data). fn must not
+// block.
+func (w *Waiter) Subscribe(fn func(Advance)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.subs = append(w.subs, fn)
@@ -102,19 +140,43 @@ func (w *Waiter) Position(partition int) uint64 {
 	return w.pos[partition]
 }
 
+// note keeps a changes announcement until the position it precedes
+// arrives.
+func (w *Waiter) note(partition int, c *changes) {
+	if partition < 0 || partition >= events.Partitions {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending[partition] = c
+}
+
 // advance records seq for partition if it is newer, tells the
-// subscribers and wakes the waiters.
+// subscribers and wakes the waiters. The subscribers learn what changed
+// only when the pending changes announcement ends at seq and starts at or
+// before the position known so far: otherwise some events in between went
+// unnamed (the waiter missed an announcement, or the projector's process
+// changed), and the whole partition counts as changed.
 func (w *Waiter) advance(partition int, seq uint64) {
 	if partition < 0 || partition >= events.Partitions {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	c := w.pending[partition]
+	w.pending[partition] = nil
 	if seq <= w.pos[partition] {
 		return
 	}
+	a := Advance{Partition: partition, Seq: seq}
+	if c != nil && c.to == seq && c.from <= w.pos[partition] {
+		a.Changed = c.items
+		if a.Changed == nil {
+			a.Changed = []Changed{}
+		}
+	}
 	for _, fn := range w.subs {
-		fn(partition, seq)
+		fn(a)
 	}
 	w.pos[partition] = seq
 	close(w.changed[partition])
@@ -151,9 +213,16 @@ func (w *Waiter) listen(ctx context.Context) error {
 	// The connection leaves the pool for good: it stays in LISTEN mode.
 	conn := pc.Hijack()
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
-		return fmt.Errorf("listen: %w", err)
+	for _, ch := range []string{Channel, ChangesChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
 	}
+	// Changes announced on a lost connection describe nothing this one
+	// will see the position of.
+	w.mu.Lock()
+	w.pending = [events.Partitions]*changes{}
+	w.mu.Unlock()
 	rows, err := conn.Query(ctx, `SELECT partition, seq FROM projection_positions WHERE projection = $1`, Projection)
 	if err != nil {
 		return fmt.Errorf("read positions: %w", err)
@@ -176,6 +245,12 @@ func (w *Waiter) listen(ctx context.Context) error {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Channel == ChangesChannel {
+			if p, c, ok := parseChanges(n.Payload); ok {
+				w.note(p, c)
+			}
+			continue
 		}
 		if p, seq, ok := parse(n.Payload); ok {
 			w.advance(p, seq)
@@ -206,6 +281,42 @@ func parse(payload string) (int, uint64, bool) {
 	p, err1 := strconv.Atoi(parts[1])
 	seq, err2 := strconv.ParseUint(parts[2], 10, 64)
 	return p, seq, err1 == nil && err2 == nil
+}
+
+// parseChanges reads a payload of ChangesChannel for Projection. An item
+// that is not a tenant or tenant.aggregate.id refuses the whole payload,
+// so that the advance counts as changing the whole partition.
+func parseChanges(payload string) (int, *changes, bool) {
+	parts := strings.SplitN(payload, ":", 5)
+	if len(parts) != 5 || parts[0] != Projection {
+		return 0, nil, false
+	}
+	p, err1 := strconv.Atoi(parts[1])
+	from, err2 := strconv.ParseUint(parts[2], 10, 64)
+	to, err3 := strconv.ParseUint(parts[3], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || from >= to {
+		return 0, nil, false
+	}
+	c := &changes{from: from, to: to}
+	for item := range strings.FieldsSeq(parts[4]) {
+		var ch Changed
+		switch f := strings.Split(item, "."); len(f) {
+		case 1:
+			ch = Changed{Tenant: f[0]}
+		case 3:
+			ch = Changed{Tenant: f[0], Aggregate: f[1], ID: f[2]}
+			if !events.ValidToken(ch.Aggregate) || !events.ValidToken(ch.ID) {
+				return 0, nil, false
+			}
+		default:
+			return 0, nil, false
+		}
+		if !events.ValidToken(ch.Tenant) {
+			return 0, nil, false
+		}
+		c.items = append(c.items, ch)
+	}
+	return p, c, true
 }
 
 // Wait returns nil once tenant's partition has applied stream sequence

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +27,16 @@ func announce(tb testing.TB, pool *pgxpool.Pool, tenant string, seq uint64) {
 WITH up AS (UPDATE projection_checkpoints SET seq = $2 WHERE projection = 'accounts@1' AND partition = $1)
 SELECT pg_notify('authstream_projection', 'accounts:' || $1::text || ':' || $2::text)`, p, int64(seq))
 	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// announceChanges does what the projector does before a position
+// announcement: name what the events after from up to to changed.
+func announceChanges(tb testing.TB, pool *pgxpool.Pool, partition int, payload string) {
+	tb.Helper()
+	if _, err := pool.Exec(context.Background(), `SELECT pg_notify($1, $2)`, consistency.ChangesChannel,
+		"accounts:"+strconv.Itoa(partition)+":"+payload); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -64,10 +76,15 @@ func TestWaiter_Wait(t *testing.T) {
 	if err := w.Wait(ctx, "acme", 10); err != nil {
 		t.Fatalf("already reached: %v", err)
 	}
-	var seen []uint64
-	w.Subscribe(func(p int, seq uint64) {
-		if p == events.Partition("acme") {
-			seen = append(seen, seq)
+	var (
+		mu   sync.Mutex
+		seen []uint64
+	)
+	w.Subscribe(func(a consistency.Advance) {
+		if a.Partition == events.Partition("acme") {
+			mu.Lock()
+			seen = append(seen, a.Seq)
+			mu.Unlock()
 		}
 	})
 	done := make(chan error, 1)
@@ -77,6 +94,8 @@ func TestWaiter_Wait(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("wait for 12: %v", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(seen) == 0 || seen[len(seen)-1] != 12 {
 		t.Fatalf("subscriber saw %v, want it to end at 12", seen)
 	}
@@ -149,5 +168,75 @@ func TestWaiter_Ready(t *testing.T) {
 	}
 	if err := w.Ready(context.Background()); err == nil {
 		t.Error("Ready after Run returned = nil, want an error")
+	}
+}
+
+func TestWaiter_changes(t *testing.T) {
+	t.Parallel()
+	w, pool := mustWaiter(t, consistency.WithTimeout(5*time.Second))
+	ctx := context.Background()
+	acme := events.Partition("acme")
+	advances := make(chan consistency.Advance, 16)
+	w.Subscribe(func(a consistency.Advance) {
+		if a.Partition == acme {
+			advances <- a
+		}
+	})
+	next := func(t *testing.T, seq uint64) consistency.Advance {
+		t.Helper()
+		select {
+		case a := <-advances:
+			if a.Seq != seq {
+				t.Fatalf("advance to %d, want %d", a.Seq, seq)
+			}
+			return a
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no advance to %d", seq)
+		}
+		return consistency.Advance{}
+	}
+
+	// Each case runs on from the position the previous one left (10 at
+	// the start).
+	tests := []struct {
+		name    string
+		changes string // "" sends none
+		seq     uint64
+		want    []consistency.Changed // nil: the whole partition
+	}{
+		{"named changes", "10:12:acme.user.u1 acme.role.billing globex", 12, []consistency.Changed{
+			{Tenant: "acme", Aggregate: "user", ID: "u1"}, {Tenant: "acme", Aggregate: "role", ID: "billing"}, {Tenant: "globex"},
+		}},
+		{"no changes announced", "", 13, nil},
+		{"changes from before the known position", "11:14:acme.user.u2", 14, []consistency.Changed{{Tenant: "acme", Aggregate: "user", ID: "u2"}}},
+		// Events 15 and 16 went unnamed: the waiter cannot tell what
+		// they changed.
+		{"a gap before the changes", "16:17:acme.user.u3", 17, nil},
+		{"changes ending elsewhere", "17:19:acme.user.u4", 18, nil},
+		{"malformed item", "18:20:acme.user", 20, nil},
+		{"item with a wildcard", "20:21:acme.user.*", 21, nil},
+		{"another projection's", "", 22, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			switch {
+			case tt.name == "another projection's":
+				if _, err := pool.Exec(ctx, `SELECT pg_notify($1, $2)`, consistency.ChangesChannel, "other:"+strconv.Itoa(acme)+":21:22:acme.user.u5"); err != nil {
+					t.Fatal(err)
+				}
+			case tt.changes != "":
+				announceChanges(t, pool, acme, tt.changes)
+			}
+			announce(t, pool, "acme", tt.seq)
+			got := next(t, tt.seq)
+			if (got.Changed == nil) != (tt.want == nil) || len(got.Changed) != len(tt.want) {
+				t.Fatalf("changed = %#v, want %#v", got.Changed, tt.want)
+			}
+			for i := range tt.want {
+				if got.Changed[i] != tt.want[i] {
+					t.Fatalf("changed = %#v, want %#v", got.Changed, tt.want)
+				}
+			}
+		})
 	}
 }

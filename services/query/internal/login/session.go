@@ -102,6 +102,55 @@ func (s *Session) apply(r record) error {
 	return nil
 }
 
+// SessionOrigin is what a session's start fixed for good: whose it is and
+// when it started. A rotation needs both (the user's standing, the
+// user's not-before against the start), and no later event repeats them.
+type SessionOrigin struct {
+	UserID    string
+	StartedAt time.Time
+}
+
+// Origin returns what the session's start fixed; zero before it started.
+func (s Session) Origin() SessionOrigin {
+	return SessionOrigin{UserID: s.UserID, StartedAt: s.StartedAt}
+}
+
+// ResumeSession rebuilds, from the session's origin and its last event
+// alone, the state that decides a rotation of presentedHash, so that a
+// refresh costs one read however many rotations came before. It does so
+// only when last is a session.started or session.refreshed whose token is
+// presentedHash: then Refresh never needs the rotated hashes, which are
+// consulted only for a token that is not the current one. In every other
+// case (a revoked session, a rotated or foreign token) ok is false and the
+// caller folds the whole history (FoldSession) to tell reuse from a
+// stranger. A session.started carries its origin itself; o is used for a
+// session.refreshed only.
+func ResumeSession(o SessionOrigin, last events.Envelope, presentedHash string) (s Session, ok bool, err error) {
+	recs, err := decode([]events.Envelope{last})
+	if err != nil {
+		return Session{}, false, err
+	}
+	r := recs[0]
+	switch r.typ {
+	case events.TypeSessionStarted:
+		d := r.data.(events.SessionStarted)
+		s = Session{UserID: d.UserID, StartedAt: r.at, TokenHash: d.TokenHash, ExpiresAt: d.ExpiresAt}
+	case events.TypeSessionRefreshed:
+		if o.UserID == "" {
+			return Session{}, false, nil
+		}
+		d := r.data.(events.SessionRefreshed)
+		s = Session{UserID: o.UserID, StartedAt: o.StartedAt, TokenHash: d.TokenHash, ExpiresAt: d.ExpiresAt}
+	default:
+		return Session{}, false, nil
+	}
+	if presentedHash == "" || s.TokenHash != presentedHash {
+		return Session{}, false, nil
+	}
+	s.Version = r.ver
+	return s, true, nil
+}
+
 // Started reports whether the session exists.
 func (s Session) Started() bool { return s.UserID != "" }
 

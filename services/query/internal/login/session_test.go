@@ -198,3 +198,64 @@ func TestFoldSession(t *testing.T) {
 		t.Fatal("unknown type folded without error")
 	}
 }
+
+func TestResumeSession(t *testing.T) {
+	t.Parallel()
+	refreshed := func(prev, next string) login.Change {
+		return login.Change{Type: events.TypeSessionRefreshed, Data: events.SessionRefreshed{PrevHash: prev, TokenHash: next, ExpiresAt: t0.Add(ttl)}}
+	}
+	start := login.StartSession("u1", "h0", t0, ttl)
+	// The history of a session rotated twice, then revoked; each case
+	// looks at one of its events as the last one.
+	h := mustHistory(t, start, refreshed("h0", "h1"), refreshed("h1", "h2"), login.Change{Type: events.TypeSessionRevoked, Data: events.SessionRevoked{Reason: login.RevokeLogout}})
+	origin := login.SessionOrigin{UserID: "u1", StartedAt: t0}
+
+	tests := []struct {
+		name      string
+		origin    login.SessionOrigin
+		last      events.Envelope
+		presented string
+		ok        bool
+	}{
+		{"started, its token", login.SessionOrigin{}, h[0], "h0", true},
+		{"refreshed, its token, origin known", origin, h[2], "h2", true},
+		{"refreshed, origin unknown", login.SessionOrigin{}, h[2], "h2", false},
+		{"refreshed, a rotated token", origin, h[2], "h1", false},
+		{"refreshed, a foreign token", origin, h[2], "hx", false},
+		{"started, a foreign token", origin, h[0], "hx", false},
+		{"revoked", origin, h[3], "h2", false},
+		{"no token", origin, h[2], "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok, err := login.ResumeSession(tt.origin, tt.last, tt.presented)
+			if err != nil || ok != tt.ok {
+				t.Fatalf("ResumeSession = %v, %v; want ok %v", ok, err, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			// What it rebuilt decides the rotation as the whole history does.
+			full, err := login.FoldSession(h[:tt.last.Version])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.UserID != full.UserID || !got.StartedAt.Equal(full.StartedAt) || got.TokenHash != full.TokenHash ||
+				!got.ExpiresAt.Equal(full.ExpiresAt) || got.Version != full.Version || got.Revoked != full.Revoked {
+				t.Fatalf("resumed %+v, folded %+v", got, full)
+			}
+			for _, req := range []login.Refresh{
+				{PresentedHash: tt.presented, NewHash: "hn", Now: t0.Add(time.Hour), TTL: ttl},
+				{PresentedHash: tt.presented, NewHash: "hn", Now: t0.Add(time.Hour), TTL: ttl, UserNotBefore: t0.Add(time.Minute)},
+				{PresentedHash: tt.presented, NewHash: "hn", Now: t0.Add(2 * ttl), TTL: ttl},
+			} {
+				gc, gerr := got.Refresh(req)
+				fc, ferr := full.Refresh(req)
+				if !errors.Is(gerr, ferr) || !slices.Equal(types(gc), types(fc)) {
+					t.Fatalf("Refresh(%+v): resumed %v %v, folded %v %v", req, types(gc), gerr, types(fc), ferr)
+				}
+			}
+		})
+	}
+}

@@ -45,10 +45,10 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s, err := h.checks.Subject(r.Context(), c.tenant, req.UserID)
+	allowed, err := h.checks.Allows(r.Context(), c.tenant, req.UserID, perm)
 	if err != nil {
 		api.WriteError(w, r, h.log, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, CheckResponse{Allowed: s.Allows(perm)})
+	api.WriteJSON(w, http.StatusOK, CheckResponse{Allowed: allowed})
 }

@@ -121,11 +121,11 @@ func errForbidden(p authz.Permission) error {
 // counts).
 func (h *Handler) require(r *http.Request, p authz.Permission) error {
 	c := callerOf(r)
-	s, err := h.checks.Subject(r.Context(), c.tenant, c.claims.Subject)
+	ok, err := h.checks.Allows(r.Context(), c.tenant, c.claims.Subject, p)
 	if err != nil {
 		return err
 	}
-	if !s.Allows(p) {
+	if !ok {
 		return errForbidden(p)
 	}
 	return nil

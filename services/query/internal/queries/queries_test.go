@@ -18,6 +18,7 @@ import (
 	"github.com/authstream/authstream/services/query/internal/accounts"
 	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/authstream/authstream/services/query/internal/check"
+	"github.com/authstream/authstream/services/query/internal/consistency"
 	"github.com/authstream/authstream/services/query/internal/oauth"
 	"github.com/authstream/authstream/services/query/internal/queries"
 	"github.com/authstream/authstream/services/query/internal/querytest"
@@ -47,7 +48,9 @@ func mustFixture(tb testing.TB) *fixture {
 		tb.Fatal(err)
 	}
 	checks := check.New(store)
-	verifier := env.Verifier(tb, authn.WithUserNotBefore(checks.NotBefore))
+	// As the service runs it: tokens remembered once verified, standing
+	// from the permission cache.
+	verifier := env.Verifier(tb, authn.WithUserNotBefore(checks.NotBefore), authn.WithVerifiedCache(64))
 	r := chi.NewRouter()
 	r.Route("/t/{tenant}", func(r chi.Router) {
 		oauth.New(svc, nil).Register(r)
@@ -236,7 +239,10 @@ func TestReadAPI(t *testing.T) {
 	t.Run("a removed role takes effect after the projection announces it", func(t *testing.T) {
 		body := `{"user_id":"` + plain + `","permission":"invoices:approve"}`
 		f.exec(t, `DELETE FROM rm_accounts_1.roles WHERE tenant_id = 'acme' AND name = 'billing'`)
-		f.checks.Invalidate(events.Partition("acme"), 1) // what the waiter's subscription does on NOTIFY
+		// What the waiter's subscription does on the projector's NOTIFY,
+		// which names the role.
+		f.checks.Invalidate(consistency.Advance{Partition: events.Partition("acme"), Seq: 1,
+			Changed: []consistency.Changed{{Tenant: "acme", Aggregate: events.AggregateRole, ID: "billing"}}})
 		if _, _, got := f.do(t, "POST", "/t/acme/check", plainTok, body); got["allowed"] != false {
 			t.Fatalf("after removal: %v", got)
 		}
@@ -244,7 +250,8 @@ func TestReadAPI(t *testing.T) {
 
 	t.Run("a disabled user's tokens and checks are refused", func(t *testing.T) {
 		f.exec(t, `UPDATE rm_accounts_1.users SET status = 'disabled' WHERE tenant_id = 'acme' AND user_id = $1`, reader)
-		f.checks.Invalidate(events.Partition("acme"), 2)
+		f.checks.Invalidate(consistency.Advance{Partition: events.Partition("acme"), Seq: 2,
+			Changed: []consistency.Changed{{Tenant: "acme", Aggregate: events.AggregateUser, ID: reader}}})
 		if status, _, _ := f.do(t, "GET", "/t/acme/me", readerTok, ""); status != 401 {
 			t.Fatalf("disabled user's token: %d", status)
 		}
@@ -255,7 +262,8 @@ func TestReadAPI(t *testing.T) {
 
 	t.Run("not-before voids older tokens", func(t *testing.T) {
 		f.exec(t, `UPDATE rm_accounts_1.users SET not_before = now() + interval '2 seconds' WHERE tenant_id = 'acme' AND user_id = $1`, plain)
-		f.checks.Invalidate(events.Partition("acme"), 3)
+		f.checks.Invalidate(consistency.Advance{Partition: events.Partition("acme"), Seq: 3,
+			Changed: []consistency.Changed{{Tenant: "acme", Aggregate: events.AggregateUser, ID: plain}}})
 		if status, _, _ := f.do(t, "GET", "/t/acme/me", plainTok, ""); status != 401 {
 			t.Fatalf("token before not-before: %d", status)
 		}
