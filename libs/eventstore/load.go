@@ -135,6 +135,103 @@ func (s *Store) Last(ctx context.Context, tenant, aggregate, id string) (Stored,
 	return st, true, nil
 }
 
+// LoadAfter brings a position of one aggregate instance up to date: it
+// returns the events stored after position after (as Load, Last, Append or
+// an earlier LoadAfter gave it), their hash chain verified from after, and
+// the aggregate's current position. A caller that keeps an aggregate's
+// folded state revalidates it with it: when nothing moved, the History has
+// no events, its Position is after, and the cost is one read of the
+// leader's last message on the subject; when the last message is the next
+// link of the chain, that is the whole tail and nothing more is read;
+// otherwise only the events after after are read, never the history
+// before. A zero after reads the whole history, as Load does.
+//
+// The answer reflects what the leader has committed at the time of the
+// call. It is a snapshot like Load's: an append after it still carries the
+// expected last subject sequence, so a decision on a state that moved
+// meanwhile is refused with ErrConcurrency.
+//
+// Errors: ErrInvalidArgument when after is not a position of this
+// aggregate's history (past its last event, or naming another event);
+// ErrCorrupt when a new message is not a valid event of the aggregate or
+// the new events do not chain from after.
+func (s *Store) LoadAfter(ctx context.Context, tenant, aggregate, id string, after Position) (History, error) {
+	subject, stream, err := storedSubject(tenant, aggregate, id)
+	if err != nil {
+		return History{}, fmt.Errorf("load after: %w", err)
+	}
+	if (after.Sequence == 0) != (after.Version == 0) || (after.Version == 0) != (after.Hash == "") {
+		return History{}, fmt.Errorf("load after %s: %w: inconsistent position", subject, ErrInvalidArgument)
+	}
+	if after.IsZero() {
+		return s.Load(ctx, tenant, aggregate, id)
+	}
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	h := History{Tenant: tenant, Aggregate: aggregate, ID: id, Position: after}
+	raw, err := s.leaderLast(ctx, stream, subject)
+	if err != nil {
+		return History{}, fmt.Errorf("load after %s: %w", subject, err)
+	}
+	switch {
+	case raw == nil || raw.Sequence < after.Sequence:
+		return History{}, fmt.Errorf("load after %s: %w: position %d is past the last event", subject, ErrInvalidArgument, after.Sequence)
+	case raw.Sequence == after.Sequence:
+		// The sequence alone names the event; its hash proves it is the
+		// one the caller folded, also across a stream that was recreated.
+		env, err := events.ParseEnvelope(raw.Data)
+		if err != nil {
+			return History{}, fmt.Errorf("load after %s: %w", subject, &DecodeError{Sequence: raw.Sequence, Subject: raw.Subject, Err: err})
+		}
+		if env.Hash != after.Hash || env.Version != after.Version {
+			return History{}, fmt.Errorf("load after %s: %w: position %d names another event", subject, ErrInvalidArgument, after.Sequence)
+		}
+		return h, nil
+	}
+	last, err := decodeStored(raw) // the hash is checked too
+	if err != nil {
+		return History{}, fmt.Errorf("load after %s: %w", subject, err)
+	}
+	if e := last.Envelope; e.Version == after.Version+1 && e.Prev == after.Hash {
+		// The next link of the chain: appends carry the expected last
+		// subject sequence, so nothing was stored between the two. (A
+		// message published around that guard would break the chain of
+		// a full Load, where auditors see it.)
+		h.Events = []Stored{last}
+	} else {
+		if h.Events, err = s.readUntil(ctx, nil, stream, subject, after.Sequence+1, raw.Sequence); err != nil {
+			return History{}, fmt.Errorf("load after %s: %w", subject, err)
+		}
+	}
+	if err := verifyTail(h, after); err != nil {
+		return History{}, fmt.Errorf("load after %s: %w: %w", subject, ErrCorrupt, err)
+	}
+	h.Position = h.Events[len(h.Events)-1].Position()
+	return h, nil
+}
+
+// verifyTail checks that the events of h belong to its aggregate and
+// continue the chain at after without a gap.
+func verifyTail(h History, after Position) error {
+	if len(h.Events) == 0 {
+		return errors.New("no event after the position, yet the subject moved")
+	}
+	prev, version := after.Hash, after.Version
+	for _, st := range h.Events {
+		e := st.Envelope
+		switch {
+		case e.Tenant != h.Tenant || e.Aggregate != h.Aggregate || e.AggregateID != h.ID:
+			return fmt.Errorf("event %s belongs to another aggregate", e.ID)
+		case e.Version != version+1:
+			return fmt.Errorf("event %s has version %d where %d was expected", e.ID, e.Version, version+1)
+		case e.Prev != prev:
+			return fmt.Errorf("event %s does not link to the event before it", e.ID)
+		}
+		prev, version = e.Hash, e.Version
+	}
+	return nil
+}
+
 // storedSubject returns the stored subject and stream of an aggregate
 // instance, checking the tokens so that no caller input widens a filter.
 func storedSubject(tenant, aggregate, id string) (subject, stream string, err error) {
@@ -304,7 +401,14 @@ func (s *Store) readConsistent(ctx context.Context, stream, subject string, from
 		first.cancel()
 		return nil, err
 	}
-	last := raw.Sequence
+	return s.readUntil(ctx, first, stream, subject, from, raw.Sequence)
+}
+
+// readUntil returns the events on a literal subject from stream sequence
+// from up to last, the leader's last message there, waiting a little for a
+// lagging replica. first, when not nil, is the request for the first page,
+// already sent.
+func (s *Store) readUntil(ctx context.Context, first *directBatch, stream, subject string, from, last uint64) ([]Stored, error) {
 	pause := 5 * time.Millisecond
 	for range 6 {
 		got, err := s.readSubject(ctx, first, stream, subject, from, last)

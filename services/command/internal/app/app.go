@@ -119,6 +119,7 @@ type options struct {
 	policy      authn.PasswordPolicy
 	now         func() time.Time
 	maxAttempts int
+	cacheSize   int
 }
 
 // WithTelemetry sets the logger, tracer and meter (default telemetry.Nop()).
@@ -164,6 +165,22 @@ func WithMaxAttempts(n int) Option {
 	}
 }
 
+// WithAggregateCache sets how many folded aggregates (tenants, users,
+// roles) the application keeps between commands (default
+// DefaultAggregateCacheSize); 0 turns the cache off, so that every command
+// folds its aggregates' whole histories. A cached aggregate is brought up to
+// date from the stream leader before every use, so the cache never changes
+// a decision, only its cost.
+func WithAggregateCache(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("aggregate cache size must not be negative, got %d", n)
+		}
+		o.cacheSize = n
+		return nil
+	}
+}
+
 // New assembles the application. store holds the events, keys the tenants'
 // signing keys (created with each tenant, and the verification keys of
 // callers' tokens), kek seals password hashes, hasher hashes them, and
@@ -175,7 +192,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if u, err := url.Parse(publicURL); err != nil || u.Host == "" {
 		return nil, fmt.Errorf("app: public url %q is not an absolute URL", publicURL)
 	}
-	o := options{tel: telemetry.Nop(), now: time.Now, maxAttempts: DefaultMaxAttempts}
+	o := options{tel: telemetry.Nop(), now: time.Now, maxAttempts: DefaultMaxAttempts, cacheSize: DefaultAggregateCacheSize}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("app: %w", err)
@@ -193,6 +210,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 		policy:      o.policy,
 		now:         o.now,
 		maxAttempts: o.maxAttempts,
+		cache:       newAggregateCache(o.cacheSize),
+		flights:     newFlights(),
 	}
 	m, err := newMetrics(o.tel)
 	if err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 )
@@ -25,7 +26,8 @@ func (h assignRoleHandler) Handle(ctx context.Context, cmd AssignRole) (Result, 
 	if err := domain.Authorize(p, cmd.Tenant, domain.PermRolesAssign); err != nil {
 		return Result{}, err
 	}
-	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error) {
+	role := []cacheKey{{kind: events.AggregateRole, tenant: cmd.Tenant, id: cmd.Role}}
+	return runUserWith(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, role, func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error) {
 		r, err := u.role(ctx, cmd.Tenant, cmd.Role)
 		if err != nil {
 			return nil, err

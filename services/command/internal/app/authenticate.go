@@ -18,7 +18,10 @@ import (
 // the caller's user aggregate must exist and be active, the token must be
 // issued after the user's last password change or disable (its
 // not-before), and the permissions are those of the roles the user holds
-// now, each read from its role aggregate (admin: every permission).
+// now, each read from its role aggregate (admin: every permission). The
+// user and roles come from the aggregate cache, brought up to date with the
+// stream leader on every call, so a disable or a permission removal
+// acknowledged before the call is always seen.
 //
 // A refused token is fault.Unauthenticated with reason "invalid-token" and
 // a generic message; an unreachable event store is fault.Unavailable.
@@ -31,32 +34,21 @@ func (a *App) Authenticate(ctx context.Context, tenant, token string) (domain.Pr
 	if !events.ValidToken(sub) {
 		return domain.Principal{}, invalidToken("subject %q is no user id", sub)
 	}
-	h, err := a.engine.store.Load(ctx, tenant, events.AggregateUser, sub)
-	if err != nil {
-		return domain.Principal{}, storeFault(err)
-	}
-	usr, err := domain.LoadUser(sub, h.Envelopes())
+	usr, f, err := a.engine.loadUser(ctx, tenant, sub)
 	if err != nil {
 		return domain.Principal{}, err
 	}
 	if usr.Status() != domain.StatusActive {
 		return domain.Principal{}, invalidToken("user %s/%s is %q", tenant, sub, usr.Status())
 	}
-	var notBefore time.Time
-	for _, st := range h.Events {
-		switch st.Envelope.Type {
-		case events.TypeUserPasswordChanged, events.TypeUserDisabled:
-			notBefore = st.Envelope.OccurredAt
-		}
-	}
 	// iat has whole seconds: a token issued in the second of the cut-off
 	// stays valid, so a login right after a password change works.
-	if !notBefore.IsZero() && claims.IssuedAt.Before(notBefore.Truncate(time.Second)) {
+	if !f.cut.IsZero() && claims.IssuedAt.Before(f.cut.Truncate(time.Second)) {
 		return domain.Principal{}, invalidToken("token of %s/%s issued before the user's not-before", tenant, sub)
 	}
 	perms := authz.Set{}
 	for _, name := range usr.Roles() {
-		r, err := a.loadRole(ctx, tenant, name)
+		r, _, err := a.engine.loadRole(ctx, tenant, name)
 		if err != nil {
 			return domain.Principal{}, err
 		}
@@ -65,18 +57,6 @@ func (a *App) Authenticate(ctx context.Context, tenant, token string) (domain.Pr
 		}
 	}
 	return domain.NewPrincipal(tenant, sub, perms.Normalize()), nil
-}
-
-// loadRole reads a role aggregate; the built-in admin role costs no read.
-func (a *App) loadRole(ctx context.Context, tenant, name string) (*domain.Role, error) {
-	if r, err := domain.LoadRole(name, nil); err != nil || r.Builtin() {
-		return r, err
-	}
-	h, err := a.engine.store.Load(ctx, tenant, events.AggregateRole, name)
-	if err != nil {
-		return nil, storeFault(err)
-	}
-	return domain.LoadRole(name, h.Envelopes())
 }
 
 // invalidToken is the one answer to a token that verifies but whose user

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 )
@@ -33,8 +34,19 @@ func (h disableUserHandler) Handle(ctx context.Context, cmd DisableUser) (Result
 // the user's events.
 func runUser(ctx context.Context, e *engine, req Request, tenant, userID string,
 	decide func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
+	return runUserWith(ctx, e, req, tenant, userID, nil, decide)
+}
+
+// runUserWith is runUser for a decision that also needs the aggregates
+// named by also: they are loaded together with the tenant and the user.
+func runUserWith(ctx context.Context, e *engine, req Request, tenant, userID string, also []cacheKey,
+	decide func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
 	parts := req.idParts()
 	return e.run(ctx, req, actorOf(req.Principal), parts, func(ctx context.Context, u *unit) (Result, error) {
+		u.preload(ctx, append([]cacheKey{
+			{kind: events.AggregateTenant, tenant: tenant, id: tenant},
+			{kind: events.AggregateUser, tenant: tenant, id: userID},
+		}, also...)...)
 		if _, err := u.activeTenant(ctx, tenant); err != nil {
 			return Result{}, err
 		}

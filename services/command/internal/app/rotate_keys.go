@@ -111,7 +111,7 @@ func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, 
 			return Result{ID: cmd.Tenant, Version: replayedVersion(found, events.AggregateKeySet, cmd.Tenant),
 				Sequence: seq, Changed: true, Replayed: true, Rotation: rot}, nil
 		}
-		log, err := recordedKeys(u.hist[ks].Envelopes())
+		log, err := recordedKeys(ks.history)
 		if err != nil {
 			return Result{}, err
 		}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 )
@@ -26,7 +27,8 @@ func (h unassignRoleHandler) Handle(ctx context.Context, cmd UnassignRole) (Resu
 	if err := domain.Authorize(p, cmd.Tenant, domain.PermRolesAssign); err != nil {
 		return Result{}, err
 	}
-	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error) {
+	role := []cacheKey{{kind: events.AggregateRole, tenant: cmd.Tenant, id: cmd.Role}}
+	return runUserWith(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, role, func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error) {
 		r, err := u.role(ctx, cmd.Tenant, cmd.Role)
 		if err != nil {
 			return nil, err

@@ -64,6 +64,8 @@ type engine struct {
 	policy      authn.PasswordPolicy
 	now         func() time.Time
 	maxAttempts int
+	cache       *aggregateCache // nil: every load folds the whole history
+	flights     *flights
 }
 
 // CredentialAAD is the associated data a user's sealed password hash is
@@ -167,7 +169,7 @@ func (e *engine) run(ctx context.Context, req Request, actor events.Actor, parts
 		return Result{}, err
 	}
 	for attempt := 1; ; attempt++ {
-		u := &unit{e: e, req: req, actor: actor, parts: parts, hist: map[domain.Aggregate]eventstore.History{}}
+		u := &unit{e: e, req: req, actor: actor, parts: parts, at: map[domain.Aggregate]loaded{}}
 		if err := u.checkIdempotency(ctx); err != nil {
 			return Result{}, err
 		}
@@ -243,9 +245,76 @@ type unit struct {
 	req   Request
 	actor events.Actor
 	parts []string // id derivation; nil for random ids
-	hist  map[domain.Aggregate]eventstore.History
-	all   []eventstore.History // every history loaded, in order
+	at    map[domain.Aggregate]loaded
+	seq   uint64              // highest stream sequence among the loaded aggregates
+	seen  []eventstore.Stored // the events read, when the unit replays (idem.replay)
 	idem  *idempotency
+	pre   map[cacheKey]*preloaded
+}
+
+// preloaded is an aggregate load started ahead of its use.
+type preloaded struct {
+	done chan struct{}
+	agg  domain.Aggregate
+	f    folded
+	err  error
+}
+
+// preload starts loading aggregates the command is going to need (kind,
+// tenant and id of each key), all at once, so that their round trips to
+// the stream leader overlap instead of following each other. The unit's
+// loaders then wait for these loads instead of starting their own. A
+// replaying unit reads whole histories and preloads nothing.
+func (u *unit) preload(ctx context.Context, keys ...cacheKey) {
+	if u.replaying() {
+		return
+	}
+	if u.pre == nil {
+		u.pre = make(map[cacheKey]*preloaded, len(keys))
+	}
+	for _, k := range keys {
+		if _, ok := u.pre[k]; ok {
+			continue
+		}
+		p := &preloaded{done: make(chan struct{})}
+		u.pre[k] = p
+		go func() {
+			defer close(p.done)
+			switch k.kind {
+			case events.AggregateTenant:
+				p.agg, p.f, p.err = u.e.loadTenant(ctx, k.id)
+			case events.AggregateUser:
+				p.agg, p.f, p.err = u.e.loadUser(ctx, k.tenant, k.id)
+			case events.AggregateRole:
+				p.agg, p.f, p.err = u.e.loadRole(ctx, k.tenant, k.id)
+			default:
+				p.err = fault.New(fault.Internal, "unknown-preload", "internal error")
+			}
+		}()
+	}
+}
+
+// preloaded returns the result of the preload of k, waiting for it, and
+// false when k was not preloaded. A preload is used once.
+func (u *unit) preloaded(ctx context.Context, k cacheKey) (domain.Aggregate, folded, bool, error) {
+	p, ok := u.pre[k]
+	if !ok {
+		return nil, folded{}, false, nil
+	}
+	delete(u.pre, k)
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return nil, folded{}, true, fault.Wrap(fault.Unavailable, ctx.Err(), "request abandoned or timed out")
+	}
+	return p.agg, p.f, true, p.err
+}
+
+// loaded is where an aggregate the unit loaded stood: its appends go after
+// pos.
+type loaded struct {
+	tenant string
+	pos    eventstore.Position
 }
 
 // idempotency is the state of the request's idempotency key.
@@ -290,14 +359,65 @@ func (u *unit) idempotencyClaim(ctx context.Context) (held, mine bool, err error
 	return st.Held, st.Owner == c.Owner, nil
 }
 
-// load reads an aggregate's history and remembers it for the append.
-func (u *unit) load(ctx context.Context, tenant, aggregate, id string) (eventstore.History, error) {
+// replaying reports whether the command ran before with the same
+// idempotency key: its events are then looked for in the aggregates' whole
+// histories, which the unit reads instead of the cached states.
+func (u *unit) replaying() bool { return u.idem != nil && u.idem.replay }
+
+// loadHistory reads an aggregate's whole history and remembers its events
+// for replay.
+func (u *unit) loadHistory(ctx context.Context, tenant, aggregate, id string) (eventstore.History, error) {
 	h, err := u.e.store.Load(ctx, tenant, aggregate, id)
 	if err != nil {
 		return eventstore.History{}, storeFault(err)
 	}
-	u.all = append(u.all, h)
+	u.seen = append(u.seen, h.Events...)
+	u.seq = max(u.seq, h.Position.Sequence)
 	return h, nil
+}
+
+// track remembers where a stands, for the append.
+func (u *unit) track(a domain.Aggregate, tenant string, pos eventstore.Position) {
+	u.at[a] = loaded{tenant: tenant, pos: pos}
+	u.seq = max(u.seq, pos.Sequence)
+}
+
+// loadInto loads the aggregate of k for the unit: its preload, or else
+// its current state (current), or, when the unit replays, its whole
+// history folded with fold.
+func loadInto[A cacheable[A]](ctx context.Context, u *unit, k cacheKey,
+	fold func([]events.Envelope) (A, error), current func(context.Context) (A, folded, error)) (A, error) {
+	var zero A
+	if u.replaying() {
+		h, err := u.loadHistory(ctx, k.tenant, k.kind, k.id)
+		if err != nil {
+			return zero, err
+		}
+		a, err := fold(h.Envelopes())
+		if err != nil {
+			return zero, err
+		}
+		u.track(a, k.tenant, h.Position)
+		return a, nil
+	}
+	var (
+		a   A
+		f   folded
+		err error
+	)
+	if agg, pf, ok, perr := u.preloaded(ctx, k); ok {
+		f, err = pf, perr
+		if err == nil {
+			a = agg.(A)
+		}
+	} else {
+		a, f, err = current(ctx)
+	}
+	if err != nil {
+		return zero, err
+	}
+	u.track(a, k.tenant, f.pos)
+	return a, nil
 }
 
 // tenant loads the tenant aggregate id.
@@ -305,16 +425,9 @@ func (u *unit) tenant(ctx context.Context, id string) (*domain.Tenant, error) {
 	if _, err := domain.LoadTenant(id, nil); err != nil {
 		return nil, err // malformed id: never reaches the store
 	}
-	h, err := u.load(ctx, id, events.AggregateTenant, id)
-	if err != nil {
-		return nil, err
-	}
-	t, err := domain.LoadTenant(id, h.Envelopes())
-	if err != nil {
-		return nil, err
-	}
-	u.hist[t] = h
-	return t, nil
+	return loadInto(ctx, u, cacheKey{kind: events.AggregateTenant, tenant: id, id: id},
+		func(h []events.Envelope) (*domain.Tenant, error) { return domain.LoadTenant(id, h) },
+		func(ctx context.Context) (*domain.Tenant, folded, error) { return u.e.loadTenant(ctx, id) })
 }
 
 // activeTenant loads the tenant and requires it to exist and be active.
@@ -331,16 +444,9 @@ func (u *unit) user(ctx context.Context, tenant, id string) (*domain.User, error
 	if _, err := domain.LoadUser(id, nil); err != nil {
 		return nil, err
 	}
-	h, err := u.load(ctx, tenant, events.AggregateUser, id)
-	if err != nil {
-		return nil, err
-	}
-	usr, err := domain.LoadUser(id, h.Envelopes())
-	if err != nil {
-		return nil, err
-	}
-	u.hist[usr] = h
-	return usr, nil
+	return loadInto(ctx, u, cacheKey{kind: events.AggregateUser, tenant: tenant, id: id},
+		func(h []events.Envelope) (*domain.User, error) { return domain.LoadUser(id, h) },
+		func(ctx context.Context) (*domain.User, folded, error) { return u.e.loadUser(ctx, tenant, id) })
 }
 
 // role loads role name of tenant; the built-in admin role has no events
@@ -349,38 +455,26 @@ func (u *unit) role(ctx context.Context, tenant, name string) (*domain.Role, err
 	if r, err := domain.LoadRole(name, nil); err != nil || r.Builtin() {
 		return r, err
 	}
-	h, err := u.load(ctx, tenant, events.AggregateRole, name)
-	if err != nil {
-		return nil, err
-	}
-	r, err := domain.LoadRole(name, h.Envelopes())
-	if err != nil {
-		return nil, err
-	}
-	u.hist[r] = h
-	return r, nil
+	return loadInto(ctx, u, cacheKey{kind: events.AggregateRole, tenant: tenant, id: name},
+		func(h []events.Envelope) (*domain.Role, error) { return domain.LoadRole(name, h) },
+		func(ctx context.Context) (*domain.Role, folded, error) { return u.e.loadRole(ctx, tenant, name) })
 }
 
-// keySet loads the tenant's key set aggregate (public key events).
+// keySet loads the tenant's key set aggregate (public key events) with its
+// whole history, which rotations read.
 func (u *unit) keySet(ctx context.Context, tenant string) (*keySet, error) {
-	h, err := u.load(ctx, tenant, events.AggregateKeySet, tenant)
+	h, err := u.loadHistory(ctx, tenant, events.AggregateKeySet, tenant)
 	if err != nil {
 		return nil, err
 	}
-	ks := &keySet{id: tenant, loaded: h.Position.Version, version: h.Position.Version}
-	u.hist[ks] = h
+	ks := &keySet{id: tenant, loaded: h.Position.Version, version: h.Position.Version, history: h.Envelopes()}
+	u.track(ks, tenant, h.Position)
 	return ks, nil
 }
 
 // position returns the highest stream sequence among the loaded
 // aggregates: the consistency position of a command that changed nothing.
-func (u *unit) position() uint64 {
-	var seq uint64
-	for _, h := range u.all {
-		seq = max(seq, h.Position.Sequence)
-	}
-	return seq
-}
+func (u *unit) position() uint64 { return u.seq }
 
 // replay looks for the events of an earlier run of this command (same
 // idempotency key and fingerprint) in the loaded histories. ok is true when
@@ -388,14 +482,12 @@ func (u *unit) position() uint64 {
 // highest sequence among them. Handlers call it after loading every
 // aggregate the command touches.
 func (u *unit) replay() (found []eventstore.Stored, seq uint64, ok bool) {
-	if u.idem == nil || !u.idem.replay {
+	if !u.replaying() {
 		return nil, 0, false
 	}
-	byID := map[string]eventstore.Stored{}
-	for _, h := range u.all {
-		for _, st := range h.Events {
-			byID[st.Envelope.ID] = st
-		}
+	byID := make(map[string]eventstore.Stored, len(u.seen))
+	for _, st := range u.seen {
+		byID[st.Envelope.ID] = st
 	}
 	for i := 0; ; i++ {
 		st, in := byID[eventID(u.parts, i)]
@@ -474,15 +566,15 @@ func (u *unit) commit(ctx context.Context, aggs []domain.Aggregate, claims ...ev
 		if len(pending) == 0 {
 			continue
 		}
-		h, ok := u.hist[a]
+		h, ok := u.at[a]
 		if !ok {
 			return eventstore.Result{}, fault.New(fault.Internal, "unloaded-aggregate", "internal error")
 		}
-		w := eventstore.Events{After: h.Position}
+		w := eventstore.Events{After: h.pos}
 		for _, p := range pending {
 			env, err := events.New(p.Type, p.Data, events.Meta{
 				ID:          eventID(u.parts, i),
-				Tenant:      h.Tenant,
+				Tenant:      h.tenant,
 				Aggregate:   a.Kind(),
 				AggregateID: a.ID(),
 				OccurredAt:  now,
@@ -530,6 +622,7 @@ type keySet struct {
 	id      string
 	loaded  uint64
 	version uint64
+	history []events.Envelope
 	pending []domain.Pending
 }
 
