@@ -181,6 +181,10 @@ func WithAggregateCache(n int) Option {
 	}
 }
 
+// verifiedTokens bounds the access tokens whose verification the service
+// remembers (a few MiB).
+const verifiedTokens = 20000
+
 // New assembles the application. store holds the events, keys the tenants'
 // signing keys (created with each tenant, and the verification keys of
 // callers' tokens), kek seals password hashes, hasher hashes them, and
@@ -198,7 +202,9 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			return nil, fmt.Errorf("app: %w", err)
 		}
 	}
-	verifier, err := authn.NewVerifier(keys, publicURL, authn.WithClock(o.now))
+	// A caller's token is verified once and remembered until it expires;
+	// the caller's standing is decided from their user on every command.
+	verifier, err := authn.NewVerifier(keys, publicURL, authn.WithClock(o.now), authn.WithVerifiedCache(verifiedTokens))
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
