@@ -27,6 +27,12 @@ const usernamePunct = "._-@+"
 // letters, digits and "._-@+"; combining marks are allowed after a letter or
 // digit so that scripts that need them (Devanagari, say) work. Errors are
 // fault.Invalid with reason "invalid-username" and say which rule failed.
+//
+// Cherokee is the one script whose case folding goes to capitals (Unicode's
+// CaseFolding.txt folds U+AB70 to U+13A0), and the folding of
+// golang.org/x/text swaps the two cases instead, which made "Ꮎ" and "ꮎ"
+// two different keys; foldCherokee maps the small letters to the capitals
+// as the Unicode folding does.
 func NormalizeUsername(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", invalidUsername("username must be valid UTF-8")
@@ -39,7 +45,7 @@ func NormalizeUsername(s string) (string, error) {
 	if len(s) > 4*MaxUsernameLen*utf8.UTFMax {
 		return "", invalidUsername(fmt.Sprintf("username must be at most %d characters", MaxUsernameLen))
 	}
-	key := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+	key := norm.NFKC.String(foldCherokee(cases.Fold().String(norm.NFKC.String(s))))
 	n := utf8.RuneCountInString(key)
 	if n == 0 {
 		return "", invalidUsername("username is empty")
@@ -65,6 +71,28 @@ func NormalizeUsername(s string) (string, error) {
 		}
 	}
 	return key, nil
+}
+
+// foldCherokee maps Cherokee small letters to their capitals, as Unicode's
+// case folding does: U+AB70-U+ABBF to U+13A0-U+13EF and U+13F8-U+13FD to
+// U+13F0-U+13F5.
+func foldCherokee(s string) string {
+	if !strings.ContainsFunc(s, isCherokeeSmall) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0xAB70 && r <= 0xABBF:
+			return r - 0xAB70 + 0x13A0
+		case r >= 0x13F8 && r <= 0x13FD:
+			return r - 0x13F8 + 0x13F0
+		}
+		return r
+	}, s)
+}
+
+func isCherokeeSmall(r rune) bool {
+	return (r >= 0xAB70 && r <= 0xABBF) || (r >= 0x13F8 && r <= 0x13FD)
 }
 
 func invalidUsername(msg string) error {

@@ -23,6 +23,10 @@ func TestNormalizeUsername(t *testing.T) {
 		{"नमस्ते", "नमस्ते"}, // combining marks on letters
 		{"用户", "用户"},
 		{"٣", "٣"}, // non-ASCII digit
+		// Cherokee folds to capitals: both cases give one key.
+		{"\u13BE", "\u13BE"},
+		{"\uAB8E", "\u13BE"},
+		{"\u13F0\u13F8", "\u13F0\u13F0"},
 		{strings.Repeat("a", 64), strings.Repeat("a", 64)},
 	}
 	for _, tc := range valid {
