@@ -152,7 +152,8 @@ func (w *Waiter) note(partition int, c *changes) {
 }
 
 // advance records seq for partition if it is newer, tells the
-// subscribers and wakes the waiters. The subscribers learn what changed
+// subscribers and wakes the waiters; a position announced again tells the
+// subscribers that the whole partition may have changed. The subscribers learn what changed
 // only when the pending changes announcement ends at seq and starts at or
 // before the position known so far: otherwise some events in between went
 // unnamed (the waiter missed an announcement, or the projector's process
@@ -165,7 +166,19 @@ func (w *Waiter) advance(partition int, seq uint64) {
 	defer w.mu.Unlock()
 	c := w.pending[partition]
 	w.pending[partition] = nil
-	if seq <= w.pos[partition] {
+	switch {
+	case seq < w.pos[partition]:
+		return
+	case seq == w.pos[partition]:
+		// The same position announced again, alone: a rebuilt generation
+		// took over, or a worker took the partition over. The rows may
+		// have changed without the position moving, so the subscribers
+		// drop the whole partition; nobody waits on a position reached.
+		if c == nil {
+			for _, fn := range w.subs {
+				fn(Advance{Partition: partition, Seq: seq})
+			}
+		}
 		return
 	}
 	a := Advance{Partition: partition, Seq: seq}
