@@ -3,9 +3,12 @@ module github.com/authstream/authstream/tools/bench
 go 1.26.0
 
 require (
+	github.com/authstream/authstream/libs/authn v0.0.0
+	github.com/authstream/authstream/libs/authz v0.0.0
 	github.com/authstream/authstream/libs/config v0.0.0
 	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/eventstore v0.0.0
+	github.com/authstream/authstream/libs/keystore v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/authstream/authstream/services/authstream v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
@@ -15,11 +18,8 @@ require (
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
-	github.com/authstream/authstream/libs/authn v0.0.0 // indirect
-	github.com/authstream/authstream/libs/authz v0.0.0 // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
 	github.com/authstream/authstream/libs/httpapi v0.0.0 // indirect
-	github.com/authstream/authstream/libs/keystore v0.0.0 // indirect
 	github.com/authstream/authstream/libs/telemetry v0.0.0 // indirect
 	github.com/authstream/authstream/services/command v0.0.0 // indirect
 	github.com/authstream/authstream/services/projector v0.0.0 // indirect

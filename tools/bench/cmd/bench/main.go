@@ -53,7 +53,8 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.StringVar(&scenarios, "scenarios", strings.Join(names, ","), "comma-separated scenarios to run: "+strings.Join(names, ", "))
 	fs.IntVar(&o.SeedTenants, "seed-tenants", 1000, "tenants of the large permission-check data set")
 	fs.IntVar(&o.SeedUsers, "seed-users", 100, "users per tenant of the large data set")
-	fs.DurationVar(&o.SeedBudget, "seed-budget", 3*time.Minute, "time allowed for seeding the large data set; it is scaled down to what fits")
+	fs.IntVar(&o.MemoryTenants, "memory-tenants", 10000, "tenants of the memory scenario's data set")
+	fs.IntVar(&o.MemoryUsers, "memory-users", 100000, "users of the memory scenario's data set, spread evenly over its tenants (the issue's full scale is 1000000)")
 	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "directory to write one CPU profile of the process per measured part into")
 	fs.BoolVar(&markdown, "markdown", false, "print the table in Markdown")
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +65,9 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	}
 	if o.Duration <= 0 || o.Warmup < 0 {
 		return errors.New("-duration must be positive and -warmup not negative")
+	}
+	if o.SeedTenants < 1 || o.SeedUsers < 1 || o.MemoryTenants < 1 || o.MemoryUsers < o.MemoryTenants {
+		return errors.New("-seed-tenants and -seed-users must be positive, -memory-users at least -memory-tenants")
 	}
 	for _, c := range splitList(clients) {
 		n, err := strconv.Atoi(c)
@@ -103,9 +107,9 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		}
 		// Stop the platforms no later scenario needs: an idle platform
 		// still costs memory and background work.
-		var keep []int
+		var keep []scenario.Setup
 		for _, later := range selected[i+1:] {
-			keep = append(keep, later.Costs...)
+			keep = append(keep, later.Needs...)
 		}
 		if err := env.Release(keep...); err != nil {
 			failed = err

@@ -3,6 +3,7 @@ package platform
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/authstream/authstream/libs/eventstore"
 )
@@ -246,4 +248,61 @@ func (p *Client) Check(ctx context.Context, tenant, bearer, userID, perm, consis
 // load generator should not spend its time in encoding/json.
 func CheckBody(userID, perm string) []byte {
 	return []byte(`{"user_id":"` + userID + `","permission":"` + perm + `"}`)
+}
+
+// TokenSubject returns the sub claim of a JWT without verifying it: the
+// benchmark reads its own admin's id from a token the platform just
+// issued.
+func TokenSubject(token string) (string, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", fmt.Errorf("JWT payload: %w", err)
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil || claims.Sub == "" {
+		return "", fmt.Errorf("JWT payload without sub")
+	}
+	return claims.Sub, nil
+}
+
+// WaitProjected polls the projector's status until no partition of the
+// accounts projection has events left to apply.
+func (p *Platform) WaitProjected(ctx context.Context, root string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		a, err := p.Expect(ctx, Request{Method: http.MethodGet, URL: p.Projector + "/projections", Bearer: root}, http.StatusOK)
+		if err != nil {
+			return err
+		}
+		var status struct {
+			Items []struct {
+				Projection string `json:"projection"`
+				LagEvents  int64  `json:"lag_events"`
+			} `json:"items"`
+		}
+		if err := a.Decode(&status); err != nil {
+			return err
+		}
+		var lag int64
+		for _, it := range status.Items {
+			lag += it.LagEvents
+		}
+		if lag == 0 && len(status.Items) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("projections still %d events behind after %s", lag, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

@@ -7,6 +7,7 @@ package platform
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authstream/authstream/libs/config"
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/services/authstream"
 )
@@ -44,6 +46,10 @@ type Options struct {
 	BcryptCost int
 	// Name tells instances apart in database and folder names.
 	Name string
+	// SyncInterval is the embedded JetStream's AUTH_NATS_SYNC_INTERVAL:
+	// "" for the platform's default (always: every write synced), or a
+	// duration such as "2m" (nats-server's own default).
+	SyncInterval string
 }
 
 // Platform is a running all-in-one process.
@@ -57,7 +63,11 @@ type Platform struct {
 	DataDir string
 	// BcryptCost is the cost the platform hashes passwords at.
 	BcryptCost int
+	// KEK is the platform's key-encryption keyring (AUTH_KEK), generated
+	// for this instance: the bulk seeder seals credentials with it.
+	KEK *events.Keyring
 
+	env      map[string]string // the platform's configuration
 	cancel   context.CancelFunc
 	done     chan error
 	logs     *os.File
@@ -91,9 +101,18 @@ func Start(ctx context.Context, o Options) (*Platform, error) {
 		_ = dropDatabase(o.ServerURL, name)
 		return nil, err
 	}
+	kekBytes := make([]byte, 32)
+	_, _ = rand.Read(kekBytes)
+	kekText := base64.StdEncoding.EncodeToString(kekBytes)
+	kek, err := events.ParseKeyring(kekText)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		_ = dropDatabase(o.ServerURL, name)
+		return nil, err
+	}
 	p := &Platform{
-		DatabaseURL: dbURL, DataDir: dir, BcryptCost: o.BcryptCost,
-		logs: logs, dbName: name, server: o.ServerURL, done: make(chan error, 1),
+		DatabaseURL: dbURL, DataDir: dir, BcryptCost: o.BcryptCost, KEK: kek,
+		logs: logs, dbName: name, server: o.ServerURL,
 		Client: &Client{HTTP: newHTTPClient(nil)},
 	}
 	env := map[string]string{
@@ -107,18 +126,38 @@ func Start(ctx context.Context, o Options) (*Platform, error) {
 		"AUTH_BOOTSTRAP_ADMIN_USERNAME": AdminUsername,
 		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": AdminPassword,
 		"AUTH_LOG_LEVEL":                "warn",
+		"AUTH_KEK":                      kekText,
 	}
-	cfg, err := authstream.ConfigFromEnv(config.Map(env))
-	if err != nil {
-		p.cleanup()
+	if o.SyncInterval != "" {
+		env["AUTH_NATS_SYNC_INTERVAL"] = o.SyncInterval
+	}
+	p.env = env
+	if _, err := authstream.ConfigFromEnv(config.Map(env)); err != nil {
+		_ = p.cleanup()
 		return nil, fmt.Errorf("platform configuration: %w", err)
 	}
-	cfg.LogOut = logs
+	if err := p.launch(ctx); err != nil {
+		_ = p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// launch runs authstream.Run with the platform's settings until every
+// service is ready.
+func (p *Platform) launch(ctx context.Context) error {
+	cfg, err := authstream.ConfigFromEnv(config.Map(p.env))
+	if err != nil {
+		p.cancel, p.done = func() {}, make(chan error, 1)
+		p.done <- nil // nothing runs: Stop only cleans up
+		return fmt.Errorf("platform configuration: %w", err)
+	}
+	cfg.LogOut = p.logs
 	ready := make(chan authstream.Endpoints, 1)
 	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p.cancel = cancel
+	p.cancel, p.done = cancel, make(chan error, 1)
 	go func() { p.done <- authstream.Run(runCtx, cfg) }()
 
 	select {
@@ -126,22 +165,42 @@ func Start(ctx context.Context, o Options) (*Platform, error) {
 		p.Query, p.Command, p.Projector, p.NATS = e.Query, e.Command, e.Projector, e.NATS
 	case err := <-p.done:
 		p.done <- err
-		_ = p.Stop()
-		return nil, fmt.Errorf("platform stopped while starting: %w (logs: %s)", err, p.logTail())
+		return fmt.Errorf("platform stopped while starting: %w (logs: %s)", err, p.logTail())
 	case <-time.After(2 * time.Minute):
-		_ = p.Stop()
-		return nil, errors.New("platform not ready after 2m")
+		return errors.New("platform not ready after 2m")
 	case <-ctx.Done():
-		_ = p.Stop()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	for _, base := range []string{p.Query, p.Command, p.Projector} {
 		if err := p.waitReady(ctx, base); err != nil {
-			_ = p.Stop()
-			return nil, err
+			return err
 		}
 	}
-	return p, nil
+	return nil
+}
+
+// Restart stops the services and starts them again on the same database,
+// data folder and keys, with the embedded JetStream syncing as sync says
+// (see Options.SyncInterval). Tokens issued before stay valid; the
+// services' addresses change, and the Client follows them. Nothing may use
+// the platform meanwhile.
+func (p *Platform) Restart(ctx context.Context, sync string) error {
+	p.cancel()
+	select {
+	case err := <-p.done:
+		if err != nil {
+			return fmt.Errorf("platform run: %w", err)
+		}
+	case <-time.After(time.Minute):
+		return errors.New("platform did not stop within 1m")
+	}
+	p.HTTP.CloseIdleConnections()
+	if sync == "" {
+		delete(p.env, "AUTH_NATS_SYNC_INTERVAL")
+	} else {
+		p.env["AUTH_NATS_SYNC_INTERVAL"] = sync
+	}
+	return p.launch(ctx)
 }
 
 // Stop stops the services, then drops the database and removes the data
@@ -250,3 +309,20 @@ func dropDatabase(server, name string) error {
 // Cores returns the CPUs the process may use (GOMAXPROCS), the
 // denominator of CPU-bound bounds.
 func Cores() int { return runtime.GOMAXPROCS(0) }
+
+// ProjectedUsers returns how many users of tenants the active accounts
+// projection holds.
+func (p *Platform) ProjectedUsers(ctx context.Context, tenants []string) (int64, error) {
+	conn, err := pgx.Connect(ctx, p.DatabaseURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT schema_name FROM projection_generations WHERE projection = 'accounts' AND state = 'active'`).Scan(&schema); err != nil {
+		return 0, fmt.Errorf("active accounts projection: %w", err)
+	}
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema}.Sanitize()+`.users WHERE tenant_id = ANY($1)`, tenants).Scan(&n)
+	return n, err
+}

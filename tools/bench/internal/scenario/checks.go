@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
@@ -30,7 +31,7 @@ const (
 // its partition). A GET /healthz run gives the floor of the HTTP stack.
 // The bound is the target of 20,000 checks/s.
 func runChecks(ctx context.Context, e *Env) error {
-	p, err := e.Platform(ctx, seedCost)
+	p, err := e.Platform(ctx, shared)
 	if err != nil {
 		return err
 	}
@@ -60,11 +61,14 @@ func runChecks(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	name := fmt.Sprintf("check, %d tenants × %d users", len(big.tenants), big.usersPerTenant())
+	name := fmt.Sprintf("check, %d tenants × %d users, %d roles a tenant", len(big.tenants), big.plan.Users, seedRoleCount)
 	if err := checkRuns(ctx, e, p, name, big.tenants, clients); err != nil {
 		return err
 	}
 	big.afterChecks = snapshotMemory(ctx, p)
+	scope := fmt.Sprintf("%d tenants, %d users (+ the other scenarios' data) on the shared platform", len(big.tenants), big.seeded.Users)
+	e.add(Row{Scenario: "memory after seeding the checks' set", Ratio: math.NaN(), Notes: scope + "; " + big.afterSeed.String()})
+	e.add(Row{Scenario: "memory after the checks", Ratio: math.NaN(), Notes: "permission caches filled; " + big.afterChecks.String()})
 	return nil
 }
 

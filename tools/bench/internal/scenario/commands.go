@@ -27,11 +27,32 @@ const usersPerClient = 64
 // turn, each appending one event) against the raw rate of the broker:
 // JetStream publishes with an expected-last-subject-sequence header, on a
 // stream of its own with the event stream's settings, on the same embedded
-// server, with the same number of clients.
+// server, with the same number of clients. It runs on the shared platform,
+// which syncs every write, then on one that syncs every 2 minutes: the
+// durability setting is the broker's largest cost.
 func runCommands(ctx context.Context, e *Env) error {
-	p, err := e.Platform(ctx, seedCost)
+	for _, s := range []Setup{shared, grouped} {
+		if err := commandsOn(ctx, e, s); err != nil {
+			return err
+		}
+		// Only the shared platform outlives its part: later scenarios
+		// use it.
+		if err := e.Release(shared); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commandsOn measures the commands and their bound on the platform of s.
+func commandsOn(ctx context.Context, e *Env, s Setup) error {
+	p, err := e.Platform(ctx, s)
 	if err != nil {
 		return err
+	}
+	sync := "sync always"
+	if s.Sync != "" {
+		sync = "sync " + s.Sync
 	}
 	counts := e.clients(1, 16)
 	set, err := toggleUsers(ctx, e, p, "commands", slices.Max(counts)*usersPerClient)
@@ -39,17 +60,17 @@ func runCommands(ctx context.Context, e *Env) error {
 		return err
 	}
 	for _, clients := range counts {
-		raw, err := e.rawPublish(ctx, p, clients)
+		raw, err := e.rawPublish(ctx, s, p, clients)
 		if err != nil {
 			return err
 		}
-		stop := e.profile(fmt.Sprintf("commands-c%d", clients))
+		stop := e.profile(fmt.Sprintf("commands-%s-c%d", shortName(sync), clients))
 		res := loadgen.Run(ctx, e.loadConfig(clients), set.toggleOp(p, clients))
 		stop()
-		row := fromResult("role assign/unassign command", res)
+		row := fromResult("role assign/unassign command, "+sync, res)
 		bound := raw.Throughput()
 		row.Bound, row.Ratio = rateBound(bound), row.Rate/bound
-		row.Notes = fmt.Sprintf("bound: raw JetStream publish with expected sequence, p99 %s", formatDuration(raw.Latency.Quantile(0.99)))
+		row.Notes = fmt.Sprintf("bound: raw JetStream publish with expected sequence (%s), p99 %s", sync, formatDuration(raw.Latency.Quantile(0.99)))
 		e.add(row)
 	}
 	return nil
@@ -132,8 +153,8 @@ const rawSubjectsPerClient = usersPerClient
 // rawPublish measures JetStream publishes with the expected last subject
 // sequence, the broker's share of an append, with clients closed-loop
 // publishers, once per client count and platform.
-func (e *Env) rawPublish(ctx context.Context, p *platform.Platform, clients int) (*loadgen.Result, error) {
-	if r, ok := e.rawRates[clients]; ok {
+func (e *Env) rawPublish(ctx context.Context, s Setup, p *platform.Platform, clients int) (*loadgen.Result, error) {
+	if r, ok := e.rawRates[s][clients]; ok {
 		return r, nil
 	}
 	nc, err := nats.Connect(p.NATS, nats.Name("bench-raw"))
@@ -185,9 +206,15 @@ func (e *Env) rawPublish(ctx context.Context, p *platform.Platform, clients int)
 		last[c][k] = ack.Sequence
 		return loadgen.OK
 	})
-	e.rawRates[clients] = res
+	if e.rawRates[s] == nil {
+		e.rawRates[s] = map[int]*loadgen.Result{}
+	}
+	e.rawRates[s][clients] = res
 	row := fromResult("raw JetStream publish (bound)", res)
 	row.Notes = "expected-last-subject-sequence header, event-sized body"
+	if s.Sync != "" {
+		row.Scenario = "raw JetStream publish (bound), sync " + s.Sync
+	}
 	e.add(row)
 	return res, nil
 }

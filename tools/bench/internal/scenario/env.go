@@ -29,11 +29,14 @@ type Options struct {
 	Warmup   time.Duration
 	// Clients, when not empty, replaces every scenario's client counts.
 	Clients []int
-	// SeedTenants and SeedUsers shape the large permission-check data set;
-	// SeedBudget bounds the time spent seeding it.
+	// SeedTenants and SeedUsers shape the many-tenant data set of the
+	// permission checks: tenants, and users of each.
 	SeedTenants int
 	SeedUsers   int
-	SeedBudget  time.Duration
+	// MemoryTenants and MemoryUsers shape the memory scenario's data set:
+	// MemoryUsers users in all, spread evenly over MemoryTenants tenants.
+	MemoryTenants int
+	MemoryUsers   int
 	// ProfileDir, when set, receives one CPU profile per measured part.
 	ProfileDir string
 	// Progress receives a line per step; nil discards them.
@@ -44,11 +47,11 @@ type Options struct {
 // the rows measured so far, and measurements that later scenarios reuse.
 type Env struct {
 	opts      Options
-	platforms map[int]*platform.Platform
+	platforms map[Setup]*platform.Platform
 	rows      []Row
 
-	rawRates map[int]*loadgen.Result // raw JetStream publishes by clients
-	big      *dataset                // the seeded multi-tenant data set
+	rawRates map[Setup]map[int]*loadgen.Result // raw JetStream publishes by platform and clients
+	big      *dataset                          // the seeded multi-tenant data set
 }
 
 // NewEnv returns an Env with no platform started.
@@ -56,7 +59,7 @@ func NewEnv(o Options) *Env {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	return &Env{opts: o, platforms: map[int]*platform.Platform{}, rawRates: map[int]*loadgen.Result{}}
+	return &Env{opts: o, platforms: map[Setup]*platform.Platform{}, rawRates: map[Setup]map[int]*loadgen.Result{}}
 }
 
 // Rows returns the rows measured so far.
@@ -82,36 +85,72 @@ func (e *Env) clients(def ...int) []int {
 	return def
 }
 
-// Platform returns the running platform that hashes at cost, starting it
-// on first use.
-func (e *Env) Platform(ctx context.Context, cost int) (*platform.Platform, error) {
-	if p, ok := e.platforms[cost]; ok {
+// Setup says which platform a scenario runs on: its bcrypt cost and the
+// embedded JetStream's sync interval ("" for the platform's default,
+// always).
+type Setup struct {
+	Cost int
+	Sync string
+	// Tag tells apart platforms of the same settings that hold different
+	// data.
+	Tag string
+}
+
+func (s Setup) String() string {
+	sync := "always"
+	if s.Sync != "" {
+		sync = s.Sync
+	}
+	return fmt.Sprintf("bcrypt cost %d, sync %s", s.Cost, sync)
+}
+
+// The platforms of the scenarios besides login: shared, synced on every
+// write as the platform is by default, and grouped, synced every two
+// minutes (nats-server's own default), for the commands' comparison, and
+// large, synced like grouped, for the memory scenario's data set alone.
+var (
+	shared  = Setup{Cost: seedCost}
+	grouped = Setup{Cost: seedCost, Sync: "2m"}
+	large   = Setup{Cost: seedCost, Sync: "2m", Tag: "memory"}
+)
+
+// Platform returns the running platform of setup s, starting it on first
+// use.
+func (e *Env) Platform(ctx context.Context, s Setup) (*platform.Platform, error) {
+	if p, ok := e.platforms[s]; ok {
 		return p, nil
 	}
-	e.logf("starting the platform (bcrypt cost %d)", cost)
-	p, err := platform.Start(ctx, platform.Options{ServerURL: e.opts.ServerURL, BcryptCost: cost, Name: fmt.Sprintf("c%d", cost)})
+	e.logf("starting the platform (%s)", s)
+	name := fmt.Sprintf("c%d", s.Cost)
+	if s.Sync != "" {
+		name += "s" + s.Sync
+	}
+	if s.Tag != "" {
+		name += s.Tag
+	}
+	p, err := platform.Start(ctx, platform.Options{ServerURL: e.opts.ServerURL, BcryptCost: s.Cost, Name: name, SyncInterval: s.Sync})
 	if err != nil {
 		return nil, err
 	}
-	e.platforms[cost] = p
+	e.platforms[s] = p
 	return p, nil
 }
 
-// Release stops every platform whose cost is not in keep.
-func (e *Env) Release(keep ...int) error {
+// Release stops every platform whose setup is not in keep.
+func (e *Env) Release(keep ...Setup) error {
 	var errs []error
-	for cost, p := range e.platforms {
-		if slices.Contains(keep, cost) {
+	for s, p := range e.platforms {
+		if slices.Contains(keep, s) {
 			continue
 		}
-		e.logf("stopping the platform (bcrypt cost %d)", cost)
+		e.logf("stopping the platform (%s)", s)
 		if err := p.Stop(); err != nil {
 			errs = append(errs, err)
 		}
-		delete(e.platforms, cost)
-		if cost == seedCost {
+		delete(e.platforms, s)
+		delete(e.rawRates, s)
+		if s == shared {
 			e.big = nil
-			clear(e.rawRates)
 		}
 	}
 	if len(errs) > 0 {
@@ -144,31 +183,33 @@ func (e *Env) profile(name string) func() {
 	}
 }
 
-// Scenario is one named scenario: the bcrypt costs of the platforms it
-// needs, and the function that measures it.
+// Scenario is one named scenario: the platforms it needs, and the
+// function that measures it.
 type Scenario struct {
 	Name  string
 	About string
-	Costs []int
+	Needs []Setup
 	Run   func(ctx context.Context, e *Env) error
 }
 
 // All returns the scenarios in the order a full run takes them: the login
 // scenarios on their own platforms first, then everything that shares the
-// cheap-hash platform, the seeded data set last since it is the largest.
+// cheap-hash platform, the seeded data set of the checks last but the
+// replay of everything written; the memory scenario runs alone at the end,
+// on a platform of its own, so that nothing else is resident.
 func All() []Scenario {
 	return []Scenario{
-		{"login", "password login at bcrypt cost 10 and 12", []int{10, 12}, runLogin},
-		{"refresh", "refresh-token grant, rotating every request", []int{seedCost}, runRefresh},
-		{"commands", "role assignment commands vs raw JetStream publishes", []int{seedCost}, runCommands},
-		{"lag", "projection lag at steady rates, revoke-to-deny", []int{seedCost}, runLag},
-		{"checks", "permission checks, one tenant and many", []int{seedCost}, runChecks},
-		{"memory", "resident size after seeding", []int{seedCost}, runMemory},
-		{"replay", "full rebuild of the accounts projection", []int{seedCost}, runReplay},
+		{"login", "password login at bcrypt cost 10 and 12", []Setup{{Cost: 10}, {Cost: 12}}, runLogin},
+		{"refresh", "refresh-token grant, rotating every request", []Setup{shared}, runRefresh},
+		{"commands", "role assignment commands vs raw JetStream publishes, sync always and every 2m", []Setup{shared, grouped}, runCommands},
+		{"lag", "projection lag at steady rates, the highest rate with bounded lag, revoke-to-deny", []Setup{shared}, runLag},
+		{"checks", "permission checks, one tenant and many", []Setup{shared}, runChecks},
+		{"replay", "full rebuild of the accounts projection", []Setup{shared}, runReplay},
+		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
 	}
 }
 
-// seedCost is the bcrypt cost of the platform every scenario but login
+// seedCost is the bcrypt cost of the platforms every scenario but login
 // uses: registering thousands of users at a production cost would spend
 // the run hashing.
 const seedCost = 4

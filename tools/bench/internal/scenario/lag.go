@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -29,7 +30,17 @@ const (
 	lagTarget         = 50 * time.Millisecond
 	revokeTarget      = 100 * time.Millisecond
 	revokeTrials      = 50
+	// boundedLag and boundedShare define a rate the projector keeps up
+	// with: lag p99 under boundedLag, at least boundedShare of the offered
+	// events appended, and every one applied within 5 s of the end.
+	boundedLag   = 100 * time.Millisecond
+	boundedShare = 0.95
+	searchSteps  = 3
 )
+
+// searchWindow is the measured window of a search step: shorter than the
+// fixed rates' windows, so the search stays within the run's time.
+func searchWindow(d time.Duration) time.Duration { return min(d, 5*time.Second) }
 
 // runLag offers role changes at steady rates and measures, for each event,
 // the time from its append's acknowledgement to the commit of the
@@ -37,11 +48,12 @@ const (
 // authstream_projection, which it sends in the same transaction). Rates
 // the command path can carry go through role assignment commands; higher
 // ones are appended with eventstore.Append directly, as the command
-// service would, bypassing HTTP and the command's own reads. Then it
-// measures revoke-to-deny: from an unassign's acknowledgement until a
+// service would, bypassing HTTP and the command's own reads. After the
+// fixed rates it searches for the highest rate whose lag stays bounded
+// (boundedLag, boundedShare). Then it measures revoke-to-deny: from an unassign's acknowledgement until a
 // check without a consistency token answers false.
 func runLag(ctx context.Context, e *Env) error {
-	p, err := e.Platform(ctx, seedCost)
+	p, err := e.Platform(ctx, shared)
 	if err != nil {
 		return err
 	}
@@ -79,24 +91,27 @@ func runLag(ctx context.Context, e *Env) error {
 		return err
 	}
 
-	for _, rate := range []float64{500, 2000, 5000} {
+	run := func(rate float64, d time.Duration) (Row, bool, error) {
 		direct := rate > 0.9*cmdRate
 		path := "via role commands"
 		op := func(ctx context.Context, c int) loadgen.Outcome { return flips.command(ctx, c, w.acked) }
 		if direct {
 			path = "via eventstore.Append"
 			if err := flips.loadPositions(ctx, store); err != nil {
-				return err
+				return Row{}, false, err
 			}
 			op = func(ctx context.Context, c int) loadgen.Outcome { return flips.append(ctx, store, c, w.acked) }
 		}
 		w.reset()
 		e.logf("  %.0f events/s %s", rate, path)
 		stop := e.profile(fmt.Sprintf("lag-%.0f", rate))
-		res := loadgen.Paced(ctx, rate, lagWorkers, e.opts.Duration, op)
+		res := loadgen.Paced(ctx, rate, lagWorkers, d, op)
 		stop()
 		lost := w.drain(5 * time.Second)
 		lag := w.histogram()
+		if !direct {
+			flips.positions = nil // commands moved the users on
+		}
 		row := Row{
 			Scenario: fmt.Sprintf("projection lag @%.0f/s", rate), Clients: lagWorkers, Rate: res.Throughput(),
 			P50: lag.Quantile(0.5), P95: lag.Quantile(0.95), P99: lag.Quantile(0.99),
@@ -105,11 +120,68 @@ func runLag(ctx context.Context, e *Env) error {
 			Notes: fmt.Sprintf("%s (commands carry %.0f/s); max %s; append ack p99 %s; %d not started (all %d workers busy), %d failed, %d not applied within 5s", path, cmdRate,
 				formatDuration(lag.Max()), formatDuration(res.Latency.Quantile(0.99)), res.Dropped, lagWorkers, res.Failed+res.Shed, lost),
 		}
+		bounded := lag.Count() > 0 && lag.Quantile(0.99) < boundedLag && lost == 0 && res.Throughput() >= boundedShare*rate
+		return row, bounded, nil
+	}
+
+	// The fixed rates, then a search for the highest rate whose lag stays
+	// bounded: between the highest fixed rate that was and the lowest that
+	// was not, halving the interval (geometrically) searchSteps times.
+	var lo, hi float64
+	var bestRow Row
+	for _, rate := range []float64{500, 2000, 5000} {
+		row, ok, err := run(rate, e.opts.Duration)
+		if err != nil {
+			return err
+		}
 		e.add(row)
-		if !direct {
-			flips.positions = nil // commands moved the users on
+		switch {
+		case ok && hi == 0:
+			lo, bestRow = rate, row
+		case !ok && hi == 0:
+			hi = rate
 		}
 	}
+	untried := hi == 0 // every fixed rate was bounded: search above them
+	if untried {
+		hi = 4 * lo
+	}
+	best := 0.0
+	if lo > 0 {
+		best = lo
+	}
+	for range searchSteps {
+		rate := math.Round(math.Sqrt(math.Max(lo, 250)*hi)/50) * 50
+		if rate <= lo || rate >= hi {
+			break
+		}
+		row, ok, err := run(rate, searchWindow(e.opts.Duration))
+		if err != nil {
+			return err
+		}
+		row.Scenario += " (search)"
+		e.add(row)
+		if ok {
+			lo, best, bestRow = rate, rate, row
+		} else {
+			hi, untried = rate, false
+		}
+	}
+	summary := Row{Scenario: "highest rate with bounded lag", Clients: lagWorkers, Ratio: math.NaN(),
+		Bound: "p99 " + formatDuration(boundedLag)}
+	switch {
+	case best == 0:
+		summary.Notes = fmt.Sprintf("none of the rates tried kept lag p99 under %s with %.0f%% of the rate achieved and nothing left unapplied", formatDuration(boundedLag), 100*boundedShare)
+	default:
+		summary.Rate = bestRow.Rate
+		summary.P50, summary.P95, summary.P99 = bestRow.P50, bestRow.P95, bestRow.P99
+		next := fmt.Sprintf("lowest rate tried that was not: %.0f/s", hi)
+		if untried {
+			next = "every rate tried was"
+		}
+		summary.Notes = fmt.Sprintf("offered %.0f/s; bounded: lag p99 < %s, at least %.0f%% of the offered rate achieved, nothing unapplied after 5s; %s", best, formatDuration(boundedLag), 100*boundedShare, next)
+	}
+	e.add(summary)
 	return revokeToDeny(ctx, e, p, sets)
 }
 

@@ -32,7 +32,7 @@ func runLogin(ctx context.Context, e *Env) error {
 	counts := e.clients(1, 8, 32)
 	maxClients := slices.Max(counts)
 	for _, cost := range []int{10, 12} {
-		p, err := e.Platform(ctx, cost)
+		p, err := e.Platform(ctx, Setup{Cost: cost})
 		if err != nil {
 			return err
 		}

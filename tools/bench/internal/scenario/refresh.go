@@ -18,7 +18,7 @@ import (
 // event to it, so its bound is the raw JetStream publish rate with an
 // expected sequence at the same number of clients.
 func runRefresh(ctx context.Context, e *Env) error {
-	p, err := e.Platform(ctx, seedCost)
+	p, err := e.Platform(ctx, shared)
 	if err != nil {
 		return err
 	}
@@ -28,7 +28,7 @@ func runRefresh(ctx context.Context, e *Env) error {
 		return err
 	}
 	for _, clients := range counts {
-		raw, err := e.rawPublish(ctx, p, clients)
+		raw, err := e.rawPublish(ctx, shared, p, clients)
 		if err != nil {
 			return err
 		}

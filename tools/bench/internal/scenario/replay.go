@@ -19,7 +19,7 @@ const replayTarget = 100000.0
 // services/projector/internal/projection, measures the same loop without
 // HTTP or the rest of the platform.
 func runReplay(ctx context.Context, e *Env) error {
-	p, err := e.Platform(ctx, seedCost)
+	p, err := e.Platform(ctx, shared)
 	if err != nil {
 		return err
 	}
