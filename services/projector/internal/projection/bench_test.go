@@ -1,11 +1,14 @@
 package projection_test
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/services/projector/internal/projection"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // envInt reads a positive number from the environment, def when unset.
@@ -91,8 +95,8 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	heads := streamHeads(b, js)
 
-	var total, cpu time.Duration
-	commits := 0
+	var total, cpu, pgCPU time.Duration
+	commits, pgOK := 0, true
 	for b.Loop() {
 		b.StopTimer()
 		pool := mustPool(b)
@@ -100,6 +104,7 @@ func BenchmarkReplay(b *testing.B) {
 		d.Options.BatchSize = 0 // the defaults, not the small batches of the tests
 		w := newCommitWatch(heads)
 		d.OnCommit = w.onCommit
+		stopProfile := profileCPU(b)
 		start, startCPU := time.Now(), processCPU(b)
 		b.StartTimer()
 		_, stop := startSupervisor(b, d)
@@ -110,7 +115,11 @@ func BenchmarkReplay(b *testing.B) {
 		}
 		total += time.Since(start)
 		cpu += processCPU(b) - startCPU
+		stopProfile()
 		b.StopTimer()
+		backendCPU, backendOK := backendsCPU(b, pool)
+		pgCPU += backendCPU
+		pgOK = pgOK && backendOK
 		stop()
 		if !caughtUp(b, pool, js, live.Key()) {
 			b.Fatal("checkpoints in the database are behind the commits seen")
@@ -124,8 +133,74 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
 	b.ReportMetric(float64(n)*float64(b.N)/float64(max(commits, 1)), "events/commit")
 	// The test process runs the projector and the embedded NATS server;
-	// PostgreSQL's share is not counted.
+	// PostgreSQL's share is reported apart, when it can be read.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/event")
+	if pgOK {
+		b.ReportMetric(float64(pgCPU.Microseconds())/float64(n*b.N), "pg-cpu-µs/event")
+	}
+}
+
+// backendsCPU returns the CPU time used so far by the PostgreSQL backends
+// serving the test database, other than the one asking, read from /proc:
+// the workers' connections, opened for the replay. It reports false when
+// PostgreSQL runs elsewhere or its processes cannot be read.
+func backendsCPU(tb testing.TB, pool *pgxpool.Pool) (time.Duration, bool) {
+	tb.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`)
+	if err != nil {
+		return 0, false
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil || len(pids) == 0 {
+		return 0, false
+	}
+	var ticks int64
+	for _, pid := range pids {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/stat")
+		if err != nil {
+			return 0, false
+		}
+		// Fields 14 and 15 (utime, stime) follow the command name, which
+		// ends at the last ')'.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 13 {
+			return 0, false
+		}
+		for _, v := range f[11:13] {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100, true // USER_HZ is 100 on Linux
+}
+
+// profileCPU writes a CPU profile of the timed part of a benchmark to the
+// file AUTHSTREAM_BENCH_CPUPROFILE names, when set (go test -cpuprofile
+// would include the setup, publishing the events, which takes longer than
+// the replay). It returns the function that ends the profile.
+func profileCPU(tb testing.TB) func() {
+	tb.Helper()
+	name := os.Getenv("AUTHSTREAM_BENCH_CPUPROFILE")
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		tb.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			tb.Error(err)
+		}
+	}
 }
 
 // processCPU returns the CPU time the test process has used.

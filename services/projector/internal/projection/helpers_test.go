@@ -75,14 +75,13 @@ type tenantGen struct {
 	id       string
 	created  bool
 	disabled bool
-	users    []*userGen
+	alive    []*userGen // registered and not deleted, kept as it changes: histories are long
 	roles    map[string]bool
 	freed    []string // username keys of deleted users, to reuse
 }
 
 type userGen struct {
 	id, key  string
-	deleted  bool
 	disabled bool
 	roles    map[string]bool
 }
@@ -149,12 +148,7 @@ func (g *gen) next(tb testing.TB) events.Envelope {
 		t.created = true
 		return g.envelope(tb, t.id, events.AggregateTenant, t.id, events.TypeTenantCreated, events.TenantCreated{Name: "Tenant " + t.id})
 	}
-	var alive []*userGen
-	for _, u := range t.users {
-		if !u.deleted {
-			alive = append(alive, u)
-		}
-	}
+	alive := t.alive
 	roleNames := []string{"admin", "viewer", "editor", "auditor", "ghost"}
 	for {
 		switch op := g.rng.IntN(100); {
@@ -165,7 +159,7 @@ func (g *gen) next(tb testing.TB) events.Envelope {
 				key, t.freed = t.freed[0], t.freed[1:]
 			}
 			u := &userGen{id: events.NewID(), key: key, roles: map[string]bool{}}
-			t.users = append(t.users, u)
+			t.alive = append(t.alive, u)
 			return g.envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserRegistered,
 				events.UserRegistered{Username: strings.ToUpper(key[:1]) + key[1:], UsernameKey: key, Credential: g.sealed()})
 		case op < 35:
@@ -181,8 +175,10 @@ func (g *gen) next(tb testing.TB) events.Envelope {
 			u.disabled = true
 			return g.envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserDisabled, events.UserDisabled{Reason: "test"})
 		case op < 48:
-			u := alive[g.rng.IntN(len(alive))]
-			u.deleted = true
+			i := g.rng.IntN(len(alive))
+			u := alive[i]
+			alive[i] = alive[len(alive)-1]
+			t.alive = alive[:len(alive)-1]
 			t.freed = append(t.freed, u.key)
 			return g.envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserDeleted, events.UserDeleted{UsernameKey: u.key})
 		case op < 65:
@@ -252,7 +248,12 @@ func publish(tb testing.TB, js jetstream.JetStream, envs ...events.Envelope) {
 	tb.Helper()
 	ctx := context.Background()
 	futures := make([]jetstream.PubAckFuture, 0, len(envs))
-	for _, e := range envs {
+	for i, e := range envs {
+		if i > 0 && i%1000 == 0 {
+			// A busy server stalls a client with too many acks outstanding
+			// (the client then fails the publish): let them come in.
+			waitAcks(tb, js)
+		}
 		body, err := json.Marshal(e)
 		if err != nil {
 			tb.Fatalf("marshal: %v", err)
@@ -267,11 +268,7 @@ func publish(tb testing.TB, js jetstream.JetStream, envs ...events.Envelope) {
 		}
 		futures = append(futures, f)
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(30 * time.Second):
-		tb.Fatal("publish: no acks within 30s")
-	}
+	waitAcks(tb, js)
 	for _, f := range futures {
 		select {
 		case <-f.Ok():
@@ -280,6 +277,15 @@ func publish(tb testing.TB, js jetstream.JetStream, envs ...events.Envelope) {
 		}
 	}
 	_ = ctx
+}
+
+func waitAcks(tb testing.TB, js jetstream.JetStream) {
+	tb.Helper()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		tb.Fatal("publish: no acks within 30s")
+	}
 }
 
 // dump returns the rows of a schema's accounts tables in key order, one

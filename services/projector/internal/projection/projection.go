@@ -10,6 +10,10 @@
 // checkpoint is read under a row lock in every batch's transaction, even two
 // workers racing could not apply an event twice; the lock keeps them from
 // wasting work.
+//
+// The workers of one generation in a process do not read the stream each
+// on their own: a feed (feed.go) reads it once for all of them and hands
+// each its partition's events.
 package projection
 
 import (
@@ -122,6 +126,17 @@ type Supervisor struct {
 
 	mu    sync.Mutex
 	slots map[slot]*slotState
+
+	// feeds read the stream for the workers of each generation.
+	feedMu sync.Mutex
+	feeds  map[Target]*feed
+	feedWG sync.WaitGroup
+	// maxRewind is the constant of that name; feedLimit, when set,
+	// replaces the feeds' queue bound (CatchUpBatchSize) and feedStall
+	// their wait for a full queue. Tests shrink them.
+	maxRewind uint64
+	feedLimit int
+	feedStall time.Duration
 }
 
 type slot struct {
@@ -158,13 +173,14 @@ func NewSupervisor(d Deps) (*Supervisor, error) {
 	}
 	return &Supervisor{
 		d: d, opt: d.Options.withDefaults(), store: store, in: newInstruments(d.Meter),
-		slots: map[slot]*slotState{},
+		slots: map[slot]*slotState{}, feeds: map[Target]*feed{}, maxRewind: maxRewind,
 	}, nil
 }
 
 // Run acquires partitions until ctx is done, then stops its workers (their
 // connections close, releasing the locks) and returns nil.
 func (s *Supervisor) Run(ctx context.Context) error {
+	defer s.feedWG.Wait() // the feeds stop with the last of their workers
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	tick := time.NewTicker(s.opt.AcquireInterval)
@@ -328,9 +344,7 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 // consume reads the partition from cp+1 and applies batches until an
 // error, a quarantine or the end of ctx.
 func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logger, t Target, p int, cp uint64) error {
-	r, err := s.store.Read(ctx, eventstore.ReadOptions{
-		Filters: []string{PartitionFilter(p)}, FromSequence: cp + 1, Buffer: s.opt.BatchSize,
-	})
+	r, err := s.openPartition(ctx, t, p, cp)
 	if err != nil {
 		return err
 	}
