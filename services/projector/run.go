@@ -36,8 +36,10 @@ const Service = "projector"
 // AUTH_PROJECTOR_ADDR is unset.
 const DefaultAddr = "127.0.0.1:8082"
 
-// DefaultDatabaseURL is the read model database when DATABASE_URL is unset.
-const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/authstream"
+// DefaultDatabaseURL is the read model database when DATABASE_URL is unset:
+// the local server, without TLS, which on loopback only costs CPU (pgx
+// would otherwise try TLS first when the server offers it).
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/authstream?sslmode=disable"
 
 // DefaultPublicURL is the query service's external base URL when
 // AUTH_PUBLIC_URL is unset.

@@ -49,8 +49,10 @@ const Service = "query"
 // unset.
 const DefaultAddr = "127.0.0.1:8080"
 
-// DefaultDatabaseURL is the read model database when DATABASE_URL is unset.
-const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/authstream"
+// DefaultDatabaseURL is the read model database when DATABASE_URL is unset:
+// the local server, without TLS, which on loopback only costs CPU (pgx
+// would otherwise try TLS first when the server offers it).
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/authstream?sslmode=disable"
 
 // Config is everything the query service needs. ConfigFromEnv fills the
 // settings from the environment; the injected dependencies at the end let a

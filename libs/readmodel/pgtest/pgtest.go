@@ -4,8 +4,8 @@
 // test share the template safely.
 //
 // The server comes from AUTHSTREAM_TEST_DATABASE_URL, else DATABASE_URL,
-// else postgres://postgres@127.0.0.1:5432/postgres; the user must be allowed
-// to create databases. When the server cannot be reached the test is skipped,
+// else postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; the
+// user must be allowed to create databases. When the server cannot be reached the test is skipped,
 // or fails when the CI environment variable is set: in CI a missing database
 // is a broken setup, never a reason to pass.
 package pgtest
@@ -32,7 +32,7 @@ import (
 )
 
 // DefaultURL is the server tests use when no environment variable names one.
-const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres"
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // templateLockKey serialises template creation across test binaries
 // ("authtmpl" in ASCII).
