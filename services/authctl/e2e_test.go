@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstream/authstream/libs/config"
-	"github.com/authstream/authstream/libs/readmodel/pgtest"
 	"github.com/authstream/authstream/services/authctl"
 	"github.com/authstream/authstream/services/authstream"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // Credentials of the test's accounts.
@@ -101,56 +100,9 @@ func (c *cli) mustFail(tb testing.TB, code int, prefix, stdin string, args ...st
 // folder, with a known platform admin, and stops it when the test ends.
 func mustAllInOne(tb testing.TB) authstream.Endpoints {
 	tb.Helper()
-	env := map[string]string{
-		"AUTH_DATA_DIR":                 tb.TempDir(),
-		"DATABASE_URL":                  pgtest.URL(tb),
-		"AUTH_QUERY_ADDR":               "127.0.0.1:0",
-		"AUTH_COMMAND_ADDR":             "127.0.0.1:0",
-		"AUTH_PROJECTOR_ADDR":           "127.0.0.1:0",
-		"AUTH_NATS_LISTEN":              "127.0.0.1:0",
-		"AUTH_BCRYPT_COST":              "4",
-		"AUTH_BOOTSTRAP_ADMIN_USERNAME": "root",
-		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": rootPassword,
-	}
-	cfg, err := authstream.ConfigFromEnv(config.Map(env))
-	if err != nil {
-		tb.Fatalf("ConfigFromEnv: %v", err)
-	}
-	var logs syncBuffer
-	cfg.LogOut = &logs
-	ready := make(chan authstream.Endpoints, 1)
-	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- authstream.Run(ctx, cfg) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("all-in-one Run after cancel = %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			tb.Error("all-in-one Run did not return within 30s of cancel")
-		}
-		if tb.Failed() {
-			tb.Logf("logs:\n%s", logs.String())
-		}
-		for _, pw := range []string{rootPassword, adminPassword, userPassword} {
-			if strings.Contains(logs.String(), pw) {
-				tb.Error("a password appears in the logs")
-			}
-		}
-	})
-	select {
-	case ends := <-ready:
-		return ends
-	case err := <-done:
-		tb.Fatalf("all-in-one Run returned early: %v\nlogs:\n%s", err, logs.String())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("all-in-one not listening after 60s\nlogs:\n%s", logs.String())
-	}
-	return authstream.Endpoints{}
+	return authstreamtest.Start(tb,
+		authstreamtest.WithAdmin("root", rootPassword),
+		authstreamtest.WithSecrets(rootPassword, adminPassword, userPassword)).Endpoints
 }
 
 // TestRun_EndToEnd drives the real services through authctl only: the
@@ -496,21 +448,5 @@ func mustLogins(tb testing.TB, path string) map[string]storedLogin {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of several
-// services' loggers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer = authstreamtest.Buffer

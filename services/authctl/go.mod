@@ -7,7 +7,6 @@ require (
 	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/eventstore v0.0.0
 	github.com/authstream/authstream/libs/keystore v0.0.0
-	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/authstream/authstream/services/authstream v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/schollz/progressbar/v3 v3.19.1
@@ -75,6 +74,7 @@ require (
 )
 
 require (
+	github.com/authstream/authstream/libs/readmodel v0.0.0 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	golang.org/x/sys v0.50.0 // indirect

@@ -1,8 +1,6 @@
 package authstream_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -17,9 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/authstream/authstream/libs/config"
-	"github.com/authstream/authstream/libs/readmodel/pgtest"
-	"github.com/authstream/authstream/services/authstream"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // Credentials of the end-to-end test's accounts. The platform admin comes
@@ -225,96 +221,24 @@ type platform struct {
 // every address on a free port, and stops it when the test ends.
 func mustPlatform(tb testing.TB) *platform {
 	tb.Helper()
-	env := map[string]string{
-		"AUTH_DATA_DIR":                 tb.TempDir(),
-		"DATABASE_URL":                  pgtest.URL(tb),
-		"AUTH_QUERY_ADDR":               "127.0.0.1:0",
-		"AUTH_COMMAND_ADDR":             "127.0.0.1:0",
-		"AUTH_PROJECTOR_ADDR":           "127.0.0.1:0",
-		"AUTH_NATS_LISTEN":              "127.0.0.1:0",
-		"AUTH_BCRYPT_COST":              "4",
-		"AUTH_BOOTSTRAP_ADMIN_USERNAME": rootName,
-		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": rootPassword,
-	}
-	cfg, err := authstream.ConfigFromEnv(config.Map(env))
-	if err != nil {
-		tb.Fatalf("ConfigFromEnv: %v", err)
-	}
-	var logs syncBuffer
-	cfg.LogOut = &logs
-	ready := make(chan authstream.Endpoints, 1)
-	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- authstream.Run(ctx, cfg) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("Run after cancel = %v, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			tb.Error("Run did not return within 30s of cancel")
-		}
-		if tb.Failed() {
-			tb.Logf("logs:\n%s", logs.String())
-		}
-		if strings.Contains(logs.String(), rootPassword) || strings.Contains(logs.String(), userPassword) {
-			tb.Error("a password appears in the logs")
-		}
-	})
-
-	var ends authstream.Endpoints
-	select {
-	case ends = <-ready:
-	case err := <-done:
-		tb.Fatalf("Run returned before the services were ready: %v\nlogs:\n%s", err, logs.String())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("services not listening after 60s\nlogs:\n%s", logs.String())
-	}
-	for _, base := range []string{ends.Query, ends.Command, ends.Projector} {
-		mustBecomeReady(tb, base)
-	}
+	ends := authstreamtest.Start(tb,
+		authstreamtest.WithAdmin(rootName, rootPassword),
+		authstreamtest.WithSecrets(rootPassword, userPassword)).Endpoints
 	return &platform{query: ends.Query, command: ends.Command, client: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // tokens is a token endpoint answer.
-type tokens struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int    `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
-}
+type tokens = authstreamtest.Tokens
 
 // login runs the password grant in tenant, sending consistency as the
 // Consistency-Token header when it is not empty.
 func (p *platform) login(tenant, username, password, consistency string) (tokens, error) {
-	form := url.Values{"grant_type": {"password"}, "username": {username}, "password": {password}}
-	req, err := http.NewRequest(http.MethodPost, p.query+"/t/"+tenant+"/oauth/token", strings.NewReader(form.Encode()))
+	t, res, err := authstreamtest.PasswordGrant(p.client, p.query, tenant, username, password, consistency)
 	if err != nil {
 		return tokens{}, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if consistency != "" {
-		req.Header.Set("Consistency-Token", consistency)
-	}
-	res, err := p.client.Do(req)
-	if err != nil {
-		return tokens{}, err
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		return tokens{}, fmt.Errorf("POST /t/%s/oauth/token as %s: %d %s", tenant, username, res.StatusCode, raw)
-	}
-	var t tokens
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return tokens{}, fmt.Errorf("token answer %s: %w", raw, err)
 	}
 	if t.AccessToken == "" || t.RefreshToken == "" || t.TokenType != "Bearer" || t.ExpiresIn <= 0 {
-		return tokens{}, fmt.Errorf("token answer %s is incomplete", raw)
+		return tokens{}, fmt.Errorf("token answer %s is incomplete", res.Body)
 	}
 	return t, nil
 }
@@ -357,50 +281,17 @@ func (p *platform) mustQuery(tb testing.TB, method, path, bearer, consistency st
 
 func (p *platform) mustDo(tb testing.TB, base, method, path, bearer, consistency string, body any, want int) *answer {
 	tb.Helper()
-	var (
-		rd          io.Reader
-		contentType string
-	)
-	switch b := body.(type) {
-	case nil:
-	case url.Values:
-		rd, contentType = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		rd, contentType = bytes.NewReader(raw), "application/json"
-	}
-	req, err := http.NewRequest(method, base+path, rd)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if consistency != "" {
-		req.Header.Set("Consistency-Token", consistency)
-	}
-	res, err := p.client.Do(req)
+	res, err := authstreamtest.Send(p.client, method, base+path, bearer, consistency, body)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
+	if res.Status != want {
+		tb.Fatalf("%s %s = %d %s, want %d", method, path, res.Status, res.Body, want)
 	}
-	if res.StatusCode != want {
-		tb.Fatalf("%s %s = %d %s, want %d", method, path, res.StatusCode, raw, want)
-	}
-	a := &answer{status: res.StatusCode, token: res.Header.Get("Consistency-Token")}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &a.body); err != nil {
-			tb.Fatalf("%s %s: body %q: %v", method, path, raw, err)
+	a := &answer{status: res.Status, token: res.Header.Get("Consistency-Token")}
+	if len(res.Body) > 0 {
+		if err := json.Unmarshal(res.Body, &a.body); err != nil {
+			tb.Fatalf("%s %s: body %q: %v", method, path, res.Body, err)
 		}
 	}
 	return a

@@ -18,12 +18,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/keystore"
-	"github.com/authstream/authstream/libs/readmodel/pgtest"
-	"github.com/authstream/authstream/services/authstream"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // TestKeys runs the signing-key tests of the whole platform on one
@@ -63,61 +61,10 @@ func mustKeysPlatform(tb testing.TB) *keysPlatform {
 	kek := make([]byte, 32)
 	_, _ = rand.Read(kek)
 	kekText := base64.StdEncoding.EncodeToString(kek)
-	env := map[string]string{
-		"AUTH_DATA_DIR":                 tb.TempDir(),
-		"DATABASE_URL":                  pgtest.URL(tb),
-		"AUTH_QUERY_ADDR":               "127.0.0.1:0",
-		"AUTH_COMMAND_ADDR":             "127.0.0.1:0",
-		"AUTH_PROJECTOR_ADDR":           "127.0.0.1:0",
-		"AUTH_NATS_LISTEN":              "127.0.0.1:0",
-		"AUTH_BCRYPT_COST":              "4",
-		"AUTH_KEK":                      kekText,
-		"AUTH_BOOTSTRAP_ADMIN_USERNAME": rootName,
-		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": rootPassword,
-	}
-	cfg, err := authstream.ConfigFromEnv(config.Map(env))
-	if err != nil {
-		tb.Fatalf("ConfigFromEnv: %v", err)
-	}
-	var logs syncBuffer
-	cfg.LogOut = &logs
-	ready := make(chan authstream.Endpoints, 1)
-	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- authstream.Run(ctx, cfg) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("Run after cancel = %v, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			tb.Error("Run did not return within 30s of cancel")
-		}
-		if tb.Failed() {
-			tb.Logf("logs:\n%s", logs.String())
-		}
-		for _, secret := range []string{rootPassword, acmePassword, userPassword, kekText} {
-			if strings.Contains(logs.String(), secret) {
-				tb.Error("a secret appears in the logs")
-			}
-		}
-	})
-
-	var ends authstream.Endpoints
-	select {
-	case ends = <-ready:
-	case err := <-done:
-		tb.Fatalf("Run returned before the services were ready: %v\nlogs:\n%s", err, logs.String())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("services not listening after 60s\nlogs:\n%s", logs.String())
-	}
-	for _, base := range []string{ends.Query, ends.Command, ends.Projector} {
-		mustBecomeReady(tb, base)
-	}
+	ends := authstreamtest.Start(tb,
+		authstreamtest.WithAdmin(rootName, rootPassword),
+		authstreamtest.WithEnv(map[string]string{"AUTH_KEK": kekText}),
+		authstreamtest.WithSecrets(rootPassword, acmePassword, userPassword, kekText)).Endpoints
 
 	// The test's own connection; the cleanups run in reverse, so it closes
 	// before the server stops.
@@ -126,6 +73,8 @@ func mustKeysPlatform(tb testing.TB) *keysPlatform {
 		tb.Fatalf("connect %s: %v", ends.NATS, err)
 	}
 	tb.Cleanup(nc.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		tb.Fatal(err)

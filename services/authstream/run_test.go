@@ -1,20 +1,14 @@
 package authstream_test
 
 import (
-	"bytes"
-	"context"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
 	"github.com/authstream/authstream/services/authstream"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // TestRun_StartsServesAndStopsCleanly runs the real all-in-one process
@@ -25,13 +19,8 @@ import (
 func TestRun_StartsServesAndStopsCleanly(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"AUTH_DATA_DIR":       t.TempDir(),
-		"DATABASE_URL":        pgtest.URL(t),
-		"AUTH_QUERY_ADDR":     "127.0.0.1:0",
-		"AUTH_COMMAND_ADDR":   "127.0.0.1:0",
-		"AUTH_PROJECTOR_ADDR": "127.0.0.1:0",
-		"AUTH_NATS_LISTEN":    "127.0.0.1:0",
-		"AUTH_BCRYPT_COST":    "4",
+		"AUTH_DATA_DIR": t.TempDir(),
+		"DATABASE_URL":  pgtest.URL(t),
 	}
 
 	first := mustRunUntilReady(t, env)
@@ -69,73 +58,22 @@ type started struct {
 	banner, logs string
 }
 
-// mustRunUntilReady starts authstream.Run with env, waits until the three
-// services answer /readyz with 200, cancels, and checks that Run returns nil.
+// mustRunUntilReady starts authstream.Run with env and no configured
+// admin, waits until the three services answer /readyz with 200, cancels,
+// and checks that Run returns nil.
 func mustRunUntilReady(tb testing.TB, env map[string]string) started {
 	tb.Helper()
-	cfg, err := authstream.ConfigFromEnv(config.Map(env))
-	if err != nil {
-		tb.Fatalf("ConfigFromEnv: %v", err)
+	var banner authstreamtest.Buffer
+	p := authstreamtest.Start(tb,
+		authstreamtest.WithoutAdmin(),
+		authstreamtest.WithEnv(env),
+		authstreamtest.WithConfig(func(cfg *authstream.Config) { cfg.Out = &banner }))
+	if !strings.Contains(banner.String(), p.Query) || !strings.Contains(banner.String(), p.Command) ||
+		!strings.Contains(banner.String(), p.NATS) {
+		tb.Errorf("banner does not show the URLs %+v:\n%s", p.Endpoints, banner.String())
 	}
-	var banner, logs syncBuffer
-	cfg.Out, cfg.LogOut = &banner, &logs
-	ready := make(chan authstream.Endpoints, 1)
-	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- authstream.Run(ctx, cfg) }()
-
-	var ends authstream.Endpoints
-	select {
-	case ends = <-ready:
-	case err := <-done:
-		tb.Fatalf("Run returned before the services were ready: %v\nlogs:\n%s", err, logs.String())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("services not listening after 60s\nlogs:\n%s", logs.String())
-	}
-	for _, base := range []string{ends.Query, ends.Command, ends.Projector} {
-		mustBecomeReady(tb, base)
-	}
-	if !strings.Contains(banner.String(), ends.Query) || !strings.Contains(banner.String(), ends.Command) ||
-		!strings.Contains(banner.String(), ends.NATS) {
-		tb.Errorf("banner does not show the URLs %+v:\n%s", ends, banner.String())
-	}
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			tb.Fatalf("Run after cancel = %v, want nil\nlogs:\n%s", err, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		tb.Fatal("Run did not return within 30s of cancel")
-	}
-	return started{ends: ends, banner: banner.String(), logs: logs.String()}
-}
-
-// mustBecomeReady polls base/readyz until it answers 200; the services
-// report listening before their first readiness check has run.
-func mustBecomeReady(tb testing.TB, base string) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("GET %s/readyz = %d %s", base, resp.StatusCode, body)
-			}
-		} else if time.Now().After(deadline) {
-			tb.Fatalf("GET %s/readyz: %v", base, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p.Stop()
+	return started{ends: p.Endpoints, banner: banner.String(), logs: p.Logs()}
 }
 
 // mustPrivateFile returns the content of path and fails unless only its
@@ -163,23 +101,4 @@ func adminPassword(file string) string {
 		}
 	}
 	return ""
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of several
-// services' loggers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,17 +1,15 @@
 package faulttest_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // The platform admin every test bootstraps, as an operator would.
@@ -21,11 +19,7 @@ const (
 )
 
 // answer is one HTTP answer of the platform.
-type answer struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+type answer authstreamtest.Response
 
 // JSON decodes the body into v and fails the test when it cannot.
 func (a answer) decode(tb testing.TB, v any) {
@@ -53,44 +47,8 @@ var client = &http.Client{Timeout: 10 * time.Second}
 // as JSON. It returns the transport error instead of failing, for workers
 // that run while the platform is being broken.
 func send(method, target, bearer, consistency string, body any) (answer, error) {
-	var (
-		rd io.Reader
-		ct string
-	)
-	switch b := body.(type) {
-	case nil:
-	case url.Values:
-		rd, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			return answer{}, err
-		}
-		rd, ct = bytes.NewReader(raw), "application/json"
-	}
-	req, err := http.NewRequest(method, target, rd)
-	if err != nil {
-		return answer{}, err
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if consistency != "" {
-		req.Header.Set("Consistency-Token", consistency)
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return answer{}, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return answer{}, err
-	}
-	return answer{Status: res.StatusCode, Header: res.Header, Body: raw}, nil
+	r, err := authstreamtest.Send(client, method, target, bearer, consistency, body)
+	return answer(r), err
 }
 
 // must sends one request and fails unless it is answered want.

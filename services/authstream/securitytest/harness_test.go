@@ -19,10 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/readmodel/pgtest"
-	"github.com/authstream/authstream/services/authstream"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // The platform admin every test bootstraps, as an operator would.
@@ -54,58 +52,19 @@ func mustPlatform(tb testing.TB) *platform {
 	kek := make([]byte, 32)
 	_, _ = rand.Read(kek)
 	env := map[string]string{
-		"AUTH_DATA_DIR":                 tb.TempDir(),
-		"DATABASE_URL":                  pgtest.URL(tb),
-		"AUTH_QUERY_ADDR":               "127.0.0.1:0",
-		"AUTH_COMMAND_ADDR":             "127.0.0.1:0",
-		"AUTH_PROJECTOR_ADDR":           "127.0.0.1:0",
-		"AUTH_NATS_LISTEN":              "127.0.0.1:0",
-		"AUTH_BCRYPT_COST":              "4",
-		"AUTH_KEK":                      base64.StdEncoding.EncodeToString(kek),
-		"AUTH_BOOTSTRAP_ADMIN_USERNAME": rootName,
-		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": rootPassword,
-		"AUTH_LOG_LEVEL":                "debug",
-		"AUTH_LOG_FORMAT":               "json",
-	}
-	cfg, err := authstream.ConfigFromEnv(config.Map(env))
-	if err != nil {
-		tb.Fatalf("ConfigFromEnv: %v", err)
+		"AUTH_KEK":        base64.StdEncoding.EncodeToString(kek),
+		"AUTH_LOG_LEVEL":  "debug",
+		"AUTH_LOG_FORMAT": "json",
 	}
 	ring, err := events.ParseKeyring(env["AUTH_KEK"])
 	if err != nil {
 		tb.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	cfg.LogOut = logs
-	ready := make(chan authstream.Endpoints, 1)
-	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- authstream.Run(ctx, cfg) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("Run after cancel = %v, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			tb.Error("Run did not return within 30s of cancel")
-		}
-		if tb.Failed() {
-			tb.Logf("logs:\n%s", logs.String())
-		}
-	})
-
-	var ends authstream.Endpoints
-	select {
-	case ends = <-ready:
-	case err := <-done:
-		tb.Fatalf("Run returned before the services were ready: %v\nlogs:\n%s", err, logs.String())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("services not ready after 60s\nlogs:\n%s", logs.String())
-	}
+	ends := authstreamtest.Start(tb,
+		authstreamtest.WithAdmin(rootName, rootPassword),
+		authstreamtest.WithEnv(env),
+		authstreamtest.WithLogWriter(logs)).Endpoints
 	nc, err := nats.Connect(ends.NATS)
 	if err != nil {
 		tb.Fatalf("connect to %s: %v", ends.NATS, err)
@@ -115,33 +74,10 @@ func mustPlatform(tb testing.TB) *platform {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &platform{
+	return &platform{
 		query: ends.Query, command: ends.Command, projector: ends.Projector,
 		kek: kek, ring: ring, js: js, logs: logs,
 		client: &http.Client{Timeout: 30 * time.Second},
-	}
-	for _, base := range []string{p.query, p.command, p.projector} {
-		mustBecomeReady(tb, base)
-	}
-	return p
-}
-
-func mustBecomeReady(tb testing.TB, base string) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s/readyz not ready after 30s (%v)", base, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -399,19 +335,4 @@ func (p *platform) mustMetrics(tb testing.TB, base string) []byte {
 }
 
 // syncBuffer is a bytes.Buffer safe for the services' concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = authstreamtest.Buffer
