@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
@@ -325,4 +327,37 @@ func (p *Platform) ProjectedUsers(ctx context.Context, tenants []string) (int64,
 	var n int64
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema}.Sanitize()+`.users WHERE tenant_id = ANY($1)`, tenants).Scan(&n)
 	return n, err
+}
+
+// StoredEvents returns how many events AUTH_EVENTS holds: the messages on
+// event subjects, the username claims that share the stream not counted,
+// as a full rebuild counts them. A short-lived consumer's pending count
+// answers.
+func (p *Platform) StoredEvents(ctx context.Context) (uint64, error) {
+	nc, err := nats.Connect(p.NATS, nats.Name("bench-count"))
+	if err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	stream, err := js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubjects:    []string{events.SubjectPrefixEvents + ".>"},
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		InactiveThreshold: 30 * time.Second, // in case the delete below is lost
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	info := cons.CachedInfo()
+	_ = stream.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+	return info.NumPending, nil
 }

@@ -37,6 +37,10 @@ type Options struct {
 	// MemoryUsers users in all, spread evenly over MemoryTenants tenants.
 	MemoryTenants int
 	MemoryUsers   int
+	// ReplayEvents is how many events AUTH_EVENTS holds, at least, when
+	// the replay rebuilds: the bulk seeder adds what the earlier scenarios
+	// did not write.
+	ReplayEvents int
 	// ProfileDir, when set, receives one CPU profile per measured part.
 	ProfileDir string
 	// Progress receives a line per step; nil discards them.
@@ -195,7 +199,7 @@ type Scenario struct {
 // All returns the scenarios in the order a full run takes them: the login
 // scenarios on their own platforms first, then everything that shares the
 // cheap-hash platform, the seeded data set of the checks last but the
-// replay of everything written; the memory scenario runs alone at the end,
+// replay of everything written, topped up to ReplayEvents; the memory scenario runs alone at the end,
 // on a platform of its own, so that nothing else is resident.
 func All() []Scenario {
 	return []Scenario{
@@ -204,7 +208,7 @@ func All() []Scenario {
 		{"commands", "role assignment commands vs raw JetStream publishes, sync always and every 2m", []Setup{shared, grouped}, runCommands},
 		{"lag", "projection lag at steady rates, the highest rate with bounded lag, revoke-to-deny", []Setup{shared}, runLag},
 		{"checks", "permission checks, one tenant and many", []Setup{shared}, runChecks},
-		{"replay", "full rebuild of the accounts projection", []Setup{shared}, runReplay},
+		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
 	}
 }
