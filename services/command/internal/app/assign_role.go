@@ -22,19 +22,27 @@ type assignRoleHandler struct{ e *engine }
 // Handle appends user.role_assigned; assigning a role the user holds
 // changes nothing. The role must exist (domain.ErrRoleNotFound).
 func (h assignRoleHandler) Handle(ctx context.Context, cmd AssignRole) (Result, error) {
-	p := cmd.Principal
-	if err := domain.Authorize(p, cmd.Tenant, domain.PermRolesAssign); err != nil {
+	return changeRole(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, cmd.Role, domain.CanGrant, (*domain.User).AssignRole)
+}
+
+// changeRole runs a change of one role of a user: roles:assign in the
+// tenant, then allowed on the role as it stands (the cover rules of
+// domain.CanGrant and domain.CanRevoke), then change.
+func changeRole(ctx context.Context, e *engine, req Request, tenant, userID, role string,
+	allowed func(domain.Principal, *domain.Role) error, change func(*domain.User, string) error) (Result, error) {
+	p := req.Principal
+	if err := domain.Authorize(p, tenant, domain.PermRolesAssign); err != nil {
 		return Result{}, err
 	}
-	role := []cacheKey{{kind: events.AggregateRole, tenant: cmd.Tenant, id: cmd.Role}}
-	return runUserWith(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, role, func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error) {
-		r, err := u.role(ctx, cmd.Tenant, cmd.Role)
+	keys := []cacheKey{{kind: events.AggregateRole, tenant: tenant, id: role}}
+	return runUserWith(ctx, e, req, tenant, userID, keys, func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error) {
+		r, err := u.role(ctx, tenant, role)
 		if err != nil {
 			return nil, err
 		}
-		if err := domain.CanGrant(p, r); err != nil {
+		if err := allowed(p, r); err != nil {
 			return nil, err
 		}
-		return nil, usr.AssignRole(cmd.Role)
+		return nil, change(usr, role)
 	})
 }
