@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.IntVar(&o.SeedTenants, "seed-tenants", 1000, "tenants of the large permission-check data set")
 	fs.IntVar(&o.SeedUsers, "seed-users", 100, "users per tenant of the large data set")
 	fs.IntVar(&o.MemoryTenants, "memory-tenants", 10000, "tenants of the memory scenario's data set")
-	fs.IntVar(&o.MemoryUsers, "memory-users", 100000, "users of the memory scenario's data set, spread evenly over its tenants (the issue's full scale is 1000000)")
+	fs.IntVar(&o.MemoryUsers, "memory-users", 1000000, "users of the memory scenario's data set, spread evenly over its tenants")
 	fs.IntVar(&o.ReplayEvents, "replay-events", 1000000, "events the event log holds, at least, when the replay rebuilds: the bulk seeder adds what the earlier scenarios did not write")
 	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "directory to write one CPU profile of the process per measured part into")
 	fs.BoolVar(&markdown, "markdown", false, "print the table in Markdown")
