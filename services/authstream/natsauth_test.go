@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
@@ -19,6 +18,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // natsPasswords are the passwords of the users of deployments/nats/auth.conf
@@ -45,31 +45,11 @@ func setNATSPasswords(tb testing.TB) {
 }
 
 // mustAuthServer starts one node of the production cluster from its own
-// configuration file (deployments/nats/nats-1.conf, which includes
-// auth.conf), on a random loopback port, without the cluster and the
-// monitoring port, storing under the test's temporary folder.
+// configuration with the users' passwords set.
 func mustAuthServer(tb testing.TB) string {
 	tb.Helper()
 	setNATSPasswords(tb)
-	opts, err := server.ProcessConfigFile("../../deployments/nats/nats-1.conf")
-	if err != nil {
-		tb.Fatalf("nats-1.conf: %v", err)
-	}
-	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
-	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
-	opts.StoreDir = tb.TempDir()
-	opts.JetStreamMaxMemory, opts.JetStreamMaxStore = 64<<20, 256<<20
-	opts.NoLog, opts.NoSigs = true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		tb.Fatalf("new server: %v", err)
-	}
-	go s.Start()
-	tb.Cleanup(s.Shutdown)
-	if !s.ReadyForConnections(natsWait) {
-		tb.Fatal("nats server not ready")
-	}
-	return s.ClientURL()
+	return authstreamtest.StartProductionNATS(tb, "../..")
 }
 
 // natsUser is a connection as one of the configured users, with the

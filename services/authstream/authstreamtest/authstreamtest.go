@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
 	"github.com/authstream/authstream/services/authstream"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // The bootstrap platform admin a platform gets unless WithAdmin names
@@ -342,4 +344,34 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// StartProductionNATS starts one node of the production NATS cluster from
+// its own configuration file (deployments/nats/nats-1.conf under
+// repoRoot, which includes auth.conf) alone: on a random loopback port,
+// without the cluster routes and the monitoring port, storing under the
+// test's temporary folder. The users' passwords must be in the
+// environment, as the configuration reads them. It returns the client URL
+// (nats://host:port, no credentials).
+func StartProductionNATS(tb testing.TB, repoRoot string) string {
+	tb.Helper()
+	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot, "deployments", "nats", "nats-1.conf"))
+	if err != nil {
+		tb.Fatalf("nats-1.conf: %v", err)
+	}
+	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
+	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
+	opts.StoreDir = tb.TempDir()
+	opts.JetStreamMaxMemory, opts.JetStreamMaxStore = 64<<20, 256<<20
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		tb.Fatalf("new server: %v", err)
+	}
+	go s.Start()
+	tb.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server not ready")
+	}
+	return s.ClientURL()
 }

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // natsPasswords are the passwords of the users of deployments/nats/auth.conf
@@ -34,30 +34,10 @@ var natsPasswords = map[string]string{
 var backupStreams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket}
 
 // mustAuthServer starts one node of the production cluster from its own
-// configuration (deployments/nats/nats-1.conf, which includes auth.conf),
-// alone, on a random loopback port, storing under the test's folder. It
-// returns the host:port clients connect to.
+// configuration and returns the host:port clients connect to.
 func mustAuthServer(tb testing.TB) string {
 	tb.Helper()
-	opts, err := server.ProcessConfigFile("../../../deployments/nats/nats-1.conf")
-	if err != nil {
-		tb.Fatalf("nats-1.conf: %v", err)
-	}
-	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
-	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
-	opts.StoreDir = tb.TempDir()
-	opts.JetStreamMaxMemory, opts.JetStreamMaxStore = 64<<20, 256<<20
-	opts.NoLog, opts.NoSigs = true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		tb.Fatalf("new server: %v", err)
-	}
-	go s.Start()
-	tb.Cleanup(s.Shutdown)
-	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server not ready")
-	}
-	u, err := url.Parse(s.ClientURL())
+	u, err := url.Parse(authstreamtest.StartProductionNATS(tb, "../../.."))
 	if err != nil {
 		tb.Fatal(err)
 	}
