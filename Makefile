@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 BENCH_ARGS ?=
 # Modules whose tests exercise concurrency run under the race detector; the
 # rest run without it to keep `make test` quick on small machines.
-RACE_MODULES ?= libs/eventstore libs/telemetry libs/httpapi libs/authclient
+RACE_MODULES ?= libs/eventstore libs/telemetry libs/httpserver libs/authclient
 # The binaries `make build` writes to ./bin.
 BINARIES := services/authstream/cmd/authstream \
             services/command/cmd/authstream-command \

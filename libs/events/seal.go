@@ -143,3 +143,11 @@ func (r *Keyring) Open(s Sealed, aad []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// CredentialAAD is the associated data a user's sealed password hash is
+// bound to: "authstream/credential/<tenant>/<user id>". The command side
+// seals with it and the login path opens with it, so a credential copied to
+// another user or tenant does not open.
+func CredentialAAD(tenant, userID string) []byte {
+	return []byte("authstream/credential/" + tenant + "/" + userID)
+}

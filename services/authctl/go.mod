@@ -18,7 +18,7 @@ require (
 	github.com/authstream/authstream/libs/authn v0.0.0 // indirect
 	github.com/authstream/authstream/libs/authz v0.0.0 // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
-	github.com/authstream/authstream/libs/httpapi v0.0.0 // indirect
+	github.com/authstream/authstream/libs/httpserver v0.0.0 // indirect
 	github.com/authstream/authstream/libs/telemetry v0.0.0 // indirect
 	github.com/authstream/authstream/services/command v0.0.0 // indirect
 	github.com/authstream/authstream/services/projector v0.0.0 // indirect
@@ -92,7 +92,7 @@ replace github.com/authstream/authstream/libs/eventstore => ../../libs/eventstor
 
 replace github.com/authstream/authstream/libs/fault => ../../libs/fault
 
-replace github.com/authstream/authstream/libs/httpapi => ../../libs/httpapi
+replace github.com/authstream/authstream/libs/httpserver => ../../libs/httpserver
 
 replace github.com/authstream/authstream/libs/keystore => ../../libs/keystore
 

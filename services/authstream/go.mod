@@ -8,7 +8,7 @@ require (
 	github.com/authstream/authstream/libs/config v0.0.0
 	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/eventstore v0.0.0
-	github.com/authstream/authstream/libs/httpapi v0.0.0
+	github.com/authstream/authstream/libs/httpserver v0.0.0
 	github.com/authstream/authstream/libs/keystore v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0
@@ -82,7 +82,7 @@ replace github.com/authstream/authstream/libs/config => ../../libs/config
 
 replace github.com/authstream/authstream/libs/events => ../../libs/events
 
-replace github.com/authstream/authstream/libs/httpapi => ../../libs/httpapi
+replace github.com/authstream/authstream/libs/httpserver => ../../libs/httpserver
 
 replace github.com/authstream/authstream/libs/telemetry => ../../libs/telemetry
 

@@ -20,7 +20,7 @@ import (
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore/natsconn"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/authstream/internal/datadir"
@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if *l.dst != nil {
 			continue
 		}
-		ln, err := api.Listen(l.addr)
+		ln, err := httpserver.Listen(l.addr)
 		if err != nil {
 			return fmt.Errorf("%s: %w", l.name, err)
 		}

@@ -8,7 +8,7 @@ require (
 	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/eventstore v0.0.0
 	github.com/authstream/authstream/libs/fault v0.0.0
-	github.com/authstream/authstream/libs/httpapi v0.0.0
+	github.com/authstream/authstream/libs/httpserver v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/nats-io/nats.go v1.55.0
@@ -80,7 +80,7 @@ replace github.com/authstream/authstream/libs/config => ../../libs/config
 
 replace github.com/authstream/authstream/libs/eventstore => ../../libs/eventstore
 
-replace github.com/authstream/authstream/libs/httpapi => ../../libs/httpapi
+replace github.com/authstream/authstream/libs/httpserver => ../../libs/httpserver
 
 replace github.com/authstream/authstream/libs/telemetry => ../../libs/telemetry
 

@@ -23,7 +23,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natsconn"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/command/internal/app"
@@ -198,7 +198,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	ln := cfg.Listener
 	if ln == nil {
-		if ln, err = api.Listen(cfg.Addr); err != nil {
+		if ln, err = httpserver.Listen(cfg.Addr); err != nil {
 			return fmt.Errorf("AUTH_COMMAND_ADDR: %w", err)
 		}
 	}
@@ -235,8 +235,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	router := httpapi.NewRouter(httpapi.Deps{
 		Telemetry: tel,
 		App:       application,
-		Ready: api.Checks(
-			api.Check{Name: "nats", Check: func(ctx context.Context) error {
+		Ready: httpserver.Checks(
+			httpserver.Check{Name: "nats", Check: func(ctx context.Context) error {
 				if !nc.IsConnected() {
 					return errors.New("not connected")
 				}
@@ -250,7 +250,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.OnListening != nil {
 		cfg.OnListening(addr)
 	}
-	err = api.Serve(ctx, api.NewServer(router), ln)
+	err = httpserver.Serve(ctx, httpserver.NewServer(router), ln)
 	log.Info("command service stopped")
 	return err
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/eventstore/natsconn"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	ln := cfg.Listener
 	if ln == nil {
-		if ln, err = api.Listen(cfg.Addr); err != nil {
+		if ln, err = httpserver.Listen(cfg.Addr); err != nil {
 			return fmt.Errorf("AUTH_PROJECTOR_ADDR: %w", err)
 		}
 	}
@@ -197,16 +197,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	router := httpapi.NewRouter(httpapi.Deps{
 		Telemetry: tel,
 		Operator:  operator,
-		Ready: api.Checks(
-			api.Check{Name: "nats", Check: func(ctx context.Context) error {
+		Ready: httpserver.Checks(
+			httpserver.Check{Name: "nats", Check: func(ctx context.Context) error {
 				if !nc.IsConnected() {
 					return errors.New("not connected")
 				}
 				_, err := js.AccountInfo(ctx)
 				return err
 			}},
-			api.Check{Name: "postgres", Check: pool.Ping},
-			api.Check{Name: "projections", Check: func(ctx context.Context) error {
+			httpserver.Check{Name: "postgres", Check: pool.Ping},
+			httpserver.Check{Name: "projections", Check: func(ctx context.Context) error {
 				return projection.CaughtUp(ctx, deps)
 			}},
 		),
@@ -231,7 +231,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			workerErr = fmt.Errorf("projection: %w", err)
 		}
 	})
-	serveErr := api.Serve(ctx, api.NewServer(router), ln)
+	serveErr := httpserver.Serve(ctx, httpserver.NewServer(router), ln)
 	cancel()
 	wg.Wait()
 	log.Info("projector stopped")

@@ -25,7 +25,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natsconn"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
@@ -210,7 +210,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	ln := cfg.Listener
 	if ln == nil {
-		if ln, err = api.Listen(cfg.Addr); err != nil {
+		if ln, err = httpserver.Listen(cfg.Addr); err != nil {
 			return fmt.Errorf("AUTH_QUERY_ADDR: %w", err)
 		}
 	}
@@ -268,16 +268,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Queries:     h.queries,
 		Audit:       h.audit,
 		Consistency: waiter.Middleware,
-		Ready: api.Checks(
-			api.Check{Name: "nats", Check: func(ctx context.Context) error {
+		Ready: httpserver.Checks(
+			httpserver.Check{Name: "nats", Check: func(ctx context.Context) error {
 				if !nc.IsConnected() {
 					return errors.New("not connected")
 				}
 				_, err := js.AccountInfo(ctx)
 				return err
 			}},
-			api.Check{Name: "postgres", Check: pool.Ping},
-			api.Check{Name: "projection-listener", Check: waiter.Ready},
+			httpserver.Check{Name: "postgres", Check: pool.Ping},
+			httpserver.Check{Name: "projection-listener", Check: waiter.Ready},
 		),
 	})
 	addr := ln.Addr().String()
@@ -285,7 +285,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.OnListening != nil {
 		cfg.OnListening(addr)
 	}
-	err = api.Serve(ctx, api.NewServer(router), ln)
+	err = httpserver.Serve(ctx, httpserver.NewServer(router), ln)
 	log.Info("query service stopped")
 	return err
 }

@@ -19,7 +19,7 @@ require (
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
-	github.com/authstream/authstream/libs/httpapi v0.0.0 // indirect
+	github.com/authstream/authstream/libs/httpserver v0.0.0 // indirect
 	github.com/authstream/authstream/libs/telemetry v0.0.0 // indirect
 	github.com/authstream/authstream/services/command v0.0.0 // indirect
 	github.com/authstream/authstream/services/projector v0.0.0 // indirect
@@ -85,7 +85,7 @@ replace github.com/authstream/authstream/libs/eventstore => ../../libs/eventstor
 
 replace github.com/authstream/authstream/libs/fault => ../../libs/fault
 
-replace github.com/authstream/authstream/libs/httpapi => ../../libs/httpapi
+replace github.com/authstream/authstream/libs/httpserver => ../../libs/httpserver
 
 replace github.com/authstream/authstream/libs/keystore => ../../libs/keystore
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // answerKind is the body a refusal must have.
@@ -131,10 +131,10 @@ func TestLimits_badInputChangesNothing(t *testing.T) {
 		{"Consistency-Token at the token endpoint", request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Consistency: "99999999999999999999999", Form: url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {"x"}}}, http.StatusBadRequest, problemBody},
 		{"bearer token of 30 KiB at the query service", request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: long(30 << 10)}, http.StatusUnauthorized, problemBody},
 		{"bearer token of 30 KiB at the command service", request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", Bearer: long(30 << 10), JSON: map[string]any{"username": "gina", "password": carolPassword}}, http.StatusUnauthorized, problemBody},
-		{"headers over the limit, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
-		{"headers over the limit, command", withHeader(register("gina", carolPassword), "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
-		{"headers over the limit, projector", withHeader(request{Base: p.projector, Method: http.MethodGet, Path: "/projections", Bearer: root.Access}, "X-Padding", long(2*api.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
-		{"headers past what net/http reads, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*api.HardMaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, anyBody},
+		{"headers over the limit, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*httpserver.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
+		{"headers over the limit, command", withHeader(register("gina", carolPassword), "X-Padding", long(2*httpserver.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
+		{"headers over the limit, projector", withHeader(request{Base: p.projector, Method: http.MethodGet, Path: "/projections", Bearer: root.Access}, "X-Padding", long(2*httpserver.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
+		{"headers past what net/http reads, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*httpserver.HardMaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, anyBody},
 		{"JSON with another content type", raw(p.command, http.MethodPost, "/t/acme/users", "text/plain", `{"username":"gina","password":"`+carolPassword+`"}`), http.StatusUnsupportedMediaType, problemBody},
 		{"form at the check", raw(p.query, http.MethodPost, "/t/acme/check", form, "user_id=x&permission=a:b"), http.StatusUnsupportedMediaType, problemBody},
 	}
@@ -179,7 +179,7 @@ func mustBeRefusal(tb testing.TB, name string, e *exchange, kind answerKind) {
 	switch kind {
 	case problemBody:
 		m := e.JSON()
-		if ct != api.ProblemContentType || m["type"] == nil || m["title"] == nil || m["status"] != float64(e.Status) || m["detail"] == "" {
+		if ct != httpserver.ProblemContentType || m["type"] == nil || m["title"] == nil || m["status"] != float64(e.Status) || m["detail"] == "" {
 			tb.Errorf("%s: answer %d is not a problem: %s %.300s", name, e.Status, ct, e.Body)
 		}
 	case oauthBody:
@@ -239,16 +239,16 @@ func TestLimits_slowHeadersAreCutOff(t *testing.T) {
 					}
 				}
 			}()
-			_ = conn.SetReadDeadline(started.Add(api.ReadHeaderTimeout + margin))
+			_ = conn.SetReadDeadline(started.Add(httpserver.ReadHeaderTimeout + margin))
 			got, err := io.ReadAll(conn)
 			elapsed := time.Since(started)
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-				t.Fatalf("the server still held the connection %s after the first byte (ReadHeaderTimeout %s)", elapsed.Round(time.Millisecond), api.ReadHeaderTimeout)
+				t.Fatalf("the server still held the connection %s after the first byte (ReadHeaderTimeout %s)", elapsed.Round(time.Millisecond), httpserver.ReadHeaderTimeout)
 			}
 			if len(got) > 0 && !strings.HasPrefix(string(got), "HTTP/1.1 4") {
 				t.Errorf("the server answered a request whose headers never ended: %q", got)
 			}
-			t.Logf("connection closed after %s (ReadHeaderTimeout %s)", elapsed.Round(time.Millisecond), api.ReadHeaderTimeout)
+			t.Logf("connection closed after %s (ReadHeaderTimeout %s)", elapsed.Round(time.Millisecond), httpserver.ReadHeaderTimeout)
 		})
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/authstream/authstream/services/command/internal/app"
@@ -39,8 +39,8 @@ const MaxBodyBytes = 64 << 10
 
 var (
 	errNoApp        = fault.New(fault.Unavailable, "not-configured", "the command service is not configured")
-	errMissingToken = fault.New(fault.Unauthenticated, api.ReasonMissingToken, "a bearer access token is required")
-	errBadScheme    = fault.New(fault.Unauthenticated, api.ReasonInvalidToken, "the Authorization header must be \"Bearer <token>\"")
+	errMissingToken = fault.New(fault.Unauthenticated, httpserver.ReasonMissingToken, "a bearer access token is required")
+	errBadScheme    = fault.New(fault.Unauthenticated, httpserver.ReasonInvalidToken, "the Authorization header must be \"Bearer <token>\"")
 )
 
 // handlers serve the write API. Each parses its request, hands a command to
@@ -76,7 +76,7 @@ func (h *handlers) begin(w http.ResponseWriter, r *http.Request, authTenant stri
 		return app.Request{}, false
 	}
 	if body != nil && !(optional && r.ContentLength == 0) {
-		if err := api.DecodeJSON(w, r, body, api.WithMaxBytes(MaxBodyBytes)); err != nil {
+		if err := httpserver.DecodeJSON(w, r, body, httpserver.WithMaxBytes(MaxBodyBytes)); err != nil {
 			h.fail(w, r, err)
 			return app.Request{}, false
 		}
@@ -138,11 +138,11 @@ func (h *handlers) done(w http.ResponseWriter, r *http.Request, res app.Result, 
 		w.WriteHeader(status)
 		return
 	}
-	api.WriteJSON(w, status, body)
+	httpserver.WriteJSON(w, status, body)
 }
 
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
-	api.WriteError(w, r, h.log, err)
+	httpserver.WriteError(w, r, h.log, err)
 }
 
 // createTenantBody is the body of POST /tenants.

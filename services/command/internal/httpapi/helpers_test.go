@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/authstream/authstream/libs/eventstore"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/command/internal/app"
 	"github.com/authstream/authstream/services/command/internal/commandtest"
@@ -107,12 +107,12 @@ func (r reply) mustStatus(tb testing.TB, want int) reply {
 }
 
 // problem decodes a problem body, failing if it is not one.
-func (r reply) problem(tb testing.TB) api.Problem {
+func (r reply) problem(tb testing.TB) httpserver.Problem {
 	tb.Helper()
-	if ct := r.Header.Get("Content-Type"); ct != api.ProblemContentType {
+	if ct := r.Header.Get("Content-Type"); ct != httpserver.ProblemContentType {
 		tb.Fatalf("status %d with content type %q, want a problem; body %s", r.Status, ct, r.Body)
 	}
-	var p api.Problem
+	var p httpserver.Problem
 	if err := json.Unmarshal(r.Body, &p); err != nil || p.Status != r.Status || p.Type == "" {
 		tb.Fatalf("bad problem body %s: %v", r.Body, err)
 	}

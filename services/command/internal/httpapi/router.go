@@ -5,7 +5,7 @@ package httpapi
 import (
 	"context"
 
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/go-chi/chi/v5"
 
@@ -28,8 +28,8 @@ type Deps struct {
 // methods, the operability endpoints (/healthz, /readyz, /metrics) and the
 // API of Routes.
 func NewRouter(d Deps) chi.Router {
-	r := api.NewRouter(d.Telemetry)
-	api.Mount(r, d.Telemetry, d.Ready)
+	r := httpserver.NewRouter(d.Telemetry)
+	httpserver.Mount(r, d.Telemetry, d.Ready)
 	Routes(r, d)
 	return r
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -37,8 +37,8 @@ type caller struct {
 }
 
 var (
-	errMissingToken = fault.New(fault.Unauthenticated, api.ReasonMissingToken, "a bearer access token of tenant platform is required")
-	errBadScheme    = fault.New(fault.Unauthenticated, api.ReasonInvalidToken, "the Authorization header must be \"Bearer <token>\"")
+	errMissingToken = fault.New(fault.Unauthenticated, httpserver.ReasonMissingToken, "a bearer access token of tenant platform is required")
+	errBadScheme    = fault.New(fault.Unauthenticated, httpserver.ReasonInvalidToken, "the Authorization header must be \"Bearer <token>\"")
 )
 
 // platformAuth authenticates operators. The token must verify with the
@@ -157,7 +157,7 @@ func bearer(r *http.Request) (string, error) {
 func invalidToken(format string, args ...any) error {
 	return &fault.Error{
 		Code:    fault.Unauthenticated,
-		Reason:  api.ReasonInvalidToken,
+		Reason:  httpserver.ReasonInvalidToken,
 		Message: "invalid or expired token",
 		Err:     fmt.Errorf(format, args...),
 	}

@@ -3,7 +3,7 @@ package httpapi_test
 import (
 	"testing"
 
-	"github.com/authstream/authstream/libs/httpapi/spectest"
+	"github.com/authstream/authstream/libs/httpserver/spectest"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/projector/internal/accounts"
 	"github.com/authstream/authstream/services/projector/internal/projection"
 	"github.com/go-chi/chi/v5"
@@ -73,7 +73,7 @@ type operatorHandlers struct {
 }
 
 func (h *operatorHandlers) fail(w http.ResponseWriter, r *http.Request, err error) {
-	api.WriteError(w, r, h.log, err)
+	httpserver.WriteError(w, r, h.log, err)
 }
 
 // begin authenticates the caller and checks that it holds one of perms. On
@@ -99,7 +99,7 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
 		return nil
 	}
-	return api.DecodeJSON(w, r, dst, api.WithMaxBytes(maxBodyBytes))
+	return httpserver.DecodeJSON(w, r, dst, httpserver.WithMaxBytes(maxBodyBytes))
 }
 
 // PartitionStatus is one partition in GET /projections.
@@ -154,7 +154,7 @@ func (h *operatorHandlers) status(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	api.WriteJSON(w, http.StatusOK, out)
+	httpserver.WriteJSON(w, http.StatusOK, out)
 }
 
 // RebuildRequest is the body of POST /projections/{name}/rebuild.
@@ -211,7 +211,7 @@ func (h *operatorHandlers) rebuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/projections/jobs/"+job.ID)
-	api.WriteJSON(w, http.StatusAccepted, job)
+	httpserver.WriteJSON(w, http.StatusAccepted, job)
 }
 
 // job is GET /projections/jobs/{id}.
@@ -226,7 +226,7 @@ func (h *operatorHandlers) job(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	api.WriteJSON(w, http.StatusOK, job)
+	httpserver.WriteJSON(w, http.StatusOK, job)
 }
 
 // ResumeRequest is the body of POST
@@ -270,7 +270,7 @@ func (h *operatorHandlers) resume(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, unavailable(err))
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, ResumeResponse{
+	httpserver.WriteJSON(w, http.StatusOK, ResumeResponse{
 		Projection: name, Partition: p, Skipped: body.Skip, Quarantine: *quarantineOf(&q),
 	})
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/query/internal/check"
 	"github.com/go-chi/chi/v5"
 )
@@ -72,7 +72,7 @@ func (h *Handler) Register(r chi.Router) {
 type ctxKey struct{}
 
 var (
-	errMissingToken = fault.New(fault.Unauthenticated, api.ReasonMissingToken, "a bearer token is required")
+	errMissingToken = fault.New(fault.Unauthenticated, httpserver.ReasonMissingToken, "a bearer token is required")
 	errForbidden    = fault.New(fault.Forbidden, "missing-permission", "this needs the permission "+PermAuditRead.String())
 	errNotFound     = fault.New(fault.NotFound, "unknown-tenant", "no such tenant")
 )
@@ -84,28 +84,28 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant := chi.URLParam(r, "tenant")
 		if authz.ValidTenantSlug(tenant) != nil {
-			api.WriteError(w, r, h.log, errNotFound)
+			httpserver.WriteError(w, r, h.log, errNotFound)
 			return
 		}
 		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			api.WriteError(w, r, h.log, errMissingToken)
+			httpserver.WriteError(w, r, h.log, errMissingToken)
 			return
 		}
 		claims, err := h.verifier.Verify(r.Context(), tenant, strings.TrimSpace(tok))
 		if err != nil {
-			api.WriteError(w, r, h.log, err)
+			httpserver.WriteError(w, r, h.log, err)
 			return
 		}
 		// The permission cache, not the token's roles, decides: a role
 		// removed since the token was issued no longer counts.
 		s, err := h.perms.Subject(r.Context(), tenant, claims.Subject)
 		if err != nil {
-			api.WriteError(w, r, h.log, err)
+			httpserver.WriteError(w, r, h.log, err)
 			return
 		}
 		if !s.Allows(PermAuditRead) {
-			api.WriteError(w, r, h.log, errForbidden)
+			httpserver.WriteError(w, r, h.log, errForbidden)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tenant)))

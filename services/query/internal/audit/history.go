@@ -10,7 +10,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -50,16 +50,16 @@ type folder func(id string, envs []events.Envelope, asOf time.Time) (any, uint64
 func (h *Handler) userHistory(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if !validID(id) {
-		api.WriteError(w, r, h.log, errUserNotFound)
+		httpserver.WriteError(w, r, h.log, errUserNotFound)
 		return
 	}
 	hist, err := h.store.Load(r.Context(), tenantOf(r), events.AggregateUser, id)
 	if err != nil {
-		api.WriteError(w, r, h.log, storeError("load user", err))
+		httpserver.WriteError(w, r, h.log, storeError("load user", err))
 		return
 	}
 	if len(hist.Events) == 0 {
-		api.WriteError(w, r, h.log, errUserNotFound)
+		httpserver.WriteError(w, r, h.log, errUserNotFound)
 		return
 	}
 	h.serveHistory(w, r, hist, func(id string, envs []events.Envelope, asOf time.Time) (any, uint64, error) {
@@ -71,16 +71,16 @@ func (h *Handler) userHistory(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) roleHistory(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	if authz.ValidRoleName(name) != nil {
-		api.WriteError(w, r, h.log, errRoleNotFound)
+		httpserver.WriteError(w, r, h.log, errRoleNotFound)
 		return
 	}
 	hist, err := h.store.Load(r.Context(), tenantOf(r), events.AggregateRole, name)
 	if err != nil {
-		api.WriteError(w, r, h.log, storeError("load role", err))
+		httpserver.WriteError(w, r, h.log, storeError("load role", err))
 		return
 	}
 	if len(hist.Events) == 0 {
-		api.WriteError(w, r, h.log, errRoleNotFound)
+		httpserver.WriteError(w, r, h.log, errRoleNotFound)
 		return
 	}
 	h.serveHistory(w, r, hist, func(id string, envs []events.Envelope, asOf time.Time) (any, uint64, error) {
@@ -94,20 +94,20 @@ func (h *Handler) roleHistory(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signins(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if !validID(id) {
-		api.WriteError(w, r, h.log, errUserNotFound)
+		httpserver.WriteError(w, r, h.log, errUserNotFound)
 		return
 	}
 	tenant := tenantOf(r)
 	if _, ok, err := h.store.Last(r.Context(), tenant, events.AggregateUser, id); err != nil {
-		api.WriteError(w, r, h.log, storeError("load user", err))
+		httpserver.WriteError(w, r, h.log, storeError("load user", err))
 		return
 	} else if !ok {
-		api.WriteError(w, r, h.log, errUserNotFound)
+		httpserver.WriteError(w, r, h.log, errUserNotFound)
 		return
 	}
 	hist, err := h.store.Load(r.Context(), tenant, events.AggregateSignin, id)
 	if err != nil {
-		api.WriteError(w, r, h.log, storeError("load sign-ins", err))
+		httpserver.WriteError(w, r, h.log, storeError("load sign-ins", err))
 		return
 	}
 	h.serveHistory(w, r, hist, func(id string, envs []events.Envelope, asOf time.Time) (any, uint64, error) {
@@ -120,7 +120,7 @@ func (h *Handler) signins(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, hist eventstore.History, fold folder) {
 	format, err := formatOf(r)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	if r.URL.Query().Has("as_of") {
@@ -129,19 +129,19 @@ func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, hist even
 			err = fault.New(fault.Invalid, "invalid-instant", "as_of must be an RFC 3339 instant such as 2025-03-14T10:00:00Z")
 		}
 		if err != nil {
-			api.WriteError(w, r, h.log, err)
+			httpserver.WriteError(w, r, h.log, err)
 			return
 		}
 		if r.URL.Query().Get("format") != "" {
-			api.WriteError(w, r, h.log, errAsOfFormat)
+			httpserver.WriteError(w, r, h.log, errAsOfFormat)
 			return
 		}
 		state, version, err := fold(hist.ID, hist.Envelopes(), asOf)
 		if err != nil {
-			api.WriteError(w, r, h.log, fault.Wrap(fault.Internal, err, "internal error"))
+			httpserver.WriteError(w, r, h.log, fault.Wrap(fault.Internal, err, "internal error"))
 			return
 		}
-		api.WriteJSON(w, http.StatusOK, State{AsOf: asOf, Version: version, State: state})
+		httpserver.WriteJSON(w, http.StatusOK, State{AsOf: asOf, Version: version, State: state})
 		return
 	}
 	out := make([]Event, len(hist.Events))
@@ -150,7 +150,7 @@ func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, hist even
 	}
 	w.Header().Set(HeaderEventCount, strconv.Itoa(len(out)))
 	if format == formatJSON {
-		api.WriteJSON(w, http.StatusOK, History{Events: out})
+		httpserver.WriteJSON(w, http.StatusOK, History{Events: out})
 		return
 	}
 	lw := newLineWriter(w)

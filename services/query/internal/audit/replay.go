@@ -10,7 +10,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // HoldersAnswer is the answer of GET /audit/holders.
@@ -93,17 +93,17 @@ func (h *Handler) replay(ctx context.Context, tenant string, until time.Time, fi
 func (h *Handler) holders(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query().Get("permission")
 	if raw == "" {
-		api.WriteError(w, r, h.log, fault.New(fault.Invalid, "missing-permission-parameter", "permission is required, e.g. ?permission=invoices:approve"))
+		httpserver.WriteError(w, r, h.log, fault.New(fault.Invalid, "missing-permission-parameter", "permission is required, e.g. ?permission=invoices:approve"))
 		return
 	}
 	p, err := authz.Parse(raw)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	at, err := parseInstant(r, "at", time.Now().UTC())
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	tenant := tenantOf(r)
@@ -117,14 +117,14 @@ func (h *Handler) holders(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	if !seen {
-		api.WriteError(w, r, h.log, errNotFound) // no event at all: no tenant
+		httpserver.WriteError(w, r, h.log, errNotFound) // no event at all: no tenant
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, HoldersAnswer{At: at, Permission: p.String(), TenantStatus: t.Status(), Holders: t.Holders(p)})
+	httpserver.WriteJSON(w, http.StatusOK, HoldersAnswer{At: at, Permission: p.String(), TenantStatus: t.Status(), Holders: t.Holders(p)})
 }
 
 // tenantEvents is GET /audit/events?format=jsonl: every account event of
@@ -134,11 +134,11 @@ func (h *Handler) holders(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) tenantEvents(w http.ResponseWriter, r *http.Request) {
 	format, err := formatOf(r)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	if format != formatJSONL {
-		api.WriteError(w, r, h.log, fault.New(fault.Invalid, "invalid-format", "a tenant's log is served as JSON Lines only: add format=jsonl"))
+		httpserver.WriteError(w, r, h.log, fault.New(fault.Invalid, "invalid-format", "a tenant's log is served as JSON Lines only: add format=jsonl"))
 		return
 	}
 	var lw *lineWriter
@@ -153,9 +153,9 @@ func (h *Handler) tenantEvents(w http.ResponseWriter, r *http.Request) {
 	case err != nil && lw != nil:
 		h.abort(r, err)
 	case err != nil:
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 	case lw == nil:
-		api.WriteError(w, r, h.log, errNotFound) // no event at all: no tenant
+		httpserver.WriteError(w, r, h.log, errNotFound) // no event at all: no tenant
 	default:
 		lw.flush()
 	}

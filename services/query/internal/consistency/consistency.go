@@ -22,7 +22,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -49,7 +49,7 @@ const DefaultTimeout = 2 * time.Second
 
 // ErrTimeout is returned by Wait when the partition did not reach the
 // token in time: fault.Unavailable, answered 503 with Retry-After.
-var ErrTimeout = api.WithRetryAfter(fault.New(fault.Unavailable, "not-consistent-yet",
+var ErrTimeout = httpserver.WithRetryAfter(fault.New(fault.Unavailable, "not-consistent-yet",
 	"the read model has not caught up with your write yet, retry shortly"), time.Second)
 
 // Waiter follows the projection's positions. Run keeps it fed; Wait and
@@ -371,7 +371,7 @@ func (w *Waiter) Middleware(next http.Handler) http.Handler {
 		}
 		ct, err := eventstore.ParseToken(tok)
 		if err != nil {
-			api.WriteError(rw, r, w.log, errBadToken)
+			httpserver.WriteError(rw, r, w.log, errBadToken)
 			return
 		}
 		tenant := chi.URLParam(r, "tenant")
@@ -388,7 +388,7 @@ func (w *Waiter) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		if err := w.Wait(r.Context(), tenant, ct.Sequence); err != nil {
-			api.WriteError(rw, r, w.log, err)
+			httpserver.WriteError(rw, r, w.log, err)
 			return
 		}
 		next.ServeHTTP(rw, r)

@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/audit"
 	"github.com/authstream/authstream/services/query/internal/oauth"
@@ -38,8 +38,8 @@ type Deps struct {
 // methods, the operability endpoints (/healthz, /readyz, /metrics) and the
 // API of Routes.
 func NewRouter(d Deps) chi.Router {
-	r := api.NewRouter(d.Telemetry)
-	api.Mount(r, d.Telemetry, d.Ready)
+	r := httpserver.NewRouter(d.Telemetry)
+	httpserver.Mount(r, d.Telemetry, d.Ready)
 	Routes(r, d)
 	return r
 }
@@ -78,7 +78,7 @@ func Routes(r chi.Router, d Deps) {
 			log := d.Telemetry.Logger
 			r.Use(func(http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					api.WriteError(w, r, log, errNotConfigured)
+					httpserver.WriteError(w, r, log, errNotConfigured)
 				})
 			})
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // Error codes of RFC 6749 section 5.2 (and temporarily_unavailable of
@@ -51,7 +51,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case code == fault.Invalid:
 	case code == fault.Unavailable || code == fault.TooMany:
 		status, body.Error = http.StatusServiceUnavailable, ErrTemporarilyUnavailable
-		d, ok := api.RetryAfterOf(err)
+		d, ok := httpserver.RetryAfterOf(err)
 		if !ok {
 			d = time.Second
 		}

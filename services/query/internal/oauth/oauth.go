@@ -18,7 +18,7 @@ import (
 
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/go-chi/chi/v5"
 )
@@ -84,7 +84,7 @@ func tenantOf(r *http.Request) (string, error) {
 func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	tenant, err := tenantOf(r)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	form, err := parseForm(w, r)
@@ -120,7 +120,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	tenant, err := tenantOf(r)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
@@ -178,7 +178,7 @@ func (h *Handler) passwordGrant(w http.ResponseWriter, r *http.Request, tenant s
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	tenant, err := tenantOf(r)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	form, err := parseForm(w, r)

@@ -6,7 +6,7 @@ import (
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // CheckRequest is the body of POST /check.
@@ -25,30 +25,30 @@ type CheckResponse struct {
 // users are denied everything.
 func (h *Handler) check(w http.ResponseWriter, r *http.Request) {
 	var req CheckRequest
-	if err := api.DecodeJSON(w, r, &req); err != nil {
-		api.WriteError(w, r, h.log, err)
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	perm, err := authz.Parse(req.Permission)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	if req.UserID == "" || !events.ValidToken(req.UserID) {
-		api.WriteError(w, r, h.log, fault.New(fault.Invalid, "invalid-user-id", "user_id is required and must be a user id"))
+		httpserver.WriteError(w, r, h.log, fault.New(fault.Invalid, "invalid-user-id", "user_id is required and must be a user id"))
 		return
 	}
 	c := callerOf(r)
 	if req.UserID != c.claims.Subject {
 		if err := h.require(r, permUsersRead); err != nil {
-			api.WriteError(w, r, h.log, err)
+			httpserver.WriteError(w, r, h.log, err)
 			return
 		}
 	}
 	allowed, err := h.checks.Allows(r.Context(), c.tenant, req.UserID, perm)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, CheckResponse{Allowed: allowed})
+	httpserver.WriteJSON(w, http.StatusOK, CheckResponse{Allowed: allowed})
 }

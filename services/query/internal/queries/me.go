@@ -3,7 +3,7 @@ package queries
 import (
 	"net/http"
 
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // Me is the answer of GET /me.
@@ -21,17 +21,17 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r)
 	u, err := h.accounts.User(r.Context(), c.tenant, c.claims.Subject)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	s, err := h.checks.Subject(r.Context(), c.tenant, u.ID)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	perms := s.Permissions.Strings()
 	if perms == nil {
 		perms = []string{}
 	}
-	api.WriteJSON(w, http.StatusOK, Me{ID: u.ID, Username: u.Username, Tenant: c.tenant, Roles: u.Roles, Permissions: perms})
+	httpserver.WriteJSON(w, http.StatusOK, Me{ID: u.ID, Username: u.Username, Tenant: c.tenant, Roles: u.Roles, Permissions: perms})
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/query/internal/accounts"
 	"github.com/authstream/authstream/services/query/internal/check"
 	"github.com/go-chi/chi/v5"
@@ -75,7 +75,7 @@ type caller struct {
 	claims *authn.Claims
 }
 
-var errMissingToken = fault.New(fault.Unauthenticated, api.ReasonMissingToken, "a bearer token is required")
+var errMissingToken = fault.New(fault.Unauthenticated, httpserver.ReasonMissingToken, "a bearer token is required")
 
 // authenticate verifies the bearer token (RFC 6750) against the path's
 // tenant: its keys, its issuer, the user's not-before and standing.
@@ -83,17 +83,17 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant, err := tenantOf(r)
 		if err != nil {
-			api.WriteError(w, r, h.log, err)
+			httpserver.WriteError(w, r, h.log, err)
 			return
 		}
 		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			api.WriteError(w, r, h.log, errMissingToken)
+			httpserver.WriteError(w, r, h.log, errMissingToken)
 			return
 		}
 		claims, err := h.verifier.Verify(r.Context(), tenant, strings.TrimSpace(tok))
 		if err != nil {
-			api.WriteError(w, r, h.log, err)
+			httpserver.WriteError(w, r, h.log, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, caller{tenant: tenant, claims: claims})))

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/authstream/authstream/libs/authz"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/query/internal/accounts"
 	"github.com/go-chi/chi/v5"
 )
@@ -34,36 +34,36 @@ func roleItem(r accounts.Role) RoleItem {
 // needs roles:read.
 func (h *Handler) roles(w http.ResponseWriter, r *http.Request) {
 	if err := h.require(r, permRolesRead); err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	list, err := h.accounts.Roles(r.Context(), callerOf(r).tenant)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	out := RoleList{Items: []RoleItem{adminRole()}}
 	for _, role := range list {
 		out.Items = append(out.Items, roleItem(role))
 	}
-	api.WriteJSON(w, http.StatusOK, out)
+	httpserver.WriteJSON(w, http.StatusOK, out)
 }
 
 // role is GET /roles/{name}; needs roles:read.
 func (h *Handler) role(w http.ResponseWriter, r *http.Request) {
 	if err := h.require(r, permRolesRead); err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	name := chi.URLParam(r, "name")
 	if authz.IsBuiltinRole(name) {
-		api.WriteJSON(w, http.StatusOK, adminRole())
+		httpserver.WriteJSON(w, http.StatusOK, adminRole())
 		return
 	}
 	role, err := h.accounts.Role(r.Context(), callerOf(r).tenant, name)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, roleItem(role))
+	httpserver.WriteJSON(w, http.StatusOK, roleItem(role))
 }

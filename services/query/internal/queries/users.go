@@ -7,7 +7,7 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/query/internal/accounts"
 	"github.com/go-chi/chi/v5"
 )
@@ -49,7 +49,7 @@ func decodeCursor(s string) (string, error) {
 // users:read.
 func (h *Handler) users(w http.ResponseWriter, r *http.Request) {
 	if err := h.require(r, permUsersRead); err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	q := r.URL.Query()
@@ -57,7 +57,7 @@ func (h *Handler) users(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
-			api.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, "limit must be an integer from 1 to %d", MaxLimit))
+			httpserver.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, "limit must be an integer from 1 to %d", MaxLimit))
 			return
 		}
 		limit = n
@@ -66,7 +66,7 @@ func (h *Handler) users(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("cursor"); v != "" {
 		var err error
 		if after, err = decodeCursor(v); err != nil {
-			api.WriteError(w, r, h.log, err)
+			httpserver.WriteError(w, r, h.log, err)
 			return
 		}
 	}
@@ -74,7 +74,7 @@ func (h *Handler) users(w http.ResponseWriter, r *http.Request) {
 	// One more than asked tells whether there is a next page.
 	list, err := h.accounts.Users(r.Context(), c.tenant, after, limit+1)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	page := UserPage{Items: make([]UserItem, 0, min(len(list), limit))}
@@ -85,7 +85,7 @@ func (h *Handler) users(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Items = append(page.Items, UserItem{ID: u.ID, Username: u.Username, Status: u.Status, Roles: u.Roles})
 	}
-	api.WriteJSON(w, http.StatusOK, page)
+	httpserver.WriteJSON(w, http.StatusOK, page)
 }
 
 // user is GET /users/{id}: the caller itself, or anyone with users:read.
@@ -99,14 +99,14 @@ func (h *Handler) user(w http.ResponseWriter, r *http.Request) {
 			if fault.CodeOf(err) == fault.Forbidden {
 				err = accounts.ErrUserNotFound
 			}
-			api.WriteError(w, r, h.log, err)
+			httpserver.WriteError(w, r, h.log, err)
 			return
 		}
 	}
 	u, err := h.accounts.User(r.Context(), c.tenant, id)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, u)
+	httpserver.WriteJSON(w, http.StatusOK, u)
 }

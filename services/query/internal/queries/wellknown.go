@@ -5,7 +5,7 @@ import (
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/fault"
-	api "github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // jwks is GET /.well-known/jwks.json: the tenant's published keys, the
@@ -13,7 +13,7 @@ import (
 func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	tenant, err := tenantOf(r)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	keys, err := h.keys.PublicKeys(r.Context(), tenant)
@@ -21,12 +21,12 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 		err = fault.New(fault.NotFound, "unknown-tenant", "no such tenant")
 	}
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	body, err := authn.JWKS(keys)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	// Short caching: a rotation publishes the next key ahead of use, and
@@ -57,12 +57,12 @@ type Discovery struct {
 func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
 	tenant, err := tenantOf(r)
 	if err != nil {
-		api.WriteError(w, r, h.log, err)
+		httpserver.WriteError(w, r, h.log, err)
 		return
 	}
 	iss := authn.IssuerURL(h.publicURL, tenant)
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	api.WriteJSON(w, http.StatusOK, Discovery{
+	httpserver.WriteJSON(w, http.StatusOK, Discovery{
 		Issuer:                        iss,
 		JWKSURI:                       iss + "/.well-known/jwks.json",
 		TokenEndpoint:                 iss + "/oauth/token",

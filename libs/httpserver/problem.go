@@ -1,8 +1,8 @@
-// Package httpapi is the HTTP edge shared by the services: the one place that
+// Package httpserver is the HTTP edge shared by the services: the one place that
 // maps fault codes to statuses and RFC 9457 problem bodies, a strict JSON
 // request decoder, the health, readiness and metrics endpoints, panic
 // recovery, and an http.Server with timeouts that drains on shutdown.
-package httpapi
+package httpserver
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package httpapi_test
+package httpserver_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // FuzzDecodeJSON checks that no body makes DecodeJSON panic or fail with
@@ -22,7 +22,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/x", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		var dst registerBody
-		err := httpapi.DecodeJSON(httptest.NewRecorder(), req, &dst, httpapi.WithMaxBytes(4096))
+		err := httpserver.DecodeJSON(httptest.NewRecorder(), req, &dst, httpserver.WithMaxBytes(4096))
 		if err != nil {
 			if c := fault.CodeOf(err); c != fault.Invalid {
 				t.Fatalf("code %s for %q: %v", c, body, err)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/authstream/authstream/libs/httpapi/spectest"
+	"github.com/authstream/authstream/libs/httpserver/spectest"
 )
 
 func TestCheckRoutes(t *testing.T) {

@@ -1,4 +1,4 @@
-package httpapi_test
+package httpserver_test
 
 import (
 	"bytes"
@@ -13,15 +13,15 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
-func mustProblem(tb testing.TB, rec *httptest.ResponseRecorder) httpapi.Problem {
+func mustProblem(tb testing.TB, rec *httptest.ResponseRecorder) httpserver.Problem {
 	tb.Helper()
-	if ct := rec.Header().Get("Content-Type"); ct != httpapi.ProblemContentType {
-		tb.Fatalf("Content-Type = %q, want %q", ct, httpapi.ProblemContentType)
+	if ct := rec.Header().Get("Content-Type"); ct != httpserver.ProblemContentType {
+		tb.Fatalf("Content-Type = %q, want %q", ct, httpserver.ProblemContentType)
 	}
-	var p httpapi.Problem
+	var p httpserver.Problem
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 		tb.Fatalf("problem body %q: %v", rec.Body.String(), err)
 	}
@@ -33,7 +33,7 @@ func mustProblem(tb testing.TB, rec *httptest.ResponseRecorder) httpapi.Problem 
 
 func TestWriteError(t *testing.T) {
 	t.Parallel()
-	const base = httpapi.ProblemTypeBase
+	const base = httpserver.ProblemTypeBase
 	tests := []struct {
 		name        string
 		err         error
@@ -51,13 +51,13 @@ func TestWriteError(t *testing.T) {
 			wantStatus: 422, wantType: base + "idempotency-key-reused", wantDetail: "key reused"},
 		{name: "not found", err: fault.Errorf(fault.NotFound, "no such user"),
 			wantStatus: 404, wantType: base + "not-found", wantDetail: "no such user"},
-		{name: "missing token", err: fault.New(fault.Unauthenticated, httpapi.ReasonMissingToken, "bearer token required"),
+		{name: "missing token", err: fault.New(fault.Unauthenticated, httpserver.ReasonMissingToken, "bearer token required"),
 			wantStatus: 401, wantType: base + "missing-token",
 			wantHeaders: map[string]string{"WWW-Authenticate": `Bearer realm="authstream"`}},
 		{name: "no token presented", err: fault.Errorf(fault.Unauthenticated, "bearer token required"),
 			wantStatus: 401, wantType: base + "unauthenticated",
 			wantHeaders: map[string]string{"WWW-Authenticate": `Bearer realm="authstream"`}},
-		{name: "bad token", err: fault.New(fault.Unauthenticated, httpapi.ReasonInvalidToken, "token \"expired\""),
+		{name: "bad token", err: fault.New(fault.Unauthenticated, httpserver.ReasonInvalidToken, "token \"expired\""),
 			wantStatus: 401, wantType: base + "invalid-token",
 			wantHeaders: map[string]string{"WWW-Authenticate": `Bearer realm="authstream", error="invalid_token", error_description="token expired"`}},
 		{name: "token presented and rejected", err: fault.Errorf(fault.Unauthenticated, "token expired"), auth: "Bearer abc",
@@ -68,12 +68,12 @@ func TestWriteError(t *testing.T) {
 			wantHeaders: map[string]string{"WWW-Authenticate": `Bearer realm="authstream", error="insufficient_scope", error_description="users:write required"`}},
 		{name: "too many without delay", err: fault.Errorf(fault.TooMany, "slow down"),
 			wantStatus: 429, wantType: base + "too-many", wantHeaders: map[string]string{"Retry-After": ""}},
-		{name: "too many with delay", err: httpapi.WithRetryAfter(fault.Errorf(fault.TooMany, "slow down"), 2500*time.Millisecond),
+		{name: "too many with delay", err: httpserver.WithRetryAfter(fault.Errorf(fault.TooMany, "slow down"), 2500*time.Millisecond),
 			wantStatus: 429, wantType: base + "too-many", wantHeaders: map[string]string{"Retry-After": "3"}},
 		{name: "unavailable", err: fault.Wrap(fault.Unavailable, errors.New("nats: timeout"), "event store unavailable"),
 			wantStatus: 503, wantType: base + "unavailable", wantDetail: "event store unavailable",
 			wantHeaders: map[string]string{"Retry-After": "1"}},
-		{name: "unavailable with delay", err: httpapi.WithRetryAfter(fault.Errorf(fault.Unavailable, "catching up"), 5*time.Second),
+		{name: "unavailable with delay", err: httpserver.WithRetryAfter(fault.Errorf(fault.Unavailable, "catching up"), 5*time.Second),
 			wantStatus: 503, wantType: base + "unavailable", wantHeaders: map[string]string{"Retry-After": "5"}},
 		{name: "internal hides detail", err: fault.Wrap(fault.Internal, errors.New("pq: password=hunter2"), "load user"),
 			wantStatus: 500, wantType: base + "internal", wantDetail: "internal error"},
@@ -83,9 +83,9 @@ func TestWriteError(t *testing.T) {
 			wantStatus: 500, wantType: base + "internal", wantDetail: "internal error"},
 		{name: "wrapped fault keeps its code", err: fmt.Errorf("register: %w", fault.New(fault.Conflict, "username-taken", "username is taken")),
 			wantStatus: 409, wantType: base + "username-taken"},
-		{name: "unsupported media type", err: fault.New(fault.Invalid, httpapi.ReasonUnsupportedMediaType, "Content-Type must be application/json"),
+		{name: "unsupported media type", err: fault.New(fault.Invalid, httpserver.ReasonUnsupportedMediaType, "Content-Type must be application/json"),
 			wantStatus: 415, wantType: base + "unsupported-media-type"},
-		{name: "body too large", err: fault.New(fault.Invalid, httpapi.ReasonBodyTooLarge, "body exceeds 10 bytes"),
+		{name: "body too large", err: fault.New(fault.Invalid, httpserver.ReasonBodyTooLarge, "body exceeds 10 bytes"),
 			wantStatus: 413, wantType: base + "body-too-large"},
 		{name: "nil error", err: nil, wantStatus: 500, wantType: base + "internal", wantDetail: "internal error"},
 	}
@@ -99,7 +99,7 @@ func TestWriteError(t *testing.T) {
 				req.Header.Set("Authorization", tt.auth)
 			}
 			rec := httptest.NewRecorder()
-			httpapi.WriteError(rec, req, log, tt.err)
+			httpserver.WriteError(rec, req, log, tt.err)
 
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status = %d, want %d", rec.Code, tt.wantStatus)
@@ -138,7 +138,7 @@ func TestWriteError(t *testing.T) {
 func TestWriteError_NilLoggerAndRequest(t *testing.T) {
 	t.Parallel()
 	rec := httptest.NewRecorder()
-	httpapi.WriteError(rec, nil, nil, errors.New("boom"))
+	httpserver.WriteError(rec, nil, nil, errors.New("boom"))
 	if p := mustProblem(t, rec); p.Status != 500 || p.Instance != "" {
 		t.Errorf("problem = %+v", p)
 	}
@@ -153,7 +153,7 @@ func TestWriteProblem(t *testing.T) {
 		wantType, wantTitle string
 	}{
 		{name: "with reason", status: 409, reason: "version-conflict", title: "Conflict",
-			wantType: httpapi.ProblemTypeBase + "version-conflict", wantTitle: "Conflict"},
+			wantType: httpserver.ProblemTypeBase + "version-conflict", wantTitle: "Conflict"},
 		{name: "without reason", status: 418,
 			wantType: "about:blank", wantTitle: "I'm a teapot"},
 	}
@@ -161,7 +161,7 @@ func TestWriteProblem(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec := httptest.NewRecorder()
-			httpapi.WriteProblem(rec, tt.status, tt.reason, tt.title, "some detail")
+			httpserver.WriteProblem(rec, tt.status, tt.reason, tt.title, "some detail")
 			p := mustProblem(t, rec)
 			if p.Type != tt.wantType || p.Title != tt.wantTitle || p.Detail != "some detail" || p.Reason != tt.reason {
 				t.Errorf("problem = %+v", p)
@@ -173,13 +173,13 @@ func TestWriteProblem(t *testing.T) {
 func TestWriteJSON(t *testing.T) {
 	t.Parallel()
 	rec := httptest.NewRecorder()
-	httpapi.WriteJSON(rec, http.StatusCreated, map[string]string{"id": "u1"})
+	httpserver.WriteJSON(rec, http.StatusCreated, map[string]string{"id": "u1"})
 	if rec.Code != 201 || rec.Header().Get("Content-Type") != "application/json" || rec.Body.String() != "{\"id\":\"u1\"}\n" {
 		t.Errorf("got %d %q %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
 	}
 
 	rec = httptest.NewRecorder()
-	httpapi.WriteJSON(rec, http.StatusOK, map[string]any{"f": func() {}})
+	httpserver.WriteJSON(rec, http.StatusOK, map[string]any{"f": func() {}})
 	if rec.Code != 500 {
 		t.Errorf("unmarshalable value: status %d, want 500", rec.Code)
 	}
@@ -187,17 +187,17 @@ func TestWriteJSON(t *testing.T) {
 
 func TestRetryAfterOf(t *testing.T) {
 	t.Parallel()
-	err := fmt.Errorf("outer: %w", httpapi.WithRetryAfter(fault.Errorf(fault.TooMany, "x"), time.Second))
-	if d, ok := httpapi.RetryAfterOf(err); !ok || d != time.Second {
+	err := fmt.Errorf("outer: %w", httpserver.WithRetryAfter(fault.Errorf(fault.TooMany, "x"), time.Second))
+	if d, ok := httpserver.RetryAfterOf(err); !ok || d != time.Second {
 		t.Errorf("RetryAfterOf = %v, %v", d, ok)
 	}
 	if fault.CodeOf(err) != fault.TooMany || fault.MessageOf(err) != "x" {
 		t.Errorf("WithRetryAfter changed the fault: %v %q", fault.CodeOf(err), fault.MessageOf(err))
 	}
-	if _, ok := httpapi.RetryAfterOf(errors.New("x")); ok {
+	if _, ok := httpserver.RetryAfterOf(errors.New("x")); ok {
 		t.Error("plain error has a retry delay")
 	}
-	if httpapi.WithRetryAfter(nil, time.Second) != nil {
+	if httpserver.WithRetryAfter(nil, time.Second) != nil {
 		t.Error("WithRetryAfter(nil) != nil")
 	}
 }

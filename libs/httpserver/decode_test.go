@@ -1,4 +1,4 @@
-package httpapi_test
+package httpserver_test
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 type registerBody struct {
@@ -34,7 +34,7 @@ func TestDecodeJSON(t *testing.T) {
 		name        string
 		body        string
 		contentType string
-		opts        []httpapi.DecodeOption
+		opts        []httpserver.DecodeOption
 		wantReason  string // "" = success
 		wantMsg     string // substring of the message
 		wantStatus  int    // status WriteError gives the error
@@ -42,40 +42,40 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "valid", body: `{"username":"ann","password":"pw","roles":["admin"]}`, contentType: "application/json"},
 		{name: "charset and whitespace", body: " \n{\"username\":\"ann\"}\n ", contentType: "application/json; charset=utf-8"},
 		{name: "+json type", body: `{}`, contentType: "application/merge-patch+json"},
-		{name: "no content type", body: `{}`, wantReason: httpapi.ReasonUnsupportedMediaType,
+		{name: "no content type", body: `{}`, wantReason: httpserver.ReasonUnsupportedMediaType,
 			wantMsg: "Content-Type must be application/json", wantStatus: 415},
 		{name: "form content type", body: `{}`, contentType: "application/x-www-form-urlencoded",
-			wantReason: httpapi.ReasonUnsupportedMediaType, wantMsg: `not "application/x-www-form-urlencoded"`, wantStatus: 415},
-		{name: "empty", body: "", contentType: "application/json", wantReason: httpapi.ReasonMalformedJSON,
+			wantReason: httpserver.ReasonUnsupportedMediaType, wantMsg: `not "application/x-www-form-urlencoded"`, wantStatus: 415},
+		{name: "empty", body: "", contentType: "application/json", wantReason: httpserver.ReasonMalformedJSON,
 			wantMsg: "request body is empty", wantStatus: 400},
-		{name: "blank", body: "  \n", contentType: "application/json", wantReason: httpapi.ReasonMalformedJSON,
+		{name: "blank", body: "  \n", contentType: "application/json", wantReason: httpserver.ReasonMalformedJSON,
 			wantMsg: "request body is empty", wantStatus: 400},
 		{name: "unknown field", body: `{"username":"ann","passwrd":"pw"}`, contentType: "application/json",
-			wantReason: httpapi.ReasonInvalidBody, wantMsg: `unknown field "passwrd"`, wantStatus: 400},
+			wantReason: httpserver.ReasonInvalidBody, wantMsg: `unknown field "passwrd"`, wantStatus: 400},
 		{name: "too large", body: `{"username":"` + strings.Repeat("a", 100) + `"}`, contentType: "application/json",
-			opts: []httpapi.DecodeOption{httpapi.WithMaxBytes(64)}, wantReason: httpapi.ReasonBodyTooLarge,
+			opts: []httpserver.DecodeOption{httpserver.WithMaxBytes(64)}, wantReason: httpserver.ReasonBodyTooLarge,
 			wantMsg: "body exceeds 64 bytes", wantStatus: 413},
 		{name: "default limit", body: `{"username":"` + strings.Repeat("a", 70000) + `"}`, contentType: "application/json",
-			wantReason: httpapi.ReasonBodyTooLarge, wantMsg: "body exceeds 65536 bytes", wantStatus: 413},
+			wantReason: httpserver.ReasonBodyTooLarge, wantMsg: "body exceeds 65536 bytes", wantStatus: 413},
 		{name: "malformed", body: `{"username":"ann",,}`, contentType: "application/json",
-			wantReason: httpapi.ReasonMalformedJSON, wantMsg: "malformed JSON at offset 18", wantStatus: 400},
+			wantReason: httpserver.ReasonMalformedJSON, wantMsg: "malformed JSON at offset 18", wantStatus: 400},
 		{name: "truncated", body: `{"username":"ann"`, contentType: "application/json",
-			wantReason: httpapi.ReasonMalformedJSON, wantMsg: "malformed JSON at offset 17: unexpected end of body", wantStatus: 400},
+			wantReason: httpserver.ReasonMalformedJSON, wantMsg: "malformed JSON at offset 17: unexpected end of body", wantStatus: 400},
 		{name: "two values", body: `{"username":"a"} {"username":"b"}`, contentType: "application/json",
-			wantReason: httpapi.ReasonMalformedJSON, wantMsg: "exactly one JSON value; unexpected data at offset 17", wantStatus: 400},
+			wantReason: httpserver.ReasonMalformedJSON, wantMsg: "exactly one JSON value; unexpected data at offset 17", wantStatus: 400},
 		{name: "trailing garbage", body: `{}x`, contentType: "application/json",
-			wantReason: httpapi.ReasonMalformedJSON, wantMsg: "unexpected data at offset 2", wantStatus: 400},
+			wantReason: httpserver.ReasonMalformedJSON, wantMsg: "unexpected data at offset 2", wantStatus: 400},
 		{name: "wrong type", body: `{"roles":"admin"}`, contentType: "application/json",
-			wantReason: httpapi.ReasonInvalidBody, wantMsg: `field "roles" must be an array, got string`, wantStatus: 400},
+			wantReason: httpserver.ReasonInvalidBody, wantMsg: `field "roles" must be an array, got string`, wantStatus: 400},
 		{name: "wrong nested type", body: `{"profile":{"age":"old"}}`, contentType: "application/json",
-			wantReason: httpapi.ReasonInvalidBody, wantMsg: `field "profile.age" must be an integer, got string`, wantStatus: 400},
+			wantReason: httpserver.ReasonInvalidBody, wantMsg: `field "profile.age" must be an integer, got string`, wantStatus: 400},
 		{name: "wrong top-level type", body: `[1]`, contentType: "application/json",
-			wantReason: httpapi.ReasonInvalidBody, wantMsg: "request body must be an object, got array", wantStatus: 400},
+			wantReason: httpserver.ReasonInvalidBody, wantMsg: "request body must be an object, got array", wantStatus: 400},
 		{name: "too deep", body: strings.Repeat("[", 33) + strings.Repeat("]", 33), contentType: "application/json",
-			wantReason: httpapi.ReasonMalformedJSON, wantMsg: "JSON nesting exceeds 32 levels at offset 32", wantStatus: 400},
+			wantReason: httpserver.ReasonMalformedJSON, wantMsg: "JSON nesting exceeds 32 levels at offset 32", wantStatus: 400},
 		{name: "brackets in strings do not count", body: `{"username":"` + strings.Repeat("[{", 40) + `\""}`, contentType: "application/json"},
 		{name: "custom depth", body: `{"profile":{"age":1}}`, contentType: "application/json",
-			opts: []httpapi.DecodeOption{httpapi.WithMaxDepth(1)}, wantReason: httpapi.ReasonMalformedJSON,
+			opts: []httpserver.DecodeOption{httpserver.WithMaxDepth(1)}, wantReason: httpserver.ReasonMalformedJSON,
 			wantMsg: "nesting exceeds 1 levels at offset 11", wantStatus: 400},
 	}
 	for _, tt := range tests {
@@ -83,7 +83,7 @@ func TestDecodeJSON(t *testing.T) {
 			t.Parallel()
 			var dst registerBody
 			rec := httptest.NewRecorder()
-			err := httpapi.DecodeJSON(rec, newJSONRequest(tt.body, tt.contentType), &dst, tt.opts...)
+			err := httpserver.DecodeJSON(rec, newJSONRequest(tt.body, tt.contentType), &dst, tt.opts...)
 			if tt.wantReason == "" {
 				if err != nil {
 					t.Fatalf("DecodeJSON: %v", err)
@@ -101,7 +101,7 @@ func TestDecodeJSON(t *testing.T) {
 				t.Errorf("message = %q, want it to contain %q", fe.Message, tt.wantMsg)
 			}
 			rec = httptest.NewRecorder()
-			httpapi.WriteError(rec, nil, nil, err)
+			httpserver.WriteError(rec, nil, nil, err)
 			if rec.Code != tt.wantStatus {
 				t.Errorf("WriteError status = %d, want %d", rec.Code, tt.wantStatus)
 			}
@@ -113,7 +113,7 @@ func TestDecodeJSON_DecodesValues(t *testing.T) {
 	t.Parallel()
 	var dst registerBody
 	body := `{"username":"ann","password":"pw","roles":["a","b"],"profile":{"age":30}}`
-	if err := httpapi.DecodeJSON(httptest.NewRecorder(), newJSONRequest(body, "application/json"), &dst); err != nil {
+	if err := httpserver.DecodeJSON(httptest.NewRecorder(), newJSONRequest(body, "application/json"), &dst); err != nil {
 		t.Fatal(err)
 	}
 	if dst.Username != "ann" || dst.Password != "pw" || len(dst.Roles) != 2 || dst.Profile.Age != 30 {
@@ -123,7 +123,7 @@ func TestDecodeJSON_DecodesValues(t *testing.T) {
 
 func TestDecodeJSON_NonPointerIsInternal(t *testing.T) {
 	t.Parallel()
-	err := httpapi.DecodeJSON(httptest.NewRecorder(), newJSONRequest(`{}`, "application/json"), registerBody{})
+	err := httpserver.DecodeJSON(httptest.NewRecorder(), newJSONRequest(`{}`, "application/json"), registerBody{})
 	if fault.CodeOf(err) != fault.Internal {
 		t.Errorf("code = %s, want internal (%v)", fault.CodeOf(err), err)
 	}
@@ -133,7 +133,7 @@ func TestDecodeJSON_NoSecretInErrors(t *testing.T) {
 	t.Parallel()
 	// A password that breaks the syntax must not be echoed back.
 	body := `{"username":"ann","password":"hunter2` + "\x01" + `"}`
-	err := httpapi.DecodeJSON(httptest.NewRecorder(), newJSONRequest(body, "application/json"), &registerBody{})
+	err := httpserver.DecodeJSON(httptest.NewRecorder(), newJSONRequest(body, "application/json"), &registerBody{})
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error = %v", err)
 	}

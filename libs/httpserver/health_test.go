@@ -1,4 +1,4 @@
-package httpapi_test
+package httpserver_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/telemetry"
 )
 
@@ -37,12 +37,12 @@ func TestMount(t *testing.T) {
 		wantDetail string
 	}{
 		{name: "no checks", ready: nil, wantStatus: 200},
-		{name: "all pass", ready: httpapi.Checks(httpapi.Check{Name: "postgres", Check: ok}, httpapi.Check{Name: "nats", Check: ok}), wantStatus: 200},
-		{name: "one fails", ready: httpapi.Checks(httpapi.Check{Name: "postgres", Check: failing}, httpapi.Check{Name: "nats", Check: ok}),
+		{name: "all pass", ready: httpserver.Checks(httpserver.Check{Name: "postgres", Check: ok}, httpserver.Check{Name: "nats", Check: ok}), wantStatus: 200},
+		{name: "one fails", ready: httpserver.Checks(httpserver.Check{Name: "postgres", Check: failing}, httpserver.Check{Name: "nats", Check: ok}),
 			wantStatus: 503, wantDeps: []string{"postgres"}, wantDetail: "not ready: postgres"},
-		{name: "two fail", ready: httpapi.Checks(httpapi.Check{Name: "postgres", Check: failing}, httpapi.Check{Name: "nats", Check: failing}),
+		{name: "two fail", ready: httpserver.Checks(httpserver.Check{Name: "postgres", Check: failing}, httpserver.Check{Name: "nats", Check: failing}),
 			wantStatus: 503, wantDeps: []string{"postgres", "nats"}, wantDetail: "not ready: postgres, nats"},
-		{name: "hand-written", ready: func(ctx context.Context) error { return httpapi.NotReady("projector", errors.New(secretURL)) },
+		{name: "hand-written", ready: func(ctx context.Context) error { return httpserver.NotReady("projector", errors.New(secretURL)) },
 			wantStatus: 503, wantDeps: []string{"projector"}, wantDetail: "not ready: projector"},
 		{name: "plain error hides text", ready: failing, wantStatus: 503, wantDetail: "not ready"},
 		{name: "fault message shown", ready: func(ctx context.Context) error { return fault.Errorf(fault.Unavailable, "projector lags 900 events") },
@@ -52,7 +52,7 @@ func TestMount(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := chi.NewRouter()
-			httpapi.Mount(r, telemetry.Nop(), tt.ready)
+			httpserver.Mount(r, telemetry.Nop(), tt.ready)
 			rec := get(t, r, "/readyz")
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status = %d, want %d: %s", rec.Code, tt.wantStatus, rec.Body.String())
@@ -67,7 +67,7 @@ func TestMount(t *testing.T) {
 				return
 			}
 			p := mustProblem(t, rec)
-			if p.Type != httpapi.ProblemTypeBase+httpapi.ReasonNotReady || p.Detail != tt.wantDetail {
+			if p.Type != httpserver.ProblemTypeBase+httpserver.ReasonNotReady || p.Detail != tt.wantDetail {
 				t.Errorf("problem = %+v, want detail %q", p, tt.wantDetail)
 			}
 			if strings.Join(p.Dependencies, ",") != strings.Join(tt.wantDeps, ",") {
@@ -82,7 +82,7 @@ func TestMount(t *testing.T) {
 		}
 		t.Parallel()
 		r := chi.NewRouter()
-		httpapi.Mount(r, telemetry.Nop(), httpapi.Checks(httpapi.Check{Name: "nats", Check: hung}, httpapi.Check{Name: "postgres", Check: ok}))
+		httpserver.Mount(r, telemetry.Nop(), httpserver.Checks(httpserver.Check{Name: "nats", Check: hung}, httpserver.Check{Name: "postgres", Check: ok}))
 		rec := get(t, r, "/readyz")
 		if p := mustProblem(t, rec); rec.Code != 503 || strings.Join(p.Dependencies, ",") != "nats" {
 			t.Errorf("got %d %+v", rec.Code, p)
@@ -92,7 +92,7 @@ func TestMount(t *testing.T) {
 	t.Run("healthz and metrics", func(t *testing.T) {
 		t.Parallel()
 		r := chi.NewRouter()
-		httpapi.Mount(r, telemetry.Nop(), failing)
+		httpserver.Mount(r, telemetry.Nop(), failing)
 		if rec := get(t, r, "/healthz"); rec.Code != 200 || rec.Body.String() != "{\"status\":\"ok\"}\n" {
 			t.Errorf("healthz = %d %q", rec.Code, rec.Body.String())
 		}

@@ -1,4 +1,4 @@
-package httpapi_test
+package httpserver_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 )
 
 func TestListen(t *testing.T) {
 	t.Parallel()
-	taken, err := httpapi.Listen("127.0.0.1:0")
+	taken, err := httpserver.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestListen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
 			t.Parallel()
-			ln, err := httpapi.Listen(tt.addr)
+			ln, err := httpserver.Listen(tt.addr)
 			if err == nil {
 				ln.Close()
 				t.Fatalf("Listen(%q) succeeded", tt.addr)
@@ -44,7 +44,7 @@ func TestListen(t *testing.T) {
 
 func TestNewServer_Limits(t *testing.T) {
 	t.Parallel()
-	srv := httpapi.NewServer(http.NotFoundHandler())
+	srv := httpserver.NewServer(http.NotFoundHandler())
 	if srv.ReadHeaderTimeout != 5*time.Second || srv.ReadTimeout != 30*time.Second || srv.WriteTimeout != 60*time.Second ||
 		srv.IdleTimeout != 120*time.Second || srv.MaxHeaderBytes != 128<<10 {
 		t.Errorf("limits = %+v", srv)
@@ -53,18 +53,18 @@ func TestNewServer_Limits(t *testing.T) {
 
 func TestNewServer_OversizedHeaders(t *testing.T) {
 	t.Parallel()
-	ln, err := httpapi.Listen("127.0.0.1:0")
+	ln, err := httpserver.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	reached := 0
-	srv := httpapi.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httpserver.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached++
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- httpapi.Serve(ctx, srv, ln) }()
+	go func() { done <- httpserver.Serve(ctx, srv, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
 
 	tests := []struct {
@@ -73,11 +73,11 @@ func TestNewServer_OversizedHeaders(t *testing.T) {
 		status      int
 		problemBody bool
 	}{
-		{"within the limit", httpapi.MaxHeaderBytes - 1024, http.StatusNoContent, false},
-		{"just past the limit", httpapi.MaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, true},
-		{"twice the limit", 2 * httpapi.MaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, true},
+		{"within the limit", httpserver.MaxHeaderBytes - 1024, http.StatusNoContent, false},
+		{"just past the limit", httpserver.MaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, true},
+		{"twice the limit", 2 * httpserver.MaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, true},
 		// Past what net/http reads, it answers alone, in plain text.
-		{"past the hard limit", 2 * httpapi.HardMaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, false},
+		{"past the hard limit", 2 * httpserver.HardMaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge, false},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/x", nil)
@@ -91,7 +91,7 @@ func TestNewServer_OversizedHeaders(t *testing.T) {
 		if res.StatusCode != tt.status {
 			t.Errorf("%s: status = %d, want %d", tt.name, res.StatusCode, tt.status)
 		}
-		isProblem := res.Header.Get("Content-Type") == httpapi.ProblemContentType &&
+		isProblem := res.Header.Get("Content-Type") == httpserver.ProblemContentType &&
 			strings.Contains(string(body), `"status":431`)
 		if isProblem != tt.problemBody {
 			t.Errorf("%s: problem body = %v, want %v (%s: %.80s)", tt.name, isProblem, tt.problemBody, res.Header.Get("Content-Type"), body)
@@ -104,20 +104,20 @@ func TestNewServer_OversizedHeaders(t *testing.T) {
 
 func TestServe_DrainsOnCancel(t *testing.T) {
 	t.Parallel()
-	ln, err := httpapi.Listen("127.0.0.1:0")
+	ln, err := httpserver.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
 	release := make(chan struct{})
-	srv := httpapi.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httpserver.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
 		<-release
 		_, _ = io.WriteString(w, "done")
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- httpapi.Serve(ctx, srv, ln) }()
+	go func() { served <- httpserver.Serve(ctx, srv, ln) }()
 
 	got := make(chan string, 1)
 	go func() {

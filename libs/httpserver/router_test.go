@@ -1,4 +1,4 @@
-package httpapi_test
+package httpserver_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/authstream/authstream/libs/httpapi"
+	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/telemetry"
 )
 
@@ -19,7 +19,7 @@ func TestRecoverer(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	r := chi.NewRouter()
-	r.Use(httpapi.Recoverer(slog.New(slog.NewJSONHandler(&logs, nil))))
+	r.Use(httpserver.Recoverer(slog.New(slog.NewJSONHandler(&logs, nil))))
 	r.Post("/t/{tenant}/users", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
 		panic("nil map write")
@@ -50,7 +50,7 @@ func TestRecoverer(t *testing.T) {
 
 func TestRecoverer_AbortHandlerPassesThrough(t *testing.T) {
 	t.Parallel()
-	h := httpapi.Recoverer(nil)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
+	h := httpserver.Recoverer(nil)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
 	defer func() {
 		if rec := recover(); rec != http.ErrAbortHandler {
 			t.Errorf("recovered %v, want http.ErrAbortHandler", rec)
@@ -62,7 +62,7 @@ func TestRecoverer_AbortHandlerPassesThrough(t *testing.T) {
 func TestNewRouter_ProblemsForUnknownRoutes(t *testing.T) {
 	t.Parallel()
 	tel := telemetry.Nop()
-	r := httpapi.NewRouter(tel)
+	r := httpserver.NewRouter(tel)
 	r.Route("/t/{tenant}", func(r chi.Router) {
 		r.Get("/users/{id}", func(http.ResponseWriter, *http.Request) {})
 		r.Delete("/users/{id}", func(http.ResponseWriter, *http.Request) {})
@@ -76,11 +76,11 @@ func TestNewRouter_ProblemsForUnknownRoutes(t *testing.T) {
 		wantAllow          string
 	}{
 		{name: "unknown path", method: http.MethodGet, path: "/nope", wantStatus: 404,
-			wantType: httpapi.ProblemTypeBase + httpapi.ReasonRouteNotFound},
+			wantType: httpserver.ProblemTypeBase + httpserver.ReasonRouteNotFound},
 		{name: "unknown nested path", method: http.MethodGet, path: "/t/acme/nope", wantStatus: 404,
-			wantType: httpapi.ProblemTypeBase + httpapi.ReasonRouteNotFound},
+			wantType: httpserver.ProblemTypeBase + httpserver.ReasonRouteNotFound},
 		{name: "wrong method", method: http.MethodPost, path: "/t/acme/users/u1", wantStatus: 405,
-			wantType: httpapi.ProblemTypeBase + httpapi.ReasonMethodNotAllowed, wantAllow: "GET, DELETE"},
+			wantType: httpserver.ProblemTypeBase + httpserver.ReasonMethodNotAllowed, wantAllow: "GET, DELETE"},
 		{name: "panic", method: http.MethodGet, path: "/t/acme/boom", wantStatus: 500,
 			wantType: "about:blank"},
 	}
