@@ -68,21 +68,13 @@ type engine struct {
 	flights     *flights
 }
 
-// CredentialAAD is the associated data a user's sealed password hash is
-// bound to: "authstream/credential/<tenant>/<user id>". The login path opens
-// credentials with the same string, so a credential copied to another user
-// or tenant does not open.
-func CredentialAAD(tenant, userID string) []byte {
-	return []byte("authstream/credential/" + tenant + "/" + userID)
-}
-
 // seal hashes password and seals the hash for user userID of tenant.
 func (e *engine) seal(tenant, userID, password string) (events.Sealed, error) {
 	hash, err := e.hasher.Hash(password)
 	if err != nil {
 		return events.Sealed{}, err
 	}
-	s, err := e.kek.Seal(hash, CredentialAAD(tenant, userID))
+	s, err := e.kek.Seal(hash, events.CredentialAAD(tenant, userID))
 	clear(hash)
 	if err != nil {
 		return events.Sealed{}, fault.Wrap(fault.Internal, err, "seal credential")
@@ -93,7 +85,7 @@ func (e *engine) seal(tenant, userID, password string) (events.Sealed, error) {
 // checkPassword compares password with a sealed credential of user userID:
 // nil when it matches, authn.ErrMismatch when it does not.
 func (e *engine) checkPassword(tenant, userID string, sealed events.Sealed, password string) error {
-	hash, err := e.kek.Open(sealed, CredentialAAD(tenant, userID))
+	hash, err := e.kek.Open(sealed, events.CredentialAAD(tenant, userID))
 	if err != nil {
 		return fault.Wrap(fault.Internal, fmt.Errorf("open credential of %s/%s: %w", tenant, userID, err), "credential cannot be opened")
 	}
