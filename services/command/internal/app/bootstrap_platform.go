@@ -70,7 +70,9 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 		if err != nil {
 			return Result{}, err
 		}
-		ks.record(events.TypeKeyCreated, info.CreatedEvent())
+		if err := ks.Add(info.CreatedEvent()); err != nil {
+			return Result{}, err
+		}
 		res, err := u.commit(ctx, []domain.Aggregate{t, admin, ks},
 			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
 		if err != nil {

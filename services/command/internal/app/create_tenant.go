@@ -94,7 +94,9 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 		if err != nil {
 			return Result{}, err
 		}
-		ks.record(events.TypeKeyCreated, info.CreatedEvent())
+		if err := ks.Add(info.CreatedEvent()); err != nil {
+			return Result{}, err
+		}
 		res, err := u.commit(ctx, []domain.Aggregate{t, admin, ks},
 			eventstore.Claim{Tenant: cmd.ID, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
 		if err != nil {

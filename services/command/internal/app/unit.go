@@ -452,14 +452,17 @@ func (u *unit) role(ctx context.Context, tenant, name string) (*domain.Role, err
 		func(ctx context.Context) (*domain.Role, folded, error) { return u.e.loadRole(ctx, tenant, name) })
 }
 
-// keySet loads the tenant's key set aggregate (public key events) with its
-// whole history, which rotations read.
-func (u *unit) keySet(ctx context.Context, tenant string) (*keySet, error) {
+// keySet loads the tenant's key set aggregate with its whole history,
+// which rotations read.
+func (u *unit) keySet(ctx context.Context, tenant string) (*domain.KeySet, error) {
 	h, err := u.loadHistory(ctx, tenant, events.AggregateKeySet, tenant)
 	if err != nil {
 		return nil, err
 	}
-	ks := &keySet{id: tenant, loaded: h.Position.Version, version: h.Position.Version, history: h.Envelopes()}
+	ks, err := domain.LoadKeySet(tenant, h.Envelopes())
+	if err != nil {
+		return nil, err
+	}
 	u.track(ks, tenant, h.Position)
 	return ks, nil
 }
@@ -605,28 +608,6 @@ func changed(aggs ...domain.Aggregate) bool {
 		}
 	}
 	return false
-}
-
-// keySet is the tenant's key set aggregate as the command side sees it:
-// only appended to (key.created with a new tenant); its state lives in the
-// key store.
-type keySet struct {
-	id      string
-	loaded  uint64
-	version uint64
-	history []events.Envelope
-	pending []domain.Pending
-}
-
-func (k *keySet) Kind() string              { return events.AggregateKeySet }
-func (k *keySet) ID() string                { return k.id }
-func (k *keySet) LoadedVersion() uint64     { return k.loaded }
-func (k *keySet) Version() uint64           { return k.version }
-func (k *keySet) Pending() []domain.Pending { return append([]domain.Pending(nil), k.pending...) }
-
-func (k *keySet) record(typ string, data any) {
-	k.version++
-	k.pending = append(k.pending, domain.Pending{Type: typ, Data: data})
 }
 
 // requireUser returns the domain's error for a user that does not exist

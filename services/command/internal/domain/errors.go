@@ -61,6 +61,9 @@ var (
 	// ErrRoleNotFound: the role was never defined, or was deleted.
 	ErrRoleNotFound = fault.New(fault.NotFound, "role-not-found", "role not found")
 
+	// ErrInvalidKey: a signing key fact lacks its kid.
+	ErrInvalidKey = fault.New(fault.Invalid, "invalid-key", "key is invalid")
+
 	// ErrInvalidText: a free text field (tenant name, description, reason) is
 	// too long or holds control characters.
 	ErrInvalidText = fault.New(fault.Invalid, "invalid-text", "text is invalid")
