@@ -23,6 +23,7 @@ import (
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // DefaultMaxAttempts is how many times a command is decided when other
@@ -208,17 +209,13 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	e := &engine{
-		store:       store,
-		keys:        keys,
-		kek:         kek,
-		hasher:      hasher,
-		policy:      o.policy,
-		now:         o.now,
-		maxAttempts: o.maxAttempts,
-		cache:       newAggregateCache(o.cacheSize),
-		flights:     newFlights(),
+	runner, err := unitofwork.New(store, unitofwork.Config{
+		Now: o.now, MaxAttempts: o.maxAttempts, CacheSize: o.cacheSize, Cutoffs: tokenCutoffs,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
 	}
+	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy}
 	m, err := newMetrics(o.tel)
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)

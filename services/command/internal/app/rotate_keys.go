@@ -7,10 +7,10 @@ import (
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // PermKeysWrite is the permission to rotate a tenant's signing keys. The
@@ -95,7 +95,7 @@ func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, 
 	}
 	parts := cmd.idParts()
 	var plan *rotationPlan // decided once, kept across attempts (1. above)
-	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
 			return Result{}, err
 		}
@@ -103,13 +103,13 @@ func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, 
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			rot, err := replayedRotation(found)
+		if rep, ok := u.Replay(); ok {
+			rot, err := replayedRotation(rep)
 			if err != nil {
 				return Result{}, err
 			}
-			return Result{ID: cmd.Tenant, Version: replayedVersion(found, events.AggregateKeySet, cmd.Tenant),
-				Sequence: seq, Changed: true, Replayed: true, Rotation: rot}, nil
+			return Result{ID: cmd.Tenant, Version: rep.Version(events.AggregateKeySet, cmd.Tenant),
+				Sequence: rep.Sequence, Changed: true, Replayed: true, Rotation: rot}, nil
 		}
 		if plan == nil {
 			if plan, err = h.plan(ctx, cmd, ks); err != nil {
@@ -121,11 +121,11 @@ func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, 
 			return Result{}, err
 		}
 		rot := plan.rotation()
-		if !changed(ks) {
+		if !unitofwork.Changed(ks) {
 			// Another request recorded this rotation already (3. above).
-			return Result{ID: cmd.Tenant, Version: ks.Version(), Sequence: u.position(), Rotation: rot}, nil
+			return Result{ID: cmd.Tenant, Version: ks.Version(), Sequence: u.Position(), Rotation: rot}, nil
 		}
-		res, err := u.commit(ctx, []domain.Aggregate{ks})
+		res, err := u.Commit(ctx, []domain.Aggregate{ks})
 		if err != nil {
 			return Result{}, err
 		}
@@ -219,9 +219,9 @@ func (p *rotationPlan) rotation() *KeyRotation {
 
 // replayedRotation rebuilds the answer of a rotation from its stored
 // events.
-func replayedRotation(found []eventstore.Stored) (*KeyRotation, error) {
+func replayedRotation(rep unitofwork.Replayed) (*KeyRotation, error) {
 	p := &rotationPlan{}
-	for _, st := range found {
+	for _, st := range rep.Events {
 		data, err := events.Decode(st.Envelope)
 		if err != nil {
 			return nil, fault.Wrap(fault.Internal, err, "internal error")
