@@ -83,6 +83,9 @@ type Result struct {
 	Replayed bool
 	// Rotation is what RotateKeys did; nil for the other commands.
 	Rotation *KeyRotation
+	// Settings is the tenant's settings document after ChangeSettings; nil
+	// for the other commands.
+	Settings *events.TenantSettings
 }
 
 // Commands holds the handler of every command.
@@ -100,6 +103,7 @@ type Commands struct {
 	AssignRole     Handler[AssignRole]
 	UnassignRole   Handler[UnassignRole]
 	RotateKeys     Handler[RotateKeys]
+	ChangeSettings Handler[ChangeSettings]
 }
 
 // App is the command service's application: its command handlers, the
@@ -235,6 +239,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			AssignRole:     decorate(m, "assign_role", Handler[AssignRole](assignRoleHandler{e})),
 			UnassignRole:   decorate(m, "unassign_role", Handler[UnassignRole](unassignRoleHandler{e})),
 			RotateKeys:     decorate(m, "rotate_keys", Handler[RotateKeys](rotateKeysHandler{e})),
+			ChangeSettings: decorate(m, "change_settings", Handler[ChangeSettings](changeSettingsHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

@@ -61,4 +61,5 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Put("/t/{tenant}/roles/{name}", h.defineRole)
 	tenant.Delete("/t/{tenant}/roles/{name}", h.deleteRole)
 	tenant.Post("/t/{tenant}/keys/rotate", h.rotateKeys)
+	tenant.Patch("/t/{tenant}/settings", h.changeSettings)
 }
