@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRun_TenantSettings changes a tenant's settings through authctl as the
@@ -14,13 +13,7 @@ import (
 // fewer holds PostgreSQL connections at a time.
 func TestRun_TenantSettings(t *testing.T) {
 	c := &cli{ends: mustAllInOne(t), creds: filepath.Join(t.TempDir(), "credentials.json")}
-	deadline := time.Now().Add(30 * time.Second)
-	for c.run(t, rootPassword+"\n", "login", "--tenant", "platform", "--username", "root", "--password-stdin").code != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("platform login did not succeed within 30s")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	mustLoginEventually(t, c, "platform", "root", rootPassword)
 	c.must(t, adminPassword+"\n", "tenants", "create", "acme", "--name", "Acme", "--admin-username", "ada", "--admin-password-stdin")
 	// The settings are changed with a login of the tenant itself.
 	c.mustFail(t, 1, "authctl: not logged in to tenant acme", "", "tenants", "settings", "set", "acme", "--password-grant", "false")
