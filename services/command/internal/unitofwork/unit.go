@@ -132,7 +132,7 @@ func Load[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, 
 			a = agg.(A)
 		}
 	} else {
-		a, f, err = current(ctx, u.r, k, empty)
+		a, f, err = current(ctx, u.r, k, func() (A, error) { return fresh, nil })
 	}
 	if err != nil {
 		return zero, err
