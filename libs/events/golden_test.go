@@ -293,11 +293,22 @@ func writeMissingGoldens(t *testing.T) {
 			}},
 			{events.TypeSessionRevoked, self, events.SessionRevoked{Reason: "logout"}},
 		}},
+		// Types added later go below, as histories of their own that
+		// continue their aggregate's: what comes before must stay as it
+		// is, since the events it builds are the shipped goldens that the
+		// new ones chain to.
+		{events.AggregateTenant, tenant, []step{
+			{events.TypeTenantSettingsChanged, tenantAdmin, events.TenantSettingsChanged{Settings: events.TenantSettings{
+				DisplayName:   "Acme Corporation",
+				PasswordGrant: new(false),
+				RateLimits:    &events.TenantRateLimits{AccountAttemptsPerMinute: 10, AddressAttemptsPerMinute: 600},
+			}}},
+		}},
 	}
 	at := base
+	prevOf, versionOf := map[string]string{}, map[string]uint64{}
 	for _, h := range histories {
-		prev := ""
-		for i, s := range h.steps {
+		for _, s := range h.steps {
 			at = at.Add(17*time.Minute + 123456789*time.Nanosecond)
 			data := s.data
 			if f, ok := data.(func(time.Time) any); ok {
@@ -310,10 +321,12 @@ func writeMissingGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := events.Chain(prev, uint64(i+1), &env); err != nil {
+			k := h.aggregate + "/" + h.id
+			versionOf[k]++
+			if err := events.Chain(prevOf[k], versionOf[k], &env); err != nil {
 				t.Fatal(err)
 			}
-			prev = env.Hash
+			prevOf[k] = env.Hash
 			path := filepath.Join("testdata", fmt.Sprintf("%s.v%d.json", env.Type, env.Schema))
 			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 				continue // shipped: never rewritten

@@ -231,6 +231,7 @@ func newDefault() *Registry {
 		Define[TenantCreated](TypeTenantCreated, AggregateTenant),
 		Define[TenantDisabled](TypeTenantDisabled, AggregateTenant),
 		Define[TenantEnabled](TypeTenantEnabled, AggregateTenant),
+		Define[TenantSettingsChanged](TypeTenantSettingsChanged, AggregateTenant),
 
 		Define[UserRegistered](TypeUserRegistered, AggregateUser),
 		Define[UserPasswordChanged](TypeUserPasswordChanged, AggregateUser),

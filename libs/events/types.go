@@ -1,14 +1,21 @@
 package events
 
-import "time"
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Event type names. They are explicit strings, never derived from Go type
 // names: renaming a struct must not change history. Each type's current
 // schema version is registered in the registry.
 const (
-	TypeTenantCreated  = "tenant.created"
-	TypeTenantDisabled = "tenant.disabled"
-	TypeTenantEnabled  = "tenant.enabled"
+	TypeTenantCreated         = "tenant.created"
+	TypeTenantDisabled        = "tenant.disabled"
+	TypeTenantEnabled         = "tenant.enabled"
+	TypeTenantSettingsChanged = "tenant.settings_changed"
 
 	TypeUserRegistered      = "user.registered"
 	TypeUserPasswordChanged = "user.password_changed"
@@ -46,6 +53,103 @@ type TenantDisabled struct {
 
 // TenantEnabled lifts a TenantDisabled.
 type TenantEnabled struct{}
+
+// TenantSettingsChanged replaces a tenant's settings document: Settings is
+// the whole new document, not a change to the previous one, so the last
+// event alone says what holds.
+type TenantSettingsChanged struct {
+	Settings TenantSettings `json:"settings"`
+}
+
+// TenantSettings is a tenant's settings document. Every member is
+// optional, and an absent member means the platform's default, so a tenant
+// that never changed its settings has the empty document.
+//
+// The document grows without new schema versions: a new member is
+// optional, with a default that keeps the behaviour of the documents
+// written before it, and readers ignore members they do not know.
+// Changing what a member means, or the default of one, is a new schema
+// version of tenant.settings_changed.
+type TenantSettings struct {
+	// DisplayName is the tenant's name on the hosted login page, 1 to 100
+	// characters; absent, the name it was created with.
+	DisplayName string `json:"display_name,omitempty"`
+	// PasswordGrant says whether the token endpoint accepts
+	// grant_type=password; absent, it does (PasswordGrantEnabled).
+	PasswordGrant *bool `json:"password_grant,omitempty"`
+	// RateLimits overrides the platform's login rate limits; absent, the
+	// platform's apply.
+	RateLimits *TenantRateLimits `json:"rate_limits,omitempty"`
+
+	// unknown lists the members of the decoded document this build does
+	// not know, as dotted paths: a newer writer's.
+	unknown []string
+}
+
+// TenantRateLimits are a tenant's own login rate limits. Each is 1 to
+// 100000 attempts a minute; absent (zero), the platform's limit applies.
+type TenantRateLimits struct {
+	// AccountAttemptsPerMinute bounds the login attempts on one account.
+	AccountAttemptsPerMinute int `json:"account_attempts_per_minute,omitempty"`
+	// AddressAttemptsPerMinute bounds the login attempts from one client
+	// address.
+	AddressAttemptsPerMinute int `json:"address_attempts_per_minute,omitempty"`
+}
+
+// PasswordGrantEnabled reports whether the token endpoint accepts
+// grant_type=password for the tenant: true unless the document says false.
+func (s TenantSettings) PasswordGrantEnabled() bool {
+	return s.PasswordGrant == nil || *s.PasswordGrant
+}
+
+// Unknown returns the members of the decoded document this build does not
+// know, as sorted dotted paths ("mfa", "rate_limits.burst"): members a
+// newer writer added. Readers may ignore them; a writer that replaces the
+// whole document must not, or it would drop them.
+func (s TenantSettings) Unknown() []string { return slices.Clone(s.unknown) }
+
+// UnmarshalJSON decodes a settings document as encoding/json would, and
+// notes the members it does not know (Unknown).
+func (s *TenantSettings) UnmarshalJSON(data []byte) error {
+	type plain TenantSettings // without this method
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	*s = TenantSettings(p)
+	s.unknown = unknownMembers(data, reflect.TypeFor[TenantSettings](), "")
+	slices.Sort(s.unknown)
+	return nil
+}
+
+// unknownMembers returns the members of the JSON object data that struct
+// type t has no field for, prefixed with prefix, looking into the members
+// that are structs (or pointers to structs) themselves.
+func unknownMembers(data []byte, t reflect.Type, prefix string) []string {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(data, &members) != nil {
+		return nil // not an object: the decoder has said what is wrong
+	}
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); f.IsExported() && name != "" && name != "-" {
+			fields[name] = f.Type
+		}
+	}
+	var out []string
+	for name, raw := range members {
+		ft, known := fields[name]
+		switch {
+		case !known:
+			out = append(out, prefix+name)
+		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, unknownMembers(raw, ft.Elem(), prefix+name+".")...)
+		case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]():
+			out = append(out, unknownMembers(raw, ft, prefix+name+".")...)
+		}
+	}
+	return out
+}
 
 // UserRegistered creates a user. Username is as the user typed it;
 // UsernameKey is its normalised form (NFKC, case folded) that uniqueness

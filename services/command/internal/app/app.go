@@ -23,6 +23,7 @@ import (
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // DefaultMaxAttempts is how many times a command is decided when other
@@ -82,6 +83,9 @@ type Result struct {
 	Replayed bool
 	// Rotation is what RotateKeys did; nil for the other commands.
 	Rotation *KeyRotation
+	// Settings is the tenant's settings document after ChangeSettings; nil
+	// for the other commands.
+	Settings *events.TenantSettings
 }
 
 // Commands holds the handler of every command.
@@ -99,6 +103,7 @@ type Commands struct {
 	AssignRole     Handler[AssignRole]
 	UnassignRole   Handler[UnassignRole]
 	RotateKeys     Handler[RotateKeys]
+	ChangeSettings Handler[ChangeSettings]
 }
 
 // App is the command service's application: its command handlers, the
@@ -208,17 +213,13 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	e := &engine{
-		store:       store,
-		keys:        keys,
-		kek:         kek,
-		hasher:      hasher,
-		policy:      o.policy,
-		now:         o.now,
-		maxAttempts: o.maxAttempts,
-		cache:       newAggregateCache(o.cacheSize),
-		flights:     newFlights(),
+	runner, err := unitofwork.New(store, unitofwork.Config{
+		Now: o.now, MaxAttempts: o.maxAttempts, CacheSize: o.cacheSize, Cutoffs: tokenCutoffs,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
 	}
+	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy}
 	m, err := newMetrics(o.tel)
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -238,6 +239,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			AssignRole:     decorate(m, "assign_role", Handler[AssignRole](assignRoleHandler{e})),
 			UnassignRole:   decorate(m, "unassign_role", Handler[UnassignRole](unassignRoleHandler{e})),
 			RotateKeys:     decorate(m, "rotate_keys", Handler[RotateKeys](rotateKeysHandler{e})),
+			ChangeSettings: decorate(m, "change_settings", Handler[ChangeSettings](changeSettingsHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

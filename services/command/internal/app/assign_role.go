@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 
-	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 )
@@ -34,8 +33,7 @@ func changeRole(ctx context.Context, e *engine, req Request, tenant, userID, rol
 	if err := domain.Authorize(p, tenant, domain.PermRolesAssign); err != nil {
 		return Result{}, err
 	}
-	keys := []cacheKey{{kind: events.AggregateRole, tenant: tenant, id: role}}
-	return runUserWith(ctx, e, req, tenant, userID, keys, func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error) {
+	return runUserWith(ctx, e, req, tenant, userID, []string{role}, func(ctx context.Context, u unit, usr *domain.User) ([]eventstore.Claim, error) {
 		r, err := u.role(ctx, tenant, role)
 		if err != nil {
 			return nil, err

@@ -34,7 +34,7 @@ func (a *App) Authenticate(ctx context.Context, tenant, token string) (domain.Pr
 	if !events.ValidToken(sub) {
 		return domain.Principal{}, invalidToken("subject %q is no user id", sub)
 	}
-	usr, f, err := a.engine.loadUser(ctx, tenant, sub)
+	usr, loaded, err := a.engine.currentUser(ctx, tenant, sub)
 	if err != nil {
 		return domain.Principal{}, err
 	}
@@ -43,12 +43,12 @@ func (a *App) Authenticate(ctx context.Context, tenant, token string) (domain.Pr
 	}
 	// iat has whole seconds: a token issued in the second of the cut-off
 	// stays valid, so a login right after a password change works.
-	if !f.cut.IsZero() && claims.IssuedAt.Before(f.cut.Truncate(time.Second)) {
+	if cut := loaded.Cutoff; !cut.IsZero() && claims.IssuedAt.Before(cut.Truncate(time.Second)) {
 		return domain.Principal{}, invalidToken("token of %s/%s issued before the user's not-before", tenant, sub)
 	}
 	perms := authz.Set{}
 	for _, name := range usr.Roles() {
-		r, _, err := a.engine.loadRole(ctx, tenant, name)
+		r, err := a.engine.currentRole(ctx, tenant, name)
 		if err != nil {
 			return domain.Principal{}, err
 		}

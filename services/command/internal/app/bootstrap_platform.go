@@ -8,6 +8,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // PlatformName is the display name of the platform tenant.
@@ -19,7 +20,7 @@ const PlatformName = "Platform"
 var bootstrapParts = []string{authz.PlatformTenant, "bootstrap"}
 
 // BootstrapAdminID is the user id of the platform's first admin.
-func BootstrapAdminID() string { return newID(bootstrapParts, "admin") }
+func BootstrapAdminID() string { return unitofwork.NewID(bootstrapParts, "admin") }
 
 // BootstrapPlatform creates the platform tenant, its first admin (username,
 // password) holding the built-in admin role, and its signing key, unless
@@ -39,13 +40,13 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 	const tenant = authz.PlatformTenant
 	adminID = BootstrapAdminID()
 	var sealed events.Sealed
-	res, err := e.run(ctx, Request{}, events.System, bootstrapParts, func(ctx context.Context, u *unit) (Result, error) {
+	res, err := e.run(ctx, Request{}, events.System, bootstrapParts, func(ctx context.Context, u unit) (Result, error) {
 		t, err := u.tenant(ctx, tenant)
 		if err != nil {
 			return Result{}, err
 		}
 		if t.Exists() {
-			return Result{Sequence: u.position()}, nil
+			return Result{Sequence: u.Position()}, nil
 		}
 		admin, err := u.user(ctx, tenant, adminID)
 		if err != nil {
@@ -70,8 +71,10 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 		if err != nil {
 			return Result{}, err
 		}
-		ks.record(events.TypeKeyCreated, info.CreatedEvent())
-		res, err := u.commit(ctx, []domain.Aggregate{t, admin, ks},
+		if err := ks.Add(info.CreatedEvent()); err != nil {
+			return Result{}, err
+		}
+		res, err := u.Commit(ctx, []domain.Aggregate{t, admin, ks},
 			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
 		if err != nil {
 			return Result{}, err

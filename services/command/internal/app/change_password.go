@@ -40,7 +40,7 @@ func (h changePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) (
 	}
 	parts := cmd.idParts()
 	var sealed events.Sealed
-	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
 			return Result{}, err
 		}
@@ -48,13 +48,13 @@ func (h changePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) (
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			if err := u.checkReplayedPassword(found, events.TypeUserPasswordChanged, cmd.Tenant, cmd.Password); err != nil {
+		if rep, ok := u.Replay(); ok {
+			if err := h.e.checkReplayedPassword(rep, events.TypeUserPasswordChanged, cmd.Tenant, cmd.Password); err != nil {
 				return Result{}, err
 			}
-			return Result{ID: cmd.UserID, Version: replayedVersion(found, usr.Kind(), cmd.UserID), Sequence: seq, Changed: true, Replayed: true}, nil
+			return Result{ID: cmd.UserID, Version: rep.Version(usr.Kind(), cmd.UserID), Sequence: rep.Sequence, Changed: true, Replayed: true}, nil
 		}
-		if err := requireUser(usr); err != nil {
+		if err := usr.RequireExists(); err != nil {
 			return Result{}, err
 		}
 		if self {

@@ -8,6 +8,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // CreateTenant creates a tenant with its first admin, who holds the
@@ -55,9 +56,9 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 		return Result{}, err
 	}
 	parts := cmd.idParts()
-	adminID := newID(parts, "admin")
+	adminID := unitofwork.NewID(parts, "admin")
 	var sealed events.Sealed
-	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		t, err := u.tenant(ctx, cmd.ID)
 		if err != nil {
 			return Result{}, err
@@ -70,12 +71,12 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			if err := u.checkReplayedPassword(found, events.TypeUserRegistered, cmd.ID, cmd.AdminPassword); err != nil {
+		if rep, ok := u.Replay(); ok {
+			if err := h.e.checkReplayedPassword(rep, events.TypeUserRegistered, cmd.ID, cmd.AdminPassword); err != nil {
 				return Result{}, err
 			}
-			return Result{ID: cmd.ID, UserID: adminID, Version: replayedVersion(found, events.AggregateTenant, cmd.ID),
-				Sequence: seq, Changed: true, Replayed: true}, nil
+			return Result{ID: cmd.ID, UserID: adminID, Version: rep.Version(events.AggregateTenant, cmd.ID),
+				Sequence: rep.Sequence, Changed: true, Replayed: true}, nil
 		}
 		if err := t.Create(cmd.Name); err != nil {
 			return Result{}, err
@@ -94,8 +95,10 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 		if err != nil {
 			return Result{}, err
 		}
-		ks.record(events.TypeKeyCreated, info.CreatedEvent())
-		res, err := u.commit(ctx, []domain.Aggregate{t, admin, ks},
+		if err := ks.Add(info.CreatedEvent()); err != nil {
+			return Result{}, err
+		}
+		res, err := u.Commit(ctx, []domain.Aggregate{t, admin, ks},
 			eventstore.Claim{Tenant: cmd.ID, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
 		if err != nil {
 			return Result{}, err

@@ -4,9 +4,9 @@ import (
 	"context"
 
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // DefineRole creates a role or replaces its permissions and description.
@@ -31,7 +31,7 @@ func (h defineRoleHandler) Handle(ctx context.Context, cmd DefineRole) (Result, 
 		return Result{}, err
 	}
 	parts := cmd.idParts()
-	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
 			return Result{}, err
 		}
@@ -39,12 +39,12 @@ func (h defineRoleHandler) Handle(ctx context.Context, cmd DefineRole) (Result, 
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			perms, err := replayedPermissions(found)
+		if rep, ok := u.Replay(); ok {
+			perms, err := replayedPermissions(rep)
 			if err != nil {
 				return Result{}, err
 			}
-			return Result{ID: cmd.Name, Version: replayedVersion(found, r.Kind(), cmd.Name), Sequence: seq,
+			return Result{ID: cmd.Name, Version: rep.Version(r.Kind(), cmd.Name), Sequence: rep.Sequence,
 				Permissions: perms, Changed: true, Replayed: true}, nil
 		}
 		if err := r.Define(cmd.Permissions, cmd.Description); err != nil {
@@ -60,8 +60,8 @@ func (h defineRoleHandler) Handle(ctx context.Context, cmd DefineRole) (Result, 
 }
 
 // replayedPermissions returns the permissions of the replayed role.defined.
-func replayedPermissions(found []eventstore.Stored) ([]string, error) {
-	for _, st := range found {
+func replayedPermissions(rep unitofwork.Replayed) ([]string, error) {
+	for _, st := range rep.Events {
 		data, err := events.Decode(st.Envelope)
 		if err != nil {
 			return nil, fault.Wrap(fault.Internal, err, "internal error")

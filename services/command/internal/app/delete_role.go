@@ -25,7 +25,7 @@ func (h deleteRoleHandler) Handle(ctx context.Context, cmd DeleteRole) (Result, 
 		return Result{}, err
 	}
 	parts := cmd.idParts()
-	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
 			return Result{}, err
 		}
@@ -33,8 +33,8 @@ func (h deleteRoleHandler) Handle(ctx context.Context, cmd DeleteRole) (Result, 
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			return Result{ID: cmd.Name, Version: replayedVersion(found, r.Kind(), cmd.Name), Sequence: seq, Changed: true, Replayed: true}, nil
+		if rep, ok := u.Replay(); ok {
+			return Result{ID: cmd.Name, Version: rep.Version(r.Kind(), cmd.Name), Sequence: rep.Sequence, Changed: true, Replayed: true}, nil
 		}
 		if !r.Builtin() {
 			if err := domain.CanRevoke(p, r); err != nil {

@@ -24,7 +24,7 @@ func (h deleteUserHandler) Handle(ctx context.Context, cmd DeleteUser) (Result, 
 	if err := domain.Authorize(cmd.Principal, cmd.Tenant, domain.PermUsersWrite); err != nil {
 		return Result{}, err
 	}
-	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ *unit, usr *domain.User) ([]eventstore.Claim, error) {
+	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ unit, usr *domain.User) ([]eventstore.Claim, error) {
 		key := usr.UsernameKey()
 		if err := usr.Delete(); err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // DisableTenant stops every login and command of a tenant until it is
@@ -29,13 +30,13 @@ func (h disableTenantHandler) Handle(ctx context.Context, cmd DisableTenant) (Re
 // runTenant runs a command that changes one tenant aggregate.
 func runTenant(ctx context.Context, e *engine, req Request, id string, decide func(*domain.Tenant) error) (Result, error) {
 	parts := req.idParts()
-	return e.run(ctx, req, actorOf(req.Principal), parts, func(ctx context.Context, u *unit) (Result, error) {
+	return e.run(ctx, req, actorOf(req.Principal), parts, func(ctx context.Context, u unit) (Result, error) {
 		t, err := u.tenant(ctx, id)
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			return Result{ID: id, Version: replayedVersion(found, t.Kind(), id), Sequence: seq, Changed: true, Replayed: true}, nil
+		if rep, ok := u.Replay(); ok {
+			return Result{ID: id, Version: rep.Version(t.Kind(), id), Sequence: rep.Sequence, Changed: true, Replayed: true}, nil
 		}
 		if err := decide(t); err != nil {
 			return Result{}, err
@@ -46,11 +47,11 @@ func runTenant(ctx context.Context, e *engine, req Request, id string, decide fu
 
 // commitOne appends what one aggregate recorded, or answers its current
 // position when it recorded nothing.
-func commitOne(ctx context.Context, u *unit, a domain.Aggregate, id string) (Result, error) {
-	if !changed(a) {
-		return Result{ID: id, Version: a.Version(), Sequence: u.position()}, nil
+func commitOne(ctx context.Context, u unit, a domain.Aggregate, id string) (Result, error) {
+	if !unitofwork.Changed(a) {
+		return Result{ID: id, Version: a.Version(), Sequence: u.Position()}, nil
 	}
-	res, err := u.commit(ctx, []domain.Aggregate{a})
+	res, err := u.Commit(ctx, []domain.Aggregate{a})
 	if err != nil {
 		return Result{}, err
 	}

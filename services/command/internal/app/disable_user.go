@@ -3,9 +3,9 @@ package app
 import (
 	"context"
 
-	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // DisableUser stops a user from logging in and revokes their sessions and
@@ -24,7 +24,7 @@ func (h disableUserHandler) Handle(ctx context.Context, cmd DisableUser) (Result
 	if err := domain.Authorize(cmd.Principal, cmd.Tenant, domain.PermUsersWrite); err != nil {
 		return Result{}, err
 	}
-	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ *unit, usr *domain.User) ([]eventstore.Claim, error) {
+	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ unit, usr *domain.User) ([]eventstore.Claim, error) {
 		return nil, usr.Disable(cmd.Reason)
 	})
 }
@@ -33,20 +33,17 @@ func (h disableUserHandler) Handle(ctx context.Context, cmd DisableUser) (Result
 // more aggregates through the unit and returns the claims to write with
 // the user's events.
 func runUser(ctx context.Context, e *engine, req Request, tenant, userID string,
-	decide func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
+	decide func(ctx context.Context, u unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
 	return runUserWith(ctx, e, req, tenant, userID, nil, decide)
 }
 
-// runUserWith is runUser for a decision that also needs the aggregates
-// named by also: they are loaded together with the tenant and the user.
-func runUserWith(ctx context.Context, e *engine, req Request, tenant, userID string, also []cacheKey,
-	decide func(ctx context.Context, u *unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
+// runUserWith is runUser for a decision that also needs the roles named:
+// they are loaded together with the tenant and the user.
+func runUserWith(ctx context.Context, e *engine, req Request, tenant, userID string, roles []string,
+	decide func(ctx context.Context, u unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
 	parts := req.idParts()
-	return e.run(ctx, req, actorOf(req.Principal), parts, func(ctx context.Context, u *unit) (Result, error) {
-		u.preload(ctx, append([]cacheKey{
-			{kind: events.AggregateTenant, tenant: tenant, id: tenant},
-			{kind: events.AggregateUser, tenant: tenant, id: userID},
-		}, also...)...)
+	return e.run(ctx, req, actorOf(req.Principal), parts, func(ctx context.Context, u unit) (Result, error) {
+		u.preloadUser(ctx, tenant, userID, roles...)
 		if _, err := u.activeTenant(ctx, tenant); err != nil {
 			return Result{}, err
 		}
@@ -54,17 +51,17 @@ func runUserWith(ctx context.Context, e *engine, req Request, tenant, userID str
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			return Result{ID: userID, Version: replayedVersion(found, usr.Kind(), userID), Sequence: seq, Changed: true, Replayed: true}, nil
+		if rep, ok := u.Replay(); ok {
+			return Result{ID: userID, Version: rep.Version(usr.Kind(), userID), Sequence: rep.Sequence, Changed: true, Replayed: true}, nil
 		}
 		claims, err := decide(ctx, u, usr)
 		if err != nil {
 			return Result{}, err
 		}
-		if !changed(usr) {
-			return Result{ID: userID, Version: usr.Version(), Sequence: u.position()}, nil
+		if !unitofwork.Changed(usr) {
+			return Result{ID: userID, Version: usr.Version(), Sequence: u.Position()}, nil
 		}
-		res, err := u.commit(ctx, []domain.Aggregate{usr}, claims...)
+		res, err := u.Commit(ctx, []domain.Aggregate{usr}, claims...)
 		if err != nil {
 			return Result{}, err
 		}

@@ -21,7 +21,7 @@ func (h enableUserHandler) Handle(ctx context.Context, cmd EnableUser) (Result, 
 	if err := domain.Authorize(cmd.Principal, cmd.Tenant, domain.PermUsersWrite); err != nil {
 		return Result{}, err
 	}
-	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ *unit, usr *domain.User) ([]eventstore.Claim, error) {
+	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ unit, usr *domain.User) ([]eventstore.Claim, error) {
 		return nil, usr.Enable()
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // RegisterUser creates a user of a tenant, optionally holding roles. It
@@ -52,9 +53,9 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 		}
 	}
 	parts := cmd.idParts()
-	userID := newID(parts, "user")
+	userID := unitofwork.NewID(parts, "user")
 	var sealed events.Sealed
-	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
 			return Result{}, err
 		}
@@ -62,11 +63,11 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			if err := u.checkReplayedPassword(found, events.TypeUserRegistered, cmd.Tenant, cmd.Password); err != nil {
+		if rep, ok := u.Replay(); ok {
+			if err := h.e.checkReplayedPassword(rep, events.TypeUserRegistered, cmd.Tenant, cmd.Password); err != nil {
 				return Result{}, err
 			}
-			return Result{ID: userID, Version: replayedVersion(found, usr.Kind(), userID), Sequence: seq, Changed: true, Replayed: true}, nil
+			return Result{ID: userID, Version: rep.Version(usr.Kind(), userID), Sequence: rep.Sequence, Changed: true, Replayed: true}, nil
 		}
 		for _, name := range roles {
 			r, err := u.role(ctx, cmd.Tenant, name)
@@ -89,7 +90,7 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 		if err := usr.Register(cmd.Username, key, sealed, roles); err != nil {
 			return Result{}, err
 		}
-		res, err := u.commit(ctx, []domain.Aggregate{usr},
+		res, err := u.Commit(ctx, []domain.Aggregate{usr},
 			eventstore.Claim{Tenant: cmd.Tenant, Kind: events.ClaimKindUsername, Value: key, Owner: userID})
 		if err != nil {
 			return Result{}, err

@@ -7,10 +7,10 @@ import (
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
 
 // PermKeysWrite is the permission to rotate a tenant's signing keys. The
@@ -95,7 +95,7 @@ func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, 
 	}
 	parts := cmd.idParts()
 	var plan *rotationPlan // decided once, kept across attempts (1. above)
-	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u *unit) (Result, error) {
+	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
 			return Result{}, err
 		}
@@ -103,34 +103,29 @@ func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, 
 		if err != nil {
 			return Result{}, err
 		}
-		if found, seq, ok := u.replay(); ok {
-			rot, err := replayedRotation(found)
+		if rep, ok := u.Replay(); ok {
+			rot, err := replayedRotation(rep)
 			if err != nil {
 				return Result{}, err
 			}
-			return Result{ID: cmd.Tenant, Version: replayedVersion(found, events.AggregateKeySet, cmd.Tenant),
-				Sequence: seq, Changed: true, Replayed: true, Rotation: rot}, nil
-		}
-		log, err := recordedKeys(ks.history)
-		if err != nil {
-			return Result{}, err
+			return Result{ID: cmd.Tenant, Version: rep.Version(events.AggregateKeySet, cmd.Tenant),
+				Sequence: rep.Sequence, Changed: true, Replayed: true, Rotation: rot}, nil
 		}
 		if plan == nil {
-			if plan, err = h.plan(ctx, cmd, log); err != nil {
+			if plan, err = h.plan(ctx, cmd, ks); err != nil {
 				return Result{}, err
 			}
 		}
-		for _, f := range plan.facts {
-			if !log.has(f) {
-				ks.record(f.typ, f.data)
-			}
+		// The key set records each fact it does not hold yet.
+		if err := plan.record(ks); err != nil {
+			return Result{}, err
 		}
 		rot := plan.rotation()
-		if !changed(ks) {
+		if !unitofwork.Changed(ks) {
 			// Another request recorded this rotation already (3. above).
-			return Result{ID: cmd.Tenant, Version: ks.Version(), Sequence: u.position(), Rotation: rot}, nil
+			return Result{ID: cmd.Tenant, Version: ks.Version(), Sequence: u.Position(), Rotation: rot}, nil
 		}
-		res, err := u.commit(ctx, []domain.Aggregate{ks})
+		res, err := u.Commit(ctx, []domain.Aggregate{ks})
 		if err != nil {
 			return Result{}, err
 		}
@@ -139,10 +134,10 @@ func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, 
 	})
 }
 
-// plan decides the request's rotation against the log of the key set
-// (3. in Handle): record an unrecorded current key first, then rotate
-// unless that key is the rotation asked for.
-func (h rotateKeysHandler) plan(ctx context.Context, cmd RotateKeys, log keyLog) (*rotationPlan, error) {
+// plan decides the request's rotation against the key set as the log
+// holds it (3. in Handle): record an unrecorded current key first, then
+// rotate unless that key is the rotation asked for.
+func (h rotateKeysHandler) plan(ctx context.Context, cmd RotateKeys, ks *domain.KeySet) (*rotationPlan, error) {
 	// Create makes nothing when the tenant has a current key: it returns
 	// it, read from the bucket rather than a cache.
 	cur, _, err := h.e.keys.Create(ctx, cmd.Tenant, "")
@@ -150,7 +145,7 @@ func (h rotateKeysHandler) plan(ctx context.Context, cmd RotateKeys, log keyLog)
 		return nil, err
 	}
 	plan := &rotationPlan{}
-	if !log.created[cur.KID] {
+	if !ks.Created(cur.KID) {
 		overlap := cmd.Overlap
 		if overlap == 0 {
 			overlap = keystore.DefaultMaxTokenLifetime
@@ -159,7 +154,7 @@ func (h rotateKeysHandler) plan(ctx context.Context, cmd RotateKeys, log keyLog)
 		// The keys the log still counts as signing are those this
 		// unrecorded rotation retired, at the instant its key became
 		// active, exactly as the key store schedules them.
-		for _, kid := range log.signing {
+		for _, kid := range ks.Signing() {
 			if kid != cur.KID {
 				plan.retired(keystore.KeyInfo{KID: kid, RemoveAt: cur.ActiveFrom.Add(overlap)})
 			}
@@ -179,25 +174,32 @@ func (h rotateKeysHandler) plan(ctx context.Context, cmd RotateKeys, log keyLog)
 	return plan, nil
 }
 
-// keyFact is one key event a rotation records.
-type keyFact struct {
-	typ  string
-	kid  string
-	data any // events.KeyCreated or events.KeyRetired
-}
-
 // rotationPlan is the key events of one rotation, in the order they are
-// recorded.
+// recorded: events.KeyCreated and events.KeyRetired values.
 type rotationPlan struct {
-	facts []keyFact
+	facts []any
 }
 
-func (p *rotationPlan) created(k keystore.KeyInfo) {
-	p.facts = append(p.facts, keyFact{typ: events.TypeKeyCreated, kid: k.KID, data: k.CreatedEvent()})
-}
+func (p *rotationPlan) created(k keystore.KeyInfo) { p.facts = append(p.facts, k.CreatedEvent()) }
 
-func (p *rotationPlan) retired(k keystore.KeyInfo) {
-	p.facts = append(p.facts, keyFact{typ: events.TypeKeyRetired, kid: k.KID, data: k.RetiredEvent()})
+func (p *rotationPlan) retired(k keystore.KeyInfo) { p.facts = append(p.facts, k.RetiredEvent()) }
+
+// record has ks record the plan's facts, in order; the facts it holds
+// already are no-ops.
+func (p *rotationPlan) record(ks *domain.KeySet) error {
+	for _, f := range p.facts {
+		var err error
+		switch d := f.(type) {
+		case events.KeyCreated:
+			err = ks.Add(d)
+		case events.KeyRetired:
+			err = ks.Retire(d)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rotation is the answer of the plan: its last created key and every key
@@ -205,7 +207,7 @@ func (p *rotationPlan) retired(k keystore.KeyInfo) {
 func (p *rotationPlan) rotation() *KeyRotation {
 	out := &KeyRotation{}
 	for _, f := range p.facts {
-		switch d := f.data.(type) {
+		switch d := f.(type) {
 		case events.KeyCreated:
 			out.KID, out.Alg, out.ActiveFrom = d.KID, d.Algorithm, d.ActiveFrom
 		case events.KeyRetired:
@@ -215,60 +217,18 @@ func (p *rotationPlan) rotation() *KeyRotation {
 	return out
 }
 
-// keyLog is what the key set's history says of its keys.
-type keyLog struct {
-	created map[string]bool
-	retired map[string]bool
-	signing []string // created and not retired, in creation order
-}
-
-// recordedKeys reads the key set's history.
-func recordedKeys(envs []events.Envelope) (keyLog, error) {
-	log := keyLog{created: map[string]bool{}, retired: map[string]bool{}}
-	var order []string
-	for _, env := range envs {
-		data, err := events.Decode(env)
-		if err != nil {
-			return keyLog{}, fault.Wrap(fault.Internal, err, "internal error")
-		}
-		switch d := data.(type) {
-		case events.KeyCreated:
-			log.created[d.KID] = true
-			order = append(order, d.KID)
-		case events.KeyRetired:
-			log.retired[d.KID] = true
-		}
-	}
-	for _, kid := range order {
-		if !log.retired[kid] {
-			log.signing = append(log.signing, kid)
-		}
-	}
-	return log, nil
-}
-
-// has reports whether the log records f already.
-func (l keyLog) has(f keyFact) bool {
-	if f.typ == events.TypeKeyCreated {
-		return l.created[f.kid]
-	}
-	return l.retired[f.kid]
-}
-
 // replayedRotation rebuilds the answer of a rotation from its stored
 // events.
-func replayedRotation(found []eventstore.Stored) (*KeyRotation, error) {
+func replayedRotation(rep unitofwork.Replayed) (*KeyRotation, error) {
 	p := &rotationPlan{}
-	for _, st := range found {
+	for _, st := range rep.Events {
 		data, err := events.Decode(st.Envelope)
 		if err != nil {
 			return nil, fault.Wrap(fault.Internal, err, "internal error")
 		}
-		switch d := data.(type) {
-		case events.KeyCreated:
-			p.facts = append(p.facts, keyFact{typ: events.TypeKeyCreated, kid: d.KID, data: d})
-		case events.KeyRetired:
-			p.facts = append(p.facts, keyFact{typ: events.TypeKeyRetired, kid: d.KID, data: d})
+		switch data.(type) {
+		case events.KeyCreated, events.KeyRetired:
+			p.facts = append(p.facts, data)
 		}
 	}
 	rot := p.rotation()

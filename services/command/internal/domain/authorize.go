@@ -10,13 +10,14 @@ import (
 
 // The permissions the commands need (DESIGN section 7).
 const (
-	PermUsersWrite   = "users:write"   // register, disable, enable, delete users; reset passwords
-	PermUsersRead    = "users:read"    // read users; check other users' permissions
-	PermRolesWrite   = "roles:write"   // define and delete roles
-	PermRolesAssign  = "roles:assign"  // assign and unassign roles (within CanGrant's bounds)
-	PermRolesRead    = "roles:read"    // read roles
-	PermAuditRead    = "audit:read"    // read history
-	PermTenantsWrite = "tenants:write" // create, disable, enable tenants; platform admins only
+	PermUsersWrite    = "users:write"    // register, disable, enable, delete users; reset passwords
+	PermUsersRead     = "users:read"     // read users; check other users' permissions
+	PermRolesWrite    = "roles:write"    // define and delete roles
+	PermRolesAssign   = "roles:assign"   // assign and unassign roles (within CanGrant's bounds)
+	PermRolesRead     = "roles:read"     // read roles
+	PermAuditRead     = "audit:read"     // read history
+	PermTenantsWrite  = "tenants:write"  // create, disable, enable tenants; platform admins only
+	PermSettingsWrite = "settings:write" // change the settings of one's own tenant
 )
 
 // tenantsResource is the resource only platform principals may act on.

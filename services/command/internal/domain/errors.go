@@ -61,6 +61,18 @@ var (
 	// ErrRoleNotFound: the role was never defined, or was deleted.
 	ErrRoleNotFound = fault.New(fault.NotFound, "role-not-found", "role not found")
 
+	// ErrInvalidKey: a signing key fact lacks its kid.
+	ErrInvalidKey = fault.New(fault.Invalid, "invalid-key", "key is invalid")
+
+	// ErrInvalidSettings: a settings patch is not a JSON object, or the
+	// document it makes is not a valid one.
+	ErrInvalidSettings = fault.New(fault.Invalid, "invalid-settings", "settings are invalid")
+	// ErrSettingsFromNewerVersion: the tenant's settings hold members a
+	// newer version of the service wrote; this one cannot change them
+	// without dropping those (a rolling upgrade is under way).
+	ErrSettingsFromNewerVersion = fault.New(fault.Unavailable, "settings-from-newer-version",
+		"the settings were written by a newer version of the service; retry shortly")
+
 	// ErrInvalidText: a free text field (tenant name, description, reason) is
 	// too long or holds control characters.
 	ErrInvalidText = fault.New(fault.Invalid, "invalid-text", "text is invalid")

@@ -16,6 +16,7 @@ var (
 	_ domain.Aggregate = (*domain.Tenant)(nil)
 	_ domain.Aggregate = (*domain.User)(nil)
 	_ domain.Aggregate = (*domain.Role)(nil)
+	_ domain.Aggregate = (*domain.KeySet)(nil)
 )
 
 // ev is a recorded event, for histories and expectations.

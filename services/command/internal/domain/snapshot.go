@@ -33,6 +33,7 @@ func (b *base) advance(tail []events.Envelope, apply func(any) error) error {
 func (t *Tenant) Clone() *Tenant {
 	c := *t
 	c.base = t.base.clone()
+	c.settings = cloneSettings(t.settings)
 	return &c
 }
 

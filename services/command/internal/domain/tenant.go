@@ -16,12 +16,14 @@ const MaxReasonLen = 512
 
 // Tenant is the tenant aggregate; its id is the tenant slug. A tenant is
 // created once, and then is either active or disabled; it is never deleted,
-// since its history (and its users' history) is kept forever.
+// since its history (and its users' history) is kept forever. It holds the
+// tenant's settings document (ChangeSettings).
 type Tenant struct {
 	base
-	name   string
-	status Status
-	reason string
+	name     string
+	status   Status
+	reason   string
+	settings events.TenantSettings
 }
 
 // LoadTenant folds a tenant's history, oldest first, into its state. An
@@ -150,6 +152,8 @@ func (t *Tenant) apply(data any) error {
 		t.status, t.reason = StatusDisabled, e.Reason
 	case events.TenantEnabled:
 		t.status, t.reason = StatusActive, ""
+	case events.TenantSettingsChanged:
+		t.settings = e.Settings
 	default:
 		return fmt.Errorf("tenant cannot apply %T", data)
 	}

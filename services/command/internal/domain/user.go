@@ -102,7 +102,7 @@ func (u *User) ChangePassword(credential events.Sealed, reset bool) error {
 	if credential.IsZero() {
 		return ErrInvalidCredential
 	}
-	if err := u.requireExists(); err != nil {
+	if err := u.RequireExists(); err != nil {
 		return err
 	}
 	u.record(u.apply, events.TypeUserPasswordChanged, events.UserPasswordChanged{Credential: credential, Reset: reset})
@@ -116,7 +116,7 @@ func (u *User) Disable(reason string) error {
 	if problem := checkText(reason, MaxReasonLen, false); problem != "" {
 		return detail(ErrInvalidText, "reason %s", problem)
 	}
-	if err := u.requireExists(); err != nil {
+	if err := u.RequireExists(); err != nil {
 		return err
 	}
 	if u.status == StatusDisabled {
@@ -129,7 +129,7 @@ func (u *User) Disable(reason string) error {
 // Enable records user.enabled. The user must exist (ErrUserNotFound,
 // ErrUserDeleted); enabling an active user is a no-op.
 func (u *User) Enable() error {
-	if err := u.requireExists(); err != nil {
+	if err := u.RequireExists(); err != nil {
 		return err
 	}
 	if u.status == StatusActive {
@@ -144,7 +144,7 @@ func (u *User) Enable() error {
 // exist (ErrUserNotFound); deleting a deleted user gives ErrUserDeleted like
 // every other command, since it no longer exists.
 func (u *User) Delete() error {
-	if err := u.requireExists(); err != nil {
+	if err := u.RequireExists(); err != nil {
 		return err
 	}
 	u.record(u.apply, events.TypeUserDeleted, events.UserDeleted{UsernameKey: u.usernameKey})
@@ -159,7 +159,7 @@ func (u *User) AssignRole(role string) error {
 	if err := authz.ValidRoleName(role); err != nil {
 		return rebrand(ErrInvalidRoleName, err)
 	}
-	if err := u.requireExists(); err != nil {
+	if err := u.RequireExists(); err != nil {
 		return err
 	}
 	if u.HasRole(role) {
@@ -177,7 +177,7 @@ func (u *User) UnassignRole(role string) error {
 	if err := authz.ValidRoleName(role); err != nil {
 		return rebrand(ErrInvalidRoleName, err)
 	}
-	if err := u.requireExists(); err != nil {
+	if err := u.RequireExists(); err != nil {
 		return err
 	}
 	if !u.HasRole(role) {
@@ -217,7 +217,10 @@ func (u *User) HasRole(role string) bool {
 	return ok
 }
 
-func (u *User) requireExists() error {
+// RequireExists returns nil if the user is registered and not deleted:
+// ErrUserNotFound when it was never registered, ErrUserDeleted when it is
+// deleted.
+func (u *User) RequireExists() error {
 	switch u.status {
 	case StatusAbsent:
 		return detail(ErrUserNotFound, "user %q not found", u.id)

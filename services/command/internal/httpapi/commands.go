@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 
-	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
@@ -16,7 +14,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/authstream/authstream/services/command/internal/app"
-	"github.com/authstream/authstream/services/command/internal/domain"
 )
 
 // Header names of the write API.
@@ -37,11 +34,7 @@ const (
 // permissions fit many times over).
 const MaxBodyBytes = 64 << 10
 
-var (
-	errNoApp        = fault.New(fault.Unavailable, "not-configured", "the command service is not configured")
-	errMissingToken = fault.New(fault.Unauthenticated, httpserver.ReasonMissingToken, "a bearer access token is required")
-	errBadScheme    = fault.New(fault.Unauthenticated, httpserver.ReasonInvalidToken, "the Authorization header must be \"Bearer <token>\"")
-)
+var errNoApp = fault.New(fault.Unavailable, "not-configured", "the command service is not configured")
 
 // handlers serve the write API. Each parses its request, hands a command to
 // the application and answers with the result or a problem.
@@ -50,29 +43,16 @@ type handlers struct {
 	log *slog.Logger
 }
 
-// begin does what every command request needs before its command runs:
-// authenticate the bearer token as a user of authTenant, decode the JSON
-// body into body (nil: the route takes none; optional: an empty body is
-// allowed), and read the Idempotency-Key with the request's fingerprint,
-// computed over method, path and public (the body without its secrets).
-// On failure it has answered and returns false.
-func (h *handlers) begin(w http.ResponseWriter, r *http.Request, authTenant string, body any, optional bool, public func() any) (app.Request, bool) {
-	if h.app == nil {
-		h.fail(w, r, errNoApp)
-		return app.Request{}, false
-	}
-	if err := authz.ValidTenantSlug(authTenant); err != nil {
-		h.fail(w, r, &fault.Error{Code: fault.NotFound, Reason: domain.ErrTenantNotFound.Reason, Message: "tenant not found", Err: err})
-		return app.Request{}, false
-	}
-	token, err := bearer(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return app.Request{}, false
-	}
-	p, err := h.app.Authenticate(r.Context(), authTenant, token)
-	if err != nil {
-		h.fail(w, r, err)
+// begin does what every command request needs before its command runs,
+// once the route's middleware has authenticated the caller (authenticate):
+// decode the JSON body into body (nil: the route takes none; optional: an
+// empty body is allowed), and read the Idempotency-Key with the request's
+// fingerprint, computed over method, path and public (the body without its
+// secrets). On failure it has answered and returns false.
+func (h *handlers) begin(w http.ResponseWriter, r *http.Request, body any, optional bool, public func() any) (app.Request, bool) {
+	p, ok := principalFrom(r)
+	if !ok { // a route without the authentication middleware: a bug
+		h.fail(w, r, fault.New(fault.Internal, "unauthenticated-route", "internal error"))
 		return app.Request{}, false
 	}
 	if body != nil && !(optional && r.ContentLength == 0) {
@@ -94,21 +74,6 @@ func (h *handlers) begin(w http.ResponseWriter, r *http.Request, authTenant stri
 		req.IdempotencyKey, req.Fingerprint = keys[0], fingerprint(r, pub)
 	}
 	return req, true
-}
-
-// bearer returns the token of an "Authorization: Bearer <token>" header
-// (RFC 6750 section 2.1; the scheme is case-insensitive).
-func bearer(r *http.Request) (string, error) {
-	v := r.Header.Get("Authorization")
-	if v == "" {
-		return "", errMissingToken
-	}
-	scheme, token, ok := strings.Cut(v, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", errBadScheme
-	}
-	return token, nil
 }
 
 // fingerprint identifies a request for idempotency: SHA-256 over the
@@ -159,7 +124,7 @@ type createTenantBody struct {
 // createTenant serves POST /tenants (platform admins).
 func (h *handlers) createTenant(w http.ResponseWriter, r *http.Request) {
 	var b createTenantBody
-	req, ok := h.begin(w, r, authz.PlatformTenant, &b, false, func() any {
+	req, ok := h.begin(w, r, &b, false, func() any {
 		public := []string{b.ID, b.Name, b.Admin.Username}
 		if b.SigningAlg != "" {
 			// Only when given, so that the fingerprints of requests
@@ -190,7 +155,7 @@ type reasonBody struct {
 // disableTenant serves POST /tenants/{id}/disable (platform admins).
 func (h *handlers) disableTenant(w http.ResponseWriter, r *http.Request) {
 	var b reasonBody
-	req, ok := h.begin(w, r, authz.PlatformTenant, &b, true, func() any { return b })
+	req, ok := h.begin(w, r, &b, true, func() any { return b })
 	if !ok {
 		return
 	}
@@ -200,7 +165,7 @@ func (h *handlers) disableTenant(w http.ResponseWriter, r *http.Request) {
 
 // enableTenant serves POST /tenants/{id}/enable (platform admins).
 func (h *handlers) enableTenant(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r, authz.PlatformTenant, nil, false, nil)
+	req, ok := h.begin(w, r, nil, false, nil)
 	if !ok {
 		return
 	}
@@ -219,7 +184,7 @@ type registerUserBody struct {
 func (h *handlers) registerUser(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
 	var b registerUserBody
-	req, ok := h.begin(w, r, tenant, &b, false, func() any {
+	req, ok := h.begin(w, r, &b, false, func() any {
 		return registerUserBody{Username: b.Username, Roles: b.Roles}
 	})
 	if !ok {
@@ -246,7 +211,7 @@ type changePasswordBody struct {
 func (h *handlers) changePassword(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
 	var b changePasswordBody
-	req, ok := h.begin(w, r, tenant, &b, false, nil)
+	req, ok := h.begin(w, r, &b, false, nil)
 	if !ok {
 		return
 	}
@@ -260,7 +225,7 @@ func (h *handlers) changePassword(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) disableUser(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
 	var b reasonBody
-	req, ok := h.begin(w, r, tenant, &b, true, func() any { return b })
+	req, ok := h.begin(w, r, &b, true, func() any { return b })
 	if !ok {
 		return
 	}
@@ -273,7 +238,7 @@ func (h *handlers) disableUser(w http.ResponseWriter, r *http.Request) {
 // enableUser serves POST /t/{tenant}/users/{id}/enable.
 func (h *handlers) enableUser(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
-	req, ok := h.begin(w, r, tenant, nil, false, nil)
+	req, ok := h.begin(w, r, nil, false, nil)
 	if !ok {
 		return
 	}
@@ -284,7 +249,7 @@ func (h *handlers) enableUser(w http.ResponseWriter, r *http.Request) {
 // deleteUser serves DELETE /t/{tenant}/users/{id}.
 func (h *handlers) deleteUser(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
-	req, ok := h.begin(w, r, tenant, nil, false, nil)
+	req, ok := h.begin(w, r, nil, false, nil)
 	if !ok {
 		return
 	}
@@ -295,7 +260,7 @@ func (h *handlers) deleteUser(w http.ResponseWriter, r *http.Request) {
 // assignRole serves PUT /t/{tenant}/users/{id}/roles/{name}.
 func (h *handlers) assignRole(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
-	req, ok := h.begin(w, r, tenant, nil, false, nil)
+	req, ok := h.begin(w, r, nil, false, nil)
 	if !ok {
 		return
 	}
@@ -308,7 +273,7 @@ func (h *handlers) assignRole(w http.ResponseWriter, r *http.Request) {
 // unassignRole serves DELETE /t/{tenant}/users/{id}/roles/{name}.
 func (h *handlers) unassignRole(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
-	req, ok := h.begin(w, r, tenant, nil, false, nil)
+	req, ok := h.begin(w, r, nil, false, nil)
 	if !ok {
 		return
 	}
@@ -328,7 +293,7 @@ type defineRoleBody struct {
 func (h *handlers) defineRole(w http.ResponseWriter, r *http.Request) {
 	tenant, name := chi.URLParam(r, "tenant"), chi.URLParam(r, "name")
 	var b defineRoleBody
-	req, ok := h.begin(w, r, tenant, &b, false, func() any { return b })
+	req, ok := h.begin(w, r, &b, false, func() any { return b })
 	if !ok {
 		return
 	}
@@ -349,7 +314,7 @@ func (h *handlers) defineRole(w http.ResponseWriter, r *http.Request) {
 // deleteRole serves DELETE /t/{tenant}/roles/{name}.
 func (h *handlers) deleteRole(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
-	req, ok := h.begin(w, r, tenant, nil, false, nil)
+	req, ok := h.begin(w, r, nil, false, nil)
 	if !ok {
 		return
 	}

@@ -32,7 +32,7 @@ type retiredKey struct {
 func (h *handlers) rotateKeys(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
 	var b rotateKeysBody
-	req, ok := h.begin(w, r, tenant, &b, true, func() any { return b })
+	req, ok := h.begin(w, r, &b, true, func() any { return b })
 	if !ok {
 		return
 	}

@@ -88,7 +88,7 @@ func TestCommands_BadInput(t *testing.T) {
 		{"unknown path tenant", "POST", "/t/nope/users", admin, user("bob", "bob-password"), nil, 401, "invalid-token"},
 		{"no token", "POST", "/t/acme/users", "", user("bob", "bob-password"), nil, 401, "missing-token"},
 		{"garbage token", "POST", "/t/acme/users", "not.a.jwt", user("bob", "bob-password"), nil, 401, "invalid-token"},
-		{"basic auth", "POST", "/t/acme/users", "", user("bob", "bob-password"), []string{"Authorization", "Basic Ym9iOnB3"}, 401, "invalid-token"},
+		{"basic auth", "POST", "/t/acme/users", "", user("bob", "bob-password"), []string{"Authorization", "Basic Ym9iOnB3"}, 401, "missing-token"},
 		{"idempotency key too long", "POST", "/t/acme/users", admin, user("bob", "bob-password"), []string{httpapi.HeaderIdempotencyKey, strings.Repeat("k", 256)}, 400, "invalid-idempotency-key"},
 		{"unknown route", "POST", "/t/acme/groups", admin, nil, nil, 404, "route-not-found"},
 		{"wrong method", "GET", "/t/acme/users", admin, nil, nil, 405, "method-not-allowed"},
@@ -106,6 +106,11 @@ func TestCommands_BadInput(t *testing.T) {
 			}
 			if r.Status == http.StatusUnauthorized && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("401 without WWW-Authenticate: Bearer (%q)", r.Header.Get("WWW-Authenticate"))
+			}
+			// RFC 6750 section 3.1: a request without bearer authentication
+			// gets no error code.
+			if tt.reason == "missing-token" && strings.Contains(r.Header.Get("WWW-Authenticate"), "error=") {
+				t.Errorf("missing token answered with an error code: %q", r.Header.Get("WWW-Authenticate"))
 			}
 			if after := s.LastSeq(t); after != before {
 				t.Errorf("stream moved from %d to %d", before, after)

@@ -1,35 +1,24 @@
-package app
+package unitofwork
 
 import (
 	"container/list"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 )
-
-// DefaultAggregateCacheSize is how many folded aggregates (tenants, users,
-// roles) the application keeps by default. A user with two roles takes
-// about 1 KiB, so the cache stays near 10 MiB.
-const DefaultAggregateCacheSize = 10000
-
-// cacheKey names one aggregate instance; the tenant is part of every key,
-// so no tenant's state ever answers for another's.
-type cacheKey struct {
-	kind, tenant, id string
-}
 
 // folded is an aggregate's state as folded from its history up to pos.
 // The aggregate in a cache entry is never changed: loads hand out clones.
 type folded struct {
 	agg domain.Aggregate
 	pos eventstore.Position
-	// cut is when the user's access tokens last stopped being valid: the
-	// time of its last password change or disable (users only).
+	// cut is the time of the aggregate's last event of a type in
+	// Config.Cutoffs (Loaded.Cutoff).
 	cut time.Time
 }
 
@@ -45,11 +34,11 @@ type aggregateCache struct {
 	mu    sync.Mutex
 	max   int
 	order *list.List // of *cacheItem, most recently used first
-	items map[cacheKey]*list.Element
+	items map[Key]*list.Element
 }
 
 type cacheItem struct {
-	key cacheKey
+	key Key
 	val folded
 }
 
@@ -57,10 +46,10 @@ func newAggregateCache(max int) *aggregateCache {
 	if max <= 0 {
 		return nil
 	}
-	return &aggregateCache{max: max, order: list.New(), items: make(map[cacheKey]*list.Element)}
+	return &aggregateCache{max: max, order: list.New(), items: make(map[Key]*list.Element)}
 }
 
-func (c *aggregateCache) get(k cacheKey) (folded, bool) {
+func (c *aggregateCache) get(k Key) (folded, bool) {
 	if c == nil {
 		return folded{}, false
 	}
@@ -76,7 +65,7 @@ func (c *aggregateCache) get(k cacheKey) (folded, bool) {
 
 // put keeps v for k unless the entry already holds a later position (a
 // concurrent load got further).
-func (c *aggregateCache) put(k cacheKey, v folded) {
+func (c *aggregateCache) put(k Key, v folded) {
 	if c == nil {
 		return
 	}
@@ -98,7 +87,7 @@ func (c *aggregateCache) put(k cacheKey, v folded) {
 	}
 }
 
-func (c *aggregateCache) drop(k cacheKey) {
+func (c *aggregateCache) drop(k Key) {
 	if c == nil {
 		return
 	}
@@ -120,27 +109,37 @@ func (c *aggregateCache) len() int {
 	return c.order.Len()
 }
 
-// cacheable is a domain aggregate the cache can hold: one whose state can
-// be copied and brought forward with the events stored since.
-type cacheable[A any] interface {
-	domain.Aggregate
-	Clone() A
-	Advance(tail []events.Envelope) error
+// Loaded is where the state Current returned stands.
+type Loaded struct {
+	// Position is the stream position the state was folded to.
+	Position eventstore.Position
+	// Cutoff is the time of the aggregate's last event of a type in
+	// Config.Cutoffs; zero when it has none.
+	Cutoff time.Time
 }
 
-// loadFolded returns the current state of an aggregate and the position it
-// was folded to. The aggregate returned is the caller's own copy; empty
-// returns the state of the aggregate without events, and checks the id
-// before anything reaches the store.
-func loadFolded[A cacheable[A]](ctx context.Context, e *engine, tenant, kind, id string, empty func() (A, error)) (A, folded, error) {
+// Current returns the current state of the aggregate of k, as the stream
+// leader holds it when the call begins, outside any unit: the caller's own
+// copy, from the cache brought up to date, or folded from the whole
+// history. empty returns the aggregate's state without events, checking
+// its id before anything reaches the store. Event-store failures are
+// Unavailable or Internal faults; a history that cannot be folded is the
+// domain's ErrCorruptHistory.
+func Current[A Cacheable[A]](ctx context.Context, r *Runner, k Key, empty func() (A, error)) (A, Loaded, error) {
+	a, f, err := current(ctx, r, k, empty)
+	return a, Loaded{Position: f.pos, Cutoff: f.cut}, err
+}
+
+// current returns the current state of an aggregate and the position it
+// was folded to (Current).
+func current[A Cacheable[A]](ctx context.Context, r *Runner, k Key, empty func() (A, error)) (A, folded, error) {
 	var zero A
 	fresh, err := empty()
 	if err != nil {
 		return zero, folded{}, err
 	}
-	k := cacheKey{kind: kind, tenant: tenant, id: id}
-	c, err := e.flights.do(ctx, k, func(ctx context.Context) (folded, error) {
-		return refresh(ctx, e, k, fresh)
+	c, err := r.flights.do(ctx, k, func(ctx context.Context) (folded, error) {
+		return refresh(ctx, r, k, fresh)
 	})
 	if err != nil {
 		return zero, folded{}, err
@@ -153,9 +152,9 @@ func loadFolded[A cacheable[A]](ctx context.Context, e *engine, tenant, kind, id
 // else the state folded from the whole history onto fresh. The state
 // returned is never changed afterwards (it may be the cache's). Only an
 // aggregate with events is cached.
-func refresh[A cacheable[A]](ctx context.Context, e *engine, k cacheKey, fresh A) (folded, error) {
-	if c, ok := e.cache.get(k); ok {
-		tail, err := e.store.LoadAfter(ctx, k.tenant, k.kind, k.id, c.pos)
+func refresh[A Cacheable[A]](ctx context.Context, r *Runner, k Key, fresh A) (folded, error) {
+	if c, ok := r.cache.get(k); ok {
+		tail, err := r.store.LoadAfter(ctx, k.Tenant, k.Kind, k.ID, c.pos)
 		switch {
 		case err == nil:
 			if len(tail.Events) == 0 {
@@ -163,31 +162,31 @@ func refresh[A cacheable[A]](ctx context.Context, e *engine, k cacheKey, fresh A
 			}
 			a := c.agg.(A).Clone()
 			if err := a.Advance(tail.Envelopes()); err != nil {
-				e.cache.drop(k)
+				r.cache.drop(k)
 				return folded{}, err
 			}
-			c = folded{agg: a, pos: tail.Position, cut: cutOf(c.cut, tail.Events)}
-			e.cache.put(k, c)
+			c = folded{agg: a, pos: tail.Position, cut: r.cutOf(c.cut, tail.Events)}
+			r.cache.put(k, c)
 			return c, nil
 		case errors.Is(err, eventstore.ErrInvalidArgument), errors.Is(err, eventstore.ErrCorrupt):
 			// The cached position is not on the stream's history (or the
 			// new events do not continue it): forget it and read the
 			// history as a whole, which says what is wrong, if anything.
-			e.cache.drop(k)
+			r.cache.drop(k)
 		default:
 			return folded{}, storeFault(err)
 		}
 	}
-	h, err := e.store.Load(ctx, k.tenant, k.kind, k.id)
+	h, err := r.store.Load(ctx, k.Tenant, k.Kind, k.ID)
 	if err != nil {
 		return folded{}, storeFault(err)
 	}
 	if err := fresh.Advance(h.Envelopes()); err != nil {
 		return folded{}, err
 	}
-	c := folded{agg: fresh, pos: h.Position, cut: cutOf(time.Time{}, h.Events)}
+	c := folded{agg: fresh, pos: h.Position, cut: r.cutOf(time.Time{}, h.Events)}
 	if !h.Position.IsZero() {
-		e.cache.put(k, c)
+		r.cache.put(k, c)
 	}
 	return c, nil
 }
@@ -202,7 +201,7 @@ func refresh[A cacheable[A]](ctx context.Context, e *engine, k cacheKey, fresh A
 // of one per command; alone, a load reads at once.
 type flights struct {
 	mu sync.Mutex
-	m  map[cacheKey]*flightPair
+	m  map[Key]*flightPair
 }
 
 // flightPair is the read in flight for a key and the one queued after it.
@@ -219,13 +218,13 @@ type flight struct {
 	err   error
 }
 
-func newFlights() *flights { return &flights{m: make(map[cacheKey]*flightPair)} }
+func newFlights() *flights { return &flights{m: make(map[Key]*flightPair)} }
 
 // do returns the result of a read of k that starts after the call: its
 // own (do), or one it shares with concurrent callers. The read does not
 // end with the context of the caller that started it; each caller stops
 // waiting when its own context ends.
-func (fs *flights) do(ctx context.Context, k cacheKey, do func(context.Context) (folded, error)) (folded, error) {
+func (fs *flights) do(ctx context.Context, k Key, do func(context.Context) (folded, error)) (folded, error) {
 	fs.mu.Lock()
 	p := fs.m[k]
 	var f *flight
@@ -253,7 +252,7 @@ func (fs *flights) do(ctx context.Context, k cacheKey, do func(context.Context) 
 }
 
 // fly runs flight f of k, then starts the one queued behind it, if any.
-func (fs *flights) fly(k cacheKey, f *flight) {
+func (fs *flights) fly(k Key, f *flight) {
 	f.val, f.err = f.do(f.ctx)
 	fs.mu.Lock()
 	p := fs.m[k]
@@ -270,39 +269,13 @@ func (fs *flights) fly(k cacheKey, f *flight) {
 	}
 }
 
-// cutOf returns the time of the last event among stored that ends a user's
-// tokens (a password change or a disable), or cut when there is none.
-func cutOf(cut time.Time, stored []eventstore.Stored) time.Time {
+// cutOf returns the time of the last event among stored whose type is one
+// of the Runner's cutoffs, or cut when there is none.
+func (r *Runner) cutOf(cut time.Time, stored []eventstore.Stored) time.Time {
 	for _, st := range stored {
-		switch st.Envelope.Type {
-		case events.TypeUserPasswordChanged, events.TypeUserDisabled:
+		if slices.Contains(r.cutoffs, st.Envelope.Type) {
 			cut = st.Envelope.OccurredAt
 		}
 	}
 	return cut
-}
-
-// loadTenant returns tenant id's current state.
-func (e *engine) loadTenant(ctx context.Context, id string) (*domain.Tenant, folded, error) {
-	return loadFolded(ctx, e, id, events.AggregateTenant, id, func() (*domain.Tenant, error) {
-		return domain.LoadTenant(id, nil)
-	})
-}
-
-// loadUser returns user id of tenant in its current state.
-func (e *engine) loadUser(ctx context.Context, tenant, id string) (*domain.User, folded, error) {
-	return loadFolded(ctx, e, tenant, events.AggregateUser, id, func() (*domain.User, error) {
-		return domain.LoadUser(id, nil)
-	})
-}
-
-// loadRole returns role name of tenant in its current state; the built-in
-// admin role has no events and costs no read.
-func (e *engine) loadRole(ctx context.Context, tenant, name string) (*domain.Role, folded, error) {
-	if r, err := domain.LoadRole(name, nil); err != nil || r.Builtin() {
-		return r, folded{agg: r}, err
-	}
-	return loadFolded(ctx, e, tenant, events.AggregateRole, name, func() (*domain.Role, error) {
-		return domain.LoadRole(name, nil)
-	})
 }

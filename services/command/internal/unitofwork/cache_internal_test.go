@@ -1,4 +1,4 @@
-package app
+package unitofwork
 
 import (
 	"context"
@@ -27,7 +27,7 @@ func at(seq uint64) eventstore.Position {
 func TestAggregateCache_bounded(t *testing.T) {
 	t.Parallel()
 	c := newAggregateCache(2)
-	key := func(id string) cacheKey { return cacheKey{kind: events.AggregateUser, tenant: "acme", id: id} }
+	key := func(id string) Key { return Key{Kind: events.AggregateUser, Tenant: "acme", ID: id} }
 	c.put(key("a"), folded{agg: mustUser(t, "a"), pos: at(1)})
 	c.put(key("b"), folded{agg: mustUser(t, "b"), pos: at(2)})
 	if _, ok := c.get(key("a")); !ok { // a is now the most recently used
@@ -50,13 +50,13 @@ func TestAggregateCache_bounded(t *testing.T) {
 func TestAggregateCache_keys(t *testing.T) {
 	t.Parallel()
 	c := newAggregateCache(10)
-	acme := cacheKey{kind: events.AggregateRole, tenant: "acme", id: "editor"}
-	bravo := cacheKey{kind: events.AggregateRole, tenant: "bravo", id: "editor"}
+	acme := Key{Kind: events.AggregateRole, Tenant: "acme", ID: "editor"}
+	bravo := Key{Kind: events.AggregateRole, Tenant: "bravo", ID: "editor"}
 	c.put(acme, folded{pos: at(5)})
 	if _, ok := c.get(bravo); ok {
 		t.Fatal("a role of acme answered for bravo")
 	}
-	if _, ok := c.get(cacheKey{kind: events.AggregateUser, tenant: "acme", id: "editor"}); ok {
+	if _, ok := c.get(Key{Kind: events.AggregateUser, Tenant: "acme", ID: "editor"}); ok {
 		t.Fatal("a role answered for a user of the same id")
 	}
 }
@@ -64,7 +64,7 @@ func TestAggregateCache_keys(t *testing.T) {
 func TestAggregateCache_neverGoesBack(t *testing.T) {
 	t.Parallel()
 	c := newAggregateCache(10)
-	k := cacheKey{kind: events.AggregateUser, tenant: "acme", id: "a"}
+	k := Key{Kind: events.AggregateUser, Tenant: "acme", ID: "a"}
 	c.put(k, folded{pos: at(7)})
 	c.put(k, folded{pos: at(3)}) // a slower load finishing late
 	if f, _ := c.get(k); f.pos.Sequence != 7 {
@@ -83,7 +83,7 @@ func TestAggregateCache_neverGoesBack(t *testing.T) {
 func TestAggregateCache_off(t *testing.T) {
 	t.Parallel()
 	c := newAggregateCache(0)
-	k := cacheKey{kind: events.AggregateUser, tenant: "acme", id: "a"}
+	k := Key{Kind: events.AggregateUser, Tenant: "acme", ID: "a"}
 	c.put(k, folded{pos: at(1)})
 	if _, ok := c.get(k); ok || c.len() != 0 {
 		t.Fatal("a cache of size 0 kept an entry")
@@ -98,7 +98,7 @@ func TestAggregateCache_concurrent(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 200 {
-				k := cacheKey{kind: events.AggregateUser, tenant: "acme", id: string(rune('a' + (g+i)%12))}
+				k := Key{Kind: events.AggregateUser, Tenant: "acme", ID: string(rune('a' + (g+i)%12))}
 				c.put(k, folded{pos: at(uint64(i + 1))})
 				c.get(k)
 				if i%17 == 0 {
@@ -119,7 +119,7 @@ func TestAggregateCache_concurrent(t *testing.T) {
 func TestFlights_shareOnlyLaterReads(t *testing.T) {
 	t.Parallel()
 	fs := newFlights()
-	k := cacheKey{kind: events.AggregateTenant, tenant: "acme", id: "acme"}
+	k := Key{Kind: events.AggregateTenant, Tenant: "acme", ID: "acme"}
 	var (
 		mu    sync.Mutex
 		reads uint64
@@ -178,7 +178,7 @@ func TestFlights_shareOnlyLaterReads(t *testing.T) {
 
 // waitQueued waits until two loads wait for the read queued behind the
 // one in flight for k.
-func waitQueued(t *testing.T, fs *flights, k cacheKey) {
+func waitQueued(t *testing.T, fs *flights, k Key) {
 	t.Helper()
 	for range 5000 {
 		fs.mu.Lock()

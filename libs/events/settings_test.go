@@ -1,0 +1,74 @@
+package events_test
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+)
+
+func TestTenantSettings_Unknown(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		data string
+		want []string
+	}{
+		{"empty document", `{}`, nil},
+		{"every known member", `{"display_name":"Acme","password_grant":false,"rate_limits":{"account_attempts_per_minute":5,"address_attempts_per_minute":50}}`, nil},
+		{"a newer member", `{"display_name":"Acme","mfa":{"required":true}}`, []string{"mfa"}},
+		{"a newer nested member", `{"rate_limits":{"account_attempts_per_minute":5,"burst":3}}`, []string{"rate_limits.burst"}},
+		{"several, sorted", `{"zeta":1,"rate_limits":{"x":1},"alpha":null}`, []string{"alpha", "rate_limits.x", "zeta"}},
+		{"null rate limits", `{"rate_limits":null}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var s events.TenantSettings
+			if err := json.Unmarshal([]byte(tt.data), &s); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Unknown(); !slices.Equal(got, tt.want) {
+				t.Errorf("Unknown() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTenantSettings_DecodeNewerDocument: an event written by a newer
+// writer decodes, keeps what this build knows and says what it dropped.
+func TestTenantSettings_DecodeNewerDocument(t *testing.T) {
+	t.Parallel()
+	env, err := events.New(events.TypeTenantSettingsChanged, events.TenantSettingsChanged{
+		Settings: events.TenantSettings{DisplayName: "Acme"},
+	}, events.Meta{Tenant: "acme", Aggregate: events.AggregateTenant, AggregateID: "acme", OccurredAt: time.Now(), Actor: events.System})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Data = json.RawMessage(`{"settings":{"display_name":"Acme","self_signup":true}}`)
+	p, err := events.Decode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.(events.TenantSettingsChanged).Settings
+	if s.DisplayName != "Acme" || !slices.Equal(s.Unknown(), []string{"self_signup"}) {
+		t.Fatalf("decoded %+v, unknown %q", s, s.Unknown())
+	}
+	if b, _ := json.Marshal(s); string(b) != `{"display_name":"Acme"}` {
+		t.Fatalf("re-encoded as %s", b)
+	}
+}
+
+func TestTenantSettings_PasswordGrantEnabled(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		grant *bool
+		want  bool
+	}{{nil, true}, {new(true), true}, {new(false), false}} {
+		if got := (events.TenantSettings{PasswordGrant: tt.grant}).PasswordGrantEnabled(); got != tt.want {
+			t.Errorf("PasswordGrant %v: enabled %v, want %v", tt.grant, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package app
+
+import (
+	"context"
+	"errors"
+
+	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/services/command/internal/domain"
+	"github.com/authstream/authstream/services/command/internal/unitofwork"
+)
+
+// DefaultAggregateCacheSize is how many folded aggregates (tenants, users,
+// roles) the application keeps by default. A user with two roles takes
+// about 1 KiB, so the cache stays near 10 MiB.
+const DefaultAggregateCacheSize = 10000
+
+// tokenCutoffs are the events that end a user's earlier access tokens:
+// Authenticate refuses a token issued before the last of them.
+var tokenCutoffs = []string{events.TypeUserPasswordChanged, events.TypeUserDisabled}
+
+// engine is what every handler shares: the adapters, the password rules
+// and the runner of units of work.
+type engine struct {
+	runner *unitofwork.Runner
+	keys   *keystore.Store
+	kek    *events.Keyring
+	hasher *authn.Hasher
+	policy authn.PasswordPolicy
+}
+
+// run runs a command as unitofwork.Run does, for the request req, with
+// events caused by actor and ids derived from parts (nil: random). The
+// request's idempotency key must be well formed (ErrInvalidIdempotencyKey).
+// The only uniqueness claims commands make besides the idempotency key are
+// usernames', so a taken claim is ErrUsernameTaken.
+func (e *engine) run(ctx context.Context, req Request, actor events.Actor, parts []string, fn func(ctx context.Context, u unit) (Result, error)) (Result, error) {
+	if err := req.check(); err != nil {
+		return Result{}, err
+	}
+	cmd := unitofwork.Command{Actor: actor, IDs: parts}
+	if req.IdempotencyKey != "" {
+		cmd.Key = &unitofwork.IdempotencyKey{
+			Tenant: req.Principal.Tenant, User: req.Principal.UserID,
+			Key: req.IdempotencyKey, Fingerprint: req.Fingerprint,
+		}
+	}
+	res, err := unitofwork.Run(ctx, e.runner, cmd, func(ctx context.Context, u *unitofwork.Unit) (Result, error) {
+		return fn(ctx, unit{u})
+	})
+	if errors.Is(err, eventstore.ErrClaimTaken) {
+		return Result{}, ErrUsernameTaken
+	}
+	return res, err
+}
+
+// unit is one attempt at a command with the loaders of the command
+// service's aggregates.
+type unit struct {
+	*unitofwork.Unit
+}
+
+func tenantKey(id string) unitofwork.Key {
+	return unitofwork.Key{Kind: events.AggregateTenant, Tenant: id, ID: id}
+}
+
+func userKey(tenant, id string) unitofwork.Key {
+	return unitofwork.Key{Kind: events.AggregateUser, Tenant: tenant, ID: id}
+}
+
+func roleKey(tenant, name string) unitofwork.Key {
+	return unitofwork.Key{Kind: events.AggregateRole, Tenant: tenant, ID: name}
+}
+
+func emptyTenant(id string) func() (*domain.Tenant, error) {
+	return func() (*domain.Tenant, error) { return domain.LoadTenant(id, nil) }
+}
+
+func emptyUser(id string) func() (*domain.User, error) {
+	return func() (*domain.User, error) { return domain.LoadUser(id, nil) }
+}
+
+func emptyRole(name string) func() (*domain.Role, error) {
+	return func() (*domain.Role, error) { return domain.LoadRole(name, nil) }
+}
+
+// tenant loads the tenant aggregate id.
+func (u unit) tenant(ctx context.Context, id string) (*domain.Tenant, error) {
+	return unitofwork.Load(ctx, u.Unit, tenantKey(id), emptyTenant(id))
+}
+
+// activeTenant loads the tenant and requires it to exist and be active.
+func (u unit) activeTenant(ctx context.Context, id string) (*domain.Tenant, error) {
+	t, err := u.tenant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return t, t.RequireActive()
+}
+
+// user loads user id of tenant.
+func (u unit) user(ctx context.Context, tenant, id string) (*domain.User, error) {
+	return unitofwork.Load(ctx, u.Unit, userKey(tenant, id), emptyUser(id))
+}
+
+// role loads role name of tenant; the built-in admin role has no events
+// and costs no read.
+func (u unit) role(ctx context.Context, tenant, name string) (*domain.Role, error) {
+	if r, err := domain.LoadRole(name, nil); err != nil || r.Builtin() {
+		return r, err
+	}
+	return unitofwork.Load(ctx, u.Unit, roleKey(tenant, name), emptyRole(name))
+}
+
+// keySet loads the tenant's key set aggregate with its whole history,
+// which rotations and idempotent replays read.
+func (u unit) keySet(ctx context.Context, tenant string) (*domain.KeySet, error) {
+	k := unitofwork.Key{Kind: events.AggregateKeySet, Tenant: tenant, ID: tenant}
+	return unitofwork.LoadHistory(ctx, u.Unit, k, func(h []events.Envelope) (*domain.KeySet, error) {
+		return domain.LoadKeySet(tenant, h)
+	})
+}
+
+// preloadUser starts loading the tenant, user userID of it and the roles
+// named (unitofwork.Preload), which a command on that user then loads.
+func (u unit) preloadUser(ctx context.Context, tenant, userID string, roles ...string) {
+	unitofwork.Preload(ctx, u.Unit, tenantKey(tenant), emptyTenant(tenant))
+	unitofwork.Preload(ctx, u.Unit, userKey(tenant, userID), emptyUser(userID))
+	for _, name := range roles {
+		if r, err := domain.LoadRole(name, nil); err == nil && !r.Builtin() {
+			unitofwork.Preload(ctx, u.Unit, roleKey(tenant, name), emptyRole(name))
+		}
+	}
+}
+
+// currentUser returns user id of tenant in its current state, outside any
+// command, with the time of its last password change or disable.
+func (e *engine) currentUser(ctx context.Context, tenant, id string) (*domain.User, unitofwork.Loaded, error) {
+	return unitofwork.Current(ctx, e.runner, userKey(tenant, id), emptyUser(id))
+}
+
+// currentRole returns role name of tenant in its current state, outside
+// any command; the built-in admin role has no events and costs no read.
+func (e *engine) currentRole(ctx context.Context, tenant, name string) (*domain.Role, error) {
+	if r, err := domain.LoadRole(name, nil); err != nil || r.Builtin() {
+		return r, err
+	}
+	r, _, err := unitofwork.Current(ctx, e.runner, roleKey(tenant, name), emptyRole(name))
+	return r, err
+}

@@ -1,0 +1,196 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/authstream/authstream/libs/events"
+)
+
+// Bounds of the tenant settings document (events.TenantSettings).
+const (
+	// MaxDisplayNameLen is the longest display name, in characters.
+	MaxDisplayNameLen = 100
+	// MaxAttemptsPerMinute is the highest rate limit a tenant may set;
+	// the lowest is 1.
+	MaxAttemptsPerMinute = 100000
+)
+
+// ChangeSettings applies patch, a JSON merge patch (RFC 7396), to the
+// tenant's settings document and records tenant.settings_changed with the
+// whole resulting document, or nothing when the document stays as it is.
+// The patch must be a JSON object; the result must be a valid document:
+// only known members, each of its type and within its bounds
+// (ErrInvalidSettings, naming the member). The tenant must exist and be
+// active (ErrTenantNotFound, ErrTenantDisabled). When the current document
+// holds members this build does not know, written by a newer version of
+// the service, nothing is changed (ErrSettingsFromNewerVersion): writing
+// the whole document would drop them.
+func (t *Tenant) ChangeSettings(patch []byte) error {
+	p, err := decodeJSON(patch)
+	if err != nil {
+		return detail(ErrInvalidSettings, "the settings patch is not valid JSON")
+	}
+	if _, ok := p.(map[string]any); !ok {
+		return detail(ErrInvalidSettings, "the settings patch must be a JSON object")
+	}
+	if err := t.RequireActive(); err != nil {
+		return err
+	}
+	if unknown := t.settings.Unknown(); len(unknown) > 0 {
+		return detail(ErrSettingsFromNewerVersion, "the settings hold %q, which this version of the service does not know; retry once every instance is upgraded", unknown)
+	}
+	next, err := settingsOf(mergePatch(settingsJSON(t.settings), p))
+	if err != nil {
+		return err
+	}
+	if sameSettings(next, t.settings) {
+		return nil
+	}
+	t.record(t.apply, events.TypeTenantSettingsChanged, events.TenantSettingsChanged{Settings: next})
+	return nil
+}
+
+// Settings returns the tenant's settings document: the empty document
+// until its settings are first changed.
+func (t *Tenant) Settings() events.TenantSettings { return cloneSettings(t.settings) }
+
+// settingsOf reads a settings document from its JSON value (decoded with
+// numbers as json.Number), strictly: an unknown member, a member of the
+// wrong type or out of bounds is ErrInvalidSettings. An empty rate_limits
+// object is the same as none.
+func settingsOf(doc any) (events.TenantSettings, error) {
+	var s events.TenantSettings
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return s, detail(ErrInvalidSettings, "the settings must be a JSON object")
+	}
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		switch v := m[name]; name {
+		case "display_name":
+			str, ok := v.(string)
+			if !ok || str == "" {
+				return s, detail(ErrInvalidSettings, "display_name must be a string of 1 to %d characters", MaxDisplayNameLen)
+			}
+			if problem := checkText(str, MaxDisplayNameLen, false); problem != "" {
+				return s, detail(ErrInvalidSettings, "display_name %s", problem)
+			}
+			s.DisplayName = str
+		case "password_grant":
+			b, ok := v.(bool)
+			if !ok {
+				return s, detail(ErrInvalidSettings, "password_grant must be true or false")
+			}
+			s.PasswordGrant = &b
+		case "rate_limits":
+			limits, err := rateLimitsOf(v)
+			if err != nil {
+				return s, err
+			}
+			if limits != (events.TenantRateLimits{}) {
+				s.RateLimits = &limits
+			}
+		default:
+			return s, detail(ErrInvalidSettings, "unknown settings member %q", name)
+		}
+	}
+	return s, nil
+}
+
+// rateLimitsOf reads the rate_limits member of a settings document.
+func rateLimitsOf(v any) (events.TenantRateLimits, error) {
+	var l events.TenantRateLimits
+	m, ok := v.(map[string]any)
+	if !ok {
+		return l, detail(ErrInvalidSettings, "rate_limits must be an object")
+	}
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		var dst *int
+		switch name {
+		case "account_attempts_per_minute":
+			dst = &l.AccountAttemptsPerMinute
+		case "address_attempts_per_minute":
+			dst = &l.AddressAttemptsPerMinute
+		default:
+			return l, detail(ErrInvalidSettings, "unknown settings member %q", "rate_limits."+name)
+		}
+		num, _ := m[name].(json.Number)
+		n, err := strconv.ParseInt(string(num), 10, 64)
+		if err != nil || n < 1 || n > MaxAttemptsPerMinute {
+			return l, detail(ErrInvalidSettings, "rate_limits.%s must be an integer from 1 to %d", name, MaxAttemptsPerMinute)
+		}
+		*dst = int(n)
+	}
+	return l, nil
+}
+
+// mergePatch returns target with patch applied, as RFC 7396 defines it: an
+// object patch merges into an object target member by member, a null
+// member removes the target's, and any other patch replaces the target.
+// Neither argument is changed.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if ok {
+		t = maps.Clone(t)
+	} else {
+		t = map[string]any{}
+	}
+	for name, v := range p {
+		if v == nil {
+			delete(t, name)
+			continue
+		}
+		t[name] = mergePatch(t[name], v)
+	}
+	return t
+}
+
+// decodeJSON decodes one JSON value, numbers as json.Number so that
+// integers stay exact.
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("data after the JSON value")
+	}
+	return v, nil
+}
+
+// settingsJSON returns a settings document as the JSON value settingsOf
+// reads.
+func settingsJSON(s events.TenantSettings) any {
+	b, _ := json.Marshal(s) // strings, booleans and integers always marshal
+	v, _ := decodeJSON(b)
+	return v
+}
+
+// sameSettings reports whether two documents say the same.
+func sameSettings(a, b events.TenantSettings) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
+
+// cloneSettings returns a copy of s that shares nothing with it.
+func cloneSettings(s events.TenantSettings) events.TenantSettings {
+	c := s
+	if s.PasswordGrant != nil {
+		c.PasswordGrant = new(*s.PasswordGrant)
+	}
+	if s.RateLimits != nil {
+		c.RateLimits = new(*s.RateLimits)
+	}
+	return c
+}

@@ -1,0 +1,269 @@
+package unitofwork
+
+import (
+	"context"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/authstream/authstream/services/command/internal/domain"
+)
+
+// Unit is one attempt at a command: the aggregates it loaded (with their
+// positions) and, at the end, the batch it commits. Run makes one per
+// attempt; it is used by one goroutine.
+type Unit struct {
+	r    *Runner
+	cmd  Command
+	at   map[domain.Aggregate]loaded
+	seq  uint64              // highest stream sequence among the loaded aggregates
+	seen []eventstore.Stored // the events read, when the unit replays
+	// replay is true when the idempotency key's claim is held for this
+	// request's fingerprint: the command ran before and its events are in
+	// the log.
+	replay bool
+	pre    map[Key]*preloaded
+}
+
+// loaded is where an aggregate the unit loaded stood: its appends go after
+// pos.
+type loaded struct {
+	tenant string
+	pos    eventstore.Position
+}
+
+// preloaded is an aggregate load started ahead of its use.
+type preloaded struct {
+	done chan struct{}
+	agg  domain.Aggregate
+	f    folded
+	err  error
+}
+
+// checkIdempotency reads the key's claim: held for another fingerprint
+// gives ErrIdempotencyKeyReused; held for this one marks the unit as a
+// replay.
+func (u *Unit) checkIdempotency(ctx context.Context) error {
+	if u.cmd.Key == nil {
+		return nil
+	}
+	held, mine, err := u.idempotencyClaim(ctx)
+	if err != nil {
+		return err
+	}
+	if held && !mine {
+		return ErrIdempotencyKeyReused
+	}
+	u.replay = held
+	return nil
+}
+
+func (u *Unit) idempotencyClaim(ctx context.Context) (held, mine bool, err error) {
+	c := u.cmd.Key.claim()
+	st, err := u.r.store.ClaimState(ctx, c.Tenant, c.Kind, c.Value)
+	if err != nil {
+		return false, false, storeFault(err)
+	}
+	return st.Held, st.Owner == c.Owner, nil
+}
+
+// Preload starts loading the current state of the aggregate of k (empty
+// returns its state without events, as for Load), without waiting for it,
+// so that the round trips of several loads to the stream leader overlap
+// instead of following each other. Load of k then waits for this load
+// instead of starting its own; a preload is used once. A replaying unit
+// reads whole histories and preloads nothing.
+func Preload[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, error)) {
+	if u.replay {
+		return
+	}
+	if u.pre == nil {
+		u.pre = map[Key]*preloaded{}
+	}
+	if _, ok := u.pre[k]; ok {
+		return
+	}
+	p := &preloaded{done: make(chan struct{})}
+	u.pre[k] = p
+	go func() {
+		defer close(p.done)
+		p.agg, p.f, p.err = current(ctx, u.r, k, empty)
+	}()
+}
+
+// preloaded returns the result of the preload of k, waiting for it, and
+// false when k was not preloaded.
+func (u *Unit) preloaded(ctx context.Context, k Key) (domain.Aggregate, folded, bool, error) {
+	p, ok := u.pre[k]
+	if !ok {
+		return nil, folded{}, false, nil
+	}
+	delete(u.pre, k)
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return nil, folded{}, true, fault.Wrap(fault.Unavailable, ctx.Err(), "request abandoned or timed out")
+	}
+	return p.agg, p.f, true, p.err
+}
+
+// Load loads the aggregate of k for the unit: its preload, or else its
+// current state, or, when the unit replays, its whole history. empty
+// returns the aggregate's state without events, checking its id before
+// anything reaches the store. The unit commits the aggregate's events after
+// the position it was loaded at.
+func Load[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, error)) (A, error) {
+	var zero A
+	fresh, err := empty()
+	if err != nil {
+		return zero, err // a malformed id never reaches the store
+	}
+	if u.replay {
+		return LoadHistory(ctx, u, k, func(h []events.Envelope) (A, error) { return fresh, fresh.Advance(h) })
+	}
+	var (
+		a A
+		f folded
+	)
+	if agg, pf, ok, perr := u.preloaded(ctx, k); ok {
+		f, err = pf, perr
+		if err == nil {
+			a = agg.(A)
+		}
+	} else {
+		a, f, err = current(ctx, u.r, k, func() (A, error) { return fresh, nil })
+	}
+	if err != nil {
+		return zero, err
+	}
+	u.track(a, k.Tenant, f.pos)
+	return a, nil
+}
+
+// LoadHistory loads the aggregate of k for the unit from its whole
+// history, folded with fold, bypassing the cache: for a command that reads
+// the events themselves. The events take part in Replay.
+func LoadHistory[A domain.Aggregate](ctx context.Context, u *Unit, k Key, fold func([]events.Envelope) (A, error)) (A, error) {
+	var zero A
+	h, err := u.r.store.Load(ctx, k.Tenant, k.Kind, k.ID)
+	if err != nil {
+		return zero, storeFault(err)
+	}
+	u.seen = append(u.seen, h.Events...)
+	u.seq = max(u.seq, h.Position.Sequence)
+	a, err := fold(h.Envelopes())
+	if err != nil {
+		return zero, err
+	}
+	u.track(a, k.Tenant, h.Position)
+	return a, nil
+}
+
+// track remembers where a stands, for the commit.
+func (u *Unit) track(a domain.Aggregate, tenant string, pos eventstore.Position) {
+	u.at[a] = loaded{tenant: tenant, pos: pos}
+	u.seq = max(u.seq, pos.Sequence)
+}
+
+// Position returns the highest stream sequence among the loaded
+// aggregates: the consistency position of a command that changed nothing.
+func (u *Unit) Position() uint64 { return u.seq }
+
+// Replayed is what an earlier run of the command stored.
+type Replayed struct {
+	// Events are the run's events in batch order.
+	Events []eventstore.Stored
+	// Sequence is the highest stream sequence among them.
+	Sequence uint64
+}
+
+// Version returns the version the aggregate of kind and id reached with
+// the replayed events.
+func (r Replayed) Version(kind, id string) uint64 {
+	var v uint64
+	for _, st := range r.Events {
+		if st.Envelope.Aggregate == kind && st.Envelope.AggregateID == id {
+			v = max(v, st.Envelope.Version)
+		}
+	}
+	return v
+}
+
+// Replay looks for the events of an earlier run of this command (same
+// idempotency key and fingerprint) in the loaded histories; ok is true
+// when the first one is there. Callers call it after loading every
+// aggregate the command touches, and answer from it instead of deciding.
+func (u *Unit) Replay() (r Replayed, ok bool) {
+	if !u.replay {
+		return Replayed{}, false
+	}
+	byID := make(map[string]eventstore.Stored, len(u.seen))
+	for _, st := range u.seen {
+		byID[st.Envelope.ID] = st
+	}
+	for i := 0; ; i++ {
+		st, in := byID[eventID(u.cmd.IDs, i)]
+		if !in {
+			break
+		}
+		r.Events = append(r.Events, st)
+		r.Sequence = max(r.Sequence, st.Sequence)
+	}
+	return r, len(r.Events) > 0
+}
+
+// Commit appends the events the aggregates recorded, in argument order,
+// with the claims, in one atomic batch, after the positions they were
+// loaded at; the idempotency key's claim joins the batch. It returns the
+// store's result (Duplicate when the batch was stored before); an
+// aggregate without pending events is skipped, and a commit of nothing is
+// an internal error.
+func (u *Unit) Commit(ctx context.Context, aggs []domain.Aggregate, claims ...eventstore.Claim) (eventstore.Result, error) {
+	now := u.r.now().UTC()
+	trace := telemetry.Traceparent(ctx)
+	var writes []eventstore.Write
+	i := 0
+	for _, a := range aggs {
+		pending := a.Pending()
+		if len(pending) == 0 {
+			continue
+		}
+		h, ok := u.at[a]
+		if !ok {
+			return eventstore.Result{}, fault.New(fault.Internal, "unloaded-aggregate", "internal error")
+		}
+		w := eventstore.Events{After: h.pos}
+		for _, p := range pending {
+			env, err := events.New(p.Type, p.Data, events.Meta{
+				ID:          eventID(u.cmd.IDs, i),
+				Tenant:      h.tenant,
+				Aggregate:   a.Kind(),
+				AggregateID: a.ID(),
+				OccurredAt:  now,
+				Actor:       u.cmd.Actor,
+				Trace:       trace,
+			})
+			if err != nil {
+				return eventstore.Result{}, fault.Wrap(fault.Internal, err, "internal error")
+			}
+			w.Events = append(w.Events, env)
+			i++
+		}
+		writes = append(writes, w)
+	}
+	if len(writes) == 0 {
+		return eventstore.Result{}, fault.New(fault.Internal, "empty-commit", "internal error")
+	}
+	if u.cmd.Key != nil {
+		writes = append(writes, u.cmd.Key.claim())
+	}
+	for _, c := range claims {
+		writes = append(writes, c)
+	}
+	res, err := u.r.store.Append(ctx, writes...)
+	if err != nil {
+		return eventstore.Result{}, err
+	}
+	return res, nil
+}
