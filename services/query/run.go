@@ -13,9 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -29,14 +27,9 @@ import (
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
-	"github.com/authstream/authstream/services/query/internal/accounts"
 	"github.com/authstream/authstream/services/query/internal/app"
-	"github.com/authstream/authstream/services/query/internal/audit"
-	"github.com/authstream/authstream/services/query/internal/check"
-	"github.com/authstream/authstream/services/query/internal/consistency"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
-	"github.com/authstream/authstream/services/query/internal/oauth"
-	"github.com/authstream/authstream/services/query/internal/queries"
+	"github.com/authstream/authstream/services/query/internal/postgres"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -245,29 +238,25 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("event streams: %w", err)
 	}
 
-	h, closeHandlers, err := newHandlers(ctx, js, pool, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeHandlers()
-
 	// The listener follows the projector's positions for as long as the
 	// service runs: its context outlives ctx until the server has drained,
 	// so requests waiting on a consistency token during the drain are still
 	// released.
-	waiter := consistency.New(pool, consistency.WithLogger(log))
-	waiter.Subscribe(h.checks.Invalidate)
+	listener := postgres.NewListener(pool, postgres.WithLogger(log))
+	application, closeApp, err := newApp(ctx, js, pool, listener, cfg, tel)
+	if err != nil {
+		return err
+	}
+	defer closeApp()
+	listener.Subscribe(application.ProjectionAdvanced)
 	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = waiter.Run(listenCtx) })
+	wg.Go(func() { _ = listener.Run(listenCtx) })
 	defer func() { stopListening(); wg.Wait() }()
 
 	router := httpapi.NewRouter(httpapi.Deps{
-		Telemetry:   tel,
-		Login:       h.login,
-		Queries:     h.queries,
-		Audit:       h.audit,
-		Consistency: waiter.Middleware,
+		Telemetry: tel,
+		App:       application,
 		Ready: httpserver.Checks(
 			httpserver.Check{Name: "nats", Check: func(ctx context.Context) error {
 				if !nc.IsConnected() {
@@ -277,7 +266,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				return err
 			}},
 			httpserver.Check{Name: "postgres", Check: pool.Ping},
-			httpserver.Check{Name: "projection-listener", Check: waiter.Ready},
+			httpserver.Check{Name: "projection-listener", Check: listener.Ready},
 		),
 	})
 	addr := ln.Addr().String()
@@ -290,65 +279,31 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return err
 }
 
-// verifiedTokens bounds the access tokens whose verification the service
-// remembers (under 1 KiB each). Past it, some tokens are forgotten and
-// cost one signature check more at their next use.
-const verifiedTokens = 20000
+// The signing-key store is the application's Keys.
+var _ app.Keys = (*keystore.Store)(nil)
 
-// handlers are the API's handlers and the cache the position listener
-// invalidates, assembled by newHandlers.
-type handlers struct {
-	login   *oauth.Handler
-	queries *queries.Handler
-	audit   *audit.Handler
-	checks  *check.Cache
-}
-
-// newHandlers assembles the login and read API on js and pool: the event store,
-// the signing keys, the password hasher and bcrypt pool, the read model,
-// the token verifier and the permission cache. close stops the key store's
-// watch.
-func newHandlers(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, log *slog.Logger) (handlers, func(), error) {
+// newApp assembles the application on js and pool: the event store, the
+// signing keys, the password hasher, the read model and the projection's
+// positions. close stops the key store's watch.
+func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, positions app.Positions, cfg Config, tel *telemetry.Telemetry) (*app.App, func(), error) {
 	store, err := eventstore.New(js)
 	if err != nil {
-		return handlers{}, nil, err
+		return nil, nil, err
 	}
-	replicas := max(cfg.StreamReplicas, 1)
-	keys, err := keystore.New(ctx, js, cfg.KEK, keystore.WithReplicas(replicas))
+	keys, err := keystore.New(ctx, js, cfg.KEK, keystore.WithReplicas(max(cfg.StreamReplicas, 1)))
 	if err != nil {
-		return handlers{}, nil, fmt.Errorf("signing keys: %w", err)
-	}
-	fail := func(err error) (handlers, func(), error) {
-		_ = keys.Close()
-		return handlers{}, nil, err
+		return nil, nil, fmt.Errorf("signing keys: %w", err)
 	}
 	hasher, err := authn.NewHasher(cfg.BcryptCost)
 	if err != nil {
-		return fail(fmt.Errorf("AUTH_BCRYPT_COST: %w", err))
+		_ = keys.Close()
+		return nil, nil, fmt.Errorf("AUTH_BCRYPT_COST: %w", err)
 	}
-	acc := accounts.New(pool)
-	// bcrypt is CPU-bound: one comparison per core, and a queue deep enough
-	// to absorb bursts without letting a flood of guesses pile up.
-	n := runtime.GOMAXPROCS(0)
-	svc, err := app.New(app.Config{PublicURL: cfg.PublicURL, Logger: log}, store, acc, keys, hasher, cfg.KEK, app.NewPool(n, 64*n))
+	a, err := app.New(store, postgres.New(pool), keys, hasher, cfg.KEK, cfg.PublicURL,
+		app.WithTelemetry(tel), app.WithPositions(positions))
 	if err != nil {
-		return fail(err)
+		_ = keys.Close()
+		return nil, nil, err
 	}
-	// The verifier reads each caller's standing and not-before from the
-	// permission cache, which the projection's announcements keep current,
-	// rather than from the database on every request; it checks a token's
-	// signature once and remembers the outcome until the token expires,
-	// which leaves a repeated request the standing and key checks alone.
-	checks := check.New(acc)
-	verifier, err := authn.NewVerifier(keys, cfg.PublicURL, authn.WithUserNotBefore(checks.NotBefore),
-		authn.WithVerifiedCache(verifiedTokens))
-	if err != nil {
-		return fail(fmt.Errorf("token verifier: %w", err))
-	}
-	return handlers{
-		login:   oauth.New(svc, log),
-		queries: queries.New(acc, checks, keys, verifier, cfg.PublicURL, log),
-		audit:   audit.New(store, checks, verifier, log),
-		checks:  checks,
-	}, func() { _ = keys.Close() }, nil
+	return a, func() { _ = keys.Close() }, nil
 }
