@@ -7,9 +7,13 @@ import (
 )
 
 // GetRole returns one role of the caller's tenant, the built-in admin
-// included; it needs roles:read. An undefined role is ErrRoleNotFound.
+// included; it needs roles:read. A name no role can have is
+// ErrInvalidRoleName, an undefined role ErrRoleNotFound.
 func (a *App) GetRole(ctx context.Context, c Caller, name string) (RoleItem, error) {
 	if err := a.require(ctx, c, PermRolesRead); err != nil {
+		return RoleItem{}, err
+	}
+	if err := checkRoleName(name); err != nil {
 		return RoleItem{}, err
 	}
 	if authz.IsBuiltinRole(name) {

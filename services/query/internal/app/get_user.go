@@ -8,7 +8,8 @@ import (
 
 // GetUser returns one user of the caller's tenant: the caller itself, or
 // anyone for a caller with users:read. Without users:read another user's id
-// is answered ErrUserNotFound like an unknown one, so ids cannot be probed.
+// is answered ErrUserNotFound like an unknown one, so ids cannot be probed;
+// with it, an id no user can have is ErrInvalidUserID.
 func (a *App) GetUser(ctx context.Context, c Caller, id string) (Account, error) {
 	if id != c.UserID() {
 		if err := a.require(ctx, c, PermUsersRead); err != nil {
@@ -17,6 +18,9 @@ func (a *App) GetUser(ctx context.Context, c Caller, id string) (Account, error)
 			}
 			return Account{}, err
 		}
+	}
+	if err := checkUserID(id); err != nil {
+		return Account{}, err
 	}
 	return a.readModel.Account(ctx, c.Tenant, id)
 }

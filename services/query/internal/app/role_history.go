@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/services/query/internal/domain"
@@ -15,14 +14,14 @@ import (
 var errRoleHistoryNotFound = fault.New(fault.NotFound, "role-not-found", "no such role (or a built-in one, which has no history)")
 
 // RoleHistory returns a role's events, read from the log; it needs
-// audit:read. A role that was never defined, the built-in admin role
-// included, is not found.
+// audit:read. A name no role can have is ErrInvalidRoleName; a role that
+// was never defined, the built-in admin role included, is not found.
 func (a *App) RoleHistory(ctx context.Context, c Caller, name string) (History, error) {
 	if err := a.require(ctx, c, PermAuditRead); err != nil {
 		return History{}, err
 	}
-	if authz.ValidRoleName(name) != nil {
-		return History{}, errRoleHistoryNotFound
+	if err := checkRoleName(name); err != nil {
+		return History{}, err
 	}
 	h, err := a.loadHistory(ctx, c, events.AggregateRole, name)
 	if err != nil {

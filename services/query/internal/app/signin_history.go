@@ -9,14 +9,15 @@ import (
 )
 
 // SigninHistory returns a user's sign-in aggregate from the activity log;
-// it needs audit:read. A user that never signed in has no events; a user
-// that never existed is ErrUserNotFound.
+// it needs audit:read. A user that never signed in has no events; an id
+// no user can have is ErrInvalidUserID; a user that never existed is
+// ErrUserNotFound.
 func (a *App) SigninHistory(ctx context.Context, c Caller, userID string) (History, error) {
 	if err := a.require(ctx, c, PermAuditRead); err != nil {
 		return History{}, err
 	}
-	if !events.ValidToken(userID) {
-		return History{}, ErrUserNotFound
+	if err := checkUserID(userID); err != nil {
+		return History{}, err
 	}
 	if _, ok, err := a.store.Last(ctx, c.Tenant, events.AggregateUser, userID); err != nil {
 		return History{}, readError("load user", err)

@@ -9,14 +9,14 @@ import (
 )
 
 // UserHistory returns a user account's events, read from the log, not the
-// projection; it needs audit:read. A user that never existed is
-// ErrUserNotFound.
+// projection; it needs audit:read. An id no user can have is
+// ErrInvalidUserID; a user that never existed is ErrUserNotFound.
 func (a *App) UserHistory(ctx context.Context, c Caller, id string) (History, error) {
 	if err := a.require(ctx, c, PermAuditRead); err != nil {
 		return History{}, err
 	}
-	if !events.ValidToken(id) {
-		return History{}, ErrUserNotFound
+	if err := checkUserID(id); err != nil {
+		return History{}, err
 	}
 	h, err := a.loadHistory(ctx, c, events.AggregateUser, id)
 	if err != nil {

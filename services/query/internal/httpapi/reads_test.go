@@ -319,3 +319,57 @@ func TestBearer_forgedTokens(t *testing.T) {
 		t.Fatalf("the genuine token: %d", status)
 	}
 }
+
+// TestReadAPI_malformedParameters sends path and query parameters no id,
+// name or value can be (a NUL byte, which PostgreSQL refuses, other
+// control characters, invalid UTF-8, subject wildcards, overlong ones) to
+// every route of a tenant: each is refused with a 400 problem naming what
+// is wrong, never a 500, and a malformed tenant slug stays a 404.
+func TestReadAPI_malformedParameters(t *testing.T) {
+	t.Parallel()
+	f := mustFixture(t)
+	f.mustUser(t, "acme", "root", "admin")
+	tok := f.mustToken(t, "acme", "root")
+	long := strings.Repeat("x", 200)
+	tests := []struct {
+		name, method, path string
+		status             int
+		reason             string
+	}{
+		{"user id with a NUL", "GET", "/t/acme/users/%00", 400, "invalid-user-id"},
+		{"user id with a NUL inside", "GET", "/t/acme/users/a%00b", 400, "invalid-user-id"},
+		{"user id with a newline", "GET", "/t/acme/users/a%0Ab", 400, "invalid-user-id"},
+		{"user id of invalid UTF-8", "GET", "/t/acme/users/%FF%FE", 400, "invalid-user-id"},
+		{"user id with a wildcard", "GET", "/t/acme/users/a.%3E", 400, "invalid-user-id"},
+		{"user id too long", "GET", "/t/acme/users/" + long, 400, "invalid-user-id"},
+		{"role name with a NUL", "GET", "/t/acme/roles/%00", 400, "invalid-role-name"},
+		{"role name with a NUL inside", "GET", "/t/acme/roles/a%00b", 400, "invalid-role-name"},
+		{"role name in capitals", "GET", "/t/acme/roles/Billing", 400, "invalid-role-name"},
+		{"history of a user id with a NUL", "GET", "/t/acme/users/%00/history", 400, "invalid-user-id"},
+		{"sign-ins of a user id with a NUL", "GET", "/t/acme/users/%00/signins", 400, "invalid-user-id"},
+		{"history of a role name with a NUL", "GET", "/t/acme/roles/%00/history", 400, "invalid-role-name"},
+		{"cursor with a NUL", "GET", "/t/acme/users?cursor=%00", 400, "invalid-cursor"},
+		{"limit with a NUL", "GET", "/t/acme/users?limit=1%00", 400, ""},
+		{"holders of a permission with a NUL", "GET", "/t/acme/audit/holders?permission=a:b%00", 400, ""},
+		{"holders at an instant with a NUL", "GET", "/t/acme/audit/holders?permission=a:b&at=%00", 400, "invalid-instant"},
+		{"history as of an instant with a NUL", "GET", "/t/acme/users/u1/history?as_of=%00", 404, ""},
+		{"format with a NUL", "GET", "/t/acme/audit/events?format=jsonl%00", 400, "invalid-format"},
+		{"check of a user id with a NUL", "POST", "/t/acme/check", 400, "invalid-user-id"},
+		{"tenant with a NUL", "GET", "/t/ac%00me/users/u1", 404, "unknown-tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := ""
+			if tt.method == "POST" {
+				body = `{"user_id":"a\u0000b","permission":"a:b"}`
+			}
+			status, h, got := f.do(t, tt.method, tt.path, tok, body)
+			if status != tt.status || h.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%s %s = %d %s %v, want a %d problem", tt.method, tt.path, status, h.Get("Content-Type"), got, tt.status)
+			}
+			if tt.reason != "" && got["reason"] != tt.reason {
+				t.Fatalf("reason = %v, want %s (%v)", got["reason"], tt.reason, got)
+			}
+		})
+	}
+}
