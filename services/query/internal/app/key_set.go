@@ -8,11 +8,12 @@ import (
 )
 
 // KeySet returns tenant's JSON Web Key Set (RFC 7517): its published keys,
-// the next one included before it signs. A tenant without keys, or a slug
-// that cannot name one, is ErrUnknownTenant.
+// the next one included before it signs. A tenant the read model does not
+// know (even one whose keys exist: a creation that failed after making
+// them), or a slug that cannot name one, is ErrUnknownTenant.
 func (a *App) KeySet(ctx context.Context, tenant string) ([]byte, error) {
-	if authz.ValidTenantSlug(tenant) != nil {
-		return nil, ErrUnknownTenant
+	if err := a.requireTenant(ctx, tenant); err != nil {
+		return nil, err
 	}
 	keys, err := a.keys.PublicKeys(ctx, tenant)
 	if err == nil && len(keys) == 0 {
@@ -22,4 +23,20 @@ func (a *App) KeySet(ctx context.Context, tenant string) ([]byte, error) {
 		return nil, err
 	}
 	return authn.JWKS(keys)
+}
+
+// requireTenant returns ErrUnknownTenant unless tenant names a tenant the
+// read model knows (active or disabled).
+func (a *App) requireTenant(ctx context.Context, tenant string) error {
+	if authz.ValidTenantSlug(tenant) != nil {
+		return ErrUnknownTenant
+	}
+	ok, err := a.readModel.TenantExists(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrUnknownTenant
+	}
+	return nil
 }

@@ -373,3 +373,77 @@ func TestReadAPI_malformedParameters(t *testing.T) {
 		})
 	}
 }
+
+// TestWellKnown_unknownTenants checks that discovery and the key set of a
+// tenant the read model does not know are 404 problems, a tenant whose
+// keys exist included (a creation that failed after its keys were made),
+// while a known tenant's documents are served.
+func TestWellKnown_unknownTenants(t *testing.T) {
+	t.Parallel()
+	f := mustFixture(t)
+	if _, _, err := f.env.Keys.Create(context.Background(), "initech", authn.EdDSA); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/t/acme/.well-known/openid-configuration", 200},
+		{"/t/acme/.well-known/jwks.json", 200},
+		{"/t/nobody/.well-known/openid-configuration", 404},
+		{"/t/nobody/.well-known/jwks.json", 404},
+		{"/t/initech/.well-known/openid-configuration", 404},
+		{"/t/initech/.well-known/jwks.json", 404},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			status, h, body := f.do(t, "GET", tc.path, "", "")
+			if status != tc.status {
+				t.Fatalf("status = %d, want %d (%v)", status, tc.status, body)
+			}
+			if status == 404 && (h.Get("Content-Type") != "application/problem+json" || body["reason"] != "unknown-tenant") {
+				t.Fatalf("404 = %s %v, want an unknown-tenant problem", h.Get("Content-Type"), body)
+			}
+		})
+	}
+}
+
+// TestDiscovery_advertisesWhatIsServed holds the discovery document to what
+// the service does: its endpoints, the password and refresh_token grants,
+// no client authentication at the token and revocation endpoints, and no
+// ID token or authorization endpoint, so no ID token algorithms, no
+// response types and no OpenID Connect claims.
+func TestDiscovery_advertisesWhatIsServed(t *testing.T) {
+	t.Parallel()
+	f := mustFixture(t)
+	res, err := http.Get(f.srv.URL + "/t/acme/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc map[string]json.RawMessage
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	iss := querytest.PublicURL + "/t/acme"
+	want := map[string]string{
+		"issuer":                                     `"` + iss + `"`,
+		"jwks_uri":                                   `"` + iss + `/.well-known/jwks.json"`,
+		"token_endpoint":                             `"` + iss + `/oauth/token"`,
+		"revocation_endpoint":                        `"` + iss + `/oauth/revoke"`,
+		"grant_types_supported":                      `["password","refresh_token"]`,
+		"response_types_supported":                   `[]`,
+		"subject_types_supported":                    `["public"]`,
+		"token_endpoint_auth_methods_supported":      `["none"]`,
+		"revocation_endpoint_auth_methods_supported": `["none"]`,
+	}
+	for k, v := range want {
+		if string(doc[k]) != v {
+			t.Errorf("%s = %s, want %s", k, doc[k], v)
+		}
+	}
+	for k := range doc {
+		if _, ok := want[k]; !ok {
+			t.Errorf("discovery advertises %s = %s, which nothing serves", k, doc[k])
+		}
+	}
+}
