@@ -11,6 +11,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/domain"
 )
 
@@ -117,15 +118,19 @@ func (a *App) loadSession(ctx context.Context, tenant, sessionID string) (*domai
 }
 
 // append records what agg's commands recorded after pos, in one atomic
-// batch. A lost race is returned as eventstore.ErrConcurrency for the
-// caller to reload and decide again.
+// batch, each event carrying the W3C trace of the request in ctx (the
+// envelope's trace, which the event store also sets as the message's
+// traceparent header), as the command service's events do. A lost race is
+// returned as eventstore.ErrConcurrency for the caller to reload and
+// decide again.
 func (a *App) append(ctx context.Context, tenant string, agg domain.Aggregate, pos eventstore.Position, actor events.Actor) error {
 	now := a.now()
+	trace := telemetry.Traceparent(ctx)
 	pending := agg.Pending()
 	envs := make([]events.Envelope, len(pending))
 	for i, p := range pending {
 		e, err := events.New(p.Type, p.Data, events.Meta{
-			Tenant: tenant, Aggregate: agg.Kind(), AggregateID: agg.ID(), OccurredAt: now, Actor: actor,
+			Tenant: tenant, Aggregate: agg.Kind(), AggregateID: agg.ID(), OccurredAt: now, Actor: actor, Trace: trace,
 		})
 		if err != nil {
 			return fmt.Errorf("build %s event: %w", p.Type, err)
