@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,18 @@ const DefaultAddr = "127.0.0.1:8080"
 // would otherwise try TLS first when the server offers it).
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/authstream?sslmode=disable"
 
+// Default login rate limits: password attempts per account (tenant and
+// normalised username) and per client address (an IPv4 address, or the /64
+// of an IPv6 one) per window. docs/security.md explains the figures.
+const (
+	DefaultLoginPerAccount = app.DefaultLoginPerAccount
+	DefaultLoginPerAddress = app.DefaultLoginPerAddress
+	DefaultLoginWindow     = app.DefaultLoginWindow
+)
+
+// maxLoginLimit bounds the login limits a setting may give.
+const maxLoginLimit = 1_000_000
+
 // Config is everything the query service needs. ConfigFromEnv fills the
 // settings from the environment; the injected dependencies at the end let a
 // caller that already holds them (the all-in-one binary, a test) share them.
@@ -77,6 +90,20 @@ type Config struct {
 	// ActivityRetention is how long sign-in and session events are kept
 	// (AUTH_ACTIVITY_RETENTION); 0 keeps them forever.
 	ActivityRetention time.Duration
+	// TrustedProxies are the reverse proxies whose Forwarded and
+	// X-Forwarded-For headers name a request's client
+	// (AUTH_TRUSTED_PROXIES); empty trusts none, and the client is the TCP
+	// peer.
+	TrustedProxies []netip.Prefix
+	// LoginPerAccount, LoginPerAddress and LoginWindow are the login rate
+	// limits: password attempts per account and per client address, each
+	// refilled evenly over LoginWindow (AUTH_LOGIN_LIMIT_PER_ACCOUNT,
+	// AUTH_LOGIN_LIMIT_PER_ADDRESS, AUTH_LOGIN_LIMIT_WINDOW). Zero means
+	// the default (DefaultLoginPerAccount, DefaultLoginPerAddress,
+	// DefaultLoginWindow).
+	LoginPerAccount int
+	LoginPerAddress int
+	LoginWindow     time.Duration
 
 	// OTLPEndpoint receives traces over OTLP/HTTP when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -123,6 +150,10 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		BcryptCost:        r.Int("AUTH_BCRYPT_COST", 12, 4, 31),
 		StreamReplicas:    r.Int("AUTH_STREAM_REPLICAS", 1, 1, 5),
 		ActivityRetention: retention(r),
+		TrustedProxies:    trustedProxies(r),
+		LoginPerAccount:   r.Int("AUTH_LOGIN_LIMIT_PER_ACCOUNT", DefaultLoginPerAccount, 1, maxLoginLimit),
+		LoginPerAddress:   r.Int("AUTH_LOGIN_LIMIT_PER_ADDRESS", DefaultLoginPerAddress, 1, maxLoginLimit),
+		LoginWindow:       r.Duration("AUTH_LOGIN_LIMIT_WINDOW", DefaultLoginWindow, time.Second, 24*time.Hour),
 		OTLPEndpoint:      r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		LogLevel:          r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:         r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
@@ -152,6 +183,51 @@ func retention(r *config.Reader) time.Duration {
 	return d
 }
 
+// trustedProxies reads AUTH_TRUSTED_PROXIES: comma-separated CIDR prefixes
+// (10.0.0.0/8, 2001:db8::/32) or single addresses. A prefix with bits set
+// past its length is refused rather than widened or narrowed silently.
+func trustedProxies(r *config.Reader) []netip.Prefix {
+	v, ok := r.Lookup("AUTH_TRUSTED_PROXIES")
+	if !ok {
+		return nil
+	}
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := parseProxy(item)
+		if err != nil {
+			r.Problemf("AUTH_TRUSTED_PROXIES", "%v (want comma-separated CIDR prefixes or addresses, like 10.0.0.0/8,2001:db8::/32,192.0.2.7)", err)
+			return nil
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// parseProxy reads one trusted proxy: a CIDR prefix, or an address (a
+// prefix of its full length).
+func parseProxy(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR prefix", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has bits set past its /%d (did you mean %s?)", s, p.Bits(), p.Masked())
+	}
+	return p, nil
+}
+
 // check reports the settings Run cannot start without.
 func (c Config) check() error {
 	r := config.NewReader(nil)
@@ -176,6 +252,17 @@ func (c Config) check() error {
 	}
 	if c.StreamReplicas < 0 || c.StreamReplicas > 5 {
 		r.Problemf("AUTH_STREAM_REPLICAS", "must be an integer between 1 and 5, got %d", c.StreamReplicas)
+	}
+	for _, l := range []struct {
+		name string
+		n    int
+	}{{"AUTH_LOGIN_LIMIT_PER_ACCOUNT", c.LoginPerAccount}, {"AUTH_LOGIN_LIMIT_PER_ADDRESS", c.LoginPerAddress}} {
+		if l.n < 0 || l.n > maxLoginLimit {
+			r.Problemf(l.name, "must be an integer between 1 and %d, got %d", maxLoginLimit, l.n)
+		}
+	}
+	if c.LoginWindow != 0 && (c.LoginWindow < time.Second || c.LoginWindow > 24*time.Hour) {
+		r.Problemf("AUTH_LOGIN_LIMIT_WINDOW", "must be a duration between 1s and 24h0m0s, got %s", c.LoginWindow)
 	}
 	return r.Err()
 }
@@ -255,8 +342,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defer func() { stopListening(); wg.Wait() }()
 
 	router := httpapi.NewRouter(httpapi.Deps{
-		Telemetry: tel,
-		App:       application,
+		Telemetry:      tel,
+		App:            application,
+		TrustedProxies: cfg.TrustedProxies,
 		Ready: httpserver.Checks(
 			httpserver.Check{Name: "nats", Check: func(ctx context.Context) error {
 				if !nc.IsConnected() {
@@ -279,6 +367,22 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return err
 }
 
+// loginLimits returns the login rate limits of c, defaults in place of
+// zeros.
+func (c Config) loginLimits() app.LoginLimits {
+	l := app.LoginLimits{PerAccount: c.LoginPerAccount, PerAddress: c.LoginPerAddress, Window: c.LoginWindow}
+	if l.PerAccount == 0 {
+		l.PerAccount = DefaultLoginPerAccount
+	}
+	if l.PerAddress == 0 {
+		l.PerAddress = DefaultLoginPerAddress
+	}
+	if l.Window == 0 {
+		l.Window = DefaultLoginWindow
+	}
+	return l
+}
+
 // The signing-key store is the application's Keys.
 var _ app.Keys = (*keystore.Store)(nil)
 
@@ -299,8 +403,10 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 		_ = keys.Close()
 		return nil, nil, fmt.Errorf("AUTH_BCRYPT_COST: %w", err)
 	}
+	// Tenants do not set their own login limits yet: without
+	// app.WithTenantLimits every tenant has the service's.
 	a, err := app.New(store, postgres.New(pool), keys, hasher, cfg.KEK, cfg.PublicURL,
-		app.WithTelemetry(tel), app.WithPositions(positions))
+		app.WithTelemetry(tel), app.WithPositions(positions), app.WithLoginLimits(cfg.loginLimits()))
 	if err != nil {
 		_ = keys.Close()
 		return nil, nil, err

@@ -73,15 +73,16 @@ type App struct {
 type Option func(*options) error
 
 type options struct {
-	tel        *telemetry.Telemetry
-	now        func() time.Time
-	accessTTL  time.Duration
-	refreshTTL time.Duration
-	policy     domain.Policy
-	retries    int
-	pool       *Pool
-	positions  Positions
-	limits     LoginLimits
+	tel          *telemetry.Telemetry
+	now          func() time.Time
+	accessTTL    time.Duration
+	refreshTTL   time.Duration
+	policy       domain.Policy
+	retries      int
+	pool         *Pool
+	positions    Positions
+	limits       LoginLimits
+	tenantLimits TenantLimits
 }
 
 // WithTelemetry sets the logger (default telemetry.Nop(), which discards).
@@ -189,6 +190,18 @@ func WithLoginLimits(l LoginLimits) Option {
 	}
 }
 
+// WithTenantLimits sets where tenants' own login rate limits come from
+// (tenant settings); without it every tenant has the service's.
+func WithTenantLimits(t TenantLimits) Option {
+	return func(o *options) error {
+		if t == nil {
+			return errors.New("tenant limits is nil")
+		}
+		o.tenantLimits = t
+		return nil
+	}
+}
+
 // New assembles the application. store holds the events (account events
 // for auditors; sign-ins and sessions, which the login path appends),
 // readModel the projection, keys the tenants' signing keys, hasher compares
@@ -240,7 +253,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		perms:      perms,
 		positions:  o.positions,
 		pool:       o.pool,
-		limits:     newLoginLimiter(o.limits, o.now),
+		limits:     newLoginLimiter(o.limits, o.tenantLimits, o.now, o.tel.Logger),
 		log:        o.tel.Logger,
 		now:        o.now,
 		accessTTL:  o.accessTTL,

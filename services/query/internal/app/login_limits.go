@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"crypto/sha256"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -48,9 +50,19 @@ type LoginLimits struct {
 var DefaultLoginLimits = LoginLimits{PerAccount: DefaultLoginPerAccount, PerAddress: DefaultLoginPerAddress, Window: DefaultLoginWindow}
 
 // loginLimiter holds a token bucket per account and per address.
+//
+// A tenant's own limits (TenantLimits) replace the service's for its
+// attempts: its accounts' buckets hold its per-account limit, and when its
+// per-address limit or window differs from the service's, an address's
+// attempts on that tenant are counted in a bucket of their own rather than
+// in the address's shared one, so that a tenant that raises its limit (say,
+// for a gateway that logs its users in from one address) spends nobody
+// else's budget, and one that lowers it does not shrink anybody else's.
 type loginLimiter struct {
-	limits LoginLimits
-	now    func() time.Time
+	base    LoginLimits
+	tenants TenantLimits // nil: no tenant sets its own
+	now     func() time.Time
+	log     *slog.Logger
 
 	mu        sync.Mutex
 	accounts  map[string]bucket
@@ -67,24 +79,60 @@ type bucket struct {
 	window time.Duration
 }
 
-func newLoginLimiter(limits LoginLimits, now func() time.Time) *loginLimiter {
+func newLoginLimiter(base LoginLimits, tenants TenantLimits, now func() time.Time, log *slog.Logger) *loginLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &loginLimiter{limits: limits, now: now, accounts: map[string]bucket{}, addresses: map[string]bucket{}}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &loginLimiter{base: base, tenants: tenants, now: now, log: log, accounts: map[string]bucket{}, addresses: map[string]bucket{}}
+}
+
+// limitsOf returns the limits of tenant: the service's, with the tenant's
+// own in place of them where it sets any. A tenant's settings that cannot
+// be read leave the service's in force: the attempt is limited, never let
+// through unlimited nor refused for an outage.
+func (l *loginLimiter) limitsOf(ctx context.Context, tenant string) LoginLimits {
+	eff := l.base
+	if l.tenants == nil {
+		return eff
+	}
+	own, ok, err := l.tenants.LoginLimits(ctx, tenant)
+	if err != nil {
+		l.log.WarnContext(ctx, "tenant login limits unavailable; using the service's", "tenant", tenant, "error", err.Error())
+		return eff
+	}
+	if !ok {
+		return eff
+	}
+	if own.PerAccount > 0 {
+		eff.PerAccount = own.PerAccount
+	}
+	if own.PerAddress > 0 {
+		eff.PerAddress = own.PerAddress
+	}
+	if own.Window >= time.Second {
+		eff.Window = own.Window
+	}
+	return eff
 }
 
 // allow reports whether one password attempt from address on username in
 // tenant may go ahead, and takes it from both buckets when it may. When it
 // may not, it takes nothing and returns how long until it would be allowed.
-func (l *loginLimiter) allow(tenant, address, username string) (time.Duration, bool) {
-	lim := l.limits
-	addrKey, acctKey := addressKey(address), accountKey(tenant, username)
+func (l *loginLimiter) allow(ctx context.Context, tenant, address, username string) (time.Duration, bool) {
+	lim := l.limitsOf(ctx, tenant)
+	addrKey := addressKey(address)
+	if lim.PerAddress != l.base.PerAddress || lim.Window != l.base.Window {
+		addrKey = tenant + "\x00" + addrKey
+	}
+	acctKey := accountKey(tenant, username)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if now.Sub(l.swept) >= lim.Window {
+	if now.Sub(l.swept) >= l.base.Window {
 		l.sweep(now)
 	}
 	addr, addrOK, addrWait := check(l.addresses, addrKey, lim.PerAddress, lim.Window, now)

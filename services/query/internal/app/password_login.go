@@ -26,8 +26,9 @@ type PasswordLogin struct {
 // its tokens.
 //
 // An attempt over the login rate limits of its account or its client
-// address is refused with ErrRateLimited before anything else, and
-// recorded nowhere (see LoginLimits).
+// address (the service's, or the tenant's own: TenantLimits) is refused
+// with ErrRateLimited before anything else, and recorded nowhere (see
+// LoginLimits).
 //
 // Every other refusal (unknown user, wrong password, disabled user or
 // tenant, locked account) is ErrInvalidCredentials after exactly one bcrypt
@@ -44,7 +45,7 @@ type PasswordLogin struct {
 // the outcome cannot be recorded (store down, too much contention) the
 // answer is a 503, whatever the password was.
 func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (Tokens, error) {
-	if wait, ok := a.limits.allow(c.Tenant, c.Client, c.Username); !ok {
+	if wait, ok := a.limits.allow(ctx, c.Tenant, c.Client, c.Username); !ok {
 		// Debug only: under a flood every refusal would otherwise be a line.
 		a.log.DebugContext(ctx, "login attempt rate-limited", "tenant", c.Tenant,
 			"address", addressKey(c.Client), "retry_after", wait.String())

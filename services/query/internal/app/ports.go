@@ -10,7 +10,7 @@ import (
 )
 
 // The ports of the application: what it needs from the read model, the
-// signing keys and the projection's positions. The
+// signing keys, the projection's positions and tenant settings. The
 // adapters live elsewhere (internal/postgres, libs/keystore), each with a
 // compile-time check that it implements its port.
 
@@ -126,4 +126,13 @@ type Advance struct {
 	// that does not say): then anything of the partition may have
 	// changed. An item without an aggregate names a whole tenant.
 	Changed []readmodel.Changed
+}
+
+// TenantLimits gives the login rate limits a tenant sets for itself
+// (tenant settings). A field of the answer below 1 (below a second for
+// Window) keeps the service's setting: a tenant may raise or lower its
+// limits, not turn them off. ok is false when the tenant sets none. An
+// error makes the attempt count under the service's limits.
+type TenantLimits interface {
+	LoginLimits(ctx context.Context, tenant string) (limits LoginLimits, ok bool, err error)
 }

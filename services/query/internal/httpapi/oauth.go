@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -110,7 +109,7 @@ func (h *handlers) passwordGrant(w http.ResponseWriter, r *http.Request, tenant 
 		return
 	}
 	t, err := h.app.PasswordLogin(r.Context(), app.PasswordLogin{
-		Tenant: tenant, Username: username, Password: password, Client: clientAddr(r),
+		Tenant: tenant, Username: username, Password: password, Client: clientAddress(r, h.trusted),
 	})
 	if err != nil {
 		writeError(w, r, h.log, err)
@@ -177,14 +176,4 @@ func safeName(s string) string {
 		s = s[:32]
 	}
 	return s
-}
-
-// clientAddr is the client's address of r: rate-limited per address, and
-// recorded for auditors.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

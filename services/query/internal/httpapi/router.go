@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/httpserver"
@@ -28,6 +29,10 @@ type Deps struct {
 	// App runs the use cases. Without it the routes exist (for the
 	// router-versus-spec test) but answer 503.
 	App *app.App
+	// TrustedProxies are the reverse proxies (AUTH_TRUSTED_PROXIES) whose
+	// Forwarded and X-Forwarded-For headers name the client of a request
+	// they pass on; nil trusts none, and the client is the TCP peer.
+	TrustedProxies []netip.Prefix
 }
 
 // NewRouter returns the query service's handler: tracing and metrics
@@ -43,8 +48,9 @@ func NewRouter(d Deps) chi.Router {
 
 // handlers serves the API on one App.
 type handlers struct {
-	app *app.App
-	log *slog.Logger
+	app     *app.App
+	log     *slog.Logger
+	trusted []netip.Prefix
 }
 
 // errNotConfigured answers the API of a router built without its
@@ -58,7 +64,7 @@ var errNotConfigured = fault.New(fault.Unavailable, "not-configured", "the query
 // docs/openapi.yaml with x-services: [query], which the router test
 // checks.
 func Routes(r chi.Router, d Deps) {
-	h := &handlers{app: d.App, log: d.Telemetry.Logger}
+	h := &handlers{app: d.App, log: d.Telemetry.Logger, trusted: d.TrustedProxies}
 	r.Route("/t/{tenant}", func(r chi.Router) {
 		if h.app == nil {
 			r.Use(func(http.Handler) http.Handler {
