@@ -71,19 +71,15 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 // the client's own.
 func forwardedClient(h http.Header, trusted []netip.Prefix) (netip.Addr, bool) {
 	var clients []netip.Addr
-	if v := h.Values("Forwarded"); len(v) > 0 {
-		chain, err := parseForwarded(v)
-		if err != nil {
-			return netip.Addr{}, false
+	for _, hdr := range []struct {
+		name  string
+		parse func([]string) ([]netip.Addr, error)
+	}{{"Forwarded", parseForwarded}, {"X-Forwarded-For", parseXForwardedFor}} {
+		v := h.Values(hdr.name)
+		if len(v) == 0 {
+			continue
 		}
-		c, ok := rightmostUntrusted(chain, trusted)
-		if !ok {
-			return netip.Addr{}, false
-		}
-		clients = append(clients, c)
-	}
-	if v := h.Values("X-Forwarded-For"); len(v) > 0 {
-		chain, err := parseXForwardedFor(v)
+		chain, err := hdr.parse(v)
 		if err != nil {
 			return netip.Addr{}, false
 		}

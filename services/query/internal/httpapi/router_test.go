@@ -10,6 +10,7 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/app"
@@ -52,9 +53,10 @@ func TestRoutes_unconfigured(t *testing.T) {
 func mustFollowing(tb testing.TB, timeout time.Duration) *postgres.Listener {
 	tb.Helper()
 	pool := pgtest.Pool(tb)
+	acme := readmodel.Notification{Projection: readmodel.ProjectionAccounts, Partition: events.Partition("acme"), Seq: 10}
 	if _, err := pool.Exec(context.Background(), `
-WITH up AS (UPDATE projection_checkpoints SET seq = 10 WHERE projection = 'accounts@1' AND partition = $1)
-SELECT pg_notify('authstream_projection', 'accounts:' || $1::text || ':10')`, events.Partition("acme")); err != nil {
+WITH up AS (UPDATE projection_checkpoints SET seq = $2 WHERE projection = 'accounts@1' AND partition = $1)
+SELECT pg_notify($3, $4)`, acme.Partition, int64(acme.Seq), readmodel.NotifyChannel, acme.String()); err != nil {
 		tb.Fatal(err)
 	}
 	l := postgres.NewListener(pool, postgres.WithTimeout(timeout))

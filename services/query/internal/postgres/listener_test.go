@@ -20,10 +20,10 @@ import (
 // checkpoint of tenant's partition to seq and notify.
 func announce(tb testing.TB, pool *pgxpool.Pool, tenant string, seq uint64) {
 	tb.Helper()
-	p := events.Partition(tenant)
+	n := readmodel.Notification{Projection: readmodel.ProjectionAccounts, Partition: events.Partition(tenant), Seq: seq}
 	_, err := pool.Exec(context.Background(), `
 WITH up AS (UPDATE projection_checkpoints SET seq = $2 WHERE projection = 'accounts@1' AND partition = $1)
-SELECT pg_notify('authstream_projection', 'accounts:' || $1::text || ':' || $2::text)`, p, int64(seq))
+SELECT pg_notify($3, $4)`, n.Partition, int64(n.Seq), readmodel.NotifyChannel, n.String())
 	if err != nil {
 		tb.Fatal(err)
 	}
