@@ -40,6 +40,7 @@ type ReadOptions struct {
 // any goroutine, and must be called when done.
 type Reader struct {
 	msgs    jetstream.MessagesContext
+	release func() // deletes the consumer on the server
 	items   chan readItem
 	done    chan struct{}
 	once    sync.Once
@@ -83,7 +84,19 @@ func (s *Store) Read(ctx context.Context, opts ReadOptions) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
-	r := &Reader{msgs: msgs, items: make(chan readItem, buffer), done: make(chan struct{}), from: opts.FromTime}
+	// The client only stops an ordered consumer; on the server it would
+	// linger for its inactive threshold (five minutes), counting against
+	// the stream's consumer limit (1,000 by default), so Close deletes it.
+	release := func() {
+		info := cons.CachedInfo()
+		if info == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.js.DeleteConsumer(ctx, stream, info.Name) // at worst it expires
+	}
+	r := &Reader{msgs: msgs, release: release, items: make(chan readItem, buffer), done: make(chan struct{}), from: opts.FromTime}
 	r.wg.Add(1)
 	go r.pump()
 	return r, nil
@@ -273,6 +286,7 @@ func (r *Reader) Close() {
 		close(r.done)
 		r.msgs.Stop()
 		r.wg.Wait()
+		r.release()
 	})
 }
 

@@ -13,9 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"runtime"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -29,14 +28,9 @@ import (
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
-	"github.com/authstream/authstream/services/query/internal/accounts"
 	"github.com/authstream/authstream/services/query/internal/app"
-	"github.com/authstream/authstream/services/query/internal/audit"
-	"github.com/authstream/authstream/services/query/internal/check"
-	"github.com/authstream/authstream/services/query/internal/consistency"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
-	"github.com/authstream/authstream/services/query/internal/oauth"
-	"github.com/authstream/authstream/services/query/internal/queries"
+	"github.com/authstream/authstream/services/query/internal/postgres"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -53,6 +47,18 @@ const DefaultAddr = "127.0.0.1:8080"
 // the local server, without TLS, which on loopback only costs CPU (pgx
 // would otherwise try TLS first when the server offers it).
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/authstream?sslmode=disable"
+
+// Default login rate limits: password attempts per account (tenant and
+// normalised username) and per client address (an IPv4 address, or the /64
+// of an IPv6 one) per window. docs/security.md explains the figures.
+const (
+	DefaultLoginPerAccount = app.DefaultLoginPerAccount
+	DefaultLoginPerAddress = app.DefaultLoginPerAddress
+	DefaultLoginWindow     = app.DefaultLoginWindow
+)
+
+// maxLoginLimit bounds the login limits a setting may give.
+const maxLoginLimit = 1_000_000
 
 // Config is everything the query service needs. ConfigFromEnv fills the
 // settings from the environment; the injected dependencies at the end let a
@@ -84,6 +90,20 @@ type Config struct {
 	// ActivityRetention is how long sign-in and session events are kept
 	// (AUTH_ACTIVITY_RETENTION); 0 keeps them forever.
 	ActivityRetention time.Duration
+	// TrustedProxies are the reverse proxies whose Forwarded and
+	// X-Forwarded-For headers name a request's client
+	// (AUTH_TRUSTED_PROXIES); empty trusts none, and the client is the TCP
+	// peer.
+	TrustedProxies []netip.Prefix
+	// LoginPerAccount, LoginPerAddress and LoginWindow are the login rate
+	// limits: password attempts per account and per client address, each
+	// refilled evenly over LoginWindow (AUTH_LOGIN_LIMIT_PER_ACCOUNT,
+	// AUTH_LOGIN_LIMIT_PER_ADDRESS, AUTH_LOGIN_LIMIT_WINDOW). Zero means
+	// the default (DefaultLoginPerAccount, DefaultLoginPerAddress,
+	// DefaultLoginWindow).
+	LoginPerAccount int
+	LoginPerAddress int
+	LoginWindow     time.Duration
 
 	// OTLPEndpoint receives traces over OTLP/HTTP when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -130,6 +150,10 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		BcryptCost:        r.Int("AUTH_BCRYPT_COST", 12, 4, 31),
 		StreamReplicas:    r.Int("AUTH_STREAM_REPLICAS", 1, 1, 5),
 		ActivityRetention: retention(r),
+		TrustedProxies:    trustedProxies(r),
+		LoginPerAccount:   r.Int("AUTH_LOGIN_LIMIT_PER_ACCOUNT", DefaultLoginPerAccount, 1, maxLoginLimit),
+		LoginPerAddress:   r.Int("AUTH_LOGIN_LIMIT_PER_ADDRESS", DefaultLoginPerAddress, 1, maxLoginLimit),
+		LoginWindow:       r.Duration("AUTH_LOGIN_LIMIT_WINDOW", DefaultLoginWindow, time.Second, 24*time.Hour),
 		OTLPEndpoint:      r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		LogLevel:          r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:         r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
@@ -159,6 +183,51 @@ func retention(r *config.Reader) time.Duration {
 	return d
 }
 
+// trustedProxies reads AUTH_TRUSTED_PROXIES: comma-separated CIDR prefixes
+// (10.0.0.0/8, 2001:db8::/32) or single addresses. A prefix with bits set
+// past its length is refused rather than widened or narrowed silently.
+func trustedProxies(r *config.Reader) []netip.Prefix {
+	v, ok := r.Lookup("AUTH_TRUSTED_PROXIES")
+	if !ok {
+		return nil
+	}
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := parseProxy(item)
+		if err != nil {
+			r.Problemf("AUTH_TRUSTED_PROXIES", "%v (want comma-separated CIDR prefixes or addresses, like 10.0.0.0/8,2001:db8::/32,192.0.2.7)", err)
+			return nil
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// parseProxy reads one trusted proxy: a CIDR prefix, or an address (a
+// prefix of its full length).
+func parseProxy(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR prefix", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has bits set past its /%d (did you mean %s?)", s, p.Bits(), p.Masked())
+	}
+	return p, nil
+}
+
 // check reports the settings Run cannot start without.
 func (c Config) check() error {
 	r := config.NewReader(nil)
@@ -183,6 +252,17 @@ func (c Config) check() error {
 	}
 	if c.StreamReplicas < 0 || c.StreamReplicas > 5 {
 		r.Problemf("AUTH_STREAM_REPLICAS", "must be an integer between 1 and 5, got %d", c.StreamReplicas)
+	}
+	for _, l := range []struct {
+		name string
+		n    int
+	}{{"AUTH_LOGIN_LIMIT_PER_ACCOUNT", c.LoginPerAccount}, {"AUTH_LOGIN_LIMIT_PER_ADDRESS", c.LoginPerAddress}} {
+		if l.n < 0 || l.n > maxLoginLimit {
+			r.Problemf(l.name, "must be an integer between 1 and %d, got %d", maxLoginLimit, l.n)
+		}
+	}
+	if c.LoginWindow != 0 && (c.LoginWindow < time.Second || c.LoginWindow > 24*time.Hour) {
+		r.Problemf("AUTH_LOGIN_LIMIT_WINDOW", "must be a duration between 1s and 24h0m0s, got %s", c.LoginWindow)
 	}
 	return r.Err()
 }
@@ -245,29 +325,26 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("event streams: %w", err)
 	}
 
-	h, closeHandlers, err := newHandlers(ctx, js, pool, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeHandlers()
-
 	// The listener follows the projector's positions for as long as the
 	// service runs: its context outlives ctx until the server has drained,
 	// so requests waiting on a consistency token during the drain are still
 	// released.
-	waiter := consistency.New(pool, consistency.WithLogger(log))
-	waiter.Subscribe(h.checks.Invalidate)
+	listener := postgres.NewListener(pool, postgres.WithLogger(log))
+	application, closeApp, err := newApp(ctx, js, pool, listener, cfg, tel)
+	if err != nil {
+		return err
+	}
+	defer closeApp()
+	listener.Subscribe(application.ProjectionAdvanced)
 	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = waiter.Run(listenCtx) })
+	wg.Go(func() { _ = listener.Run(listenCtx) })
 	defer func() { stopListening(); wg.Wait() }()
 
 	router := httpapi.NewRouter(httpapi.Deps{
-		Telemetry:   tel,
-		Login:       h.login,
-		Queries:     h.queries,
-		Audit:       h.audit,
-		Consistency: waiter.Middleware,
+		Telemetry:      tel,
+		App:            application,
+		TrustedProxies: cfg.TrustedProxies,
 		Ready: httpserver.Checks(
 			httpserver.Check{Name: "nats", Check: func(ctx context.Context) error {
 				if !nc.IsConnected() {
@@ -277,7 +354,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				return err
 			}},
 			httpserver.Check{Name: "postgres", Check: pool.Ping},
-			httpserver.Check{Name: "projection-listener", Check: waiter.Ready},
+			httpserver.Check{Name: "projection-listener", Check: listener.Ready},
 		),
 	})
 	addr := ln.Addr().String()
@@ -290,65 +367,49 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return err
 }
 
-// verifiedTokens bounds the access tokens whose verification the service
-// remembers (under 1 KiB each). Past it, some tokens are forgotten and
-// cost one signature check more at their next use.
-const verifiedTokens = 20000
-
-// handlers are the API's handlers and the cache the position listener
-// invalidates, assembled by newHandlers.
-type handlers struct {
-	login   *oauth.Handler
-	queries *queries.Handler
-	audit   *audit.Handler
-	checks  *check.Cache
+// loginLimits returns the login rate limits of c, defaults in place of
+// zeros.
+func (c Config) loginLimits() app.LoginLimits {
+	l := app.LoginLimits{PerAccount: c.LoginPerAccount, PerAddress: c.LoginPerAddress, Window: c.LoginWindow}
+	if l.PerAccount == 0 {
+		l.PerAccount = DefaultLoginPerAccount
+	}
+	if l.PerAddress == 0 {
+		l.PerAddress = DefaultLoginPerAddress
+	}
+	if l.Window == 0 {
+		l.Window = DefaultLoginWindow
+	}
+	return l
 }
 
-// newHandlers assembles the login and read API on js and pool: the event store,
-// the signing keys, the password hasher and bcrypt pool, the read model,
-// the token verifier and the permission cache. close stops the key store's
-// watch.
-func newHandlers(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, log *slog.Logger) (handlers, func(), error) {
+// The signing-key store is the application's Keys.
+var _ app.Keys = (*keystore.Store)(nil)
+
+// newApp assembles the application on js and pool: the event store, the
+// signing keys, the password hasher, the read model and the projection's
+// positions. close stops the key store's watch.
+func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, positions app.Positions, cfg Config, tel *telemetry.Telemetry) (*app.App, func(), error) {
 	store, err := eventstore.New(js)
 	if err != nil {
-		return handlers{}, nil, err
+		return nil, nil, err
 	}
-	replicas := max(cfg.StreamReplicas, 1)
-	keys, err := keystore.New(ctx, js, cfg.KEK, keystore.WithReplicas(replicas))
+	keys, err := keystore.New(ctx, js, cfg.KEK, keystore.WithReplicas(max(cfg.StreamReplicas, 1)))
 	if err != nil {
-		return handlers{}, nil, fmt.Errorf("signing keys: %w", err)
-	}
-	fail := func(err error) (handlers, func(), error) {
-		_ = keys.Close()
-		return handlers{}, nil, err
+		return nil, nil, fmt.Errorf("signing keys: %w", err)
 	}
 	hasher, err := authn.NewHasher(cfg.BcryptCost)
 	if err != nil {
-		return fail(fmt.Errorf("AUTH_BCRYPT_COST: %w", err))
+		_ = keys.Close()
+		return nil, nil, fmt.Errorf("AUTH_BCRYPT_COST: %w", err)
 	}
-	acc := accounts.New(pool)
-	// bcrypt is CPU-bound: one comparison per core, and a queue deep enough
-	// to absorb bursts without letting a flood of guesses pile up.
-	n := runtime.GOMAXPROCS(0)
-	svc, err := app.New(app.Config{PublicURL: cfg.PublicURL, Logger: log}, store, acc, keys, hasher, cfg.KEK, app.NewPool(n, 64*n))
+	// Tenants do not set their own login limits yet: without
+	// app.WithTenantLimits every tenant has the service's.
+	a, err := app.New(store, postgres.New(pool), keys, hasher, cfg.KEK, cfg.PublicURL,
+		app.WithTelemetry(tel), app.WithPositions(positions), app.WithLoginLimits(cfg.loginLimits()))
 	if err != nil {
-		return fail(err)
+		_ = keys.Close()
+		return nil, nil, err
 	}
-	// The verifier reads each caller's standing and not-before from the
-	// permission cache, which the projection's announcements keep current,
-	// rather than from the database on every request; it checks a token's
-	// signature once and remembers the outcome until the token expires,
-	// which leaves a repeated request the standing and key checks alone.
-	checks := check.New(acc)
-	verifier, err := authn.NewVerifier(keys, cfg.PublicURL, authn.WithUserNotBefore(checks.NotBefore),
-		authn.WithVerifiedCache(verifiedTokens))
-	if err != nil {
-		return fail(fmt.Errorf("token verifier: %w", err))
-	}
-	return handlers{
-		login:   oauth.New(svc, log),
-		queries: queries.New(acc, checks, keys, verifier, cfg.PublicURL, log),
-		audit:   audit.New(store, checks, verifier, log),
-		checks:  checks,
-	}, func() { _ = keys.Close() }, nil
+	return a, func() { _ = keys.Close() }, nil
 }

@@ -4,30 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/services/query/internal/login"
+	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/authstream/authstream/services/query/internal/domain"
 )
 
+// The login path's unit of work on the activity log (AUTH_ACTIVITY):
+// loading a sign-in or session aggregate at a position, and appending what
+// a decision recorded after that position.
+
 // loadSignin reads a user's sign-in state from the last event of its
-// aggregate, which carries all of it (see login.Signin), so a login costs
+// aggregate, which carries all of it (see domain.Signin), so a login costs
 // one direct get however many logins came before.
-func (s *Service) loadSignin(ctx context.Context, tenant, userID string) (login.Signin, eventstore.Position, error) {
-	last, ok, err := s.store.Last(ctx, tenant, events.AggregateSignin, userID)
+func (a *App) loadSignin(ctx context.Context, tenant, userID string) (*domain.Signin, eventstore.Position, error) {
+	last, ok, err := a.store.Last(ctx, tenant, events.AggregateSignin, userID)
 	if err != nil {
-		return login.Signin{}, eventstore.Position{}, storeError("load sign-in", err)
+		return nil, eventstore.Position{}, appendError("load sign-in", err)
 	}
 	if !ok {
-		return login.Signin{}, eventstore.Position{}, nil
+		s, err := domain.LoadSignin(userID, nil)
+		return s, eventstore.Position{}, err
 	}
-	state, err := login.FoldSignin([]events.Envelope{last.Envelope})
+	s, err := domain.ResumeSignin(userID, last.Envelope)
 	if err != nil {
-		return login.Signin{}, eventstore.Position{}, err
+		return nil, eventstore.Position{}, err
 	}
-	return state, last.Position(), nil
+	return s, last.Position(), nil
 }
 
 // loadRotation reads what deciding a rotation of the token hashed
@@ -39,34 +47,35 @@ func (s *Service) loadSignin(ctx context.Context, tenant, userID string) (login.
 // session, an origin not known here) reads the whole history, which
 // reuse detection needs. The position is the last event's either way, so
 // the append after it still loses to a concurrent rotation.
-func (s *Service) loadRotation(ctx context.Context, tenant, sessionID, presentedHash string) (login.Session, eventstore.Position, error) {
-	last, ok, err := s.store.Last(ctx, tenant, events.AggregateSession, sessionID)
+func (a *App) loadRotation(ctx context.Context, tenant, sessionID, presentedHash string) (*domain.Session, eventstore.Position, error) {
+	last, ok, err := a.store.Last(ctx, tenant, events.AggregateSession, sessionID)
 	if err != nil {
-		return login.Session{}, eventstore.Position{}, storeError("load session", err)
+		return nil, eventstore.Position{}, appendError("load session", err)
 	}
 	if !ok {
-		return login.Session{}, eventstore.Position{}, nil
+		s, err := domain.LoadSession(sessionID, nil)
+		return s, eventstore.Position{}, err
 	}
 	e := last.Envelope
 	if e.Tenant == tenant && e.Aggregate == events.AggregateSession && e.AggregateID == sessionID {
-		origin, _ := s.origins.get(tenant, sessionID)
-		sess, ok, err := login.ResumeSession(origin, e, presentedHash)
+		origin, _ := a.origins.get(tenant, sessionID)
+		sess, ok, err := domain.ResumeSession(sessionID, origin, e, presentedHash)
 		if err != nil {
-			return login.Session{}, eventstore.Position{}, err
+			return nil, eventstore.Position{}, err
 		}
 		if ok {
-			s.origins.put(tenant, sessionID, sess.Origin())
+			a.origins.put(tenant, sessionID, sess.Origin())
 			return sess, last.Position(), nil
 		}
 	}
-	sess, pos, err := s.loadSession(ctx, tenant, sessionID)
+	sess, pos, err := a.loadSession(ctx, tenant, sessionID)
 	if err == nil && sess.Started() {
-		s.origins.put(tenant, sessionID, sess.Origin())
+		a.origins.put(tenant, sessionID, sess.Origin())
 	}
 	return sess, pos, err
 }
 
-// maxOrigins bounds the session origins a Service remembers; past it they
+// maxOrigins bounds the session origins an App remembers; past it they
 // are forgotten and read again from the history at the sessions' next
 // rotation.
 const maxOrigins = 50000
@@ -75,70 +84,78 @@ const maxOrigins = 50000
 // so an entry is never stale; the bound is for memory only.
 type origins struct {
 	mu sync.Mutex
-	m  map[string]login.SessionOrigin // tenant + " " + session id
+	m  map[string]domain.SessionOrigin // tenant + " " + session id
 }
 
-func (o *origins) get(tenant, sessionID string) (login.SessionOrigin, bool) {
+func (o *origins) get(tenant, sessionID string) (domain.SessionOrigin, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	v, ok := o.m[tenant+" "+sessionID]
 	return v, ok
 }
 
-func (o *origins) put(tenant, sessionID string, v login.SessionOrigin) {
+func (o *origins) put(tenant, sessionID string, v domain.SessionOrigin) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.m == nil || len(o.m) >= maxOrigins {
-		o.m = make(map[string]login.SessionOrigin)
+		o.m = make(map[string]domain.SessionOrigin)
 	}
 	o.m[tenant+" "+sessionID] = v
 }
 
 // loadSession reads a session's whole history: reuse detection needs every
 // rotated hash.
-func (s *Service) loadSession(ctx context.Context, tenant, sessionID string) (login.Session, eventstore.Position, error) {
-	h, err := s.store.Load(ctx, tenant, events.AggregateSession, sessionID)
+func (a *App) loadSession(ctx context.Context, tenant, sessionID string) (*domain.Session, eventstore.Position, error) {
+	h, err := a.store.Load(ctx, tenant, events.AggregateSession, sessionID)
 	if err != nil {
-		return login.Session{}, eventstore.Position{}, storeError("load session", err)
+		return nil, eventstore.Position{}, appendError("load session", err)
 	}
-	sess, err := login.FoldSession(h.Envelopes())
+	sess, err := domain.LoadSession(sessionID, h.Envelopes())
 	if err != nil {
-		return login.Session{}, eventstore.Position{}, err
+		return nil, eventstore.Position{}, err
 	}
 	return sess, h.Position, nil
 }
 
-// append records changes on one aggregate after pos, in one atomic batch.
-// A lost race is returned as eventstore.ErrConcurrency for the caller to
-// reload and decide again.
-func (s *Service) append(ctx context.Context, tenant, aggregate, id string, pos eventstore.Position, actor events.Actor, changes []login.Change) error {
-	now := s.cfg.Clock()
-	envs := make([]events.Envelope, len(changes))
-	for i, c := range changes {
-		e, err := events.New(c.Type, c.Data, events.Meta{
-			Tenant: tenant, Aggregate: aggregate, AggregateID: id, OccurredAt: now, Actor: actor,
+// append records what agg's commands recorded after pos, in one atomic
+// batch, each event carrying the W3C trace of the request in ctx (the
+// envelope's trace, which the event store also sets as the message's
+// traceparent header), as the command service's events do. A lost race is
+// returned as eventstore.ErrConcurrency for the caller to reload and
+// decide again.
+func (a *App) append(ctx context.Context, tenant string, agg domain.Aggregate, pos eventstore.Position, actor events.Actor) error {
+	now := a.now()
+	trace := telemetry.Traceparent(ctx)
+	pending := agg.Pending()
+	envs := make([]events.Envelope, len(pending))
+	for i, p := range pending {
+		e, err := events.New(p.Type, p.Data, events.Meta{
+			Tenant: tenant, Aggregate: agg.Kind(), AggregateID: agg.ID(), OccurredAt: now, Actor: actor, Trace: trace,
 		})
 		if err != nil {
-			return fmt.Errorf("build %s event: %w", c.Type, err)
+			return fmt.Errorf("build %s event: %w", p.Type, err)
 		}
 		envs[i] = e
 	}
-	if _, err := s.store.Append(ctx, eventstore.Events{After: pos, Events: envs}); err != nil {
+	if _, err := a.store.Append(ctx, eventstore.Events{After: pos, Events: envs}); err != nil {
 		if errors.Is(err, eventstore.ErrConcurrency) {
 			return err
 		}
-		return storeError("append "+aggregate, err)
+		return appendError("append "+agg.Kind(), err)
 	}
 	return nil
 }
 
-// storeError gives an event store failure its fault code: an outage or an
-// unknown outcome is Unavailable (503, retry), anything else Internal.
-func storeError(what string, err error) error {
-	switch {
-	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrAmbiguous),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return fault.Wrap(fault.Unavailable, fmt.Errorf("%s: %w", what, err), "event store unavailable, retry shortly")
+// backoff sleeps a short random time that grows with the attempt, so racers
+// spread out instead of colliding again at once.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt, 10)+1)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fault.Wrap(fault.Unavailable, ctx.Err(), "request abandoned")
 	}
-	return fault.Wrap(fault.Internal, fmt.Errorf("%s: %w", what, err), "internal error")
 }

@@ -1,8 +1,14 @@
-// Package app is the login side of the query service: password login,
-// refresh-token rotation and revocation. It loads the sign-in and session
-// aggregates from the activity log, decides with package login, appends
-// with optimistic concurrency and issues access tokens. It speaks to its
-// dependencies through the small ports below; the adapters live elsewhere.
+// Package app is the query service's application layer, one use case per
+// file. The login use cases (password login, refresh, revoke) load the
+// sign-in and session aggregates from the activity log, let the domain
+// decide, append with optimistic concurrency and issue access tokens. The
+// reads (me, check, users, roles, the key set, discovery) answer from the
+// read model, through the permission cache for what a caller may do. The
+// auditors' reads (histories, permission holders, export) read the event
+// log itself, never the projection.
+//
+// The application speaks to its dependencies through the ports of
+// ports.go and is assembled in one place, New.
 package app
 
 import (
@@ -10,41 +16,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"net/url"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
-	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/services/query/internal/login"
+	"github.com/authstream/authstream/libs/telemetry"
+	"github.com/authstream/authstream/services/query/internal/domain"
 )
 
-// User is what login needs to know about a user, from the read model.
-type User struct {
-	ID           string
-	Username     string
-	Active       bool          // status active (not disabled)
-	TenantActive bool          // the user's tenant is not disabled
-	Credential   events.Sealed // the sealed bcrypt hash
-	NotBefore    time.Time     // tokens and sessions before it are void; zero if none
-	Roles        []string
-}
-
-// Directory finds users in the read model. Both methods return an error of
-// code fault.NotFound when there is no such user (deleted users are gone).
-type Directory interface {
-	UserByUsernameKey(ctx context.Context, tenant, usernameKey string) (User, error)
-	UserByID(ctx context.Context, tenant, userID string) (User, error)
-}
-
-// Signer gives the key that signs a tenant's access tokens now
-// (keystore.Keystore implements it).
-type Signer interface {
-	Signer(ctx context.Context, tenant string) (*authn.SigningKey, error)
-}
-
-// Defaults of Config.
+// Defaults of the options.
 const (
 	DefaultAccessTTL  = 15 * time.Minute
 	DefaultRefreshTTL = 14 * 24 * time.Hour
@@ -56,115 +40,245 @@ const (
 	DefaultRetries = 64
 )
 
-// Config holds the settings of a Service. Zero fields take the defaults.
-type Config struct {
-	PublicURL  string        // issuers are <PublicURL>/t/<tenant>; required
-	Audience   string        // aud of access tokens (DefaultAudience)
-	AccessTTL  time.Duration // access token lifetime (DefaultAccessTTL)
-	RefreshTTL time.Duration // refresh token lifetime, renewed by each rotation (DefaultRefreshTTL)
-	Policy     login.Policy  // lockout policy (login.DefaultPolicy)
-	Retries    int           // DefaultRetries
-	Clock      func() time.Time
-	Logger     *slog.Logger
+// verifiedTokens bounds the access tokens whose verification the
+// application remembers (under 1 KiB each). Past it, some tokens are
+// forgotten and cost one signature check more at their next use.
+const verifiedTokens = 20000
+
+// App is the query service's application: the login, read and audit use
+// cases. It is safe for concurrent use.
+type App struct {
+	store     *eventstore.Store
+	readModel ReadModel
+	keys      Keys
+	hasher    *authn.Hasher
+	kek       *events.Keyring
+	publicURL string
+	verifier  *authn.Verifier
+	perms     *PermissionCache
+	positions Positions
+	pool      *Pool
+	limits    *loginLimiter
+	log       *slog.Logger
+
+	now        func() time.Time
+	accessTTL  time.Duration
+	refreshTTL time.Duration
+	policy     domain.Policy
+	retries    int
+	origins    origins // of the sessions refreshed here (loadRotation)
 }
 
-// Service logs users in and manages their sessions. It is safe for
-// concurrent use.
-type Service struct {
-	cfg     Config
-	store   *eventstore.Store
-	users   Directory
-	signer  Signer
-	hasher  *authn.Hasher
-	keyring *events.Keyring
-	pool    *Pool
-	log     *slog.Logger
-	origins origins // of the sessions refreshed here (loadRotation)
+// Option changes an optional behaviour of the App.
+type Option func(*options) error
+
+type options struct {
+	tel          *telemetry.Telemetry
+	now          func() time.Time
+	accessTTL    time.Duration
+	refreshTTL   time.Duration
+	policy       domain.Policy
+	retries      int
+	pool         *Pool
+	positions    Positions
+	limits       LoginLimits
+	tenantLimits TenantLimits
 }
 
-// New returns a Service. All dependencies are required; pool bounds the
-// bcrypt work.
-func New(cfg Config, store *eventstore.Store, users Directory, signer Signer, hasher *authn.Hasher, keyring *events.Keyring, pool *Pool) (*Service, error) {
-	switch {
-	case cfg.PublicURL == "":
-		return nil, errors.New("app: public url is required")
-	case store == nil || users == nil || signer == nil || hasher == nil || keyring == nil || pool == nil:
-		return nil, errors.New("app: a dependency is nil")
+// WithTelemetry sets the logger (default telemetry.Nop(), which discards).
+func WithTelemetry(t *telemetry.Telemetry) Option {
+	return func(o *options) error {
+		if t == nil {
+			return errors.New("telemetry is nil")
+		}
+		o.tel = t
+		return nil
 	}
-	if cfg.Audience == "" {
-		cfg.Audience = DefaultAudience
-	}
-	if cfg.AccessTTL <= 0 {
-		cfg.AccessTTL = DefaultAccessTTL
-	}
-	if cfg.RefreshTTL <= 0 {
-		cfg.RefreshTTL = DefaultRefreshTTL
-	}
-	if cfg.Retries <= 0 {
-		cfg.Retries = DefaultRetries
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Service{cfg: cfg, store: store, users: users, signer: signer, hasher: hasher, keyring: keyring, pool: pool, log: log}, nil
 }
 
-// Tokens is the answer to a successful login or refresh.
+// WithClock sets the clock that stamps events, issues and checks tokens and
+// refills the rate limits (tests).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("clock is nil")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// WithAccessTTL sets the lifetime of access tokens (DefaultAccessTTL).
+func WithAccessTTL(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("access token lifetime must be positive, got %s", d)
+		}
+		o.accessTTL = d
+		return nil
+	}
+}
+
+// WithRefreshTTL sets the lifetime of refresh tokens, renewed by each
+// rotation (DefaultRefreshTTL).
+func WithRefreshTTL(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("refresh token lifetime must be positive, got %s", d)
+		}
+		o.refreshTTL = d
+		return nil
+	}
+}
+
+// WithLockoutPolicy sets when accounts lock and for how long
+// (domain.DefaultPolicy).
+func WithLockoutPolicy(p domain.Policy) Option {
+	return func(o *options) error {
+		o.policy = p
+		return nil
+	}
+}
+
+// WithRetries sets how often a request decides again after losing a race on
+// its aggregate (DefaultRetries).
+func WithRetries(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("retries must be at least 1, got %d", n)
+		}
+		o.retries = n
+		return nil
+	}
+}
+
+// WithPasswordPool sets the pool that bounds the bcrypt work (default: one
+// comparison per core, 64 per core waiting).
+func WithPasswordPool(p *Pool) Option {
+	return func(o *options) error {
+		if p == nil {
+			return errors.New("password pool is nil")
+		}
+		o.pool = p
+		return nil
+	}
+}
+
+// WithPositions sets the projection's position follower that consistency
+// tokens wait on. Without it a request carrying a token is answered
+// unavailable.
+func WithPositions(p Positions) Option {
+	return func(o *options) error {
+		if p == nil {
+			return errors.New("positions is nil")
+		}
+		o.positions = p
+		return nil
+	}
+}
+
+// WithLoginLimits sets the service's login rate limits (DefaultLoginLimits);
+// a limit below 1 turns it off, and a Window below one second is taken as
+// DefaultLoginWindow.
+func WithLoginLimits(l LoginLimits) Option {
+	return func(o *options) error {
+		if l.Window < time.Second {
+			l.Window = DefaultLoginWindow
+		}
+		o.limits = l
+		return nil
+	}
+}
+
+// WithTenantLimits sets where tenants' own login rate limits come from
+// (tenant settings); without it every tenant has the service's.
+func WithTenantLimits(t TenantLimits) Option {
+	return func(o *options) error {
+		if t == nil {
+			return errors.New("tenant limits is nil")
+		}
+		o.tenantLimits = t
+		return nil
+	}
+}
+
+// New assembles the application. store holds the events (account events
+// for auditors; sign-ins and sessions, which the login path appends),
+// readModel the projection, keys the tenants' signing keys, hasher compares
+// passwords, kek opens the sealed password hashes, and publicURL is the
+// issuer prefix of access tokens (<publicURL>/t/<tenant>).
+func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.Hasher, kek *events.Keyring, publicURL string, opts ...Option) (*App, error) {
+	if store == nil || readModel == nil || keys == nil || hasher == nil || kek == nil {
+		return nil, errors.New("app: store, read model, keys, hasher and kek are required")
+	}
+	publicURL = strings.TrimRight(publicURL, "/")
+	if u, err := url.Parse(publicURL); err != nil || u.Host == "" {
+		return nil, fmt.Errorf("app: public url %q is not an absolute URL", publicURL)
+	}
+	o := options{
+		tel: telemetry.Nop(), now: time.Now, accessTTL: DefaultAccessTTL, refreshTTL: DefaultRefreshTTL,
+		retries: DefaultRetries, limits: DefaultLoginLimits,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
+	if o.pool == nil {
+		// bcrypt is CPU-bound: one comparison per core, and a queue deep
+		// enough to absorb bursts without letting a flood of guesses pile
+		// up.
+		n := runtime.GOMAXPROCS(0)
+		o.pool = NewPool(n, 64*n)
+	}
+	// The verifier reads each caller's standing and not-before from the
+	// permission cache, which the projection's announcements keep current,
+	// rather than from the database on every request; it checks a token's
+	// signature once and remembers the outcome until the token expires,
+	// which leaves a repeated request the standing and key checks alone.
+	perms := NewPermissionCache(readModel)
+	verifier, err := authn.NewVerifier(keys, publicURL, authn.WithUserNotBefore(perms.NotBefore),
+		authn.WithVerifiedCache(verifiedTokens), authn.WithClock(o.now))
+	if err != nil {
+		return nil, fmt.Errorf("app: token verifier: %w", err)
+	}
+	return &App{
+		store:      store,
+		readModel:  readModel,
+		keys:       keys,
+		hasher:     hasher,
+		kek:        kek,
+		publicURL:  publicURL,
+		verifier:   verifier,
+		perms:      perms,
+		positions:  o.positions,
+		pool:       o.pool,
+		limits:     newLoginLimiter(o.limits, o.tenantLimits, o.now, o.tel.Logger),
+		log:        o.tel.Logger,
+		now:        o.now,
+		accessTTL:  o.accessTTL,
+		refreshTTL: o.refreshTTL,
+		policy:     o.policy,
+		retries:    o.retries,
+	}, nil
+}
+
+// ProjectionAdvanced tells the application that a partition of the
+// accounts projection advanced: the permission cache drops what changed
+// there, so that the next check reads it afresh. The position listener
+// calls it before it releases the requests waiting for the advance.
+func (a *App) ProjectionAdvanced(adv Advance) { a.perms.Invalidate(adv) }
+
+// Tokens is the answer of a successful login or refresh.
 type Tokens struct {
 	AccessToken  string
 	ExpiresIn    time.Duration
 	RefreshToken string
 }
 
-// ErrInvalidCredentials is the one answer to a refused password login:
-// unknown user, wrong password, disabled user or tenant, locked account. It
-// is fault.Unauthenticated with reason "invalid-credentials"; the cause,
-// for logs only, says which.
-var ErrInvalidCredentials = authn.ErrMismatch
-
-// ErrInvalidRefreshToken is the one answer to a refused refresh:
-// malformed, unknown, rotated, expired or revoked token, or a user that
-// changed. It is fault.Unauthenticated with reason "invalid-refresh-token".
-var ErrInvalidRefreshToken = fault.New(fault.Unauthenticated, "invalid-refresh-token", "invalid or expired refresh token")
-
-// refused returns base with cause attached for the logs.
-func refused(base *fault.Error, cause error) error {
-	return &fault.Error{Code: base.Code, Reason: base.Reason, Message: base.Message, Err: cause}
-}
-
-// errTooContended is returned when a request lost its race more than
-// Retries times in a row.
-var errTooContended = fault.New(fault.Unavailable, "contended", "too many concurrent requests for this account, retry shortly")
-
-// backoff sleeps a short random time that grows with the attempt, so racers
-// spread out instead of colliding again at once.
-func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt, 10)+1)))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fault.Wrap(fault.Unavailable, ctx.Err(), "request abandoned")
-	}
-}
-
-// credentialAAD is the associated data a user's sealed credential is bound
-// to: "authstream/credential/<tenant>/<user id>". The command service seals
-// with the same string, so a credential copied to another user or tenant
-// does not open.
-func credentialAAD(tenant, userID string) []byte {
-	return []byte("authstream/credential/" + tenant + "/" + userID)
-}
-
 // issue signs an access token for u in tenant.
-func (s *Service) issue(ctx context.Context, tenant string, u User, now time.Time) (string, error) {
-	key, err := s.signer.Signer(ctx, tenant)
+func (a *App) issue(ctx context.Context, tenant string, u User, now time.Time) (string, error) {
+	key, err := a.keys.Signer(ctx, tenant)
 	if err != nil {
 		return "", fmt.Errorf("signing key of %s: %w", tenant, err)
 	}
@@ -173,10 +287,10 @@ func (s *Service) issue(ctx context.Context, tenant string, u User, now time.Tim
 		roles = []string{}
 	}
 	tok, err := authn.Issue(key, authn.Claims{
-		Issuer:    authn.IssuerURL(s.cfg.PublicURL, tenant),
+		Issuer:    authn.IssuerURL(a.publicURL, tenant),
 		Subject:   u.ID,
-		Audience:  []string{s.cfg.Audience},
-		ExpiresAt: now.Add(s.cfg.AccessTTL),
+		Audience:  []string{DefaultAudience},
+		ExpiresAt: now.Add(a.accessTTL),
 		IssuedAt:  now,
 		NotBefore: now,
 		ID:        events.NewID(),

@@ -10,7 +10,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/services/query/internal/app"
-	"github.com/authstream/authstream/services/query/internal/login"
+	"github.com/authstream/authstream/services/query/internal/domain"
 	"github.com/authstream/authstream/services/query/internal/querytest"
 )
 
@@ -21,14 +21,14 @@ const (
 
 func mustLogin(tb testing.TB, e *querytest.Env, username, pw string) app.Tokens {
 	tb.Helper()
-	t, err := e.Service.PasswordLogin(context.Background(), app.PasswordLogin{Tenant: tenant, Username: username, Password: pw})
+	t, err := e.App.PasswordLogin(context.Background(), app.PasswordLogin{Tenant: tenant, Username: username, Password: pw})
 	if err != nil {
 		tb.Fatalf("login %s: %v", username, err)
 	}
 	return t
 }
 
-// isRefusedLogin reports whether err is the one answer of a refused login.
+// isRefusedLogin reports whether err is the one answer of a refused domain.
 func isRefusedLogin(err error) bool {
 	return fault.CodeOf(err) == fault.Unauthenticated && fault.ReasonOf(err) == "invalid-credentials"
 }
@@ -61,9 +61,9 @@ func count(types []string, typ string) int {
 	return n
 }
 
-func TestService_PasswordLogin(t *testing.T) {
+func TestApp_PasswordLogin(t *testing.T) {
 	t.Parallel()
-	e := querytest.MustEnv(t, app.Config{})
+	e := querytest.MustEnv(t)
 	ctx := context.Background()
 	alice := e.Users.MustAdd(t, tenant, "Alice", password, "admin")
 	bob := e.Users.MustAdd(t, tenant, "bob", password)
@@ -87,7 +87,7 @@ func TestService_PasswordLogin(t *testing.T) {
 		if _, err := e.Verifier(t).Verify(ctx, "globex", tok.AccessToken); err == nil {
 			t.Fatal("acme token verified at globex")
 		}
-		sid, _, err := login.ParseRefreshToken(tok.RefreshToken)
+		sid, _, err := domain.ParseRefreshToken(tok.RefreshToken)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestService_PasswordLogin(t *testing.T) {
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.Service.PasswordLogin(ctx, app.PasswordLogin{Tenant: tenant, Username: tt.username, Password: tt.password})
+			_, err := e.App.PasswordLogin(ctx, app.PasswordLogin{Tenant: tenant, Username: tt.username, Password: tt.password})
 			if !isRefusedLogin(err) {
 				t.Fatalf("err = %v, want invalid credentials", err)
 			}
@@ -117,16 +117,16 @@ func TestService_PasswordLogin(t *testing.T) {
 	}
 
 	t.Run("another tenant does not know the user", func(t *testing.T) {
-		_, err := e.Service.PasswordLogin(ctx, app.PasswordLogin{Tenant: "globex", Username: "alice", Password: password})
+		_, err := e.App.PasswordLogin(ctx, app.PasswordLogin{Tenant: "globex", Username: "alice", Password: password})
 		if !isRefusedLogin(err) {
 			t.Fatalf("err = %v, want invalid credentials", err)
 		}
 	})
 }
 
-func TestService_PasswordLogin_lockout(t *testing.T) {
+func TestApp_PasswordLogin_lockout(t *testing.T) {
 	t.Parallel()
-	e := querytest.MustEnv(t, app.Config{})
+	e := querytest.MustEnv(t)
 	ctx := context.Background()
 	id := e.Users.MustAdd(t, tenant, "alice", password)
 
@@ -136,7 +136,7 @@ func TestService_PasswordLogin_lockout(t *testing.T) {
 	errs := make(chan error, 20)
 	for range 20 {
 		wg.Go(func() {
-			_, err := e.Service.PasswordLogin(ctx, app.PasswordLogin{Tenant: tenant, Username: "alice", Password: "guess"})
+			_, err := e.App.PasswordLogin(ctx, app.PasswordLogin{Tenant: tenant, Username: "alice", Password: "guess"})
 			errs <- err
 		})
 	}
@@ -154,7 +154,7 @@ func TestService_PasswordLogin_lockout(t *testing.T) {
 
 	// The right password is refused while locked, and the lock is not
 	// extended by the attempt.
-	if _, err := e.Service.PasswordLogin(ctx, app.PasswordLogin{Tenant: tenant, Username: "alice", Password: password}); !isRefusedLogin(err) {
+	if _, err := e.App.PasswordLogin(ctx, app.PasswordLogin{Tenant: tenant, Username: "alice", Password: password}); !isRefusedLogin(err) {
 		t.Fatalf("right password while locked: %v, want invalid credentials", err)
 	}
 	if after := history(t, e, events.AggregateSignin, id); len(after) != len(got) {
@@ -166,9 +166,9 @@ func TestService_PasswordLogin_lockout(t *testing.T) {
 	mustLogin(t, e, "alice", password)
 }
 
-func TestService_PasswordLogin_concurrentSuccesses(t *testing.T) {
+func TestApp_PasswordLogin_concurrentSuccesses(t *testing.T) {
 	t.Parallel()
-	e := querytest.MustEnv(t, app.Config{})
+	e := querytest.MustEnv(t)
 	ctx := context.Background()
 	id := e.Users.MustAdd(t, tenant, "alice", password)
 	const n = 12
@@ -176,7 +176,7 @@ func TestService_PasswordLogin_concurrentSuccesses(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		wg.Go(func() {
-			_, err := e.Service.PasswordLogin(ctx, app.PasswordLogin{Tenant: tenant, Username: "alice", Password: password})
+			_, err := e.App.PasswordLogin(ctx, app.PasswordLogin{Tenant: tenant, Username: "alice", Password: password})
 			errs <- err
 		})
 	}
@@ -192,15 +192,15 @@ func TestService_PasswordLogin_concurrentSuccesses(t *testing.T) {
 	}
 }
 
-func TestService_Refresh(t *testing.T) {
+func TestApp_Refresh(t *testing.T) {
 	t.Parallel()
-	e := querytest.MustEnv(t, app.Config{})
+	e := querytest.MustEnv(t)
 	ctx := context.Background()
 	alice := e.Users.MustAdd(t, tenant, "alice", password)
 
 	t.Run("rotation", func(t *testing.T) {
 		first := mustLogin(t, e, "alice", password)
-		second, err := e.Service.Refresh(ctx, tenant, first.RefreshToken)
+		second, err := e.App.Refresh(ctx, tenant, first.RefreshToken)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,25 +210,25 @@ func TestService_Refresh(t *testing.T) {
 		if _, err := e.Verifier(t).Verify(ctx, tenant, second.AccessToken); err != nil {
 			t.Fatal(err)
 		}
-		third, err := e.Service.Refresh(ctx, tenant, second.RefreshToken)
+		third, err := e.App.Refresh(ctx, tenant, second.RefreshToken)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Service.Refresh(ctx, tenant, third.RefreshToken); err != nil {
+		if _, err := e.App.Refresh(ctx, tenant, third.RefreshToken); err != nil {
 			t.Fatal(err)
 		}
 	})
 
 	t.Run("reuse revokes the family", func(t *testing.T) {
 		first := mustLogin(t, e, "alice", password)
-		second, err := e.Service.Refresh(ctx, tenant, first.RefreshToken)
+		second, err := e.App.Refresh(ctx, tenant, first.RefreshToken)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Service.Refresh(ctx, tenant, first.RefreshToken); !isRefusedRefresh(err) || !errors.Is(err, login.ErrTokenReused) {
+		if _, err := e.App.Refresh(ctx, tenant, first.RefreshToken); !isRefusedRefresh(err) || !errors.Is(err, domain.ErrTokenReused) {
 			t.Fatalf("reuse: %v, want refused for reuse", err)
 		}
-		if _, err := e.Service.Refresh(ctx, tenant, second.RefreshToken); !isRefusedRefresh(err) || !errors.Is(err, login.ErrSessionRevoked) {
+		if _, err := e.App.Refresh(ctx, tenant, second.RefreshToken); !isRefusedRefresh(err) || !errors.Is(err, domain.ErrSessionRevoked) {
 			t.Fatalf("newest token after reuse: %v, want refused as revoked", err)
 		}
 	})
@@ -240,7 +240,7 @@ func TestService_Refresh(t *testing.T) {
 		results := make(chan error, n)
 		for range n {
 			wg.Go(func() {
-				_, err := e.Service.Refresh(ctx, tenant, tok.RefreshToken)
+				_, err := e.App.Refresh(ctx, tenant, tok.RefreshToken)
 				results <- err
 			})
 		}
@@ -262,30 +262,30 @@ func TestService_Refresh(t *testing.T) {
 
 	t.Run("malformed, foreign and other tenant's tokens", func(t *testing.T) {
 		tok := mustLogin(t, e, "alice", password)
-		sid, _, _ := login.ParseRefreshToken(tok.RefreshToken)
-		forged, _ := login.NewRefreshToken(sid)
+		sid, _, _ := domain.ParseRefreshToken(tok.RefreshToken)
+		forged, _ := domain.NewRefreshToken(sid)
 		for name, tc := range map[string]struct{ tenant, token string }{
 			"malformed":     {tenant, "nope"},
 			"forged secret": {tenant, forged},
 			"other tenant":  {"globex", tok.RefreshToken},
-			"unknown":       {tenant, func() string { s, _ := login.NewRefreshToken(events.NewID()); return s }()},
+			"unknown":       {tenant, func() string { s, _ := domain.NewRefreshToken(events.NewID()); return s }()},
 		} {
-			if _, err := e.Service.Refresh(ctx, tc.tenant, tc.token); !isRefusedRefresh(err) {
+			if _, err := e.App.Refresh(ctx, tc.tenant, tc.token); !isRefusedRefresh(err) {
 				t.Errorf("%s: %v, want refused", name, err)
 			}
 		}
 		// None of them hurt the session.
-		if _, err := e.Service.Refresh(ctx, tenant, tok.RefreshToken); err != nil {
+		if _, err := e.App.Refresh(ctx, tenant, tok.RefreshToken); err != nil {
 			t.Fatal(err)
 		}
 	})
 
 	t.Run("expired", func(t *testing.T) {
-		e := querytest.MustEnv(t, app.Config{RefreshTTL: time.Hour})
+		e := querytest.MustEnv(t, app.WithRefreshTTL(time.Hour))
 		e.Users.MustAdd(t, tenant, "alice", password)
 		tok := mustLogin(t, e, "alice", password)
 		e.Advance(time.Hour)
-		if _, err := e.Service.Refresh(ctx, tenant, tok.RefreshToken); !errors.Is(err, login.ErrSessionExpired) {
+		if _, err := e.App.Refresh(ctx, tenant, tok.RefreshToken); !errors.Is(err, domain.ErrSessionExpired) {
 			t.Fatalf("err = %v, want expired", err)
 		}
 	})
@@ -294,7 +294,7 @@ func TestService_Refresh(t *testing.T) {
 		tok := mustLogin(t, e, "alice", password)
 		e.Users.Update(tenant, alice, func(u *app.User) { u.NotBefore = e.Now().Add(time.Millisecond) })
 		t.Cleanup(func() { e.Users.Update(tenant, alice, func(u *app.User) { u.NotBefore = time.Time{} }) })
-		if _, err := e.Service.Refresh(ctx, tenant, tok.RefreshToken); !errors.Is(err, login.ErrUserChanged) {
+		if _, err := e.App.Refresh(ctx, tenant, tok.RefreshToken); !errors.Is(err, domain.ErrUserChanged) {
 			t.Fatalf("err = %v, want user changed", err)
 		}
 	})
@@ -306,21 +306,21 @@ func TestService_Refresh(t *testing.T) {
 // instance (which never saw the session start) rotates it, a token from
 // the middle of the chain is recognised as reuse and revokes the family,
 // and a user change counts only if it came after the session's start.
-func TestService_Refresh_longSession(t *testing.T) {
+func TestApp_Refresh_longSession(t *testing.T) {
 	t.Parallel()
-	e := querytest.MustEnv(t, app.Config{})
+	e := querytest.MustEnv(t)
 	ctx := context.Background()
 	alice := e.Users.MustAdd(t, tenant, "alice", password)
 	const rotations = 200
 
 	first := mustLogin(t, e, "alice", password)
-	sid, _, err := login.ParseRefreshToken(first.RefreshToken)
+	sid, _, err := domain.ParseRefreshToken(first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	chain := []string{first.RefreshToken}
 	for i := range rotations {
-		next, err := e.Service.Refresh(ctx, tenant, chain[len(chain)-1])
+		next, err := e.App.Refresh(ctx, tenant, chain[len(chain)-1])
 		if err != nil {
 			t.Fatalf("rotation %d: %v", i+1, err)
 		}
@@ -335,7 +335,7 @@ func TestService_Refresh_longSession(t *testing.T) {
 
 	// Another instance of the service, with nothing remembered of the
 	// session, continues the chain.
-	other, err := app.New(app.Config{PublicURL: querytest.PublicURL, Clock: e.Now}, e.Store, e.Users, e.Keys, e.Hasher, e.Keyring, app.NewPool(1, 4))
+	other, err := app.New(e.Store, e.Users, e.Keys, e.Hasher, e.Keyring, querytest.PublicURL, app.WithClock(e.Now), app.WithPasswordPool(app.NewPool(1, 4)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestService_Refresh_longSession(t *testing.T) {
 	second := mustLogin(t, e, "alice", password)
 	tok := second.RefreshToken
 	for i := range 20 {
-		next, err := e.Service.Refresh(ctx, tenant, tok)
+		next, err := e.App.Refresh(ctx, tenant, tok)
 		if err != nil {
 			t.Fatalf("second session, rotation %d: %v", i+1, err)
 		}
@@ -362,15 +362,15 @@ func TestService_Refresh_longSession(t *testing.T) {
 	}
 	e.Advance(time.Millisecond)
 	e.Users.Update(tenant, alice, func(u *app.User) { u.NotBefore = e.Now() })
-	if _, err := e.Service.Refresh(ctx, tenant, tok); !errors.Is(err, login.ErrUserChanged) {
+	if _, err := e.App.Refresh(ctx, tenant, tok); !errors.Is(err, domain.ErrUserChanged) {
 		t.Fatalf("after a password change: %v, want refused as changed", err)
 	}
 
 	// Reuse of a token rotated away long ago revokes the first family.
-	if _, err := e.Service.Refresh(ctx, tenant, chain[rotations/2]); !isRefusedRefresh(err) || !errors.Is(err, login.ErrTokenReused) {
+	if _, err := e.App.Refresh(ctx, tenant, chain[rotations/2]); !isRefusedRefresh(err) || !errors.Is(err, domain.ErrTokenReused) {
 		t.Fatalf("reuse of rotation %d: %v, want refused for reuse", rotations/2, err)
 	}
-	if _, err := e.Service.Refresh(ctx, tenant, chain[len(chain)-1]); !isRefusedRefresh(err) || !errors.Is(err, login.ErrSessionRevoked) {
+	if _, err := e.App.Refresh(ctx, tenant, chain[len(chain)-1]); !isRefusedRefresh(err) || !errors.Is(err, domain.ErrSessionRevoked) {
 		t.Fatalf("newest token after reuse: %v, want refused as revoked", err)
 	}
 	types := history(t, e, events.AggregateSession, sid)
@@ -379,9 +379,9 @@ func TestService_Refresh_longSession(t *testing.T) {
 	}
 }
 
-func TestService_Refresh_disabledOrDeletedUser(t *testing.T) {
+func TestApp_Refresh_disabledOrDeletedUser(t *testing.T) {
 	t.Parallel()
-	e := querytest.MustEnv(t, app.Config{})
+	e := querytest.MustEnv(t)
 	ctx := context.Background()
 	bob := e.Users.MustAdd(t, tenant, "bob", password)
 	carol := e.Users.MustAdd(t, tenant, "carol", password)
@@ -391,37 +391,37 @@ func TestService_Refresh_disabledOrDeletedUser(t *testing.T) {
 	e.Users.Update(tenant, bob, func(u *app.User) { u.Active = false })
 	e.Users.Delete(tenant, carol)
 	for name, tok := range map[string]string{"disabled": bobTok.RefreshToken, "deleted": carolTok.RefreshToken} {
-		if _, err := e.Service.Refresh(ctx, tenant, tok); !errors.Is(err, login.ErrUserChanged) {
+		if _, err := e.App.Refresh(ctx, tenant, tok); !errors.Is(err, domain.ErrUserChanged) {
 			t.Errorf("%s user: %v, want refused as changed", name, err)
 		}
 	}
 }
 
-func TestService_Revoke(t *testing.T) {
+func TestApp_Revoke(t *testing.T) {
 	t.Parallel()
-	e := querytest.MustEnv(t, app.Config{})
+	e := querytest.MustEnv(t)
 	ctx := context.Background()
 	e.Users.MustAdd(t, tenant, "alice", password)
 	tok := mustLogin(t, e, "alice", password)
 
-	for name, s := range map[string]string{"garbage": "x", "access token": tok.AccessToken, "unknown session": func() string { s, _ := login.NewRefreshToken(events.NewID()); return s }()} {
-		if err := e.Service.Revoke(ctx, tenant, s); err != nil {
+	for name, s := range map[string]string{"garbage": "x", "access token": tok.AccessToken, "unknown session": func() string { s, _ := domain.NewRefreshToken(events.NewID()); return s }()} {
+		if err := e.App.Revoke(ctx, tenant, s); err != nil {
 			t.Errorf("revoke %s: %v, want nil", name, err)
 		}
 	}
-	if err := e.Service.Revoke(ctx, "globex", tok.RefreshToken); err != nil {
+	if err := e.App.Revoke(ctx, "globex", tok.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Service.Refresh(ctx, tenant, tok.RefreshToken); err != nil {
+	if _, err := e.App.Refresh(ctx, tenant, tok.RefreshToken); err != nil {
 		t.Fatalf("another tenant's revoke ended the session: %v", err)
 	}
 	tok = mustLogin(t, e, "alice", password)
 	for range 2 { // idempotent
-		if err := e.Service.Revoke(ctx, tenant, tok.RefreshToken); err != nil {
+		if err := e.App.Revoke(ctx, tenant, tok.RefreshToken); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.Service.Refresh(ctx, tenant, tok.RefreshToken); !errors.Is(err, login.ErrSessionRevoked) {
+	if _, err := e.App.Refresh(ctx, tenant, tok.RefreshToken); !errors.Is(err, domain.ErrSessionRevoked) {
 		t.Fatalf("refresh after revoke: %v, want revoked", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/services/query/internal/login"
+	"github.com/authstream/authstream/services/query/internal/domain"
 )
 
 // PasswordLogin is one password login (grant_type=password, or POST
@@ -18,15 +18,20 @@ type PasswordLogin struct {
 	Tenant   string
 	Username string
 	Password string
-	Client   string // client address, recorded for auditors
+	Client   string // client address: rate-limited, and recorded for auditors
 }
 
 // PasswordLogin checks a username and password and, when they are right and
 // the account is usable, records the sign-in, starts a session and returns
 // its tokens.
 //
-// Every refusal (unknown user, wrong password, disabled user or tenant,
-// locked account) is ErrInvalidCredentials after exactly one bcrypt
+// An attempt over the login rate limits of its account or its client
+// address (the service's, or the tenant's own: TenantLimits) is refused
+// with ErrRateLimited before anything else, and recorded nowhere (see
+// LoginLimits).
+//
+// Every other refusal (unknown user, wrong password, disabled user or
+// tenant, locked account) is ErrInvalidCredentials after exactly one bcrypt
 // comparison at the configured cost, a real or a dummy one, so that neither
 // the answer nor its time tells them apart. A locked account is refused
 // without comparing the password and without extending the lock.
@@ -39,96 +44,103 @@ type PasswordLogin struct {
 // correct logins each retry until they are recorded and all succeed. When
 // the outcome cannot be recorded (store down, too much contention) the
 // answer is a 503, whatever the password was.
-func (s *Service) PasswordLogin(ctx context.Context, c PasswordLogin) (Tokens, error) {
+func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (Tokens, error) {
+	if wait, ok := a.limits.allow(ctx, c.Tenant, c.Client, c.Username); !ok {
+		// Debug only: under a flood every refusal would otherwise be a line.
+		a.log.DebugContext(ctx, "login attempt rate-limited", "tenant", c.Tenant,
+			"address", addressKey(c.Client), "retry_after", wait.String())
+		return Tokens{}, rateLimited(wait)
+	}
 	key, err := authn.NormalizeUsername(c.Username)
 	if err != nil {
-		return Tokens{}, s.refuseDummy(ctx, c.Password, fmt.Errorf("username: %w", err))
+		return Tokens{}, a.refuseDummy(ctx, c.Password, fmt.Errorf("username: %w", err))
 	}
-	u, err := s.users.UserByUsernameKey(ctx, c.Tenant, key)
+	u, err := a.readModel.UserByUsernameKey(ctx, c.Tenant, key)
 	if err != nil {
 		if fault.CodeOf(err) == fault.NotFound {
-			return Tokens{}, s.refuseDummy(ctx, c.Password, errors.New("unknown user"))
+			return Tokens{}, a.refuseDummy(ctx, c.Password, errors.New("unknown user"))
 		}
 		return Tokens{}, err
 	}
 
-	state, pos, err := s.loadSignin(ctx, c.Tenant, u.ID)
+	signin, pos, err := a.loadSignin(ctx, c.Tenant, u.ID)
 	if err != nil {
 		return Tokens{}, err
 	}
-	if state.Locked(s.cfg.Clock()) {
-		return Tokens{}, s.refuseDummy(ctx, c.Password, login.ErrLocked)
+	if signin.Locked(a.now()) {
+		return Tokens{}, a.refuseDummy(ctx, c.Password, domain.ErrLocked)
 	}
 
-	outcome, err := s.compare(ctx, c.Tenant, u, c.Password)
+	outcome, err := a.compare(ctx, c.Tenant, u, c.Password)
 	if err != nil {
 		return Tokens{}, err
 	}
-	attempt := login.Attempt{Outcome: outcome, Client: c.Client}
+	attempt := domain.Attempt{Outcome: outcome, Client: c.Client}
 	actor := events.System // failures are recorded by the platform: nobody proved who they are
-	if outcome == login.Succeeded {
+	if outcome == domain.Succeeded {
 		attempt.SessionID = events.NewID()
 		actor = userActor(c.Tenant, u.ID)
 	}
 
 	for i := 0; ; i++ {
-		attempt.Now = s.cfg.Clock()
-		changes, err := state.Decide(attempt, s.cfg.Policy)
-		if errors.Is(err, login.ErrLocked) {
+		attempt.Now = a.now()
+		err := signin.Attempt(attempt, a.policy)
+		if errors.Is(err, domain.ErrLocked) {
 			// Another request locked the account while this one compared.
 			return Tokens{}, refused(ErrInvalidCredentials, err)
 		}
 		if err != nil {
 			return Tokens{}, err
 		}
-		err = s.append(ctx, c.Tenant, events.AggregateSignin, u.ID, pos, actor, changes)
+		err = a.append(ctx, c.Tenant, signin, pos, actor)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, eventstore.ErrConcurrency) {
 			return Tokens{}, err
 		}
-		if i+1 >= s.cfg.Retries {
+		if i+1 >= a.retries {
 			return Tokens{}, errTooContended
 		}
 		if err := backoff(ctx, i+1); err != nil {
 			return Tokens{}, err
 		}
-		if state, pos, err = s.loadSignin(ctx, c.Tenant, u.ID); err != nil {
+		if signin, pos, err = a.loadSignin(ctx, c.Tenant, u.ID); err != nil {
 			return Tokens{}, err
 		}
 	}
 	switch outcome {
-	case login.WrongPassword:
+	case domain.WrongPassword:
 		return Tokens{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
-	case login.Disabled:
+	case domain.Disabled:
 		return Tokens{}, refused(ErrInvalidCredentials, errors.New("user or tenant disabled"))
 	}
-	return s.startSession(ctx, c.Tenant, attempt.SessionID, u)
+	return a.startSession(ctx, c.Tenant, attempt.SessionID, u)
 }
 
 // compare checks password against u's credential on the bcrypt pool. A
-// disabled user or tenant costs a dummy comparison and gives login.Disabled.
-func (s *Service) compare(ctx context.Context, tenant string, u User, password string) (login.Outcome, error) {
+// disabled user or tenant costs a dummy comparison and gives
+// domain.Disabled.
+func (a *App) compare(ctx context.Context, tenant string, u User, password string) (domain.Outcome, error) {
 	if !u.Active || !u.TenantActive {
-		if err := s.pool.Do(ctx, func() { _ = s.hasher.CompareDummy(password) }); err != nil {
+		if err := a.pool.Do(ctx, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
 			return 0, err
 		}
-		return login.Disabled, nil
+		return domain.Disabled, nil
 	}
-	hash, err := s.keyring.Open(u.Credential, credentialAAD(tenant, u.ID))
+	hash, err := a.kek.Open(u.Credential, events.CredentialAAD(tenant, u.ID))
 	if err != nil {
 		return 0, fault.Wrap(fault.Internal, fmt.Errorf("open credential of user %s: %w", u.ID, err), "internal error")
 	}
 	var cmp error
-	if err := s.pool.Do(ctx, func() { cmp = s.hasher.Compare(hash, password) }); err != nil {
+	if err := a.pool.Do(ctx, func() { cmp = a.hasher.Compare(hash, password) }); err != nil {
 		return 0, err
 	}
 	switch {
 	case cmp == nil:
-		return login.Succeeded, nil
+		return domain.Succeeded, nil
 	case errors.Is(cmp, authn.ErrMismatch):
-		return login.WrongPassword, nil
+		return domain.WrongPassword, nil
 	}
 	return 0, cmp
 }
@@ -136,24 +148,30 @@ func (s *Service) compare(ctx context.Context, tenant string, u User, password s
 // refuseDummy spends one dummy bcrypt comparison, so that a refusal that
 // needs none takes as long as a wrong password, and returns
 // ErrInvalidCredentials with cause.
-func (s *Service) refuseDummy(ctx context.Context, password string, cause error) error {
-	if err := s.pool.Do(ctx, func() { _ = s.hasher.CompareDummy(password) }); err != nil {
+func (a *App) refuseDummy(ctx context.Context, password string, cause error) error {
+	if err := a.pool.Do(ctx, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
 		return err
 	}
 	return refused(ErrInvalidCredentials, cause)
 }
 
 // startSession records a new session for u and returns its first tokens.
-func (s *Service) startSession(ctx context.Context, tenant, sessionID string, u User) (Tokens, error) {
-	now := s.cfg.Clock()
-	refresh, hash := login.NewRefreshToken(sessionID)
-	start := login.StartSession(u.ID, hash, now, s.cfg.RefreshTTL)
-	if err := s.append(ctx, tenant, events.AggregateSession, sessionID, eventstore.Position{}, userActor(tenant, u.ID), []login.Change{start}); err != nil {
-		return Tokens{}, err
-	}
-	access, err := s.issue(ctx, tenant, u, now)
+func (a *App) startSession(ctx context.Context, tenant, sessionID string, u User) (Tokens, error) {
+	now := a.now()
+	refresh, hash := domain.NewRefreshToken(sessionID)
+	sess, err := domain.LoadSession(sessionID, nil)
 	if err != nil {
 		return Tokens{}, err
 	}
-	return Tokens{AccessToken: access, ExpiresIn: s.cfg.AccessTTL, RefreshToken: refresh}, nil
+	if err := sess.Start(u.ID, hash, now, a.refreshTTL); err != nil {
+		return Tokens{}, err
+	}
+	if err := a.append(ctx, tenant, sess, eventstore.Position{}, userActor(tenant, u.ID)); err != nil {
+		return Tokens{}, err
+	}
+	access, err := a.issue(ctx, tenant, u, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{AccessToken: access, ExpiresIn: a.accessTTL, RefreshToken: refresh}, nil
 }

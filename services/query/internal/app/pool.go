@@ -2,16 +2,9 @@ package app
 
 import (
 	"context"
-	"time"
 
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpserver"
 )
-
-// ErrBusy is returned when the password pool's queue is full: the service
-// is shedding load instead of letting logins pile up behind bcrypt. It is
-// fault.Unavailable and carries a Retry-After of one second.
-var ErrBusy = httpserver.WithRetryAfter(fault.New(fault.Unavailable, "busy", "too many logins in progress, retry shortly"), time.Second)
 
 // Pool bounds the bcrypt work in flight: at most workers comparisons run at
 // once (bcrypt is CPU-bound, so more than the cores only adds latency), and

@@ -7,7 +7,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/services/query/internal/login"
+	"github.com/authstream/authstream/services/query/internal/domain"
 )
 
 // Refresh rotates a refresh token (grant_type=refresh_token): the presented
@@ -16,57 +16,59 @@ import (
 // The decision reads the session aggregate from the activity log, never a
 // projection (its last event when the current token is presented, its
 // history otherwise: loadRotation), and appends with optimistic
-// concurrency, so of concurrent refreshes with one token exactly one wins. The others reload, find their
-// token rotated and, as DESIGN section 7 asks, treat it as reuse: the whole
-// family is revoked, the winner's new token included. A client must
-// therefore never refresh one token twice in parallel.
+// concurrency, so of concurrent refreshes with one token exactly one wins.
+// The others reload, find their token rotated and, as DESIGN section 7
+// asks, treat it as reuse: the whole family is revoked, the winner's new
+// token included. A client must therefore never refresh one token twice in
+// parallel.
 //
 // Password change, disable and delete revoke the user's sessions here: a
 // session that started before the user's not-before, or whose user is
 // disabled or gone, is revoked on its next refresh. Access tokens already
 // issued die by their own not-before check and short lifetime.
 //
-// Every refusal is ErrInvalidRefreshToken; the cause says why, for logs.
-func (s *Service) Refresh(ctx context.Context, tenant, token string) (Tokens, error) {
-	sid, presented, err := login.ParseRefreshToken(token)
+// Every refusal is ErrInvalidRefreshToken; the cause (a domain error) says
+// why, for logs.
+func (a *App) Refresh(ctx context.Context, tenant, token string) (Tokens, error) {
+	sid, presented, err := domain.ParseRefreshToken(token)
 	if err != nil {
 		return Tokens{}, refused(ErrInvalidRefreshToken, err)
 	}
-	next, nextHash := login.NewRefreshToken(sid)
+	next, nextHash := domain.NewRefreshToken(sid)
 
 	var u *User
 	for i := 0; ; i++ {
-		sess, pos, err := s.loadRotation(ctx, tenant, sid, presented)
+		sess, pos, err := a.loadRotation(ctx, tenant, sid, presented)
 		if err != nil {
 			return Tokens{}, err
 		}
 		if !sess.Started() {
-			return Tokens{}, refused(ErrInvalidRefreshToken, login.ErrUnknownSession)
+			return Tokens{}, refused(ErrInvalidRefreshToken, domain.ErrUnknownSession)
 		}
 		if u == nil {
-			if u, err = s.sessionUser(ctx, tenant, sess.UserID); err != nil {
+			if u, err = a.sessionUser(ctx, tenant, sess.UserID()); err != nil {
 				return Tokens{}, err
 			}
 		}
 		if !u.TenantActive {
 			return Tokens{}, refused(ErrInvalidRefreshToken, errors.New("tenant disabled"))
 		}
-		now := s.cfg.Clock()
+		now := a.now()
 		notBefore := u.NotBefore
 		if !u.Active {
 			notBefore = now // a disabled or deleted user's sessions all end
 		}
-		changes, decision := sess.Refresh(login.Refresh{
-			PresentedHash: presented, NewHash: nextHash, Now: now, TTL: s.cfg.RefreshTTL, UserNotBefore: notBefore,
+		decision := sess.Refresh(domain.Refresh{
+			PresentedHash: presented, NewHash: nextHash, Now: now, TTL: a.refreshTTL, UserNotBefore: notBefore,
 		})
-		if len(changes) > 0 {
-			actor := userActor(tenant, sess.UserID)
+		if len(sess.Pending()) > 0 {
+			actor := userActor(tenant, sess.UserID())
 			if decision != nil {
 				actor = events.System // a revocation the platform decided
 			}
-			err := s.append(ctx, tenant, events.AggregateSession, sid, pos, actor, changes)
+			err := a.append(ctx, tenant, sess, pos, actor)
 			if errors.Is(err, eventstore.ErrConcurrency) {
-				if i+1 >= s.cfg.Retries {
+				if i+1 >= a.retries {
 					return Tokens{}, errTooContended
 				}
 				if err := backoff(ctx, i+1); err != nil {
@@ -81,18 +83,18 @@ func (s *Service) Refresh(ctx context.Context, tenant, token string) (Tokens, er
 		if decision != nil {
 			return Tokens{}, refused(ErrInvalidRefreshToken, decision)
 		}
-		access, err := s.issue(ctx, tenant, *u, now)
+		access, err := a.issue(ctx, tenant, *u, now)
 		if err != nil {
 			return Tokens{}, err
 		}
-		return Tokens{AccessToken: access, ExpiresIn: s.cfg.AccessTTL, RefreshToken: next}, nil
+		return Tokens{AccessToken: access, ExpiresIn: a.accessTTL, RefreshToken: next}, nil
 	}
 }
 
 // sessionUser reads a session's user; a user that no longer exists comes
 // back inactive, so that the session is revoked.
-func (s *Service) sessionUser(ctx context.Context, tenant, userID string) (*User, error) {
-	u, err := s.users.UserByID(ctx, tenant, userID)
+func (a *App) sessionUser(ctx context.Context, tenant, userID string) (*User, error) {
+	u, err := a.readModel.UserByID(ctx, tenant, userID)
 	if fault.CodeOf(err) == fault.NotFound {
 		return &User{ID: userID, TenantActive: true}, nil
 	}

@@ -1,17 +1,22 @@
 // Package httpapi is the query service's HTTP adapter: the router, its
-// middleware and the handlers of the login and read API.
+// middleware (the tenant in the path, consistency tokens, bearer
+// authentication) and the handlers of the login, read and audit API. The
+// handlers parse requests, call the application and write its answers:
+// RFC 6749 error bodies at the OAuth endpoints (oauth_errors.go), RFC 9457
+// problem bodies everywhere else (libs/httpserver), two mappings kept apart
+// on purpose.
 package httpapi
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/telemetry"
-	"github.com/authstream/authstream/services/query/internal/audit"
-	"github.com/authstream/authstream/services/query/internal/oauth"
-	"github.com/authstream/authstream/services/query/internal/queries"
+	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -21,16 +26,13 @@ type Deps struct {
 	// Ready reports whether the service's dependencies are reachable; it
 	// backs GET /readyz.
 	Ready func(context.Context) error
-	// Login serves the token, login and revocation endpoints.
-	Login *oauth.Handler
-	// Queries serves JWKS, discovery, /me, /check, /users and /roles.
-	Queries *queries.Handler
-	// Audit serves the auditors' history, holders and export routes.
-	Audit *audit.Handler
-	// Consistency, when set, makes a request under /t/{tenant} that carries
-	// a Consistency-Token wait until the read model has applied it
-	// (consistency.Waiter.Middleware).
-	Consistency func(http.Handler) http.Handler
+	// App runs the use cases. Without it the routes exist (for the
+	// router-versus-spec test) but answer 503.
+	App *app.App
+	// TrustedProxies are the reverse proxies (AUTH_TRUSTED_PROXIES) whose
+	// Forwarded and X-Forwarded-For headers name the client of a request
+	// they pass on; nil trusts none, and the client is the TCP peer.
+	TrustedProxies []netip.Prefix
 }
 
 // NewRouter returns the query service's handler: tracing and metrics
@@ -44,46 +46,59 @@ func NewRouter(d Deps) chi.Router {
 	return r
 }
 
-// errNotConfigured answers the API of a router built without its handlers
-// (the router-versus-spec test builds one).
+// handlers serves the API on one App.
+type handlers struct {
+	app     *app.App
+	log     *slog.Logger
+	trusted []netip.Prefix
+}
+
+// errNotConfigured answers the API of a router built without its
+// application (the router-versus-spec test builds one).
 var errNotConfigured = fault.New(fault.Unavailable, "not-configured", "the query service is not configured")
 
-// Routes registers the login and read API under /t/{tenant}: tokens,
-// login and revocation (package oauth), JWKS, discovery, me, check, users
-// and roles (package queries), history, holders and export (package
-// audit). Every route added here must also be added to docs/openapi.yaml
-// with x-services: [query], which the router test checks. Without Login,
-// Queries and Audit the routes exist but answer 503.
+// Routes registers the login, read and audit API under /t/{tenant}: token,
+// login and revocation (oauth.go), the key set and discovery
+// (wellknown.go), me, check, users and roles (reads.go), histories, holders
+// and export (audit.go). Every route added here must also be added to
+// docs/openapi.yaml with x-services: [query], which the router test
+// checks.
 func Routes(r chi.Router, d Deps) {
-	login, reads := d.Login, d.Queries
-	auditor := d.Audit
-	configured := login != nil && reads != nil && auditor != nil
-	if login == nil {
-		login = oauth.New(nil, nil)
-	}
-	if reads == nil {
-		reads = queries.New(nil, nil, nil, nil, "", nil)
-	}
-	if auditor == nil {
-		auditor = audit.New(nil, nil, nil, nil)
-	}
+	h := &handlers{app: d.App, log: d.Telemetry.Logger, trusted: d.TrustedProxies}
 	r.Route("/t/{tenant}", func(r chi.Router) {
-		// The wait comes before every handler, the token endpoint's
-		// included: a client logs in right after registering with the
-		// register answer's token and must find itself in the read model.
-		if d.Consistency != nil {
-			r.Use(d.Consistency)
-		}
-		if !configured {
-			log := d.Telemetry.Logger
+		if h.app == nil {
 			r.Use(func(http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					httpserver.WriteError(w, r, log, errNotConfigured)
+					httpserver.WriteError(w, r, h.log, errNotConfigured)
 				})
 			})
 		}
-		login.Register(r)
-		reads.Register(r)
-		auditor.Register(r)
+		// The wait comes before every handler, the token endpoint's
+		// included: a client logs in right after registering with the
+		// register answer's token and must find itself in the read model.
+		r.Use(h.consistency)
+		r.Group(func(r chi.Router) {
+			r.Use(h.tenantSlug)
+			r.Post("/oauth/token", h.token)
+			r.Post("/login", h.login)
+			r.Post("/oauth/revoke", h.revoke)
+			r.Get("/.well-known/jwks.json", h.jwks)
+			r.Get("/.well-known/openid-configuration", h.discovery)
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(h.tenantSlug, httpserver.Authenticate(h.log, h.verify))
+			r.Get("/me", h.me)
+			r.Post("/check", h.check)
+			r.Get("/users", h.users)
+			r.Get("/users/{id}", h.user)
+			r.Get("/roles", h.roles)
+			r.Get("/roles/{name}", h.role)
+
+			r.Get("/users/{id}/history", h.userHistory)
+			r.Get("/users/{id}/signins", h.signins)
+			r.Get("/roles/{name}/history", h.roleHistory)
+			r.Get("/audit/holders", h.holders)
+			r.Get("/audit/events", h.tenantEvents)
+		})
 	})
 }

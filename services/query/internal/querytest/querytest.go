@@ -1,12 +1,15 @@
-// Package querytest assembles the login side of the query service on real
+// Package querytest assembles the query service's application on real
 // parts for tests: an embedded NATS server with the event streams, the
 // event store, the signing-key store with a key for each tenant, bcrypt at
-// the minimum cost, and a user directory tests fill directly.
+// the minimum cost, and an in-memory read model tests fill directly.
 package querytest
 
 import (
 	"context"
 	"crypto/rand"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +18,6 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natstest"
-	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/services/query/internal/app"
 	"golang.org/x/crypto/bcrypt"
@@ -24,15 +26,19 @@ import (
 // PublicURL is the public URL the environment's tokens are issued under.
 const PublicURL = "https://auth.example.test"
 
-// Env is one test's login stack.
+// Tenants are the tenants of an Env: each has a signing key and exists in
+// the read model.
+var Tenants = []string{"acme", "globex"}
+
+// Env is one test's application and the parts it runs on.
 type Env struct {
 	Store   *eventstore.Store
 	Keys    *keystore.Store
 	Keyring *events.Keyring
 	Hasher  *authn.Hasher
-	Users   *Users
-	Service *app.Service
-	// Now is the clock of Service; tests may move it with Advance.
+	// Users is the read model App reads; tests add users and roles.
+	Users *ReadModel
+	App   *app.App
 	clock *Clock
 }
 
@@ -56,20 +62,18 @@ func (c *Clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// Advance moves the service's clock forward by d.
+// Advance moves the application's clock forward by d.
 func (e *Env) Advance(d time.Duration) { e.clock.Advance(d) }
 
-// Now returns the service's clock.
+// Now returns the application's clock.
 func (e *Env) Now() time.Time { return e.clock.Now() }
 
-// MustEnv starts the stack with keys for tenants (at least "acme" and
-// "globex" when none are given) and cfg's settings (PublicURL and Clock are
-// set here).
-func MustEnv(tb testing.TB, cfg app.Config, tenants ...string) *Env {
+// MustEnv starts the stack with Tenants and builds its App with opts,
+// after the environment's own: the clock (Now, Advance) and login rate
+// limits turned off, since tests of other behaviour log in far more often
+// than a client would; a test of the limits sets them.
+func MustEnv(tb testing.TB, opts ...app.Option) *Env {
 	tb.Helper()
-	if len(tenants) == 0 {
-		tenants = []string{"acme", "globex"}
-	}
 	ctx := context.Background()
 	_, url := natstest.RunServer(tb)
 	_, js := natstest.Connect(tb, url)
@@ -91,23 +95,25 @@ func MustEnv(tb testing.TB, cfg app.Config, tenants ...string) *Env {
 		tb.Fatalf("keystore: %v", err)
 	}
 	tb.Cleanup(func() { _ = keys.Close() })
-	for _, t := range tenants {
+	users := &ReadModel{keyring: keyring, tenants: map[string]bool{}, byID: map[string]*app.User{}, byKey: map[string]string{}, roles: map[string]map[string][]string{}}
+	for _, t := range Tenants {
 		if _, _, err := keys.Create(ctx, t, authn.EdDSA); err != nil {
 			tb.Fatalf("create key of %s: %v", t, err)
 		}
+		users.tenants[t] = true
 	}
 	hasher, err := authn.NewHasher(bcrypt.MinCost)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	users.hasher = hasher
 	clock := &Clock{now: time.Now()}
-	cfg.PublicURL, cfg.Clock = PublicURL, clock.Now
-	users := &Users{keyring: keyring, hasher: hasher, byID: map[string]*app.User{}, byKey: map[string]string{}}
-	svc, err := app.New(cfg, store, users, keys, hasher, keyring, app.NewPool(4, 256))
+	opts = append([]app.Option{app.WithClock(clock.Now), app.WithLoginLimits(app.LoginLimits{Window: time.Minute})}, opts...)
+	a, err := app.New(store, users, keys, hasher, keyring, PublicURL, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Env{Store: store, Keys: keys, Keyring: keyring, Hasher: hasher, Users: users, Service: svc, clock: clock}
+	return &Env{Store: store, Keys: keys, Keyring: keyring, Hasher: hasher, Users: users, App: a, clock: clock}
 }
 
 // Verifier returns a verifier of the environment's access tokens.
@@ -120,80 +126,169 @@ func (e *Env) Verifier(tb testing.TB, opts ...authn.VerifierOption) *authn.Verif
 	return v
 }
 
-// Users is an in-memory app.Directory: the read model's login view, filled
-// by tests.
-type Users struct {
+// ReadModel is an in-memory app.ReadModel: the projection's users and
+// roles, filled by tests. A user's roles grant what the tenant's roles
+// defined here (DefineRole) hold, and the built-in admin role.
+type ReadModel struct {
 	keyring *events.Keyring
 	hasher  *authn.Hasher
 	mu      sync.Mutex
-	byID    map[string]*app.User // tenant + "/" + id
-	byKey   map[string]string    // tenant + "/" + username key → id
+	tenants map[string]bool
+	byID    map[string]*app.User           // tenant + "/" + id
+	byKey   map[string]string              // tenant + "/" + username key → id
+	roles   map[string]map[string][]string // tenant → role → permissions
 }
 
-// CredentialAAD is the associated data a user's credential is sealed with;
-// the command service and the login path must agree on it.
-func CredentialAAD(tenant, userID string) []byte {
-	return []byte("authstream/credential/" + tenant + "/" + userID)
-}
+var _ app.ReadModel = (*ReadModel)(nil)
 
 // MustAdd registers an active user with password in tenant (an active
 // tenant) and returns its id.
-func (u *Users) MustAdd(tb testing.TB, tenant, username, password string, roles ...string) string {
+func (m *ReadModel) MustAdd(tb testing.TB, tenant, username, password string, roles ...string) string {
 	tb.Helper()
 	key, err := authn.NormalizeUsername(username)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hash, err := u.hasher.Hash(password)
+	hash, err := m.hasher.Hash(password)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	id := events.NewID()
-	sealed, err := u.keyring.Seal(hash, CredentialAAD(tenant, id))
+	sealed, err := m.keyring.Seal(hash, events.CredentialAAD(tenant, id))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.byID[tenant+"/"+id] = &app.User{ID: id, Username: username, Active: true, TenantActive: true, Credential: sealed, Roles: roles}
-	u.byKey[tenant+"/"+key] = id
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.byID[tenant+"/"+id] = &app.User{ID: id, Username: username, Active: true, TenantActive: true, Credential: sealed, Roles: roles}
+	m.byKey[tenant+"/"+key] = id
 	return id
 }
 
 // Update changes a user in place.
-func (u *Users) Update(tenant, id string, fn func(*app.User)) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if usr, ok := u.byID[tenant+"/"+id]; ok {
+func (m *ReadModel) Update(tenant, id string, fn func(*app.User)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if usr, ok := m.byID[tenant+"/"+id]; ok {
 		fn(usr)
 	}
 }
 
 // Delete removes a user.
-func (u *Users) Delete(tenant, id string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.byID, tenant+"/"+id)
+func (m *ReadModel) Delete(tenant, id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.byID, tenant+"/"+id)
+}
+
+// DefineRole defines (or redefines) a role of tenant.
+func (m *ReadModel) DefineRole(tenant, name string, permissions ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.roles[tenant] == nil {
+		m.roles[tenant] = map[string][]string{}
+	}
+	m.roles[tenant][name] = permissions
 }
 
 // UserByUsernameKey implements app.Directory.
-func (u *Users) UserByUsernameKey(_ context.Context, tenant, key string) (app.User, error) {
-	u.mu.Lock()
-	id, ok := u.byKey[tenant+"/"+key]
-	u.mu.Unlock()
+func (m *ReadModel) UserByUsernameKey(ctx context.Context, tenant, key string) (app.User, error) {
+	m.mu.Lock()
+	id, ok := m.byKey[tenant+"/"+key]
+	m.mu.Unlock()
 	if !ok {
-		return app.User{}, fault.New(fault.NotFound, "user-not-found", "no such user")
+		return app.User{}, app.ErrUserNotFound
 	}
-	return u.UserByID(context.Background(), tenant, id)
+	return m.UserByID(ctx, tenant, id)
 }
 
 // UserByID implements app.Directory.
-func (u *Users) UserByID(_ context.Context, tenant, id string) (app.User, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	usr, ok := u.byID[tenant+"/"+id]
+func (m *ReadModel) UserByID(_ context.Context, tenant, id string) (app.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	usr, ok := m.byID[tenant+"/"+id]
 	if !ok {
-		return app.User{}, fault.New(fault.NotFound, "user-not-found", "no such user")
+		return app.User{}, app.ErrUserNotFound
 	}
 	return *usr, nil
+}
+
+func account(u *app.User) app.Account {
+	status := "active"
+	if !u.Active {
+		status = "disabled"
+	}
+	return app.Account{ID: u.ID, Username: u.Username, Status: status, Roles: slices.Clone(u.Roles)}
+}
+
+// Account implements app.Accounts.
+func (m *ReadModel) Account(_ context.Context, tenant, id string) (app.Account, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	usr, ok := m.byID[tenant+"/"+id]
+	if !ok {
+		return app.Account{}, app.ErrUserNotFound
+	}
+	return account(usr), nil
+}
+
+// Accounts implements app.Accounts.
+func (m *ReadModel) Accounts(_ context.Context, tenant, after string, limit int) ([]app.Account, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []app.Account
+	for _, k := range slices.Sorted(maps.Keys(m.byID)) {
+		id, ok := strings.CutPrefix(k, tenant+"/")
+		if ok && id > after && len(out) < limit {
+			out = append(out, account(m.byID[k]))
+		}
+	}
+	return out, nil
+}
+
+// Role implements app.Accounts.
+func (m *ReadModel) Role(_ context.Context, tenant, name string) (app.Role, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	perms, ok := m.roles[tenant][name]
+	if !ok {
+		return app.Role{}, app.ErrRoleNotFound
+	}
+	return app.Role{Name: name, Permissions: slices.Clone(perms)}, nil
+}
+
+// Roles implements app.Accounts.
+func (m *ReadModel) Roles(_ context.Context, tenant string) ([]app.Role, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []app.Role
+	for _, name := range slices.Sorted(maps.Keys(m.roles[tenant])) {
+		out = append(out, app.Role{Name: name, Permissions: slices.Clone(m.roles[tenant][name])})
+	}
+	return out, nil
+}
+
+// TenantExists implements app.Accounts: the Env's Tenants exist.
+func (m *ReadModel) TenantExists(_ context.Context, tenant string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tenants[tenant], nil
+}
+
+// Grant implements app.Grants.
+func (m *ReadModel) Grant(_ context.Context, tenant, userID string) (app.Grant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	usr, ok := m.byID[tenant+"/"+userID]
+	if !ok {
+		return app.Grant{}, nil
+	}
+	return app.Grant{Exists: true, Active: usr.Active && usr.TenantActive, Roles: slices.Clone(usr.Roles), NotBefore: usr.NotBefore}, nil
+}
+
+// RolePermissions implements app.Grants.
+func (m *ReadModel) RolePermissions(_ context.Context, tenant string) (map[string][]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.roles[tenant]), nil
 }

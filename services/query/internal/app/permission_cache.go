@@ -1,0 +1,259 @@
+package app
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
+)
+
+// PermissionCache answers "may user U do P?" from an in-memory copy of the
+// accounts projection: per tenant, the permissions of each role and the
+// roles, standing and not-before of each user asked about, loaded lazily
+// from Grants. The token verifier reads standing and not-before from here
+// too. The cache follows the projector: when a partition advances, what its
+// events changed is dropped (a user, a tenant's roles, a tenant; the
+// partition's tenants when the projector did not say), so that a change
+// takes effect at the first check or request after its event is projected.
+// It is safe for concurrent use.
+type PermissionCache struct {
+	src Grants
+
+	mu      sync.Mutex
+	gen     [events.Partitions]uint64 // bumped by each invalidation of the partition
+	tenants map[string]*tenantEntry
+}
+
+// maxUsersPerTenant bounds the users cached per tenant; past it the
+// tenant's user entries are dropped and loaded again as asked.
+const maxUsersPerTenant = 10000
+
+type tenantEntry struct {
+	roles map[string]authz.Set // nil until loaded
+	users map[string]Grant
+}
+
+// NewPermissionCache returns an empty cache over src. New builds the
+// App's, which App.ProjectionAdvanced keeps current.
+func NewPermissionCache(src Grants) *PermissionCache {
+	return &PermissionCache{src: src, tenants: map[string]*tenantEntry{}}
+}
+
+// Invalidate drops what an advance of the projection changed: a user's
+// entry for a change to that user, a tenant's roles for a change to one
+// of its roles, the whole tenant for anything else named, and every
+// tenant of the partition when the advance does not say what changed.
+// Loads of the partition that were in flight when it ran do not store
+// what they read, since it may predate the change.
+func (c *PermissionCache) Invalidate(a Advance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := a.Partition
+	if p < 0 || p >= events.Partitions {
+		return
+	}
+	c.gen[p]++
+	if a.Changed == nil {
+		for t := range c.tenants {
+			if events.Partition(t) == p {
+				delete(c.tenants, t)
+			}
+		}
+		return
+	}
+	for _, ch := range a.Changed {
+		// The projector names only the partition's own tenants; should
+		// another be named, its loads in flight must not store either.
+		if tp := events.Partition(ch.Tenant); tp != p {
+			c.gen[tp]++
+		}
+		e := c.tenants[ch.Tenant]
+		if e == nil {
+			continue
+		}
+		switch ch.Aggregate {
+		case events.AggregateUser:
+			delete(e.users, ch.ID)
+		case events.AggregateRole:
+			e.roles = nil
+		default:
+			delete(c.tenants, ch.Tenant)
+		}
+	}
+}
+
+// Subject is what a check knows about one user.
+type Subject struct {
+	Exists      bool      // the user exists (not deleted)
+	Active      bool      // the user and the tenant are active
+	Roles       []string  // roles held
+	Permissions authz.Set // what the roles grant; empty when not Active
+}
+
+// Allows reports whether the subject holds required. A disabled or
+// unknown user is denied everything.
+func (s Subject) Allows(required authz.Permission) bool {
+	return s.Active && s.Permissions.Allows(required)
+}
+
+// Subject returns a user's roles and effective permissions in tenant.
+// Errors are the source's (fault.Unavailable or Internal).
+func (c *PermissionCache) Subject(ctx context.Context, tenant, userID string) (Subject, error) {
+	roles, grant, err := c.lookup(ctx, tenant, userID)
+	if err != nil {
+		return Subject{}, err
+	}
+	s := Subject{Exists: grant.Exists, Active: grant.Active, Roles: grant.Roles}
+	if s.Active {
+		s.Permissions = authz.Effective(grant.Roles, func(r string) (authz.Set, bool) {
+			set, ok := roles[r]
+			return set, ok
+		})
+	}
+	return s, nil
+}
+
+// Allows reports whether a user of tenant holds required now: the answer
+// of Subject(...).Allows(required), without building the user's
+// effective set, which a single question does not need. A disabled or
+// unknown user is denied everything. Errors are the source's.
+func (c *PermissionCache) Allows(ctx context.Context, tenant, userID string, required authz.Permission) (bool, error) {
+	roles, grant, err := c.lookup(ctx, tenant, userID)
+	if err != nil || !grant.Active {
+		return false, err
+	}
+	for _, r := range grant.Roles {
+		if authz.IsBuiltinRole(r) {
+			if authz.AdminPermissions().Allows(required) {
+				return true, nil
+			}
+			continue
+		}
+		if roles[r].Allows(required) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// lookup returns the tenant's roles and the user's grant, loading what is
+// not cached. When both are cached it takes the lock once and writes
+// nothing, the common case of a busy tenant.
+func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (map[string]authz.Set, Grant, error) {
+	p := events.Partition(tenant)
+	c.mu.Lock()
+	gen := c.gen[p]
+	var (
+		roles     map[string]authz.Set
+		grant     Grant
+		haveGrant bool
+	)
+	if e := c.tenants[tenant]; e != nil {
+		roles = e.roles
+		grant, haveGrant = e.users[userID]
+	}
+	c.mu.Unlock()
+	if roles != nil && haveGrant {
+		return roles, grant, nil
+	}
+
+	var (
+		err         error
+		loadedRoles map[string]authz.Set
+		loadedGrant *Grant
+	)
+	if roles == nil {
+		if loadedRoles, err = c.loadRoles(ctx, tenant); err != nil {
+			return nil, Grant{}, err
+		}
+		roles = loadedRoles
+	}
+	if !haveGrant {
+		if grant, err = c.src.Grant(ctx, tenant, userID); err != nil {
+			return nil, Grant{}, err
+		}
+		loadedGrant = &grant
+	}
+	c.store(tenant, p, gen, loadedRoles, userID, loadedGrant)
+	return roles, grant, nil
+}
+
+// NotBefore is an authn.NotBeforeFunc served from the cache: it returns
+// the user's not-before and refuses (ErrInactive) the tokens of a
+// user that is disabled, deleted or in a disabled tenant. It reads the
+// same per-user entry as Subject, so a disable or a password change takes
+// effect at the first request after its event is projected, without a
+// database read per request in between.
+func (c *PermissionCache) NotBefore(ctx context.Context, tenant, userID string) (time.Time, error) {
+	p := events.Partition(tenant)
+	c.mu.Lock()
+	gen := c.gen[p]
+	var (
+		grant     Grant
+		haveGrant bool
+	)
+	if e := c.tenants[tenant]; e != nil {
+		grant, haveGrant = e.users[userID]
+	}
+	c.mu.Unlock()
+
+	if !haveGrant {
+		var err error
+		if grant, err = c.src.Grant(ctx, tenant, userID); err != nil {
+			return time.Time{}, err
+		}
+		// The roles are left to the first check that needs them: a token
+		// check alone should not pay for them.
+		c.store(tenant, p, gen, nil, userID, &grant)
+	}
+	if !grant.Active {
+		return time.Time{}, ErrInactive
+	}
+	return grant.NotBefore, nil
+}
+
+// store keeps what a check loaded, unless the partition was invalidated
+// since the check began. Nil roles keep the roles already cached, if
+// any; a nil grant keeps the user's.
+func (c *PermissionCache) store(tenant string, p int, gen uint64, roles map[string]authz.Set, userID string, grant *Grant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen[p] != gen {
+		return
+	}
+	e := c.tenants[tenant]
+	if e == nil {
+		e = &tenantEntry{users: map[string]Grant{}}
+		c.tenants[tenant] = e
+	}
+	if roles != nil {
+		e.roles = roles
+	}
+	if grant == nil {
+		return
+	}
+	if len(e.users) >= maxUsersPerTenant {
+		e.users = map[string]Grant{}
+	}
+	e.users[userID] = *grant
+}
+
+func (c *PermissionCache) loadRoles(ctx context.Context, tenant string) (map[string]authz.Set, error) {
+	raw, err := c.src.RolePermissions(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]authz.Set, len(raw))
+	for name, perms := range raw {
+		set, err := authz.ParseSet(perms)
+		if err != nil {
+			// The projection stores only validated permissions; a role that
+			// still fails grants nothing rather than something unintended.
+			set = nil
+		}
+		out[name] = set
+	}
+	return out, nil
+}

@@ -1,0 +1,278 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/readmodel"
+	"github.com/authstream/authstream/services/query/internal/app"
+)
+
+// source is an in-memory app.Grants that counts its reads, so that the
+// tests see what the cache serves without asking.
+type source struct {
+	mu          sync.Mutex
+	grants      map[string]app.Grant
+	grantReads  int
+	rolesReads  int
+	permissions map[string][]string
+}
+
+func (s *source) Grant(_ context.Context, _, userID string) (app.Grant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grantReads++
+	return s.grants[userID], nil
+}
+
+func (s *source) RolePermissions(context.Context, string) (map[string][]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rolesReads++
+	return s.permissions, nil
+}
+
+func (s *source) set(userID string, g app.Grant) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grants[userID] = g
+}
+
+func (s *source) reads() (grants, roles int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.grantReads, s.rolesReads
+}
+
+func TestPermissionCache_NotBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cut := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	src := &source{
+		grants: map[string]app.Grant{
+			"alice": {Exists: true, Active: true, Roles: []string{"billing"}, NotBefore: cut},
+			"bob":   {Exists: true, Active: false},
+		},
+		permissions: map[string][]string{"billing": {"invoices:read"}},
+	}
+	c := app.NewPermissionCache(src)
+
+	tests := []struct {
+		name    string
+		user    string
+		want    time.Time
+		wantErr error
+	}{
+		{name: "active user", user: "alice", want: cut},
+		{name: "disabled user", user: "bob", wantErr: app.ErrInactive},
+		{name: "unknown user", user: "carol", wantErr: app.ErrInactive},
+	}
+	for _, tt := range tests {
+		got, err := c.NotBefore(ctx, "acme", tt.user)
+		if !errors.Is(err, tt.wantErr) || !got.Equal(tt.want) {
+			t.Errorf("%s: NotBefore = %v, %v; want %v, %v", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+
+	// A second request is served from the cache, and a token check alone
+	// does not load the roles.
+	if _, err := c.NotBefore(ctx, "acme", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if grants, roles := src.reads(); grants != 3 || roles != 0 {
+		t.Fatalf("reads after repeated NotBefore: %d grants, %d roles; want 3, 0", grants, roles)
+	}
+	// A check reuses the grant NotBefore loaded and adds the roles.
+	s, err := c.Subject(ctx, "acme", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Active || len(s.Roles) != 1 {
+		t.Fatalf("subject = %+v", s)
+	}
+	if grants, roles := src.reads(); grants != 3 || roles != 1 {
+		t.Fatalf("reads after Subject: %d grants, %d roles; want 3, 1", grants, roles)
+	}
+
+	// A disable is seen once the partition's advance is announced, not before.
+	src.set("alice", app.Grant{Exists: true, Active: false})
+	if _, err := c.NotBefore(ctx, "acme", "alice"); err != nil {
+		t.Fatalf("before the announcement: %v", err)
+	}
+	c.Invalidate(app.Advance{Partition: events.Partition("acme"), Seq: 1})
+	if _, err := c.NotBefore(ctx, "acme", "alice"); !errors.Is(err, app.ErrInactive) {
+		t.Fatalf("after the announcement: %v, want ErrInactive", err)
+	}
+}
+
+func TestPermissionCache_Invalidate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	acme := events.Partition("acme")
+	// A tenant of another partition, whose entries no advance of acme's
+	// partition may touch.
+	other := "globex"
+	for i := 0; events.Partition(other) == acme; i++ {
+		other = "globex-" + string(rune('a'+i))
+	}
+	newSource := func() *source {
+		return &source{
+			grants: map[string]app.Grant{
+				"alice": {Exists: true, Active: true, Roles: []string{"billing"}},
+				"bob":   {Exists: true, Active: true, Roles: []string{"billing"}},
+			},
+			permissions: map[string][]string{"billing": {"invoices:read"}},
+		}
+	}
+	// warm loads alice and bob of acme and alice of the other tenant.
+	warm := func(t *testing.T, c *app.PermissionCache) {
+		t.Helper()
+		for _, q := range [][2]string{{"acme", "alice"}, {"acme", "bob"}, {other, "alice"}} {
+			if _, err := c.Subject(ctx, q[0], q[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	changed := func(items ...readmodel.Changed) app.Advance {
+		return app.Advance{Partition: acme, Seq: 2, Changed: append([]readmodel.Changed{}, items...)}
+	}
+
+	tests := []struct {
+		name    string
+		advance app.Advance
+		// reads the three subjects of warm cost afterwards
+		grants, roles int
+	}{
+		{"a user changed", changed(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateUser, ID: "alice"}), 1, 0},
+		{"a role changed", changed(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateRole, ID: "billing"}), 0, 1},
+		{"the tenant changed", changed(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateTenant, ID: "acme"}), 2, 1},
+		{"any aggregate of the tenant", changed(readmodel.Changed{Tenant: "acme"}), 2, 1},
+		{"a user of a tenant not cached", changed(readmodel.Changed{Tenant: "initech", Aggregate: events.AggregateUser, ID: "alice"}), 0, 0},
+		{"nothing named", changed(), 0, 0},
+		{"unknown changes: the partition", app.Advance{Partition: acme, Seq: 2}, 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := newSource()
+			c := app.NewPermissionCache(src)
+			warm(t, c)
+			grants0, roles0 := src.reads()
+			c.Invalidate(tt.advance)
+			warm(t, c)
+			grants, roles := src.reads()
+			if grants-grants0 != tt.grants || roles-roles0 != tt.roles {
+				t.Fatalf("reloads after the advance: %d grants, %d roles; want %d, %d", grants-grants0, roles-roles0, tt.grants, tt.roles)
+			}
+		})
+	}
+
+	t.Run("the changed user's new standing is seen", func(t *testing.T) {
+		t.Parallel()
+		src := newSource()
+		c := app.NewPermissionCache(src)
+		warm(t, c)
+		src.set("alice", app.Grant{Exists: true, Active: true, Roles: []string{"billing", "admin"}})
+		src.set("bob", app.Grant{Exists: true, Active: false})
+		c.Invalidate(changed(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateUser, ID: "alice"}))
+		a, err := c.Subject(ctx, "acme", "alice")
+		if err != nil || len(a.Roles) != 2 {
+			t.Fatalf("alice after her change: %+v, %v", a, err)
+		}
+		// bob's change was not announced yet: still the cached answer.
+		if b, err := c.Subject(ctx, "acme", "bob"); err != nil || !b.Active {
+			t.Fatalf("bob before his change is announced: %+v, %v", b, err)
+		}
+	})
+}
+
+// blockingSource holds Grant reads until released, to run an invalidation
+// while a load is in flight.
+type blockingSource struct {
+	*source
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b blockingSource) Grant(ctx context.Context, tenant, userID string) (app.Grant, error) {
+	g, err := b.source.Grant(ctx, tenant, userID)
+	b.started <- struct{}{}
+	<-b.release
+	return g, err
+}
+
+func TestPermissionCache_Invalidate_inFlightLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := blockingSource{
+		source: &source{
+			grants:      map[string]app.Grant{"alice": {Exists: true, Active: true}},
+			permissions: map[string][]string{},
+		},
+		started: make(chan struct{}),
+		release: make(chan struct{}),
+	}
+	c := app.NewPermissionCache(src)
+	done := make(chan error, 1)
+	go func() { _, err := c.NotBefore(ctx, "acme", "alice"); done <- err }()
+	<-src.started
+	// The load read alice as active; her disable is projected and
+	// announced before the load stores what it read.
+	src.set("alice", app.Grant{Exists: true, Active: false})
+	c.Invalidate(app.Advance{Partition: events.Partition("acme"), Seq: 2,
+		Changed: []readmodel.Changed{{Tenant: "acme", Aggregate: events.AggregateUser, ID: "alice"}}})
+	close(src.release)
+	if err := <-done; err != nil {
+		t.Fatalf("the load in flight: %v", err)
+	}
+	go func() { <-src.started }()
+	if _, err := c.NotBefore(ctx, "acme", "alice"); !errors.Is(err, app.ErrInactive) {
+		t.Fatalf("after the announced disable: %v, want ErrInactive (the stale load must not be kept)", err)
+	}
+}
+
+func TestPermissionCache_Allows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := &source{
+		grants: map[string]app.Grant{
+			"clerk":    {Exists: true, Active: true, Roles: []string{"billing", "gone"}},
+			"boss":     {Exists: true, Active: true, Roles: []string{"admin"}},
+			"disabled": {Exists: true, Active: false, Roles: []string{"admin"}},
+		},
+		permissions: map[string][]string{"billing": {"invoices:read", "reports:*"}, "audit": {"audit:read"}},
+	}
+	c := app.NewPermissionCache(src)
+	tests := []struct {
+		user, perm string
+		want       bool
+	}{
+		{"clerk", "invoices:read", true},
+		{"clerk", "reports:export", true},
+		{"clerk", "invoices:approve", false},
+		{"clerk", "audit:read", false}, // a role the clerk does not hold
+		{"boss", "anything:at-all", true},
+		{"disabled", "invoices:read", false},
+		{"nobody", "invoices:read", false},
+	}
+	for _, tt := range tests {
+		perm := authz.MustParse(tt.perm)
+		got, err := c.Allows(ctx, "acme", tt.user, perm)
+		if err != nil || got != tt.want {
+			t.Errorf("Allows(%s, %s) = %v, %v; want %v", tt.user, tt.perm, got, err, tt.want)
+		}
+		s, err := c.Subject(ctx, "acme", tt.user)
+		if err != nil || s.Allows(perm) != got {
+			t.Errorf("Subject(%s).Allows(%s) = %v, %v; Allows said %v", tt.user, tt.perm, s.Allows(perm), err, got)
+		}
+	}
+	// Everything above came from one load of the roles and one of each user.
+	if grants, roles := src.reads(); grants != 4 || roles != 1 {
+		t.Fatalf("reads: %d grants, %d roles; want 4, 1", grants, roles)
+	}
+}

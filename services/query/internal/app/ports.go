@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/readmodel"
+)
+
+// The ports of the application: what it needs from the read model, the
+// signing keys, the projection's positions and tenant settings. The
+// adapters live elsewhere (internal/postgres, libs/keystore), each with a
+// compile-time check that it implements its port.
+
+// ReadModel is the accounts projection (tenants, users, roles) as the
+// query service reads it: the login view of users (Directory), the read
+// API's views (Accounts) and what permission checks need (Grants). Every
+// method names its tenant: nothing can read across tenants.
+type ReadModel interface {
+	Directory
+	Accounts
+	Grants
+}
+
+// User is what login needs to know about a user, from the read model.
+type User struct {
+	ID           string
+	Username     string
+	Active       bool          // status active (not disabled)
+	TenantActive bool          // the user's tenant is not disabled
+	Credential   events.Sealed // the sealed bcrypt hash
+	NotBefore    time.Time     // tokens and sessions before it are void; zero if none
+	Roles        []string
+}
+
+// Directory finds users for login. Both methods return an error of code
+// fault.NotFound when there is no such user (deleted users are gone).
+type Directory interface {
+	UserByUsernameKey(ctx context.Context, tenant, usernameKey string) (User, error)
+	UserByID(ctx context.Context, tenant, userID string) (User, error)
+}
+
+// Account is a user as the read API shows it.
+type Account struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Status    string    `json:"status"` // active or disabled
+	Roles     []string  `json:"roles"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Role is a defined role of a tenant (the built-in admin role is no row).
+type Role struct {
+	Name        string
+	Permissions []string
+	Description string
+	Version     int64
+	UpdatedAt   time.Time
+}
+
+// Accounts reads what the read API shows. Account returns ErrUserNotFound
+// and Role ErrRoleNotFound for what does not exist; failures are
+// fault.Unavailable (the database is unreachable) or fault.Internal.
+type Accounts interface {
+	// Account returns one user of tenant.
+	Account(ctx context.Context, tenant, userID string) (Account, error)
+	// Accounts returns up to limit users of tenant whose id sorts after
+	// after ("" for the first page), in id order (ids are UUIDv7, so this
+	// is registration order).
+	Accounts(ctx context.Context, tenant, after string, limit int) ([]Account, error)
+	// Role returns one defined role of tenant.
+	Role(ctx context.Context, tenant, name string) (Role, error)
+	// Roles returns the defined roles of tenant by name.
+	Roles(ctx context.Context, tenant string) ([]Role, error)
+	// TenantExists reports whether tenant is known to the read model.
+	TenantExists(ctx context.Context, tenant string) (bool, error)
+}
+
+// Grant is what a permission check needs about one user.
+type Grant struct {
+	Exists    bool      // the user exists (not deleted)
+	Active    bool      // the user and its tenant are active
+	Roles     []string  // role names held
+	NotBefore time.Time // tokens issued before it are void; zero if none
+}
+
+// Grants is where the permission cache loads from. Grant of a user that
+// does not exist is the zero Grant, not an error.
+type Grants interface {
+	Grant(ctx context.Context, tenant, userID string) (Grant, error)
+	// RolePermissions returns every defined role of tenant with its
+	// permission strings.
+	RolePermissions(ctx context.Context, tenant string) (map[string][]string, error)
+}
+
+// Keys are the tenants' signing keys (libs/keystore): the key that signs a
+// tenant's tokens now, the keys its JWKS publishes, and the verification
+// keys of the tokens callers present.
+type Keys interface {
+	Signer(ctx context.Context, tenant string) (*authn.SigningKey, error)
+	PublicKeys(ctx context.Context, tenant string) ([]authn.PublicKeyInfo, error)
+	authn.KeySource
+}
+
+// Positions follows how far the projector has applied the event log.
+type Positions interface {
+	// Wait returns nil once tenant's partition of the accounts projection
+	// has applied stream sequence seq, ErrNotConsistentYet when that takes
+	// longer than the adapter's bound, and a fault.Unavailable when ctx
+	// ends first.
+	Wait(ctx context.Context, tenant string, seq uint64) error
+}
+
+// Advance is one step forward of a partition of the accounts projection,
+// as the position listener announces it to the permission cache.
+type Advance struct {
+	Partition int
+	Seq       uint64 // the stream sequence the partition has applied now
+	// Changed lists the aggregates whose events the partition applied
+	// since the previous position, when the projector named all of them;
+	// nil when it did not (a restart, a rebuild, a reconnect, a projector
+	// that does not say): then anything of the partition may have
+	// changed. An item without an aggregate names a whole tenant.
+	Changed []readmodel.Changed
+}
+
+// TenantLimits gives the login rate limits a tenant sets for itself
+// (tenant settings). A field of the answer below 1 (below a second for
+// Window) keeps the service's setting: a tenant may raise or lower its
+// limits, not turn them off. ok is false when the tenant sets none. An
+// error makes the attempt count under the service's limits.
+type TenantLimits interface {
+	LoginLimits(ctx context.Context, tenant string) (limits LoginLimits, ok bool, err error)
+}

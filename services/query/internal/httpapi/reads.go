@@ -1,0 +1,89 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/authstream/authstream/libs/httpserver"
+	"github.com/go-chi/chi/v5"
+)
+
+// The read API: the bearer-authenticated /me, /check, /users and /roles of
+// a tenant.
+
+// me is GET /me: the caller, with roles and effective permissions as the
+// read model has them now.
+func (h *handlers) me(w http.ResponseWriter, r *http.Request) {
+	me, err := h.app.Me(r.Context(), callerOf(r))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, me)
+}
+
+// CheckRequest is the body of POST /check.
+type CheckRequest struct {
+	UserID     string `json:"user_id"`
+	Permission string `json:"permission"`
+}
+
+// CheckResponse is its answer.
+type CheckResponse struct {
+	Allowed bool `json:"allowed"`
+}
+
+// check is POST /check: may user_id do permission?
+func (h *handlers) check(w http.ResponseWriter, r *http.Request) {
+	var req CheckRequest
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	allowed, err := h.app.CheckPermission(r.Context(), callerOf(r), req.UserID, req.Permission)
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, CheckResponse{Allowed: allowed})
+}
+
+// users is GET /users?cursor=&limit=: users in registration order.
+func (h *handlers) users(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, err := h.app.ListUsers(r.Context(), callerOf(r), q.Get("cursor"), q.Get("limit"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, page)
+}
+
+// user is GET /users/{id}.
+func (h *handlers) user(w http.ResponseWriter, r *http.Request) {
+	u, err := h.app.GetUser(r.Context(), callerOf(r), chi.URLParam(r, "id"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, u)
+}
+
+// roles is GET /roles: the built-in admin role and the defined roles.
+func (h *handlers) roles(w http.ResponseWriter, r *http.Request) {
+	list, err := h.app.ListRoles(r.Context(), callerOf(r))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, list)
+}
+
+// role is GET /roles/{name}.
+func (h *handlers) role(w http.ResponseWriter, r *http.Request) {
+	role, err := h.app.GetRole(r.Context(), callerOf(r), chi.URLParam(r, "name"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, role)
+}
