@@ -185,3 +185,12 @@ func TestNewKeyring_Invalid(t *testing.T) {
 		})
 	}
 }
+
+// The associated data of sealed credentials is part of the stored format:
+// every credential in the log was sealed with it, so it never changes.
+func TestCredentialAAD_isPinned(t *testing.T) {
+	t.Parallel()
+	if got, want := string(events.CredentialAAD("acme", "0190a3c4")), "authstream/credential/acme/0190a3c4"; got != want {
+		t.Errorf("CredentialAAD = %q, want %q", got, want)
+	}
+}

@@ -453,9 +453,8 @@ type envelope struct {
 // checks that it is the bcrypt hash of one of the scenario's passwords,
 // and returns the hashes by "tenant/user@version".
 //
-// The additional data binds a credential to its tenant and user; it
-// mirrors the command service's app.CredentialAAD. If that changes, the
-// opening fails here, loudly.
+// The additional data binds a credential to its tenant and user
+// (events.CredentialAAD, whose form libs/events pins).
 func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg) map[string]string {
 	tb.Helper()
 	out := map[string]string{}
@@ -473,7 +472,7 @@ func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg) map[strin
 		if err := json.Unmarshal(env.Data, &data); err != nil || data.Credential.IsZero() {
 			tb.Fatalf("%s: no sealed credential (%v)", m, err)
 		}
-		hash, err := p.ring.Open(data.Credential, []byte("authstream/credential/"+env.Tenant+"/"+env.AggregateID))
+		hash, err := p.ring.Open(data.Credential, events.CredentialAAD(env.Tenant, env.AggregateID))
 		if err != nil {
 			tb.Fatalf("%s: open the credential with the test's KEK: %v", m, err)
 		}

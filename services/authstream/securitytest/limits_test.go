@@ -110,7 +110,7 @@ func TestLimits_badInputChangesNothing(t *testing.T) {
 		{"tenant slug of 100", request{Base: p.command, Method: http.MethodPost, Path: "/tenants", Bearer: root.Access, JSON: map[string]any{"id": long(100), "name": "x", "admin": map[string]any{"username": "x", "password": carolPassword}}}, http.StatusBadRequest, problemBody},
 		{"check permission of 10 KiB", request{Method: http.MethodPost, Path: "/t/acme/check", Bearer: ada, JSON: map[string]any{"user_id": carolID, "permission": long(10 << 10)}}, http.StatusBadRequest, problemBody},
 		{"check user id of 10 KiB", request{Method: http.MethodPost, Path: "/t/acme/check", Bearer: ada, JSON: map[string]any{"user_id": long(10 << 10), "permission": "a:b"}}, http.StatusBadRequest, problemBody},
-		{"user id of 2000 in the path", request{Method: http.MethodGet, Path: "/t/acme/users/" + long(2000), Bearer: ada}, http.StatusNotFound, problemBody},
+		{"user id of 2000 in the path", request{Method: http.MethodGet, Path: "/t/acme/users/" + long(2000), Bearer: ada}, http.StatusBadRequest, problemBody},
 		{"tenant slug of 2000 in the path", request{Method: http.MethodGet, Path: "/t/" + long(2000) + "/me", Bearer: ada}, http.StatusNotFound, problemBody},
 
 		// Page size: out of 1..200 is refused, never clamped (the spec's maximum).
