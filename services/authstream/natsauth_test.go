@@ -158,9 +158,9 @@ func mustState(tb testing.TB, js jetstream.JetStream) streamState {
 // TestNATSAuth_ProductionUsers runs the users and permissions of
 // deployments/nats against a server started from the cluster's own
 // configuration: each service can do its work and no more, and a
-// subscriber reads the account events through a consumer but cannot put
-// anything into a stream, whatever subject, reply subject or consumer it
-// tries.
+// subscriber reads the account events and the sign-ins and sessions
+// through consumers but cannot put anything into a stream, whatever
+// subject, reply subject or consumer it tries.
 func TestNATSAuth_ProductionUsers(t *testing.T) {
 	url := mustAuthServer(t)
 	ctx := context.Background()
@@ -170,7 +170,7 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		t.Fatalf("EnsureStreams as command: %v", err)
 	}
 	ring := mustKeyring(t)
-	var registered eventstore.Result
+	var registered, signedIn eventstore.Result
 
 	t.Run("clients need credentials", func(t *testing.T) {
 		for _, opt := range []nats.Option{
@@ -239,8 +239,9 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		}
 		failed := mustEvent(t, "acme", events.AggregateSignin, "u1", events.TypeSigninFailed,
 			events.SigninFailed{Reason: "wrong password", Failures: 1})
-		if _, err := store.Append(ctx, eventstore.Events{Events: []events.Envelope{failed}}); err != nil {
-			t.Fatalf("append sign-in: %v", err)
+		var err2 error
+		if signedIn, err2 = store.Append(ctx, eventstore.Events{Events: []events.Envelope{failed}}); err2 != nil {
+			t.Fatalf("append sign-in: %v", err2)
 		}
 		query.mustNoViolation(t)
 
@@ -289,31 +290,41 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		}
 	})
 
-	t.Run("subscriber reads through a durable consumer and acknowledges", func(t *testing.T) {
-		sub := mustConnectAs(t, url, "subscriber")
-		cons, err := sub.js.CreateOrUpdateConsumer(ctx, events.StreamEvents, jetstream.ConsumerConfig{
-			Durable: "acme-billing", FilterSubject: "auth.evt.acme.>", AckPolicy: jetstream.AckExplicitPolicy,
+	// Both streams, alike: account changes, and sign-ins and sessions
+	// (revocations are session events).
+	for _, tc := range []struct {
+		stream, durable, filter string
+		want                    *eventstore.Result
+	}{
+		{events.StreamEvents, "acme-billing", "auth.evt.acme.>", &registered},
+		{events.StreamActivity, "acme-sessions", "auth.act.acme.>", &signedIn},
+	} {
+		t.Run("subscriber reads "+tc.stream+" through a durable consumer and acknowledges", func(t *testing.T) {
+			sub := mustConnectAs(t, url, "subscriber")
+			cons, err := sub.js.CreateOrUpdateConsumer(ctx, tc.stream, jetstream.ConsumerConfig{
+				Durable: tc.durable, FilterSubject: tc.filter, AckPolicy: jetstream.AckExplicitPolicy,
+			})
+			if err != nil {
+				t.Fatalf("create consumer: %v", err)
+			}
+			m, err := cons.Next(jetstream.FetchMaxWait(natsWait))
+			if err != nil {
+				t.Fatalf("next: %v", err)
+			}
+			env, err := events.ParseEnvelope(m.Data())
+			if err != nil || env.ID != tc.want.Events[0].ID {
+				t.Fatalf("read %s (%v), want %s", env.ID, err, tc.want.Events[0].ID)
+			}
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+			info, err := cons.Info(ctx)
+			if err != nil || info.AckFloor.Stream != tc.want.Sequence {
+				t.Fatalf("ack floor = %+v (%v), want stream sequence %d", info, err, tc.want.Sequence)
+			}
+			sub.mustNoViolation(t)
 		})
-		if err != nil {
-			t.Fatalf("create consumer: %v", err)
-		}
-		m, err := cons.Next(jetstream.FetchMaxWait(natsWait))
-		if err != nil {
-			t.Fatalf("next: %v", err)
-		}
-		env, err := events.ParseEnvelope(m.Data())
-		if err != nil || env.ID != registered.Events[0].ID {
-			t.Fatalf("read %s (%v), want the registration", env.ID, err)
-		}
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatalf("ack: %v", err)
-		}
-		info, err := cons.Info(ctx)
-		if err != nil || info.AckFloor.Stream != registered.Sequence {
-			t.Fatalf("ack floor = %+v (%v), want stream sequence %d", info, err, registered.Sequence)
-		}
-		sub.mustNoViolation(t)
-	})
+	}
 
 	t.Run("subscriber cannot inject", func(t *testing.T) {
 		sub := mustConnectAs(t, url, "subscriber")
@@ -321,6 +332,9 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		pull, _ := json.Marshal(map[string]any{"batch": 1})
 		push, _ := json.Marshal(map[string]any{"stream_name": events.StreamEvents, "config": map[string]any{
 			"name": "push", "filter_subject": "auth.evt.>", "deliver_subject": "$KV.AUTH_KEYS.acme", "ack_policy": "none",
+		}})
+		pushActivity, _ := json.Marshal(map[string]any{"stream_name": events.StreamActivity, "config": map[string]any{
+			"name": "push-act", "filter_subject": "auth.act.>", "deliver_subject": "auth.evt.acme.user.x", "ack_policy": "none",
 		}})
 		uniq, _ := json.Marshal(map[string]any{"stream_name": events.StreamEvents, "config": map[string]any{
 			"name": "claims", "filter_subject": "auth.uniq.>", "ack_policy": "none",
@@ -341,7 +355,10 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 			{name: "a stream update", subject: "$JS.API.STREAM.UPDATE.AUTH_EVENTS", reply: "_INBOX.x", body: []byte(`{"name":"AUTH_EVENTS","max_age":1}`), refused: true},
 			{name: "a stream delete", subject: "$JS.API.STREAM.DELETE.AUTH_EVENTS", reply: "_INBOX.x", refused: true},
 			{name: "a consumer on the claims", subject: "$JS.API.CONSUMER.CREATE.AUTH_EVENTS.claims.auth.uniq.>", reply: "_INBOX.x", body: uniq, refused: true},
-			{name: "a consumer on activity", subject: "$JS.API.CONSUMER.CREATE.AUTH_ACTIVITY.x.auth.act.>", reply: "_INBOX.x", refused: true},
+			{name: "a consumer on activity without a filter", subject: "$JS.API.CONSUMER.CREATE.AUTH_ACTIVITY.x", reply: "_INBOX.x", refused: true},
+			{name: "an activity purge", subject: "$JS.API.STREAM.PURGE.AUTH_ACTIVITY", reply: "_INBOX.x", refused: true},
+			{name: "an activity stream update", subject: "$JS.API.STREAM.UPDATE.AUTH_ACTIVITY", reply: "_INBOX.x", body: []byte(`{"name":"AUTH_ACTIVITY","max_age":1}`), refused: true},
+			{name: "a session", subject: "auth.act.acme.session.x", reply: "_INBOX.x", body: []byte("{}"), refused: true},
 			// Allowed requests whose answer is aimed at a stream: inside one
 			// account the answer (an API reply, a pulled event) would be
 			// stored. Across the import it stays in the subscriber's account.
@@ -349,6 +366,9 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 			{name: "a pulled event onto another subject", subject: "$JS.API.CONSUMER.MSG.NEXT.AUTH_EVENTS.acme-billing", reply: "auth.evt.acme.user.x", body: pull},
 			{name: "an API answer onto a key", subject: "$JS.API.CONSUMER.INFO.AUTH_EVENTS.none", reply: "$KV.AUTH_KEYS.acme"},
 			{name: "a push consumer into the keys", subject: "$JS.API.CONSUMER.CREATE.AUTH_EVENTS.push.auth.evt.>", reply: "_INBOX.push", body: push},
+			{name: "an activity API answer onto a sign-in subject", subject: "$JS.API.CONSUMER.INFO.AUTH_ACTIVITY.none", reply: "auth.act.acme.signin.x"},
+			{name: "a pulled sign-in onto an event subject", subject: "$JS.API.CONSUMER.MSG.NEXT.AUTH_ACTIVITY.acme-sessions", reply: "auth.evt.acme.user.x", body: pull},
+			{name: "a push consumer of activity into the events", subject: "$JS.API.CONSUMER.CREATE.AUTH_ACTIVITY.push-act.auth.act.>", reply: "_INBOX.push", body: pushActivity},
 		} {
 			msg := &nats.Msg{Subject: tc.subject, Reply: tc.reply, Data: tc.body}
 			if err := sub.nc.PublishMsg(msg); err != nil {
@@ -358,17 +378,35 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 				sub.mustViolation(t, tc.name)
 			}
 		}
-		if _, err := sub.nc.SubscribeSync("auth.evt.>"); err != nil {
-			t.Fatal(err)
+		for _, subject := range []string{"auth.evt.>", "auth.act.>"} {
+			if _, err := sub.nc.SubscribeSync(subject); err != nil {
+				t.Fatal(err)
+			}
+			sub.mustViolation(t, "a core subscription to "+subject)
 		}
-		sub.mustViolation(t, "a core subscription to the events")
-		// A request through the same import orders the check after the
+		// Requests through the same imports order the check after the
 		// attempts above.
-		if _, err := sub.js.Consumer(ctx, events.StreamEvents, "acme-billing"); err != nil {
-			t.Fatalf("consumer info: %v", err)
+		for stream, durable := range map[string]string{events.StreamEvents: "acme-billing", events.StreamActivity: "acme-sessions"} {
+			if _, err := sub.js.Consumer(ctx, stream, durable); err != nil {
+				t.Fatalf("consumer info on %s: %v", stream, err)
+			}
 		}
 		if after := mustState(t, command.js); after != before {
 			t.Errorf("state moved from %+v to %+v", before, after)
+		}
+		// The push consumers exist in AUTH, but what they deliver does not
+		// reach a stream: later appends are stored once, and nothing else.
+		qstore := mustConnectAs(t, url, "query").mustStore(t)
+		later := mustEvent(t, "acme", events.AggregateSignin, "u1", events.TypeSigninFailed,
+			events.SigninFailed{Reason: "wrong password", Failures: 2})
+		if _, err := qstore.Append(ctx, eventstore.Events{After: signedIn.Positions[0], Events: []events.Envelope{later}}); err != nil {
+			t.Fatalf("append sign-in: %v", err)
+		}
+		time.Sleep(time.Second)
+		want := before
+		want.activity++
+		if after := mustState(t, command.js); after != want {
+			t.Errorf("after one more sign-in, state is %+v, want %+v", after, want)
 		}
 	})
 }
