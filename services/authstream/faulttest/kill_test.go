@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/services/authstream"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // TestKill9_AcknowledgedCommandsSurvive starts the real binary, has
@@ -38,13 +40,16 @@ func TestKill9_AcknowledgedCommandsSurvive(t *testing.T) {
 		"AUTH_BOOTSTRAP_ADMIN_USERNAME": rootName,
 		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": rootPassword,
 	}
-	query, command, projector := "http://"+env["AUTH_QUERY_ADDR"], "http://"+env["AUTH_COMMAND_ADDR"], "http://"+env["AUTH_PROJECTOR_ADDR"]
+	c := authstreamtest.NewClient(t, authstream.Endpoints{
+		Query: "http://" + env["AUTH_QUERY_ADDR"], Command: "http://" + env["AUTH_COMMAND_ADDR"], Projector: "http://" + env["AUTH_PROJECTOR_ADDR"],
+	}, nil)
+	c.HTTP = &http.Client{Timeout: httpTimeout}
+	command := c.Command
 
 	first := mustStartBinary(t, bin, env)
-	root := mustLogin(t, query, "platform", rootName, rootPassword, "")
-	created := must(t, http.StatusCreated, http.MethodPost, command+"/tenants", root, "",
-		map[string]any{"id": "acme", "name": "Acme", "admin": map[string]any{"username": "ada", "password": "ada password 1"}})
-	ada := mustLogin(t, query, "acme", "ada", "ada password 1", created.Header.Get("Consistency-Token"))
+	root := c.Login(t, "platform", rootName, rootPassword, "").AccessToken
+	created := c.MustTenant(t, root, authstreamtest.NewTenant{ID: "acme", Name: "Acme", Admin: "ada", Password: "ada password 1"})
+	ada := created.Admin.AccessToken
 
 	// The kill comes after a random number of acknowledgements, so that
 	// runs hit the process in different states (mid role, mid user, mid
@@ -53,27 +58,27 @@ func TestKill9_AcknowledgedCommandsSurvive(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		acks     int
-		tokens   = []string{created.Header.Get("Consistency-Token")}
+		tokens   = []string{created.Token}
 		roles    = map[string]bool{}
 		users    = map[string]string{} // username → id
 		assigned = map[[2]string]bool{}
 		killed   = make(chan struct{})
 		kill     sync.Once
 	)
-	ack := func(a answer) {
+	ack := func(a authstreamtest.Response) {
 		mu.Lock()
 		defer mu.Unlock()
 		acks++
-		tokens = append(tokens, a.Header.Get("Consistency-Token"))
+		tokens = append(tokens, a.Token())
 		if acks >= killAfter {
 			kill.Do(func() { close(killed) })
 		}
 	}
 	// step runs one command; false means the worker stops (the process is
 	// gone, or it refused, which before the kill is a failure).
-	step := func(method, target string, body any) (answer, bool) {
-		a, err := send(method, target, ada, "", body)
-		if err == nil && a.ok() {
+	step := func(method, target string, body any) (authstreamtest.Response, bool) {
+		a, err := c.Send(authstreamtest.Request{Method: method, URL: target, Bearer: ada, Body: body})
+		if err == nil && a.Status < 300 {
 			ack(a)
 			return a, true
 		}
@@ -103,9 +108,9 @@ func TestKill9_AcknowledgedCommandsSurvive(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				users[uname] = a.str("id")
+				users[uname] = a.Str("id")
 				mu.Unlock()
-				if _, ok := step(http.MethodPut, command+"/t/acme/users/"+a.str("id")+"/roles/"+rname, nil); !ok {
+				if _, ok := step(http.MethodPut, command+"/t/acme/users/"+a.Str("id")+"/roles/"+rname, nil); !ok {
 					return
 				}
 				mu.Lock()
@@ -133,9 +138,9 @@ func TestKill9_AcknowledgedCommandsSurvive(t *testing.T) {
 
 	mustStartBinary(t, bin, env)
 	ct := latestToken(t, tokens)
-	ada = mustLogin(t, query, "acme", "ada", "ada password 1", ct)
-	gotUsers := mustUsers(t, query, "acme", ada, ct)
-	gotRoles := mustRoles(t, query, "acme", ada, ct)
+	ada = c.Login(t, "acme", "ada", "ada password 1", ct).AccessToken
+	gotUsers := mustUsers(t, c, "acme", ada, ct)
+	gotRoles := mustRoles(t, c, "acme", ada, ct)
 
 	byName := index(gotUsers)
 	roleSet := map[string]bool{}
@@ -176,10 +181,10 @@ func TestKill9_AcknowledgedCommandsSurvive(t *testing.T) {
 	}
 	acked++
 
-	root = mustLogin(t, query, "platform", rootName, rootPassword, "")
-	mustRebuild(t, projector, root)
-	rebuiltUsers := mustUsers(t, query, "acme", ada, ct)
-	rebuiltRoles := mustRoles(t, query, "acme", ada, ct)
+	root = c.Login(t, "platform", rootName, rootPassword, "").AccessToken
+	mustRebuild(t, c, root)
+	rebuiltUsers := mustUsers(t, c, "acme", ada, ct)
+	rebuiltRoles := mustRoles(t, c, "acme", ada, ct)
 	if !reflect.DeepEqual(gotUsers, rebuiltUsers) {
 		t.Errorf("users differ from a rebuild:\nlive    %+v\nrebuilt %+v", gotUsers, rebuiltUsers)
 	}
@@ -223,7 +228,7 @@ func mustStartBinary(tb testing.TB, bin string, env map[string]string) *process 
 	for _, addr := range []string{env["AUTH_QUERY_ADDR"], env["AUTH_COMMAND_ADDR"], env["AUTH_PROJECTOR_ADDR"]} {
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			a, err := send(http.MethodGet, "http://"+addr+"/readyz", "", "", nil)
+			a, err := (&authstreamtest.Client{}).Send(authstreamtest.Request{Method: http.MethodGet, URL: "http://" + addr + "/readyz"})
 			if err == nil && a.Status == http.StatusOK {
 				break
 			}
