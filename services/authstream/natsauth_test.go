@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -60,17 +61,25 @@ type natsUser struct {
 	violations chan error
 }
 
+// mustConnectAs connects to url as user of the production passwords.
 func mustConnectAs(tb testing.TB, url, user string) *natsUser {
 	tb.Helper()
+	return mustConnectWith(tb, url, nats.UserInfo(user, natsPasswords[user]), nats.Name(user))
+}
+
+// mustConnectWith connects to url with opts (credentials in the URL or
+// an option) and collects the permission violations the server reports.
+func mustConnectWith(tb testing.TB, url string, opts ...nats.Option) *natsUser {
+	tb.Helper()
 	u := &natsUser{violations: make(chan error, 64)}
-	nc, err := nats.Connect(url, nats.UserInfo(user, natsPasswords[user]), nats.Name(user),
+	nc, err := nats.Connect(url, append(opts,
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				u.violations <- err
 			}
-		}))
+		}))...)
 	if err != nil {
-		tb.Fatalf("connect as %s: %v", user, err)
+		tb.Fatalf("connect: %v", err) // the URL may carry a password: not in the message
 	}
 	tb.Cleanup(nc.Close)
 	if u.js, err = jetstream.New(nc); err != nil {
@@ -449,4 +458,134 @@ func TestDeployment_ServicesUseTheirNATSUser(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBinary_EmbeddedNATSTakesOnlyItsUsers runs the binary `make run`
+// starts, on a fresh database and data folder, and tries its NATS server
+// with an ordinary nats.go client, as anyone on the machine could: without
+// credentials, or with wrong ones, it is refused; with the subscriber URL
+// the start banner prints, a publish to any stream subject and every
+// JetStream request that would change a stream are refused, and nothing
+// reaches the streams (counted as the query service's user), while the
+// subscriber reads both streams through consumers.
+func TestBinary_EmbeddedNATSTakesOnlyItsUsers(t *testing.T) {
+	t.Parallel()
+	p := authstreamtest.StartBinary(t, authstreamtest.BuildBinary(t), map[string]string{
+		"AUTH_BOOTSTRAP_ADMIN_USERNAME": rootName,
+		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": rootPassword,
+	})
+	ctx := context.Background()
+	// An account event (the tenant) and activity (the logins' sign-ins
+	// and sessions) to read.
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: acmeAdmin, Password: acmePassword})
+
+	t.Run("clients need credentials", func(t *testing.T) {
+		for name, opt := range map[string]nats.Option{
+			"anonymous":               func(*nats.Options) error { return nil },
+			"wrong password":          nats.UserInfo("subscriber", "wrong password"),
+			"unknown user":            nats.UserInfo("nobody", p.NATSUsers["subscriber"]),
+			"another user's password": nats.UserInfo("command", p.NATSUsers["subscriber"]),
+		} {
+			nc, err := nats.Connect(p.NATS, opt, nats.NoReconnect())
+			if err == nil {
+				nc.Close()
+				t.Errorf("%s: connected", name)
+			} else if !errors.Is(err, nats.ErrAuthorization) {
+				t.Errorf("%s: %v, want an authorization violation", name, err)
+			}
+		}
+	})
+
+	// The subscriber as the banner shows it.
+	var subURL string
+	for f := range strings.FieldsSeq(p.Output()) {
+		if strings.HasPrefix(f, "nats://subscriber:") {
+			subURL = f
+		}
+	}
+	if subURL == "" || subURL != p.NATSURLAs("subscriber") {
+		t.Fatalf("the banner shows no subscriber URL with the generated password:\n%s", p.Output())
+	}
+	sub := mustConnectWith(t, subURL, nats.Name("outsider"))
+	reader := p.ConnectNATS(t, "query")
+	counts := func() map[string]uint64 {
+		js, err := jetstream.New(reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, name := range []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket} {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				t.Fatalf("stream %s: %v", name, err)
+			}
+			info := s.CachedInfo()
+			out[name] = info.State.Msgs
+			out[name+" max age"] = uint64(info.Config.MaxAge)
+		}
+		return out
+	}
+
+	t.Run("the subscriber writes nothing", func(t *testing.T) {
+		before := counts()
+		event, _ := json.Marshal(mustEvent(t, "acme", events.AggregateUser, "u1", events.TypeUserDisabled, events.UserDisabled{}))
+		for _, m := range []*nats.Msg{
+			{Subject: "auth.evt.acme.user.u1", Data: event},
+			{Subject: "auth.evt.acme.user.u1", Reply: "_INBOX.ack", Data: event},
+			{Subject: "auth.evt.acme.user.u1.7", Data: event},
+			{Subject: "auth.act.acme.session.s1", Reply: "_INBOX.ack", Data: []byte("{}")},
+			{Subject: "auth.act.platform.signin.x", Data: []byte("{}")},
+			{Subject: "auth.uniq.acme.username.x", Data: []byte("{}")},
+			{Subject: "$KV.AUTH_KEYS.acme", Data: []byte("{}")},
+			{Subject: "$JS.API.STREAM.PURGE.AUTH_EVENTS", Reply: "_INBOX.x"},
+			{Subject: "$JS.API.STREAM.PURGE.AUTH_ACTIVITY", Reply: "_INBOX.x"},
+			{Subject: "$JS.API.STREAM.MSG.DELETE.AUTH_EVENTS", Reply: "_INBOX.x", Data: []byte(`{"seq":1}`)},
+			{Subject: "$JS.API.STREAM.UPDATE.AUTH_EVENTS", Reply: "_INBOX.x", Data: []byte(`{"name":"AUTH_EVENTS","max_age":1}`)},
+			{Subject: "$JS.API.STREAM.UPDATE.AUTH_ACTIVITY", Reply: "_INBOX.x", Data: []byte(`{"name":"AUTH_ACTIVITY","max_age":1}`)},
+			{Subject: "$JS.API.STREAM.DELETE.AUTH_ACTIVITY", Reply: "_INBOX.x"},
+			{Subject: "$JS.API.STREAM.CREATE.SHADOW", Reply: "_INBOX.x", Data: []byte(`{"name":"SHADOW","subjects":["shadow.>"]}`)},
+		} {
+			if err := sub.nc.PublishMsg(m); err != nil {
+				t.Fatal(err)
+			}
+			sub.mustViolation(t, "publish to "+m.Subject)
+		}
+		// A JetStream publish waits for an acknowledgement that never comes.
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, err := sub.js.Publish(pctx, "auth.evt.acme.user.u1", event); err == nil {
+			t.Error("a JetStream publish of an event was acknowledged")
+		}
+		sub.mustViolation(t, "a JetStream publish of an event")
+		if after := counts(); !maps.Equal(after, before) {
+			t.Errorf("the streams moved from %v to %v", before, after)
+		}
+	})
+
+	t.Run("the subscriber reads both streams", func(t *testing.T) {
+		for _, tc := range []struct{ stream, filter, wantType string }{
+			{events.StreamEvents, "auth.evt.acme.>", events.TypeTenantCreated},
+			{events.StreamActivity, "auth.act.platform.>", ""},
+		} {
+			cons, err := sub.js.CreateOrUpdateConsumer(ctx, tc.stream, jetstream.ConsumerConfig{
+				Durable: "outsider", FilterSubject: tc.filter, AckPolicy: jetstream.AckExplicitPolicy,
+			})
+			if err != nil {
+				t.Fatalf("consumer on %s: %v", tc.stream, err)
+			}
+			m, err := cons.Next(jetstream.FetchMaxWait(natsWait))
+			if err != nil {
+				t.Fatalf("next from %s: %v", tc.stream, err)
+			}
+			env, err := events.ParseEnvelope(m.Data())
+			if err != nil || (tc.wantType != "" && env.Type != tc.wantType) {
+				t.Errorf("first event of %s on %s: %s (%v), want %s", tc.stream, tc.filter, env.Type, err, tc.wantType)
+			}
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Errorf("ack on %s: %v", tc.stream, err)
+			}
+		}
+		sub.mustNoViolation(t)
+	})
 }

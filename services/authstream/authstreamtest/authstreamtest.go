@@ -83,7 +83,7 @@ func WithLogWriter(w io.Writer) Option {
 }
 
 // WithSecrets fails the test if any of secrets appears in the logs once the
-// platform has stopped.
+// platform has stopped; the generated NATS passwords are always checked.
 func WithSecrets(secrets ...string) Option {
 	return func(s *settings) { s.secrets = append(s.secrets, secrets...) }
 }
@@ -165,6 +165,13 @@ func Start(tb testing.TB, opts ...Option) *Platform {
 					tb.Error("a secret appears in the logs")
 				}
 			}
+			if p.Client != nil {
+				for user, pw := range p.NATSUsers {
+					if strings.Contains(logs, pw) {
+						tb.Errorf("the NATS password of %s appears in the logs", user)
+					}
+				}
+			}
 		})
 	}
 	tb.Cleanup(p.stop)
@@ -180,7 +187,7 @@ func Start(tb testing.TB, opts ...Option) *Platform {
 	for _, base := range []string{ends.Query, ends.Command, ends.Projector} {
 		WaitReady(tb, base, readyLimit)
 	}
-	p.Client = NewClient(tb, ends, nil)
+	p.Client = NewClient(tb, ends, ends.NATSUsers)
 	return p
 }
 

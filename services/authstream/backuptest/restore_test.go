@@ -97,7 +97,8 @@ func TestBackupRestore(t *testing.T) {
 	exportBefore := mustExport(t, operator, "acme", "ada", filepath.Join(t.TempDir(), "before.jsonl"))
 
 	dir := filepath.Join(t.TempDir(), "backup")
-	r := mustAuthctl(t, map[string]string{"AUTH_NATS_URL": first.NATS}, "", 0, "backup", "--out", dir)
+	// The all-in-one process's NATS takes the backup user of auth.conf.
+	r := mustAuthctl(t, map[string]string{"AUTH_NATS_URL": first.NATSURLAs("backup")}, "", 0, "backup", "--out", dir)
 	for _, name := range []string{events.StreamEvents, events.StreamActivity, "KV_AUTH_KEYS"} {
 		if !strings.Contains(r.stdout, name+": ") {
 			t.Errorf("backup output lacks %s:\n%s", name, r.stdout)

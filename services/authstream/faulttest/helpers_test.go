@@ -1,7 +1,6 @@
 package faulttest_test
 
 import (
-	"net"
 	"net/http"
 	"net/url"
 	"testing"
@@ -107,17 +106,6 @@ func latestToken(tb testing.TB, tokens []string) string {
 		}
 	}
 	return best
-}
-
-// mustFreeAddr returns a loopback address whose port was free a moment ago.
-func mustFreeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // index returns the users by username.
