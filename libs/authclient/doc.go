@@ -11,6 +11,9 @@
 //     otherwise.
 //   - Consumer delivers the event log to a handler, typed and in order,
 //     through a durable JetStream consumer that resumes where it stopped.
+//     It needs a NATS connection with a subscriber's credentials
+//     (docs/events.md): authstream's servers, the all-in-one's included,
+//     refuse anonymous clients.
 //
 // The package depends on the wire contract (libs/events), golang-jwt, chi
 // and nats.go only. The contract itself is described in docs/events.md.

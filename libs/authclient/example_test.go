@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"os"
 
 	"github.com/authstream/authstream/libs/authclient"
 	"github.com/authstream/authstream/libs/events"
@@ -36,9 +37,12 @@ func ExampleMiddleware() {
 func approveInvoice(http.ResponseWriter, *http.Request) {}
 
 // Follow every tenant's users, in order, from the beginning of the log; a
-// restart resumes after the last event handled.
+// restart resumes after the last event handled. authstream's NATS servers
+// refuse clients without credentials: connect as a subscriber user, here
+// the one of the all-in-one server, whose password `make run` keeps in
+// .data/nats-users.txt (and prints in the subscriber URL at start).
 func ExampleConsumer_Run() {
-	nc, err := nats.Connect("nats://127.0.0.1:4250")
+	nc, err := nats.Connect("nats://127.0.0.1:4250", nats.UserInfo("subscriber", os.Getenv("NATS_SUBSCRIBER_PASSWORD")))
 	if err != nil {
 		log.Fatal(err)
 	}

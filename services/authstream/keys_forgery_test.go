@@ -47,19 +47,19 @@ func testForgeries(t *testing.T, p *keysPlatform, root tokens) {
 			// A user without roles, to tamper with its token, and a user
 			// deleted after its token was issued.
 			admin := admins[tn.id].AccessToken
-			reg := p.mustCommand(t, http.MethodPost, "/t/"+tn.id+"/users", admin,
+			reg := p.DoCommand(t, http.MethodPost, "/t/"+tn.id+"/users", admin,
 				map[string]any{"username": "bob", "password": userPassword}, http.StatusCreated)
-			bob := p.mustLogin(t, tn.id, "bob", userPassword, reg.token)
-			gone := p.mustCommand(t, http.MethodPost, "/t/"+tn.id+"/users", admin,
+			bob := p.Login(t, tn.id, "bob", userPassword, reg.Token())
+			gone := p.DoCommand(t, http.MethodPost, "/t/"+tn.id+"/users", admin,
 				map[string]any{"username": "gone", "password": userPassword}, http.StatusCreated)
-			goneID := gone.body["id"].(string)
+			goneID := gone.JSON()["id"].(string)
 			goneClaims := f.claims(goneID)
 			goneClaims["iat"], goneClaims["nbf"] = time.Now().Add(-5*time.Second).Unix(), time.Now().Add(-5*time.Second).Unix()
 			goneToken := f.sign(f.header(), goneClaims)
 			// Until the delete, the query service takes that token.
-			p.mustQuery(t, http.MethodGet, "/t/"+tn.id+"/me", goneToken, gone.token, nil, http.StatusOK)
-			del := p.mustCommand(t, http.MethodDelete, "/t/"+tn.id+"/users/"+goneID, admin, nil, http.StatusNoContent)
-			p.mustCheck(t, tn.id, admin, goneID, "docs:read", del.token) // waits until the read model has the delete
+			p.Do(t, http.MethodGet, p.Query+"/t/"+tn.id+"/me", goneToken, gone.Token(), nil, http.StatusOK)
+			del := p.DoCommand(t, http.MethodDelete, "/t/"+tn.id+"/users/"+goneID, admin, nil, http.StatusNoContent)
+			mustCheck(t, p.Platform, tn.id, admin, goneID, "docs:read", del.Token()) // waits until the read model has the delete
 
 			// The control: the real key, the real header, good claims.
 			control := f.sign(f.header(), f.claims(f.sub))
@@ -160,7 +160,7 @@ func mustForger(tb testing.TB, p *keysPlatform, tenant string, admin tokens) *fo
 	if err != nil {
 		tb.Fatalf("signer of %s: %v", tenant, err)
 	}
-	_, _, claims, err := joseVerify(p.query, tenant, admin.AccessToken)
+	_, _, claims, err := joseVerify(p.Client, tenant, admin.AccessToken)
 	if err != nil {
 		tb.Fatalf("admin token of %s: %v", tenant, err)
 	}
@@ -180,7 +180,7 @@ func mustForger(tb testing.TB, p *keysPlatform, tenant string, admin tokens) *fo
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	mustGetJSON(tb, p.query+"/t/"+tenant+"/.well-known/jwks.json", &set)
+	p.Do(tb, http.MethodGet, p.Query+"/t/"+tenant+"/.well-known/jwks.json", "", "", nil, http.StatusOK).Decode(tb, &set)
 	f := &forger{
 		key: key, tenant: tenant, issuer: claims.Issuer, sub: claims.Subject,
 		publicDER: der, publicPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), publicRaw: raw,

@@ -1,7 +1,6 @@
 package authstream_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authstream/authstream/libs/events"
@@ -33,7 +31,7 @@ import (
 // parallel among themselves.
 func TestKeys(t *testing.T) {
 	p := mustKeysPlatform(t)
-	root := p.mustLogin(t, "platform", rootName, rootPassword, "")
+	root := p.Login(t, "platform", rootName, rootPassword, "")
 	t.Run("rotation verified with go-jose", func(t *testing.T) {
 		t.Parallel()
 		testRotation(t, p, root)
@@ -49,30 +47,26 @@ func TestKeys(t *testing.T) {
 // so that tests read key set histories and sign tokens with a tenant's
 // real key (to forge everything but the key).
 type keysPlatform struct {
-	*platform
+	*authstreamtest.Platform
 	store *eventstore.Store
 	keys  *keystore.Store
 }
 
 // mustKeysPlatform starts authstream.Run like mustPlatform, with a known
-// KEK, and connects to its NATS server.
+// KEK, and connects to its NATS server as the command service does.
 func mustKeysPlatform(tb testing.TB) *keysPlatform {
 	tb.Helper()
 	kek := make([]byte, 32)
 	_, _ = rand.Read(kek)
 	kekText := base64.StdEncoding.EncodeToString(kek)
-	ends := authstreamtest.Start(tb,
+	p := authstreamtest.Start(tb,
 		authstreamtest.WithAdmin(rootName, rootPassword),
 		authstreamtest.WithEnv(map[string]string{"AUTH_KEK": kekText}),
-		authstreamtest.WithSecrets(rootPassword, acmePassword, userPassword, kekText)).Endpoints
+		authstreamtest.WithSecrets(rootPassword, acmePassword, userPassword, kekText))
 
 	// The test's own connection; the cleanups run in reverse, so it closes
 	// before the server stops.
-	nc, err := nats.Connect(ends.NATS)
-	if err != nil {
-		tb.Fatalf("connect %s: %v", ends.NATS, err)
-	}
-	tb.Cleanup(nc.Close)
+	nc := p.ConnectNATS(tb, "command")
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	js, err := jetstream.New(nc)
@@ -92,23 +86,14 @@ func mustKeysPlatform(tb testing.TB) *keysPlatform {
 		tb.Fatalf("keystore: %v", err)
 	}
 	tb.Cleanup(func() { _ = keys.Close() })
-	return &keysPlatform{
-		platform: &platform{query: ends.Query, command: ends.Command, client: &http.Client{Timeout: 30 * time.Second}},
-		store:    store,
-		keys:     keys,
-	}
+	return &keysPlatform{Platform: p, store: store, keys: keys}
 }
 
 // mustTenant creates tenant id with signing algorithm alg ("" for none
 // given) and admin acmeAdmin, and returns the admin's tokens.
 func (p *keysPlatform) mustTenant(tb testing.TB, root, id, alg string) tokens {
 	tb.Helper()
-	body := map[string]any{"id": id, "name": id, "admin": map[string]any{"username": acmeAdmin, "password": acmePassword}}
-	if alg != "" {
-		body["signing_alg"] = alg
-	}
-	created := p.mustCommand(tb, http.MethodPost, "/tenants", root, body, http.StatusCreated)
-	return p.mustLogin(tb, id, acmeAdmin, acmePassword, created.token)
+	return p.MustTenant(tb, root, authstreamtest.NewTenant{ID: id, Name: id, Admin: acmeAdmin, Password: acmePassword, SigningAlg: alg}).Admin
 }
 
 // keyHistory returns the key.created and key.retired events of tenant's
@@ -147,12 +132,12 @@ type joseClaims struct {
 // only: the issuer and the JWKS location from the tenant's discovery
 // document, the key by the token's kid from the JWKS, the algorithm pinned
 // to the key's. It returns the kid and alg of the key that verified.
-func joseVerify(base, tenant, token string) (kid, alg string, claims joseClaims, err error) {
+func joseVerify(c *authstreamtest.Client, tenant, token string) (kid, alg string, claims joseClaims, err error) {
 	var disc struct {
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
-	if err := getJSON(base+"/t/"+tenant+"/.well-known/openid-configuration", &disc); err != nil {
+	if err := getJSON(c, c.Query+"/t/"+tenant+"/.well-known/openid-configuration", &disc); err != nil {
 		return "", "", claims, err
 	}
 	if !strings.HasSuffix(disc.Issuer, "/t/"+tenant) {
@@ -165,7 +150,7 @@ func joseVerify(base, tenant, token string) (kid, alg string, claims joseClaims,
 		return "", "", claims, err
 	}
 	var set jose.JSONWebKeySet
-	if err := getJSON(base+u.Path, &set); err != nil {
+	if err := getJSON(c, c.Query+u.Path, &set); err != nil {
 		return "", "", claims, err
 	}
 
@@ -202,23 +187,23 @@ func joseVerify(base, tenant, token string) (kid, alg string, claims joseClaims,
 	return key.KeyID, key.Algorithm, claims, nil
 }
 
-func getJSON(u string, dst any) error {
-	res, err := http.Get(u)
+// getJSON decodes the answer to GET u into dst, or says why it cannot.
+func getJSON(c *authstreamtest.Client, u string, dst any) error {
+	res, err := c.Send(authstreamtest.Request{Method: http.MethodGet, URL: u})
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s = %d", u, res.StatusCode)
+	if res.Status != http.StatusOK {
+		return fmt.Errorf("GET %s = %d", u, res.Status)
 	}
-	return json.NewDecoder(res.Body).Decode(dst)
+	return json.Unmarshal(res.Body, dst)
 }
 
 // jwksKids returns the kids of tenant's JWKS, in its order.
-func jwksKids(tb testing.TB, base, tenant string) []string {
+func jwksKids(tb testing.TB, c *authstreamtest.Client, tenant string) []string {
 	tb.Helper()
 	var set jose.JSONWebKeySet
-	mustGetJSON(tb, base+"/t/"+tenant+"/.well-known/jwks.json", &set)
+	c.Do(tb, http.MethodGet, c.Query+"/t/"+tenant+"/.well-known/jwks.json", "", "", nil, http.StatusOK).Decode(tb, &set)
 	kids := make([]string, 0, len(set.Keys))
 	for _, k := range set.Keys {
 		kids = append(kids, k.KeyID)
@@ -230,34 +215,21 @@ func jwksKids(tb testing.TB, base, tenant string) []string {
 // tenant: the query service's /me and a command (defining role name).
 func (p *keysPlatform) mustAccepted(tb testing.TB, tenant, token, role string) {
 	tb.Helper()
-	p.mustQuery(tb, http.MethodGet, "/t/"+tenant+"/me", token, "", nil, http.StatusOK)
-	p.mustCommand(tb, http.MethodPut, "/t/"+tenant+"/roles/"+role, token,
+	p.Do(tb, http.MethodGet, p.Query+"/t/"+tenant+"/me", token, "", nil, http.StatusOK)
+	p.DoCommand(tb, http.MethodPut, "/t/"+tenant+"/roles/"+role, token,
 		map[string]any{"permissions": []string{"docs:read"}}, http.StatusOK)
 }
 
 // refusal is how one service answered a token it should refuse; empty
 // when it did refuse it properly.
 func (p *keysPlatform) refusal(base, method, path, token string, body any) string {
-	raw := []byte{}
-	if body != nil {
-		raw, _ = json.Marshal(body)
-	}
-	req, err := http.NewRequest(method, base+path, bytes.NewReader(raw))
+	res, err := p.Send(authstreamtest.Request{Method: method, URL: base + path, Bearer: token, Body: body})
 	if err != nil {
 		return err.Error()
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := p.client.Do(req)
-	if err != nil {
-		return err.Error()
-	}
-	res.Body.Close()
 	switch {
-	case res.StatusCode != http.StatusUnauthorized:
-		return method + " " + path + " = " + res.Status + ", want 401"
+	case res.Status != http.StatusUnauthorized:
+		return fmt.Sprintf("%s %s = %d, want 401", method, path, res.Status)
 	case !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer"):
 		return method + " " + path + " answered 401 without WWW-Authenticate: Bearer"
 	}
@@ -268,10 +240,10 @@ func (p *keysPlatform) refusal(base, method, path, token string, body any) strin
 // and WWW-Authenticate: Bearer.
 func (p *keysPlatform) mustRefuse(tb testing.TB, tenant, token string) {
 	tb.Helper()
-	if msg := p.refusal(p.query, http.MethodGet, "/t/"+tenant+"/me", token, nil); msg != "" {
+	if msg := p.refusal(p.Query, http.MethodGet, "/t/"+tenant+"/me", token, nil); msg != "" {
 		tb.Errorf("query service: %s", msg)
 	}
-	if msg := p.refusal(p.command, http.MethodPut, "/t/"+tenant+"/roles/forged", token,
+	if msg := p.refusal(p.Command, http.MethodPut, "/t/"+tenant+"/roles/forged", token,
 		map[string]any{"permissions": []string{"docs:read"}}); msg != "" {
 		tb.Errorf("command service: %s", msg)
 	}

@@ -2,12 +2,13 @@ package authstream_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // testRotation creates a tenant per signing algorithm, verifies its
@@ -34,14 +35,14 @@ func testRotation(t *testing.T, p *keysPlatform, root tokens) {
 			t.Parallel()
 			admin := p.mustTenant(t, root.AccessToken, tt.tenant, tt.alg)
 
-			oldKID, alg, claims, err := joseVerify(p.query, tt.tenant, admin.AccessToken)
+			oldKID, alg, claims, err := joseVerify(p.Client, tt.tenant, admin.AccessToken)
 			if err != nil {
 				t.Fatalf("go-jose refuses the first token: %v", err)
 			}
 			if alg != tt.wantAlg || !slices.Equal(claims.Roles, []string{"admin"}) {
 				t.Fatalf("first token: alg %s, roles %v; want %s, [admin]", alg, claims.Roles, tt.wantAlg)
 			}
-			if got := jwksKids(t, p.query, tt.tenant); !slices.Equal(got, []string{oldKID}) {
+			if got := jwksKids(t, p.Client, tt.tenant); !slices.Equal(got, []string{oldKID}) {
 				t.Fatalf("JWKS before the rotation = %v, want [%s]", got, oldKID)
 			}
 			p.mustAccepted(t, tt.tenant, admin.AccessToken, "before")
@@ -51,33 +52,34 @@ func testRotation(t *testing.T, p *keysPlatform, root tokens) {
 			if tt.rotateTo != "" {
 				body["alg"] = tt.rotateTo
 			}
-			rot := p.mustCommand(t, http.MethodPost, "/t/"+tt.tenant+"/keys/rotate", admin.AccessToken, body, http.StatusOK)
-			newKID, _ := rot.body["kid"].(string)
-			retired, _ := rot.body["retired"].([]any)
-			if newKID == "" || newKID == oldKID || rot.body["alg"] != tt.newAlg || len(retired) != 1 {
-				t.Fatalf("rotation = %v", rot.body)
+			rot := p.DoCommand(t, http.MethodPost, "/t/"+tt.tenant+"/keys/rotate", admin.AccessToken, body, http.StatusOK)
+			rb := rot.JSON()
+			newKID, _ := rb["kid"].(string)
+			retired, _ := rb["retired"].([]any)
+			if newKID == "" || newKID == oldKID || rb["alg"] != tt.newAlg || len(retired) != 1 {
+				t.Fatalf("rotation = %s", rot.Body)
 			}
 			r := retired[0].(map[string]any)
-			activeFrom, err1 := time.Parse(time.RFC3339Nano, rot.body["active_from"].(string))
+			activeFrom, err1 := time.Parse(time.RFC3339Nano, rb["active_from"].(string))
 			removeAt, err2 := time.Parse(time.RFC3339Nano, r["remove_at"].(string))
 			if r["kid"] != oldKID || err1 != nil || err2 != nil || !removeAt.Equal(activeFrom.Add(20*time.Minute)) {
-				t.Errorf("retired %v, active_from %v: want %s until active_from+20m", r, rot.body["active_from"], oldKID)
+				t.Errorf("retired %v, active_from %v: want %s until active_from+20m", r, rb["active_from"], oldKID)
 			}
 
 			// Both keys are published during the overlap, the new one first.
-			if got := jwksKids(t, p.query, tt.tenant); !slices.Equal(got, []string{newKID, oldKID}) {
+			if got := jwksKids(t, p.Client, tt.tenant); !slices.Equal(got, []string{newKID, oldKID}) {
 				t.Errorf("JWKS after the rotation = %v, want [%s %s]", got, newKID, oldKID)
 			}
 
 			// The old token still verifies and is still accepted.
-			if kid, _, _, err := joseVerify(p.query, tt.tenant, admin.AccessToken); err != nil || kid != oldKID {
+			if kid, _, _, err := joseVerify(p.Client, tt.tenant, admin.AccessToken); err != nil || kid != oldKID {
 				t.Errorf("go-jose on the old token after the rotation: kid %s, %v", kid, err)
 			}
 			p.mustAccepted(t, tt.tenant, admin.AccessToken, "after")
 
 			// A new login is signed with the new key.
-			fresh := p.mustLogin(t, tt.tenant, acmeAdmin, acmePassword, rot.token)
-			kid, alg, _, err := joseVerify(p.query, tt.tenant, fresh.AccessToken)
+			fresh := p.Login(t, tt.tenant, acmeAdmin, acmePassword, rot.Token())
+			kid, alg, _, err := joseVerify(p.Client, tt.tenant, fresh.AccessToken)
 			if err != nil || kid != newKID || alg != tt.newAlg {
 				t.Errorf("go-jose on the new token: kid %s alg %s, %v; want %s %s", kid, alg, err, newKID, tt.newAlg)
 			}
@@ -123,10 +125,10 @@ func testRotation(t *testing.T, p *keysPlatform, root tokens) {
 			{"a platform admin in a tenant", "/t/refusals/keys/rotate", root.AccessToken, nil, http.StatusUnauthorized},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				p.mustDo(t, p.command, http.MethodPost, tc.path, tc.bearer, "", tc.body, tc.want)
+				p.Do(t, http.MethodPost, p.Command+tc.path, tc.bearer, "", tc.body, tc.want)
 			})
 		}
-		p.mustCommand(t, http.MethodPost, "/tenants", root.AccessToken,
+		p.DoCommand(t, http.MethodPost, "/tenants", root.AccessToken,
 			map[string]any{"id": "bad-alg", "name": "Bad", "signing_alg": "HS256",
 				"admin": map[string]any{"username": acmeAdmin, "password": acmePassword}},
 			http.StatusBadRequest)
@@ -135,10 +137,10 @@ func testRotation(t *testing.T, p *keysPlatform, root tokens) {
 		}
 
 		// A user without keys:write is forbidden.
-		reg := p.mustCommand(t, http.MethodPost, "/t/refusals/users", admin.AccessToken,
+		reg := p.DoCommand(t, http.MethodPost, "/t/refusals/users", admin.AccessToken,
 			map[string]any{"username": "bob", "password": userPassword}, http.StatusCreated)
-		bob := p.mustLogin(t, "refusals", "bob", userPassword, reg.token)
-		p.mustDo(t, p.command, http.MethodPost, "/t/refusals/keys/rotate", bob.AccessToken, "", nil, http.StatusForbidden)
+		bob := p.Login(t, "refusals", "bob", userPassword, reg.Token())
+		p.Do(t, http.MethodPost, p.Command+"/t/refusals/keys/rotate", bob.AccessToken, "", nil, http.StatusForbidden)
 	})
 
 	t.Run("an idempotent retry answers the same rotation", func(t *testing.T) {
@@ -146,8 +148,8 @@ func testRotation(t *testing.T, p *keysPlatform, root tokens) {
 		admin := p.mustTenant(t, root.AccessToken, "idempotent", "ES256")
 		first := p.mustRotate(t, "idempotent", admin.AccessToken, "rotate-once", http.StatusOK)
 		again := p.mustRotate(t, "idempotent", admin.AccessToken, "rotate-once", http.StatusOK)
-		if again.body["kid"] != first.body["kid"] || again.token != first.token {
-			t.Errorf("retry = %v (%s), first = %v (%s)", again.body, again.token, first.body, first.token)
+		if again.JSON()["kid"] != first.JSON()["kid"] || again.Token() != first.Token() {
+			t.Errorf("retry = %s (%s), first = %s (%s)", again.Body, again.Token(), first.Body, first.Token())
 		}
 		if created, _ := p.keyHistory(t, "idempotent"); len(created) != 2 {
 			t.Errorf("%d key.created after a rotation and its retry, want 2", len(created))
@@ -155,32 +157,15 @@ func testRotation(t *testing.T, p *keysPlatform, root tokens) {
 	})
 }
 
-// mustRotate posts an empty rotation with an Idempotency-Key.
-func (p *keysPlatform) mustRotate(tb testing.TB, tenant, bearer, key string, want int) *answer {
+// mustRotate posts an empty rotation with an Idempotency-Key; the answer
+// must carry a JSON body and a Consistency-Token.
+func (p *keysPlatform) mustRotate(tb testing.TB, tenant, bearer, key string, want int) authstreamtest.Response {
 	tb.Helper()
-	req, err := http.NewRequest(http.MethodPost, p.command+"/t/"+tenant+"/keys/rotate", nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	req.Header.Set("Idempotency-Key", key)
-	res, err := p.client.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer res.Body.Close()
-	a := &answer{status: res.StatusCode, token: res.Header.Get("Consistency-Token")}
-	if err := decodeBody(res, &a.body); err != nil || res.StatusCode != want || a.token == "" {
-		tb.Fatalf("rotate %s = %d %v (%v), token %q; want %d", tenant, res.StatusCode, a.body, err, a.token, want)
+	a := p.Must(tb, authstreamtest.Request{Method: http.MethodPost, URL: p.Command + "/t/" + tenant + "/keys/rotate",
+		Bearer: bearer, Header: map[string]string{"Idempotency-Key": key}}, want)
+	var body map[string]any
+	if err := json.Unmarshal(a.Body, &body); err != nil || a.Token() == "" {
+		tb.Fatalf("rotate %s = %d %s (%v), token %q; want %d", tenant, a.Status, a.Body, err, a.Token(), want)
 	}
 	return a
-}
-
-// decodeBody decodes a JSON answer into dst; an empty body leaves it.
-func decodeBody(res *http.Response, dst any) error {
-	raw, err := io.ReadAll(res.Body)
-	if err != nil || len(raw) == 0 {
-		return err
-	}
-	return json.Unmarshal(raw, dst)
 }

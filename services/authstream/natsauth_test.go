@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -60,17 +61,25 @@ type natsUser struct {
 	violations chan error
 }
 
+// mustConnectAs connects to url as user of the production passwords.
 func mustConnectAs(tb testing.TB, url, user string) *natsUser {
 	tb.Helper()
+	return mustConnectWith(tb, url, nats.UserInfo(user, natsPasswords[user]), nats.Name(user))
+}
+
+// mustConnectWith connects to url with opts (credentials in the URL or
+// an option) and collects the permission violations the server reports.
+func mustConnectWith(tb testing.TB, url string, opts ...nats.Option) *natsUser {
+	tb.Helper()
 	u := &natsUser{violations: make(chan error, 64)}
-	nc, err := nats.Connect(url, nats.UserInfo(user, natsPasswords[user]), nats.Name(user),
+	nc, err := nats.Connect(url, append(opts,
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				u.violations <- err
 			}
-		}))
+		}))...)
 	if err != nil {
-		tb.Fatalf("connect as %s: %v", user, err)
+		tb.Fatalf("connect: %v", err) // the URL may carry a password: not in the message
 	}
 	tb.Cleanup(nc.Close)
 	if u.js, err = jetstream.New(nc); err != nil {
@@ -158,9 +167,9 @@ func mustState(tb testing.TB, js jetstream.JetStream) streamState {
 // TestNATSAuth_ProductionUsers runs the users and permissions of
 // deployments/nats against a server started from the cluster's own
 // configuration: each service can do its work and no more, and a
-// subscriber reads the account events through a consumer but cannot put
-// anything into a stream, whatever subject, reply subject or consumer it
-// tries.
+// subscriber reads the account events and the sign-ins and sessions
+// through consumers but cannot put anything into a stream, whatever
+// subject, reply subject or consumer it tries.
 func TestNATSAuth_ProductionUsers(t *testing.T) {
 	url := mustAuthServer(t)
 	ctx := context.Background()
@@ -170,7 +179,7 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		t.Fatalf("EnsureStreams as command: %v", err)
 	}
 	ring := mustKeyring(t)
-	var registered eventstore.Result
+	var registered, signedIn eventstore.Result
 
 	t.Run("clients need credentials", func(t *testing.T) {
 		for _, opt := range []nats.Option{
@@ -239,8 +248,9 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		}
 		failed := mustEvent(t, "acme", events.AggregateSignin, "u1", events.TypeSigninFailed,
 			events.SigninFailed{Reason: "wrong password", Failures: 1})
-		if _, err := store.Append(ctx, eventstore.Events{Events: []events.Envelope{failed}}); err != nil {
-			t.Fatalf("append sign-in: %v", err)
+		var err2 error
+		if signedIn, err2 = store.Append(ctx, eventstore.Events{Events: []events.Envelope{failed}}); err2 != nil {
+			t.Fatalf("append sign-in: %v", err2)
 		}
 		query.mustNoViolation(t)
 
@@ -289,31 +299,41 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		}
 	})
 
-	t.Run("subscriber reads through a durable consumer and acknowledges", func(t *testing.T) {
-		sub := mustConnectAs(t, url, "subscriber")
-		cons, err := sub.js.CreateOrUpdateConsumer(ctx, events.StreamEvents, jetstream.ConsumerConfig{
-			Durable: "acme-billing", FilterSubject: "auth.evt.acme.>", AckPolicy: jetstream.AckExplicitPolicy,
+	// Both streams, alike: account changes, and sign-ins and sessions
+	// (revocations are session events).
+	for _, tc := range []struct {
+		stream, durable, filter string
+		want                    *eventstore.Result
+	}{
+		{events.StreamEvents, "acme-billing", "auth.evt.acme.>", &registered},
+		{events.StreamActivity, "acme-sessions", "auth.act.acme.>", &signedIn},
+	} {
+		t.Run("subscriber reads "+tc.stream+" through a durable consumer and acknowledges", func(t *testing.T) {
+			sub := mustConnectAs(t, url, "subscriber")
+			cons, err := sub.js.CreateOrUpdateConsumer(ctx, tc.stream, jetstream.ConsumerConfig{
+				Durable: tc.durable, FilterSubject: tc.filter, AckPolicy: jetstream.AckExplicitPolicy,
+			})
+			if err != nil {
+				t.Fatalf("create consumer: %v", err)
+			}
+			m, err := cons.Next(jetstream.FetchMaxWait(natsWait))
+			if err != nil {
+				t.Fatalf("next: %v", err)
+			}
+			env, err := events.ParseEnvelope(m.Data())
+			if err != nil || env.ID != tc.want.Events[0].ID {
+				t.Fatalf("read %s (%v), want %s", env.ID, err, tc.want.Events[0].ID)
+			}
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+			info, err := cons.Info(ctx)
+			if err != nil || info.AckFloor.Stream != tc.want.Sequence {
+				t.Fatalf("ack floor = %+v (%v), want stream sequence %d", info, err, tc.want.Sequence)
+			}
+			sub.mustNoViolation(t)
 		})
-		if err != nil {
-			t.Fatalf("create consumer: %v", err)
-		}
-		m, err := cons.Next(jetstream.FetchMaxWait(natsWait))
-		if err != nil {
-			t.Fatalf("next: %v", err)
-		}
-		env, err := events.ParseEnvelope(m.Data())
-		if err != nil || env.ID != registered.Events[0].ID {
-			t.Fatalf("read %s (%v), want the registration", env.ID, err)
-		}
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatalf("ack: %v", err)
-		}
-		info, err := cons.Info(ctx)
-		if err != nil || info.AckFloor.Stream != registered.Sequence {
-			t.Fatalf("ack floor = %+v (%v), want stream sequence %d", info, err, registered.Sequence)
-		}
-		sub.mustNoViolation(t)
-	})
+	}
 
 	t.Run("subscriber cannot inject", func(t *testing.T) {
 		sub := mustConnectAs(t, url, "subscriber")
@@ -321,6 +341,9 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		pull, _ := json.Marshal(map[string]any{"batch": 1})
 		push, _ := json.Marshal(map[string]any{"stream_name": events.StreamEvents, "config": map[string]any{
 			"name": "push", "filter_subject": "auth.evt.>", "deliver_subject": "$KV.AUTH_KEYS.acme", "ack_policy": "none",
+		}})
+		pushActivity, _ := json.Marshal(map[string]any{"stream_name": events.StreamActivity, "config": map[string]any{
+			"name": "push-act", "filter_subject": "auth.act.>", "deliver_subject": "auth.evt.acme.user.x", "ack_policy": "none",
 		}})
 		uniq, _ := json.Marshal(map[string]any{"stream_name": events.StreamEvents, "config": map[string]any{
 			"name": "claims", "filter_subject": "auth.uniq.>", "ack_policy": "none",
@@ -341,7 +364,10 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 			{name: "a stream update", subject: "$JS.API.STREAM.UPDATE.AUTH_EVENTS", reply: "_INBOX.x", body: []byte(`{"name":"AUTH_EVENTS","max_age":1}`), refused: true},
 			{name: "a stream delete", subject: "$JS.API.STREAM.DELETE.AUTH_EVENTS", reply: "_INBOX.x", refused: true},
 			{name: "a consumer on the claims", subject: "$JS.API.CONSUMER.CREATE.AUTH_EVENTS.claims.auth.uniq.>", reply: "_INBOX.x", body: uniq, refused: true},
-			{name: "a consumer on activity", subject: "$JS.API.CONSUMER.CREATE.AUTH_ACTIVITY.x.auth.act.>", reply: "_INBOX.x", refused: true},
+			{name: "a consumer on activity without a filter", subject: "$JS.API.CONSUMER.CREATE.AUTH_ACTIVITY.x", reply: "_INBOX.x", refused: true},
+			{name: "an activity purge", subject: "$JS.API.STREAM.PURGE.AUTH_ACTIVITY", reply: "_INBOX.x", refused: true},
+			{name: "an activity stream update", subject: "$JS.API.STREAM.UPDATE.AUTH_ACTIVITY", reply: "_INBOX.x", body: []byte(`{"name":"AUTH_ACTIVITY","max_age":1}`), refused: true},
+			{name: "a session", subject: "auth.act.acme.session.x", reply: "_INBOX.x", body: []byte("{}"), refused: true},
 			// Allowed requests whose answer is aimed at a stream: inside one
 			// account the answer (an API reply, a pulled event) would be
 			// stored. Across the import it stays in the subscriber's account.
@@ -349,6 +375,9 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 			{name: "a pulled event onto another subject", subject: "$JS.API.CONSUMER.MSG.NEXT.AUTH_EVENTS.acme-billing", reply: "auth.evt.acme.user.x", body: pull},
 			{name: "an API answer onto a key", subject: "$JS.API.CONSUMER.INFO.AUTH_EVENTS.none", reply: "$KV.AUTH_KEYS.acme"},
 			{name: "a push consumer into the keys", subject: "$JS.API.CONSUMER.CREATE.AUTH_EVENTS.push.auth.evt.>", reply: "_INBOX.push", body: push},
+			{name: "an activity API answer onto a sign-in subject", subject: "$JS.API.CONSUMER.INFO.AUTH_ACTIVITY.none", reply: "auth.act.acme.signin.x"},
+			{name: "a pulled sign-in onto an event subject", subject: "$JS.API.CONSUMER.MSG.NEXT.AUTH_ACTIVITY.acme-sessions", reply: "auth.evt.acme.user.x", body: pull},
+			{name: "a push consumer of activity into the events", subject: "$JS.API.CONSUMER.CREATE.AUTH_ACTIVITY.push-act.auth.act.>", reply: "_INBOX.push", body: pushActivity},
 		} {
 			msg := &nats.Msg{Subject: tc.subject, Reply: tc.reply, Data: tc.body}
 			if err := sub.nc.PublishMsg(msg); err != nil {
@@ -358,17 +387,35 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 				sub.mustViolation(t, tc.name)
 			}
 		}
-		if _, err := sub.nc.SubscribeSync("auth.evt.>"); err != nil {
-			t.Fatal(err)
+		for _, subject := range []string{"auth.evt.>", "auth.act.>"} {
+			if _, err := sub.nc.SubscribeSync(subject); err != nil {
+				t.Fatal(err)
+			}
+			sub.mustViolation(t, "a core subscription to "+subject)
 		}
-		sub.mustViolation(t, "a core subscription to the events")
-		// A request through the same import orders the check after the
+		// Requests through the same imports order the check after the
 		// attempts above.
-		if _, err := sub.js.Consumer(ctx, events.StreamEvents, "acme-billing"); err != nil {
-			t.Fatalf("consumer info: %v", err)
+		for stream, durable := range map[string]string{events.StreamEvents: "acme-billing", events.StreamActivity: "acme-sessions"} {
+			if _, err := sub.js.Consumer(ctx, stream, durable); err != nil {
+				t.Fatalf("consumer info on %s: %v", stream, err)
+			}
 		}
 		if after := mustState(t, command.js); after != before {
 			t.Errorf("state moved from %+v to %+v", before, after)
+		}
+		// The push consumers exist in AUTH, but what they deliver does not
+		// reach a stream: later appends are stored once, and nothing else.
+		qstore := mustConnectAs(t, url, "query").mustStore(t)
+		later := mustEvent(t, "acme", events.AggregateSignin, "u1", events.TypeSigninFailed,
+			events.SigninFailed{Reason: "wrong password", Failures: 2})
+		if _, err := qstore.Append(ctx, eventstore.Events{After: signedIn.Positions[0], Events: []events.Envelope{later}}); err != nil {
+			t.Fatalf("append sign-in: %v", err)
+		}
+		time.Sleep(time.Second)
+		want := before
+		want.activity++
+		if after := mustState(t, command.js); after != want {
+			t.Errorf("after one more sign-in, state is %+v, want %+v", after, want)
 		}
 	})
 }
@@ -411,4 +458,134 @@ func TestDeployment_ServicesUseTheirNATSUser(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBinary_EmbeddedNATSTakesOnlyItsUsers runs the binary `make run`
+// starts, on a fresh database and data folder, and tries its NATS server
+// with an ordinary nats.go client, as anyone on the machine could: without
+// credentials, or with wrong ones, it is refused; with the subscriber URL
+// the start banner prints, a publish to any stream subject and every
+// JetStream request that would change a stream are refused, and nothing
+// reaches the streams (counted as the query service's user), while the
+// subscriber reads both streams through consumers.
+func TestBinary_EmbeddedNATSTakesOnlyItsUsers(t *testing.T) {
+	t.Parallel()
+	p := authstreamtest.StartBinary(t, authstreamtest.BuildBinary(t), map[string]string{
+		"AUTH_BOOTSTRAP_ADMIN_USERNAME": rootName,
+		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": rootPassword,
+	})
+	ctx := context.Background()
+	// An account event (the tenant) and activity (the logins' sign-ins
+	// and sessions) to read.
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: acmeAdmin, Password: acmePassword})
+
+	t.Run("clients need credentials", func(t *testing.T) {
+		for name, opt := range map[string]nats.Option{
+			"anonymous":               func(*nats.Options) error { return nil },
+			"wrong password":          nats.UserInfo("subscriber", "wrong password"),
+			"unknown user":            nats.UserInfo("nobody", p.NATSUsers["subscriber"]),
+			"another user's password": nats.UserInfo("command", p.NATSUsers["subscriber"]),
+		} {
+			nc, err := nats.Connect(p.NATS, opt, nats.NoReconnect())
+			if err == nil {
+				nc.Close()
+				t.Errorf("%s: connected", name)
+			} else if !errors.Is(err, nats.ErrAuthorization) {
+				t.Errorf("%s: %v, want an authorization violation", name, err)
+			}
+		}
+	})
+
+	// The subscriber as the banner shows it.
+	var subURL string
+	for f := range strings.FieldsSeq(p.Output()) {
+		if strings.HasPrefix(f, "nats://subscriber:") {
+			subURL = f
+		}
+	}
+	if subURL == "" || subURL != p.NATSURLAs("subscriber") {
+		t.Fatalf("the banner shows no subscriber URL with the generated password:\n%s", p.Output())
+	}
+	sub := mustConnectWith(t, subURL, nats.Name("outsider"))
+	reader := p.ConnectNATS(t, "query")
+	counts := func() map[string]uint64 {
+		js, err := jetstream.New(reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, name := range []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket} {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				t.Fatalf("stream %s: %v", name, err)
+			}
+			info := s.CachedInfo()
+			out[name] = info.State.Msgs
+			out[name+" max age"] = uint64(info.Config.MaxAge)
+		}
+		return out
+	}
+
+	t.Run("the subscriber writes nothing", func(t *testing.T) {
+		before := counts()
+		event, _ := json.Marshal(mustEvent(t, "acme", events.AggregateUser, "u1", events.TypeUserDisabled, events.UserDisabled{}))
+		for _, m := range []*nats.Msg{
+			{Subject: "auth.evt.acme.user.u1", Data: event},
+			{Subject: "auth.evt.acme.user.u1", Reply: "_INBOX.ack", Data: event},
+			{Subject: "auth.evt.acme.user.u1.7", Data: event},
+			{Subject: "auth.act.acme.session.s1", Reply: "_INBOX.ack", Data: []byte("{}")},
+			{Subject: "auth.act.platform.signin.x", Data: []byte("{}")},
+			{Subject: "auth.uniq.acme.username.x", Data: []byte("{}")},
+			{Subject: "$KV.AUTH_KEYS.acme", Data: []byte("{}")},
+			{Subject: "$JS.API.STREAM.PURGE.AUTH_EVENTS", Reply: "_INBOX.x"},
+			{Subject: "$JS.API.STREAM.PURGE.AUTH_ACTIVITY", Reply: "_INBOX.x"},
+			{Subject: "$JS.API.STREAM.MSG.DELETE.AUTH_EVENTS", Reply: "_INBOX.x", Data: []byte(`{"seq":1}`)},
+			{Subject: "$JS.API.STREAM.UPDATE.AUTH_EVENTS", Reply: "_INBOX.x", Data: []byte(`{"name":"AUTH_EVENTS","max_age":1}`)},
+			{Subject: "$JS.API.STREAM.UPDATE.AUTH_ACTIVITY", Reply: "_INBOX.x", Data: []byte(`{"name":"AUTH_ACTIVITY","max_age":1}`)},
+			{Subject: "$JS.API.STREAM.DELETE.AUTH_ACTIVITY", Reply: "_INBOX.x"},
+			{Subject: "$JS.API.STREAM.CREATE.SHADOW", Reply: "_INBOX.x", Data: []byte(`{"name":"SHADOW","subjects":["shadow.>"]}`)},
+		} {
+			if err := sub.nc.PublishMsg(m); err != nil {
+				t.Fatal(err)
+			}
+			sub.mustViolation(t, "publish to "+m.Subject)
+		}
+		// A JetStream publish waits for an acknowledgement that never comes.
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, err := sub.js.Publish(pctx, "auth.evt.acme.user.u1", event); err == nil {
+			t.Error("a JetStream publish of an event was acknowledged")
+		}
+		sub.mustViolation(t, "a JetStream publish of an event")
+		if after := counts(); !maps.Equal(after, before) {
+			t.Errorf("the streams moved from %v to %v", before, after)
+		}
+	})
+
+	t.Run("the subscriber reads both streams", func(t *testing.T) {
+		for _, tc := range []struct{ stream, filter, wantType string }{
+			{events.StreamEvents, "auth.evt.acme.>", events.TypeTenantCreated},
+			{events.StreamActivity, "auth.act.platform.>", ""},
+		} {
+			cons, err := sub.js.CreateOrUpdateConsumer(ctx, tc.stream, jetstream.ConsumerConfig{
+				Durable: "outsider", FilterSubject: tc.filter, AckPolicy: jetstream.AckExplicitPolicy,
+			})
+			if err != nil {
+				t.Fatalf("consumer on %s: %v", tc.stream, err)
+			}
+			m, err := cons.Next(jetstream.FetchMaxWait(natsWait))
+			if err != nil {
+				t.Fatalf("next from %s: %v", tc.stream, err)
+			}
+			env, err := events.ParseEnvelope(m.Data())
+			if err != nil || (tc.wantType != "" && env.Type != tc.wantType) {
+				t.Errorf("first event of %s on %s: %s (%v), want %s", tc.stream, tc.filter, env.Type, err, tc.wantType)
+			}
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Errorf("ack on %s: %v", tc.stream, err)
+			}
+		}
+		sub.mustNoViolation(t)
+	})
 }

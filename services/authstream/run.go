@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,7 +48,8 @@ const (
 // by Run).
 type Config struct {
 	// DataDir holds the embedded NATS store, the generated key-encryption
-	// key and the bootstrap admin's credentials (AUTH_DATA_DIR).
+	// key, the bootstrap admin's credentials and the passwords of the
+	// embedded NATS server's users (AUTH_DATA_DIR).
 	DataDir string
 	// NATSURL, when set, makes the process use that external NATS cluster
 	// instead of embedding a server (AUTH_NATS_URL).
@@ -88,7 +90,24 @@ type Endpoints struct {
 	Query     string // base URL of the query and login API, e.g. http://127.0.0.1:8080
 	Command   string // base URL of the command API
 	Projector string // base URL of the projector's health and metrics
-	NATS      string // client URL of the NATS server in use
+	NATS      string // client URL of the NATS server in use, without credentials
+	// NATSUsers are the passwords of the embedded NATS server's users
+	// (command, query, projector, subscriber, backup), by user, as the data
+	// folder keeps them; nil with an external NATS (NATSURL).
+	NATSUsers map[string]string
+}
+
+// NATSURLAs returns the URL of the embedded NATS server with user's
+// credentials (nats://user:password@host:port), as AUTH_NATS_URL and
+// subscribers take it; "" when the server has no such user.
+func (e Endpoints) NATSURLAs(user string) string {
+	pw, ok := e.NATSUsers[user]
+	u, err := url.Parse(e.NATS)
+	if !ok || err != nil {
+		return ""
+	}
+	u.User = url.UserPassword(user, pw)
+	return u.String()
 }
 
 // ConfigFromEnv reads the all-in-one settings and every service's settings
@@ -115,10 +134,11 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	return cfg, config.Join(errs[:]...)
 }
 
-// Run starts the embedded NATS server (or connects to NATSURL) and the three
-// services, and runs until ctx is done or one service fails; then it stops
-// them all, drains, closes the NATS connection and shuts the embedded server
-// down. It returns nil after a clean stop, or the first error, which names
+// Run starts the embedded NATS server (with the users of
+// deployments/nats/auth.conf, each service connecting as its own) or
+// connects to NATSURL, starts the three services, and runs until ctx is
+// done or one service fails; then it stops them all, drains, closes the
+// NATS connections and shuts the embedded server down. It returns nil after a clean stop, or the first error, which names
 // the variable at fault when there is one ("AUTH_QUERY_ADDR: ...",
 // "DATABASE_URL: cannot reach PostgreSQL at ...").
 func Run(ctx context.Context, cfg Config) (err error) {
@@ -170,14 +190,19 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	var (
-		nc      *nats.Conn
+		conns   serviceConns
 		natsURL string
+		users   map[string]string
 	)
 	if cfg.NATSURL == "" {
+		if users, _, err = datadir.NATSUsers(cfg.DataDir, embedded.Users()); err != nil {
+			return fmt.Errorf("AUTH_DATA_DIR: NATS users: %w", err)
+		}
 		ns, err := embedded.Start(ctx, embedded.Options{
 			Listen:       cfg.NATSListen,
 			StoreDir:     filepath.Join(cfg.DataDir, "nats"),
 			SyncInterval: cfg.NATSSyncInterval,
+			Passwords:    users,
 			Log:          log.With("component", "nats"),
 		})
 		if err != nil {
@@ -187,27 +212,40 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			ns.Shutdown()
 			log.Info("embedded nats server stopped")
 		}()
-		if nc, err = ns.Connect("authstream"); err != nil {
-			return err
+		// Each service connects as its own user of auth.conf, with the
+		// permissions it has in production.
+		for _, c := range []struct {
+			user string
+			dst  **nats.Conn
+		}{{"command", &conns.command}, {"projector", &conns.projector}, {"query", &conns.query}} {
+			nc, err := ns.Connect("authstream-"+c.user, c.user, users[c.user])
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			*c.dst = nc
 		}
 		natsURL = ns.ClientURL()
-		log.Info("embedded nats server started", "url", natsURL, "store", filepath.Join(cfg.DataDir, "nats"))
+		log.Info("embedded nats server started", "url", natsURL, "store", filepath.Join(cfg.DataDir, "nats"),
+			"users", filepath.Join(cfg.DataDir, datadir.NATSUsersFile))
 	} else {
-		if nc, err = natsconn.Connect(cfg.NATSURL, "authstream"); err != nil {
+		nc, err := natsconn.Connect(cfg.NATSURL, "authstream")
+		if err != nil {
 			return err
 		}
+		defer nc.Close()
+		conns = serviceConns{command: nc, projector: nc, query: nc}
 		natsURL = config.Redact(strings.Split(cfg.NATSURL, ",")[0])
 	}
-	defer nc.Close()
 
-	cfg.Command.NATS, cfg.Projector.NATS, cfg.Query.NATS = nc, nc, nc
+	cfg.Command.NATS, cfg.Projector.NATS, cfg.Query.NATS = conns.command, conns.projector, conns.query
 	cfg.Command.Telemetry = tel.With(command.Service)
 	cfg.Projector.Telemetry = tel.With(projector.Service)
 	cfg.Query.Telemetry = tel.With(query.Service)
 
 	var (
 		mu       sync.Mutex
-		ends     = Endpoints{NATS: natsURL}
+		ends     = Endpoints{NATS: natsURL, NATSUsers: users}
 		wanted   = 3
 		announce sync.WaitGroup
 	)
@@ -223,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				// Not in this callback: it runs before its service serves,
 				// and the projector starts its workers after it.
 				announce.Go(func() {
-					if err := waitBootstrapProjected(announceCtx, nc, cfg.Query.DatabaseURL.Reveal(), bootstrapWait); err != nil {
+					if err := waitBootstrapProjected(announceCtx, conns.projector, cfg.Query.DatabaseURL.Reveal(), bootstrapWait); err != nil {
 						if announceCtx.Err() != nil {
 							return
 						}
@@ -247,6 +285,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		func(ctx context.Context) error { return query.Run(ctx, cfg.Query) },
 	)
 }
+
+// serviceConns are the services' NATS connections: one each on the
+// embedded server, one shared with an external one.
+type serviceConns struct{ command, projector, query *nats.Conn }
 
 // bootstrapWait bounds how long the start waits for the read model to
 // show the platform tenant's events.
@@ -373,14 +415,23 @@ func provideAdmin(cfg *Config) (string, error) {
 		"                   (shown once; also in %s; change it and delete the file)\n", user, pass, path), nil
 }
 
-// printBanner tells the developer where everything is.
+// printBanner tells the developer where everything is: with the embedded
+// NATS server, also the URL a subscriber follows the events with, and
+// where every user's password is.
 func printBanner(w io.Writer, e Endpoints, dataDir, admin string) {
+	natsLines := e.NATS + "\n"
+	if sub := e.NATSURLAs("subscriber"); sub != "" {
+		natsLines = fmt.Sprintf("%s (no anonymous clients)\n"+
+			"  subscriber       %s\n"+
+			"                   (read-only; every NATS user's credentials: %s)\n",
+			e.NATS, sub, filepath.Join(dataDir, datadir.NATSUsersFile))
+	}
 	fmt.Fprintf(w, "authstream is ready\n"+
 		"  query/login API  %s\n"+
 		"  command API      %s\n"+
 		"  projector        %s (operator API, health, metrics)\n"+
-		"  NATS             %s\n"+
+		"  NATS             %s"+
 		"  data             %s\n%s"+
 		"Press Ctrl-C to stop.\n",
-		e.Query, e.Command, e.Projector, e.NATS, dataDir, admin)
+		e.Query, e.Command, e.Projector, natsLines, dataDir, admin)
 }

@@ -6,12 +6,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // TestBinary_StartupFailures runs the built authstream binary with broken
@@ -19,7 +19,7 @@ import (
 // standard error that names the variable and the problem, and no secret.
 func TestBinary_StartupFailures(t *testing.T) {
 	t.Parallel()
-	bin := mustBuild(t)
+	bin := authstreamtest.BuildBinary(t)
 	busy := mustListen(t)
 	closed := mustClosedPort(t)
 
@@ -96,40 +96,6 @@ func TestBinary_StartupFailures(t *testing.T) {
 			}
 		})
 	}
-}
-
-var build struct {
-	once sync.Once
-	path string
-	err  error
-	out  []byte
-}
-
-// mustBuild compiles cmd/authstream once per test process.
-func mustBuild(tb testing.TB) string {
-	tb.Helper()
-	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "authstream-bin-")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "authstream")
-		cmd := exec.Command("go", "build", "-o", build.path, "./cmd/authstream")
-		build.out, build.err = cmd.CombinedOutput()
-	})
-	if build.err != nil {
-		tb.Fatalf("go build ./cmd/authstream: %v\n%s", build.err, build.out)
-	}
-	return build.path
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if build.path != "" {
-		os.RemoveAll(filepath.Dir(build.path))
-	}
-	os.Exit(code)
 }
 
 // mustExec runs bin with exactly env (plus PATH and HOME) and returns its

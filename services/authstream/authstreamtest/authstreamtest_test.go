@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authstream/authstream/services/authstream"
 	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
@@ -32,23 +33,31 @@ func echo(t *testing.T, status int, body string) (*httptest.Server, *seen) {
 	return srv, &s
 }
 
-func TestSend_EncodesTheBodyAndHeaders(t *testing.T) {
+// client returns a client whose every service is srv.
+func client(t *testing.T, srv *httptest.Server) *authstreamtest.Client {
+	return authstreamtest.NewClient(t, authstream.Endpoints{Query: srv.URL, Command: srv.URL, Projector: srv.URL}, nil)
+}
+
+func TestClient_Send(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name                    string
 		body                    any
+		raw, rawType            string
 		wantType, wantBody      string
 		bearer, consistency     string
 		wantAuth, wantConsToken string
 	}{
-		{"no body", nil, "", "", "", "", "", ""},
-		{"form", url.Values{"a": {"1 2"}}, "application/x-www-form-urlencoded", "a=1+2", "", "", "", ""},
-		{"JSON", map[string]any{"a": 1}, "application/json", `{"a":1}`, "tok", "ct", "Bearer tok", "ct"},
+		{"no body", nil, "", "", "", "", "", "", "", ""},
+		{"form", url.Values{"a": {"1 2"}}, "", "", "application/x-www-form-urlencoded", "a=1+2", "", "", "", ""},
+		{"JSON", map[string]any{"a": 1}, "", "", "application/json", `{"a":1}`, "tok", "ct", "Bearer tok", "ct"},
+		{"raw", nil, `{"a":`, "text/plain", "text/plain", `{"a":`, "", "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, s := echo(t, http.StatusTeapot, `{"x":"y"}`)
-			r, err := authstreamtest.Send(nil, http.MethodPost, srv.URL+"/p", tt.bearer, tt.consistency, tt.body)
+			r, err := client(t, srv).Send(authstreamtest.Request{Method: http.MethodPost, URL: srv.URL + "/p",
+				Bearer: tt.bearer, Consistency: tt.consistency, Body: tt.body, Raw: tt.raw, ContentType: tt.rawType})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,23 +72,39 @@ func TestSend_EncodesTheBodyAndHeaders(t *testing.T) {
 	}
 }
 
-func TestSend_ReturnsTransportErrors(t *testing.T) {
+func TestClient_Send_returnsTransportErrors(t *testing.T) {
 	t.Parallel()
 	srv, _ := echo(t, http.StatusOK, "")
+	c := client(t, srv)
 	srv.Close()
-	if _, err := authstreamtest.Send(nil, http.MethodGet, srv.URL, "", "", nil); err == nil {
+	if _, err := c.Send(authstreamtest.Request{Method: http.MethodGet, URL: srv.URL}); err == nil {
 		t.Error("Send to a closed server = nil error")
 	}
-	if _, err := authstreamtest.Send(nil, http.MethodGet, "http://127.0.0.1:1", "", "", func() {}); err == nil {
+	if _, err := c.Send(authstreamtest.Request{Method: http.MethodGet, URL: "http://127.0.0.1:1", Body: func() {}}); err == nil {
 		t.Error("Send of a body JSON cannot encode = nil error")
 	}
 }
 
-func TestPasswordGrant(t *testing.T) {
+func TestClient_Exchange_isObserved(t *testing.T) {
+	t.Parallel()
+	srv, _ := echo(t, http.StatusTeapot, `{"x":"y"}`)
+	c := client(t, srv)
+	var seen []string
+	c.Observe = func(_ testing.TB, r authstreamtest.Request, res authstreamtest.Response) {
+		seen = append(seen, r.Method+" "+res.Str("x"))
+	}
+	c.Must(t, authstreamtest.Request{Method: http.MethodGet, URL: srv.URL, Header: map[string]string{"X-A": "b"}}, http.StatusTeapot)
+	c.Do(t, http.MethodPut, srv.URL, "", "", nil, http.StatusTeapot)
+	if len(seen) != 2 || seen[0] != "GET y" || seen[1] != "PUT y" {
+		t.Errorf("Observe saw %v", seen)
+	}
+}
+
+func TestClient_PasswordGrant(t *testing.T) {
 	t.Parallel()
 	t.Run("200 with tokens", func(t *testing.T) {
 		srv, s := echo(t, http.StatusOK, `{"access_token":"a","token_type":"Bearer","expires_in":60,"refresh_token":"r"}`)
-		got, _, err := authstreamtest.PasswordGrant(nil, srv.URL, "acme", "ada", "pw d", "ct")
+		got, _, err := client(t, srv).PasswordGrant("acme", "ada", "pw d", "ct")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,15 +119,21 @@ func TestPasswordGrant(t *testing.T) {
 	})
 	t.Run("an error answer is an error with its body", func(t *testing.T) {
 		srv, _ := echo(t, http.StatusBadRequest, `{"error":"invalid_grant"}`)
-		_, r, err := authstreamtest.PasswordGrant(nil, srv.URL, "acme", "ada", "pw", "")
+		_, r, err := client(t, srv).PasswordGrant("acme", "ada", "pw", "")
 		if err == nil || !strings.Contains(err.Error(), "invalid_grant") || r.Status != http.StatusBadRequest {
 			t.Errorf("PasswordGrant = %d, %v; want 400 and an invalid_grant error", r.Status, err)
 		}
 	})
 	t.Run("an answer that is not JSON is an error", func(t *testing.T) {
 		srv, _ := echo(t, http.StatusOK, `<html>`)
-		if _, _, err := authstreamtest.PasswordGrant(nil, srv.URL, "acme", "ada", "pw", ""); err == nil {
+		if _, _, err := client(t, srv).PasswordGrant("acme", "ada", "pw", ""); err == nil {
 			t.Error("PasswordGrant of an HTML answer = nil error")
+		}
+	})
+	t.Run("an incomplete token answer is an error", func(t *testing.T) {
+		srv, _ := echo(t, http.StatusOK, `{"access_token":"a","token_type":"Bearer","expires_in":60}`)
+		if _, _, err := client(t, srv).PasswordGrant("acme", "ada", "pw", ""); err == nil {
+			t.Error("PasswordGrant of an answer without a refresh token = nil error")
 		}
 	})
 }
@@ -110,8 +141,12 @@ func TestPasswordGrant(t *testing.T) {
 func TestResponse_Decode(t *testing.T) {
 	t.Parallel()
 	var v struct{ A int }
-	authstreamtest.Response{Body: []byte(`{"A":3}`)}.Decode(t, &v)
-	if v.A != 3 {
-		t.Errorf("decoded %+v", v)
+	r := authstreamtest.Response{Body: []byte(`{"A":3,"s":"x"}`), Header: http.Header{"Consistency-Token": {"ct"}}}
+	r.Decode(t, &v)
+	if v.A != 3 || r.Str("s") != "x" || r.Str("A") != "" || r.Token() != "ct" {
+		t.Errorf("decoded %+v, s %q, token %q", v, r.Str("s"), r.Token())
+	}
+	if m := (authstreamtest.Response{Body: []byte(`[1]`)}).JSON(); m != nil {
+		t.Errorf("JSON of an array = %v, want nil", m)
 	}
 }

@@ -3,7 +3,6 @@ package backuptest_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstream/authstream/services/authstream"
 	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
@@ -84,50 +82,9 @@ func mustAuthctl(tb testing.TB, env map[string]string, stdin string, want int, a
 	return r
 }
 
-// platform is a running all-in-one process.
-type platform struct {
-	ends authstream.Endpoints
-	stop func()
-}
-
 // startPlatform runs authstream.Run with env (the addresses are added) until
-// stop or the end of the test.
-func startPlatform(tb testing.TB, env map[string]string) *platform {
+// Stop or the end of the test.
+func startPlatform(tb testing.TB, env map[string]string) *authstreamtest.Platform {
 	tb.Helper()
-	p := authstreamtest.Start(tb, authstreamtest.WithoutAdmin(), authstreamtest.WithEnv(env))
-	return &platform{ends: p.Endpoints, stop: p.Stop}
-}
-
-// answer is one HTTP answer.
-type answer struct {
-	status int
-	token  string // Consistency-Token
-	raw    []byte
-	body   map[string]any
-}
-
-// mustDo sends a request (a url.Values body as a form, anything else
-// non-nil as JSON) and fails unless the status is want.
-func mustDo(tb testing.TB, method, target, bearer, consistency string, body any, want int) answer {
-	tb.Helper()
-	r := authstreamtest.Do(tb, method, target, bearer, consistency, body, want)
-	a := answer{status: r.Status, token: r.Header.Get("Consistency-Token"), raw: r.Body}
-	if len(r.Body) > 0 && strings.HasPrefix(strings.TrimSpace(string(r.Body)), "{") {
-		if err := json.Unmarshal(r.Body, &a.body); err != nil {
-			tb.Fatalf("%s %s: body %q: %v", method, target, r.Body, err)
-		}
-	}
-	return a
-}
-
-// tokens is a token endpoint answer.
-type tokens = authstreamtest.Tokens
-
-func mustLogin(tb testing.TB, query, tenant, username, password, consistency string) tokens {
-	tb.Helper()
-	t, r, err := authstreamtest.PasswordGrant(nil, query, tenant, username, password, consistency)
-	if err != nil || t.AccessToken == "" || t.RefreshToken == "" {
-		tb.Fatalf("token answer %s: %v", r.Body, err)
-	}
-	return t
+	return authstreamtest.Start(tb, authstreamtest.WithoutAdmin(), authstreamtest.WithEnv(env))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natstest"
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // The accounts of the restore test.
@@ -70,25 +71,25 @@ func TestBackupRestore(t *testing.T) {
 
 	// The first life: the all-in-one process with its embedded NATS.
 	first := startPlatform(t, with(map[string]string{"AUTH_DATA_DIR": t.TempDir(), "DATABASE_URL": pgtest.URL(t)}))
-	q, c := first.ends.Query, first.ends.Command
-	w := mustWorld(t, q, c)
+	p, q, c := first, first.Query, first.Command
+	w := mustWorld(t, p)
 
 	// Sessions and tokens: alice's token from before the key rotation, one
 	// after it, and a refresh token rotated once (the old one is spent).
-	aliceBefore := mustLogin(t, q, "acme", "alice", changedPassword, w.tokens["acme"])
-	rot := mustDo(t, http.MethodPost, c+"/t/acme/keys/rotate", w.tenants["acme"], "", map[string]any{"overlap_seconds": 1200}, http.StatusOK)
-	w.tokens["acme"] = rot.token
-	aliceAfter := mustLogin(t, q, "acme", "alice", changedPassword, rot.token)
+	aliceBefore := p.Login(t, "acme", "alice", changedPassword, w.tokens["acme"])
+	rot := p.Do(t, http.MethodPost, c+"/t/acme/keys/rotate", w.tenants["acme"], "", map[string]any{"overlap_seconds": 1200}, http.StatusOK)
+	w.tokens["acme"] = rot.Token()
+	aliceAfter := p.Login(t, "acme", "alice", changedPassword, rot.Token())
 	spent := aliceAfter.RefreshToken
-	refreshed := mustDo(t, http.MethodPost, q+"/t/acme/oauth/token", "", "",
+	refreshed := p.Do(t, http.MethodPost, q+"/t/acme/oauth/token", "", "",
 		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {spent}}, http.StatusOK)
-	live := refreshed.body["refresh_token"].(string)
-	gus := mustLogin(t, q, "globex", "gus", userPassword, w.tokens["globex"])
+	live := refreshed.JSON()["refresh_token"].(string)
+	gus := p.Login(t, "globex", "gus", userPassword, w.tokens["globex"])
 	// A failed sign-in: the lockout counter lives in AUTH_ACTIVITY too.
-	mustDo(t, http.MethodPost, q+"/t/globex/oauth/token", "", "",
+	p.Do(t, http.MethodPost, q+"/t/globex/oauth/token", "", "",
 		url.Values{"grant_type": {"password"}, "username": {"gus"}, "password": {"wrong password"}}, http.StatusBadRequest)
 
-	before := mustViews(t, q, w, map[string]string{"acme/alice": aliceBefore.AccessToken, "acme/alice-rotated": aliceAfter.AccessToken, "globex/gus": gus.AccessToken})
+	before := mustViews(t, p, w, map[string]string{"acme/alice": aliceBefore.AccessToken, "acme/alice-rotated": aliceAfter.AccessToken, "globex/gus": gus.AccessToken})
 	if len(before["jwks acme"].(map[string]any)["keys"].([]any)) != 2 {
 		t.Fatalf("acme's JWKS after the rotation = %v, want two keys", before["jwks acme"])
 	}
@@ -96,29 +97,30 @@ func TestBackupRestore(t *testing.T) {
 	exportBefore := mustExport(t, operator, "acme", "ada", filepath.Join(t.TempDir(), "before.jsonl"))
 
 	dir := filepath.Join(t.TempDir(), "backup")
-	r := mustAuthctl(t, map[string]string{"AUTH_NATS_URL": first.ends.NATS}, "", 0, "backup", "--out", dir)
+	// The all-in-one process's NATS takes the backup user of auth.conf.
+	r := mustAuthctl(t, map[string]string{"AUTH_NATS_URL": first.NATSURLAs("backup")}, "", 0, "backup", "--out", dir)
 	for _, name := range []string{events.StreamEvents, events.StreamActivity, "KV_AUTH_KEYS"} {
 		if !strings.Contains(r.stdout, name+": ") {
 			t.Errorf("backup output lacks %s:\n%s", name, r.stdout)
 		}
 	}
 	m := mustManifest(t, dir)
-	first.stop()
+	first.Stop()
 
 	// The second life: a new NATS server, restored, and an empty database.
 	_, natsURL := natstest.RunServer(t)
 	mustAuthctl(t, map[string]string{"AUTH_NATS_URL": natsURL}, "", 0, "restore", "--in", dir)
 	second := startPlatform(t, with(map[string]string{"AUTH_DATA_DIR": t.TempDir(), "DATABASE_URL": pgtest.EmptyURL(t), "AUTH_NATS_URL": natsURL}))
-	q, c = second.ends.Query, second.ends.Command
+	p, q, c = second, second.Query, second.Command
 
 	t.Run("consistency tokens from before are satisfied", func(t *testing.T) {
 		for tenant, tok := range w.tokens {
-			mustDo(t, http.MethodGet, q+"/t/"+tenant+"/users", w.tenants[tenant], tok, nil, http.StatusOK)
+			p.Do(t, http.MethodGet, q+"/t/"+tenant+"/users", w.tenants[tenant], tok, nil, http.StatusOK)
 		}
 	})
 
 	t.Run("every read answers as before", func(t *testing.T) {
-		after := mustViews(t, q, w, map[string]string{"acme/alice": aliceBefore.AccessToken, "acme/alice-rotated": aliceAfter.AccessToken, "globex/gus": gus.AccessToken})
+		after := mustViews(t, p, w, map[string]string{"acme/alice": aliceBefore.AccessToken, "acme/alice-rotated": aliceAfter.AccessToken, "globex/gus": gus.AccessToken})
 		for k, want := range before {
 			if got := after[k]; !reflect.DeepEqual(got, want) {
 				t.Errorf("%s after the restore:\n got %v\nwant %v", k, got, want)
@@ -127,51 +129,51 @@ func TestBackupRestore(t *testing.T) {
 	})
 
 	t.Run("the old refresh token refreshes and the spent one is still refused", func(t *testing.T) {
-		mustDo(t, http.MethodPost, q+"/t/acme/oauth/token", "", "",
+		p.Do(t, http.MethodPost, q+"/t/acme/oauth/token", "", "",
 			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {live}}, http.StatusOK)
-		a := mustDo(t, http.MethodPost, q+"/t/acme/oauth/token", "", "",
+		a := p.Do(t, http.MethodPost, q+"/t/acme/oauth/token", "", "",
 			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {spent}}, http.StatusBadRequest)
-		if a.body["error"] != "invalid_grant" {
-			t.Errorf("reuse of a spent refresh token = %v", a.body)
+		if a.JSON()["error"] != "invalid_grant" {
+			t.Errorf("reuse of a spent refresh token = %s", a.Body)
 		}
 	})
 
 	t.Run("passwords log in as before", func(t *testing.T) {
-		mustLogin(t, q, "platform", rootName, rootPassword, "")
-		mustLogin(t, q, "acme", "alice", changedPassword, "")
-		mustLogin(t, q, "globex", "gus", userPassword, "")
+		p.Login(t, "platform", rootName, rootPassword, "")
+		p.Login(t, "acme", "alice", changedPassword, "")
+		p.Login(t, "globex", "gus", userPassword, "")
 		for _, tc := range []struct{ tenant, user, password string }{
 			{"acme", "alice", userPassword}, // changed before the backup
 			{"acme", "bob", userPassword},   // disabled
 			{"globex", "alice", changedPassword},
 		} {
-			a := mustDo(t, http.MethodPost, q+"/t/"+tc.tenant+"/oauth/token", "", "",
+			a := p.Do(t, http.MethodPost, q+"/t/"+tc.tenant+"/oauth/token", "", "",
 				url.Values{"grant_type": {"password"}, "username": {tc.user}, "password": {tc.password}}, http.StatusBadRequest)
-			if a.body["error"] != "invalid_grant" {
-				t.Errorf("login %s/%s = %v", tc.tenant, tc.user, a.body)
+			if a.JSON()["error"] != "invalid_grant" {
+				t.Errorf("login %s/%s = %s", tc.tenant, tc.user, a.Body)
 			}
 		}
 	})
 
 	t.Run("new commands continue the log and the hash chains", func(t *testing.T) {
-		admin := mustLogin(t, q, "acme", "ada", adminPassword, "")
-		reg := mustDo(t, http.MethodPost, c+"/t/acme/users", admin.AccessToken, "",
+		admin := p.Login(t, "acme", "ada", adminPassword, "")
+		reg := p.Do(t, http.MethodPost, c+"/t/acme/users", admin.AccessToken, "",
 			map[string]any{"username": "dave", "password": userPassword, "roles": []string{"billing"}}, http.StatusCreated)
-		seq, err := eventstore.DecodeToken(reg.token)
+		seq, err := eventstore.DecodeToken(reg.Token())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if last := m.last(events.StreamEvents); seq <= last {
 			t.Errorf("a new user was stored at sequence %d, not after the restored %d", seq, last)
 		}
-		mustLogin(t, q, "acme", "dave", userPassword, reg.token)
+		p.Login(t, "acme", "dave", userPassword, reg.Token())
 		// An event on an aggregate from before: its version and prev follow
 		// the restored events.
-		assign := mustDo(t, http.MethodPut, c+"/t/acme/users/"+w.users["acme/carol"]+"/roles/billing", admin.AccessToken, "", nil, http.StatusNoContent)
-		a := mustDo(t, http.MethodPost, q+"/t/acme/check", admin.AccessToken, assign.token,
+		assign := p.Do(t, http.MethodPut, c+"/t/acme/users/"+w.users["acme/carol"]+"/roles/billing", admin.AccessToken, "", nil, http.StatusNoContent)
+		a := p.Do(t, http.MethodPost, q+"/t/acme/check", admin.AccessToken, assign.Token(),
 			map[string]any{"user_id": w.users["acme/carol"], "permission": "invoices:approve"}, http.StatusOK)
-		if a.body["allowed"] != true {
-			t.Errorf("carol's check after the new assignment = %v", a.body)
+		if a.JSON()["allowed"] != true {
+			t.Errorf("carol's check after the new assignment = %s", a.Body)
 		}
 
 		after := mustExport(t, operator2(t, q, c), "acme", "ada", filepath.Join(t.TempDir(), "after.jsonl"))
@@ -202,21 +204,19 @@ func operator2(t *testing.T, q, c string) map[string]string {
 
 // mustWorld creates two tenants with their admins, roles, users, an
 // assignment and an unassignment, a disabled user and a changed password.
-func mustWorld(t *testing.T, q, c string) *world {
+func mustWorld(t *testing.T, p *authstreamtest.Platform) *world {
 	t.Helper()
 	w := &world{tenants: map[string]string{}, users: map[string]string{}, tokens: map[string]string{}, roles: map[string][]string{}}
-	root := mustLogin(t, q, "platform", rootName, rootPassword, "")
-	cmd := func(tenant, method, path string, body any, want int) answer {
-		a := mustDo(t, method, c+path, w.tenants[tenant], "", body, want)
-		w.tokens[tenant] = a.token
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	cmd := func(tenant, method, path string, body any, want int) authstreamtest.Response {
+		a := p.DoCommand(t, method, path, w.tenants[tenant], body, want)
+		w.tokens[tenant] = a.Token()
 		return a
 	}
 	for _, tt := range []struct{ id, admin string }{{"acme", "ada"}, {"globex", "gina"}} {
-		created := mustDo(t, http.MethodPost, c+"/tenants", root.AccessToken, "",
-			map[string]any{"id": tt.id, "name": strings.ToUpper(tt.id), "admin": map[string]any{"username": tt.admin, "password": adminPassword}},
-			http.StatusCreated)
-		w.users[tt.id+"/"+tt.admin] = created.body["admin_user_id"].(string)
-		w.tenants[tt.id] = mustLogin(t, q, tt.id, tt.admin, adminPassword, created.token).AccessToken
+		created := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: tt.id, Admin: tt.admin, Password: adminPassword})
+		w.users[tt.id+"/"+tt.admin] = created.AdminID
+		w.tenants[tt.id] = created.Admin.AccessToken
 	}
 	cmd("acme", http.MethodPut, "/t/acme/roles/billing", map[string]any{"permissions": []string{"invoices:*", "reports:read"}, "description": "billing staff"}, http.StatusOK)
 	cmd("acme", http.MethodPut, "/t/acme/roles/support", map[string]any{"permissions": []string{"users:read"}}, http.StatusOK)
@@ -231,31 +231,31 @@ func mustWorld(t *testing.T, q, c string) *world {
 		{"globex", "gus", []string{"viewer"}},
 	} {
 		reg := cmd(u.tenant, http.MethodPost, "/t/"+u.tenant+"/users", map[string]any{"username": u.name, "password": userPassword, "roles": u.roles}, http.StatusCreated)
-		w.users[u.tenant+"/"+u.name] = reg.body["id"].(string)
+		w.users[u.tenant+"/"+u.name] = reg.JSON()["id"].(string)
 	}
 	cmd("acme", http.MethodPut, "/t/acme/users/"+w.users["acme/bob"]+"/roles/billing", nil, http.StatusNoContent)
 	cmd("acme", http.MethodPut, "/t/acme/users/"+w.users["acme/carol"]+"/roles/billing", nil, http.StatusNoContent)
 	cmd("acme", http.MethodDelete, "/t/acme/users/"+w.users["acme/carol"]+"/roles/billing", nil, http.StatusNoContent)
 	cmd("acme", http.MethodPost, "/t/acme/users/"+w.users["acme/bob"]+"/disable", map[string]any{"reason": "left"}, http.StatusNoContent)
 	// alice changes her own password.
-	alice := mustLogin(t, q, "acme", "alice", userPassword, w.tokens["acme"])
-	changed := mustDo(t, http.MethodPut, c+"/t/acme/users/"+w.users["acme/alice"]+"/password", alice.AccessToken, "",
+	alice := p.Login(t, "acme", "alice", userPassword, w.tokens["acme"])
+	changed := p.DoCommand(t, http.MethodPut, "/t/acme/users/"+w.users["acme/alice"]+"/password", alice.AccessToken,
 		map[string]any{"password": changedPassword, "current_password": userPassword}, http.StatusNoContent)
-	w.tokens["acme"] = changed.token
+	w.tokens["acme"] = changed.Token()
 	return w
 }
 
 // mustViews reads everything a restore must keep: per tenant the users
 // (list and each), the roles (list and each), permission checks and the
 // JWKS; and /me with each user token given.
-func mustViews(t *testing.T, q string, w *world, userTokens map[string]string) view {
+func mustViews(t *testing.T, p *authstreamtest.Platform, w *world, userTokens map[string]string) view {
 	t.Helper()
 	v := view{}
 	get := func(key, path, bearer string) {
 		tenant := strings.SplitN(strings.SplitN(key, " ", 2)[1], "/", 2)[0]
-		a := mustDo(t, http.MethodGet, q+path, bearer, w.tokens[tenant], nil, http.StatusOK)
+		a := p.Do(t, http.MethodGet, p.Query+path, bearer, w.tokens[tenant], nil, http.StatusOK)
 		var body any
-		if err := json.Unmarshal(a.raw, &body); err != nil {
+		if err := json.Unmarshal(a.Body, &body); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
 		v[key] = body
@@ -273,15 +273,15 @@ func mustViews(t *testing.T, q string, w *world, userTokens map[string]string) v
 			}
 			get("user "+key, "/t/"+tenant+"/users/"+id, admin)
 			for _, perm := range []string{"invoices:approve", "reports:read", "users:read"} {
-				a := mustDo(t, http.MethodPost, q+"/t/"+tenant+"/check", admin, "", map[string]any{"user_id": id, "permission": perm}, http.StatusOK)
-				v["check "+key+" "+perm] = a.body["allowed"]
+				a := p.Do(t, http.MethodPost, p.Query+"/t/"+tenant+"/check", admin, "", map[string]any{"user_id": id, "permission": perm}, http.StatusOK)
+				v["check "+key+" "+perm] = a.JSON()["allowed"]
 			}
 		}
 	}
 	for key, tok := range userTokens {
 		tenant := strings.SplitN(key, "/", 2)[0]
-		a := mustDo(t, http.MethodGet, q+"/t/"+tenant+"/me", tok, "", nil, http.StatusOK)
-		v["me "+key] = a.body
+		a := p.Do(t, http.MethodGet, p.Query+"/t/"+tenant+"/me", tok, "", nil, http.StatusOK)
+		v["me "+key] = a.JSON()
 	}
 	// Spot checks that the world is what the test meant.
 	if v["check acme/alice invoices:approve"] != true || v["check acme/bob invoices:approve"] != false ||

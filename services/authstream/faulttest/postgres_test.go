@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // TestPostgres_ConnectionsTerminatedUnderLoad terminates every PostgreSQL
@@ -25,10 +26,8 @@ func TestPostgres_ConnectionsTerminatedUnderLoad(t *testing.T) {
 	start := time.Now()
 	dbURL := pgtest.URL(t)
 	p := mustPlatform(t, dbURL)
-	root := mustLogin(t, p.Query, "platform", rootName, rootPassword, "")
-	created := must(t, http.StatusCreated, http.MethodPost, p.Command+"/tenants", root, "",
-		map[string]any{"id": "acme", "name": "Acme", "admin": map[string]any{"username": "ada", "password": "ada password 1"}})
-	ada := mustLogin(t, p.Query, "acme", "ada", "ada password 1", created.Header.Get("Consistency-Token"))
+	root := p.Login(t, "platform", rootName, rootPassword, "").AccessToken
+	ada := p.MustTenant(t, root, authstreamtest.NewTenant{ID: "acme", Name: "Acme", Admin: "ada", Password: "ada password 1"}).Admin.AccessToken
 
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, dbURL)
@@ -58,8 +57,9 @@ func TestPostgres_ConnectionsTerminatedUnderLoad(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; running(); i++ {
 				name := fmt.Sprintf("u-%d-%d", w, i)
-				a, err := send(http.MethodPost, p.Command+"/t/acme/users", ada, "", map[string]any{"username": name, "password": passwordOf(name)})
-				if err != nil || !a.ok() {
+				a, err := p.Send(authstreamtest.Request{Method: http.MethodPost, URL: p.Command + "/t/acme/users", Bearer: ada,
+					Body: map[string]any{"username": name, "password": passwordOf(name)}})
+				if err != nil || a.Status >= 300 {
 					// Only the answer counts: a refusal must be a 503, never
 					// a 500.
 					if err == nil && a.Status != http.StatusServiceUnavailable {
@@ -69,8 +69,8 @@ func TestPostgres_ConnectionsTerminatedUnderLoad(t *testing.T) {
 					continue
 				}
 				mu.Lock()
-				acked[name] = a.str("id")
-				tokens = append(tokens, a.Header.Get("Consistency-Token"))
+				acked[name] = a.Str("id")
+				tokens = append(tokens, a.Token())
 				mu.Unlock()
 			}
 		})
@@ -88,8 +88,8 @@ func TestPostgres_ConnectionsTerminatedUnderLoad(t *testing.T) {
 				name = "ada"
 			}
 			mu.Unlock()
-			a, err := send(http.MethodPost, p.Query+"/t/acme/oauth/token", "", ct,
-				url.Values{"grant_type": {"password"}, "username": {name}, "password": {passwordOf(name)}})
+			a, err := p.Send(authstreamtest.Request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token", Consistency: ct,
+				Body: url.Values{"grant_type": {"password"}, "username": {name}, "password": {passwordOf(name)}}})
 			switch {
 			case err == nil && a.Status == http.StatusOK:
 				loginsOK.Add(1)
@@ -106,7 +106,7 @@ func TestPostgres_ConnectionsTerminatedUnderLoad(t *testing.T) {
 	wg.Go(func() {
 		for running() {
 			for _, base := range []string{p.Query, p.Projector} {
-				if a, err := send(http.MethodGet, base+"/readyz", "", "", nil); err == nil && a.Status == http.StatusServiceUnavailable {
+				if a, err := p.Send(authstreamtest.Request{Method: http.MethodGet, URL: base + "/readyz"}); err == nil && a.Status == http.StatusServiceUnavailable {
 					readyNo.Add(1)
 				}
 			}
@@ -135,16 +135,16 @@ func TestPostgres_ConnectionsTerminatedUnderLoad(t *testing.T) {
 	}
 
 	for _, base := range []string{p.Query, p.Command, p.Projector} {
-		mustBecomeReady(t, base, 10*time.Second)
+		authstreamtest.WaitReady(t, base, 10*time.Second)
 	}
 	// A command after the outage: its token must be honoured on a read,
 	// which proves the projector applies events again.
-	after := must(t, http.StatusCreated, http.MethodPost, p.Command+"/t/acme/users", ada, "",
-		map[string]any{"username": "after-outage", "password": passwordOf("after-outage")})
-	acked["after-outage"] = after.str("id")
-	tokens = append(tokens, after.Header.Get("Consistency-Token"))
+	after := p.DoCommand(t, http.MethodPost, "/t/acme/users", ada,
+		map[string]any{"username": "after-outage", "password": passwordOf("after-outage")}, http.StatusCreated)
+	acked["after-outage"] = after.Str("id")
+	tokens = append(tokens, after.Token())
 	ct := latestToken(t, tokens)
-	byName := index(mustUsers(t, p.Query, "acme", ada, ct))
+	byName := index(mustUsers(t, p.Client, "acme", ada, ct))
 	found, lost := 0, 0
 	for name, id := range acked {
 		if u, ok := byName[name]; ok && u.ID == id {

@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // specPath is docs/openapi.yaml seen from this package.
@@ -65,20 +66,20 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	ops := mustTenantOperations(t)
 	p := mustPlatform(t)
 
-	root := p.mustLogin(t, "platform", rootName, rootPassword, "")
-	a := p.mustTenant(t, root, tenantA, "ada", adaPassword)
-	b := p.mustTenant(t, root, tenantB, adminB, beaPassword)
-	cmd := func(bearer, method, path string, body any, want int) *exchange {
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	a := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: tenantA, Admin: "ada", Password: adaPassword})
+	b := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: tenantB, Admin: adminB, Password: beaPassword})
+	cmd := func(bearer, method, path string, body any, want int) answer {
 		t.Helper()
-		return p.must(t, request{Base: p.command, Method: method, Path: path, Bearer: bearer, JSON: body}, want)
+		return p.Must(t, request{Method: method, URL: p.Command + path, Bearer: bearer, Body: body}, want)
 	}
-	cmd(a.Admin.Access, http.MethodPut, "/t/acme/roles/acme-billing", map[string]any{"permissions": []string{"invoices:*"}}, http.StatusOK)
-	cmd(b.Admin.Access, http.MethodPut, "/t/beta/roles/"+roleB, map[string]any{"permissions": []string{"users:read"}, "description": "beta's auditors"}, http.StatusOK)
-	bert := cmd(b.Admin.Access, http.MethodPost, "/t/beta/users", map[string]any{"username": userB, "password": beaPassword, "roles": []string{roleB}}, http.StatusCreated)
+	cmd(a.Admin.AccessToken, http.MethodPut, "/t/acme/roles/acme-billing", map[string]any{"permissions": []string{"invoices:*"}}, http.StatusOK)
+	cmd(b.Admin.AccessToken, http.MethodPut, "/t/beta/roles/"+roleB, map[string]any{"permissions": []string{"users:read"}, "description": "beta's auditors"}, http.StatusOK)
+	bert := cmd(b.Admin.AccessToken, http.MethodPost, "/t/beta/users", map[string]any{"username": userB, "password": beaPassword, "roles": []string{roleB}}, http.StatusCreated)
 	bertID := bert.Str("id")
-	ct := bert.Header.Get("Consistency-Token")
-	before := p.must(t, request{Method: http.MethodGet, Path: "/t/beta/users", Bearer: b.Admin.Access, Consistency: ct}, http.StatusOK)
-	p.must(t, request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: a.Admin.Access}, http.StatusOK)
+	ct := bert.Token()
+	before := p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/beta/users", Bearer: b.Admin.AccessToken, Consistency: ct}, http.StatusOK)
+	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: a.Admin.AccessToken}, http.StatusOK)
 
 	bData := []string{b.AdminID, bertID, userB, adminB, roleB}
 	subjects := []struct{ stream, subject string }{
@@ -91,7 +92,7 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	seqs := func() []uint64 {
 		out := make([]uint64, len(subjects))
 		for i, s := range subjects {
-			out[i] = p.lastSeq(t, s.stream, s.subject)
+			out[i] = p.LastSeq(t, s.stream, s.subject)
 		}
 		return out
 	}
@@ -107,7 +108,7 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	// naming B's user and role) and judges each answer. Secured only
 	// leaves out the login endpoints, whose calls use the caller's own
 	// session.
-	sweep := func(caller sweepCaller, tenant string, securedOnly bool, judge func(operation, request, *exchange, string)) {
+	sweep := func(caller sweepCaller, tenant string, securedOnly bool, judge func(operation, request, answer, string)) {
 		for _, op := range ops {
 			if (strings.HasPrefix(op.path, "/tenants") && (!caller.platformOps || tenant != tenantB)) || (securedOnly && !op.secured) {
 				continue
@@ -120,8 +121,8 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 			for _, r := range reqs {
 				exercised[op.id] = true
 				calls++
-				e := p.send(t, r)
-				where := fmt.Sprintf("%s as %s (%s %s, %s)", op, caller.name, r.Method, r.Path, describeBody(r))
+				e := p.Exchange(t, r)
+				where := fmt.Sprintf("%s as %s (%s %s, %s)", op, caller.name, r.Method, r.URL, describeBody(r))
 				judge(op, r, e, where)
 				if now := seqs(); !slices.Equal(now, initial) {
 					for i, s := range subjects {
@@ -136,8 +137,8 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	}
 	// B's paths with A's and the platform's credentials: all refused.
 	for _, c := range callers {
-		sweep(c, tenantB, false, func(op operation, _ request, e *exchange, where string) {
-			checkRefused(t, op, e, where)
+		sweep(c, tenantB, false, func(op operation, r request, e answer, where string) {
+			checkRefused(t, op, r, e, where)
 			if leaked := bLeaks(e.Body, bData); len(leaked) > 0 {
 				t.Errorf("%s: the answer carries tenant B's data %q: %s", where, leaked, e.Body)
 			}
@@ -155,7 +156,7 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	// the id exists elsewhere.
 	bUsers := []string{b.AdminID, userB, adminB}
 	decoyID, decoyRole := events.NewID(), "no-such-role"
-	sweep(callers[0], tenantA, true, func(op operation, r request, e *exchange, where string) {
+	sweep(callers[0], tenantA, true, func(op operation, r request, e answer, where string) {
 		if e.Status >= 500 {
 			t.Errorf("%s = %d %s", where, e.Status, e.Body)
 		}
@@ -173,7 +174,7 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 		if !ok {
 			return
 		}
-		d := p.send(t, decoy)
+		d := p.Exchange(t, decoy)
 		unswap := strings.NewReplacer(bertID, "<id>", roleB, "<role>", decoyID, "<id>", decoyRole, "<role>")
 		got, want := unswap.Replace(string(e.Body)), unswap.Replace(string(d.Body))
 		if e.Status != d.Status || got != want {
@@ -187,26 +188,25 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	}
 
 	// B is untouched: same users, its admin and bert still log in.
-	after := p.must(t, request{Method: http.MethodGet, Path: "/t/beta/users", Bearer: b.Admin.Access}, http.StatusOK)
+	after := p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/beta/users", Bearer: b.Admin.AccessToken}, http.StatusOK)
 	if !bytes.Equal(before.Body, after.Body) {
 		t.Errorf("tenant B's users changed during the sweep:\nbefore %s\nafter  %s", before.Body, after.Body)
 	}
-	p.mustLogin(t, tenantB, adminB, beaPassword, "")
-	p.mustLogin(t, tenantB, userB, beaPassword, "")
+	p.Login(t, tenantB, adminB, beaPassword, "")
+	p.Login(t, tenantB, userB, beaPassword, "")
 	// The callers' sessions survived their revocation at B, and their
 	// tokens still work at home.
 	for _, c := range callers {
-		p.must(t, request{Method: http.MethodPost, Path: "/t/" + c.tenant + "/oauth/token",
-			Form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.tokens.Refresh}}}, http.StatusOK)
+		p.Must(t, request{Method: http.MethodPost, URL: p.Query + "/t/" + c.tenant + "/oauth/token", Body: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.tokens.RefreshToken}}}, http.StatusOK)
 	}
-	p.must(t, request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: a.Admin.Access}, http.StatusOK)
+	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: a.Admin.AccessToken}, http.StatusOK)
 
 	// Idempotency keys are the caller's own: B's admin reusing a key of
 	// A's, with the same body, gets a fresh answer of B, not A's stored one.
 	key := map[string]string{"Idempotency-Key": "shared-key-1"}
 	body := map[string]any{"username": "same-name", "password": beaPassword}
-	first := p.must(t, request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", Bearer: a.Admin.Access, JSON: body, Header: key}, http.StatusCreated)
-	second := p.must(t, request{Base: p.command, Method: http.MethodPost, Path: "/t/beta/users", Bearer: b.Admin.Access, JSON: body, Header: key}, http.StatusCreated)
+	first := p.Must(t, request{Method: http.MethodPost, URL: p.Command + "/t/acme/users", Bearer: a.Admin.AccessToken, Body: body, Header: key}, http.StatusCreated)
+	second := p.Must(t, request{Method: http.MethodPost, URL: p.Command + "/t/beta/users", Bearer: b.Admin.AccessToken, Body: body, Header: key}, http.StatusCreated)
 	if first.Str("id") == second.Str("id") || second.Header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("B reusing A's Idempotency-Key got A's answer: %s (replayed %q)", second.Body, second.Header.Get("Idempotent-Replayed"))
 	}
@@ -266,10 +266,10 @@ func mustTenantOperations(tb testing.TB) []operation {
 func rewrite(tb testing.TB, r request, swap *strings.Replacer) (request, bool) {
 	tb.Helper()
 	out := r
-	out.Path = swap.Replace(r.Path)
-	changed := out.Path != r.Path
-	if r.JSON != nil {
-		raw, err := json.Marshal(r.JSON)
+	out.URL = swap.Replace(r.URL)
+	changed := out.URL != r.URL
+	if m, ok := r.Body.(map[string]any); ok {
+		raw, err := json.Marshal(m)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -279,7 +279,7 @@ func rewrite(tb testing.TB, r request, swap *strings.Replacer) (request, bool) {
 			if err := json.Unmarshal([]byte(s), &v); err != nil {
 				tb.Fatal(err)
 			}
-			out.JSON = v
+			out.Body = v
 		}
 	}
 	if r.Header != nil {
@@ -383,12 +383,12 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 
 	var out []request
 	for _, svc := range op.services {
-		base := p.query
+		base := p.Query
 		if svc == "command" {
-			base = p.command
+			base = p.Command
 		}
 		for _, b := range bodies {
-			r := request{Base: base, Method: strings.ToUpper(op.method), Path: path, Bearer: caller.tokens.Access, Header: map[string]string{}}
+			r := request{Method: strings.ToUpper(op.method), URL: base + path, Bearer: caller.tokens.AccessToken, Header: map[string]string{}}
 			for k, v := range header {
 				r.Header[k] = v
 			}
@@ -400,12 +400,13 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 			switch b.contentType {
 			case "":
 			case "application/x-www-form-urlencoded":
-				r.Form = url.Values{}
+				form := url.Values{}
 				for k, v := range b.value {
-					r.Form.Set(k, fmt.Sprint(v))
+					form.Set(k, fmt.Sprint(v))
 				}
+				r.Body = form
 			default:
-				r.JSON = b.value
+				r.Body = b.value
 			}
 			out = append(out, r)
 		}
@@ -442,7 +443,7 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 		case "password", "current_password":
 			obj[name] = caller.password
 		case "refresh_token", "token":
-			obj[name] = caller.tokens.Refresh
+			obj[name] = caller.tokens.RefreshToken
 		case "token_type_hint":
 			obj[name] = "refresh_token"
 		case "roles":
@@ -497,9 +498,9 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 // except public reads (the key set and discovery are B's public
 // documents) and RFC 7009 revocation, which answers 200 with no body
 // whatever the token. No answer hands out tokens.
-func checkRefused(tb testing.TB, op operation, e *exchange, where string) {
+func checkRefused(tb testing.TB, op operation, r request, e answer, where string) {
 	tb.Helper()
-	if len(e.Issued) > 0 {
+	if len(issued(e)) > 0 {
 		tb.Errorf("%s: answered tokens: %d %s", where, e.Status, e.Body)
 		return
 	}
@@ -508,7 +509,7 @@ func checkRefused(tb testing.TB, op operation, e *exchange, where string) {
 		if e.Status != http.StatusUnauthorized && e.Status != http.StatusForbidden && e.Status != http.StatusNotFound {
 			tb.Errorf("%s = %d %s, want 401, 403 or 404", where, e.Status, e.Body)
 		}
-	case e.Method == http.MethodGet:
+	case r.Method == http.MethodGet:
 		if e.Status != http.StatusOK && (e.Status < 400 || e.Status >= 500) {
 			tb.Errorf("%s = %d %s, want 200 (public) or a 4xx", where, e.Status, e.Body)
 		}
@@ -538,12 +539,11 @@ func bLeaks(body []byte, bData []string) []string {
 
 // describeBody names the body of r in a failure message, secrets left out.
 func describeBody(r request) string {
-	switch {
-	case r.Form != nil:
-		return "form with " + strings.Join(slices.Sorted(maps.Keys(r.Form)), ", ")
-	case r.JSON != nil:
-		m, _ := r.JSON.(map[string]any)
-		return "JSON with " + strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+	switch b := r.Body.(type) {
+	case url.Values:
+		return "form with " + strings.Join(slices.Sorted(maps.Keys(b)), ", ")
+	case map[string]any:
+		return "JSON with " + strings.Join(slices.Sorted(maps.Keys(b)), ", ")
 	}
 	return "no body"
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/httpserver"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // answerKind is the body a refusal must have.
@@ -35,14 +36,13 @@ const (
 func TestLimits_badInputChangesNothing(t *testing.T) {
 	// Not parallel: each platform holds about twenty PostgreSQL connections.
 	p := mustPlatform(t)
-	root := p.mustLogin(t, "platform", rootName, rootPassword, "")
-	acme := p.mustTenant(t, root, "acme", "ada", adaPassword)
-	ada := acme.Admin.Access
-	carol := p.must(t, request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", Bearer: ada,
-		JSON: map[string]any{"username": "carol", "password": carolPassword}}, http.StatusCreated)
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: "ada", Password: adaPassword})
+	ada := acme.Admin.AccessToken
+	carol := p.Must(t, request{Method: http.MethodPost, URL: p.Command + "/t/acme/users", Bearer: ada, Body: map[string]any{"username": "carol", "password": carolPassword}}, http.StatusCreated)
 	carolID := carol.Str("id")
 	carolPath := "/t/acme/users/" + carolID
-	before := p.must(t, request{Method: http.MethodGet, Path: carolPath, Bearer: ada, Consistency: carol.Header.Get("Consistency-Token")}, http.StatusOK)
+	before := p.Must(t, request{Method: http.MethodGet, URL: p.Query + carolPath, Bearer: ada, Consistency: carol.Token()}, http.StatusOK)
 
 	const (
 		mib  = 1 << 20
@@ -57,10 +57,10 @@ func TestLimits_badInputChangesNothing(t *testing.T) {
 		perms[i] = fmt.Sprintf("res%d:read", i)
 	}
 	cmd := func(method, path string, body any) request {
-		return request{Base: p.command, Method: method, Path: path, Bearer: ada, JSON: body}
+		return request{Method: method, URL: p.Command + path, Bearer: ada, Body: body}
 	}
 	raw := func(base, method, path, contentType, body string) request {
-		return request{Base: base, Method: method, Path: path, Bearer: ada, ContentType: contentType, Raw: body}
+		return request{Method: method, URL: base + path, Bearer: ada, ContentType: contentType, Raw: body}
 	}
 	withHeader := func(r request, k, v string) request { r.Header = map[string]string{k: v}; return r }
 	register := func(username, password string) request {
@@ -74,20 +74,20 @@ func TestLimits_badInputChangesNothing(t *testing.T) {
 		kind answerKind
 	}{
 		// Body size: 2 MiB against limits of 64 KiB (JSON) and 16 KiB (forms).
-		{"2 MiB register body", raw(p.command, http.MethodPost, "/t/acme/users", js, `{"username":"x","password":"`+huge+`"}`), http.StatusRequestEntityTooLarge, problemBody},
-		{"2 MiB role body", raw(p.command, http.MethodPut, "/t/acme/roles/big", js, `{"description":"`+huge+`"}`), http.StatusRequestEntityTooLarge, problemBody},
-		{"2 MiB tenant body", request{Base: p.command, Method: http.MethodPost, Path: "/tenants", Bearer: root.Access, ContentType: js, Raw: `{"id":"big","name":"` + huge + `"}`}, http.StatusRequestEntityTooLarge, problemBody},
-		{"2 MiB check body", raw(p.query, http.MethodPost, "/t/acme/check", js, `{"user_id":"`+huge+`"}`), http.StatusRequestEntityTooLarge, problemBody},
-		{"2 MiB token form", raw(p.query, http.MethodPost, "/t/acme/oauth/token", form, "grant_type=password&username=carol&password="+huge), http.StatusBadRequest, oauthBody},
-		{"2 MiB login JSON", raw(p.query, http.MethodPost, "/t/acme/login", js, `{"username":"carol","password":"`+huge+`"}`), http.StatusBadRequest, oauthBody},
-		{"2 MiB revoke form", raw(p.query, http.MethodPost, "/t/acme/oauth/revoke", form, "token="+huge), http.StatusBadRequest, oauthBody},
+		{"2 MiB register body", raw(p.Command, http.MethodPost, "/t/acme/users", js, `{"username":"x","password":"`+huge+`"}`), http.StatusRequestEntityTooLarge, problemBody},
+		{"2 MiB role body", raw(p.Command, http.MethodPut, "/t/acme/roles/big", js, `{"description":"`+huge+`"}`), http.StatusRequestEntityTooLarge, problemBody},
+		{"2 MiB tenant body", request{Method: http.MethodPost, URL: p.Command + "/tenants", Bearer: root.AccessToken, ContentType: js, Raw: `{"id":"big","name":"` + huge + `"}`}, http.StatusRequestEntityTooLarge, problemBody},
+		{"2 MiB check body", raw(p.Query, http.MethodPost, "/t/acme/check", js, `{"user_id":"`+huge+`"}`), http.StatusRequestEntityTooLarge, problemBody},
+		{"2 MiB token form", raw(p.Query, http.MethodPost, "/t/acme/oauth/token", form, "grant_type=password&username=carol&password="+huge), http.StatusBadRequest, oauthBody},
+		{"2 MiB login JSON", raw(p.Query, http.MethodPost, "/t/acme/login", js, `{"username":"carol","password":"`+huge+`"}`), http.StatusBadRequest, oauthBody},
+		{"2 MiB revoke form", raw(p.Query, http.MethodPost, "/t/acme/oauth/revoke", form, "token="+huge), http.StatusBadRequest, oauthBody},
 
 		// JSON nesting.
-		{"register nested 33 deep", raw(p.command, http.MethodPost, "/t/acme/users", js, `{"username":`+nested(33)+`}`), http.StatusBadRequest, problemBody},
-		{"register nested 30000 deep", raw(p.command, http.MethodPost, "/t/acme/users", js, nested(30000)), http.StatusBadRequest, problemBody},
-		{"role nested 1000 deep", raw(p.command, http.MethodPut, "/t/acme/roles/deep", js, `{"permissions":`+nested(1000)+`}`), http.StatusBadRequest, problemBody},
-		{"check nested 30000 deep", raw(p.query, http.MethodPost, "/t/acme/check", js, nested(30000)), http.StatusBadRequest, problemBody},
-		{"login nested 8000 deep", raw(p.query, http.MethodPost, "/t/acme/login", js, `{"username":`+nested(8000)+`}`), http.StatusBadRequest, oauthBody},
+		{"register nested 33 deep", raw(p.Command, http.MethodPost, "/t/acme/users", js, `{"username":`+nested(33)+`}`), http.StatusBadRequest, problemBody},
+		{"register nested 30000 deep", raw(p.Command, http.MethodPost, "/t/acme/users", js, nested(30000)), http.StatusBadRequest, problemBody},
+		{"role nested 1000 deep", raw(p.Command, http.MethodPut, "/t/acme/roles/deep", js, `{"permissions":`+nested(1000)+`}`), http.StatusBadRequest, problemBody},
+		{"check nested 30000 deep", raw(p.Query, http.MethodPost, "/t/acme/check", js, nested(30000)), http.StatusBadRequest, problemBody},
+		{"login nested 8000 deep", raw(p.Query, http.MethodPost, "/t/acme/login", js, `{"username":`+nested(8000)+`}`), http.StatusBadRequest, oauthBody},
 
 		// Lengths of names, passwords and permissions.
 		{"username of 65 characters", register(long(65), carolPassword), http.StatusBadRequest, problemBody},
@@ -97,61 +97,61 @@ func TestLimits_badInputChangesNothing(t *testing.T) {
 		{"password of 10 KiB", register("frank", long(10<<10)), http.StatusBadRequest, problemBody},
 		{"password under the policy", register("frank", "short"), http.StatusBadRequest, problemBody},
 		{"reset to 73 bytes", cmd(http.MethodPut, carolPath+"/password", map[string]any{"password": long(73)}), http.StatusBadRequest, problemBody},
-		{"login username of 10 KiB", raw(p.query, http.MethodPost, "/t/acme/oauth/token", form, "grant_type=password&password=x&username="+long(10<<10)), http.StatusBadRequest, oauthBody},
-		{"login password of 10 KiB", raw(p.query, http.MethodPost, "/t/acme/oauth/token", form, "grant_type=password&username=nobody&password="+long(10<<10)), http.StatusBadRequest, oauthBody},
-		{"refresh token of 10 KiB", raw(p.query, http.MethodPost, "/t/acme/oauth/token", form, "grant_type=refresh_token&refresh_token="+long(10<<10)), http.StatusBadRequest, oauthBody},
+		{"login username of 10 KiB", raw(p.Query, http.MethodPost, "/t/acme/oauth/token", form, "grant_type=password&password=x&username="+long(10<<10)), http.StatusBadRequest, oauthBody},
+		{"login password of 10 KiB", raw(p.Query, http.MethodPost, "/t/acme/oauth/token", form, "grant_type=password&username=nobody&password="+long(10<<10)), http.StatusBadRequest, oauthBody},
+		{"refresh token of 10 KiB", raw(p.Query, http.MethodPost, "/t/acme/oauth/token", form, "grant_type=refresh_token&refresh_token="+long(10<<10)), http.StatusBadRequest, oauthBody},
 		{"permission of 10 KiB", cmd(http.MethodPut, "/t/acme/roles/long", map[string]any{"permissions": []string{long(10<<10) + ":read"}}), http.StatusBadRequest, problemBody},
 		{"permission of three segments", cmd(http.MethodPut, "/t/acme/roles/long", map[string]any{"permissions": []string{"a:b:c"}}), http.StatusBadRequest, problemBody},
 		{"257 permissions", cmd(http.MethodPut, "/t/acme/roles/many", map[string]any{"permissions": perms}), http.StatusBadRequest, problemBody},
 		{"role description of 513", cmd(http.MethodPut, "/t/acme/roles/long", map[string]any{"permissions": []string{"a:b"}, "description": long(513)}), http.StatusBadRequest, problemBody},
 		{"role name of 200", cmd(http.MethodPut, "/t/acme/roles/"+long(200), map[string]any{"permissions": []string{"a:b"}}), http.StatusBadRequest, problemBody},
 		{"disable reason of 513", cmd(http.MethodPost, carolPath+"/disable", map[string]any{"reason": long(513)}), http.StatusBadRequest, problemBody},
-		{"tenant name of 129", request{Base: p.command, Method: http.MethodPost, Path: "/tenants", Bearer: root.Access, JSON: map[string]any{"id": "longname", "name": long(129), "admin": map[string]any{"username": "x", "password": carolPassword}}}, http.StatusBadRequest, problemBody},
-		{"tenant slug of 100", request{Base: p.command, Method: http.MethodPost, Path: "/tenants", Bearer: root.Access, JSON: map[string]any{"id": long(100), "name": "x", "admin": map[string]any{"username": "x", "password": carolPassword}}}, http.StatusBadRequest, problemBody},
-		{"check permission of 10 KiB", request{Method: http.MethodPost, Path: "/t/acme/check", Bearer: ada, JSON: map[string]any{"user_id": carolID, "permission": long(10 << 10)}}, http.StatusBadRequest, problemBody},
-		{"check user id of 10 KiB", request{Method: http.MethodPost, Path: "/t/acme/check", Bearer: ada, JSON: map[string]any{"user_id": long(10 << 10), "permission": "a:b"}}, http.StatusBadRequest, problemBody},
-		{"user id of 2000 in the path", request{Method: http.MethodGet, Path: "/t/acme/users/" + long(2000), Bearer: ada}, http.StatusBadRequest, problemBody},
-		{"tenant slug of 2000 in the path", request{Method: http.MethodGet, Path: "/t/" + long(2000) + "/me", Bearer: ada}, http.StatusNotFound, problemBody},
+		{"tenant name of 129", request{Method: http.MethodPost, URL: p.Command + "/tenants", Bearer: root.AccessToken, Body: map[string]any{"id": "longname", "name": long(129), "admin": map[string]any{"username": "x", "password": carolPassword}}}, http.StatusBadRequest, problemBody},
+		{"tenant slug of 100", request{Method: http.MethodPost, URL: p.Command + "/tenants", Bearer: root.AccessToken, Body: map[string]any{"id": long(100), "name": "x", "admin": map[string]any{"username": "x", "password": carolPassword}}}, http.StatusBadRequest, problemBody},
+		{"check permission of 10 KiB", request{Method: http.MethodPost, URL: p.Query + "/t/acme/check", Bearer: ada, Body: map[string]any{"user_id": carolID, "permission": long(10 << 10)}}, http.StatusBadRequest, problemBody},
+		{"check user id of 10 KiB", request{Method: http.MethodPost, URL: p.Query + "/t/acme/check", Bearer: ada, Body: map[string]any{"user_id": long(10 << 10), "permission": "a:b"}}, http.StatusBadRequest, problemBody},
+		{"user id of 2000 in the path", request{Method: http.MethodGet, URL: p.Query + "/t/acme/users/" + long(2000), Bearer: ada}, http.StatusBadRequest, problemBody},
+		{"tenant slug of 2000 in the path", request{Method: http.MethodGet, URL: p.Query + "/t/" + long(2000) + "/me", Bearer: ada}, http.StatusNotFound, problemBody},
 
 		// Page size: out of 1..200 is refused, never clamped (the spec's maximum).
-		{"limit 100000", request{Method: http.MethodGet, Path: "/t/acme/users?limit=100000", Bearer: ada}, http.StatusBadRequest, problemBody},
-		{"limit 201", request{Method: http.MethodGet, Path: "/t/acme/users?limit=201", Bearer: ada}, http.StatusBadRequest, problemBody},
-		{"limit 0", request{Method: http.MethodGet, Path: "/t/acme/users?limit=0", Bearer: ada}, http.StatusBadRequest, problemBody},
-		{"limit -1", request{Method: http.MethodGet, Path: "/t/acme/users?limit=-1", Bearer: ada}, http.StatusBadRequest, problemBody},
-		{"limit 1e3", request{Method: http.MethodGet, Path: "/t/acme/users?limit=1e3", Bearer: ada}, http.StatusBadRequest, problemBody},
-		{"limit of 10 KiB digits", request{Method: http.MethodGet, Path: "/t/acme/users?limit=" + strings.Repeat("9", 10<<10), Bearer: ada}, http.StatusBadRequest, problemBody},
-		{"cursor of 10 KiB", request{Method: http.MethodGet, Path: "/t/acme/users?cursor=" + long(10<<10), Bearer: ada}, http.StatusBadRequest, problemBody},
+		{"limit 100000", request{Method: http.MethodGet, URL: p.Query + "/t/acme/users?limit=100000", Bearer: ada}, http.StatusBadRequest, problemBody},
+		{"limit 201", request{Method: http.MethodGet, URL: p.Query + "/t/acme/users?limit=201", Bearer: ada}, http.StatusBadRequest, problemBody},
+		{"limit 0", request{Method: http.MethodGet, URL: p.Query + "/t/acme/users?limit=0", Bearer: ada}, http.StatusBadRequest, problemBody},
+		{"limit -1", request{Method: http.MethodGet, URL: p.Query + "/t/acme/users?limit=-1", Bearer: ada}, http.StatusBadRequest, problemBody},
+		{"limit 1e3", request{Method: http.MethodGet, URL: p.Query + "/t/acme/users?limit=1e3", Bearer: ada}, http.StatusBadRequest, problemBody},
+		{"limit of 10 KiB digits", request{Method: http.MethodGet, URL: p.Query + "/t/acme/users?limit=" + strings.Repeat("9", 10<<10), Bearer: ada}, http.StatusBadRequest, problemBody},
+		{"cursor of 10 KiB", request{Method: http.MethodGet, URL: p.Query + "/t/acme/users?cursor=" + long(10<<10), Bearer: ada}, http.StatusBadRequest, problemBody},
 
 		// Headers: Idempotency-Key, Consistency-Token, bearer tokens, size.
 		{"Idempotency-Key of 256", withHeader(register("gina", carolPassword), "Idempotency-Key", long(256)), http.StatusBadRequest, problemBody},
 		{"Idempotency-Key of 16 KiB", withHeader(register("gina", carolPassword), "Idempotency-Key", long(16<<10)), http.StatusBadRequest, problemBody},
 		{"Idempotency-Key not ASCII", withHeader(register("gina", carolPassword), "Idempotency-Key", "clé"), http.StatusBadRequest, problemBody},
 		{"Idempotency-Key on a delete", withHeader(cmd(http.MethodDelete, carolPath, nil), "Idempotency-Key", long(300)), http.StatusBadRequest, problemBody},
-		{"Consistency-Token of 16 KiB", request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada, Consistency: long(16 << 10)}, http.StatusBadRequest, problemBody},
-		{"Consistency-Token at the token endpoint", request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Consistency: "99999999999999999999999", Form: url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {"x"}}}, http.StatusBadRequest, problemBody},
-		{"bearer token of 30 KiB at the query service", request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: long(30 << 10)}, http.StatusUnauthorized, problemBody},
-		{"bearer token of 30 KiB at the command service", request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", Bearer: long(30 << 10), JSON: map[string]any{"username": "gina", "password": carolPassword}}, http.StatusUnauthorized, problemBody},
-		{"headers over the limit, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*httpserver.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
+		{"Consistency-Token of 16 KiB", request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada, Consistency: long(16 << 10)}, http.StatusBadRequest, problemBody},
+		{"Consistency-Token at the token endpoint", request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token", Consistency: "99999999999999999999999", Body: url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {"x"}}}, http.StatusBadRequest, problemBody},
+		{"bearer token of 30 KiB at the query service", request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: long(30 << 10)}, http.StatusUnauthorized, problemBody},
+		{"bearer token of 30 KiB at the command service", request{Method: http.MethodPost, URL: p.Command + "/t/acme/users", Bearer: long(30 << 10), Body: map[string]any{"username": "gina", "password": carolPassword}}, http.StatusUnauthorized, problemBody},
+		{"headers over the limit, query", withHeader(request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada}, "X-Padding", long(2*httpserver.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
 		{"headers over the limit, command", withHeader(register("gina", carolPassword), "X-Padding", long(2*httpserver.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
-		{"headers over the limit, projector", withHeader(request{Base: p.projector, Method: http.MethodGet, Path: "/projections", Bearer: root.Access}, "X-Padding", long(2*httpserver.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
-		{"headers past what net/http reads, query", withHeader(request{Method: http.MethodGet, Path: "/t/acme/me", Bearer: ada}, "X-Padding", long(2*httpserver.HardMaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, anyBody},
-		{"JSON with another content type", raw(p.command, http.MethodPost, "/t/acme/users", "text/plain", `{"username":"gina","password":"`+carolPassword+`"}`), http.StatusUnsupportedMediaType, problemBody},
-		{"form at the check", raw(p.query, http.MethodPost, "/t/acme/check", form, "user_id=x&permission=a:b"), http.StatusUnsupportedMediaType, problemBody},
+		{"headers over the limit, projector", withHeader(request{Method: http.MethodGet, URL: p.Projector + "/projections", Bearer: root.AccessToken}, "X-Padding", long(2*httpserver.MaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, problemBody},
+		{"headers past what net/http reads, query", withHeader(request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada}, "X-Padding", long(2*httpserver.HardMaxHeaderBytes)), http.StatusRequestHeaderFieldsTooLarge, anyBody},
+		{"JSON with another content type", raw(p.Command, http.MethodPost, "/t/acme/users", "text/plain", `{"username":"gina","password":"`+carolPassword+`"}`), http.StatusUnsupportedMediaType, problemBody},
+		{"form at the check", raw(p.Query, http.MethodPost, "/t/acme/check", form, "user_id=x&permission=a:b"), http.StatusUnsupportedMediaType, problemBody},
 	}
 
 	streams := []string{events.StreamEvents, events.StreamActivity, "KV_AUTH_KEYS"}
 	seqs := func() map[string]uint64 {
 		out := map[string]uint64{}
 		for _, s := range streams {
-			out[s] = p.lastSeq(t, s, ">")
+			out[s] = p.LastSeq(t, s, ">")
 		}
 		return out
 	}
 	start := seqs()
 	for _, tt := range tests {
-		e := p.send(t, tt.r)
+		e := p.Exchange(t, tt.r)
 		if e.Status != tt.want {
-			t.Errorf("%s: %s %s = %d %.300s, want %d", tt.name, tt.r.Method, trimPath(tt.r.Path), e.Status, e.Body, tt.want)
+			t.Errorf("%s: %s %s = %d %.300s, want %d", tt.name, tt.r.Method, trimPath(tt.r.URL), e.Status, e.Body, tt.want)
 			continue
 		}
 		mustBeRefusal(t, tt.name, e, tt.kind)
@@ -162,18 +162,18 @@ func TestLimits_badInputChangesNothing(t *testing.T) {
 			t.Errorf("stream %s moved from %d to %d: a refused request changed something", s, start[s], end[s])
 		}
 	}
-	after := p.must(t, request{Method: http.MethodGet, Path: carolPath, Bearer: ada}, http.StatusOK)
+	after := p.Must(t, request{Method: http.MethodGet, URL: p.Query + carolPath, Bearer: ada}, http.StatusOK)
 	if string(after.Body) != string(before.Body) {
 		t.Errorf("carol changed:\nbefore %s\nafter  %s", before.Body, after.Body)
 	}
 	// The boundaries themselves are accepted.
-	p.must(t, request{Method: http.MethodGet, Path: "/t/acme/users?limit=200", Bearer: ada}, http.StatusOK)
-	p.must(t, withHeader(register(long(64), carolPassword), "Idempotency-Key", long(255)), http.StatusCreated)
+	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/users?limit=200", Bearer: ada}, http.StatusOK)
+	p.Must(t, withHeader(register(long(64), carolPassword), "Idempotency-Key", long(255)), http.StatusCreated)
 	t.Logf("%d bad inputs refused", len(tests))
 }
 
 // mustBeRefusal checks the body of a refusal.
-func mustBeRefusal(tb testing.TB, name string, e *exchange, kind answerKind) {
+func mustBeRefusal(tb testing.TB, name string, e answer, kind answerKind) {
 	tb.Helper()
 	ct, _, _ := mime.ParseMediaType(e.Header.Get("Content-Type"))
 	switch kind {
@@ -206,7 +206,7 @@ func TestLimits_slowHeadersAreCutOff(t *testing.T) {
 	// Not parallel: each platform holds about twenty PostgreSQL connections.
 	p := mustPlatform(t)
 	const margin = 5 * time.Second
-	for name, base := range map[string]string{"query": p.query, "command": p.command, "projector": p.projector} {
+	for name, base := range map[string]string{"query": p.Query, "command": p.Command, "projector": p.Projector} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			u, err := url.Parse(base)

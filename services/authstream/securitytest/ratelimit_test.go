@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // The query service's default login rate limits (docs/security.md).
@@ -28,11 +29,10 @@ const (
 func TestRateLimit_loginAttempts(t *testing.T) {
 	// Not parallel: each platform holds about twenty PostgreSQL connections.
 	p := mustPlatform(t)
-	root := p.mustLogin(t, "platform", rootName, rootPassword, "")
-	acme := p.mustTenant(t, root, "acme", "ada", adaPassword)
-	rita := p.must(t, request{Base: p.command, Method: http.MethodPost, Path: "/t/acme/users", Bearer: acme.Admin.Access,
-		JSON: map[string]any{"username": "rita", "password": carolPassword}}, http.StatusCreated)
-	ct := rita.Header.Get("Consistency-Token")
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: "ada", Password: adaPassword})
+	rita := p.Must(t, request{Method: http.MethodPost, URL: p.Command + "/t/acme/users", Bearer: acme.Admin.AccessToken, Body: map[string]any{"username": "rita", "password": carolPassword}}, http.StatusCreated)
+	ct := rita.Token()
 	attempts := 2 // root's and ada's logins come from this address too
 
 	// One account: every attempt counts, right or wrong, through both
@@ -40,20 +40,18 @@ func TestRateLimit_loginAttempts(t *testing.T) {
 	started := time.Now()
 	names := []string{"rita", "RITA", "Rita"}
 	ok := 0
-	var limited *exchange
+	var limited *answer
 	for i := 0; limited == nil && i < 3*perAccountPerMinute; i++ {
 		attempts++
-		r := request{Method: http.MethodPost, Path: "/t/acme/oauth/token", Consistency: ct,
-			Form: url.Values{"grant_type": {"password"}, "username": {names[i%3]}, "password": {carolPassword}}}
+		r := request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token", Consistency: ct, Body: url.Values{"grant_type": {"password"}, "username": {names[i%3]}, "password": {carolPassword}}}
 		if i%2 == 1 {
-			r = request{Method: http.MethodPost, Path: "/t/acme/login", Consistency: ct,
-				JSON: map[string]any{"username": names[i%3], "password": carolPassword}}
+			r = request{Method: http.MethodPost, URL: p.Query + "/t/acme/login", Consistency: ct, Body: map[string]any{"username": names[i%3], "password": carolPassword}}
 		}
-		switch e := p.send(t, r); e.Status {
+		switch e := p.Exchange(t, r); e.Status {
 		case http.StatusOK:
 			ok++
 		case http.StatusTooManyRequests:
-			limited = e
+			limited = &e
 			attempts--
 		default:
 			t.Fatalf("login %d = %d %s", i+1, e.Status, e.Body)
@@ -65,36 +63,33 @@ func TestRateLimit_loginAttempts(t *testing.T) {
 	if refill := allowance(perAccountPerMinute, time.Since(started)); ok < perAccountPerMinute || ok > perAccountPerMinute+refill {
 		t.Errorf("one account logged in %d times before 429, want %d (+%d for the refill)", ok, perAccountPerMinute, refill)
 	}
-	mustBeTooMany(t, limited, 60/perAccountPerMinute)
+	mustBeTooMany(t, *limited, 60/perAccountPerMinute)
 
 	// Refused attempts record nothing: no sign-in event, no session.
-	activity := p.lastSeq(t, events.StreamActivity, ">")
+	activity := p.LastSeq(t, events.StreamActivity, ">")
 	for _, pw := range []string{carolPassword, "wrong password"} {
-		e := p.send(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token",
-			Form: url.Values{"grant_type": {"password"}, "username": {"rita"}, "password": {pw}}})
+		e := p.Exchange(t, request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token", Body: url.Values{"grant_type": {"password"}, "username": {"rita"}, "password": {pw}}})
 		if e.Status != http.StatusTooManyRequests {
 			t.Fatalf("rita's next attempt = %d %s, want 429", e.Status, e.Body)
 		}
 	}
-	if now := p.lastSeq(t, events.StreamActivity, ">"); now != activity {
+	if now := p.LastSeq(t, events.StreamActivity, ">"); now != activity {
 		t.Errorf("rate-limited attempts appended to %s (%d → %d)", events.StreamActivity, activity, now)
 	}
 	// The refresh grant is not a password attempt.
-	rt := p.mustLogin(t, "acme", "ada", adaPassword, "")
+	rt := p.Login(t, "acme", "ada", adaPassword, "")
 	attempts++
-	p.must(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token",
-		Form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt.Refresh}}}, http.StatusOK)
+	p.Must(t, request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token", Body: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt.RefreshToken}}}, http.StatusOK)
 
 	// One address: other accounts go on until it has spent its share.
 	limited = nil
 	for i := 0; limited == nil && i < 2*perAddressPerMinute; i++ {
-		e := p.send(t, request{Method: http.MethodPost, Path: "/t/acme/oauth/token",
-			Form: url.Values{"grant_type": {"password"}, "username": {fmt.Sprintf("nobody-%d", i)}, "password": {"guess"}}})
+		e := p.Exchange(t, request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token", Body: url.Values{"grant_type": {"password"}, "username": {fmt.Sprintf("nobody-%d", i)}, "password": {"guess"}}})
 		switch e.Status {
 		case http.StatusBadRequest:
 			attempts++
 		case http.StatusTooManyRequests:
-			limited = e
+			limited = &e
 		default:
 			t.Fatalf("attempt %d = %d %s", i+1, e.Status, e.Body)
 		}
@@ -105,7 +100,7 @@ func TestRateLimit_loginAttempts(t *testing.T) {
 	if refill := allowance(perAddressPerMinute, time.Since(started)); attempts < perAddressPerMinute || attempts > perAddressPerMinute+refill {
 		t.Errorf("the address made %d attempts before 429, want %d (+%d for the refill)", attempts, perAddressPerMinute, refill)
 	}
-	mustBeTooMany(t, limited, 1)
+	mustBeTooMany(t, *limited, 1)
 	t.Logf("429 after %d attempts of one account and %d of one address, in %s", ok, attempts, time.Since(started).Round(time.Millisecond))
 }
 
@@ -117,7 +112,7 @@ func allowance(perMinute int, d time.Duration) int {
 
 // mustBeTooMany checks a rate limit's answer: 429, a Retry-After of at
 // most maxRetry seconds, an RFC 6749 body.
-func mustBeTooMany(tb testing.TB, e *exchange, maxRetry int) {
+func mustBeTooMany(tb testing.TB, e answer, maxRetry int) {
 	tb.Helper()
 	retry, err := strconv.Atoi(e.Header.Get("Retry-After"))
 	if e.Status != http.StatusTooManyRequests || err != nil || retry < 1 || retry > maxRetry ||

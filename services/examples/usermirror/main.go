@@ -5,9 +5,20 @@
 // Environment:
 //
 //	DATABASE_URL          PostgreSQL to write the mirror to (required)
-//	AUTH_NATS_URL         NATS with the AUTH_EVENTS stream (default nats://127.0.0.1:4250, the all-in-one server)
+//	AUTH_NATS_URL         NATS with the AUTH_EVENTS stream (default nats://127.0.0.1:4250, the all-in-one server),
+//	                      with a subscriber's credentials: nats://subscriber:<password>@127.0.0.1:4250
+//	AUTH_NATS_USER        the NATS user, when not in AUTH_NATS_URL (e.g. subscriber)
+//	AUTH_NATS_PASSWORD    its password, when not in AUTH_NATS_URL
 //	USERMIRROR_CONSUMER   durable consumer name, also the position row (default usermirror)
 //	USERMIRROR_FILTER     subject filter (default auth.evt.*.user.>, every tenant's users)
+//
+// NATS servers of authstream refuse clients without credentials, and the
+// mirror needs no more than a subscriber's (deployments/nats/auth.conf).
+// `make run` prints the all-in-one server's subscriber URL at start; the
+// password is the line subscriber= of .data/nats-users.txt:
+//
+//	AUTH_NATS_URL=nats://subscriber:$(sed -n 's/^subscriber=//p' .data/nats-users.txt)@127.0.0.1:4250 \
+//	DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres go run ./services/examples/usermirror
 //
 // It stops on SIGINT or SIGTERM and resumes where it stopped at the next
 // start.
@@ -32,8 +43,11 @@ import (
 type config struct {
 	DatabaseURL string
 	NATSURL     string
-	Consumer    string
-	Filter      string
+	// NATSUser and NATSPassword are the credentials when NATSURL has
+	// none.
+	NATSUser, NATSPassword string
+	Consumer               string
+	Filter                 string
 }
 
 // configFromEnv reads the settings through lookup, reporting what is
@@ -46,15 +60,39 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 		return def
 	}
 	cfg := config{
-		DatabaseURL: get("DATABASE_URL", ""),
-		NATSURL:     get("AUTH_NATS_URL", "nats://127.0.0.1:4250"),
-		Consumer:    get("USERMIRROR_CONSUMER", "usermirror"),
-		Filter:      get("USERMIRROR_FILTER", "auth.evt.*.user.>"),
+		DatabaseURL:  get("DATABASE_URL", ""),
+		NATSURL:      get("AUTH_NATS_URL", "nats://127.0.0.1:4250"),
+		NATSUser:     get("AUTH_NATS_USER", ""),
+		NATSPassword: get("AUTH_NATS_PASSWORD", ""),
+		Consumer:     get("USERMIRROR_CONSUMER", "usermirror"),
+		Filter:       get("USERMIRROR_FILTER", "auth.evt.*.user.>"),
 	}
 	if cfg.DatabaseURL == "" {
 		return cfg, errors.New("DATABASE_URL is required: the PostgreSQL database to keep the mirror in")
 	}
+	if (cfg.NATSUser == "") != (cfg.NATSPassword == "") {
+		return cfg, errors.New("AUTH_NATS_USER and AUTH_NATS_PASSWORD go together")
+	}
 	return cfg, nil
+}
+
+// connect opens the NATS connection with the configured credentials. A
+// refusal for want of credentials says where to find them; no error
+// repeats the URL, which may carry a password.
+func connect(cfg config) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name("usermirror"), nats.MaxReconnects(-1)}
+	if cfg.NATSUser != "" {
+		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
+	}
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, fmt.Errorf("%w: give a subscriber's credentials in AUTH_NATS_URL "+
+			"(nats://subscriber:<password>@host:port; `make run` prints it) or AUTH_NATS_USER and AUTH_NATS_PASSWORD", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	return nc, nil
 }
 
 func main() {
@@ -77,9 +115,9 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer pool.Close()
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("usermirror"), nats.MaxReconnects(-1))
+	nc, err := connect(cfg)
 	if err != nil {
-		return fmt.Errorf("nats: %w", err) // the URL may carry a password: never echo it
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

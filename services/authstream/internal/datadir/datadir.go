@@ -1,6 +1,7 @@
 // Package datadir keeps the all-in-one binary's generated state in its data
-// folder: the key-encryption key and the first platform admin's
-// credentials, both created on first start and reused afterwards.
+// folder: the key-encryption key, the first platform admin's credentials
+// and the passwords of the embedded NATS server's users, all created on
+// first start and reused afterwards.
 package datadir
 
 import (
@@ -17,11 +18,12 @@ import (
 	"github.com/authstream/authstream/libs/config"
 )
 
-// KEKFile and AdminFile are the names of the generated files in the data
-// folder. Both are written with mode 0600.
+// KEKFile, AdminFile and NATSUsersFile are the names of the generated
+// files in the data folder. All are written with mode 0600.
 const (
-	KEKFile   = "kek"
-	AdminFile = "bootstrap-admin.txt"
+	KEKFile       = "kek"
+	AdminFile     = "bootstrap-admin.txt"
+	NATSUsersFile = "nats-users.txt"
 )
 
 // Prepare creates the data folder (mode 0700) when missing.
@@ -76,9 +78,7 @@ func Admin(dir, username string) (user, password string, created bool, err error
 	if !errors.Is(err, fs.ErrNotExist) {
 		return "", "", false, err
 	}
-	raw := make([]byte, 18)
-	_, _ = rand.Read(raw)
-	password = base64.RawURLEncoding.EncodeToString(raw)
+	password = newPassword(18)
 	body := "# The first platform admin of this installation, generated on first start.\n" +
 		"# Change the password, then delete this file.\n" +
 		"tenant=platform\nusername=" + username + "\npassword=" + password + "\n"
@@ -94,29 +94,96 @@ func Admin(dir, username string) (user, password string, created bool, err error
 
 // readAdmin parses the key=value lines of the admin file.
 func readAdmin(path string) (user, password string, err error) {
-	f, err := os.Open(path)
+	kv, err := readKeyValues(path)
 	if err != nil {
 		return "", "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		switch {
-		case !ok:
-		case k == "username":
-			user = v
-		case k == "password":
-			password = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", "", fmt.Errorf("read %s: %w", path, err)
-	}
+	user, password = kv["username"], kv["password"]
 	if user == "" || password == "" {
 		return "", "", fmt.Errorf("%s: want username= and password= lines; delete the file to generate new credentials", path)
 	}
 	return user, password, nil
+}
+
+// NATSUsers returns the passwords of users (user → password) kept in dir,
+// generating a random one for each on first use. created reports whether
+// they were just generated. The passwords are URL-safe, so that they can
+// stand in a nats://user:password@host URL as they are. A file that lacks
+// one of users is an error: deleting it makes the next start generate
+// them all again (which is how they are rotated).
+func NATSUsers(dir string, users []string) (passwords map[string]string, created bool, err error) {
+	path := filepath.Join(dir, NATSUsersFile)
+	passwords, err = ReadNATSUsers(dir, users)
+	if err == nil {
+		return passwords, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	var body strings.Builder
+	body.WriteString("# The users of the embedded NATS server (deployments/nats/auth.conf) and\n" +
+		"# their passwords, generated on first start. Delete this file and restart\n" +
+		"# to generate new ones.\n")
+	passwords = map[string]string{}
+	for _, u := range users {
+		passwords[u] = newPassword(24)
+		body.WriteString(u + "=" + passwords[u] + "\n")
+	}
+	if created, err = writeNew(path, body.String()); err != nil {
+		return nil, false, err
+	}
+	if !created {
+		// Another process won the race: use its passwords.
+		passwords, err = ReadNATSUsers(dir, users)
+		return passwords, false, err
+	}
+	return passwords, true, nil
+}
+
+// ReadNATSUsers reads the password of each of users from the file NATSUsers
+// generated in dir; an error wrapping fs.ErrNotExist when there is none.
+func ReadNATSUsers(dir string, users []string) (map[string]string, error) {
+	path := filepath.Join(dir, NATSUsersFile)
+	kv, err := readKeyValues(path)
+	if err != nil {
+		return nil, err
+	}
+	passwords := map[string]string{}
+	for _, u := range users {
+		if kv[u] == "" {
+			return nil, fmt.Errorf("%s: no password for NATS user %s; delete the file to generate new passwords", path, u)
+		}
+		passwords[u] = kv[u]
+	}
+	return passwords, nil
+}
+
+// readKeyValues parses the key=value lines of a generated file; other
+// lines (comments) are left out.
+func readKeyValues(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	kv := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			kv[k] = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return kv, nil
+}
+
+// newPassword returns n random bytes in URL-safe base64 without padding.
+func newPassword(n int) string {
+	raw := make([]byte, n)
+	_, _ = rand.Read(raw) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
 // writeNew creates path with mode 0600 and writes body, unless the file

@@ -2,6 +2,8 @@ package datadir_test
 
 import (
 	"encoding/base64"
+	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +53,43 @@ func TestAdmin_DamagedFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "delete the file") {
 		t.Fatalf("Admin on a file without password = %v, want an error saying how to recover", err)
 	}
+}
+
+func TestNATSUsers(t *testing.T) {
+	t.Parallel()
+	users := []string{"command", "query", "subscriber"}
+	t.Run("generated once, URL-safe, then reused", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		first, created, err := datadir.NATSUsers(dir, users)
+		if err != nil || !created || len(first) != len(users) {
+			t.Fatalf("first NATSUsers = %v, created %v, err %v", first, created, err)
+		}
+		seen := map[string]bool{}
+		for _, u := range users {
+			pw := first[u]
+			if len(pw) < 32 || url.UserPassword(u, pw).String() != u+":"+pw || seen[pw] {
+				t.Errorf("password of %s = %q: want 32 URL-safe characters of its own", u, pw)
+			}
+			seen[pw] = true
+		}
+		mustMode(t, filepath.Join(dir, datadir.NATSUsersFile), 0o600)
+		second, created, err := datadir.NATSUsers(dir, users)
+		if err != nil || created || !maps.Equal(first, second) {
+			t.Fatalf("second NATSUsers: err %v, created %v, same %v; want the first passwords", err, created, maps.Equal(first, second))
+		}
+	})
+	t.Run("a file without a user's password is an error", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, datadir.NATSUsersFile), []byte("# comment\ncommand=a\nquery=b\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := datadir.NATSUsers(dir, users)
+		if err == nil || !strings.Contains(err.Error(), "subscriber") || !strings.Contains(err.Error(), "delete the file") {
+			t.Fatalf("NATSUsers on a file without the subscriber = %v, want an error saying how to recover", err)
+		}
+	})
 }
 
 func TestPrepare(t *testing.T) {

@@ -1,6 +1,8 @@
 // Package embedded runs the NATS server with JetStream inside the all-in-one
 // process, storing under the data folder, so `make run` needs no broker of
-// its own.
+// its own. The server has the production cluster's accounts and users
+// (AuthConf): a client without credentials is refused, and each user may
+// do what it may do in production.
 package embedded
 
 import (
@@ -10,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +39,9 @@ type Options struct {
 	// SyncInterval is how often JetStream flushes to disk; 0 syncs every
 	// write (sync_interval: always), which auth data wants.
 	SyncInterval time.Duration
+	// Passwords are the passwords of the users of AuthConf (Users), by
+	// user; every one must be given.
+	Passwords map[string]string
 	// Log receives the server's warnings and errors (notices at debug).
 	Log *slog.Logger
 }
@@ -65,17 +71,20 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// binding once first gives the cause right away.
 		return nil, err
 	}
-	opts := &server.Options{
-		ServerName: ServerName,
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   o.StoreDir,
-		// The process handles its own signals; the server must not.
-		NoSigs: true,
-		// No monitoring or cluster ports: the all-in-one is one loopback node.
-		HTTPPort: 0,
+	opts, err := authOptions(o.Passwords)
+	if err != nil {
+		return nil, err
 	}
+	if err := moveGlobalStore(o.StoreDir); err != nil {
+		return nil, err
+	}
+	opts.ServerName = ServerName
+	opts.Host, opts.Port = host, port
+	opts.JetStream, opts.StoreDir = true, o.StoreDir
+	// The process handles its own signals; the server must not.
+	opts.NoSigs = true
+	// No monitoring or cluster ports: the all-in-one is one loopback node.
+	opts.HTTPPort = 0
 	if o.SyncInterval == 0 {
 		opts.SyncAlways = true
 	} else {
@@ -136,11 +145,12 @@ func (s *Server) ClientURL() string {
 	return s.ns.ClientURL()
 }
 
-// Connect opens an in-process client connection (no TCP on the way).
-func (s *Server) Connect(name string) (*nats.Conn, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(s.ns), nats.Name(name), nats.MaxReconnects(-1))
+// Connect opens an in-process client connection (no TCP on the way) as
+// user, one of Users, with its password.
+func (s *Server) Connect(name, user, password string) (*nats.Conn, error) {
+	nc, err := nats.Connect("", nats.InProcessServer(s.ns), nats.Name(name), nats.UserInfo(user, password), nats.MaxReconnects(-1))
 	if err != nil {
-		return nil, fmt.Errorf("connect to the embedded nats server: %w", err)
+		return nil, fmt.Errorf("connect to the embedded nats server as %s: %w", user, err)
 	}
 	return nc, nil
 }
@@ -166,7 +176,15 @@ func (l *logAdapter) Noticef(format string, v ...any) {
 }
 
 func (l *logAdapter) Warnf(format string, v ...any) {
-	l.log.Warn("nats: " + fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "Plaintext passwords detected") {
+		// The passwords are generated into a file of the data folder (mode
+		// 0600) that the clients read them from; hashing the server's copy
+		// would protect nothing, so this is no warning here.
+		l.log.Debug("nats: " + msg)
+		return
+	}
+	l.log.Warn("nats: " + msg)
 }
 
 func (l *logAdapter) Errorf(format string, v ...any) {

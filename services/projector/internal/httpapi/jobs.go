@@ -414,7 +414,9 @@ func countAfter(ctx context.Context, js jetstream.JetStream, filter string, seq 
 		return 0, fault.Wrap(fault.Unavailable, fmt.Errorf("count %s: %w", filter, err), "the event log is unavailable")
 	}
 	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubjects:    []string{filter},
+		// One filter, in the request subject, which is what the
+		// projector's NATS permissions allow (deployments/nats/auth.conf).
+		FilterSubject:     filter,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       first.Sequence,
 		AckPolicy:         jetstream.AckNonePolicy,

@@ -57,7 +57,10 @@ type Options struct {
 // Platform is a running all-in-one process.
 type Platform struct {
 	*Client
-	// NATS is the embedded NATS server's client URL.
+	// NATS is the embedded NATS server's client URL with the command
+	// service's credentials: the server takes only the users of
+	// deployments/nats/auth.conf, and the bench writes events and keys as
+	// the command service does.
 	NATS string
 	// DatabaseURL is the read model database of this instance.
 	DatabaseURL string
@@ -164,7 +167,7 @@ func (p *Platform) launch(ctx context.Context) error {
 
 	select {
 	case e := <-ready:
-		p.Query, p.Command, p.Projector, p.NATS = e.Query, e.Command, e.Projector, e.NATS
+		p.Query, p.Command, p.Projector, p.NATS = e.Query, e.Command, e.Projector, e.NATSURLAs("command")
 	case err := <-p.done:
 		p.done <- err
 		return fmt.Errorf("platform stopped while starting: %w (logs: %s)", err, p.logTail())
@@ -348,7 +351,9 @@ func (p *Platform) StoredEvents(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("count events: %w", err)
 	}
 	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubjects:    []string{events.SubjectPrefixEvents + ".>"},
+		// One filter, in the request subject, as the user's permissions
+		// require.
+		FilterSubject:     events.SubjectPrefixEvents + ".>",
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,

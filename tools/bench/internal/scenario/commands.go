@@ -3,12 +3,15 @@ package scenario
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -157,9 +160,18 @@ func (e *Env) rawPublish(ctx context.Context, s Setup, p *platform.Platform, cli
 	if r, ok := e.rawRates[s][clients]; ok {
 		return r, nil
 	}
-	nc, err := nats.Connect(p.NATS, nats.Name("bench-raw"))
+	// The platform's server takes only the users of auth.conf, none of
+	// which may create a stream of its own: the raw rate is measured on a
+	// server of the same build and sync policy beside it, storing on the
+	// same disk, with nothing else on it.
+	srv, err := rawServer(p.DataDir, s.Sync)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the embedded nats server: %w", err)
+		return nil, err
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL(), nats.Name("bench-raw"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the raw-publish nats server: %w", err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -217,6 +229,35 @@ func (e *Env) rawPublish(ctx context.Context, s Setup, p *platform.Platform, cli
 	}
 	e.add(row)
 	return res, nil
+}
+
+// rawServer starts a NATS server with JetStream storing under
+// dir/raw-nats and syncing as the platform's embedded server does with
+// AUTH_NATS_SYNC_INTERVAL=sync ("": every write).
+func rawServer(dir, sync string) (*server.Server, error) {
+	opts := &server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: filepath.Join(dir, "raw-nats"), NoLog: true, NoSigs: true,
+	}
+	if sync == "" {
+		opts.SyncAlways = true
+	} else {
+		d, err := time.ParseDuration(sync)
+		if err != nil {
+			return nil, fmt.Errorf("sync interval %q: %w", sync, err)
+		}
+		opts.SyncInterval = d
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("raw-publish nats server: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("raw-publish nats server not ready after 30s")
+	}
+	return srv, nil
 }
 
 // sampleEvent returns the stored form of a typical event, for publishes
