@@ -15,6 +15,7 @@ replace (
 
 require (
 	github.com/authstream/authstream/libs/config v0.0.0
+	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/eventstore v0.0.0
 	github.com/authstream/authstream/libs/httpserver v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
@@ -26,7 +27,6 @@ require (
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/authstream/authstream/libs/authn v0.0.0 // indirect
-	github.com/authstream/authstream/libs/events v0.0.0 // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
@@ -53,6 +53,8 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/otlptranslator v1.0.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/synadia-io/orbit.go/jetstreamext v0.3.2 // indirect
+	github.com/synadia-io/orbit.go/natsext v0.1.3 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect

@@ -13,23 +13,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"strings"
 	"time"
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
-	"github.com/authstream/authstream/libs/eventstore/natsconn"
-	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/command/internal/app"
 	"github.com/authstream/authstream/services/command/internal/bootstrap"
 	"github.com/authstream/authstream/services/command/internal/httpapi"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -41,16 +36,16 @@ const Service = "command"
 // is unset.
 const DefaultAddr = "127.0.0.1:8081"
 
+// addrVar names the listen address variable.
+const addrVar = "AUTH_COMMAND_ADDR"
+
 // Config is everything the command service needs. ConfigFromEnv fills the
 // settings from the environment; the injected dependencies at the end let a
 // caller that already holds them (the all-in-one binary, a test) share them.
 type Config struct {
-	// Addr is the HTTP listen address (AUTH_COMMAND_ADDR). Port 0 picks a
-	// free port; OnListening reports the one chosen.
-	Addr string
-	// NATSURL is the comma-separated list of NATS servers (AUTH_NATS_URL).
-	// Required unless NATS is set.
-	NATSURL string
+	// Common is what every service's start-up reads: the listen address
+	// (AUTH_COMMAND_ADDR), NATS, telemetry and the injected dependencies.
+	service.Common
 	// StreamReplicas is the replication factor of the event streams
 	// (AUTH_STREAM_REPLICAS): 1 for a single server, 3 in production.
 	StreamReplicas int
@@ -69,32 +64,6 @@ type Config struct {
 	// BootstrapAdmin is the first platform admin, created on first start
 	// when set (AUTH_BOOTSTRAP_ADMIN_USERNAME, AUTH_BOOTSTRAP_ADMIN_PASSWORD).
 	BootstrapAdmin BootstrapAdmin
-
-	// OTLPEndpoint receives traces over OTLP/HTTP when set
-	// (OTEL_EXPORTER_OTLP_ENDPOINT).
-	OTLPEndpoint string
-	// LogLevel is debug, info, warn or error (AUTH_LOG_LEVEL).
-	LogLevel string
-	// LogFormat is json or text (AUTH_LOG_FORMAT).
-	LogFormat string
-	// LogOut receives the logs when Run sets up telemetry itself; nil means
-	// standard error.
-	LogOut io.Writer
-	// Version is reported in traces (service.version).
-	Version string
-
-	// NATS, when set, is used instead of connecting to NATSURL; Run does not
-	// close it.
-	NATS *nats.Conn
-	// Telemetry, when set, is used instead of setting up telemetry from the
-	// fields above; Run does not shut it down.
-	Telemetry *telemetry.Telemetry
-	// Listener, when set, is served instead of listening on Addr; Run
-	// closes it.
-	Listener net.Listener
-	// OnListening, when set, is called once with the bound address (for
-	// example "127.0.0.1:41234") when the service is about to serve.
-	OnListening func(addr string)
 }
 
 // BootstrapAdmin names the first admin of the platform tenant. The zero
@@ -112,22 +81,12 @@ type BootstrapAdmin struct {
 func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r := config.NewReader(lookup)
 	cfg := Config{
-		Addr:              r.Addr("AUTH_COMMAND_ADDR", DefaultAddr),
-		NATSURL:           strings.Join(r.URLList("AUTH_NATS_URL", "nats", "tls", "ws", "wss"), ","),
-		StreamReplicas:    r.Int("AUTH_STREAM_REPLICAS", 1, 1, 5),
-		ActivityRetention: retention(r),
-		PublicURL:         strings.TrimRight(r.URL("AUTH_PUBLIC_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
-		BcryptCost:        r.Int("AUTH_BCRYPT_COST", 12, 4, 31),
-		OTLPEndpoint:      r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-		LogLevel:          r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		LogFormat:         r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
-	}
-	if v, ok := r.Lookup("AUTH_KEK"); ok {
-		kek, err := events.ParseKeyring(v)
-		if err != nil {
-			r.Problemf("AUTH_KEK", "%v (want base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)", err)
-		}
-		cfg.KEK = kek
+		Common:            service.ReadCommon(r, addrVar, DefaultAddr),
+		StreamReplicas:    service.ReadStreamReplicas(r),
+		ActivityRetention: service.ReadActivityRetention(r),
+		PublicURL:         service.ReadPublicURL(r),
+		KEK:               service.ReadKEK(r),
+		BcryptCost:        service.ReadBcryptCost(r),
 	}
 	user := r.String("AUTH_BOOTSTRAP_ADMIN_USERNAME", "")
 	pass := r.String("AUTH_BOOTSTRAP_ADMIN_PASSWORD", "")
@@ -144,34 +103,12 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	return cfg, r.Err()
 }
 
-// retention reads AUTH_ACTIVITY_RETENTION: 0 (keep forever) or at least
-// the streams' duplicate window.
-func retention(r *config.Reader) time.Duration {
-	d := r.Duration("AUTH_ACTIVITY_RETENTION", 0, 0, 100*365*24*time.Hour)
-	if d != 0 && d < eventstore.DefaultDuplicateWindow {
-		r.Problemf("AUTH_ACTIVITY_RETENTION", "must be 0 (keep forever) or at least %s, got %s", eventstore.DefaultDuplicateWindow, d)
-		return 0
-	}
-	return d
-}
-
 // check reports the settings Run cannot start without.
 func (c Config) check() error {
 	r := config.NewReader(nil)
-	if c.NATS == nil && c.NATSURL == "" {
-		r.Problemf("AUTH_NATS_URL", "required (the NATS servers, e.g. nats://127.0.0.1:4222)")
-	}
-	if c.KEK == nil {
-		r.Problemf("AUTH_KEK", "required (base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)")
-	}
-	if c.Listener == nil {
-		if err := config.CheckAddr(c.Addr); err != nil {
-			r.Problemf("AUTH_COMMAND_ADDR", "%v, got %q", err, c.Addr)
-		}
-	}
-	if c.BcryptCost < 4 || c.BcryptCost > 31 {
-		r.Problemf("AUTH_BCRYPT_COST", "must be an integer between 4 and 31, got %d", c.BcryptCost)
-	}
+	c.Common.Check(r, addrVar)
+	service.RequireKEK(r, c.KEK)
+	service.CheckBcryptCost(r, c.BcryptCost)
 	return r.Err()
 }
 
@@ -183,45 +120,19 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	tel := cfg.Telemetry
-	if tel == nil {
-		tel, err = telemetry.Setup(ctx, telemetry.Config{
-			Service: Service, Version: cfg.Version, OTLPEndpoint: cfg.OTLPEndpoint,
-			LogLevel: cfg.LogLevel, LogFormat: cfg.LogFormat, Out: cfg.LogOut,
-		})
-		if err != nil {
-			return fmt.Errorf("telemetry: %w", err)
-		}
-		defer func() { err = errors.Join(err, tel.Close()) }()
-	}
-	log := tel.Logger
-
-	ln := cfg.Listener
-	if ln == nil {
-		if ln, err = httpserver.Listen(cfg.Addr); err != nil {
-			return fmt.Errorf("AUTH_COMMAND_ADDR: %w", err)
-		}
-	}
-	defer ln.Close()
-
-	nc := cfg.NATS
-	if nc == nil {
-		if nc, err = natsconn.Connect(cfg.NATSURL, "authstream-command"); err != nil {
-			return err
-		}
-		defer nc.Close()
-	}
-	js, err := jetstream.New(nc)
+	rt, err := service.Start(ctx, cfg.Common, service.Spec{Name: Service, AddrVar: addrVar})
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return err
 	}
+	defer func() { err = errors.Join(err, rt.Close()) }()
+	js, log := rt.JetStream, rt.Log
 	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{
 		Replicas: cfg.StreamReplicas, ActivityMaxAge: cfg.ActivityRetention,
 	}); err != nil {
 		return fmt.Errorf("event streams: %w", err)
 	}
 
-	application, closeApp, err := newApp(ctx, js, cfg, tel)
+	application, closeApp, err := newApp(ctx, js, cfg, rt.Telemetry)
 	if err != nil {
 		return err
 	}
@@ -232,27 +143,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("bootstrap platform admin: %w", err)
 	}
 
-	router := httpapi.NewRouter(httpapi.Deps{
-		Telemetry: tel,
+	return rt.Serve(ctx, httpapi.NewRouter(httpapi.Deps{
+		Telemetry: rt.Telemetry,
 		App:       application,
-		Ready: httpserver.Checks(
-			httpserver.Check{Name: "nats", Check: func(ctx context.Context) error {
-				if !nc.IsConnected() {
-					return errors.New("not connected")
-				}
-				_, err := js.AccountInfo(ctx)
-				return err
-			}},
-		),
-	})
-	addr := ln.Addr().String()
-	log.Info("command service listening", "addr", addr)
-	if cfg.OnListening != nil {
-		cfg.OnListening(addr)
-	}
-	err = httpserver.Serve(ctx, httpserver.NewServer(router), ln)
-	log.Info("command service stopped")
-	return err
+		Ready:     rt.Ready(),
+	}))
 }
 
 // newApp assembles the application on js: the event store, the signing

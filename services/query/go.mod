@@ -23,6 +23,7 @@ require github.com/getkin/kin-openapi v0.153.0 // indirect
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/authstream/authstream/libs/service v0.0.0
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -94,3 +95,5 @@ replace github.com/authstream/authstream/libs/readmodel => ../../libs/readmodel
 replace github.com/authstream/authstream/libs/config => ../../libs/config
 
 replace github.com/authstream/authstream/libs/keystore => ../../libs/keystore
+
+replace github.com/authstream/authstream/libs/service => ../../libs/service

@@ -12,8 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -23,16 +21,14 @@ import (
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
-	"github.com/authstream/authstream/libs/eventstore/natsconn"
 	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/libs/keystore"
-	"github.com/authstream/authstream/libs/readmodel"
+	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
 	"github.com/authstream/authstream/services/query/internal/postgres"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -43,10 +39,13 @@ const Service = "query"
 // unset.
 const DefaultAddr = "127.0.0.1:8080"
 
+// addrVar names the listen address variable.
+const addrVar = "AUTH_QUERY_ADDR"
+
 // DefaultDatabaseURL is the read model database when DATABASE_URL is unset:
 // the local server, without TLS, which on loopback only costs CPU (pgx
 // would otherwise try TLS first when the server offers it).
-const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/authstream?sslmode=disable"
+const DefaultDatabaseURL = service.DefaultDatabaseURL
 
 // Default login rate limits: password attempts per account (tenant and
 // normalised username) and per client address (an IPv4 address, or the /64
@@ -64,12 +63,9 @@ const maxLoginLimit = 1_000_000
 // settings from the environment; the injected dependencies at the end let a
 // caller that already holds them (the all-in-one binary, a test) share them.
 type Config struct {
-	// Addr is the HTTP listen address (AUTH_QUERY_ADDR). Port 0 picks a free
-	// port; OnListening reports the one chosen.
-	Addr string
-	// NATSURL is the comma-separated list of NATS servers (AUTH_NATS_URL).
-	// Required unless NATS is set.
-	NATSURL string
+	// Common is what every service's start-up reads: the listen address
+	// (AUTH_QUERY_ADDR), NATS, telemetry and the injected dependencies.
+	service.Common
 	// DatabaseURL is the read model database (DATABASE_URL), created if
 	// missing and migrated at start.
 	DatabaseURL config.Secret
@@ -104,35 +100,9 @@ type Config struct {
 	LoginPerAccount int
 	LoginPerAddress int
 	LoginWindow     time.Duration
-
-	// OTLPEndpoint receives traces over OTLP/HTTP when set
-	// (OTEL_EXPORTER_OTLP_ENDPOINT).
-	OTLPEndpoint string
-	// LogLevel is debug, info, warn or error (AUTH_LOG_LEVEL).
-	LogLevel string
-	// LogFormat is json or text (AUTH_LOG_FORMAT).
-	LogFormat string
-	// LogOut receives the logs when Run sets up telemetry itself; nil means
-	// standard error.
-	LogOut io.Writer
-	// Version is reported in traces (service.version).
-	Version string
-
-	// NATS, when set, is used instead of connecting to NATSURL; Run does not
-	// close it.
-	NATS *nats.Conn
 	// Pool, when set, is used instead of opening DatabaseURL; the caller has
 	// migrated it and Run does not close it.
 	Pool *pgxpool.Pool
-	// Telemetry, when set, is used instead of setting up telemetry from the
-	// fields above; Run does not shut it down.
-	Telemetry *telemetry.Telemetry
-	// Listener, when set, is served instead of listening on Addr; Run
-	// closes it.
-	Listener net.Listener
-	// OnListening, when set, is called once with the bound address (for
-	// example "127.0.0.1:41234") when the service is about to serve.
-	OnListening func(addr string)
 }
 
 // ConfigFromEnv reads the query service's variables through lookup
@@ -143,44 +113,19 @@ type Config struct {
 func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r := config.NewReader(lookup)
 	cfg := Config{
-		Addr:              r.Addr("AUTH_QUERY_ADDR", DefaultAddr),
-		NATSURL:           strings.Join(r.URLList("AUTH_NATS_URL", "nats", "tls", "ws", "wss"), ","),
-		DatabaseURL:       config.Secret(r.String("DATABASE_URL", DefaultDatabaseURL)),
-		PublicURL:         strings.TrimRight(r.URL("AUTH_PUBLIC_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
-		BcryptCost:        r.Int("AUTH_BCRYPT_COST", 12, 4, 31),
-		StreamReplicas:    r.Int("AUTH_STREAM_REPLICAS", 1, 1, 5),
-		ActivityRetention: retention(r),
+		Common:            service.ReadCommon(r, addrVar, DefaultAddr),
+		DatabaseURL:       service.ReadDatabaseURL(r),
+		PublicURL:         service.ReadPublicURL(r),
+		KEK:               service.ReadKEK(r),
+		BcryptCost:        service.ReadBcryptCost(r),
+		StreamReplicas:    service.ReadStreamReplicas(r),
+		ActivityRetention: service.ReadActivityRetention(r),
 		TrustedProxies:    trustedProxies(r),
 		LoginPerAccount:   r.Int("AUTH_LOGIN_LIMIT_PER_ACCOUNT", DefaultLoginPerAccount, 1, maxLoginLimit),
 		LoginPerAddress:   r.Int("AUTH_LOGIN_LIMIT_PER_ADDRESS", DefaultLoginPerAddress, 1, maxLoginLimit),
 		LoginWindow:       r.Duration("AUTH_LOGIN_LIMIT_WINDOW", DefaultLoginWindow, time.Second, 24*time.Hour),
-		OTLPEndpoint:      r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-		LogLevel:          r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		LogFormat:         r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
-	}
-	if v, ok := r.Lookup("AUTH_KEK"); ok {
-		kek, err := events.ParseKeyring(v)
-		if err != nil {
-			r.Problemf("AUTH_KEK", "%v (want base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)", err)
-		}
-		cfg.KEK = kek
-	}
-	if problem := readmodel.CheckURL(cfg.DatabaseURL.Reveal()); problem != "" {
-		r.Problemf("DATABASE_URL", "%s", problem)
 	}
 	return cfg, r.Err()
-}
-
-// retention reads AUTH_ACTIVITY_RETENTION: 0 (keep forever) or at least
-// the streams' duplicate window. The message is the command service's, so
-// the all-in-one binary reports the variable once.
-func retention(r *config.Reader) time.Duration {
-	d := r.Duration("AUTH_ACTIVITY_RETENTION", 0, 0, 100*365*24*time.Hour)
-	if d != 0 && d < eventstore.DefaultDuplicateWindow {
-		r.Problemf("AUTH_ACTIVITY_RETENTION", "must be 0 (keep forever) or at least %s, got %s", eventstore.DefaultDuplicateWindow, d)
-		return 0
-	}
-	return d
 }
 
 // trustedProxies reads AUTH_TRUSTED_PROXIES: comma-separated CIDR prefixes
@@ -231,25 +176,12 @@ func parseProxy(s string) (netip.Prefix, error) {
 // check reports the settings Run cannot start without.
 func (c Config) check() error {
 	r := config.NewReader(nil)
-	if c.NATS == nil && c.NATSURL == "" {
-		r.Problemf("AUTH_NATS_URL", "required (the NATS servers, e.g. nats://127.0.0.1:4222)")
-	}
+	c.Common.Check(r, addrVar)
 	if c.Pool == nil {
-		if problem := readmodel.CheckURL(c.DatabaseURL.Reveal()); problem != "" {
-			r.Problemf("DATABASE_URL", "%s", problem)
-		}
+		service.CheckDatabaseURL(r, c.DatabaseURL)
 	}
-	if c.KEK == nil {
-		r.Problemf("AUTH_KEK", "required (base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)")
-	}
-	if c.Listener == nil {
-		if err := config.CheckAddr(c.Addr); err != nil {
-			r.Problemf("AUTH_QUERY_ADDR", "%v, got %q", err, c.Addr)
-		}
-	}
-	if c.BcryptCost < 4 || c.BcryptCost > 31 {
-		r.Problemf("AUTH_BCRYPT_COST", "must be an integer between 4 and 31, got %d", c.BcryptCost)
-	}
+	service.RequireKEK(r, c.KEK)
+	service.CheckBcryptCost(r, c.BcryptCost)
 	if c.StreamReplicas < 0 || c.StreamReplicas > 5 {
 		r.Problemf("AUTH_STREAM_REPLICAS", "must be an integer between 1 and 5, got %d", c.StreamReplicas)
 	}
@@ -275,46 +207,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	tel := cfg.Telemetry
-	if tel == nil {
-		tel, err = telemetry.Setup(ctx, telemetry.Config{
-			Service: Service, Version: cfg.Version, OTLPEndpoint: cfg.OTLPEndpoint,
-			LogLevel: cfg.LogLevel, LogFormat: cfg.LogFormat, Out: cfg.LogOut,
-		})
-		if err != nil {
-			return fmt.Errorf("telemetry: %w", err)
-		}
-		defer func() { err = errors.Join(err, tel.Close()) }()
-	}
-	log := tel.Logger
-
-	ln := cfg.Listener
-	if ln == nil {
-		if ln, err = httpserver.Listen(cfg.Addr); err != nil {
-			return fmt.Errorf("AUTH_QUERY_ADDR: %w", err)
-		}
-	}
-	defer ln.Close()
-
-	pool := cfg.Pool
-	if pool == nil {
-		if pool, err = readmodel.Prepare(ctx, cfg.DatabaseURL.Reveal(), "authstream-query"); err != nil {
-			return err
-		}
-		defer pool.Close()
-	}
-
-	nc := cfg.NATS
-	if nc == nil {
-		if nc, err = natsconn.Connect(cfg.NATSURL, "authstream-query"); err != nil {
-			return err
-		}
-		defer nc.Close()
-	}
-	js, err := jetstream.New(nc)
+	rt, err := service.Start(ctx, cfg.Common, service.Spec{
+		Name: Service, AddrVar: addrVar, Database: true, DatabaseURL: cfg.DatabaseURL, Pool: cfg.Pool,
+	})
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return err
 	}
+	defer func() { err = errors.Join(err, rt.Close()) }()
+	js, pool, log := rt.JetStream, rt.Pool, rt.Log
 	// The login path appends sign-ins and sessions to AUTH_ACTIVITY; a
 	// query service started before any command service must find it.
 	// AUTH_EVENTS is the command service's to configure: the query service
@@ -330,7 +230,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// so requests waiting on a consistency token during the drain are still
 	// released.
 	listener := postgres.NewListener(pool, postgres.WithLogger(log))
-	application, closeApp, err := newApp(ctx, js, pool, listener, cfg, tel)
+	application, closeApp, err := newApp(ctx, js, pool, listener, cfg, rt.Telemetry)
 	if err != nil {
 		return err
 	}
@@ -341,30 +241,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	wg.Go(func() { _ = listener.Run(listenCtx) })
 	defer func() { stopListening(); wg.Wait() }()
 
-	router := httpapi.NewRouter(httpapi.Deps{
-		Telemetry:      tel,
+	return rt.Serve(ctx, httpapi.NewRouter(httpapi.Deps{
+		Telemetry:      rt.Telemetry,
 		App:            application,
 		TrustedProxies: cfg.TrustedProxies,
-		Ready: httpserver.Checks(
-			httpserver.Check{Name: "nats", Check: func(ctx context.Context) error {
-				if !nc.IsConnected() {
-					return errors.New("not connected")
-				}
-				_, err := js.AccountInfo(ctx)
-				return err
-			}},
-			httpserver.Check{Name: "postgres", Check: pool.Ping},
-			httpserver.Check{Name: "projection-listener", Check: listener.Ready},
-		),
-	})
-	addr := ln.Addr().String()
-	log.Info("query service listening", "addr", addr)
-	if cfg.OnListening != nil {
-		cfg.OnListening(addr)
-	}
-	err = httpserver.Serve(ctx, httpserver.NewServer(router), ln)
-	log.Info("query service stopped")
-	return err
+		Ready:          rt.Ready(httpserver.Check{Name: "projection-listener", Check: listener.Ready}),
+	}))
 }
 
 // loginLimits returns the login rate limits of c, defaults in place of
