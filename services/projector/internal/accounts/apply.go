@@ -65,7 +65,7 @@ func (t *Tables) Schema() string { return t.schema }
 // that event). Any other error (connection lost, context done) leaves tx to
 // be rolled back.
 //
-// Each run of events costs one round trip: the folded statements are sent
+// Each run of events costs one round trip: the planned statements are sent
 // as one pgx batch inside a savepoint. Only when the database refuses a
 // run (a constraint, a row to change that is missing) does Apply roll the
 // savepoint back and apply that run one event at a time to find the event
@@ -73,7 +73,7 @@ func (t *Tables) Schema() string { return t.schema }
 func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) (int, error) {
 	applied := 0
 	for applied < len(evs) {
-		p, n, bad := fold(evs[applied:])
+		p, n, bad := planRun(evs[applied:])
 		if n > 0 {
 			err := t.exec(ctx, tx, p)
 			switch {
@@ -83,7 +83,7 @@ func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) 
 				return applied, err
 			default:
 				for range n {
-					one, _, ferr := fold(evs[applied : applied+1])
+					one, _, ferr := planRun(evs[applied : applied+1])
 					if ferr != nil {
 						return applied, &EventError{Index: applied, Err: ferr}
 					}
@@ -200,7 +200,7 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 
 	// Users. Those registered and deleted in the run are not inserted;
 	// their ids and username keys must be free all the same (after the
-	// deletes, before the inserts: fold cuts a run where an earlier event
+	// deletes, before the inserts: planRun cuts a run where an earlier event
 	// would need another order).
 	var ui userCols
 	var uu patchCols

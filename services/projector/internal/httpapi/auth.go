@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,11 +35,6 @@ type caller struct {
 	permissions authz.Set
 }
 
-var (
-	errMissingToken = fault.New(fault.Unauthenticated, httpserver.ReasonMissingToken, "a bearer access token of tenant platform is required")
-	errBadScheme    = fault.New(fault.Unauthenticated, httpserver.ReasonInvalidToken, "the Authorization header must be \"Bearer <token>\"")
-)
-
 // platformAuth authenticates operators. The token must verify with the
 // platform tenant's keys and issuer (authn.Verifier over the key store);
 // the caller's standing and permissions are read from the projector's own
@@ -64,16 +58,10 @@ func newPlatformAuth(js jetstream.JetStream, pool *pgxpool.Pool, publicURL strin
 	return a, nil
 }
 
-// authenticate verifies the request's bearer token as a platform user's
-// and returns the caller. A missing or refused token is
-// fault.Unauthenticated; a disabled or deleted user is refused like a bad
-// token.
-func (a *platformAuth) authenticate(r *http.Request) (caller, error) {
-	token, err := bearer(r)
-	if err != nil {
-		return caller{}, err
-	}
-	ctx := r.Context()
+// authenticate verifies a bearer token as a platform user's and returns
+// the caller. A refused token is fault.Unauthenticated; a disabled or
+// deleted user is refused like a bad token.
+func (a *platformAuth) authenticate(ctx context.Context, token string) (caller, error) {
 	claims, err := a.verifier.Verify(ctx, authz.PlatformTenant, token)
 	if err != nil {
 		return caller{}, err
@@ -126,6 +114,20 @@ func (a *platformAuth) notBefore(ctx context.Context, tenant, sub string) (time.
 
 func (a *platformAuth) close() error { return a.keys.close() }
 
+// callerKey is the context key of the authenticated caller.
+type callerKey struct{}
+
+// withCaller returns r with c in its context.
+func withCaller(r *http.Request, c caller) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
+}
+
+// callerOf returns the caller the authentication middleware put in ctx.
+func callerOf(ctx context.Context) (caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(caller)
+	return c, ok
+}
+
 // require returns nil if c holds one of perms, else a fault.Forbidden
 // naming the first.
 func require(c caller, perms ...authz.Permission) error {
@@ -135,21 +137,6 @@ func require(c caller, perms ...authz.Permission) error {
 		}
 	}
 	return fault.New(fault.Forbidden, "missing-permission", "this needs the permission "+perms[0].String()+" in tenant platform")
-}
-
-// bearer returns the token of an "Authorization: Bearer <token>" header
-// (RFC 6750 section 2.1; the scheme is case-insensitive).
-func bearer(r *http.Request) (string, error) {
-	v := r.Header.Get("Authorization")
-	if v == "" {
-		return "", errMissingToken
-	}
-	scheme, token, ok := strings.Cut(v, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", errBadScheme
-	}
-	return token, nil
 }
 
 // invalidToken is the one answer to a token that verifies but whose user

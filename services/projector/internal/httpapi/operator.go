@@ -13,7 +13,9 @@ import (
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/projector/internal/accounts"
-	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
+	"github.com/authstream/authstream/services/projector/internal/rebuild"
+	"github.com/authstream/authstream/services/projector/internal/runner"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -24,7 +26,7 @@ const maxBodyBytes = 4 << 10
 type OperatorConfig struct {
 	// Projections is what the endpoints act on; Log, JS and Pool are
 	// required.
-	Projections projection.Deps
+	Projections runner.Deps
 	// PublicURL is the query service's external base URL: platform tokens
 	// are issued by <PublicURL>/t/platform.
 	PublicURL string
@@ -36,9 +38,9 @@ type OperatorConfig struct {
 // projections:write (projections:read is enough to look). Close stops the
 // running jobs.
 type Operator struct {
-	d    projection.Deps
+	d    runner.Deps
 	auth *platformAuth
-	jobs *jobs
+	jobs *rebuild.Jobs
 }
 
 // NewOperator checks cfg and returns an Operator. It opens nothing yet:
@@ -52,14 +54,18 @@ func NewOperator(cfg OperatorConfig) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operator api: %w", err)
 	}
-	return &Operator{d: d, auth: auth, jobs: newJobs(d)}, nil
+	jobs, err := rebuild.NewJobs(d)
+	if err != nil {
+		return nil, fmt.Errorf("operator api: %w", err)
+	}
+	return &Operator{d: d, auth: auth, jobs: jobs}, nil
 }
 
 // Close stops the running jobs, waits for them and closes the key store.
 // A full rebuild cut short keeps its building generation; the next rebuild
 // continues it.
 func (o *Operator) Close() error {
-	o.jobs.close()
+	o.jobs.Close()
 	return o.auth.close()
 }
 
@@ -76,18 +82,29 @@ func (h *operatorHandlers) fail(w http.ResponseWriter, r *http.Request, err erro
 	httpserver.WriteError(w, r, h.log, err)
 }
 
-// begin authenticates the caller and checks that it holds one of perms. On
+// verify is the authentication middleware's check of a bearer token: the
+// request goes on with the caller in its context.
+func (h *operatorHandlers) verify(r *http.Request, token string) (*http.Request, error) {
+	if h.op == nil {
+		return r, errNoOperator
+	}
+	c, err := h.op.auth.authenticate(r.Context(), token)
+	if err != nil {
+		return r, err
+	}
+	return withCaller(r, c), nil
+}
+
+// begin checks that the authenticated caller holds one of perms. On
 // failure it has answered and returns false.
 func (h *operatorHandlers) begin(w http.ResponseWriter, r *http.Request, perms ...authz.Permission) bool {
-	if h.op == nil {
-		h.fail(w, r, errNoOperator)
+	c, ok := callerOf(r.Context())
+	if !ok {
+		// Only a route registered outside the authenticated group gets here.
+		h.fail(w, r, httpserver.ErrMissingToken)
 		return false
 	}
-	c, err := h.op.auth.authenticate(r)
-	if err == nil {
-		err = require(c, perms...)
-	}
-	if err != nil {
+	if err := require(c, perms...); err != nil {
 		h.fail(w, r, err)
 		return false
 	}
@@ -125,7 +142,7 @@ type Quarantine struct {
 	At        time.Time `json:"at"`
 }
 
-func quarantineOf(q *projection.Quarantine) *Quarantine {
+func quarantineOf(q *postgres.Quarantine) *Quarantine {
 	if q == nil {
 		return nil
 	}
@@ -138,7 +155,7 @@ func (h *operatorHandlers) status(w http.ResponseWriter, r *http.Request) {
 	if !h.begin(w, r, permProjectionsRead, permProjectionsWrite) {
 		return
 	}
-	list, err := projection.Status(r.Context(), h.op.d)
+	list, err := runner.Status(r.Context(), h.op.d)
 	if err != nil {
 		h.fail(w, r, unavailable(err))
 		return
@@ -199,13 +216,13 @@ func (h *operatorHandlers) rebuild(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("since must be an RFC 3339 time such as 2026-01-02T15:04:05Z, got %q", body.Since)))
 			return
 		}
-		if err := projection.ValidSince(t, time.Now()); err != nil {
+		if err := rebuild.ValidSince(t, time.Now()); err != nil {
 			h.fail(w, r, err)
 			return
 		}
 		since = t
 	}
-	job, err := h.op.jobs.start(r.Context(), name, body.Tenant, since)
+	job, err := h.op.jobs.Start(r.Context(), name, body.Tenant, since)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -219,7 +236,7 @@ func (h *operatorHandlers) job(w http.ResponseWriter, r *http.Request) {
 	if !h.begin(w, r, permProjectionsRead, permProjectionsWrite) {
 		return
 	}
-	job, ok := h.op.jobs.get(chi.URLParam(r, "id"))
+	job, ok := h.op.jobs.Get(chi.URLParam(r, "id"))
 	if !ok {
 		h.fail(w, r, fault.New(fault.NotFound, "unknown-job",
 			"no such job in this projector process (jobs are kept in memory, by the process that started them)"))
@@ -265,7 +282,7 @@ func (h *operatorHandlers) resume(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fault.Errorf(fault.Invalid, "partition must be an integer, got %q", chi.URLParam(r, "partition")))
 		return
 	}
-	q, err := projection.Resume(r.Context(), h.op.d, name, p, projection.ResumeOptions{Skip: body.Skip})
+	q, err := postgres.Resume(r.Context(), h.op.d.Pool, h.op.d.Log, name, p, postgres.ResumeOptions{Skip: body.Skip})
 	if err != nil {
 		h.fail(w, r, unavailable(err))
 		return
@@ -289,7 +306,7 @@ func knownProjection(name string, withGeneration bool) error {
 }
 
 // unavailable turns an error without a fault code (a database or broker
-// failure inside the projection package) into a 503 rather than a 500:
+// failure below the handlers) into a 503 rather than a 500:
 // they are outages, not bugs.
 func unavailable(err error) error {
 	if _, ok := errors.AsType[*fault.Error](err); ok {

@@ -23,7 +23,8 @@ import (
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
-	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/authstream/authstream/services/projector/internal/rebuild"
+	"github.com/authstream/authstream/services/projector/internal/runner"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -98,14 +99,14 @@ func mustOpEnv(tb testing.TB) *opEnv {
 
 	// The workers, as the projector runs them, quick to hand over.
 	log := slog.New(slog.DiscardHandler)
-	d := projection.Deps{Log: log, JS: js, Pool: pool, Options: projection.Options{
+	d := runner.Deps{Log: log, JS: js, Pool: pool, Options: runner.Options{
 		Idle: 50 * time.Millisecond, AcquireInterval: 100 * time.Millisecond, MaxBackoff: time.Second,
 	}}
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := projection.Run(runCtx, d); err != nil {
-			tb.Errorf("projection.Run: %v", err)
+		if err := runner.Run(runCtx, d); err != nil {
+			tb.Errorf("runner.Run: %v", err)
 		}
 	})
 	op, err := httpapi.NewOperator(httpapi.OperatorConfig{Projections: d, PublicURL: publicURL})
@@ -243,21 +244,21 @@ type statusList struct {
 }
 
 // mustJob polls a job until it ends.
-func (e *opEnv) mustJob(tb testing.TB, id string) httpapi.Job {
+func (e *opEnv) mustJob(tb testing.TB, id string) rebuild.Job {
 	tb.Helper()
-	var job httpapi.Job
+	var job rebuild.Job
 	e.waitFor(tb, "job "+id, func() bool {
 		if resp := e.call(tb, "viewer", http.MethodGet, "/projections/jobs/"+id, "", &job); resp.StatusCode != http.StatusOK {
 			tb.Fatalf("GET job: %d", resp.StatusCode)
 		}
-		return job.State != httpapi.JobRunning
+		return job.State != rebuild.JobRunning
 	})
 	return job
 }
 
-func (e *opEnv) mustStartRebuild(tb testing.TB, body string) httpapi.Job {
+func (e *opEnv) mustStartRebuild(tb testing.TB, body string) rebuild.Job {
 	tb.Helper()
-	var job httpapi.Job
+	var job rebuild.Job
 	resp := e.call(tb, "admin", http.MethodPost, "/projections/accounts/rebuild", body, &job)
 	if resp.StatusCode != http.StatusAccepted || job.ID == "" || resp.Header.Get("Location") != "/projections/jobs/"+job.ID {
 		tb.Fatalf("POST rebuild %s: %d %+v Location %q", body, resp.StatusCode, job, resp.Header.Get("Location"))
@@ -359,11 +360,11 @@ func TestOperator(t *testing.T) {
 
 	t.Run("full rebuild", func(t *testing.T) {
 		job := e.mustStartRebuild(t, "")
-		if job.Kind != httpapi.KindFull || job.Projection != "accounts" {
+		if job.Kind != rebuild.KindFull || job.Projection != "accounts" {
 			t.Errorf("started job %+v", job)
 		}
 		done := e.mustJob(t, job.ID)
-		if done.State != httpapi.JobSucceeded || done.Generation != 2 || done.Total == 0 || done.Applied != done.Total ||
+		if done.State != rebuild.JobSucceeded || done.Generation != 2 || done.Total == 0 || done.Applied != done.Total ||
 			done.FinishedAt == nil || done.Error != "" {
 			t.Fatalf("finished job %+v", done)
 		}
@@ -378,11 +379,11 @@ func TestOperator(t *testing.T) {
 
 	t.Run("tenant rebuild", func(t *testing.T) {
 		job := e.mustStartRebuild(t, `{"tenant":"acme"}`)
-		if job.Kind != httpapi.KindTenant || job.Tenant != "acme" || job.Total != uint64(e.acmeEvents) {
+		if job.Kind != rebuild.KindTenant || job.Tenant != "acme" || job.Total != uint64(e.acmeEvents) {
 			t.Errorf("started job %+v", job)
 		}
 		done := e.mustJob(t, job.ID)
-		if done.State != httpapi.JobSucceeded || done.Applied != uint64(e.acmeEvents) {
+		if done.State != rebuild.JobSucceeded || done.Applied != uint64(e.acmeEvents) {
 			t.Fatalf("finished job %+v", done)
 		}
 	})
@@ -400,18 +401,18 @@ func TestOperator(t *testing.T) {
 		}
 		since := first.Time.UTC().Format(time.RFC3339Nano)
 		job := e.mustStartRebuild(t, `{"since":"`+since+`"}`)
-		if job.Kind != httpapi.KindSince || job.Since == nil || !job.Since.Equal(first.Time) || job.Tenant != "" {
+		if job.Kind != rebuild.KindSince || job.Since == nil || !job.Since.Equal(first.Time) || job.Tenant != "" {
 			t.Errorf("started job %+v", job)
 		}
 		done := e.mustJob(t, job.ID)
-		if done.State != httpapi.JobSucceeded || done.Tenants != 1 || done.TenantsDone != 1 ||
+		if done.State != rebuild.JobSucceeded || done.Tenants != 1 || done.TenantsDone != 1 ||
 			done.Total != uint64(e.acmeEvents) || done.Applied != done.Total {
 			t.Fatalf("finished job %+v", done)
 		}
 
 		// Since after the last tenant was created: nothing to do, done.
 		none := e.mustJob(t, e.mustStartRebuild(t, `{"since":"`+time.Now().UTC().Format(time.RFC3339Nano)+`"}`).ID)
-		if none.State != httpapi.JobSucceeded || none.Tenants != 0 || none.Total != 0 {
+		if none.State != rebuild.JobSucceeded || none.Tenants != 0 || none.Total != 0 {
 			t.Fatalf("rebuild since now: %+v", none)
 		}
 	})
@@ -436,7 +437,7 @@ func TestOperator(t *testing.T) {
 		// A full rebuild meets the same message in its new generation and
 		// fails, saying so.
 		failed := e.mustJob(t, e.mustStartRebuild(t, "").ID)
-		if failed.State != httpapi.JobFailed || failed.Generation != 3 || !strings.Contains(failed.Error, "quarantined") {
+		if failed.State != rebuild.JobFailed || failed.Generation != 3 || !strings.Contains(failed.Error, "quarantined") {
 			t.Fatalf("rebuild over a bad event: %+v", failed)
 		}
 
@@ -449,7 +450,7 @@ func TestOperator(t *testing.T) {
 			}
 		}
 		done := e.mustJob(t, e.mustStartRebuild(t, "").ID)
-		if done.State != httpapi.JobSucceeded || done.Generation != 3 {
+		if done.State != rebuild.JobSucceeded || done.Generation != 3 {
 			t.Fatalf("rebuild after the skip: %+v", done)
 		}
 		if g := activeGeneration(t, e); g != 3 {

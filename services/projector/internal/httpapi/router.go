@@ -1,6 +1,7 @@
 // Package httpapi is the projector's HTTP adapter: the operability
-// endpoints and the operator API (projection status, rebuild jobs, resume
-// of a quarantined partition) for platform admins.
+// endpoints and the handlers of the operator API (projection status,
+// rebuild jobs, resume of a quarantined partition) for platform admins.
+// The work itself is done by the runner, rebuild and postgres packages.
 package httpapi
 
 import (
@@ -37,8 +38,11 @@ func NewRouter(d Deps) chi.Router {
 // x-services: [projector], which the router test checks.
 func Routes(r chi.Router, d Deps) {
 	h := &operatorHandlers{op: d.Operator, log: d.Telemetry.Logger}
-	r.Get("/projections", h.status)
-	r.Get("/projections/jobs/{id}", h.job)
-	r.Post("/projections/{name}/rebuild", h.rebuild)
-	r.Post("/projections/{name}/partitions/{partition}/resume", h.resume)
+	r.Group(func(r chi.Router) {
+		r.Use(httpserver.Authenticate(h.log, h.verify))
+		r.Get("/projections", h.status)
+		r.Get("/projections/jobs/{id}", h.job)
+		r.Post("/projections/{name}/rebuild", h.rebuild)
+		r.Post("/projections/{name}/partitions/{partition}/resume", h.resume)
+	})
 }

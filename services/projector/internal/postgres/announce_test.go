@@ -1,4 +1,4 @@
-package projection_test
+package postgres_test
 
 import (
 	"context"
@@ -10,7 +10,8 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/readmodel"
-	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
+	"github.com/authstream/authstream/services/projector/internal/projectortest"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -29,7 +30,7 @@ func mustListen(tb testing.TB, pool *pgxpool.Pool) *announcements {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(c.Release)
-	for _, ch := range []string{readmodel.NotifyChannel, projection.ChangesChannel} {
+	for _, ch := range []string{readmodel.NotifyChannel, readmodel.ChangesChannel} {
 		if _, err := c.Exec(ctx, "LISTEN "+ch); err != nil {
 			tb.Fatal(err)
 		}
@@ -51,14 +52,14 @@ func (a *announcements) next(tb testing.TB) *pgconn.Notification {
 // mustAnnounce applies envs to partition p as one batch after stream
 // sequence first-1 and announces the checkpoint, as a worker does after
 // its commit.
-func mustAnnounce(tb testing.TB, pool *pgxpool.Pool, p int, first uint64, envs []events.Envelope) projection.Result {
+func mustAnnounce(tb testing.TB, ap *postgres.Applier, pool *pgxpool.Pool, p int, first uint64, envs []events.Envelope) postgres.Result {
 	tb.Helper()
-	res := mustApplyBatch(tb, pool, live, p, stored(first, envs...))
-	announceAt(tb, pool, p, res.To)
+	res := mustApplyBatch(tb, ap, pool, live, p, projectortest.Stored(first, envs...))
+	announceAt(tb, ap, pool, p, res.To)
 	return res
 }
 
-func announceAt(tb testing.TB, pool *pgxpool.Pool, p int, seq uint64) {
+func announceAt(tb testing.TB, ap *postgres.Applier, pool *pgxpool.Pool, p int, seq uint64) {
 	tb.Helper()
 	ctx := context.Background()
 	c, err := pool.Acquire(ctx)
@@ -66,7 +67,7 @@ func announceAt(tb testing.TB, pool *pgxpool.Pool, p int, seq uint64) {
 		tb.Fatal(err)
 	}
 	defer c.Release()
-	if err := projection.Announce(ctx, c.Conn(), live, p, seq); err != nil {
+	if err := ap.Announce(ctx, c.Conn(), live, p, seq); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -87,23 +88,24 @@ func items(envs []events.Envelope) string {
 
 func TestAnnounce_changes(t *testing.T) {
 	t.Parallel()
-	pool := mustPool(t)
+	pool := projectortest.MustPool(t)
 	tenant := "announce-co"
 	p := events.Partition(tenant)
-	g := newGen(7, tenant)
+	g := projectortest.NewGen(7, tenant)
 	l := mustListen(t, pool)
+	ap := postgres.NewApplier()
 	prefix := "accounts:" + strconv.Itoa(p) + ":"
 
 	// The changes come before the position, naming every aggregate of
 	// the batch once, for the range the batch moved the checkpoint over.
-	batch := g.many(t, 40)
-	res := mustAnnounce(t, pool, p, 1, batch)
+	batch := g.Many(t, 40)
+	res := mustAnnounce(t, ap, pool, p, 1, batch)
 	if res.To != 40 {
 		t.Fatalf("checkpoint %d, want 40", res.To)
 	}
 	n := l.next(t)
-	if want := prefix + "0:40:" + items(batch); n.Channel != projection.ChangesChannel || n.Payload != want {
-		t.Fatalf("first announcement %s %q, want %s %q", n.Channel, n.Payload, projection.ChangesChannel, want)
+	if want := prefix + "0:40:" + items(batch); n.Channel != readmodel.ChangesChannel || n.Payload != want {
+		t.Fatalf("first announcement %s %q, want %s %q", n.Channel, n.Payload, readmodel.ChangesChannel, want)
 	}
 	n = l.next(t)
 	if n.Channel != readmodel.NotifyChannel || n.Payload != prefix+"40" {
@@ -111,10 +113,10 @@ func TestAnnounce_changes(t *testing.T) {
 	}
 
 	// Two batches announced once: the changes cover both.
-	b1, b2 := g.many(t, 5), g.many(t, 5)
-	mustApplyBatch(t, pool, live, p, stored(41, b1...))
-	res = mustAnnounce(t, pool, p, 46, b2)
-	if n := l.next(t); n.Channel != projection.ChangesChannel || n.Payload != prefix+"40:50:"+items(append(slices.Clone(b1), b2...)) {
+	b1, b2 := g.Many(t, 5), g.Many(t, 5)
+	mustApplyBatch(t, ap, pool, live, p, projectortest.Stored(41, b1...))
+	res = mustAnnounce(t, ap, pool, p, 46, b2)
+	if n := l.next(t); n.Channel != readmodel.ChangesChannel || n.Payload != prefix+"40:50:"+items(append(slices.Clone(b1), b2...)) {
 		t.Fatalf("changes of two batches: %s %q", n.Channel, n.Payload)
 	}
 	if n := l.next(t); n.Payload != prefix+"50" {
@@ -123,7 +125,7 @@ func TestAnnounce_changes(t *testing.T) {
 
 	// A position this process did not apply up to (a worker re-announcing
 	// after taking the partition over) goes out alone.
-	announceAt(t, pool, p, res.To)
+	announceAt(t, ap, pool, p, res.To)
 	if n := l.next(t); n.Channel != readmodel.NotifyChannel || n.Payload != prefix+"50" {
 		t.Fatalf("re-announcement %s %q, want the position alone", n.Channel, n.Payload)
 	}
@@ -132,11 +134,11 @@ func TestAnnounce_changes(t *testing.T) {
 	// them.
 	var many []events.Envelope
 	for len(items(many)) <= 8000 {
-		many = append(many, g.many(t, 50)...)
+		many = append(many, g.Many(t, 50)...)
 	}
-	res = mustAnnounce(t, pool, p, 51, many)
+	res = mustAnnounce(t, ap, pool, p, 51, many)
 	n = l.next(t)
-	if want := prefix + "50:" + strconv.FormatUint(res.To, 10) + ":" + tenant; n.Channel != projection.ChangesChannel || n.Payload != want {
+	if want := prefix + "50:" + strconv.FormatUint(res.To, 10) + ":" + tenant; n.Channel != readmodel.ChangesChannel || n.Payload != want {
 		t.Fatalf("changes of a large batch: %s %q, want %q", n.Channel, n.Payload, want)
 	}
 	if n := l.next(t); n.Payload != prefix+strconv.FormatUint(res.To, 10) {

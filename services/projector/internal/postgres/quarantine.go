@@ -1,37 +1,34 @@
-package projection
+package postgres
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// PartitionStatus is the state of one partition of one live generation.
-type PartitionStatus struct {
+// PartitionRow is one partition of one live generation as the database
+// holds it: its checkpoint and the event it is quarantined at, if any.
+type PartitionRow struct {
 	Projection string
 	Generation int
 	State      string // active or building
 	Partition  int
 	Checkpoint uint64    // last applied stream sequence
 	UpdatedAt  time.Time // when the checkpoint last moved
-	LagEvents  uint64    // events stored on the partition after the checkpoint
-	LagSeconds float64   // age of the oldest of those events; 0 when caught up
 	Quarantine *Quarantine
 }
 
-// Status returns every partition of every active or building generation,
-// in order, with its checkpoint, its lag behind the stream and the event it
-// is quarantined at, if any.
-func Status(ctx context.Context, d Deps) ([]PartitionStatus, error) {
-	rows, err := d.Pool.Query(ctx, `
+// Partitions returns every partition of every active or building
+// generation, in order.
+func Partitions(ctx context.Context, q Querier) ([]PartitionRow, error) {
+	rows, err := q.Query(ctx, `
 		SELECT g.projection, g.generation, g.state, c.partition, c.seq, c.updated_at,
 		       q.seq, q.subject, q.event_id, q.event_type, q.error, q.quarantined_at
 		  FROM projection_generations g
@@ -42,9 +39,9 @@ func Status(ctx context.Context, d Deps) ([]PartitionStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PartitionStatus, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PartitionRow, error) {
 		var (
-			s                    PartitionStatus
+			s                    PartitionRow
 			seq                  int64
 			qSeq                 *int64
 			qSubj, qID, qTyp, qE *string
@@ -64,35 +61,6 @@ func Status(ctx context.Context, d Deps) ([]PartitionStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	store, err := eventstore.New(d.JS)
-	if err != nil {
-		return nil, err
-	}
-	stream, err := d.JS.Stream(ctx, events.StreamEvents)
-	if err != nil {
-		return nil, fmt.Errorf("status: %w", err)
-	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for i := range out {
-		wg.Go(func() {
-			n, age, err := lag(ctx, store, stream, PartitionFilter(out[i].Partition), out[i].Checkpoint)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			out[i].LagEvents, out[i].LagSeconds = n, age.Seconds()
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("status: %w", err)
-	}
 	return out, nil
 }
 
@@ -101,86 +69,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// lag returns how many events matching filter the stream holds after cp
-// and the age of the first of them. A direct get of the next message tells
-// whether there is any (the common answer is no); only then does a reader
-// count them.
-func lag(ctx context.Context, store *eventstore.Store, stream jetstream.Stream, filter string, cp uint64) (uint64, time.Duration, error) {
-	first, err := stream.GetMsg(ctx, cp+1, jetstream.WithGetMsgSubject(filter))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("lag of %s: %w", filter, err)
-	}
-	age := max(time.Since(first.Time), 0)
-	r, err := store.Read(ctx, eventstore.ReadOptions{Filters: []string{filter}, FromSequence: first.Sequence, Buffer: 1})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer r.Close()
-	batch, err := r.Fetch(ctx, 1, 5*time.Second)
-	var corrupt *eventstore.DecodeError
-	if err != nil && !errors.As(err, &corrupt) {
-		return 0, 0, err
-	}
-	if len(batch) == 0 && corrupt == nil {
-		return 1, age, nil // it exists; the count is at least one
-	}
-	return r.Pending() + 1, age, nil
-}
-
-// CaughtUp reports whether every partition of each active generation is
-// within Options.ReadyLag of the stream and none is quarantined; it backs
-// part of GET /readyz. It costs one direct get per partition when caught
-// up.
-func CaughtUp(ctx context.Context, d Deps) error {
-	opt := d.Options.withDefaults()
-	rows, err := d.Pool.Query(ctx, `
-		SELECT g.projection || '@' || g.generation, c.partition, c.seq,
-		       EXISTS (SELECT 1 FROM projection_quarantine q WHERE q.projection = c.projection AND q.partition = c.partition)
-		  FROM projection_generations g
-		  JOIN projection_checkpoints c ON c.projection = g.projection || '@' || g.generation
-		 WHERE g.state = 'active'`)
-	if err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
-	}
-	type cp struct {
-		key         string
-		partition   int
-		seq         int64
-		quarantined bool
-	}
-	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cp, error) {
-		var c cp
-		err := r.Scan(&c.key, &c.partition, &c.seq, &c.quarantined)
-		return c, err
-	})
-	if err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
-	}
-	stream, err := d.JS.Stream(ctx, events.StreamEvents)
-	if err != nil {
-		return fmt.Errorf("stream: %w", err)
-	}
-	for _, c := range cps {
-		if c.quarantined {
-			return fmt.Errorf("%s partition %d is quarantined", c.key, c.partition)
-		}
-		first, err := stream.GetMsg(ctx, uint64(c.seq)+1, jetstream.WithGetMsgSubject(PartitionFilter(c.partition)))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("stream: %w", err)
-		}
-		if behind := time.Since(first.Time); behind > opt.ReadyLag {
-			return fmt.Errorf("%s partition %d is %s behind", c.key, c.partition, behind.Round(time.Second))
-		}
-	}
-	return nil
 }
 
 // ResumeOptions modifies Resume.
@@ -197,11 +85,11 @@ type ResumeOptions struct {
 // It returns the quarantine it lifted, a fault.NotFound error when the
 // partition is not quarantined, and fault.Invalid for an unknown
 // projection or partition. A skip is logged with the event it skipped.
-func Resume(ctx context.Context, d Deps, projection string, partition int, opts ResumeOptions) (Quarantine, error) {
+func Resume(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, projection string, partition int, opts ResumeOptions) (Quarantine, error) {
 	if partition < 0 || partition >= events.Partitions {
 		return Quarantine{}, fault.Errorf(fault.Invalid, "partition must be between 0 and %d", events.Partitions-1)
 	}
-	tx, err := d.Pool.Begin(ctx)
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return Quarantine{}, fmt.Errorf("resume: %w", err)
 	}
@@ -240,11 +128,11 @@ func Resume(ctx context.Context, d Deps, projection string, partition int, opts 
 		return Quarantine{}, fmt.Errorf("resume: %w", err)
 	}
 	if opts.Skip {
-		d.Log.WarnContext(ctx, "projection partition resumed past a quarantined event: the event is skipped for good",
+		log.WarnContext(ctx, "projection partition resumed past a quarantined event: the event is skipped for good",
 			"projection", key, "partition", partition, "seq", q.Seq, "subject", q.Subject,
 			"event_id", q.EventID, "event_type", q.EventType, "error", q.Error)
 	} else {
-		d.Log.InfoContext(ctx, "projection partition resumed: the quarantined event is retried",
+		log.InfoContext(ctx, "projection partition resumed: the quarantined event is retried",
 			"projection", key, "partition", partition, "seq", q.Seq, "event_id", q.EventID)
 	}
 	return q, nil
@@ -252,8 +140,8 @@ func Resume(ctx context.Context, d Deps, projection string, partition int, opts 
 
 // resolveKey turns "accounts" into the checkpoint key of its active
 // generation, and checks that "accounts@N" names a live generation.
-func resolveKey(ctx context.Context, q querier, projection string) (string, error) {
-	name, gen, explicit := parseKey(projection)
+func resolveKey(ctx context.Context, q Querier, projection string) (string, error) {
+	name, gen, explicit := ParseKey(projection)
 	if !explicit {
 		name = projection
 	}

@@ -1,4 +1,4 @@
-package projection
+package rebuild
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/services/projector/internal/accounts"
+	"github.com/authstream/authstream/services/projector/internal/runner"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -33,7 +34,7 @@ type SinceProgress struct {
 // stored at or after since (a handful per tenant, whatever the traffic);
 // each is kept only when its very first event, of any aggregate, is at or
 // after since. It fails with fault.Invalid for a zero since.
-func TenantsSince(ctx context.Context, d Deps, since time.Time) ([]string, error) {
+func TenantsSince(ctx context.Context, d runner.Deps, since time.Time) ([]string, error) {
 	if since.IsZero() {
 		return nil, fault.New(fault.Invalid, "missing-since", "since must be set")
 	}
@@ -95,7 +96,7 @@ func TenantsSince(ctx context.Context, d Deps, since time.Time) ([]string, error
 				continue
 			}
 			seen[t] = true
-			first, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(TenantFilter(t)))
+			first, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(runner.TenantFilter(t)))
 			if err != nil {
 				return nil, fmt.Errorf("tenants since: first event of %s: %w", t, err)
 			}
@@ -122,7 +123,7 @@ func TenantsSince(ctx context.Context, d Deps, since time.Time) ([]string, error
 // (none is not an error). It fails with fault.Invalid for an unknown
 // projection or a since that is zero or in the future, and stops at the
 // first tenant that fails, having rebuilt the ones before it.
-func RebuildSince(ctx context.Context, d Deps, projection string, since time.Time, opts SinceOptions) ([]string, error) {
+func Since(ctx context.Context, d runner.Deps, projection string, since time.Time, opts SinceOptions) ([]string, error) {
 	if projection != accounts.Name {
 		return nil, fault.Errorf(fault.Invalid, "unknown projection %q", projection)
 	}
@@ -137,7 +138,7 @@ func RebuildSince(ctx context.Context, d Deps, projection string, since time.Tim
 		opts.Progress(SinceProgress{Tenants: tenants})
 	}
 	for i, t := range tenants {
-		if err := RebuildTenant(ctx, d, t); err != nil {
+		if err := Tenant(ctx, d, t); err != nil {
 			return tenants[:i], fmt.Errorf("rebuild of tenant %s: %w", t, err)
 		}
 		if opts.Progress != nil {

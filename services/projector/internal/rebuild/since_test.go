@@ -1,4 +1,4 @@
-package projection_test
+package rebuild_test
 
 import (
 	"context"
@@ -8,35 +8,37 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/authstream/authstream/services/projector/internal/projectortest"
+	"github.com/authstream/authstream/services/projector/internal/rebuild"
+	"github.com/authstream/authstream/services/projector/internal/runner"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestRebuildSince_RepairsOnlyTenantsCreatedSince(t *testing.T) {
-	pool, js := mustPool(t), mustJetStream(t)
-	d := deps(t, pool, js)
-	startSupervisor(t, d)
+	pool, js := projectortest.MustPool(t), projectortest.MustJetStream(t)
+	d := projectortest.Deps(t, pool, js)
+	projectortest.StartSupervisor(t, d)
 	ctx := context.Background()
 
 	// "old" is created before T and keeps getting events after it;
 	// "fresh" is created at T (its first event is stored at T exactly,
 	// which must count as "at or after").
-	g := newGen(71, "old")
-	before := g.many(t, 200)
-	publish(t, js, before...)
-	g.tenants = append(g.tenants, &tenantGen{id: "fresh", roles: map[string]bool{}})
+	g := projectortest.NewGen(71, "old")
+	before := g.Many(t, 200)
+	projectortest.Publish(t, js, before...)
+	g.AddTenant("fresh")
 	var after []events.Envelope
-	for len(after) < 400 || !g.tenants[1].created {
-		after = append(after, g.next(t))
+	for len(after) < 400 || !g.Created("fresh") {
+		after = append(after, g.Next(t))
 	}
-	publish(t, js, after...)
-	waitCaughtUp(t, pool, js, live.Key())
+	projectortest.Publish(t, js, after...)
+	projectortest.WaitCaughtUp(t, pool, js, live.Key())
 
 	stream, err := js.Stream(ctx, events.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(projection.TenantFilter("fresh")))
+	first, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(runner.TenantFilter("fresh")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestRebuildSince_RepairsOnlyTenantsCreatedSince(t *testing.T) {
 		{"just after it", since.Add(time.Nanosecond), nil},
 		{"before every event", since.Add(-time.Hour), []string{"old", "fresh"}},
 	} {
-		got, err := projection.TenantsSince(ctx, d, tc.since)
+		got, err := rebuild.TenantsSince(ctx, d, tc.since)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -70,11 +72,11 @@ func TestRebuildSince_RepairsOnlyTenantsCreatedSince(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	damagedOld := dumpTenant(t, pool, live.Schema, "old")
+	damagedOld := projectortest.DumpTenant(t, pool, live.Schema, "old")
 
-	var progress []projection.SinceProgress
-	got, err := projection.RebuildSince(ctx, d, "accounts", since, projection.SinceOptions{
-		Progress: func(p projection.SinceProgress) { progress = append(progress, p) },
+	var progress []rebuild.SinceProgress
+	got, err := rebuild.Since(ctx, d, "accounts", since, rebuild.SinceOptions{
+		Progress: func(p rebuild.SinceProgress) { progress = append(progress, p) },
 	})
 	if err != nil {
 		t.Fatalf("rebuild since: %v", err)
@@ -92,14 +94,14 @@ func TestRebuildSince_RepairsOnlyTenantsCreatedSince(t *testing.T) {
 			fresh = append(fresh, e)
 		}
 	}
-	reference(t, pool, "ref", fresh)
-	mustEqualDumps(t, dumpTenant(t, pool, "ref", "fresh"), dumpTenant(t, pool, live.Schema, "fresh"))
-	mustEqualDumps(t, damagedOld, dumpTenant(t, pool, live.Schema, "old"))
+	projectortest.Reference(t, pool, "ref", fresh)
+	projectortest.MustEqualDumps(t, projectortest.DumpTenant(t, pool, "ref", "fresh"), projectortest.DumpTenant(t, pool, live.Schema, "fresh"))
+	projectortest.MustEqualDumps(t, damagedOld, projectortest.DumpTenant(t, pool, live.Schema, "old"))
 }
 
 func TestRebuildSince_Refuses(t *testing.T) {
 	t.Parallel()
-	d := projection.Deps{Log: quietLog()} // refused before any I/O
+	d := runner.Deps{Log: projectortest.QuietLog()} // refused before any I/O
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name       string
@@ -112,7 +114,7 @@ func TestRebuildSince_Refuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := projection.RebuildSince(ctx, d, tc.projection, tc.since, projection.SinceOptions{})
+			_, err := rebuild.Since(ctx, d, tc.projection, tc.since, rebuild.SinceOptions{})
 			if fault.CodeOf(err) != fault.Invalid {
 				t.Fatalf("got %v, want a fault.Invalid", err)
 			}

@@ -1,4 +1,4 @@
-package projection
+package runner
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
 )
 
 // A feed reads the partitions that one generation's workers hold in this
@@ -39,7 +40,7 @@ import (
 type feed struct {
 	store  *eventstore.Store
 	log    *slog.Logger
-	target Target
+	target postgres.Target
 	// limit is how many events a subscriber's buffer holds before the feed
 	// waits for it; stall is how long it waits before dropping it; idle is
 	// how long a read waits for a message.
@@ -93,7 +94,7 @@ const (
 	feedReadMax = 1024
 )
 
-func newFeed(store *eventstore.Store, log *slog.Logger, t Target, opt Options) *feed {
+func newFeed(store *eventstore.Store, log *slog.Logger, t postgres.Target, opt Options) *feed {
 	return &feed{
 		store: store, log: log, target: t,
 		limit: opt.CatchUpBatchSize, stall: feedStall, idle: min(opt.Idle, 250*time.Millisecond),
@@ -463,14 +464,47 @@ func subjectPartition(subject string) (int, bool) {
 	return p, true
 }
 
+// feeds are the feeds of one supervisor's generations, and what joining
+// them needs: a worker opens its partition's reader here.
+type feeds struct {
+	store *eventstore.Store
+	log   *slog.Logger
+	opt   Options
+
+	mu       sync.Mutex
+	byTarget map[postgres.Target]*feed
+	wg       sync.WaitGroup
+	// maxRewind is the constant of that name; limit, when set, replaces
+	// the feeds' queue bound (CatchUpBatchSize) and stall their wait for a
+	// full queue. Tests shrink them.
+	maxRewind uint64
+	limit     int
+	stall     time.Duration
+}
+
+func newFeeds(store *eventstore.Store, log *slog.Logger, opt Options) *feeds {
+	return &feeds{store: store, log: log, opt: opt, byTarget: map[postgres.Target]*feed{}, maxRewind: maxRewind}
+}
+
+// wait returns once every feed has stopped (they stop with the last of
+// their workers).
+func (fs *feeds) wait() { fs.wg.Wait() }
+
+// current returns the feed of t, nil when there is none.
+func (fs *feeds) current(t postgres.Target) *feed {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.byTarget[t]
+}
+
 // partitionReader is what a worker reads its partition through: the
 // generation's feed, or a reader of its own while it is far from the
 // feed's position. It has the shape of eventstore.Reader's FetchAppend,
 // Pending and Close.
 type partitionReader struct {
-	s    *Supervisor
+	fs   *feeds
 	ctx  context.Context // the supervisor's, which feeds run under
-	t    Target
+	t    postgres.Target
 	p    int
 	last uint64 // the last sequence returned
 
@@ -479,8 +513,11 @@ type partitionReader struct {
 	own *eventstore.Reader
 }
 
-func (s *Supervisor) openPartition(ctx context.Context, t Target, p int, cp uint64) (*partitionReader, error) {
-	r := &partitionReader{s: s, ctx: ctx, t: t, p: p, last: cp}
+// open returns the reader of partition p of t from checkpoint cp on. ctx
+// is the supervisor's: a feed it starts runs until its last worker leaves
+// or ctx ends.
+func (fs *feeds) open(ctx context.Context, t postgres.Target, p int, cp uint64) (*partitionReader, error) {
+	r := &partitionReader{fs: fs, ctx: ctx, t: t, p: p, last: cp}
 	if err := r.choose(ctx); err != nil {
 		return nil, err
 	}
@@ -490,23 +527,23 @@ func (s *Supervisor) openPartition(ctx context.Context, t Target, p int, cp uint
 // choose joins the feed, or opens a reader of its own when the feed is far
 // from the partition's position.
 func (r *partitionReader) choose(ctx context.Context) error {
-	s := r.s
-	s.feedMu.Lock()
-	f := s.feeds[r.t]
-	if f == nil || s.near(f.pos.Load(), r.last) {
+	fs := r.fs
+	fs.mu.Lock()
+	f := fs.byTarget[r.t]
+	if f == nil || fs.near(f.pos.Load(), r.last) {
 		if f == nil {
-			f = newFeed(s.store, s.d.Log, r.t, s.opt)
-			if s.feedLimit > 0 {
-				f.limit, f.stall = s.feedLimit, s.feedStall
+			f = newFeed(fs.store, fs.log, r.t, fs.opt)
+			if fs.limit > 0 {
+				f.limit, f.stall = fs.limit, fs.stall
 			}
-			s.feeds[r.t] = f
+			fs.byTarget[r.t] = f
 			t := r.t
-			s.feedWG.Go(func() {
+			fs.wg.Go(func() {
 				f.run(r.ctx, func(done func() bool) bool {
-					s.feedMu.Lock()
-					defer s.feedMu.Unlock()
+					fs.mu.Lock()
+					defer fs.mu.Unlock()
 					if done() {
-						delete(s.feeds, t)
+						delete(fs.byTarget, t)
 						return true
 					}
 					return false
@@ -514,12 +551,12 @@ func (r *partitionReader) choose(ctx context.Context) error {
 			})
 		}
 		r.f, r.sub = f, f.subscribe(r.p, r.last+1)
-		s.feedMu.Unlock()
+		fs.mu.Unlock()
 		return nil
 	}
-	s.feedMu.Unlock()
-	own, err := s.store.Read(ctx, eventstore.ReadOptions{
-		Filters: []string{PartitionFilter(r.p)}, FromSequence: r.last + 1, Buffer: s.opt.BatchSize,
+	fs.mu.Unlock()
+	own, err := fs.store.Read(ctx, eventstore.ReadOptions{
+		Filters: []string{PartitionFilter(r.p)}, FromSequence: r.last + 1, Buffer: fs.opt.BatchSize,
 	})
 	if err != nil {
 		return err
@@ -531,11 +568,11 @@ func (r *partitionReader) choose(ctx context.Context) error {
 // near reports whether a feed at pos may serve a partition at last: not
 // so far ahead that it would go back by more than maxRewind, nor so far
 // behind that the partition would wait long for it.
-func (s *Supervisor) near(pos, last uint64) bool {
+func (fs *feeds) near(pos, last uint64) bool {
 	if pos >= last {
-		return pos-last <= s.maxRewind
+		return pos-last <= fs.maxRewind
 	}
-	return last-pos <= s.maxRewind
+	return last-pos <= fs.maxRewind
 }
 
 // FetchAppend returns the partition's next events, as
@@ -544,10 +581,7 @@ func (r *partitionReader) FetchAppend(ctx context.Context, dst []eventstore.Stor
 	if r.own != nil {
 		// Join the feed once close to it; a feed that is not there (nobody
 		// else reads the generation) starts at the partition's position.
-		r.s.feedMu.Lock()
-		f := r.s.feeds[r.t]
-		r.s.feedMu.Unlock()
-		if f == nil || r.s.near(f.pos.Load(), r.last) {
+		if f := r.fs.current(r.t); f == nil || r.fs.near(f.pos.Load(), r.last) {
 			r.own.Close()
 			r.own = nil
 			if err := r.choose(ctx); err != nil {

@@ -1,6 +1,7 @@
-// Package projection runs the projector's workers: they read the event
-// streams from each partition's checkpoint and apply the events to the read
-// models in PostgreSQL, one transaction per batch with its checkpoint.
+// Package runner runs the projector's workers: they read the event stream
+// from each partition's checkpoint and apply the events to the read models
+// in PostgreSQL (through the postgres adapter), one transaction per batch
+// with its checkpoint.
 //
 // One worker serves one (projection generation, partition). It is chosen by
 // a PostgreSQL session advisory lock taken on the dedicated connection that
@@ -14,7 +15,7 @@
 // The workers of one generation in a process do not read the stream each
 // on their own: a feed (feed.go) reads it once for all of them and hands
 // each its partition's events.
-package projection
+package runner
 
 import (
 	"context"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,7 +47,7 @@ type Deps struct {
 	Options Options
 	// OnCommit, when set, is called after each committed batch (tests
 	// observe hand-overs with it).
-	OnCommit func(t Target, partition int, r Result)
+	OnCommit func(t postgres.Target, partition int, r postgres.Result)
 }
 
 // Options tunes the workers.
@@ -123,24 +125,19 @@ type Supervisor struct {
 	opt   Options
 	store *eventstore.Store
 	in    *instruments
+	// apply applies its workers' batches; it keeps the tables of each
+	// generation and what each partition changed since its last
+	// announcement, so it is one per supervisor, shared by its workers.
+	apply *postgres.Applier
+	// feeds read the stream for the workers of each generation.
+	feeds *feeds
 
 	mu    sync.Mutex
 	slots map[slot]*slotState
-
-	// feeds read the stream for the workers of each generation.
-	feedMu sync.Mutex
-	feeds  map[Target]*feed
-	feedWG sync.WaitGroup
-	// maxRewind is the constant of that name; feedLimit, when set,
-	// replaces the feeds' queue bound (CatchUpBatchSize) and feedStall
-	// their wait for a full queue. Tests shrink them.
-	maxRewind uint64
-	feedLimit int
-	feedStall time.Duration
 }
 
 type slot struct {
-	target    Target
+	target    postgres.Target
 	partition int
 }
 
@@ -153,7 +150,7 @@ type slotState struct {
 
 // Owned is a (generation, partition) a supervisor's worker holds.
 type Owned struct {
-	Target    Target
+	Target    postgres.Target
 	Partition int
 }
 
@@ -171,16 +168,17 @@ func NewSupervisor(d Deps) (*Supervisor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projection: %w", err)
 	}
+	opt := d.Options.withDefaults()
 	return &Supervisor{
-		d: d, opt: d.Options.withDefaults(), store: store, in: newInstruments(d.Meter),
-		slots: map[slot]*slotState{}, feeds: map[Target]*feed{}, maxRewind: maxRewind,
+		d: d, opt: opt, store: store, in: newInstruments(d.Meter), apply: postgres.NewApplier(),
+		feeds: newFeeds(store, d.Log, opt), slots: map[slot]*slotState{},
 	}, nil
 }
 
 // Run acquires partitions until ctx is done, then stops its workers (their
 // connections close, releasing the locks) and returns nil.
 func (s *Supervisor) Run(ctx context.Context) error {
-	defer s.feedWG.Wait() // the feeds stop with the last of their workers
+	defer s.feeds.wait() // the feeds stop with the last of their workers
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	tick := time.NewTicker(s.opt.AcquireInterval)
@@ -217,14 +215,14 @@ func (s *Supervisor) Owned() []Owned {
 // acquire starts a worker for each live (generation, partition) that has
 // none here, is not locked by another process and is not backing off.
 func (s *Supervisor) acquire(ctx context.Context, wg *sync.WaitGroup) {
-	targets, err := liveTargets(ctx, s.d.Pool)
+	targets, err := postgres.LiveTargets(ctx, s.d.Pool)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.d.Log.WarnContext(ctx, "projection: cannot list generations", "error", err)
 		}
 		return
 	}
-	held, err := heldLocks(ctx, s.d.Pool)
+	held, err := postgres.HeldLocks(ctx, s.d.Pool)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.d.Log.WarnContext(ctx, "projection: cannot list advisory locks", "error", err)
@@ -242,7 +240,7 @@ func (s *Supervisor) acquire(ctx context.Context, wg *sync.WaitGroup) {
 				st = &slotState{}
 				s.slots[k] = st
 			}
-			if st.running || now.Before(st.next) || held[lockID{t.lockKey(), int32(p)}] {
+			if st.running || now.Before(st.next) || held[postgres.LockID{Key: t.LockKey(), Partition: int32(p)}] {
 				continue
 			}
 			st.running = true
@@ -293,9 +291,9 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 		defer cancel()
 		conn.Close(cctx) // ends the session: the advisory lock is released
 	}()
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, t.lockKey(), int32(p)).Scan(&ok); err != nil {
-		return fmt.Errorf("advisory lock: %w", err)
+	ok, err := postgres.TryLock(ctx, conn, t, p)
+	if err != nil {
+		return err
 	}
 	if !ok {
 		return errBusy
@@ -306,14 +304,14 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 	defer log.InfoContext(ctx, "projection partition released")
 	// A worker that died between a commit and its announcement left the
 	// position unannounced: announce it again.
-	if cp, _, retired, err := partitionState(ctx, conn, t, p); err == nil && !retired && cp > 0 {
-		if err := Announce(ctx, conn, t, p, cp); err != nil {
+	if cp, _, retired, err := postgres.PartitionState(ctx, conn, t, p); err == nil && !retired && cp > 0 {
+		if err := s.apply.Announce(ctx, conn, t, p, cp); err != nil {
 			return err
 		}
 	}
 
 	for {
-		cp, quarantined, retired, err := partitionState(ctx, conn, t, p)
+		cp, quarantined, retired, err := postgres.PartitionState(ctx, conn, t, p)
 		switch {
 		case err != nil:
 			return err
@@ -331,9 +329,9 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrRetired):
+		case errors.Is(err, postgres.ErrRetired):
 			return nil
-		case errors.Is(err, ErrQuarantined):
+		case errors.Is(err, postgres.ErrQuarantined):
 			continue
 		case err != nil:
 			return err
@@ -343,8 +341,8 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 
 // consume reads the partition from cp+1 and applies batches until an
 // error, a quarantine or the end of ctx.
-func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logger, t Target, p int, cp uint64) error {
-	r, err := s.openPartition(ctx, t, p, cp)
+func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logger, t postgres.Target, p int, cp uint64) error {
+	r, err := s.feeds.open(ctx, t, p, cp)
 	if err != nil {
 		return err
 	}
@@ -374,12 +372,12 @@ func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logg
 		if len(batch) == 0 && corrupt == nil {
 			// Idle: make sure the connection (and so the lock) is alive and
 			// the generation still wanted, and report no lag.
-			_, _, retired, err := partitionState(ctx, conn, t, p)
+			_, _, retired, err := postgres.PartitionState(ctx, conn, t, p)
 			if err != nil {
 				return err
 			}
 			if retired {
-				return ErrRetired
+				return postgres.ErrRetired
 			}
 			s.in.lag(ctx, t, p, r.Pending(), 0)
 			continue
@@ -402,93 +400,32 @@ func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logg
 			s.in.quarantine(ctx, t, p, true)
 			log.ErrorContext(ctx, "projection partition quarantined: it stops until an operator resumes it",
 				"seq", q.Seq, "subject", q.Subject, "event_id", q.EventID, "event_type", q.EventType, "error", q.Error)
-			return ErrQuarantined
+			return postgres.ErrQuarantined
 		}
 	}
 }
 
 // applyOne applies one batch in its own transaction on the worker's
 // connection, then announces the new position.
-func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t Target, p int, batch []eventstore.Stored, corrupt *eventstore.DecodeError) (Result, error) {
+func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t postgres.Target, p int, batch []eventstore.Stored, corrupt *eventstore.DecodeError) (postgres.Result, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return Result{}, fmt.Errorf("begin: %w", err)
+		return postgres.Result{}, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	res, err := ApplyBatch(ctx, tx, t, p, batch, corrupt)
+	res, err := s.apply.ApplyBatch(ctx, tx, t, p, batch, corrupt)
 	if err != nil {
-		return Result{}, err
+		return postgres.Result{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return Result{}, fmt.Errorf("commit: %w", err)
+		return postgres.Result{}, fmt.Errorf("commit: %w", err)
 	}
 	if res.To != res.From {
-		if err := Announce(ctx, conn, t, p, res.To); err != nil {
-			return Result{}, err
+		if err := s.apply.Announce(ctx, conn, t, p, res.To); err != nil {
+			return postgres.Result{}, err
 		}
 	}
 	return res, nil
-}
-
-// partitionState reads a partition's checkpoint and whether it is
-// quarantined or its generation retired.
-func partitionState(ctx context.Context, q querier, t Target, p int) (cp uint64, quarantined, retired bool, err error) {
-	var seq int64
-	var state string
-	err = q.QueryRow(ctx, `
-		SELECT c.seq, g.state,
-		       EXISTS (SELECT 1 FROM projection_quarantine q WHERE q.projection = c.projection AND q.partition = c.partition)
-		  FROM projection_checkpoints c
-		  JOIN projection_generations g ON g.projection = $1 AND g.generation = $2
-		 WHERE c.projection = $3 AND c.partition = $4`,
-		t.Projection, t.Generation, t.Key(), p).Scan(&seq, &state, &quarantined)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, true, nil
-	}
-	if err != nil {
-		return 0, false, false, fmt.Errorf("read checkpoint: %w", err)
-	}
-	return uint64(seq), quarantined, state == stateRetired, nil
-}
-
-// querier is what both a connection and a pool offer.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-// liveTargets lists the generations workers serve: active and building.
-func liveTargets(ctx context.Context, q querier) ([]Target, error) {
-	rows, err := q.Query(ctx, `SELECT projection, generation, schema_name FROM projection_generations
-		WHERE state IN ('active', 'building') ORDER BY projection, generation`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Target, error) {
-		var t Target
-		err := r.Scan(&t.Projection, &t.Generation, &t.Schema)
-		return t, err
-	})
-}
-
-type lockID struct{ key, partition int32 }
-
-// heldLocks lists the two-key advisory locks granted in the database, so
-// the supervisor does not open a connection for a partition another
-// process holds.
-func heldLocks(ctx context.Context, q querier) (map[lockID]bool, error) {
-	rows, err := q.Query(ctx, `SELECT classid::bigint, objid::bigint FROM pg_locks
-		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
-	if err != nil {
-		return nil, err
-	}
-	out := map[lockID]bool{}
-	var k, p int64
-	_, err = pgx.ForEachRow(rows, []any{&k, &p}, func() error {
-		out[lockID{int32(k), int32(p)}] = true
-		return nil
-	})
-	return out, err
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -1,4 +1,4 @@
-package projection_test
+package runner_test
 
 import (
 	"bytes"
@@ -17,24 +17,12 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/readmodel"
-	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
+	"github.com/authstream/authstream/services/projector/internal/projectortest"
+	"github.com/authstream/authstream/services/projector/internal/runner"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// envInt reads a positive number from the environment, def when unset.
-func envInt(tb testing.TB, name string, def int) int {
-	tb.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		tb.Fatalf("%s=%q is not a positive number", name, v)
-	}
-	return n
-}
 
 // commitWatch follows the live generation's commits through Deps.OnCommit
 // and says when every partition has reached its head, without polling the
@@ -55,7 +43,7 @@ func newCommitWatch(heads map[int]uint64) *commitWatch {
 	return w
 }
 
-func (w *commitWatch) onCommit(t projection.Target, partition int, r projection.Result) {
+func (w *commitWatch) onCommit(t postgres.Target, partition int, r postgres.Result) {
 	if t != live {
 		return
 	}
@@ -81,33 +69,33 @@ func (w *commitWatch) onCommit(t projection.Target, partition int, r projection.
 // database and the clock runs until every partition has committed its
 // last event. N comes from AUTHSTREAM_BENCH_EVENTS (default 5000), e.g.
 //
-//	AUTHSTREAM_BENCH_EVENTS=100000 go test -run '^$' -bench BenchmarkReplay -benchtime 1x ./internal/projection/
+//	AUTHSTREAM_BENCH_EVENTS=100000 go test -run '^$' -bench BenchmarkReplay -benchtime 1x ./internal/runner/
 func BenchmarkReplay(b *testing.B) {
-	n := envInt(b, "AUTHSTREAM_BENCH_EVENTS", 5000)
-	js := mustJetStream(b)
+	n := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_EVENTS", 5000)
+	js := projectortest.MustJetStream(b)
 	tenants := make([]string, 50)
 	for i := range tenants {
 		tenants[i] = "tenant-" + strconv.Itoa(i)
 	}
-	g := newGen(99, tenants...)
+	g := projectortest.NewGen(99, tenants...)
 	for left := n; left > 0; left -= 10000 {
-		publish(b, js, g.many(b, min(left, 10000))...)
+		projectortest.Publish(b, js, g.Many(b, min(left, 10000))...)
 	}
-	heads := streamHeads(b, js)
+	heads := projectortest.StreamHeads(b, js)
 
 	var total, cpu, pgCPU time.Duration
 	commits, pgOK := 0, true
 	for b.Loop() {
 		b.StopTimer()
-		pool := mustPool(b)
-		d := deps(b, pool, js)
+		pool := projectortest.MustPool(b)
+		d := projectortest.Deps(b, pool, js)
 		d.Options.BatchSize = 0 // the defaults, not the small batches of the tests
 		w := newCommitWatch(heads)
 		d.OnCommit = w.onCommit
 		stopProfile := profileCPU(b)
 		start, startCPU := time.Now(), processCPU(b)
 		b.StartTimer()
-		_, stop := startSupervisor(b, d)
+		_, stop := projectortest.StartSupervisor(b, d)
 		select {
 		case <-w.done:
 		case <-time.After(time.Hour):
@@ -121,7 +109,7 @@ func BenchmarkReplay(b *testing.B) {
 		pgCPU += backendCPU
 		pgOK = pgOK && backendOK
 		stop()
-		if !caughtUp(b, pool, js, live.Key()) {
+		if !projectortest.CaughtUp(b, pool, js, live.Key()) {
 			b.Fatal("checkpoints in the database are behind the commits seen")
 		}
 		pool.Close()
@@ -213,44 +201,6 @@ func processCPU(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkApply measures ApplyBatch alone, without the stream: N events
-// (AUTHSTREAM_BENCH_EVENTS, default 20000) grouped by partition are applied
-// by one goroutine in transactions of AUTHSTREAM_BENCH_BATCH events
-// (default 1000) each.
-func BenchmarkApply(b *testing.B) {
-	n := envInt(b, "AUTHSTREAM_BENCH_EVENTS", 20000)
-	size := envInt(b, "AUTHSTREAM_BENCH_BATCH", 1000)
-	tenants := make([]string, 50)
-	for i := range tenants {
-		tenants[i] = "tenant-" + strconv.Itoa(i)
-	}
-	g := newGen(99, tenants...)
-	byPartition := map[int][]eventstore.Stored{}
-	for i, e := range g.many(b, n) {
-		p := events.Partition(e.Tenant)
-		byPartition[p] = append(byPartition[p], stored(uint64(i+1), e)...)
-	}
-	var total time.Duration
-	for b.Loop() {
-		b.StopTimer()
-		pool := mustPool(b)
-		start := time.Now()
-		b.StartTimer()
-		for p, evs := range byPartition {
-			for len(evs) > 0 {
-				k := min(size, len(evs))
-				mustApplyBatch(b, pool, live, p, evs[:k])
-				evs = evs[k:]
-			}
-		}
-		total += time.Since(start)
-		b.StopTimer()
-		pool.Close()
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
-}
-
 // lagSample is one appended event: where and when it was acknowledged.
 type lagSample struct {
 	partition int
@@ -273,10 +223,10 @@ type announcement struct {
 // LISTEN connection, of the announcement of a position at or past it, as
 // the query service sees it; p50, p99 and max are reported.
 //
-//	go test -run '^$' -bench BenchmarkLag -benchtime 1x ./internal/projection/
+//	go test -run '^$' -bench BenchmarkLag -benchtime 1x ./internal/runner/
 func BenchmarkLag(b *testing.B) {
-	rate := envInt(b, "AUTHSTREAM_BENCH_RATE", 2000)
-	seconds := envInt(b, "AUTHSTREAM_BENCH_SECONDS", 10)
+	rate := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_RATE", 2000)
+	seconds := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_SECONDS", 10)
 	for b.Loop() {
 		b.StopTimer()
 		samples, announced, took := runLag(b, rate, time.Duration(seconds)*time.Second)
@@ -311,23 +261,23 @@ func BenchmarkLag(b *testing.B) {
 // how long the appends took.
 func runLag(b *testing.B, rate int, d time.Duration) ([]lagSample, []announcement, time.Duration) {
 	ctx := context.Background()
-	js, pool := mustJetStream(b), mustPool(b)
+	js, pool := projectortest.MustJetStream(b), projectortest.MustPool(b)
 	store, err := eventstore.New(js)
 	if err != nil {
 		b.Fatal(err)
 	}
-	dep := deps(b, pool, js)
-	dep.Options = projection.Options{AcquireInterval: 100 * time.Millisecond} // else the defaults
-	sup, stop := startSupervisor(b, dep)
+	dep := projectortest.Deps(b, pool, js)
+	dep.Options = runner.Options{AcquireInterval: 100 * time.Millisecond} // else the defaults
+	sup, stop := projectortest.StartSupervisor(b, dep)
 	defer stop()
-	waitFor(b, "every partition owned", 30*time.Second, func() bool { return len(sup.Owned()) == events.Partitions })
+	projectortest.WaitFor(b, "every partition owned", 30*time.Second, func() bool { return len(sup.Owned()) == events.Partitions })
 
 	listener, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer listener.Close(ctx)
-	if _, err := listener.Exec(ctx, "LISTEN "+projection.NotifyChannel); err != nil {
+	if _, err := listener.Exec(ctx, "LISTEN "+readmodel.NotifyChannel); err != nil {
 		b.Fatal(err)
 	}
 	var (
@@ -361,14 +311,14 @@ func runLag(b *testing.B, rate int, d time.Duration) ([]lagSample, []announcemen
 	for i := range tenants {
 		tenants[i] = "lag-" + strconv.Itoa(i)
 	}
-	g := newGen(7, tenants...)
+	g := projectortest.NewGen(7, tenants...)
 	positions := map[string]eventstore.Position{}
 	interval := time.Second / time.Duration(rate)
 	n := int(d / interval)
 	samples := make([]lagSample, 0, n)
 	start := time.Now()
 	for i := range n {
-		e := g.next(b)
+		e := g.Next(b)
 		k := e.Tenant + "/" + e.Aggregate + "/" + e.AggregateID
 		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 			time.Sleep(wait) // open loop: a late append is not made up for by waiting less later
@@ -381,7 +331,7 @@ func runLag(b *testing.B, rate int, d time.Duration) ([]lagSample, []announcemen
 		samples = append(samples, lagSample{events.Partition(e.Tenant), res.Sequence, time.Now()})
 	}
 	took := time.Since(start)
-	waitFor(b, "every event announced", time.Minute, func() bool {
+	projectortest.WaitFor(b, "every event announced", time.Minute, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, s := range samples {

@@ -1,8 +1,9 @@
-package projection
+package runner
 
 import (
 	"context"
 
+	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -49,26 +50,26 @@ func newInstruments(mp metric.MeterProvider) *instruments {
 	return in
 }
 
-func attrs(t Target, partition int) metric.MeasurementOption {
+func attrs(t postgres.Target, partition int) metric.MeasurementOption {
 	return metric.WithAttributes(
 		attribute.String("projection", t.Projection),
 		attribute.Int("generation", t.Generation),
 		attribute.Int("partition", partition))
 }
 
-func (in *instruments) batch(ctx context.Context, t Target, partition, size int, seconds float64) {
+func (in *instruments) batch(ctx context.Context, t postgres.Target, partition, size int, seconds float64) {
 	o := attrs(t, partition)
 	in.batchSize.Record(ctx, int64(size), o)
 	in.applyTime.Record(ctx, seconds, o)
 }
 
-func (in *instruments) lag(ctx context.Context, t Target, partition int, events uint64, seconds float64) {
+func (in *instruments) lag(ctx context.Context, t postgres.Target, partition int, events uint64, seconds float64) {
 	o := attrs(t, partition)
 	in.lagEvents.Record(ctx, int64(events), o)
 	in.lagSeconds.Record(ctx, seconds, o)
 }
 
-func (in *instruments) quarantine(ctx context.Context, t Target, partition int, on bool) {
+func (in *instruments) quarantine(ctx context.Context, t postgres.Target, partition int, on bool) {
 	v := int64(0)
 	if on {
 		v = 1

@@ -1,4 +1,4 @@
-package httpapi
+package rebuild
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/services/projector/internal/projection"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/authstream/authstream/services/projector/internal/runner"
 )
 
 // Job states.
@@ -34,11 +34,11 @@ const maxJobs = 100
 
 // progressEvery is how often a running full rebuild's event counts are
 // refreshed: each refresh reads the lag of every partition of both
-// generations from the stream.
+// generations from the stream, one request each (eventstore.Store.Count).
 const progressEvery = time.Second
 
-// Job is a rebuild started through the operator API, as GET
-// /projections/jobs/{id} shows it. Applied and Total count events: for a
+// Job is a rebuild run in the background, as the operator API shows it
+// (GET /projections/jobs/{id}). Applied and Total count events: for a
 // full rebuild, the events the new generation has applied and the events
 // the live generation has applied (the target, which moves while new
 // events arrive); for a tenant rebuild, the tenant's events, all applied at
@@ -64,13 +64,15 @@ type Job struct {
 	Error       string     `json:"error,omitempty"`
 }
 
-// jobs runs rebuilds in the background and remembers them. Jobs live in
+// Jobs runs rebuilds in the background and remembers them. Jobs live in
 // the memory of the process that started them: another projector process
 // does not know them, and a restart forgets them (a full rebuild's
 // building generation survives, and the next full rebuild continues it).
-type jobs struct {
-	d   projection.Deps
-	log *slog.Logger
+// Close stops the running ones.
+type Jobs struct {
+	d     runner.Deps
+	log   *slog.Logger
+	store *eventstore.Store
 
 	ctx    context.Context // ends when the projector stops
 	cancel context.CancelFunc
@@ -89,22 +91,33 @@ type jobState struct {
 	baseSeen bool
 }
 
-func newJobs(d projection.Deps) *jobs {
+// NewJobs returns a Jobs running rebuilds with d (Log, JS and Pool are
+// required).
+func NewJobs(d runner.Deps) (*Jobs, error) {
+	if d.Log == nil || d.JS == nil || d.Pool == nil {
+		return nil, errors.New("rebuild jobs: Log, JS and Pool are required")
+	}
+	store, err := eventstore.New(d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild jobs: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &jobs{d: d, log: d.Log, ctx: ctx, cancel: cancel, byID: map[string]*jobState{}}
+	return &Jobs{d: d, log: d.Log, store: store, ctx: ctx, cancel: cancel, byID: map[string]*jobState{}}, nil
 }
 
-// close stops the running jobs and waits for them. Cancelling under the
-// lock orders it with start, so no job is added once Wait has begun.
-func (j *jobs) close() {
+// Close stops the running jobs and waits for them. Cancelling under the
+// lock orders it with Start, so no job is added once Wait has begun. A
+// full rebuild cut short keeps its building generation; the next rebuild
+// continues it.
+func (j *Jobs) Close() {
 	j.mu.Lock()
 	j.cancel()
 	j.mu.Unlock()
 	j.wg.Wait()
 }
 
-// get returns a snapshot of a job.
-func (j *jobs) get(id string) (Job, bool) {
+// Get returns a snapshot of a job, false when this process has no job id.
+func (j *Jobs) Get(id string) (Job, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	s, ok := j.byID[id]
@@ -114,12 +127,13 @@ func (j *jobs) get(id string) (Job, bool) {
 	return s.job, true
 }
 
-// start records a job and runs it: a rebuild of one tenant when tenant is
+// Start records a job and runs it: a rebuild of one tenant when tenant is
 // set, of the tenants created since since when that is set (not both),
-// of the whole projection otherwise. A rebuild of the same scope (the
-// whole projection, the same tenant, or since a time) still running in
-// this process is a fault.Conflict naming it.
-func (j *jobs) start(ctx context.Context, name, tenant string, since time.Time) (Job, error) {
+// of the whole projection otherwise. Both set is fault.Invalid; a tenant
+// without events is fault.NotFound (most likely a typo); a rebuild of the
+// same scope (the whole projection, the same tenant, or since a time)
+// still running in this process is a fault.Conflict naming it.
+func (j *Jobs) Start(ctx context.Context, name, tenant string, since time.Time) (Job, error) {
 	kind := KindFull
 	switch {
 	case tenant != "" && !since.IsZero():
@@ -133,7 +147,7 @@ func (j *jobs) start(ctx context.Context, name, tenant string, since time.Time) 
 	if kind == KindTenant {
 		// Count the tenant's events first: a tenant without any is most
 		// likely a typo, and rebuilding it would silently do nothing.
-		n, err := countAfter(ctx, j.d.JS, projection.TenantFilter(tenant), 0)
+		n, err := j.count(ctx, runner.TenantFilter(tenant))
 		if err != nil {
 			return Job{}, err
 		}
@@ -180,7 +194,7 @@ func scope(name, kind, tenant string) string {
 }
 
 // trim forgets the oldest finished jobs beyond maxJobs.
-func (j *jobs) trim() {
+func (j *Jobs) trim() {
 	for i := 0; len(j.ids) > maxJobs && i < len(j.ids); {
 		if s := j.byID[j.ids[i]]; s.job.State != JobRunning {
 			delete(j.byID, j.ids[i])
@@ -192,7 +206,7 @@ func (j *jobs) trim() {
 }
 
 // run does the job's work and records its end.
-func (j *jobs) run(s *jobState) {
+func (j *Jobs) run(s *jobState) {
 	ctx := j.ctx
 	log := j.log.With("job", s.job.ID, "projection", s.job.Projection, "kind", s.job.Kind)
 	if s.job.Tenant != "" {
@@ -202,7 +216,7 @@ func (j *jobs) run(s *jobState) {
 	var err error
 	switch s.job.Kind {
 	case KindTenant:
-		err = projection.RebuildTenant(ctx, j.d, s.job.Tenant)
+		err = Tenant(ctx, j.d, s.job.Tenant)
 	case KindSince:
 		err = j.runSince(ctx, s)
 	default:
@@ -241,9 +255,9 @@ func jobError(ctx context.Context, err error) string {
 	return fault.MessageOf(err)
 }
 
-// runFull runs projection.Rebuild while a side loop refreshes the event
+// runFull runs Rebuild while a side loop refreshes the event
 // counts, so that the rebuild's own polling is never slowed by them.
-func (j *jobs) runFull(ctx context.Context, s *jobState) error {
+func (j *Jobs) runFull(ctx context.Context, s *jobState) error {
 	countCtx, stopCounting := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -252,7 +266,7 @@ func (j *jobs) runFull(ctx context.Context, s *jobState) error {
 		t := time.NewTicker(progressEvery)
 		defer t.Stop()
 		for {
-			j.count(countCtx, s)
+			j.refresh(countCtx, s)
 			select {
 			case <-countCtx.Done():
 				return
@@ -260,8 +274,8 @@ func (j *jobs) runFull(ctx context.Context, s *jobState) error {
 			}
 		}
 	})
-	gen, err := projection.Rebuild(ctx, j.d, s.job.Projection, projection.RebuildOptions{
-		Progress: func(p projection.RebuildProgress) {
+	gen, err := Full(ctx, j.d, s.job.Projection, FullOptions{
+		Progress: func(p FullProgress) {
 			j.mu.Lock()
 			defer j.mu.Unlock()
 			s.job.Generation, s.job.Partitions, s.job.CaughtUp = p.Generation, p.Partitions, p.CaughtUp
@@ -284,18 +298,18 @@ func (j *jobs) runFull(ctx context.Context, s *jobState) error {
 	return err
 }
 
-// runSince runs projection.RebuildSince, counting the events of each
+// runSince runs RebuildSince, counting the events of each
 // tenant once the tenants are chosen, for the progress.
-func (j *jobs) runSince(ctx context.Context, s *jobState) error {
+func (j *Jobs) runSince(ctx context.Context, s *jobState) error {
 	var counts []uint64
-	_, err := projection.RebuildSince(ctx, j.d, s.job.Projection, *s.job.Since, projection.SinceOptions{
-		Progress: func(p projection.SinceProgress) {
+	_, err := Since(ctx, j.d, s.job.Projection, *s.job.Since, SinceOptions{
+		Progress: func(p SinceProgress) {
 			if counts == nil {
 				counts = make([]uint64, len(p.Tenants))
 				var total uint64
 				for i, t := range p.Tenants {
 					// A failed count leaves the figures short, not the job.
-					n, err := countAfter(ctx, j.d.JS, projection.TenantFilter(t), 0)
+					n, err := j.count(ctx, runner.TenantFilter(t))
 					if err != nil {
 						j.log.DebugContext(ctx, "projection rebuild job: cannot count events", "job", s.job.ID, "error", err)
 					}
@@ -321,9 +335,9 @@ func (j *jobs) runSince(ctx context.Context, s *jobState) error {
 	return err
 }
 
-// count refreshes a full rebuild's Applied, Total, Rate and ETASeconds.
+// refresh refreshes a full rebuild's Applied, Total, Rate and ETASeconds.
 // A failed count keeps the previous figures.
-func (j *jobs) count(ctx context.Context, s *jobState) {
+func (j *Jobs) refresh(ctx context.Context, s *jobState) {
 	j.mu.Lock()
 	gen := s.job.Generation
 	j.mu.Unlock()
@@ -363,12 +377,12 @@ func (j *jobs) count(ctx context.Context, s *jobState) {
 // so the events a generation has applied are all events less those after
 // its checkpoint on each partition. Once gen is the live one (after the
 // swap) both are the same.
-func (j *jobs) events(ctx context.Context, name string, gen int) (applied, total uint64, err error) {
-	all, err := countAfter(ctx, j.d.JS, events.SubjectPrefixEvents+".>", 0)
+func (j *Jobs) events(ctx context.Context, name string, gen int) (applied, total uint64, err error) {
+	all, err := j.count(ctx, events.SubjectPrefixEvents+".>")
 	if err != nil {
 		return 0, 0, err
 	}
-	parts, err := projection.Status(ctx, j.d)
+	parts, err := runner.Status(ctx, j.d)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -398,33 +412,12 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
-// countAfter returns how many events of AUTH_EVENTS match filter with a
-// stream sequence after seq. A direct get of the next one answers the
-// common "none"; otherwise a short-lived consumer's pending count does.
-func countAfter(ctx context.Context, js jetstream.JetStream, filter string, seq uint64) (uint64, error) {
-	stream, err := js.Stream(ctx, events.StreamEvents)
+// count returns how many events of AUTH_EVENTS match filter: one request
+// to the stream, never a consumer (eventstore.Store.Count).
+func (j *Jobs) count(ctx context.Context, filter string) (uint64, error) {
+	n, err := j.store.Count(ctx, events.StreamEvents, filter, 0)
 	if err != nil {
 		return 0, fault.Wrap(fault.Unavailable, fmt.Errorf("count %s: %w", filter, err), "the event log is unavailable")
 	}
-	first, err := stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(filter))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fault.Wrap(fault.Unavailable, fmt.Errorf("count %s: %w", filter, err), "the event log is unavailable")
-	}
-	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubjects:    []string{filter},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       first.Sequence,
-		AckPolicy:         jetstream.AckNonePolicy,
-		MemoryStorage:     true,
-		InactiveThreshold: 30 * time.Second, // in case the delete below is lost
-	})
-	if err != nil {
-		return 0, fault.Wrap(fault.Unavailable, fmt.Errorf("count %s: %w", filter, err), "the event log is unavailable")
-	}
-	info := cons.CachedInfo()
-	_ = stream.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
-	return info.NumPending, nil
+	return n.Messages, nil
 }

@@ -1,4 +1,4 @@
-package projection
+package runner
 
 import (
 	"context"
@@ -13,13 +13,14 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natstest"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// feedSupervisor returns a supervisor that only reads (no database): the
-// feed and the partition readers are all these tests use.
-func feedSupervisor(tb testing.TB) (*Supervisor, jetstream.JetStream) {
+// feedSet returns the feeds of a supervisor that only reads (no
+// database): the feed and the partition readers are all these tests use.
+func feedSet(tb testing.TB) (*feeds, jetstream.JetStream) {
 	tb.Helper()
 	_, url := natstest.RunServer(tb)
 	_, js := natstest.Connect(tb, url)
@@ -30,10 +31,9 @@ func feedSupervisor(tb testing.TB) (*Supervisor, jetstream.JetStream) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d := Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), JS: js}
 	opt := Options{BatchSize: 10, Idle: 50 * time.Millisecond}.withDefaults()
-	s := &Supervisor{d: d, opt: opt, store: store, feeds: map[Target]*feed{}, maxRewind: maxRewind}
-	tb.Cleanup(s.feedWG.Wait)
+	s := newFeeds(store, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
+	tb.Cleanup(s.wait)
 	return s, js
 }
 
@@ -108,18 +108,18 @@ func readAll(tb testing.TB, r *partitionReader, n int) []uint64 {
 }
 
 func TestFeed_StalledPartitionDoesNotHoldOthers(t *testing.T) {
-	s, js := feedSupervisor(t)
-	s.feedLimit, s.feedStall = 5, 100*time.Millisecond
+	s, js := feedSet(t)
+	s.limit, s.stall = 5, 100*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tgt := Target{Projection: "accounts", Generation: 1}
+	tgt := postgres.Target{Projection: "accounts", Generation: 1}
 	pA, pB := 3, 11
-	a, err := s.openPartition(ctx, tgt, pA, 0)
+	a, err := s.open(ctx, tgt, pA, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := s.openPartition(ctx, tgt, pB, 0)
+	b, err := s.open(ctx, tgt, pB, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,14 +145,14 @@ func TestFeed_StalledPartitionDoesNotHoldOthers(t *testing.T) {
 }
 
 func TestFeed_FarBehindReadsOnItsOwnThenJoins(t *testing.T) {
-	s, js := feedSupervisor(t)
+	s, js := feedSet(t)
 	s.maxRewind = 10
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tgt := Target{Projection: "accounts", Generation: 1}
+	tgt := postgres.Target{Projection: "accounts", Generation: 1}
 	pA, pB := 5, 9
 	want := publishTenants(t, js, 30, pA, pB)
-	b, err := s.openPartition(ctx, tgt, pB, 0)
+	b, err := s.open(ctx, tgt, pB, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestFeed_FarBehindReadsOnItsOwnThenJoins(t *testing.T) {
 	}
 
 	// The feed is 60 sequences on; A starts from the beginning.
-	a, err := s.openPartition(ctx, tgt, pA, 0)
+	a, err := s.open(ctx, tgt, pA, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,12 +187,12 @@ func TestFeed_FarBehindReadsOnItsOwnThenJoins(t *testing.T) {
 }
 
 func TestFeed_StopsWithItsLastWorker(t *testing.T) {
-	s, js := feedSupervisor(t)
+	s, js := feedSet(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tgt := Target{Projection: "accounts", Generation: 1}
+	tgt := postgres.Target{Projection: "accounts", Generation: 1}
 	want := publishTenants(t, js, 3, 2)
-	r, err := s.openPartition(ctx, tgt, 2, 0)
+	r, err := s.open(ctx, tgt, 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +202,9 @@ func TestFeed_StopsWithItsLastWorker(t *testing.T) {
 	r.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.feedMu.Lock()
-		n := len(s.feeds)
-		s.feedMu.Unlock()
+		s.mu.Lock()
+		n := len(s.byTarget)
+		s.mu.Unlock()
 		if n == 0 {
 			break
 		}
@@ -214,7 +214,7 @@ func TestFeed_StopsWithItsLastWorker(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A new worker starts a new feed at its position.
-	r, err = s.openPartition(ctx, tgt, 2, want[2][1])
+	r, err = s.open(ctx, tgt, 2, want[2][1])
 	if err != nil {
 		t.Fatal(err)
 	}

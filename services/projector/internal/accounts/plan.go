@@ -14,12 +14,12 @@ import (
 )
 
 // A plan is the net effect of a run of consecutive events on the tables,
-// as a handful of multi-row statements. Folding keeps, per row key, what
+// as a handful of multi-row statements. Planning keeps, per row key, what
 // the run knows about the row (unknown, exists, absent) so that executing
 // the statements in their fixed order (deletes, inserts, updates,
 // assignments) gives the same tables as applying the events one by one.
 // When an event would need another order (deleting a row the same run
-// inserted, say), folding cuts the run before it and the rest goes into the
+// inserted, say), planning cuts the run before it and the rest goes into the
 // next plan.
 type plan struct {
 	tenants     map[string]*tenantState
@@ -128,15 +128,15 @@ func (p *plan) empty() bool {
 	return len(p.tenantOrder) == 0 && len(p.userOrder) == 0 && len(p.roleOrder) == 0 && len(p.assignOrder) == 0
 }
 
-// errCut tells fold that an event must start the next plan.
+// errCut tells planRun that an event must start the next plan.
 var errCut = errors.New("cut")
 
-// fold adds events to a new plan until the end, a cut, or an event that
+// planRun adds events to a new plan until the end, a cut, or an event that
 // cannot be applied. It returns the plan, how many events it took, and the
 // error of evs[n] when that event cannot be applied whatever the database
 // holds (undecodable, an unknown type or schema, a row the run itself
 // deleted). It takes at least one event unless the first is bad.
-func fold(evs []eventstore.Stored) (p *plan, n int, bad error) {
+func planRun(evs []eventstore.Stored) (p *plan, n int, bad error) {
 	p = newPlan()
 	for i := range evs {
 		if err := p.add(evs[i]); err != nil {
@@ -149,7 +149,7 @@ func fold(evs []eventstore.Stored) (p *plan, n int, bad error) {
 	return p, len(evs), nil
 }
 
-// add folds one event into the plan.
+// add adds one event to the plan.
 func (p *plan) add(st eventstore.Stored) error {
 	env := st.Envelope
 	if err := checkSubject(st.Subject, env); err != nil {
