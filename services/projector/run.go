@@ -184,7 +184,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 
-	deps := runner.Deps{Log: log, JS: js, Pool: pool, Meter: tel.MeterProvider}
+	deps := runner.Deps{Log: log, JS: js, Pool: pool, Meter: tel.MeterProvider, TracerProvider: tel.TracerProvider}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = DefaultPublicURL

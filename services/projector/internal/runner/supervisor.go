@@ -32,7 +32,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Deps is what the workers need. Log, JS and Pool are required.
@@ -43,6 +46,9 @@ type Deps struct {
 	// Meter receives the projector's metrics; nil means the global
 	// OpenTelemetry meter provider.
 	Meter metric.MeterProvider
+	// TracerProvider receives the spans of applied batches; nil means the
+	// global OpenTelemetry tracer provider.
+	TracerProvider trace.TracerProvider
 	// Options tunes the workers; zero fields take their defaults.
 	Options Options
 	// OnCommit, when set, is called after each committed batch (tests
@@ -125,6 +131,7 @@ type Supervisor struct {
 	opt   Options
 	store *eventstore.Store
 	in    *instruments
+	trace trace.Tracer
 	// apply applies its workers' batches; it keeps the tables of each
 	// generation and what each partition changed since its last
 	// announcement, so it is one per supervisor, shared by its workers.
@@ -170,7 +177,7 @@ func NewSupervisor(d Deps) (*Supervisor, error) {
 	}
 	opt := d.Options.withDefaults()
 	return &Supervisor{
-		d: d, opt: opt, store: store, in: newInstruments(d.Meter), apply: postgres.NewApplier(),
+		d: d, opt: opt, store: store, in: newInstruments(d.Meter), trace: tracerOf(d.TracerProvider), apply: postgres.NewApplier(),
 		feeds: newFeeds(store, d.Log, opt), slots: map[slot]*slotState{},
 	}, nil
 }
@@ -407,13 +414,21 @@ func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logg
 
 // applyOne applies one batch in its own transaction on the worker's
 // connection, then announces the new position.
-func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t postgres.Target, p int, batch []eventstore.Stored, corrupt *eventstore.DecodeError) (postgres.Result, error) {
+func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t postgres.Target, p int, batch []eventstore.Stored, corrupt *eventstore.DecodeError) (res postgres.Result, err error) {
+	ctx, span := startApply(ctx, s.trace, t, p, batch)
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "apply failed")
+		}
+		span.End()
+	}()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return postgres.Result{}, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	res, err := s.apply.ApplyBatch(ctx, tx, t, p, batch, corrupt)
+	res, err = s.apply.ApplyBatch(ctx, tx, t, p, batch, corrupt)
 	if err != nil {
 		return postgres.Result{}, err
 	}
@@ -425,6 +440,7 @@ func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t postgres.Ta
 			return postgres.Result{}, err
 		}
 	}
+	span.SetAttributes(attribute.Int64("checkpoint", int64(res.To)), attribute.Int("applied", res.Applied))
 	return res, nil
 }
 
