@@ -34,11 +34,12 @@ const publicURL = "http://127.0.0.1:8080"
 // opEnv is a projector's operator API over real PostgreSQL and an embedded
 // NATS server, with running workers, a platform tenant and tokens.
 type opEnv struct {
-	url   string
-	pool  *pgxpool.Pool
-	js    jetstream.JetStream
-	store *eventstore.Store
-	keys  *keystore.Store
+	url     string
+	handler http.Handler // the router the server serves
+	pool    *pgxpool.Pool
+	js      jetstream.JetStream
+	store   *eventstore.Store
+	keys    *keystore.Store
 	// tokens by user: admin (role admin), viewer (projections:read),
 	// nobody (no role), acme (an admin of another tenant)
 	tokens map[string]string
@@ -113,7 +114,8 @@ func mustOpEnv(tb testing.TB) *opEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.NewRouter(httpapi.Deps{Telemetry: telemetry.Nop(), Operator: op}))
+	e.handler = httpapi.NewRouter(httpapi.Deps{Telemetry: telemetry.Nop(), Operator: op})
+	srv := httptest.NewServer(e.handler)
 	tb.Cleanup(func() {
 		srv.Close()
 		if err := op.Close(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
@@ -143,7 +144,12 @@ func Resume(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, projectio
 func resolveKey(ctx context.Context, q Querier, projection string) (string, error) {
 	name, gen, explicit := ParseKey(projection)
 	if !explicit {
-		name = projection
+		name, gen = projection, 0
+	}
+	if strings.Contains(name, "@") || !events.ValidToken(name) {
+		// Not a name the database could hold (nor valid UTF-8, which it
+		// would refuse as an error of its own).
+		return "", fault.Errorf(fault.Invalid, "no live projection %q", projection)
 	}
 	var key string
 	err := q.QueryRow(ctx, `

@@ -37,14 +37,18 @@ func (t Target) LockKey() int32 {
 	return int32(h.Sum32() & 0x7fffffff)
 }
 
-// ParseKey splits "<projection>@<generation>".
+// ParseKey splits "<projection>@<generation>". The generation is a
+// positive number that fits the generation column (an int4).
 func ParseKey(key string) (projection string, generation int, ok bool) {
 	p, g, found := strings.Cut(key, "@")
 	if !found {
 		return "", 0, false
 	}
-	n, err := strconv.Atoi(g)
-	return p, n, err == nil && n > 0
+	n, err := strconv.ParseInt(g, 10, 32)
+	if err != nil || n <= 0 {
+		return "", 0, false
+	}
+	return p, int(n), true
 }
 
 // Generation states.
