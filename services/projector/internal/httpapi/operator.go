@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/projector/internal/accounts"
+	"github.com/authstream/authstream/services/projector/internal/operators"
 	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/authstream/authstream/services/projector/internal/rebuild"
 	"github.com/authstream/authstream/services/projector/internal/runner"
@@ -39,7 +41,7 @@ type OperatorConfig struct {
 // running jobs.
 type Operator struct {
 	d    runner.Deps
-	auth *platformAuth
+	auth *operators.Authenticator
 	jobs *rebuild.Jobs
 }
 
@@ -50,7 +52,7 @@ func NewOperator(cfg OperatorConfig) (*Operator, error) {
 	if d.Log == nil || d.JS == nil || d.Pool == nil {
 		return nil, errors.New("operator api: Log, JS and Pool are required")
 	}
-	auth, err := newPlatformAuth(d.JS, d.Pool, cfg.PublicURL)
+	auth, err := operators.New(d.JS, d.Pool, cfg.PublicURL)
 	if err != nil {
 		return nil, fmt.Errorf("operator api: %w", err)
 	}
@@ -66,8 +68,18 @@ func NewOperator(cfg OperatorConfig) (*Operator, error) {
 // continues it.
 func (o *Operator) Close() error {
 	o.jobs.Close()
-	return o.auth.close()
+	return o.auth.Close()
 }
+
+// Permissions of the operator API. A caller holding projections:write may
+// also read: whoever may rebuild a projection may see its state.
+var (
+	permProjectionsRead  = authz.MustParse("projections:read")
+	permProjectionsWrite = authz.MustParse("projections:write")
+)
+
+// callerKey is the request context key of the authenticated caller.
+type callerKey struct{}
 
 var errNoOperator = fault.New(fault.Unavailable, "not-configured", "the operator API is not configured")
 
@@ -88,23 +100,23 @@ func (h *operatorHandlers) verify(r *http.Request, token string) (*http.Request,
 	if h.op == nil {
 		return r, errNoOperator
 	}
-	c, err := h.op.auth.authenticate(r.Context(), token)
+	c, err := h.op.auth.Authenticate(r.Context(), token)
 	if err != nil {
 		return r, err
 	}
-	return withCaller(r, c), nil
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), nil
 }
 
 // begin checks that the authenticated caller holds one of perms. On
 // failure it has answered and returns false.
 func (h *operatorHandlers) begin(w http.ResponseWriter, r *http.Request, perms ...authz.Permission) bool {
-	c, ok := callerOf(r.Context())
+	c, ok := r.Context().Value(callerKey{}).(operators.Caller)
 	if !ok {
 		// Only a route registered outside the authenticated group gets here.
 		h.fail(w, r, httpserver.ErrMissingToken)
 		return false
 	}
-	if err := require(c, perms...); err != nil {
+	if err := c.Require(perms...); err != nil {
 		h.fail(w, r, err)
 		return false
 	}
