@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReadFromSequence", testReadFromSequence},
 		{"ReadFromTime", testReadFromTime},
 		{"Count", testCount},
+		{"ReadPending", testReadPending},
 		{"Subscribe", testSubscribe},
 		{"PartitionSuffix", testPartitions},
 		{"ActivityStream", testActivity},
@@ -623,6 +624,53 @@ func testCount(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 			}
 		}
 	})
+}
+
+// testReadPending follows Reader.Pending from the start of a read, before
+// any event, through a message that is no event, to the end.
+func testReadPending(t *testing.T, s *eventstore.Store, js jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, user := newTenant(t), events.NewID()
+	appendN(t, s, tenant, user, 3)
+	if _, err := js.Publish(ctx, events.Subject(tenant, events.AggregateUser, events.NewID()), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	filter := events.SubjectPrefixEvents + "." + tenant + ".>"
+	r, err := s.Read(ctx, eventstore.ReadOptions{Filters: []string{filter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := r.Pending(); got != 4 {
+		t.Fatalf("Pending before the first fetch = %d, want 4", got)
+	}
+	var got []eventstore.Stored
+	for len(got) < 3 {
+		batch, err := r.Fetch(ctx, 3-len(got), 5*time.Second)
+		if err != nil || len(batch) == 0 {
+			t.Fatalf("fetch after %d events: %d, %v", len(got), len(batch), err)
+		}
+		got = append(got, batch...)
+	}
+	if p := r.Pending(); p != 1 {
+		t.Fatalf("Pending after the events = %d, want 1", p)
+	}
+	var corrupt *eventstore.DecodeError
+	if _, err := r.Fetch(ctx, 10, 5*time.Second); !errors.As(err, &corrupt) {
+		t.Fatalf("fetch of the corrupt message: %v", err)
+	}
+	if p := r.Pending(); p != 0 {
+		t.Fatalf("Pending after the corrupt message = %d, want 0", p)
+	}
+
+	empty, err := s.Read(ctx, eventstore.ReadOptions{Filters: []string{events.SubjectPrefixEvents + "." + newTenant(t) + ".>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	if p := empty.Pending(); p != 0 {
+		t.Fatalf("Pending of a tenant without events = %d", p)
+	}
 }
 
 func testReadFromTime(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
