@@ -104,6 +104,21 @@ func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) 
 	return applied, nil
 }
 
+// QueueKnownTenants queues on b the lookup of which of tenants have a row
+// (their tenant.created was applied), and adds those to known when b is
+// sent: the caller sends it with whatever else it needs in that round
+// trip. A tenant without a row has no events the projection may apply.
+func (t *Tables) QueueKnownTenants(b *pgx.Batch, tenants []string, known map[string]bool) {
+	b.Queue(t.sql.knownTenants, tenants).Query(func(rows pgx.Rows) error {
+		var id string
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+			known[id] = true
+			return nil
+		})
+		return err
+	})
+}
+
 // isEventError reports whether err is the database refusing the data (a
 // constraint, a row to change that is missing), as opposed to the
 // connection or the context failing: only the former quarantines an event.
@@ -324,6 +339,7 @@ type statements struct {
 	checkFree                    string
 	upsertRoles                  string
 	unassign, assign             string
+	knownTenants                 string
 }
 
 func newStatements(s string) statements {
@@ -364,5 +380,6 @@ func newStatements(s string) statements {
 			WHERE r.tenant_id = x.t AND r.user_id = x.u AND r.role = x.r`),
 		assign: q(`INSERT INTO %s.user_roles (tenant_id, user_id, role)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`),
+		knownTenants: q(`SELECT tenant_id FROM %s.tenants WHERE tenant_id = ANY($1::text[])`),
 	}
 }

@@ -391,6 +391,9 @@ func checkSubject(subject string, env events.Envelope) error {
 		return nil
 	}
 	want := events.StoredSubject(env.Tenant, env.Aggregate, env.AggregateID)
+	if want == "" {
+		return fmt.Errorf("event %s is of aggregate %q, which this projector does not know", env.ID, env.Aggregate)
+	}
 	return fmt.Errorf("event %s is stored on %q, its envelope belongs on %q", env.ID, subject, want)
 }
 

@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/projector/internal/accounts"
 	"github.com/authstream/authstream/services/projector/internal/operators"
-	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/authstream/authstream/services/projector/internal/rebuild"
 	"github.com/authstream/authstream/services/projector/internal/runner"
 	"github.com/go-chi/chi/v5"
@@ -34,8 +31,9 @@ type OperatorConfig struct {
 	PublicURL string
 }
 
-// Operator serves the operator endpoints: projection status, rebuilds run
-// as background jobs, and the resume of a quarantined partition. Every
+// Operator serves the operator endpoints: projection status, quarantined
+// tenants and skipped messages, rebuilds run as background jobs, and the
+// resume of quarantined tenants. Every
 // endpoint needs a bearer token of a platform user holding
 // projections:write (projections:read is enough to look). Close stops the
 // running jobs.
@@ -131,177 +129,20 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	return httpserver.DecodeJSON(w, r, dst, httpserver.WithMaxBytes(maxBodyBytes))
 }
 
-// PartitionStatus is one partition in GET /projections.
-type PartitionStatus struct {
-	Projection string      `json:"projection"`
-	Generation int         `json:"generation"`
-	State      string      `json:"state"`
-	Partition  int         `json:"partition"`
-	Checkpoint uint64      `json:"checkpoint"`
-	UpdatedAt  time.Time   `json:"updated_at"`
-	LagEvents  uint64      `json:"lag_events"`
-	LagSeconds float64     `json:"lag_seconds"`
-	Quarantine *Quarantine `json:"quarantine,omitempty"`
-}
-
-// Quarantine is the event a partition stopped at.
-type Quarantine struct {
-	Seq       uint64    `json:"seq"`
-	Subject   string    `json:"subject"`
-	EventID   string    `json:"event_id"`
-	EventType string    `json:"event_type"`
-	Error     string    `json:"error"`
-	At        time.Time `json:"at"`
-}
-
-func quarantineOf(q *postgres.Quarantine) *Quarantine {
-	if q == nil {
-		return nil
-	}
-	return &Quarantine{Seq: q.Seq, Subject: q.Subject, EventID: q.EventID, EventType: q.EventType, Error: q.Error, At: q.At}
-}
-
-// status is GET /projections: every partition of every active or building
-// generation.
-func (h *operatorHandlers) status(w http.ResponseWriter, r *http.Request) {
-	if !h.begin(w, r, permProjectionsRead, permProjectionsWrite) {
-		return
-	}
-	list, err := runner.Status(r.Context(), h.op.d)
-	if err != nil {
-		h.fail(w, r, unavailable(err))
-		return
-	}
-	out := struct {
-		Items []PartitionStatus `json:"items"`
-	}{Items: make([]PartitionStatus, 0, len(list))}
-	for _, s := range list {
-		out.Items = append(out.Items, PartitionStatus{
-			Projection: s.Projection, Generation: s.Generation, State: s.State, Partition: s.Partition,
-			Checkpoint: s.Checkpoint, UpdatedAt: s.UpdatedAt, LagEvents: s.LagEvents, LagSeconds: s.LagSeconds,
-			Quarantine: quarantineOf(s.Quarantine),
-		})
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	httpserver.WriteJSON(w, http.StatusOK, out)
-}
-
-// RebuildRequest is the body of POST /projections/{name}/rebuild.
-type RebuildRequest struct {
-	// Tenant, when set, rebuilds only that tenant's rows of the live
-	// generation; otherwise the whole projection is rebuilt into a new
-	// generation and swapped in.
-	Tenant string `json:"tenant,omitempty"`
-	// Since, an RFC 3339 time, rebuilds the rows of the tenants whose first
-	// event was stored at or after it (the tenants created since then),
-	// one tenant after the other as for Tenant; older tenants are left
-	// alone. It excludes Tenant and may not be in the future.
-	Since string `json:"since,omitempty"`
-}
-
-// rebuild is POST /projections/{name}/rebuild: 202 with the job.
-func (h *operatorHandlers) rebuild(w http.ResponseWriter, r *http.Request) {
-	if !h.begin(w, r, permProjectionsWrite) {
-		return
-	}
-	var body RebuildRequest
-	if err := decodeOptional(w, r, &body); err != nil {
-		h.fail(w, r, err)
-		return
+// named begins a request on /projections/{name}/...: the caller holds one
+// of perms, and name is a projection (withGeneration: or
+// "<projection>@<generation>"). On failure it has answered and returns
+// false.
+func (h *operatorHandlers) named(w http.ResponseWriter, r *http.Request, withGeneration bool, perms ...authz.Permission) (string, bool) {
+	if !h.begin(w, r, perms...) {
+		return "", false
 	}
 	name := chi.URLParam(r, "name")
-	if err := knownProjection(name, false); err != nil {
+	if err := knownProjection(name, withGeneration); err != nil {
 		h.fail(w, r, err)
-		return
+		return "", false
 	}
-	if body.Tenant != "" {
-		if err := authz.ValidTenantSlug(body.Tenant); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-	}
-	var since time.Time
-	if body.Since != "" {
-		t, err := time.Parse(time.RFC3339Nano, body.Since)
-		if err != nil {
-			h.fail(w, r, fault.New(fault.Invalid, "malformed-since",
-				fmt.Sprintf("since must be an RFC 3339 time such as 2026-01-02T15:04:05Z, got %q", body.Since)))
-			return
-		}
-		if err := rebuild.ValidSince(t, time.Now()); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		since = t
-	}
-	job, err := h.op.jobs.Start(r.Context(), name, body.Tenant, since)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/projections/jobs/"+job.ID)
-	httpserver.WriteJSON(w, http.StatusAccepted, job)
-}
-
-// job is GET /projections/jobs/{id}.
-func (h *operatorHandlers) job(w http.ResponseWriter, r *http.Request) {
-	if !h.begin(w, r, permProjectionsRead, permProjectionsWrite) {
-		return
-	}
-	job, ok := h.op.jobs.Get(chi.URLParam(r, "id"))
-	if !ok {
-		h.fail(w, r, fault.New(fault.NotFound, "unknown-job",
-			"no such job in this projector process (jobs are kept in memory, by the process that started them)"))
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	httpserver.WriteJSON(w, http.StatusOK, job)
-}
-
-// ResumeRequest is the body of POST
-// /projections/{name}/partitions/{partition}/resume.
-type ResumeRequest struct {
-	// Skip moves the checkpoint past the quarantined event, which is then
-	// never applied; without it the event is retried.
-	Skip bool `json:"skip"`
-}
-
-// ResumeResponse says which quarantine was lifted.
-type ResumeResponse struct {
-	Projection string     `json:"projection"`
-	Partition  int        `json:"partition"`
-	Skipped    bool       `json:"skipped"`
-	Quarantine Quarantine `json:"quarantine"`
-}
-
-// resume is POST /projections/{name}/partitions/{partition}/resume.
-func (h *operatorHandlers) resume(w http.ResponseWriter, r *http.Request) {
-	if !h.begin(w, r, permProjectionsWrite) {
-		return
-	}
-	var body ResumeRequest
-	if err := decodeOptional(w, r, &body); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	name := chi.URLParam(r, "name")
-	if err := knownProjection(name, true); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	p, err := strconv.Atoi(chi.URLParam(r, "partition"))
-	if err != nil {
-		h.fail(w, r, fault.Errorf(fault.Invalid, "partition must be an integer, got %q", chi.URLParam(r, "partition")))
-		return
-	}
-	q, err := postgres.Resume(r.Context(), h.op.d.Pool, h.op.d.Log, name, p, postgres.ResumeOptions{Skip: body.Skip})
-	if err != nil {
-		h.fail(w, r, unavailable(err))
-		return
-	}
-	httpserver.WriteJSON(w, http.StatusOK, ResumeResponse{
-		Projection: name, Partition: p, Skipped: body.Skip, Quarantine: *quarantineOf(&q),
-	})
+	return name, true
 }
 
 // knownProjection returns a fault.NotFound for a name that is no

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -320,7 +319,7 @@ func TestOperator(t *testing.T) {
 		}
 		var sum uint64
 		for i, p := range st.Items {
-			if p.Projection != "accounts" || p.Generation != 1 || p.State != "active" || p.Partition != i || p.Quarantine != nil {
+			if p.Projection != "accounts" || p.Generation != 1 || p.State != "active" || p.Partition != i || len(p.QuarantinedTenants) != 0 {
 				t.Errorf("item %d: %+v", i, p)
 			}
 			sum += p.Checkpoint
@@ -350,6 +349,15 @@ func TestOperator(t *testing.T) {
 			{"resume unknown projection", http.MethodPost, "/projections/sessions/partitions/1/resume", "", http.StatusNotFound},
 			{"resume unknown generation", http.MethodPost, "/projections/accounts@9/partitions/1/resume", "", http.StatusBadRequest},
 			{"not quarantined", http.MethodPost, "/projections/accounts/partitions/1/resume", `{"skip":true}`, http.StatusNotFound},
+			{"tenant not quarantined", http.MethodPost, "/projections/accounts/tenants/acme/resume", ``, http.StatusNotFound},
+			{"resume malformed tenant", http.MethodPost, "/projections/accounts/tenants/Not%20A%20Slug/resume", ``, http.StatusBadRequest},
+			{"resume tenant of unknown projection", http.MethodPost, "/projections/sessions/tenants/acme/resume", ``, http.StatusNotFound},
+			{"resume tenant of unknown generation", http.MethodPost, "/projections/accounts@9/tenants/acme/resume", ``, http.StatusBadRequest},
+			{"quarantine of unknown projection", http.MethodGet, "/projections/sessions/quarantine", ``, http.StatusNotFound},
+			{"skipped of unknown projection", http.MethodGet, "/projections/sessions/skipped", ``, http.StatusNotFound},
+			{"skipped limit not a number", http.MethodGet, "/projections/accounts/skipped?limit=x", ``, http.StatusBadRequest},
+			{"skipped limit too large", http.MethodGet, "/projections/accounts/skipped?limit=1001", ``, http.StatusBadRequest},
+			{"skipped before zero", http.MethodGet, "/projections/accounts/skipped?before=0", ``, http.StatusBadRequest},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -419,44 +427,68 @@ func TestOperator(t *testing.T) {
 		}
 	})
 
-	t.Run("quarantine, failed rebuild and resume", func(t *testing.T) {
+	t.Run("quarantined tenant, full rebuild and resume", func(t *testing.T) {
 		ctx := context.Background()
 		p := events.Partition("acme")
+		// A message that is no event: recorded and passed.
 		if _, err := e.js.Publish(ctx, events.Subject("acme", events.AggregateUser, events.NewID()), []byte("{not json")); err != nil {
 			t.Fatal(err)
 		}
-		var q *httpapi.Quarantine
+		// An event acme's state cannot take: acme stops there, alone.
+		bad := events.NewID()
+		e.mustAppend(t, "acme", events.AggregateUser, bad, event{events.TypeUserDisabled, events.UserDisabled{}})
+		var q httpapi.TenantQuarantine
 		e.waitFor(t, "the quarantine in the status", func() bool {
 			var st statusList
 			e.call(t, "viewer", http.MethodGet, "/projections", "", &st)
-			q = st.Items[p].Quarantine
-			return q != nil
-		})
-		if st := (statusList{}); e.call(t, "viewer", http.MethodGet, "/projections", "", &st).StatusCode != http.StatusOK || st.Items[p].LagEvents == 0 {
-			t.Errorf("a quarantined partition shows no lag: %+v", st.Items[p])
-		}
-
-		// A full rebuild meets the same message in its new generation and
-		// fails, saying so.
-		failed := e.mustJob(t, e.mustStartRebuild(t, "").ID)
-		if failed.State != rebuild.JobFailed || failed.Generation != 3 || !strings.Contains(failed.Error, "quarantined") {
-			t.Fatalf("rebuild over a bad event: %+v", failed)
-		}
-
-		// Skipping it in both generations lets everything through.
-		for _, name := range []string{"accounts", "accounts@3"} {
-			var res httpapi.ResumeResponse
-			resp := e.call(t, "admin", http.MethodPost, "/projections/"+name+"/partitions/"+strconv.Itoa(p)+"/resume", `{"skip":true}`, &res)
-			if resp.StatusCode != http.StatusOK || !res.Skipped || res.Quarantine.Seq != q.Seq || res.Partition != p {
-				t.Fatalf("resume %s: %d %+v", name, resp.StatusCode, res)
+			for _, item := range st.Items {
+				if item.State == "active" && item.Partition == p && len(item.QuarantinedTenants) == 1 {
+					q = item.QuarantinedTenants[0]
+					return true
+				}
 			}
+			return false
+		})
+		if q.Tenant != "acme" || q.EventType != events.TypeUserDisabled || !strings.HasPrefix(q.Subject, "auth.evt.acme.user."+bad) || q.Error == "" {
+			t.Fatalf("quarantine %+v", q)
 		}
+		var list struct{ Items []httpapi.TenantQuarantine }
+		if resp := e.call(t, "viewer", http.MethodGet, "/projections/accounts/quarantine", "", &list); resp.StatusCode != http.StatusOK ||
+			len(list.Items) != 1 || list.Items[0].Tenant != "acme" {
+			t.Fatalf("GET quarantine: %d %+v", resp.StatusCode, list)
+		}
+		var skipped struct {
+			Items []httpapi.SkippedMessage
+		}
+		if resp := e.call(t, "viewer", http.MethodGet, "/projections/accounts/skipped?limit=10", "", &skipped); resp.StatusCode != http.StatusOK ||
+			len(skipped.Items) != 1 || skipped.Items[0].Reason != "undecodable" || skipped.Items[0].Tenant != "acme" {
+			t.Fatalf("GET skipped: %d %+v", resp.StatusCode, skipped)
+		}
+
+		// A full rebuild completes and reports acme, whose quarantine the
+		// new generation carries.
 		done := e.mustJob(t, e.mustStartRebuild(t, "").ID)
-		if done.State != rebuild.JobSucceeded || done.Generation != 3 {
-			t.Fatalf("rebuild after the skip: %+v", done)
+		if done.State != rebuild.JobSucceeded || done.Generation != 3 || len(done.QuarantinedTenants) != 1 || done.QuarantinedTenants[0] != "acme" {
+			t.Fatalf("rebuild with a quarantined tenant: %+v", done)
 		}
 		if g := activeGeneration(t, e); g != 3 {
 			t.Fatalf("active generation %d, want 3", g)
+		}
+
+		// Skipping acme's event releases it.
+		var res httpapi.ResumeResponse
+		resp := e.call(t, "admin", http.MethodPost, "/projections/accounts/tenants/acme/resume", `{"skip":true}`, &res)
+		if resp.StatusCode != http.StatusAccepted || !res.Skip || len(res.Tenants) != 1 || res.Tenants[0].Action != "skip" || res.Tenants[0].Generation != 3 {
+			t.Fatalf("resume acme: %d %+v", resp.StatusCode, res)
+		}
+		e.waitFor(t, "acme released", func() bool {
+			var list struct{ Items []httpapi.TenantQuarantine }
+			e.call(t, "viewer", http.MethodGet, "/projections/accounts/quarantine", "", &list)
+			return len(list.Items) == 0
+		})
+		if resp := e.call(t, "viewer", http.MethodGet, "/projections/accounts/skipped", "", &skipped); resp.StatusCode != http.StatusOK ||
+			len(skipped.Items) != 2 || skipped.Items[0].Reason != "skipped-by-operator" {
+			t.Fatalf("GET skipped after the skip: %d %+v", resp.StatusCode, skipped)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 // Package httpapi is the projector's HTTP adapter: the operability
 // endpoints and the handlers of the operator API (projection status,
-// rebuild jobs, resume of a quarantined partition) for platform admins.
+// quarantined tenants and skipped messages, rebuild jobs, resume of
+// quarantined tenants) for platform admins.
 // The work itself is done by the runner, rebuild and postgres packages.
 package httpapi
 
@@ -43,6 +44,9 @@ func Routes(r chi.Router, d Deps) {
 		r.Get("/projections", h.status)
 		r.Get("/projections/jobs/{id}", h.job)
 		r.Post("/projections/{name}/rebuild", h.rebuild)
-		r.Post("/projections/{name}/partitions/{partition}/resume", h.resume)
+		r.Get("/projections/{name}/quarantine", h.quarantine)
+		r.Get("/projections/{name}/skipped", h.skipped)
+		r.Post("/projections/{name}/partitions/{partition}/resume", h.resumePartition)
+		r.Post("/projections/{name}/tenants/{tenant}/resume", h.resumeTenant)
 	})
 }

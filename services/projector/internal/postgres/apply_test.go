@@ -112,8 +112,17 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 		}
 	})
 
+	// Every tenant starts with its tenant.created: the events of a tenant
+	// never created are no events of the platform (see
+	// TestApplier_ApplyBatch_Classifies).
+	create := func(t *testing.T, g *projectortest.Gen, tenant string) {
+		t.Helper()
+		a.apply(t, g.Envelope(t, tenant, events.AggregateTenant, tenant, events.TypeTenantCreated, events.TenantCreated{Name: tenant}))
+	}
+
 	t.Run("user lifecycle", func(t *testing.T) {
 		g := projectortest.NewGen(2, "beta")
+		create(t, g, "beta")
 		uid := events.NewID()
 		cred := g.Sealed()
 		reg := g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserRegistered,
@@ -190,6 +199,7 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 
 	t.Run("roles", func(t *testing.T) {
 		g := projectortest.NewGen(3, "gamma")
+		create(t, g, "gamma")
 		uid := events.NewID()
 		first := g.Envelope(t, "gamma", events.AggregateRole, "editor", events.TypeRoleDefined,
 			events.RoleDefined{Permissions: []string{"users:write", "*", "users:write"}, Description: "Edits"})
@@ -222,6 +232,7 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 
 	t.Run("ignored types advance the checkpoint", func(t *testing.T) {
 		g := projectortest.NewGen(4, "delta")
+		create(t, g, "delta")
 		res := a.apply(t, g.Envelope(t, "delta", events.AggregateKeySet, "delta", events.TypeKeyCreated, events.KeyCreated{
 			KID: "k", Algorithm: "EdDSA", PublicJWK: json.RawMessage(`{}`), ActiveFrom: time.Now()}))
 		r := res[events.Partition("delta")]

@@ -38,12 +38,14 @@ type changeSet struct {
 }
 
 // note records the aggregates of applied, the events that moved a
-// partition's checkpoint from from to to. A set that does not end at from
+// partition's checkpoint from from to to, and the tenants quarantined on
+// the way (as whole tenants: their rows are no longer current, whatever
+// their events touched). A set that does not end at from
 // (a batch whose commit failed, a partition taken over) is started again:
 // the announcement then covers only what follows from, and the query
 // service, which knows what it saw last, falls back to the whole
 // partition if that leaves a gap.
-func (l *changeLog) note(t Target, partition int, from, to uint64, applied []eventstore.Stored) {
+func (l *changeLog) note(t Target, partition int, from, to uint64, applied []eventstore.Stored, quarantined []string) {
 	k := changeKey{t.Key(), partition}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -56,10 +58,16 @@ func (l *changeLog) note(t Target, partition int, from, to uint64, applied []eve
 	if cs.overflow {
 		return
 	}
+	items := make([]readmodel.Changed, 0, len(applied)+len(quarantined))
 	for _, ev := range applied {
 		e := ev.Envelope
+		items = append(items, readmodel.Changed{Tenant: e.Tenant, Aggregate: e.Aggregate, ID: e.AggregateID})
+	}
+	for _, t := range quarantined {
+		items = append(items, readmodel.Changed{Tenant: t})
+	}
+	for _, item := range items {
 		if cs.aggregates != nil {
-			item := readmodel.Changed{Tenant: e.Tenant, Aggregate: e.Aggregate, ID: e.AggregateID}
 			if _, ok := cs.aggregates[item]; !ok {
 				cs.aggregates[item] = struct{}{}
 				cs.aggregateBytes += len(item.String()) + 1
@@ -68,10 +76,10 @@ func (l *changeLog) note(t Target, partition int, from, to uint64, applied []eve
 				}
 			}
 		}
-		item := readmodel.Changed{Tenant: e.Tenant}
-		if _, ok := cs.tenants[item]; !ok {
-			cs.tenants[item] = struct{}{}
-			cs.tenantBytes += len(item.Tenant) + 1
+		tenant := readmodel.Changed{Tenant: item.Tenant}
+		if _, ok := cs.tenants[tenant]; !ok {
+			cs.tenants[tenant] = struct{}{}
+			cs.tenantBytes += len(tenant.Tenant) + 1
 			if cs.tenantBytes > readmodel.MaxChangesPayload {
 				cs.overflow, cs.aggregates, cs.tenants = true, nil, nil
 				return

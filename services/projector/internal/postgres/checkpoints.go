@@ -8,25 +8,27 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// PartitionState reads a partition's checkpoint and whether it is
-// quarantined or its generation retired (or gone).
-func PartitionState(ctx context.Context, q Querier, t Target, p int) (cp uint64, quarantined, retired bool, err error) {
+// PartitionState reads a partition's checkpoint, whether an operator asked
+// for one of its quarantined tenants to be retried or skipped (actions), and
+// whether its generation is retired (or gone).
+func PartitionState(ctx context.Context, q Querier, t Target, p int) (cp uint64, actions, retired bool, err error) {
 	var seq int64
 	var state string
 	err = q.QueryRow(ctx, `
 		SELECT c.seq, g.state,
-		       EXISTS (SELECT 1 FROM projection_quarantine q WHERE q.projection = c.projection AND q.partition = c.partition)
+		       EXISTS (SELECT 1 FROM projection_tenant_quarantine q
+		                WHERE q.projection = c.projection AND q.partition = c.partition AND q.action IS NOT NULL)
 		  FROM projection_checkpoints c
 		  JOIN projection_generations g ON g.projection = $1 AND g.generation = $2
 		 WHERE c.projection = $3 AND c.partition = $4`,
-		t.Projection, t.Generation, t.Key(), p).Scan(&seq, &state, &quarantined)
+		t.Projection, t.Generation, t.Key(), p).Scan(&seq, &state, &actions)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, true, nil
 	}
 	if err != nil {
 		return 0, false, false, fmt.Errorf("read checkpoint: %w", err)
 	}
-	return uint64(seq), quarantined, state == StateRetired, nil
+	return uint64(seq), actions, state == StateRetired, nil
 }
 
 // Checkpoint reads one checkpoint, locking its row when lock is set (q is
@@ -77,17 +79,15 @@ func HeldLocks(ctx context.Context, q Querier) (map[LockID]bool, error) {
 
 // ActiveCheckpoint is a checkpoint of an active generation.
 type ActiveCheckpoint struct {
-	Key         string // "<projection>@<generation>"
-	Partition   int
-	Seq         uint64
-	Quarantined bool
+	Key       string // "<projection>@<generation>"
+	Partition int
+	Seq       uint64
 }
 
 // ActiveCheckpoints lists the checkpoints of every active generation.
 func ActiveCheckpoints(ctx context.Context, q Querier) ([]ActiveCheckpoint, error) {
 	rows, err := q.Query(ctx, `
-		SELECT g.projection || '@' || g.generation, c.partition, c.seq,
-		       EXISTS (SELECT 1 FROM projection_quarantine q WHERE q.projection = c.projection AND q.partition = c.partition)
+		SELECT g.projection || '@' || g.generation, c.partition, c.seq
 		  FROM projection_generations g
 		  JOIN projection_checkpoints c ON c.projection = g.projection || '@' || g.generation
 		 WHERE g.state = 'active'`)
@@ -97,7 +97,7 @@ func ActiveCheckpoints(ctx context.Context, q Querier) ([]ActiveCheckpoint, erro
 	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActiveCheckpoint, error) {
 		var c ActiveCheckpoint
 		var seq int64
-		err := r.Scan(&c.Key, &c.Partition, &seq, &c.Quarantined)
+		err := r.Scan(&c.Key, &c.Partition, &seq)
 		c.Seq = uint64(seq)
 		return c, err
 	})

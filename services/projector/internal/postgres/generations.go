@@ -71,46 +71,42 @@ func StartGeneration(ctx context.Context, pool *pgxpool.Pool, projection string)
 	return active, building, nil
 }
 
-// Compare returns the checkpoints of two generations by partition and the
-// quarantined partitions of the second.
-func Compare(ctx context.Context, q Querier, oldKey, newKey string) (old, cur map[int]uint64, quarantined []int, err error) {
-	rows, err := q.Query(ctx, `
-		SELECT c.projection, c.partition, c.seq,
-		       EXISTS (SELECT 1 FROM projection_quarantine q WHERE q.projection = c.projection AND q.partition = c.partition)
-		  FROM projection_checkpoints c WHERE c.projection IN ($1, $2) ORDER BY c.partition`, oldKey, newKey)
+// Compare returns the checkpoints of two generations by partition.
+func Compare(ctx context.Context, q Querier, oldKey, newKey string) (old, cur map[int]uint64, err error) {
+	rows, err := q.Query(ctx, `SELECT projection, partition, seq FROM projection_checkpoints
+		WHERE projection IN ($1, $2) ORDER BY partition`, oldKey, newKey)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("rebuild: %w", err)
+		return nil, nil, fmt.Errorf("rebuild: %w", err)
 	}
 	old, cur = map[int]uint64{}, map[int]uint64{}
 	var (
 		key string
 		p   int
 		seq int64
-		qd  bool
 	)
-	_, err = pgx.ForEachRow(rows, []any{&key, &p, &seq, &qd}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&key, &p, &seq}, func() error {
 		if key == oldKey {
 			old[p] = uint64(seq)
 		} else {
 			cur[p] = uint64(seq)
-			if qd {
-				quarantined = append(quarantined, p)
-			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("rebuild: %w", err)
+		return nil, nil, fmt.Errorf("rebuild: %w", err)
 	}
-	return old, cur, quarantined, nil
+	return old, cur, nil
 }
 
 // Swap makes generation next the active one in place of old, in one
 // transaction. It locks the old generation's checkpoint rows first, which
 // holds its workers at the start of their next batch, then waits up to
 // wait for every new checkpoint to reach the old one, so that no reader
-// ever sees the read model go back in time. It reports false when the new
-// generation did not get there in time.
+// ever sees the read model go back in time. The new generation's
+// quarantined tenants are the active ones from the commit on: a reset
+// notice on readmodel.QuarantineChannel tells listeners to read the set
+// again. It reports false when the new generation did not get there in
+// time.
 func Swap(ctx context.Context, pool *pgxpool.Pool, old, next Target, wait time.Duration) (bool, error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -162,6 +158,7 @@ func Swap(ctx context.Context, pool *pgxpool.Pool, old, next Target, wait time.D
 	b.Queue(`UPDATE projection_generations SET state = 'retired', retired_at = now() WHERE projection = $1 AND generation = $2`, old.Projection, old.Generation)
 	b.Queue(`UPDATE projection_generations SET state = 'active', activated_at = now() WHERE projection = $1 AND generation = $2`, next.Projection, next.Generation)
 	b.Queue(`SELECT readmodel_accounts_publish($1)`, next.Schema)
+	queueNotice(b, readmodel.QuarantineNotice{Projection: next.Projection, Reset: true})
 	for p, s := range cur {
 		b.Queue(`SELECT pg_notify($1, $2)`, readmodel.NotifyChannel, Position(next.Projection, p, uint64(s)))
 	}
@@ -181,7 +178,7 @@ func Swap(ctx context.Context, pool *pgxpool.Pool, old, next Target, wait time.D
 // line.
 func Retire(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, t Target) {
 	key := t.Key()
-	if _, err := pool.Exec(ctx, `DELETE FROM projection_quarantine WHERE projection = $1`, key); err != nil {
+	if _, err := pool.Exec(ctx, `DELETE FROM projection_tenant_quarantine WHERE projection = $1`, key); err != nil {
 		log.WarnContext(ctx, "projection rebuild: cannot delete old quarantine rows", "projection", key, "error", err)
 	}
 	if _, err := pool.Exec(ctx, `DELETE FROM projection_checkpoints WHERE projection = $1`, key); err != nil {

@@ -58,12 +58,8 @@ const (
 	StateRetired  = "retired"
 )
 
-// ErrQuarantined is returned by ApplyBatch when the partition holds a
-// quarantined event: it does not advance until an operator resumes it.
-var ErrQuarantined = errors.New("partition is quarantined")
-
-// ErrRetired is returned by ApplyBatch when the target generation is no
-// longer built or served (a rebuild replaced it).
+// ErrRetired is returned by ApplyBatch and TakeActions when the target
+// generation is no longer built or served (a rebuild replaced it).
 var ErrRetired = errors.New("projection generation is retired")
 
 // Querier is what both a connection and a pool offer.

@@ -579,3 +579,26 @@ func WaitCaughtUp(tb testing.TB, pool *pgxpool.Pool, js jetstream.JetStream, key
 	tb.Helper()
 	WaitFor(tb, key+" to catch up", 60*time.Second, func() bool { return CaughtUp(tb, pool, js, key) })
 }
+
+// TenantsIn returns n tenants named prefix-<i> whose events fall in the
+// same partition as tenant first's (first included, first of them).
+func TenantsIn(first, prefix string, n int) []string {
+	out := []string{first}
+	for i := 0; len(out) < n; i++ {
+		if t := fmt.Sprintf("%s-%d", prefix, i); events.Partition(t) == events.Partition(first) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// OfTenant returns the events of envs that belong to tenant.
+func OfTenant(envs []events.Envelope, tenant string) []events.Envelope {
+	var out []events.Envelope
+	for _, e := range envs {
+		if e.Tenant == tenant {
+			out = append(out, e)
+		}
+	}
+	return out
+}

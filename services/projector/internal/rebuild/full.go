@@ -55,12 +55,14 @@ type FullProgress struct {
 // every new checkpoint is at or past the old one). The old generation's
 // schema is dropped afterwards.
 //
+// A tenant quarantined in the new generation (one of its events cannot be
+// applied) does not hold the rebuild back: its partition's checkpoints
+// move on like the others', the new generation carries the quarantine
+// into service, and the caller reports it (postgres.Quarantines).
+//
 // A rebuild already building is continued rather than started again.
-// Full returns the new generation. It fails with fault.Unavailable when
-// the new generation has a quarantined partition (resume it with
-// "<projection>@<generation>" and call Full again) and with ctx's error
-// when ctx ends first; the building generation stays and a later call
-// continues it.
+// Full returns the new generation. It fails with ctx's error when ctx ends
+// first; the building generation stays and a later call continues it.
 func Full(ctx context.Context, d runner.Deps, projection string, opts FullOptions) (int, error) {
 	if projection != accounts.Name {
 		return 0, fault.Errorf(fault.Invalid, "unknown projection %q", projection)
@@ -75,13 +77,9 @@ func Full(ctx context.Context, d runner.Deps, projection string, opts FullOption
 	poll := time.NewTicker(opts.Poll)
 	defer poll.Stop()
 	for {
-		old, cur, quarantined, err := postgres.Compare(ctx, d.Pool, oldKey, newKey)
+		old, cur, err := postgres.Compare(ctx, d.Pool, oldKey, newKey)
 		if err != nil {
 			return newGen, err
-		}
-		if len(quarantined) > 0 {
-			return newGen, fault.Errorf(fault.Unavailable,
-				"rebuild of %s stopped: partitions %v are quarantined (see status, resume %s)", newKey, quarantined, newKey)
 		}
 		pr := FullProgress{Generation: newGen, Partitions: len(old)}
 		for p, seq := range old {

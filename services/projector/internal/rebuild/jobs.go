@@ -12,6 +12,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/authstream/authstream/services/projector/internal/runner"
 )
 
@@ -62,6 +63,11 @@ type Job struct {
 	StartedAt   time.Time  `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	// QuarantinedTenants are, once the job succeeded, the tenants of its
+	// scope whose projection stopped at an event that cannot be applied:
+	// the rebuild completed for every other tenant, and these wait for an
+	// operator (see GET /projections/{name}/quarantine).
+	QuarantinedTenants []string `json:"quarantined_tenants,omitempty"`
 }
 
 // Jobs runs rebuilds in the background and remembers them. Jobs live in
@@ -84,7 +90,8 @@ type Jobs struct {
 }
 
 type jobState struct {
-	job Job
+	job     Job
+	tenants []string // kind since: the tenants chosen
 	// first sample of the counts, for the rate
 	base     uint64
 	baseAt   time.Time
@@ -216,11 +223,20 @@ func (j *Jobs) run(s *jobState) {
 	var err error
 	switch s.job.Kind {
 	case KindTenant:
-		err = Tenant(ctx, j.d, s.job.Tenant)
+		_, err = Tenant(ctx, j.d, s.job.Tenant)
 	case KindSince:
 		err = j.runSince(ctx, s)
 	default:
 		err = j.runFull(ctx, s)
+	}
+
+	var quarantined []string
+	if err == nil {
+		// A failed listing leaves the report short, not the job.
+		if quarantined, err = j.quarantined(ctx, s); err != nil {
+			log.WarnContext(ctx, "projection rebuild job: cannot list quarantined tenants", "error", err)
+			err = nil
+		}
 	}
 
 	j.mu.Lock()
@@ -235,12 +251,41 @@ func (j *Jobs) run(s *jobState) {
 		return
 	}
 	s.job.State = JobSucceeded
+	s.job.QuarantinedTenants = quarantined
 	s.job.Applied = s.job.Total
 	s.job.CaughtUp = s.job.Partitions
 	if secs := now.Sub(s.job.StartedAt).Seconds(); s.job.Kind != KindFull && secs > 0 {
 		s.job.Rate = float64(s.job.Total) / secs
 	}
-	log.InfoContext(ctx, "projection rebuild job succeeded", "generation", s.job.Generation, "events", s.job.Total)
+	log.InfoContext(ctx, "projection rebuild job succeeded", "generation", s.job.Generation, "events", s.job.Total,
+		"quarantined_tenants", quarantined)
+}
+
+// quarantined lists the tenants of a finished job's scope that are
+// quarantined in the active generation.
+func (j *Jobs) quarantined(ctx context.Context, s *jobState) ([]string, error) {
+	j.mu.Lock()
+	kind, tenant, done := s.job.Kind, s.job.Tenant, s.tenants
+	j.mu.Unlock()
+	qs, err := postgres.Quarantines(ctx, j.d.Pool, s.job.Projection)
+	if err != nil {
+		return nil, err
+	}
+	in := map[string]bool{}
+	for _, t := range done {
+		in[t] = true
+	}
+	var out []string
+	for _, q := range qs {
+		switch {
+		case q.State != postgres.StateActive:
+		case kind == KindTenant && q.Tenant != tenant:
+		case kind == KindSince && !in[q.Tenant]:
+		default:
+			out = append(out, q.Tenant)
+		}
+	}
+	return out, nil
 }
 
 // jobError is what a failed job shows: the fault's message, never the
@@ -255,7 +300,7 @@ func jobError(ctx context.Context, err error) string {
 	return fault.MessageOf(err)
 }
 
-// runFull runs Rebuild while a side loop refreshes the event
+// runFull runs Full while a side loop refreshes the event
 // counts, so that the rebuild's own polling is never slowed by them.
 func (j *Jobs) runFull(ctx context.Context, s *jobState) error {
 	countCtx, stopCounting := context.WithCancel(ctx)
@@ -298,13 +343,16 @@ func (j *Jobs) runFull(ctx context.Context, s *jobState) error {
 	return err
 }
 
-// runSince runs RebuildSince, counting the events of each
+// runSince runs Since, counting the events of each
 // tenant once the tenants are chosen, for the progress.
 func (j *Jobs) runSince(ctx context.Context, s *jobState) error {
 	var counts []uint64
 	_, err := Since(ctx, j.d, s.job.Projection, *s.job.Since, SinceOptions{
 		Progress: func(p SinceProgress) {
 			if counts == nil {
+				j.mu.Lock()
+				s.tenants = p.Tenants
+				j.mu.Unlock()
 				counts = make([]uint64, len(p.Tenants))
 				var total uint64
 				for i, t := range p.Tenants {

@@ -14,14 +14,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// SinceOptions tunes RebuildSince.
+// SinceOptions tunes Since.
 type SinceOptions struct {
 	// Progress, when set, is called once the tenants are known and after
 	// each tenant is rebuilt.
 	Progress func(SinceProgress)
 }
 
-// SinceProgress says how far a RebuildSince is.
+// SinceProgress says how far a Since is.
 type SinceProgress struct {
 	Tenants []string // the tenants to rebuild, in the order of their first event
 	Done    int      // how many of them are rebuilt
@@ -110,8 +110,7 @@ func TenantsSince(ctx context.Context, d runner.Deps, since time.Time) ([]string
 	}
 }
 
-// RebuildSince rebuilds, one after the other and each as RebuildTenant
-// does, the tenants whose first event was stored at or after since (see
+// Since rebuilds, one after the other and each as Tenant does, the tenants whose first event was stored at or after since (see
 // TenantsSince): the tenants created since then, whose whole history lies
 // after since. Their rows of the live generation are replaced; the rows of
 // older tenants are never touched, even when they have events after since,
@@ -119,7 +118,7 @@ func TenantsSince(ctx context.Context, d runner.Deps, since time.Time) ([]string
 // (that needs a rebuild of the tenant, or a full one).
 //
 // The tenants are chosen when the call starts; tenants created later are
-// left to the live projection. RebuildSince returns the tenants rebuilt
+// left to the live projection. Since returns the tenants rebuilt
 // (none is not an error). It fails with fault.Invalid for an unknown
 // projection or a since that is zero or in the future, and stops at the
 // first tenant that fails, having rebuilt the ones before it.
@@ -138,7 +137,7 @@ func Since(ctx context.Context, d runner.Deps, projection string, since time.Tim
 		opts.Progress(SinceProgress{Tenants: tenants})
 	}
 	for i, t := range tenants {
-		if err := Tenant(ctx, d, t); err != nil {
+		if _, err := Tenant(ctx, d, t); err != nil {
 			return tenants[:i], fmt.Errorf("rebuild of tenant %s: %w", t, err)
 		}
 		if opts.Progress != nil {

@@ -18,136 +18,168 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Tenant rebuilds one tenant's rows of the active accounts
-// generation from its events ("auth.evt.<tenant>.>" from sequence 1) and
-// replaces them in one transaction: the other tenants' rows are not
-// touched, and readers of the tenant see the old rows until the commit.
+// Tenant rebuilds one tenant's rows of the active accounts generation
+// from its events ("auth.evt.<tenant>.>" from sequence 1) and replaces
+// them in one transaction: the other tenants' rows are not touched, and
+// readers of the tenant see the old rows until the commit.
+//
+// The events are applied as the live projection applies them: messages
+// that are no events of the platform and events an operator skipped for
+// good are passed, and at the first event that cannot be applied the
+// tenant stops there. The rebuild then leaves the tenant quarantined at
+// that event (its rows are those before it) and returns it; otherwise it
+// releases the tenant from any quarantine and returns nil. Either way the
+// rows are what a replay of the log gives.
 //
 // The rows are rebuilt in a scratch schema, never past the live checkpoint
 // of the tenant's partition; the last step locks that checkpoint (holding
 // the partition's worker for a moment), applies the tenant's remaining
 // events up to it, and swaps the rows, so the result is exactly what the
 // live projection holds at that checkpoint. It fails with fault.Invalid for
-// a malformed tenant and fault.Unavailable when one of the tenant's events
-// cannot be applied.
-func Tenant(ctx context.Context, d runner.Deps, tenant string) error {
+// a malformed tenant.
+func Tenant(ctx context.Context, d runner.Deps, tenant string) (*postgres.Quarantine, error) {
 	if !events.ValidToken(tenant) {
-		return fault.Errorf(fault.Invalid, "tenant %q is not a valid tenant id", tenant)
+		return nil, fault.Errorf(fault.Invalid, "tenant %q is not a valid tenant id", tenant)
 	}
 	live, err := postgres.ActiveTarget(ctx, d.Pool, accounts.Name)
 	if err != nil {
-		return fmt.Errorf("rebuild tenant: %w", err)
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
 	}
 	partition := events.Partition(tenant)
+	skipped, err := postgres.OperatorSkips(ctx, d.Pool, accounts.Name, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
+	}
 
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
-	scratchName := "rm_" + accounts.Name + "_tenant_" + hex.EncodeToString(suffix)
-	if err := postgres.CreateScratch(ctx, d.Pool, scratchName); err != nil {
-		return fmt.Errorf("rebuild tenant: %w", err)
+	scratch := "rm_" + accounts.Name + "_tenant_" + hex.EncodeToString(suffix)
+	if err := postgres.CreateScratch(ctx, d.Pool, scratch); err != nil {
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
 	}
 	defer func() {
-		if err := postgres.DropSchema(context.WithoutCancel(ctx), d.Pool, scratchName, "30s"); err != nil {
-			d.Log.WarnContext(ctx, "rebuild tenant: scratch schema not dropped", "schema", scratchName, "error", err)
+		if err := postgres.DropSchema(context.WithoutCancel(ctx), d.Pool, scratch, "30s"); err != nil {
+			d.Log.WarnContext(ctx, "rebuild tenant: scratch schema not dropped", "schema", scratch, "error", err)
 		}
 	}()
-	scratch, err := accounts.New(scratchName)
+	replay, err := postgres.NewApplier().NewTenantReplay(scratch, tenant, partition, skipped, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	store, err := eventstore.New(d.JS)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	stream, err := d.JS.Stream(ctx, events.StreamEvents)
 	if err != nil {
-		return fmt.Errorf("rebuild tenant: %w", err)
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
 	}
 	r, err := store.Read(ctx, eventstore.ReadOptions{Filters: []string{runner.TenantFilter(tenant)}, FromSequence: 1})
 	if err != nil {
-		return fmt.Errorf("rebuild tenant: %w", err)
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
 	}
 	defer r.Close()
-	rb := &tenantRebuild{r: r, stream: stream, filter: runner.TenantFilter(tenant), scratch: scratch}
+	rb := &tenantRebuild{r: r, stream: stream, filter: runner.TenantFilter(tenant), replay: replay}
 
 	// Catch up outside the final transaction, never past the live
 	// checkpoint, so that the partition's worker is held only briefly.
 	for {
 		cp, err := postgres.Checkpoint(ctx, d.Pool, live.Key(), partition, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := rb.applyUpTo(ctx, d.Pool, cp); err != nil {
-			return err
+			return nil, err
 		}
-		if len(rb.buf) > 0 {
+		if rb.buffered() {
 			break // the live partition is behind what was read: finish under its lock
 		}
-		batch, err := rb.fetch(ctx, 200*time.Millisecond)
+		read, err := rb.fetch(ctx, 200*time.Millisecond)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if len(batch) == 0 && r.Pending() == 0 {
+		if !read && r.Pending() == 0 {
 			break
 		}
 	}
 
 	tx, err := d.Pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("rebuild tenant: %w", err)
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	cp, err := postgres.Checkpoint(ctx, tx, live.Key(), partition, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := rb.finish(ctx, tx, cp); err != nil {
-		return err
+		return nil, err
 	}
-	if err := postgres.ReplaceTenantRows(ctx, tx, live, scratch.Schema(), tenant, partition, cp); err != nil {
-		return fmt.Errorf("rebuild tenant: %w", err)
+	if err := postgres.ReplaceTenantRows(ctx, tx, live, scratch, tenant, partition, cp); err != nil {
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
+	}
+	out := replay.Outcome()
+	if out.Stopped != nil {
+		out.Stopped.Projection, out.Stopped.Generation = live.Projection, live.Generation
+	}
+	if err := postgres.SetTenantState(ctx, tx, live, tenant, out.Stopped, out.Rejected, true); err != nil {
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("rebuild tenant: %w", err)
+		return nil, fmt.Errorf("rebuild tenant: %w", err)
 	}
-	d.Log.InfoContext(ctx, "projection tenant rebuilt", "projection", live.Key(), "tenant", tenant, "partition", partition, "seq", cp)
-	return nil
+	log := d.Log.With("projection", live.Key(), "tenant", tenant, "partition", partition, "seq", cp, "applied", out.Applied)
+	if q := out.Stopped; q != nil {
+		log.WarnContext(ctx, "projection tenant rebuilt up to an event that cannot be applied: the tenant stays quarantined there",
+			"quarantined_seq", q.Seq, "event_id", q.EventID, "event_type", q.EventType, "error", q.Error)
+	} else {
+		log.InfoContext(ctx, "projection tenant rebuilt")
+	}
+	return out.Stopped, nil
 }
 
-// tenantRebuild applies one tenant's events to scratch tables.
+// tenantRebuild applies one tenant's messages to scratch tables, as they
+// are read.
 type tenantRebuild struct {
 	r       *eventstore.Reader
 	stream  jetstream.Stream
 	filter  string
-	scratch *accounts.Tables
-	buf     []eventstore.Stored // read, not yet applied
-	read    uint64              // last sequence read
+	replay  *postgres.TenantReplay
+	buf     []eventstore.Stored       // read, not yet applied
+	corrupt []*eventstore.DecodeError // read, not yet passed: messages that are no envelopes
+	read    uint64                    // last sequence read
 }
 
-// fetch reads the next events into buf.
-func (rb *tenantRebuild) fetch(ctx context.Context, wait time.Duration) ([]eventstore.Stored, error) {
+// fetch reads the next messages into buf and corrupt, and reports whether
+// it read any.
+func (rb *tenantRebuild) fetch(ctx context.Context, wait time.Duration) (bool, error) {
 	batch, err := rb.r.Fetch(ctx, 1000, wait)
-	var corrupt *eventstore.DecodeError
-	if errors.As(err, &corrupt) {
-		return nil, fault.Wrap(fault.Unavailable, err, fmt.Sprintf("rebuild tenant: event %d cannot be read", corrupt.Sequence))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rebuild tenant: %w", err)
+	var bad *eventstore.DecodeError
+	switch {
+	case errors.As(err, &bad):
+		rb.corrupt = append(rb.corrupt, bad)
+	case err != nil:
+		return false, fmt.Errorf("rebuild tenant: %w", err)
 	}
 	rb.buf = append(rb.buf, batch...)
 	if n := len(batch); n > 0 {
 		rb.read = batch[n-1].Sequence
 	}
-	return batch, nil
+	if bad != nil {
+		rb.read = max(rb.read, bad.Sequence)
+	}
+	return len(batch) > 0 || bad != nil, nil
 }
 
-// applyUpTo applies the buffered events at or below cp in a transaction
+// buffered reports whether messages read are waiting to be applied.
+func (rb *tenantRebuild) buffered() bool { return len(rb.buf) > 0 || len(rb.corrupt) > 0 }
+
+// applyUpTo applies the buffered messages at or below cp in a transaction
 // of their own.
 func (rb *tenantRebuild) applyUpTo(ctx context.Context, pool interface {
 	Begin(context.Context) (pgx.Tx, error)
 }, cp uint64) error {
-	n := rb.upTo(cp)
-	if n == 0 {
+	if !rb.due(cp) {
 		return nil
 	}
 	tx, err := pool.Begin(ctx)
@@ -155,23 +187,23 @@ func (rb *tenantRebuild) applyUpTo(ctx context.Context, pool interface {
 		return fmt.Errorf("rebuild tenant: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := rb.apply(ctx, tx, n); err != nil {
+	if err := rb.apply(ctx, tx, cp); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
 }
 
-// finish applies, inside tx, every event of the tenant at or below cp not
-// applied yet, reading the stream as far as needed.
+// finish applies, inside tx, every message of the tenant at or below cp
+// not applied yet, reading the stream as far as needed.
 func (rb *tenantRebuild) finish(ctx context.Context, tx pgx.Tx, cp uint64) error {
 	for {
-		if err := rb.apply(ctx, tx, rb.upTo(cp)); err != nil {
+		if err := rb.apply(ctx, tx, cp); err != nil {
 			return err
 		}
-		if len(rb.buf) > 0 || rb.read >= cp {
+		if rb.buffered() || rb.read >= cp {
 			return nil // what remains is past the checkpoint
 		}
-		// Is there an event of the tenant between what was read and cp?
+		// Is there a message of the tenant between what was read and cp?
 		next, err := rb.stream.GetMsg(ctx, rb.read+1, jetstream.WithGetMsgSubject(rb.filter))
 		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && next.Sequence > cp) {
 			return nil
@@ -185,28 +217,27 @@ func (rb *tenantRebuild) finish(ctx context.Context, tx pgx.Tx, cp uint64) error
 	}
 }
 
-func (rb *tenantRebuild) upTo(cp uint64) int {
+// due reports whether a buffered message is at or below cp.
+func (rb *tenantRebuild) due(cp uint64) bool {
+	return (len(rb.buf) > 0 && rb.buf[0].Sequence <= cp) || (len(rb.corrupt) > 0 && rb.corrupt[0].Sequence <= cp)
+}
+
+// apply applies the buffered messages at or below cp inside tx.
+func (rb *tenantRebuild) apply(ctx context.Context, tx pgx.Tx, cp uint64) error {
 	n := 0
 	for n < len(rb.buf) && rb.buf[n].Sequence <= cp {
 		n++
 	}
-	return n
-}
-
-func (rb *tenantRebuild) apply(ctx context.Context, tx pgx.Tx, n int) error {
-	if n == 0 {
+	c := 0
+	for c < len(rb.corrupt) && rb.corrupt[c].Sequence <= cp {
+		c++
+	}
+	if n == 0 && c == 0 {
 		return nil
 	}
-	_, err := rb.scratch.Apply(ctx, tx, rb.buf[:n])
-	var evErr *accounts.EventError
-	if errors.As(err, &evErr) {
-		bad := rb.buf[evErr.Index]
-		return fault.Wrap(fault.Unavailable, evErr.Err,
-			fmt.Sprintf("rebuild tenant: event %d (%s) cannot be applied", bad.Sequence, bad.Envelope.Type))
-	}
-	if err != nil {
+	if err := rb.replay.Apply(ctx, tx, rb.buf[:n], rb.corrupt[:c]); err != nil {
 		return fmt.Errorf("rebuild tenant: %w", err)
 	}
-	rb.buf = rb.buf[n:]
+	rb.buf, rb.corrupt = rb.buf[n:], rb.corrupt[c:]
 	return nil
 }

@@ -58,7 +58,7 @@ func TestRebuildTenant_LeavesOtherTenantsAlone(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	if err := rebuild.Tenant(ctx, d, "acme"); err != nil {
+	if _, err := rebuild.Tenant(ctx, d, "acme"); err != nil {
 		t.Fatalf("rebuild tenant: %v", err)
 	}
 	<-done
@@ -78,7 +78,7 @@ func TestRebuildTenant_LeavesOtherTenantsAlone(t *testing.T) {
 		t.Fatal("scratch schema left behind")
 	}
 
-	err := rebuild.Tenant(ctx, d, "a.b")
+	_, err := rebuild.Tenant(ctx, d, "a.b")
 	if fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("rebuild of a malformed tenant: %v", err)
 	}

@@ -31,12 +31,13 @@ type commitWatch struct {
 	mu      sync.Mutex
 	heads   map[int]uint64
 	at      map[int]uint64
+	reached map[int]time.Time // when each partition reached its head
 	commits int
 	done    chan struct{}
 }
 
 func newCommitWatch(heads map[int]uint64) *commitWatch {
-	w := &commitWatch{heads: heads, at: map[int]uint64{}, done: make(chan struct{})}
+	w := &commitWatch{heads: heads, at: map[int]uint64{}, reached: map[int]time.Time{}, done: make(chan struct{})}
 	if len(heads) == 0 {
 		close(w.done)
 	}
@@ -51,6 +52,9 @@ func (w *commitWatch) onCommit(t postgres.Target, partition int, r postgres.Resu
 	defer w.mu.Unlock()
 	w.commits++
 	w.at[partition] = max(w.at[partition], r.To)
+	if _, ok := w.reached[partition]; !ok && w.at[partition] >= w.heads[partition] {
+		w.reached[partition] = time.Now()
+	}
 	for p, head := range w.heads {
 		if w.at[p] < head {
 			return
@@ -70,7 +74,20 @@ func (w *commitWatch) onCommit(t postgres.Target, partition int, r postgres.Resu
 // last event. N comes from AUTHSTREAM_BENCH_EVENTS (default 5000), e.g.
 //
 //	AUTHSTREAM_BENCH_EVENTS=100000 go test -run '^$' -bench BenchmarkReplay -benchtime 1x ./internal/runner/
-func BenchmarkReplay(b *testing.B) {
+//
+// It also reports the replay rate of the partition of tenant-0 alone (the
+// events of that partition over the time it took to reach its last one),
+// to compare with BenchmarkReplayQuarantined.
+func BenchmarkReplay(b *testing.B) { benchReplay(b, false) }
+
+// BenchmarkReplayQuarantined is BenchmarkReplay with tenant-0 quarantined
+// at the event right after its creation (a user that does not exist is
+// disabled): its partition applies the other tenants' events and passes
+// tenant-0's over, which wait in the log. partition-events/s counts every
+// event of the partition, tenant-0's included.
+func BenchmarkReplayQuarantined(b *testing.B) { benchReplay(b, true) }
+
+func benchReplay(b *testing.B, quarantine bool) {
 	n := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_EVENTS", 5000)
 	js := projectortest.MustJetStream(b)
 	tenants := make([]string, 50)
@@ -78,12 +95,32 @@ func BenchmarkReplay(b *testing.B) {
 		tenants[i] = "tenant-" + strconv.Itoa(i)
 	}
 	g := projectortest.NewGen(99, tenants...)
+	sick := events.Partition(tenants[0])
+	inSick := 0
+	first := true
 	for left := n; left > 0; left -= 10000 {
-		projectortest.Publish(b, js, g.Many(b, min(left, 10000))...)
+		envs := g.Many(b, min(left, 10000))
+		if quarantine && first {
+			for i, e := range envs {
+				if e.Tenant == tenants[0] {
+					bad := g.Envelope(b, tenants[0], events.AggregateUser, events.NewID(), events.TypeUserDisabled, events.UserDisabled{})
+					envs = slices.Insert(envs, i+1, bad)
+					n++ // counted as the others
+					break
+				}
+			}
+		}
+		first = false
+		for _, e := range envs {
+			if events.Partition(e.Tenant) == sick {
+				inSick++
+			}
+		}
+		projectortest.Publish(b, js, envs...)
 	}
 	heads := projectortest.StreamHeads(b, js)
 
-	var total, cpu, pgCPU time.Duration
+	var total, sickTime, cpu, pgCPU time.Duration
 	commits, pgOK := 0, true
 	for b.Loop() {
 		b.StopTimer()
@@ -105,12 +142,21 @@ func BenchmarkReplay(b *testing.B) {
 		cpu += processCPU(b) - startCPU
 		stopProfile()
 		b.StopTimer()
+		w.mu.Lock()
+		sickTime += w.reached[sick].Sub(start)
+		w.mu.Unlock()
 		backendCPU, backendOK := backendsCPU(b, pool)
 		pgCPU += backendCPU
 		pgOK = pgOK && backendOK
 		stop()
 		if !projectortest.CaughtUp(b, pool, js, live.Key()) {
 			b.Fatal("checkpoints in the database are behind the commits seen")
+		}
+		quarantined := projectortest.Count(b, pool, `SELECT count(*) FROM projection_tenant_quarantine`)
+		if want := map[bool]int{true: 1, false: 0}[quarantine]; quarantined != want {
+			rows, _ := pool.Query(context.Background(), `SELECT tenant || ' ' || seq || ' ' || event_type || ' ' || error FROM projection_tenant_quarantine`)
+			got, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+			b.Fatalf("%d tenants quarantined, want %d: %v", quarantined, want, got)
 		}
 		pool.Close()
 		w.mu.Lock()
@@ -119,6 +165,7 @@ func BenchmarkReplay(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
+	b.ReportMetric(float64(inSick)*float64(b.N)/sickTime.Seconds(), "partition-events/s")
 	b.ReportMetric(float64(n)*float64(b.N)/float64(max(commits, 1)), "events/commit")
 	// The test process runs the projector and the embedded NATS server;
 	// PostgreSQL's share is reported apart, when it can be read.
@@ -203,6 +250,7 @@ func processCPU(tb testing.TB) time.Duration {
 
 // lagSample is one appended event: where and when it was acknowledged.
 type lagSample struct {
+	tenant    string
 	partition int
 	seq       uint64
 	acked     time.Time
@@ -224,12 +272,20 @@ type announcement struct {
 // the query service sees it; p50, p99 and max are reported.
 //
 //	go test -run '^$' -bench BenchmarkLag -benchtime 1x ./internal/runner/
-func BenchmarkLag(b *testing.B) {
+func BenchmarkLag(b *testing.B) { benchLag(b, false) }
+
+// BenchmarkLagQuarantined is BenchmarkLag with tenant lag-0 quarantined
+// right after its creation: its later events are passed over. The lag
+// reported is that of the other tenants' events, 49 of 50, among them
+// those sharing lag-0's partition.
+func BenchmarkLagQuarantined(b *testing.B) { benchLag(b, true) }
+
+func benchLag(b *testing.B, quarantine bool) {
 	rate := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_RATE", 2000)
 	seconds := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_SECONDS", 10)
 	for b.Loop() {
 		b.StopTimer()
-		samples, announced, took := runLag(b, rate, time.Duration(seconds)*time.Second)
+		samples, announced, took := runLag(b, rate, time.Duration(seconds)*time.Second, quarantine)
 		b.StartTimer()
 		lags := make([]time.Duration, 0, len(samples))
 		byPartition := map[int][]announcement{}
@@ -237,6 +293,9 @@ func BenchmarkLag(b *testing.B) {
 			byPartition[a.partition] = append(byPartition[a.partition], a)
 		}
 		for _, s := range samples {
+			if quarantine && s.tenant == "lag-0" {
+				continue
+			}
 			as := byPartition[s.partition]
 			// Announcements of a partition arrive in increasing order.
 			i := sort.Search(len(as), func(i int) bool { return as[i].seq >= s.seq })
@@ -258,8 +317,9 @@ func BenchmarkLag(b *testing.B) {
 
 // runLag appends events at rate for d with a supervisor running, and
 // returns what was appended, what was announced until every event was, and
-// how long the appends took.
-func runLag(b *testing.B, rate int, d time.Duration) ([]lagSample, []announcement, time.Duration) {
+// how long the appends took. With quarantine, an event lag-0's state cannot
+// take follows its creation.
+func runLag(b *testing.B, rate int, d time.Duration, quarantine bool) ([]lagSample, []announcement, time.Duration) {
 	ctx := context.Background()
 	js, pool := projectortest.MustJetStream(b), projectortest.MustPool(b)
 	store, err := eventstore.New(js)
@@ -328,7 +388,13 @@ func runLag(b *testing.B, rate int, d time.Duration) ([]lagSample, []announcemen
 			b.Fatalf("append: %v", err)
 		}
 		positions[k] = res.Positions[0]
-		samples = append(samples, lagSample{events.Partition(e.Tenant), res.Sequence, time.Now()})
+		samples = append(samples, lagSample{e.Tenant, events.Partition(e.Tenant), res.Sequence, time.Now()})
+		if quarantine && e.Type == events.TypeTenantCreated && e.Tenant == "lag-0" {
+			bad := g.Envelope(b, e.Tenant, events.AggregateUser, events.NewID(), events.TypeUserDisabled, events.UserDisabled{})
+			if _, err := store.Append(ctx, eventstore.Events{Events: []events.Envelope{bad}}); err != nil {
+				b.Fatalf("append: %v", err)
+			}
+		}
 	}
 	took := time.Since(start)
 	projectortest.WaitFor(b, "every event announced", time.Minute, func() bool {

@@ -451,12 +451,14 @@ func cmpUint(a, b uint64) int {
 }
 
 // subjectPartition reads the partition from the last token of a stored
-// subject.
+// event subject, auth.evt.<tenant>.<aggregate>.<id>.<partition>. A subject
+// of another shape belongs to no partition, as for the partition filter
+// a reader of its own uses (auth.evt.*.*.*.<p>): no worker sees it.
 func subjectPartition(subject string) (int, bool) {
-	i := strings.LastIndexByte(subject, '.')
-	if i < 0 {
+	if strings.Count(subject, ".") != 5 {
 		return 0, false
 	}
+	i := strings.LastIndexByte(subject, '.')
 	p, err := strconv.Atoi(subject[i+1:])
 	if err != nil || p < 0 || p >= events.Partitions {
 		return 0, false

@@ -15,11 +15,13 @@ const meterScope = "github.com/authstream/authstream/services/projector"
 // instruments are the projector's metrics. Every measurement carries the
 // projection (with its generation) and the partition.
 type instruments struct {
-	lagEvents   metric.Int64Gauge
-	lagSeconds  metric.Float64Gauge
-	batchSize   metric.Int64Histogram
-	applyTime   metric.Float64Histogram
-	quarantined metric.Int64Gauge
+	lagEvents         metric.Int64Gauge
+	lagSeconds        metric.Float64Gauge
+	batchSize         metric.Int64Histogram
+	applyTime         metric.Float64Histogram
+	quarantined       metric.Int64Gauge
+	tenantQuarantined metric.Int64Gauge
+	skippedMessages   metric.Int64Counter
 }
 
 func newInstruments(mp metric.MeterProvider) *instruments {
@@ -45,8 +47,17 @@ func newInstruments(mp metric.MeterProvider) *instruments {
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 	in.quarantined, _ = m.Int64Gauge("projection.quarantined",
-		metric.WithDescription("1 while the partition is stopped at a quarantined event, else 0"),
-		metric.WithUnit("{partition}"))
+		metric.WithDescription("Tenants of the partition whose projection is stopped at an event that cannot be applied"),
+		metric.WithUnit("{tenant}"))
+	// A tenant label, against the rule of no tenant labels: the set is
+	// what operators are paged for, a handful at most, and the label names
+	// the tenant to resume.
+	in.tenantQuarantined, _ = m.Int64Gauge("projection.tenant.quarantined",
+		metric.WithDescription("1 while the tenant's projection is stopped at an event that cannot be applied, 0 once it is released"),
+		metric.WithUnit("{tenant}"))
+	in.skippedMessages, _ = m.Int64Counter("projection.skipped.messages",
+		metric.WithDescription("Messages passed without being applied: no events of the platform, or events an operator skipped"),
+		metric.WithUnit("{message}"))
 	return in
 }
 
@@ -69,10 +80,25 @@ func (in *instruments) lag(ctx context.Context, t postgres.Target, partition int
 	in.lagSeconds.Record(ctx, seconds, o)
 }
 
-func (in *instruments) quarantine(ctx context.Context, t postgres.Target, partition int, on bool) {
+func (in *instruments) partitionQuarantine(ctx context.Context, t postgres.Target, partition, tenants int) {
+	in.quarantined.Record(ctx, int64(tenants), attrs(t, partition))
+}
+
+func (in *instruments) tenantQuarantine(ctx context.Context, t postgres.Target, tenant string, on bool) {
 	v := int64(0)
 	if on {
 		v = 1
 	}
-	in.quarantined.Record(ctx, v, attrs(t, partition))
+	in.tenantQuarantined.Record(ctx, v, metric.WithAttributes(
+		attribute.String("projection", t.Projection),
+		attribute.Int("generation", t.Generation),
+		attribute.String("tenant", tenant)))
+}
+
+func (in *instruments) skipped(ctx context.Context, t postgres.Target, partition int, reason string) {
+	in.skippedMessages.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("projection", t.Projection),
+		attribute.Int("generation", t.Generation),
+		attribute.Int("partition", partition),
+		attribute.String("reason", reason)))
 }

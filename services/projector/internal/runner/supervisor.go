@@ -285,8 +285,8 @@ func (s *Supervisor) setOwned(k slot, on bool) {
 
 // work holds one partition: it takes the advisory lock on a dedicated
 // connection and applies batches until ctx ends, the generation is
-// retired or something fails. A quarantined partition waits, lock held,
-// until an operator resumes it.
+// retired or something fails. Between two batches it carries out what
+// operators asked for the partition's quarantined tenants.
 func (s *Supervisor) work(ctx context.Context, k slot) error {
 	t, p := k.target, k.partition
 	conn, err := pgx.ConnectConfig(ctx, s.d.Pool.Config().ConnConfig.Copy())
@@ -306,9 +306,15 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 		return errBusy
 	}
 	s.setOwned(k, true)
-	log := s.d.Log.With("projection", t.Key(), "partition", p)
-	log.InfoContext(ctx, "projection partition acquired")
-	defer log.InfoContext(ctx, "projection partition released")
+	w := &worker{s: s, conn: conn, t: t, p: p, log: s.d.Log.With("projection", t.Key(), "partition", p), quarantined: map[string]bool{}}
+	w.log.InfoContext(ctx, "projection partition acquired")
+	defer w.log.InfoContext(ctx, "projection partition released")
+	// The quarantined tenants' gauges belong to whoever holds the
+	// partition: set them now, and to 0 when it goes to another process.
+	if err := w.loadQuarantined(ctx); err != nil {
+		return err
+	}
+	defer w.forgetQuarantined(context.WithoutCancel(ctx))
 	// A worker that died between a commit and its announcement left the
 	// position unannounced: announce it again.
 	if cp, _, retired, err := postgres.PartitionState(ctx, conn, t, p); err == nil && !retired && cp > 0 {
@@ -316,39 +322,36 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 			return err
 		}
 	}
-
-	for {
-		cp, quarantined, retired, err := postgres.PartitionState(ctx, conn, t, p)
-		switch {
-		case err != nil:
-			return err
-		case retired:
-			return nil
-		case quarantined:
-			s.in.quarantine(ctx, t, p, true)
-			if err := sleep(ctx, s.opt.Idle); err != nil {
-				return nil
-			}
-			continue
-		}
-		s.in.quarantine(ctx, t, p, false)
-		err = s.consume(ctx, conn, log, t, p, cp)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, postgres.ErrRetired):
-			return nil
-		case errors.Is(err, postgres.ErrQuarantined):
-			continue
-		case err != nil:
-			return err
-		}
+	cp, _, retired, err := postgres.PartitionState(ctx, conn, t, p)
+	switch {
+	case err != nil:
+		return err
+	case retired:
+		return nil
 	}
+	err = w.consume(ctx, cp)
+	if ctx.Err() != nil || errors.Is(err, postgres.ErrRetired) {
+		return nil
+	}
+	return err
+}
+
+// worker is one held partition of one generation.
+type worker struct {
+	s    *Supervisor
+	conn *pgx.Conn
+	t    postgres.Target
+	p    int
+	log  *slog.Logger
+	// quarantined are the partition's quarantined tenants, for the
+	// metrics; the database holds the truth.
+	quarantined map[string]bool
 }
 
 // consume reads the partition from cp+1 and applies batches until an
-// error, a quarantine or the end of ctx.
-func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logger, t postgres.Target, p int, cp uint64) error {
+// error or the end of ctx.
+func (w *worker) consume(ctx context.Context, cp uint64) error {
+	s, t, p := w.s, w.t, w.p
 	r, err := s.feeds.open(ctx, t, p, cp)
 	if err != nil {
 		return err
@@ -378,19 +381,25 @@ func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logg
 		}
 		if len(batch) == 0 && corrupt == nil {
 			// Idle: make sure the connection (and so the lock) is alive and
-			// the generation still wanted, and report no lag.
-			_, _, retired, err := postgres.PartitionState(ctx, conn, t, p)
+			// the generation still wanted, carry out what operators asked,
+			// and report no lag.
+			_, actions, retired, err := postgres.PartitionState(ctx, w.conn, t, p)
 			if err != nil {
 				return err
 			}
 			if retired {
 				return postgres.ErrRetired
 			}
+			if actions {
+				if err := w.resume(ctx); err != nil {
+					return err
+				}
+			}
 			s.in.lag(ctx, t, p, r.Pending(), 0)
 			continue
 		}
 		start := time.Now()
-		res, err := s.applyOne(ctx, conn, t, p, batch, corrupt)
+		res, err := s.applyOne(ctx, w.conn, t, p, batch, corrupt)
 		if err != nil {
 			return err
 		}
@@ -400,16 +409,59 @@ func (s *Supervisor) consume(ctx context.Context, conn *pgx.Conn, log *slog.Logg
 			lagSeconds = time.Since(batch[len(batch)-1].Time).Seconds()
 		}
 		s.in.lag(ctx, t, p, r.Pending(), lagSeconds)
+		w.report(ctx, res.Rejected, res.Quarantined)
 		if s.d.OnCommit != nil {
 			s.d.OnCommit(t, p, res)
 		}
-		if q := res.Quarantined; q != nil {
-			s.in.quarantine(ctx, t, p, true)
-			log.ErrorContext(ctx, "projection partition quarantined: it stops until an operator resumes it",
-				"seq", q.Seq, "subject", q.Subject, "event_id", q.EventID, "event_type", q.EventType, "error", q.Error)
-			return postgres.ErrQuarantined
+		if res.Actions {
+			if err := w.resume(ctx); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// report logs and counts what a batch or a resume rejected and
+// quarantined.
+func (w *worker) report(ctx context.Context, rejected []postgres.SkippedMessage, quarantined []postgres.Quarantine) {
+	for _, m := range rejected {
+		w.s.in.skipped(ctx, w.t, w.p, m.Reason)
+		w.log.WarnContext(ctx, "projection passed a message that is no event of the platform",
+			"seq", m.Seq, "subject", m.Subject, "tenant", m.Tenant, "event_id", m.EventID, "reason", m.Reason, "error", m.Error)
+	}
+	for _, q := range quarantined {
+		w.quarantined[q.Tenant] = true
+		w.s.in.tenantQuarantine(ctx, w.t, q.Tenant, true)
+		w.log.ErrorContext(ctx, "projection tenant quarantined: its projection stops until an operator resumes it; the other tenants go on",
+			"tenant", q.Tenant, "seq", q.Seq, "subject", q.Subject, "event_id", q.EventID, "event_type", q.EventType, "error", q.Error)
+	}
+	w.s.in.partitionQuarantine(ctx, w.t, w.p, len(w.quarantined))
+}
+
+// loadQuarantined reads the partition's quarantined tenants for the
+// metrics.
+func (w *worker) loadQuarantined(ctx context.Context) error {
+	qs, err := postgres.Quarantines(ctx, w.conn, w.t.Projection)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if q.Generation == w.t.Generation && q.Partition == w.p {
+			w.quarantined[q.Tenant] = true
+			w.s.in.tenantQuarantine(ctx, w.t, q.Tenant, true)
+		}
+	}
+	w.s.in.partitionQuarantine(ctx, w.t, w.p, len(w.quarantined))
+	return nil
+}
+
+// forgetQuarantined sets the gauges of the partition's quarantined tenants
+// to 0: the partition's next holder reports them.
+func (w *worker) forgetQuarantined(ctx context.Context) {
+	for tenant := range w.quarantined {
+		w.s.in.tenantQuarantine(ctx, w.t, tenant, false)
+	}
+	w.s.in.partitionQuarantine(ctx, w.t, w.p, 0)
 }
 
 // applyOne applies one batch in its own transaction on the worker's

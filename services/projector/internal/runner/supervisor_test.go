@@ -2,15 +2,12 @@ package runner_test
 
 import (
 	"context"
-	"fmt"
 	"maps"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/authstream/authstream/services/projector/internal/projectortest"
@@ -97,7 +94,7 @@ func TestSupervisor_LiveEqualsRebuild(t *testing.T) {
 		t.Fatalf("status has %d partitions", len(st))
 	}
 	for _, s := range st {
-		if s.Generation != 2 || s.State != "active" || s.LagEvents != 0 || s.Quarantine != nil {
+		if s.Generation != 2 || s.State != "active" || s.LagEvents != 0 || len(s.Quarantined) != 0 {
 			t.Fatalf("status %+v", s)
 		}
 	}
@@ -195,90 +192,5 @@ func TestSupervisor_HandOver(t *testing.T) {
 				t.Fatalf("partition %d: commit %+v does not follow %+v", p, cs[i], cs[i-1])
 			}
 		}
-	}
-}
-
-// tenantsInTwoPartitions returns two tenants of different partitions.
-func tenantsInTwoPartitions() (string, string) {
-	a := "acme"
-	for i := 0; ; i++ {
-		b := fmt.Sprintf("tenant-%d", i)
-		if events.Partition(b) != events.Partition(a) {
-			return a, b
-		}
-	}
-}
-
-func TestSupervisor_QuarantineStopsOnlyItsPartition(t *testing.T) {
-	pool, js := projectortest.MustPool(t), projectortest.MustJetStream(t)
-	d := projectortest.Deps(t, pool, js)
-	d.Log = projectortest.TestLog(t)
-	projectortest.StartSupervisor(t, d)
-	ctx := context.Background()
-
-	sick, healthy := tenantsInTwoPartitions()
-	pSick := events.Partition(sick)
-	g := projectortest.NewGen(51, sick, healthy)
-	before := g.Many(t, 100)
-	projectortest.Publish(t, js, before...)
-
-	// A message that is no event at all, then an event of a type this
-	// projector does not know, both on the sick tenant's partition.
-	if _, err := js.Publish(ctx, events.Subject(sick, events.AggregateUser, events.NewID()), []byte("{not json")); err != nil {
-		t.Fatal(err)
-	}
-	unknown := g.Envelope(t, sick, events.AggregateUser, events.NewID(), events.TypeUserEnabled, events.UserEnabled{})
-	unknown.Type = "user.renamed"
-	g.ResetChain(sick, events.AggregateUser, unknown.AggregateID)
-	unknown.Version, unknown.Prev, unknown.Hash = 0, "", ""
-	g.ChainEnv(t, &unknown)
-	projectortest.Publish(t, js, unknown)
-	after := g.Many(t, 100)
-	projectortest.Publish(t, js, after...)
-
-	projectortest.WaitFor(t, "quarantine", 20*time.Second, func() bool {
-		return projectortest.Count(t, pool, `SELECT count(*) FROM projection_quarantine WHERE projection = 'accounts@1' AND partition = $1`, pSick) == 1
-	})
-	// The healthy partition goes on.
-	projectortest.WaitFor(t, "healthy partition", 20*time.Second, func() bool {
-		return projectortest.Checkpoints(t, pool, live.Key())[events.Partition(healthy)] == projectortest.StreamHeads(t, js)[events.Partition(healthy)]
-	})
-	st, err := runner.Status(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := st[pSick].Quarantine
-	if q == nil || !strings.HasPrefix(q.Subject, "auth.evt."+sick+".user.") || q.EventID != "" || st[pSick].LagEvents == 0 {
-		t.Fatalf("status of the sick partition: %+v", st[pSick])
-	}
-	if err := runner.CaughtUp(ctx, d); err == nil {
-		t.Fatal("caught up despite a quarantined partition")
-	}
-	corruptSeq := q.Seq
-
-	// Resuming without a fix fails again on the same message.
-	if _, err := postgres.Resume(ctx, d.Pool, d.Log, "accounts", pSick, postgres.ResumeOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	projectortest.WaitFor(t, "quarantine again", 20*time.Second, func() bool {
-		return projectortest.Count(t, pool, `SELECT count(*) FROM projection_quarantine WHERE projection = 'accounts@1' AND partition = $1 AND seq = $2`, pSick, corruptSeq) == 1
-	})
-	// Skipping passes it, and stops at the unknown type.
-	got, err := postgres.Resume(ctx, d.Pool, d.Log, "accounts", pSick, postgres.ResumeOptions{Skip: true})
-	if err != nil || got.Seq != corruptSeq {
-		t.Fatalf("resume with skip: %+v, %v", got, err)
-	}
-	projectortest.WaitFor(t, "unknown type quarantined", 20*time.Second, func() bool {
-		return projectortest.Count(t, pool, `SELECT count(*) FROM projection_quarantine WHERE partition = $1 AND event_type = 'user.renamed'`, pSick) == 1
-	})
-	if _, err := postgres.Resume(ctx, d.Pool, d.Log, "accounts@1", pSick, postgres.ResumeOptions{Skip: true}); err != nil {
-		t.Fatal(err)
-	}
-	projectortest.WaitCaughtUp(t, pool, js, live.Key())
-	projectortest.MustEqualDumps(t, projectortest.Reference(t, pool, "ref", append(before, after...)), projectortest.Dump(t, pool, live.Schema))
-
-	_, err = postgres.Resume(ctx, d.Pool, d.Log, "accounts", pSick, postgres.ResumeOptions{})
-	if fault.CodeOf(err) != fault.NotFound {
-		t.Fatalf("resume of a healthy partition: %v", err)
 	}
 }
