@@ -56,7 +56,7 @@ func ParseQuarantineNotice(payload string) (QuarantineNotice, error) {
 	bad := func() (QuarantineNotice, error) {
 		return QuarantineNotice{}, fmt.Errorf("quarantine notice %q is not projection:quarantined:tenant:seq, projection:released:tenant or projection:reset", payload)
 	}
-	if len(parts) < 2 || parts[0] == "" {
+	if len(parts) < 2 || !events.ValidToken(parts[0]) {
 		return bad()
 	}
 	n := QuarantineNotice{Projection: parts[0]}
@@ -68,7 +68,7 @@ func ParseQuarantineNotice(payload string) (QuarantineNotice, error) {
 		n.Tenant = parts[2]
 	case parts[1] == "quarantined" && len(parts) == 4:
 		seq, err := strconv.ParseUint(parts[3], 10, 64)
-		if err != nil || seq == 0 {
+		if err != nil || seq == 0 || strconv.FormatUint(seq, 10) != parts[3] {
 			return bad()
 		}
 		n.Tenant, n.Quarantined, n.Seq = parts[2], true, seq

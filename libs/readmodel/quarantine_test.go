@@ -39,6 +39,7 @@ func TestParseQuarantineNotice_refuses(t *testing.T) {
 		"", "accounts", ":reset", "accounts:reset:x", "accounts:quarantined:acme", "accounts:quarantined:acme:0",
 		"accounts:quarantined:acme:x", "accounts:quarantined::4", "accounts:released", "accounts:released:",
 		"accounts:released:ac*me", "accounts:released:a.b", "accounts:paused:acme", "accounts:released:acme:3",
+		"accounts:quarantined:acme:042", "accounts:quarantined:acme:+42", "acc ounts:reset",
 	} {
 		if n, err := readmodel.ParseQuarantineNotice(payload); err == nil {
 			t.Errorf("ParseQuarantineNotice(%q) = %+v, want a refusal", payload, n)
@@ -85,4 +86,22 @@ func TestQuarantinedTenants(t *testing.T) {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM projection_tenant_quarantine`); err == nil {
 		t.Fatal("the query role reads projection_tenant_quarantine")
 	}
+}
+
+// FuzzParseQuarantineNotice checks that no payload makes the parser panic,
+// and that what it accepts prints back as the same payload. The seed corpus
+// is in testdata/fuzz/FuzzParseQuarantineNotice.
+func FuzzParseQuarantineNotice(f *testing.F) {
+	for _, s := range []string{"accounts:quarantined:acme:42", "accounts:released:acme", "accounts:reset", "a:b:c:d:e", ":", "accounts:quarantined:acme:042"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		n, err := readmodel.ParseQuarantineNotice(payload)
+		if err != nil {
+			return
+		}
+		if got := n.String(); got != payload {
+			t.Fatalf("ParseQuarantineNotice(%q) = %+v, which prints %q", payload, n, got)
+		}
+	})
 }

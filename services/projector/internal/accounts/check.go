@@ -57,9 +57,17 @@ func ParseSubject(subject string) (Subject, error) {
 	malformed := func(format string, args ...any) (Subject, error) {
 		return Subject{}, &NotAnEvent{Reason: ReasonMalformedSubject, Err: fmt.Errorf(format, args...)}
 	}
+	// Cut token by token: it runs for every message a worker reads.
 	rest, ok := strings.CutPrefix(subject, events.SubjectPrefixEvents+".")
-	tokens := strings.Split(rest, ".")
-	if !ok || len(tokens) != 4 {
+	var tokens [4]string
+	for i := 0; ok && i < len(tokens); i++ {
+		if i < 3 {
+			tokens[i], rest, ok = strings.Cut(rest, ".")
+		} else {
+			tokens[i], ok = rest, !strings.Contains(rest, ".")
+		}
+	}
+	if !ok {
 		return malformed("subject %q is not %s.<tenant>.<aggregate>.<id>.<partition>", subject, events.SubjectPrefixEvents)
 	}
 	s := Subject{Tenant: tokens[0], Aggregate: tokens[1], ID: tokens[2]}
@@ -69,7 +77,7 @@ func ParseSubject(subject string) (Subject, error) {
 		}
 	}
 	s.Partition = events.Partition(s.Tenant)
-	if tokens[3] != strconv.Itoa(s.Partition) {
+	if p, err := strconv.Atoi(tokens[3]); err != nil || p != s.Partition || tokens[3] != strconv.Itoa(p) {
 		return malformed("subject %q ends in %q, not in its tenant's partition %d", subject, tokens[3], s.Partition)
 	}
 	return s, nil

@@ -35,6 +35,15 @@ func TestSupervisor_PoisonStopsOnlyItsTenant(t *testing.T) {
 	before := g.Many(t, 150)
 	projectortest.Publish(t, js, before...)
 	projectortest.WaitCaughtUp(t, pool, js, live.Key())
+	// For comparison: the same measure without poison.
+	start := time.Now()
+	baseline := g.Envelope(t, b, events.AggregateRole, "before-poison", events.TypeRoleDefined, events.RoleDefined{})
+	before = append(before, baseline)
+	projectortest.Publish(t, js, baseline)
+	projectortest.WaitFor(t, "B applying an event", 10*time.Second, func() bool {
+		return projectortest.Count(t, pool, `SELECT count(*) FROM roles WHERE name = 'before-poison' AND tenant_id = $1`, b) == 1
+	})
+	t.Logf("without poison, B applied an event %s after it was appended", time.Since(start).Round(time.Millisecond))
 
 	// The poison.
 	if _, err := js.Publish(ctx, events.Subject(a, events.AggregateUser, events.NewID()), []byte("{not json")); err != nil {
