@@ -145,3 +145,59 @@ func TestAnnounce_changes(t *testing.T) {
 		t.Fatalf("position %q", n.Payload)
 	}
 }
+
+// TestAnnounce_QuarantinedTenant checks what a listener learns of a
+// tenant quarantined in a batch: the quarantine notice at the batch's
+// commit, before anything else, then the tenant as a whole in the batch's
+// changes, then the position; and the release after a resume.
+func TestAnnounce_QuarantinedTenant(t *testing.T) {
+	t.Parallel()
+	pool := projectortest.MustPool(t)
+	tenant := "announce-sick"
+	p := events.Partition(tenant)
+	g := projectortest.NewGen(9, tenant)
+	l := mustListen(t, pool)
+	if _, err := l.conn.Exec(context.Background(), "LISTEN "+readmodel.QuarantineChannel); err != nil {
+		t.Fatal(err)
+	}
+	ap := postgres.NewApplier()
+	created := g.Envelope(t, tenant, events.AggregateTenant, tenant, events.TypeTenantCreated, events.TenantCreated{Name: "Sick"})
+	bad := g.Envelope(t, tenant, events.AggregateUser, events.NewID(), events.TypeUserDisabled, events.UserDisabled{})
+	res := mustAnnounce(t, ap, pool, p, 1, []events.Envelope{created, bad})
+	if len(res.Quarantined) != 1 || res.To != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	prefix := "accounts:" + strconv.Itoa(p) + ":"
+	for _, want := range []struct{ channel, payload string }{
+		{readmodel.QuarantineChannel, "accounts:quarantined:" + tenant + ":2"},
+		{readmodel.ChangesChannel, prefix + "0:2:" + tenant + " " + tenant + ".tenant." + tenant},
+		{readmodel.NotifyChannel, prefix + "2"},
+	} {
+		if n := l.next(t); n.Channel != want.channel || n.Payload != want.payload {
+			t.Fatalf("announcement %s %q, want %s %q", n.Channel, n.Payload, want.channel, want.payload)
+		}
+	}
+	got, err := readmodel.ParseChanges(prefix + "0:2:" + tenant + " " + tenant + ".tenant." + tenant)
+	if err != nil || len(got.Items) != 2 || got.Items[0] != (readmodel.Changed{Tenant: tenant}) {
+		t.Fatalf("the changes do not name the tenant as a whole: %+v, %v", got, err)
+	}
+
+	// A resume that releases it says so.
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	q := res.Quarantined[0]
+	q.Action = postgres.ActionSkip
+	if _, err := ap.ResumeTenant(ctx, tx, live, true, q, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.next(t); n.Channel != readmodel.QuarantineChannel || n.Payload != "accounts:released:"+tenant {
+		t.Fatalf("announcement %s %q, want the release", n.Channel, n.Payload)
+	}
+}
