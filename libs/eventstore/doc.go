@@ -34,5 +34,7 @@
 //   - A batched direct get ({"seq", "next_by_subj", "batch"}) answers with at
 //     most batch messages, each with a Nats-Num-Pending header, then an
 //     end-of-batch message (status 204, no body) whose Nats-Num-Pending
-//     counts the matching messages left after the batch.
+//     counts the matching messages left after the batch. The subject may
+//     be a wildcard filter ("auth.evt.acme.>"), which is how Count counts
+//     without creating a consumer.
 package eventstore

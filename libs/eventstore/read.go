@@ -97,6 +97,12 @@ func (s *Store) Read(ctx context.Context, opts ReadOptions) (*Reader, error) {
 		_ = s.js.DeleteConsumer(ctx, stream, info.Name) // at worst it expires
 	}
 	r := &Reader{msgs: msgs, release: release, items: make(chan readItem, buffer), done: make(chan struct{}), from: opts.FromTime}
+	if info := cons.CachedInfo(); info != nil {
+		// The consumer's count at its creation: what Pending says before
+		// the first event, so that a caller can tell "nothing to read"
+		// from "not arrived yet" without waiting.
+		r.pending = info.NumPending
+	}
 	r.wg.Add(1)
 	go r.pump()
 	return r, nil
@@ -230,6 +236,10 @@ func (r *Reader) FetchAppend(ctx context.Context, dst []Stored, max int, wait ti
 	}
 	for it, n := first, 0; ; {
 		if it.err != nil {
+			var corrupt *DecodeError
+			if errors.As(it.err, &corrupt) {
+				r.pending = it.pending // it was delivered, as an error
+			}
 			return dst, it.err
 		}
 		dst = append(dst, it.stored)
@@ -250,8 +260,10 @@ func (r *Reader) FetchAppend(ctx context.Context, dst []Stored, max int, wait ti
 }
 
 // Pending returns how many events matching the filters were still in the
-// stream after the last one Fetch returned; 0 means caught up at that
-// moment. Rebuilds and auditors use it to know when to stop.
+// stream after the last one Fetch returned (or the last message it
+// reported as a *DecodeError); 0 means caught up at that moment. Before
+// the first Fetch it is the count at the reader's start. Rebuilds and
+// auditors use it to know when to stop.
 func (r *Reader) Pending() uint64 { return r.pending }
 
 // Subscribe calls fn for every event from opts on, in stream order, until

@@ -55,9 +55,52 @@ func TestMigrate(t *testing.T) {
 		if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (projection, partition, seq) VALUES ('migrate-test', 3, 42)`); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pool.Exec(ctx, `INSERT INTO projection_quarantine (projection, partition, seq, subject, event_id, event_type, error)
-			VALUES ('migrate-test', 3, 43, 'auth.evt.acme.user.u1.3', 'e1', 'user.registered', 'boom')`); err != nil {
+		if _, err := pool.Exec(ctx, `INSERT INTO projection_tenant_quarantine (projection, tenant, partition, seq, subject, event_id, event_type, error)
+			VALUES ('migrate-test', 'acme', 3, 43, 'auth.evt.acme.user.u1.3', 'e1', 'user.registered', 'boom')`); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO projection_skipped_messages (projection, seq, partition, subject, tenant, event_id, event_type, reason, error)
+			VALUES ('migrate-test', 44, 3, 'auth.evt.acme.user.u2.3', 'acme', '', '', 'undecodable', 'not json')`); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("partition quarantine of an older release", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		pool := mustOpen(t, pgtest.EmptyURL(t))
+		// The database of the release before per-tenant quarantine, with a
+		// partition stopped at sequence 43 (its checkpoint at 42).
+		ms := mustMigrations(t)
+		for _, m := range ms[:2] {
+			if _, err := pool.Exec(ctx, m.SQL); err != nil {
+				t.Fatalf("%s: %v", m.Name, err)
+			}
+		}
+		if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+			INSERT INTO schema_migrations (version, name) VALUES (1, '0001_projection_state.sql'), (2, '0002_accounts.sql');
+			UPDATE projection_checkpoints SET seq = 42 WHERE projection = 'accounts@1' AND partition = 3;
+			INSERT INTO projection_quarantine (projection, partition, seq, subject, event_id, event_type, error)
+			VALUES ('accounts@1', 3, 43, 'auth.evt.acme.user.u1.3', '', '', 'invalid event: envelope member id is missing')`); err != nil {
+			t.Fatal(err)
+		}
+		if err := readmodel.Migrate(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+		// The partition goes on from its checkpoint: its worker meets the
+		// message again first and records it under the new rules.
+		var seq int
+		var table *string
+		if err := pool.QueryRow(ctx, `SELECT c.seq, to_regclass('projection_quarantine')::text FROM projection_checkpoints c
+			WHERE c.projection = 'accounts@1' AND c.partition = 3`).Scan(&seq, &table); err != nil {
+			t.Fatal(err)
+		}
+		if seq != 42 || table != nil {
+			t.Fatalf("after the migration: checkpoint %d, old table %v; want 42 and none", seq, table)
+		}
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM projection_tenant_quarantine) + (SELECT count(*) FROM projection_skipped_messages)`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("rows after the migration: %d, %v", n, err)
 		}
 	})
 

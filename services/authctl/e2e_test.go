@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/services/authctl"
 	"github.com/authstream/authstream/services/authstream"
 	"github.com/authstream/authstream/services/authstream/authstreamtest"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Credentials of the test's accounts.
@@ -331,6 +334,89 @@ func TestRun_EndToEnd(t *testing.T) {
 			"--query-url", strings.Replace(c.ends.Query, "127.0.0.1", "localhost", 1))
 	})
 
+	t.Run("quarantined tenant", func(t *testing.T) {
+		// An event acme's state cannot take (a user that does not exist is
+		// disabled), appended behind the command service's back.
+		nc, err := nats.Connect(c.ends.NATS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		env, err := events.New(events.TypeUserDisabled, events.UserDisabled{Reason: "no such user"}, events.Meta{
+			Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: events.NewID(), OccurredAt: time.Now(), Actor: events.System,
+		})
+		if err == nil {
+			err = events.Chain("", 1, &env)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := json.Marshal(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(context.Background(), events.Subject(env.Tenant, env.Aggregate, env.AggregateID), body); err != nil {
+			t.Fatal(err)
+		}
+		type quarantine struct {
+			Tenant    string `json:"tenant"`
+			EventID   string `json:"event_id"`
+			EventType string `json:"event_type"`
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var parts []struct {
+				QuarantinedTenants []quarantine `json:"quarantined_tenants"`
+			}
+			out := c.must(t, "", "projections", "status", "--json")
+			if err := json.Unmarshal([]byte(out), &parts); err != nil {
+				t.Fatalf("projections status --json: %v\n%s", err, out)
+			}
+			found := false
+			for _, p := range parts {
+				for _, q := range p.QuarantinedTenants {
+					found = found || (q.Tenant == "acme" && q.EventID == env.ID)
+				}
+			}
+			if found {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("acme is not quarantined:\n%s", out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		out := c.must(t, "", "projections", "status")
+		for _, want := range []string{
+			"tenant acme is quarantined in accounts@2", env.ID, "user.disabled",
+			"authctl projections resume accounts --tenant acme\n",
+			"authctl projections resume accounts --tenant acme --skip",
+			"authctl projections rebuild accounts --tenant acme",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("projections status does not say %q:\n%s", want, out)
+			}
+		}
+		// A retry without a fix stops acme at the same event again.
+		if out := c.must(t, "", "projections", "resume", "accounts", "--tenant", "acme"); !strings.Contains(out, "tenant acme is quarantined again at sequence") {
+			t.Errorf("projections resume --tenant:\n%s", out)
+		}
+		if out := c.must(t, "", "projections", "resume", "accounts", "--tenant", "acme", "--skip"); !strings.Contains(out, "tenant acme resumed past sequence") {
+			t.Errorf("projections resume --tenant --skip:\n%s", out)
+		}
+		if out := c.must(t, "", "projections", "skipped", "accounts"); !strings.Contains(out, "skipped-by-operator") || !strings.Contains(out, "acme") {
+			t.Errorf("projections skipped:\n%s", out)
+		}
+		if out := c.must(t, "", "projections", "status"); strings.Contains(out, "is quarantined") {
+			t.Errorf("acme is still quarantined after the skip:\n%s", out)
+		}
+		c.mustFail(t, 1, "authctl: 404 ", "", "projections", "resume", "accounts", "--tenant", "acme")
+	})
+
 	t.Run("usage errors", func(t *testing.T) {
 		tests := []struct {
 			name string
@@ -347,6 +433,9 @@ func TestRun_EndToEnd(t *testing.T) {
 			{"no terminal for the password", []string{"users", "create", "bob"}},
 			{"bad URL flag", []string{"status", "--query-url", "ftp://x"}},
 			{"resume partition not a number", []string{"projections", "resume", "accounts", "x"}},
+			{"resume without a tenant or partition", []string{"projections", "resume", "accounts"}},
+			{"resume a tenant and a partition", []string{"projections", "resume", "accounts", "3", "--tenant", "acme"}},
+			{"skipped limit out of range", []string{"projections", "skipped", "accounts", "--limit", "0"}},
 			{"rebuild since not a time", []string{"projections", "rebuild", "accounts", "--since", "yesterday"}},
 			{"rebuild tenant and since", []string{"projections", "rebuild", "accounts", "--tenant", "acme", "--since", "1h"}},
 		}

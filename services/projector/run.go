@@ -23,7 +23,7 @@ import (
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
-	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/authstream/authstream/services/projector/internal/runner"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -184,7 +184,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 
-	deps := projection.Deps{Log: log, JS: js, Pool: pool, Meter: tel.MeterProvider}
+	deps := runner.Deps{Log: log, JS: js, Pool: pool, Meter: tel.MeterProvider, TracerProvider: tel.TracerProvider}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = DefaultPublicURL
@@ -207,7 +207,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			}},
 			httpserver.Check{Name: "postgres", Check: pool.Ping},
 			httpserver.Check{Name: "projections", Check: func(ctx context.Context) error {
-				return projection.CaughtUp(ctx, deps)
+				return runner.CaughtUp(ctx, deps)
 			}},
 		),
 	})
@@ -227,7 +227,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	)
 	wg.Go(func() {
 		defer cancel()
-		if err := projection.Run(ctx, deps); err != nil {
+		if err := runner.Run(ctx, deps); err != nil {
 			workerErr = fmt.Errorf("projection: %w", err)
 		}
 	})

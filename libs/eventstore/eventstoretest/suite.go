@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore NewStore) {
 		}},
 		{"ReadFromSequence", testReadFromSequence},
 		{"ReadFromTime", testReadFromTime},
+		{"Count", testCount},
+		{"ReadPending", testReadPending},
 		{"Subscribe", testSubscribe},
 		{"PartitionSuffix", testPartitions},
 		{"ActivityStream", testActivity},
@@ -561,6 +563,113 @@ func testReadFromSequence(t *testing.T, s *eventstore.Store, _ jetstream.JetStre
 	}
 	if ids(mine) != ids(h.Events) {
 		t.Fatalf("partition filter: got %s, want %s", ids(mine), ids(h.Events))
+	}
+}
+
+// testCount counts a tenant's events and one of its aggregates' under
+// subject filters, from several start sequences, and the events of a
+// tenant that has none. A tenant's claim (createTenant writes one) is never
+// counted.
+func testCount(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, admin, user := newTenant(t), events.NewID(), events.NewID()
+	mustAppend(t, s, createTenant(t, tenant, admin)...) // four events and a claim
+	h := appendN(t, s, tenant, user, 5)
+	all := events.SubjectPrefixEvents + "." + tenant + ".>"
+	users := events.SubjectPrefixEvents + "." + tenant + ".user.*.*"
+	one := events.StoredSubject(tenant, events.AggregateUser, user)
+	last := h.Events[4]
+	tests := []struct {
+		name      string
+		filter    string
+		from      uint64
+		want      uint64
+		wantFirst eventstore.Stored
+	}{
+		{"whole tenant", all, 0, 9, eventstore.Stored{}},
+		{"one aggregate type", users, 0, 7, eventstore.Stored{}},
+		{"one aggregate from its third event", one, h.Events[2].Sequence, 3, h.Events[2]},
+		{"from before its first event", one, h.Events[0].Sequence - 1, 5, h.Events[0]},
+		{"from the last", all, last.Sequence, 1, last},
+		{"past the last", all, last.Sequence + 1, 0, eventstore.Stored{}},
+		{"another tenant", events.SubjectPrefixEvents + "." + newTenant(t) + ".>", 0, 0, eventstore.Stored{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Count(ctx, events.StreamEvents, tt.filter, tt.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Messages != tt.want {
+				t.Fatalf("Count(%s from %d) = %d messages, want %d", tt.filter, tt.from, got.Messages, tt.want)
+			}
+			if tt.want == 0 && (got.FirstSequence != 0 || !got.FirstTime.IsZero()) {
+				t.Fatalf("nothing counted, yet a first message %+v", got)
+			}
+			if tt.wantFirst.Sequence != 0 && (got.FirstSequence != tt.wantFirst.Sequence || !got.FirstTime.Equal(tt.wantFirst.Time)) {
+				t.Fatalf("first message %d at %v, want %d at %v", got.FirstSequence, got.FirstTime, tt.wantFirst.Sequence, tt.wantFirst.Time)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		for _, c := range []struct{ stream, filter string }{
+			{events.StreamEvents, events.SubjectPrefixClaims + ".>"},
+			{events.StreamEvents, events.SubjectPrefixEvents + "."},
+			{events.StreamEvents, ">"},
+			{events.StreamActivity, all},
+			{"OTHER", all},
+		} {
+			if _, err := s.Count(ctx, c.stream, c.filter, 0); !errors.Is(err, eventstore.ErrInvalidArgument) {
+				t.Errorf("Count(%s, %q) = %v, want ErrInvalidArgument", c.stream, c.filter, err)
+			}
+		}
+	})
+}
+
+// testReadPending follows Reader.Pending from the start of a read, before
+// any event, through a message that is no event, to the end.
+func testReadPending(t *testing.T, s *eventstore.Store, js jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, user := newTenant(t), events.NewID()
+	appendN(t, s, tenant, user, 3)
+	if _, err := js.Publish(ctx, events.Subject(tenant, events.AggregateUser, events.NewID()), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	filter := events.SubjectPrefixEvents + "." + tenant + ".>"
+	r, err := s.Read(ctx, eventstore.ReadOptions{Filters: []string{filter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := r.Pending(); got != 4 {
+		t.Fatalf("Pending before the first fetch = %d, want 4", got)
+	}
+	var got []eventstore.Stored
+	for len(got) < 3 {
+		batch, err := r.Fetch(ctx, 3-len(got), 5*time.Second)
+		if err != nil || len(batch) == 0 {
+			t.Fatalf("fetch after %d events: %d, %v", len(got), len(batch), err)
+		}
+		got = append(got, batch...)
+	}
+	if p := r.Pending(); p != 1 {
+		t.Fatalf("Pending after the events = %d, want 1", p)
+	}
+	var corrupt *eventstore.DecodeError
+	if _, err := r.Fetch(ctx, 10, 5*time.Second); !errors.As(err, &corrupt) {
+		t.Fatalf("fetch of the corrupt message: %v", err)
+	}
+	if p := r.Pending(); p != 0 {
+		t.Fatalf("Pending after the corrupt message = %d, want 0", p)
+	}
+
+	empty, err := s.Read(ctx, eventstore.ReadOptions{Filters: []string{events.SubjectPrefixEvents + "." + newTenant(t) + ".>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	if p := empty.Pending(); p != 0 {
+		t.Fatalf("Pending of a tenant without events = %d", p)
 	}
 }
 

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -15,8 +18,16 @@ import (
 var projectionCommands = []*command{
 	{
 		name: "projections status", synopsis: "",
-		summary: "show every partition of the projections: checkpoint, lag, quarantine (platform operators)",
+		summary: "show every partition of the projections (checkpoint, lag) and the quarantined tenants, with the commands that resume them (platform operators)",
 		run:     projectionsStatus,
+	},
+	{
+		name: "projections skipped", synopsis: "NAME [--limit N]",
+		summary: "list the messages a projection passed without applying them: no events of the platform, or events skipped by an operator (platform operators)",
+		flags: func(fs *flag.FlagSet) {
+			fs.Int("limit", 20, "show at most `N` messages, newest first")
+		},
+		run: projectionsSkipped,
 	},
 	{
 		name: "projections rebuild", synopsis: "NAME [--tenant T | --since TIME]",
@@ -29,10 +40,11 @@ var projectionCommands = []*command{
 		run: projectionsRebuild,
 	},
 	{
-		name: "projections resume", synopsis: "NAME PARTITION [--skip]",
-		summary: "resume a quarantined partition, retrying or skipping its event (platform operators)",
+		name: "projections resume", synopsis: "NAME (--tenant T | PARTITION) [--skip]",
+		summary: "resume a quarantined tenant (or every quarantined tenant of a partition), retrying or skipping the event it stopped at (platform operators)",
 		flags: func(fs *flag.FlagSet) {
-			fs.Bool("skip", false, "move past the quarantined event for good instead of retrying it")
+			fs.String("tenant", "", "resume this quarantined `tenant`")
+			fs.Bool("skip", false, "pass the event the tenant stopped at for good instead of retrying it")
 		},
 		run: projectionsResume,
 	},
@@ -41,26 +53,52 @@ var projectionCommands = []*command{
 // jobPoll is how often projections rebuild asks how its job is doing.
 const jobPoll = 500 * time.Millisecond
 
+// resumeWait bounds how long projections resume waits for the projector's
+// worker to carry the resume out (it does so between two batches, within
+// a second or so); resumePoll is how often it looks.
+const (
+	resumeWait = 30 * time.Second
+	resumePoll = 200 * time.Millisecond
+)
+
 // partitionStatus is one partition in GET /projections.
 type partitionStatus struct {
-	Projection string      `json:"projection"`
-	Generation int         `json:"generation"`
-	State      string      `json:"state"`
-	Partition  int         `json:"partition"`
-	Checkpoint uint64      `json:"checkpoint"`
-	UpdatedAt  time.Time   `json:"updated_at"`
-	LagEvents  uint64      `json:"lag_events"`
-	LagSeconds float64     `json:"lag_seconds"`
-	Quarantine *quarantine `json:"quarantine,omitempty"`
+	Projection string    `json:"projection"`
+	Generation int       `json:"generation"`
+	State      string    `json:"state"`
+	Partition  int       `json:"partition"`
+	Checkpoint uint64    `json:"checkpoint"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	LagEvents  uint64    `json:"lag_events"`
+	LagSeconds float64   `json:"lag_seconds"`
+	// QuarantinedTenants are the partition's tenants whose projection
+	// stopped at an event that cannot be applied.
+	QuarantinedTenants []quarantine `json:"quarantined_tenants,omitempty"`
 }
 
+// quarantine is the event a tenant's projection stopped at.
 type quarantine struct {
-	Seq       uint64    `json:"seq"`
-	Subject   string    `json:"subject"`
-	EventID   string    `json:"event_id"`
-	EventType string    `json:"event_type"`
-	Error     string    `json:"error"`
-	At        time.Time `json:"at"`
+	Projection string     `json:"projection"`
+	Generation int        `json:"generation"`
+	Tenant     string     `json:"tenant"`
+	Partition  int        `json:"partition"`
+	Seq        uint64     `json:"seq"`
+	Subject    string     `json:"subject"`
+	EventID    string     `json:"event_id"`
+	EventType  string     `json:"event_type"`
+	Error      string     `json:"error"`
+	At         time.Time  `json:"at"`
+	Action     string     `json:"action,omitempty"`
+	ActionAt   *time.Time `json:"action_at,omitempty"`
+}
+
+// name is how the resume and rebuild commands name the quarantine's
+// generation: the projection alone for the active one.
+func (q quarantine) name(state string) string {
+	if state == "active" {
+		return q.Projection
+	}
+	return q.Projection + "@" + strconv.Itoa(q.Generation)
 }
 
 func projectionsStatus(ctx context.Context, in *inv, _ *flag.FlagSet, args []string) error {
@@ -79,31 +117,96 @@ func projectionsStatus(ctx context.Context, in *inv, _ *flag.FlagSet, args []str
 	if in.opts.json {
 		return printJSON(in.env.Out, out.Items)
 	}
-	t := newTable(in.env.Out, "PROJECTION", "GENERATION", "STATE", "PARTITION", "CHECKPOINT", "LAG", "LAG AGE", "QUARANTINED AT")
-	var stuck []partitionStatus
+	t := newTable(in.env.Out, "PROJECTION", "GENERATION", "STATE", "PARTITION", "CHECKPOINT", "LAG", "LAG AGE", "QUARANTINED")
+	type stuck struct {
+		q     quarantine
+		state string
+	}
+	var stopped []stuck
+	projections := map[string]bool{}
 	for _, p := range out.Items {
-		age, q := "0s", ""
+		age := "0s"
 		if p.LagSeconds > 0 {
 			age = (time.Duration(p.LagSeconds * float64(time.Second))).Round(time.Second).String()
 		}
-		if p.Quarantine != nil {
-			q = strconv.FormatUint(p.Quarantine.Seq, 10)
-			stuck = append(stuck, p)
+		for _, q := range p.QuarantinedTenants {
+			stopped = append(stopped, stuck{q, p.State})
 		}
+		projections[p.Projection] = true
 		t.row(p.Projection, strconv.Itoa(p.Generation), p.State, strconv.Itoa(p.Partition),
-			strconv.FormatUint(p.Checkpoint, 10), strconv.FormatUint(p.LagEvents, 10), age, q)
+			strconv.FormatUint(p.Checkpoint, 10), strconv.FormatUint(p.LagEvents, 10), age, strconv.Itoa(len(p.QuarantinedTenants)))
 	}
 	if err := t.flush(); err != nil {
 		return err
 	}
-	for _, p := range stuck {
-		q := p.Quarantine
-		fmt.Fprintf(in.env.Out, "\n%s@%d partition %d is quarantined at sequence %d (%s, event %s, %s): %s\n"+
-			"  after fixing the cause: authctl projections resume %s@%d %d   (or add --skip to pass the event for good)\n",
-			p.Projection, p.Generation, p.Partition, q.Seq, orDash(q.EventType), orDash(q.EventID), q.Subject, q.Error,
-			p.Projection, p.Generation, p.Partition)
+	for _, s := range stopped {
+		q, name := s.q, s.q.name(s.state)
+		fmt.Fprintf(in.env.Out, "\ntenant %s is quarantined in %s@%d (partition %d) at sequence %d (%s, event %s, %s): %s\n",
+			q.Tenant, q.Projection, q.Generation, q.Partition, q.Seq, orDash(q.EventType), orDash(q.EventID), q.Subject, q.Error)
+		fmt.Fprintf(in.env.Out, "  its rows hold the state before that event; its later events wait in the log; the other tenants go on\n")
+		if q.Action != "" {
+			fmt.Fprintf(in.env.Out, "  %s asked at %s: the worker of partition %d has not carried it out yet (is a projector running?)\n",
+				q.Action, q.ActionAt.Format(time.RFC3339), q.Partition)
+		}
+		fmt.Fprintf(in.env.Out, "  after fixing the cause, retry:   authctl projections resume %s --tenant %s\n", name, q.Tenant)
+		fmt.Fprintf(in.env.Out, "  or pass the event for good:      authctl projections resume %s --tenant %s --skip\n", name, q.Tenant)
+		if s.state == "active" {
+			fmt.Fprintf(in.env.Out, "  or rebuild the tenant from log:  authctl projections rebuild %s --tenant %s\n", q.Projection, q.Tenant)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(projections)) {
+		var skipped skippedList
+		if err := in.operator(ctx, http.MethodGet, pathf("/projections/%s/skipped", name)+"?limit=1", nil, &skipped); err != nil {
+			return err
+		}
+		if len(skipped.Items) > 0 {
+			fmt.Fprintf(in.env.Out, "\n%s passed messages without applying them (no events of the platform, or skipped): authctl projections skipped %s\n", name, name)
+		}
 	}
 	return nil
+}
+
+// skippedMessage is a message a projection passed without applying it.
+type skippedMessage struct {
+	Seq       uint64    `json:"seq"`
+	Partition int       `json:"partition"`
+	Subject   string    `json:"subject"`
+	Tenant    string    `json:"tenant"`
+	EventID   string    `json:"event_id"`
+	EventType string    `json:"event_type"`
+	Reason    string    `json:"reason"`
+	Error     string    `json:"error"`
+	At        time.Time `json:"at"`
+}
+
+type skippedList struct {
+	Items []skippedMessage `json:"items"`
+}
+
+func projectionsSkipped(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+	if err := wantArgs(args, "NAME"); err != nil {
+		return err
+	}
+	limit := fs.Lookup("limit").Value.(flag.Getter).Get().(int)
+	if limit < 1 || limit > 1000 {
+		return usageErrorf("--limit must be from 1 to 1000, got %d", limit)
+	}
+	var out skippedList
+	if err := in.operator(ctx, http.MethodGet, pathf("/projections/%s/skipped", args[0])+"?limit="+strconv.Itoa(limit), nil, &out); err != nil {
+		return err
+	}
+	if out.Items == nil {
+		out.Items = []skippedMessage{}
+	}
+	if in.opts.json {
+		return printJSON(in.env.Out, out.Items)
+	}
+	t := newTable(in.env.Out, "SEQ", "PARTITION", "TENANT", "REASON", "EVENT TYPE", "SUBJECT", "AT", "ERROR")
+	for _, m := range out.Items {
+		t.row(strconv.FormatUint(m.Seq, 10), strconv.Itoa(m.Partition), orDash(m.Tenant), m.Reason, orDash(m.EventType),
+			m.Subject, m.At.Format(time.RFC3339), m.Error)
+	}
+	return t.flush()
 }
 
 func orDash(s string) string {
@@ -133,6 +236,9 @@ type job struct {
 	StartedAt   time.Time  `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	// QuarantinedTenants are the tenants of the job's scope quarantined in
+	// the live generation once it succeeded.
+	QuarantinedTenants []string `json:"quarantined_tenants,omitempty"`
 }
 
 func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
@@ -256,6 +362,9 @@ func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 		default:
 			fmt.Fprintf(in.env.Out, "rebuild of %s done (%d events in %s)\n", what, j.Total, took)
 		}
+		for _, tenant := range j.QuarantinedTenants {
+			fmt.Fprintf(in.env.Out, "tenant %s stays quarantined at an event that cannot be applied (the rebuild completed for the others): see authctl projections status\n", tenant)
+		}
 	}
 	return nil
 }
@@ -272,36 +381,107 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, usageErrorf("--since must be an RFC 3339 time such as 2026-01-02T15:04:05Z or a duration such as 2h, got %q", s)
 }
 
-// resumed is the answer of the resume endpoint.
+// resumed is the answer of the resume endpoints.
 type resumed struct {
-	Projection string     `json:"projection"`
-	Partition  int        `json:"partition"`
-	Skipped    bool       `json:"skipped"`
-	Quarantine quarantine `json:"quarantine"`
+	Projection string       `json:"projection"`
+	Partition  *int         `json:"partition,omitempty"`
+	Tenant     string       `json:"tenant,omitempty"`
+	Skip       bool         `json:"skip"`
+	Tenants    []quarantine `json:"tenants"`
+}
+
+// resumeOutcome is what became of a tenant a resume was asked for.
+type resumeOutcome struct {
+	Tenant    string      `json:"tenant"`
+	Released  bool        `json:"released"`
+	Pending   bool        `json:"pending,omitempty"`    // the worker did not carry it out in time
+	StoppedAt *quarantine `json:"stopped_at,omitempty"` // quarantined again, at this event
 }
 
 func projectionsResume(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, "NAME", "PARTITION"); err != nil {
-		return err
-	}
-	name := args[0]
-	if _, err := strconv.Atoi(args[1]); err != nil {
-		return usageErrorf("PARTITION must be a number, got %q", args[1])
+	tenant := flagString(fs, "tenant")
+	var path string
+	switch {
+	case len(args) == 0:
+		return usageErrorf("missing NAME")
+	case tenant != "" && len(args) > 1:
+		return usageErrorf("--tenant and PARTITION cannot be used together")
+	case tenant != "":
+		path = pathf("/projections/%s/tenants/%s/resume", args[0], tenant)
+	case len(args) == 1:
+		return usageErrorf("missing --tenant T or PARTITION")
+	case len(args) > 2:
+		return usageErrorf("unexpected argument %q", args[2])
+	default:
+		if _, err := strconv.Atoi(args[1]); err != nil {
+			return usageErrorf("PARTITION must be a number, got %q", args[1])
+		}
+		path = pathf("/projections/%s/partitions/%s/resume", args[0], args[1])
 	}
 	skip := flagBool(fs, "skip")
-	var out resumed
-	if err := in.operator(ctx, http.MethodPost, pathf("/projections/%s/partitions/%s/resume", name, args[1]),
-		map[string]bool{"skip": skip}, &out); err != nil {
+	var asked resumed
+	if err := in.operator(ctx, http.MethodPost, path, map[string]bool{"skip": skip}, &asked); err != nil {
+		return err
+	}
+	outcomes, err := in.awaitResume(ctx, args[0], asked.Tenants)
+	if err != nil {
 		return err
 	}
 	if in.opts.json {
-		return printJSON(in.env.Out, out)
+		return printJSON(in.env.Out, outcomes)
 	}
-	if out.Skipped {
-		fmt.Fprintf(in.env.Out, "%s partition %d resumed past sequence %d (%s): that event is skipped for good\n",
-			out.Projection, out.Partition, out.Quarantine.Seq, orDash(out.Quarantine.EventType))
-	} else {
-		fmt.Fprintf(in.env.Out, "%s partition %d resumed: sequence %d is retried\n", out.Projection, out.Partition, out.Quarantine.Seq)
+	for i, o := range outcomes {
+		q := asked.Tenants[i]
+		switch {
+		case o.Released && skip:
+			fmt.Fprintf(in.env.Out, "tenant %s resumed past sequence %d (%s): that event is skipped for good\n", o.Tenant, q.Seq, orDash(q.EventType))
+		case o.Released:
+			fmt.Fprintf(in.env.Out, "tenant %s resumed: sequence %d and the events after it are applied\n", o.Tenant, q.Seq)
+		case o.StoppedAt != nil:
+			fmt.Fprintf(in.env.Out, "tenant %s is quarantined again at sequence %d (%s, event %s): %s\n",
+				o.Tenant, o.StoppedAt.Seq, orDash(o.StoppedAt.EventType), orDash(o.StoppedAt.EventID), o.StoppedAt.Error)
+		default:
+			fmt.Fprintf(in.env.Out, "tenant %s: resume asked; the worker of partition %d has not carried it out within %s (is a projector running?)\n",
+				o.Tenant, q.Partition, resumeWait)
+		}
 	}
 	return nil
+}
+
+// awaitResume waits until the projector's worker has carried out the
+// resume of each quarantine in asked: the tenant released, or quarantined
+// again (its action cleared).
+func (in *inv) awaitResume(ctx context.Context, name string, asked []quarantine) ([]resumeOutcome, error) {
+	deadline := time.Now().Add(resumeWait)
+	for {
+		var now struct {
+			Items []quarantine `json:"items"`
+		}
+		if err := in.operator(ctx, http.MethodGet, pathf("/projections/%s/quarantine", strings.SplitN(name, "@", 2)[0]), nil, &now); err != nil {
+			return nil, err
+		}
+		outcomes, waiting := make([]resumeOutcome, len(asked)), false
+		for i, a := range asked {
+			outcomes[i] = resumeOutcome{Tenant: a.Tenant, Released: true}
+			for _, q := range now.Items {
+				if q.Tenant != a.Tenant || q.Generation != a.Generation {
+					continue
+				}
+				outcomes[i].Released = false
+				if q.Action != "" {
+					outcomes[i].Pending, waiting = true, true
+				} else {
+					outcomes[i].StoppedAt = &q
+				}
+			}
+		}
+		if !waiting || time.Now().After(deadline) {
+			return outcomes, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(resumePoll):
+		}
+	}
 }

@@ -65,7 +65,7 @@ func (t *Tables) Schema() string { return t.schema }
 // that event). Any other error (connection lost, context done) leaves tx to
 // be rolled back.
 //
-// Each run of events costs one round trip: the folded statements are sent
+// Each run of events costs one round trip: the planned statements are sent
 // as one pgx batch inside a savepoint. Only when the database refuses a
 // run (a constraint, a row to change that is missing) does Apply roll the
 // savepoint back and apply that run one event at a time to find the event
@@ -73,7 +73,7 @@ func (t *Tables) Schema() string { return t.schema }
 func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) (int, error) {
 	applied := 0
 	for applied < len(evs) {
-		p, n, bad := fold(evs[applied:])
+		p, n, bad := planRun(evs[applied:])
 		if n > 0 {
 			err := t.exec(ctx, tx, p)
 			switch {
@@ -83,7 +83,7 @@ func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) 
 				return applied, err
 			default:
 				for range n {
-					one, _, ferr := fold(evs[applied : applied+1])
+					one, _, ferr := planRun(evs[applied : applied+1])
 					if ferr != nil {
 						return applied, &EventError{Index: applied, Err: ferr}
 					}
@@ -102,6 +102,21 @@ func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) 
 		}
 	}
 	return applied, nil
+}
+
+// QueueKnownTenants queues on b the lookup of which of tenants have a row
+// (their tenant.created was applied), and adds those to known when b is
+// sent: the caller sends it with whatever else it needs in that round
+// trip. A tenant without a row has no events the projection may apply.
+func (t *Tables) QueueKnownTenants(b *pgx.Batch, tenants []string, known map[string]bool) {
+	b.Queue(t.sql.knownTenants, tenants).Query(func(rows pgx.Rows) error {
+		var id string
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+			known[id] = true
+			return nil
+		})
+		return err
+	})
 }
 
 // isEventError reports whether err is the database refusing the data (a
@@ -200,7 +215,7 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 
 	// Users. Those registered and deleted in the run are not inserted;
 	// their ids and username keys must be free all the same (after the
-	// deletes, before the inserts: fold cuts a run where an earlier event
+	// deletes, before the inserts: planRun cuts a run where an earlier event
 	// would need another order).
 	var ui userCols
 	var uu patchCols
@@ -324,6 +339,7 @@ type statements struct {
 	checkFree                    string
 	upsertRoles                  string
 	unassign, assign             string
+	knownTenants                 string
 }
 
 func newStatements(s string) statements {
@@ -364,5 +380,6 @@ func newStatements(s string) statements {
 			WHERE r.tenant_id = x.t AND r.user_id = x.u AND r.role = x.r`),
 		assign: q(`INSERT INTO %s.user_roles (tenant_id, user_id, role)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`),
+		knownTenants: q(`SELECT tenant_id FROM %s.tenants WHERE tenant_id = ANY($1::text[])`),
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +22,8 @@ import (
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
-	"github.com/authstream/authstream/services/projector/internal/projection"
+	"github.com/authstream/authstream/services/projector/internal/rebuild"
+	"github.com/authstream/authstream/services/projector/internal/runner"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,11 +33,12 @@ const publicURL = "http://127.0.0.1:8080"
 // opEnv is a projector's operator API over real PostgreSQL and an embedded
 // NATS server, with running workers, a platform tenant and tokens.
 type opEnv struct {
-	url   string
-	pool  *pgxpool.Pool
-	js    jetstream.JetStream
-	store *eventstore.Store
-	keys  *keystore.Store
+	url     string
+	handler http.Handler // the router the server serves
+	pool    *pgxpool.Pool
+	js      jetstream.JetStream
+	store   *eventstore.Store
+	keys    *keystore.Store
 	// tokens by user: admin (role admin), viewer (projections:read),
 	// nobody (no role), acme (an admin of another tenant)
 	tokens map[string]string
@@ -98,21 +99,22 @@ func mustOpEnv(tb testing.TB) *opEnv {
 
 	// The workers, as the projector runs them, quick to hand over.
 	log := slog.New(slog.DiscardHandler)
-	d := projection.Deps{Log: log, JS: js, Pool: pool, Options: projection.Options{
+	d := runner.Deps{Log: log, JS: js, Pool: pool, Options: runner.Options{
 		Idle: 50 * time.Millisecond, AcquireInterval: 100 * time.Millisecond, MaxBackoff: time.Second,
 	}}
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := projection.Run(runCtx, d); err != nil {
-			tb.Errorf("projection.Run: %v", err)
+		if err := runner.Run(runCtx, d); err != nil {
+			tb.Errorf("runner.Run: %v", err)
 		}
 	})
 	op, err := httpapi.NewOperator(httpapi.OperatorConfig{Projections: d, PublicURL: publicURL})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.NewRouter(httpapi.Deps{Telemetry: telemetry.Nop(), Operator: op}))
+	e.handler = httpapi.NewRouter(httpapi.Deps{Telemetry: telemetry.Nop(), Operator: op})
+	srv := httptest.NewServer(e.handler)
 	tb.Cleanup(func() {
 		srv.Close()
 		if err := op.Close(); err != nil {
@@ -243,21 +245,21 @@ type statusList struct {
 }
 
 // mustJob polls a job until it ends.
-func (e *opEnv) mustJob(tb testing.TB, id string) httpapi.Job {
+func (e *opEnv) mustJob(tb testing.TB, id string) rebuild.Job {
 	tb.Helper()
-	var job httpapi.Job
+	var job rebuild.Job
 	e.waitFor(tb, "job "+id, func() bool {
 		if resp := e.call(tb, "viewer", http.MethodGet, "/projections/jobs/"+id, "", &job); resp.StatusCode != http.StatusOK {
 			tb.Fatalf("GET job: %d", resp.StatusCode)
 		}
-		return job.State != httpapi.JobRunning
+		return job.State != rebuild.JobRunning
 	})
 	return job
 }
 
-func (e *opEnv) mustStartRebuild(tb testing.TB, body string) httpapi.Job {
+func (e *opEnv) mustStartRebuild(tb testing.TB, body string) rebuild.Job {
 	tb.Helper()
-	var job httpapi.Job
+	var job rebuild.Job
 	resp := e.call(tb, "admin", http.MethodPost, "/projections/accounts/rebuild", body, &job)
 	if resp.StatusCode != http.StatusAccepted || job.ID == "" || resp.Header.Get("Location") != "/projections/jobs/"+job.ID {
 		tb.Fatalf("POST rebuild %s: %d %+v Location %q", body, resp.StatusCode, job, resp.Header.Get("Location"))
@@ -317,7 +319,7 @@ func TestOperator(t *testing.T) {
 		}
 		var sum uint64
 		for i, p := range st.Items {
-			if p.Projection != "accounts" || p.Generation != 1 || p.State != "active" || p.Partition != i || p.Quarantine != nil {
+			if p.Projection != "accounts" || p.Generation != 1 || p.State != "active" || p.Partition != i || len(p.QuarantinedTenants) != 0 {
 				t.Errorf("item %d: %+v", i, p)
 			}
 			sum += p.Checkpoint
@@ -347,6 +349,15 @@ func TestOperator(t *testing.T) {
 			{"resume unknown projection", http.MethodPost, "/projections/sessions/partitions/1/resume", "", http.StatusNotFound},
 			{"resume unknown generation", http.MethodPost, "/projections/accounts@9/partitions/1/resume", "", http.StatusBadRequest},
 			{"not quarantined", http.MethodPost, "/projections/accounts/partitions/1/resume", `{"skip":true}`, http.StatusNotFound},
+			{"tenant not quarantined", http.MethodPost, "/projections/accounts/tenants/acme/resume", ``, http.StatusNotFound},
+			{"resume malformed tenant", http.MethodPost, "/projections/accounts/tenants/Not%20A%20Slug/resume", ``, http.StatusBadRequest},
+			{"resume tenant of unknown projection", http.MethodPost, "/projections/sessions/tenants/acme/resume", ``, http.StatusNotFound},
+			{"resume tenant of unknown generation", http.MethodPost, "/projections/accounts@9/tenants/acme/resume", ``, http.StatusBadRequest},
+			{"quarantine of unknown projection", http.MethodGet, "/projections/sessions/quarantine", ``, http.StatusNotFound},
+			{"skipped of unknown projection", http.MethodGet, "/projections/sessions/skipped", ``, http.StatusNotFound},
+			{"skipped limit not a number", http.MethodGet, "/projections/accounts/skipped?limit=x", ``, http.StatusBadRequest},
+			{"skipped limit too large", http.MethodGet, "/projections/accounts/skipped?limit=1001", ``, http.StatusBadRequest},
+			{"skipped before zero", http.MethodGet, "/projections/accounts/skipped?before=0", ``, http.StatusBadRequest},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -359,11 +370,11 @@ func TestOperator(t *testing.T) {
 
 	t.Run("full rebuild", func(t *testing.T) {
 		job := e.mustStartRebuild(t, "")
-		if job.Kind != httpapi.KindFull || job.Projection != "accounts" {
+		if job.Kind != rebuild.KindFull || job.Projection != "accounts" {
 			t.Errorf("started job %+v", job)
 		}
 		done := e.mustJob(t, job.ID)
-		if done.State != httpapi.JobSucceeded || done.Generation != 2 || done.Total == 0 || done.Applied != done.Total ||
+		if done.State != rebuild.JobSucceeded || done.Generation != 2 || done.Total == 0 || done.Applied != done.Total ||
 			done.FinishedAt == nil || done.Error != "" {
 			t.Fatalf("finished job %+v", done)
 		}
@@ -378,11 +389,11 @@ func TestOperator(t *testing.T) {
 
 	t.Run("tenant rebuild", func(t *testing.T) {
 		job := e.mustStartRebuild(t, `{"tenant":"acme"}`)
-		if job.Kind != httpapi.KindTenant || job.Tenant != "acme" || job.Total != uint64(e.acmeEvents) {
+		if job.Kind != rebuild.KindTenant || job.Tenant != "acme" || job.Total != uint64(e.acmeEvents) {
 			t.Errorf("started job %+v", job)
 		}
 		done := e.mustJob(t, job.ID)
-		if done.State != httpapi.JobSucceeded || done.Applied != uint64(e.acmeEvents) {
+		if done.State != rebuild.JobSucceeded || done.Applied != uint64(e.acmeEvents) {
 			t.Fatalf("finished job %+v", done)
 		}
 	})
@@ -400,60 +411,84 @@ func TestOperator(t *testing.T) {
 		}
 		since := first.Time.UTC().Format(time.RFC3339Nano)
 		job := e.mustStartRebuild(t, `{"since":"`+since+`"}`)
-		if job.Kind != httpapi.KindSince || job.Since == nil || !job.Since.Equal(first.Time) || job.Tenant != "" {
+		if job.Kind != rebuild.KindSince || job.Since == nil || !job.Since.Equal(first.Time) || job.Tenant != "" {
 			t.Errorf("started job %+v", job)
 		}
 		done := e.mustJob(t, job.ID)
-		if done.State != httpapi.JobSucceeded || done.Tenants != 1 || done.TenantsDone != 1 ||
+		if done.State != rebuild.JobSucceeded || done.Tenants != 1 || done.TenantsDone != 1 ||
 			done.Total != uint64(e.acmeEvents) || done.Applied != done.Total {
 			t.Fatalf("finished job %+v", done)
 		}
 
 		// Since after the last tenant was created: nothing to do, done.
 		none := e.mustJob(t, e.mustStartRebuild(t, `{"since":"`+time.Now().UTC().Format(time.RFC3339Nano)+`"}`).ID)
-		if none.State != httpapi.JobSucceeded || none.Tenants != 0 || none.Total != 0 {
+		if none.State != rebuild.JobSucceeded || none.Tenants != 0 || none.Total != 0 {
 			t.Fatalf("rebuild since now: %+v", none)
 		}
 	})
 
-	t.Run("quarantine, failed rebuild and resume", func(t *testing.T) {
+	t.Run("quarantined tenant, full rebuild and resume", func(t *testing.T) {
 		ctx := context.Background()
 		p := events.Partition("acme")
+		// A message that is no event: recorded and passed.
 		if _, err := e.js.Publish(ctx, events.Subject("acme", events.AggregateUser, events.NewID()), []byte("{not json")); err != nil {
 			t.Fatal(err)
 		}
-		var q *httpapi.Quarantine
+		// An event acme's state cannot take: acme stops there, alone.
+		bad := events.NewID()
+		e.mustAppend(t, "acme", events.AggregateUser, bad, event{events.TypeUserDisabled, events.UserDisabled{}})
+		var q httpapi.TenantQuarantine
 		e.waitFor(t, "the quarantine in the status", func() bool {
 			var st statusList
 			e.call(t, "viewer", http.MethodGet, "/projections", "", &st)
-			q = st.Items[p].Quarantine
-			return q != nil
-		})
-		if st := (statusList{}); e.call(t, "viewer", http.MethodGet, "/projections", "", &st).StatusCode != http.StatusOK || st.Items[p].LagEvents == 0 {
-			t.Errorf("a quarantined partition shows no lag: %+v", st.Items[p])
-		}
-
-		// A full rebuild meets the same message in its new generation and
-		// fails, saying so.
-		failed := e.mustJob(t, e.mustStartRebuild(t, "").ID)
-		if failed.State != httpapi.JobFailed || failed.Generation != 3 || !strings.Contains(failed.Error, "quarantined") {
-			t.Fatalf("rebuild over a bad event: %+v", failed)
-		}
-
-		// Skipping it in both generations lets everything through.
-		for _, name := range []string{"accounts", "accounts@3"} {
-			var res httpapi.ResumeResponse
-			resp := e.call(t, "admin", http.MethodPost, "/projections/"+name+"/partitions/"+strconv.Itoa(p)+"/resume", `{"skip":true}`, &res)
-			if resp.StatusCode != http.StatusOK || !res.Skipped || res.Quarantine.Seq != q.Seq || res.Partition != p {
-				t.Fatalf("resume %s: %d %+v", name, resp.StatusCode, res)
+			for _, item := range st.Items {
+				if item.State == "active" && item.Partition == p && len(item.QuarantinedTenants) == 1 {
+					q = item.QuarantinedTenants[0]
+					return true
+				}
 			}
+			return false
+		})
+		if q.Tenant != "acme" || q.EventType != events.TypeUserDisabled || !strings.HasPrefix(q.Subject, "auth.evt.acme.user."+bad) || q.Error == "" {
+			t.Fatalf("quarantine %+v", q)
 		}
+		var list struct{ Items []httpapi.TenantQuarantine }
+		if resp := e.call(t, "viewer", http.MethodGet, "/projections/accounts/quarantine", "", &list); resp.StatusCode != http.StatusOK ||
+			len(list.Items) != 1 || list.Items[0].Tenant != "acme" {
+			t.Fatalf("GET quarantine: %d %+v", resp.StatusCode, list)
+		}
+		var skipped struct {
+			Items []httpapi.SkippedMessage
+		}
+		if resp := e.call(t, "viewer", http.MethodGet, "/projections/accounts/skipped?limit=10", "", &skipped); resp.StatusCode != http.StatusOK ||
+			len(skipped.Items) != 1 || skipped.Items[0].Reason != "undecodable" || skipped.Items[0].Tenant != "acme" {
+			t.Fatalf("GET skipped: %d %+v", resp.StatusCode, skipped)
+		}
+
+		// A full rebuild completes and reports acme, whose quarantine the
+		// new generation carries.
 		done := e.mustJob(t, e.mustStartRebuild(t, "").ID)
-		if done.State != httpapi.JobSucceeded || done.Generation != 3 {
-			t.Fatalf("rebuild after the skip: %+v", done)
+		if done.State != rebuild.JobSucceeded || done.Generation != 3 || len(done.QuarantinedTenants) != 1 || done.QuarantinedTenants[0] != "acme" {
+			t.Fatalf("rebuild with a quarantined tenant: %+v", done)
 		}
 		if g := activeGeneration(t, e); g != 3 {
 			t.Fatalf("active generation %d, want 3", g)
+		}
+
+		// Skipping acme's event releases it.
+		var res httpapi.ResumeResponse
+		resp := e.call(t, "admin", http.MethodPost, "/projections/accounts/tenants/acme/resume", `{"skip":true}`, &res)
+		if resp.StatusCode != http.StatusAccepted || !res.Skip || len(res.Tenants) != 1 || res.Tenants[0].Action != "skip" || res.Tenants[0].Generation != 3 {
+			t.Fatalf("resume acme: %d %+v", resp.StatusCode, res)
+		}
+		e.waitFor(t, "acme released", func() bool {
+			var list struct{ Items []httpapi.TenantQuarantine }
+			e.call(t, "viewer", http.MethodGet, "/projections/accounts/quarantine", "", &list)
+			return len(list.Items) == 0
+		})
+		if resp := e.call(t, "viewer", http.MethodGet, "/projections/accounts/skipped", "", &skipped); resp.StatusCode != http.StatusOK ||
+			len(skipped.Items) != 2 || skipped.Items[0].Reason != "skipped-by-operator" {
+			t.Fatalf("GET skipped after the skip: %d %+v", resp.StatusCode, skipped)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 // Package httpapi is the projector's HTTP adapter: the operability
-// endpoints and the operator API (projection status, rebuild jobs, resume
-// of a quarantined partition) for platform admins.
+// endpoints and the handlers of the operator API (projection status,
+// quarantined tenants and skipped messages, rebuild jobs, resume of
+// quarantined tenants) for platform admins.
+// The work itself is done by the runner, rebuild and postgres packages.
 package httpapi
 
 import (
@@ -37,8 +39,14 @@ func NewRouter(d Deps) chi.Router {
 // x-services: [projector], which the router test checks.
 func Routes(r chi.Router, d Deps) {
 	h := &operatorHandlers{op: d.Operator, log: d.Telemetry.Logger}
-	r.Get("/projections", h.status)
-	r.Get("/projections/jobs/{id}", h.job)
-	r.Post("/projections/{name}/rebuild", h.rebuild)
-	r.Post("/projections/{name}/partitions/{partition}/resume", h.resume)
+	r.Group(func(r chi.Router) {
+		r.Use(httpserver.Authenticate(h.log, h.verify))
+		r.Get("/projections", h.status)
+		r.Get("/projections/jobs/{id}", h.job)
+		r.Post("/projections/{name}/rebuild", h.rebuild)
+		r.Get("/projections/{name}/quarantine", h.quarantine)
+		r.Get("/projections/{name}/skipped", h.skipped)
+		r.Post("/projections/{name}/partitions/{partition}/resume", h.resumePartition)
+		r.Post("/projections/{name}/tenants/{tenant}/resume", h.resumeTenant)
+	})
 }

@@ -1,0 +1,427 @@
+package accounts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+)
+
+// A plan is the net effect of a run of consecutive events on the tables,
+// as a handful of multi-row statements. Planning keeps, per row key, what
+// the run knows about the row (unknown, exists, absent) so that executing
+// the statements in their fixed order (deletes, inserts, updates,
+// assignments) gives the same tables as applying the events one by one.
+// When an event would need another order (deleting a row the same run
+// inserted, say), planning cuts the run before it and the rest goes into the
+// next plan.
+type plan struct {
+	tenants     map[string]*tenantState
+	tenantOrder []string
+	users       map[userKey]*userState
+	userOrder   []userKey
+	roles       map[roleKey]*roleState
+	roleOrder   []roleKey
+	assigns     map[assignKey]bool // true: assigned, false: unassigned
+	assignOrder []assignKey
+	byUser      map[userKey][]assignKey
+	// usernames holds the (tenant, username key) pairs registered in this
+	// run: a later delete of another user releasing one of them must run
+	// after the insert, which the fixed order cannot do.
+	usernames map[userKey]bool
+	// held holds the (tenant, username key) pairs of the users registered
+	// in this run and not deleted since.
+	held map[userKey]bool
+}
+
+// existence is what a run knows about a row.
+type existence int8
+
+const (
+	unknown existence = iota // no event of the run touched it; the database knows
+	present                  // inserted by the run, or required to exist by an earlier event
+	absent                   // deleted by the run
+)
+
+type userKey struct{ tenant, id string }
+
+type roleKey struct{ tenant, name string }
+
+type assignKey struct{ tenant, user, role string }
+
+type tenantRow struct {
+	id, name, status string
+	version          int64
+	created, updated time.Time
+}
+
+type tenantState struct {
+	exists existence
+	row    *tenantRow // inserted by the run
+	patch  *tenantRow // status, version and updated of an existing row
+}
+
+type userRow struct {
+	tenant, id, username, usernameKey string
+	status                            string
+	credential                        string // JSON of events.Sealed
+	version                           int64
+	notBefore                         *time.Time
+	created, updated                  time.Time
+}
+
+// userPatch changes an existing user row; nil fields are left as they are.
+type userPatch struct {
+	status     *string
+	credential *string
+	notBefore  *time.Time
+	version    int64
+	updated    time.Time
+}
+
+type userState struct {
+	exists   existence
+	dbDelete bool // the row in the database is deleted first
+	row      *userRow
+	patch    *userPatch
+	// transient says the user was registered and deleted in this run: row
+	// is never inserted, but a check makes sure it could have been (its id
+	// and username key were free), as applying the events one by one
+	// would.
+	transient bool
+}
+
+type roleRow struct {
+	tenant, name     string
+	permissions      []string
+	description      string
+	version          int64
+	created, updated time.Time
+}
+
+type roleState struct {
+	exists   existence
+	dbDelete bool
+	row      *roleRow // upserted: a row in the database keeps its created_at
+}
+
+func newPlan() *plan {
+	return &plan{
+		tenants:   map[string]*tenantState{},
+		users:     map[userKey]*userState{},
+		roles:     map[roleKey]*roleState{},
+		assigns:   map[assignKey]bool{},
+		byUser:    map[userKey][]assignKey{},
+		usernames: map[userKey]bool{},
+		held:      map[userKey]bool{},
+	}
+}
+
+// empty reports whether the plan changes nothing (a run of ignored events).
+func (p *plan) empty() bool {
+	return len(p.tenantOrder) == 0 && len(p.userOrder) == 0 && len(p.roleOrder) == 0 && len(p.assignOrder) == 0
+}
+
+// errCut tells planRun that an event must start the next plan.
+var errCut = errors.New("cut")
+
+// planRun adds events to a new plan until the end, a cut, or an event that
+// cannot be applied. It returns the plan, how many events it took, and the
+// error of evs[n] when that event cannot be applied whatever the database
+// holds (undecodable, an unknown type or schema, a row the run itself
+// deleted). It takes at least one event unless the first is bad.
+func planRun(evs []eventstore.Stored) (p *plan, n int, bad error) {
+	p = newPlan()
+	for i := range evs {
+		if err := p.add(evs[i]); err != nil {
+			if errors.Is(err, errCut) {
+				return p, i, nil
+			}
+			return p, i, err
+		}
+	}
+	return p, len(evs), nil
+}
+
+// add adds one event to the plan.
+func (p *plan) add(st eventstore.Stored) error {
+	env := st.Envelope
+	if err := checkSubject(st.Subject, env); err != nil {
+		return err
+	}
+	payload, err := events.Decode(env)
+	if err != nil {
+		return err
+	}
+	at := env.OccurredAt.UTC()
+	version := int64(env.Version)
+	switch e := payload.(type) {
+	case events.TenantCreated:
+		s := p.tenant(env.AggregateID)
+		if s.exists == present {
+			return fmt.Errorf("tenant %s already exists", env.AggregateID)
+		}
+		s.exists = present
+		s.row = &tenantRow{id: env.AggregateID, name: e.Name, status: statusActive, version: version, created: at, updated: at}
+	case events.TenantDisabled:
+		return p.tenantStatus(env.AggregateID, statusDisabled, version, at)
+	case events.TenantEnabled:
+		return p.tenantStatus(env.AggregateID, statusActive, version, at)
+
+	case events.UserRegistered:
+		k, name := userKey{env.Tenant, env.AggregateID}, userKey{env.Tenant, e.UsernameKey}
+		if p.held[name] {
+			// Another user of this run holds the key: the next run's insert
+			// fails on it, so that this event is the one quarantined.
+			return errCut
+		}
+		s := p.user(k)
+		switch {
+		case s.exists == present:
+			return fmt.Errorf("user %s already exists", env.AggregateID)
+		case s.row != nil:
+			return errCut // registered, deleted and registered again: one row per run
+		}
+		cred, err := credential(e.Credential)
+		if err != nil {
+			return err
+		}
+		s.exists = present
+		s.row = &userRow{
+			tenant: env.Tenant, id: env.AggregateID, username: e.Username, usernameKey: e.UsernameKey,
+			status: statusActive, credential: cred, version: version, created: at, updated: at,
+		}
+		p.usernames[name], p.held[name] = true, true
+	case events.UserPasswordChanged:
+		cred, err := credential(e.Credential)
+		if err != nil {
+			return err
+		}
+		return p.userChange(env, version, at, func(status, c **string, nb **time.Time) {
+			*c, *nb = &cred, &at
+		})
+	case events.UserDisabled:
+		return p.userChange(env, version, at, func(status, c **string, nb **time.Time) {
+			s := statusDisabled
+			*status, *nb = &s, &at
+		})
+	case events.UserEnabled:
+		return p.userChange(env, version, at, func(status, c **string, nb **time.Time) {
+			s := statusActive
+			*status = &s
+		})
+	case events.UserRoleAssigned:
+		if err := p.userChange(env, version, at, nil); err != nil {
+			return err
+		}
+		p.assign(assignKey{env.Tenant, env.AggregateID, e.Role}, true)
+	case events.UserRoleUnassigned:
+		if err := p.userChange(env, version, at, nil); err != nil {
+			return err
+		}
+		p.assign(assignKey{env.Tenant, env.AggregateID, e.Role}, false)
+	case events.UserDeleted:
+		k := userKey{env.Tenant, env.AggregateID}
+		s := p.user(k)
+		switch {
+		case s.exists == absent:
+			return fmt.Errorf("user %s does not exist", env.AggregateID)
+		case s.row != nil:
+			// Registered in this run: it never reaches the table.
+			s.exists, s.transient = absent, true
+			delete(p.held, userKey{env.Tenant, s.row.usernameKey})
+		case p.usernames[userKey{env.Tenant, e.UsernameKey}]:
+			return errCut
+		default:
+			s.exists, s.dbDelete, s.patch = absent, true, nil
+		}
+		for _, a := range p.byUser[k] {
+			delete(p.assigns, a)
+		}
+		delete(p.byUser, k)
+
+	case events.RoleDefined:
+		set, err := authz.ParseSet(e.Permissions)
+		if err != nil {
+			return fmt.Errorf("role %s: %w", env.AggregateID, err)
+		}
+		perms := set.Strings()
+		s := p.role(roleKey{env.Tenant, env.AggregateID})
+		s.exists = present
+		if s.row != nil {
+			s.row.permissions, s.row.description, s.row.version, s.row.updated = perms, e.Description, version, at
+			return nil
+		}
+		s.row = &roleRow{
+			tenant: env.Tenant, name: env.AggregateID, permissions: perms, description: e.Description,
+			version: version, created: at, updated: at,
+		}
+	case events.RoleDeleted:
+		// The row in the database is deleted first and the run's own
+		// definitions are dropped: the net effect of defining and deleting.
+		// A definition after this one inserts a fresh row.
+		s := p.role(roleKey{env.Tenant, env.AggregateID})
+		s.exists, s.dbDelete, s.row = absent, true, nil
+
+	default:
+		// Key, sign-in and session events are not part of this projection:
+		// they are consumed (the checkpoint passes them) without effect.
+	}
+	return nil
+}
+
+const (
+	statusActive   = "active"
+	statusDisabled = "disabled"
+)
+
+func (p *plan) tenant(id string) *tenantState {
+	s, ok := p.tenants[id]
+	if !ok {
+		s = &tenantState{}
+		p.tenants[id] = s
+		p.tenantOrder = append(p.tenantOrder, id)
+	}
+	return s
+}
+
+func (p *plan) user(k userKey) *userState {
+	s, ok := p.users[k]
+	if !ok {
+		s = &userState{}
+		p.users[k] = s
+		p.userOrder = append(p.userOrder, k)
+	}
+	return s
+}
+
+func (p *plan) role(k roleKey) *roleState {
+	s, ok := p.roles[k]
+	if !ok {
+		s = &roleState{}
+		p.roles[k] = s
+		p.roleOrder = append(p.roleOrder, k)
+	}
+	return s
+}
+
+func (p *plan) assign(k assignKey, on bool) {
+	if _, ok := p.assigns[k]; !ok {
+		p.assignOrder = append(p.assignOrder, k)
+		u := userKey{k.tenant, k.user}
+		p.byUser[u] = append(p.byUser[u], k)
+	}
+	p.assigns[k] = on
+}
+
+func (p *plan) tenantStatus(id, status string, version int64, at time.Time) error {
+	s := p.tenant(id)
+	s.exists = present
+	switch {
+	case s.row != nil:
+		s.row.status, s.row.version, s.row.updated = status, version, at
+	case s.patch != nil:
+		s.patch.status, s.patch.version, s.patch.updated = status, version, at
+	default:
+		s.patch = &tenantRow{id: id, status: status, version: version, updated: at}
+	}
+	return nil
+}
+
+// userChange records a change of an existing user: its version and
+// updated_at always, the other fields as set sets them.
+func (p *plan) userChange(env events.Envelope, version int64, at time.Time, set func(status, cred **string, notBefore **time.Time)) error {
+	s := p.user(userKey{env.Tenant, env.AggregateID})
+	if s.exists == absent {
+		return fmt.Errorf("user %s does not exist", env.AggregateID)
+	}
+	s.exists = present
+	if s.row != nil {
+		var status, cred *string
+		var nb *time.Time
+		if set != nil {
+			set(&status, &cred, &nb)
+		}
+		if status != nil {
+			s.row.status = *status
+		}
+		if cred != nil {
+			s.row.credential = *cred
+		}
+		if nb != nil {
+			s.row.notBefore = nb
+		}
+		s.row.version, s.row.updated = version, at
+		return nil
+	}
+	if s.patch == nil {
+		s.patch = &userPatch{}
+	}
+	if set != nil {
+		set(&s.patch.status, &s.patch.credential, &s.patch.notBefore)
+	}
+	s.patch.version, s.patch.updated = version, at
+	return nil
+}
+
+// credential returns the JSON the users table keeps of a sealed password
+// hash: the value as the event carries it.
+func credential(s events.Sealed) (string, error) {
+	if s.IsZero() {
+		return "", errors.New("credential is missing")
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("credential: %w", err)
+	}
+	return string(b), nil
+}
+
+// checkSubject makes sure an event is stored where its envelope says it
+// belongs: a message copied to another subject must not change another
+// tenant's rows.
+func checkSubject(subject string, env events.Envelope) error {
+	if storedOn(subject, env) {
+		return nil
+	}
+	want := events.StoredSubject(env.Tenant, env.Aggregate, env.AggregateID)
+	if want == "" {
+		return fmt.Errorf("event %s is of aggregate %q, which this projector does not know", env.ID, env.Aggregate)
+	}
+	return fmt.Errorf("event %s is stored on %q, its envelope belongs on %q", env.ID, subject, want)
+}
+
+// storedOn reports whether subject is events.StoredSubject of the
+// envelope's tenant, aggregate and id, without building that string: it
+// is checked for every event applied.
+func storedOn(subject string, env events.Envelope) bool {
+	var prefix string
+	switch events.StreamFor(env.Aggregate) {
+	case events.StreamEvents:
+		prefix = events.SubjectPrefixEvents
+	case events.StreamActivity:
+		prefix = events.SubjectPrefixActivity
+	default:
+		return false
+	}
+	rest, ok := strings.CutPrefix(subject, prefix)
+	for _, token := range [...]string{env.Tenant, env.Aggregate, env.AggregateID} {
+		if !ok {
+			return false
+		}
+		if rest, ok = strings.CutPrefix(rest, "."); ok {
+			rest, ok = strings.CutPrefix(rest, token)
+		}
+	}
+	return ok && len(rest) > 1 && rest[0] == '.' && rest[1:] == strconv.Itoa(events.Partition(env.Tenant))
+}
+
+// joinPermissions packs canonical permissions into one text value for a
+// multi-row statement; canonical permissions never contain a comma.
+func joinPermissions(perms []string) string { return strings.Join(perms, ",") }

@@ -1,0 +1,443 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/projector/internal/accounts"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
+	"github.com/authstream/authstream/services/projector/internal/projectortest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// live is the first generation of the accounts projection, which the
+// migrations create active.
+var live = postgres.Target{Projection: "accounts", Generation: 1, Schema: "rm_accounts_1"}
+
+// applier feeds events to ApplyBatch as a worker would: grouped by
+// partition, with ever-growing stream sequences.
+type applier struct {
+	pool *pgxpool.Pool
+	ap   *postgres.Applier
+	seq  uint64
+}
+
+// apply applies envs, one transaction per partition touched, and returns
+// the results by partition.
+func (a *applier) apply(tb testing.TB, envs ...events.Envelope) map[int]postgres.Result {
+	tb.Helper()
+	byPartition := map[int][]eventstore.Stored{}
+	var order []int
+	for _, e := range envs {
+		a.seq++
+		p := events.Partition(e.Tenant)
+		if _, ok := byPartition[p]; !ok {
+			order = append(order, p)
+		}
+		byPartition[p] = append(byPartition[p], projectortest.Stored(a.seq, e)...)
+	}
+	out := map[int]postgres.Result{}
+	for _, p := range order {
+		out[p] = mustApplyBatch(tb, a.ap, a.pool, live, p, byPartition[p])
+	}
+	return out
+}
+
+func mustApplyBatch(tb testing.TB, ap *postgres.Applier, pool *pgxpool.Pool, t postgres.Target, p int, batch []eventstore.Stored) postgres.Result {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	res, err := ap.ApplyBatch(ctx, tx, t, p, batch, nil)
+	if err != nil {
+		tb.Fatalf("apply batch: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return res
+}
+
+func queryRow(tb testing.TB, pool *pgxpool.Pool, sql string, args ...any) []any {
+	tb.Helper()
+	rows, err := pool.Query(context.Background(), sql, args...)
+	if err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if rows.Err() != nil {
+			tb.Fatalf("%s: %v", sql, rows.Err())
+		}
+		return nil
+	}
+	v, err := rows.Values()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+func TestApplyBatch_EventTypes(t *testing.T) {
+	t.Parallel()
+	pool := projectortest.MustPool(t)
+	a := &applier{pool: pool, ap: postgres.NewApplier()}
+
+	t.Run("tenant lifecycle", func(t *testing.T) {
+		g := projectortest.NewGen(1, "acme")
+		created := g.Envelope(t, "acme", events.AggregateTenant, "acme", events.TypeTenantCreated, events.TenantCreated{Name: "Acme"})
+		a.apply(t, created)
+		got := queryRow(t, pool, `SELECT name, status, version FROM tenants WHERE tenant_id = 'acme'`)
+		if fmt.Sprint(got) != "[Acme active 1]" {
+			t.Fatalf("after created: %v", got)
+		}
+		a.apply(t, g.Envelope(t, "acme", events.AggregateTenant, "acme", events.TypeTenantDisabled, events.TenantDisabled{}))
+		if got := queryRow(t, pool, `SELECT status, version FROM tenants WHERE tenant_id = 'acme'`); fmt.Sprint(got) != "[disabled 2]" {
+			t.Fatalf("after disabled: %v", got)
+		}
+		a.apply(t, g.Envelope(t, "acme", events.AggregateTenant, "acme", events.TypeTenantEnabled, events.TenantEnabled{}))
+		if got := queryRow(t, pool, `SELECT status, version, created_at < updated_at FROM tenants WHERE tenant_id = 'acme'`); fmt.Sprint(got) != "[active 3 true]" {
+			t.Fatalf("after enabled: %v", got)
+		}
+	})
+
+	// Every tenant starts with its tenant.created: the events of a tenant
+	// never created are no events of the platform (see
+	// TestApplier_ApplyBatch_Classifies).
+	create := func(t *testing.T, g *projectortest.Gen, tenant string) {
+		t.Helper()
+		a.apply(t, g.Envelope(t, tenant, events.AggregateTenant, tenant, events.TypeTenantCreated, events.TenantCreated{Name: tenant}))
+	}
+
+	t.Run("user lifecycle", func(t *testing.T) {
+		g := projectortest.NewGen(2, "beta")
+		create(t, g, "beta")
+		uid := events.NewID()
+		cred := g.Sealed()
+		reg := g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserRegistered,
+			events.UserRegistered{Username: "Bob", UsernameKey: "bob", Credential: cred})
+		a.apply(t, reg)
+		got := queryRow(t, pool, `SELECT username, username_key, status, version, not_before IS NULL, credential FROM users WHERE tenant_id = 'beta' AND user_id = $1`, uid)
+		wantCred, _ := json.Marshal(cred)
+		var gotCred map[string]any
+		var wantCredMap map[string]any
+		_ = json.Unmarshal(wantCred, &wantCredMap)
+		if got == nil {
+			t.Fatal("user not projected")
+		}
+		gotCred, _ = got[5].(map[string]any)
+		if fmt.Sprint(got[:5]) != "[Bob bob active 1 true]" || fmt.Sprint(gotCred) != fmt.Sprint(wantCredMap) {
+			t.Fatalf("after registered: %v", got)
+		}
+
+		changed := g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserPasswordChanged,
+			events.UserPasswordChanged{Credential: g.Sealed(), Reset: true})
+		a.apply(t, changed)
+		var nb time.Time
+		var version int
+		if err := pool.QueryRow(context.Background(), `SELECT not_before, version FROM users WHERE user_id = $1`, uid).Scan(&nb, &version); err != nil {
+			t.Fatal(err)
+		}
+		if !nb.Equal(changed.OccurredAt.Truncate(time.Microsecond)) || version != 2 {
+			t.Fatalf("after password change: not_before %v version %d, want %v 2", nb, version, changed.OccurredAt)
+		}
+
+		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserDisabled, events.UserDisabled{}))
+		if got := queryRow(t, pool, `SELECT status, version, not_before > $2 FROM users WHERE user_id = $1`, uid, nb); fmt.Sprint(got) != "[disabled 3 true]" {
+			t.Fatalf("after disabled: %v", got)
+		}
+		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserEnabled, events.UserEnabled{}))
+		if got := queryRow(t, pool, `SELECT status, version FROM users WHERE user_id = $1`, uid); fmt.Sprint(got) != "[active 4]" {
+			t.Fatalf("after enabled: %v", got)
+		}
+
+		a.apply(t,
+			g.Envelope(t, "beta", events.AggregateRole, "viewer", events.TypeRoleDefined, events.RoleDefined{Permissions: []string{"users:read"}}),
+			g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "viewer"}),
+			g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "admin"}),
+		)
+		if n := projectortest.Count(t, pool, `SELECT count(*) FROM user_roles WHERE tenant_id = 'beta' AND user_id = $1`, uid); n != 2 {
+			t.Fatalf("roles assigned: %d, want 2", n)
+		}
+		perms := allowedPermissions(t, pool, "beta", uid)
+		if fmt.Sprint(perms) != "[*:* users:read]" {
+			t.Fatalf("effective permissions %v", perms)
+		}
+		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserRoleUnassigned, events.UserRoleUnassigned{Role: "admin"}))
+		if perms := allowedPermissions(t, pool, "beta", uid); fmt.Sprint(perms) != "[users:read]" {
+			t.Fatalf("effective permissions after unassign %v", perms)
+		}
+		if got := queryRow(t, pool, `SELECT version FROM users WHERE user_id = $1`, uid); fmt.Sprint(got) != "[7]" {
+			t.Fatalf("version after assignments: %v", got)
+		}
+
+		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserDeleted, events.UserDeleted{UsernameKey: "bob"}))
+		if n := projectortest.Count(t, pool, `SELECT count(*) FROM users WHERE tenant_id = 'beta'`); n != 0 {
+			t.Fatalf("users after delete: %d", n)
+		}
+		if n := projectortest.Count(t, pool, `SELECT count(*) FROM user_roles WHERE tenant_id = 'beta'`); n != 0 {
+			t.Fatalf("assignments after delete: %d", n)
+		}
+		// The username is free again.
+		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, events.NewID(), events.TypeUserRegistered,
+			events.UserRegistered{Username: "bob", UsernameKey: "bob", Credential: g.Sealed()}))
+		if n := projectortest.Count(t, pool, `SELECT count(*) FROM users WHERE tenant_id = 'beta' AND username_key = 'bob'`); n != 1 {
+			t.Fatalf("re-registered users: %d", n)
+		}
+	})
+
+	t.Run("roles", func(t *testing.T) {
+		g := projectortest.NewGen(3, "gamma")
+		create(t, g, "gamma")
+		uid := events.NewID()
+		first := g.Envelope(t, "gamma", events.AggregateRole, "editor", events.TypeRoleDefined,
+			events.RoleDefined{Permissions: []string{"users:write", "*", "users:write"}, Description: "Edits"})
+		a.apply(t, first,
+			g.Envelope(t, "gamma", events.AggregateUser, uid, events.TypeUserRegistered,
+				events.UserRegistered{Username: "Eve", UsernameKey: "eve", Credential: g.Sealed()}),
+			g.Envelope(t, "gamma", events.AggregateUser, uid, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "editor"}))
+		if got := queryRow(t, pool, `SELECT permissions, description, version FROM roles WHERE tenant_id = 'gamma' AND name = 'editor'`); fmt.Sprint(got) != "[[*:* users:write] Edits 1]" {
+			t.Fatalf("defined: %v", got)
+		}
+		a.apply(t, g.Envelope(t, "gamma", events.AggregateRole, "editor", events.TypeRoleDefined,
+			events.RoleDefined{Permissions: []string{"roles:read"}}))
+		if got := queryRow(t, pool, `SELECT permissions, description, version, created_at = $1 FROM roles WHERE tenant_id = 'gamma' AND name = 'editor'`,
+			first.OccurredAt.Truncate(time.Microsecond)); fmt.Sprint(got) != "[[roles:read]  2 true]" {
+			t.Fatalf("redefined: %v", got)
+		}
+		a.apply(t, g.Envelope(t, "gamma", events.AggregateRole, "editor", events.TypeRoleDeleted, events.RoleDeleted{}))
+		if n := projectortest.Count(t, pool, `SELECT count(*) FROM roles WHERE tenant_id = 'gamma'`); n != 0 {
+			t.Fatalf("roles after delete: %d", n)
+		}
+		// The assignment stays with the user; it grants nothing until the
+		// role is defined again.
+		if n := projectortest.Count(t, pool, `SELECT count(*) FROM user_roles WHERE tenant_id = 'gamma'`); n != 1 {
+			t.Fatalf("assignments after role delete: %d", n)
+		}
+		if perms := allowedPermissions(t, pool, "gamma", uid); len(perms) != 0 {
+			t.Fatalf("permissions after role delete: %v", perms)
+		}
+	})
+
+	t.Run("ignored types advance the checkpoint", func(t *testing.T) {
+		g := projectortest.NewGen(4, "delta")
+		create(t, g, "delta")
+		res := a.apply(t, g.Envelope(t, "delta", events.AggregateKeySet, "delta", events.TypeKeyCreated, events.KeyCreated{
+			KID: "k", Algorithm: "EdDSA", PublicJWK: json.RawMessage(`{}`), ActiveFrom: time.Now()}))
+		r := res[events.Partition("delta")]
+		if r.Applied != 1 || r.To != a.seq || r.Quarantined != nil {
+			t.Fatalf("result %+v, want 1 applied up to %d", r, a.seq)
+		}
+	})
+}
+
+// allowedPermissions lists a user's effective permissions from the view.
+func allowedPermissions(tb testing.TB, pool *pgxpool.Pool, tenant, user string) []string {
+	tb.Helper()
+	rows, err := pool.Query(context.Background(),
+		`SELECT permission FROM user_permissions WHERE tenant_id = $1 AND user_id = $2 ORDER BY permission`, tenant, user)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+func TestApplyBatch_RedeliveryHasNoEffect(t *testing.T) {
+	t.Parallel()
+	pool := projectortest.MustPool(t)
+	g := projectortest.NewGen(5, "acme")
+	batch := projectortest.Stored(1, g.Many(t, 300)...)
+	p := events.Partition("acme")
+	ap := postgres.NewApplier()
+
+	first := mustApplyBatch(t, ap, pool, live, p, batch)
+	if first.Applied != 300 || first.To != 300 || first.Skipped != 0 {
+		t.Fatalf("first delivery: %+v", first)
+	}
+	before := projectortest.Dump(t, pool, live.Schema)
+
+	again := mustApplyBatch(t, ap, pool, live, p, batch)
+	if again.Applied != 0 || again.Skipped != 300 || again.To != 300 {
+		t.Fatalf("redelivery: %+v", again)
+	}
+	// A redelivery overlapping new events applies only the new ones.
+	more := append(batch[250:], projectortest.Stored(301, g.Many(t, 20)...)...)
+	overlap := mustApplyBatch(t, ap, pool, live, p, more)
+	if overlap.Skipped != 50 || overlap.Applied != 20 || overlap.To != 320 {
+		t.Fatalf("overlapping redelivery: %+v", overlap)
+	}
+	projectortest.MustScratch(t, pool, "fresh")
+	ref, err := accounts.New("fresh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApplyEach(t, pool, ref, append(batch, more[50:]...))
+	projectortest.MustEqualDumps(t, projectortest.Dump(t, pool, "fresh"), projectortest.Dump(t, pool, live.Schema))
+	if before == projectortest.Dump(t, pool, live.Schema) {
+		t.Fatal("the new events changed nothing")
+	}
+}
+
+// mustApplyEach applies events one at a time, each in its own transaction,
+// and returns the indexes of those that could not be applied (they are
+// skipped).
+func mustApplyEach(tb testing.TB, pool *pgxpool.Pool, tables *accounts.Tables, evs []eventstore.Stored) []int {
+	tb.Helper()
+	ctx := context.Background()
+	var bad []int
+	for i := range evs {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		_, err = tables.Apply(ctx, tx, evs[i:i+1])
+		var evErr *accounts.EventError
+		switch {
+		case errors.As(err, &evErr):
+			bad = append(bad, i)
+			_ = tx.Rollback(ctx)
+			continue
+		case err != nil:
+			_ = tx.Rollback(ctx)
+			tb.Fatalf("apply event %d: %v", i, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return bad
+}
+
+// TestTables_Apply_BatchingIsInvisible checks that folding many events into
+// a few statements gives exactly the tables that applying them one by one
+// gives, for valid histories and for histories with events the projection
+// must refuse.
+func TestTables_Apply_BatchingIsInvisible(t *testing.T) {
+	t.Parallel()
+	pool := projectortest.MustPool(t)
+	tests := []struct {
+		name   string
+		seed   uint64
+		n      int
+		poison bool
+	}{
+		{"valid history", 11, 1500, false},
+		{"history with refused events", 12, 1000, true},
+		{"long history with refused events", 13, 3000, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := projectortest.NewGen(tt.seed, "t-a", "t-b", "t-c")
+			envs := g.Many(t, tt.n)
+			if tt.poison {
+				envs = poisonSome(t, g, envs)
+			}
+			evs := projectortest.Stored(1, envs...)
+			one, many := fmt.Sprintf("one_%d", i), fmt.Sprintf("many_%d", i)
+			projectortest.MustScratch(t, pool, one)
+			projectortest.MustScratch(t, pool, many)
+			a, _ := accounts.New(one)
+			b, _ := accounts.New(many)
+			badOne := mustApplyEach(t, pool, a, evs)
+			badMany := projectortest.ApplyChunks(t, pool, b, evs, func() int { return 1 + g.Rng.IntN(min(tt.n, 3000)) })
+			if !slices.Equal(badOne, badMany) {
+				t.Fatalf("refused events differ: one by one %v, batched %v", badOne, badMany)
+			}
+			if tt.poison && len(badOne) == 0 {
+				t.Fatal("no event was refused")
+			}
+			if !tt.poison && len(badOne) != 0 {
+				t.Fatalf("valid events refused: %v", badOne)
+			}
+			projectortest.MustEqualDumps(t, projectortest.Dump(t, pool, one), projectortest.Dump(t, pool, many))
+		})
+	}
+}
+
+// poisonSome mixes events the projection must refuse into a history:
+// duplicates, changes of users that were deleted or never existed, taken
+// usernames (also by users deleted right after), unknown types and
+// schemas, bad permissions.
+func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []events.Envelope {
+	tb.Helper()
+	var out []events.Envelope
+	for i, e := range envs {
+		out = append(out, e)
+		if g.Rng.IntN(40) != 0 {
+			continue
+		}
+		switch g.Rng.IntN(8) {
+		case 0: // the same registration again (another event id)
+			if e.Type == events.TypeUserRegistered {
+				d := e
+				d.ID = events.NewID()
+				out = append(out, d)
+			}
+		case 1: // a change of a user that does not exist
+			out = append(out, g.Envelope(tb, e.Tenant, events.AggregateUser, events.NewID(), events.TypeUserDisabled, events.UserDisabled{}))
+		case 2: // a username taken by an earlier user
+			for _, prev := range slices.Backward(envs[:i]) {
+				if prev.Type == events.TypeUserRegistered && prev.Tenant == e.Tenant {
+					var r events.UserRegistered
+					_ = json.Unmarshal(prev.Data, &r)
+					out = append(out, g.Envelope(tb, e.Tenant, events.AggregateUser, events.NewID(), events.TypeUserRegistered,
+						events.UserRegistered{Username: r.Username, UsernameKey: r.UsernameKey, Credential: g.Sealed()}))
+					break
+				}
+			}
+		case 3: // an unknown type
+			u := e
+			u.ID, u.Type, u.Data = events.NewID(), "user.renamed", json.RawMessage(`{"username":"x"}`)
+			u.Aggregate, u.AggregateID = events.AggregateUser, events.NewID()
+			g.ChainEnv(tb, &u)
+			out = append(out, u)
+		case 4: // a schema from the future
+			u := e
+			u.ID, u.Schema = events.NewID(), 99
+			g.ChainEnv(tb, &u)
+			out = append(out, u)
+		case 5: // a permission that does not parse
+			out = append(out, g.Envelope(tb, e.Tenant, events.AggregateRole, "broken", events.TypeRoleDefined,
+				events.RoleDefined{Permissions: []string{"Not A Permission"}}))
+		case 6: // the same registration again, deleted at once
+			if e.Type == events.TypeUserRegistered {
+				var r events.UserRegistered
+				_ = json.Unmarshal(e.Data, &r)
+				d := e
+				d.ID = events.NewID()
+				out = append(out, d, g.Envelope(tb, e.Tenant, events.AggregateUser, e.AggregateID, events.TypeUserDeleted,
+					events.UserDeleted{UsernameKey: r.UsernameKey}))
+			}
+		case 7: // a username taken by an earlier user, by a user deleted at once
+			for _, prev := range slices.Backward(envs[:i]) {
+				if prev.Type == events.TypeUserRegistered && prev.Tenant == e.Tenant {
+					var r events.UserRegistered
+					_ = json.Unmarshal(prev.Data, &r)
+					id := events.NewID()
+					out = append(out,
+						g.Envelope(tb, e.Tenant, events.AggregateUser, id, events.TypeUserRegistered,
+							events.UserRegistered{Username: r.Username, UsernameKey: r.UsernameKey, Credential: g.Sealed()}),
+						g.Envelope(tb, e.Tenant, events.AggregateUser, id, events.TypeUserDeleted,
+							events.UserDeleted{UsernameKey: r.UsernameKey}))
+					break
+				}
+			}
+		}
+	}
+	return out
+}
