@@ -336,8 +336,9 @@ func TestRun_EndToEnd(t *testing.T) {
 
 	t.Run("quarantined tenant", func(t *testing.T) {
 		// An event acme's state cannot take (a user that does not exist is
-		// disabled), appended behind the command service's back.
-		nc, err := nats.Connect(c.ends.NATS)
+		// disabled), appended behind the command service's back with the
+		// command service's credentials.
+		nc, err := nats.Connect(c.ends.NATSURLAs("command"))
 		if err != nil {
 			t.Fatal(err)
 		}
