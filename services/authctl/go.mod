@@ -75,6 +75,7 @@ require (
 
 require (
 	github.com/authstream/authstream/libs/readmodel v0.0.0 // indirect
+	github.com/authstream/authstream/libs/service v0.0.0 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	golang.org/x/sys v0.50.0 // indirect
@@ -107,3 +108,5 @@ replace github.com/authstream/authstream/services/command => ../command
 replace github.com/authstream/authstream/services/projector => ../projector
 
 replace github.com/authstream/authstream/services/query => ../query
+
+replace github.com/authstream/authstream/libs/service => ../../libs/service

@@ -21,6 +21,7 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
 	github.com/authstream/authstream/libs/httpserver v0.0.0 // indirect
+	github.com/authstream/authstream/libs/service v0.0.0 // indirect
 	github.com/authstream/authstream/libs/telemetry v0.0.0 // indirect
 	github.com/authstream/authstream/services/command v0.0.0 // indirect
 	github.com/authstream/authstream/services/projector v0.0.0 // indirect
@@ -100,3 +101,5 @@ replace github.com/authstream/authstream/services/command => ../../services/comm
 replace github.com/authstream/authstream/services/projector => ../../services/projector
 
 replace github.com/authstream/authstream/services/query => ../../services/query
+
+replace github.com/authstream/authstream/libs/service => ../../libs/service
