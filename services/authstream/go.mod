@@ -11,6 +11,7 @@ require (
 	github.com/authstream/authstream/libs/httpserver v0.0.0
 	github.com/authstream/authstream/libs/keystore v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
+	github.com/authstream/authstream/libs/service v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0
 	github.com/authstream/authstream/services/command v0.0.0
 	github.com/authstream/authstream/services/projector v0.0.0
@@ -27,7 +28,6 @@ require (
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
-	github.com/authstream/authstream/libs/service v0.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authstream/authstream/libs/authz"
@@ -243,6 +244,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	cfg.Projector.Telemetry = tel.With(projector.Service)
 	cfg.Query.Telemetry = tel.With(query.Service)
 
+	// Ready means usable: until the platform admin written at the first
+	// start is in the read model, a login right after /readyz said 200
+	// would fail, so no service says 200 before.
+	var usable atomic.Bool
+	platformUsable := func(context.Context) error {
+		if !usable.Load() {
+			return errors.New("the platform admin is not in the read model yet")
+		}
+		return nil
+	}
+	cfg.Query.Ready, cfg.Command.Ready, cfg.Projector.Ready = platformUsable, platformUsable, platformUsable
+
 	var (
 		mu       sync.Mutex
 		ends     = Endpoints{NATS: natsURL, NATSUsers: users}
@@ -261,15 +274,24 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				// Not in this callback: it runs before its service serves,
 				// and the projector starts its workers after it.
 				announce.Go(func() {
-					if err := waitBootstrapProjected(announceCtx, conns.projector, cfg.Query.DatabaseURL.Reveal(), bootstrapWait); err != nil {
+					err := waitBootstrapProjected(announceCtx, conns.projector, cfg.Query.DatabaseURL.Reveal(), bootstrapWait)
+					if err != nil {
 						if announceCtx.Err() != nil {
 							return
 						}
-						log.Warn("the platform admin is not in the read model yet; logins may fail for a moment", "error", err.Error())
+						log.Warn("the platform admin is not in the read model yet; the services report not ready until it is", "error", err.Error())
+					} else {
+						usable.Store(true)
 					}
 					printBanner(cfg.Out, ends, cfg.DataDir, banner)
 					if cfg.OnReady != nil {
 						cfg.OnReady(ends)
+					}
+					for err != nil && announceCtx.Err() == nil {
+						if err = waitBootstrapProjected(announceCtx, conns.projector, cfg.Query.DatabaseURL.Reveal(), bootstrapWait); err == nil {
+							usable.Store(true)
+							log.Info("the platform admin is in the read model; the services report ready")
+						}
 					}
 				})
 			}

@@ -24,6 +24,7 @@ require (
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/authstream/authstream/libs/service v0.0.0
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -92,3 +93,5 @@ replace github.com/authstream/authstream/libs/eventstore => ../../libs/eventstor
 replace github.com/authstream/authstream/libs/fault => ../../libs/fault
 
 replace github.com/authstream/authstream/libs/keystore => ../../libs/keystore
+
+replace github.com/authstream/authstream/libs/service => ../../libs/service

@@ -22,6 +22,7 @@ import (
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natstest"
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/services/projector"
 )
 
@@ -178,8 +179,11 @@ func mustProjector(tb testing.TB, natsURL string) *pgxpool.Pool {
 	done := make(chan error, 1)
 	go func() {
 		done <- projector.Run(ctx, projector.Config{
-			Addr: "127.0.0.1:0", NATSURL: natsURL, DatabaseURL: config.Secret(dbURL),
-			LogLevel: "warn", LogFormat: "json", LogOut: io.Discard,
+			Common: service.Common{
+				Addr: "127.0.0.1:0", NATSURL: natsURL,
+				LogLevel: "warn", LogFormat: "json", LogOut: io.Discard,
+			},
+			DatabaseURL: config.Secret(dbURL),
 		})
 	}()
 	tb.Cleanup(func() {
