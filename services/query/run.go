@@ -271,7 +271,7 @@ var _ app.Keys = (*keystore.Store)(nil)
 // newApp assembles the application on js and pool: the event store, the
 // signing keys, the password hasher, the read model and the projection's
 // positions. close stops the key store's watch.
-func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, positions app.Positions, cfg Config, tel *telemetry.Telemetry) (*app.App, func(), error) {
+func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, positions *postgres.Listener, cfg Config, tel *telemetry.Telemetry) (*app.App, func(), error) {
 	store, err := eventstore.New(js)
 	if err != nil {
 		return nil, nil, err
@@ -288,7 +288,7 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 	// Tenants do not set their own login limits yet: without
 	// app.WithTenantLimits every tenant has the service's.
 	a, err := app.New(store, postgres.New(pool), keys, hasher, cfg.KEK, cfg.PublicURL,
-		app.WithTelemetry(tel), app.WithPositions(positions), app.WithLoginLimits(cfg.loginLimits()))
+		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()))
 	if err != nil {
 		_ = keys.Close()
 		return nil, nil, err

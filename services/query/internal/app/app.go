@@ -48,18 +48,19 @@ const verifiedTokens = 20000
 // App is the query service's application: the login, read and audit use
 // cases. It is safe for concurrent use.
 type App struct {
-	store     *eventstore.Store
-	readModel ReadModel
-	keys      Keys
-	hasher    *authn.Hasher
-	kek       *events.Keyring
-	publicURL string
-	verifier  *authn.Verifier
-	perms     *PermissionCache
-	positions Positions
-	pool      *Pool
-	limits    *loginLimiter
-	log       *slog.Logger
+	store       *eventstore.Store
+	readModel   ReadModel
+	keys        Keys
+	hasher      *authn.Hasher
+	kek         *events.Keyring
+	publicURL   string
+	verifier    *authn.Verifier
+	perms       *PermissionCache
+	positions   Positions
+	quarantines Quarantines
+	pool        *Pool
+	limits      *loginLimiter
+	log         *slog.Logger
 
 	now        func() time.Time
 	accessTTL  time.Duration
@@ -81,6 +82,7 @@ type options struct {
 	retries      int
 	pool         *Pool
 	positions    Positions
+	quarantines  Quarantines
 	limits       LoginLimits
 	tenantLimits TenantLimits
 }
@@ -177,6 +179,20 @@ func WithPositions(p Positions) Option {
 	}
 }
 
+// WithQuarantines sets what says which tenants' read models are stopped
+// at an event the projector cannot apply: their requests are answered
+// unavailable rather than from rows that are not current. Without it no
+// tenant counts as quarantined.
+func WithQuarantines(q Quarantines) Option {
+	return func(o *options) error {
+		if q == nil {
+			return errors.New("quarantines is nil")
+		}
+		o.quarantines = q
+		return nil
+	}
+}
+
 // WithLoginLimits sets the service's login rate limits (DefaultLoginLimits);
 // a limit below 1 turns it off, and a Window below one second is taken as
 // DefaultLoginWindow.
@@ -243,23 +259,24 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		return nil, fmt.Errorf("app: token verifier: %w", err)
 	}
 	return &App{
-		store:      store,
-		readModel:  readModel,
-		keys:       keys,
-		hasher:     hasher,
-		kek:        kek,
-		publicURL:  publicURL,
-		verifier:   verifier,
-		perms:      perms,
-		positions:  o.positions,
-		pool:       o.pool,
-		limits:     newLoginLimiter(o.limits, o.tenantLimits, o.now, o.tel.Logger),
-		log:        o.tel.Logger,
-		now:        o.now,
-		accessTTL:  o.accessTTL,
-		refreshTTL: o.refreshTTL,
-		policy:     o.policy,
-		retries:    o.retries,
+		store:       store,
+		readModel:   readModel,
+		keys:        keys,
+		hasher:      hasher,
+		kek:         kek,
+		publicURL:   publicURL,
+		verifier:    verifier,
+		perms:       perms,
+		positions:   o.positions,
+		quarantines: o.quarantines,
+		pool:        o.pool,
+		limits:      newLoginLimiter(o.limits, o.tenantLimits, o.now, o.tel.Logger),
+		log:         o.tel.Logger,
+		now:         o.now,
+		accessTTL:   o.accessTTL,
+		refreshTTL:  o.refreshTTL,
+		policy:      o.policy,
+		retries:     o.retries,
 	}, nil
 }
 

@@ -115,6 +115,15 @@ type Positions interface {
 	Wait(ctx context.Context, tenant string, seq uint64) error
 }
 
+// Quarantines knows which tenants' read models are stopped at an event the
+// projector cannot apply (their later events wait in the log until an
+// operator resumes them).
+type Quarantines interface {
+	// Quarantined reports whether tenant's accounts projection is stopped,
+	// and the stream sequence of the event it stopped at.
+	Quarantined(tenant string) (seq uint64, ok bool)
+}
+
 // Advance is one step forward of a partition of the accounts projection,
 // as the position listener announces it to the permission cache.
 type Advance struct {

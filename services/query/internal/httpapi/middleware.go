@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/httpserver"
@@ -28,6 +29,41 @@ func (h *handlers) tenantSlug(next http.Handler) http.Handler {
 
 // tenantOf returns the {tenant} of the path, which tenantSlug checked.
 func tenantOf(r *http.Request) string { return chi.URLParam(r, "tenant") }
+
+// quarantine answers every request to a tenant whose read model is
+// quarantined with 503 (app.CheckQuarantine) before anything reads it or
+// waits on its positions: a problem body, or an RFC 6749 body at the OAuth
+// endpoints. The tenant's keys and discovery are not in the read model and
+// stay served.
+func (h *handlers) quarantine(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tenant := chi.URLParam(r, "tenant")
+		if strings.Contains(r.URL.Path, "/.well-known/") || authz.ValidTenantSlug(tenant) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := h.app.CheckQuarantine(tenant); err != nil {
+			if isOAuthEndpoint(r.URL.Path) {
+				writeError(w, r, h.log, err)
+			} else {
+				httpserver.WriteError(w, r, h.log, err)
+			}
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isOAuthEndpoint reports whether path is one of the endpoints that answer
+// errors with RFC 6749 bodies.
+func isOAuthEndpoint(path string) bool {
+	for _, suffix := range []string{"/oauth/token", "/oauth/revoke", "/login"} {
+		if strings.HasSuffix(path, suffix) {
+			return true
+		}
+	}
+	return false
+}
 
 // consistency makes a request that carries a Consistency-Token wait until
 // the read model has applied it (app.AwaitConsistency) before it is

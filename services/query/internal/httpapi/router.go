@@ -76,7 +76,7 @@ func Routes(r chi.Router, d Deps) {
 		// The wait comes before every handler, the token endpoint's
 		// included: a client logs in right after registering with the
 		// register answer's token and must find itself in the read model.
-		r.Use(h.consistency)
+		r.Use(h.quarantine, h.consistency)
 		r.Group(func(r chi.Router) {
 			r.Use(h.tenantSlug)
 			r.Post("/oauth/token", h.token)

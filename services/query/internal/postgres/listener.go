@@ -40,9 +40,15 @@ type Listener struct {
 	changed [events.Partitions]chan struct{}      // closed and replaced at each advance
 	pending [events.Partitions]*readmodel.Changes // announced changes whose position has not come yet
 	subs    []func(app.Advance)
+	// quarantined holds the tenants whose accounts projection is stopped
+	// at an event it cannot apply, with that event's stream sequence.
+	quarantined map[string]uint64
 }
 
-var _ app.Positions = (*Listener)(nil)
+var (
+	_ app.Positions   = (*Listener)(nil)
+	_ app.Quarantines = (*Listener)(nil)
+)
 
 // ListenerOption configures a Listener.
 type ListenerOption func(*Listener)
@@ -55,7 +61,7 @@ func WithLogger(log *slog.Logger) ListenerOption { return func(l *Listener) { l.
 
 // NewListener returns a Listener on pool; call Run to start following.
 func NewListener(pool *pgxpool.Pool, opts ...ListenerOption) *Listener {
-	l := &Listener{pool: pool, timeout: DefaultWaitTimeout, log: slog.New(slog.DiscardHandler)}
+	l := &Listener{pool: pool, timeout: DefaultWaitTimeout, log: slog.New(slog.DiscardHandler), quarantined: map[string]uint64{}}
 	for i := range l.changed {
 		l.changed[i] = make(chan struct{})
 	}
@@ -173,7 +179,7 @@ func (l *Listener) listen(ctx context.Context) error {
 	// The connection leaves the pool for good: it stays in LISTEN mode.
 	conn := pc.Hijack()
 	defer conn.Close(context.Background())
-	for _, ch := range []string{readmodel.NotifyChannel, readmodel.ChangesChannel} {
+	for _, ch := range []string{readmodel.NotifyChannel, readmodel.ChangesChannel, readmodel.QuarantineChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
@@ -183,6 +189,12 @@ func (l *Listener) listen(ctx context.Context) error {
 	l.mu.Lock()
 	l.pending = [events.Partitions]*readmodel.Changes{}
 	l.mu.Unlock()
+	// The quarantines before the positions: a quarantine is recorded in
+	// the transaction that passes its event, so the set read here covers
+	// every position read next.
+	if err := l.loadQuarantines(ctx, conn); err != nil {
+		return err
+	}
 	rows, err := conn.Query(ctx, `SELECT partition, seq FROM projection_positions WHERE projection = $1`, readmodel.ProjectionAccounts)
 	if err != nil {
 		return fmt.Errorf("read positions: %w", err)
@@ -209,6 +221,12 @@ func (l *Listener) listen(ctx context.Context) error {
 		// A payload that does not parse, or names another projection, is
 		// not this listener's: an advance whose changes were not named
 		// counts as changing the whole partition.
+		if n.Channel == readmodel.QuarantineChannel {
+			if err := l.quarantineNotice(ctx, conn, n.Payload); err != nil {
+				return err
+			}
+			continue
+		}
 		if n.Channel == readmodel.ChangesChannel {
 			if c, err := readmodel.ParseChanges(n.Payload); err == nil && c.Projection == readmodel.ProjectionAccounts {
 				l.note(c)
@@ -256,5 +274,81 @@ func (l *Listener) Wait(ctx context.Context, tenant string, seq uint64) error {
 		case <-ctx.Done():
 			return fault.Wrap(fault.Unavailable, ctx.Err(), "request abandoned while waiting for consistency")
 		}
+	}
+}
+
+// Quarantined reports whether tenant's accounts projection is stopped at
+// an event it cannot apply, and that event's stream sequence. While it is,
+// the tenant's rows are not current, and its positions say nothing about
+// them: the checkpoint passes the tenant's held events.
+func (l *Listener) Quarantined(tenant string) (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq, ok := l.quarantined[tenant]
+	return seq, ok
+}
+
+// loadQuarantines reads the whole set of quarantined tenants of the
+// accounts projection, replacing what the listener knew; released tenants
+// are announced to the subscribers.
+func (l *Listener) loadQuarantines(ctx context.Context, conn readmodel.RowsQuerier) error {
+	list, err := readmodel.QuarantinedTenants(ctx, conn)
+	if err != nil {
+		return err
+	}
+	set := map[string]uint64{}
+	for _, q := range list {
+		if q.Projection == readmodel.ProjectionAccounts {
+			set[q.Tenant] = q.Seq
+		}
+	}
+	l.mu.Lock()
+	old := l.quarantined
+	l.quarantined = set
+	l.mu.Unlock()
+	for t := range old {
+		if _, still := set[t]; !still {
+			l.released(t)
+		}
+	}
+	return nil
+}
+
+// quarantineNotice applies one notice of readmodel.QuarantineChannel; a
+// notice it does not understand, or a reset, makes it read the whole set
+// again.
+func (l *Listener) quarantineNotice(ctx context.Context, conn readmodel.RowsQuerier, payload string) error {
+	n, err := readmodel.ParseQuarantineNotice(payload)
+	if err == nil && n.Projection != readmodel.ProjectionAccounts {
+		return nil
+	}
+	if err != nil || n.Reset {
+		return l.loadQuarantines(ctx, conn)
+	}
+	l.mu.Lock()
+	if n.Quarantined {
+		l.quarantined[n.Tenant] = n.Seq
+		l.mu.Unlock()
+		return nil
+	}
+	_, was := l.quarantined[n.Tenant]
+	delete(l.quarantined, n.Tenant)
+	l.mu.Unlock()
+	if was {
+		l.released(n.Tenant)
+	}
+	return nil
+}
+
+// released tells the subscribers that a tenant's rows changed without its
+// partition's position moving: the catch-up of a released tenant applies
+// events the checkpoint had already passed.
+func (l *Listener) released(tenant string) {
+	p := events.Partition(tenant)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := app.Advance{Partition: p, Seq: l.pos[p], Changed: []readmodel.Changed{{Tenant: tenant}}}
+	for _, fn := range l.subs {
+		fn(a)
 	}
 }

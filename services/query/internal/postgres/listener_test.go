@@ -43,7 +43,12 @@ func announceChanges(tb testing.TB, pool *pgxpool.Pool, partition int, payload s
 // in the checkpoints are read at start.
 func mustListener(tb testing.TB, opts ...postgres.ListenerOption) (*postgres.Listener, *pgxpool.Pool) {
 	tb.Helper()
-	pool := pgtest.Pool(tb)
+	return mustListenerOn(tb, pgtest.Pool(tb), opts...)
+}
+
+// mustListenerOn starts a listener on pool's read model.
+func mustListenerOn(tb testing.TB, pool *pgxpool.Pool, opts ...postgres.ListenerOption) (*postgres.Listener, *pgxpool.Pool) {
+	tb.Helper()
 	announce(tb, pool, "acme", 10)
 	w := postgres.NewListener(pool, opts...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -208,5 +213,94 @@ func TestListener_changes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// quarantine does what the projector does when tenant's event at seq
+// cannot be applied (quarantined) or when an operator's resume releases
+// it: change the row and notify in one transaction.
+func quarantine(tb testing.TB, pool *pgxpool.Pool, tenant string, seq uint64, on bool) {
+	tb.Helper()
+	n := readmodel.QuarantineNotice{Projection: readmodel.ProjectionAccounts, Tenant: tenant, Quarantined: on, Seq: seq}
+	sql := `WITH q AS (INSERT INTO projection_tenant_quarantine (projection, tenant, partition, seq, subject, event_id, event_type, error)
+		VALUES ('accounts@1', $1, $2, $3, 'auth.evt.x', 'e1', 'user.disabled', 'no such user') RETURNING 1)
+		SELECT pg_notify($4, $5) FROM q`
+	if !on {
+		sql = `WITH q AS (DELETE FROM projection_tenant_quarantine WHERE projection = 'accounts@1' AND tenant = $1
+		AND $2::int >= 0 AND $3::bigint >= 0 RETURNING 1) SELECT pg_notify($4, $5) FROM q`
+	}
+	if _, err := pool.Exec(context.Background(), sql, tenant, events.Partition(tenant), int64(seq),
+		readmodel.QuarantineChannel, n.String()); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestListener_Quarantined(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	// A quarantine recorded before the listener starts is read at start.
+	quarantine(t, pool, "initech", 7, true)
+	w, _ := mustListenerOn(t, pool)
+	eventually := func(t *testing.T, tenant string, wantSeq uint64, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			seq, ok := w.Quarantined(tenant)
+			if ok == want && (!want || seq == wantSeq) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Quarantined(%s) = %d, %v; want %d, %v", tenant, seq, ok, wantSeq, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	eventually(t, "initech", 7, true)
+	if _, ok := w.Quarantined("acme"); ok {
+		t.Fatal("acme counts as quarantined")
+	}
+
+	released := make(chan app.Advance, 4)
+	w.Subscribe(func(a app.Advance) {
+		if len(a.Changed) == 1 && a.Changed[0] == (readmodel.Changed{Tenant: "acme"}) {
+			released <- a
+		}
+	})
+	quarantine(t, pool, "acme", 11, true)
+	eventually(t, "acme", 11, true)
+	quarantine(t, pool, "acme", 11, false)
+	eventually(t, "acme", 0, false)
+	select {
+	case a := <-released:
+		if a.Partition != events.Partition("acme") {
+			t.Errorf("release announced for partition %d", a.Partition)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the release of acme did not tell the subscribers to drop it")
+	}
+
+	// A notice the listener does not understand makes it read the set
+	// again, as does a reset.
+	if _, err := pool.Exec(context.Background(), `INSERT INTO projection_tenant_quarantine (projection, tenant, partition, seq, subject, event_id, event_type, error)
+		VALUES ('accounts@1', 'globex', $1, 3, 's', 'e', 't', 'x')`, events.Partition("globex")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(context.Background(), `SELECT pg_notify($1, 'garbage')`, readmodel.QuarantineChannel); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "globex", 3, true)
+	if _, err := pool.Exec(context.Background(), `WITH d AS (DELETE FROM projection_tenant_quarantine WHERE tenant = 'initech' RETURNING 1)
+		SELECT pg_notify($1, 'accounts:reset') FROM d`, readmodel.QuarantineChannel); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "initech", 0, false)
+	// Another projection's notices are not this listener's.
+	if _, err := pool.Exec(context.Background(), `SELECT pg_notify($1, 'sessions:quarantined:hooli:5')`, readmodel.QuarantineChannel); err != nil {
+		t.Fatal(err)
+	}
+	quarantine(t, pool, "umbrella", 9, true) // ordered after the notice above
+	eventually(t, "umbrella", 9, true)
+	if _, ok := w.Quarantined("hooli"); ok {
+		t.Error("a notice of another projection quarantined hooli")
 	}
 }
