@@ -285,9 +285,8 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 		_ = keys.Close()
 		return nil, nil, fmt.Errorf("AUTH_BCRYPT_COST: %w", err)
 	}
-	// Tenants do not set their own login limits yet: without
-	// app.WithTenantLimits every tenant has the service's.
-	a, err := app.New(store, postgres.New(pool), keys, hasher, cfg.KEK, cfg.PublicURL,
+	readModel := postgres.New(pool)
+	a, err := app.New(store, readModel, keys, hasher, cfg.KEK, cfg.PublicURL, app.WithTenantLimits(readModel),
 		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()))
 	if err != nil {
 		_ = keys.Close()

@@ -466,8 +466,14 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = false
 		case "overlap_seconds":
 			obj[name] = 1200
+		case "display_name":
+			obj[name] = "Sweep"
+		case "password_grant":
+			obj[name] = false
+		case "account_attempts_per_minute", "address_attempts_per_minute":
+			obj[name] = 1
 		default:
-			if prop.Type != nil && prop.Type.Is(openapi3.TypeObject) {
+			if prop.Type != nil && prop.Type.Includes(openapi3.TypeObject) {
 				nested, err := fillObject(prop, caller, userID)
 				if err != nil {
 					return nil, fmt.Errorf("%s.%w", name, err)

@@ -121,3 +121,41 @@ func mustBeTooMany(tb testing.TB, e answer, maxRetry int) {
 			e.Status, e.Header.Get("Retry-After"), e.Body, maxRetry)
 	}
 }
+
+// TestRateLimit_tenantSettings lowers one tenant's per-account limit
+// through its settings (PATCH /t/{t}/settings, then projected): its
+// accounts are refused past the tenant's limit, while another tenant's keep
+// the platform's.
+func TestRateLimit_tenantSettings(t *testing.T) {
+	p := mustPlatform(t)
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: "ada", Password: adaPassword})
+	globex := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "globex", Admin: "gus", Password: adaPassword})
+	const own = 3
+	set := p.Must(t, request{Method: http.MethodPatch, URL: p.Command + "/t/acme/settings", Bearer: acme.Admin.AccessToken,
+		Body: map[string]any{"rate_limits": map[string]any{"account_attempts_per_minute": own}}}, http.StatusOK)
+
+	try := func(tenant, consistency string) (ok int) {
+		t.Helper()
+		for i := range perAccountPerMinute {
+			e := p.Exchange(t, request{Method: http.MethodPost, URL: p.Query + "/t/" + tenant + "/oauth/token", Consistency: consistency,
+				Body: url.Values{"grant_type": {"password"}, "username": {"nobody"}, "password": {fmt.Sprint("guess ", i)}}})
+			switch e.Status {
+			case http.StatusBadRequest:
+				ok++
+			case http.StatusTooManyRequests:
+				mustBeTooMany(t, e, 60/own)
+				return ok
+			default:
+				t.Fatalf("%s attempt %d = %d %s", tenant, i+1, e.Status, e.Body)
+			}
+		}
+		return ok
+	}
+	if got := try("acme", set.Token()); got < own || got > own+1 {
+		t.Errorf("acme's account took %d attempts before 429, want acme's %d (+1 for the refill)", got, own)
+	}
+	if got := try("globex", globex.Token); got != perAccountPerMinute {
+		t.Errorf("globex's account took %d attempts, want the platform's %d without a 429", got, perAccountPerMinute)
+	}
+}

@@ -207,10 +207,10 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 		}
 	}
 	if len(ti.id) > 0 {
-		add("insert tenants", -1, t.sql.insertTenants, ti.id, ti.name, ti.status, ti.version, ti.created, ti.updated)
+		add("insert tenants", -1, t.sql.insertTenants, ti.id, ti.name, ti.status, ti.version, ti.created, ti.updated, ti.settings)
 	}
 	if len(tu.id) > 0 {
-		add("update tenants", len(tu.id), t.sql.updateTenants, tu.id, tu.status, tu.version, tu.updated)
+		add("update tenants", len(tu.id), t.sql.updateTenants, tu.id, tu.status, tu.version, tu.updated, tu.settings)
 	}
 
 	// Users. Those registered and deleted in the run are not inserted;
@@ -279,12 +279,14 @@ type tenantCols struct {
 	id, name, status []string
 	version          []int64
 	created, updated []time.Time
+	settings         []*string
 }
 
 func (c *tenantCols) add(r *tenantRow) {
 	c.id, c.name, c.status = append(c.id, r.id), append(c.name, r.name), append(c.status, r.status)
 	c.version = append(c.version, r.version)
 	c.created, c.updated = append(c.created, r.created), append(c.updated, r.updated)
+	c.settings = append(c.settings, r.settings)
 }
 
 type userCols struct {
@@ -349,10 +351,13 @@ func newStatements(s string) statements {
 			WHERE u.tenant_id = x.t AND u.user_id = x.u`),
 		deleteRoles: q(`DELETE FROM %s.roles r USING unnest($1::text[], $2::text[]) AS x(t, n)
 			WHERE r.tenant_id = x.t AND r.name = x.n`),
-		insertTenants: q(`INSERT INTO %s.tenants (tenant_id, name, status, version, created_at, updated_at)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])`),
-		updateTenants: q(`UPDATE %s.tenants t SET status = x.s, version = x.v, updated_at = x.ua
-			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS x(t, s, v, ua)
+		insertTenants: q(`INSERT INTO %s.tenants (tenant_id, name, status, version, created_at, updated_at, settings)
+			SELECT t, n, s, v, ca, ua, st::jsonb
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::text[])
+				AS x(t, n, s, v, ca, ua, st)`),
+		updateTenants: q(`UPDATE %s.tenants t SET status = coalesce(nullif(x.s, ''), t.status), version = x.v, updated_at = x.ua,
+				settings = coalesce(x.st::jsonb, t.settings)
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[]) AS x(t, s, v, ua, st)
 			WHERE t.tenant_id = x.t`),
 		insertUsers: q(`INSERT INTO %s.users (tenant_id, user_id, username, username_key, status, credential,
 				version, not_before, created_at, updated_at)

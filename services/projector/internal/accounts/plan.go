@@ -56,9 +56,13 @@ type roleKey struct{ tenant, name string }
 type assignKey struct{ tenant, user, role string }
 
 type tenantRow struct {
-	id, name, status string
+	id, name, status string // status "" in a patch: unchanged
 	version          int64
 	created, updated time.Time
+	// settings is the JSON of the settings document as the event holds
+	// it (members this build does not know included); nil in a patch:
+	// unchanged.
+	settings *string
 }
 
 type tenantState struct {
@@ -168,11 +172,17 @@ func (p *plan) add(st eventstore.Stored) error {
 			return fmt.Errorf("tenant %s already exists", env.AggregateID)
 		}
 		s.exists = present
-		s.row = &tenantRow{id: env.AggregateID, name: e.Name, status: statusActive, version: version, created: at, updated: at}
+		s.row = &tenantRow{id: env.AggregateID, name: e.Name, status: statusActive, version: version, created: at, updated: at, settings: &emptySettings}
 	case events.TenantDisabled:
 		return p.tenantStatus(env.AggregateID, statusDisabled, version, at)
 	case events.TenantEnabled:
 		return p.tenantStatus(env.AggregateID, statusActive, version, at)
+	case events.TenantSettingsChanged:
+		doc, err := settingsDocument(env.Data)
+		if err != nil {
+			return err
+		}
+		p.tenantSettings(env.AggregateID, doc, version, at)
 
 	case events.UserRegistered:
 		k, name := userKey{env.Tenant, env.AggregateID}, userKey{env.Tenant, e.UsernameKey}
@@ -332,6 +342,40 @@ func (p *plan) tenantStatus(id, status string, version int64, at time.Time) erro
 		s.patch = &tenantRow{id: id, status: status, version: version, updated: at}
 	}
 	return nil
+}
+
+// emptySettings is the settings document of a tenant that never changed
+// its settings.
+var emptySettings = "{}"
+
+// tenantSettings records a tenant's new settings document.
+func (p *plan) tenantSettings(id, doc string, version int64, at time.Time) {
+	s := p.tenant(id)
+	s.exists = present
+	switch {
+	case s.row != nil:
+		s.row.settings, s.row.version, s.row.updated = &doc, version, at
+	case s.patch != nil:
+		s.patch.settings, s.patch.version, s.patch.updated = &doc, version, at
+	default:
+		s.patch = &tenantRow{id: id, version: version, updated: at, settings: &doc}
+	}
+}
+
+// settingsDocument returns the settings document of a tenant.settings_changed
+// payload as the event holds it, so that members a newer writer added stay
+// in the read model for a reader that knows them.
+func settingsDocument(data []byte) (string, error) {
+	var p struct {
+		Settings json.RawMessage `json:"settings"`
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return "", fmt.Errorf("settings document: %w", err)
+	}
+	if len(p.Settings) == 0 || p.Settings[0] != '{' {
+		return "", errors.New("settings document: not an object")
+	}
+	return string(p.Settings), nil
 }
 
 // userChange records a change of an existing user: its version and

@@ -107,8 +107,29 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 			t.Fatalf("after disabled: %v", got)
 		}
 		a.apply(t, g.Envelope(t, "acme", events.AggregateTenant, "acme", events.TypeTenantEnabled, events.TenantEnabled{}))
-		if got := queryRow(t, pool, `SELECT status, version, created_at < updated_at FROM tenants WHERE tenant_id = 'acme'`); fmt.Sprint(got) != "[active 3 true]" {
+		if got := queryRow(t, pool, `SELECT status, version, created_at < updated_at, settings::text FROM tenants WHERE tenant_id = 'acme'`); fmt.Sprint(got) != "[active 3 true {}]" {
 			t.Fatalf("after enabled: %v", got)
+		}
+		off := false
+		a.apply(t, g.Envelope(t, "acme", events.AggregateTenant, "acme", events.TypeTenantSettingsChanged, events.TenantSettingsChanged{
+			Settings: events.TenantSettings{DisplayName: "Acme Corp", PasswordGrant: &off,
+				RateLimits: &events.TenantRateLimits{AccountAttemptsPerMinute: 7}},
+		}))
+		got = queryRow(t, pool, `SELECT status, version, settings->>'display_name', settings->>'password_grant',
+			settings#>>'{rate_limits,account_attempts_per_minute}' FROM tenants WHERE tenant_id = 'acme'`)
+		if fmt.Sprint(got) != "[active 4 Acme Corp false 7]" {
+			t.Fatalf("after settings changed: %v", got)
+		}
+		// The document replaces the previous one; a disable in the same
+		// batch as a settings change keeps both.
+		a.apply(t,
+			g.Envelope(t, "acme", events.AggregateTenant, "acme", events.TypeTenantSettingsChanged, events.TenantSettingsChanged{
+				Settings: events.TenantSettings{DisplayName: "Acme"},
+			}),
+			g.Envelope(t, "acme", events.AggregateTenant, "acme", events.TypeTenantDisabled, events.TenantDisabled{}),
+		)
+		if got := queryRow(t, pool, `SELECT status, version, settings::text FROM tenants WHERE tenant_id = 'acme'`); fmt.Sprint(got) != `[disabled 6 {"display_name": "Acme"}]` {
+			t.Fatalf("after settings and disable in one batch: %v", got)
 		}
 	})
 

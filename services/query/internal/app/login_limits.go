@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"log/slog"
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -106,14 +107,22 @@ func (l *loginLimiter) limitsOf(ctx context.Context, tenant string) LoginLimits 
 	if !ok {
 		return eff
 	}
+	if own.Window >= time.Second && own.Window != eff.Window {
+		// The service's limits the tenant does not set keep their rate
+		// over the tenant's window.
+		scale := func(n int) int {
+			if n < 1 {
+				return n // off stays off
+			}
+			return max(1, int(math.Ceil(float64(n)*float64(own.Window)/float64(eff.Window))))
+		}
+		eff.PerAccount, eff.PerAddress, eff.Window = scale(eff.PerAccount), scale(eff.PerAddress), own.Window
+	}
 	if own.PerAccount > 0 {
 		eff.PerAccount = own.PerAccount
 	}
 	if own.PerAddress > 0 {
 		eff.PerAddress = own.PerAddress
-	}
-	if own.Window >= time.Second {
-		eff.Window = own.Window
 	}
 	return eff
 }

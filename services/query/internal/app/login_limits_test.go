@@ -94,6 +94,22 @@ func TestApp_PasswordLogin_tenantLimits(t *testing.T) {
 		}
 	})
 
+	t.Run("over another window", func(t *testing.T) {
+		// Tenant settings count a minute; a service counting two keeps the
+		// rate of the limits the tenant does not set: 6 an address in two
+		// minutes is 3 in one.
+		a, err := app.New(e.Store, e.Users, e.Keys, e.Hasher, e.Keyring, querytest.PublicURL, app.WithClock(e.Now),
+			app.WithLoginLimits(app.LoginLimits{PerAccount: 40, PerAddress: 6, Window: 2 * time.Minute}),
+			app.WithTenantLimits(tenantLimits{own: map[string]app.LoginLimits{"acme": {PerAccount: 20, Window: time.Minute}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := attempts(t, a, "acme", "alice", "192.0.2.7", 3) + attempts(t, a, "acme", "bob", "192.0.2.7", 3)
+		if got != 3 {
+			t.Errorf("acme's logins from one address went through %d times, want 3 (the service's 6 in two minutes, over acme's one)", got)
+		}
+	})
+
 	t.Run("settings unavailable", func(t *testing.T) {
 		a := newApp(tenantLimits{own: map[string]app.LoginLimits{"acme": {PerAccount: 50}}, fail: map[string]bool{"acme": true}})
 		if got := attempts(t, a, "acme", "alice", "192.0.2.3", 6); got != 4 {
