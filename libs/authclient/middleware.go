@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
+	"github.com/authstream/authstream/libs/authn"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -63,7 +63,7 @@ func Middleware(v *Verifier, tenantFrom func(*http.Request) string) func(http.Ha
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			token, ok := bearerToken(r)
+			token, ok := authn.BearerToken(r)
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="authstream"`)
 				writeProblem(w, r, http.StatusUnauthorized, "missing-token", "Unauthorized", "a bearer token is required")
@@ -111,17 +111,6 @@ func RequirePermission(perm string) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-// bearerToken returns the token of an "Authorization: Bearer" header.
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, token, found := strings.Cut(h, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
 }
 
 // writeVerifyError answers an error of Verify or Check.

@@ -114,13 +114,6 @@ type claimBody struct {
 	Released bool   `json:"released"`
 }
 
-// CredentialAAD is the associated data a user's sealed password hash is
-// bound to; the command service seals, and the query service opens, with
-// the same string.
-func CredentialAAD(tenant, userID string) []byte {
-	return []byte("authstream/credential/" + tenant + "/" + userID)
-}
-
 // Seed writes plan. Tenants are written by Workers goroutines, each
 // tenant's commands in the order the API would take them (create the
 // tenant, define the roles, register the users), on one connection, so the
@@ -311,7 +304,7 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 		return Tenant{}, w.n, err
 	}
 	t := Tenant{ID: id, AdminID: events.NewID()}
-	adminSealed, err := w.s.KEK.Seal(w.hash, CredentialAAD(id, t.AdminID))
+	adminSealed, err := w.s.KEK.Seal(w.hash, events.CredentialAAD(id, t.AdminID))
 	if err != nil {
 		return Tenant{}, w.n, err
 	}
@@ -356,7 +349,7 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 			return Tenant{}, w.n, err
 		}
 		uid := events.NewID()
-		sealed, err := w.s.KEK.Seal(w.hash, CredentialAAD(id, uid))
+		sealed, err := w.s.KEK.Seal(w.hash, events.CredentialAAD(id, uid))
 		if err != nil {
 			return Tenant{}, w.n, err
 		}
