@@ -114,6 +114,28 @@ func (u unit) role(ctx context.Context, tenant, name string) (*domain.Role, erro
 	return unitofwork.Load(ctx, u.Unit, roleKey(tenant, name), emptyRole(name))
 }
 
+// IDTokenAlg is the algorithm every tenant holds a key of for the ID
+// tokens of its OpenID Connect clients, whatever its access-token
+// algorithm: RS256, which OpenID Connect makes mandatory.
+const IDTokenAlg = authn.RS256
+
+// ensureKeys makes sure the key store holds a current key of each of algs
+// for tenant (keystore.Store.Ensure) and has ks record the key.created of
+// each it does not hold yet: a key made now, or one an earlier command
+// made whose events were never stored, which must not sign unrecorded.
+func (e *engine) ensureKeys(ctx context.Context, tenant string, ks *domain.KeySet, algs ...string) error {
+	for _, alg := range algs {
+		info, _, err := e.keys.Ensure(ctx, tenant, alg)
+		if err != nil {
+			return err
+		}
+		if err := ks.Add(info.CreatedEvent()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // keySet loads the tenant's key set aggregate with its whole history,
 // which rotations and idempotent replays read.
 func (u unit) keySet(ctx context.Context, tenant string) (*domain.KeySet, error) {

@@ -22,7 +22,8 @@ func TestCommands_Lifecycle(t *testing.T) {
 	acme := s.mustTenant(t, "acme")
 
 	// The tenant's first batch: tenant.created, the admin's two events and
-	// key.created.
+	// a key.created for the access-token key and for the RS256 key of ID
+	// tokens.
 	if got := s.Events(t, "acme", events.AggregateTenant, "acme"); len(got) != 1 || got[0].Type != events.TypeTenantCreated {
 		t.Fatalf("tenant events %+v", got)
 	}
@@ -30,7 +31,7 @@ func TestCommands_Lifecycle(t *testing.T) {
 	if len(admin) != 2 || admin[1].Type != events.TypeUserRoleAssigned || admin[0].Actor.Tenant != "platform" {
 		t.Fatalf("admin events %+v", admin)
 	}
-	if got := s.Events(t, "acme", events.AggregateKeySet, "acme"); len(got) != 1 || got[0].Type != events.TypeKeyCreated {
+	if got := s.Events(t, "acme", events.AggregateKeySet, "acme"); len(got) != 2 || got[0].Type != events.TypeKeyCreated || got[1].Type != events.TypeKeyCreated {
 		t.Fatalf("key set events %+v", got)
 	}
 	if strings.Contains(string(admin[0].Data), "admin-password") || strings.Contains(string(admin[0].Data), "$2a$") {
