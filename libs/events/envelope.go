@@ -18,6 +18,7 @@ const (
 	AggregateUser    = "user"
 	AggregateRole    = "role"
 	AggregateKeySet  = "keyset"  // a tenant's signing keys (public parts); id = tenant slug
+	AggregateClient  = "client"  // an OpenID Connect client of a tenant; id = client id
 	AggregateSignin  = "signin"  // sign-in attempts of one user; id = user id; stream AUTH_ACTIVITY
 	AggregateSession = "session" // one refresh-token family; id = session id; stream AUTH_ACTIVITY
 )

@@ -304,6 +304,38 @@ func writeMissingGoldens(t *testing.T) {
 				RateLimits:    &events.TenantRateLimits{AccountAttemptsPerMinute: 10, AddressAttemptsPerMinute: 600},
 			}}},
 		}},
+		// The client's id is derived, not drawn from id(): a call of id()
+		// before the loop would change every event id after it.
+		{events.AggregateClient, events.DeriveID("golden", "client"), []step{
+			{events.TypeClientRegistered, tenantAdmin, events.ClientRegistered{
+				Config: events.ClientConfig{
+					Name: "Acme Billing", Type: events.ClientConfidential,
+					RedirectURIs:             []string{"https://billing.acme.example/callback"},
+					PostLogoutRedirectURIs:   []string{"https://billing.acme.example/"},
+					GrantTypes:               []string{"authorization_code", "refresh_token", "client_credentials"},
+					Scopes:                   []string{"openid", "profile", "email", "offline_access"},
+					IDTokenSignedResponseAlg: "RS256",
+				},
+				SecretHash: hashHex("client secret 1"),
+			}},
+			{events.TypeClientUpdated, tenantAdmin, events.ClientUpdated{Config: events.ClientConfig{
+				Name: "Acme Billing & Invoices", Type: events.ClientConfidential,
+				RedirectURIs:             []string{"https://billing.acme.example/callback", "http://127.0.0.1:8400/callback"},
+				PostLogoutRedirectURIs:   []string{},
+				GrantTypes:               []string{"authorization_code", "client_credentials"},
+				Scopes:                   []string{"openid", "email"},
+				IDTokenSignedResponseAlg: "ES256",
+			}}},
+			{events.TypeClientSecretRotated, tenantAdmin, func(at time.Time) any {
+				return events.ClientSecretRotated{
+					SecretHash: hashHex("client secret 2"), PreviousSecretHash: hashHex("client secret 1"),
+					PreviousSecretExpiresAt: at.Add(24 * time.Hour),
+				}
+			}},
+			{events.TypeClientRoleAssigned, tenantAdmin, events.ClientRoleAssigned{Role: "invoices-bot"}},
+			{events.TypeClientRoleUnassigned, tenantAdmin, events.ClientRoleUnassigned{Role: "invoices-bot"}},
+			{events.TypeClientDeleted, tenantAdmin, events.ClientDeleted{}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

@@ -247,6 +247,13 @@ func newDefault() *Registry {
 		Define[KeyCreated](TypeKeyCreated, AggregateKeySet),
 		Define[KeyRetired](TypeKeyRetired, AggregateKeySet),
 
+		Define[ClientRegistered](TypeClientRegistered, AggregateClient),
+		Define[ClientUpdated](TypeClientUpdated, AggregateClient),
+		Define[ClientSecretRotated](TypeClientSecretRotated, AggregateClient),
+		Define[ClientDeleted](TypeClientDeleted, AggregateClient),
+		Define[ClientRoleAssigned](TypeClientRoleAssigned, AggregateClient),
+		Define[ClientRoleUnassigned](TypeClientRoleUnassigned, AggregateClient),
+
 		Define[SigninSucceeded](TypeSigninSucceeded, AggregateSignin),
 		Define[SigninFailed](TypeSigninFailed, AggregateSignin),
 		Define[SigninLocked](TypeSigninLocked, AggregateSignin),

@@ -55,6 +55,7 @@ func TestDefault_RegistersEveryType(t *testing.T) {
 	aggregateOf := map[string]string{
 		"tenant": events.AggregateTenant, "user": events.AggregateUser, "role": events.AggregateRole,
 		"key": events.AggregateKeySet, "signin": events.AggregateSignin, "session": events.AggregateSession,
+		"client": events.AggregateClient,
 	}
 	for _, typ := range consts {
 		s, ok := events.Lookup(typ)

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Stream names. Account events (tenant, user, role, keyset) are kept
+// Stream names. Account events (tenant, user, role, keyset, client) are kept
 // forever in StreamEvents; sign-ins and sessions, of another volume, go to
 // StreamActivity with its own retention.
 const (
@@ -48,7 +48,7 @@ const ClaimKindUsername = "username"
 // the others, and "" for a name that is no aggregate.
 func StreamFor(aggregate string) string {
 	switch aggregate {
-	case AggregateTenant, AggregateUser, AggregateRole, AggregateKeySet:
+	case AggregateTenant, AggregateUser, AggregateRole, AggregateKeySet, AggregateClient:
 		return StreamEvents
 	case AggregateSignin, AggregateSession:
 		return StreamActivity

@@ -18,6 +18,7 @@ func TestSubject(t *testing.T) {
 		{events.AggregateUser, "auth.evt.acme.user.x1", events.StreamEvents},
 		{events.AggregateRole, "auth.evt.acme.role.x1", events.StreamEvents},
 		{events.AggregateKeySet, "auth.evt.acme.keyset.x1", events.StreamEvents},
+		{events.AggregateClient, "auth.evt.acme.client.x1", events.StreamEvents},
 		{events.AggregateSignin, "auth.act.acme.signin.x1", events.StreamActivity},
 		{events.AggregateSession, "auth.act.acme.session.x1", events.StreamActivity},
 		{"invoice", "", ""},

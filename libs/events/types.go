@@ -31,6 +31,13 @@ const (
 	TypeKeyCreated = "key.created"
 	TypeKeyRetired = "key.retired"
 
+	TypeClientRegistered     = "client.registered"
+	TypeClientUpdated        = "client.updated"
+	TypeClientSecretRotated  = "client.secret_rotated"
+	TypeClientDeleted        = "client.deleted"
+	TypeClientRoleAssigned   = "client.role_assigned"
+	TypeClientRoleUnassigned = "client.role_unassigned"
+
 	TypeSigninSucceeded = "signin.succeeded"
 	TypeSigninFailed    = "signin.failed"
 	TypeSigninLocked    = "signin.locked"
@@ -217,6 +224,85 @@ type KeyCreated struct {
 type KeyRetired struct {
 	KID      string    `json:"kid"`
 	RemoveAt time.Time `json:"remove_at"`
+}
+
+// The client types (ClientConfig.Type).
+const (
+	// ClientPublic is a client that cannot keep a secret (a browser or
+	// mobile app): it has no secret and proves itself with PKCE.
+	ClientPublic = "public"
+	// ClientConfidential is a client that keeps a secret (a server): it
+	// authenticates with it, and may act on its own (client_credentials).
+	ClientConfidential = "confidential"
+)
+
+// ClientConfig is the public configuration of an OpenID Connect client, as
+// registered: every member is always present (lists possibly empty), with
+// the defaults of registration filled in. It holds no secret.
+type ClientConfig struct {
+	// Name is the client's display name, 1 to 100 characters.
+	Name string `json:"name"`
+	// Type is ClientPublic or ClientConfidential; it never changes.
+	Type string `json:"type"`
+	// RedirectURIs are the exact strings the authorization endpoint may
+	// redirect to, in the order given.
+	RedirectURIs []string `json:"redirect_uris"`
+	// PostLogoutRedirectURIs are the exact strings the logout endpoint
+	// may redirect to.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	// GrantTypes are the OAuth 2.0 grants the client may use, in the order
+	// authorization_code, refresh_token, client_credentials, password.
+	GrantTypes []string `json:"grant_types"`
+	// Scopes are the scopes the client may ask for, in the order openid,
+	// profile, email, offline_access.
+	Scopes []string `json:"scopes"`
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens:
+	// RS256, EdDSA or ES256.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
+}
+
+// ClientRegistered creates an OpenID Connect client; its id is the client
+// id. Config is the whole configuration. SecretHash, for a confidential
+// client only, is the lowercase hex SHA-256 of the client secret as issued
+// (its base64url text); the secret itself is never stored.
+type ClientRegistered struct {
+	Config     ClientConfig `json:"config"`
+	SecretHash string       `json:"secret_hash,omitempty"`
+}
+
+// ClientUpdated replaces a client's configuration: Config is the whole new
+// configuration, not a change to the previous one, so the last
+// client.registered or client.updated alone says what holds. The type
+// never changes.
+type ClientUpdated struct {
+	Config ClientConfig `json:"config"`
+}
+
+// ClientSecretRotated gives a confidential client a new secret. SecretHash
+// is the new secret's hash (as in ClientRegistered); PreviousSecretHash is
+// the hash of the secret that was current until this event, which keeps
+// working until PreviousSecretExpiresAt (at OccurredAt or before it: not
+// at all). Any older secret stops at once. So the event alone says which
+// secrets a client accepts at any instant after it.
+type ClientSecretRotated struct {
+	SecretHash              string    `json:"secret_hash"`
+	PreviousSecretHash      string    `json:"previous_secret_hash"`
+	PreviousSecretExpiresAt time.Time `json:"previous_secret_expires_at"`
+}
+
+// ClientDeleted removes a client for good: its secrets stop working and
+// its id is never used again.
+type ClientDeleted struct{}
+
+// ClientRoleAssigned grants a role to a client: its own tokens
+// (client_credentials) carry the role's permissions.
+type ClientRoleAssigned struct {
+	Role string `json:"role"`
+}
+
+// ClientRoleUnassigned takes a role from a client.
+type ClientRoleUnassigned struct {
+	Role string `json:"role"`
 }
 
 // SigninSucceeded records a successful password login and the session it

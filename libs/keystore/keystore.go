@@ -5,8 +5,17 @@
 // key sets it uses in memory and follows the bucket with a watch, so a
 // rotation in one process is seen by the others within milliseconds.
 //
-// The store does not record events. Create and Rotate return the public
-// facts (KeyInfo) from which the caller builds key.created and key.retired.
+// A tenant's key set holds keys of one or more algorithms: its access-token
+// keys (Create, Rotate; Signer signs with them) and, for each algorithm
+// Ensure asked for, a current key of that algorithm (SignerFor), such as
+// the RS256 key every tenant keeps for ID tokens. Rotate replaces the
+// access-token key, RotateFor the key of one algorithm; the JWKS
+// (PublicKeys) lists every published key of every algorithm.
+//
+// The store does not record events. Create, Ensure, Rotate and RotateFor
+// return the public facts (KeyInfo) from which the caller builds
+// key.created and key.retired; Describe tells a caller what the store
+// holds, to record what it did.
 package keystore
 
 import (
@@ -249,53 +258,111 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Create gives tenant its first signing key, of alg ("" means
+// Create gives tenant its first access-token key, of alg ("" means
 // authn.DefaultAlg), signing at once. If the tenant already has a current
-// key, Create returns that key and created false, so that retrying a tenant
-// creation never makes a second key.
+// access-token key, Create returns that key and created false, so that
+// retrying a tenant creation never makes a second key.
 func (s *Store) Create(ctx context.Context, tenant, alg string) (info KeyInfo, created bool, err error) {
 	if err := authz.ValidTenantSlug(tenant); err != nil {
 		return KeyInfo{}, false, err
 	}
-	var next *record
-	for attempt := range maxAttempts {
-		if err := backoff(ctx, attempt); err != nil {
-			return KeyInfo{}, false, err
+	var key *record
+	err = s.change(ctx, tenant, func(set *keySet, now time.Time) (*keySet, error) {
+		if cur, ok := set.current(accessKeys, now); ok {
+			info, created = s.info(tenant, cur), false
+			return nil, nil
 		}
-		rev, set, err := s.read(ctx, tenant)
-		if err != nil {
-			return KeyInfo{}, false, err
-		}
-		now := s.cfg.now().UTC()
-		if cur, ok := set.current(now); ok {
-			return s.info(tenant, cur), false, nil
-		}
-		if next == nil {
-			if next, err = s.newRecord(tenant, alg, now, now); err != nil {
-				return KeyInfo{}, false, err
+		if key == nil {
+			if key, err = s.newRecord(tenant, alg, now, now); err != nil {
+				return nil, err
 			}
 		}
-		updated, _ := set.rotate(*next, 0, now) // nothing current to retire
-		switch err := s.write(ctx, tenant, rev, updated); {
-		case err == nil:
-			return s.info(tenant, *next), true, nil
-		case errors.Is(err, errConflict):
-			continue
-		default:
-			return KeyInfo{}, false, err
-		}
+		key.CreatedAt, key.ActiveFrom = now, now
+		updated := set.next(now, false, "")
+		updated.rotate(*key, 0, noKey) // nothing current to retire
+		info, created = s.info(tenant, *key), true
+		return &updated, nil
+	})
+	if err != nil {
+		return KeyInfo{}, false, err
 	}
-	return KeyInfo{}, false, conflictErr(tenant)
+	return info, created, nil
 }
 
-// Rotate adds a new key of alg ("" keeps the algorithm of the current key)
-// to tenant's keys. It is published at once and signs after the store's
-// publish-ahead; every key that would still sign then is retired at that
-// instant and stays published for overlap more (zero overlap means the
-// store's max token lifetime), so tokens it signed keep verifying until they
-// expire. Rotations racing in several processes all keep their keys. A
-// tenant without keys gives fault.NotFound.
+// Ensure makes sure tenant keeps a current key of alg, besides its
+// access-token key, for tokens that must be signed with that algorithm
+// (the RS256 key of ID tokens): it returns the current key of alg, making
+// one that signs at once when there is none (created true). Either way
+// the algorithm is kept from then on: a change of the access-token
+// algorithm (Rotate) no longer retires its key, and rotations replace it
+// with one of the same algorithm. A tenant without keys gives
+// fault.NotFound, an unknown alg fault.Invalid.
+func (s *Store) Ensure(ctx context.Context, tenant, alg string) (info KeyInfo, created bool, err error) {
+	if err := authz.ValidTenantSlug(tenant); err != nil {
+		return KeyInfo{}, false, err
+	}
+	if err := authn.ValidAlg(alg); err != nil {
+		return KeyInfo{}, false, err
+	}
+	var key *record
+	err = s.change(ctx, tenant, func(set *keySet, now time.Time) (*keySet, error) {
+		primary := set.primaryAlg(now)
+		if primary == "" {
+			return nil, noKeys(tenant)
+		}
+		if cur, ok := set.current(ofAlg(alg), now); ok {
+			info, created = s.info(tenant, cur), false
+			if set.kept(alg) {
+				return nil, nil
+			}
+			updated := set.next(now, true, alg)
+			return &updated, nil
+		}
+		if key == nil {
+			if key, err = s.newRecord(tenant, alg, now, now); err != nil {
+				return nil, err
+			}
+		}
+		key.CreatedAt, key.ActiveFrom, key.Extra = now, now, alg != primary
+		updated := set.next(now, true, alg)
+		updated.rotate(*key, 0, noKey) // there is no key of alg to retire
+		info, created = s.info(tenant, *key), true
+		return &updated, nil
+	})
+	if err != nil {
+		return KeyInfo{}, false, err
+	}
+	return info, created, nil
+}
+
+// Rotate adds a new access-token key of alg ("" keeps the access-token
+// algorithm) to tenant's keys. It is published at once and signs after the
+// store's publish-ahead; at that instant the keys of alg that would still
+// sign then are retired, and so are the access-token keys of another
+// algorithm unless Ensure keeps that algorithm. Each stays published for
+// overlap more (zero overlap means the store's max token lifetime), so
+// tokens it signed keep verifying until they expire. The current keys of
+// the other kept algorithms are left as they are. Rotations racing in
+// several processes all keep their keys. A tenant without keys gives
+// fault.NotFound.
 func (s *Store) Rotate(ctx context.Context, tenant, alg string, overlap time.Duration) (Rotation, error) {
+	return s.rotate(ctx, tenant, alg, true, overlap)
+}
+
+// RotateFor replaces tenant's current key of alg with a new one, as Rotate
+// does, and changes nothing else: when alg is the access-token algorithm
+// the new key signs access tokens, otherwise it only replaces the key of
+// its algorithm. A tenant without a current key of alg gives
+// fault.NotFound, an unknown alg fault.Invalid.
+func (s *Store) RotateFor(ctx context.Context, tenant, alg string, overlap time.Duration) (Rotation, error) {
+	if err := authn.ValidAlg(alg); err != nil {
+		return Rotation{}, err
+	}
+	return s.rotate(ctx, tenant, alg, false, overlap)
+}
+
+// rotate is Rotate (access true) and RotateFor.
+func (s *Store) rotate(ctx context.Context, tenant, alg string, access bool, overlap time.Duration) (Rotation, error) {
 	if err := authz.ValidTenantSlug(tenant); err != nil {
 		return Rotation{}, err
 	}
@@ -305,54 +372,145 @@ func (s *Store) Rotate(ctx context.Context, tenant, alg string, overlap time.Dur
 	if overlap == 0 {
 		overlap = s.cfg.maxLifetime
 	}
-	var next *record
-	for attempt := range maxAttempts {
-		if err := backoff(ctx, attempt); err != nil {
-			return Rotation{}, err
+	var (
+		key *record
+		out Rotation
+	)
+	err := s.change(ctx, tenant, func(set *keySet, now time.Time) (*keySet, error) {
+		primary := set.primaryAlg(now)
+		if len(set.live(now)) == 0 || primary == "" {
+			return nil, noKeys(tenant)
 		}
-		rev, set, err := s.read(ctx, tenant)
-		if err != nil {
-			return Rotation{}, err
-		}
-		now := s.cfg.now().UTC()
-		if len(set.live(now)) == 0 {
-			return Rotation{}, fault.New(fault.NotFound, "no-signing-key", fmt.Sprintf("tenant %q has no signing keys", tenant))
-		}
-		want := alg
-		if want == "" {
-			if cur, ok := set.current(now); ok {
-				want = cur.Alg
+		want, retire := alg, selector(nil)
+		if access {
+			if want == "" {
+				want = primary
 			}
+			// Of the other algorithms' keys, only the access-token keys
+			// of algorithms nobody keeps go: their algorithm is no more.
+			retire = func(r record) bool { return r.Alg == want || (!r.Extra && !set.kept(r.Alg)) }
+		} else {
+			if _, ok := set.latest(ofAlg(want), now); !ok {
+				return nil, fault.New(fault.NotFound, "no-signing-key", fmt.Sprintf("tenant %q has no current %s key", tenant, want))
+			}
+			retire = ofAlg(want)
 		}
-		if next == nil || (want != "" && next.Alg != want) {
-			if next, err = s.newRecord(tenant, want, now, now.Add(s.cfg.publishAhead)); err != nil {
-				return Rotation{}, err
+		if key == nil || key.Alg != want {
+			var err error
+			if key, err = s.newRecord(tenant, want, now, now); err != nil {
+				return nil, err
 			}
 		}
 		// A retry may come later than the first try: keep the schedule
 		// relative to this attempt.
-		next.CreatedAt, next.ActiveFrom = now, now.Add(s.cfg.publishAhead)
-		updated, retired := set.rotate(*next, overlap, now)
-		switch err := s.write(ctx, tenant, rev, updated); {
+		key.CreatedAt, key.ActiveFrom = now, now.Add(s.cfg.publishAhead)
+		key.Extra = !access && want != primary
+		updated := set.next(now, false, "")
+		retired := updated.rotate(*key, overlap, retire)
+		out = Rotation{New: s.info(tenant, *key)}
+		for _, r := range retired {
+			out.Retired = append(out.Retired, s.info(tenant, r))
+		}
+		return &updated, nil
+	})
+	if err != nil {
+		return Rotation{}, err
+	}
+	return out, nil
+}
+
+// change runs decide on tenant's key set as the bucket holds it and writes
+// the value it returns (nil: nothing to write), deciding again when
+// another process changed the set in between, up to maxAttempts times. An
+// error of decide ends it.
+func (s *Store) change(ctx context.Context, tenant string, decide func(set *keySet, now time.Time) (*keySet, error)) error {
+	for attempt := range maxAttempts {
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+		rev, set, err := s.read(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		updated, err := decide(set, s.cfg.now().UTC())
+		if err != nil || updated == nil {
+			return err
+		}
+		switch err := s.write(ctx, tenant, rev, *updated); {
 		case err == nil:
-			out := Rotation{New: s.info(tenant, *next)}
-			for _, r := range retired {
-				out.Retired = append(out.Retired, s.info(tenant, r))
-			}
-			return out, nil
+			return nil
 		case errors.Is(err, errConflict):
 			continue
 		default:
-			return Rotation{}, err
+			return err
 		}
 	}
-	return Rotation{}, conflictErr(tenant)
+	return conflictErr(tenant)
 }
 
-// Signer returns the key that signs tenant's tokens now, opened. A tenant
-// without a signing key gives fault.NotFound; a key that cannot be opened
-// (a missing key-encryption key, say) gives fault.Internal.
+// SetInfo is the public description of a tenant's key set.
+type SetInfo struct {
+	// Alg is the tenant's access-token algorithm.
+	Alg string
+	// Current holds the current key of each algorithm the tenant has (the
+	// newest one not retired): the access-token algorithm's first, then
+	// the others by algorithm.
+	Current []KeyInfo
+	// Published holds every key in the JWKS, in creation order, retired
+	// ones with their RetireAt and RemoveAt.
+	Published []KeyInfo
+}
+
+// Describe returns tenant's key set as the bucket holds it now, bypassing
+// the cache: for callers that record what the store did. A tenant without
+// keys gives fault.NotFound.
+func (s *Store) Describe(ctx context.Context, tenant string) (SetInfo, error) {
+	if err := authz.ValidTenantSlug(tenant); err != nil {
+		return SetInfo{}, err
+	}
+	_, set, err := s.read(ctx, tenant)
+	if err != nil {
+		return SetInfo{}, err
+	}
+	now := s.cfg.now().UTC()
+	live := set.live(now)
+	if len(live) == 0 {
+		return SetInfo{}, noKeys(tenant)
+	}
+	out := SetInfo{Alg: set.primaryAlg(now)}
+	for _, alg := range set.algs(now) {
+		if r, ok := set.latest(ofAlg(alg), now); ok {
+			out.Current = append(out.Current, s.info(tenant, r))
+		}
+	}
+	for _, r := range live {
+		out.Published = append(out.Published, s.info(tenant, r))
+	}
+	return out, nil
+}
+
+// Signer returns the key that signs tenant's access tokens now, opened. A
+// tenant without a signing key gives fault.NotFound; a key that cannot be
+// opened (a missing key-encryption key, say) gives fault.Internal.
 func (s *Store) Signer(ctx context.Context, tenant string) (*authn.SigningKey, error) {
+	return s.signerOf(ctx, tenant, accessKeys, "signing key")
+}
+
+// SignerFor returns tenant's key of alg that signs now, opened: the
+// access-token signer when alg is the access-token algorithm, or the
+// current key Ensure keeps for alg. A tenant without a key of alg that
+// signs gives fault.NotFound, an unknown alg fault.Invalid; a key that
+// cannot be opened gives fault.Internal.
+func (s *Store) SignerFor(ctx context.Context, tenant, alg string) (*authn.SigningKey, error) {
+	if err := authn.ValidAlg(alg); err != nil {
+		return nil, err
+	}
+	return s.signerOf(ctx, tenant, ofAlg(alg), alg+" signing key")
+}
+
+// signerOf returns tenant's key sel picks that signs now, opened; what
+// names the key in the not-found error.
+func (s *Store) signerOf(ctx context.Context, tenant string, sel selector, what string) (*authn.SigningKey, error) {
 	if err := authz.ValidTenantSlug(tenant); err != nil {
 		return nil, err
 	}
@@ -360,9 +518,9 @@ func (s *Store) Signer(ctx context.Context, tenant string) (*authn.SigningKey, e
 	if err != nil {
 		return nil, err
 	}
-	r, ok := e.set.signer(s.cfg.now())
+	r, ok := e.set.signer(sel, s.cfg.now())
 	if !ok {
-		return nil, fault.New(fault.NotFound, "no-signing-key", fmt.Sprintf("tenant %q has no signing key", tenant))
+		return nil, fault.New(fault.NotFound, "no-signing-key", fmt.Sprintf("tenant %q has no %s", tenant, what))
 	}
 	return s.open(tenant, r)
 }
@@ -380,7 +538,7 @@ func (s *Store) PublicKeys(ctx context.Context, tenant string) ([]authn.PublicKe
 	}
 	live := e.set.live(s.cfg.now())
 	if len(live) == 0 {
-		return nil, fault.New(fault.NotFound, "no-signing-key", fmt.Sprintf("tenant %q has no signing keys", tenant))
+		return nil, noKeys(tenant)
 	}
 	out := make([]authn.PublicKeyInfo, 0, len(live))
 	for i := len(live) - 1; i >= 0; i-- { // records are appended in creation order
@@ -503,6 +661,10 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+func noKeys(tenant string) error {
+	return fault.New(fault.NotFound, "no-signing-key", fmt.Sprintf("tenant %q has no signing keys", tenant))
 }
 
 func conflictErr(tenant string) error {

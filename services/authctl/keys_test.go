@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// TestRun_Keys creates a tenant with ES256 keys through authctl, rotates
-// them to RS256 with an overlap and lists the JWKS before and after. It
+// TestRun_Keys creates a tenant with ES256 access-token keys through
+// authctl (and its RS256 key of ID tokens), rotates access tokens to RS256
+// with an overlap and lists the JWKS before and after. It
 // does not run in parallel with the other end-to-end tests, so that one
 // all-in-one process fewer holds PostgreSQL connections at a time.
 func TestRun_Keys(t *testing.T) {
@@ -34,32 +35,47 @@ func TestRun_Keys(t *testing.T) {
 		Crv string `json:"crv,omitempty"`
 		Use string `json:"use"`
 	}
-	var before []key
-	c.mustJSON(t, &before, "", "keys", "list")
-	if len(before) != 1 || before[0].Alg != "ES256" || before[0].Kty != "EC" || before[0].Crv != "P-256" || before[0].Use != "sig" {
-		t.Fatalf("keys list before the rotation: %+v", before)
+	var listed []key
+	c.mustJSON(t, &listed, "", "keys", "list")
+	// The access-token key (ES256) and the RS256 key of ID tokens, newest
+	// first.
+	if len(listed) != 2 || listed[0].Alg != "RS256" || listed[0].Kty != "RSA" {
+		t.Fatalf("keys list before the rotation: %+v", listed)
+	}
+	before, idKey := listed[1:], listed[0]
+	if before[0].Alg != "ES256" || before[0].Kty != "EC" || before[0].Crv != "P-256" || before[0].Use != "sig" {
+		t.Fatalf("keys list before the rotation: %+v", listed)
 	}
 
 	var rot struct {
 		KID        string    `json:"kid"`
 		Alg        string    `json:"alg"`
 		ActiveFrom time.Time `json:"active_from"`
-		Retired    []struct {
+		Keys       []struct {
+			KID        string    `json:"kid"`
+			Alg        string    `json:"alg"`
+			ActiveFrom time.Time `json:"active_from"`
+		} `json:"keys"`
+		Retired []struct {
 			KID      string    `json:"kid"`
 			RemoveAt time.Time `json:"remove_at"`
 		} `json:"retired"`
 	}
+	// Access tokens move to RS256: one new RS256 key serves both, the
+	// ES256 key and the old RS256 key are retired.
 	c.mustJSON(t, &rot, "", "keys", "rotate", "--alg", "RS256", "--overlap", "20m")
-	if rot.KID == "" || rot.KID == before[0].KID || rot.Alg != "RS256" || len(rot.Retired) != 1 ||
-		rot.Retired[0].KID != before[0].KID || !rot.Retired[0].RemoveAt.Equal(rot.ActiveFrom.Add(20*time.Minute)) {
+	if rot.KID == "" || rot.KID == before[0].KID || rot.Alg != "RS256" || len(rot.Keys) != 1 || rot.Keys[0].KID != rot.KID ||
+		len(rot.Retired) != 2 || rot.Retired[0].KID != before[0].KID || rot.Retired[1].KID != idKey.KID ||
+		!rot.Retired[0].RemoveAt.Equal(rot.ActiveFrom.Add(20*time.Minute)) {
 		t.Fatalf("keys rotate: %+v", rot)
 	}
 
 	out := c.must(t, "", "keys", "list", "--tenant", "acme")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "KID") ||
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "KID") ||
 		!slices.Equal(strings.Fields(lines[1])[:3], []string{rot.KID, "RS256", "RSA"}) ||
-		!slices.Equal(strings.Fields(lines[2])[:3], []string{before[0].KID, "ES256", "EC"}) {
+		!slices.Equal(strings.Fields(lines[2])[:3], []string{idKey.KID, "RS256", "RSA"}) ||
+		!slices.Equal(strings.Fields(lines[3])[:3], []string{before[0].KID, "ES256", "EC"}) {
 		t.Errorf("keys list after the rotation:\n%s", out)
 	}
 

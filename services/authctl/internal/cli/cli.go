@@ -92,7 +92,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = slices.Concat(sessionCommands, tenantCommands, settingsCommands, userCommands, roleCommands, keyCommands, projectionCommands, auditCommands, backupCommands)
+	commands = slices.Concat(sessionCommands, tenantCommands, settingsCommands, userCommands, roleCommands, clientCommands, keyCommands, projectionCommands, auditCommands, backupCommands)
 }
 
 // Run runs the command line args. It returns an error wrapping ErrUsage
@@ -320,10 +320,9 @@ func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 			c.flags(fs)
 		}
 	}
-	common := map[string]bool{"json": true, "query-url": true, "command-url": true, "projector-url": true, "idempotency-key": true}
 	first := true
 	fs.VisitAll(func(f *flag.Flag) {
-		if common[f.Name] {
+		if commonFlag(f.Name) {
 			return
 		}
 		if first {

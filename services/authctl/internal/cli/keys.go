@@ -11,10 +11,10 @@ import (
 var keyCommands = []*command{
 	{
 		name: "keys rotate", synopsis: "[--tenant T] [--alg A] [--overlap D]",
-		summary: "give a tenant a new signing key; the old one verifies until its tokens expire",
+		summary: "give a tenant new signing keys; the old ones verify until their tokens expire",
 		flags: func(fs *flag.FlagSet) {
 			tenantFlag(fs)
-			fs.String("alg", "", "the new key's `algorithm`: EdDSA, ES256 or RS256 (default: the current key's)")
+			fs.String("alg", "", "the new access-token key's `algorithm`: EdDSA, ES256 or RS256 (default: the current one's)")
 			fs.Duration("overlap", 0, "how long the retired key stays in the JWKS (`duration`, whole seconds; default 16m, the token lifetime plus leeway)")
 		},
 		run: keysRotate,
@@ -27,12 +27,21 @@ var keyCommands = []*command{
 	},
 }
 
-// keyRotation is the answer of POST /t/{tenant}/keys/rotate.
+// keyRotation is the answer of POST /t/{tenant}/keys/rotate: the new
+// access-token key, every new key (that one first) and the retired keys.
 type keyRotation struct {
 	KID        string       `json:"kid"`
 	Alg        string       `json:"alg"`
 	ActiveFrom time.Time    `json:"active_from"`
+	Keys       []newKey     `json:"keys"`
 	Retired    []retiredKey `json:"retired"`
+}
+
+// newKey is a key a rotation put in place.
+type newKey struct {
+	KID        string    `json:"kid"`
+	Alg        string    `json:"alg"`
+	ActiveFrom time.Time `json:"active_from"`
 }
 
 // retiredKey is a key a rotation retired.
@@ -64,6 +73,9 @@ func keysRotate(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) e
 	if err := in.command(ctx, tenant, tenant, http.MethodPost, pathf("/t/%s/keys/rotate", tenant), body, &out); err != nil {
 		return err
 	}
+	if out.Keys == nil {
+		out.Keys = []newKey{}
+	}
 	if out.Retired == nil {
 		out.Retired = []retiredKey{}
 	}
@@ -71,6 +83,11 @@ func keysRotate(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) e
 		return printJSON(in.env.Out, out)
 	}
 	fmt.Fprintf(in.env.Out, "tenant %s signs with key %s (%s) from %s\n", tenant, out.KID, out.Alg, out.ActiveFrom.UTC().Format(time.RFC3339))
+	for _, k := range out.Keys {
+		if k.KID != out.KID {
+			fmt.Fprintf(in.env.Out, "its %s key for ID tokens is %s from %s\n", k.Alg, k.KID, k.ActiveFrom.UTC().Format(time.RFC3339))
+		}
+	}
 	for _, r := range out.Retired {
 		fmt.Fprintf(in.env.Out, "key %s retired; it stays in the JWKS until %s\n", r.KID, r.RemoveAt.UTC().Format(time.RFC3339))
 	}

@@ -163,11 +163,18 @@ func settingsPatch(fs *flag.FlagSet) (json.RawMessage, error) {
 // ones (--json, --command-url...), not settings.
 func onlyCommon(given map[string]bool) bool {
 	for name := range given {
-		switch name {
-		case "patch", "json", "query-url", "command-url", "projector-url", "idempotency-key":
-		default:
+		if name != "patch" && !commonFlag(name) {
 			return false
 		}
 	}
 	return true
+}
+
+// commonFlag reports whether name is one of the flags every command takes.
+func commonFlag(name string) bool {
+	switch name {
+	case "json", "query-url", "command-url", "projector-url", "idempotency-key":
+		return true
+	}
+	return false
 }

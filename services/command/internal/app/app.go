@@ -63,7 +63,7 @@ type Request struct {
 // Result is what a command did.
 type Result struct {
 	// ID names what the command created or changed: the tenant id, the user
-	// id or the role name.
+	// id, the role name or the client id.
 	ID string
 	// UserID is the id of the admin user CreateTenant registered.
 	UserID string
@@ -86,6 +86,22 @@ type Result struct {
 	// Settings is the tenant's settings document after ChangeSettings; nil
 	// for the other commands.
 	Settings *events.TenantSettings
+	// Client is what RegisterClient, UpdateClient and RotateClientSecret
+	// left; nil for the other commands.
+	Client *ClientOutcome
+}
+
+// ClientOutcome is a client as a command left it.
+type ClientOutcome struct {
+	// Config is the client's whole configuration.
+	Config events.ClientConfig
+	// Secret is the secret RegisterClient (of a confidential client) or
+	// RotateClientSecret made, in clear, for the answer only: it is stored
+	// nowhere, so it is empty in the answer to a replayed request.
+	Secret string
+	// PreviousSecretExpiresAt is when the secret a rotation replaced stops
+	// working (RotateClientSecret).
+	PreviousSecretExpiresAt time.Time
 }
 
 // Commands holds the handler of every command.
@@ -104,6 +120,13 @@ type Commands struct {
 	UnassignRole   Handler[UnassignRole]
 	RotateKeys     Handler[RotateKeys]
 	ChangeSettings Handler[ChangeSettings]
+
+	RegisterClient     Handler[RegisterClient]
+	UpdateClient       Handler[UpdateClient]
+	DeleteClient       Handler[DeleteClient]
+	RotateClientSecret Handler[RotateClientSecret]
+	AssignClientRole   Handler[AssignClientRole]
+	UnassignClientRole Handler[UnassignClientRole]
 }
 
 // App is the command service's application: its command handlers, the
@@ -219,7 +242,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy}
+	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now}
 	m, err := newMetrics(o.tel)
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -240,6 +263,13 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			UnassignRole:   decorate(m, "unassign_role", Handler[UnassignRole](unassignRoleHandler{e})),
 			RotateKeys:     decorate(m, "rotate_keys", Handler[RotateKeys](rotateKeysHandler{e})),
 			ChangeSettings: decorate(m, "change_settings", Handler[ChangeSettings](changeSettingsHandler{e})),
+
+			RegisterClient:     decorate(m, "register_client", Handler[RegisterClient](registerClientHandler{e})),
+			UpdateClient:       decorate(m, "update_client", Handler[UpdateClient](updateClientHandler{e})),
+			DeleteClient:       decorate(m, "delete_client", Handler[DeleteClient](deleteClientHandler{e})),
+			RotateClientSecret: decorate(m, "rotate_client_secret", Handler[RotateClientSecret](rotateClientSecretHandler{e})),
+			AssignClientRole:   decorate(m, "assign_client_role", Handler[AssignClientRole](assignClientRoleHandler{e})),
+			UnassignClientRole: decorate(m, "unassign_client_role", Handler[UnassignClientRole](unassignClientRoleHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

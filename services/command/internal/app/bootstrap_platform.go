@@ -23,7 +23,8 @@ var bootstrapParts = []string{authz.PlatformTenant, "bootstrap"}
 func BootstrapAdminID() string { return unitofwork.NewID(bootstrapParts, "admin") }
 
 // BootstrapPlatform creates the platform tenant, its first admin (username,
-// password) holding the built-in admin role, and its signing key, unless
+// password) holding the built-in admin role, and its signing keys (the
+// access-token key and the RS256 key of ID tokens, as CreateTenant), unless
 // the platform tenant exists. It returns created false and nil when it
 // existed. It is safe to run on every start and from several processes at
 // once: the event ids are deterministic, so racing bootstraps store one
@@ -72,6 +73,9 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 			return Result{}, err
 		}
 		if err := ks.Add(info.CreatedEvent()); err != nil {
+			return Result{}, err
+		}
+		if err := e.ensureKeys(ctx, tenant, ks, IDTokenAlg); err != nil {
 			return Result{}, err
 		}
 		res, err := u.Commit(ctx, []domain.Aggregate{t, admin, ks},

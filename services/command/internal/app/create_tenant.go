@@ -12,8 +12,9 @@ import (
 )
 
 // CreateTenant creates a tenant with its first admin, who holds the
-// built-in admin role, and its first signing key. Only platform admins may
-// run it (tenants:write).
+// built-in admin role, its first access-token key and its RS256 key for ID
+// tokens (one key when the access-token algorithm is RS256). Only platform
+// admins may run it (tenants:write).
 type CreateTenant struct {
 	Request
 	ID            string // the tenant slug
@@ -29,10 +30,10 @@ type CreateTenant struct {
 type createTenantHandler struct{ e *engine }
 
 // Handle appends tenant.created, the admin's user.registered and
-// user.role_assigned (admin), and the key set's key.created in one batch
-// with the admin's username claim. The signing key is created in the key
-// store first (idempotently per tenant), so the key.created event names
-// the key that signs. Result.ID is the tenant, Result.UserID the admin.
+// user.role_assigned (admin), and the key set's key.created of each key in
+// one batch with the admin's username claim. The keys are created in the
+// key store first (idempotently per tenant), so the key.created events name
+// the keys that sign. Result.ID is the tenant, Result.UserID the admin.
 func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Result, error) {
 	p := cmd.Principal
 	if err := domain.Authorize(p, cmd.ID, domain.PermTenantsWrite); err != nil {
@@ -96,6 +97,9 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 			return Result{}, err
 		}
 		if err := ks.Add(info.CreatedEvent()); err != nil {
+			return Result{}, err
+		}
+		if err := h.e.ensureKeys(ctx, cmd.ID, ks, IDTokenAlg); err != nil {
 			return Result{}, err
 		}
 		res, err := u.Commit(ctx, []domain.Aggregate{t, admin, ks},

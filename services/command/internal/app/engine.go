@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 	"github.com/authstream/authstream/services/command/internal/unitofwork"
@@ -21,14 +23,15 @@ const DefaultAggregateCacheSize = 10000
 // Authenticate refuses a token issued before the last of them.
 var tokenCutoffs = []string{events.TypeUserPasswordChanged, events.TypeUserDisabled}
 
-// engine is what every handler shares: the adapters, the password rules
-// and the runner of units of work.
+// engine is what every handler shares: the adapters, the password rules,
+// the clock and the runner of units of work.
 type engine struct {
 	runner *unitofwork.Runner
 	keys   *keystore.Store
 	kek    *events.Keyring
 	hasher *authn.Hasher
 	policy authn.PasswordPolicy
+	now    func() time.Time
 }
 
 // run runs a command as unitofwork.Run does, for the request req, with
@@ -74,6 +77,10 @@ func roleKey(tenant, name string) unitofwork.Key {
 	return unitofwork.Key{Kind: events.AggregateRole, Tenant: tenant, ID: name}
 }
 
+func clientKey(tenant, id string) unitofwork.Key {
+	return unitofwork.Key{Kind: events.AggregateClient, Tenant: tenant, ID: id}
+}
+
 func emptyTenant(id string) func() (*domain.Tenant, error) {
 	return func() (*domain.Tenant, error) { return domain.LoadTenant(id, nil) }
 }
@@ -84,6 +91,10 @@ func emptyUser(id string) func() (*domain.User, error) {
 
 func emptyRole(name string) func() (*domain.Role, error) {
 	return func() (*domain.Role, error) { return domain.LoadRole(name, nil) }
+}
+
+func emptyClient(id string) func() (*domain.Client, error) {
+	return func() (*domain.Client, error) { return domain.LoadClient(id, nil) }
 }
 
 // tenant loads the tenant aggregate id.
@@ -105,6 +116,11 @@ func (u unit) user(ctx context.Context, tenant, id string) (*domain.User, error)
 	return unitofwork.Load(ctx, u.Unit, userKey(tenant, id), emptyUser(id))
 }
 
+// client loads client id of tenant.
+func (u unit) client(ctx context.Context, tenant, id string) (*domain.Client, error) {
+	return unitofwork.Load(ctx, u.Unit, clientKey(tenant, id), emptyClient(id))
+}
+
 // role loads role name of tenant; the built-in admin role has no events
 // and costs no read.
 func (u unit) role(ctx context.Context, tenant, name string) (*domain.Role, error) {
@@ -112,6 +128,28 @@ func (u unit) role(ctx context.Context, tenant, name string) (*domain.Role, erro
 		return r, err
 	}
 	return unitofwork.Load(ctx, u.Unit, roleKey(tenant, name), emptyRole(name))
+}
+
+// IDTokenAlg is the algorithm every tenant holds a key of for the ID
+// tokens of its OpenID Connect clients, whatever its access-token
+// algorithm: RS256, which OpenID Connect makes mandatory.
+const IDTokenAlg = authn.RS256
+
+// ensureKeys makes sure the key store holds a current key of each of algs
+// for tenant (keystore.Store.Ensure) and has ks record the key.created of
+// each it does not hold yet: a key made now, or one an earlier command
+// made whose events were never stored, which must not sign unrecorded.
+func (e *engine) ensureKeys(ctx context.Context, tenant string, ks *domain.KeySet, algs ...string) error {
+	for _, alg := range algs {
+		info, _, err := e.keys.Ensure(ctx, tenant, alg)
+		if err != nil {
+			return err
+		}
+		if err := ks.Add(info.CreatedEvent()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // keySet loads the tenant's key set aggregate with its whole history,
@@ -128,6 +166,46 @@ func (u unit) keySet(ctx context.Context, tenant string) (*domain.KeySet, error)
 func (u unit) preloadUser(ctx context.Context, tenant, userID string, roles ...string) {
 	unitofwork.Preload(ctx, u.Unit, tenantKey(tenant), emptyTenant(tenant))
 	unitofwork.Preload(ctx, u.Unit, userKey(tenant, userID), emptyUser(userID))
+	u.preloadRoles(ctx, tenant, roles)
+}
+
+// activeClient loads the tenant, which must exist and be active, and
+// client id of it, with the roles named preloaded for the command.
+func (u unit) activeClient(ctx context.Context, tenant, id string, roles ...string) (*domain.Client, error) {
+	u.preloadClient(ctx, tenant, id, roles...)
+	if _, err := u.activeTenant(ctx, tenant); err != nil {
+		return nil, err
+	}
+	return u.client(ctx, tenant, id)
+}
+
+// replayed returns the payload of the first replayed event of payload
+// type T.
+func replayed[T any](rep unitofwork.Replayed) (T, error) {
+	var zero T
+	for _, st := range rep.Events {
+		data, err := events.Decode(st.Envelope)
+		if err != nil {
+			return zero, fault.Wrap(fault.Internal, err, "internal error")
+		}
+		if d, ok := data.(T); ok {
+			return d, nil
+		}
+	}
+	return zero, fault.New(fault.Internal, "replay-mismatch", "internal error")
+}
+
+// preloadClient starts loading the tenant, client id of it and the roles
+// named, which a command on that client then loads.
+func (u unit) preloadClient(ctx context.Context, tenant, id string, roles ...string) {
+	unitofwork.Preload(ctx, u.Unit, tenantKey(tenant), emptyTenant(tenant))
+	unitofwork.Preload(ctx, u.Unit, clientKey(tenant, id), emptyClient(id))
+	u.preloadRoles(ctx, tenant, roles)
+}
+
+// preloadRoles starts loading the roles named of tenant but the built-in
+// one, which has no events.
+func (u unit) preloadRoles(ctx context.Context, tenant string, roles []string) {
 	for _, name := range roles {
 		if r, err := domain.LoadRole(name, nil); err == nil && !r.Builtin() {
 			unitofwork.Preload(ctx, u.Unit, roleKey(tenant, name), emptyRole(name))

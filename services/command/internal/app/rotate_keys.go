@@ -21,14 +21,17 @@ const PermKeysWrite = "keys:write"
 // MaxKeyOverlap bounds how long a rotation may keep retired keys published.
 const MaxKeyOverlap = 30 * 24 * time.Hour
 
-// RotateKeys gives a tenant a new signing key and retires the current one,
-// which stays in the JWKS for Overlap so that the tokens it signed keep
+// RotateKeys replaces every current signing key of a tenant: its
+// access-token key (of Alg when given, which changes the tenant's
+// access-token algorithm) and the key of each other algorithm it keeps,
+// the RS256 key of ID tokens among them. Each replaced key stops signing
+// and stays in the JWKS for Overlap, so that the tokens it signed keep
 // verifying until they expire. It needs keys:write in the tenant.
 type RotateKeys struct {
 	Request
 	Tenant string
-	// Alg is the new key's algorithm (EdDSA, ES256 or RS256); empty keeps
-	// the current key's.
+	// Alg is the new access-token key's algorithm (EdDSA, ES256 or
+	// RS256); empty keeps the current one's.
 	Alg string
 	// Overlap is how long retired keys stay published; zero means the key
 	// store's default (the access-token lifetime plus the verifiers'
@@ -36,13 +39,24 @@ type RotateKeys struct {
 	Overlap time.Duration
 }
 
-// KeyRotation is what RotateKeys did: the key that signs from ActiveFrom
-// and the keys it retired.
+// KeyRotation is what RotateKeys did: the access-token key that signs from
+// ActiveFrom, every key the rotation put in place, and the keys it
+// retired.
 type KeyRotation struct {
 	KID        string
 	Alg        string
 	ActiveFrom time.Time
-	Retired    []RetiredKey
+	// Keys are the new keys, the access-token key first, then the other
+	// algorithms' in the order they were made.
+	Keys    []NewKey
+	Retired []RetiredKey
+}
+
+// NewKey is a key a rotation put in place: it signs from ActiveFrom.
+type NewKey struct {
+	KID        string
+	Alg        string
+	ActiveFrom time.Time
 }
 
 // RetiredKey is a key a rotation retired: it signs no more and leaves the
@@ -54,12 +68,12 @@ type RetiredKey struct {
 
 type rotateKeysHandler struct{ e *engine }
 
-// Handle appends key.created for the new key and key.retired for each key
+// Handle appends key.created for each new key and key.retired for each key
 // it retired, on the tenant's key set aggregate, in one batch.
 // Result.Rotation says what was done; Result.ID is the tenant.
 //
-// The key store changes first, because only it makes the key: the events
-// must name the key that really signs, and its kid exists only once it is
+// The key store changes first, because only it makes the keys: the events
+// must name the keys that really sign, and a kid exists only once it is
 // stored. Three things keep a retry from rotating twice:
 //
 //  1. The rotation is decided once per request and kept across the
@@ -70,15 +84,16 @@ type rotateKeysHandler struct{ e *engine }
 //     was stored (its answer was lost, or the store could not say), the
 //     retry answers the original rotation without touching the key store.
 //  3. When the key store rotated but the batch was never stored (the event
-//     store failed for the whole request), the key store's current key is
-//     one the log does not know. Every rotation first compares the two: an
-//     unrecorded current key is recorded, with the keys it retired, and
-//     taken as this request's rotation when it has the algorithm asked
-//     for. So the retry of a failed rotation records it instead of making
-//     another key, and the log never misses a key that signed. Two
-//     rotations racing through that window share one new key; the
-//     optimistic append on the key set subject keeps each fact recorded
-//     once (a key is created once and retired once).
+//     store failed for the whole request), the key store holds current
+//     keys the log does not know. Every rotation first compares the two:
+//     an unrecorded current key is recorded, with the retirements the key
+//     store made and the log lacks, and taken as this request's rotation
+//     of its algorithm (of the access-token key when it is one of the
+//     algorithm asked for). So the retry of a failed rotation records it
+//     instead of making other keys, and the log never misses a key that
+//     signed. Two rotations racing through that window share new keys;
+//     the optimistic append on the key set subject keeps each fact
+//     recorded once (a key is created once and retired once).
 func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, error) {
 	p := cmd.Principal
 	if err := domain.Authorize(p, cmd.Tenant, PermKeysWrite); err != nil {
@@ -135,47 +150,92 @@ func (h rotateKeysHandler) Handle(ctx context.Context, cmd RotateKeys) (Result, 
 }
 
 // plan decides the request's rotation against the key set as the log
-// holds it (3. in Handle): record an unrecorded current key first, then
-// rotate unless that key is the rotation asked for.
+// holds it (3. in Handle): record what the key store holds and the log
+// lacks, then rotate the access-token key unless an unrecorded one of the
+// algorithm asked for is this rotation, then every other algorithm's
+// current key unless an unrecorded one is.
 func (h rotateKeysHandler) plan(ctx context.Context, cmd RotateKeys, ks *domain.KeySet) (*rotationPlan, error) {
-	// Create makes nothing when the tenant has a current key: it returns
-	// it, read from the bucket rather than a cache.
-	cur, _, err := h.e.keys.Create(ctx, cmd.Tenant, "")
+	before, err := h.e.keys.Describe(ctx, cmd.Tenant)
 	if err != nil {
 		return nil, err
 	}
 	plan := &rotationPlan{}
-	if !ks.Created(cur.KID) {
-		overlap := cmd.Overlap
-		if overlap == 0 {
-			overlap = keystore.DefaultMaxTokenLifetime
-		}
-		plan.created(cur)
-		// The keys the log still counts as signing are those this
-		// unrecorded rotation retired, at the instant its key became
-		// active, exactly as the key store schedules them.
-		for _, kid := range ks.Signing() {
-			if kid != cur.KID {
-				plan.retired(keystore.KeyInfo{KID: kid, RemoveAt: cur.ActiveFrom.Add(overlap)})
-			}
-		}
-		if cmd.Alg == "" || cmd.Alg == cur.Alg {
-			return plan, nil
+	taken := map[string]bool{} // algorithms whose rotation is an unrecorded key
+	var newest time.Time
+	for _, k := range before.Current {
+		newest = later(newest, k.ActiveFrom)
+		if !ks.Created(k.KID) {
+			plan.created(k)
+			taken[k.Alg] = true
 		}
 	}
-	rot, err := h.e.keys.Rotate(ctx, cmd.Tenant, cmd.Alg, cmd.Overlap)
+	// The keys the log still counts as signing are retired as the key
+	// store retired them; one it dropped already left the JWKS at the
+	// latest when the overlap after the newest key's start ended.
+	overlap := cmd.Overlap
+	if overlap == 0 {
+		overlap = keystore.DefaultMaxTokenLifetime
+	}
+	published := map[string]keystore.KeyInfo{}
+	for _, k := range before.Published {
+		published[k.KID] = k
+	}
+	for _, kid := range ks.Signing() {
+		switch k, ok := published[kid]; {
+		case !ok:
+			plan.retired(keystore.KeyInfo{KID: kid, RemoveAt: newest.Add(overlap)})
+		case !k.RetireAt.IsZero():
+			plan.retired(k)
+		}
+	}
+
+	target := cmd.Alg
+	if target == "" {
+		target = before.Alg
+	}
+	access := ""
+	if taken[target] && before.Alg == target {
+		access = before.Current[0].KID // Describe lists the access-token key first
+	} else {
+		rot, err := h.e.keys.Rotate(ctx, cmd.Tenant, cmd.Alg, cmd.Overlap)
+		if err != nil {
+			return nil, err
+		}
+		plan.rotated(rot)
+		access = rot.New.KID
+	}
+	// The other algorithms' current keys, as they stand after the
+	// access-token key's rotation (which may have retired the key of the
+	// previous access-token algorithm).
+	after, err := h.e.keys.Describe(ctx, cmd.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	plan.created(rot.New)
-	for _, r := range rot.Retired {
-		plan.retired(r)
+	for _, k := range after.Current {
+		if k.Alg == target || taken[k.Alg] {
+			continue
+		}
+		rot, err := h.e.keys.RotateFor(ctx, cmd.Tenant, k.Alg, cmd.Overlap)
+		if err != nil {
+			return nil, err
+		}
+		plan.rotated(rot)
 	}
+	plan.last(access)
 	return plan, nil
 }
 
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // rotationPlan is the key events of one rotation, in the order they are
-// recorded: events.KeyCreated and events.KeyRetired values.
+// recorded: events.KeyCreated and events.KeyRetired values. The last
+// key.created is the access-token key's, which is how a replay tells it.
 type rotationPlan struct {
 	facts []any
 }
@@ -183,6 +243,24 @@ type rotationPlan struct {
 func (p *rotationPlan) created(k keystore.KeyInfo) { p.facts = append(p.facts, k.CreatedEvent()) }
 
 func (p *rotationPlan) retired(k keystore.KeyInfo) { p.facts = append(p.facts, k.RetiredEvent()) }
+
+// rotated adds what one key store rotation did.
+func (p *rotationPlan) rotated(rot keystore.Rotation) {
+	p.created(rot.New)
+	for _, r := range rot.Retired {
+		p.retired(r)
+	}
+}
+
+// last moves the key.created of kid to the end.
+func (p *rotationPlan) last(kid string) {
+	for i, f := range p.facts {
+		if c, ok := f.(events.KeyCreated); ok && c.KID == kid {
+			p.facts = append(append(p.facts[:i:i], p.facts[i+1:]...), c)
+			return
+		}
+	}
+}
 
 // record has ks record the plan's facts, in order; the facts it holds
 // already are no-ops.
@@ -202,17 +280,25 @@ func (p *rotationPlan) record(ks *domain.KeySet) error {
 	return nil
 }
 
-// rotation is the answer of the plan: its last created key and every key
-// it retired.
+// rotation is the answer of the plan: its last created key as the
+// access-token key, every created key (that one first) and every key it
+// retired.
 func (p *rotationPlan) rotation() *KeyRotation {
 	out := &KeyRotation{}
+	var others []NewKey
 	for _, f := range p.facts {
 		switch d := f.(type) {
 		case events.KeyCreated:
+			if out.KID != "" {
+				others = append(others, NewKey{KID: out.KID, Alg: out.Alg, ActiveFrom: out.ActiveFrom})
+			}
 			out.KID, out.Alg, out.ActiveFrom = d.KID, d.Algorithm, d.ActiveFrom
 		case events.KeyRetired:
 			out.Retired = append(out.Retired, RetiredKey{KID: d.KID, RemoveAt: d.RemoveAt})
 		}
+	}
+	if out.KID != "" {
+		out.Keys = append([]NewKey{{KID: out.KID, Alg: out.Alg, ActiveFrom: out.ActiveFrom}}, others...)
 	}
 	return out
 }

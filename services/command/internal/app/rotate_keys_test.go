@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +89,32 @@ func (e *keysEnv) signer(tb testing.TB) (string, string) {
 	return k.KID, k.Alg
 }
 
+// idSigner returns the kid of the RS256 key that signs acme's ID tokens.
+func (e *keysEnv) idSigner(tb testing.TB) string {
+	tb.Helper()
+	k, err := e.Keys.SignerFor(context.Background(), "acme", authn.RS256)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k.KID
+}
+
+func retiredKids(rs []events.KeyRetired) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.KID
+	}
+	return out
+}
+
+func newKids(ks []app.NewKey) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.KID
+	}
+	return out
+}
+
 func idempotent(key string) app.Request {
 	sum := sha256.Sum256([]byte(key))
 	return app.Request{IdempotencyKey: key, Fingerprint: hex.EncodeToString(sum[:])}
@@ -106,9 +133,15 @@ func TestCreateTenant_SigningAlg(t *testing.T) {
 			if _, got := e.signer(t); got != want {
 				t.Errorf("signer alg = %s, want %s", got, want)
 			}
-			created, _ := e.keyEvents(t)
-			if kid, _ := e.signer(t); len(created) != 1 || created[0] != kid {
-				t.Errorf("key.created kids %v, want [%s]", created, kid)
+			// The access-token key and the RS256 key of ID tokens, which
+			// are one key when the tenant signs with RS256.
+			kid, _ := e.signer(t)
+			wantKids := []string{kid, e.idSigner(t)}
+			if want == authn.RS256 {
+				wantKids = wantKids[:1]
+			}
+			if created, _ := e.keyEvents(t); !slices.Equal(created, wantKids) {
+				t.Errorf("key.created kids %v, want %v", created, wantKids)
 			}
 		})
 	}
@@ -132,30 +165,39 @@ func TestCreateTenant_SigningAlg(t *testing.T) {
 func TestRotateKeys_Rotates(t *testing.T) {
 	t.Parallel()
 	e := mustKeysEnv(t, authn.ES256)
-	old, _ := e.signer(t)
+	old, oldID := func() string { k, _ := e.signer(t); return k }(), e.idSigner(t)
 	res := e.mustRotate(t, app.Request{}, "", 20*time.Minute)
 	rot := res.Rotation
 	kid, alg := e.signer(t)
+	idKid := e.idSigner(t)
 	switch {
 	case !res.Changed || res.Sequence == 0 || rot == nil:
 		t.Fatalf("result %+v", res)
 	case rot.KID != kid || rot.KID == old || rot.Alg != authn.ES256 || alg != authn.ES256:
 		t.Errorf("rotation %+v, signer %s %s, old %s", rot, kid, alg, old)
-	case len(rot.Retired) != 1 || rot.Retired[0].KID != old || !rot.Retired[0].RemoveAt.Equal(rot.ActiveFrom.Add(20*time.Minute)):
-		t.Errorf("retired %+v, want %s until active_from+20m", rot.Retired, old)
+	case idKid == oldID || !slices.Equal(newKids(rot.Keys), []string{kid, idKid}) || rot.Keys[1].Alg != authn.RS256:
+		t.Errorf("new keys %+v, want the access-token key then the new RS256 key %s (old %s)", rot.Keys, idKid, oldID)
+	case len(rot.Retired) != 2 || rot.Retired[0].KID != old || rot.Retired[1].KID != oldID ||
+		!rot.Retired[0].RemoveAt.Equal(rot.ActiveFrom.Add(20*time.Minute)) || !rot.Retired[1].RemoveAt.Equal(rot.Keys[1].ActiveFrom.Add(20*time.Minute)):
+		t.Errorf("retired %+v, want %s and %s until their successor's active_from+20m", rot.Retired, old, oldID)
 	}
 	created, retired := e.keyEvents(t)
-	if len(created) != 2 || created[1] != kid || len(retired) != 1 || retired[0].KID != old {
-		t.Errorf("key set: created %v, retired %+v", created, retired)
+	// The access-token key's key.created comes last: a replay tells it so.
+	if !slices.Equal(created, []string{old, oldID, idKid, kid}) || !slices.Equal(retiredKids(retired), []string{old, oldID}) {
+		t.Errorf("key set: created %v, retired %v", created, retiredKids(retired))
 	}
 
-	// Another algorithm on request; the default overlap.
+	// Another algorithm on request; the default overlap. The RS256 key of
+	// ID tokens becomes the access-token key too: one key for both.
 	res = e.mustRotate(t, app.Request{}, authn.RS256, 0)
-	if kid, alg := e.signer(t); res.Rotation.KID != kid || alg != authn.RS256 {
-		t.Errorf("rotation to RS256 %+v, signer %s %s", res.Rotation, kid, alg)
+	if kid, alg := e.signer(t); res.Rotation.KID != kid || alg != authn.RS256 || e.idSigner(t) != kid {
+		t.Errorf("rotation to RS256 %+v, signer %s %s, ID-token signer %s", res.Rotation, kid, alg, e.idSigner(t))
 	}
-	if r := res.Rotation.Retired; len(r) != 1 || !r[0].RemoveAt.Equal(res.Rotation.ActiveFrom.Add(keystore.DefaultMaxTokenLifetime)) {
-		t.Errorf("retired %+v, want the default overlap", r)
+	if len(res.Rotation.Keys) != 1 {
+		t.Errorf("new keys %+v, want one", res.Rotation.Keys)
+	}
+	if r := res.Rotation.Retired; len(r) != 2 || !r[0].RemoveAt.Equal(res.Rotation.ActiveFrom.Add(keystore.DefaultMaxTokenLifetime)) {
+		t.Errorf("retired %+v, want the ES256 and the RS256 key with the default overlap", r)
 	}
 }
 
@@ -196,7 +238,7 @@ func TestRotateKeys_Refused(t *testing.T) {
 	if now, _ := e.signer(t); now != kid {
 		t.Errorf("a refused rotation changed the signer")
 	}
-	if created, _ := e.keyEvents(t); len(created) != 1 {
+	if created, _ := e.keyEvents(t); len(created) != 2 {
 		t.Errorf("key.created %v after refused rotations", created)
 	}
 }
@@ -207,14 +249,15 @@ func TestRotateKeys_IdempotencyKey(t *testing.T) {
 	first := e.mustRotate(t, idempotent("rotate-1"), "", 0)
 	again := e.mustRotate(t, idempotent("rotate-1"), "", 0)
 	if !again.Replayed || again.Rotation.KID != first.Rotation.KID || again.Sequence != first.Sequence ||
-		len(again.Rotation.Retired) != 1 || again.Rotation.Retired[0] != first.Rotation.Retired[0] {
+		len(again.Rotation.Retired) != 2 || !slices.Equal(again.Rotation.Retired, first.Rotation.Retired) ||
+		!slices.Equal(again.Rotation.Keys, first.Rotation.Keys) {
 		t.Errorf("replay %+v %+v, first %+v %+v", again, again.Rotation, first, first.Rotation)
 	}
 	if kid, _ := e.signer(t); kid != first.Rotation.KID {
 		t.Errorf("the replay rotated again: signer %s", kid)
 	}
-	if created, _ := e.keyEvents(t); len(created) != 2 {
-		t.Errorf("key.created %v, want 2", created)
+	if created, _ := e.keyEvents(t); len(created) != 4 {
+		t.Errorf("key.created %v, want 4: two at creation, two by the rotation", created)
 	}
 	// The same key with another request is refused.
 	_, err := e.rotate(t, app.Request{IdempotencyKey: "rotate-1", Fingerprint: idempotent("other body").Fingerprint}, authn.RS256, 0)
@@ -235,6 +278,7 @@ func TestRotateKeys_UnrecordedRotation(t *testing.T) {
 		t.Parallel()
 		e := mustKeysEnv(t, "")
 		old, _ := e.signer(t)
+		oldID := e.idSigner(t)
 		lost, err := e.Keys.Rotate(ctx, "acme", "", 10*time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -246,9 +290,13 @@ func TestRotateKeys_UnrecordedRotation(t *testing.T) {
 		if kid, _ := e.signer(t); kid != lost.New.KID {
 			t.Errorf("signer %s, want %s: the retry rotated again", kid, lost.New.KID)
 		}
+		// The unrecorded access-token key is recorded as it was retired by
+		// the key store; the RS256 key, which the lost rotation did not
+		// reach, is rotated.
+		idKid := e.idSigner(t)
 		created, retired := e.keyEvents(t)
-		if len(created) != 2 || created[1] != lost.New.KID || len(retired) != 1 || retired[0].KID != old ||
-			!retired[0].RemoveAt.Equal(lost.Retired[0].RemoveAt) {
+		if !slices.Equal(created, []string{old, oldID, idKid, lost.New.KID}) || idKid == oldID ||
+			!slices.Equal(retiredKids(retired), []string{old, oldID}) || !retired[0].RemoveAt.Equal(lost.Retired[0].RemoveAt) {
 			t.Errorf("key set: created %v, retired %+v; key store retired %+v", created, retired, lost.Retired)
 		}
 	})
@@ -266,15 +314,16 @@ func TestRotateKeys_UnrecordedRotation(t *testing.T) {
 			t.Errorf("rotation %+v, signer %s %s", res.Rotation, kid, alg)
 		}
 		created, retired := e.keyEvents(t)
-		if len(created) != 3 || created[1] != lost.New.KID || created[2] != kid || len(retired) != 2 || retired[1].KID != lost.New.KID {
-			t.Errorf("key set: created %v, retired %+v", created, retired)
+		if len(created) != 5 || created[2] != lost.New.KID || created[4] != kid || len(retired) != 3 ||
+			!slices.Contains(retiredKids(retired), lost.New.KID) {
+			t.Errorf("key set: created %v, retired %v", created, retiredKids(retired))
 		}
 	})
 }
 
 // TestRotateKeys_Concurrent rotates from several goroutines at once: every
-// key is recorded as created once, every key but the signer is retired
-// once, and the signer is recorded.
+// key is recorded as created once, every key but the signers (of access
+// tokens and of ID tokens) is retired once, and the signers are recorded.
 func TestRotateKeys_Concurrent(t *testing.T) {
 	t.Parallel()
 	// Enough attempts that no rotation gives up: one that gave up after
@@ -303,16 +352,17 @@ func TestRotateKeys_Concurrent(t *testing.T) {
 		seen[r.KID] += 10
 	}
 	kid, _ := e.signer(t)
+	idKid := e.idSigner(t)
 	for k, v := range seen {
 		want := 11
-		if k == kid {
+		if k == kid || k == idKid {
 			want = 1
 		}
 		if v != want {
-			t.Errorf("key %s: created %d times, retired %d times (signer %v)", k, v%10, v/10, k == kid)
+			t.Errorf("key %s: created %d times, retired %d times (signer %v)", k, v%10, v/10, k == kid || k == idKid)
 		}
 	}
-	if seen[kid] != 1 || len(created) < 2 {
-		t.Errorf("created %v, signer %s", created, kid)
+	if seen[kid] != 1 || seen[idKid] != 1 || len(created) < 4 {
+		t.Errorf("created %v, signers %s and %s", created, kid, idKid)
 	}
 }

@@ -21,7 +21,7 @@ type Pending struct {
 
 // Aggregate is what the application needs of every aggregate to append the
 // events a command recorded: where they go and which version to expect.
-// Tenant, User, Role and KeySet implement it.
+// Tenant, User, Role, KeySet and Client implement it.
 type Aggregate interface {
 	// Kind is the aggregate name of the subject (events.AggregateUser, ...).
 	Kind() string

@@ -18,6 +18,8 @@ const (
 	PermAuditRead     = "audit:read"     // read history
 	PermTenantsWrite  = "tenants:write"  // create, disable, enable tenants; platform admins only
 	PermSettingsWrite = "settings:write" // change the settings of one's own tenant
+	PermClientsWrite  = "clients:write"  // register, update, delete clients; rotate their secrets; with roles:assign, their roles
+	PermClientsRead   = "clients:read"   // read clients
 )
 
 // tenantsResource is the resource only platform principals may act on.

@@ -1,6 +1,6 @@
 // Package domain is the write side's model of authstream: the tenant, user,
-// role and key set aggregates and the rules that decide who may change
-// them. It is pure: it imports the standard library, libs/events,
+// role, key set and client aggregates and the rules that decide who may
+// change them. It is pure: it imports the standard library, libs/events,
 // libs/authz and libs/fault only, reads no clock and draws no random
 // numbers, so every decision can be replayed and tested from a list of
 // events.

@@ -61,6 +61,27 @@ var (
 	// ErrRoleNotFound: the role was never defined, or was deleted.
 	ErrRoleNotFound = fault.New(fault.NotFound, "role-not-found", "role not found")
 
+	// ErrInvalidClientID: the client id cannot be an aggregate id.
+	ErrInvalidClientID = fault.New(fault.Invalid, "invalid-client-id", "client id is invalid")
+	// ErrInvalidClientConfig: a client's configuration breaks a rule (the
+	// message names the member and the rule).
+	ErrInvalidClientConfig = fault.New(fault.Invalid, "invalid-client-config", "client configuration is invalid")
+	// ErrInvalidClientSecret: a client secret's hash is missing, malformed,
+	// or given for a public client.
+	ErrInvalidClientSecret = fault.New(fault.Invalid, "invalid-client-secret", "client secret is invalid")
+	// ErrClientTypeChange: an update would change a client's type.
+	ErrClientTypeChange = fault.New(fault.Invalid, "client-type-immutable", "a client's type cannot change")
+	// ErrPublicClient: a public client has no secret to rotate and holds
+	// no roles.
+	ErrPublicClient = fault.New(fault.Invalid, "public-client", "a public client has no secret and holds no roles")
+	// ErrClientExists: the client id was registered already.
+	ErrClientExists = fault.New(fault.Conflict, "client-exists", "client already exists")
+	// ErrClientNotFound: the client was never registered.
+	ErrClientNotFound = fault.New(fault.NotFound, "client-not-found", "client not found")
+	// ErrClientDeleted: the client was deleted; nothing can change it any
+	// more.
+	ErrClientDeleted = fault.New(fault.NotFound, "client-deleted", "client is deleted")
+
 	// ErrInvalidKey: a signing key fact lacks its kid.
 	ErrInvalidKey = fault.New(fault.Invalid, "invalid-key", "key is invalid")
 

@@ -17,6 +17,7 @@ var (
 	_ domain.Aggregate = (*domain.User)(nil)
 	_ domain.Aggregate = (*domain.Role)(nil)
 	_ domain.Aggregate = (*domain.KeySet)(nil)
+	_ domain.Aggregate = (*domain.Client)(nil)
 )
 
 // ev is a recorded event, for histories and expectations.

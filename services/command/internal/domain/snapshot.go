@@ -82,3 +82,23 @@ func (r *Role) Advance(tail []events.Envelope) error {
 	}
 	return r.advance(tail, r.apply)
 }
+
+// Clone returns a copy of the client that shares nothing with c: events
+// recorded on one do not show on the other.
+func (c *Client) Clone() *Client {
+	cp := *c
+	cp.base = c.base.clone()
+	cp.config = cloneClientConfig(c.config)
+	cp.roles = maps.Clone(c.roles)
+	if cp.roles == nil {
+		cp.roles = map[string]struct{}{}
+	}
+	return &cp
+}
+
+// Advance folds events stored after the client's version, oldest first,
+// as LoadClient folds a whole history (ErrCorruptHistory for a gap, a
+// foreign event or one the client cannot apply). The client must have no
+// pending events. On error the state is partly advanced and must be
+// dropped.
+func (c *Client) Advance(tail []events.Envelope) error { return c.advance(tail, c.apply) }

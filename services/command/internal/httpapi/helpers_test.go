@@ -173,6 +173,24 @@ func (s *server) mustUser(tb testing.TB, t tenant, username string, roles ...str
 	return id
 }
 
+// checkToken checks the consistency token of a command's answer r against
+// the stream, which stood at before: a command that appended answers the
+// stream's last sequence; one that changed nothing appended nothing and
+// answers a position no later than before.
+func (s *server) checkToken(tb testing.TB, label string, r reply, before uint64, appended bool) {
+	tb.Helper()
+	seq := r.mustToken(tb)
+	after := s.LastSeq(tb)
+	switch {
+	case !appended && after != before:
+		tb.Errorf("%s: a no-op appended (stream %d -> %d)", label, before, after)
+	case !appended && seq > before:
+		tb.Errorf("%s: no-op token %d is past the stream's %d", label, seq, before)
+	case appended && seq != after:
+		tb.Errorf("%s: token %d, stream at %d", label, seq, after)
+	}
+}
+
 // mustRole defines a role in t as its admin.
 func (s *server) mustRole(tb testing.TB, t tenant, name string, perms ...string) {
 	tb.Helper()

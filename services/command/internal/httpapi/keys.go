@@ -15,12 +15,20 @@ type rotateKeysBody struct {
 	OverlapSeconds int64  `json:"overlap_seconds,omitempty"`
 }
 
-// rotation is the answer of POST /t/{tenant}/keys/rotate.
+// rotation is the answer of POST /t/{tenant}/keys/rotate: the new
+// access-token key, every new key (that one first) and the retired keys.
 type rotation struct {
 	KID        string       `json:"kid"`
 	Alg        string       `json:"alg"`
 	ActiveFrom time.Time    `json:"active_from"`
+	Keys       []newKey     `json:"keys"`
 	Retired    []retiredKey `json:"retired"`
+}
+
+type newKey struct {
+	KID        string    `json:"kid"`
+	Alg        string    `json:"alg"`
+	ActiveFrom time.Time `json:"active_from"`
 }
 
 type retiredKey struct {
@@ -28,7 +36,8 @@ type retiredKey struct {
 	RemoveAt time.Time `json:"remove_at"`
 }
 
-// rotateKeys serves POST /t/{tenant}/keys/rotate (keys:write).
+// rotateKeys serves POST /t/{tenant}/keys/rotate (keys:write): it replaces
+// every current key of the tenant.
 func (h *handlers) rotateKeys(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
 	var b rotateKeysBody
@@ -46,9 +55,12 @@ func (h *handlers) rotateKeys(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	out := rotation{Retired: []retiredKey{}}
+	out := rotation{Keys: []newKey{}, Retired: []retiredKey{}}
 	if rot := res.Rotation; rot != nil {
 		out.KID, out.Alg, out.ActiveFrom = rot.KID, rot.Alg, rot.ActiveFrom.UTC()
+		for _, k := range rot.Keys {
+			out.Keys = append(out.Keys, newKey{KID: k.KID, Alg: k.Alg, ActiveFrom: k.ActiveFrom.UTC()})
+		}
 		for _, k := range rot.Retired {
 			out.Retired = append(out.Retired, retiredKey{KID: k.KID, RemoveAt: k.RemoveAt.UTC()})
 		}

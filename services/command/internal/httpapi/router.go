@@ -35,7 +35,7 @@ func NewRouter(d Deps) chi.Router {
 }
 
 // Routes registers the write API (POST /tenants and the /t/{tenant}/...
-// commands; see commands.go). Every route added here must also be added to
+// commands; see commands.go, keys.go, settings.go and clients.go). Every route added here must also be added to
 // docs/openapi.yaml with x-services: [command], which the router test
 // checks.
 //
@@ -62,4 +62,10 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Delete("/t/{tenant}/roles/{name}", h.deleteRole)
 	tenant.Post("/t/{tenant}/keys/rotate", h.rotateKeys)
 	tenant.Patch("/t/{tenant}/settings", h.changeSettings)
+	tenant.Post("/t/{tenant}/clients", h.registerClient)
+	tenant.Put("/t/{tenant}/clients/{id}", h.updateClient)
+	tenant.Delete("/t/{tenant}/clients/{id}", h.deleteClient)
+	tenant.Post("/t/{tenant}/clients/{id}/secret", h.rotateClientSecret)
+	tenant.Put("/t/{tenant}/clients/{id}/roles/{name}", h.changeClientRole)
+	tenant.Delete("/t/{tenant}/clients/{id}/roles/{name}", h.changeClientRole)
 }
