@@ -90,8 +90,10 @@ func TestBackupRestore(t *testing.T) {
 		url.Values{"grant_type": {"password"}, "username": {"gus"}, "password": {"wrong password"}}, http.StatusBadRequest)
 
 	before := mustViews(t, p, w, map[string]string{"acme/alice": aliceBefore.AccessToken, "acme/alice-rotated": aliceAfter.AccessToken, "globex/gus": gus.AccessToken})
-	if len(before["jwks acme"].(map[string]any)["keys"].([]any)) != 2 {
-		t.Fatalf("acme's JWKS after the rotation = %v, want two keys", before["jwks acme"])
+	// The access-token key and the RS256 ID-token key, each with its
+	// successor during the overlap.
+	if len(before["jwks acme"].(map[string]any)["keys"].([]any)) != 4 {
+		t.Fatalf("acme's JWKS after the rotation = %v, want four keys", before["jwks acme"])
 	}
 	operator := map[string]string{"HOME": t.TempDir(), "AUTH_QUERY_URL": q, "AUTH_COMMAND_URL": c}
 	exportBefore := mustExport(t, operator, "acme", "ada", filepath.Join(t.TempDir(), "before.jsonl"))

@@ -77,11 +77,15 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	cmd(b.Admin.AccessToken, http.MethodPut, "/t/beta/roles/"+roleB, map[string]any{"permissions": []string{"users:read"}, "description": "beta's auditors"}, http.StatusOK)
 	bert := cmd(b.Admin.AccessToken, http.MethodPost, "/t/beta/users", map[string]any{"username": userB, "password": beaPassword, "roles": []string{roleB}}, http.StatusCreated)
 	bertID := bert.Str("id")
+	client := cmd(b.Admin.AccessToken, http.MethodPost, "/t/beta/clients", map[string]any{
+		"name": "beta's service", "type": "confidential", "grant_types": []string{"client_credentials"}, "scopes": []string{"openid"},
+	}, http.StatusCreated)
+	clientB := client.Str("client_id")
 	ct := bert.Token()
 	before := p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/beta/users", Bearer: b.Admin.AccessToken, Consistency: ct}, http.StatusOK)
 	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: a.Admin.AccessToken}, http.StatusOK)
 
-	bData := []string{b.AdminID, bertID, userB, adminB, roleB}
+	bData := []string{b.AdminID, bertID, userB, adminB, roleB, clientB}
 	subjects := []struct{ stream, subject string }{
 		{events.StreamEvents, "auth.evt." + tenantB + ".>"},
 		{events.StreamEvents, "auth.uniq." + tenantB + ".>"},
@@ -113,7 +117,7 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 			if (strings.HasPrefix(op.path, "/tenants") && (!caller.platformOps || tenant != tenantB)) || (securedOnly && !op.secured) {
 				continue
 			}
-			reqs, err := buildRequests(op, caller, map[string]string{"tenant": tenant, "name": roleB}, bertID, p)
+			reqs, err := buildRequests(op, caller, map[string]string{"tenant": tenant, "name": roleB, "client": clientB}, bertID, p)
 			if err != nil {
 				t.Errorf("%s: %v: the cross-tenant sweep cannot exercise it; teach buildRequests", op, err)
 				continue
@@ -315,10 +319,14 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 		case "path":
 			v, ok := params[prm.Name]
 			if prm.Name == "id" {
-				// /tenants/{id} names a tenant, /t/{tenant}/users/{id} a user.
+				// /tenants/{id} names a tenant, /t/{tenant}/users/{id} a
+				// user, /t/{tenant}/clients/{id} a client.
 				v, ok = userID, true
-				if strings.HasPrefix(op.path, "/tenants/") {
+				switch {
+				case strings.HasPrefix(op.path, "/tenants/"):
 					v = tenantB
+				case strings.HasPrefix(op.path, "/t/{tenant}/clients/"):
+					v = params["client"]
 				}
 			}
 			if !ok {
@@ -468,6 +476,14 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = 1200
 		case "display_name":
 			obj[name] = "Sweep"
+		case "redirect_uris", "post_logout_redirect_uris":
+			obj[name] = []string{"https://sweep.example/cb"}
+		case "grant_types":
+			obj[name] = []string{"authorization_code"}
+		case "scopes":
+			obj[name] = []string{"openid"}
+		case "grace_seconds":
+			obj[name] = 0
 		case "password_grant":
 			obj[name] = false
 		case "account_attempts_per_minute", "address_attempts_per_minute":
