@@ -55,6 +55,7 @@ func TestDefault_RegistersEveryType(t *testing.T) {
 	aggregateOf := map[string]string{
 		"tenant": events.AggregateTenant, "user": events.AggregateUser, "role": events.AggregateRole,
 		"key": events.AggregateKeySet, "signin": events.AggregateSignin, "session": events.AggregateSession,
+		"authcode": events.AggregateAuthCode, "browser": events.AggregateBrowser,
 	}
 	for _, typ := range consts {
 		s, ok := events.Lookup(typ)
