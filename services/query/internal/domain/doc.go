@@ -10,8 +10,8 @@
 //
 // It is pure: it imports the standard library, libs/events, libs/authz and
 // libs/fault only, and reads no clock (every instant is an argument). The
-// one source of randomness is NewRefreshToken, whose secret must be
-// unguessable.
+// sources of randomness are NewRefreshToken, NewAuthCode and
+// NewBrowserCookie, whose secrets must be unguessable.
 //
 // The aggregate idiom is the command service's: LoadX folds an aggregate's
 // history (its envelopes, in order) into state, and ResumeX rebuilds the
