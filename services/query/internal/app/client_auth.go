@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 
+	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/authz"
 )
 
@@ -91,3 +92,6 @@ func (a *App) Client(ctx context.Context, tenant, clientID string) (Client, erro
 	}
 	return a.client(ctx, tenant, clientID)
 }
+
+// Issuer returns tenant's issuer: <public URL>/t/<tenant>.
+func (a *App) Issuer(tenant string) string { return authn.IssuerURL(a.publicURL, tenant) }
