@@ -100,7 +100,6 @@ func (p *provider) jwksHas(tb testing.TB, tenant, kid, alg string) bool {
 	return false
 }
 
-
 func TestOIDCC_responseTypeMissing(t *testing.T) {
 	t.Parallel()
 	p := mustProvider(t)
