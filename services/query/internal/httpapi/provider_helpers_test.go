@@ -312,3 +312,12 @@ func mustSegment(tb testing.TB, seg string) map[string]any {
 	}
 	return out
 }
+
+func mustJar(tb testing.TB) http.CookieJar {
+	tb.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return jar
+}
