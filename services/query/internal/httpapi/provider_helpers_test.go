@@ -321,3 +321,15 @@ func mustJar(tb testing.TB) http.CookieJar {
 	}
 	return jar
 }
+
+// responseRecorder records an answer of a router called directly.
+type responseRecorder struct{ *httptest.ResponseRecorder }
+
+func newRecorder() responseRecorder { return responseRecorder{httptest.NewRecorder()} }
+
+func (r responseRecorder) answer(tb testing.TB) answer {
+	tb.Helper()
+	a := answer{status: r.Code, header: r.Header()}
+	_ = json.Unmarshal(r.Body.Bytes(), &a.body)
+	return a
+}
