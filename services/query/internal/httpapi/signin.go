@@ -142,7 +142,7 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err == nil:
-	case errors.Is(err, app.ErrInvalidCredentials):
+	case fault.CodeOf(err) == fault.Unauthenticated: // app.ErrInvalidCredentials, whatever its cause
 		h.log.DebugContext(r.Context(), "hosted sign-in refused", "cause", err.Error())
 		again.Message = signinMessage
 		h.renderPage(w, r, http.StatusOK, pageSignin, again)
