@@ -170,6 +170,16 @@ func (a *App) appendAll(ctx context.Context, tenant string, actor events.Actor, 
 	return nil
 }
 
+// raced answers the lost race of a request's attempt i (from 0): nil once
+// a short backoff has passed, for the caller to reload and decide again;
+// errTooContended past the retries; the request's end as it is.
+func (a *App) raced(ctx context.Context, i int) error {
+	if i+1 >= a.retries {
+		return errTooContended
+	}
+	return backoff(ctx, i+1)
+}
+
 // backoff sleeps a short random time that grows with the attempt, so racers
 // spread out instead of colliding again at once.
 func backoff(ctx context.Context, attempt int) error {

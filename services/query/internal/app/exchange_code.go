@@ -89,10 +89,7 @@ func (a *App) ExchangeCode(ctx context.Context, x CodeExchange) (Tokens, error) 
 			}
 		}
 		if errors.Is(err, eventstore.ErrConcurrency) {
-			if i+1 >= a.retries {
-				return Tokens{}, errTooContended
-			}
-			if err := backoff(ctx, i+1); err != nil {
+			if err := a.raced(ctx, i); err != nil {
 				return Tokens{}, err
 			}
 			continue

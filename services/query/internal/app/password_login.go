@@ -153,10 +153,7 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		if !errors.Is(err, eventstore.ErrConcurrency) {
 			return User{}, err
 		}
-		if i+1 >= a.retries {
-			return User{}, errTooContended
-		}
-		if err := backoff(ctx, i+1); err != nil {
+		if err := a.raced(ctx, i); err != nil {
 			return User{}, err
 		}
 		if signin, pos, err = a.loadSignin(ctx, tenant, u.ID); err != nil {

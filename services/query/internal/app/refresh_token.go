@@ -93,10 +93,7 @@ func (a *App) refresh(ctx context.Context, tenant string, cl *Client, token stri
 			}
 			err := a.append(ctx, tenant, sess, pos, actor)
 			if errors.Is(err, eventstore.ErrConcurrency) {
-				if i+1 >= a.retries {
-					return Tokens{}, errTooContended
-				}
-				if err := backoff(ctx, i+1); err != nil {
+				if err := a.raced(ctx, i); err != nil {
 					return Tokens{}, err
 				}
 				continue

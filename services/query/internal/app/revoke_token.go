@@ -73,10 +73,7 @@ func (a *App) revokeSession(ctx context.Context, tenant, clientID, sid, presente
 		if !errors.Is(err, eventstore.ErrConcurrency) {
 			return err
 		}
-		if i+1 >= a.retries {
-			return errTooContended
-		}
-		if err := backoff(ctx, i+1); err != nil {
+		if err := a.raced(ctx, i); err != nil {
 			return err
 		}
 	}

@@ -44,13 +44,8 @@ func writeTokens(w http.ResponseWriter, t app.Tokens) {
 // refresh_token) to the OpenID Connect provider's library.
 func (h *handlers) token(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
-	if r.URL.Query().Has("client_secret") {
-		writeError(w, r, h.log, invalidRequest("client_secret must not be sent in the query string"))
-		return
-	}
-	form, err := parseForm(w, r)
-	if err != nil {
-		writeError(w, r, h.log, err)
+	form, ok := h.clientForm(w, r)
+	if !ok {
 		return
 	}
 	byClient := h.op != nil && clientAuthenticates(r, form)
@@ -187,13 +182,8 @@ func (h *handlers) passwordGrant(w http.ResponseWriter, r *http.Request, tenant 
 // to the provider's library, which authenticates it.
 func (h *handlers) revoke(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
-	if r.URL.Query().Has("client_secret") {
-		writeError(w, r, h.log, invalidRequest("client_secret must not be sent in the query string"))
-		return
-	}
-	form, err := parseForm(w, r)
-	if err != nil {
-		writeError(w, r, h.log, err)
+	form, ok := h.clientForm(w, r)
+	if !ok {
 		return
 	}
 	tok := form.Get("token")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/go-chi/chi/v5"
@@ -34,35 +35,27 @@ func (h *handlers) requireOP(w http.ResponseWriter, r *http.Request) bool {
 
 // authorize is GET and POST /oauth/authorize.
 func (h *handlers) authorize(w http.ResponseWriter, r *http.Request) {
-	if !h.requireOP(w, r) {
-		return
+	if h.requireOP(w, r) && h.boundedBrowserRequest(w, r, "authorization") {
+		h.browserOP(w, r)
 	}
-	if len(r.URL.RawQuery) > maxAuthQuery {
-		setPageHeaders(w.Header(), "")
-		h.renderPage(w, r, http.StatusBadRequest, pageError400, pageData{Tenant: tenantOf(r), Message: "The authorization request is too long."})
-		return
-	}
-	if r.Method == http.MethodPost {
-		if !h.bufferBody(w, r, maxAuthQuery) {
-			setPageHeaders(w.Header(), "")
-			h.renderPage(w, r, http.StatusBadRequest, pageError400, pageData{Tenant: tenantOf(r), Message: "The authorization request is too long."})
-			return
-		}
-	}
-	h.browserOP(w, r)
 }
 
 // logout is GET /oauth/logout (RP-initiated logout).
 func (h *handlers) logout(w http.ResponseWriter, r *http.Request) {
-	if !h.requireOP(w, r) {
-		return
+	if h.requireOP(w, r) && h.boundedBrowserRequest(w, r, "logout") {
+		h.browserOP(w, r)
 	}
-	if len(r.URL.RawQuery) > maxAuthQuery {
-		setPageHeaders(w.Header(), "")
-		h.renderPage(w, r, http.StatusBadRequest, pageError400, pageData{Tenant: tenantOf(r), Message: "The logout request is too long."})
-		return
+}
+
+// boundedBrowserRequest refuses, with an error page, a browser request
+// whose query or body exceeds maxAuthQuery, before anything parses it.
+func (h *handlers) boundedBrowserRequest(w http.ResponseWriter, r *http.Request, what string) bool {
+	if len(r.URL.RawQuery) <= maxAuthQuery && (r.Method != http.MethodPost || h.bufferBody(w, r, maxAuthQuery)) {
+		return true
 	}
-	h.browserOP(w, r)
+	setPageHeaders(w.Header(), "")
+	h.renderPage(w, r, http.StatusBadRequest, pageError400, pageData{Tenant: tenantOf(r), Message: "The " + what + " request is too long."})
+	return false
 }
 
 // userinfo is GET and POST /userinfo: the bearer token in the
@@ -96,16 +89,27 @@ func (h *handlers) introspect(w http.ResponseWriter, r *http.Request) {
 	if !h.requireOP(w, r) {
 		return
 	}
+	if form, ok := h.clientForm(w, r); ok {
+		h.forwardForm(w, r, form)
+	}
+}
+
+// clientForm reads the form of a request to the token, revocation or
+// introspection endpoint: the body alone (parseForm), and never a client
+// secret in the query string (RFC 6749 section 2.3.1: it would already be
+// in logs and histories, so the request is refused). It answers a refusal
+// itself and returns false.
+func (h *handlers) clientForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	if r.URL.Query().Has("client_secret") {
 		writeError(w, r, h.log, invalidRequest("client_secret must not be sent in the query string"))
-		return
+		return nil, false
 	}
 	form, err := parseForm(w, r)
 	if err != nil {
 		writeError(w, r, h.log, err)
-		return
+		return nil, false
 	}
-	h.forwardForm(w, r, form)
+	return form, true
 }
 
 // bufferBody reads r's body, at most limit bytes, and puts it back for the
