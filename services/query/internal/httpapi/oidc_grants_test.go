@@ -239,3 +239,61 @@ func TestExchangeCode_twoInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscovery_provider holds the discovery document of a tenant with the
+// provider on to what is served: every endpoint, the grants (password
+// while the tenant's setting allows it), code only, S256 only, the three
+// ID token algorithms, and no request objects or claims parameter.
+func TestDiscovery_provider(t *testing.T) {
+	t.Parallel()
+	p := mustProvider(t)
+	iss := p.issuer("acme")
+	_, _, doc := getJSON(t, mustRequest(t, http.MethodGet, iss+"/.well-known/openid-configuration", "", ""))
+	want := map[string]any{
+		"issuer": iss, "authorization_endpoint": iss + "/oauth/authorize", "token_endpoint": iss + "/oauth/token",
+		"userinfo_endpoint": iss + "/userinfo", "jwks_uri": iss + "/.well-known/jwks.json", "revocation_endpoint": iss + "/oauth/revoke",
+		"introspection_endpoint": iss + "/oauth/introspect", "end_session_endpoint": iss + "/oauth/logout",
+		"response_types_supported": "code", "code_challenge_methods_supported": "S256",
+		"grant_types_supported":                 "authorization_code refresh_token client_credentials password",
+		"id_token_signing_alg_values_supported": "RS256 EdDSA ES256", "subject_types_supported": "public",
+		"token_endpoint_auth_methods_supported": "client_secret_basic client_secret_post none",
+		"request_parameter_supported":           false, "request_uri_parameter_supported": false, "claims_parameter_supported": false,
+		"authorization_response_iss_parameter_supported": true,
+	}
+	for k, v := range want {
+		got := doc[k]
+		if list, ok := got.([]any); ok {
+			var parts []string
+			for _, x := range list {
+				parts = append(parts, x.(string))
+			}
+			got = strings.Join(parts, " ")
+		}
+		if got != v {
+			t.Errorf("%s = %v, want %v", k, got, v)
+		}
+	}
+	for _, k := range []string{"scopes_supported", "claims_supported"} {
+		if doc[k] == nil {
+			t.Errorf("no %s", k)
+		}
+	}
+	// Every endpoint it names answers (none is a 404 or a 405).
+	for _, k := range []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "revocation_endpoint",
+		"introspection_endpoint", "end_session_endpoint"} {
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			status, _, _ := getJSON(t, mustRequest(t, m, doc[k].(string), "x=1", ""))
+			if status == http.StatusNotFound && k != "jwks_uri" || status >= 500 {
+				t.Errorf("%s %s = %d", m, k, status)
+			}
+		}
+	}
+	off := false
+	p.oidc.Settings.Set("acme", events.TenantSettings{PasswordGrant: &off})
+	_, _, doc = getJSON(t, mustRequest(t, http.MethodGet, iss+"/.well-known/openid-configuration", "", ""))
+	for _, g := range doc["grant_types_supported"].([]any) {
+		if g == "password" {
+			t.Error("the password grant is advertised while off")
+		}
+	}
+}
