@@ -499,3 +499,52 @@ func TestJWKS_independentVerifier(t *testing.T) {
 		})
 	}
 }
+
+// TestIssue_clientClaims checks that the claims of a token issued to a
+// registered client travel through Issue and Verify, and stay absent from
+// a token without them.
+func TestIssue_clientClaims(t *testing.T) {
+	t.Parallel()
+	f := mustFixture(t)
+	v := mustVerifier(t, f.source)
+	c := validClaims("acme")
+	c.ClientID, c.AZP, c.Scope, c.GrantID = "client-1", "client-1", "openid profile", "grant-1"
+	got, err := v.Verify(context.Background(), "acme", mustIssue(t, f.acme[authn.EdDSA], c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ClientID != "client-1" || got.AZP != "client-1" || got.Scope != "openid profile" || got.GrantID != "grant-1" {
+		t.Fatalf("claims = %+v", got)
+	}
+	var m jwt.MapClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(mustIssue(t, f.acme[authn.EdDSA], validClaims("acme")), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"client_id", "azp", "scope", "gid"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("a token without client claims carries %s", k)
+		}
+	}
+}
+
+// TestSign checks that Sign signs any claims with the key's algorithm and
+// kid, and refuses a missing key.
+func TestSign(t *testing.T) {
+	t.Parallel()
+	f := mustFixture(t)
+	for _, alg := range algs {
+		key := f.acme[alg]
+		tok, err := authn.Sign(key, jwt.MapClaims{"sub": "x", "nonce": "n"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m jwt.MapClaims
+		parsed, err := jwt.NewParser(jwt.WithValidMethods([]string{alg})).ParseWithClaims(tok, &m, func(*jwt.Token) (any, error) { return key.Public(), nil })
+		if err != nil || parsed.Header["kid"] != key.KID || m["nonce"] != "n" {
+			t.Fatalf("%s: %v %v %v", alg, err, parsed, m)
+		}
+	}
+	if _, err := authn.Sign(nil, jwt.MapClaims{}); fault.CodeOf(err) != fault.Internal {
+		t.Fatalf("Sign(nil) = %v", err)
+	}
+}

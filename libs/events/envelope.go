@@ -14,13 +14,15 @@ import (
 
 // Aggregate names. They appear in subjects, so they are single NATS tokens.
 const (
-	AggregateTenant  = "tenant"
-	AggregateUser    = "user"
-	AggregateRole    = "role"
-	AggregateKeySet  = "keyset"  // a tenant's signing keys (public parts); id = tenant slug
-	AggregateClient  = "client"  // an OpenID Connect client of a tenant; id = client id
-	AggregateSignin  = "signin"  // sign-in attempts of one user; id = user id; stream AUTH_ACTIVITY
-	AggregateSession = "session" // one refresh-token family; id = session id; stream AUTH_ACTIVITY
+	AggregateTenant   = "tenant"
+	AggregateUser     = "user"
+	AggregateRole     = "role"
+	AggregateKeySet   = "keyset"   // a tenant's signing keys (public parts); id = tenant slug
+	AggregateClient   = "client"   // an OpenID Connect client of a tenant; id = client id
+	AggregateSignin   = "signin"   // sign-in attempts of one user; id = user id; stream AUTH_ACTIVITY
+	AggregateSession  = "session"  // one refresh-token family; id = session id; stream AUTH_ACTIVITY
+	AggregateAuthCode = "authcode" // one authorization code; id = hex SHA-256 of the code; stream AUTH_ACTIVITY
+	AggregateBrowser  = "browser"  // one browser (SSO) session; id = hex SHA-256 of its cookie; stream AUTH_ACTIVITY
 )
 
 // Envelope is one event as it is stored and published: the fields of the

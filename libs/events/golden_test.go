@@ -336,6 +336,31 @@ func writeMissingGoldens(t *testing.T) {
 			{events.TypeClientRoleUnassigned, tenantAdmin, events.ClientRoleUnassigned{Role: "invoices-bot"}},
 			{events.TypeClientDeleted, tenantAdmin, events.ClientDeleted{}},
 		}},
+		// An authorization code of the hosted login page: issued after a
+		// sign-in in the browser session below, redeemed once, replayed.
+		// Aggregate ids are hashes of secrets, fixed here rather than drawn
+		// from id(), so that the ids above stay as they were.
+		{events.AggregateBrowser, hashHex("browser cookie 1"), []step{
+			{events.TypeBrowserStarted, self, func(at time.Time) any {
+				return events.BrowserStarted{UserID: userID, AuthTime: at, AMR: []string{"pwd"}, Client: "203.0.113.7"}
+			}},
+			{events.TypeBrowserEnded, self, events.BrowserEnded{Reason: "logout"}},
+		}},
+		{events.AggregateAuthCode, hashHex("authorization code 1"), []step{
+			{events.TypeAuthCodeIssued, self, func(at time.Time) any {
+				return events.AuthCodeIssued{
+					ClientID: "0195a0c4-6f1e-7c3a-9b2d-4e5f6a7b8c9d", UserID: userID,
+					RedirectURI:   "https://app.example.com/callback",
+					CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", CodeChallengeMethod: "S256",
+					Nonce: "n-0S6_WzA2Mj", Scopes: []string{"openid", "profile", "offline_access"},
+					BrowserSession: hashHex("browser cookie 1"), AuthTime: at.Add(-time.Minute),
+					AMR: []string{"pwd"}, ACR: "urn:authstream:acr:password", ExpiresAt: at.Add(time.Minute),
+				}
+			}},
+			{events.TypeAuthCodeRedeemed, self, events.AuthCodeRedeemed{SessionID: "0195a0c5-1a2b-7c3d-8e4f-5a6b7c8d9e0f"}},
+			{events.TypeAuthCodeReplayed, events.System, events.AuthCodeReplayed{
+				ClientID: "0195a0c4-6f1e-7c3a-9b2d-4e5f6a7b8c9d", SessionID: "0195a0c5-1a2b-7c3d-8e4f-5a6b7c8d9e0f"}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

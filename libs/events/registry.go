@@ -261,6 +261,13 @@ func newDefault() *Registry {
 		Define[SessionStarted](TypeSessionStarted, AggregateSession),
 		Define[SessionRefreshed](TypeSessionRefreshed, AggregateSession),
 		Define[SessionRevoked](TypeSessionRevoked, AggregateSession),
+
+		Define[AuthCodeIssued](TypeAuthCodeIssued, AggregateAuthCode),
+		Define[AuthCodeRedeemed](TypeAuthCodeRedeemed, AggregateAuthCode),
+		Define[AuthCodeReplayed](TypeAuthCodeReplayed, AggregateAuthCode),
+
+		Define[BrowserStarted](TypeBrowserStarted, AggregateBrowser),
+		Define[BrowserEnded](TypeBrowserEnded, AggregateBrowser),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

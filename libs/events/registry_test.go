@@ -55,7 +55,8 @@ func TestDefault_RegistersEveryType(t *testing.T) {
 	aggregateOf := map[string]string{
 		"tenant": events.AggregateTenant, "user": events.AggregateUser, "role": events.AggregateRole,
 		"key": events.AggregateKeySet, "signin": events.AggregateSignin, "session": events.AggregateSession,
-		"client": events.AggregateClient,
+		"client":   events.AggregateClient,
+		"authcode": events.AggregateAuthCode, "browser": events.AggregateBrowser,
 	}
 	for _, typ := range consts {
 		s, ok := events.Lookup(typ)

@@ -3,6 +3,7 @@ package events
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -114,6 +115,19 @@ func ParseKeyring(s string) (*Keyring, error) {
 
 // CurrentID returns the id of the key that Seal uses.
 func (r *Keyring) CurrentID() string { return r.keys[0].ID }
+
+// DeriveKey returns a 32-byte key for purpose, derived from the newest
+// key-encryption key with HKDF-SHA256 (RFC 5869; purpose is the info).
+// Each use of the KEK beyond sealing (a short-lived sealed request, a CSRF
+// token) gets a key of its own this way, so no value made for one use is
+// accepted by another, and the KEK itself never leaves the keyring.
+func (r *Keyring) DeriveKey(purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, r.keys[0].Key, nil, purpose, 32)
+	if err != nil { // only for lengths HKDF cannot give; 32 always works
+		panic("events: derive key: " + err.Error())
+	}
+	return key
+}
 
 // Seal encrypts plaintext under the newest key. aad binds the sealed value
 // to its context (for instance tenant and user id): opening it elsewhere

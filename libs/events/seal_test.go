@@ -194,3 +194,21 @@ func TestCredentialAAD_isPinned(t *testing.T) {
 		t.Errorf("CredentialAAD = %q, want %q", got, want)
 	}
 }
+
+func TestKeyring_DeriveKey(t *testing.T) {
+	t.Parallel()
+	ring := mustKeyring(t, "kek-1")
+	a, b := ring.DeriveKey("purpose a"), ring.DeriveKey("purpose b")
+	if len(a) != 32 || len(b) != 32 {
+		t.Fatalf("lengths %d and %d, want 32", len(a), len(b))
+	}
+	if bytes.Equal(a, b) {
+		t.Error("two purposes give the same key")
+	}
+	if !bytes.Equal(a, ring.DeriveKey("purpose a")) {
+		t.Error("one purpose gives two keys")
+	}
+	if bytes.Equal(a, mustKeyring(t, "kek-2").DeriveKey("purpose a")) {
+		t.Error("two KEKs give the same key")
+	}
+}

@@ -44,13 +44,14 @@ const (
 const ClaimKindUsername = "username"
 
 // StreamFor returns the stream that holds an aggregate's events:
-// StreamActivity for AggregateSignin and AggregateSession, StreamEvents for
+// StreamActivity for AggregateSignin, AggregateSession, AggregateAuthCode and
+// AggregateBrowser, StreamEvents for
 // the others, and "" for a name that is no aggregate.
 func StreamFor(aggregate string) string {
 	switch aggregate {
 	case AggregateTenant, AggregateUser, AggregateRole, AggregateKeySet, AggregateClient:
 		return StreamEvents
-	case AggregateSignin, AggregateSession:
+	case AggregateSignin, AggregateSession, AggregateAuthCode, AggregateBrowser:
 		return StreamActivity
 	}
 	return ""

@@ -21,6 +21,8 @@ func TestSubject(t *testing.T) {
 		{events.AggregateClient, "auth.evt.acme.client.x1", events.StreamEvents},
 		{events.AggregateSignin, "auth.act.acme.signin.x1", events.StreamActivity},
 		{events.AggregateSession, "auth.act.acme.session.x1", events.StreamActivity},
+		{events.AggregateAuthCode, "auth.act.acme.authcode.x1", events.StreamActivity},
+		{events.AggregateBrowser, "auth.act.acme.browser.x1", events.StreamActivity},
 		{"invoice", "", ""},
 	}
 	for _, tt := range tests {

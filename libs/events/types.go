@@ -45,6 +45,13 @@ const (
 	TypeSessionStarted   = "session.started"
 	TypeSessionRefreshed = "session.refreshed"
 	TypeSessionRevoked   = "session.revoked"
+
+	TypeAuthCodeIssued   = "authcode.issued"
+	TypeAuthCodeRedeemed = "authcode.redeemed"
+	TypeAuthCodeReplayed = "authcode.replayed"
+
+	TypeBrowserStarted = "browser.started"
+	TypeBrowserEnded   = "browser.ended"
 )
 
 // TenantCreated starts a tenant. Its id is the slug.
@@ -329,10 +336,24 @@ type SigninLocked struct {
 
 // SessionStarted starts a refresh-token family. TokenHash is the SHA-256 of
 // the opaque refresh token; the token itself is never stored.
+//
+// A session started for a registered client (an authorization code, or the
+// password grant of a client) is bound to it: ClientID names it, and only
+// that client may refresh or revoke it. A session of an authorization code
+// is the grant that code issued, and remembers what the grant's tokens
+// carry: Scopes, and the sign-in behind it (AuthTime, AMR, ACR and the
+// browser session, BrowserSession). The members are absent for the password
+// grant without a client.
 type SessionStarted struct {
-	UserID    string    `json:"user_id"`
-	TokenHash string    `json:"token_hash"`
-	ExpiresAt time.Time `json:"expires_at"`
+	UserID         string    `json:"user_id"`
+	TokenHash      string    `json:"token_hash"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	ClientID       string    `json:"client_id,omitempty"`
+	Scopes         []string  `json:"scopes,omitempty"`
+	AuthTime       time.Time `json:"auth_time,omitzero"`
+	AMR            []string  `json:"amr,omitempty"`
+	ACR            string    `json:"acr,omitempty"`
+	BrowserSession string    `json:"browser_session,omitempty"`
 }
 
 // SessionRefreshed rotates a session's refresh token: PrevHash stops
@@ -346,5 +367,61 @@ type SessionRefreshed struct {
 // SessionRevoked ends a session: logout, reuse of a rotated token, or a
 // password change, disable or delete of its user.
 type SessionRevoked struct {
+	Reason string `json:"reason"`
+}
+
+// AuthCodeIssued records an authorization code (RFC 6749 section 4.1.2)
+// given to a client. The aggregate id is the hex SHA-256 of the code; the
+// code itself is never stored. The code is bound to everything here: its
+// redemption must come from ClientID, name RedirectURI, and prove the PKCE
+// CodeChallenge (RFC 7636) when there is one, before ExpiresAt. The rest
+// is what the grant's tokens will say: the user, the scopes granted, the
+// nonce for the ID token, and the sign-in behind it (the browser session
+// BrowserSession, its AuthTime, AMR and ACR).
+type AuthCodeIssued struct {
+	ClientID            string    `json:"client_id"`
+	UserID              string    `json:"user_id"`
+	RedirectURI         string    `json:"redirect_uri"`
+	CodeChallenge       string    `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string    `json:"code_challenge_method,omitempty"`
+	Nonce               string    `json:"nonce,omitempty"`
+	Scopes              []string  `json:"scopes"`
+	BrowserSession      string    `json:"browser_session"`
+	AuthTime            time.Time `json:"auth_time"`
+	AMR                 []string  `json:"amr"`
+	ACR                 string    `json:"acr,omitempty"`
+	ExpiresAt           time.Time `json:"expires_at"`
+}
+
+// AuthCodeRedeemed records the one redemption of an authorization code:
+// SessionID is the session (grant) it started, which every token of the
+// redemption names.
+type AuthCodeRedeemed struct {
+	SessionID string `json:"session_id"`
+}
+
+// AuthCodeReplayed records a second redemption of a code, refused: the
+// code has leaked, so the grant of its first redemption (SessionID) is
+// revoked with it (RFC 6749 section 4.1.2). ClientID is the client that
+// presented it. Only the first replay is recorded.
+type AuthCodeReplayed struct {
+	ClientID  string `json:"client_id"`
+	SessionID string `json:"session_id"`
+}
+
+// BrowserStarted starts a browser (single sign-on) session: UserID signed
+// in on the hosted login page at AuthTime with the methods AMR (RFC 8176).
+// The aggregate id is the hex SHA-256 of the session's cookie; the cookie
+// itself is never stored. Client is the client address, for auditors.
+type BrowserStarted struct {
+	UserID   string    `json:"user_id"`
+	AuthTime time.Time `json:"auth_time"`
+	AMR      []string  `json:"amr"`
+	Client   string    `json:"client,omitempty"`
+}
+
+// BrowserEnded ends a browser session: a logout, or a new sign-in in the
+// same browser that replaced it.
+type BrowserEnded struct {
 	Reason string `json:"reason"`
 }

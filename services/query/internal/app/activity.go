@@ -124,26 +124,60 @@ func (a *App) loadSession(ctx context.Context, tenant, sessionID string) (*domai
 // returned as eventstore.ErrConcurrency for the caller to reload and
 // decide again.
 func (a *App) append(ctx context.Context, tenant string, agg domain.Aggregate, pos eventstore.Position, actor events.Actor) error {
+	return a.appendAll(ctx, tenant, actor, change{agg, pos})
+}
+
+// change is what one aggregate's commands recorded, to append after pos.
+type change struct {
+	agg domain.Aggregate
+	pos eventstore.Position
+}
+
+// appendAll records what several aggregates recorded in one atomic batch:
+// all of it or none (an authorization code's redemption with the grant it
+// starts, a sign-in's browser session with the code it issues). An
+// aggregate that recorded nothing is left out. Errors are append's.
+func (a *App) appendAll(ctx context.Context, tenant string, actor events.Actor, changes ...change) error {
 	now := a.now()
 	trace := telemetry.Traceparent(ctx)
-	pending := agg.Pending()
-	envs := make([]events.Envelope, len(pending))
-	for i, p := range pending {
-		e, err := events.New(p.Type, p.Data, events.Meta{
-			Tenant: tenant, Aggregate: agg.Kind(), AggregateID: agg.ID(), OccurredAt: now, Actor: actor, Trace: trace,
-		})
-		if err != nil {
-			return fmt.Errorf("build %s event: %w", p.Type, err)
+	var writes []eventstore.Write
+	for _, c := range changes {
+		pending := c.agg.Pending()
+		if len(pending) == 0 {
+			continue
 		}
-		envs[i] = e
+		envs := make([]events.Envelope, len(pending))
+		for i, p := range pending {
+			e, err := events.New(p.Type, p.Data, events.Meta{
+				Tenant: tenant, Aggregate: c.agg.Kind(), AggregateID: c.agg.ID(), OccurredAt: now, Actor: actor, Trace: trace,
+			})
+			if err != nil {
+				return fmt.Errorf("build %s event: %w", p.Type, err)
+			}
+			envs[i] = e
+		}
+		writes = append(writes, eventstore.Events{After: c.pos, Events: envs})
 	}
-	if _, err := a.store.Append(ctx, eventstore.Events{After: pos, Events: envs}); err != nil {
+	if len(writes) == 0 {
+		return nil
+	}
+	if _, err := a.store.Append(ctx, writes...); err != nil {
 		if errors.Is(err, eventstore.ErrConcurrency) {
 			return err
 		}
-		return appendError("append "+agg.Kind(), err)
+		return appendError("append "+changes[0].agg.Kind(), err)
 	}
 	return nil
+}
+
+// raced answers the lost race of a request's attempt i (from 0): nil once
+// a short backoff has passed, for the caller to reload and decide again;
+// errTooContended past the retries; the request's end as it is.
+func (a *App) raced(ctx context.Context, i int) error {
+	if i+1 >= a.retries {
+		return errTooContended
+	}
+	return backoff(ctx, i+1)
 }
 
 // backoff sleeps a short random time that grows with the attempt, so racers

@@ -13,6 +13,7 @@ package app
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,9 @@ const (
 	// one racer through, so n concurrent logins of one user need at most n
 	// rounds; beyond that the request answers 503 rather than spin.
 	DefaultRetries = 64
+	// CodeTTL is the lifetime of an authorization code (DESIGN section
+	// 11.1; RFC 6749 section 4.1.2 recommends at most ten minutes).
+	CodeTTL = 60 * time.Second
 )
 
 // verifiedTokens bounds the access tokens whose verification the
@@ -68,6 +72,14 @@ type App struct {
 	policy     domain.Policy
 	retries    int
 	origins    origins // of the sessions refreshed here (loadRotation)
+
+	// The OpenID Connect provider, on when clients and idKeys are set.
+	clients  *clientCache
+	idKeys   IDTokenSigner
+	settings TenantSettings // nil: every tenant has the default settings
+	requests cipher.AEAD    // seals authorization requests for the hosted page
+	csrfKey  []byte         // MACs the hosted page's CSRF tokens
+	secure   bool           // the public URL is https: cookies are __Host- and Secure
 }
 
 // Option changes an optional behaviour of the App.
@@ -85,6 +97,9 @@ type options struct {
 	quarantines  Quarantines
 	limits       LoginLimits
 	tenantLimits TenantLimits
+	clients      Clients
+	idKeys       IDTokenSigner
+	settings     TenantSettings
 }
 
 // WithTelemetry sets the logger (default telemetry.Nop(), which discards).
@@ -218,6 +233,47 @@ func WithTenantLimits(t TenantLimits) Option {
 	}
 }
 
+// WithClients sets the registered clients the OpenID Connect provider
+// serves. With WithIDTokenSigner it turns the provider on: the authorize,
+// userinfo, introspection and logout endpoints, the authorization_code and
+// client_credentials grants, client authentication at the token and
+// revocation endpoints, and discovery saying so. Without them the
+// application serves the password login as before and those endpoints
+// answer errNotConfigured.
+func WithClients(c Clients) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("clients is nil")
+		}
+		o.clients = c
+		return nil
+	}
+}
+
+// WithIDTokenSigner sets the keys that sign ID tokens; see WithClients.
+func WithIDTokenSigner(s IDTokenSigner) Option {
+	return func(o *options) error {
+		if s == nil {
+			return errors.New("id token signer is nil")
+		}
+		o.idKeys = s
+		return nil
+	}
+}
+
+// WithTenantSettings sets where tenants' settings come from (the hosted
+// page's display name, the password grant switch); without it every
+// tenant has the defaults.
+func WithTenantSettings(t TenantSettings) Option {
+	return func(o *options) error {
+		if t == nil {
+			return errors.New("tenant settings is nil")
+		}
+		o.settings = t
+		return nil
+	}
+}
+
 // New assembles the application. store holds the events (account events
 // for auditors; sign-ins and sessions, which the login path appends),
 // readModel the projection, keys the tenants' signing keys, hasher compares
@@ -252,13 +308,32 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 	// rather than from the database on every request; it checks a token's
 	// signature once and remembers the outcome until the token expires,
 	// which leaves a repeated request the standing and key checks alone.
-	perms := NewPermissionCache(readModel)
+	var clients *clientCache
+	var grants Grants = readModel
+	if o.clients != nil {
+		// Service accounts are subjects of checks and tokens too: the
+		// permission cache reads a client:<id> subject's roles and standing
+		// from the client registry.
+		clients = newClientCache(o.clients)
+		grants = subjectGrants{Grants: readModel, clients: clients}
+	}
+	perms := NewPermissionCache(grants)
 	verifier, err := authn.NewVerifier(keys, publicURL, authn.WithUserNotBefore(perms.NotBefore),
 		authn.WithVerifiedCache(verifiedTokens), authn.WithClock(o.now))
 	if err != nil {
 		return nil, fmt.Errorf("app: token verifier: %w", err)
 	}
+	requests, err := newRequestSealer(kek)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	return &App{
+		clients:     clients,
+		idKeys:      o.idKeys,
+		settings:    o.settings,
+		requests:    requests,
+		csrfKey:     kek.DeriveKey(csrfPurpose),
+		secure:      strings.HasPrefix(publicURL, "https://"),
 		store:       store,
 		readModel:   readModel,
 		keys:        keys,
@@ -284,28 +359,52 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 // accounts projection advanced: the permission cache drops what changed
 // there, so that the next check reads it afresh. The position listener
 // calls it before it releases the requests waiting for the advance.
-func (a *App) ProjectionAdvanced(adv Advance) { a.perms.Invalidate(adv) }
+func (a *App) ProjectionAdvanced(adv Advance) {
+	if a.clients != nil {
+		a.clients.invalidate(adv)
+	}
+	a.perms.Invalidate(adv)
+}
+
+// OIDC reports whether the OpenID Connect provider is on (WithClients and
+// WithIDTokenSigner).
+func (a *App) OIDC() bool { return a.clients != nil && a.idKeys != nil }
 
 // Tokens is the answer of a successful login or refresh.
 type Tokens struct {
 	AccessToken  string
 	ExpiresIn    time.Duration
-	RefreshToken string
+	RefreshToken string // "" when none is issued (a client without offline_access)
+	IDToken      string // the OpenID Connect grants' ID token, "" for others
+	Scopes       []string
 }
 
 // issue signs an access token for u in tenant.
 func (a *App) issue(ctx context.Context, tenant string, u User, now time.Time) (string, error) {
+	return a.issueAccess(ctx, tenant, u.ID, u.Roles, accessGrant{}, now)
+}
+
+// accessGrant is what an access token issued to a registered client says
+// beyond a user's: the client, its scopes, and the grant (session) it dies
+// with, if any.
+type accessGrant struct {
+	ClientID string
+	Scopes   []string
+	GrantID  string
+}
+
+// issueAccess signs an access token for subject, holding roles, in tenant.
+func (a *App) issueAccess(ctx context.Context, tenant, subject string, roles []string, g accessGrant, now time.Time) (string, error) {
 	key, err := a.keys.Signer(ctx, tenant)
 	if err != nil {
 		return "", fmt.Errorf("signing key of %s: %w", tenant, err)
 	}
-	roles := u.Roles
 	if roles == nil {
 		roles = []string{}
 	}
 	tok, err := authn.Issue(key, authn.Claims{
 		Issuer:    authn.IssuerURL(a.publicURL, tenant),
-		Subject:   u.ID,
+		Subject:   subject,
 		Audience:  []string{DefaultAudience},
 		ExpiresAt: now.Add(a.accessTTL),
 		IssuedAt:  now,
@@ -313,6 +412,10 @@ func (a *App) issue(ctx context.Context, tenant string, u User, now time.Time) (
 		ID:        events.NewID(),
 		Tenant:    tenant,
 		Roles:     roles,
+		ClientID:  g.ClientID,
+		AZP:       g.ClientID,
+		Scope:     strings.Join(g.Scopes, " "),
+		GrantID:   g.GrantID,
 	})
 	if err != nil {
 		return "", fmt.Errorf("issue access token: %w", err)

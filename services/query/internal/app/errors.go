@@ -70,6 +70,46 @@ var (
 	// returned.
 	ErrInvalidConsistencyToken = fault.New(fault.Invalid, "invalid-consistency-token", "Consistency-Token is not a token this service issued")
 
+	// ErrInvalidClient refuses a client's authentication: unknown client,
+	// wrong or missing secret, a secret sent by a public client, a disabled
+	// tenant (RFC 6749 section 5.2 invalid_client). The cause says which,
+	// for logs.
+	ErrInvalidClient = fault.New(fault.Unauthenticated, "invalid-client", "client authentication failed")
+	// ErrUnauthorizedClient refuses a grant or request the client's
+	// registration does not allow (RFC 6749 unauthorized_client).
+	ErrUnauthorizedClient = fault.New(fault.Forbidden, "unauthorized-client", "the client is not allowed to do this")
+	// ErrClientNotFound answers a client id no usable client of the tenant
+	// has.
+	ErrClientNotFound = fault.New(fault.NotFound, "client-not-found", "no such client")
+	// ErrInvalidCode is the one answer to a refused authorization code:
+	// malformed, unknown, expired, reused, another client's, another
+	// redirect URI's, a wrong PKCE verifier, or a user that can no longer
+	// sign in (RFC 6749 invalid_grant). The cause says which, for logs.
+	ErrInvalidCode = fault.New(fault.Unauthenticated, "invalid-code", "invalid or expired authorization code")
+	// ErrLoginRequired answers prompt=none when the browser has no usable
+	// session (OpenID Connect Core section 3.1.2.6 login_required).
+	ErrLoginRequired = fault.New(fault.Unauthenticated, "login-required", "the user must sign in")
+	// ErrInvalidAuthRequest refuses an authorization request the hosted
+	// page cannot go on with: a sealed request that is malformed, forged,
+	// of another tenant or expired.
+	ErrInvalidAuthRequest = fault.New(fault.Invalid, "invalid-authorization-request", "the sign-in request is invalid or has expired; start again from the application")
+	// ErrPasswordGrantOff refuses the password grant of a tenant whose
+	// settings turned it off.
+	ErrPasswordGrantOff = fault.New(fault.Invalid, "unsupported-grant-type", "the password grant is turned off for this tenant")
+	// ErrInvalidLogout refuses a logout request that must not redirect: a
+	// forged or altered id_token_hint, an unregistered
+	// post_logout_redirect_uri, a client_id that contradicts the hint.
+	ErrInvalidLogout = fault.New(fault.Invalid, "invalid-logout-request", "the logout request is invalid")
+	// ErrInvalidAccessToken refuses an access token at the userinfo
+	// endpoint: not a token of the tenant, expired, of a revoked grant, or
+	// without the openid scope (RFC 6750 invalid_token).
+	ErrInvalidAccessToken = fault.New(fault.Unauthenticated, "invalid-token", "invalid or expired access token")
+
+	// errSecretOfPublicClient and errWrongSecret are causes of
+	// ErrInvalidClient, for logs.
+	errSecretOfPublicClient = errors.New("public client sent a secret")
+	errWrongSecret          = errors.New("client secret missing or wrong")
+
 	// errTooContended is returned when a request lost its race more than
 	// the retries allow.
 	errTooContended = fault.New(fault.Unavailable, "contended", "too many concurrent requests for this account, retry shortly")

@@ -19,11 +19,19 @@ type PasswordLogin struct {
 	Username string
 	Password string
 	Client   string // client address: rate-limited, and recorded for auditors
+	// RegisteredClient is the registered client that authenticated itself
+	// (it must list the password grant), nil for the seed's clients, which
+	// send no client id. Its session is bound to it.
+	RegisteredClient *Client
 }
 
 // PasswordLogin checks a username and password and, when they are right and
 // the account is usable, records the sign-in, starts a session and returns
 // its tokens.
+//
+// The tenant's settings may turn the grant off (ErrPasswordGrantOff), and
+// a registered client may use it only when its grant types list it
+// (ErrUnauthorizedClient).
 //
 // An attempt over the login rate limits of its account or its client
 // address (the service's, or the tenant's own: TenantLimits) is refused
@@ -45,41 +53,87 @@ type PasswordLogin struct {
 // the outcome cannot be recorded (store down, too much contention) the
 // answer is a 503, whatever the password was.
 func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (Tokens, error) {
-	if wait, ok := a.limits.allow(ctx, c.Tenant, c.Client, c.Username); !ok {
-		// Debug only: under a flood every refusal would otherwise be a line.
-		a.log.DebugContext(ctx, "login attempt rate-limited", "tenant", c.Tenant,
-			"address", addressKey(c.Client), "retry_after", wait.String())
-		return Tokens{}, rateLimited(wait)
+	if err := a.passwordGrantAllowed(ctx, c.Tenant, c.RegisteredClient); err != nil {
+		return Tokens{}, err
 	}
-	key, err := authn.NormalizeUsername(c.Username)
+	sessionID := events.NewID()
+	u, err := a.signIn(ctx, c.Tenant, c.Username, c.Password, c.Client, sessionID)
 	if err != nil {
-		return Tokens{}, a.refuseDummy(ctx, c.Password, fmt.Errorf("username: %w", err))
+		return Tokens{}, err
 	}
-	u, err := a.readModel.UserByUsernameKey(ctx, c.Tenant, key)
+	return a.startSession(ctx, c.Tenant, sessionID, u, c.RegisteredClient)
+}
+
+// passwordGrantAllowed refuses the password grant of a tenant that turned
+// it off (ErrPasswordGrantOff), and of a client whose grant types do not
+// list it (ErrUnauthorizedClient).
+func (a *App) passwordGrantAllowed(ctx context.Context, tenant string, cl *Client) error {
+	if cl != nil && !cl.Allows(GrantPassword) {
+		return refused(ErrUnauthorizedClient, errors.New("client does not list the password grant"))
+	}
+	s, err := a.tenantSettings(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if !s.PasswordGrantEnabled() {
+		return ErrPasswordGrantOff
+	}
+	return nil
+}
+
+// tenantSettings returns tenant's settings document, the zero one without
+// a TenantSettings port.
+func (a *App) tenantSettings(ctx context.Context, tenant string) (events.TenantSettings, error) {
+	if a.settings == nil {
+		return events.TenantSettings{}, nil
+	}
+	return a.settings.TenantSettings(ctx, tenant)
+}
+
+// signIn checks a username and password the way every password login
+// does (PasswordLogin, the hosted page's HostedSignin): the rate limits of
+// the account and the client address first, then exactly one bcrypt
+// comparison, real or dummy, and every outcome of a real one appended to
+// the user's sign-in aggregate with optimistic concurrency before the
+// answer; a success names sessionID, the session it starts. It returns
+// the user when the password is right and the account usable, and
+// otherwise ErrRateLimited or ErrInvalidCredentials (see PasswordLogin).
+func (a *App) signIn(ctx context.Context, tenant, username, password, address, sessionID string) (User, error) {
+	if wait, ok := a.limits.allow(ctx, tenant, address, username); !ok {
+		// Debug only: under a flood every refusal would otherwise be a line.
+		a.log.DebugContext(ctx, "login attempt rate-limited", "tenant", tenant,
+			"address", addressKey(address), "retry_after", wait.String())
+		return User{}, rateLimited(wait)
+	}
+	key, err := authn.NormalizeUsername(username)
+	if err != nil {
+		return User{}, a.refuseDummy(ctx, password, fmt.Errorf("username: %w", err))
+	}
+	u, err := a.readModel.UserByUsernameKey(ctx, tenant, key)
 	if err != nil {
 		if fault.CodeOf(err) == fault.NotFound {
-			return Tokens{}, a.refuseDummy(ctx, c.Password, errors.New("unknown user"))
+			return User{}, a.refuseDummy(ctx, password, errors.New("unknown user"))
 		}
-		return Tokens{}, err
+		return User{}, err
 	}
 
-	signin, pos, err := a.loadSignin(ctx, c.Tenant, u.ID)
+	signin, pos, err := a.loadSignin(ctx, tenant, u.ID)
 	if err != nil {
-		return Tokens{}, err
+		return User{}, err
 	}
 	if signin.Locked(a.now()) {
-		return Tokens{}, a.refuseDummy(ctx, c.Password, domain.ErrLocked)
+		return User{}, a.refuseDummy(ctx, password, domain.ErrLocked)
 	}
 
-	outcome, err := a.compare(ctx, c.Tenant, u, c.Password)
+	outcome, err := a.compare(ctx, tenant, u, password)
 	if err != nil {
-		return Tokens{}, err
+		return User{}, err
 	}
-	attempt := domain.Attempt{Outcome: outcome, Client: c.Client}
+	attempt := domain.Attempt{Outcome: outcome, Client: address}
 	actor := events.System // failures are recorded by the platform: nobody proved who they are
 	if outcome == domain.Succeeded {
-		attempt.SessionID = events.NewID()
-		actor = userActor(c.Tenant, u.ID)
+		attempt.SessionID = sessionID
+		actor = userActor(tenant, u.ID)
 	}
 
 	for i := 0; ; i++ {
@@ -87,35 +141,32 @@ func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (Tokens, error
 		err := signin.Attempt(attempt, a.policy)
 		if errors.Is(err, domain.ErrLocked) {
 			// Another request locked the account while this one compared.
-			return Tokens{}, refused(ErrInvalidCredentials, err)
+			return User{}, refused(ErrInvalidCredentials, err)
 		}
 		if err != nil {
-			return Tokens{}, err
+			return User{}, err
 		}
-		err = a.append(ctx, c.Tenant, signin, pos, actor)
+		err = a.append(ctx, tenant, signin, pos, actor)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, eventstore.ErrConcurrency) {
-			return Tokens{}, err
+			return User{}, err
 		}
-		if i+1 >= a.retries {
-			return Tokens{}, errTooContended
+		if err := a.raced(ctx, i); err != nil {
+			return User{}, err
 		}
-		if err := backoff(ctx, i+1); err != nil {
-			return Tokens{}, err
-		}
-		if signin, pos, err = a.loadSignin(ctx, c.Tenant, u.ID); err != nil {
-			return Tokens{}, err
+		if signin, pos, err = a.loadSignin(ctx, tenant, u.ID); err != nil {
+			return User{}, err
 		}
 	}
 	switch outcome {
 	case domain.WrongPassword:
-		return Tokens{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
+		return User{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
 	case domain.Disabled:
-		return Tokens{}, refused(ErrInvalidCredentials, errors.New("user or tenant disabled"))
+		return User{}, refused(ErrInvalidCredentials, errors.New("user or tenant disabled"))
 	}
-	return a.startSession(ctx, c.Tenant, attempt.SessionID, u)
+	return u, nil
 }
 
 // compare checks password against u's credential on the bcrypt pool. A
@@ -156,20 +207,26 @@ func (a *App) refuseDummy(ctx context.Context, password string, cause error) err
 }
 
 // startSession records a new session for u and returns its first tokens.
-func (a *App) startSession(ctx context.Context, tenant, sessionID string, u User) (Tokens, error) {
+// A session started for a registered client cl is bound to it, and its
+// access tokens name it.
+func (a *App) startSession(ctx context.Context, tenant, sessionID string, u User, cl *Client) (Tokens, error) {
 	now := a.now()
 	refresh, hash := domain.NewRefreshToken(sessionID)
 	sess, err := domain.LoadSession(sessionID, nil)
 	if err != nil {
 		return Tokens{}, err
 	}
-	if err := sess.Start(u.ID, hash, now, a.refreshTTL); err != nil {
+	var g accessGrant
+	if cl != nil {
+		g.ClientID = cl.ID
+	}
+	if err := sess.StartGrant(u.ID, domain.Grant{ClientID: g.ClientID}, hash, now, a.refreshTTL); err != nil {
 		return Tokens{}, err
 	}
 	if err := a.append(ctx, tenant, sess, eventstore.Position{}, userActor(tenant, u.ID)); err != nil {
 		return Tokens{}, err
 	}
-	access, err := a.issue(ctx, tenant, u, now)
+	access, err := a.issueAccess(ctx, tenant, u.ID, u.Roles, g, now)
 	if err != nil {
 		return Tokens{}, err
 	}

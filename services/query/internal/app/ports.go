@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/authstream/authstream/libs/authn"
@@ -10,7 +11,8 @@ import (
 )
 
 // The ports of the application: what it needs from the read model, the
-// signing keys, the projection's positions and tenant settings. The
+// signing keys, the projection's positions, tenant settings, and for the
+// OpenID Connect provider the registered clients and the ID token keys. The
 // adapters live elsewhere (internal/postgres, libs/keystore), each with a
 // compile-time check that it implements its port.
 
@@ -144,4 +146,88 @@ type Advance struct {
 // error makes the attempt count under the service's limits.
 type TenantLimits interface {
 	LoginLimits(ctx context.Context, tenant string) (limits LoginLimits, ok bool, err error)
+}
+
+// The grant types a client may list (RFC 6749; DESIGN section 11.1).
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+)
+
+// Client is a registered OAuth client of a tenant, as the OpenID Connect
+// provider needs it: its public configuration, the hashes of the secrets
+// that authenticate it now, its roles and its standing. The client
+// registry's projection fills it.
+type Client struct {
+	ID   string
+	Name string
+	// Confidential clients authenticate with a secret (client_secret_basic
+	// or client_secret_post); public ones (browser and native apps) send
+	// their client_id alone and must use PKCE.
+	Confidential           bool
+	RedirectURIs           []string // matched exactly
+	PostLogoutRedirectURIs []string // matched exactly
+	GrantTypes             []string // GrantAuthorizationCode, ...
+	// Scopes are the scopes beyond openid, profile, email and
+	// offline_access (which every client may ask for) that the client may
+	// ask for.
+	Scopes []string
+	// IDTokenAlg is the client's id_token_signed_response_alg: RS256 (the
+	// default, for ""), EdDSA or ES256.
+	IDTokenAlg string
+	// Secrets are the hashes of the secrets that authenticate the client:
+	// the current one and, during the grace period of a rotation, the
+	// previous one. Empty for a public client.
+	Secrets []ClientSecret
+	Roles   []string // roles of the client's own tokens (client_credentials)
+	// Active is false for a client that may no longer be used (a deleted
+	// one may also be answered ErrClientNotFound).
+	Active bool
+	// TenantActive is false when the client's tenant is disabled.
+	TenantActive bool
+}
+
+// ClientSecret is one secret that authenticates a client: the hex SHA-256
+// of the secret (secrets are high-entropy random strings, not passwords,
+// so a fast hash is right), and when it stops working (zero: it does not,
+// the current secret; set: the previous secret of a rotation).
+type ClientSecret struct {
+	Hash      string
+	ExpiresAt time.Time
+}
+
+// Allows reports whether the client's grant types list grant.
+func (c Client) Allows(grant string) bool { return slices.Contains(c.GrantTypes, grant) }
+
+// Clients are the tenants' registered clients (the client registry's
+// projection).
+type Clients interface {
+	// Client returns a client of tenant, or ErrClientNotFound (or any
+	// fault.NotFound) when the tenant has no client of that id. Failures
+	// are fault.Unavailable or fault.Internal.
+	Client(ctx context.Context, tenant, clientID string) (Client, error)
+}
+
+// IDTokenSigner gives the keys that sign ID tokens: a tenant holds one
+// per algorithm a client may choose (an RS256 key at least, since OpenID
+// Connect requires RS256), beside the key of its access tokens. Their
+// public parts are published like the others: the Keys port's PublicKeys
+// and PublicKey must include them, so that the JWKS lists them and ID
+// tokens presented back (id_token_hint) verify.
+type IDTokenSigner interface {
+	// SignerFor returns tenant's current signing key for alg (RS256,
+	// EdDSA or ES256). Failures are fault.Unavailable or fault.Internal; a
+	// tenant without such a key is fault.NotFound.
+	SignerFor(ctx context.Context, tenant, alg string) (*authn.SigningKey, error)
+}
+
+// TenantSettings gives a tenant's settings document (tenant.settings_changed),
+// the zero document when the tenant set none. The OpenID Connect provider
+// reads display_name (the hosted login page's title; absent, the tenant
+// id) and password_grant (absent, the password grant is on). Failures are
+// fault.Unavailable or fault.Internal.
+type TenantSettings interface {
+	TenantSettings(ctx context.Context, tenant string) (events.TenantSettings, error)
 }

@@ -30,6 +30,31 @@ import (
 // Every refusal is ErrInvalidRefreshToken; the cause (a domain error) says
 // why, for logs.
 func (a *App) Refresh(ctx context.Context, tenant, token string) (Tokens, error) {
+	return a.refresh(ctx, tenant, nil, token)
+}
+
+// RefreshClient is Refresh for an authenticated client (the refresh_token
+// grant of a registered client): the session must be bound to cl
+// (domain.ErrSessionClientMismatch otherwise, recording nothing), and the
+// answer carries what the grant's tokens carry: the client, the scopes,
+// and a new ID token for the same user when openid was granted (OpenID
+// Connect Core section 12.2). A session bound to a client refuses Refresh,
+// which presents none.
+func (a *App) RefreshClient(ctx context.Context, tenant string, cl Client, token string) (Tokens, error) {
+	if !a.OIDC() {
+		return Tokens{}, errNotConfigured
+	}
+	if !cl.Allows(GrantRefreshToken) {
+		return Tokens{}, refused(ErrUnauthorizedClient, errors.New("client does not list refresh_token"))
+	}
+	return a.refresh(ctx, tenant, &cl, token)
+}
+
+func (a *App) refresh(ctx context.Context, tenant string, cl *Client, token string) (Tokens, error) {
+	clientID := ""
+	if cl != nil {
+		clientID = cl.ID
+	}
 	sid, presented, err := domain.ParseRefreshToken(token)
 	if err != nil {
 		return Tokens{}, refused(ErrInvalidRefreshToken, err)
@@ -59,7 +84,7 @@ func (a *App) Refresh(ctx context.Context, tenant, token string) (Tokens, error)
 			notBefore = now // a disabled or deleted user's sessions all end
 		}
 		decision := sess.Refresh(domain.Refresh{
-			PresentedHash: presented, NewHash: nextHash, Now: now, TTL: a.refreshTTL, UserNotBefore: notBefore,
+			ClientID: clientID, PresentedHash: presented, NewHash: nextHash, Now: now, TTL: a.refreshTTL, UserNotBefore: notBefore,
 		})
 		if len(sess.Pending()) > 0 {
 			actor := userActor(tenant, sess.UserID())
@@ -68,10 +93,7 @@ func (a *App) Refresh(ctx context.Context, tenant, token string) (Tokens, error)
 			}
 			err := a.append(ctx, tenant, sess, pos, actor)
 			if errors.Is(err, eventstore.ErrConcurrency) {
-				if i+1 >= a.retries {
-					return Tokens{}, errTooContended
-				}
-				if err := backoff(ctx, i+1); err != nil {
+				if err := a.raced(ctx, i); err != nil {
 					return Tokens{}, err
 				}
 				continue
@@ -82,6 +104,14 @@ func (a *App) Refresh(ctx context.Context, tenant, token string) (Tokens, error)
 		}
 		if decision != nil {
 			return Tokens{}, refused(ErrInvalidRefreshToken, decision)
+		}
+		if cl != nil {
+			t, err := a.grantTokens(ctx, tenant, *cl, *u, sid, sess.Grant(), "", now)
+			if err != nil {
+				return Tokens{}, err
+			}
+			t.RefreshToken = next
+			return t, nil
 		}
 		access, err := a.issue(ctx, tenant, *u, now)
 		if err != nil {

@@ -1,14 +1,17 @@
-// Package domain is the query service's model: the two aggregates the
-// login path decides on, Signin (one user's sign-in attempts: lockout) and
-// Session (one refresh-token family: rotation, reuse detection,
-// revocation), the refresh tokens themselves, and the states auditors ask
-// for (an account, a role, a user's sign-ins, a tenant's permission
-// holders as of an instant), folded from events.
+// Package domain is the query service's model: the aggregates the login
+// path decides on, Signin (one user's sign-in attempts: lockout), Session
+// (one refresh-token family, or the grant of an authorization code:
+// rotation, reuse detection, binding to its client, revocation), AuthCode
+// (one authorization code: single use, bound to its client, redirect URI
+// and PKCE challenge) and Browser (one single sign-on session of a
+// browser), the refresh tokens, codes and cookies themselves, and the
+// states auditors ask for (an account, a role, a user's sign-ins, a
+// tenant's permission holders as of an instant), folded from events.
 //
 // It is pure: it imports the standard library, libs/events, libs/authz and
 // libs/fault only, and reads no clock (every instant is an argument). The
-// one source of randomness is NewRefreshToken, whose secret must be
-// unguessable.
+// sources of randomness are NewRefreshToken, NewAuthCode and
+// NewBrowserCookie, whose secrets must be unguessable.
 //
 // The aggregate idiom is the command service's: LoadX folds an aggregate's
 // history (its envelopes, in order) into state, and ResumeX rebuilds the

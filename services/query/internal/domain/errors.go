@@ -39,6 +39,37 @@ var (
 	// ErrMalformedToken: a string is not a refresh token.
 	ErrMalformedToken = fault.New(fault.Unauthenticated, "malformed-refresh-token", "malformed refresh token")
 
+	// ErrSessionClientMismatch: the session is bound to another client (or
+	// to a client, and none presented it, or the reverse). Nothing is
+	// recorded: a refresh token is bound to its client (RFC 9700 section
+	// 4.14.2), and another client presenting it must not end it either.
+	ErrSessionClientMismatch = fault.New(fault.Unauthenticated, "session-client-mismatch", "refresh token was issued to another client")
+
+	// ErrMalformedCode: a string is not an authorization code.
+	ErrMalformedCode = fault.New(fault.Unauthenticated, "malformed-code", "malformed authorization code")
+	// ErrUnknownCode: no code has this id (in this tenant).
+	ErrUnknownCode = fault.New(fault.Unauthenticated, "unknown-code", "unknown authorization code")
+	// ErrCodeExists: the code was issued already.
+	ErrCodeExists = fault.New(fault.Conflict, "code-exists", "authorization code already exists")
+	// ErrCodeReused: the code was redeemed before; the decision records the
+	// replay, whose caller revokes the first redemption's grant.
+	ErrCodeReused = fault.New(fault.Unauthenticated, "code-reused", "authorization code was already used")
+	// ErrCodeExpired: the code is older than its lifetime.
+	ErrCodeExpired = fault.New(fault.Unauthenticated, "code-expired", "authorization code has expired")
+	// ErrCodeClientMismatch: the code was issued to another client.
+	ErrCodeClientMismatch = fault.New(fault.Unauthenticated, "code-client-mismatch", "authorization code was issued to another client")
+	// ErrCodeRedirectMismatch: the redirect_uri differs from the
+	// authorization request's.
+	ErrCodeRedirectMismatch = fault.New(fault.Unauthenticated, "code-redirect-mismatch", "redirect_uri differs from the authorization request's")
+	// ErrPKCEMismatch: the PKCE verifier is missing, malformed or wrong, or
+	// sent for a request that had no challenge.
+	ErrPKCEMismatch = fault.New(fault.Unauthenticated, "pkce-mismatch", "code_verifier does not match the authorization request")
+
+	// ErrMalformedCookie: a string is not a browser session cookie.
+	ErrMalformedCookie = fault.New(fault.Unauthenticated, "malformed-cookie", "malformed browser session cookie")
+	// ErrBrowserExists: the browser session was started already.
+	ErrBrowserExists = fault.New(fault.Conflict, "browser-session-exists", "browser session already exists")
+
 	// ErrCorruptHistory: an aggregate's history cannot be folded (wrong
 	// aggregate, gap in versions, unknown type, undecodable data). It is an
 	// internal error: callers see "internal error", logs see the detail.

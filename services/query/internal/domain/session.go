@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
@@ -18,6 +19,9 @@ const (
 	// RevokeUserChanged: the user's password changed, or the user was
 	// disabled or deleted, after the session started.
 	RevokeUserChanged = "user-changed"
+	// RevokeCodeReplay: the authorization code whose redemption started
+	// the session was presented again.
+	RevokeCodeReplay = "code-replay"
 )
 
 // Session is one refresh-token family (aggregate events.AggregateSession,
@@ -26,6 +30,7 @@ const (
 type Session struct {
 	base
 	userID       string
+	grant        Grant
 	startedAt    time.Time
 	tokenHash    string
 	expiresAt    time.Time
@@ -71,6 +76,9 @@ func (s *Session) apply(e event) error {
 	switch d := e.data.(type) {
 	case events.SessionStarted:
 		s.userID, s.startedAt, s.tokenHash, s.expiresAt = d.UserID, e.at, d.TokenHash, d.ExpiresAt
+		s.grant = Grant{
+			ClientID: d.ClientID, Scopes: d.Scopes, AuthTime: d.AuthTime, AMR: d.AMR, ACR: d.ACR, BrowserSession: d.BrowserSession,
+		}
 	case events.SessionRefreshed:
 		if s.rotated == nil {
 			s.rotated = make(map[string]bool)
@@ -87,18 +95,40 @@ func (s *Session) apply(e event) error {
 	return nil
 }
 
-// SessionOrigin is what a session's start fixed for good: whose it is and
-// when it started. A rotation needs both (the user's standing, the
-// user's not-before against the start), and no later event repeats them.
+// Grant is what a session bound to a client remembers of the grant that
+// started it, for the tokens of its refreshes: the client, the scopes, and
+// the sign-in behind an authorization code. It is zero for the password
+// grant without a client.
+type Grant struct {
+	ClientID       string
+	Scopes         []string
+	AuthTime       time.Time
+	AMR            []string
+	ACR            string
+	BrowserSession string
+}
+
+// SessionOrigin is what a session's start fixed for good: whose it is,
+// when it started, and its grant. A rotation needs them (the user's
+// standing, the user's not-before against the start, the client it is
+// bound to), and no later event repeats them.
 type SessionOrigin struct {
 	UserID    string
 	StartedAt time.Time
+	Grant     Grant
 }
 
 // Origin returns what the session's start fixed; zero before it started.
 func (s *Session) Origin() SessionOrigin {
-	return SessionOrigin{UserID: s.userID, StartedAt: s.startedAt}
+	return SessionOrigin{UserID: s.userID, StartedAt: s.startedAt, Grant: s.grant}
 }
+
+// Grant returns the grant the session started with; zero for a session of
+// the password grant without a client.
+func (s *Session) Grant() Grant { return s.grant }
+
+// ClientID returns the client the session is bound to, "" for none.
+func (s *Session) ClientID() string { return s.grant.ClientID }
 
 // ResumeSession rebuilds, from the session's origin and its last event
 // alone, the state that decides a rotation of presentedHash, so that a
@@ -121,7 +151,7 @@ func ResumeSession(id string, o SessionOrigin, last events.Envelope, presentedHa
 		if o.UserID == "" {
 			return nil, false, nil
 		}
-		s.userID, s.startedAt = o.UserID, o.StartedAt
+		s.userID, s.startedAt, s.grant = o.UserID, o.StartedAt, o.Grant
 	default:
 		return nil, false, nil
 	}
@@ -172,17 +202,31 @@ func (s *Session) Owns(hash string) bool {
 // refresh token has hash tokenHash and lives for ttl from now. The session
 // must not exist yet (ErrSessionExists).
 func (s *Session) Start(userID, tokenHash string, now time.Time, ttl time.Duration) error {
+	return s.StartGrant(userID, Grant{}, tokenHash, now, ttl)
+}
+
+// StartGrant is Start for a session bound to a client: g names the client
+// and what the grant's tokens carry (Grant). A session of a grant whose
+// client gets no refresh token still has a token hash, of a token nobody
+// is given: the session is then the grant the access tokens name, revoked
+// with the code that started it.
+func (s *Session) StartGrant(userID string, g Grant, tokenHash string, now time.Time, ttl time.Duration) error {
 	if s.Version() > 0 {
 		return detail(ErrSessionExists, "session %q already exists", s.id)
 	}
 	s.record(s.apply, events.TypeSessionStarted, events.SessionStarted{
 		UserID: userID, TokenHash: tokenHash, ExpiresAt: now.Add(ttl).UTC(),
+		ClientID: g.ClientID, Scopes: slices.Clone(g.Scopes), AuthTime: g.AuthTime.UTC(), AMR: slices.Clone(g.AMR),
+		ACR: g.ACR, BrowserSession: g.BrowserSession,
 	}, now)
 	return nil
 }
 
 // Refresh is a request to rotate a session's refresh token.
 type Refresh struct {
+	// ClientID is the authenticated client presenting the token, "" for
+	// none; it must be the client the session is bound to.
+	ClientID      string
 	PresentedHash string        // hash of the token the client presented
 	NewHash       string        // hash of the token that replaces it
 	Now           time.Time     // instant of the request
@@ -201,7 +245,9 @@ type Refresh struct {
 // client that races itself with one token, which then loses its session:
 // the loser cannot be told apart from a thief), and ErrUserChanged when the
 // user changed after the session started. The other refusals record
-// nothing: ErrUnknownSession, ErrTokenMismatch, ErrSessionRevoked and
+// nothing: ErrUnknownSession, ErrTokenMismatch, ErrSessionClientMismatch
+// (checked before anything that records: another client cannot revoke the
+// family by presenting its token), ErrSessionRevoked and
 // ErrSessionExpired.
 func (s *Session) Refresh(r Refresh) error {
 	switch {
@@ -209,6 +255,8 @@ func (s *Session) Refresh(r Refresh) error {
 		return ErrUnknownSession
 	case !s.Owns(r.PresentedHash):
 		return ErrTokenMismatch
+	case r.ClientID != s.grant.ClientID:
+		return ErrSessionClientMismatch
 	case s.revoked:
 		return ErrSessionRevoked
 	case r.PresentedHash != s.tokenHash:

@@ -36,18 +36,32 @@ func writeTokens(w http.ResponseWriter, t app.Tokens) {
 	})
 }
 
-// token is POST /oauth/token.
+// token is POST /oauth/token. It dispatches on the grant: the password
+// grant here (a registered client authenticating itself is checked
+// first); refresh_token here when no client authenticates (the seed's
+// clients, whose sessions are bound to none); everything else of a
+// registered client (authorization_code, client_credentials, its
+// refresh_token) to the OpenID Connect provider's library.
 func (h *handlers) token(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
-	form, err := parseForm(w, r)
-	if err != nil {
-		writeError(w, r, h.log, err)
+	form, ok := h.clientForm(w, r)
+	if !ok {
 		return
 	}
-	switch form.Get("grant_type") {
-	case "password":
-		h.passwordGrant(w, r, tenant, form)
-	case "refresh_token":
+	byClient := h.op != nil && clientAuthenticates(r, form)
+	switch gt := form.Get("grant_type"); {
+	case gt == "password":
+		var cl *app.Client
+		if byClient {
+			c, err := h.authenticateClient(r, tenant, form)
+			if err != nil {
+				writeError(w, r, h.log, err)
+				return
+			}
+			cl = &c
+		}
+		h.passwordGrant(w, r, tenant, form, cl)
+	case gt == "refresh_token" && !byClient:
 		rt := form.Get("refresh_token")
 		if rt == "" {
 			writeError(w, r, h.log, invalidRequest("refresh_token is required"))
@@ -59,11 +73,54 @@ func (h *handlers) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeTokens(w, t)
-	case "":
+	case gt == "refresh_token", h.op != nil && (gt == "authorization_code" || gt == "client_credentials"):
+		h.forwardForm(w, r, form)
+	case gt == "":
 		writeError(w, r, h.log, invalidRequest("grant_type is required"))
 	default:
 		writeError(w, r, h.log, errUnsupportedGrant)
 	}
+}
+
+// clientAuthenticates reports whether a token or revocation request names
+// a client: HTTP Basic credentials, or client_id or client_secret in the
+// form. The seed's clients send none of them.
+func clientAuthenticates(r *http.Request, form url.Values) bool {
+	_, _, basic := r.BasicAuth()
+	return basic || form.Get("client_id") != "" || form.Get("client_secret") != ""
+}
+
+// authenticateClient authenticates the client of a password grant as the
+// library does for the other grants: client_secret_basic or
+// client_secret_post, never both (RFC 6749 section 2.3), or a public
+// client's client_id alone.
+func (h *handlers) authenticateClient(r *http.Request, tenant string, form url.Values) (app.Client, error) {
+	id, secret := form.Get("client_id"), form.Get("client_secret")
+	if bid, bsecret, ok := r.BasicAuth(); ok {
+		if secret != "" {
+			return app.Client{}, invalidRequest("client authentication must not use more than one method")
+		}
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(bid)
+		secret, err2 = url.QueryUnescape(bsecret)
+		if err1 != nil || err2 != nil {
+			return app.Client{}, app.ErrInvalidClient
+		}
+	}
+	return h.app.AuthenticateClient(r.Context(), tenant, id, secret)
+}
+
+// forwardForm passes a token or revocation request, whose form parseForm
+// has read, to the provider's library: the form goes back as the body,
+// and the query string (never read at these endpoints) is dropped.
+func (h *handlers) forwardForm(w http.ResponseWriter, r *http.Request, form url.Values) {
+	body := form.Encode()
+	r.Body = io.NopCloser(strings.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.URL.RawQuery = ""
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	h.serveOP(w, r)
 }
 
 // login is POST /login: the password grant for simple clients, with the
@@ -85,7 +142,7 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, h.log, invalidRequest("body must hold one JSON object"))
 			return
 		}
-		h.passwordGrant(w, r, tenant, url.Values{"username": {body.Username}, "password": {body.Password}})
+		h.passwordGrant(w, r, tenant, url.Values{"username": {body.Username}, "password": {body.Password}}, nil)
 		return
 	}
 	form, err := parseForm(w, r)
@@ -97,19 +154,21 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, errUnsupportedGrant)
 		return
 	}
-	h.passwordGrant(w, r, tenant, form)
+	h.passwordGrant(w, r, tenant, form, nil)
 }
 
-// passwordGrant logs in with form's username and password. scope and
-// client_id are accepted and ignored: every client is public here.
-func (h *handlers) passwordGrant(w http.ResponseWriter, r *http.Request, tenant string, form url.Values) {
+// passwordGrant logs in with form's username and password, for the
+// registered client cl when one authenticated (nil for the seed's
+// clients, whose scope and client_id, if sent without a provider, are
+// ignored).
+func (h *handlers) passwordGrant(w http.ResponseWriter, r *http.Request, tenant string, form url.Values, cl *app.Client) {
 	username, password := form.Get("username"), form.Get("password")
 	if username == "" || password == "" {
 		writeError(w, r, h.log, invalidRequest("username and password are required"))
 		return
 	}
 	t, err := h.app.PasswordLogin(r.Context(), app.PasswordLogin{
-		Tenant: tenant, Username: username, Password: password, Client: clientAddress(r, h.trusted),
+		Tenant: tenant, Username: username, Password: password, Client: clientAddress(r, h.trusted), RegisteredClient: cl,
 	})
 	if err != nil {
 		writeError(w, r, h.log, err)
@@ -119,17 +178,21 @@ func (h *handlers) passwordGrant(w http.ResponseWriter, r *http.Request, tenant 
 }
 
 // revoke is POST /oauth/revoke (RFC 7009): 200 for any token, known or
-// not; invalid_request without one.
+// not; invalid_request without one. A registered client's request goes
+// to the provider's library, which authenticates it.
 func (h *handlers) revoke(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
-	form, err := parseForm(w, r)
-	if err != nil {
-		writeError(w, r, h.log, err)
+	form, ok := h.clientForm(w, r)
+	if !ok {
 		return
 	}
 	tok := form.Get("token")
 	if tok == "" {
 		writeError(w, r, h.log, invalidRequest("token is required"))
+		return
+	}
+	if h.op != nil && clientAuthenticates(r, form) {
+		h.forwardForm(w, r, form)
 		return
 	}
 	if err := h.app.Revoke(r.Context(), tenant, tok); err != nil {

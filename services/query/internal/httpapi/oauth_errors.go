@@ -17,6 +17,8 @@ const (
 	ErrInvalidRequest         = "invalid_request"
 	ErrInvalidGrant           = "invalid_grant"
 	ErrUnsupportedGrantType   = "unsupported_grant_type"
+	ErrInvalidClient          = "invalid_client"
+	ErrUnauthorizedClient     = "unauthorized_client"
 	ErrServerError            = "server_error"
 	ErrTemporarilyUnavailable = "temporarily_unavailable"
 )
@@ -47,6 +49,11 @@ var errUnsupportedGrant = fault.New(fault.Invalid, "unsupported-grant-type", "gr
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, body := http.StatusBadRequest, ErrorBody{Error: ErrInvalidRequest, Description: fault.MessageOf(err)}
 	switch code := fault.CodeOf(err); {
+	case fault.ReasonOf(err) == "invalid-client":
+		status, body.Error = http.StatusUnauthorized, ErrInvalidClient
+		w.Header().Set("WWW-Authenticate", `Basic realm="authstream"`)
+	case fault.ReasonOf(err) == "unauthorized-client":
+		body.Error = ErrUnauthorizedClient
 	case code == fault.Unauthenticated:
 		body.Error = ErrInvalidGrant
 		log.DebugContext(r.Context(), "grant refused", "path", r.URL.Path, "cause", err.Error())

@@ -18,6 +18,7 @@ import (
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/go-chi/chi/v5"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // Deps is what the query service's handlers need.
@@ -51,6 +52,9 @@ type handlers struct {
 	app     *app.App
 	log     *slog.Logger
 	trusted []netip.Prefix
+	// op is the OpenID Connect provider's protocol handler (oidc_server.go),
+	// nil when the application has no provider.
+	op http.Handler
 }
 
 // errNotConfigured answers the API of a router built without its
@@ -58,13 +62,18 @@ type handlers struct {
 var errNotConfigured = fault.New(fault.Unavailable, "not-configured", "the query service is not configured")
 
 // Routes registers the login, read and audit API under /t/{tenant}: token,
-// login and revocation (oauth.go), the key set and discovery
-// (wellknown.go), me, check, users and roles (reads.go), histories, holders
+// login and revocation (oauth.go), the OpenID Connect provider's
+// authorization, userinfo, introspection and logout endpoints
+// (oidc_server.go, oidc_browser.go, oidc.go) and hosted login page
+// (signin.go), the key set and discovery (wellknown.go), me, check, users and roles (reads.go), histories, holders
 // and export (audit.go). Every route added here must also be added to
 // docs/openapi.yaml with x-services: [query], which the router test
 // checks.
 func Routes(r chi.Router, d Deps) {
 	h := &handlers{app: d.App, log: d.Telemetry.Logger, trusted: d.TrustedProxies}
+	if h.app != nil && h.app.OIDC() {
+		h.op = op.RegisterServer(&oidcServer{h: h}, *opEndpoints(), op.WithTenantPrefix("/t"))
+	}
 	r.Route("/t/{tenant}", func(r chi.Router) {
 		if h.app == nil {
 			r.Use(func(http.Handler) http.Handler {
@@ -84,6 +93,15 @@ func Routes(r chi.Router, d Deps) {
 			r.Post("/oauth/revoke", h.revoke)
 			r.Get("/.well-known/jwks.json", h.jwks)
 			r.Get("/.well-known/openid-configuration", h.discovery)
+
+			r.Get("/oauth/authorize", h.authorize)
+			r.Post("/oauth/authorize", h.authorize)
+			r.Get("/oauth/logout", h.logout)
+			r.Get("/signin", h.signinPage)
+			r.Post("/signin", h.signin)
+			r.Get("/userinfo", h.userinfo)
+			r.Post("/userinfo", h.userinfo)
+			r.Post("/oauth/introspect", h.introspect)
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(h.tenantSlug, httpserver.Authenticate(h.log, h.verify))

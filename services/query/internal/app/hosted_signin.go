@@ -1,0 +1,137 @@
+package app
+
+import (
+	"context"
+
+	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/query/internal/domain"
+)
+
+// HostedSignin is a submission of the hosted login page.
+type HostedSignin struct {
+	Tenant   string
+	Request  string // the sealed authorization request the form carried
+	Username string
+	Password string
+	Address  string // client address: rate-limited, and recorded for auditors
+	// Cookie is the browser's session cookie, "" for none: a sign-in ends
+	// the session it names (the new one replaces it).
+	Cookie string
+}
+
+// SignedIn is the answer of a successful hosted sign-in: the browser's new
+// session cookie, and where it goes (the client's redirect URI with a
+// code, state and iss).
+type SignedIn struct {
+	Cookie   string
+	Redirect string
+}
+
+// HostedSignin signs a user in on the hosted login page and answers the
+// authorization request the page carried. The password is checked exactly
+// as the password grant checks it (signIn: the same rate limits, lockout,
+// dummy comparison for unknown users and one answer,
+// ErrInvalidCredentials, for an unknown user, a wrong password, a disabled
+// user and a locked account). A success starts a browser session with a
+// new cookie (ending the browser's previous one) and issues a code, in one
+// atomic batch. A sealed request that no longer opens is
+// ErrInvalidAuthRequest, and a client that is gone since is
+// ErrClientNotFound.
+func (a *App) HostedSignin(ctx context.Context, s HostedSignin) (SignedIn, error) {
+	r, err := a.OpenAuthRequest(s.Tenant, s.Request)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	cl, err := a.client(ctx, s.Tenant, r.ClientID)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	cookie, browserID := domain.NewBrowserCookie()
+	u, err := a.signIn(ctx, s.Tenant, s.Username, s.Password, s.Address, browserID)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	now := a.now()
+	amr := []string{AMRPassword}
+	b, err := domain.LoadBrowser(browserID, nil)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	if err := b.Start(u.ID, amr, s.Address, now); err != nil {
+		return SignedIn{}, err
+	}
+	code, ac, err := a.newCode(s.Tenant, cl, r, u.ID, browserID, now, amr, now)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	changes := []change{{b, eventstore.Position{}}, {ac, eventstore.Position{}}}
+	if old, pos, ok := a.endableBrowser(ctx, s.Tenant, s.Cookie); ok {
+		old.End(domain.BrowserReplaced, now)
+		changes = append(changes, change{old, pos})
+	}
+	if err := a.appendAll(ctx, s.Tenant, userActor(s.Tenant, u.ID), changes...); err != nil {
+		return SignedIn{}, err
+	}
+	redirect, err := codeRedirect(r.RedirectURI, code, r.State, authn.IssuerURL(a.publicURL, s.Tenant))
+	if err != nil {
+		return SignedIn{}, err
+	}
+	return SignedIn{Cookie: cookie, Redirect: redirect}, nil
+}
+
+// endableBrowser returns the live browser session of cookie and its
+// position, for a sign-in or a logout to end it; ok is false when there
+// is none. A failure to read it only means it is not ended here: it stays
+// usable until its user changes, and a lost race with a concurrent end
+// fails the append, which the caller reports.
+func (a *App) endableBrowser(ctx context.Context, tenant, cookie string) (*domain.Browser, eventstore.Position, bool) {
+	id, err := domain.BrowserID(cookie)
+	if err != nil {
+		return nil, eventstore.Position{}, false
+	}
+	last, ok, err := a.store.Last(ctx, tenant, events.AggregateBrowser, id)
+	if err != nil || !ok {
+		return nil, eventstore.Position{}, false
+	}
+	b, err := domain.ResumeBrowser(id, last.Envelope)
+	if err != nil || !b.Live() {
+		return nil, eventstore.Position{}, false
+	}
+	return b, last.Position(), true
+}
+
+// SigninPage is what the hosted login page shows: the tenant's display
+// name, the username to prefill (login_hint), and the client's redirect
+// URI, which the page's Content-Security-Policy lets its form lead to.
+type SigninPage struct {
+	DisplayName string
+	LoginHint   string
+	RedirectURI string
+}
+
+// SigninPage opens the sealed request of tenant's hosted page and returns
+// what the page shows. An unknown tenant is ErrUnknownTenant, a request
+// that does not open ErrInvalidAuthRequest.
+func (a *App) SigninPage(ctx context.Context, tenant, sealed string) (SigninPage, error) {
+	if !a.OIDC() {
+		return SigninPage{}, errNotConfigured
+	}
+	if err := a.requireTenant(ctx, tenant); err != nil {
+		return SigninPage{}, err
+	}
+	r, err := a.OpenAuthRequest(tenant, sealed)
+	if err != nil {
+		return SigninPage{}, err
+	}
+	settings, err := a.tenantSettings(ctx, tenant)
+	if err != nil {
+		return SigninPage{}, err
+	}
+	name := settings.DisplayName
+	if name == "" {
+		name = tenant
+	}
+	return SigninPage{DisplayName: name, LoginHint: r.LoginHint, RedirectURI: r.RedirectURI}, nil
+}

@@ -1,0 +1,110 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"net/url"
+)
+
+// The provider's pages (pages/): the hosted login page, the error page of
+// browser-facing refusals and the signed-out page. They are rendered on
+// the server with html/template, need no JavaScript, and carry their
+// stylesheet inline, allowed by its hash alone, so that the
+// Content-Security-Policy can refuse everything else.
+
+//go:embed pages
+var pageFiles embed.FS
+
+// The pages, by name.
+const (
+	pageSignin    = "signin.html"
+	pageError400  = "error.html"
+	pageSignedOut = "signedout.html"
+)
+
+// pageSet holds the parsed pages and the hash of their stylesheet.
+type pageSet struct {
+	pages   map[string]*template.Template
+	css     template.CSS
+	cssHash string
+}
+
+func mustPages() *pageSet {
+	css, err := pageFiles.ReadFile("pages/style.css")
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(css)
+	ps := &pageSet{
+		pages:   map[string]*template.Template{},
+		css:     template.CSS(css), // #nosec G203 -- our own embedded stylesheet
+		cssHash: "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'",
+	}
+	for _, name := range []string{pageSignin, pageError400, pageSignedOut} {
+		ps.pages[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name))
+	}
+	return ps
+}
+
+// pages are parsed once: they are part of the binary.
+var pages = mustPages()
+
+// pageData is what a page shows.
+type pageData struct {
+	Tenant      string
+	Title       string
+	DisplayName string
+	Message     string
+	Request     string // the sealed authorization request
+	CSRF        string
+	Username    string
+	CSS         template.CSS
+}
+
+// setPageHeaders sets the headers of every page: a strict
+// Content-Security-Policy (nothing but the inline stylesheet by its hash;
+// forms post to the page's origin and, since the sign-in form's answer
+// redirects there, the origin of formTarget; no framing), no caching, no
+// referrer, no sniffing.
+func setPageHeaders(h http.Header, formTarget string) {
+	formAction := "'self'"
+	if u, err := url.Parse(formTarget); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		formAction += " " + u.Scheme + "://" + u.Host
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+pages.cssHash+"; form-action "+formAction+
+		"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// renderPage writes page with status; the headers of setPageHeaders must
+// be set.
+func (h *handlers) renderPage(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
+	d.CSS = pages.css
+	if d.Title == "" {
+		switch page {
+		case pageSignin:
+			d.Title = "Sign in to " + d.DisplayName
+		case pageSignedOut:
+			d.Title = "Signed out"
+		default:
+			d.Title = "Sign-in error"
+		}
+	}
+	var buf bytes.Buffer
+	if err := pages.pages[page].ExecuteTemplate(&buf, "layout", d); err != nil {
+		h.log.ErrorContext(r.Context(), "render page", "page", page, "error", err.Error())
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,202 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/services/query/internal/app"
+)
+
+// The hosted login page: GET /signin renders the form of the
+// authorization request it carries (sealed, in ?auth=), POST /signin
+// takes it. The pinned shape (DESIGN section 11.1): one <form
+// method="post"> with inputs username and password, and hidden inputs
+// (auth, csrf) to send back as they are.
+
+// signinMessage is the one message of a refused sign-in: an unknown user,
+// a wrong password, a disabled user and a locked account all read the
+// same, as they answer the same at the token endpoint.
+const signinMessage = "Incorrect username or password."
+
+// rateLimitedMessage answers a sign-in over the login rate limits.
+const rateLimitedMessage = "Too many sign-in attempts. Wait a minute and try again."
+
+// maxSigninBody bounds the form of the hosted page.
+const maxSigninBody = 16 << 10
+
+// Cookie names: one browser session cookie and one CSRF cookie per tenant,
+// __Host- prefixed (Secure, Path=/, no Domain) when the public URL is
+// https.
+func (h *handlers) cookieName(base, tenant string) string {
+	if h.app.SecureCookies() {
+		return "__Host-" + base + "_" + tenant
+	}
+	return base + "_" + tenant
+}
+
+func (h *handlers) browserCookieName(tenant string) string { return h.cookieName("authstream", tenant) }
+func (h *handlers) csrfCookieName(tenant string) string {
+	return h.cookieName("authstream_csrf", tenant)
+}
+
+// browserCookie returns the browser session cookie in header, "" if none.
+func (h *handlers) browserCookie(header http.Header, tenant string) string {
+	c, err := (&http.Request{Header: header}).Cookie(h.browserCookieName(tenant))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// newCookie returns a cookie of the provider's: HttpOnly, SameSite=Lax
+// (it must come along when the client's redirect brings the browser
+// back), Path=/, Secure over https.
+func (h *handlers) newCookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: h.app.SecureCookies(), SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// clearBrowserCookie returns the cookie that removes the browser session
+// cookie.
+func (h *handlers) clearBrowserCookie(tenant string) *http.Cookie {
+	return h.newCookie(h.browserCookieName(tenant), "", -1)
+}
+
+// csrfCookie returns the request's CSRF cookie value, making and setting a
+// new one when there is none.
+func (h *handlers) csrfCookie(w http.ResponseWriter, r *http.Request, tenant string) string {
+	if c, err := r.Cookie(h.csrfCookieName(tenant)); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	http.SetCookie(w, h.newCookie(h.csrfCookieName(tenant), v, 0))
+	return v
+}
+
+// signinPage is GET /signin.
+func (h *handlers) signinPage(w http.ResponseWriter, r *http.Request) {
+	tenant := tenantOf(r)
+	if len(r.URL.RawQuery) > app.MaxSealedRequest+64 {
+		setPageHeaders(w.Header(), "")
+		h.renderPage(w, r, http.StatusBadRequest, pageError400, pageData{Tenant: tenant, Message: "The sign-in request is too long."})
+		return
+	}
+	sealed := r.URL.Query().Get("auth")
+	page, err := h.app.SigninPage(r.Context(), tenant, sealed)
+	if err != nil {
+		h.pageError(w, r, tenant, err)
+		return
+	}
+	setPageHeaders(w.Header(), page.RedirectURI)
+	csrf := h.csrfCookie(w, r, tenant)
+	h.renderPage(w, r, http.StatusOK, pageSignin, pageData{
+		Tenant: tenant, DisplayName: page.DisplayName, Request: sealed,
+		CSRF: h.app.CSRFToken(tenant, csrf), Username: page.LoginHint,
+	})
+}
+
+// signin is POST /signin: a refused sign-in renders the form again, with
+// status 200 and the one message (429 when rate-limited); a forged form
+// (no or a wrong CSRF token) and a request that no longer opens are error
+// pages; a success sets the new browser session cookie and sends the
+// browser to the client with the code (303).
+func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
+	tenant := tenantOf(r)
+	form, err := parseSigninForm(w, r)
+	if err != nil {
+		h.pageError(w, r, tenant, err)
+		return
+	}
+	sealed := form.Get("auth")
+	page, err := h.app.SigninPage(r.Context(), tenant, sealed)
+	if err != nil {
+		h.pageError(w, r, tenant, err)
+		return
+	}
+	setPageHeaders(w.Header(), page.RedirectURI)
+	csrf, err := r.Cookie(h.csrfCookieName(tenant))
+	if err != nil || !h.app.CheckCSRF(tenant, csrf.Value, form.Get("csrf")) {
+		h.renderPage(w, r, http.StatusBadRequest, pageError400, pageData{Tenant: tenant,
+			Message: "The sign-in form expired or did not come from this page. Go back to the application and try again."})
+		return
+	}
+	username, password := form.Get("username"), form.Get("password")
+	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf"), Username: username}
+	if username == "" || password == "" {
+		again.Message = signinMessage
+		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		return
+	}
+	done, err := h.app.HostedSignin(r.Context(), app.HostedSignin{
+		Tenant: tenant, Request: sealed, Username: username, Password: password,
+		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
+	})
+	switch {
+	case err == nil:
+	case fault.CodeOf(err) == fault.Unauthenticated: // app.ErrInvalidCredentials, whatever its cause
+		h.log.DebugContext(r.Context(), "hosted sign-in refused", "cause", err.Error())
+		again.Message = signinMessage
+		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		return
+	case fault.CodeOf(err) == fault.TooMany:
+		setRetryAfter(w, err)
+		again.Message = rateLimitedMessage
+		h.renderPage(w, r, http.StatusTooManyRequests, pageSignin, again)
+		return
+	default:
+		h.pageError(w, r, tenant, err)
+		return
+	}
+	http.SetCookie(w, h.newCookie(h.browserCookieName(tenant), done.Cookie, 0))
+	w.Header().Set("Location", done.Redirect)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// pageError answers err with the error page: 404 for an unknown tenant,
+// 400 for a request that cannot go on, 503 when a dependency is down, a
+// logged 500 for anything else.
+func (h *handlers) pageError(w http.ResponseWriter, r *http.Request, tenant string, err error) {
+	setPageHeaders(w.Header(), "")
+	status, msg := http.StatusBadRequest, fault.MessageOf(err)
+	switch code := fault.CodeOf(err); {
+	case code == fault.NotFound && errors.Is(err, app.ErrUnknownTenant):
+		status, msg = http.StatusNotFound, "There is no such organisation here."
+	case code == fault.NotFound:
+		msg = "The application is not registered here."
+	case code == fault.Invalid:
+	case code == fault.Unavailable || code == fault.TooMany:
+		status, msg = http.StatusServiceUnavailable, "The service cannot answer right now. Try again shortly."
+		setRetryAfter(w, err)
+	default:
+		h.log.ErrorContext(r.Context(), "sign-in page failed", "error", err.Error())
+		status, msg = http.StatusInternalServerError, "Something went wrong on our side. Try again shortly."
+	}
+	h.renderPage(w, r, status, pageError400, pageData{Tenant: tenant, Message: msg})
+}
+
+// parseSigninForm reads the hosted page's form body, bounded; a parameter
+// given twice is refused.
+func parseSigninForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		return nil, invalidRequest("the form must be posted as application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxSigninBody)
+	if err := r.ParseForm(); err != nil {
+		return nil, invalidRequest("the form is too large or malformed")
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return nil, invalidRequest("the form field " + safeName(k) + " is given more than once")
+		}
+	}
+	return r.PostForm, nil
+}
