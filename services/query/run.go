@@ -265,8 +265,11 @@ func (c Config) loginLimits() app.LoginLimits {
 	return l
 }
 
-// The signing-key store is the application's Keys.
-var _ app.Keys = (*keystore.Store)(nil)
+// The signing-key store is the application's Keys and its ID-token signer.
+var (
+	_ app.Keys          = (*keystore.Store)(nil)
+	_ app.IDTokenSigner = (*keystore.Store)(nil)
+)
 
 // newApp assembles the application on js and pool: the event store, the
 // signing keys, the password hasher, the read model and the projection's
@@ -287,6 +290,7 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 	}
 	readModel := postgres.New(pool)
 	a, err := app.New(store, readModel, keys, hasher, cfg.KEK, cfg.PublicURL, app.WithTenantLimits(readModel),
+		app.WithTenantSettings(readModel), app.WithIDTokenSigner(keys),
 		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()))
 	if err != nil {
 		_ = keys.Close()

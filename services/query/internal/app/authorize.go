@@ -173,16 +173,14 @@ func challengeMethod(r AuthRequest) string {
 	return r.CodeChallengeMethod
 }
 
-// standardScopes are the scopes every client may ask for.
-var standardScopes = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
-
 // grantedScopes returns the scopes of requested that cl may have, in
-// their order, without repetitions: the standard ones, and those its
-// registration lists.
+// their order, without repetitions: those its registration lists. Others
+// (address, phone, a scope it was not registered for) are dropped, not
+// refused: OpenID Connect lets a provider grant less than asked.
 func grantedScopes(cl Client, requested []string) []string {
 	out := []string{}
 	for _, s := range requested {
-		if (slices.Contains(standardScopes, s) || slices.Contains(cl.Scopes, s)) && !slices.Contains(out, s) {
+		if slices.Contains(cl.Scopes, s) && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}

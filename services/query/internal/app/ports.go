@@ -170,9 +170,8 @@ type Client struct {
 	RedirectURIs           []string // matched exactly
 	PostLogoutRedirectURIs []string // matched exactly
 	GrantTypes             []string // GrantAuthorizationCode, ...
-	// Scopes are the scopes beyond openid, profile, email and
-	// offline_access (which every client may ask for) that the client may
-	// ask for.
+	// Scopes are the scopes the client may be granted (its registration's
+	// scopes: some of openid, profile, email and offline_access).
 	Scopes []string
 	// IDTokenAlg is the client's id_token_signed_response_alg: RS256 (the
 	// default, for ""), EdDSA or ES256.

@@ -13,7 +13,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-var _ app.TenantLimits = (*Store)(nil)
+var (
+	_ app.TenantLimits   = (*Store)(nil)
+	_ app.TenantSettings = (*Store)(nil)
+)
 
 // TenantSettings returns tenant's settings document as the last
 // tenant.settings_changed left it (the empty document when it never changed

@@ -201,6 +201,7 @@ func Confidential(id, secret string, redirect ...string) app.Client {
 	return app.Client{
 		ID: id, Name: id, Confidential: true, RedirectURIs: redirect, PostLogoutRedirectURIs: redirect,
 		GrantTypes: []string{app.GrantAuthorizationCode, app.GrantRefreshToken, app.GrantClientCredentials},
+		Scopes:     StandardScopes(),
 		Secrets:    []app.ClientSecret{{Hash: SecretHash(secret)}}, Active: true, TenantActive: true,
 	}
 }
@@ -209,6 +210,11 @@ func Confidential(id, secret string, redirect ...string) app.Client {
 func Public(id string, redirect ...string) app.Client {
 	return app.Client{
 		ID: id, Name: id, RedirectURIs: redirect, PostLogoutRedirectURIs: redirect,
-		GrantTypes: []string{app.GrantAuthorizationCode, app.GrantRefreshToken}, Active: true, TenantActive: true,
+		GrantTypes: []string{app.GrantAuthorizationCode, app.GrantRefreshToken}, Scopes: StandardScopes(),
+		Active: true, TenantActive: true,
 	}
 }
+
+// StandardScopes returns the scopes a client registered without a list of
+// its own may be granted: openid, profile, email, offline_access.
+func StandardScopes() []string { return []string{"openid", "profile", "email", "offline_access"} }
