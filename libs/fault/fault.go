@@ -6,6 +6,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for the caller. The values are stable: they end
@@ -90,4 +91,36 @@ func ReasonOf(err error) string {
 		return e.Reason
 	}
 	return ""
+}
+
+// retryAfterError carries a retry delay without changing the error it wraps.
+type retryAfterError struct {
+	error
+	after time.Duration
+}
+
+func (e *retryAfterError) Unwrap() error             { return e.error }
+func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
+
+// WithRetryAfter returns err annotated with the delay after which a retry
+// may succeed (a rate limit's refill, an outage's expected end); each
+// transport says it its own way (HTTP: Retry-After on 429 and 503). The
+// code, message and reason of err are unchanged: errors.As and CodeOf see
+// through it.
+func WithRetryAfter(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{error: err, after: after}
+}
+
+// RetryAfterOf returns the delay attached to err by WithRetryAfter, or to
+// any error in its chain with a RetryAfter() time.Duration method, and
+// whether there was one.
+func RetryAfterOf(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
 }

@@ -52,37 +52,6 @@ type Problem struct {
 	Dependencies []string `json:"dependencies,omitempty"`
 }
 
-// retryAfterError carries a retry delay without changing the error it wraps.
-type retryAfterError struct {
-	error
-	after time.Duration
-}
-
-func (e *retryAfterError) Unwrap() error             { return e.error }
-func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
-
-// WithRetryAfter returns err annotated with the delay after which a retry
-// may succeed; WriteError sends it as a Retry-After header (whole seconds,
-// rounded up, at least 1) on 429 and 503 answers. The code, message and
-// reason of err are unchanged: errors.As and fault.CodeOf see through it.
-func WithRetryAfter(err error, after time.Duration) error {
-	if err == nil {
-		return nil
-	}
-	return &retryAfterError{error: err, after: after}
-}
-
-// RetryAfterOf returns the delay attached to err by WithRetryAfter, or to any
-// error in its chain with a RetryAfter() time.Duration method, and whether
-// there was one.
-func RetryAfterOf(err error) (time.Duration, bool) {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
-		return ra.RetryAfter(), true
-	}
-	return 0, false
-}
-
 // Status returns the HTTP status of a fault code; unknown codes are 500.
 func Status(c fault.Code) int {
 	switch c {
@@ -170,11 +139,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case fault.Forbidden:
 		h.Set("WWW-Authenticate", `Bearer realm="authstream", error="insufficient_scope", error_description="`+quoteSafe(detail)+`"`)
 	case fault.TooMany:
-		if d, ok := RetryAfterOf(err); ok {
+		if d, ok := fault.RetryAfterOf(err); ok {
 			h.Set("Retry-After", retryAfterSeconds(d))
 		}
 	case fault.Unavailable:
-		d, ok := RetryAfterOf(err)
+		d, ok := fault.RetryAfterOf(err)
 		if !ok {
 			d = time.Second
 		}

@@ -68,12 +68,12 @@ func TestWriteError(t *testing.T) {
 			wantHeaders: map[string]string{"WWW-Authenticate": `Bearer realm="authstream", error="insufficient_scope", error_description="users:write required"`}},
 		{name: "too many without delay", err: fault.Errorf(fault.TooMany, "slow down"),
 			wantStatus: 429, wantType: base + "too-many", wantHeaders: map[string]string{"Retry-After": ""}},
-		{name: "too many with delay", err: httpserver.WithRetryAfter(fault.Errorf(fault.TooMany, "slow down"), 2500*time.Millisecond),
+		{name: "too many with delay", err: fault.WithRetryAfter(fault.Errorf(fault.TooMany, "slow down"), 2500*time.Millisecond),
 			wantStatus: 429, wantType: base + "too-many", wantHeaders: map[string]string{"Retry-After": "3"}},
 		{name: "unavailable", err: fault.Wrap(fault.Unavailable, errors.New("nats: timeout"), "event store unavailable"),
 			wantStatus: 503, wantType: base + "unavailable", wantDetail: "event store unavailable",
 			wantHeaders: map[string]string{"Retry-After": "1"}},
-		{name: "unavailable with delay", err: httpserver.WithRetryAfter(fault.Errorf(fault.Unavailable, "catching up"), 5*time.Second),
+		{name: "unavailable with delay", err: fault.WithRetryAfter(fault.Errorf(fault.Unavailable, "catching up"), 5*time.Second),
 			wantStatus: 503, wantType: base + "unavailable", wantHeaders: map[string]string{"Retry-After": "5"}},
 		{name: "internal hides detail", err: fault.Wrap(fault.Internal, errors.New("pq: password=hunter2"), "load user"),
 			wantStatus: 500, wantType: base + "internal", wantDetail: "internal error"},
@@ -182,22 +182,5 @@ func TestWriteJSON(t *testing.T) {
 	httpserver.WriteJSON(rec, http.StatusOK, map[string]any{"f": func() {}})
 	if rec.Code != 500 {
 		t.Errorf("unmarshalable value: status %d, want 500", rec.Code)
-	}
-}
-
-func TestRetryAfterOf(t *testing.T) {
-	t.Parallel()
-	err := fmt.Errorf("outer: %w", httpserver.WithRetryAfter(fault.Errorf(fault.TooMany, "x"), time.Second))
-	if d, ok := httpserver.RetryAfterOf(err); !ok || d != time.Second {
-		t.Errorf("RetryAfterOf = %v, %v", d, ok)
-	}
-	if fault.CodeOf(err) != fault.TooMany || fault.MessageOf(err) != "x" {
-		t.Errorf("WithRetryAfter changed the fault: %v %q", fault.CodeOf(err), fault.MessageOf(err))
-	}
-	if _, ok := httpserver.RetryAfterOf(errors.New("x")); ok {
-		t.Error("plain error has a retry delay")
-	}
-	if httpserver.WithRetryAfter(nil, time.Second) != nil {
-		t.Error("WithRetryAfter(nil) != nil")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // ReasonTenantQuarantined is the problem reason of a request to a tenant
@@ -28,7 +27,7 @@ func (a *App) CheckQuarantine(tenant string) error {
 	if !ok {
 		return nil
 	}
-	return httpserver.WithRetryAfter(fault.New(fault.Unavailable, ReasonTenantQuarantined,
+	return fault.WithRetryAfter(fault.New(fault.Unavailable, ReasonTenantQuarantined,
 		"the read model of tenant "+tenant+" is quarantined: the projector stopped at an event it cannot apply (stream sequence "+
 			strconv.FormatUint(seq, 10)+"); its requests are refused until an operator resumes it"), 30*time.Second)
 }

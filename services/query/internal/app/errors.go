@@ -10,7 +10,6 @@ import (
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // The errors of the application. Each is a *fault.Error (or wraps one)
@@ -31,14 +30,14 @@ var (
 
 	// ErrRateLimited refuses a password attempt over a login rate limit
 	// before the password is looked at: fault.TooMany, with the wait until
-	// the next attempt as its Retry-After (httpserver.RetryAfterOf).
+	// the next attempt as its Retry-After (fault.RetryAfterOf).
 	ErrRateLimited = fault.New(fault.TooMany, "rate-limited", "too many login attempts; retry after the time in Retry-After")
 
 	// ErrBusy is returned when the password pool's queue is full: the
 	// service is shedding load instead of letting logins pile up behind
 	// bcrypt. It is fault.Unavailable and carries a Retry-After of one
 	// second.
-	ErrBusy = httpserver.WithRetryAfter(fault.New(fault.Unavailable, "busy", "too many logins in progress, retry shortly"), time.Second)
+	ErrBusy = fault.WithRetryAfter(fault.New(fault.Unavailable, "busy", "too many logins in progress, retry shortly"), time.Second)
 
 	// ErrUnknownTenant answers a tenant that does not exist, or a slug
 	// that cannot name one.
@@ -64,7 +63,7 @@ var (
 	// ErrNotConsistentYet is returned when the read model did not reach a
 	// consistency token in time: fault.Unavailable, answered 503 with
 	// Retry-After.
-	ErrNotConsistentYet = httpserver.WithRetryAfter(fault.New(fault.Unavailable, "not-consistent-yet",
+	ErrNotConsistentYet = fault.WithRetryAfter(fault.New(fault.Unavailable, "not-consistent-yet",
 		"the read model has not caught up with your write yet, retry shortly"), time.Second)
 	// ErrInvalidConsistencyToken answers a Consistency-Token that no write
 	// returned.
@@ -130,7 +129,7 @@ func refused(base *fault.Error, cause error) error {
 
 // rateLimited returns ErrRateLimited with the wait until the next attempt.
 func rateLimited(wait time.Duration) error {
-	return httpserver.WithRetryAfter(ErrRateLimited, wait)
+	return fault.WithRetryAfter(ErrRateLimited, wait)
 }
 
 // appendError gives a failed append or load of the login path its fault

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/authstream/authstream/services/query/internal/querytest"
 )
@@ -28,7 +27,7 @@ func (t tenantLimits) LoginLimits(_ context.Context, tenant string) (app.LoginLi
 }
 
 func isRateLimited(err error) bool {
-	_, ok := httpserver.RetryAfterOf(err)
+	_, ok := fault.RetryAfterOf(err)
 	return fault.CodeOf(err) == fault.TooMany && fault.ReasonOf(err) == "rate-limited" && ok
 }
 

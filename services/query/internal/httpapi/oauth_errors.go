@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/fault"
-	"github.com/authstream/authstream/libs/httpserver"
 )
 
 // Error codes of RFC 6749 section 5.2 (and temporarily_unavailable of
@@ -77,7 +76,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 // setRetryAfter sets the Retry-After of err (whole seconds, rounded up, at
 // least 1; one second when err carries none).
 func setRetryAfter(w http.ResponseWriter, err error) {
-	d, ok := httpserver.RetryAfterOf(err)
+	d, ok := fault.RetryAfterOf(err)
 	if !ok {
 		d = time.Second
 	}
