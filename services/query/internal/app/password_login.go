@@ -82,12 +82,19 @@ func (a *App) passwordGrantAllowed(ctx context.Context, tenant string, cl *Clien
 }
 
 // tenantSettings returns tenant's settings document, the zero one without
-// a TenantSettings port.
+// a TenantSettings port or for a tenant the read model does not hold: a
+// login at such a tenant then fails as an unknown user does (the same
+// answer in the same time), and the callers that must tell unknown tenants
+// apart check first.
 func (a *App) tenantSettings(ctx context.Context, tenant string) (events.TenantSettings, error) {
 	if a.settings == nil {
 		return events.TenantSettings{}, nil
 	}
-	return a.settings.TenantSettings(ctx, tenant)
+	s, err := a.settings.TenantSettings(ctx, tenant)
+	if fault.CodeOf(err) == fault.NotFound {
+		return events.TenantSettings{}, nil
+	}
+	return s, err
 }
 
 // signIn checks a username and password the way every password login
