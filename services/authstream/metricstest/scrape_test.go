@@ -62,6 +62,36 @@ func (s scrape) series(name string, want labels) (float64, bool) {
 	return 0, false
 }
 
+// sum adds the values of the series of family name whose labels include
+// every pair of match.
+func (s scrape) sum(name string, match labels) float64 {
+	total := 0.0
+	fam, ok := s[name]
+	if !ok {
+		return 0
+	}
+	for _, m := range fam.GetMetric() {
+		got := labels{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		matches := true
+		for k, v := range match {
+			matches = matches && got[k] == v
+		}
+		if !matches {
+			continue
+		}
+		switch {
+		case m.GetCounter() != nil:
+			total += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			total += m.GetGauge().GetValue()
+		}
+	}
+	return total
+}
+
 // mustSeries is series that fails the test when there is none.
 func (s scrape) mustSeries(tb testing.TB, name string, want labels) float64 {
 	tb.Helper()

@@ -1,11 +1,15 @@
 package metricstest
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
@@ -28,8 +32,10 @@ const (
 	erinPass     = "Erin passphrase 7q-metrics"
 	gusPass      = "Gus passphrase 7q-metrics"
 	wrongPass    = "Wrong passphrase 7q-metrics"
-	perAccount   = 8        // AUTH_LOGIN_LIMIT_PER_ACCOUNT of the workload's platform
-	listedTenant = "globex" // AUTH_METRICS_TENANTS of the workload's platform
+	perAccount   = 8         // AUTH_LOGIN_LIMIT_PER_ACCOUNT of the workload's platform
+	listedTenant = "globex"  // AUTH_METRICS_TENANTS of the workload's platform
+	poisoned     = "initech" // the tenant an event it cannot apply quarantines
+	strayTenant  = "nowhere-q7metrics"
 )
 
 // workload is what runWorkload did and saw.
@@ -69,6 +75,7 @@ func runWorkload(t *testing.T) *workload {
 	root := p.Login(t, "platform", authstreamtest.AdminUsername, authstreamtest.AdminPassword, "")
 	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: adminName, Password: adminPass})
 	globex := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: listedTenant, Admin: gusName, Password: gusPass})
+	initech := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: poisoned, Admin: gusName, Password: gusPass})
 	ada := acme.Admin.AccessToken
 	w.secrets = append(w.secrets, adminPass, carolPass, davePass, erinPass, gusPass, wrongPass,
 		root.AccessToken, root.RefreshToken, ada, acme.Admin.RefreshToken, acme.AdminID,
@@ -192,6 +199,45 @@ func runWorkload(t *testing.T) *workload {
 	p.Do(t, http.MethodGet, p.Query+"/t/acme/me", ada, future, nil, http.StatusServiceUnavailable)
 	p.Do(t, http.MethodGet, p.Query+"/t/acme/me", ada, "c1.not-a-token", nil, http.StatusBadRequest)
 
+	// What the projector is paged for: an event its tenant's state cannot
+	// apply (a user disabled that was never registered), and a message for
+	// a tenant that does not exist, both with the platform's own
+	// credentials.
+	js, err := jetstream.New(p.ConnectNATS(t, "command"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct {
+		tenant, typ string
+		data        any
+	}{
+		{poisoned, events.TypeUserDisabled, events.UserDisabled{Reason: "never registered"}},
+		{strayTenant, events.TypeUserRegistered, events.UserRegistered{Username: strayTenant, UsernameKey: strayTenant}},
+	} {
+		id := events.NewID()
+		env, err := events.New(m.typ, m.data, events.Meta{
+			Tenant: m.tenant, Aggregate: events.AggregateUser, AggregateID: id, OccurredAt: time.Now(), Actor: events.System,
+		})
+		if err == nil {
+			err = events.Chain("", 1, &env)
+		}
+		body, merr := json.Marshal(env)
+		if err != nil || merr != nil {
+			t.Fatal(err, merr)
+		}
+		if _, err := js.Publish(t.Context(), events.SubjectPrefixEvents+"."+m.tenant+"."+events.AggregateUser+"."+id, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for p.Exchange(t, authstreamtest.Request{Method: http.MethodGet, URL: p.Query + "/t/" + poisoned + "/me", Bearer: initech.Admin.AccessToken}).Status != http.StatusServiceUnavailable ||
+		mustScrape(t, p, p.Projector).sum("projection_skipped_messages_total", labels{"reason": "unknown-tenant"}) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the poisoned tenant is not quarantined, or the stray message not skipped, after 15s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	w.after = w.scrapeAll(t)
 	return w
 }
@@ -295,8 +341,24 @@ func TestWorkload_countersIncrementExactly(t *testing.T) {
 		}
 	}
 
-	// Only the allow-listed tenant is ever a label value.
+	// The projector's pages: the quarantined tenant by name (the one
+	// tenant label outside the allow-list: operators must know what to
+	// resume), the stray message by reason.
+	p := w.after["projector"]
+	if v := p.sum("projection_tenant_quarantined", labels{"projection": "accounts", "tenant": poisoned}); v != 1 {
+		t.Errorf("projection_tenant_quarantined{tenant=%q} = %v, want 1", poisoned, v)
+	}
+	if v := p.sum("projection_skipped_messages_total", labels{"reason": "unknown-tenant"}) -
+		w.before["projector"].sum("projection_skipped_messages_total", labels{"reason": "unknown-tenant"}); v != 1 {
+		t.Errorf("projection_skipped_messages_total{reason=unknown-tenant} grew by %v, want 1", v)
+	}
+
+	// Only the allow-listed tenant is ever a label value of the services'
+	// own metrics.
 	for where, v := range w.after["query"].labelValues() {
+		if strings.HasPrefix(where, "projection_tenant_quarantined ") {
+			continue
+		}
 		if strings.HasSuffix(where, "label tenant") && v != listedTenant {
 			t.Errorf("%s = %q: only %s is allow-listed", where, v, listedTenant)
 		}
