@@ -27,20 +27,15 @@ const meterScope = "github.com/authstream/authstream/libs/service"
 // the same name) and observed by one callback per service.
 func observeConnections(m metric.Meter, name string, nc *nats.Conn, pool *pgxpool.Pool) (func() error, error) {
 	var errs []error
+	d := metric.WithDescription
 	gauge := func(name, desc string) metric.Int64ObservableGauge {
-		g, err := m.Int64ObservableGauge(name, metric.WithDescription(desc))
-		errs = append(errs, err)
-		return g
+		return kept[metric.Int64ObservableGauge](&errs)(m.Int64ObservableGauge(name, d(desc)))
 	}
 	counter := func(name, desc string) metric.Int64ObservableCounter {
-		c, err := m.Int64ObservableCounter(name, metric.WithDescription(desc))
-		errs = append(errs, err)
-		return c
+		return kept[metric.Int64ObservableCounter](&errs)(m.Int64ObservableCounter(name, d(desc)))
 	}
 	seconds := func(name, desc string) metric.Float64ObservableCounter {
-		c, err := m.Float64ObservableCounter(name, metric.WithDescription(desc), metric.WithUnit("s"))
-		errs = append(errs, err)
-		return c
+		return kept[metric.Float64ObservableCounter](&errs)(m.Float64ObservableCounter(name, d(desc), metric.WithUnit("s")))
 	}
 	natsConnected := gauge("authstream.nats.connected",
 		"1 while the service's NATS connection is connected, 0 while it is reconnecting, disconnected or closed.")
@@ -109,4 +104,14 @@ func observeConnections(m metric.Meter, name string, nc *nats.Conn, pool *pgxpoo
 		return nil, fmt.Errorf("connection metrics: %w", err)
 	}
 	return reg.Unregister, nil
+}
+
+// kept returns a function that records the error of an instrument's
+// creation in errs and returns the instrument: every instrument is made,
+// and the errors are reported together.
+func kept[T any](errs *[]error) func(T, error) T {
+	return func(v T, err error) T {
+		*errs = append(*errs, err)
+		return v
+	}
 }

@@ -97,6 +97,12 @@ func newMetrics(t *telemetry.Telemetry, pool *Pool) (*metrics, error) {
 		errs = append(errs, err)
 		return c
 	}
+	histogram := func(name, desc string, bounds ...float64) metric.Float64Histogram {
+		h, err := meter.Float64Histogram(name, metric.WithDescription(desc), metric.WithUnit("s"),
+			metric.WithExplicitBucketBoundaries(bounds...))
+		errs = append(errs, err)
+		return h
+	}
 	m.logins = counter("authstream.logins",
 		"Logins by grant and result: success, invalid, locked, rate_limited, shed, mfa_required, error.")
 	m.lockouts = counter("authstream.lockouts",
@@ -113,18 +119,13 @@ func newMetrics(t *telemetry.Telemetry, pool *Pool) (*metrics, error) {
 		"Requests that carried a Consistency-Token, by result: ok, timeout, invalid, abandoned.")
 	m.clientAuths = counter("authstream.client.authentications",
 		"Client authentications at the token, introspection and revocation endpoints, by result: ok, invalid, error.")
-	var err error
-	m.waitTime, err = meter.Float64Histogram("authstream.consistency.wait",
-		metric.WithDescription("Time requests with a Consistency-Token waited for the read model."),
-		metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-	errs = append(errs, err)
-	m.hashWait, err = meter.Float64Histogram("authstream.password.hash.wait",
-		metric.WithDescription("Time a password comparison waited in the queue for a free core."),
-		metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-	errs = append(errs, err)
-	_, err = meter.Int64ObservableGauge("authstream.password.hash.queue",
+	m.waitTime = histogram("authstream.consistency.wait",
+		"Time requests with a Consistency-Token waited for the read model.",
+		0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+	m.hashWait = histogram("authstream.password.hash.wait",
+		"Time a password comparison waited in the queue for a free core.",
+		0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+	_, err := meter.Int64ObservableGauge("authstream.password.hash.queue",
 		metric.WithDescription("Password comparisons waiting for a free core; when the queue is full, logins are shed."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(int64(pool.Waiting()))
