@@ -77,12 +77,25 @@ type metrics struct {
 	hashWait    metric.Float64Histogram
 	clientAuths metric.Int64Counter
 
-	loginSets  map[[2]string]attribute.Set // by grant and result
-	tokenSets  map[string]attribute.Set    // by grant
-	checkSets  [2]attribute.Set            // by allowed
-	waitSets   map[string]attribute.Set    // by result
-	clientSets map[string]attribute.Set    // by result
-	empty      metric.AddOption
+	loginSets  map[[2]string]labelSet // by grant and result
+	tokenSets  map[string]labelSet    // by grant
+	checkSets  [2]labelSet            // by allowed
+	waitSets   map[string]labelSet    // by result
+	clientSets map[string]labelSet    // by result
+	empty      labelSet
+}
+
+// labelSet is a label set with the options of a measurement under it,
+// built once: passing a prepared slice to Add allocates nothing, where
+// building the option or the variadic slice on each call would.
+type labelSet struct {
+	set  attribute.Set
+	opts []metric.AddOption
+}
+
+func newLabelSet(kv ...attribute.KeyValue) labelSet {
+	s := attribute.NewSet(kv...)
+	return labelSet{set: s, opts: []metric.AddOption{metric.WithAttributeSet(s)}}
 }
 
 // newMetrics makes the instruments on t's meter, and reports the password
@@ -90,7 +103,7 @@ type metrics struct {
 // starts at zero, so that rates and alerts see it before its first event.
 func newMetrics(t *telemetry.Telemetry, pool *Pool) (*metrics, error) {
 	meter := t.Meter()
-	m := &metrics{tel: t, empty: metric.WithAttributeSet(*attribute.EmptySet())}
+	m := &metrics{tel: t, empty: newLabelSet()}
 	var errs []error
 	counter := func(name, desc string) metric.Int64Counter {
 		c, err := meter.Int64Counter(name, metric.WithDescription(desc))
@@ -137,45 +150,45 @@ func newMetrics(t *telemetry.Telemetry, pool *Pool) (*metrics, error) {
 	}
 
 	ctx := context.Background()
-	m.loginSets = map[[2]string]attribute.Set{}
-	m.tokenSets = map[string]attribute.Set{}
+	m.loginSets = map[[2]string]labelSet{}
+	m.tokenSets = map[string]labelSet{}
 	for _, g := range loginGrants {
 		for _, r := range loginResults {
-			s := attribute.NewSet(attribute.String("grant", g), attribute.String("result", r))
-			m.loginSets[[2]string{g, r}] = s
-			m.logins.Add(ctx, 0, metric.WithAttributeSet(s))
+			l := newLabelSet(attribute.String("grant", g), attribute.String("result", r))
+			m.loginSets[[2]string{g, r}] = l
+			m.logins.Add(ctx, 0, l.opts...)
 		}
-		m.tokenSets[g] = attribute.NewSet(attribute.String("grant", g))
-		m.tokens.Add(ctx, 0, metric.WithAttributeSet(m.tokenSets[g]))
+		m.tokenSets[g] = newLabelSet(attribute.String("grant", g))
+		m.tokens.Add(ctx, 0, m.tokenSets[g].opts...)
 	}
 	for i, allowed := range []bool{false, true} {
-		m.checkSets[i] = attribute.NewSet(attribute.String("allowed", strconv.FormatBool(allowed)))
-		m.checks.Add(ctx, 0, metric.WithAttributeSet(m.checkSets[i]))
+		m.checkSets[i] = newLabelSet(attribute.String("allowed", strconv.FormatBool(allowed)))
+		m.checks.Add(ctx, 0, m.checkSets[i].opts...)
 	}
-	m.waitSets = map[string]attribute.Set{}
+	m.waitSets = map[string]labelSet{}
 	for _, r := range []string{WaitOK, WaitTimeout, WaitInvalid, WaitAbandoned} {
-		m.waitSets[r] = attribute.NewSet(attribute.String("result", r))
-		m.waits.Add(ctx, 0, metric.WithAttributeSet(m.waitSets[r]))
+		m.waitSets[r] = newLabelSet(attribute.String("result", r))
+		m.waits.Add(ctx, 0, m.waitSets[r].opts...)
 	}
-	m.clientSets = map[string]attribute.Set{}
+	m.clientSets = map[string]labelSet{}
 	for _, r := range []string{ClientAuthOK, ClientAuthInvalid, ClientAuthError} {
-		m.clientSets[r] = attribute.NewSet(attribute.String("result", r))
-		m.clientAuths.Add(ctx, 0, metric.WithAttributeSet(m.clientSets[r]))
+		m.clientSets[r] = newLabelSet(attribute.String("result", r))
+		m.clientAuths.Add(ctx, 0, m.clientSets[r].opts...)
 	}
 	for _, c := range []metric.Int64Counter{m.lockouts, m.cacheHits, m.cacheMisses} {
-		c.Add(ctx, 0, m.empty)
+		c.Add(ctx, 0, m.empty.opts...)
 	}
 	return m, nil
 }
 
-// with returns the option that labels a measurement of tenant with set,
+// with returns the options that label a measurement of tenant with l,
 // plus the tenant label when the allow-list names tenant.
-func (m *metrics) with(tenant string, set attribute.Set) metric.MeasurementOption {
+func (m *metrics) with(tenant string, l labelSet) []metric.AddOption {
 	kv, ok := m.tel.MetricTenant(tenant)
 	if !ok {
-		return metric.WithAttributeSet(set)
+		return l.opts
 	}
-	return metric.WithAttributes(append(set.ToSlice(), kv)...)
+	return []metric.AddOption{metric.WithAttributes(append(l.set.ToSlice(), kv)...)}
 }
 
 // login counts a login of grant in tenant that ended with err, and the
@@ -183,7 +196,7 @@ func (m *metrics) with(tenant string, set attribute.Set) metric.MeasurementOptio
 // but the hosted page's sign-in, which issues a code).
 func (m *metrics) login(ctx context.Context, grant, tenant string, err error, tokens bool) {
 	result := loginResult(err)
-	m.logins.Add(ctx, 1, m.with(tenant, m.loginSets[[2]string{grant, result}]))
+	m.logins.Add(ctx, 1, m.with(tenant, m.loginSets[[2]string{grant, result}])...)
 	if err == nil && tokens {
 		m.issued(ctx, grant, tenant)
 	}
@@ -191,7 +204,7 @@ func (m *metrics) login(ctx context.Context, grant, tenant string, err error, to
 
 // issued counts a token response of grant.
 func (m *metrics) issued(ctx context.Context, grant, tenant string) {
-	m.tokens.Add(ctx, 1, m.with(tenant, m.tokenSets[grant]))
+	m.tokens.Add(ctx, 1, m.with(tenant, m.tokenSets[grant])...)
 }
 
 // loginResult classifies a login's error for the result label.
@@ -215,7 +228,7 @@ func loginResult(err error) string {
 
 // lockout counts an account locked by a run of failures.
 func (m *metrics) lockout(ctx context.Context, tenant string) {
-	m.lockouts.Add(ctx, 1, m.with(tenant, *attribute.EmptySet()))
+	m.lockouts.Add(ctx, 1, m.with(tenant, m.empty)...)
 }
 
 // check counts a check's answer and whether the cache alone gave it.
@@ -224,22 +237,12 @@ func (m *metrics) check(ctx context.Context, tenant string, allowed, cached bool
 	if allowed {
 		i = 1
 	}
-	if _, ok := m.tel.MetricTenant(tenant); !ok {
-		// The common case, on the hot path: no attribute built.
-		m.checks.Add(ctx, 1, metric.WithAttributeSet(m.checkSets[i]))
-		if cached {
-			m.cacheHits.Add(ctx, 1, m.empty)
-		} else {
-			m.cacheMisses.Add(ctx, 1, m.empty)
-		}
-		return
-	}
-	m.checks.Add(ctx, 1, m.with(tenant, m.checkSets[i]))
+	m.checks.Add(ctx, 1, m.with(tenant, m.checkSets[i])...)
 	cache := m.cacheMisses
 	if cached {
 		cache = m.cacheHits
 	}
-	cache.Add(ctx, 1, m.with(tenant, *attribute.EmptySet()))
+	cache.Add(ctx, 1, m.with(tenant, m.empty)...)
 }
 
 // consistencyWait counts a request's wait for its consistency token, and
@@ -255,7 +258,7 @@ func (m *metrics) consistencyWait(ctx context.Context, tenant string, err error,
 	default:
 		result = WaitAbandoned
 	}
-	m.waits.Add(ctx, 1, m.with(tenant, m.waitSets[result]))
+	m.waits.Add(ctx, 1, m.with(tenant, m.waitSets[result])...)
 	if result != WaitInvalid {
 		m.waitTime.Record(ctx, waited.Seconds())
 	}
@@ -271,7 +274,7 @@ func (m *metrics) clientAuthenticated(ctx context.Context, tenant string, err er
 	default:
 		result = ClientAuthError
 	}
-	m.clientAuths.Add(ctx, 1, m.with(tenant, m.clientSets[result]))
+	m.clientAuths.Add(ctx, 1, m.with(tenant, m.clientSets[result])...)
 }
 
 // hashed runs fn on the password pool and records how long it waited
