@@ -65,6 +65,7 @@ type App struct {
 	pool        *Pool
 	limits      *loginLimiter
 	log         *slog.Logger
+	metrics     *metrics
 
 	now        func() time.Time
 	accessTTL  time.Duration
@@ -327,6 +328,10 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	m, err := newMetrics(o.tel, o.pool)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	return &App{
 		clients:     clients,
 		idKeys:      o.idKeys,
@@ -347,6 +352,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		pool:        o.pool,
 		limits:      newLoginLimiter(o.limits, o.tenantLimits, o.now, o.tel.Logger),
 		log:         o.tel.Logger,
+		metrics:     m,
 		now:         o.now,
 		accessTTL:   o.accessTTL,
 		refreshTTL:  o.refreshTTL,

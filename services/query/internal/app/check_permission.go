@@ -35,5 +35,9 @@ func (a *App) CheckPermission(ctx context.Context, c Caller, userID, permission 
 			return false, err
 		}
 	}
-	return a.perms.Allows(ctx, c.Tenant, userID, perm)
+	allowed, cached, err := a.perms.allows(ctx, c.Tenant, userID, perm)
+	if err == nil {
+		a.metrics.check(ctx, c.Tenant, allowed, cached)
+	}
+	return allowed, err
 }

@@ -52,7 +52,8 @@ type PasswordLogin struct {
 // correct logins each retry until they are recorded and all succeed. When
 // the outcome cannot be recorded (store down, too much contention) the
 // answer is a 503, whatever the password was.
-func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (Tokens, error) {
+func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (_ Tokens, err error) {
+	defer func() { a.metrics.login(ctx, GrantPassword, c.Tenant, err, true) }()
 	if err := a.passwordGrantAllowed(ctx, c.Tenant, c.RegisteredClient); err != nil {
 		return Tokens{}, err
 	}
@@ -167,6 +168,11 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 			return User{}, err
 		}
 	}
+	if signin.Locked(attempt.Now) {
+		// This attempt's failure locked the account (it was not locked
+		// before: Attempt refuses a locked one).
+		a.metrics.lockout(ctx, tenant)
+	}
 	switch outcome {
 	case domain.WrongPassword:
 		return User{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
@@ -181,7 +187,7 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 // domain.Disabled.
 func (a *App) compare(ctx context.Context, tenant string, u User, password string) (domain.Outcome, error) {
 	if !u.Active || !u.TenantActive {
-		if err := a.pool.Do(ctx, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
+		if err := a.metrics.hashed(ctx, a.pool, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
 			return 0, err
 		}
 		return domain.Disabled, nil
@@ -191,7 +197,7 @@ func (a *App) compare(ctx context.Context, tenant string, u User, password strin
 		return 0, fault.Wrap(fault.Internal, fmt.Errorf("open credential of user %s: %w", u.ID, err), "internal error")
 	}
 	var cmp error
-	if err := a.pool.Do(ctx, func() { cmp = a.hasher.Compare(hash, password) }); err != nil {
+	if err := a.metrics.hashed(ctx, a.pool, func() { cmp = a.hasher.Compare(hash, password) }); err != nil {
 		return 0, err
 	}
 	switch {
@@ -207,7 +213,7 @@ func (a *App) compare(ctx context.Context, tenant string, u User, password strin
 // needs none takes as long as a wrong password, and returns
 // ErrInvalidCredentials with cause.
 func (a *App) refuseDummy(ctx context.Context, password string, cause error) error {
-	if err := a.pool.Do(ctx, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
+	if err := a.metrics.hashed(ctx, a.pool, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
 		return err
 	}
 	return refused(ErrInvalidCredentials, cause)
