@@ -13,6 +13,8 @@ var (
 	PermUsersRead = authz.MustParse("users:read")
 	PermRolesRead = authz.MustParse("roles:read")
 	PermAuditRead = authz.MustParse("audit:read")
+	// PermClientsRead reads the registered clients.
+	PermClientsRead = authz.MustParse("clients:read")
 )
 
 // errCheckUserID refuses the user_id of a check that no user can have.

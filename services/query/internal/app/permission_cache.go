@@ -42,8 +42,9 @@ func NewPermissionCache(src Grants) *PermissionCache {
 }
 
 // Invalidate drops what an advance of the projection changed: a user's
-// entry for a change to that user, a tenant's roles for a change to one
-// of its roles, the whole tenant for anything else named, and every
+// entry for a change to that user (a client's, client:<id>, for a change
+// to that client), a tenant's roles for a change to one of its roles, the
+// whole tenant for anything else named, and every
 // tenant of the partition when the advance does not say what changed.
 // Loads of the partition that were in flight when it ran do not store
 // what they read, since it may predate the change.
@@ -78,6 +79,10 @@ func (c *PermissionCache) Invalidate(a Advance) {
 			delete(e.users, ch.ID)
 		case events.AggregateRole:
 			e.roles = nil
+		case events.AggregateClient:
+			// A client changes only its own standing and roles, as the
+			// subject of its tokens.
+			delete(e.users, ClientSubjectPrefix+ch.ID)
 		default:
 			delete(c.tenants, ch.Tenant)
 		}

@@ -292,6 +292,8 @@ func projectionOf(t *testing.T, ctx context.Context, dbURL, tenant string, ids [
 		   FROM ` + s + `.users WHERE tenant_id = $1`,
 		`SELECT 'role ' || name || ' ' || array_to_string(permissions, ',') || ' "' || description || '" v' || version FROM ` + s + `.roles WHERE tenant_id = $1`,
 		`SELECT 'user_role ' || user_id || ' ' || role FROM ` + s + `.user_roles WHERE tenant_id = $1`,
+		`SELECT 'client ' || client_id || ' ' || name || ' ' || type || ' v' || version FROM ` + s + `.clients WHERE tenant_id = $1`,
+		`SELECT 'client_role ' || client_id || ' ' || role FROM ` + s + `.client_roles WHERE tenant_id = $1`,
 	}
 	var out []string
 	for _, q := range queries {
