@@ -72,12 +72,13 @@ func (a *App) passwordGrantAllowed(ctx context.Context, tenant string, cl *Clien
 	if cl != nil && !cl.Allows(GrantPassword) {
 		return refused(ErrUnauthorizedClient, errors.New("client does not list the password grant"))
 	}
+	// A tenant the read model does not know has the default settings and
+	// no users: the login goes on to the answer (and the time) of an
+	// unknown user.
 	s, err := a.tenantSettings(ctx, tenant)
-	if err != nil && !errors.Is(err, ErrUnknownTenant) {
+	if err != nil {
 		return err
 	}
-	// A tenant the read model does not know has no users either: the
-	// login goes on to the answer (and the time) of an unknown user.
 	if !s.PasswordGrantEnabled() {
 		return ErrPasswordGrantOff
 	}
