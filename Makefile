@@ -23,7 +23,7 @@ MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 # GOPATH/bin), so every clone shares it and a version bump installs the new
 # one; it is not put on PATH, nor taken from it.
 GOLANGCI_LINT_VERSION := v2.15.0
-GOTOOLS_BIN   := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
+GOTOOLS_BIN   := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
 GOLANGCI_LINT := $(GOTOOLS_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 # Module folders `make lint` checks, relative to the root; every module by
 # default, e.g. make lint LINT_MODULES="libs/authn services/projector".
@@ -74,9 +74,10 @@ lint: $(GOLANGCI_LINT)
 # nothing that looks installed.
 $(GOLANGCI_LINT):
 	@echo "installing golangci-lint $(GOLANGCI_LINT_VERSION) into $(GOTOOLS_BIN)"
-	@tmp=$$(mktemp -d) && \
+	@tmp=$$(mktemp -d); \
 	GOBIN=$$tmp $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) && \
-	mkdir -p $(GOTOOLS_BIN) && mv $$tmp/golangci-lint $@ && rmdir $$tmp
+	mkdir -p $(GOTOOLS_BIN) && mv $$tmp/golangci-lint $@; \
+	status=$$?; rm -rf $$tmp; exit $$status
 
 ## fuzz: run every Fuzz target for FUZZTIME (default 30s) each
 fuzz:
