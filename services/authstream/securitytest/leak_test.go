@@ -408,7 +408,7 @@ func (s *secretSet) addBinary(name string, v []byte) {
 		"hex":                 []byte(hex.EncodeToString(v)),
 		"hex (upper case)":    []byte(strings.ToUpper(hex.EncodeToString(v))),
 		"JSON byte array":     jsonBytes(v),
-		"Go byte slice %v":    []byte(fmt.Sprint(v)),
+		"Go byte slice %v":    []byte(fmt.Sprint(v)), //nolint:staticcheck // QF1010: the byte slice's own form, [1 2 3], is the needle
 		"Go quoted string %q": []byte(fmt.Sprintf("%q", v)[1 : len(fmt.Sprintf("%q", v))-1]),
 	}
 	s.list = append(s.list, secret{name: name, needles: n})

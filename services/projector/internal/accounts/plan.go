@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -168,6 +169,9 @@ func (p *plan) add(st eventstore.Stored) error {
 		return err
 	}
 	at := env.OccurredAt.UTC()
+	if env.Version > math.MaxInt64 {
+		return fmt.Errorf("version %d is past the range of the version columns", env.Version)
+	}
 	version := int64(env.Version)
 	ev, ok := payload.(events.AccountEvent)
 	if !ok {
