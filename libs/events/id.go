@@ -38,10 +38,12 @@ func NewID() string {
 	ms, seq := idState.ms, idState.seq
 	idState.Unlock()
 
-	u[0], u[1], u[2] = byte(ms>>40), byte(ms>>32), byte(ms>>24)
-	u[3], u[4], u[5] = byte(ms>>16), byte(ms>>8), byte(ms)
-	u[6] = 0x70 | byte(seq>>8)
-	u[7] = byte(seq)
+	// The 48-bit big-endian milliseconds, then version 7 and the 12-bit
+	// sequence (RFC 9562 section 5.7).
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(ms)<<16|uint64(seq)&0x0FFF) //nolint:gosec // G115: ms is a Unix time in milliseconds, positive for the next 292 million years
+	copy(u[:8], b[:])
+	u[6] |= 0x70
 	u[8] = 0x80 | u[8]&0x3F
 	return formatUUID(u)
 }

@@ -653,7 +653,7 @@ func backoff(ctx context.Context, attempt int) error {
 	if attempt == 0 {
 		return nil
 	}
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(5*time.Millisecond))))
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(5*time.Millisecond)))) //nolint:gosec // G404: jitter that spreads racing writers, not a secret
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

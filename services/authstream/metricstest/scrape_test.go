@@ -131,6 +131,7 @@ func (s scrape) names() map[string]bool {
 			out[name+"_bucket"], out[name+"_sum"], out[name+"_count"] = true, true, true
 		case dto.MetricType_SUMMARY:
 			out[name+"_sum"], out[name+"_count"] = true, true
+		case dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_UNTYPED:
 		}
 	}
 	return out

@@ -36,8 +36,10 @@ func commandResult(err error) string {
 		return ResultForbidden
 	case fault.Conflict:
 		return ResultConflict
+	case fault.TooMany, fault.Unavailable, fault.Internal:
+		return ResultError
 	}
-	return ResultError
+	return ResultError // a code this build does not know
 }
 
 // metrics are the instruments of the command decorator and of the engine

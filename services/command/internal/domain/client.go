@@ -210,6 +210,7 @@ func (c *Client) RequireExists() error {
 		return detail(ErrClientNotFound, "client %q not found", c.id)
 	case StatusDeleted:
 		return detail(ErrClientDeleted, "client %q is deleted", c.id)
+	case StatusActive, StatusDisabled:
 	}
 	return nil
 }

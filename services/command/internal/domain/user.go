@@ -226,6 +226,7 @@ func (u *User) RequireExists() error {
 		return detail(ErrUserNotFound, "user %q not found", u.id)
 	case StatusDeleted:
 		return detail(ErrUserDeleted, "user %q is deleted", u.id)
+	case StatusActive, StatusDisabled:
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func Run[R any](ctx context.Context, r *Runner, cmd Command, fn func(ctx context
 // pause sleeps a random time that grows with the attempt, so racing
 // commands spread out instead of colliding again.
 func pause(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(attempt) * int64(4*time.Millisecond)))
+	d := time.Duration(rand.Int64N(int64(attempt) * int64(4*time.Millisecond))) //nolint:gosec // G404: jitter that spreads racing commands, not a secret
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -183,7 +183,7 @@ func (a *App) raced(ctx context.Context, i int) error {
 // backoff sleeps a short random time that grows with the attempt, so racers
 // spread out instead of colliding again at once.
 func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt, 10)+1)))
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt, 10)+1))) //nolint:gosec // G404: jitter that spreads racers, not a secret
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

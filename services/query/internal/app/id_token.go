@@ -6,7 +6,6 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
-	"hash"
 	"time"
 
 	"github.com/authstream/authstream/libs/authn"
@@ -23,7 +22,7 @@ import (
 const DefaultIDTokenAlg = authn.RS256
 
 // ACRPassword is the acr of a sign-in with a password.
-const ACRPassword = "urn:authstream:acr:password"
+const ACRPassword = "urn:authstream:acr:password" //nolint:gosec // G101: a method's name, not a credential
 
 // AMRPassword is the amr of a sign-in with a password (RFC 8176).
 const AMRPassword = "pwd"
@@ -98,10 +97,11 @@ func (a *App) issueIDToken(ctx context.Context, tenant string, cl Client, t idTo
 // one of the ID token's algorithm (SHA-512 for EdDSA, as for Ed25519
 // elsewhere).
 func tokenHash(alg, token string) string {
-	var h hash.Hash = sha256.New()
+	newHash := sha256.New
 	if alg == authn.EdDSA {
-		h = sha512.New()
+		newHash = sha512.New
 	}
+	h := newHash()
 	h.Write([]byte(token))
 	sum := h.Sum(nil)
 	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])

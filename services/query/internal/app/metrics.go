@@ -222,8 +222,10 @@ func loginResult(err error) string {
 		return LoginRateLimited
 	case fault.Unauthenticated, fault.Invalid, fault.Forbidden, fault.NotFound:
 		return LoginInvalid
+	case fault.Conflict, fault.Unprocessable, fault.Unavailable, fault.Internal:
+		return LoginError
 	}
-	return LoginError
+	return LoginError // a code this build does not know
 }
 
 // lockout counts an account locked by a run of failures.
@@ -271,7 +273,9 @@ func (m *metrics) clientAuthenticated(ctx context.Context, tenant string, err er
 	case "":
 	case fault.Unauthenticated, fault.Invalid, fault.NotFound:
 		result = ClientAuthInvalid
-	default:
+	case fault.Conflict, fault.Forbidden, fault.Unprocessable, fault.TooMany, fault.Unavailable, fault.Internal:
+		result = ClientAuthError
+	default: // a code this build does not know
 		result = ClientAuthError
 	}
 	m.clientAuths.Add(ctx, 1, m.with(tenant, m.clientSets[result])...)

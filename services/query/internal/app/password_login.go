@@ -181,6 +181,7 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		return User{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
 	case domain.Disabled:
 		return User{}, refused(ErrInvalidCredentials, errors.New("user or tenant disabled"))
+	case domain.Succeeded:
 	}
 	return u, nil
 }

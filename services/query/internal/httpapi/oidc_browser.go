@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,7 +113,7 @@ func (s *oidcServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.Aut
 		Prompt: d.Prompt, LoginHint: d.LoginHint, IDTokenHint: d.IDTokenHint,
 	}
 	if d.MaxAge != nil {
-		m := int64(*d.MaxAge)
+		m := int64(min(*d.MaxAge, math.MaxInt64))
 		req.MaxAge = &m
 	}
 	tenant := tenantFrom(ctx)

@@ -63,7 +63,12 @@ SELECT pg_notify($3, $4)`, acme.Partition, int64(acme.Seq), readmodel.NotifyChan
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done })
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("listener: %v", err)
+		}
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for l.Position(events.Partition("acme")) < 10 {
 		if time.Now().After(deadline) {

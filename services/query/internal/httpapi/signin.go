@@ -57,7 +57,7 @@ func (h *handlers) browserCookie(header http.Header, tenant string) string {
 // (it must come along when the client's redirect brings the browser
 // back), Path=/, Secure over https.
 func (h *handlers) newCookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
+	return &http.Cookie{ //nolint:gosec // G124: Secure whenever the public URL is https; plain http only in development
 		Name: name, Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: h.app.SecureCookies(), SameSite: http.SameSiteLaxMode,
 	}

@@ -201,12 +201,12 @@ func (l *Listener) listen(ctx context.Context) error {
 	}
 	for rows.Next() {
 		var p int
-		var seq int64
+		var seq uint64 // pgx refuses a negative value rather than wrap it
 		if err := rows.Scan(&p, &seq); err != nil {
 			rows.Close()
 			return err
 		}
-		l.advance(p, uint64(seq))
+		l.advance(p, seq)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read positions: %w", err)
