@@ -63,7 +63,7 @@ type Config struct {
 	Addr string
 	// Listener, when set, is served instead of a listener on Addr: a test
 	// opens it first to know the application's URL, which the client's
-	// registration needs, before Run.
+	// registration needs, before Run. Run closes it when it returns.
 	Listener net.Listener
 	// PublicURL is the application's base URL as browsers reach it,
 	// without a trailing slash. The redirect URI is PublicURL/callback and
@@ -129,7 +129,13 @@ type providerMetadata struct {
 // flight. It returns nil after a cancel, and an error when the
 // configuration is invalid, the address is taken, or the provider cannot
 // be discovered or does not serve the authorization code flow.
-func Run(ctx context.Context, cfg Config) error {
+func Run(ctx context.Context, cfg Config) (err error) {
+	ln := cfg.Listener
+	defer func() {
+		if err != nil && ln != nil {
+			ln.Close()
+		}
+	}()
 	if err := cfg.check(); err != nil {
 		return err
 	}
@@ -156,7 +162,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("%s serves no authorization code flow (no authorization or token endpoint in its discovery document)", cfg.Issuer)
 	}
 
-	ln := cfg.Listener
 	if ln == nil {
 		addr := cfg.Addr
 		if addr == "" {
@@ -195,7 +200,6 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:        log,
 	})
 	if err != nil {
-		ln.Close()
 		return err
 	}
 

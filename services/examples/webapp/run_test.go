@@ -322,13 +322,21 @@ func TestRun_refusesWrongAnswers(t *testing.T) {
 func TestRun_refusesBadConfig(t *testing.T) {
 	t.Parallel()
 	op := newFakeOP(t, mustKey(t), "client-1", "")
-	dead := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"issuer": "placeholder"})
-	})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Another provider: /t/nobody answers a discovery document of another
+	// issuer, /t/off one without an authorization endpoint (as a provider
+	// that only serves the password grant).
+	other := "http://" + ln.Addr().String()
+	dead := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/t/off/.well-known/openid-configuration" {
+			writeJSON(w, http.StatusOK, map[string]any{"issuer": other + "/t/off", "token_endpoint": other + "/t/off/oauth/token", "jwks_uri": other + "/t/off/jwks"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"issuer": "placeholder"})
+	})}
 	go func() { _ = dead.Serve(ln) }()
 	t.Cleanup(func() { _ = dead.Close() })
 
@@ -340,7 +348,8 @@ func TestRun_refusesBadConfig(t *testing.T) {
 		{"nothing", webapp.Config{}, []string{"issuer: required", "client id: required"}},
 		{"a relative issuer", webapp.Config{Issuer: "/t/acme", ClientID: "c"}, []string{`issuer: "/t/acme" is not an absolute http or https URL`}},
 		{"a public URL with a query", webapp.Config{Issuer: op.issuer(), ClientID: "c", PublicURL: "http://127.0.0.1:8400/?x=1"}, []string{"public URL: "}},
-		{"an issuer that is not there", webapp.Config{Issuer: "http://" + ln.Addr().String() + "/t/nobody", ClientID: "c"}, []string{"discovery of http://"}},
+		{"an issuer that is not there", webapp.Config{Issuer: other + "/t/nobody", ClientID: "c"}, []string{"discovery of " + other + "/t/nobody: "}},
+		{"a provider without the code flow", webapp.Config{Issuer: other + "/t/off", ClientID: "c"}, []string{"serves no authorization code flow"}},
 		{"a taken address", webapp.Config{Issuer: op.issuer(), ClientID: "c", Addr: ln.Addr().String()}, []string{"listen: "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
