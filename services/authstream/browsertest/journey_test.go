@@ -192,11 +192,22 @@ type claims struct {
 	sub, iss, aud, username string
 }
 
-// check compares the claims the page showed with grace's.
+// check compares the claims the page showed with grace's: aud is a
+// list, of the client alone, which the page shows as JSON.
 func (c claims) check(tb testing.TB, r *rig, a app) {
 	tb.Helper()
-	want := claims{sub: r.userID, iss: r.issuer, aud: a.clientID, username: userName}
+	want := claims{sub: r.userID, iss: r.issuer, aud: `["` + a.clientID + `"]`, username: userName}
 	if c != want {
 		tb.Errorf("the application shows %+v, want %+v", c, want)
+	}
+}
+
+// backFromSignOut checks that location is the application's home page
+// with a state: where the provider sends the browser after signing out.
+func backFromSignOut(tb testing.TB, a app, location string) {
+	tb.Helper()
+	u, err := url.Parse(location)
+	if err != nil || u.Scheme+"://"+u.Host+u.Path != a.url+"/" || u.Query().Get("state") == "" {
+		tb.Fatalf("signing out ends at %s, want the application's home page with a state", location)
 	}
 }
