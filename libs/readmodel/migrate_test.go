@@ -8,6 +8,7 @@ import (
 
 	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestMigrations(t *testing.T) {
@@ -71,19 +72,9 @@ func TestMigrate(t *testing.T) {
 		pool := mustOpen(t, pgtest.EmptyURL(t))
 		// The database of the release before per-tenant quarantine, with a
 		// partition stopped at sequence 43 (its checkpoint at 42).
-		ms := mustMigrations(t)
-		for _, m := range ms[:2] {
-			if _, err := pool.Exec(ctx, m.SQL); err != nil {
-				t.Fatalf("%s: %v", m.Name, err)
-			}
-		}
-		if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
-			INSERT INTO schema_migrations (version, name) VALUES (1, '0001_projection_state.sql'), (2, '0002_accounts.sql');
-			UPDATE projection_checkpoints SET seq = 42 WHERE projection = 'accounts@1' AND partition = 3;
+		mustOlderRelease(t, pool, 2, `UPDATE projection_checkpoints SET seq = 42 WHERE projection = 'accounts@1' AND partition = 3;
 			INSERT INTO projection_quarantine (projection, partition, seq, subject, event_id, event_type, error)
-			VALUES ('accounts@1', 3, 43, 'auth.evt.acme.user.u1.3', '', '', 'invalid event: envelope member id is missing')`); err != nil {
-			t.Fatal(err)
-		}
+			VALUES ('accounts@1', 3, 43, 'auth.evt.acme.user.u1.3', '', '', 'invalid event: envelope member id is missing')`)
 		if err := readmodel.Migrate(ctx, pool); err != nil {
 			t.Fatal(err)
 		}
@@ -101,6 +92,42 @@ func TestMigrate(t *testing.T) {
 		var n int
 		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM projection_tenant_quarantine) + (SELECT count(*) FROM projection_skipped_messages)`).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("rows after the migration: %d, %v", n, err)
+		}
+	})
+
+	t.Run("client tables in the generations of an older release", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		pool := mustOpen(t, pgtest.EmptyURL(t))
+		// The database of the release before the client tables, with its
+		// active generation and a rebuild building the next one.
+		mustOlderRelease(t, pool, 4, `SELECT readmodel_accounts_new_generation()`)
+		if err := readmodel.Migrate(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+		// Both generations have the tables, a generation made from now on
+		// too, and the views of the active one show them.
+		if _, err := pool.Exec(ctx, `SELECT readmodel_accounts_create_tables('rm_accounts_scratch')`); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{
+			"rm_accounts_1.clients", "rm_accounts_1.client_roles", "rm_accounts_2.clients", "rm_accounts_2.client_roles",
+			"rm_accounts_scratch.clients", "rm_accounts_scratch.client_roles", "rm_accounts_scratch.users", "clients", "client_roles",
+		} {
+			var found *string
+			if err := pool.QueryRow(ctx, `SELECT to_regclass($1)::text`, table).Scan(&found); err != nil || found == nil {
+				t.Errorf("%s after the migration: %v, %v", table, found, err)
+			}
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO rm_accounts_1.clients (tenant_id, client_id, name, type, redirect_uris,
+				post_logout_redirect_uris, grant_types, scopes, id_token_alg, version, created_at, updated_at)
+			VALUES ('acme', 'c1', 'Web', 'public', '{}', '{}', '{authorization_code}', '{openid}', 'RS256', 1, now(), now());
+			INSERT INTO rm_accounts_1.client_roles VALUES ('acme', 'c1', 'reader')`); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM clients JOIN client_roles USING (tenant_id, client_id)`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("rows through the views: %d, %v", n, err)
 		}
 	})
 
@@ -156,6 +183,27 @@ func TestPgtest_ParallelDatabasesAreIsolated(t *testing.T) {
 				t.Errorf("rows = %d, %v; another test's rows are visible", n, err)
 			}
 		})
+	}
+}
+
+// mustOlderRelease makes pool's database that of a release that knew the
+// first n migrations, then runs sql on it.
+func mustOlderRelease(tb testing.TB, pool *pgxpool.Pool, n int, sql string) {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		tb.Fatal(err)
+	}
+	for _, m := range mustMigrations(tb)[:n] {
+		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+			tb.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, sql); err != nil {
+		tb.Fatal(err)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 const NotifyChannel = "authstream_projection"
 
 // ProjectionAccounts is the projection behind the tenants, users, roles,
-// user_roles and user_permissions views.
+// user_roles, user_permissions, clients and client_roles views.
 const ProjectionAccounts = "accounts"
 
 // Notification is one position announcement.

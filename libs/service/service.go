@@ -52,6 +52,10 @@ type Common struct {
 	LogOut io.Writer
 	// Version is reported in traces (service.version).
 	Version string
+	// MetricsTenants are the tenants whose measurements carry a tenant
+	// label in the domain metrics (AUTH_METRICS_TENANTS); empty for none,
+	// the default: a label per tenant would make a series per tenant.
+	MetricsTenants []string
 
 	// NATS, when set, is used instead of connecting to NATSURL; Close does
 	// not close it.
@@ -82,6 +86,8 @@ func ReadCommon(r *config.Reader, addrVar, defaultAddr string) Common {
 		OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		LogLevel:     r.OneOf("AUTH_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:    r.OneOf("AUTH_LOG_FORMAT", "json", "json", "text"),
+
+		MetricsTenants: ReadMetricsTenants(r),
 	}
 }
 
@@ -131,7 +137,8 @@ type Runtime struct {
 }
 
 // Start sets up telemetry, listens, opens the read model when spec asks
-// for it and connects to NATS, in that order: a busy port is reported
+// for it and connects to NATS, in that order, and reports the state of the
+// NATS connection and the pool on the metrics: a busy port is reported
 // before any connection is attempted. Its errors name the variable to fix
 // ("AUTH_QUERY_ADDR: ...", "DATABASE_URL: ...", "AUTH_NATS_URL: ...").
 // On error everything opened so far is closed again.
@@ -154,6 +161,9 @@ func Start(ctx context.Context, c Common, spec Spec) (_ *Runtime, err error) {
 		}
 		rt.Telemetry = tel
 		rt.closers = append(rt.closers, tel.Close)
+	}
+	if len(c.MetricsTenants) > 0 {
+		rt.Telemetry = rt.Telemetry.WithMetricTenants(c.MetricsTenants)
 	}
 	rt.Log = rt.Telemetry.Logger
 
@@ -194,6 +204,11 @@ func Start(ctx context.Context, c Common, spec Spec) (_ *Runtime, err error) {
 	if rt.JetStream, err = jetstream.New(rt.NATS); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	stop, err := observeConnections(rt.Telemetry.MeterProvider.Meter(meterScope), spec.Name, rt.NATS, rt.Pool)
+	if err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, stop)
 	return rt, nil
 }
 

@@ -1,9 +1,11 @@
 package service
 
 import (
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
@@ -93,3 +95,35 @@ func CheckDatabaseURL(r *config.Reader, u config.Secret) {
 		r.Problemf("DATABASE_URL", "%s", problem)
 	}
 }
+
+// ReadMetricsTenants reads AUTH_METRICS_TENANTS, the comma-separated
+// tenant slugs whose measurements carry a tenant label in the domain
+// metrics (telemetry.WithMetricTenants). Keep it to a handful: each
+// tenant named adds a series to every labelled family.
+func ReadMetricsTenants(r *config.Reader) []string {
+	v, ok := r.Lookup("AUTH_METRICS_TENANTS")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" || slices.Contains(out, item) {
+			continue
+		}
+		if err := authz.ValidTenantSlug(item); err != nil {
+			r.Problemf("AUTH_METRICS_TENANTS", "%q is not a tenant slug (want comma-separated slugs like acme,globex)", item)
+			return nil
+		}
+		if len(out) == maxMetricsTenants {
+			r.Problemf("AUTH_METRICS_TENANTS", "names more than %d tenants: each adds a series to every labelled metric", maxMetricsTenants)
+			return nil
+		}
+		out = append(out, item)
+	}
+	return out
+}
+
+// maxMetricsTenants bounds AUTH_METRICS_TENANTS: the allow-list is for a
+// few tenants watched apart, not a way back to a label per tenant.
+const maxMetricsTenants = 100

@@ -64,6 +64,10 @@ type Telemetry struct {
 	MeterProvider  metric.MeterProvider // never nil; feeds the registry behind MetricsHandler
 	Service        string               // the service this view belongs to
 
+	// metricTenants are the tenants whose measurements carry a tenant
+	// label (WithMetricTenants); nil for none.
+	metricTenants map[string]attribute.KeyValue
+
 	shared *shared
 }
 

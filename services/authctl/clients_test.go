@@ -2,7 +2,9 @@ package authctl_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -72,7 +74,24 @@ func TestRun_Clients(t *testing.T) {
 		time.Until(rot.PreviousSecretExpiresAt) < 59*time.Minute {
 		t.Fatalf("clients rotate-secret: %+v", rot)
 	}
-	out := c.must(t, "", "clients", "rotate-secret", web.ClientID, "--grace", "0s")
+	// The query service shows the client: no secret, until when the
+	// previous one works.
+	var shown map[string]any
+	c.mustJSON(t, &shown, "", "clients", "show", web.ClientID)
+	until, err := time.Parse(time.RFC3339Nano, fmt.Sprint(shown["previous_secret_expires_at"]))
+	if err != nil || until.Sub(rot.PreviousSecretExpiresAt).Abs() >= time.Microsecond {
+		t.Fatalf("clients show: previous_secret_expires_at %v, want %v", shown["previous_secret_expires_at"], rot.PreviousSecretExpiresAt)
+	}
+	if shown["client_id"] != web.ClientID || shown["name"] != "Acme Web 2" || shown["has_secret"] != true || shown["client_secret"] != nil ||
+		shown["status"] != "active" || shown["version"] != 3.0 || fmt.Sprint(shown["roles"]) != "[]" || shown["created_at"] == shown["updated_at"] {
+		t.Fatalf("clients show: %v", shown)
+	}
+	out := c.must(t, "", "clients", "show", web.ClientID)
+	if !strings.Contains(out, "previous_secret:               works until ") || !strings.Contains(out, "secret:                        yes") ||
+		strings.Contains(out, rot.ClientSecret) || strings.Contains(out, web.ClientSecret) {
+		t.Errorf("clients show output:\n%s", out)
+	}
+	out = c.must(t, "", "clients", "rotate-secret", web.ClientID, "--grace", "0s")
 	if !strings.Contains(out, "has a new secret; the previous one works until") || !strings.Contains(out, "client_secret:") {
 		t.Errorf("clients rotate-secret output:\n%s", out)
 	}
@@ -80,10 +99,21 @@ func TestRun_Clients(t *testing.T) {
 	if out := c.must(t, "", "clients", "assign-role", bot, "invoices-bot"); !strings.Contains(out, "role invoices-bot assigned to client "+bot) {
 		t.Errorf("clients assign-role output: %s", out)
 	}
+	if out := c.must(t, "", "clients", "list"); !strings.Contains(out, "CLIENT_ID") ||
+		!regexp.MustCompile(bot+` +Billing bot +confidential +client_credentials +invoices-bot\n`).MatchString(out) {
+		t.Errorf("clients list output:\n%s", out)
+	}
 	c.must(t, "", "clients", "unassign-role", bot, "invoices-bot")
 	if out := c.must(t, "", "clients", "delete", web.ClientID); !strings.Contains(out, "client "+web.ClientID+" of tenant acme deleted") {
 		t.Errorf("clients delete output: %s", out)
 	}
+	var listed []map[string]any
+	c.mustJSON(t, &listed, "", "clients", "list")
+	if len(listed) != 2 || slices.ContainsFunc(listed, func(l map[string]any) bool { return l["client_id"] == web.ClientID }) {
+		t.Fatalf("clients list after the delete: %+v", listed)
+	}
+	c.mustFail(t, 1, "authctl: 404 no such client", "", "clients", "show", web.ClientID)
+	c.mustFail(t, 1, "authctl: 400 client id is invalid", "", "clients", "show", "a.b")
 
 	c.mustFail(t, 1, "authctl: 404 client "+`"`+web.ClientID+`" is deleted`, "", "clients", "rotate-secret", web.ClientID)
 	c.mustFail(t, 1, "authctl: 400 redirect_uris[0] \"http://app.example/cb\" uses http", "", "clients", "create", "Bad", "--type", "confidential", "--redirect-uri", "http://app.example/cb")

@@ -272,8 +272,9 @@ var (
 )
 
 // newApp assembles the application on js and pool: the event store, the
-// signing keys, the password hasher, the read model and the projection's
-// positions. close stops the key store's watch.
+// signing keys (which sign ID tokens too), the password hasher, the read
+// model (the registered clients included) and the projection's positions.
+// close stops the key store's watch.
 func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, positions *postgres.Listener, cfg Config, tel *telemetry.Telemetry) (*app.App, func(), error) {
 	store, err := eventstore.New(js)
 	if err != nil {
@@ -289,8 +290,10 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 		return nil, nil, fmt.Errorf("AUTH_BCRYPT_COST: %w", err)
 	}
 	readModel := postgres.New(pool)
+	// The client registry's projection and the ID token keys turn the
+	// OpenID Connect provider on.
 	a, err := app.New(store, readModel, keys, hasher, cfg.KEK, cfg.PublicURL, app.WithTenantLimits(readModel),
-		app.WithTenantSettings(readModel), app.WithIDTokenSigner(keys),
+		app.WithTenantSettings(readModel), app.WithClients(readModel), app.WithClientRegistry(readModel), app.WithIDTokenSigner(keys),
 		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()))
 	if err != nil {
 		_ = keys.Close()

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,18 @@ var clientCommands = []*command{
 		summary:  "replace a client's whole configuration (what is not given takes its default)",
 		flags:    clientConfigFlags,
 		run:      clientsWrite(false),
+	},
+	{
+		name: "clients list", synopsis: "[--tenant T]",
+		summary: "list the OpenID Connect clients of a tenant (every page)",
+		flags:   tenantFlag,
+		run:     clientsList,
+	},
+	{
+		name: "clients show", synopsis: "[--tenant T] CLIENT_ID",
+		summary: "show one client: its configuration, roles and standing (never a secret)",
+		flags:   tenantFlag,
+		run:     clientsShow,
 	},
 	{
 		name: "clients delete", synopsis: "[--tenant T] CLIENT_ID",
@@ -172,6 +185,76 @@ func clientBody(fs *flag.FlagSet, given map[string]bool, name string) (json.RawM
 		}
 	}
 	return json.Marshal(body)
+}
+
+// registeredClient is a client as the query service shows it: no secret,
+// whether it has one and until when the previous one works.
+type registeredClient struct {
+	ClientID string `json:"client_id"`
+	events.ClientConfig
+	HasSecret               bool       `json:"has_secret"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	Roles                   []string   `json:"roles"`
+	Status                  string     `json:"status"`
+	Version                 int64      `json:"version"`
+	CreatedAt               time.Time  `json:"created_at,omitzero"`
+	UpdatedAt               time.Time  `json:"updated_at,omitzero"`
+}
+
+func clientsList(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+	if err := wantArgs(args); err != nil {
+		return err
+	}
+	tenant, err := in.tenant(flagString(fs, "tenant"))
+	if err != nil {
+		return err
+	}
+	all, err := readPages[registeredClient](ctx, in, tenant, pathf("/t/%s/clients", tenant))
+	if err != nil {
+		return err
+	}
+	if in.opts.json {
+		return printJSON(in.env.Out, all)
+	}
+	t := newTable(in.env.Out, "CLIENT_ID", "NAME", "TYPE", "GRANT_TYPES", "ROLES")
+	for _, c := range all {
+		t.row(c.ClientID, c.Name, c.Type, list(c.GrantTypes), list(c.Roles))
+	}
+	return t.flush()
+}
+
+func clientsShow(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+	if err := wantArgs(args, "CLIENT_ID"); err != nil {
+		return err
+	}
+	tenant, err := in.tenant(flagString(fs, "tenant"))
+	if err != nil {
+		return err
+	}
+	var c registeredClient
+	if err := in.read(ctx, tenant, pathf("/t/%s/clients/%s", tenant, args[0]), nil, &c); err != nil {
+		return err
+	}
+	if in.opts.json {
+		return printJSON(in.env.Out, c)
+	}
+	secret := "none"
+	if c.HasSecret {
+		secret = "yes"
+	}
+	previous := ""
+	if c.PreviousSecretExpiresAt != nil {
+		previous = "works until " + timeString(*c.PreviousSecretExpiresAt)
+	}
+	return fields(in.env.Out,
+		"client_id", c.ClientID, "name", c.Name, "tenant", tenant, "type", c.Type, "status", c.Status,
+		"redirect_uris", strings.Join(c.RedirectURIs, " "),
+		"post_logout_redirect_uris", strings.Join(c.PostLogoutRedirectURIs, " "),
+		"grant_types", strings.Join(c.GrantTypes, " "),
+		"scopes", strings.Join(c.Scopes, " "),
+		"id_token_signed_response_alg", c.IDTokenSignedResponseAlg,
+		"secret", secret, "previous_secret", previous, "roles", list(c.Roles),
+		"version", strconv.FormatInt(c.Version, 10), "created", timeString(c.CreatedAt), "updated", timeString(c.UpdatedAt))
 }
 
 // clientResult is what clients delete, assign-role and unassign-role

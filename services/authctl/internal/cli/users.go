@@ -117,8 +117,8 @@ func usersCreate(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) 
 	return nil
 }
 
-// pageSize is the page size users list asks for (the query service's
-// maximum).
+// pageSize is the page size the list commands ask for (the query
+// service's maximum).
 const pageSize = 200
 
 func usersList(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
@@ -129,25 +129,9 @@ func usersList(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	all := []user{}
-	cursor := ""
-	for {
-		q := url.Values{"limit": {strconv.Itoa(pageSize)}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		var page struct {
-			Items      []user `json:"items"`
-			NextCursor string `json:"next_cursor"`
-		}
-		if err := in.read(ctx, tenant, pathf("/t/%s/users", tenant), q, &page); err != nil {
-			return err
-		}
-		all = append(all, page.Items...)
-		if page.NextCursor == "" || page.NextCursor == cursor {
-			break
-		}
-		cursor = page.NextCursor
+	all, err := readPages[user](ctx, in, tenant, pathf("/t/%s/users", tenant))
+	if err != nil {
+		return err
 	}
 	if in.opts.json {
 		return printJSON(in.env.Out, all)
@@ -157,6 +141,31 @@ func usersList(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) er
 		t.row(u.ID, u.Username, u.Status, list(u.Roles))
 	}
 	return t.flush()
+}
+
+// readPages reads every page of a listing of the query service (path,
+// in tenant), following next_cursor.
+func readPages[T any](ctx context.Context, in *inv, tenant, path string) ([]T, error) {
+	all := []T{}
+	cursor := ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(pageSize)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page struct {
+			Items      []T    `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := in.read(ctx, tenant, path, q, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" || page.NextCursor == cursor {
+			return all, nil
+		}
+		cursor = page.NextCursor
+	}
 }
 
 func usersShow(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {

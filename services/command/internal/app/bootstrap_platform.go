@@ -39,6 +39,7 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 		return false, "", err
 	}
 	const tenant = authz.PlatformTenant
+	ctx = withCommand(ctx, command{name: "bootstrap_platform", tenant: tenant})
 	adminID = BootstrapAdminID()
 	var sealed events.Sealed
 	res, err := e.run(ctx, Request{}, events.System, bootstrapParts, func(ctx context.Context, u unit) (Result, error) {

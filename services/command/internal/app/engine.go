@@ -32,6 +32,9 @@ type engine struct {
 	hasher *authn.Hasher
 	policy authn.PasswordPolicy
 	now    func() time.Time
+	// metrics count the retries and the appended events of every
+	// command, under the command's name the decorator put in the context.
+	metrics *metrics
 }
 
 // run runs a command as unitofwork.Run does, for the request req, with
@@ -50,9 +53,12 @@ func (e *engine) run(ctx context.Context, req Request, actor events.Actor, parts
 			Key: req.IdempotencyKey, Fingerprint: req.Fingerprint,
 		}
 	}
+	attempts := 0
 	res, err := unitofwork.Run(ctx, e.runner, cmd, func(ctx context.Context, u *unitofwork.Unit) (Result, error) {
-		return fn(ctx, unit{u})
+		attempts++
+		return fn(ctx, unit{Unit: u, metrics: e.metrics})
 	})
+	e.metrics.retried(ctx, attempts-1)
 	if errors.Is(err, eventstore.ErrClaimTaken) {
 		return Result{}, ErrUsernameTaken
 	}
@@ -63,6 +69,17 @@ func (e *engine) run(ctx context.Context, req Request, actor events.Actor, parts
 // service's aggregates.
 type unit struct {
 	*unitofwork.Unit
+	metrics *metrics
+}
+
+// Commit is unitofwork.Unit.Commit that counts the events appended (none
+// for a batch the store had already: a retried request's).
+func (u unit) Commit(ctx context.Context, aggs []domain.Aggregate, claims ...eventstore.Claim) (eventstore.Result, error) {
+	res, err := u.Unit.Commit(ctx, aggs, claims...)
+	if err == nil && !res.Duplicate {
+		u.metrics.committed(ctx, len(res.Events))
+	}
+	return res, err
 }
 
 func tenantKey(id string) unitofwork.Key {

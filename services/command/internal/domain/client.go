@@ -216,7 +216,11 @@ func (c *Client) RequireExists() error {
 
 // apply is the only place a client's state changes.
 func (c *Client) apply(data any) error {
-	switch e := data.(type) {
+	ev, ok := data.(events.ClientEvent)
+	if !ok {
+		return fmt.Errorf("client cannot apply %T", data)
+	}
+	switch e := ev.(type) {
 	case events.ClientRegistered:
 		c.config, c.secret, c.status = cloneClientConfig(e.Config), e.SecretHash, StatusActive
 	case events.ClientUpdated:
@@ -239,8 +243,6 @@ func (c *Client) apply(data any) error {
 		c.roles[e.Role] = struct{}{}
 	case events.ClientRoleUnassigned:
 		delete(c.roles, e.Role)
-	default:
-		return fmt.Errorf("client cannot apply %T", data)
 	}
 	return nil
 }

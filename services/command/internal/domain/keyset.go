@@ -88,7 +88,11 @@ func (k *KeySet) Signing() []string {
 // creation or retirement whatever came before, as the key store decided
 // it: the set records facts about keys, it does not schedule them.
 func (k *KeySet) apply(data any) error {
-	switch e := data.(type) {
+	ev, ok := data.(events.KeySetEvent)
+	if !ok {
+		return fmt.Errorf("key set cannot apply %T", data)
+	}
+	switch e := ev.(type) {
 	case events.KeyCreated:
 		if e.KID == "" {
 			return errors.New("key.created without a kid")
@@ -102,8 +106,6 @@ func (k *KeySet) apply(data any) error {
 			return errors.New("key.retired without a kid")
 		}
 		k.retired[e.KID] = true
-	default:
-		return fmt.Errorf("key set cannot apply %T", data)
 	}
 	return nil
 }

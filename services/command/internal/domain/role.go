@@ -125,7 +125,11 @@ func (r *Role) Description() string { return r.description }
 
 // apply is the only place a role's state changes.
 func (r *Role) apply(data any) error {
-	switch e := data.(type) {
+	ev, ok := data.(events.RoleEvent)
+	if !ok {
+		return fmt.Errorf("role cannot apply %T", data)
+	}
+	switch e := ev.(type) {
 	case events.RoleDefined:
 		// History is parsed as strictly as commands: a permission the
 		// domain cannot read must not silently grant or deny.
@@ -136,8 +140,6 @@ func (r *Role) apply(data any) error {
 		r.permissions, r.description, r.status = set, e.Description, StatusActive
 	case events.RoleDeleted:
 		r.permissions, r.description, r.status = nil, "", StatusDeleted
-	default:
-		return fmt.Errorf("role cannot apply %T", data)
 	}
 	return nil
 }

@@ -145,7 +145,11 @@ func (t *Tenant) requireExists() error {
 
 // apply is the only place a tenant's state changes.
 func (t *Tenant) apply(data any) error {
-	switch e := data.(type) {
+	ev, ok := data.(events.TenantEvent)
+	if !ok {
+		return fmt.Errorf("tenant cannot apply %T", data)
+	}
+	switch e := ev.(type) {
 	case events.TenantCreated:
 		t.name, t.status = e.Name, StatusActive
 	case events.TenantDisabled:
@@ -154,8 +158,6 @@ func (t *Tenant) apply(data any) error {
 		t.status, t.reason = StatusActive, ""
 	case events.TenantSettingsChanged:
 		t.settings = e.Settings
-	default:
-		return fmt.Errorf("tenant cannot apply %T", data)
 	}
 	return nil
 }

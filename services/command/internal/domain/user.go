@@ -232,7 +232,11 @@ func (u *User) RequireExists() error {
 
 // apply is the only place a user's state changes.
 func (u *User) apply(data any) error {
-	switch e := data.(type) {
+	ev, ok := data.(events.UserEvent)
+	if !ok {
+		return fmt.Errorf("user cannot apply %T", data)
+	}
+	switch e := ev.(type) {
 	case events.UserRegistered:
 		u.username, u.usernameKey, u.credential = e.Username, e.UsernameKey, e.Credential
 		u.status = StatusActive
@@ -250,8 +254,6 @@ func (u *User) apply(data any) error {
 		u.roles[e.Role] = struct{}{}
 	case events.UserRoleUnassigned:
 		delete(u.roles, e.Role)
-	default:
-		return fmt.Errorf("user cannot apply %T", data)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
-// Package accounts is the accounts projection: it turns tenant, user and
-// role events into the rows of the tenants, users, roles and user_roles
-// tables (libs/readmodel migration 0002). It applies a batch of events with
+// Package accounts is the accounts projection: it turns tenant, user, role
+// and client events into the rows of the tenants, users, roles, user_roles,
+// clients and client_roles tables (libs/readmodel migrations 0002 and
+// 0005). It applies a batch of events with
 // a few multi-row statements sent in one round trip, and falls back to one
 // event at a time only to find an event the database refuses.
 package accounts
@@ -254,18 +255,7 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 	}
 
 	// Assignments, after the users they refer to.
-	var on, off [3][]string
-	for _, k := range p.assignOrder {
-		v, ok := p.assigns[k]
-		if !ok {
-			continue
-		}
-		c := &off
-		if v {
-			c = &on
-		}
-		c[0], c[1], c[2] = append(c[0], k.tenant), append(c[1], k.user), append(c[2], k.role)
-	}
+	on, off := p.userRoles.columns()
 	if len(off[0]) > 0 {
 		add("unassign roles", -1, t.sql.unassign, off[0], off[1], off[2])
 	}
@@ -273,6 +263,7 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 		add("assign roles", -1, t.sql.assign, on[0], on[1], on[2])
 	}
 
+	t.queueClients(add, p)
 }
 
 type tenantCols struct {
@@ -342,6 +333,7 @@ type statements struct {
 	upsertRoles                  string
 	unassign, assign             string
 	knownTenants                 string
+	clients                      clientStatements
 }
 
 func newStatements(s string) statements {
@@ -386,5 +378,6 @@ func newStatements(s string) statements {
 		assign: q(`INSERT INTO %s.user_roles (tenant_id, user_id, role)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`),
 		knownTenants: q(`SELECT tenant_id FROM %s.tenants WHERE tenant_id = ANY($1::text[])`),
+		clients:      newClientStatements(s),
 	}
 }

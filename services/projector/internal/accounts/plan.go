@@ -28,9 +28,10 @@ type plan struct {
 	userOrder   []userKey
 	roles       map[roleKey]*roleState
 	roleOrder   []roleKey
-	assigns     map[assignKey]bool // true: assigned, false: unassigned
-	assignOrder []assignKey
-	byUser      map[userKey][]assignKey
+	userRoles   roleAssignments
+	clients     map[clientKey]*clientState
+	clientOrder []clientKey
+	clientRoles roleAssignments
 	// usernames holds the (tenant, username key) pairs registered in this
 	// run: a later delete of another user releasing one of them must run
 	// after the insert, which the fixed order cannot do.
@@ -53,7 +54,8 @@ type userKey struct{ tenant, id string }
 
 type roleKey struct{ tenant, name string }
 
-type assignKey struct{ tenant, user, role string }
+// assignKey is a role assignment of a user or of a client (the holder).
+type assignKey struct{ tenant, holder, role string }
 
 type tenantRow struct {
 	id, name, status string // status "" in a patch: unchanged
@@ -117,19 +119,21 @@ type roleState struct {
 
 func newPlan() *plan {
 	return &plan{
-		tenants:   map[string]*tenantState{},
-		users:     map[userKey]*userState{},
-		roles:     map[roleKey]*roleState{},
-		assigns:   map[assignKey]bool{},
-		byUser:    map[userKey][]assignKey{},
-		usernames: map[userKey]bool{},
-		held:      map[userKey]bool{},
+		tenants:     map[string]*tenantState{},
+		users:       map[userKey]*userState{},
+		roles:       map[roleKey]*roleState{},
+		userRoles:   newRoleAssignments(),
+		clients:     map[clientKey]*clientState{},
+		clientRoles: newRoleAssignments(),
+		usernames:   map[userKey]bool{},
+		held:        map[userKey]bool{},
 	}
 }
 
 // empty reports whether the plan changes nothing (a run of ignored events).
 func (p *plan) empty() bool {
-	return len(p.tenantOrder) == 0 && len(p.userOrder) == 0 && len(p.roleOrder) == 0 && len(p.assignOrder) == 0
+	return len(p.tenantOrder) == 0 && len(p.userOrder) == 0 && len(p.roleOrder) == 0 && len(p.userRoles.order) == 0 &&
+		len(p.clientOrder) == 0 && len(p.clientRoles.order) == 0
 }
 
 // errCut tells planRun that an event must start the next plan.
@@ -230,12 +234,12 @@ func (p *plan) add(st eventstore.Stored) error {
 		if err := p.userChange(env, version, at, nil); err != nil {
 			return err
 		}
-		p.assign(assignKey{env.Tenant, env.AggregateID, e.Role}, true)
+		p.userRoles.set(assignKey{env.Tenant, env.AggregateID, e.Role}, true)
 	case events.UserRoleUnassigned:
 		if err := p.userChange(env, version, at, nil); err != nil {
 			return err
 		}
-		p.assign(assignKey{env.Tenant, env.AggregateID, e.Role}, false)
+		p.userRoles.set(assignKey{env.Tenant, env.AggregateID, e.Role}, false)
 	case events.UserDeleted:
 		k := userKey{env.Tenant, env.AggregateID}
 		s := p.user(k)
@@ -251,10 +255,7 @@ func (p *plan) add(st eventstore.Stored) error {
 		default:
 			s.exists, s.dbDelete, s.patch = absent, true, nil
 		}
-		for _, a := range p.byUser[k] {
-			delete(p.assigns, a)
-		}
-		delete(p.byUser, k)
+		p.userRoles.drop(env.Tenant, env.AggregateID)
 
 	case events.RoleDefined:
 		set, err := authz.ParseSet(e.Permissions)
@@ -279,6 +280,19 @@ func (p *plan) add(st eventstore.Stored) error {
 		s := p.role(roleKey{env.Tenant, env.AggregateID})
 		s.exists, s.dbDelete, s.row = absent, true, nil
 
+	case events.ClientRegistered:
+		return p.registerClient(env, e, version, at)
+	case events.ClientUpdated:
+		return p.updateClient(env, e, version, at)
+	case events.ClientSecretRotated:
+		return p.rotateClientSecret(env, e, version, at)
+	case events.ClientRoleAssigned:
+		return p.assignClientRole(env, e.Role, true, version, at)
+	case events.ClientRoleUnassigned:
+		return p.assignClientRole(env, e.Role, false, version, at)
+	case events.ClientDeleted:
+		return p.deleteClient(env)
+
 	default:
 		// Key, sign-in and session events are not part of this projection:
 		// they are consumed (the checkpoint passes them) without effect.
@@ -291,43 +305,71 @@ const (
 	statusDisabled = "disabled"
 )
 
-func (p *plan) tenant(id string) *tenantState {
-	s, ok := p.tenants[id]
+func (p *plan) tenant(id string) *tenantState { return entry(p.tenants, &p.tenantOrder, id) }
+
+func (p *plan) user(k userKey) *userState { return entry(p.users, &p.userOrder, k) }
+
+func (p *plan) role(k roleKey) *roleState { return entry(p.roles, &p.roleOrder, k) }
+
+// entry returns what the run knows of the row of key k, a new state
+// appended to order when it knows nothing yet.
+func entry[K comparable, S any](states map[K]*S, order *[]K, k K) *S {
+	s, ok := states[k]
 	if !ok {
-		s = &tenantState{}
-		p.tenants[id] = s
-		p.tenantOrder = append(p.tenantOrder, id)
+		s = new(S)
+		states[k] = s
+		*order = append(*order, k)
 	}
 	return s
 }
 
-func (p *plan) user(k userKey) *userState {
-	s, ok := p.users[k]
-	if !ok {
-		s = &userState{}
-		p.users[k] = s
-		p.userOrder = append(p.userOrder, k)
-	}
-	return s
+// roleAssignments are the role assignments of users, or of clients, that
+// a run changes: the last change of each, in the order first changed.
+type roleAssignments struct {
+	on       map[assignKey]bool // true: assigned, false: unassigned
+	order    []assignKey
+	byHolder map[assignKey][]assignKey // keyed by tenant and holder, role ""
 }
 
-func (p *plan) role(k roleKey) *roleState {
-	s, ok := p.roles[k]
-	if !ok {
-		s = &roleState{}
-		p.roles[k] = s
-		p.roleOrder = append(p.roleOrder, k)
-	}
-	return s
+func newRoleAssignments() roleAssignments {
+	return roleAssignments{on: map[assignKey]bool{}, byHolder: map[assignKey][]assignKey{}}
 }
 
-func (p *plan) assign(k assignKey, on bool) {
-	if _, ok := p.assigns[k]; !ok {
-		p.assignOrder = append(p.assignOrder, k)
-		u := userKey{k.tenant, k.user}
-		p.byUser[u] = append(p.byUser[u], k)
+// set records that the run assigns (on) or unassigns a role.
+func (a *roleAssignments) set(k assignKey, on bool) {
+	if _, ok := a.on[k]; !ok {
+		a.order = append(a.order, k)
+		h := assignKey{tenant: k.tenant, holder: k.holder}
+		a.byHolder[h] = append(a.byHolder[h], k)
 	}
-	p.assigns[k] = on
+	a.on[k] = on
+}
+
+// drop forgets the run's changes of a holder that the run deletes: the
+// delete cascades to its rows, and the run's changes would outlive it.
+func (a *roleAssignments) drop(tenant, holder string) {
+	h := assignKey{tenant: tenant, holder: holder}
+	for _, k := range a.byHolder[h] {
+		delete(a.on, k)
+	}
+	delete(a.byHolder, h)
+}
+
+// columns returns the assignments and the unassignments as columns of
+// tenants, holders and roles.
+func (a *roleAssignments) columns() (on, off [3][]string) {
+	for _, k := range a.order {
+		v, ok := a.on[k]
+		if !ok {
+			continue
+		}
+		c := &off
+		if v {
+			c = &on
+		}
+		c[0], c[1], c[2] = append(c[0], k.tenant), append(c[1], k.holder), append(c[2], k.role)
+	}
+	return on, off
 }
 
 func (p *plan) tenantStatus(id, status string, version int64, at time.Time) error {

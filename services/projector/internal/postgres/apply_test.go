@@ -251,6 +251,146 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 		}
 	})
 
+	t.Run("client lifecycle", func(t *testing.T) {
+		g := projectortest.NewGen(6, "epsilon")
+		create(t, g, "epsilon")
+		id := events.NewID()
+		client := func(tb testing.TB) string {
+			tb.Helper()
+			return fmt.Sprint(queryRow(tb, pool, `SELECT name, type, redirect_uris, post_logout_redirect_uris, grant_types, scopes,
+				id_token_alg, secret_hash, previous_secret_hash, previous_secret_expires_at, version, created_at < updated_at
+				FROM clients WHERE tenant_id = 'epsilon' AND client_id = $1`, id))
+		}
+		cfg := events.ClientConfig{
+			Name: `Web, "v1"`, Type: events.ClientConfidential,
+			RedirectURIs: []string{"https://app.example/cb?x=1,2", "http://127.0.0.1:8400/callback"}, PostLogoutRedirectURIs: []string{},
+			GrantTypes: []string{"authorization_code", "client_credentials"}, Scopes: []string{"openid", "profile"},
+			IDTokenSignedResponseAlg: "RS256",
+		}
+		first, second := g.SecretHash(), g.SecretHash()
+		a.apply(t, g.Envelope(t, "epsilon", events.AggregateClient, id, events.TypeClientRegistered,
+			events.ClientRegistered{Config: cfg, SecretHash: first}))
+		want := `[Web, "v1" confidential [https://app.example/cb?x=1,2 http://127.0.0.1:8400/callback] [] [authorization_code client_credentials] [openid profile] RS256 ` +
+			first + ` <nil> <nil> 1 false]`
+		if got := client(t); got != want {
+			t.Fatalf("after registered:\n got %s\nwant %s", got, want)
+		}
+
+		cfg.Name, cfg.RedirectURIs, cfg.PostLogoutRedirectURIs, cfg.IDTokenSignedResponseAlg = "Web 2", []string{"https://app.example/cb2"}, []string{"https://app.example/"}, "EdDSA"
+		a.apply(t, g.Envelope(t, "epsilon", events.AggregateClient, id, events.TypeClientUpdated, events.ClientUpdated{Config: cfg}))
+		want = `[Web 2 confidential [https://app.example/cb2] [https://app.example/] [authorization_code client_credentials] [openid profile] EdDSA ` +
+			first + ` <nil> <nil> 2 true]`
+		if got := client(t); got != want {
+			t.Fatalf("after updated:\n got %s\nwant %s", got, want)
+		}
+
+		a.apply(t,
+			g.Envelope(t, "epsilon", events.AggregateRole, "reader", events.TypeRoleDefined, events.RoleDefined{Permissions: []string{"users:read"}}),
+			g.Envelope(t, "epsilon", events.AggregateClient, id, events.TypeClientRoleAssigned, events.ClientRoleAssigned{Role: "reader"}),
+			g.Envelope(t, "epsilon", events.AggregateClient, id, events.TypeClientRoleAssigned, events.ClientRoleAssigned{Role: "admin"}),
+			g.Envelope(t, "epsilon", events.AggregateClient, id, events.TypeClientRoleUnassigned, events.ClientRoleUnassigned{Role: "admin"}),
+		)
+		if got := queryRow(t, pool, `SELECT array_agg(role ORDER BY role), (SELECT version FROM clients WHERE client_id = $1)
+			FROM client_roles WHERE tenant_id = 'epsilon' AND client_id = $1`, id); fmt.Sprint(got) != "[[reader] 5]" {
+			t.Fatalf("roles after assignments: %v", got)
+		}
+
+		until := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+		a.apply(t, g.Envelope(t, "epsilon", events.AggregateClient, id, events.TypeClientSecretRotated, events.ClientSecretRotated{
+			SecretHash: second, PreviousSecretHash: first, PreviousSecretExpiresAt: until}))
+		want = `[Web 2 confidential [https://app.example/cb2] [https://app.example/] [authorization_code client_credentials] [openid profile] EdDSA ` +
+			second + ` ` + first + ` ` + until.Local().String() + ` 6 true]`
+		if got := client(t); got != want {
+			t.Fatalf("after secret rotated:\n got %s\nwant %s", got, want)
+		}
+
+		// A public client has no secret; a client registered, changed and
+		// deleted in one batch leaves nothing.
+		pub, brief := events.NewID(), events.NewID()
+		a.apply(t,
+			g.Envelope(t, "epsilon", events.AggregateClient, pub, events.TypeClientRegistered, events.ClientRegistered{Config: g.ClientConfig(events.ClientPublic)}),
+			g.Envelope(t, "epsilon", events.AggregateClient, brief, events.TypeClientRegistered, events.ClientRegistered{Config: cfg, SecretHash: first}),
+			g.Envelope(t, "epsilon", events.AggregateClient, brief, events.TypeClientRoleAssigned, events.ClientRoleAssigned{Role: "reader"}),
+			g.Envelope(t, "epsilon", events.AggregateClient, brief, events.TypeClientSecretRotated, events.ClientSecretRotated{
+				SecretHash: second, PreviousSecretHash: first, PreviousSecretExpiresAt: until}),
+			g.Envelope(t, "epsilon", events.AggregateClient, brief, events.TypeClientDeleted, events.ClientDeleted{}),
+		)
+		if got := queryRow(t, pool, `SELECT type, secret_hash IS NULL, version FROM clients WHERE client_id = $1`, pub); fmt.Sprint(got) != "[public true 1]" {
+			t.Fatalf("public client: %v", got)
+		}
+		if n := projectortest.Count(t, pool, `SELECT count(*) FROM clients WHERE client_id = $1`, brief); n != 0 {
+			t.Fatalf("a client deleted in its batch has %d rows", n)
+		}
+
+		a.apply(t, g.Envelope(t, "epsilon", events.AggregateClient, id, events.TypeClientDeleted, events.ClientDeleted{}))
+		if n := projectortest.Count(t, pool, `SELECT (SELECT count(*) FROM clients WHERE tenant_id = 'epsilon' AND client_id = $1) +
+			(SELECT count(*) FROM client_roles WHERE tenant_id = 'epsilon')`, id); n != 0 {
+			t.Fatalf("rows of the deleted client: %d", n)
+		}
+	})
+
+	// What the client aggregate's own history refuses, the projection
+	// refuses too: its tenant stops at the event.
+	t.Run("client events that cannot be applied", func(t *testing.T) {
+		g := projectortest.NewGen(7)
+		for i, tt := range []struct {
+			name string
+			// bad returns the event's client id, type and payload.
+			bad func(confidential, public string) (string, string, any)
+			// deleted: the client of the event is deleted right after it,
+			// in the same batch.
+			deleted bool
+		}{
+			{"registered twice", func(c, _ string) (string, string, any) {
+				return c, events.TypeClientRegistered, events.ClientRegistered{Config: g.ClientConfig(events.ClientConfidential), SecretHash: g.SecretHash()}
+			}, false},
+			{"registered twice, deleted at once", func(c, _ string) (string, string, any) {
+				return c, events.TypeClientRegistered, events.ClientRegistered{Config: g.ClientConfig(events.ClientPublic)}
+			}, true},
+			{"an update of an unknown client", func(string, string) (string, string, any) {
+				return events.NewID(), events.TypeClientUpdated, events.ClientUpdated{Config: g.ClientConfig(events.ClientPublic)}
+			}, false},
+			{"a deletion of an unknown client", func(string, string) (string, string, any) {
+				return events.NewID(), events.TypeClientDeleted, events.ClientDeleted{}
+			}, false},
+			{"a role of an unknown client", func(string, string) (string, string, any) {
+				return events.NewID(), events.TypeClientRoleAssigned, events.ClientRoleAssigned{Role: "reader"}
+			}, false},
+			{"an update that changes the type", func(c, _ string) (string, string, any) {
+				return c, events.TypeClientUpdated, events.ClientUpdated{Config: g.ClientConfig(events.ClientPublic)}
+			}, false},
+			{"a secret rotation of a public client", func(_, p string) (string, string, any) {
+				return p, events.TypeClientSecretRotated, events.ClientSecretRotated{SecretHash: g.SecretHash(), PreviousSecretExpiresAt: time.Now()}
+			}, false},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				tenant := fmt.Sprintf("refuse-%d", i)
+				create(t, g, tenant)
+				conf, pub := events.NewID(), events.NewID()
+				// Earlier batch or same batch: the tenant stops at the event
+				// either way, with the events before it applied.
+				a.apply(t, g.Envelope(t, tenant, events.AggregateClient, conf, events.TypeClientRegistered,
+					events.ClientRegistered{Config: g.ClientConfig(events.ClientConfidential), SecretHash: g.SecretHash()}))
+				id, typ, data := tt.bad(conf, pub)
+				bad := g.Envelope(t, tenant, events.AggregateClient, id, typ, data)
+				batch := []events.Envelope{g.Envelope(t, tenant, events.AggregateClient, pub, events.TypeClientRegistered,
+					events.ClientRegistered{Config: g.ClientConfig(events.ClientPublic)}), bad}
+				if tt.deleted {
+					batch = append(batch, g.Envelope(t, tenant, events.AggregateClient, id, events.TypeClientDeleted, events.ClientDeleted{}))
+				}
+				batch = append(batch, g.Envelope(t, tenant, events.AggregateRole, "later", events.TypeRoleDefined, events.RoleDefined{}))
+				res := a.apply(t, batch...)[events.Partition(tenant)]
+				if len(res.Quarantined) != 1 || res.Quarantined[0].EventID != bad.ID || res.Applied != 1 || res.Held != len(batch)-2 {
+					t.Fatalf("result %+v, want the tenant quarantined at the %s", res, bad.Type)
+				}
+				t.Log(res.Quarantined[0].Error)
+				if n := projectortest.Count(t, pool, `SELECT count(*) FROM clients WHERE tenant_id = $1`, tenant); n != 2 {
+					t.Fatalf("%d clients, want the two registered before the event", n)
+				}
+			})
+		}
+	})
+
 	t.Run("ignored types advance the checkpoint", func(t *testing.T) {
 		g := projectortest.NewGen(4, "delta")
 		create(t, g, "delta")
@@ -393,7 +533,8 @@ func TestTables_Apply_BatchingIsInvisible(t *testing.T) {
 // poisonSome mixes events the projection must refuse into a history:
 // duplicates, changes of users that were deleted or never existed, taken
 // usernames (also by users deleted right after), unknown types and
-// schemas, bad permissions.
+// schemas, bad permissions, changes of clients that do not exist or of
+// another type, clients registered twice (also deleted right after).
 func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []events.Envelope {
 	tb.Helper()
 	var out []events.Envelope
@@ -402,7 +543,7 @@ func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []e
 		if g.Rng.IntN(40) != 0 {
 			continue
 		}
-		switch g.Rng.IntN(8) {
+		switch g.Rng.IntN(12) {
 		case 0: // the same registration again (another event id)
 			if e.Type == events.TypeUserRegistered {
 				d := e
@@ -456,6 +597,33 @@ func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []e
 						g.Envelope(tb, e.Tenant, events.AggregateUser, id, events.TypeUserDeleted,
 							events.UserDeleted{UsernameKey: r.UsernameKey}))
 					break
+				}
+			}
+		case 8: // a change of a client that does not exist
+			out = append(out, g.Envelope(tb, e.Tenant, events.AggregateClient, events.NewID(), events.TypeClientRoleAssigned,
+				events.ClientRoleAssigned{Role: "viewer"}))
+		case 9: // the same registration again, deleted at once
+			if e.Type == events.TypeClientRegistered {
+				d := e
+				d.ID = events.NewID()
+				out = append(out, d, g.Envelope(tb, e.Tenant, events.AggregateClient, e.AggregateID, events.TypeClientDeleted, events.ClientDeleted{}))
+			}
+		case 10, 11: // an update to the other type, a secret rotation of a public client
+			if e.Aggregate == events.AggregateClient && e.Type != events.TypeClientDeleted {
+				for _, prev := range slices.Backward(out) {
+					if prev.Type == events.TypeClientRegistered && prev.AggregateID == e.AggregateID {
+						var r events.ClientRegistered
+						_ = json.Unmarshal(prev.Data, &r)
+						other := events.ClientPublic
+						if r.Config.Type == other {
+							other = events.ClientConfidential
+							out = append(out, g.Envelope(tb, e.Tenant, events.AggregateClient, e.AggregateID, events.TypeClientSecretRotated,
+								events.ClientSecretRotated{SecretHash: g.SecretHash(), PreviousSecretExpiresAt: e.OccurredAt}))
+						}
+						out = append(out, g.Envelope(tb, e.Tenant, events.AggregateClient, e.AggregateID, events.TypeClientUpdated,
+							events.ClientUpdated{Config: g.ClientConfig(other)}))
+						break
+					}
 				}
 			}
 		}

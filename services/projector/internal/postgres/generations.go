@@ -239,10 +239,10 @@ func CreateScratch(ctx context.Context, pool *pgxpool.Pool, schema string) error
 func ReplaceTenantRows(ctx context.Context, tx pgx.Tx, live Target, scratch, tenant string, partition int, seq uint64) error {
 	b := &pgx.Batch{}
 	ls, ss := pgx.Identifier{live.Schema}.Sanitize(), pgx.Identifier{scratch}.Sanitize()
-	for _, t := range []string{"user_roles", "users", "roles", "tenants"} {
+	for _, t := range []string{"client_roles", "clients", "user_roles", "users", "roles", "tenants"} {
 		b.Queue(fmt.Sprintf(`DELETE FROM %s.%s WHERE tenant_id = $1`, ls, t), tenant)
 	}
-	for _, t := range []string{"tenants", "roles", "users", "user_roles"} {
+	for _, t := range []string{"tenants", "roles", "users", "user_roles", "clients", "client_roles"} {
 		b.Queue(fmt.Sprintf(`INSERT INTO %s.%s SELECT * FROM %s.%s WHERE tenant_id = $1`, ls, t, ss, t), tenant)
 	}
 	b.Queue(`SELECT pg_notify($1, $2)`, readmodel.NotifyChannel, Position(live.Projection, partition, seq))

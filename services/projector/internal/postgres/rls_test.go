@@ -33,7 +33,7 @@ func TestReadModel_RowLevelSecurity(t *testing.T) {
 			}
 		}
 		out := map[string]int{}
-		for _, table := range []string{"tenants", "users", "roles", "user_roles", "user_permissions"} {
+		for _, table := range []string{"tenants", "users", "roles", "user_roles", "user_permissions", "clients", "client_roles"} {
 			rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT DISTINCT tenant_id FROM %s`, table))
 			if err != nil {
 				t.Fatalf("%s: %v", table, err)

@@ -99,7 +99,13 @@ type tenantGen struct {
 	disabled bool
 	alive    []*userGen // registered and not deleted, kept as it changes: histories are long
 	roles    map[string]bool
-	freed    []string // username keys of deleted users, to reuse
+	freed    []string     // username keys of deleted users, to reuse
+	clients  []*clientGen // registered and not deleted
+}
+
+type clientGen struct {
+	id, typ, secret string
+	roles           map[string]bool
 }
 
 type userGen struct {
@@ -266,14 +272,89 @@ func (g *Gen) Next(tb testing.TB) events.Envelope {
 			}
 			t.disabled = true
 			return g.Envelope(tb, t.id, events.AggregateTenant, t.id, events.TypeTenantDisabled, events.TenantDisabled{Reason: "test"})
-		default:
+		case op < 94:
 			// A key event: not part of the projection, it must only pass.
 			return g.Envelope(tb, t.id, events.AggregateKeySet, t.id, events.TypeKeyCreated, events.KeyCreated{
 				KID: fmt.Sprintf("kid-%d", g.Rng.IntN(1000)), Algorithm: "EdDSA",
 				PublicJWK: json.RawMessage(`{"kty":"OKP","crv":"Ed25519","x":"AAAA"}`), ActiveFrom: g.now,
 			})
+		default:
+			return g.clientEvent(tb, t, roleNames)
 		}
 	}
+}
+
+// clientEvent returns one more valid event of an OpenID Connect client of
+// t: a registration, an update, a secret rotation, a role given or taken,
+// or a deletion.
+func (g *Gen) clientEvent(tb testing.TB, t *tenantGen, roleNames []string) events.Envelope {
+	tb.Helper()
+	op := g.Rng.IntN(10)
+	if op < 2 || len(t.clients) == 0 {
+		c := &clientGen{id: events.NewID(), typ: events.ClientPublic, roles: map[string]bool{}}
+		if g.Rng.IntN(2) == 0 {
+			c.typ, c.secret = events.ClientConfidential, g.SecretHash()
+		}
+		t.clients = append(t.clients, c)
+		return g.Envelope(tb, t.id, events.AggregateClient, c.id, events.TypeClientRegistered,
+			events.ClientRegistered{Config: g.ClientConfig(c.typ), SecretHash: c.secret})
+	}
+	i := g.Rng.IntN(len(t.clients))
+	c := t.clients[i]
+	switch {
+	case op < 4:
+		return g.Envelope(tb, t.id, events.AggregateClient, c.id, events.TypeClientUpdated, events.ClientUpdated{Config: g.ClientConfig(c.typ)})
+	case op < 6 && c.typ == events.ClientConfidential:
+		previous := c.secret
+		c.secret = g.SecretHash()
+		return g.Envelope(tb, t.id, events.AggregateClient, c.id, events.TypeClientSecretRotated, events.ClientSecretRotated{
+			SecretHash: c.secret, PreviousSecretHash: previous, PreviousSecretExpiresAt: g.now.Add(time.Duration(g.Rng.IntN(3)) * time.Hour),
+		})
+	case op < 9:
+		r := roleNames[g.Rng.IntN(len(roleNames))]
+		if c.roles[r] = !c.roles[r]; c.roles[r] {
+			return g.Envelope(tb, t.id, events.AggregateClient, c.id, events.TypeClientRoleAssigned, events.ClientRoleAssigned{Role: r})
+		}
+		return g.Envelope(tb, t.id, events.AggregateClient, c.id, events.TypeClientRoleUnassigned, events.ClientRoleUnassigned{Role: r})
+	default:
+		t.clients[i] = t.clients[len(t.clients)-1]
+		t.clients = t.clients[:len(t.clients)-1]
+		return g.Envelope(tb, t.id, events.AggregateClient, c.id, events.TypeClientDeleted, events.ClientDeleted{})
+	}
+}
+
+// ClientConfig returns a client configuration of type typ, as the command
+// service normalises it. Some of its URIs hold commas and quotes.
+func (g *Gen) ClientConfig(typ string) events.ClientConfig {
+	n := g.Rng.IntN(1000)
+	cfg := events.ClientConfig{
+		Name: fmt.Sprintf("App %d, \"v%d\"", n, g.Rng.IntN(9)), Type: typ,
+		RedirectURIs:             []string{fmt.Sprintf("https://app%d.example/cb?a=1,2", n)},
+		PostLogoutRedirectURIs:   []string{},
+		GrantTypes:               []string{"authorization_code"},
+		Scopes:                   []string{"openid", "profile"},
+		IDTokenSignedResponseAlg: []string{"RS256", "EdDSA", "ES256"}[g.Rng.IntN(3)],
+	}
+	if g.Rng.IntN(2) == 0 {
+		cfg.RedirectURIs = append(cfg.RedirectURIs, "http://127.0.0.1:8400/callback")
+		cfg.PostLogoutRedirectURIs = append(cfg.PostLogoutRedirectURIs, fmt.Sprintf("https://app%d.example/", n))
+		cfg.Scopes = []string{"openid", "profile", "email", "offline_access"}
+		cfg.GrantTypes = append(cfg.GrantTypes, "refresh_token")
+	}
+	if typ == events.ClientConfidential && g.Rng.IntN(2) == 0 {
+		cfg.GrantTypes = append(cfg.GrantTypes, "client_credentials")
+	}
+	return cfg
+}
+
+// SecretHash returns a random client secret hash: 64 lowercase hex digits.
+func (g *Gen) SecretHash() string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 64)
+	for i := range b {
+		b[i] = digits[g.Rng.IntN(16)]
+	}
+	return string(b)
 }
 
 // Many returns n more events.
@@ -366,6 +447,8 @@ func DumpTenant(tb testing.TB, q Querier, schema, tenant string) string {
 		{"roles", "tenant_id, name"},
 		{"user_roles", "tenant_id, user_id, role"},
 		{"user_permissions", "tenant_id, user_id, permission"},
+		{"clients", "tenant_id, client_id"},
+		{"client_roles", "tenant_id, client_id, role"},
 	} {
 		rows, err := q.Query(context.Background(),
 			fmt.Sprintf(`SELECT to_jsonb(x)::text FROM %s.%s x WHERE $1 = '' OR tenant_id = $1 ORDER BY %s`, schema, t.table, t.order), tenant)

@@ -31,6 +31,14 @@ func TestRebuildTenant_LeavesOtherTenantsAlone(t *testing.T) {
 	}
 	g := projectortest.NewGen(61, "acme", other, "beta")
 	all := g.Many(t, 600)
+	// Every tenant has a client with a role, whatever the draw.
+	for _, tenant := range []string{"acme", other, "beta"} {
+		id := events.NewID()
+		all = append(all,
+			g.Envelope(t, tenant, events.AggregateClient, id, events.TypeClientRegistered,
+				events.ClientRegistered{Config: g.ClientConfig(events.ClientConfidential), SecretHash: g.SecretHash()}),
+			g.Envelope(t, tenant, events.AggregateClient, id, events.TypeClientRoleAssigned, events.ClientRoleAssigned{Role: "viewer"}))
+	}
 	projectortest.Publish(t, js, all...)
 	projectortest.WaitCaughtUp(t, pool, js, live.Key())
 
@@ -39,6 +47,8 @@ func TestRebuildTenant_LeavesOtherTenantsAlone(t *testing.T) {
 		`UPDATE rm_accounts_1.users SET username = 'tampered'`,
 		`DELETE FROM rm_accounts_1.roles`,
 		`UPDATE rm_accounts_1.tenants SET name = 'tampered'`,
+		`UPDATE rm_accounts_1.clients SET name = 'tampered'`,
+		`DELETE FROM rm_accounts_1.client_roles`,
 	} {
 		if _, err := pool.Exec(ctx, sql); err != nil {
 			t.Fatal(err)

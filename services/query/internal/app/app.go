@@ -65,6 +65,7 @@ type App struct {
 	pool        *Pool
 	limits      *loginLimiter
 	log         *slog.Logger
+	metrics     *metrics
 
 	now        func() time.Time
 	accessTTL  time.Duration
@@ -75,6 +76,7 @@ type App struct {
 
 	// The OpenID Connect provider, on when clients and idKeys are set.
 	clients  *clientCache
+	registry ClientRegistry // the read API's clients; nil: not served
 	idKeys   IDTokenSigner
 	settings TenantSettings // nil: every tenant has the default settings
 	requests cipher.AEAD    // seals authorization requests for the hosted page
@@ -98,6 +100,7 @@ type options struct {
 	limits       LoginLimits
 	tenantLimits TenantLimits
 	clients      Clients
+	registry     ClientRegistry
 	idKeys       IDTokenSigner
 	settings     TenantSettings
 }
@@ -250,6 +253,19 @@ func WithClients(c Clients) Option {
 	}
 }
 
+// WithClientRegistry sets where the read API's GET /clients and GET
+// /clients/{id} read the registered clients; without it they answer
+// errNotConfigured.
+func WithClientRegistry(r ClientRegistry) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("client registry is nil")
+		}
+		o.registry = r
+		return nil
+	}
+}
+
 // WithIDTokenSigner sets the keys that sign ID tokens; see WithClients.
 func WithIDTokenSigner(s IDTokenSigner) Option {
 	return func(o *options) error {
@@ -327,8 +343,13 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	m, err := newMetrics(o.tel, o.pool)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	return &App{
 		clients:     clients,
+		registry:    o.registry,
 		idKeys:      o.idKeys,
 		settings:    o.settings,
 		requests:    requests,
@@ -347,6 +368,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		pool:        o.pool,
 		limits:      newLoginLimiter(o.limits, o.tenantLimits, o.now, o.tel.Logger),
 		log:         o.tel.Logger,
+		metrics:     m,
 		now:         o.now,
 		accessTTL:   o.accessTTL,
 		refreshTTL:  o.refreshTTL,

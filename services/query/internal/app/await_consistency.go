@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
@@ -15,7 +16,9 @@ import (
 // tenant is no tenant slug (the read refuses the tenant itself). A
 // malformed token is ErrInvalidConsistencyToken; a wait longer than the
 // position follower's bound is ErrNotConsistentYet.
-func (a *App) AwaitConsistency(ctx context.Context, tenant, token string) error {
+func (a *App) AwaitConsistency(ctx context.Context, tenant, token string) (err error) {
+	start := time.Now()
+	defer func() { a.metrics.consistencyWait(ctx, tenant, err, time.Since(start)) }()
 	ct, err := eventstore.ParseToken(token)
 	if err != nil {
 		return ErrInvalidConsistencyToken

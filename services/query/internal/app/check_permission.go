@@ -13,6 +13,8 @@ var (
 	PermUsersRead = authz.MustParse("users:read")
 	PermRolesRead = authz.MustParse("roles:read")
 	PermAuditRead = authz.MustParse("audit:read")
+	// PermClientsRead reads the registered clients.
+	PermClientsRead = authz.MustParse("clients:read")
 )
 
 // errCheckUserID refuses the user_id of a check that no user can have.
@@ -35,5 +37,9 @@ func (a *App) CheckPermission(ctx context.Context, c Caller, userID, permission 
 			return false, err
 		}
 	}
-	return a.perms.Allows(ctx, c.Tenant, userID, perm)
+	allowed, cached, err := a.perms.allows(ctx, c.Tenant, userID, perm)
+	if err == nil {
+		a.metrics.check(ctx, c.Tenant, allowed, cached)
+	}
+	return allowed, err
 }

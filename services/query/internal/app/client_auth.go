@@ -20,10 +20,11 @@ import (
 // previous one until its grace period ends). Every refusal (unknown
 // client, wrong or missing secret, a secret for a public client, a
 // disabled tenant) is ErrInvalidClient; the port's failures pass through.
-func (a *App) AuthenticateClient(ctx context.Context, tenant, clientID, secret string) (Client, error) {
+func (a *App) AuthenticateClient(ctx context.Context, tenant, clientID, secret string) (_ Client, err error) {
 	if !a.OIDC() {
 		return Client{}, errNotConfigured
 	}
+	defer func() { a.metrics.clientAuthenticated(ctx, tenant, err) }()
 	if authz.ValidTenantSlug(tenant) != nil {
 		return Client{}, ErrUnknownTenant
 	}
@@ -47,6 +48,18 @@ func (a *App) AuthenticateClient(ctx context.Context, tenant, clientID, secret s
 		return Client{}, refused(ErrInvalidClient, errWrongSecret)
 	}
 	return cl, nil
+}
+
+// ClientLogin is AuthenticateClient for the client_credentials grant,
+// where the client's authentication is the whole login: a refusal also
+// counts as a failed login of that grant (ClientCredentials counts the
+// rest).
+func (a *App) ClientLogin(ctx context.Context, tenant, clientID, secret string) (Client, error) {
+	cl, err := a.AuthenticateClient(ctx, tenant, clientID, secret)
+	if err != nil {
+		a.metrics.login(ctx, GrantClientCredentials, tenant, err, false)
+	}
+	return cl, err
 }
 
 // secretMatches compares secret with every hash of cl that works now, in

@@ -14,10 +14,11 @@ import (
 // client_credentials may ask (ErrUnauthorizedClient); the scopes granted
 // are those of scopes the client may have. Nothing is appended: a token is
 // a signature, so issuance is as cheap as the key allows.
-func (a *App) ClientCredentials(ctx context.Context, tenant string, cl Client, scopes []string) (Tokens, error) {
+func (a *App) ClientCredentials(ctx context.Context, tenant string, cl Client, scopes []string) (_ Tokens, err error) {
 	if !a.OIDC() {
 		return Tokens{}, errNotConfigured
 	}
+	defer func() { a.metrics.login(ctx, GrantClientCredentials, tenant, err, true) }()
 	if !cl.Confidential || !cl.Allows(GrantClientCredentials) {
 		return Tokens{}, refused(ErrUnauthorizedClient, errors.New("client may not use client_credentials"))
 	}

@@ -53,6 +53,8 @@ var (
 
 	// ErrInvalidUserID refuses a user id that no user can have.
 	ErrInvalidUserID = fault.New(fault.Invalid, "invalid-user-id", "user id is invalid")
+	// ErrInvalidClientID refuses a client id that no client can have.
+	ErrInvalidClientID = fault.New(fault.Invalid, "invalid-client-id", "client id is invalid")
 	// ErrInvalidRoleName refuses a role name that no role can have.
 	ErrInvalidRoleName = fault.New(fault.Invalid, "invalid-role-name", "role name is invalid")
 	// ErrInvalidCursor refuses a page cursor this service did not return.

@@ -43,10 +43,17 @@ type CodeExchange struct {
 // expired, another client's, another redirect URI's, a PKCE verifier
 // missing, wrong or unexpected; and a user disabled, deleted or changed
 // since the sign-in.
-func (a *App) ExchangeCode(ctx context.Context, x CodeExchange) (Tokens, error) {
+func (a *App) ExchangeCode(ctx context.Context, x CodeExchange) (_ Tokens, err error) {
 	if !a.OIDC() {
 		return Tokens{}, errNotConfigured
 	}
+	// The login was the hosted page's sign-in; a redeemed code is the
+	// tokens it issues.
+	defer func() {
+		if err == nil {
+			a.metrics.issued(ctx, GrantAuthorizationCode, x.Tenant)
+		}
+	}()
 	id, err := domain.AuthCodeID(x.Code)
 	if err != nil {
 		return Tokens{}, refused(ErrInvalidCode, err)

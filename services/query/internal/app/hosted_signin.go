@@ -39,7 +39,7 @@ type SignedIn struct {
 // atomic batch. A sealed request that no longer opens is
 // ErrInvalidAuthRequest, and a client that is gone since is
 // ErrClientNotFound.
-func (a *App) HostedSignin(ctx context.Context, s HostedSignin) (SignedIn, error) {
+func (a *App) HostedSignin(ctx context.Context, s HostedSignin) (_ SignedIn, err error) {
 	r, err := a.OpenAuthRequest(s.Tenant, s.Request)
 	if err != nil {
 		return SignedIn{}, err
@@ -48,6 +48,8 @@ func (a *App) HostedSignin(ctx context.Context, s HostedSignin) (SignedIn, error
 	if err != nil {
 		return SignedIn{}, err
 	}
+	// A login from here on: the request it answers is a real one.
+	defer func() { a.metrics.login(ctx, GrantAuthorizationCode, s.Tenant, err, false) }()
 	cookie, browserID := domain.NewBrowserCookie()
 	u, err := a.signIn(ctx, s.Tenant, s.Username, s.Password, s.Address, browserID)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"strconv"
+	"strings"
 
 	"github.com/authstream/authstream/libs/events"
 )
@@ -28,17 +29,6 @@ type UserPage struct {
 	NextCursor string     `json:"next_cursor,omitempty"`
 }
 
-// encodeCursor makes the opaque cursor after a user id.
-func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte("u1:" + id)) }
-
-func decodeCursor(s string) (string, error) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) < 4 || string(b[:3]) != "u1:" || !events.ValidToken(string(b[3:])) {
-		return "", ErrInvalidCursor
-	}
-	return string(b[3:]), nil
-}
-
 // ListUsers returns a page of the caller's tenant's users in registration
 // order; it needs users:read. cursor is "" for the first page or a
 // NextCursor this service returned (ErrInvalidCursor otherwise); limit is
@@ -48,33 +38,69 @@ func (a *App) ListUsers(ctx context.Context, c Caller, cursor, limit string) (Us
 	if err := a.require(ctx, c, PermUsersRead); err != nil {
 		return UserPage{}, err
 	}
-	n := DefaultPageSize
-	if limit != "" {
-		v, err := strconv.Atoi(limit)
-		if err != nil || v < 1 || v > MaxPageSize {
-			return UserPage{}, ErrInvalidLimit
-		}
-		n = v
-	}
-	after := ""
-	if cursor != "" {
-		var err error
-		if after, err = decodeCursor(cursor); err != nil {
-			return UserPage{}, err
-		}
+	after, n, err := readPage(userCursor, cursor, limit)
+	if err != nil {
+		return UserPage{}, err
 	}
 	// One more than asked tells whether there is a next page.
 	list, err := a.readModel.Accounts(ctx, c.Tenant, after, n+1)
 	if err != nil {
 		return UserPage{}, err
 	}
-	page := UserPage{Items: make([]UserItem, 0, min(len(list), n))}
-	for i, u := range list {
-		if i == n {
-			page.NextCursor = encodeCursor(list[i-1].ID)
-			break
-		}
+	list, next := cutPage(userCursor, list, n, func(u Account) string { return u.ID })
+	page := UserPage{Items: make([]UserItem, 0, len(list)), NextCursor: next}
+	for _, u := range list {
 		page.Items = append(page.Items, UserItem{ID: u.ID, Username: u.Username, Status: u.Status, Roles: u.Roles})
 	}
 	return page, nil
+}
+
+// The prefixes of the cursors of each listing: a cursor of one is not
+// one of another.
+const (
+	userCursor   = "u1:"
+	clientCursor = "c1:"
+)
+
+// encodeCursor makes the opaque cursor after an id of a listing.
+func encodeCursor(prefix, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(prefix + id))
+}
+
+func decodeCursor(prefix, s string) (string, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	id, ok := strings.CutPrefix(string(b), prefix)
+	if err != nil || !ok || !events.ValidToken(id) {
+		return "", ErrInvalidCursor
+	}
+	return id, nil
+}
+
+// readPage reads the cursor and the limit of a request for a page of the
+// listing of prefix: the id the page starts after ("" for the first) and
+// its size. Errors are ErrInvalidCursor and ErrInvalidLimit.
+func readPage(prefix, cursor, limit string) (after string, n int, err error) {
+	n = DefaultPageSize
+	if limit != "" {
+		v, err := strconv.Atoi(limit)
+		if err != nil || v < 1 || v > MaxPageSize {
+			return "", 0, ErrInvalidLimit
+		}
+		n = v
+	}
+	if cursor != "" {
+		if after, err = decodeCursor(prefix, cursor); err != nil {
+			return "", 0, err
+		}
+	}
+	return after, n, nil
+}
+
+// cutPage returns the first n items of list, read with a limit of n+1,
+// and the cursor after them when there are more.
+func cutPage[T any](prefix string, list []T, n int, id func(T) string) ([]T, string) {
+	if len(list) <= n {
+		return list, ""
+	}
+	return list[:n], encodeCursor(prefix, id(list[n-1]))
 }

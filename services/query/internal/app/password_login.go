@@ -52,7 +52,8 @@ type PasswordLogin struct {
 // correct logins each retry until they are recorded and all succeed. When
 // the outcome cannot be recorded (store down, too much contention) the
 // answer is a 503, whatever the password was.
-func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (Tokens, error) {
+func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (_ Tokens, err error) {
+	defer func() { a.metrics.login(ctx, GrantPassword, c.Tenant, err, true) }()
 	if err := a.passwordGrantAllowed(ctx, c.Tenant, c.RegisteredClient); err != nil {
 		return Tokens{}, err
 	}
@@ -71,6 +72,9 @@ func (a *App) passwordGrantAllowed(ctx context.Context, tenant string, cl *Clien
 	if cl != nil && !cl.Allows(GrantPassword) {
 		return refused(ErrUnauthorizedClient, errors.New("client does not list the password grant"))
 	}
+	// A tenant the read model does not know has the default settings and
+	// no users: the login goes on to the answer (and the time) of an
+	// unknown user.
 	s, err := a.tenantSettings(ctx, tenant)
 	if err != nil {
 		return err
@@ -82,12 +86,19 @@ func (a *App) passwordGrantAllowed(ctx context.Context, tenant string, cl *Clien
 }
 
 // tenantSettings returns tenant's settings document, the zero one without
-// a TenantSettings port.
+// a TenantSettings port or for a tenant the read model does not hold: a
+// login at such a tenant then fails as an unknown user does (the same
+// answer in the same time), and the callers that must tell unknown tenants
+// apart check first.
 func (a *App) tenantSettings(ctx context.Context, tenant string) (events.TenantSettings, error) {
 	if a.settings == nil {
 		return events.TenantSettings{}, nil
 	}
-	return a.settings.TenantSettings(ctx, tenant)
+	s, err := a.settings.TenantSettings(ctx, tenant)
+	if fault.CodeOf(err) == fault.NotFound {
+		return events.TenantSettings{}, nil
+	}
+	return s, err
 }
 
 // signIn checks a username and password the way every password login
@@ -160,6 +171,11 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 			return User{}, err
 		}
 	}
+	if signin.Locked(attempt.Now) {
+		// This attempt's failure locked the account (it was not locked
+		// before: Attempt refuses a locked one).
+		a.metrics.lockout(ctx, tenant)
+	}
 	switch outcome {
 	case domain.WrongPassword:
 		return User{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
@@ -174,7 +190,7 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 // domain.Disabled.
 func (a *App) compare(ctx context.Context, tenant string, u User, password string) (domain.Outcome, error) {
 	if !u.Active || !u.TenantActive {
-		if err := a.pool.Do(ctx, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
+		if err := a.metrics.hashed(ctx, a.pool, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
 			return 0, err
 		}
 		return domain.Disabled, nil
@@ -184,7 +200,7 @@ func (a *App) compare(ctx context.Context, tenant string, u User, password strin
 		return 0, fault.Wrap(fault.Internal, fmt.Errorf("open credential of user %s: %w", u.ID, err), "internal error")
 	}
 	var cmp error
-	if err := a.pool.Do(ctx, func() { cmp = a.hasher.Compare(hash, password) }); err != nil {
+	if err := a.metrics.hashed(ctx, a.pool, func() { cmp = a.hasher.Compare(hash, password) }); err != nil {
 		return 0, err
 	}
 	switch {
@@ -200,7 +216,7 @@ func (a *App) compare(ctx context.Context, tenant string, u User, password strin
 // needs none takes as long as a wrong password, and returns
 // ErrInvalidCredentials with cause.
 func (a *App) refuseDummy(ctx context.Context, password string, cause error) error {
-	if err := a.pool.Do(ctx, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
+	if err := a.metrics.hashed(ctx, a.pool, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
 		return err
 	}
 	return refused(ErrInvalidCredentials, cause)

@@ -42,8 +42,9 @@ func NewPermissionCache(src Grants) *PermissionCache {
 }
 
 // Invalidate drops what an advance of the projection changed: a user's
-// entry for a change to that user, a tenant's roles for a change to one
-// of its roles, the whole tenant for anything else named, and every
+// entry for a change to that user (a client's, client:<id>, for a change
+// to that client), a tenant's roles for a change to one of its roles, the
+// whole tenant for anything else named, and every
 // tenant of the partition when the advance does not say what changed.
 // Loads of the partition that were in flight when it ran do not store
 // what they read, since it may predate the change.
@@ -78,6 +79,10 @@ func (c *PermissionCache) Invalidate(a Advance) {
 			delete(e.users, ch.ID)
 		case events.AggregateRole:
 			e.roles = nil
+		case events.AggregateClient:
+			// A client changes only its own standing and roles, as the
+			// subject of its tokens.
+			delete(e.users, ClientSubjectPrefix+ch.ID)
 		default:
 			delete(c.tenants, ch.Tenant)
 		}
@@ -101,7 +106,7 @@ func (s Subject) Allows(required authz.Permission) bool {
 // Subject returns a user's roles and effective permissions in tenant.
 // Errors are the source's (fault.Unavailable or Internal).
 func (c *PermissionCache) Subject(ctx context.Context, tenant, userID string) (Subject, error) {
-	roles, grant, err := c.lookup(ctx, tenant, userID)
+	roles, grant, _, err := c.lookup(ctx, tenant, userID)
 	if err != nil {
 		return Subject{}, err
 	}
@@ -120,28 +125,36 @@ func (c *PermissionCache) Subject(ctx context.Context, tenant, userID string) (S
 // effective set, which a single question does not need. A disabled or
 // unknown user is denied everything. Errors are the source's.
 func (c *PermissionCache) Allows(ctx context.Context, tenant, userID string, required authz.Permission) (bool, error) {
-	roles, grant, err := c.lookup(ctx, tenant, userID)
+	allowed, _, err := c.allows(ctx, tenant, userID, required)
+	return allowed, err
+}
+
+// allows is Allows that also reports whether the cache alone answered
+// (cached), for the check cache's hit and miss counts.
+func (c *PermissionCache) allows(ctx context.Context, tenant, userID string, required authz.Permission) (allowed, cached bool, err error) {
+	roles, grant, cached, err := c.lookup(ctx, tenant, userID)
 	if err != nil || !grant.Active {
-		return false, err
+		return false, cached, err
 	}
 	for _, r := range grant.Roles {
 		if authz.IsBuiltinRole(r) {
 			if authz.AdminPermissions().Allows(required) {
-				return true, nil
+				return true, cached, nil
 			}
 			continue
 		}
 		if roles[r].Allows(required) {
-			return true, nil
+			return true, cached, nil
 		}
 	}
-	return false, nil
+	return false, cached, nil
 }
 
 // lookup returns the tenant's roles and the user's grant, loading what is
-// not cached. When both are cached it takes the lock once and writes
-// nothing, the common case of a busy tenant.
-func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (map[string]authz.Set, Grant, error) {
+// not cached; cached is true when nothing was loaded. When both are cached
+// it takes the lock once and writes nothing, the common case of a busy
+// tenant.
+func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (_ map[string]authz.Set, _ Grant, cached bool, _ error) {
 	p := events.Partition(tenant)
 	c.mu.Lock()
 	gen := c.gen[p]
@@ -156,7 +169,7 @@ func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (ma
 	}
 	c.mu.Unlock()
 	if roles != nil && haveGrant {
-		return roles, grant, nil
+		return roles, grant, true, nil
 	}
 
 	var (
@@ -166,18 +179,18 @@ func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (ma
 	)
 	if roles == nil {
 		if loadedRoles, err = c.loadRoles(ctx, tenant); err != nil {
-			return nil, Grant{}, err
+			return nil, Grant{}, false, err
 		}
 		roles = loadedRoles
 	}
 	if !haveGrant {
 		if grant, err = c.src.Grant(ctx, tenant, userID); err != nil {
-			return nil, Grant{}, err
+			return nil, Grant{}, false, err
 		}
 		loadedGrant = &grant
 	}
 	c.store(tenant, p, gen, loadedRoles, userID, loadedGrant)
-	return roles, grant, nil
+	return roles, grant, false, nil
 }
 
 // NotBefore is an authn.NotBeforeFunc served from the cache: it returns

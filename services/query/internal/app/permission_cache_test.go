@@ -152,6 +152,7 @@ func TestPermissionCache_Invalidate(t *testing.T) {
 		{"a role changed", changed(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateRole, ID: "billing"}), 0, 1},
 		{"the tenant changed", changed(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateTenant, ID: "acme"}), 2, 1},
 		{"any aggregate of the tenant", changed(readmodel.Changed{Tenant: "acme"}), 2, 1},
+		{"a client changed", changed(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateClient, ID: "svc"}), 0, 0},
 		{"a user of a tenant not cached", changed(readmodel.Changed{Tenant: "initech", Aggregate: events.AggregateUser, ID: "alice"}), 0, 0},
 		{"nothing named", changed(), 0, 0},
 		{"unknown changes: the partition", app.Advance{Partition: acme, Seq: 2}, 2, 1},
@@ -187,6 +188,27 @@ func TestPermissionCache_Invalidate(t *testing.T) {
 		// bob's change was not announced yet: still the cached answer.
 		if b, err := c.Subject(ctx, "acme", "bob"); err != nil || !b.Active {
 			t.Fatalf("bob before his change is announced: %+v, %v", b, err)
+		}
+	})
+
+	t.Run("the changed client's new standing is seen", func(t *testing.T) {
+		t.Parallel()
+		src := newSource()
+		src.set("client:svc", app.Grant{Exists: true, Active: true, Roles: []string{"billing"}})
+		c := app.NewPermissionCache(src)
+		warm(t, c)
+		if s, err := c.Subject(ctx, "acme", "client:svc"); err != nil || !s.Active {
+			t.Fatalf("client:svc: %+v, %v", s, err)
+		}
+		src.set("client:svc", app.Grant{})
+		grants0, _ := src.reads()
+		c.Invalidate(changed(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateClient, ID: "svc"}))
+		if s, err := c.Subject(ctx, "acme", "client:svc"); err != nil || s.Exists {
+			t.Fatalf("client:svc after its deletion is announced: %+v, %v", s, err)
+		}
+		warm(t, c)
+		if grants, _ := src.reads(); grants != grants0+1 {
+			t.Fatalf("%d grants read again, want the client's alone", grants-grants0)
 		}
 	})
 }

@@ -24,6 +24,10 @@ func NewPool(workers, queue int) *Pool {
 	return &Pool{slots: make(chan struct{}, workers), tickets: make(chan struct{}, workers+queue)}
 }
 
+// Waiting returns how many callers wait for a slot now (the queue the
+// password_hash_queue gauge reports).
+func (p *Pool) Waiting() int { return max(len(p.tickets)-len(p.slots), 0) }
+
 // Do runs fn when a slot is free. It returns ErrBusy without running fn
 // when the queue is full, and ctx's error (as fault.Unavailable) when ctx
 // ends while waiting.

@@ -209,6 +209,45 @@ type Clients interface {
 	Client(ctx context.Context, tenant, clientID string) (Client, error)
 }
 
+// RegisteredClient is a registered client as the read API shows it: its
+// configuration, roles, standing and version. Of its secrets it shows only
+// whether it has one and, while the previous secret of a rotation still
+// works, until when: never a secret or a hash.
+type RegisteredClient struct {
+	ID                     string   `json:"client_id"`
+	Name                   string   `json:"name"`
+	Type                   string   `json:"type"` // public or confidential
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	Scopes                 []string `json:"scopes"`
+	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
+	HasSecret              bool     `json:"has_secret"`
+	// PreviousSecretExpiresAt is when the secret before the last rotation
+	// stops working: the ClientRegistry port gives it whenever the client
+	// was rotated, the read API only while that secret still works.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	Roles                   []string   `json:"roles"`
+	// Status is active: a client is active from its registration until
+	// its deletion, after which it is no longer found.
+	Status    string    `json:"status"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ClientRegistry reads the registered clients (the client registry's
+// projection) as the read API shows them. RegisteredClient returns
+// ErrClientNotFound for a client the tenant does not have (or deleted);
+// failures are fault.Unavailable or fault.Internal.
+type ClientRegistry interface {
+	// RegisteredClient returns one client of tenant.
+	RegisteredClient(ctx context.Context, tenant, clientID string) (RegisteredClient, error)
+	// RegisteredClients returns up to limit clients of tenant whose id
+	// sorts after after ("" for the first page), in id order.
+	RegisteredClients(ctx context.Context, tenant, after string, limit int) ([]RegisteredClient, error)
+}
+
 // IDTokenSigner gives the keys that sign ID tokens: a tenant holds one
 // per algorithm a client may choose (an RS256 key at least, since OpenID
 // Connect requires RS256), beside the key of its access tokens. Their

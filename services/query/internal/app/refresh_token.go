@@ -29,7 +29,8 @@ import (
 //
 // Every refusal is ErrInvalidRefreshToken; the cause (a domain error) says
 // why, for logs.
-func (a *App) Refresh(ctx context.Context, tenant, token string) (Tokens, error) {
+func (a *App) Refresh(ctx context.Context, tenant, token string) (_ Tokens, err error) {
+	defer func() { a.metrics.login(ctx, GrantRefreshToken, tenant, err, true) }()
 	return a.refresh(ctx, tenant, nil, token)
 }
 
@@ -40,10 +41,11 @@ func (a *App) Refresh(ctx context.Context, tenant, token string) (Tokens, error)
 // and a new ID token for the same user when openid was granted (OpenID
 // Connect Core section 12.2). A session bound to a client refuses Refresh,
 // which presents none.
-func (a *App) RefreshClient(ctx context.Context, tenant string, cl Client, token string) (Tokens, error) {
+func (a *App) RefreshClient(ctx context.Context, tenant string, cl Client, token string) (_ Tokens, err error) {
 	if !a.OIDC() {
 		return Tokens{}, errNotConfigured
 	}
+	defer func() { a.metrics.login(ctx, GrantRefreshToken, tenant, err, true) }()
 	if !cl.Allows(GrantRefreshToken) {
 		return Tokens{}, refused(ErrUnauthorizedClient, errors.New("client does not list refresh_token"))
 	}

@@ -88,7 +88,11 @@ func (s *UserState) apply(e events.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("fold user: %w", err)
 	}
-	switch d := data.(type) {
+	ev, ok := data.(events.UserEvent)
+	if !ok {
+		return fmt.Errorf("fold user: event %s has type %s", e.ID, e.Type)
+	}
+	switch d := ev.(type) {
 	case events.UserRegistered:
 		s.Username, s.Status, s.CreatedAt = d.Username, StatusActive, e.OccurredAt
 	case events.UserPasswordChanged:
@@ -106,8 +110,6 @@ func (s *UserState) apply(e events.Envelope) error {
 		}
 	case events.UserRoleUnassigned:
 		s.Roles = slices.DeleteFunc(s.Roles, func(r string) bool { return r == d.Role })
-	default:
-		return fmt.Errorf("fold user: event %s has type %s", e.ID, e.Type)
 	}
 	s.UpdatedAt = e.OccurredAt
 	return nil
@@ -134,7 +136,11 @@ func (s *RoleState) apply(e events.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("fold role: %w", err)
 	}
-	switch d := data.(type) {
+	ev, ok := data.(events.RoleEvent)
+	if !ok {
+		return fmt.Errorf("fold role: event %s has type %s", e.ID, e.Type)
+	}
+	switch d := ev.(type) {
 	case events.RoleDefined:
 		if s.CreatedAt.IsZero() || s.Status != StatusDefined {
 			s.CreatedAt = e.OccurredAt
@@ -143,8 +149,6 @@ func (s *RoleState) apply(e events.Envelope) error {
 		s.Permissions = append([]string{}, d.Permissions...)
 	case events.RoleDeleted:
 		s.Status, s.Permissions = StatusDeleted, []string{}
-	default:
-		return fmt.Errorf("fold role: event %s has type %s", e.ID, e.Type)
 	}
 	s.UpdatedAt = e.OccurredAt
 	return nil
@@ -164,15 +168,17 @@ func SigninsAsOf(userID string, envs []events.Envelope, asOf time.Time) (SigninS
 		if err != nil {
 			return SigninState{}, 0, fmt.Errorf("fold sign-ins: %w", err)
 		}
-		switch d := data.(type) {
+		ev, ok := data.(events.SigninEvent)
+		if !ok {
+			return SigninState{}, 0, fmt.Errorf("fold sign-ins: event %s has type %s", e.ID, e.Type)
+		}
+		switch d := ev.(type) {
 		case events.SigninSucceeded:
 			s.Failures, s.LockedUntil, s.LastSucceededAt = 0, time.Time{}, e.OccurredAt
 		case events.SigninFailed:
 			s.Failures, s.LastFailedAt = d.Failures, e.OccurredAt
 		case events.SigninLocked:
 			s.Failures, s.LockedUntil = d.Failures, d.Until.UTC()
-		default:
-			return SigninState{}, 0, fmt.Errorf("fold sign-ins: event %s has type %s", e.ID, e.Type)
 		}
 	}
 	return s, lastVersion(envs), nil

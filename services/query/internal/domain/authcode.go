@@ -72,15 +72,17 @@ func LoadAuthCode(id string, history []events.Envelope) (*AuthCode, error) {
 
 // apply is the only place a code's state changes.
 func (c *AuthCode) apply(e event) error {
-	switch d := e.data.(type) {
+	ev, ok := e.data.(events.AuthCodeEvent)
+	if !ok {
+		return fmt.Errorf("authorization code cannot apply %T", e.data)
+	}
+	switch d := ev.(type) {
 	case events.AuthCodeIssued:
 		c.issued, c.grant = true, d
 	case events.AuthCodeRedeemed:
 		c.redeemed, c.sessionID = true, d.SessionID
 	case events.AuthCodeReplayed:
 		c.replayed = true
-	default:
-		return fmt.Errorf("authorization code cannot apply %T", e.data)
 	}
 	return nil
 }

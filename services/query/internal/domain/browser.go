@@ -98,13 +98,15 @@ func newBrowser(id string) (*Browser, error) {
 
 // apply is the only place a browser session's state changes.
 func (b *Browser) apply(e event) error {
-	switch d := e.data.(type) {
+	ev, ok := e.data.(events.BrowserEvent)
+	if !ok {
+		return fmt.Errorf("browser session cannot apply %T", e.data)
+	}
+	switch d := ev.(type) {
 	case events.BrowserStarted:
 		b.userID, b.authTime, b.amr = d.UserID, d.AuthTime, d.AMR
 	case events.BrowserEnded:
 		b.ended = true
-	default:
-		return fmt.Errorf("browser session cannot apply %T", e.data)
 	}
 	return nil
 }

@@ -73,7 +73,11 @@ func (s *Session) Clone() *Session {
 
 // apply is the only place a session's state changes.
 func (s *Session) apply(e event) error {
-	switch d := e.data.(type) {
+	ev, ok := e.data.(events.SessionEvent)
+	if !ok {
+		return fmt.Errorf("session cannot apply %T", e.data)
+	}
+	switch d := ev.(type) {
 	case events.SessionStarted:
 		s.userID, s.startedAt, s.tokenHash, s.expiresAt = d.UserID, e.at, d.TokenHash, d.ExpiresAt
 		s.grant = Grant{
@@ -89,8 +93,6 @@ func (s *Session) apply(e event) error {
 		if !s.revoked {
 			s.revoked, s.revokeReason = true, d.Reason
 		}
-	default:
-		return fmt.Errorf("session cannot apply %T", e.data)
 	}
 	return nil
 }

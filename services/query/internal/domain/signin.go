@@ -196,7 +196,11 @@ func (s *Signin) Attempt(a Attempt, p Policy) error {
 
 // apply is the only place a sign-in's state changes.
 func (s *Signin) apply(e event) error {
-	switch d := e.data.(type) {
+	ev, ok := e.data.(events.SigninEvent)
+	if !ok {
+		return fmt.Errorf("sign-in cannot apply %T", e.data)
+	}
+	switch d := ev.(type) {
 	case events.SigninSucceeded:
 		s.failures, s.lockedUntil = 0, time.Time{}
 	case events.SigninFailed:
@@ -204,8 +208,6 @@ func (s *Signin) apply(e event) error {
 		s.failures, s.lockedUntil = d.Failures, time.Time{}
 	case events.SigninLocked:
 		s.failures, s.lockedUntil = d.Failures, d.Until
-	default:
-		return fmt.Errorf("sign-in cannot apply %T", e.data)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
+	"github.com/authstream/authstream/services/query/internal/postgres"
 	"github.com/authstream/authstream/services/query/internal/querytest"
 	"golang.org/x/oauth2"
 )
@@ -146,6 +147,19 @@ func TestTokenEndpoint_refusalsLookAlike(t *testing.T) {
 				t.Fatalf("headers = %v", a.header)
 			}
 		})
+	}
+}
+
+// TestTokenEndpoint_unknownTenant asks the password grant of a tenant the
+// read model does not know (one not projected yet, or none at all), with
+// the tenant settings read from the read model as the service reads them:
+// the answer is the one of an unknown user, not a server error.
+func TestTokenEndpoint_unknownTenant(t *testing.T) {
+	t.Parallel()
+	f := mustFixtureWith(t, func(store *postgres.Store) []app.Option { return []app.Option{app.WithTenantSettings(store)} })
+	a := mustPost(t, f.srv.URL+"/t/initech/oauth/token", form, "grant_type=password&username=alice&password="+url.QueryEscape(password))
+	if a.status != http.StatusBadRequest || a.body["error"] != "invalid_grant" || a.body["error_description"] != "invalid username or password" {
+		t.Fatalf("answer = %d %v, want invalid_grant", a.status, a.body)
 	}
 }
 

@@ -120,7 +120,11 @@ func (s *oidcServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCr
 	if r.Data.ClientAssertion != "" {
 		return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client assertions are not supported"), http.StatusUnauthorized)
 	}
-	cl, err := s.h.app.AuthenticateClient(ctx, tenantFrom(ctx), r.Data.ClientID, r.Data.ClientSecret)
+	authenticate := s.h.app.AuthenticateClient
+	if r.Form.Get("grant_type") == app.GrantClientCredentials {
+		authenticate = s.h.app.ClientLogin // the authentication is the login
+	}
+	cl, err := authenticate(ctx, tenantFrom(ctx), r.Data.ClientID, r.Data.ClientSecret)
 	if err != nil {
 		return nil, s.h.oauthError(ctx, err)
 	}

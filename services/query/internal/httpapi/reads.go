@@ -7,8 +7,8 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// The read API: the bearer-authenticated /me, /check, /users and /roles of
-// a tenant.
+// The read API: the bearer-authenticated /me, /check, /users, /roles and
+// /clients of a tenant.
 
 // me is GET /me: the caller, with roles and effective permissions as the
 // read model has them now.
@@ -86,4 +86,25 @@ func (h *handlers) role(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpserver.WriteJSON(w, http.StatusOK, role)
+}
+
+// clients is GET /clients?cursor=&limit=: registered clients in id order.
+func (h *handlers) clients(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, err := h.app.ListClients(r.Context(), callerOf(r), q.Get("cursor"), q.Get("limit"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, page)
+}
+
+// client is GET /clients/{id}.
+func (h *handlers) client(w http.ResponseWriter, r *http.Request) {
+	cl, err := h.app.GetClient(r.Context(), callerOf(r), chi.URLParam(r, "id"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, cl)
 }

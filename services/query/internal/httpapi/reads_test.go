@@ -33,12 +33,24 @@ type fixture struct {
 
 func mustFixture(tb testing.TB) *fixture {
 	tb.Helper()
+	return mustFixtureWith(tb, nil)
+}
+
+// mustFixtureWith is mustFixture with the options more gives (on the
+// read model's Store) added.
+func mustFixtureWith(tb testing.TB, more func(*postgres.Store) []app.Option) *fixture {
+	tb.Helper()
 	env := querytest.MustEnv(tb)
 	pool := pgtest.Pool(tb)
-	// As the service runs: the read model in PostgreSQL, tokens remembered
-	// once verified, standing from the permission cache.
-	a, err := app.New(env.Store, postgres.New(pool), env.Keys, env.Hasher, env.Keyring, querytest.PublicURL,
-		app.WithPasswordPool(app.NewPool(4, 64)))
+	// As the service runs: the read model in PostgreSQL (the registered
+	// clients included), tokens remembered once verified, standing from
+	// the permission cache.
+	store := postgres.New(pool)
+	opts := []app.Option{app.WithPasswordPool(app.NewPool(4, 64)), app.WithClientRegistry(store)}
+	if more != nil {
+		opts = append(opts, more(store)...)
+	}
+	a, err := app.New(env.Store, store, env.Keys, env.Hasher, env.Keyring, querytest.PublicURL, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -65,10 +65,10 @@ var errNotConfigured = fault.New(fault.Unavailable, "not-configured", "the query
 // login and revocation (oauth.go), the OpenID Connect provider's
 // authorization, userinfo, introspection and logout endpoints
 // (oidc_server.go, oidc_browser.go, oidc.go) and hosted login page
-// (signin.go), the key set and discovery (wellknown.go), me, check, users and roles (reads.go), histories, holders
-// and export (audit.go). Every route added here must also be added to
-// docs/openapi.yaml with x-services: [query], which the router test
-// checks.
+// (signin.go), the key set and discovery (wellknown.go), me, check, users,
+// roles and clients (reads.go), histories, holders and export (audit.go).
+// Every route added here must also be added to docs/openapi.yaml with
+// x-services: [query], which the router test checks.
 func Routes(r chi.Router, d Deps) {
 	h := &handlers{app: d.App, log: d.Telemetry.Logger, trusted: d.TrustedProxies}
 	if h.app != nil && h.app.OIDC() {
@@ -111,6 +111,8 @@ func Routes(r chi.Router, d Deps) {
 			r.Get("/users/{id}", h.user)
 			r.Get("/roles", h.roles)
 			r.Get("/roles/{name}", h.role)
+			r.Get("/clients", h.clients)
+			r.Get("/clients/{id}", h.client)
 
 			r.Get("/users/{id}/history", h.userHistory)
 			r.Get("/users/{id}/signins", h.signins)

@@ -14,8 +14,9 @@ import (
 	"github.com/authstream/authstream/services/query/internal/app"
 )
 
-// In-memory adapters of the OpenID Connect provider's ports, until the
-// client registry's projection and the per-algorithm key store back them:
+// In-memory adapters of the OpenID Connect provider's ports, for the
+// provider's tests, which set clients, keys and settings directly (the
+// service reads them from the read model and the key store):
 // Clients (app.Clients), IDKeys (app.IDTokenSigner, and the public keys
 // the Keys port must publish with the access-token keys) and Settings
 // (app.TenantSettings).

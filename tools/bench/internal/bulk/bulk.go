@@ -312,9 +312,19 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 	if err != nil {
 		return Tenant{}, w.n, fmt.Errorf("signing key: %w", err)
 	}
+	// Every tenant also holds the RS256 key of ID tokens, recorded in the
+	// same command.
+	keyTypes, keyEvents := []string{events.TypeKeyCreated}, []any{info.CreatedEvent()}
+	idInfo, created, err := w.s.Keys.Ensure(ctx, id, "RS256")
+	if err != nil {
+		return Tenant{}, w.n, fmt.Errorf("ID token key: %w", err)
+	}
+	if created && idInfo.KID != info.KID {
+		keyTypes, keyEvents = append(keyTypes, events.TypeKeyCreated), append(keyEvents, idInfo.CreatedEvent())
+	}
 	// Create tenant: tenant.created, the admin's user.registered and
-	// user.role_assigned (admin), key.created, and the admin's username
-	// claim, as one command of the platform admin.
+	// user.role_assigned (admin), the keys' key.created, and the admin's
+	// username claim, as one command of the platform admin.
 	if err := w.publish(ctx, command{
 		at: time.Now().UTC(), actor: w.s.Creator,
 		claims: []claim{{id, w.adminKey, t.AdminID}},
@@ -324,7 +334,7 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 				[]string{events.TypeUserRegistered, events.TypeUserRoleAssigned},
 				[]any{events.UserRegistered{Username: w.plan.AdminUsername, UsernameKey: w.adminKey, Credential: adminSealed},
 					events.UserRoleAssigned{Role: authz.BuiltinAdmin}}},
-			{id, events.AggregateKeySet, id, []string{events.TypeKeyCreated}, []any{info.CreatedEvent()}},
+			{id, events.AggregateKeySet, id, keyTypes, keyEvents},
 		},
 	}); err != nil {
 		return Tenant{}, w.n, err

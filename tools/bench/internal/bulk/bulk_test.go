@@ -124,8 +124,9 @@ func TestSeed_likeTheAPI(t *testing.T) {
 	if res.Users != 2*users || len(res.Tenants) != 2 {
 		t.Fatalf("Seed wrote %d users in %d tenants, want %d in 2", res.Users, len(res.Tenants), 2*users)
 	}
-	// A tenant: 4 events to create it, 2 roles, 5 users of 1, 2, 3, 1, 2 events.
-	if want := 2 * (4 + 2 + 9); res.Events != want {
+	// A tenant: 5 events to create it (two keys), 2 roles, 5 users of 1,
+	// 2, 3, 1, 2 events.
+	if want := 2 * (5 + 2 + 9); res.Events != want {
 		t.Errorf("Seed appended %d events, want %d", res.Events, want)
 	}
 	if want := res.Events + 2*(1+users); res.Messages != want {
@@ -292,6 +293,8 @@ func projectionOf(t *testing.T, ctx context.Context, dbURL, tenant string, ids [
 		   FROM ` + s + `.users WHERE tenant_id = $1`,
 		`SELECT 'role ' || name || ' ' || array_to_string(permissions, ',') || ' "' || description || '" v' || version FROM ` + s + `.roles WHERE tenant_id = $1`,
 		`SELECT 'user_role ' || user_id || ' ' || role FROM ` + s + `.user_roles WHERE tenant_id = $1`,
+		`SELECT 'client ' || client_id || ' ' || name || ' ' || type || ' v' || version FROM ` + s + `.clients WHERE tenant_id = $1`,
+		`SELECT 'client_role ' || client_id || ' ' || role FROM ` + s + `.client_roles WHERE tenant_id = $1`,
 	}
 	var out []string
 	for _, q := range queries {
