@@ -2,7 +2,6 @@ package browsertest_test
 
 import (
 	"html"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -10,19 +9,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
 
 // httpBrowser is a person's browser made of a cookie jar and nothing
 // else: it follows each redirect by hand, so that the journey sees every
 // hop, and runs no script.
 type httpBrowser struct {
-	c *http.Client
+	c *authstreamtest.Client
 }
 
 func newHTTPBrowser() *httpBrowser {
 	jar, _ := cookiejar.New(nil)
-	return &httpBrowser{c: &http.Client{Jar: jar, Timeout: stepLimit,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &httpBrowser{c: &authstreamtest.Client{HTTP: &http.Client{Jar: jar, Timeout: stepLimit,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}}
 }
 
 // hop is one answer the browser got.
@@ -37,24 +38,15 @@ type hop struct {
 // answer, with a relative Location made absolute.
 func (b *httpBrowser) send(tb testing.TB, method, u string, form url.Values) hop {
 	tb.Helper()
-	var body io.Reader
+	r := authstreamtest.Request{Method: method, URL: u}
 	if form != nil {
-		body = strings.NewReader(form.Encode())
+		r.Body = form
 	}
-	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := b.c.Do(req)
+	res, err := b.c.Send(r)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", method, u, err)
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	h := hop{url: u, status: res.StatusCode, body: string(raw)}
+	h := hop{url: u, status: res.Status, body: string(res.Body)}
 	if loc := res.Header.Get("Location"); loc != "" {
 		h.location = resolve(tb, u, loc)
 	}
