@@ -300,6 +300,8 @@ func (c *Consumer) config() jetstream.ConsumerConfig {
 	case jetstream.DeliverByStartTimePolicy:
 		t := c.startAt
 		cfg.OptStartTime = &t
+	case jetstream.DeliverAllPolicy, jetstream.DeliverLastPolicy, jetstream.DeliverNewPolicy, jetstream.DeliverLastPerSubjectPolicy:
+		// No start option.
 	}
 	return cfg
 }

@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/authstream/authstream/libs/authclient"
 	"github.com/authstream/authstream/libs/events"
@@ -31,7 +32,8 @@ func ExampleMiddleware() {
 		})
 		r.With(authclient.RequirePermission("invoices:approve")).Post("/invoices/{id}/approve", approveInvoice)
 	})
-	log.Fatal(http.ListenAndServe(":8090", r))
+	srv := &http.Server{Addr: ":8090", Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
 }
 
 func approveInvoice(http.ResponseWriter, *http.Request) {}

@@ -468,9 +468,9 @@ func TestJWKS_independentVerifier(t *testing.T) {
 			t.Parallel()
 			key := f.acme[alg]
 			tok := mustIssue(t, key, validClaims("acme"))
-			jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+			jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
 			if err != nil {
-				t.Fatalf("go-jose ParseSigned: %v", err)
+				t.Fatalf("go-jose ParseSignedCompact: %v", err)
 			}
 			if got := jws.Signatures[0].Header.KeyID; got != key.KID {
 				t.Fatalf("kid header = %q, want %q", got, key.KID)

@@ -141,7 +141,7 @@ func (b *batch) messages() []*nats.Msg {
 // the messages of an atomic batch take consecutive sequences.
 func (b *batch) result(last uint64) Result {
 	res := Result{Sequence: last}
-	seq := last - uint64(b.size())
+	seq := last - uint64(b.size()) //nolint:gosec // G115: size counts messages, it is never negative
 	seq += uint64(len(b.claims))
 	for _, a := range b.aggs {
 		seq += uint64(len(a.events))
@@ -295,7 +295,7 @@ func (s *Store) publish(ctx context.Context, b *batch) (Result, error) {
 		case outcomeUnknown:
 			uncertain = true
 		case outcomeRetry:
-		default:
+		case outcomeFailed:
 			return Result{}, fmt.Errorf("append to %s: %w", b.stream, err)
 		}
 		lastErr = err

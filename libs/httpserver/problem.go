@@ -71,6 +71,8 @@ func Status(c fault.Code) int {
 		return http.StatusTooManyRequests
 	case fault.Unavailable:
 		return http.StatusServiceUnavailable
+	case fault.Internal:
+		return http.StatusInternalServerError
 	}
 	return http.StatusInternalServerError
 }
@@ -148,6 +150,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			d = time.Second
 		}
 		h.Set("Retry-After", retryAfterSeconds(d))
+	case fault.Invalid, fault.Unprocessable, fault.Conflict, fault.NotFound, fault.Internal:
+		// No header of their own.
 	}
 
 	typ := string(code)

@@ -65,7 +65,7 @@ type Querier interface {
 // sequence is honoured once Position is at or past it for the tenant's
 // partition.
 func Position(ctx context.Context, q Querier, projection string, partition int) (uint64, error) {
-	var seq int64
+	var seq uint64 // pgx refuses a negative value rather than wrap it
 	err := q.QueryRow(ctx, `SELECT seq FROM projection_positions WHERE projection = $1 AND partition = $2`,
 		projection, partition).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -74,5 +74,5 @@ func Position(ctx context.Context, q Querier, projection string, partition int) 
 	if err != nil {
 		return 0, fmt.Errorf("position of %s partition %d: %w", projection, partition, err)
 	}
-	return uint64(seq), nil
+	return seq, nil
 }

@@ -113,12 +113,8 @@ func QuarantinedTenants(ctx context.Context, q RowsQuerier) ([]QuarantinedTenant
 		return nil, fmt.Errorf("quarantined tenants: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QuarantinedTenant, error) {
-		var (
-			t   QuarantinedTenant
-			seq int64
-		)
-		err := r.Scan(&t.Projection, &t.Tenant, &t.Partition, &seq, &t.EventID, &t.EventType, &t.Error, &t.At)
-		t.Seq = uint64(seq)
+		var t QuarantinedTenant
+		err := r.Scan(&t.Projection, &t.Tenant, &t.Partition, &t.Seq, &t.EventID, &t.EventType, &t.Error, &t.At)
 		return t, err
 	})
 	if err != nil {

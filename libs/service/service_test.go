@@ -99,7 +99,7 @@ func TestStart_unreachableNATSClosesTheListener(t *testing.T) {
 func TestRuntime_serveAndReady(t *testing.T) {
 	t.Parallel()
 	ns, url := natstest.RunServer(t)
-	var gate error = errors.New("bootstrap admin not projected yet")
+	gate := errors.New("bootstrap admin not projected yet")
 	addrs := make(chan string, 1)
 	rt, err := service.Start(t.Context(), service.Common{
 		Addr: "127.0.0.1:0", NATSURL: url, LogOut: io.Discard,

@@ -221,7 +221,7 @@ func mustCopy(tb testing.TB, src, dst string, intoDir bool) {
 
 func mustCopyFile(tb testing.TB, src, dst string) {
 	tb.Helper()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
 		tb.Fatal(err)
 	}
 	in, err := os.Open(src)

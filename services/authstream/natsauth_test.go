@@ -94,7 +94,8 @@ func (u *natsUser) mustViolation(tb testing.TB, what string) {
 	tb.Helper()
 	_ = u.nc.Flush()
 	select {
-	case <-u.violations:
+	case err := <-u.violations:
+		tb.Logf("%s: refused: %v", what, err)
 	case <-time.After(natsWait):
 		tb.Errorf("%s: no permissions violation", what)
 	}

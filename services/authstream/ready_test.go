@@ -40,7 +40,7 @@ func TestRun_readyMeansUsable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hold.Rollback(context.Background()) //nolint:errcheck // released below; this only covers a failing test
+	defer hold.Rollback(context.Background()) // released below; this only covers a failing test
 	if _, err := hold.Exec(ctx, `SELECT 1 FROM projection_checkpoints WHERE partition = $1 FOR UPDATE`,
 		events.Partition(authz.PlatformTenant)); err != nil {
 		t.Fatal(err)

@@ -119,7 +119,7 @@ func mustExec(tb testing.TB, bin string, env map[string]string) (code int, stdou
 	case err = <-done:
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
-		<-done
+		tb.Logf("killed: %v", <-done)
 		tb.Fatalf("%s still running after 60s\nstdout:\n%s\nstderr:\n%s", bin, out.String(), errOut.String())
 	}
 	var exitErr *exec.ExitError

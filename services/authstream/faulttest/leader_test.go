@@ -127,10 +127,10 @@ func TestNATS_StreamLeaderLost(t *testing.T) {
 	stored := mustReadIDs(t, rjs, events.StreamEvents)
 	found, lost, doubled := 0, 0, 0
 	for id := range acked {
-		switch n := stored[id]; {
-		case n == 1:
+		switch stored[id] {
+		case 1:
 			found++
-		case n == 0:
+		case 0:
 			lost++
 			t.Errorf("acknowledged event %s is not in the stream", id)
 		}

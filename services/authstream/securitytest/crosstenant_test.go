@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -38,6 +39,10 @@ type sweepCaller struct {
 	name               string
 	username, password string
 	tokens             tokens
+	// client and redirectURI are a registered OpenID Connect client of
+	// tenant A and its redirect URI, and auth a sealed authorization
+	// request A's authorize endpoint issued for it: a mix-up attempt at B.
+	client, redirectURI, auth string
 	// tenant is the caller's own tenant, where its refresh token must
 	// keep working after the sweep.
 	tenant string
@@ -102,9 +107,12 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	}
 	initial := seqs()
 
+	clientA, redirectA, authA := mustAuthorizationRequest(t, p, a)
 	callers := []sweepCaller{
-		{name: "acme's admin", username: a.AdminName, password: a.AdminPassword, tokens: a.Admin, tenant: tenantA, platformOps: true},
-		{name: "the platform admin", username: rootName, password: rootPassword, tokens: root, tenant: "platform"},
+		{name: "acme's admin", username: a.AdminName, password: a.AdminPassword, tokens: a.Admin, tenant: tenantA, platformOps: true,
+			client: clientA, redirectURI: redirectA, auth: authA},
+		{name: "the platform admin", username: rootName, password: rootPassword, tokens: root, tenant: "platform",
+			client: clientA, redirectURI: redirectA, auth: authA},
 	}
 	calls := 0
 	exercised := map[string]bool{}
@@ -302,6 +310,7 @@ func rewrite(tb testing.TB, r request, swap *strings.Replacer) (request, bool) {
 // knows; an enumerated one takes its first value.
 var queryValues = map[string]string{
 	"permission": "users:read",
+	"scope":      "openid",
 	"at":         "2030-01-01T00:00:00Z",
 	"as_of":      "2030-01-01T00:00:00Z",
 }
@@ -348,6 +357,14 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 				continue
 			}
 			v, ok := queryValues[prm.Name]
+			switch prm.Name {
+			case "client_id":
+				v, ok = caller.client, true
+			case "redirect_uri":
+				v, ok = caller.redirectURI, true
+			case "auth":
+				v, ok = caller.auth, true
+			}
 			if sch := prm.Schema; sch != nil && sch.Value != nil && len(sch.Value.Enum) > 0 {
 				v, ok = fmt.Sprint(sch.Value.Enum[0]), true
 			}
@@ -484,6 +501,12 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = []string{"openid"}
 		case "grace_seconds":
 			obj[name] = 0
+		case "auth":
+			obj[name] = caller.auth
+		case "csrf":
+			obj[name] = "sweep"
+		case "access_token":
+			obj[name] = caller.tokens.AccessToken
 		case "password_grant":
 			obj[name] = false
 		case "account_attempts_per_minute", "address_attempts_per_minute":
@@ -531,6 +554,12 @@ func checkRefused(tb testing.TB, op operation, r request, e answer, where string
 		if e.Status != http.StatusUnauthorized && e.Status != http.StatusForbidden && e.Status != http.StatusNotFound {
 			tb.Errorf("%s = %d %s, want 401, 403 or 404", where, e.Status, e.Body)
 		}
+	case strings.HasPrefix(op.id, "authorize") || strings.HasPrefix(op.id, "signin"):
+		// A's client, or A's sealed authorization request, at B: a mix-up,
+		// refused with an error page, never a form or a redirect.
+		if e.Status < 400 || e.Status >= 500 {
+			tb.Errorf("%s = %d %s, want a 4xx error page", where, e.Status, e.Body)
+		}
 	case r.Method == http.MethodGet:
 		if e.Status != http.StatusOK && (e.Status < 400 || e.Status >= 500) {
 			tb.Errorf("%s = %d %s, want 200 (public) or a 4xx", where, e.Status, e.Body)
@@ -568,4 +597,36 @@ func describeBody(r request) string {
 		return "JSON with " + strings.Join(slices.Sorted(maps.Keys(b)), ", ")
 	}
 	return "no body"
+}
+
+// mustAuthorizationRequest registers a public OpenID Connect client in
+// tenant a and has a's authorize endpoint start a request for it, without
+// following the redirect: it returns the client, its redirect URI and the
+// sealed request the hosted page carries (the auth parameter).
+func mustAuthorizationRequest(tb testing.TB, p *platform, a authstreamtest.Tenant) (client, redirectURI, auth string) {
+	tb.Helper()
+	redirectURI = "https://" + a.ID + ".example/callback"
+	reg := p.Must(tb, request{Method: http.MethodPost, URL: p.Command + "/t/" + a.ID + "/clients", Bearer: a.Admin.AccessToken,
+		Body: map[string]any{"name": "sweep", "type": "public", "redirect_uris": []string{redirectURI}}}, http.StatusCreated)
+	client = reg.Str("client_id")
+	q := url.Values{
+		"client_id": {client}, "redirect_uri": {redirectURI}, "response_type": {"code"}, "scope": {"openid"},
+		"state": {"s"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
+	}
+	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequest(http.MethodGet, p.Query+"/t/"+a.ID+"/oauth/authorize?"+q.Encode(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Consistency-Token", reg.Token())
+	res, err := noFollow.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || loc.Query().Get("auth") == "" {
+		tb.Fatalf("authorize at %s = %d, Location %q: want a redirect to the sign-in page", a.ID, res.StatusCode, res.Header.Get("Location"))
+	}
+	return client, redirectURI, loc.Query().Get("auth")
 }

@@ -83,7 +83,7 @@ func (e *exchange) String() string {
 // issued returns the tokens an answer hands out.
 func issued(a answer) []string {
 	var out []string
-	for _, k := range []string{"access_token", "refresh_token"} {
+	for _, k := range []string{"access_token", "refresh_token", "id_token", "client_secret"} {
 		if s := a.Str(k); s != "" {
 			out = append(out, s)
 		}

@@ -5,15 +5,21 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -202,6 +208,20 @@ func TestSecrets_NeverLeak(t *testing.T) {
 		optional(request{Method: http.MethodGet, URL: p.Query + path, Bearer: ada}, http.StatusOK)
 	}
 
+	// OpenID Connect: a confidential client and its rotated secret, a
+	// service account's token, and the authorization code flow of a public
+	// client through the hosted page (PKCE verifier, code, browser session
+	// and CSRF cookies).
+	reg := cmd(ada, http.MethodPost, "/t/acme/clients", map[string]any{"name": "billing service", "type": "confidential",
+		"grant_types": []string{"client_credentials"}, "scopes": []string{"openid"}}, http.StatusCreated)
+	svc := reg.Str("client_id")
+	rotated := cmd(ada, http.MethodPost, "/t/acme/clients/"+svc+"/secret", map[string]any{"grace_seconds": 60}, http.StatusOK)
+	for _, secret := range []string{reg.Str("client_secret"), rotated.Str("client_secret")} {
+		p.Must(t, request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token", Consistency: ctOf(rotated),
+			Body: form("grant_type", "client_credentials", "client_id", svc, "client_secret", secret)}, http.StatusOK)
+	}
+	verifier, flow := mustCodeFlow(t, p, ada, carolNewPassword)
+
 	// Let the projector apply everything before reading the logs.
 	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada, Consistency: ctOf(deleted)}, http.StatusOK)
 
@@ -217,6 +237,10 @@ func TestSecrets_NeverLeak(t *testing.T) {
 		}
 	}
 	sec.addBinary("the KEK", p.kek)
+	sec.addText("PKCE code verifier", verifier, 0)
+	for _, f := range flow {
+		sec.addText(f.name, f.value, f.answer)
+	}
 
 	evts := p.ReadStream(t, events.StreamEvents)
 	acts := p.ReadStream(t, events.StreamActivity)
@@ -384,7 +408,7 @@ func (s *secretSet) addBinary(name string, v []byte) {
 		"hex":                 []byte(hex.EncodeToString(v)),
 		"hex (upper case)":    []byte(strings.ToUpper(hex.EncodeToString(v))),
 		"JSON byte array":     jsonBytes(v),
-		"Go byte slice %v":    []byte(fmt.Sprint(v)),
+		"Go byte slice %v":    []byte(fmt.Sprint(v)), //nolint:staticcheck // QF1010: the byte slice's own form, [1 2 3], is the needle
 		"Go quoted string %q": []byte(fmt.Sprintf("%q", v)[1 : len(fmt.Sprintf("%q", v))-1]),
 	}
 	s.list = append(s.list, secret{name: name, needles: n})
@@ -579,4 +603,109 @@ func quoteShort(s string) string {
 		s = s[:12] + "…"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// flowSecret is a secret of the authorization code flow, and the number of
+// the answer that handed it out (0: none may show it).
+type flowSecret struct {
+	name, value string
+	answer      int
+}
+
+// mustCodeFlow registers a public client in acme (with ada's token) and
+// signs carol in through the hosted page as a browser would, without
+// following redirects: authorize, the sign-in page, the form, the code
+// exchange with PKCE. It records every answer for the scan and returns
+// the verifier and the flow's other secrets (the code, the cookies) with
+// the answers that handed them out.
+func mustCodeFlow(tb testing.TB, p *platform, ada, password string) (string, []flowSecret) {
+	tb.Helper()
+	const redirect = "https://app.acme.example/callback"
+	reg := p.Must(tb, request{Method: http.MethodPost, URL: p.Command + "/t/acme/clients", Bearer: ada,
+		Body: map[string]any{"name": "spa", "type": "public", "redirect_uris": []string{redirect}}}, http.StatusCreated)
+	client := reg.Str("client_id")
+	verifier := "verifier-" + strings.Repeat("k7Q2", 12)
+	sum := sha256.Sum256([]byte(verifier))
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var secrets []flowSecret
+	send := func(method, target string, body url.Values, consistency string) answer {
+		tb.Helper()
+		var rd io.Reader
+		if body != nil {
+			rd = strings.NewReader(body.Encode())
+		}
+		req, err := http.NewRequest(method, target, rd)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if consistency != "" {
+			req.Header.Set("Consistency-Token", consistency)
+		}
+		res, err := browser.Do(req)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer res.Body.Close()
+		data, err := io.ReadAll(res.Body)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		a := answer{Status: res.StatusCode, Header: res.Header, Body: data}
+		p.record(tb, request{Method: method, URL: target}, a)
+		n := len(p.answers())
+		for _, c := range res.Cookies() {
+			if c.Value != "" {
+				secrets = append(secrets, flowSecret{"cookie " + c.Name, c.Value, n})
+			}
+		}
+		return a
+	}
+	q := url.Values{"client_id": {client}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid profile"},
+		"state": {"st-1"}, "nonce": {"nonce-1"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"}}
+	authz := send(http.MethodGet, p.Query+"/t/acme/oauth/authorize?"+q.Encode(), nil, reg.Token())
+	page := authz.Header.Get("Location")
+	if authz.Status/100 != 3 || page == "" {
+		tb.Fatalf("authorize = %d %s", authz.Status, authz.Body)
+	}
+	// The page is named under the public URL, which this test does not
+	// serve: the same path on the query service's own address.
+	if u, err := url.Parse(page); err == nil {
+		page = p.Query + u.RequestURI()
+	}
+	form := send(http.MethodGet, page, nil, "")
+	if form.Status != http.StatusOK {
+		tb.Fatalf("sign-in page = %d %s", form.Status, form.Body)
+	}
+	fields := url.Values{"username": {"carol"}, "password": {password}}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)"`).FindAllSubmatch(form.Body, -1) {
+		fields.Set(string(m[1]), html.UnescapeString(string(m[2])))
+	}
+	target, err := url.Parse(page)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	target.RawQuery = ""
+	signed := send(http.MethodPost, target.String(), fields, "")
+	back, err := url.Parse(signed.Header.Get("Location"))
+	if signed.Status/100 != 3 || err != nil || back.Query().Get("code") == "" {
+		tb.Fatalf("sign-in = %d Location %q %s", signed.Status, signed.Header.Get("Location"), signed.Body)
+	}
+	code := back.Query().Get("code")
+	secrets = append(secrets, flowSecret{"authorization code", code, len(p.answers())})
+	tok := p.Must(tb, request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token",
+		Body: url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+			"client_id": {client}, "code_verifier": {verifier}}}, http.StatusOK)
+	if tok.Str("id_token") == "" {
+		tb.Fatalf("code exchange without an ID token: %s", tok.Body)
+	}
+	return verifier, secrets
 }

@@ -140,7 +140,7 @@ func brokenAt(v Verdict, b *Break) Verdict {
 // diagnose says in words why envs[i], the first event of one aggregate's
 // history that VerifyChain refused, does not fit there.
 func diagnose(envs []events.Envelope, i int) string {
-	e, want := envs[i], uint64(i)+1
+	e, want := envs[i], uint64(i)+1 //nolint:gosec // G115: i indexes envs
 	hasVersion := func(from int, v uint64) bool {
 		return slices.ContainsFunc(envs[from:], func(x events.Envelope) bool { return x.Version == v })
 	}

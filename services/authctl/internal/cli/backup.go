@@ -192,7 +192,7 @@ func backupStream(ctx context.Context, nc *nats.Conn, dir, name string, progress
 	if err != nil {
 		return manifestStream{}, fmt.Errorf("backup: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // for the failure paths: closed and checked below
 	h := sha256.New()
 	info, err := snapshot.Snapshot(ctx, nc, name, io.MultiWriter(f, h), snapshot.WithProgress(progress))
 	if errors.Is(err, snapshot.ErrStreamNotFound) {
@@ -225,7 +225,7 @@ func checkSnapshotFile(path string, want snapshot.State) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only
 	c, err := snapshot.Inspect(f)
 	if err != nil {
 		return err
@@ -246,8 +246,9 @@ func writeManifest(dir string, m manifest) error {
 	if err != nil {
 		return fmt.Errorf("backup: manifest: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	// Both are for the failure paths: the file is closed and renamed below.
+	defer os.Remove(tmp.Name()) //nolint:errcheck // see above
+	defer tmp.Close()           //nolint:errcheck // see above
 	if _, err := tmp.Write(append(raw, '\n')); err != nil {
 		return fmt.Errorf("backup: manifest: %w", err)
 	}

@@ -147,7 +147,7 @@ func verifyBackupFile(dir string, s manifestStream) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
@@ -188,7 +188,7 @@ func restoreStream(ctx context.Context, nc *nats.Conn, dir string, s manifestStr
 	if err != nil {
 		return snapshot.State{}, fmt.Errorf("restore: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only
 	st, err := snapshot.Restore(ctx, nc, s.Name, s.Config, s.State, f, snapshot.WithProgress(progress))
 	if err != nil {
 		if strings.Contains(err.Error(), "replicas") {

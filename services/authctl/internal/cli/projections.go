@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -277,7 +278,7 @@ func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 		fmt.Fprintf(in.env.Err, "rebuilding %s (job %s)\n", what, j.ID)
 		total := int64(-1) // a spinner until the total is known
 		if j.Total > 0 {
-			total = int64(j.Total)
+			total = count64(j.Total)
 		}
 		bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(in.env.Err),
@@ -296,8 +297,8 @@ func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 		if bar == nil {
 			return
 		}
-		if j.Total > 0 && bar.GetMax64() != int64(j.Total) {
-			bar.ChangeMax64(int64(j.Total))
+		if j.Total > 0 && bar.GetMax64() != count64(j.Total) {
+			bar.ChangeMax64(count64(j.Total))
 		}
 		switch {
 		case j.Partitions > 0:
@@ -305,7 +306,7 @@ func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 		case j.Tenants > 0:
 			bar.Describe(fmt.Sprintf("%d/%d tenants rebuilt", j.TenantsDone, j.Tenants))
 		}
-		_ = bar.Set64(int64(j.Applied))
+		_ = bar.Set64(count64(j.Applied))
 	}
 	show(j)
 
@@ -367,6 +368,16 @@ func projectionsRebuild(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 		}
 	}
 	return nil
+}
+
+// count64 returns a job's count as the progress bar holds it (int64); a
+// count past that range, which only a broken answer can carry, shows as
+// the largest the bar holds instead of a negative one.
+func count64(n uint64) int64 {
+	if n > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(n)
 }
 
 // parseSince reads --since: an RFC 3339 time, or a positive duration

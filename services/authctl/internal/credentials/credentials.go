@@ -172,13 +172,13 @@ func (s Store) update(change func(*file)) error {
 	if err != nil {
 		return fmt.Errorf("write credentials: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // after the rename there is nothing to remove
+	defer os.Remove(tmp.Name()) //nolint:errcheck // after the rename there is nothing to remove
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("write credentials: %w", err)
 	}
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("write credentials: %w", err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -165,7 +165,7 @@ func readKeyValues(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only
 	kv := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -198,12 +198,12 @@ func writeNew(path, body string) (created bool, err error) {
 		return false, fmt.Errorf("create %s: %w", path, err)
 	}
 	if _, err := f.WriteString(body); err != nil {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()
+		_ = os.Remove(path)
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(path)
+		_ = os.Remove(path)
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return true, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -168,8 +169,17 @@ func (p *plan) add(st eventstore.Stored) error {
 		return err
 	}
 	at := env.OccurredAt.UTC()
+	if env.Version > math.MaxInt64 {
+		return fmt.Errorf("version %d is past the range of the version columns", env.Version)
+	}
 	version := int64(env.Version)
-	switch e := payload.(type) {
+	ev, ok := payload.(events.AccountEvent)
+	if !ok {
+		// Sign-ins, sessions, codes and browser sessions live on
+		// AUTH_ACTIVITY, which this projection does not read.
+		return nil
+	}
+	switch e := ev.(type) {
 	case events.TenantCreated:
 		s := p.tenant(env.AggregateID)
 		if s.exists == present {
@@ -293,9 +303,9 @@ func (p *plan) add(st eventstore.Stored) error {
 	case events.ClientDeleted:
 		return p.deleteClient(env)
 
-	default:
-		// Key, sign-in and session events are not part of this projection:
-		// they are consumed (the checkpoint passes them) without effect.
+	case events.KeyCreated, events.KeyRetired:
+		// Keys are state of the key store, not of this projection: their
+		// events are consumed (the checkpoint passes them) without effect.
 	}
 	return nil
 }

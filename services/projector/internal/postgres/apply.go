@@ -141,11 +141,11 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 		}
 	}
 	var (
-		cp      int64
+		cp      uint64
 		state   string
 		held    []string
 		actions bool
-		passed  []int64
+		passed  []uint64
 		known   = map[string]bool{}
 	)
 	b := &pgx.Batch{}
@@ -164,7 +164,7 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 		  JOIN projection_generations g ON g.projection = $1 AND g.generation = $2
 		 WHERE c.projection = $3 AND c.partition = $4
 		   FOR UPDATE OF c`,
-		t.Projection, t.Generation, t.Key(), partition, int64(last), ReasonSkippedByOperator).QueryRow(func(row pgx.Row) error {
+		t.Projection, t.Generation, t.Key(), partition, last, ReasonSkippedByOperator).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&cp, &state, &held, &actions, &passed)
 	})
 	if len(lookup) > 0 {
@@ -180,7 +180,7 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 		return Result{}, ErrRetired
 	}
 	gt.learn(known)
-	res := Result{From: uint64(cp), To: uint64(cp), Actions: actions}
+	res := Result{From: cp, To: cp, Actions: actions}
 
 	evs := batch
 	for len(evs) > 0 && evs[0].Sequence <= res.From {
@@ -192,7 +192,7 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 		passed: map[uint64]bool{}, known: known,
 	}
 	for _, s := range passed {
-		r.passed[uint64(s)] = true
+		r.passed[s] = true
 	}
 	if err := r.apply(ctx, tx, evs); err != nil {
 		return Result{}, err
@@ -211,7 +211,7 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 	w := &pgx.Batch{}
 	if res.To != res.From {
 		w.Queue(`UPDATE projection_checkpoints SET seq = $3, updated_at = now() WHERE projection = $1 AND partition = $2`,
-			t.Key(), partition, int64(res.To))
+			t.Key(), partition, res.To)
 		if state == StateActive {
 			a.changes.note(t, partition, res.From, res.To, r.applied, tenantsOf(res.Quarantined))
 		}
@@ -336,7 +336,7 @@ func undecodable(partition int, d *eventstore.DecodeError) SkippedMessage {
 func queueQuarantine(b *pgx.Batch, t Target, q *Quarantine, announce bool) {
 	b.Queue(`INSERT INTO projection_tenant_quarantine (projection, tenant, partition, seq, subject, event_id, event_type, error)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING quarantined_at`,
-		t.Key(), q.Tenant, q.Partition, int64(q.Seq), q.Subject, q.EventID, q.EventType, q.Error).QueryRow(func(row pgx.Row) error {
+		t.Key(), q.Tenant, q.Partition, q.Seq, q.Subject, q.EventID, q.EventType, q.Error).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&q.At)
 	})
 	if announce {
@@ -355,7 +355,7 @@ func queueSkipped(b *pgx.Batch, projection string, ms []SkippedMessage) {
 	for _, m := range ms {
 		b.Queue(`INSERT INTO projection_skipped_messages (projection, seq, partition, subject, tenant, event_id, event_type, reason, error)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (projection, seq) DO NOTHING`,
-			projection, int64(m.Seq), m.Partition, m.Subject, m.Tenant, m.EventID, m.EventType, m.Reason, m.Error)
+			projection, m.Seq, m.Partition, m.Subject, m.Tenant, m.EventID, m.EventType, m.Reason, m.Error)
 	}
 }
 

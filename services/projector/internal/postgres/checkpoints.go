@@ -12,7 +12,7 @@ import (
 // for one of its quarantined tenants to be retried or skipped (actions), and
 // whether its generation is retired (or gone).
 func PartitionState(ctx context.Context, q Querier, t Target, p int) (cp uint64, actions, retired bool, err error) {
-	var seq int64
+	var seq uint64
 	var state string
 	err = q.QueryRow(ctx, `
 		SELECT c.seq, g.state,
@@ -28,7 +28,7 @@ func PartitionState(ctx context.Context, q Querier, t Target, p int) (cp uint64,
 	if err != nil {
 		return 0, false, false, fmt.Errorf("read checkpoint: %w", err)
 	}
-	return uint64(seq), actions, state == StateRetired, nil
+	return seq, actions, state == StateRetired, nil
 }
 
 // Checkpoint reads one checkpoint, locking its row when lock is set (q is
@@ -38,18 +38,19 @@ func Checkpoint(ctx context.Context, q Querier, key string, partition int, lock 
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	var seq int64
+	var seq uint64
 	if err := q.QueryRow(ctx, sql, key, partition).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("checkpoint of %s partition %d: %w", key, partition, err)
 	}
-	return uint64(seq), nil
+	return seq, nil
 }
 
 // TryLock takes the advisory lock of a partition of t on conn, for the
 // life of its session, and reports whether it got it.
 func TryLock(ctx context.Context, conn *pgx.Conn, t Target, p int) (bool, error) {
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, t.LockKey(), int32(p)).Scan(&ok); err != nil {
+	part := int32(p) //nolint:gosec // G115: p is a partition, below events.Partitions
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, t.LockKey(), part).Scan(&ok); err != nil {
 		return false, fmt.Errorf("advisory lock: %w", err)
 	}
 	return ok, nil
@@ -71,7 +72,11 @@ func HeldLocks(ctx context.Context, q Querier) (map[LockID]bool, error) {
 	out := map[LockID]bool{}
 	var k, p int64
 	_, err = pgx.ForEachRow(rows, []any{&k, &p}, func() error {
-		out[LockID{int32(k), int32(p)}] = true
+		// pg_locks shows a lock's int4 keys as oids. Ours are never
+		// negative (LockKey, partitions), so they read back exactly;
+		// another program's key past int32 wraps to a negative one, which
+		// is none of ours.
+		out[LockID{int32(k), int32(p)}] = true //nolint:gosec // G115: see above
 		return nil
 	})
 	return out, err
@@ -96,9 +101,7 @@ func ActiveCheckpoints(ctx context.Context, q Querier) ([]ActiveCheckpoint, erro
 	}
 	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActiveCheckpoint, error) {
 		var c ActiveCheckpoint
-		var seq int64
-		err := r.Scan(&c.Key, &c.Partition, &seq)
-		c.Seq = uint64(seq)
+		err := r.Scan(&c.Key, &c.Partition, &c.Seq)
 		return c, err
 	})
 	if err != nil {

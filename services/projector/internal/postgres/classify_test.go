@@ -74,6 +74,11 @@ func TestApplier_ApplyBatch_Classifies(t *testing.T) {
 		{"a permission that does not parse", func(tenant string) eventstore.Stored {
 			return stored(g.Envelope(t, tenant, events.AggregateRole, "broken", events.TypeRoleDefined, events.RoleDefined{Permissions: []string{"Not A Permission"}}))
 		}, ""},
+		{"a version past the range of the version columns", func(tenant string) eventstore.Stored {
+			e := g.Envelope(t, tenant, events.AggregateTenant, tenant, events.TypeTenantDisabled, events.TenantDisabled{})
+			e.Version = 1 << 63
+			return stored(e)
+		}, ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

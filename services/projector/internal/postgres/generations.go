@@ -82,13 +82,13 @@ func Compare(ctx context.Context, q Querier, oldKey, newKey string) (old, cur ma
 	var (
 		key string
 		p   int
-		seq int64
+		seq uint64
 	)
 	_, err = pgx.ForEachRow(rows, []any{&key, &p, &seq}, func() error {
 		if key == oldKey {
-			old[p] = uint64(seq)
+			old[p] = seq
 		} else {
-			cur[p] = uint64(seq)
+			cur[p] = seq
 		}
 		return nil
 	})
@@ -116,18 +116,18 @@ func Swap(ctx context.Context, pool *pgxpool.Pool, old, next Target, wait time.D
 	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
 		return false, fmt.Errorf("swap: %w", err)
 	}
-	prev := map[int]int64{}
+	prev := map[int]uint64{}
 	rows, err := tx.Query(ctx, `SELECT partition, seq FROM projection_checkpoints WHERE projection = $1 ORDER BY partition FOR UPDATE`, old.Key())
 	if err != nil {
 		return false, fmt.Errorf("swap: %w", err)
 	}
 	var p int
-	var seq int64
+	var seq uint64
 	if _, err := pgx.ForEachRow(rows, []any{&p, &seq}, func() error { prev[p] = seq; return nil }); err != nil {
 		return false, fmt.Errorf("swap: %w", err)
 	}
 	deadline := time.Now().Add(wait)
-	cur := map[int]int64{}
+	cur := map[int]uint64{}
 	for {
 		rows, err := tx.Query(ctx, `SELECT partition, seq FROM projection_checkpoints WHERE projection = $1`, next.Key())
 		if err != nil {
@@ -160,7 +160,7 @@ func Swap(ctx context.Context, pool *pgxpool.Pool, old, next Target, wait time.D
 	b.Queue(`SELECT readmodel_accounts_publish($1)`, next.Schema)
 	queueNotice(b, readmodel.QuarantineNotice{Projection: next.Projection, Reset: true})
 	for p, s := range cur {
-		b.Queue(`SELECT pg_notify($1, $2)`, readmodel.NotifyChannel, Position(next.Projection, p, uint64(s)))
+		b.Queue(`SELECT pg_notify($1, $2)`, readmodel.NotifyChannel, Position(next.Projection, p, s))
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return false, fmt.Errorf("swap: %w", err)

@@ -90,12 +90,8 @@ func Partitions(ctx context.Context, q Querier) ([]PartitionRow, error) {
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PartitionRow, error) {
-		var (
-			s   PartitionRow
-			seq int64
-		)
-		err := r.Scan(&s.Projection, &s.Generation, &s.State, &s.Partition, &seq, &s.UpdatedAt)
-		s.Checkpoint = uint64(seq)
+		var s PartitionRow
+		err := r.Scan(&s.Projection, &s.Generation, &s.State, &s.Partition, &s.Checkpoint, &s.UpdatedAt)
 		return s, err
 	})
 	if err != nil {
@@ -130,13 +126,9 @@ func Quarantines(ctx context.Context, q Querier, projection string) ([]Quarantin
 		return nil, fmt.Errorf("quarantined tenants: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Quarantine, error) {
-		var (
-			qt  Quarantine
-			seq int64
-		)
-		err := r.Scan(&qt.Projection, &qt.Generation, &qt.State, &qt.Tenant, &qt.Partition, &seq, &qt.Subject, &qt.EventID,
+		var qt Quarantine
+		err := r.Scan(&qt.Projection, &qt.Generation, &qt.State, &qt.Tenant, &qt.Partition, &qt.Seq, &qt.Subject, &qt.EventID,
 			&qt.EventType, &qt.Error, &qt.At, &qt.Action, &qt.ActionAt)
-		qt.Seq = uint64(seq)
 		return qt, err
 	})
 	if err != nil {
@@ -161,12 +153,8 @@ func SkippedMessages(ctx context.Context, q Querier, projection string, before u
 		return nil, fmt.Errorf("skipped messages: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SkippedMessage, error) {
-		var (
-			m   SkippedMessage
-			seq int64
-		)
-		err := r.Scan(&seq, &m.Partition, &m.Subject, &m.Tenant, &m.EventID, &m.EventType, &m.Reason, &m.Error, &m.At)
-		m.Seq = uint64(seq)
+		var m SkippedMessage
+		err := r.Scan(&m.Seq, &m.Partition, &m.Subject, &m.Tenant, &m.EventID, &m.EventType, &m.Reason, &m.Error, &m.At)
 		return m, err
 	})
 	if err != nil {
@@ -184,9 +172,9 @@ func OperatorSkips(ctx context.Context, q Querier, projection, tenant string) (m
 		return nil, fmt.Errorf("skipped events of %s: %w", tenant, err)
 	}
 	out := map[uint64]bool{}
-	var seq int64
+	var seq uint64
 	_, err = pgx.ForEachRow(rows, []any{&seq}, func() error {
-		out[uint64(seq)] = true
+		out[seq] = true
 		return nil
 	})
 	if err != nil {
@@ -258,9 +246,7 @@ func requestActions(ctx context.Context, pool *pgxpool.Pool, key, where string, 
 	}
 	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Quarantine, error) {
 		qt := Quarantine{Projection: name, Generation: gen}
-		var seq int64
-		err := r.Scan(&qt.Tenant, &qt.Partition, &seq, &qt.Subject, &qt.EventID, &qt.EventType, &qt.Error, &qt.At, &qt.Action, &qt.ActionAt)
-		qt.Seq = uint64(seq)
+		err := r.Scan(&qt.Tenant, &qt.Partition, &qt.Seq, &qt.Subject, &qt.EventID, &qt.EventType, &qt.Error, &qt.At, &qt.Action, &qt.ActionAt)
 		return qt, err
 	})
 	if err != nil {
@@ -283,7 +269,7 @@ type Pending struct {
 // in tx, reading the tenant's events up to the checkpoint.
 func TakeActions(ctx context.Context, tx pgx.Tx, t Target, p int) (Pending, error) {
 	var (
-		seq   int64
+		seq   uint64
 		state string
 	)
 	err := tx.QueryRow(ctx, `
@@ -307,15 +293,13 @@ func TakeActions(ctx context.Context, tx pgx.Tx, t Target, p int) (Pending, erro
 	}
 	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Quarantine, error) {
 		qt := Quarantine{Projection: t.Projection, Generation: t.Generation}
-		var s int64
-		err := r.Scan(&qt.Tenant, &qt.Partition, &s, &qt.Subject, &qt.EventID, &qt.EventType, &qt.Error, &qt.At, &qt.Action, &qt.ActionAt)
-		qt.Seq = uint64(s)
+		err := r.Scan(&qt.Tenant, &qt.Partition, &qt.Seq, &qt.Subject, &qt.EventID, &qt.EventType, &qt.Error, &qt.At, &qt.Action, &qt.ActionAt)
 		return qt, err
 	})
 	if err != nil {
 		return Pending{}, fmt.Errorf("read actions: %w", err)
 	}
-	return Pending{Checkpoint: uint64(seq), Active: state == StateActive, Actions: qs}, nil
+	return Pending{Checkpoint: seq, Active: state == StateActive, Actions: qs}, nil
 }
 
 // TenantOutcome is what replaying a tenant's events did.
@@ -472,7 +456,7 @@ func queueTenantState(b *pgx.Batch, t Target, tenant string, stopped *Quarantine
 			subject = excluded.subject, event_id = excluded.event_id, event_type = excluded.event_type,
 			error = excluded.error, quarantined_at = now(), action = NULL, action_at = NULL
 		RETURNING quarantined_at`,
-		t.Key(), tenant, stopped.Partition, int64(stopped.Seq), stopped.Subject, stopped.EventID, stopped.EventType, stopped.Error).
+		t.Key(), tenant, stopped.Partition, stopped.Seq, stopped.Subject, stopped.EventID, stopped.EventType, stopped.Error).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&stopped.At) })
 	if announce {
 		queueNotice(b, readmodel.QuarantineNotice{Projection: t.Projection, Tenant: tenant, Quarantined: true, Seq: stopped.Seq})

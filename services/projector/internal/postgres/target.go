@@ -4,6 +4,10 @@
 // quarantine, the advisory locks that choose a partition's worker, and the
 // announcements the query service listens to. It knows nothing of NATS:
 // the events it applies come from the caller.
+//
+// Stream sequences are uint64 here and bigint in the tables: they are
+// passed to pgx and scanned from it as uint64, and pgx refuses a value
+// the other side cannot hold rather than wrap it.
 package postgres
 
 import (

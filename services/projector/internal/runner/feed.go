@@ -284,7 +284,7 @@ func (f *feed) dispatch(ctx context.Context, batch []eventstore.Stored, corrupt 
 	for i := range batch {
 		f.parts[i] = -1
 		if p, ok := subjectPartition(batch[i].Subject); ok && subs[p] != nil && batch[i].Sequence >= from[p] {
-			f.parts[i] = int8(p)
+			f.parts[i] = int8(p) //nolint:gosec // G115: subjectPartition returns a partition, below events.Partitions
 			count[p]++
 		}
 	}
@@ -344,7 +344,7 @@ func (s *feedSub) push(ctx context.Context, batch []eventstore.Stored, parts []i
 		}
 		s.mu.Lock()
 	}
-	p := int8(s.partition)
+	p := int8(s.partition) //nolint:gosec // G115: a partition, below events.Partitions
 	for i := range batch {
 		if parts[i] == p {
 			s.queue = append(s.queue, batch[i])

@@ -247,7 +247,8 @@ func (s *Supervisor) acquire(ctx context.Context, wg *sync.WaitGroup) {
 				st = &slotState{}
 				s.slots[k] = st
 			}
-			if st.running || now.Before(st.next) || held[postgres.LockID{Key: t.LockKey(), Partition: int32(p)}] {
+			lock := postgres.LockID{Key: t.LockKey(), Partition: int32(p)} //nolint:gosec // G115: p is a partition, below events.Partitions
+			if st.running || now.Before(st.next) || held[lock] {
 				continue
 			}
 			st.running = true
@@ -352,6 +353,7 @@ type worker struct {
 // error or the end of ctx.
 func (w *worker) consume(ctx context.Context, cp uint64) error {
 	s, t, p := w.s, w.t, w.p
+	batchSize := uint64(s.opt.BatchSize) //nolint:gosec // G115: positive, the options default it
 	r, err := s.feeds.open(ctx, t, p, cp)
 	if err != nil {
 		return err
@@ -365,7 +367,7 @@ func (w *worker) consume(ctx context.Context, cp uint64) error {
 		// already and only in flight: fill the transaction up before
 		// applying it. Close to the head, apply what came at once, so that
 		// the lag stays low.
-		for err == nil && len(batch) > 0 && len(batch) < s.opt.CatchUpBatchSize && r.Pending() >= uint64(s.opt.BatchSize) {
+		for err == nil && len(batch) > 0 && len(batch) < s.opt.CatchUpBatchSize && r.Pending() >= batchSize {
 			n := len(batch)
 			batch, err = r.FetchAppend(ctx, batch, s.opt.CatchUpBatchSize-n, s.opt.Idle)
 			if len(batch) == n && err == nil {
@@ -492,6 +494,7 @@ func (s *Supervisor) applyOne(ctx context.Context, conn *pgx.Conn, t postgres.Ta
 			return postgres.Result{}, err
 		}
 	}
+	//nolint:gosec // G115: a stream sequence, below 2^63 (a stream would need 9.2e18 messages)
 	span.SetAttributes(attribute.Int64("checkpoint", int64(res.To)), attribute.Int("applied", res.Applied))
 	return res, nil
 }

@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		}
 	}
 	if o.ProfileDir != "" {
-		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+		if err := os.MkdirAll(o.ProfileDir, 0o750); err != nil {
 			return fmt.Errorf("-cpuprofile: %w", err)
 		}
 	}

@@ -104,7 +104,9 @@ func Run(ctx context.Context, cfg Config, op Op) *Result {
 					t.lat.Record(d)
 				case Shed:
 					t.shed++
-				default:
+				case Failed:
+					fallthrough
+				default: // or no Outcome at all
 					t.failed++
 				}
 			}
@@ -156,7 +158,9 @@ func Paced(ctx context.Context, rate float64, workers int, d time.Duration, op O
 					t.lat.Record(dur)
 				case Shed:
 					t.shed++
-				default:
+				case Failed:
+					fallthrough
+				default: // or no Outcome at all
 					t.failed++
 				}
 			}

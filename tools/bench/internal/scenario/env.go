@@ -177,12 +177,15 @@ func (e *Env) profile(name string) func() {
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		e.logf("cpu profile %s: %v", path, err)
-		f.Close()
+		_ = f.Close()
 		return func() {}
 	}
 	return func() {
 		pprof.StopCPUProfile()
-		f.Close()
+		if err := f.Close(); err != nil {
+			e.logf("cpu profile %s: %v", path, err)
+			return
+		}
 		e.logf("  cpu profile: %s", path)
 	}
 }

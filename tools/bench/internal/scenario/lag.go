@@ -169,8 +169,8 @@ func runLag(ctx context.Context, e *Env) error {
 	}
 	summary := Row{Scenario: "highest rate with bounded lag", Clients: lagWorkers, Ratio: math.NaN(),
 		Bound: "p99 " + formatDuration(boundedLag)}
-	switch {
-	case best == 0:
+	switch best {
+	case 0:
 		summary.Notes = fmt.Sprintf("none of the rates tried kept lag p99 under %s with %.0f%% of the rate achieved and nothing left unapplied", formatDuration(boundedLag), 100*boundedShare)
 	default:
 		summary.Rate = bestRow.Rate

@@ -137,6 +137,7 @@ func (m memory) String() string {
 		parts = append(parts, p.name+" "+mib(p.bytes))
 	}
 	return fmt.Sprintf("VmRSS %s (peak %s); Go heap live %s (sampled, by allocating code: %s), in use %s; %d goroutines; read model DB %s; JetStream store %s",
+		//nolint:gosec // G115: heap sizes, far below 2^63
 		mib(m.rss), mib(m.hwm), mib(int64(m.heapAlloc)), strings.Join(parts, ", "), mib(int64(m.heapInuse)), m.goroutines, mib(m.dbBytes), mib(m.logBytes))
 }
 
@@ -153,8 +154,11 @@ func (e *Env) heapProfile(name string) {
 		e.logf("heap profile %s: %v", path, err)
 		return
 	}
-	defer f.Close()
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+	err = pprof.Lookup("heap").WriteTo(f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		e.logf("heap profile %s: %v", path, err)
 		return
 	}
@@ -170,7 +174,7 @@ func procStatus(field string) int64 {
 	if err != nil {
 		return -1
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), ":")

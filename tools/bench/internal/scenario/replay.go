@@ -35,7 +35,11 @@ func runReplay(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	seeded, err := topUp(ctx, e, p, uint64(e.opts.ReplayEvents))
+	want := uint64(0)
+	if e.opts.ReplayEvents > 0 {
+		want = uint64(e.opts.ReplayEvents)
+	}
+	seeded, err := topUp(ctx, e, p, want)
 	if err != nil {
 		return err
 	}
@@ -119,7 +123,7 @@ func topUp(ctx context.Context, e *Env, p *platform.Platform, want uint64) (stri
 		return fmt.Sprintf("%d events written by the earlier scenarios, none seeded for the replay", have), nil
 	}
 	perTenant := uint64(4 + len(seedRoles()) + replayUsers*(1+replayUserRoles))
-	tenants := int((want - have + perTenant - 1) / perTenant)
+	tenants := int((want - have + perTenant - 1) / perTenant) //nolint:gosec // G115: at most want, which was an int
 	plan := seedPlan("r", tenants, replayUsers, false)
 	plan.UserRoles = func(i int) []string {
 		// Offsets 0, 3 and 6 (mod 10) name distinct roles.

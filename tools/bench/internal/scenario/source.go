@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"encoding/binary"
 	"net"
 	"sync/atomic"
 )
@@ -13,10 +14,11 @@ var sources atomic.Uint32
 // .0 and .255 of each /24.
 func nextSource() net.IP {
 	for {
-		n := sources.Add(1) + 1<<16
-		if b := byte(n); b == 0 || b == 255 {
+		var ip [4]byte
+		binary.BigEndian.PutUint32(ip[:], sources.Add(1)+1<<16)
+		if ip[3] == 0 || ip[3] == 255 {
 			continue
 		}
-		return net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))
+		return net.IPv4(127, ip[1], ip[2], ip[3])
 	}
 }

@@ -90,19 +90,22 @@ func (m *Mirror) Apply(ctx context.Context, e authclient.Event) error {
 			ON CONFLICT (consumer) DO NOTHING`, m.consumer); err != nil {
 			return fmt.Errorf("position: %w", err)
 		}
-		var last int64
+		// Sequences are uint64 here and bigint in the table: pgx converts
+		// them both ways, and refuses (rather than wraps) a value the
+		// other side cannot hold.
+		var last uint64
 		if err := tx.QueryRow(ctx, `SELECT last_sequence FROM usermirror_positions WHERE consumer = $1 FOR UPDATE`,
 			m.consumer).Scan(&last); err != nil {
 			return fmt.Errorf("position: %w", err)
 		}
-		if e.Sequence <= uint64(last) {
+		if e.Sequence <= last {
 			return nil
 		}
 		if err := apply(ctx, tx, e); err != nil {
 			return fmt.Errorf("apply %s %s at sequence %d: %w", e.Type, e.ID, e.Sequence, err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE usermirror_positions SET last_sequence = $2 WHERE consumer = $1`,
-			m.consumer, int64(e.Sequence)); err != nil {
+			m.consumer, e.Sequence); err != nil {
 			return fmt.Errorf("position: %w", err)
 		}
 		return nil
@@ -150,7 +153,7 @@ func apply(ctx context.Context, tx pgx.Tx, e authclient.Event) error {
 // Position returns the stream sequence of the last event applied, 0 before
 // the first.
 func (m *Mirror) Position(ctx context.Context) (uint64, error) {
-	var last int64
+	var last uint64
 	err := m.pool.QueryRow(ctx, `SELECT last_sequence FROM usermirror_positions WHERE consumer = $1`, m.consumer).Scan(&last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
@@ -158,7 +161,7 @@ func (m *Mirror) Position(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("position: %w", err)
 	}
-	return uint64(last), nil
+	return last, nil
 }
 
 // Users returns every mirrored user, ordered by tenant and user id.

@@ -170,10 +170,10 @@ func TestMirror_Run_stopAndResume(t *testing.T) {
 		if err := m.Apply(ctx, e); err != nil {
 			return err
 		}
-		switch {
-		case n == 4:
+		switch n {
+		case 4:
 			return errors.New("acknowledgement lost")
-		case n == 8:
+		case 8:
 			cancel()
 		}
 		return nil
