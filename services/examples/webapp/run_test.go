@@ -336,7 +336,7 @@ func TestRun_refusesBadConfig(t *testing.T) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"issuer": "placeholder"})
-	})}
+	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = dead.Serve(ln) }()
 	t.Cleanup(func() { _ = dead.Close() })
 

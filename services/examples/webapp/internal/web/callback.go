@@ -96,7 +96,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var uiRaw json.RawMessage
-		if err := ui.Claims(&uiRaw); err == nil {
+		err = ui.Claims(&uiRaw)
+		if err == nil {
 			s.UserInfo, err = claimsOf(uiRaw)
 		}
 		if err != nil {

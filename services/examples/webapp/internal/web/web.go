@@ -152,7 +152,7 @@ func random() string {
 // that it comes back with the provider's top-level redirect to the
 // callback), Secure over https; maxAge < 0 deletes it.
 func (h *Handler) setCookie(w http.ResponseWriter, name, value, path string, maxAge time.Duration) {
-	c := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode}
+	c := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode} //nolint:gosec // G124: Secure follows the public URL; over plain http (a development address) a browser would drop a Secure cookie
 	if maxAge < 0 {
 		c.MaxAge = -1
 	} else {
