@@ -29,7 +29,7 @@ GOLANGCI_LINT := $(GOTOOLS_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 # default, e.g. make lint LINT_MODULES="libs/authn services/projector".
 LINT_MODULES ?= $(patsubst $(CURDIR)/%,%,$(MODULES))
 
-.PHONY: run build test fmt-check vet lint fuzz bench tidy clean postgres
+.PHONY: run build test fmt-check vet lint fuzz bench tidy clean postgres chromium
 
 ## run: build and start the all-in-one binary (embedded NATS, the three services)
 run: postgres build
@@ -41,7 +41,7 @@ build:
 	$(GO) build -o bin/ $(addprefix ./,$(wildcard $(BINARIES)))
 
 ## test: gofmt check, go vet and go test (seed corpora of fuzz targets included) in every module
-test: postgres fmt-check
+test: postgres chromium fmt-check
 	@failed=""; \
 	for m in $(MODULES); do \
 		rel=$${m#$(CURDIR)/}; race=""; \
@@ -100,3 +100,9 @@ clean:
 ## postgres: make sure PostgreSQL accepts connections (idempotent)
 postgres:
 	@scripts/ensure-postgres
+
+## chromium: make sure Debian's chromium is installed for the browser journeys
+##           (idempotent; installs it as root). Without it the rest of the
+##           suite still runs: the journeys skip, or fail when CI is set.
+chromium:
+	@scripts/ensure-chromium || echo "make: the browser journeys will skip without chromium (and fail with CI set)"

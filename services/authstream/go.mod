@@ -14,8 +14,10 @@ require (
 	github.com/authstream/authstream/libs/service v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0
 	github.com/authstream/authstream/services/command v0.0.0
+	github.com/authstream/authstream/services/examples/webapp v0.0.0
 	github.com/authstream/authstream/services/projector v0.0.0
 	github.com/authstream/authstream/services/query v0.0.0
+	github.com/chromedp/chromedp v0.23.1
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-jose/go-jose/v4 v4.1.9
@@ -37,12 +39,14 @@ require (
 	github.com/bmatcuk/doublestar/v4 v4.10.4 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/dennwc/varint v1.0.0 // indirect
 	github.com/edsrzf/mmap-go v1.2.1-0.20241212181136-fad1cd13edbd // indirect
 	github.com/facette/natsort v0.0.0-20181210072756-2cd4dd1e2dcb // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/go-chi/chi/v5 v5.5.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
@@ -140,3 +144,5 @@ replace github.com/authstream/authstream/libs/fault => ../../libs/fault
 replace github.com/authstream/authstream/libs/keystore => ../../libs/keystore
 
 replace github.com/authstream/authstream/libs/service => ../../libs/service
+
+replace github.com/authstream/authstream/services/examples/webapp => ../examples/webapp
