@@ -92,8 +92,9 @@ type clientAnswer struct {
 
 // secretShownOnce is what authctl says, on standard error, when it prints
 // a client secret.
-const secretShownOnce = //nolint:gosec // G101: a message about a secret, not one
-	"authctl: the client secret is shown this once: store it now (it is kept only as a hash)\n"
+//
+//nolint:gosec // G101: a message about a secret, not one
+const secretShownOnce = "authctl: the client secret is shown this once: store it now (it is kept only as a hash)\n"
 
 // clientsWrite runs clients create (create true) and clients update.
 func clientsWrite(create bool) func(context.Context, *inv, *flag.FlagSet, []string) error {
