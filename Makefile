@@ -40,8 +40,8 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(addprefix ./,$(wildcard $(BINARIES)))
 
-## test: gofmt check, go vet and go test (seed corpora of fuzz targets included) in every module
-test: postgres chromium fmt-check
+## test: gofmt check, golangci-lint, go vet and go test (seed corpora of fuzz targets included) in every module
+test: postgres chromium fmt-check lint
 	@failed=""; \
 	for m in $(MODULES); do \
 		rel=$${m#$(CURDIR)/}; race=""; \
