@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/authstream/authstream/libs/fault"
@@ -154,6 +156,9 @@ func Swap(ctx context.Context, pool *pgxpool.Pool, old, next Target, wait time.D
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if err := lockViews(ctx, tx, time.Now().Add(max(wait, 10*time.Second))); err != nil {
+		return false, fmt.Errorf("swap: %w", err)
+	}
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE projection_generations SET state = 'retired', retired_at = now() WHERE projection = $1 AND generation = $2`, old.Projection, old.Generation)
 	b.Queue(`UPDATE projection_generations SET state = 'active', activated_at = now() WHERE projection = $1 AND generation = $2`, next.Projection, next.Generation)
@@ -171,6 +176,69 @@ func Swap(ctx context.Context, pool *pgxpool.Pool, old, next Target, wait time.D
 	return true, nil
 }
 
+// viewLockTimeout bounds each try of a swap to take the read model's views,
+// well below PostgreSQL's deadlock_timeout (1 s by default): see lockViews.
+const viewLockTimeout = "100ms"
+
+// lockViews takes, inside tx, the read model's views (those of the current
+// schema that read a generation's tables) in ACCESS EXCLUSIVE mode, which
+// publishing a generation needs, and holds them to the commit.
+//
+// Readers take the views of a query one at a time, in the query's order.
+// A swap waiting for them one at a time in another order can close a
+// cycle with a reader: PostgreSQL then aborts whichever of the two has
+// waited deadlock_timeout first, and that may be the reader, whose request
+// fails. So each try waits at most viewLockTimeout for all of them, gives
+// way when that fails (rolling back to a savepoint releases what it took)
+// and tries again a little later, until deadline: a reader is never the
+// one aborted, and waits at most viewLockTimeout behind a try.
+func lockViews(ctx context.Context, tx pgx.Tx, deadline time.Time) error {
+	var views []string
+	rows, err := tx.Query(ctx, `SELECT viewname FROM pg_views WHERE schemaname = current_schema() AND definition ~ 'rm_accounts_'
+		ORDER BY viewname`)
+	if err != nil {
+		return fmt.Errorf("list views: %w", err)
+	}
+	if views, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return fmt.Errorf("list views: %w", err)
+	}
+	if len(views) == 0 {
+		return nil
+	}
+	ids := make([]string, len(views))
+	for i, v := range views {
+		ids[i] = pgx.Identifier{v}.Sanitize()
+	}
+	lock := `LOCK TABLE ` + strings.Join(ids, ", ") + ` IN ACCESS EXCLUSIVE MODE`
+	for try := 1; ; try++ {
+		b := &pgx.Batch{}
+		b.Queue(`SAVEPOINT lock_views`)
+		b.Queue(`SET LOCAL lock_timeout = '` + viewLockTimeout + `'`)
+		b.Queue(lock)
+		b.Queue(`RELEASE SAVEPOINT lock_views`)
+		err := tx.SendBatch(ctx, b).Close()
+		if err == nil {
+			_, err = tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`)
+			return err
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" { // lock_not_available
+			return fmt.Errorf("lock views: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT lock_views`); err != nil {
+			return fmt.Errorf("lock views: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lock views: readers held them through %d tries", try)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(10+rand.IntN(40)) * time.Millisecond): //nolint:gosec // G404: jitter, not a secret
+		}
+	}
+}
+
 // Retire removes a retired generation: its checkpoint and quarantine rows
 // (its workers, finding no checkpoint, stop) and its schema. Dropping the
 // schema waits for transactions still using the old tables; when that
@@ -185,8 +253,10 @@ func Retire(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, t Target)
 		log.WarnContext(ctx, "projection rebuild: cannot delete old checkpoints", "projection", key, "error", err)
 	}
 	var err error
-	for range 20 {
-		if err = DropSchema(ctx, pool, t.Schema, "2s"); err == nil || ctx.Err() != nil {
+	for range 100 {
+		// A short lock timeout, as for a swap: dropping the tables must
+		// give way to a reader still on them rather than deadlock with it.
+		if err = DropSchema(ctx, pool, t.Schema, viewLockTimeout); err == nil || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
