@@ -262,10 +262,11 @@ type IDTokenSigner interface {
 }
 
 // TenantSettings gives a tenant's settings document (tenant.settings_changed),
-// the zero document when the tenant set none. The OpenID Connect provider
-// reads display_name (the hosted login page's title; absent, the tenant
-// id) and password_grant (absent, the password grant is on). Failures are
-// fault.Unavailable or fault.Internal.
+// the zero document when the tenant set none, with the display name in
+// effect (the tenant's name when the document sets none). The OpenID
+// Connect provider reads display_name (the hosted login page's title;
+// empty, the tenant id) and password_grant (absent, the password grant is
+// on). Failures are fault.Unavailable or fault.Internal.
 type TenantSettings interface {
 	TenantSettings(ctx context.Context, tenant string) (events.TenantSettings, error)
 }

@@ -20,10 +20,15 @@ var (
 
 // TenantSettings returns tenant's settings document as the last
 // tenant.settings_changed left it (the empty document when it never changed
-// its settings), or app.ErrUnknownTenant.
+// its settings), with the display name in effect: the tenant's name when
+// the document sets none. It returns app.ErrUnknownTenant for a tenant the
+// read model does not hold.
 func (s *Store) TenantSettings(ctx context.Context, tenant string) (events.TenantSettings, error) {
-	var doc []byte
-	err := s.pool.QueryRow(ctx, `SELECT settings FROM tenants WHERE tenant_id = $1`, tenant).Scan(&doc)
+	var (
+		doc  []byte
+		name string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT settings, name FROM tenants WHERE tenant_id = $1`, tenant).Scan(&doc, &name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return events.TenantSettings{}, app.ErrUnknownTenant
 	}
@@ -33,6 +38,9 @@ func (s *Store) TenantSettings(ctx context.Context, tenant string) (events.Tenan
 	var set events.TenantSettings
 	if err := json.Unmarshal(doc, &set); err != nil {
 		return events.TenantSettings{}, fault.Wrap(fault.Internal, fmt.Errorf("settings of tenant %s: %w", tenant, err), "internal error")
+	}
+	if set.DisplayName == "" {
+		set.DisplayName = name
 	}
 	return set, nil
 }
