@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +21,10 @@ import (
 var version = "dev"
 
 func main() {
+	// The services log through loggers of their own; a library that logs
+	// through the default one (the OpenID Connect library announces each
+	// route it registers at info) is heard from at warn and above.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal, restore the default handling: a second Ctrl-C
 	// kills a drain that hangs.
