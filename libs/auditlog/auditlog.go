@@ -22,9 +22,25 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/authstream/authstream/libs/events"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
+
+// IsLeaf reports whether a message of AUTH_EVENTS stored on subject,
+// whose body decoded as the envelope e (events.ParseEnvelope), is a leaf
+// of its tenant's tree, and so a line of the tenant's export: it is when
+// it is stored on the subject of its own tenant, aggregate and id
+// (auth.evt.<tenant>.<aggregate>.<id>.<partition of the tenant>). A message
+// whose body is no envelope, or that names another tenant, aggregate or id
+// than its subject, is no event of the platform and no leaf of anybody's
+// tree. The rule names no aggregate and no event type on purpose: which
+// messages are leaves must never change, or a new release would change
+// the roots of trees already signed.
+func IsLeaf(subject string, e events.Envelope) bool {
+	want := events.SubjectPrefixEvents + "." + e.Tenant + "." + e.Aggregate + "." + e.AggregateID + "." + strconv.Itoa(events.Partition(e.Tenant))
+	return subject == want && events.ValidToken(e.Tenant) && events.ValidToken(e.Aggregate) && events.ValidToken(e.AggregateID)
+}
 
 // LeafData returns the data of the leaf an event is in its tenant's tree:
 // the 32 bytes of its hash member, hex-decoded. An event's hash covers its

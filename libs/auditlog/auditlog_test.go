@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/authstream/authstream/libs/auditlog"
+	"github.com/authstream/authstream/libs/events"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -173,4 +175,32 @@ func FuzzParseCheckpoint(f *testing.F) {
 			t.Fatalf("the text of %+v reads back as %+v, %v", c, again, err)
 		}
 	})
+}
+
+func TestIsLeaf(t *testing.T) {
+	t.Parallel()
+	e := events.Envelope{Tenant: "acme", Aggregate: "user", AggregateID: "u1"}
+	own := events.StoredSubject("acme", "user", "u1")
+	for _, tc := range []struct {
+		name    string
+		subject string
+		env     events.Envelope
+		want    bool
+	}{
+		{name: "on its own subject", subject: own, env: e, want: true},
+		{name: "an aggregate this release does not know", subject: "auth.evt.acme.webhook.w1." + strconv.Itoa(events.Partition("acme")),
+			env: events.Envelope{Tenant: "acme", Aggregate: "webhook", AggregateID: "w1"}, want: true},
+		{name: "another tenant's subject", subject: events.StoredSubject("globex", "user", "u1"), env: e},
+		{name: "another id", subject: events.StoredSubject("acme", "user", "u2"), env: e},
+		{name: "another partition", subject: events.Subject("acme", "user", "u1") + ".99", env: e},
+		{name: "no partition", subject: events.Subject("acme", "user", "u1"), env: e},
+		{name: "the activity stream", subject: "auth.act.acme.user.u1." + strconv.Itoa(events.Partition("acme")), env: e},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := auditlog.IsLeaf(tc.subject, tc.env); got != tc.want {
+				t.Fatalf("IsLeaf(%q) = %v, want %v", tc.subject, got, tc.want)
+			}
+		})
+	}
 }

@@ -320,3 +320,18 @@ func (s *Store) followAudit(u jetstream.KeyValueEntry) bool {
 	s.rememberAudit(tenant, u.Revision(), set)
 	return true
 }
+
+// AuditPublicKeys returns the public parts of AuditKeys, in its order: the
+// key that signs now first. A tenant without audit keys gives
+// fault.NotFound.
+func (s *Store) AuditPublicKeys(ctx context.Context, tenant string) ([]ed25519.PublicKey, error) {
+	keys, err := s.AuditKeys(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ed25519.PublicKey, len(keys))
+	for i, k := range keys {
+		out[i] = k.Public
+	}
+	return out, nil
+}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/authstream/authstream/libs/auditlog"
 	"github.com/authstream/authstream/libs/eventstore"
-	"github.com/authstream/authstream/services/projector/internal/accounts"
 	"github.com/authstream/authstream/services/projector/internal/merkle"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -18,12 +17,12 @@ import (
 // audit_tree_hashes), in the transaction that moves the checkpoint.
 //
 // A tenant's leaves are exactly the lines of its export (GET
-// /t/{t}/audit/events): the messages on its subjects that are events of
-// the platform (accounts.Check), in stream order, whether or not the
-// accounts tables can apply them. A tree never quarantines: an event its
-// tenant's projection holds, an event of a tenant never created and an
-// event an operator skipped are leaves all the same; a message that is no
-// event of the platform is none (and no line of the export).
+// /t/{t}/audit/events): the events stored on its subjects, each on the
+// subject of its own aggregate (auditlog.IsLeaf), in stream order, whether
+// or not the accounts tables can apply them. A tree never quarantines: an
+// event its tenant's projection holds, an event of a tenant never created
+// and an event an operator skipped are leaves all the same; a message that
+// is no event of the platform is none (and no line of the export).
 
 // GrownTree is a tenant's tree after a batch appended to it.
 type GrownTree struct {
@@ -135,7 +134,7 @@ func (tr *trees) queueAppend(w *pgx.Batch, partition int, read treeRead, evs []e
 	var order []string
 	leaves := map[string][]tlog.Hash{}
 	for _, st := range evs {
-		if accounts.Check(st) != nil {
+		if !auditlog.IsLeaf(st.Subject, st.Envelope) {
 			continue
 		}
 		h, err := auditlog.LeafHash(st.Envelope.Hash)
