@@ -109,7 +109,7 @@ func TestApplier_ApplyBatch_Trees(t *testing.T) {
 	stray.Envelope.Tenant = "globex"
 	stored = append(stored[:11:11], append([]eventstore.Stored{stray}, stored[11:]...)...)
 	for i := range stored {
-		stored[i].Sequence = uint64(i + 1) //nolint:gosec // G115: a test index
+		stored[i].Sequence = uint64(i + 1)
 	}
 
 	byPartition := map[int][]eventstore.Stored{}
