@@ -62,20 +62,11 @@ func Example_verifyExport() {
 		_ = events.Chain("", 1, &e)
 		export = append(export, e)
 	}
-	var hashes []tlog.Hash
-	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			out[i] = hashes[x]
-		}
-		return out, nil
-	})
-	for i, e := range export {
-		leaf, _ := auditlog.LeafData(e.Hash)
-		h, _ := tlog.StoredHashes(int64(i), leaf, r)
-		hashes = append(hashes, h...)
+	var tree auditlog.Tree
+	for _, e := range export {
+		_ = tree.Append(e.Hash)
 	}
-	root, _ := tlog.TreeHash(3, r)
+	root, _ := tree.Root(3)
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := auditlog.NewSigner("auth.example.com/t/acme", priv)
 	checkpoint, _ := auditlog.Sign(auditlog.Checkpoint{Origin: "auth.example.com/t/acme", Size: 3, Root: root}, signer)

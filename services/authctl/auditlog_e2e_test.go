@@ -167,6 +167,42 @@ func (r *logRun) export(tb testing.TB, tenant string) ([][]byte, []string) {
 	return data, lines
 }
 
+// proof gets a proof of tenant's log (kind inclusion or consistency) for
+// the parameters a=av and b=bv, which its answer must repeat, and returns
+// its hashes.
+func (r *logRun) proof(tb testing.TB, tenant, kind, a string, av int64, b string, bv int64) []tlog.Hash {
+	tb.Helper()
+	status, raw := r.send(tb, "GET", r.c.ends.Query, tenant, "/t/"+tenant+"/audit/proof/"+kind,
+		url.Values{a: {strconv.FormatInt(av, 10)}, b: {strconv.FormatInt(bv, 10)}}, nil)
+	var p map[string]json.RawMessage
+	if status != http.StatusOK || json.Unmarshal(raw, &p) != nil ||
+		string(p[a]) != strconv.FormatInt(av, 10) || string(p[b]) != strconv.FormatInt(bv, 10) {
+		tb.Fatalf("%s proof %s=%d %s=%d of %s: %d %s", kind, a, av, b, bv, tenant, status, raw)
+	}
+	var hs []tlog.Hash
+	if err := json.Unmarshal(p["hashes"], &hs); err != nil {
+		tb.Fatalf("%s proof of %s: %v", kind, tenant, err)
+	}
+	return hs
+}
+
+// settled waits until the tenant's latest checkpoint covers its whole
+// export, and returns the export's hashes.
+func (r *logRun) settled(tb testing.TB, tenant string) [][]byte {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, _ := r.export(tb, tenant)
+		if cp, err := auditlog.Unverified(r.checkpoint(tb, tenant)); err == nil && cp.Size == int64(len(data)) {
+			return data
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no checkpoint covers %s's export of %d events", tenant, len(data))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // tlogTree is the tree over export lines' hashes, computed with tlog
 // alone: the stored hashes, read by index.
 type tlogTree []tlog.Hash
@@ -280,16 +316,8 @@ func TestAuditLog_EndToEnd(t *testing.T) {
 				if m >= n {
 					continue
 				}
-				var p struct {
-					From, To int64
-					Hashes   []tlog.Hash
-				}
-				status, raw := r.send(t, "GET", r.c.ends.Query, ten, "/t/"+ten+"/audit/proof/consistency",
-					url.Values{"from": {strconv.FormatInt(m, 10)}, "to": {strconv.FormatInt(n, 10)}}, nil)
-				if status != http.StatusOK || json.Unmarshal(raw, &p) != nil || p.From != m || p.To != n {
-					t.Fatalf("consistency %d..%d of %s: %d %s", m, n, ten, status, raw)
-				}
-				if err := tlog.CheckTree(p.Hashes, n, rn, m, rm); err != nil {
+				p := r.proof(t, ten, "consistency", "from", m, "to", n)
+				if err := tlog.CheckTree(p, n, rn, m, rm); err != nil {
 					t.Fatalf("consistency %d..%d of %s: %v", m, n, ten, err)
 				}
 			}
@@ -298,16 +326,8 @@ func TestAuditLog_EndToEnd(t *testing.T) {
 		size := int64(len(data))
 		for range 10 {
 			i := r.rng.Int64N(size)
-			var p struct {
-				Index, Size int64
-				Hashes      []tlog.Hash
-			}
-			status, raw := r.send(t, "GET", r.c.ends.Query, ten, "/t/"+ten+"/audit/proof/inclusion",
-				url.Values{"index": {strconv.FormatInt(i, 10)}, "size": {strconv.FormatInt(size, 10)}}, nil)
-			if status != http.StatusOK || json.Unmarshal(raw, &p) != nil || p.Index != i || p.Size != size {
-				t.Fatalf("inclusion %d/%d of %s: %d %s", i, size, ten, status, raw)
-			}
-			if err := tlog.CheckRecord(p.Hashes, size, roots[size], i, tlog.RecordHash(data[i])); err != nil {
+			p := r.proof(t, ten, "inclusion", "index", i, "size", size)
+			if err := tlog.CheckRecord(p, size, roots[size], i, tlog.RecordHash(data[i])); err != nil {
 				t.Fatalf("inclusion %d/%d of %s: %v", i, size, ten, err)
 			}
 		}
@@ -344,20 +364,7 @@ func TestAuditLog_EndToEnd(t *testing.T) {
 // log and verifies the export and its tampered copies against it.
 func verifyOffline(t *testing.T, r *logRun) {
 	c, dir := r.c, t.TempDir()
-	// Settle: a checkpoint that covers the whole export.
-	var data [][]byte
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		data, _ = r.export(t, "acme")
-		n := r.checkpoint(t, "acme")
-		if cp, err := auditlog.Unverified(n); err == nil && cp.Size == int64(len(data)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint covers acme's export")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	data := r.settled(t, "acme")
 	ckpt, export := filepath.Join(dir, "acme.ckpt"), filepath.Join(dir, "acme.jsonl")
 	out := c.must(t, "", "audit", "checkpoint", "--tenant", "acme", "--out", ckpt)
 	_, key, ok := strings.Cut(strings.TrimSpace(out), "its verifier key: ")
@@ -445,17 +452,7 @@ func verifyOffline(t *testing.T, r *logRun) {
 		r.command(t, "acme")
 	}
 	later := filepath.Join(dir, "acme-later.ckpt")
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		data, _ = r.export(t, "acme")
-		if cp, err := auditlog.Unverified(r.checkpoint(t, "acme")); err == nil && cp.Size == int64(len(data)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint covers acme's longer export")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	data = r.settled(t, "acme")
 	c.must(t, "", "audit", "export", "--tenant", "acme", "--out", export)
 	c.mustFail(t, 1, fmt.Sprintf("authctl: not the log the checkpoint signs, from line %d: the checkpoint signs %d events, the export holds %d",
 		len(lines)+1, len(lines), len(data)), "", "audit", "verify", export, "--checkpoint", ckpt, "--key", key)
@@ -473,7 +470,7 @@ func verifyOffline(t *testing.T, r *logRun) {
 	}
 	r.command(t, "acme")
 	rotated := filepath.Join(dir, "acme-rotated.ckpt")
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		n := r.checkpoint(t, "acme")
 		if _, err := auditlog.Open(n, key); err != nil {

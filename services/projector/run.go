@@ -18,6 +18,7 @@ import (
 	"github.com/authstream/authstream/libs/config"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/httpserver"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
 	"github.com/authstream/authstream/services/projector/internal/runner"
@@ -125,8 +126,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.KEK == nil {
 		rt.Log.WarnContext(ctx, "AUTH_KEK is not set: the tenants' audit trees are kept, but no checkpoint is signed")
 	} else {
-		keys := &auditKeys{js: rt.JetStream, kek: cfg.KEK}
-		defer func() { err = errors.Join(err, keys.close()) }()
+		keys := auditKeys{keystore.NewLazy(rt.JetStream, cfg.KEK)}
+		defer func() { err = errors.Join(err, keys.Close()) }()
 		deps.Checkpoints = &runner.CheckpointOptions{Keys: keys, PublicURL: publicURL, Interval: cfg.CheckpointInterval}
 	}
 	operator, err := httpapi.NewOperator(httpapi.OperatorConfig{Projections: deps, PublicURL: publicURL})

@@ -53,6 +53,23 @@ var auditCommands = []*command{
 		},
 		run: auditVerify,
 	},
+	{
+		name: "audit checkpoint", synopsis: "[--tenant T] --out FILE",
+		summary: "keep the latest signed checkpoint of a tenant's log in FILE, and print its verifier key (needs audit:read)",
+		flags: func(fs *flag.FlagSet) {
+			tenantFlag(fs)
+			fs.String("out", "", "the `file` to write the signed checkpoint to (replaced if it exists)")
+		},
+		run: auditCheckpoint,
+	},
+	{
+		name: "audit consistency", synopsis: "OLD NEW [--key KEY]...",
+		summary: "prove that checkpoint NEW extends checkpoint OLD: the log only grew (needs audit:read)",
+		flags: func(fs *flag.FlagSet) {
+			keyFlag(fs)
+		},
+		run: auditConsistency,
+	},
 }
 
 // auditEvent is an event of a history as the query service sends it: the
@@ -222,15 +239,21 @@ type exportResult struct {
 	File   string `json:"file"`
 }
 
-func auditExport(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+// outAndTenant reads the --out and --tenant of a command that writes a
+// file and takes no argument.
+func (in *inv) outAndTenant(fs *flag.FlagSet, args []string) (out, tenant string, err error) {
 	if err := wantArgs(args); err != nil {
-		return err
+		return "", "", err
 	}
-	out := flagString(fs, "out")
-	if out == "" {
-		return usageErrorf("--out is required")
+	if out = flagString(fs, "out"); out == "" {
+		return "", "", usageErrorf("--out is required")
 	}
-	tenant, err := in.tenant(flagString(fs, "tenant"))
+	tenant, err = in.tenant(flagString(fs, "tenant"))
+	return out, tenant, err
+}
+
+func auditExport(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+	out, tenant, err := in.outAndTenant(fs, args)
 	if err != nil {
 		return err
 	}

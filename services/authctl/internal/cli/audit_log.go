@@ -20,26 +20,6 @@ import (
 // auditors, prove offline that an export is exactly the log they sign,
 // and that a later checkpoint extends an earlier one.
 
-var auditLogCommands = []*command{
-	{
-		name: "audit checkpoint", synopsis: "[--tenant T] --out FILE",
-		summary: "keep the latest signed checkpoint of a tenant's log in FILE, and print its verifier key (needs audit:read)",
-		flags: func(fs *flag.FlagSet) {
-			tenantFlag(fs)
-			fs.String("out", "", "the `file` to write the signed checkpoint to (replaced if it exists)")
-		},
-		run: auditCheckpoint,
-	},
-	{
-		name: "audit consistency", synopsis: "OLD NEW [--key KEY]...",
-		summary: "prove that checkpoint NEW extends checkpoint OLD: the log only grew (needs audit:read)",
-		flags: func(fs *flag.FlagSet) {
-			keyFlag(fs)
-		},
-		run: auditConsistency,
-	},
-}
-
 func keyFlag(fs *flag.FlagSet) {
 	fs.Var(&stringList{}, "key", "a note verifier `key` (name+hash+base64), or a file holding such keys one a line (repeatable; default the keys the query service publishes)")
 }
@@ -54,14 +34,7 @@ type checkpointResult struct {
 }
 
 func auditCheckpoint(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
-	if err := wantArgs(args); err != nil {
-		return err
-	}
-	out := flagString(fs, "out")
-	if out == "" {
-		return usageErrorf("--out is required")
-	}
-	tenant, err := in.tenant(flagString(fs, "tenant"))
+	out, tenant, err := in.outAndTenant(fs, args)
 	if err != nil {
 		return err
 	}
@@ -283,34 +256,19 @@ func verifyTree(leaves []leafLine, cp auditlog.Checkpoint) TreeVerdict {
 			return v
 		}
 	}
-	n := min(int64(len(leaves)), cp.Size)
-	var hashes []tlog.Hash
-	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			out[i] = hashes[x]
-		}
-		return out, nil
-	})
-	for i, l := range leaves[:n] {
-		data, err := auditlog.LeafData(l.hash)
-		if err != nil {
+	var tree auditlog.Tree
+	for _, l := range leaves[:min(int64(len(leaves)), cp.Size)] {
+		if err := tree.Append(l.hash); err != nil {
 			v.Line, v.Problem = l.line, err.Error()
 			return v
 		}
-		add, err := tlog.StoredHashes(int64(i), data, r)
-		if err != nil {
-			v.Line, v.Problem = l.line, err.Error()
-			return v
-		}
-		hashes = append(hashes, add...)
 	}
 	if int64(len(leaves)) < cp.Size {
 		v.Problem = fmt.Sprintf("the checkpoint signs %d events, the export holds %d: %d missing (events cut off, or whole accounts left out)",
 			cp.Size, len(leaves), cp.Size-int64(len(leaves)))
 		return v
 	}
-	root, err := tlog.TreeHash(cp.Size, r)
+	root, err := tree.Root(cp.Size)
 	if err != nil {
 		v.Problem = err.Error()
 		return v
