@@ -20,19 +20,6 @@ type Head struct {
 	Frontier []tlog.Hash
 }
 
-// frontierIndexes returns the stored-hash indexes of the frontier of a
-// tree of size n, largest subtree first: for each bit l set in n, the
-// subtree of level l that ends at leaf n-1.
-func frontierIndexes(n int64) []int64 {
-	var out []int64
-	for l := 63; l >= 0; l-- {
-		if n&(1<<l) != 0 {
-			out = append(out, tlog.StoredHashIndex(l, n>>l-1))
-		}
-	}
-	return out
-}
-
 // Check reports whether h is well formed: one frontier hash per bit set in
 // its size.
 func (h Head) Check() error {
@@ -42,63 +29,49 @@ func (h Head) Check() error {
 	return nil
 }
 
-// reader serves the hashes of the frontier and of an append in progress.
-type reader map[int64]tlog.Hash
-
-func (r reader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, x := range indexes {
-		h, ok := r[x]
-		if !ok {
-			return nil, fmt.Errorf("stored hash %d is not at hand", x)
-		}
-		out[i] = h
-	}
-	return out, nil
-}
-
-func (h Head) reader(extra int) reader {
-	r := make(reader, len(h.Frontier)+extra)
-	for i, x := range frontierIndexes(h.Size) {
-		r[x] = h.Frontier[i]
-	}
-	return r
-}
-
-// Root returns the tree hash of the head (tlog.TreeHash; the hash of the
-// empty string for an empty tree).
+// Root returns the tree hash of the head: the frontier's subtrees folded
+// from the right, as RFC 9162 defines the hash of a tree whose size is
+// not a power of two (tlog.TreeHash gives the same; the hash of the empty
+// string for an empty tree).
 func (h Head) Root() (tlog.Hash, error) {
 	if err := h.Check(); err != nil {
 		return tlog.Hash{}, err
 	}
-	return tlog.TreeHash(h.Size, h.reader(0))
+	if h.Size == 0 {
+		return tlog.TreeHash(0, nil)
+	}
+	root := h.Frontier[len(h.Frontier)-1]
+	for i := len(h.Frontier) - 2; i >= 0; i-- {
+		root = tlog.NodeHash(h.Frontier[i], root)
+	}
+	return root, nil
 }
 
 // Append returns the head with leaves (leaf hashes, tlog.RecordHash of
 // each leaf's data) appended, and the hashes the append adds to the
 // stored ones: those of indexes tlog.StoredHashCount(h.Size),
-// tlog.StoredHashCount(h.Size)+1, ... in order.
+// tlog.StoredHashCount(h.Size)+1, ... in order, as
+// tlog.StoredHashesForRecordHash makes them. Leaf n completes one subtree
+// per trailing 1 bit of n, each merging the smallest subtree of the
+// frontier with the one it has built so far, so the frontier works as a
+// stack and no stored hash is read.
 func (h Head) Append(leaves []tlog.Hash) (Head, []tlog.Hash, error) {
 	if err := h.Check(); err != nil {
 		return Head{}, nil, err
 	}
-	r := h.reader(2 * len(leaves))
-	next := tlog.StoredHashCount(h.Size)
+	frontier := make([]tlog.Hash, len(h.Frontier), len(h.Frontier)+len(leaves))
+	copy(frontier, h.Frontier)
 	added := make([]tlog.Hash, 0, 2*len(leaves))
-	for i, leaf := range leaves {
-		hs, err := tlog.StoredHashesForRecordHash(h.Size+int64(i), leaf, r)
-		if err != nil {
-			return Head{}, nil, err
+	size := h.Size
+	for _, x := range leaves {
+		added = append(added, x)
+		for n := size; n&1 == 1; n >>= 1 {
+			x = tlog.NodeHash(frontier[len(frontier)-1], x)
+			frontier = frontier[:len(frontier)-1]
+			added = append(added, x)
 		}
-		for _, x := range hs {
-			r[next] = x
-			next++
-		}
-		added = append(added, hs...)
+		frontier = append(frontier, x)
+		size++
 	}
-	out := Head{Size: h.Size + int64(len(leaves))}
-	for _, x := range frontierIndexes(out.Size) {
-		out.Frontier = append(out.Frontier, r[x])
-	}
-	return out, added, nil
+	return Head{Size: size, Frontier: frontier}, added, nil
 }
