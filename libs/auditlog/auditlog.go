@@ -38,8 +38,24 @@ import (
 // messages are leaves must never change, or a new release would change
 // the roots of trees already signed.
 func IsLeaf(subject string, e events.Envelope) bool {
-	want := events.SubjectPrefixEvents + "." + e.Tenant + "." + e.Aggregate + "." + e.AggregateID + "." + strconv.Itoa(events.Partition(e.Tenant))
-	return subject == want && events.ValidToken(e.Tenant) && events.ValidToken(e.Aggregate) && events.ValidToken(e.AggregateID)
+	// Token by token, without building the subject: it runs for every
+	// event a projector applies. A decoded envelope's tokens are valid
+	// (events.ParseEnvelope checks them); one holding a dot would span
+	// two of the subject's.
+	rest, ok := strings.CutPrefix(subject, events.SubjectPrefixEvents+".")
+	for _, tok := range []string{e.Tenant, e.Aggregate, e.AggregateID} {
+		if tok == "" || strings.IndexByte(tok, '.') >= 0 {
+			return false
+		}
+		if rest, ok = strings.CutPrefix(rest, tok); !ok {
+			return false
+		}
+		if rest, ok = strings.CutPrefix(rest, "."); !ok {
+			return false
+		}
+	}
+	p, err := strconv.Atoi(rest)
+	return err == nil && p == events.Partition(e.Tenant) && rest == strconv.Itoa(p)
 }
 
 // LeafData returns the data of the leaf an event is in its tenant's tree:

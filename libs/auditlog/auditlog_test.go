@@ -204,3 +204,13 @@ func TestIsLeaf(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkIsLeaf(b *testing.B) {
+	e := events.Envelope{Tenant: "acme", Aggregate: "user", AggregateID: "0196c5c3-11aa-7b3e-8f0e-6f2a9d1c0b22"}
+	subject := events.StoredSubject(e.Tenant, e.Aggregate, e.AggregateID)
+	for b.Loop() {
+		if !auditlog.IsLeaf(subject, e) {
+			b.Fatal("not a leaf")
+		}
+	}
+}

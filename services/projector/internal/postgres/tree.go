@@ -100,7 +100,7 @@ func (tr *trees) queueRead(b *pgx.Batch, schema string, tenants []string, out *t
 	} else {
 		out.notKept = tr.get() == treeNotKept
 	}
-	if len(tenants) == 0 {
+	if len(tenants) == 0 || out.notKept {
 		return
 	}
 	b.Queue(tr.heads, tenants).Query(func(rows pgx.Rows) error {
