@@ -43,6 +43,9 @@ func IsLeaf(subject string, e events.Envelope) bool {
 	// (events.ParseEnvelope checks them); one holding a dot would span
 	// two of the subject's.
 	rest, ok := strings.CutPrefix(subject, events.SubjectPrefixEvents+".")
+	if !ok {
+		return false
+	}
 	for _, tok := range []string{e.Tenant, e.Aggregate, e.AggregateID} {
 		if tok == "" || strings.IndexByte(tok, '.') >= 0 {
 			return false

@@ -194,6 +194,7 @@ func TestIsLeaf(t *testing.T) {
 		{name: "another id", subject: events.StoredSubject("acme", "user", "u2"), env: e},
 		{name: "another partition", subject: events.Subject("acme", "user", "u1") + ".99", env: e},
 		{name: "no partition", subject: events.Subject("acme", "user", "u1"), env: e},
+		{name: "no stream prefix", subject: "acme.user.u1." + strconv.Itoa(events.Partition("acme")), env: e},
 		{name: "the activity stream", subject: "auth.act.acme.user.u1." + strconv.Itoa(events.Partition("acme")), env: e},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

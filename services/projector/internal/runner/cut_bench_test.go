@@ -75,7 +75,7 @@ func BenchmarkCheckpointLag(b *testing.B) {
 			for i := w; i < len(tenants); i += appenders {
 				mine = append(mine, tenants[i])
 			}
-			g := projectortest.NewGen(uint64(5+w), mine...) //nolint:gosec // G115: a small index
+			g := projectortest.NewGen(uint64(5+w), mine...)
 			wg.Go(func() {
 				positions := map[string]eventstore.Position{}
 				for i := range n {
