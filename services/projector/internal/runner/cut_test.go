@@ -12,6 +12,7 @@ import (
 
 	"github.com/authstream/authstream/libs/auditlog"
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/authstream/authstream/services/projector/internal/projectortest"
 	"github.com/authstream/authstream/services/projector/internal/rebuild"
 	"github.com/authstream/authstream/services/projector/internal/runner"
@@ -189,7 +190,13 @@ func TestSupervisor_Checkpoints(t *testing.T) {
 
 	// A full rebuild fills a new generation's trees from the log: once it
 	// is live, its checkpoints continue the old ones (the worker checks
-	// that before its first cut) and match the log.
+	// that before its first cut) and match the log, and every checkpoint
+	// cut before the rebuild is proven a prefix of the latest one from the
+	// new generation's stored hashes.
+	before := map[string][]signed{}
+	for _, ten := range tenants[:3] {
+		before[ten] = checkpointsOf(t, pool, ten)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := rebuild.Full(ctx, d, "accounts", rebuild.FullOptions{Poll: 50 * time.Millisecond}); err != nil {
@@ -205,7 +212,22 @@ func TestSupervisor_Checkpoints(t *testing.T) {
 			cps := checkpointsOf(t, pool, ten)
 			return cps[len(cps)-1].size == want
 		})
-		mustMatchLog(t, pool, keys, ten, projectortest.OfTenant(all, ten))
+		cps := mustMatchLog(t, pool, keys, ten, projectortest.OfTenant(all, ten))
+		latest := cps[len(cps)-1]
+		newRoot := tlogRoot(t, projectortest.OfTenant(all, ten), latest.size)
+		for _, old := range before[ten] {
+			p, err := tlog.ProveTree(latest.size, old.size, postgres.TreeHashes{Ctx: ctx, Q: pool, Schema: "rm_accounts_2", Tenant: ten})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp, err := auditlog.Unverified([]byte(old.note))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tlog.CheckTree(p, latest.size, newRoot, old.size, cp.Root); err != nil {
+				t.Fatalf("%s: checkpoint %d from before the rebuild is not a prefix of %d after it: %v", ten, old.size, latest.size, err)
+			}
+		}
 	}
 }
 
