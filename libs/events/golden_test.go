@@ -361,6 +361,17 @@ func writeMissingGoldens(t *testing.T) {
 			{events.TypeAuthCodeReplayed, events.System, events.AuthCodeReplayed{
 				ClientID: "0195a0c4-6f1e-7c3a-9b2d-4e5f6a7b8c9d", SessionID: "0195a0c5-1a2b-7c3d-8e4f-5a6b7c8d9e0f"}},
 		}},
+		// The audit key of the tenant's verifiable log, created and
+		// retired by a rotation.
+		{events.AggregateKeySet, tenant, []step{
+			{events.TypeAuditKeyCreated, events.System, func(at time.Time) any {
+				pub, _ := base64.StdEncoding.DecodeString("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+				return events.AuditKeyCreated{KID: "3c6f0e3d2a1b9c8d", PublicKey: pub, ActiveFrom: at}
+			}},
+			{events.TypeAuditKeyRetired, tenantAdmin, func(at time.Time) any {
+				return events.AuditKeyRetired{KID: "3c6f0e3d2a1b9c8d", RetiredAt: at}
+			}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

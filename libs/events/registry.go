@@ -246,6 +246,8 @@ func newDefault() *Registry {
 
 		Define[KeyCreated](TypeKeyCreated, AggregateKeySet),
 		Define[KeyRetired](TypeKeyRetired, AggregateKeySet),
+		Define[AuditKeyCreated](TypeAuditKeyCreated, AggregateKeySet),
+		Define[AuditKeyRetired](TypeAuditKeyRetired, AggregateKeySet),
 
 		Define[ClientRegistered](TypeClientRegistered, AggregateClient),
 		Define[ClientUpdated](TypeClientUpdated, AggregateClient),

@@ -44,8 +44,10 @@ func (RoleDeleted) isRoleEvent() {}
 //sumtype:decl
 type KeySetEvent interface{ isKeySetEvent() }
 
-func (KeyCreated) isKeySetEvent() {}
-func (KeyRetired) isKeySetEvent() {}
+func (KeyCreated) isKeySetEvent()      {}
+func (KeyRetired) isKeySetEvent()      {}
+func (AuditKeyCreated) isKeySetEvent() {}
+func (AuditKeyRetired) isKeySetEvent() {}
 
 // ClientEvent is the payload of an event of the client aggregate.
 //
@@ -121,3 +123,5 @@ func (ClientSecretRotated) isAccountEvent()   {}
 func (ClientDeleted) isAccountEvent()         {}
 func (ClientRoleAssigned) isAccountEvent()    {}
 func (ClientRoleUnassigned) isAccountEvent()  {}
+func (AuditKeyCreated) isAccountEvent()       {}
+func (AuditKeyRetired) isAccountEvent()       {}

@@ -31,6 +31,9 @@ const (
 	TypeKeyCreated = "key.created"
 	TypeKeyRetired = "key.retired"
 
+	TypeAuditKeyCreated = "key.audit_created"
+	TypeAuditKeyRetired = "key.audit_retired"
+
 	TypeClientRegistered     = "client.registered"
 	TypeClientUpdated        = "client.updated"
 	TypeClientSecretRotated  = "client.secret_rotated"
@@ -231,6 +234,26 @@ type KeyCreated struct {
 type KeyRetired struct {
 	KID      string    `json:"kid"`
 	RemoveAt time.Time `json:"remove_at"`
+}
+
+// AuditKeyCreated records a tenant's new audit key: the Ed25519 key that
+// signs the checkpoints of the tenant's verifiable log from ActiveFrom on
+// (docs/auditing.md). Its public part only: the note verifier key an
+// auditor checks checkpoints with is made from it and the log's origin
+// (libs/auditlog VerifierKey). An audit key is no signing key: it is in no
+// JWKS and signs no token.
+type AuditKeyCreated struct {
+	KID        string    `json:"kid"`        // hex of the first 8 bytes of the SHA-256 of PublicKey
+	PublicKey  []byte    `json:"public_key"` // the 32 bytes of the Ed25519 public key, base64 in JSON
+	ActiveFrom time.Time `json:"active_from"`
+}
+
+// AuditKeyRetired records that an audit key signs no more checkpoints
+// from RetiredAt on. It stays published: the checkpoints it signed stay
+// verifiable.
+type AuditKeyRetired struct {
+	KID       string    `json:"kid"`
+	RetiredAt time.Time `json:"retired_at"`
 }
 
 // The client types (ClientConfig.Type).

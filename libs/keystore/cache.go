@@ -142,6 +142,9 @@ func (s *Store) follow(w jetstream.KeyWatcher) {
 		if u == nil {
 			continue // end of initial values; there are none with UpdatesOnly
 		}
+		if s.followAudit(u) {
+			continue
+		}
 		switch u.Operation() {
 		case jetstream.KeyValuePut:
 			set, err := decode(u.Value())

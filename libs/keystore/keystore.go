@@ -21,6 +21,7 @@ package keystore
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +102,9 @@ type Store struct {
 	mu      sync.Mutex
 	sets    map[string]*entry            // by tenant
 	private map[string]*authn.SigningKey // by tenant/kid; opened keys
+	// audit and auditPrivate are the same for the audit keys (audit.go).
+	audit        map[string]*auditEntry        // by tenant
+	auditPrivate map[string]ed25519.PrivateKey // by audit.<tenant>/kid
 }
 
 type config struct {
@@ -218,6 +222,9 @@ func New(ctx context.Context, js jetstream.JetStream, keyring *events.Keyring, o
 		sets:      map[string]*entry{},
 		private:   map[string]*authn.SigningKey{},
 		watchDone: make(chan struct{}),
+
+		audit:        map[string]*auditEntry{},
+		auditPrivate: map[string]ed25519.PrivateKey{},
 	}
 	watchCtx, cancel := context.WithCancel(context.Background())
 	w, err := kv.WatchAll(watchCtx, jetstream.UpdatesOnly())
@@ -424,10 +431,7 @@ func (s *Store) rotate(ctx context.Context, tenant, alg string, access bool, ove
 // another process changed the set in between, up to maxAttempts times. An
 // error of decide ends it.
 func (s *Store) change(ctx context.Context, tenant string, decide func(set *keySet, now time.Time) (*keySet, error)) error {
-	for attempt := range maxAttempts {
-		if err := backoff(ctx, attempt); err != nil {
-			return err
-		}
+	return retryConflicts(ctx, tenant, func() error {
 		rev, set, err := s.read(ctx, tenant)
 		if err != nil {
 			return err
@@ -436,12 +440,20 @@ func (s *Store) change(ctx context.Context, tenant string, decide func(set *keyS
 		if err != nil || updated == nil {
 			return err
 		}
-		switch err := s.write(ctx, tenant, rev, *updated); {
-		case err == nil:
-			return nil
-		case errors.Is(err, errConflict):
-			continue
-		default:
+		return s.write(ctx, tenant, rev, *updated)
+	})
+}
+
+// retryConflicts runs attempt, a read-modify-write of one value of the
+// bucket, again while it fails with errConflict (another process wrote
+// the value in between), up to maxAttempts times with a growing random
+// backoff.
+func retryConflicts(ctx context.Context, tenant string, attempt func() error) error {
+	for i := range maxAttempts {
+		if err := backoff(ctx, i); err != nil {
+			return err
+		}
+		if err := attempt(); !errors.Is(err, errConflict) {
 			return err
 		}
 	}

@@ -95,8 +95,8 @@ type QuarantinedTenant struct {
 	At         time.Time
 }
 
-// RowsQuerier is what QuarantinedTenants needs: a pool, a connection or a
-// transaction.
+// RowsQuerier is what QuarantinedTenants and ReadTreeHashes need: a pool,
+// a connection or a transaction.
 type RowsQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }

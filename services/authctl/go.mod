@@ -10,6 +10,7 @@ require (
 	github.com/authstream/authstream/services/authstream v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/schollz/progressbar/v3 v3.19.1
+	golang.org/x/mod v0.43.0
 	golang.org/x/term v0.48.0
 )
 
@@ -74,6 +75,7 @@ require (
 )
 
 require (
+	github.com/authstream/authstream/libs/auditlog v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0 // indirect
 	github.com/authstream/authstream/libs/service v0.0.0 // indirect
 	github.com/bmatcuk/doublestar/v4 v4.10.4 // indirect
@@ -119,3 +121,5 @@ replace github.com/authstream/authstream/services/projector => ../projector
 replace github.com/authstream/authstream/services/query => ../query
 
 replace github.com/authstream/authstream/libs/service => ../../libs/service
+
+replace github.com/authstream/authstream/libs/auditlog => ../../libs/auditlog

@@ -389,7 +389,7 @@ func runAll(parent context.Context, fns ...func(context.Context) error) error {
 // provideKEK fills the services' keyring from the data folder when AUTH_KEK
 // is unset, generating the key on first start.
 func provideKEK(cfg *Config, tel *telemetry.Telemetry) error {
-	if cfg.Command.KEK != nil && cfg.Query.KEK != nil {
+	if cfg.Command.KEK != nil && cfg.Query.KEK != nil && cfg.Projector.KEK != nil {
 		return nil
 	}
 	kek, created, err := datadir.KEK(cfg.DataDir)
@@ -412,6 +412,9 @@ func provideKEK(cfg *Config, tel *telemetry.Telemetry) error {
 	}
 	if cfg.Query.KEK == nil {
 		cfg.Query.KEK = ring
+	}
+	if cfg.Projector.KEK == nil {
+		cfg.Projector.KEK = ring // it signs the checkpoints of the tenants' logs
 	}
 	return nil
 }

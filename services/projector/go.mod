@@ -22,8 +22,11 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0
 )
 
+require golang.org/x/mod v0.43.0
+
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/authstream/authstream/libs/auditlog v0.0.0
 	github.com/authstream/authstream/libs/service v0.0.0
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
@@ -95,3 +98,5 @@ replace github.com/authstream/authstream/libs/fault => ../../libs/fault
 replace github.com/authstream/authstream/libs/keystore => ../../libs/keystore
 
 replace github.com/authstream/authstream/libs/service => ../../libs/service
+
+replace github.com/authstream/authstream/libs/auditlog => ../../libs/auditlog

@@ -13,9 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/authstream/authstream/libs/config"
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/httpserver"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/services/projector/internal/httpapi"
 	"github.com/authstream/authstream/services/projector/internal/runner"
@@ -59,6 +62,15 @@ type Config struct {
 	// Pool, when set, is used instead of opening DatabaseURL; the caller has
 	// migrated it and Run does not close it.
 	Pool *pgxpool.Pool
+	// KEK is the key-encryption keyring (AUTH_KEK) that opens the tenants'
+	// audit keys, with which the projector signs the checkpoints of their
+	// verifiable logs. Without it the trees are kept and no checkpoint is
+	// signed (a warning says so at start).
+	KEK *events.Keyring
+	// CheckpointInterval is how often at most a tenant's checkpoint is cut
+	// while its log grows (AUTH_AUDIT_CHECKPOINT_INTERVAL, default
+	// runner.DefaultCheckpointInterval).
+	CheckpointInterval time.Duration
 }
 
 // ConfigFromEnv reads the projector's variables through lookup (os.LookupEnv
@@ -71,6 +83,9 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		Common:      service.ReadCommon(r, addrVar, DefaultAddr),
 		DatabaseURL: service.ReadDatabaseURL(r),
 		PublicURL:   service.ReadPublicURL(r),
+		KEK:         service.ReadKEK(r),
+		CheckpointInterval: r.Duration("AUTH_AUDIT_CHECKPOINT_INTERVAL", runner.DefaultCheckpointInterval,
+			100*time.Millisecond, time.Hour),
 	}
 	return cfg, r.Err()
 }
@@ -107,6 +122,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = DefaultPublicURL
+	}
+	if cfg.KEK == nil {
+		rt.Log.WarnContext(ctx, "AUTH_KEK is not set: the tenants' audit trees are kept, but no checkpoint is signed")
+	} else {
+		keys := auditKeys{keystore.NewLazy(rt.JetStream, cfg.KEK)}
+		defer func() { err = errors.Join(err, keys.Close()) }()
+		deps.Checkpoints = &runner.CheckpointOptions{Keys: keys, PublicURL: publicURL, Interval: cfg.CheckpointInterval}
 	}
 	operator, err := httpapi.NewOperator(httpapi.OperatorConfig{Projections: deps, PublicURL: publicURL})
 	if err != nil {

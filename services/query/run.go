@@ -269,6 +269,7 @@ func (c Config) loginLimits() app.LoginLimits {
 var (
 	_ app.Keys          = (*keystore.Store)(nil)
 	_ app.IDTokenSigner = (*keystore.Store)(nil)
+	_ app.AuditKeys     = (*keystore.Store)(nil)
 )
 
 // newApp assembles the application on js and pool: the event store, the
@@ -294,7 +295,8 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 	// OpenID Connect provider on.
 	a, err := app.New(store, readModel, keys, hasher, cfg.KEK, cfg.PublicURL, app.WithTenantLimits(readModel),
 		app.WithTenantSettings(readModel), app.WithClients(readModel), app.WithClientRegistry(readModel), app.WithIDTokenSigner(keys),
-		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()))
+		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()),
+		app.WithAuditLog(readModel, keys))
 	if err != nil {
 		_ = keys.Close()
 		return nil, nil, err

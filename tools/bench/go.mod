@@ -19,6 +19,7 @@ require (
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/authstream/authstream/libs/auditlog v0.0.0 // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
 	github.com/authstream/authstream/libs/httpserver v0.0.0 // indirect
 	github.com/authstream/authstream/libs/service v0.0.0 // indirect
@@ -71,6 +72,7 @@ require (
 	go.opentelemetry.io/otel/sdk/metric v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
+	golang.org/x/mod v0.43.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/oauth2 v0.38.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
@@ -112,3 +114,5 @@ replace github.com/authstream/authstream/services/projector => ../../services/pr
 replace github.com/authstream/authstream/services/query => ../../services/query
 
 replace github.com/authstream/authstream/libs/service => ../../libs/service
+
+replace github.com/authstream/authstream/libs/auditlog => ../../libs/auditlog

@@ -313,6 +313,12 @@ var queryValues = map[string]string{
 	"scope":      "openid",
 	"at":         "2030-01-01T00:00:00Z",
 	"as_of":      "2030-01-01T00:00:00Z",
+	// The proofs of a tenant's verifiable log: B's first event, in B's
+	// log of one event.
+	"index": "0",
+	"size":  "1",
+	"from":  "1",
+	"to":    "1",
 }
 
 // buildRequests makes the requests of op against tenant B for caller: one

@@ -538,9 +538,22 @@ func mustOpenPrivateKeys(tb testing.TB, p *platform, revisions []streamMsg) map[
 				Alg    string        `json:"alg"`
 				Sealed events.Sealed `json:"sealed_private"`
 			} `json:"keys"`
+			// The audit keys of a tenant (the value audit.<tenant>): their
+			// Ed25519 seeds, sealed with "authstream/audit-key/<tenant>/<kid>".
+			AuditKeys []struct {
+				KID    string        `json:"kid"`
+				Sealed events.Sealed `json:"sealed_private"`
+			} `json:"audit_keys"`
 		}
 		if err := json.Unmarshal(m.Data, &set); err != nil {
 			tb.Fatalf("%s: %v", m, err)
+		}
+		for _, k := range set.AuditKeys {
+			seed, err := p.ring.Open(k.Sealed, []byte("authstream/audit-key/"+tenant+"/"+k.KID))
+			if err != nil || len(seed) != ed25519.SeedSize {
+				tb.Fatalf("%s: open audit key %s with the test's KEK: %v", m, k.KID, err)
+			}
+			out[fmt.Sprintf("audit key %s of tenant %s", k.KID, tenant)] = privateKey{der: ed25519.NewKeyFromSeed(seed), d: seed}
 		}
 		for _, k := range set.Keys {
 			der, err := p.ring.Open(k.Sealed, []byte("authstream/key/"+tenant+"/"+k.KID))

@@ -64,7 +64,8 @@ type call struct {
 	form    url.Values // a form body
 	token   string     // the bearer token, if any
 	header  http.Header
-	out     any // decodes a 2xx JSON answer when not nil
+	out     any     // decodes a 2xx JSON answer when not nil
+	raw     *[]byte // receives a 2xx answer's body as it is, when not nil
 }
 
 // do sends c and returns the answer's headers, or an *APIError for an error
@@ -115,6 +116,9 @@ func (in *inv) do(ctx context.Context, c call) (http.Header, error) {
 	}
 	if resp.StatusCode >= 400 {
 		return resp.Header, apiError(resp, raw)
+	}
+	if c.raw != nil {
+		*c.raw = raw
 	}
 	if c.out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.Unmarshal(raw, c.out); err != nil {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authstream/authstream/libs/auditlog"
 	"github.com/authstream/authstream/libs/config"
 	"github.com/schollz/progressbar/v3"
 )
@@ -42,13 +43,32 @@ var auditCommands = []*command{
 		run: auditExport,
 	},
 	{
-		name: "audit verify", synopsis: "FILE | [--tenant T] [--user ID]",
-		summary: "recompute every hash and link of an export, or of the live log; report the first broken one",
+		name: "audit verify", synopsis: "FILE [--checkpoint CKPT --key KEY] | [--tenant T] [--user ID]",
+		summary: "recompute every hash and link of an export, or of the live log; with a checkpoint, prove the export is exactly the log it signs; report the first broken line or size",
 		flags: func(fs *flag.FlagSet) {
 			tenantFlag(fs)
 			fs.String("user", "", "verify this user `id`'s account in the live log")
+			fs.String("checkpoint", "", "a signed checkpoint `file` (audit checkpoint): the export must hold exactly the events it signs, in order")
+			keyFlag(fs)
 		},
 		run: auditVerify,
+	},
+	{
+		name: "audit checkpoint", synopsis: "[--tenant T] --out FILE",
+		summary: "keep the latest signed checkpoint of a tenant's log in FILE, and print its verifier key (needs audit:read)",
+		flags: func(fs *flag.FlagSet) {
+			tenantFlag(fs)
+			fs.String("out", "", "the `file` to write the signed checkpoint to (replaced if it exists)")
+		},
+		run: auditCheckpoint,
+	},
+	{
+		name: "audit consistency", synopsis: "OLD NEW [--key KEY]...",
+		summary: "prove that checkpoint NEW extends checkpoint OLD: the log only grew (needs audit:read)",
+		flags: func(fs *flag.FlagSet) {
+			keyFlag(fs)
+		},
+		run: auditConsistency,
 	},
 }
 
@@ -219,15 +239,21 @@ type exportResult struct {
 	File   string `json:"file"`
 }
 
-func auditExport(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+// outAndTenant reads the --out and --tenant of a command that writes a
+// file and takes no argument.
+func (in *inv) outAndTenant(fs *flag.FlagSet, args []string) (out, tenant string, err error) {
 	if err := wantArgs(args); err != nil {
-		return err
+		return "", "", err
 	}
-	out := flagString(fs, "out")
-	if out == "" {
-		return usageErrorf("--out is required")
+	if out = flagString(fs, "out"); out == "" {
+		return "", "", usageErrorf("--out is required")
 	}
-	tenant, err := in.tenant(flagString(fs, "tenant"))
+	tenant, err = in.tenant(flagString(fs, "tenant"))
+	return out, tenant, err
+}
+
+func auditExport(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+	out, tenant, err := in.outAndTenant(fs, args)
 	if err != nil {
 		return err
 	}
@@ -374,7 +400,11 @@ func (in *inv) openEvents(ctx context.Context, tenant, user string) (*http.Respo
 }
 
 func auditVerify(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
-	tenantFlagValue, user := flagString(fs, "tenant"), flagString(fs, "user")
+	tenantFlagValue, user, ckpt := flagString(fs, "tenant"), flagString(fs, "user"), flagString(fs, "checkpoint")
+	keys, err := verifierKeys(fs)
+	if err != nil {
+		return err
+	}
 	var (
 		src  io.Reader
 		what string
@@ -384,6 +414,8 @@ func auditVerify(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) 
 		return usageErrorf("unexpected argument %q", args[1])
 	case len(args) == 1 && (tenantFlagValue != "" || user != ""):
 		return usageErrorf("give a FILE or --tenant/--user for the live log, not both")
+	case ckpt != "" && (len(args) == 0 || len(keys) == 0):
+		return usageErrorf("--checkpoint needs an export FILE and the --key that signs it: the proof is offline")
 	case len(args) == 1:
 		f, err := os.Open(args[0])
 		if err != nil {
@@ -403,19 +435,39 @@ func auditVerify(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) 
 		defer resp.Body.Close()
 		src, what = resp.Body, "the live log of "+exportWhat(tenant, user)
 	}
-	v, err := verifyLines(src)
+	var cp *auditlog.Checkpoint
+	if ckpt != "" {
+		c, err := readCheckpoint(ckpt, keys)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		cp = &c
+	}
+	var leaves []leafLine
+	v, err := verifyLines(src, &leaves)
 	if err != nil {
 		return fmt.Errorf("verify %s: %s", what, config.Cause(err))
+	}
+	if cp != nil && v.Broken == nil {
+		tv := verifyTree(leaves, *cp)
+		v.Tree = &tv
+		v.OK = tv.OK
 	}
 	if in.opts.json {
 		if err := printJSON(in.env.Out, v); err != nil {
 			return err
 		}
 	}
-	if !v.OK {
+	switch {
+	case v.Broken != nil:
 		return errors.New(v.Broken.String())
-	}
-	if !in.opts.json {
+	case v.Tree != nil && !v.Tree.OK:
+		return errors.New(v.Tree.String())
+	case in.opts.json:
+	case v.Tree != nil:
+		fmt.Fprintf(in.env.Out, "%s verifies: %d events in %d aggregates, every hash and link recomputed, and exactly the %d events the checkpoint of %s signs\n",
+			what, v.Events, v.Aggregates, v.Tree.Size, v.Tree.Origin)
+	default:
 		fmt.Fprintf(in.env.Out, "%s verifies: %d events in %d aggregates, every hash and link recomputed\n", what, v.Events, v.Aggregates)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 
 	"github.com/authstream/authstream/libs/events"
 )
@@ -23,6 +24,9 @@ type Verdict struct {
 	Events     int    `json:"events"`
 	Aggregates int    `json:"aggregates"`
 	Broken     *Break `json:"broken,omitempty"`
+	// Tree, with a checkpoint, says whether the events are exactly the
+	// log it signs.
+	Tree *TreeVerdict `json:"tree,omitempty"`
 }
 
 // Break is where a history stops verifying: the line (from 1) of the
@@ -54,9 +58,10 @@ func (b *Break) String() string {
 // first break by line number, or an error when r cannot be read.
 //
 // The last events of an aggregate cut off the end of a file leave a
-// shorter history that still verifies: compare the export with the live
-// log (audit verify --tenant) to rule that out.
-func verifyLines(r io.Reader) (Verdict, error) {
+// shorter history that still verifies, and so does a file without some
+// whole aggregates: a checkpoint rules both out (verifyTree, on the lines
+// that leaves collects in order when it is not nil).
+func verifyLines(r io.Reader, leaves *[]leafLine) (Verdict, error) {
 	type line struct {
 		n   int
 		env events.Envelope
@@ -83,7 +88,7 @@ func verifyLines(r io.Reader) (Verdict, error) {
 		if len(raw) == 0 {
 			continue
 		}
-		body, err := withoutMember(raw, "sequence")
+		body, seq, err := withoutMember(raw, "sequence")
 		if err != nil {
 			return brokenAt(v, &Break{Line: n, Problem: "not a JSON object (" + err.Error() + ")"}), nil
 		}
@@ -100,6 +105,17 @@ func verifyLines(r io.Reader) (Verdict, error) {
 		}
 		g.lines = append(g.lines, line{n: n, env: env})
 		v.Events++
+		if leaves != nil {
+			l := leafLine{line: n, hash: env.Hash}
+			if seq != nil {
+				s, err := strconv.ParseUint(string(seq), 10, 64)
+				if err != nil {
+					return brokenAt(v, &Break{Line: n, Problem: "sequence is not a whole number"}), nil
+				}
+				l.seq, l.hasSeq = s, true
+			}
+			*leaves = append(*leaves, l)
+		}
 	}
 	v.Aggregates = len(order)
 
@@ -193,32 +209,35 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 
 // withoutMember returns the JSON object raw without its top-level member
 // name, every other member kept in order and byte for byte (duplicates
-// included, so that events.ParseEnvelope still refuses them).
-func withoutMember(raw []byte, name string) ([]byte, error) {
+// included, so that events.ParseEnvelope still refuses them), and the
+// value of the member (nil when absent).
+func withoutMember(raw []byte, name string) ([]byte, json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("not an object")
+		return nil, nil, errors.New("not an object")
 	}
 	out := []byte{'{'}
+	var removed json.RawMessage
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return nil, errors.New("not an object")
+			return nil, nil, errors.New("not an object")
 		}
 		var val json.RawMessage
 		if err := dec.Decode(&val); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if key == name {
+			removed = val
 			continue
 		}
 		if len(out) > 1 {
@@ -230,10 +249,10 @@ func withoutMember(raw []byte, name string) ([]byte, error) {
 		out = append(out, val...)
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("more than one value on the line")
+		return nil, nil, errors.New("more than one value on the line")
 	}
-	return append(out, '}'), nil
+	return append(out, '}'), removed, nil
 }

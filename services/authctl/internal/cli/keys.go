@@ -20,6 +20,12 @@ var keyCommands = []*command{
 		run: keysRotate,
 	},
 	{
+		name: "keys rotate-audit", synopsis: "[--tenant T]",
+		summary: "give a tenant a new audit key, which signs its checkpoints from now on; the old one stays published",
+		flags:   tenantFlag,
+		run:     keysRotateAudit,
+	},
+	{
 		name: "keys list", synopsis: "[--tenant T]",
 		summary: "list the keys a tenant publishes in its JWKS, newest first",
 		flags:   tenantFlag,
@@ -133,4 +139,34 @@ func keysList(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) err
 		t.row(k.KID, k.Alg, k.Kty, k.Crv, k.Use)
 	}
 	return t.flush()
+}
+
+// auditKeyRotation is the answer of POST /t/{tenant}/keys/audit/rotate.
+type auditKeyRotation struct {
+	KID        string    `json:"kid"`
+	ActiveFrom time.Time `json:"active_from"`
+	Retired    string    `json:"retired,omitempty"`
+}
+
+func keysRotateAudit(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+	if err := wantArgs(args); err != nil {
+		return err
+	}
+	tenant, err := in.tenant(flagString(fs, "tenant"))
+	if err != nil {
+		return err
+	}
+	var out auditKeyRotation
+	if err := in.command(ctx, tenant, tenant, http.MethodPost, pathf("/t/%s/keys/audit/rotate", tenant), nil, &out); err != nil {
+		return err
+	}
+	if in.opts.json {
+		return printJSON(in.env.Out, out)
+	}
+	fmt.Fprintf(in.env.Out, "audit key %s signs the checkpoints of tenant %s from %s", out.KID, tenant, out.ActiveFrom.Format(time.RFC3339))
+	if out.Retired != "" {
+		fmt.Fprintf(in.env.Out, "; %s is retired and stays published", out.Retired)
+	}
+	fmt.Fprintln(in.env.Out)
+	return nil
 }

@@ -83,6 +83,8 @@ type Result struct {
 	Replayed bool
 	// Rotation is what RotateKeys did; nil for the other commands.
 	Rotation *KeyRotation
+	// AuditKey is what RotateAuditKey did; nil for the other commands.
+	AuditKey *AuditKeyRotation
 	// Settings is the tenant's settings document after ChangeSettings; nil
 	// for the other commands.
 	Settings *events.TenantSettings
@@ -120,6 +122,7 @@ type Commands struct {
 	UnassignRole   Handler[UnassignRole]
 	RotateKeys     Handler[RotateKeys]
 	ChangeSettings Handler[ChangeSettings]
+	RotateAuditKey Handler[RotateAuditKey]
 
 	RegisterClient     Handler[RegisterClient]
 	UpdateClient       Handler[UpdateClient]
@@ -263,6 +266,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			UnassignRole:   decorate(m, "unassign_role", Handler[UnassignRole](unassignRoleHandler{e})),
 			RotateKeys:     decorate(m, "rotate_keys", Handler[RotateKeys](rotateKeysHandler{e})),
 			ChangeSettings: decorate(m, "change_settings", Handler[ChangeSettings](changeSettingsHandler{e})),
+			RotateAuditKey: decorate(m, "rotate_audit_key", Handler[RotateAuditKey](rotateAuditKeyHandler{e})),
 
 			RegisterClient:     decorate(m, "register_client", Handler[RegisterClient](registerClientHandler{e})),
 			UpdateClient:       decorate(m, "update_client", Handler[UpdateClient](updateClientHandler{e})),

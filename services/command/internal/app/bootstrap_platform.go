@@ -79,6 +79,9 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 		if err := e.ensureKeys(ctx, tenant, ks, IDTokenAlg); err != nil {
 			return Result{}, err
 		}
+		if err := e.ensureAuditKey(ctx, tenant, ks); err != nil {
+			return Result{}, err
+		}
 		res, err := u.Commit(ctx, []domain.Aggregate{t, admin, ks},
 			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
 		if err != nil {

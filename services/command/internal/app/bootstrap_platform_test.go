@@ -62,8 +62,9 @@ func TestApp_BootstrapPlatform(t *testing.T) {
 		{events.AggregateTenant, "platform"}, {events.AggregateUser, app.BootstrapAdminID()}, {events.AggregateKeySet, "platform"},
 	} {
 		got := env.Events(t, "platform", c.aggregate, c.id)
-		// The key set: the access-token key and the RS256 key of ID tokens.
-		want := map[string]int{events.AggregateTenant: 1, events.AggregateUser: 2, events.AggregateKeySet: 2}[c.aggregate]
+		// The key set: the access-token key, the RS256 key of ID tokens
+		// and the audit key.
+		want := map[string]int{events.AggregateTenant: 1, events.AggregateUser: 2, events.AggregateKeySet: 3}[c.aggregate]
 		if len(got) != want {
 			t.Errorf("%s has %d events, want %d", c.aggregate, len(got), want)
 		}

@@ -13,7 +13,8 @@ import (
 
 // CreateTenant creates a tenant with its first admin, who holds the
 // built-in admin role, its first access-token key and its RS256 key for ID
-// tokens (one key when the access-token algorithm is RS256). Only platform
+// tokens (one key when the access-token algorithm is RS256), and its audit
+// key, which signs the checkpoints of its verifiable log. Only platform
 // admins may run it (tenants:write).
 type CreateTenant struct {
 	Request
@@ -100,6 +101,9 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 			return Result{}, err
 		}
 		if err := h.e.ensureKeys(ctx, cmd.ID, ks, IDTokenAlg); err != nil {
+			return Result{}, err
+		}
+		if err := h.e.ensureAuditKey(ctx, cmd.ID, ks); err != nil {
 			return Result{}, err
 		}
 		res, err := u.Commit(ctx, []domain.Aggregate{t, admin, ks},

@@ -169,6 +169,22 @@ func (e *engine) ensureKeys(ctx context.Context, tenant string, ks *domain.KeySe
 	return nil
 }
 
+// ensureAuditKey makes sure the key store holds an audit key of the
+// tenant, which signs the checkpoints of its verifiable log, and has ks
+// record it.
+func (e *engine) ensureAuditKey(ctx context.Context, tenant string, ks *domain.KeySet) error {
+	key, _, err := e.keys.EnsureAuditKey(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	return ks.AddAuditKey(auditKeyCreated(key))
+}
+
+// auditKeyCreated is the key.audit_created of an audit key.
+func auditKeyCreated(k keystore.AuditKey) events.AuditKeyCreated {
+	return events.AuditKeyCreated{KID: k.KID, PublicKey: k.Public, ActiveFrom: k.CreatedAt}
+}
+
 // keySet loads the tenant's key set aggregate with its whole history,
 // which rotations and idempotent replays read.
 func (u unit) keySet(ctx context.Context, tenant string) (*domain.KeySet, error) {

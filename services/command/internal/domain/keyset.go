@@ -19,6 +19,11 @@ type KeySet struct {
 	created map[string]bool
 	retired map[string]bool
 	order   []string // kids in creation order
+	// The audit keys, which sign the checkpoints of the tenant's
+	// verifiable log: another purpose than the signing keys, with events
+	// of their own.
+	auditCreated map[string]bool
+	auditRetired map[string]bool
 }
 
 // LoadKeySet folds a key set's history, oldest first, into its state. An
@@ -28,7 +33,8 @@ func LoadKeySet(tenant string, history []events.Envelope) (*KeySet, error) {
 	if err := authz.ValidTenantSlug(tenant); err != nil {
 		return nil, rebrand(ErrInvalidTenant, err)
 	}
-	k := &KeySet{base: base{kind: events.AggregateKeySet, id: tenant}, created: map[string]bool{}, retired: map[string]bool{}}
+	k := &KeySet{base: base{kind: events.AggregateKeySet, id: tenant}, created: map[string]bool{}, retired: map[string]bool{},
+		auditCreated: map[string]bool{}, auditRetired: map[string]bool{}}
 	if err := k.fold(history, k.apply); err != nil {
 		return nil, err
 	}
@@ -64,6 +70,42 @@ func (k *KeySet) Retire(key events.KeyRetired) error {
 	k.record(k.apply, events.TypeKeyRetired, key)
 	return nil
 }
+
+// AddAuditKey records key.audit_created for an audit key the key store
+// made. The key needs a kid and a public key (ErrInvalidKey); adding one
+// the set holds already is a no-op, so that a retry records each key once.
+func (k *KeySet) AddAuditKey(key events.AuditKeyCreated) error {
+	if key.KID == "" || len(key.PublicKey) == 0 {
+		return detail(ErrInvalidKey, "a created audit key needs a kid and a public key")
+	}
+	if k.auditCreated[key.KID] {
+		return nil
+	}
+	k.record(k.apply, events.TypeAuditKeyCreated, key)
+	return nil
+}
+
+// RetireAuditKey records key.audit_retired for an audit key the key store
+// retired. The key needs a kid (ErrInvalidKey); retiring one the set has
+// retired already is a no-op.
+func (k *KeySet) RetireAuditKey(key events.AuditKeyRetired) error {
+	if key.KID == "" {
+		return detail(ErrInvalidKey, "a retired audit key needs a kid")
+	}
+	if k.auditRetired[key.KID] {
+		return nil
+	}
+	k.record(k.apply, events.TypeAuditKeyRetired, key)
+	return nil
+}
+
+// AuditKeyRecorded reports whether the set records the creation of audit
+// key kid.
+func (k *KeySet) AuditKeyRecorded(kid string) bool { return k.auditCreated[kid] }
+
+// AuditKeyRetired reports whether the set records the retirement of audit
+// key kid.
+func (k *KeySet) AuditKeyRetired(kid string) bool { return k.auditRetired[kid] }
 
 // Created reports whether the set records the creation of key kid.
 func (k *KeySet) Created(kid string) bool { return k.created[kid] }
@@ -106,6 +148,16 @@ func (k *KeySet) apply(data any) error {
 			return errors.New("key.retired without a kid")
 		}
 		k.retired[e.KID] = true
+	case events.AuditKeyCreated:
+		if e.KID == "" {
+			return errors.New("key.audit_created without a kid")
+		}
+		k.auditCreated[e.KID] = true
+	case events.AuditKeyRetired:
+		if e.KID == "" {
+			return errors.New("key.audit_retired without a kid")
+		}
+		k.auditRetired[e.KID] = true
 	}
 	return nil
 }

@@ -21,9 +21,10 @@ func TestCommands_Lifecycle(t *testing.T) {
 	s := mustServer(t)
 	acme := s.mustTenant(t, "acme")
 
-	// The tenant's first batch: tenant.created, the admin's two events and
-	// a key.created for the access-token key and for the RS256 key of ID
-	// tokens.
+	// The tenant's first batch: tenant.created, the admin's two events, a
+	// key.created for the access-token key and for the RS256 key of ID
+	// tokens, and the key.audit_created of the key that signs the
+	// checkpoints of its verifiable log.
 	if got := s.Events(t, "acme", events.AggregateTenant, "acme"); len(got) != 1 || got[0].Type != events.TypeTenantCreated {
 		t.Fatalf("tenant events %+v", got)
 	}
@@ -31,7 +32,8 @@ func TestCommands_Lifecycle(t *testing.T) {
 	if len(admin) != 2 || admin[1].Type != events.TypeUserRoleAssigned || admin[0].Actor.Tenant != "platform" {
 		t.Fatalf("admin events %+v", admin)
 	}
-	if got := s.Events(t, "acme", events.AggregateKeySet, "acme"); len(got) != 2 || got[0].Type != events.TypeKeyCreated || got[1].Type != events.TypeKeyCreated {
+	if got := s.Events(t, "acme", events.AggregateKeySet, "acme"); len(got) != 3 || got[0].Type != events.TypeKeyCreated ||
+		got[1].Type != events.TypeKeyCreated || got[2].Type != events.TypeAuditKeyCreated {
 		t.Fatalf("key set events %+v", got)
 	}
 	if strings.Contains(string(admin[0].Data), "admin-password") || strings.Contains(string(admin[0].Data), "$2a$") {

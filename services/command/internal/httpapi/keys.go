@@ -67,3 +67,29 @@ func (h *handlers) rotateKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	h.done(w, r, res, http.StatusOK, out)
 }
+
+// auditKeyRotation is the answer of POST /t/{tenant}/keys/audit/rotate.
+type auditKeyRotation struct {
+	KID        string    `json:"kid"`
+	ActiveFrom time.Time `json:"active_from"`
+	Retired    string    `json:"retired,omitempty"`
+}
+
+// rotateAuditKey serves POST /t/{tenant}/keys/audit/rotate (keys:write): a
+// new audit key signs the tenant's checkpoints from now on.
+func (h *handlers) rotateAuditKey(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.begin(w, r, nil, true, nil)
+	if !ok {
+		return
+	}
+	res, err := h.app.Commands.RotateAuditKey.Handle(r.Context(), app.RotateAuditKey{Request: req, Tenant: chi.URLParam(r, "tenant")})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := auditKeyRotation{}
+	if rot := res.AuditKey; rot != nil {
+		out = auditKeyRotation{KID: rot.KID, ActiveFrom: rot.ActiveFrom.UTC(), Retired: rot.Retired}
+	}
+	h.done(w, r, res, http.StatusOK, out)
+}

@@ -61,6 +61,7 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Put("/t/{tenant}/roles/{name}", h.defineRole)
 	tenant.Delete("/t/{tenant}/roles/{name}", h.deleteRole)
 	tenant.Post("/t/{tenant}/keys/rotate", h.rotateKeys)
+	tenant.Post("/t/{tenant}/keys/audit/rotate", h.rotateAuditKey)
 	tenant.Patch("/t/{tenant}/settings", h.changeSettings)
 	tenant.Post("/t/{tenant}/clients", h.registerClient)
 	tenant.Put("/t/{tenant}/clients/{id}", h.updateClient)

@@ -303,7 +303,7 @@ func (p *plan) add(st eventstore.Stored) error {
 	case events.ClientDeleted:
 		return p.deleteClient(env)
 
-	case events.KeyCreated, events.KeyRetired:
+	case events.KeyCreated, events.KeyRetired, events.AuditKeyCreated, events.AuditKeyRetired:
 		// Keys are state of the key store, not of this projection: their
 		// events are consumed (the checkpoint passes them) without effect.
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"errors"
-	"fmt"
-	"sync"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
@@ -21,57 +18,28 @@ import (
 //
 // The store only ever answers PublicKey here. keystore.New insists on a
 // keyring, so it gets a random one that is never used to seal or open
-// anything; the projector thereby needs no AUTH_KEK.
+// anything; the operator API thereby needs no AUTH_KEK.
 type lazyKeys struct {
-	js jetstream.JetStream
-
-	mu    sync.Mutex
-	store *keystore.Store
+	*keystore.Lazy
 }
 
-// PublicKey implements authn.KeySource.
-func (k *lazyKeys) PublicKey(ctx context.Context, tenant, kid string) (string, crypto.PublicKey, error) {
-	s, err := k.open(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	return s.PublicKey(ctx, tenant, kid)
-}
-
-func (k *lazyKeys) open(ctx context.Context) (*keystore.Store, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.store != nil {
-		return k.store, nil
-	}
-	_, err := k.js.KeyValue(ctx, keystore.DefaultBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fault.New(fault.NotFound, "no-signing-key", "no signing keys yet")
-	}
-	if err != nil {
-		return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("open key bucket: %w", err), "signing keys unavailable")
-	}
+func newLazyKeys(js jetstream.JetStream) (*lazyKeys, error) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	ring, err := events.NewKeyring(events.KEK{ID: "verify-only", Key: key})
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "internal error")
 	}
-	s, err := keystore.New(ctx, k.js, ring)
-	if err != nil {
-		return nil, err
-	}
-	k.store = s
-	return s, nil
+	return &lazyKeys{keystore.NewLazy(js, ring)}, nil
 }
 
-func (k *lazyKeys) close() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.store == nil {
-		return nil
+// PublicKey implements authn.KeySource.
+func (k *lazyKeys) PublicKey(ctx context.Context, tenant, kid string) (string, crypto.PublicKey, error) {
+	s, err := k.Get(ctx)
+	if err != nil {
+		return "", nil, err
 	}
-	err := k.store.Close()
-	k.store = nil
-	return err
+	return s.PublicKey(ctx, tenant, kid)
 }
+
+func (k *lazyKeys) close() error { return k.Close() }

@@ -44,7 +44,11 @@ type Authenticator struct {
 // New returns an Authenticator of the platform tenant's users, whose
 // tokens are issued by <publicURL>/t/platform.
 func New(js jetstream.JetStream, pool *pgxpool.Pool, publicURL string) (*Authenticator, error) {
-	a := &Authenticator{pool: pool, keys: &lazyKeys{js: js}}
+	keys, err := newLazyKeys(js)
+	if err != nil {
+		return nil, err
+	}
+	a := &Authenticator{pool: pool, keys: keys}
 	v, err := authn.NewVerifier(a.keys, publicURL, authn.WithUserNotBefore(a.notBefore))
 	if err != nil {
 		return nil, err

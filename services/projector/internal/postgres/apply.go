@@ -29,6 +29,11 @@ type Result struct {
 	// partition to be retried or skipped: the worker carries it out
 	// (TakeActions, ResumeTenant) before its next batch.
 	Actions bool
+	// Active says the target is the active generation (not one a rebuild
+	// is building).
+	Active bool
+	// Grown are the tenants' trees the batch appended leaves to.
+	Grown []GrownTree
 }
 
 // Applier applies batches of events to the generations' tables and
@@ -49,6 +54,7 @@ type Applier struct {
 // added).
 type generationTables struct {
 	tables *accounts.Tables
+	trees  *trees
 	mu     sync.Mutex
 	known  map[string]bool
 }
@@ -83,7 +89,7 @@ func (a *Applier) tablesFor(schema string) (*generationTables, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &generationTables{tables: t, known: map[string]bool{}}
+	g := &generationTables{tables: t, trees: newTrees(schema), known: map[string]bool{}}
 	a.tables[schema] = g
 	return g, nil
 }
@@ -134,10 +140,13 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 	}
 	// The batch's tenants not known to exist yet are looked up in the same
 	// round trip as the checkpoint.
-	lookup := map[string]bool{}
+	lookup, inBatch := map[string]bool{}, map[string]bool{}
 	for i := range batch {
-		if ten := batch[i].Envelope.Tenant; ten != "" && !gt.isKnown(ten) {
-			lookup[ten] = true
+		if ten := batch[i].Envelope.Tenant; ten != "" {
+			inBatch[ten] = true
+			if !gt.isKnown(ten) {
+				lookup[ten] = true
+			}
 		}
 	}
 	var (
@@ -170,6 +179,8 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 	if len(lookup) > 0 {
 		gt.tables.QueueKnownTenants(b, keys(lookup), known)
 	}
+	var tree treeRead
+	gt.trees.queueRead(b, t.Schema, keys(inBatch), &tree)
 	err = tx.SendBatch(ctx, b).Close()
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -180,7 +191,7 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 		return Result{}, ErrRetired
 	}
 	gt.learn(known)
-	res := Result{From: cp, To: cp, Actions: actions}
+	res := Result{From: cp, To: cp, Actions: actions, Active: state == StateActive}
 
 	evs := batch
 	for len(evs) > 0 && evs[0].Sequence <= res.From {
@@ -209,6 +220,9 @@ func (a *Applier) ApplyBatch(ctx context.Context, tx pgx.Tx, t Target, partition
 	}
 
 	w := &pgx.Batch{}
+	if res.Grown, err = gt.trees.queueAppend(w, partition, tree, evs); err != nil {
+		return Result{}, err
+	}
 	if res.To != res.From {
 		w.Queue(`UPDATE projection_checkpoints SET seq = $3, updated_at = now() WHERE projection = $1 AND partition = $2`,
 			t.Key(), partition, res.To)

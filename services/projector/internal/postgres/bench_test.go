@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -12,13 +13,22 @@ import (
 )
 
 // BenchmarkApply measures ApplyBatch alone, without the stream: N events
-// (AUTHSTREAM_BENCH_EVENTS, default 20000) grouped by partition are applied
-// by one goroutine in transactions of AUTHSTREAM_BENCH_BATCH events
-// (default 1000) each.
+// (AUTHSTREAM_BENCH_EVENTS, default 20000) of AUTHSTREAM_BENCH_TENANTS
+// tenants (default 50) grouped by partition are applied by one goroutine
+// in transactions of AUTHSTREAM_BENCH_BATCH events (default 1000) each,
+// with the tenants' Merkle trees (trees=on) and without (trees=off: the
+// generation is marked as one that keeps none). Sub-benchmarks alternate
+// with -count, which evens out the load of the machine.
 func BenchmarkApply(b *testing.B) {
+	for _, trees := range []bool{true, false} {
+		b.Run(map[bool]string{true: "trees=on", false: "trees=off"}[trees], func(b *testing.B) { benchApply(b, trees) })
+	}
+}
+
+func benchApply(b *testing.B, trees bool) {
 	n := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_EVENTS", 20000)
 	size := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_BATCH", 1000)
-	tenants := make([]string, 50)
+	tenants := make([]string, projectortest.EnvInt(b, "AUTHSTREAM_BENCH_TENANTS", 50))
 	for i := range tenants {
 		tenants[i] = "tenant-" + strconv.Itoa(i)
 	}
@@ -32,6 +42,11 @@ func BenchmarkApply(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		pool := projectortest.MustPool(b)
+		if !trees {
+			if _, err := pool.Exec(context.Background(), `INSERT INTO audit_tree_incomplete VALUES ($1)`, live.Schema); err != nil {
+				b.Fatal(err)
+			}
+		}
 		ap := postgres.NewApplier()
 		start := time.Now()
 		b.StartTimer()

@@ -78,16 +78,21 @@ func (w *commitWatch) onCommit(t postgres.Target, partition int, r postgres.Resu
 // It also reports the replay rate of the partition of tenant-0 alone (the
 // events of that partition over the time it took to reach its last one),
 // to compare with BenchmarkReplayQuarantined.
-func BenchmarkReplay(b *testing.B) { benchReplay(b, false) }
+func BenchmarkReplay(b *testing.B) { benchReplay(b, false, true) }
+
+// BenchmarkReplayWithoutTree is BenchmarkReplay without the tenants'
+// Merkle trees (the generation is marked as one that keeps none, as a
+// generation upgraded in place is): the difference is the trees' cost.
+func BenchmarkReplayWithoutTree(b *testing.B) { benchReplay(b, false, false) }
 
 // BenchmarkReplayQuarantined is BenchmarkReplay with tenant-0 quarantined
 // at the event right after its creation (a user that does not exist is
 // disabled): its partition applies the other tenants' events and passes
 // tenant-0's over, which wait in the log. partition-events/s counts every
 // event of the partition, tenant-0's included.
-func BenchmarkReplayQuarantined(b *testing.B) { benchReplay(b, true) }
+func BenchmarkReplayQuarantined(b *testing.B) { benchReplay(b, true, true) }
 
-func benchReplay(b *testing.B, quarantine bool) {
+func benchReplay(b *testing.B, quarantine, trees bool) {
 	n := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_EVENTS", 5000)
 	js := projectortest.MustJetStream(b)
 	tenants := make([]string, 50)
@@ -125,6 +130,11 @@ func benchReplay(b *testing.B, quarantine bool) {
 	for b.Loop() {
 		b.StopTimer()
 		pool := projectortest.MustPool(b)
+		if !trees {
+			if _, err := pool.Exec(context.Background(), `INSERT INTO audit_tree_incomplete VALUES ($1)`, live.Schema); err != nil {
+				b.Fatal(err)
+			}
+		}
 		d := projectortest.Deps(b, pool, js)
 		d.Options.BatchSize = 0 // the defaults, not the small batches of the tests
 		w := newCommitWatch(heads)
@@ -151,6 +161,9 @@ func benchReplay(b *testing.B, quarantine bool) {
 		stop()
 		if !projectortest.CaughtUp(b, pool, js, live.Key()) {
 			b.Fatal("checkpoints in the database are behind the commits seen")
+		}
+		if got, want := projectortest.Count(b, pool, `SELECT count(*) FROM audit_tree_heads`), map[bool]int{true: len(tenants), false: 0}[trees]; got != want {
+			b.Fatalf("%d trees kept, want %d", got, want)
 		}
 		quarantined := projectortest.Count(b, pool, `SELECT count(*) FROM projection_tenant_quarantine`)
 		if want := map[bool]int{true: 1, false: 0}[quarantine]; quarantined != want {

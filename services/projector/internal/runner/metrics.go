@@ -22,6 +22,7 @@ type instruments struct {
 	quarantined       metric.Int64Gauge
 	tenantQuarantined metric.Int64Gauge
 	skippedMessages   metric.Int64Counter
+	auditCheckpoints  metric.Int64Counter
 }
 
 func newInstruments(mp metric.MeterProvider) *instruments {
@@ -58,6 +59,9 @@ func newInstruments(mp metric.MeterProvider) *instruments {
 	in.skippedMessages, _ = m.Int64Counter("projection.skipped.messages",
 		metric.WithDescription("Messages passed without being applied: no events of the platform, or events an operator skipped"),
 		metric.WithUnit("{message}"))
+	in.auditCheckpoints, _ = m.Int64Counter("audit.checkpoints",
+		metric.WithDescription("Checkpoints of tenants' verifiable logs signed, or refused (no audit key, or a tree that does not extend the last checkpoint)"),
+		metric.WithUnit("{checkpoint}"))
 	return in
 }
 
@@ -101,4 +105,15 @@ func (in *instruments) skipped(ctx context.Context, t postgres.Target, partition
 		attribute.Int("generation", t.Generation),
 		attribute.Int("partition", partition),
 		attribute.String("reason", reason)))
+}
+
+func (in *instruments) checkpoints(ctx context.Context, t postgres.Target, partition int, result string, n int) {
+	if n == 0 {
+		return
+	}
+	in.auditCheckpoints.Add(ctx, int64(n), metric.WithAttributes(
+		attribute.String("projection", t.Projection),
+		attribute.Int("generation", t.Generation),
+		attribute.Int("partition", partition),
+		attribute.String("result", result)))
 }

@@ -54,6 +54,10 @@ type Deps struct {
 	// OnCommit, when set, is called after each committed batch (tests
 	// observe hand-overs with it).
 	OnCommit func(t postgres.Target, partition int, r postgres.Result)
+	// Checkpoints, when set, has the workers of the active generation
+	// sign the checkpoints of their tenants' trees (cut.go); without it
+	// the trees are kept and nothing is signed.
+	Checkpoints *CheckpointOptions
 }
 
 // Options tunes the workers.
@@ -308,11 +312,15 @@ func (s *Supervisor) work(ctx context.Context, k slot) error {
 	}
 	s.setOwned(k, true)
 	w := &worker{s: s, conn: conn, t: t, p: p, log: s.d.Log.With("projection", t.Key(), "partition", p), quarantined: map[string]bool{}}
+	w.cut = newCutter(s.d.Checkpoints, s.in, w.log, t, p)
 	w.log.InfoContext(ctx, "projection partition acquired")
 	defer w.log.InfoContext(ctx, "projection partition released")
 	// The quarantined tenants' gauges belong to whoever holds the
 	// partition: set them now, and to 0 when it goes to another process.
 	if err := w.loadQuarantined(ctx); err != nil {
+		return err
+	}
+	if err := w.cut.load(ctx, conn); err != nil {
 		return err
 	}
 	defer w.forgetQuarantined(context.WithoutCancel(ctx))
@@ -347,6 +355,9 @@ type worker struct {
 	// quarantined are the partition's quarantined tenants, for the
 	// metrics; the database holds the truth.
 	quarantined map[string]bool
+	// cut signs the partition's checkpoints; nil when the projector signs
+	// none.
+	cut *cutter
 }
 
 // consume reads the partition from cp+1 and applies batches until an
@@ -362,7 +373,7 @@ func (w *worker) consume(ctx context.Context, cp uint64) error {
 	var buf []eventstore.Stored // reused: batches of thousands of events are big
 	for {
 		clear(buf) // let the events of the last batch go
-		batch, err := r.FetchAppend(ctx, buf[:0], s.opt.BatchSize, s.opt.Idle)
+		batch, err := r.FetchAppend(ctx, buf[:0], s.opt.BatchSize, w.cut.wait(s.opt.Idle))
 		// Far behind the stream (a replay, a backlog), the events are stored
 		// already and only in flight: fill the transaction up before
 		// applying it. Close to the head, apply what came at once, so that
@@ -397,6 +408,9 @@ func (w *worker) consume(ctx context.Context, cp uint64) error {
 					return err
 				}
 			}
+			if err := w.cut.cut(ctx, w.conn); err != nil {
+				return err
+			}
 			s.in.lag(ctx, t, p, r.Pending(), 0)
 			continue
 		}
@@ -414,6 +428,12 @@ func (w *worker) consume(ctx context.Context, cp uint64) error {
 		w.report(ctx, res.Rejected, res.Quarantined)
 		if s.d.OnCommit != nil {
 			s.d.OnCommit(t, p, res)
+		}
+		if err := w.cut.grew(ctx, w.conn, res); err != nil {
+			return err
+		}
+		if err := w.cut.cut(ctx, w.conn); err != nil {
+			return err
 		}
 		if res.Actions {
 			if err := w.resume(ctx); err != nil {

@@ -79,9 +79,13 @@ type App struct {
 	registry ClientRegistry // the read API's clients; nil: not served
 	idKeys   IDTokenSigner
 	settings TenantSettings // nil: every tenant has the default settings
-	requests cipher.AEAD    // seals authorization requests for the hosted page
-	csrfKey  []byte         // MACs the hosted page's CSRF tokens
-	secure   bool           // the public URL is https: cookies are __Host- and Secure
+
+	// The tenants' verifiable logs; nil: not served.
+	auditLog  AuditLog
+	auditKeys AuditKeys
+	requests  cipher.AEAD // seals authorization requests for the hosted page
+	csrfKey   []byte      // MACs the hosted page's CSRF tokens
+	secure    bool        // the public URL is https: cookies are __Host- and Secure
 }
 
 // Option changes an optional behaviour of the App.
@@ -103,6 +107,8 @@ type options struct {
 	registry     ClientRegistry
 	idKeys       IDTokenSigner
 	settings     TenantSettings
+	auditLog     AuditLog
+	auditKeys    AuditKeys
 }
 
 // WithTelemetry sets the logger (default telemetry.Nop(), which discards).
@@ -352,6 +358,8 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		registry:    o.registry,
 		idKeys:      o.idKeys,
 		settings:    o.settings,
+		auditLog:    o.auditLog,
+		auditKeys:   o.auditKeys,
 		requests:    requests,
 		csrfKey:     kek.DeriveKey(csrfPurpose),
 		secure:      strings.HasPrefix(publicURL, "https://"),

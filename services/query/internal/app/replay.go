@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/authstream/authstream/libs/auditlog"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
@@ -29,9 +31,12 @@ const (
 
 // replay calls fn for each account event of tenant in stream order, from
 // the first up to the stream's last sequence when the replay began, or up
-// to the first event stored after until (when until is not zero). first,
-// when set, is called once before the first event with an upper bound of
-// the number of events to come.
+// to the first event stored after until (when until is not zero): for
+// each leaf of the tenant's verifiable log (auditlog.IsLeaf), so that an
+// export is exactly what the tenant's checkpoints sign. Messages that are
+// no events of the platform are passed. first, when set, is called once
+// before the first event with an upper bound of the number of events to
+// come.
 func (a *App) replay(ctx context.Context, tenant string, until time.Time, first func(upTo uint64), fn func(eventstore.Stored) error) error {
 	last, err := a.store.LastSequence(ctx, events.StreamEvents)
 	if err != nil {
@@ -49,10 +54,14 @@ func (a *App) replay(ctx context.Context, tenant string, until time.Time, first 
 	wait, started := firstWait, false
 	for {
 		batch, err := rd.Fetch(ctx, replayBatch, wait)
-		if err != nil {
+		// A message whose body is no event is no line of the tenant's log:
+		// passed, as the projector passes it (and leaves it out of the
+		// tenant's tree).
+		var corrupt *eventstore.DecodeError
+		if err != nil && !errors.As(err, &corrupt) {
 			return readError("replay", err)
 		}
-		if len(batch) == 0 {
+		if len(batch) == 0 && corrupt == nil {
 			if started && rd.Pending() > 0 {
 				return fault.New(fault.Unavailable, "replay-stalled", "the event log did not deliver in time, retry shortly")
 			}
@@ -66,11 +75,17 @@ func (a *App) replay(ctx context.Context, tenant string, until time.Time, first 
 			if st.Sequence > last || (!until.IsZero() && st.Time.After(until)) {
 				return nil
 			}
+			// Nor is an event stored on another aggregate's subject
+			// (auditlog.IsLeaf): the tenant's log is exactly the leaves
+			// of its verifiable tree.
+			if !auditlog.IsLeaf(st.Subject, st.Envelope) {
+				continue
+			}
 			if err := fn(st); err != nil {
 				return err
 			}
 		}
-		if rd.Pending() == 0 {
+		if (corrupt != nil && corrupt.Sequence >= last) || rd.Pending() == 0 {
 			return nil
 		}
 	}

@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authstream/authstream/libs/fault"
@@ -210,4 +212,70 @@ func (h *handlers) abort(r *http.Request, err error) {
 		h.log.WarnContext(r.Context(), "audit stream aborted", "path", r.URL.Path, "error", err.Error())
 	}
 	panic(http.ErrAbortHandler)
+}
+
+// ContentTypeText is the media type of the checkpoint and its keys: the
+// signed note and the verifier keys as the formats define them.
+const ContentTypeText = "text/plain; charset=utf-8"
+
+// checkpoint is GET /audit/checkpoint: the latest signed checkpoint of the
+// tenant's verifiable log, a signed note in the C2SP checkpoint format.
+func (h *handlers) checkpoint(w http.ResponseWriter, r *http.Request) {
+	note, err := h.app.LatestCheckpoint(r.Context(), callerOf(r))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	writeText(w, note)
+}
+
+// checkpointKey is GET /audit/checkpoint/key: the note verifier key that
+// signs the tenant's checkpoints, or with ?all=true every key that signed
+// any, the current one first, one a line.
+func (h *handlers) checkpointKey(w http.ResponseWriter, r *http.Request) {
+	all := false
+	switch v := r.URL.Query().Get("all"); v {
+	case "", "false":
+	case "true":
+		all = true
+	default:
+		httpserver.WriteError(w, r, h.log, fault.New(fault.Invalid, "invalid-all", "all must be true or false"))
+		return
+	}
+	keys, err := h.app.CheckpointKeys(r.Context(), callerOf(r), all)
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	writeText(w, strings.Join(keys, "\n")+"\n")
+}
+
+// inclusionProof is GET /audit/proof/inclusion?index=I&size=N.
+func (h *handlers) inclusionProof(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, err := h.app.ProveInclusion(r.Context(), callerOf(r), q.Get("index"), q.Get("size"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, p)
+}
+
+// consistencyProof is GET /audit/proof/consistency?from=M&to=N.
+func (h *handlers) consistencyProof(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, err := h.app.ProveConsistency(r.Context(), callerOf(r), q.Get("from"), q.Get("to"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, p)
+}
+
+func writeText(w http.ResponseWriter, body string) {
+	w.Header().Set("Content-Type", ContentTypeText)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, body) //nolint:gosec // G705: text/plain with nosniff: a signed note or verifier keys, never HTML
 }

@@ -66,7 +66,8 @@ var errNotConfigured = fault.New(fault.Unavailable, "not-configured", "the query
 // authorization, userinfo, introspection and logout endpoints
 // (oidc_server.go, oidc_browser.go, oidc.go) and hosted login page
 // (signin.go), the key set and discovery (wellknown.go), me, check, users,
-// roles and clients (reads.go), histories, holders and export (audit.go).
+// roles and clients (reads.go), histories, holders, export, checkpoints
+// and proofs (audit.go).
 // Every route added here must also be added to docs/openapi.yaml with
 // x-services: [query], which the router test checks.
 func Routes(r chi.Router, d Deps) {
@@ -119,6 +120,10 @@ func Routes(r chi.Router, d Deps) {
 			r.Get("/roles/{name}/history", h.roleHistory)
 			r.Get("/audit/holders", h.holders)
 			r.Get("/audit/events", h.tenantEvents)
+			r.Get("/audit/checkpoint", h.checkpoint)
+			r.Get("/audit/checkpoint/key", h.checkpointKey)
+			r.Get("/audit/proof/inclusion", h.inclusionProof)
+			r.Get("/audit/proof/consistency", h.consistencyProof)
 		})
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/authstream/authstream/libs/eventstore/natstest"
 	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/services/query/internal/app"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -32,6 +33,9 @@ var Tenants = []string{"acme", "globex"}
 
 // Env is one test's application and the parts it runs on.
 type Env struct {
+	// JS is the JetStream of Store, for tests that store what the event
+	// store would not (messages that are no events).
+	JS      jetstream.JetStream
 	Store   *eventstore.Store
 	Keys    *keystore.Store
 	Keyring *events.Keyring
@@ -113,7 +117,7 @@ func MustEnv(tb testing.TB, opts ...app.Option) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Env{Store: store, Keys: keys, Keyring: keyring, Hasher: hasher, Users: users, App: a, clock: clock}
+	return &Env{JS: js, Store: store, Keys: keys, Keyring: keyring, Hasher: hasher, Users: users, App: a, clock: clock}
 }
 
 // Verifier returns a verifier of the environment's access tokens.

@@ -322,8 +322,16 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 	if created && idInfo.KID != info.KID {
 		keyTypes, keyEvents = append(keyTypes, events.TypeKeyCreated), append(keyEvents, idInfo.CreatedEvent())
 	}
+	// And its audit key, which signs the checkpoints of its log.
+	audit, _, err := w.s.Keys.EnsureAuditKey(ctx, id)
+	if err != nil {
+		return Tenant{}, w.n, fmt.Errorf("audit key: %w", err)
+	}
+	keyTypes = append(keyTypes, events.TypeAuditKeyCreated)
+	keyEvents = append(keyEvents, events.AuditKeyCreated{KID: audit.KID, PublicKey: audit.Public, ActiveFrom: audit.CreatedAt})
 	// Create tenant: tenant.created, the admin's user.registered and
-	// user.role_assigned (admin), the keys' key.created, and the admin's
+	// user.role_assigned (admin), the keys' key.created and
+	// key.audit_created, and the admin's
 	// username claim, as one command of the platform admin.
 	if err := w.publish(ctx, command{
 		at: time.Now().UTC(), actor: w.s.Creator,

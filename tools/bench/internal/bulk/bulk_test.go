@@ -124,9 +124,9 @@ func TestSeed_likeTheAPI(t *testing.T) {
 	if res.Users != 2*users || len(res.Tenants) != 2 {
 		t.Fatalf("Seed wrote %d users in %d tenants, want %d in 2", res.Users, len(res.Tenants), 2*users)
 	}
-	// A tenant: 5 events to create it (two keys), 2 roles, 5 users of 1,
-	// 2, 3, 1, 2 events.
-	if want := 2 * (5 + 2 + 9); res.Events != want {
+	// A tenant: 6 events to create it (two keys and the audit key), 2
+	// roles, 5 users of 1, 2, 3, 1, 2 events.
+	if want := 2 * (6 + 2 + 9); res.Events != want {
 		t.Errorf("Seed appended %d events, want %d", res.Events, want)
 	}
 	if want := res.Events + 2*(1+users); res.Messages != want {
@@ -233,6 +233,8 @@ func logOf(t *testing.T, ctx context.Context, store *eventstore.Store, js jetstr
 				payload = fmt.Sprintf("username=%s key=%s credential kid=%s sealed=%v", username, key, d.Credential.KID, len(d.Credential.Ciphertext) > 0)
 			case events.KeyCreated:
 				payload = fmt.Sprintf("alg=%s jwk=%v active=%v", d.Algorithm, len(d.PublicJWK) > 0, !d.ActiveFrom.IsZero())
+			case events.AuditKeyCreated:
+				payload = fmt.Sprintf("kid=%v public key=%d bytes active=%v", len(d.KID) == 16, len(d.PublicKey), !d.ActiveFrom.IsZero())
 			default:
 				payload = string(env.Data)
 			}
