@@ -309,9 +309,32 @@ func (s *Store) publish(ctx context.Context, b *batch) (Result, error) {
 	return Result{}, fmt.Errorf("append to %s: %w (last: %v)", b.stream, ErrUnavailable, lastErr)
 }
 
-// publishOnce makes one attempt. A batch of one message is a plain publish
-// with the same headers: identical guarantees, less work for the server.
+// publishOnce makes one attempt, as far as the caller's retry policy is
+// concerned. A subject the leader reports busy (isSubjectBusy) is tried
+// again after a pause of a millisecond or a few, as the message in flight
+// is applied by then; the last answer is returned.
 func (s *Store) publishOnce(ctx context.Context, b *batch) (seq uint64, dup bool, err error) {
+	pause := time.Millisecond
+	for try := 1; ; try++ {
+		seq, dup, err = s.publishAttempt(ctx, b)
+		if !isSubjectBusy(err) || try == busyTries {
+			return seq, dup, err
+		}
+		if sleep(ctx, pause) != nil {
+			return seq, dup, err
+		}
+		pause *= 2
+	}
+}
+
+// busyTries bounds the tries publishOnce makes while a subject is busy:
+// with pauses doubling from 1 ms, about 30 ms in all.
+const busyTries = 6
+
+// publishAttempt sends the batch once. A batch of one message is a plain
+// publish with the same headers: identical guarantees, less work for the
+// server.
+func (s *Store) publishAttempt(ctx context.Context, b *batch) (seq uint64, dup bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.attemptTimeout)
 	defer cancel()
 	msgs := b.messages()

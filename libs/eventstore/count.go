@@ -37,17 +37,8 @@ type Tally struct {
 // ErrInvalidArgument for an unknown stream or a filter outside the
 // stream's events, and with ErrUnavailable when no server answers in time.
 func (s *Store) Count(ctx context.Context, stream, filter string, from uint64) (Tally, error) {
-	var prefix string
-	switch stream {
-	case events.StreamEvents:
-		prefix = events.SubjectPrefixEvents + "."
-	case events.StreamActivity:
-		prefix = events.SubjectPrefixActivity + "."
-	default:
-		return Tally{}, fmt.Errorf("count: %w: unknown stream %q", ErrInvalidArgument, stream)
-	}
-	if !strings.HasPrefix(filter, prefix) || len(filter) == len(prefix) {
-		return Tally{}, fmt.Errorf("count: %w: filter %q is not under %s", ErrInvalidArgument, filter, prefix+">")
+	if err := checkEventFilter(stream, filter); err != nil {
+		return Tally{}, fmt.Errorf("count: %w", err)
 	}
 	ctx, cancel := s.requestContext(ctx)
 	defer cancel()
@@ -65,4 +56,40 @@ func (s *Store) Count(ctx context.Context, stream, filter string, from uint64) (
 	// The end of the batch counts the matching messages after the one
 	// returned.
 	return Tally{Messages: pending + 1, FirstSequence: msgs[0].Sequence, FirstTime: msgs[0].Time}, nil
+}
+
+// LastMatching returns the stream sequence of the last message of stream
+// whose stored subject matches filter (as for Count), 0 when there is none.
+// Unlike Count it asks the stream leader, so it sees every acknowledged
+// write: a reader that must not stop short of the log's end reads up to it.
+func (s *Store) LastMatching(ctx context.Context, stream, filter string) (uint64, error) {
+	if err := checkEventFilter(stream, filter); err != nil {
+		return 0, fmt.Errorf("last matching: %w", err)
+	}
+	raw, err := s.leaderLast(ctx, stream, filter)
+	if err != nil {
+		return 0, fmt.Errorf("last message of %s: %w: %w", filter, ErrUnavailable, err)
+	}
+	if raw == nil {
+		return 0, nil
+	}
+	return raw.Sequence, nil
+}
+
+// checkEventFilter refuses a stream other than the two event streams and a
+// filter outside the stream's events.
+func checkEventFilter(stream, filter string) error {
+	var prefix string
+	switch stream {
+	case events.StreamEvents:
+		prefix = events.SubjectPrefixEvents + "."
+	case events.StreamActivity:
+		prefix = events.SubjectPrefixActivity + "."
+	default:
+		return fmt.Errorf("%w: unknown stream %q", ErrInvalidArgument, stream)
+	}
+	if !strings.HasPrefix(filter, prefix) || len(filter) == len(prefix) {
+		return fmt.Errorf("%w: filter %q is not under %s", ErrInvalidArgument, filter, prefix+">")
+	}
+	return nil
 }

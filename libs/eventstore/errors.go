@@ -69,11 +69,25 @@ const (
 	outcomeUnknown                  // may or may not be stored, try again with the same ids
 )
 
+// isSubjectBusy reports the answer a clustered stream leader gives to an
+// expected subject sequence while an earlier message on the subject is
+// still in flight. nats-server 2.15 sends a publish's acknowledgement
+// before it forgets the message as in flight, so a writer that appends
+// again as soon as its previous append returned can get it although
+// nothing moved. Only a new attempt tells a busy subject from a moved one:
+// if the subject moved, the leader then answers codeWrongLastSeq.
+func isSubjectBusy(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == codeWrongLastSeqConstant
+}
+
 func classify(err error) outcome {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
 		case codeWrongLastSeq, codeWrongLastSeqConstant:
+			// publishOnce already waited out a constant answer that only
+			// meant "a write to this subject is still being applied".
 			return outcomeConflict
 		case codeBatchDuplicateMsgID:
 			return outcomeDuplicate

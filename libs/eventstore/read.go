@@ -264,6 +264,12 @@ func (r *Reader) FetchAppend(ctx context.Context, dst []Stored, max int, wait ti
 // reported as a *DecodeError); 0 means caught up at that moment. Before
 // the first Fetch it is the count at the reader's start. Rebuilds and
 // auditors use it to know when to stop.
+//
+// The count is the one of the server that holds the reader's consumer. In
+// a cluster that may be a follower, which can trail the leader by the
+// writes it has not applied yet (milliseconds): like Count, Pending suits
+// progress, and a caller that must read up to a given sequence checks the
+// sequences it got.
 func (r *Reader) Pending() uint64 { return r.pending }
 
 // Subscribe calls fn for every event from opts on, in stream order, until

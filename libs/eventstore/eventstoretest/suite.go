@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore NewStore) {
 	}{
 		{"AppendLoadRoundTrip", testAppendLoad},
 		{"LongHistory", testLongHistory},
+		{"BackToBackAppends", testBackToBack},
 		{"ExpectedSequenceConflict", testConflict},
 		{"ClaimRace", testClaimRace},
 		{"ClaimPerTenant", testClaimPerTenant},
@@ -54,6 +55,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReadFromTime", testReadFromTime},
 		{"Count", testCount},
 		{"ReadPending", testReadPending},
+		{"LastMatching", testLastMatching},
 		{"Subscribe", testSubscribe},
 		{"PartitionSuffix", testPartitions},
 		{"ActivityStream", testActivity},
@@ -146,6 +148,27 @@ func testLongHistory(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 	h := mustLoad(t, s, tenant, events.AggregateRole, role)
 	if len(h.Events) != batches*perBatch || h.Position != at {
 		t.Fatalf("loaded %d events at %+v, want %d at %+v", len(h.Events), h.Position, batches*perBatch, at)
+	}
+}
+
+// testBackToBack appends to one aggregate, and to one aggregate with a
+// claim in the same batch, each append as soon as the previous one
+// returned: a leader that still counts the previous message as in flight
+// must not turn that into a conflict (nothing moved).
+func testBackToBack(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	tenant, user := newTenant(t), events.NewID()
+	h := appendN(t, s, tenant, user, 150)
+	if len(h.Events) != 150 {
+		t.Fatalf("%d events stored, want 150", len(h.Events))
+	}
+	at := h.Position
+	for i := range 50 {
+		name := "name" + strconv.Itoa(i)
+		e := mustEvent(t, tenant, events.AggregateUser, user, events.UserRoleAssigned{Role: name})
+		res := mustAppend(t, s,
+			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: name, Owner: user},
+			eventstore.Events{After: at, Events: []events.Envelope{e}})
+		at = res.Positions[0]
 	}
 }
 
@@ -635,6 +658,9 @@ func testReadPending(t *testing.T, s *eventstore.Store, js jetstream.JetStream) 
 	if _, err := js.Publish(ctx, events.Subject(tenant, events.AggregateUser, events.NewID()), []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
+	// The reader's consumer may live on any replica; its count is exact
+	// once that replica holds what the leader acknowledged.
+	waitReplicated(t, js, events.StreamEvents)
 	filter := events.SubjectPrefixEvents + "." + tenant + ".>"
 	r, err := s.Read(ctx, eventstore.ReadOptions{Filters: []string{filter}})
 	if err != nil {
@@ -670,6 +696,34 @@ func testReadPending(t *testing.T, s *eventstore.Store, js jetstream.JetStream) 
 	defer empty.Close()
 	if p := empty.Pending(); p != 0 {
 		t.Fatalf("Pending of a tenant without events = %d", p)
+	}
+}
+
+// testLastMatching asks for the last message under a tenant's filter, of
+// one of its aggregates, and of a tenant without events; and refuses
+// filters outside the events.
+func testLastMatching(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant, user, other := newTenant(t), events.NewID(), events.NewID()
+	h := appendN(t, s, tenant, user, 3)
+	o := appendN(t, s, tenant, other, 2)
+	for _, c := range []struct {
+		filter string
+		want   uint64
+	}{
+		{events.SubjectPrefixEvents + "." + tenant + ".>", o.Position.Sequence},
+		{events.SubjectPrefixEvents + "." + tenant + ".user." + user + ".*", h.Position.Sequence},
+		{events.SubjectPrefixEvents + "." + newTenant(t) + ".>", 0},
+	} {
+		got, err := s.LastMatching(ctx, events.StreamEvents, c.filter)
+		if err != nil || got != c.want {
+			t.Errorf("LastMatching(%s) = %d, %v; want %d", c.filter, got, err, c.want)
+		}
+	}
+	for _, f := range []string{events.SubjectPrefixClaims + ".>", ">", events.SubjectPrefixEvents + "."} {
+		if _, err := s.LastMatching(ctx, events.StreamEvents, f); !errors.Is(err, eventstore.ErrInvalidArgument) {
+			t.Errorf("LastMatching(%q) = %v, want ErrInvalidArgument", f, err)
+		}
 	}
 }
 
@@ -850,6 +904,38 @@ func appendN(t *testing.T, s *eventstore.Store, tenant, user string, n int) even
 		at = mustAppend(t, s, eventstore.Events{After: at, Events: []events.Envelope{e}}).Positions[0]
 	}
 	return mustLoad(t, s, tenant, events.AggregateUser, user)
+}
+
+// waitReplicated waits until every replica of stream reports itself
+// current with the leader (at once on a single server).
+func waitReplicated(tb testing.TB, js jetstream.JetStream, stream string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			tb.Fatalf("stream %s: %v", stream, err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			tb.Fatalf("stream %s info: %v", stream, err)
+		}
+		current := true
+		if info.Cluster != nil {
+			for _, p := range info.Cluster.Replicas {
+				current = current && p.Current && p.Lag == 0
+			}
+		}
+		if current {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("replicas of %s never caught up: %+v", stream, info.Cluster)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // readAll reads until want events arrived, or until nothing more arrives

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/projector/internal/postgres"
 )
@@ -75,11 +76,17 @@ func (w *worker) resume(ctx context.Context) error {
 
 // readTenant returns a tenant's messages from stream sequence from up to
 // until, in stream order: the events, and apart those whose bodies are no
-// envelopes. It reads through a consumer, whose pending count (from its
-// start, then after each message) says when nothing more is there.
+// envelopes. It reads up to the tenant's last message as the stream leader
+// knows it, or to the first one past until: a consumer's pending count
+// could stop it short in a cluster, where the consumer may sit on a
+// follower that has not applied the last writes yet.
 func (s *Supervisor) readTenant(ctx context.Context, tenant string, from, until uint64) ([]eventstore.Stored, []*eventstore.DecodeError, error) {
 	if from > until {
 		return nil, nil, nil
+	}
+	last, err := s.store.LastMatching(ctx, events.StreamEvents, TenantFilter(tenant))
+	if err != nil || last < from {
+		return nil, nil, err
 	}
 	r, err := s.store.Read(ctx, eventstore.ReadOptions{Filters: []string{TenantFilter(tenant)}, FromSequence: from})
 	if err != nil {
@@ -90,13 +97,16 @@ func (s *Supervisor) readTenant(ctx context.Context, tenant string, from, until 
 		evs     []eventstore.Stored
 		corrupt []*eventstore.DecodeError
 	)
-	for r.Pending() > 0 {
+	for {
 		batch, err := r.Fetch(ctx, 1000, 5*time.Second)
 		for _, st := range batch {
 			if st.Sequence > until {
 				return evs, corrupt, nil
 			}
 			evs = append(evs, st)
+			if st.Sequence >= last {
+				return evs, corrupt, nil
+			}
 		}
 		var bad *eventstore.DecodeError
 		switch {
@@ -105,12 +115,14 @@ func (s *Supervisor) readTenant(ctx context.Context, tenant string, from, until 
 				return evs, corrupt, nil
 			}
 			corrupt = append(corrupt, bad)
+			if bad.Sequence >= last {
+				return evs, corrupt, nil
+			}
 		case err != nil:
 			return nil, nil, err
 		case len(batch) == 0:
-			return nil, nil, fmt.Errorf("read %s: %w: no event came within 5s though %d are pending",
-				TenantFilter(tenant), eventstore.ErrUnavailable, r.Pending())
+			return nil, nil, fmt.Errorf("read %s: %w: no message came within 5s though the last is at %d",
+				TenantFilter(tenant), eventstore.ErrUnavailable, last)
 		}
 	}
-	return evs, corrupt, nil
 }
