@@ -23,6 +23,9 @@ const (
 	// Shed is a refusal under load (429 or 503): the service protected
 	// itself rather than queue the request.
 	Shed
+	// Skipped says the operation sent nothing (it had nothing left to
+	// send): it is not counted at all.
+	Skipped
 )
 
 // Op runs one operation as client (0 to Clients-1) and says how it went.
@@ -93,7 +96,7 @@ func Run(ctx context.Context, cfg Config, op Op) *Result {
 				}
 				out := op(ctx, c)
 				t1 := time.Now()
-				if t1.Before(from) || !t1.Before(until) {
+				if out == Skipped || t1.Before(from) || !t1.Before(until) {
 					continue
 				}
 				d := t1.Sub(t0)
@@ -104,6 +107,7 @@ func Run(ctx context.Context, cfg Config, op Op) *Result {
 					t.lat.Record(d)
 				case Shed:
 					t.shed++
+				case Skipped: // left out above
 				case Failed:
 					fallthrough
 				default: // or no Outcome at all
@@ -150,6 +154,9 @@ func Paced(ctx context.Context, rate float64, workers int, d time.Duration, op O
 			for range jobs {
 				t0 := time.Now()
 				out := op(ctx, c)
+				if out == Skipped {
+					continue
+				}
 				dur := time.Since(t0)
 				t.all.Record(dur)
 				switch out {
@@ -158,6 +165,7 @@ func Paced(ctx context.Context, rate float64, workers int, d time.Duration, op O
 					t.lat.Record(dur)
 				case Shed:
 					t.shed++
+				case Skipped: // left out above
 				case Failed:
 					fallthrough
 				default: // or no Outcome at all

@@ -43,6 +43,27 @@ func TestRun_CountsOutcomes(t *testing.T) {
 	}
 }
 
+// TestRun_LeavesSkippedOut counts no skipped operation, neither as a
+// success nor as an error, nor in the latencies.
+func TestRun_LeavesSkippedOut(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	op := func(ctx context.Context, c int) loadgen.Outcome {
+		time.Sleep(100 * time.Microsecond)
+		if calls.Add(1)%2 == 0 {
+			return loadgen.Skipped
+		}
+		return loadgen.OK
+	}
+	r := loadgen.Run(context.Background(), loadgen.Config{Clients: 2, Duration: 50 * time.Millisecond}, op)
+	if r.OK == 0 || r.Errors() != 0 {
+		t.Fatalf("OK, Errors = %d, %d; want some successes and no errors", r.OK, r.Errors())
+	}
+	if r.OK > uint64(calls.Load())/2+2 || r.All.Count() != r.OK {
+		t.Errorf("counted %d successes and %d latencies of %d calls, half of them skipped", r.OK, r.All.Count(), calls.Load())
+	}
+}
+
 func TestRun_StopsWithContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -46,6 +46,11 @@ type Answer struct {
 	// Token is the Consistency-Token header of a command's answer.
 	Token string
 	Body  []byte
+	// Location is the Location header of a redirect, which the Client
+	// does not follow.
+	Location string
+	// Cookies are the cookies the answer sets.
+	Cookies []*http.Cookie
 }
 
 // Sequence returns the stream sequence the answer's consistency token
@@ -73,6 +78,9 @@ type Request struct {
 	Bearer      string
 	Consistency string
 	Body        any
+	// Header holds further request headers (a browser's Cookie, a
+	// client's Basic authorization).
+	Header http.Header
 }
 
 // Do sends r and reads the whole answer. Only transport failures are
@@ -108,6 +116,9 @@ func (p *Client) Do(ctx context.Context, r Request) (Answer, error) {
 	if r.Consistency != "" {
 		req.Header.Set("Consistency-Token", r.Consistency)
 	}
+	for k, v := range r.Header {
+		req.Header[k] = v
+	}
 	res, err := p.HTTP.Do(req)
 	if err != nil {
 		return Answer{}, err
@@ -117,7 +128,11 @@ func (p *Client) Do(ctx context.Context, r Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	return Answer{Status: res.StatusCode, Token: res.Header.Get("Consistency-Token"), Body: raw}, nil
+	a := Answer{Status: res.StatusCode, Token: res.Header.Get("Consistency-Token"), Body: raw, Location: res.Header.Get("Location")}
+	if len(res.Header["Set-Cookie"]) > 0 {
+		a.Cookies = res.Cookies()
+	}
+	return a, nil
 }
 
 // Expect sends r and returns an error unless the answer has status want.
@@ -136,6 +151,7 @@ func (p *Client) Expect(ctx context.Context, r Request, want int) (Answer, error
 type Tokens struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
 }
 
 // Login runs the password grant of tenant, after the write of consistency
@@ -305,4 +321,59 @@ func (p *Platform) WaitProjected(ctx context.Context, root string, limit time.Du
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// RegisteredClient is an OpenID Connect client registered by
+// RegisterClient.
+type RegisteredClient struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"` // confidential clients only
+}
+
+// RegisterClient registers an OpenID Connect client of t through the
+// command API (POST /t/{tenant}/clients, body as the API takes it).
+func (p *Client) RegisterClient(ctx context.Context, t *Tenant, body map[string]any) (RegisteredClient, error) {
+	a, err := p.Expect(ctx, Request{Method: http.MethodPost, URL: p.Command + "/t/" + t.ID + "/clients", Bearer: t.AdminToken, Body: body}, http.StatusCreated)
+	if err != nil {
+		return RegisteredClient{}, err
+	}
+	var c RegisteredClient
+	if err := a.Decode(&c); err != nil {
+		return RegisteredClient{}, err
+	}
+	t.Consistency = a.Token
+	return c, nil
+}
+
+// ReadClient waits until the query service reads client id of t, after
+// the write of consistency.
+func (p *Client) ReadClient(ctx context.Context, t *Tenant, id, consistency string) error {
+	_, err := p.Expect(ctx, Request{Method: http.MethodGet, URL: p.Query + "/t/" + t.ID + "/clients/" + id, Bearer: t.AdminToken, Consistency: consistency}, http.StatusOK)
+	return err
+}
+
+// BasicAuth is the Authorization header of client_secret_basic (RFC 6749
+// section 2.3.1: id and secret form-encoded, then joined).
+func BasicAuth(id, secret string) http.Header {
+	raw := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
+	return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(raw))}}
+}
+
+// TokenHeader returns the alg of a JWT's header, unverified.
+func TokenHeader(token string) (alg string, err error) {
+	head, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return "", fmt.Errorf("not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return "", fmt.Errorf("JWT header: %w", err)
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil || h.Alg == "" {
+		return "", fmt.Errorf("JWT header without alg")
+	}
+	return h.Alg, nil
 }

@@ -269,7 +269,7 @@ func (p *Platform) waitReady(ctx context.Context, base string) error {
 
 // newHTTPClient returns a keep-alive HTTP client whose pool keeps enough
 // idle connections per host that a few hundred concurrent clients never
-// open a connection in the measured window. local, when not nil, is the
+// open a connection in the measured window, and that follows no redirect. local, when not nil, is the
 // address its connections come from.
 func newHTTPClient(local *net.TCPAddr) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -282,7 +282,11 @@ func newHTTPClient(local *net.TCPAddr) *http.Client {
 		d.LocalAddr = local
 	}
 	t.DialContext = d.DialContext
-	return &http.Client{Transport: t, Timeout: time.Minute}
+	// Redirects come back to the caller as they are: the OpenID Connect
+	// scenarios read the code from the authorization endpoint's.
+	return &http.Client{Transport: t, Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 }
 
 // withDatabase returns server with its database replaced by name.

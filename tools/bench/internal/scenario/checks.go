@@ -38,15 +38,7 @@ func runChecks(ctx context.Context, e *Env) error {
 	clients := e.clients(checkClients)
 
 	for _, n := range clients {
-		stop := e.profile(fmt.Sprintf("healthz-c%d", n))
-		res := loadgen.Run(ctx, e.loadConfig(n), func(ctx context.Context, c int) loadgen.Outcome {
-			a, err := p.Do(ctx, platform.Request{Method: http.MethodGet, URL: p.Query + "/healthz"})
-			return outcome(a, err, http.StatusOK)
-		})
-		stop()
-		row := fromResult("GET /healthz (HTTP floor)", res)
-		row.Notes = "query service's cheapest route: loopback HTTP, routing, telemetry"
-		e.add(row)
+		e.healthz(ctx, p, n)
 	}
 
 	solo, err := soloTenant(ctx, e, p)
@@ -70,6 +62,21 @@ func runChecks(ctx context.Context, e *Env) error {
 	e.add(Row{Scenario: "memory after seeding the checks' set", Ratio: math.NaN(), Notes: scope + "; " + big.afterSeed.String()})
 	e.add(Row{Scenario: "memory after the checks", Ratio: math.NaN(), Notes: "permission caches filled; " + big.afterChecks.String()})
 	return nil
+}
+
+// healthz measures GET /healthz with n clients, the floor of the query
+// service's HTTP stack, and adds its row.
+func (e *Env) healthz(ctx context.Context, p *platform.Platform, n int) *loadgen.Result {
+	stop := e.profile(fmt.Sprintf("healthz-c%d", n))
+	res := loadgen.Run(ctx, e.loadConfig(n), func(ctx context.Context, c int) loadgen.Outcome {
+		a, err := p.Do(ctx, platform.Request{Method: http.MethodGet, URL: p.Query + "/healthz"})
+		return outcome(a, err, http.StatusOK)
+	})
+	stop()
+	row := fromResult("GET /healthz (HTTP floor)", res)
+	row.Notes = "query service's cheapest route: loopback HTTP, routing, telemetry"
+	e.add(row)
+	return res
 }
 
 // checkTenant is a tenant checks are asked about: its admin's token (which

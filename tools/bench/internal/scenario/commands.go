@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
@@ -155,9 +157,21 @@ const rawSubjectsPerClient = usersPerClient
 
 // rawPublish measures JetStream publishes with the expected last subject
 // sequence, the broker's share of an append, with clients closed-loop
-// publishers, once per client count and platform.
+// publishers, once per client count and platform, on a stream with
+// AUTH_EVENTS' settings.
 func (e *Env) rawPublish(ctx context.Context, s Setup, p *platform.Platform, clients int) (*loadgen.Result, error) {
-	if r, ok := e.rawRates[s][clients]; ok {
+	return e.rawPublishTo(ctx, s, p, clients, events.StreamEvents, 1)
+}
+
+// rawPublishTo is rawPublish on a stream with the settings of stream
+// (AUTH_EVENTS or AUTH_ACTIVITY), with bodies the size of an event of
+// that stream. With batch 2, each operation is an atomic batch of two
+// messages, as an append of two aggregates is: the first on one of the
+// client's cycled subjects with its expected sequence, the second on a
+// new subject (expected sequence 0).
+func (e *Env) rawPublishTo(ctx context.Context, s Setup, p *platform.Platform, clients int, stream string, batch int) (*loadgen.Result, error) {
+	key := fmt.Sprintf("%s/%d/%d", stream, batch, clients)
+	if r, ok := e.rawRates[s][key]; ok {
 		return r, nil
 	}
 	// The platform's server takes only the users of auth.conf, none of
@@ -182,20 +196,24 @@ func (e *Env) rawPublish(ctx context.Context, s Setup, p *platform.Platform, cli
 	if err != nil {
 		return nil, err
 	}
-	// The event stream's settings (file storage, synced as the platform's
+	// The stream's settings (file storage, synced as the platform's
 	// server syncs, de-duplication window, one replica) on subjects of its
 	// own, so nothing reaches the projector.
-	cfg := cfgs[0]
+	i := slices.IndexFunc(cfgs, func(c jetstream.StreamConfig) bool { return c.Name == stream })
+	if i < 0 {
+		return nil, fmt.Errorf("no stream %s", stream)
+	}
+	cfg := cfgs[i]
 	cfg.Name, cfg.Description = "BENCH_RAW", "benchmark: raw publish rate"
 	cfg.Subjects, cfg.SubjectTransform = []string{"bench.raw.>"}, nil
 	cfg.DenyDelete, cfg.DenyPurge = false, false
-	stream, err := js.CreateStream(ctx, cfg)
+	created, err := js.CreateStream(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create the raw stream: %w", err)
 	}
-	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), stream.CachedInfo().Config.Name) }()
+	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), created.CachedInfo().Config.Name) }()
 
-	body, err := sampleEvent()
+	body, err := sampleEvent(stream)
 	if err != nil {
 		return nil, err
 	}
@@ -204,28 +222,54 @@ func (e *Env) rawPublish(ctx context.Context, s Setup, p *platform.Platform, cli
 	for c := range last {
 		last[c] = make([]uint64, rawSubjectsPerClient)
 	}
-	e.logf("raw JetStream publishes, %d clients", clients)
+	e.logf("raw JetStream publishes (%s settings, batches of %d), %d clients", stream, batch, clients)
 	res := loadgen.Run(ctx, e.loadConfig(clients), func(ctx context.Context, c int) loadgen.Outcome {
 		k := turn[c] % rawSubjectsPerClient
 		turn[c]++
 		msg := nats.NewMsg("bench.raw." + strconv.Itoa(c) + "." + strconv.Itoa(k))
 		msg.Data = body
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last[c][k], 10))
-		ack, err := js.PublishMsg(ctx, msg)
+		if batch < 2 {
+			ack, err := js.PublishMsg(ctx, msg)
+			if err != nil {
+				keepFailure(err.Error())
+				return loadgen.Failed
+			}
+			last[c][k] = ack.Sequence
+			return loadgen.OK
+		}
+		msgs := []*nats.Msg{msg}
+		for i := 1; i < batch; i++ {
+			m := nats.NewMsg("bench.raw.new." + strconv.Itoa(c) + "." + strconv.Itoa(turn[c]) + "." + strconv.Itoa(i))
+			m.Data = body
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+			msgs = append(msgs, m)
+		}
+		ack, err := jetstreamext.PublishMsgBatch(ctx, js, msgs, jetstreamext.BatchFlowControl{AckFirst: false, AckTimeout: 30 * time.Second})
 		if err != nil {
+			keepFailure(err.Error())
 			return loadgen.Failed
 		}
-		last[c][k] = ack.Sequence
+		// An atomic batch takes consecutive sequences.
+		last[c][k] = ack.Sequence - uint64(batch) + 1
 		return loadgen.OK
 	})
 	if e.rawRates[s] == nil {
-		e.rawRates[s] = map[int]*loadgen.Result{}
+		e.rawRates[s] = map[string]*loadgen.Result{}
 	}
-	e.rawRates[s][clients] = res
+	e.rawRates[s][key] = res
 	row := fromResult("raw JetStream publish (bound)", res)
 	row.Notes = "expected-last-subject-sequence header, event-sized body"
+	if stream != events.StreamEvents {
+		row.Scenario = "raw JetStream publish to " + stream + " (bound)"
+		row.Notes = "expected-last-subject-sequence header, " + stream + " settings, body the size of an authcode.issued"
+	}
+	if batch > 1 {
+		row.Scenario = fmt.Sprintf("raw JetStream atomic batch of %d to %s (bound)", batch, stream)
+		row.Notes = fmt.Sprintf("one operation = one atomic batch (%d messages, expected sequences), %s settings", batch, stream)
+	}
 	if s.Sync != "" {
-		row.Scenario = "raw JetStream publish (bound), sync " + s.Sync
+		row.Scenario += ", sync " + s.Sync
 	}
 	e.add(row)
 	return res, nil
@@ -260,13 +304,31 @@ func rawServer(dir, sync string) (*server.Server, error) {
 	return srv, nil
 }
 
-// sampleEvent returns the stored form of a typical event, for publishes
-// of a realistic size.
-func sampleEvent() ([]byte, error) {
-	env, err := events.New(events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "editor"}, events.Meta{
-		Tenant: "commands", Aggregate: events.AggregateUser, AggregateID: events.NewID(),
-		OccurredAt: time.Now(), Actor: events.Actor{Tenant: "commands", Sub: events.NewID()},
-	})
+// sampleEvent returns the stored form of a typical event of stream, for
+// publishes of a realistic size: a role assignment on AUTH_EVENTS, an
+// authorization code's issue on AUTH_ACTIVITY.
+func sampleEvent(stream string) ([]byte, error) {
+	now := time.Now()
+	var (
+		env events.Envelope
+		err error
+	)
+	if stream == events.StreamActivity {
+		env, err = events.New(events.TypeAuthCodeIssued, events.AuthCodeIssued{
+			ClientID: events.NewID(), UserID: events.NewID(), RedirectURI: "https://app.example.com/callback",
+			CodeChallenge: strings.Repeat("c", 43), CodeChallengeMethod: "S256", Nonce: strings.Repeat("n", 22),
+			Scopes: []string{"openid", "profile", "email"}, BrowserSession: events.NewID(),
+			AuthTime: now, AMR: []string{"pwd"}, ACR: "1", ExpiresAt: now.Add(time.Minute),
+		}, events.Meta{
+			Tenant: "oidc", Aggregate: events.AggregateAuthCode, AggregateID: fmt.Sprintf("%064x", 3),
+			OccurredAt: now, Actor: events.Actor{Tenant: "oidc", Sub: events.NewID()},
+		})
+	} else {
+		env, err = events.New(events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "editor"}, events.Meta{
+			Tenant: "commands", Aggregate: events.AggregateUser, AggregateID: events.NewID(),
+			OccurredAt: now, Actor: events.Actor{Tenant: "commands", Sub: events.NewID()},
+		})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -54,8 +54,8 @@ type Env struct {
 	platforms map[Setup]*platform.Platform
 	rows      []Row
 
-	rawRates map[Setup]map[int]*loadgen.Result // raw JetStream publishes by platform and clients
-	big      *dataset                          // the seeded multi-tenant data set
+	rawRates map[Setup]map[string]*loadgen.Result // raw JetStream publishes by platform, stream and clients
+	big      *dataset                             // the seeded multi-tenant data set
 }
 
 // NewEnv returns an Env with no platform started.
@@ -63,7 +63,7 @@ func NewEnv(o Options) *Env {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	return &Env{opts: o, platforms: map[Setup]*platform.Platform{}, rawRates: map[Setup]map[int]*loadgen.Result{}}
+	return &Env{opts: o, platforms: map[Setup]*platform.Platform{}, rawRates: map[Setup]map[string]*loadgen.Result{}}
 }
 
 // Rows returns the rows measured so far.
@@ -207,7 +207,9 @@ type Scenario struct {
 func All() []Scenario {
 	return []Scenario{
 		{"login", "password login at bcrypt cost 10 and 12", []Setup{{Cost: 10}, {Cost: 12}}, runLogin},
+		{"oidc-login", "hosted-page logins (authorize, sign-in page, form) at bcrypt cost 10", []Setup{{Cost: 10}}, runOIDCLogin},
 		{"refresh", "refresh-token grant, rotating every request", []Setup{shared}, runRefresh},
+		{"oidc", "OpenID Connect: client_credentials, authorize with an SSO session, code exchange, introspection", []Setup{shared}, runOIDC},
 		{"commands", "role assignment commands vs raw JetStream publishes, sync always and every 2m", []Setup{shared, grouped}, runCommands},
 		{"lag", "projection lag at steady rates, the highest rate with bounded lag, revoke-to-deny", []Setup{shared}, runLag},
 		{"checks", "permission checks, one tenant and many", []Setup{shared}, runChecks},
