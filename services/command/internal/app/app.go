@@ -249,7 +249,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, metrics: m}
+	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m}
 	return &App{
 		Commands: Commands{
 			CreateTenant:   decorate(m, "create_tenant", Handler[CreateTenant](createTenantHandler{e})),
