@@ -171,6 +171,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer ln.Close()
 		*l.dst = ln
 	}
+	// The console (served by the query service) sends commands to the
+	// command service and reads the projector's status where this
+	// process serves them.
+	cfg.Query.CommandURL = "http://" + cfg.Command.Listener.Addr().String()
+	cfg.Query.ProjectorURL = "http://" + cfg.Projector.Listener.Addr().String()
 
 	tel, err := telemetry.Setup(ctx, telemetry.Config{
 		Service: Service, Version: cfg.Version, OTLPEndpoint: cfg.OTLPEndpoint,
