@@ -185,7 +185,9 @@ func TestConsole_Chromium(t *testing.T) {
 	ch.do(t, "giving linus the role",
 		chromedp.SetValue(chromedp.ID("role"), "support"),
 		chromedp.Click(chromedp.ID("assign")),
-		chromedp.WaitVisible(chromedp.ID("notice")))
+		// The user's page already shows a notice (created): wait for
+		// the role's own button instead.
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="Remove role support"]`)))
 	if got := ch.text(t, "user-roles"); got != "support" {
 		t.Fatalf("after the assignment the user's roles are %q", got)
 	}
@@ -210,7 +212,7 @@ func TestConsole_Chromium(t *testing.T) {
 	}
 	s.shoot(t, "timeline")
 	ch.do(t, "a step back", chromedp.Click(chromedp.ID("step-back")), chromedp.WaitVisible(chromedp.ID("step-forward")))
-	if got := ch.text(t, "state-roles"); got != "" {
+	if got := ch.text(t, "state-roles"); got != "none" {
 		t.Fatalf("before the assignment the roles are %q, want none", got)
 	}
 	if got := ch.text(t, "state-status"); got != "active" {
