@@ -158,6 +158,19 @@ func TestConsole_HTTP(t *testing.T) {
 		t.Errorf("GET /users as grace = %d:\n%s", denied.status, denied.body)
 	}
 
+	// Deleting asks for the name again.
+	if res := b.send(t, http.MethodPost, r.p.Query+linusPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {"linu"}}); res.status != http.StatusBadRequest {
+		t.Errorf("delete with the wrong name = %d", res.status)
+	}
+	gone := b.post(t, r.p.Query+linusPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {"linus"}})
+	if !strings.Contains(gone.body, `id="notice">Deleted.<`) || strings.Contains(gone.body, ">linus<") {
+		t.Errorf("after deleting linus the users page shows:\n%s", gone.body)
+	}
+	roles := b.post(t, r.consoleURL(tenantID, "/roles/support/delete"), url.Values{"csrf": {csrf}, "confirm": {"support"}})
+	if !strings.Contains(roles.body, `id="notice">Deleted.<`) || strings.Contains(roles.body, ">support<") {
+		t.Errorf("after deleting the role the roles page shows:\n%s", roles.body)
+	}
+
 	// Signing out ends the console's session and the provider's.
 	out := b.post(t, r.consoleURL(tenantID, "/signout"), url.Values{"csrf": {csrf}})
 	if !strings.HasPrefix(out.url, r.issuer+"/signin") {

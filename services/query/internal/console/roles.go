@@ -146,3 +146,19 @@ func (c *Console) preview(r *http.Request, k client, patterns []string) []previe
 	}
 	return out
 }
+
+// deleteRole deletes the role (DELETE /roles/{name}) once the form
+// repeats its name.
+func (c *Console) deleteRole(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if r.PostFormValue("confirm") != name {
+		c.renderError(w, r, http.StatusBadRequest, "Type the role's name exactly to confirm the deletion: nothing was deleted.")
+		return
+	}
+	ct, err := c.clientOf(r).command(r.Context(), http.MethodDelete, "/roles/"+url.PathEscape(name), nil, nil)
+	if err != nil {
+		c.apiFailure(w, r, err)
+		return
+	}
+	c.after(w, r, "/roles", ct, "deleted")
+}

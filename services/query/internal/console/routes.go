@@ -42,6 +42,7 @@ func (c *Console) routes() chi.Router {
 			r.Post("/users/{id}/password", c.resetPassword)
 			r.Post("/users/{id}/roles", c.assignRole)
 			r.Post("/users/{id}/roles/{name}/remove", c.unassignRole)
+			r.Post("/users/{id}/delete", c.deleteUser)
 			r.Get("/users/{id}/timeline", c.timeline)
 
 			r.Get("/roles", c.roles)
@@ -49,6 +50,7 @@ func (c *Console) routes() chi.Router {
 			r.Post("/roles/new", c.saveRole)
 			r.Get("/roles/{name}", c.editRole)
 			r.Post("/roles/{name}", c.saveRole)
+			r.Post("/roles/{name}/delete", c.deleteRole)
 
 			r.Get("/clients", c.clients)
 			r.Get("/clients/{id}", c.client)

@@ -236,3 +236,25 @@ func (c *Console) unassignRole(w http.ResponseWriter, r *http.Request) {
 	}
 	c.after(w, r, "/users/"+id, ct, "unassigned")
 }
+
+// deleteUser deletes the user (DELETE /users/{id}) once the form repeats
+// their username: a deletion cannot be undone.
+func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request) {
+	id := url.PathEscape(chi.URLParam(r, "id"))
+	k := c.clientOf(r)
+	var u userRow
+	if err := k.query(r.Context(), "/users/"+id, nil, &u); err != nil {
+		c.apiFailure(w, r, err)
+		return
+	}
+	if r.PostFormValue("confirm") != u.Username {
+		c.renderError(w, r, http.StatusBadRequest, "Type the username exactly to confirm the deletion: nothing was deleted.")
+		return
+	}
+	ct, err := k.command(r.Context(), http.MethodDelete, "/users/"+id, nil, nil)
+	if err != nil {
+		c.apiFailure(w, r, err)
+		return
+	}
+	c.after(w, r, "/users", ct, "deleted")
+}
