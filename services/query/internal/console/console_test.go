@@ -148,7 +148,7 @@ func TestConsole_login(t *testing.T) {
 	// The flow's cookie opens for acme only: moved to another tenant's
 	// callback, it is refused.
 	r := httptest.NewRequest("GET", "/console/t/other/callback?code=x&state="+url.QueryEscape(q.Get("state")), nil)
-	r.AddCookie(&http.Cookie{Name: "authstream_console_flow_other", Value: ck.Value})
+	r.AddCookie(&http.Cookie{Name: "authstream_console_flow_other", Value: ck.Value}) //nolint:gosec // G124: a request's cookie, whose attributes a request does not carry
 	if res, b := serve(t, c, r); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("acme's flow at other's callback = %d:\n%s", res.StatusCode, b)
 	}
