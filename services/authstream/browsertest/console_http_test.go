@@ -141,9 +141,29 @@ func TestConsole_HTTP(t *testing.T) {
 	if platform.status != http.StatusSeeOther || !strings.HasPrefix(platform.location, r.consoleURL("platform", "/login")) {
 		t.Errorf("GET the platform's tenants page with acme's session = %d %s, want the platform's sign-in", platform.status, platform.location)
 	}
-	stolen := b.send(t, http.MethodGet, r.consoleURL("platform", "/"), nil)
-	if stolen.status != http.StatusSeeOther {
-		t.Errorf("the platform's console with acme's session = %d", stolen.status)
+	forged := b.send(t, http.MethodPost, r.consoleURL("platform", "/tenants"), url.Values{"csrf": {csrf}, "id": {"evil"}, "name": {"Evil"},
+		"admin_username": {"eve"}, "admin_password": {"Eve-Passphrase 0000-evil"}})
+	if forged.status != http.StatusUnauthorized {
+		t.Errorf("POST the platform's tenants form with acme's session = %d", forged.status)
+	}
+	r.p.Do(t, http.MethodGet, r.p.Query+"/t/evil/.well-known/openid-configuration", "", "", nil, http.StatusNotFound)
+	// acme's session cookie renamed as the platform's opens nothing: it
+	// is sealed to its tenant.
+	acmeURL, _ := url.Parse(r.consoleURL(tenantID, "/"))
+	var session string
+	for _, ck := range b.c.HTTP.Jar.Cookies(acmeURL) {
+		if ck.Name == "authstream_console_session_"+tenantID {
+			session = ck.Value
+		}
+	}
+	if session == "" {
+		t.Fatal("no session cookie of acme's console")
+	}
+	platformURL, _ := url.Parse(r.consoleURL("platform", "/"))
+	b.c.HTTP.Jar.SetCookies(platformURL, []*http.Cookie{{Name: "authstream_console_session_platform", Value: session, Path: "/console/t/platform/"}})
+	stolen := b.send(t, http.MethodGet, r.consoleURL("platform", "/tenants"), nil)
+	if stolen.status != http.StatusSeeOther || !strings.HasPrefix(stolen.location, r.consoleURL("platform", "/login")) {
+		t.Errorf("the platform's console with acme's session cookie = %d %s", stolen.status, stolen.location)
 	}
 
 	// grace holds no role: she signs in, sees no user list, and the
