@@ -160,7 +160,8 @@ func TestConsole_HTTP(t *testing.T) {
 		t.Fatal("no session cookie of acme's console")
 	}
 	platformURL, _ := url.Parse(r.consoleURL("platform", "/"))
-	b.c.HTTP.Jar.SetCookies(platformURL, []*http.Cookie{{Name: "authstream_console_session_platform", Value: session, Path: "/console/t/platform/"}})
+	stolenCookie := &http.Cookie{Name: "authstream_console_session_platform", Value: session, Path: "/console/t/platform/"} //nolint:gosec // G124: planted in the test's own jar over plain http
+	b.c.HTTP.Jar.SetCookies(platformURL, []*http.Cookie{stolenCookie})
 	stolen := b.send(t, http.MethodGet, r.consoleURL("platform", "/tenants"), nil)
 	if stolen.status != http.StatusSeeOther || !strings.HasPrefix(stolen.location, r.consoleURL("platform", "/login")) {
 		t.Errorf("the platform's console with acme's session cookie = %d %s", stolen.status, stolen.location)
