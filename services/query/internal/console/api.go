@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // The console's calls to the public APIs: the query API (served in
@@ -124,16 +125,17 @@ func (k client) query(ctx context.Context, path string, q url.Values, out any) e
 	return err
 }
 
-// command sends a command to path of the command API (the tenant's when
-// path starts with /users, /roles...; path is taken as given when it
-// starts with /tenants) and returns the answer's consistency token.
+// command sends a command to path of the command API (under the
+// session's tenant, except the platform's /tenants paths) with a JSON
+// body, and returns the answer's consistency token.
 func (k client) command(ctx context.Context, method, path string, body, out any) (string, error) {
 	return k.commandAs(ctx, method, path, "", body, out)
 }
 
+// commandAs is command with the body's content type (JSON when empty).
 func (k client) commandAs(ctx context.Context, method, path, contentType string, body, out any) (string, error) {
 	u := k.c.cfg.CommandURL + "/t/" + k.s.Tenant + path
-	if len(path) >= 8 && path[:8] == "/tenants" {
+	if strings.HasPrefix(path, "/tenants") {
 		u = k.c.cfg.CommandURL + path
 	}
 	a, err := k.c.do(ctx, call{method: method, url: u, token: k.s.Access, body: body, contentType: contentType}, out)

@@ -91,16 +91,18 @@ func New(cfg Config) (*Console, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	next := http.DefaultTransport
+	// One client for every call: requests to the public URL go to the
+	// query service's router in process, the others out through the
+	// configured client's transport; redirects are answers, never
+	// followed.
+	timeout, next := 15*time.Second, http.DefaultTransport
 	if cfg.HTTPClient != nil {
-		c.http = cfg.HTTPClient
+		timeout = cfg.HTTPClient.Timeout
 		if cfg.HTTPClient.Transport != nil {
 			next = cfg.HTTPClient.Transport
 		}
-	} else {
-		c.http = &http.Client{Timeout: 15 * time.Second}
 	}
-	c.http = &http.Client{Timeout: c.http.Timeout, Transport: localTransport{origin: c.origin, h: cfg.API, next: next},
+	c.http = &http.Client{Timeout: timeout, Transport: localTransport{origin: c.origin, h: cfg.API, next: next},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	c.sealer, err = newSealer(cfg.KEK)
 	if err != nil {
