@@ -179,6 +179,17 @@ func TestConsole_HTTP(t *testing.T) {
 		t.Errorf("GET /users as grace = %d:\n%s", denied.status, denied.body)
 	}
 
+	// grace signed in (the rig's login and the console): ada sees it on
+	// her page.
+	var graceID string
+	for _, m := range userLink.FindAllStringSubmatch(b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/users?q=grace"), nil)).body, -1) {
+		graceID = m[1]
+	}
+	if page := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/users/"+graceID), nil)); !strings.Contains(page.body, `id="signins"`) ||
+		!strings.Contains(page.body, "signin.succeeded") {
+		t.Errorf("grace's page shows no sign-ins:\n%s", page.body)
+	}
+
 	// Deleting asks for the name again.
 	if res := b.send(t, http.MethodPost, r.p.Query+linusPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {"linu"}}); res.status != http.StatusBadRequest {
 		t.Errorf("delete with the wrong name = %d", res.status)

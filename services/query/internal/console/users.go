@@ -157,6 +157,37 @@ type userData struct {
 	User      userRow
 	Available []string // roles the user could be given
 	CanRoles  bool
+	Signins   []signin // the latest first; nil without audit:read
+}
+
+// signin is an event of the user's sign-in history as the page shows it.
+type signin struct {
+	Type       string    `json:"type"`
+	OccurredAt time.Time `json:"occurred_at"`
+	Data       struct {
+		Reason   string `json:"reason"`
+		Client   string `json:"client"`
+		Failures int    `json:"failures"`
+	} `json:"data"`
+}
+
+// maxSignins is how many sign-ins the user page shows.
+const maxSignins = 10
+
+// signins reads the user's latest sign-ins (GET /users/{id}/signins,
+// audit:read); nil when the admin may not read them or there are none.
+func (k client) signins(r *http.Request, id string) []signin {
+	var h struct {
+		Events []signin `json:"events"`
+	}
+	if k.query(r.Context(), "/users/"+url.PathEscape(id)+"/signins", nil, &h) != nil {
+		return nil
+	}
+	out := make([]signin, 0, maxSignins)
+	for i := len(h.Events) - 1; i >= 0 && len(out) < maxSignins; i-- {
+		out = append(out, h.Events[i])
+	}
+	return out
 }
 
 // user shows one user with the forms that change them.
@@ -180,6 +211,7 @@ func (c *Console) user(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	d.Signins = k.signins(r, d.User.ID)
 	c.page(w, r, "user.html", view{Title: d.User.Username, Section: "/users", Data: d})
 }
 
