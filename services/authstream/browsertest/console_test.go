@@ -99,8 +99,8 @@ type shooter struct {
 }
 
 // shoot checks that the page on screen reported no problem, then saves
-// its screenshots at each width, checking at each that it does not
-// scroll sideways.
+// its screenshots at each width, checking at each, and at 320 px, that it
+// does not scroll sideways.
 func (s *shooter) shoot(tb testing.TB, name string) {
 	tb.Helper()
 	// Let the page settle: late reports (a refused stylesheet) arrive
@@ -120,6 +120,11 @@ func (s *shooter) shoot(tb testing.TB, name string) {
 		if scroll > width {
 			tb.Errorf("at %d px the %s page is %d px wide: it scrolls sideways", width, name, scroll)
 		}
+	}
+	// The narrowest width a page must read at: checked, not photographed.
+	s.t.do(tb, "a viewport 320 px wide", chromedp.EmulateViewport(320, 800))
+	if scroll := run(tb, s.t, "scrollWidth", chromedp.Evaluate[int64](`document.documentElement.scrollWidth`)); scroll > 320 {
+		tb.Errorf("at 320 px the %s page is %d px wide: it scrolls sideways", name, scroll)
 	}
 	s.t.do(tb, "the default viewport", chromedp.ResetViewport())
 }
