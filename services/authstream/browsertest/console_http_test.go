@@ -203,6 +203,22 @@ func TestConsole_HTTP(t *testing.T) {
 		t.Errorf("after deleting the role the roles page shows:\n%s", roles.body)
 	}
 
+	// The platform's admin creates a tenant and registers a console
+	// client (acme has one already: nothing changes, and it says so all
+	// the same).
+	root := newHTTPBrowser()
+	rhome := r.signInConsole(t, root, "platform", authstreamtest.AdminUsername, authstreamtest.AdminPassword)
+	rcsrf := csrfOf(t, rhome)
+	created := root.post(t, r.consoleURL("platform", "/tenants"), url.Values{"csrf": {rcsrf}, "id": {"globex"}, "name": {"Globex"},
+		"admin_username": {"gus"}, "admin_password": {"Gus-Passphrase 4c1d-globex"}})
+	if !strings.Contains(created.body, `id="created-tenant">globex<`) {
+		t.Errorf("after creating globex the tenants page shows:\n%s", created.body)
+	}
+	registered := root.post(t, r.consoleURL("platform", "/tenants/state"), url.Values{"csrf": {rcsrf}, "id": {tenantID}, "action": {"console"}})
+	if !strings.Contains(registered.body, "console client is registered") {
+		t.Errorf("after registering acme's console client the tenants page shows:\n%s", registered.body)
+	}
+
 	// Signing out ends the console's session and the provider's.
 	out := b.post(t, r.consoleURL(tenantID, "/signout"), url.Values{"csrf": {csrf}})
 	if !strings.HasPrefix(out.url, r.issuer+"/signin") {

@@ -130,6 +130,8 @@ type Commands struct {
 	RotateClientSecret Handler[RotateClientSecret]
 	AssignClientRole   Handler[AssignClientRole]
 	UnassignClientRole Handler[UnassignClientRole]
+
+	RegisterConsoleClient Handler[RegisterConsoleClient]
 }
 
 // App is the command service's application: its command handlers, the
@@ -274,6 +276,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			RotateClientSecret: decorate(m, "rotate_client_secret", Handler[RotateClientSecret](rotateClientSecretHandler{e})),
 			AssignClientRole:   decorate(m, "assign_client_role", Handler[AssignClientRole](assignClientRoleHandler{e})),
 			UnassignClientRole: decorate(m, "unassign_client_role", Handler[UnassignClientRole](unassignClientRoleHandler{e})),
+
+			RegisterConsoleClient: decorate(m, "register_console_client", Handler[RegisterConsoleClient](registerConsoleClientHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

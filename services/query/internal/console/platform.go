@@ -102,12 +102,16 @@ func (c *Console) createTenant(w http.ResponseWriter, r *http.Request) {
 	seeOther(w, r, base("platform")+"/tenants?done=created&id="+url.QueryEscape(id))
 }
 
-// tenantState disables or enables the tenant of the form.
+// tenantState disables or enables the tenant of the form, or registers
+// its console client (a tenant created before the console has none).
 func (c *Console) tenantState(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimSpace(r.PostFormValue("id"))
 	action, done := "enable", "enabled"
-	if r.PostFormValue("action") == "disable" {
+	switch r.PostFormValue("action") {
+	case "disable":
 		action, done = "disable", "disabled"
+	case "console":
+		action, done = "console-client", "console"
 	}
 	if !validTenant(id) {
 		c.renderError(w, r, http.StatusBadRequest, "A tenant is 2 to 63 lowercase letters, digits and hyphens.")

@@ -183,6 +183,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, v 
 var notices = map[string]string{
 	"created": "Created.", "saved": "Saved.", "disabled": "Disabled.", "enabled": "Enabled.",
 	"assigned": "Role assigned.", "unassigned": "Role removed.", "password": "Password reset.", "deleted": "Deleted.",
+	"console": "The tenant's console client is registered.",
 }
 
 func noticeOf(k string) string { return notices[k] }
