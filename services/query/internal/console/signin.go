@@ -88,7 +88,9 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, http.StatusForbidden, "The sign-in did not complete: "+e+" "+q.Get("error_description"))
 		return
 	}
-	if iss := q.Get("iss"); iss != "" && iss != c.issuer(tenant) {
+	// The platform's provider always names itself (RFC 9207): an answer
+	// without iss, or with another's, is a mix-up.
+	if q.Get("iss") != c.issuer(tenant) {
 		c.renderError(w, r, http.StatusBadRequest, "The sign-in answer came from another issuer.")
 		return
 	}
