@@ -109,7 +109,9 @@ func TestRun_Clients(t *testing.T) {
 	}
 	var listed []map[string]any
 	c.mustJSON(t, &listed, "", "clients", "list")
-	if len(listed) != 2 || slices.ContainsFunc(listed, func(l map[string]any) bool { return l["client_id"] == web.ClientID }) {
+	// The two left, and the console's client, which every tenant has.
+	if len(listed) != 3 || slices.ContainsFunc(listed, func(l map[string]any) bool { return l["client_id"] == web.ClientID }) ||
+		!slices.ContainsFunc(listed, func(l map[string]any) bool { return l["client_id"] == "console" }) {
 		t.Fatalf("clients list after the delete: %+v", listed)
 	}
 	c.mustFail(t, 1, "authctl: 404 no such client", "", "clients", "show", web.ClientID)

@@ -171,6 +171,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer ln.Close()
 		*l.dst = ln
 	}
+	// The console (served by the query service) sends commands to the
+	// command service and reads the projector's status where this
+	// process serves them.
+	cfg.Query.CommandURL = "http://" + cfg.Command.Listener.Addr().String()
+	cfg.Query.ProjectorURL = "http://" + cfg.Projector.Listener.Addr().String()
 
 	tel, err := telemetry.Setup(ctx, telemetry.Config{
 		Service: Service, Version: cfg.Version, OTLPEndpoint: cfg.OTLPEndpoint,
@@ -283,7 +288,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 					} else {
 						usable.Store(true)
 					}
-					printBanner(cfg.Out, ends, cfg.DataDir, banner)
+					printBanner(cfg.Out, ends, cfg.Query.PublicURL+"/console/", cfg.DataDir, banner)
 					if cfg.OnReady != nil {
 						cfg.OnReady(ends)
 					}
@@ -442,8 +447,8 @@ func provideAdmin(cfg *Config) (string, error) {
 
 // printBanner tells the developer where everything is: with the embedded
 // NATS server, also the URL a subscriber follows the events with, and
-// where every user's password is.
-func printBanner(w io.Writer, e Endpoints, dataDir, admin string) {
+// where every user's password is; console is the web console's URL.
+func printBanner(w io.Writer, e Endpoints, console, dataDir, admin string) {
 	natsLines := e.NATS + "\n"
 	if sub := e.NATSURLAs("subscriber"); sub != "" {
 		natsLines = fmt.Sprintf("%s (no anonymous clients)\n"+
@@ -452,11 +457,12 @@ func printBanner(w io.Writer, e Endpoints, dataDir, admin string) {
 			e.NATS, sub, filepath.Join(dataDir, datadir.NATSUsersFile))
 	}
 	fmt.Fprintf(w, "authstream is ready\n"+
+		"  console          %s\n"+
 		"  query/login API  %s\n"+
 		"  command API      %s\n"+
 		"  projector        %s (operator API, health, metrics)\n"+
 		"  NATS             %s"+
 		"  data             %s\n%s"+
 		"Press Ctrl-C to stop.\n",
-		e.Query, e.Command, e.Projector, natsLines, dataDir, admin)
+		console, e.Query, e.Command, e.Projector, natsLines, dataDir, admin)
 }

@@ -142,6 +142,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}); err != nil {
 		return fmt.Errorf("bootstrap platform admin: %w", err)
 	}
+	if err := bootstrap.Console(ctx, log, application, app.ErrNoConsoleClient); err != nil {
+		return fmt.Errorf("bootstrap console client: %w", err)
+	}
 
 	return rt.Serve(ctx, httpapi.NewRouter(httpapi.Deps{
 		Telemetry: rt.Telemetry,

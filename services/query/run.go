@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -26,8 +27,10 @@ import (
 	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/app"
+	"github.com/authstream/authstream/services/query/internal/console"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
 	"github.com/authstream/authstream/services/query/internal/postgres"
+	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -55,6 +58,10 @@ const (
 	DefaultLoginPerAddress = app.DefaultLoginPerAddress
 	DefaultLoginWindow     = app.DefaultLoginWindow
 )
+
+// DefaultCommandURL is the command service the console sends commands to
+// when AUTH_COMMAND_URL is unset: its default address.
+const DefaultCommandURL = "http://127.0.0.1:8081"
 
 // maxLoginLimit bounds the login limits a setting may give.
 const maxLoginLimit = 1_000_000
@@ -100,6 +107,13 @@ type Config struct {
 	LoginPerAccount int
 	LoginPerAddress int
 	LoginWindow     time.Duration
+	// CommandURL is the command service's base URL (AUTH_COMMAND_URL),
+	// which the console at /console/ sends the admins' commands to.
+	CommandURL string
+	// ProjectorURL is the projector's base URL (AUTH_PROJECTOR_URL), whose
+	// operator API the console's projection status page reads; empty
+	// leaves the page out.
+	ProjectorURL string
 	// Pool, when set, is used instead of opening DatabaseURL; the caller has
 	// migrated it and Run does not close it.
 	Pool *pgxpool.Pool
@@ -124,6 +138,8 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		LoginPerAccount:   r.Int("AUTH_LOGIN_LIMIT_PER_ACCOUNT", DefaultLoginPerAccount, 1, maxLoginLimit),
 		LoginPerAddress:   r.Int("AUTH_LOGIN_LIMIT_PER_ADDRESS", DefaultLoginPerAddress, 1, maxLoginLimit),
 		LoginWindow:       r.Duration("AUTH_LOGIN_LIMIT_WINDOW", DefaultLoginWindow, time.Second, 24*time.Hour),
+		CommandURL:        strings.TrimRight(r.URL("AUTH_COMMAND_URL", DefaultCommandURL, "http", "https"), "/"),
+		ProjectorURL:      strings.TrimRight(r.URL("AUTH_PROJECTOR_URL", "", "http", "https"), "/"),
 	}
 	return cfg, r.Err()
 }
@@ -241,12 +257,35 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	wg.Go(func() { _ = listener.Run(listenCtx) })
 	defer func() { stopListening(); wg.Wait() }()
 
-	return rt.Serve(ctx, httpapi.NewRouter(httpapi.Deps{
+	router := httpapi.NewRouter(httpapi.Deps{
 		Telemetry:      rt.Telemetry,
 		App:            application,
 		TrustedProxies: cfg.TrustedProxies,
 		Ready:          rt.Ready(httpserver.Check{Name: "projection-listener", Check: listener.Ready}),
-	}))
+	})
+	if err := mountConsole(router, cfg, log); err != nil {
+		return err
+	}
+	return rt.Serve(ctx, router)
+}
+
+// mountConsole serves the web console at /console/: a client of the
+// router's own API, which it calls in process (console.Config.API).
+func mountConsole(router chi.Router, cfg Config, log *slog.Logger) error {
+	commandURL := cfg.CommandURL
+	if commandURL == "" {
+		commandURL = DefaultCommandURL
+	}
+	c, err := console.New(console.Config{
+		PublicURL: cfg.PublicURL, CommandURL: commandURL, ProjectorURL: cfg.ProjectorURL,
+		API: router, KEK: cfg.KEK, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	router.Handle("/console", c)
+	router.Handle("/console/*", c)
+	return nil
 }
 
 // loginLimits returns the login rate limits of c, defaults in place of

@@ -130,6 +130,8 @@ type Commands struct {
 	RotateClientSecret Handler[RotateClientSecret]
 	AssignClientRole   Handler[AssignClientRole]
 	UnassignClientRole Handler[UnassignClientRole]
+
+	RegisterConsoleClient Handler[RegisterConsoleClient]
 }
 
 // App is the command service's application: its command handlers, the
@@ -249,7 +251,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, metrics: m}
+	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m}
 	return &App{
 		Commands: Commands{
 			CreateTenant:   decorate(m, "create_tenant", Handler[CreateTenant](createTenantHandler{e})),
@@ -274,6 +276,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			RotateClientSecret: decorate(m, "rotate_client_secret", Handler[RotateClientSecret](rotateClientSecretHandler{e})),
 			AssignClientRole:   decorate(m, "assign_client_role", Handler[AssignClientRole](assignClientRoleHandler{e})),
 			UnassignClientRole: decorate(m, "unassign_client_role", Handler[UnassignClientRole](unassignClientRoleHandler{e})),
+
+			RegisterConsoleClient: decorate(m, "register_console_client", Handler[RegisterConsoleClient](registerConsoleClientHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

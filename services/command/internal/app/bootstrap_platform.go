@@ -23,8 +23,9 @@ var bootstrapParts = []string{authz.PlatformTenant, "bootstrap"}
 func BootstrapAdminID() string { return unitofwork.NewID(bootstrapParts, "admin") }
 
 // BootstrapPlatform creates the platform tenant, its first admin (username,
-// password) holding the built-in admin role, and its signing keys (the
-// access-token key and the RS256 key of ID tokens, as CreateTenant), unless
+// password) holding the built-in admin role, its signing keys (the
+// access-token key and the RS256 key of ID tokens, as CreateTenant) and its
+// console client, unless
 // the platform tenant exists. It returns created false and nil when it
 // existed. It is safe to run on every start and from several processes at
 // once: the event ids are deterministic, so racing bootstraps store one
@@ -82,7 +83,11 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 		if err := e.ensureAuditKey(ctx, tenant, ks); err != nil {
 			return Result{}, err
 		}
-		res, err := u.Commit(ctx, []domain.Aggregate{t, admin, ks},
+		console, err := e.registerConsoleClient(ctx, u, tenant)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := u.Commit(ctx, withConsoleClient([]domain.Aggregate{t, admin, ks}, console),
 			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
 		if err != nil {
 			return Result{}, err

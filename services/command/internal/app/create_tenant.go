@@ -14,7 +14,8 @@ import (
 // CreateTenant creates a tenant with its first admin, who holds the
 // built-in admin role, its first access-token key and its RS256 key for ID
 // tokens (one key when the access-token algorithm is RS256), and its audit
-// key, which signs the checkpoints of its verifiable log. Only platform
+// key, which signs the checkpoints of its verifiable log, and its console
+// client (console_client.go). Only platform
 // admins may run it (tenants:write).
 type CreateTenant struct {
 	Request
@@ -106,7 +107,11 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 		if err := h.e.ensureAuditKey(ctx, cmd.ID, ks); err != nil {
 			return Result{}, err
 		}
-		res, err := u.Commit(ctx, []domain.Aggregate{t, admin, ks},
+		console, err := h.e.registerConsoleClient(ctx, u, cmd.ID)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := u.Commit(ctx, withConsoleClient([]domain.Aggregate{t, admin, ks}, console),
 			eventstore.Claim{Tenant: cmd.ID, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
 		if err != nil {
 			return Result{}, err

@@ -32,6 +32,9 @@ type engine struct {
 	hasher *authn.Hasher
 	policy authn.PasswordPolicy
 	now    func() time.Time
+	// publicURL is the query service's public URL, from which the
+	// console client's redirect URIs derive.
+	publicURL string
 	// metrics count the retries and the appended events of every
 	// command, under the command's name the decorator put in the context.
 	metrics *metrics

@@ -173,6 +173,17 @@ func (h *handlers) enableTenant(w http.ResponseWriter, r *http.Request) {
 	h.noContent(w, r, res, err)
 }
 
+// registerConsoleClient serves POST /tenants/{id}/console-client (platform
+// admins): the tenant's console client registered, or brought up to date.
+func (h *handlers) registerConsoleClient(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.begin(w, r, nil, false, nil)
+	if !ok {
+		return
+	}
+	res, err := h.app.Commands.RegisterConsoleClient.Handle(r.Context(), app.RegisterConsoleClient{Request: req, Tenant: chi.URLParam(r, "id")})
+	h.noContent(w, r, res, err)
+}
+
 // registerUserBody is the body of POST /t/{tenant}/users.
 type registerUserBody struct {
 	Username string   `json:"username"`

@@ -50,6 +50,7 @@ func Routes(r chi.Router, d Deps) {
 	platform.Post("/tenants", h.createTenant)
 	platform.Post("/tenants/{id}/disable", h.disableTenant)
 	platform.Post("/tenants/{id}/enable", h.enableTenant)
+	platform.Post("/tenants/{id}/console-client", h.registerConsoleClient)
 	tenant := r.With(httpserver.Authenticate(h.log, h.authenticate(pathTenant)))
 	tenant.Post("/t/{tenant}/users", h.registerUser)
 	tenant.Put("/t/{tenant}/users/{id}/password", h.changePassword)

@@ -1,0 +1,237 @@
+package browsertest_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
+)
+
+// The console's journeys with a plain HTTP client: every hop of the
+// sign-in, the forms posted as a browser posts them, and what the console
+// refuses (a cross-site form, another tenant's pages, a page the admin's
+// roles do not open).
+
+var (
+	csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	userLink  = regexp.MustCompile(`href="/console/t/[a-z0-9-]+/users/([^"/]+)">([^<]*)</a>`)
+)
+
+// consoleURL returns the console's URL of path in tenant.
+func (r *rig) consoleURL(tenant, path string) string {
+	return r.p.Query + "/console/t/" + tenant + path
+}
+
+// signInConsole signs username in to tenant's console through the hosted
+// page and returns the page it lands on: the console's home.
+func (r *rig) signInConsole(tb testing.TB, b *httpBrowser, tenant, username, password string) hop {
+	tb.Helper()
+	page := b.follow(tb, b.send(tb, http.MethodGet, r.consoleURL(tenant, "/"), nil))
+	if !strings.HasPrefix(page.url, r.p.Query+"/t/"+tenant+"/signin") {
+		tb.Fatalf("the console sends an admin who is not signed in to %s, want the hosted page of %s", page.url, tenant)
+	}
+	target, form := signInForm(tb, page)
+	form.Set("username", username)
+	form.Set("password", password)
+	page = b.follow(tb, b.send(tb, http.MethodPost, target, form))
+	if page.url != r.consoleURL(tenant, "/") || !strings.Contains(page.body, `<span id="whoami">`+username+`</span>`) {
+		tb.Fatalf("signing in to the console ends at %s:\n%s", page.url, page.body)
+	}
+	return page
+}
+
+// csrfOf returns the CSRF token of a console page's forms.
+func csrfOf(tb testing.TB, page hop) string {
+	tb.Helper()
+	m := csrfInput.FindStringSubmatch(page.body)
+	if m == nil {
+		tb.Fatalf("the page %s has no CSRF token:\n%s", page.url, page.body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// post sends a console form and follows where it leads, which must be a
+// page (no error).
+func (b *httpBrowser) post(tb testing.TB, u string, form url.Values) hop {
+	tb.Helper()
+	return b.follow(tb, b.send(tb, http.MethodPost, u, form))
+}
+
+// TestConsole_HTTP runs the console with a plain HTTP client: ada, the
+// admin of acme, signs in, defines a role, registers a user with it, finds
+// them in the list, disables them and signs out; the refusals are checked
+// on the way.
+func TestConsole_HTTP(t *testing.T) {
+	r := mustRig(t)
+	b := newHTTPBrowser()
+	home := r.signInConsole(t, b, tenantID, adminName, adminPassword)
+	csrf := csrfOf(t, home)
+	for _, link := range []string{"/users", "/roles", "/clients", "/settings"} {
+		if !strings.Contains(home.body, `href="/console/t/acme`+link+`"`) {
+			t.Errorf("ada's home page has no link to %s", link)
+		}
+	}
+	if strings.Contains(home.body, "/tenants") {
+		t.Error("a tenant admin's home page links to the platform's tenants page")
+	}
+
+	// A role, previewed then saved.
+	preview := b.post(t, r.consoleURL(tenantID, "/roles/new"), url.Values{"csrf": {csrf}, "name": {"support"},
+		"permissions": {"users:*\naudit:read"}, "action": {"preview"}})
+	if !strings.Contains(preview.body, `id="preview-result"`) || !strings.Contains(preview.body, "<code>users:write</code>") {
+		t.Fatalf("the preview of users:* does not show users:write:\n%s", preview.body)
+	}
+	role := b.post(t, r.consoleURL(tenantID, "/roles/new"), url.Values{"csrf": {csrf}, "name": {"support"},
+		"permissions": {"users:read\naudit:read"}, "description": {"Support desk"}, "action": {"save"}})
+	if !strings.HasPrefix(role.url, r.consoleURL(tenantID, "/roles/support")+"?") || ctOf(t, role.url) == "" || !strings.Contains(role.body, "users:read") {
+		t.Fatalf("saving the role ends at %s:\n%s", role.url, role.body)
+	}
+
+	// A user with the role, seen at once on their page and in the list.
+	user := b.post(t, r.consoleURL(tenantID, "/users/new"), url.Values{"csrf": {csrf}, "username": {"linus"},
+		"password": {"Linus-Passphrase 77a1-acme"}, "role": {"support"}})
+	if !strings.Contains(user.body, `id="user-roles">support<`) {
+		t.Fatalf("the new user's page does not show the role:\n%s", user.body)
+	}
+	linusPath := strings.TrimPrefix(strings.SplitN(user.url, "?", 2)[0], r.p.Query)
+	list := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/users?q=lin"), nil))
+	if m := userLink.FindAllStringSubmatch(list.body, -1); len(m) != 1 || m[0][2] != "linus" {
+		t.Fatalf("searching lin lists %v:\n%s", m, list.body)
+	}
+
+	// A form from another site, or without the session's token, changes
+	// nothing.
+	for name, c := range map[string]struct {
+		form   url.Values
+		header map[string]string
+	}{
+		"no token":        {url.Values{}, nil},
+		"another token":   {url.Values{"csrf": {"forged"}}, nil},
+		"cross-site post": {url.Values{"csrf": {csrf}}, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}},
+	} {
+		res, err := b.c.Send(authstreamtest.Request{Method: http.MethodPost, URL: r.p.Query + linusPath + "/disable", Body: c.form, Header: c.header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != http.StatusForbidden || !strings.Contains(string(res.Body), "nothing was done") {
+			t.Errorf("%s: disable = %d, want 403:\n%s", name, res.Status, res.Body)
+		}
+	}
+	if page := b.follow(t, b.send(t, http.MethodGet, r.p.Query+linusPath, nil)); !strings.Contains(page.body, `id="user-status">active<`) {
+		t.Fatalf("a refused form changed the user:\n%s", page.body)
+	}
+	disabled := b.post(t, r.p.Query+linusPath+"/disable", url.Values{"csrf": {csrf}, "reason": {"left"}})
+	if !strings.Contains(disabled.body, `id="user-status">disabled<`) {
+		t.Fatalf("after disabling, the user's page shows:\n%s", disabled.body)
+	}
+
+	// The platform's pages are not a tenant admin's, and acme's session
+	// opens nothing of the platform's console.
+	for _, p := range []string{"/tenants", "/projections"} {
+		page := b.send(t, http.MethodGet, r.consoleURL(tenantID, p), nil)
+		if page.status != http.StatusForbidden || strings.Contains(page.body, "<table") {
+			t.Errorf("GET %s as acme's admin = %d:\n%s", p, page.status, page.body)
+		}
+	}
+	platform := b.send(t, http.MethodGet, r.consoleURL("platform", "/tenants"), nil)
+	if platform.status != http.StatusSeeOther || !strings.HasPrefix(platform.location, r.consoleURL("platform", "/login")) {
+		t.Errorf("GET the platform's tenants page with acme's session = %d %s, want the platform's sign-in", platform.status, platform.location)
+	}
+	forged := b.send(t, http.MethodPost, r.consoleURL("platform", "/tenants"), url.Values{"csrf": {csrf}, "id": {"evil"}, "name": {"Evil"},
+		"admin_username": {"eve"}, "admin_password": {"Eve-Passphrase 0000-evil"}})
+	if forged.status != http.StatusUnauthorized {
+		t.Errorf("POST the platform's tenants form with acme's session = %d", forged.status)
+	}
+	r.p.Do(t, http.MethodGet, r.p.Query+"/t/evil/.well-known/openid-configuration", "", "", nil, http.StatusNotFound)
+	// acme's session cookie renamed as the platform's opens nothing: it
+	// is sealed to its tenant.
+	acmeURL, _ := url.Parse(r.consoleURL(tenantID, "/"))
+	var session string
+	for _, ck := range b.c.HTTP.Jar.Cookies(acmeURL) {
+		if ck.Name == "authstream_console_session_"+tenantID {
+			session = ck.Value
+		}
+	}
+	if session == "" {
+		t.Fatal("no session cookie of acme's console")
+	}
+	platformURL, _ := url.Parse(r.consoleURL("platform", "/"))
+	stolenCookie := &http.Cookie{Name: "authstream_console_session_platform", Value: session, Path: "/console/t/platform/"} //nolint:gosec // G124: planted in the test's own jar over plain http
+	b.c.HTTP.Jar.SetCookies(platformURL, []*http.Cookie{stolenCookie})
+	stolen := b.send(t, http.MethodGet, r.consoleURL("platform", "/tenants"), nil)
+	if stolen.status != http.StatusSeeOther || !strings.HasPrefix(stolen.location, r.consoleURL("platform", "/login")) {
+		t.Errorf("the platform's console with acme's session cookie = %d %s", stolen.status, stolen.location)
+	}
+
+	// grace holds no role: she signs in, sees no user list, and the
+	// page names nobody.
+	g := newHTTPBrowser()
+	ghome := r.signInConsole(t, g, tenantID, userName, userPassword)
+	if strings.Contains(ghome.body, `/users"`) {
+		t.Error("grace's home page links to the users")
+	}
+	denied := g.send(t, http.MethodGet, r.consoleURL(tenantID, "/users"), nil)
+	if denied.status != http.StatusForbidden || strings.Contains(denied.body, "linus") || strings.Contains(denied.body, adminName+"<") {
+		t.Errorf("GET /users as grace = %d:\n%s", denied.status, denied.body)
+	}
+
+	// grace signed in (the rig's login and the console): ada sees it on
+	// her page.
+	var graceID string
+	for _, m := range userLink.FindAllStringSubmatch(b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/users?q=grace"), nil)).body, -1) {
+		graceID = m[1]
+	}
+	if page := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/users/"+graceID), nil)); !strings.Contains(page.body, `id="signins"`) ||
+		!strings.Contains(page.body, "signin.succeeded") {
+		t.Errorf("grace's page shows no sign-ins:\n%s", page.body)
+	}
+
+	// Deleting asks for the name again.
+	if res := b.send(t, http.MethodPost, r.p.Query+linusPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {"linu"}}); res.status != http.StatusBadRequest {
+		t.Errorf("delete with the wrong name = %d", res.status)
+	}
+	gone := b.post(t, r.p.Query+linusPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {"linus"}})
+	if !strings.Contains(gone.body, `id="notice">Deleted.<`) || strings.Contains(gone.body, ">linus<") {
+		t.Errorf("after deleting linus the users page shows:\n%s", gone.body)
+	}
+	roles := b.post(t, r.consoleURL(tenantID, "/roles/support/delete"), url.Values{"csrf": {csrf}, "confirm": {"support"}})
+	if !strings.Contains(roles.body, `id="notice">Deleted.<`) || strings.Contains(roles.body, ">support<") {
+		t.Errorf("after deleting the role the roles page shows:\n%s", roles.body)
+	}
+
+	// The platform's admin creates a tenant and registers a console
+	// client (acme has one already: nothing changes, and it says so all
+	// the same).
+	root := newHTTPBrowser()
+	rhome := r.signInConsole(t, root, "platform", authstreamtest.AdminUsername, authstreamtest.AdminPassword)
+	rcsrf := csrfOf(t, rhome)
+	created := root.post(t, r.consoleURL("platform", "/tenants"), url.Values{"csrf": {rcsrf}, "id": {"globex"}, "name": {"Globex"},
+		"admin_username": {"gus"}, "admin_password": {"Gus-Passphrase 4c1d-globex"}})
+	if !strings.Contains(created.body, `id="created-tenant">globex<`) {
+		t.Errorf("after creating globex the tenants page shows:\n%s", created.body)
+	}
+	registered := root.post(t, r.consoleURL("platform", "/tenants/state"), url.Values{"csrf": {rcsrf}, "id": {tenantID}, "action": {"console"}})
+	if !strings.Contains(registered.body, "console client is registered") {
+		t.Errorf("after registering acme's console client the tenants page shows:\n%s", registered.body)
+	}
+
+	// Signing out ends the console's session and the provider's.
+	out := b.post(t, r.consoleURL(tenantID, "/signout"), url.Values{"csrf": {csrf}})
+	if !strings.HasPrefix(out.url, r.issuer+"/signin") {
+		t.Fatalf("signing out ends at %s, want the hosted sign-in page (no session left anywhere)", out.url)
+	}
+}
+
+// ctOf returns the consistency token a console redirect carries.
+func ctOf(tb testing.TB, u string) string {
+	tb.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p.Query().Get("ct")
+}
