@@ -81,10 +81,16 @@ func CheckImportedHash(hash string) error {
 	return err
 }
 
-// NeedsRehash reports whether hash is not a bcrypt hash: a hash imported
-// in another form, which the login path replaces by a bcrypt hash once the
-// password has matched it.
-func NeedsRehash(hash []byte) bool { return !isBcrypt(string(hash)) }
+// NoPassword is the stored hash of a user imported without a password: no
+// password matches it (Compare spends a dummy comparison and answers
+// ErrMismatch), so the user signs in only once an administrator has set a
+// password.
+const NoPassword = "!"
+
+// NeedsRehash reports whether hash is neither a bcrypt hash nor
+// NoPassword: a hash imported in another form, which the login path
+// replaces by a bcrypt hash once the password has matched it.
+func NeedsRehash(hash []byte) bool { return !isBcrypt(string(hash)) && string(hash) != NoPassword }
 
 // isBcrypt reports whether hash has a bcrypt prefix this package accepts.
 func isBcrypt(hash string) bool {
@@ -177,7 +183,7 @@ func parseScrypt(parts []string) (importedHash, error) {
 		return importedHash{}, err
 	}
 	return importedHash{scheme: "scrypt", digest: digest, verify: func(pw []byte) []byte {
-		out, err := scrypt.Key(pw, salt, 1<<ln, int(r), int(p), len(digest))
+		out, err := scrypt.Key(pw, salt, 1<<ln, int(r), int(p), len(digest)) //nolint:gosec // G115: r and p are bounded above
 		if err != nil { // the parameters were checked: never reached
 			return nil
 		}
@@ -213,7 +219,7 @@ func parsePBKDF2(parts []string) (importedHash, error) {
 		return importedHash{}, err
 	}
 	return importedHash{scheme: "pbkdf2-sha256", digest: digest, verify: func(pw []byte) []byte {
-		out, err := pbkdf2.Key(sha256.New, string(pw), salt, int(iter), len(digest))
+		out, err := pbkdf2.Key(sha256.New, string(pw), salt, int(iter), len(digest)) //nolint:gosec // G115: iter is bounded above
 		if err != nil { // only for lengths FIPS mode refuses
 			return nil
 		}

@@ -50,6 +50,19 @@ func TestImportedHashes(t *testing.T) {
 	}
 }
 
+func TestNoPassword(t *testing.T) {
+	t.Parallel()
+	h := mustHasher(t)
+	for _, pw := range []string{"", "!", "password"} {
+		if err := h.Compare([]byte(authn.NoPassword), pw); !errors.Is(err, authn.ErrMismatch) {
+			t.Errorf("Compare(NoPassword, %q) = %v, want ErrMismatch", pw, err)
+		}
+	}
+	if authn.NeedsRehash([]byte(authn.NoPassword)) {
+		t.Error("NoPassword needs a rehash")
+	}
+}
+
 func TestCheckImportedHash_malformed(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ name, hash, says string }{

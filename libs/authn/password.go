@@ -70,6 +70,9 @@ func (h *Hasher) Compare(hash []byte, password string) error {
 		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(password[:MaxPasswordBytes]))
 		return ErrMismatch
 	}
+	if string(hash) == NoPassword {
+		return h.CompareDummy(password)
+	}
 	if NeedsRehash(hash) {
 		return compareImported(hash, password)
 	}
