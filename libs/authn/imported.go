@@ -184,7 +184,8 @@ func parseScrypt(parts []string) (importedHash, error) {
 	}
 	return importedHash{scheme: "scrypt", digest: digest, verify: func(pw []byte) []byte {
 		out, err := scrypt.Key(pw, salt, 1<<ln, int(r), int(p), len(digest)) //nolint:gosec // G115: r and p are bounded above
-		if err != nil {                                                      // the parameters were checked: never reached
+		// The parameters were checked: an error is never returned.
+		if err != nil {
 			return nil
 		}
 		return out
@@ -220,7 +221,8 @@ func parsePBKDF2(parts []string) (importedHash, error) {
 	}
 	return importedHash{scheme: "pbkdf2-sha256", digest: digest, verify: func(pw []byte) []byte {
 		out, err := pbkdf2.Key(sha256.New, string(pw), salt, int(iter), len(digest)) //nolint:gosec // G115: iter is bounded above
-		if err != nil {                                                              // only for lengths FIPS mode refuses
+		// Only for lengths FIPS mode refuses.
+		if err != nil {
 			return nil
 		}
 		return out

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"time"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
@@ -18,6 +19,8 @@ import (
 // or an unavailable store leaves the imported hash, and the next login
 // tries again.
 func (a *App) rehashPassword(ctx context.Context, tenant string, u User, password string) {
+	ctx, cancel := context.WithTimeout(ctx, rehashTimeout)
+	defer cancel()
 	h, err := a.store.Load(ctx, tenant, events.AggregateUser, u.ID)
 	if err != nil {
 		a.log.WarnContext(ctx, "rehash imported password: load user", "tenant", tenant, "user", u.ID, "err", err)
@@ -55,6 +58,9 @@ func (a *App) rehashPassword(ctx context.Context, tenant string, u User, passwor
 		a.log.WarnContext(ctx, msg, "tenant", tenant, "user", u.ID, "err", err)
 	}
 }
+
+// rehashTimeout bounds what a rehash adds to the login that triggers it.
+const rehashTimeout = 2 * time.Second
 
 // currentCredential folds a user's history into its sealed credential;
 // ok is false for a user deleted or never registered.
