@@ -64,8 +64,10 @@ const (
 // carries at most: the broker's default limit.
 const maxBatchMessages = 1000
 
-// importWorkers is how many batches of one import are in flight at once.
-const importWorkers = 4
+// importWorkers is how many batches of one import are in flight at once:
+// enough to overlap the broker's syncs, few enough to leave it room for
+// the other commands (16 gained a fifth and starved their reads).
+const importWorkers = 8
 
 type importUsersHandler struct{ e *engine }
 
@@ -157,12 +159,15 @@ func (r *importRun) run(ctx context.Context, lines []ImportLine) {
 			n++
 		}
 		if size+n > maxBatchMessages && i > start {
+			if ctx.Err() != nil {
+				break // the service stops: the rest is not tried
+			}
 			chunks <- lines[start:i]
 			start, size = i, 0
 		}
 		size += n
 	}
-	if start < len(lines) {
+	if start < len(lines) && ctx.Err() == nil {
 		chunks <- lines[start:]
 	}
 	close(chunks)
@@ -340,6 +345,9 @@ func (r *importRun) appendBatch(ctx context.Context, users []importUser) {
 		users = rest
 	}
 	for _, u := range users {
+		if ctx.Err() != nil {
+			return // the service stops: these lines stay unreported
+		}
 		r.appendOne(ctx, u)
 	}
 }

@@ -340,20 +340,27 @@ func (p *Client) ImportUsers(ctx context.Context, t *Tenant, lines []byte, poll 
 		return ImportReport{}, err
 	}
 	for {
-		a, err := p.Expect(ctx, Request{Method: http.MethodGet, URL: p.Command + "/t/" + t.ID + "/imports/" + started.ID, Bearer: t.AdminToken}, http.StatusOK)
-		if err != nil {
+		a, err := p.Do(ctx, Request{Method: http.MethodGet, URL: p.Command + "/t/" + t.ID + "/imports/" + started.ID, Bearer: t.AdminToken})
+		switch {
+		case err != nil:
 			return ImportReport{}, err
-		}
-		var rep ImportReport
-		if err := a.Decode(&rep); err != nil {
-			return ImportReport{}, err
-		}
-		if rep.Status == "done" {
-			return rep, nil
+		case a.Status == http.StatusServiceUnavailable:
+			// The caller's authentication reads the log, which the
+			// import keeps busy: ask again.
+		case a.Status != http.StatusOK:
+			return ImportReport{}, fmt.Errorf("GET import %s = %d %.300s", started.ID, a.Status, a.Body)
+		default:
+			var rep ImportReport
+			if err := a.Decode(&rep); err != nil {
+				return ImportReport{}, err
+			}
+			if rep.Status == "done" {
+				return rep, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return rep, ctx.Err()
+			return ImportReport{}, ctx.Err()
 		case <-time.After(poll):
 		}
 	}
