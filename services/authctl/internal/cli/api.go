@@ -65,10 +65,10 @@ type call struct {
 	// body and contentType are a body sent as it is (an import's lines).
 	body        io.Reader
 	contentType string
-	token   string     // the bearer token, if any
-	header  http.Header
-	out     any     // decodes a 2xx JSON answer when not nil
-	raw     *[]byte // receives a 2xx answer's body as it is, when not nil
+	token       string // the bearer token, if any
+	header      http.Header
+	out         any     // decodes a 2xx JSON answer when not nil
+	raw         *[]byte // receives a 2xx answer's body as it is, when not nil
 }
 
 // do sends c and returns the answer's headers, or an *APIError for an error
