@@ -44,7 +44,7 @@ func usersImport(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) 
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	info, err := f.Stat()
 	if err != nil {
 		return err
