@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,7 +73,7 @@ func CheckImportedHash(hash string) error {
 		return invalidHash("is longer than %d bytes", MaxImportedHashLen)
 	}
 	if isBcrypt(hash) {
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil || len(hash) != 60 {
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil || !bcryptForm.MatchString(hash) {
 			return invalidHash("is not a well-formed bcrypt hash")
 		}
 		return nil
@@ -91,6 +92,10 @@ const NoPassword = "!"
 // NoPassword: a hash imported in another form, which the login path
 // replaces by a bcrypt hash once the password has matched it.
 func NeedsRehash(hash []byte) bool { return !isBcrypt(string(hash)) && string(hash) != NoPassword }
+
+// bcryptForm is a bcrypt hash: version, two-digit cost, then 22
+// characters of salt and 31 of digest in bcrypt's base64 alphabet.
+var bcryptForm = regexp.MustCompile(`^\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}$`)
 
 // isBcrypt reports whether hash has a bcrypt prefix this package accepts.
 func isBcrypt(hash string) bool {
