@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/httpserver"
@@ -21,6 +22,10 @@ import (
 // MaxImportBytes bounds the body of an import: about two million users
 // with bcrypt hashes.
 const MaxImportBytes = 512 << 20
+
+// ImportUploadTime bounds the upload of an import's body (512 MiB at
+// about 600 KiB/s).
+const ImportUploadTime = 15 * time.Minute
 
 // MaxImportLineBytes bounds one line of an import.
 const MaxImportLineBytes = 16 << 10
@@ -47,6 +52,11 @@ func (h *handlers) importUsers(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fault.New(fault.Invalid, httpserver.ReasonUnsupportedMediaType, "the body must be "+importContentType+": one user a line"))
 		return
 	}
+	// A big file takes longer to upload than the server's read timeout
+	// gives a request.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(ImportUploadTime))
+	_ = rc.SetWriteDeadline(time.Now().Add(ImportUploadTime + time.Minute))
 	lines, sum, err := readImport(http.MaxBytesReader(w, r.Body, MaxImportBytes))
 	if err != nil {
 		h.fail(w, r, err)
