@@ -4,16 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authstream/authstream/tools/bench/internal/loadgen"
+	"github.com/authstream/authstream/tools/bench/internal/platform"
 )
 
 // importTarget is the bulk import's target rate: a million users in under
 // a minute.
 const importTarget = 20000.0
 
-// runImport imports ImportUsers users with bcrypt hashes (a third with a
+// runImport measures registrations through POST /users first, then
+// imports ImportUsers users with bcrypt hashes (a third with a
 // role, a tenth disabled) into a new tenant of the shared platform, which
 // syncs every write, through POST /t/{t}/users:import, and measures the
 // users stored per second from the request to the report saying done.
@@ -29,6 +35,24 @@ func runImport(ctx context.Context, e *Env) error {
 	if err := p.DefineRole(ctx, &set.admin, "editor", []string{"docs:read", "docs:write"}); err != nil {
 		return err
 	}
+	// Registrations one at a time, the way the import is compared with.
+	var next atomic.Int64
+	register := func(ctx context.Context, _ int) loadgen.Outcome {
+		a, err := p.Do(ctx, platform.Request{
+			Method: http.MethodPost, URL: p.Command + "/t/" + set.admin.ID + "/users", Bearer: set.admin.AdminToken,
+			Body: map[string]any{"username": fmt.Sprintf("registered-%07d", next.Add(1)), "password": userPassword},
+		})
+		return outcome(a, err, http.StatusCreated)
+	}
+	for _, clients := range e.clients(16) {
+		stop := e.profile(fmt.Sprintf("register-c%d", clients))
+		res := loadgen.Run(ctx, e.loadConfig(clients), register)
+		stop()
+		row := fromResult("register user command, sync always", res)
+		row.Notes = "POST /users one user at a time, bcrypt cost 4, the import's comparison"
+		e.add(row)
+	}
+
 	n := e.opts.ImportUsers
 	body, err := importBody(n)
 	if err != nil {
