@@ -2,9 +2,12 @@ package authn_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/fault"
 )
 
@@ -34,6 +37,40 @@ func FuzzVerify(f *testing.F) {
 			!slices.Equal(got.Roles, want.Roles) || !slices.Equal(got.Audience, want.Audience) ||
 			!got.ExpiresAt.Equal(want.ExpiresAt) {
 			t.Fatalf("accepted claims %+v differ from the signed ones", got)
+		}
+	})
+}
+
+// FuzzCheckImportedHash feeds arbitrary strings to CheckImportedHash, as
+// an import's lines do. It must never panic, a refusal must be
+// ErrInvalidImportedHash without the hash in its message, and a hash it
+// accepts must compare (matching or not) without an internal error.
+func FuzzCheckImportedHash(f *testing.F) {
+	h := mustHasher(f)
+	for _, s := range []string{
+		"$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+		"$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$ZVrRXqxlLcWfcXCnMyv0m4Rpvh/bnCi7",
+		"$scrypt$ln=4,r=8,p=1$TmFDbA$/bq+HJ00cgB4VucZDQHp/nxq18vII3gw",
+		"$pbkdf2-sha256$1$c2FsdA$VawEblbjCJ/sFpHCJUS2BflBhSFt3gRl5oudV8INrLw",
+		"$pbkdf2-sha256$i=1,l=32$c2FsdA$VawEblbjCJ/sFpHCJUS2BflBhSFt3gRl5oudV8INrLw",
+		"", "$", "$$$$", "!",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, hash string) {
+		err := authn.CheckImportedHash(hash)
+		if err != nil {
+			if !errors.Is(err, authn.ErrInvalidImportedHash) {
+				t.Fatalf("refusal %v is not ErrInvalidImportedHash", err)
+			}
+			// The digest, the hash's last part, is what must not show.
+			if tail := hash[strings.LastIndex(hash, "$")+1:]; len(tail) >= 16 && strings.Contains(err.Error(), tail) {
+				t.Fatalf("refusal %q repeats the hash", err)
+			}
+			return
+		}
+		if err := h.Compare([]byte(hash), "password"); err != nil && !errors.Is(err, authn.ErrMismatch) {
+			t.Fatalf("Compare of an accepted hash = %v", err)
 		}
 	})
 }

@@ -61,13 +61,20 @@ func (h *Hasher) Hash(password string) ([]byte, error) {
 
 // Compare returns nil if password matches hash, ErrMismatch if it does not
 // (including a password too long to have been hashed), and
-// fault.Internal for a malformed hash. Errors never contain the hash or the
-// password.
+// fault.Internal for a malformed hash. hash is bcrypt, or a hash imported
+// in another form (CheckImportedHash), which costs what its own parameters
+// say. Errors never contain the hash or the password.
 func (h *Hasher) Compare(hash []byte, password string) error {
 	if len(password) > MaxPasswordBytes {
 		// No stored hash can match it; spend the same time anyway.
 		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(password[:MaxPasswordBytes]))
 		return ErrMismatch
+	}
+	if string(hash) == NoPassword {
+		return h.CompareDummy(password)
+	}
+	if NeedsRehash(hash) {
+		return compareImported(hash, password)
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	switch {

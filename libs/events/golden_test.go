@@ -372,6 +372,11 @@ func writeMissingGoldens(t *testing.T) {
 				return events.AuditKeyRetired{KID: "3c6f0e3d2a1b9c8d", RetiredAt: at}
 			}},
 		}},
+		// A user imported with an argon2id hash, rehashed to bcrypt at
+		// their first login; the id is derived so the ids above stay.
+		{events.AggregateUser, events.DeriveID("golden", "imported user"), []step{
+			{events.TypeUserPasswordRehashed, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "imported user")}, events.UserPasswordRehashed{Credential: sealed("rehashed")}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

@@ -240,6 +240,7 @@ func newDefault() *Registry {
 		Define[UserDeleted](TypeUserDeleted, AggregateUser),
 		Define[UserRoleAssigned](TypeUserRoleAssigned, AggregateUser),
 		Define[UserRoleUnassigned](TypeUserRoleUnassigned, AggregateUser),
+		Define[UserPasswordRehashed](TypeUserPasswordRehashed, AggregateUser),
 
 		Define[RoleDefined](TypeRoleDefined, AggregateRole),
 		Define[RoleDeleted](TypeRoleDeleted, AggregateRole),

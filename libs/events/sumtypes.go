@@ -23,13 +23,14 @@ func (TenantSettingsChanged) isTenantEvent() {}
 //sumtype:decl
 type UserEvent interface{ isUserEvent() }
 
-func (UserRegistered) isUserEvent()      {}
-func (UserPasswordChanged) isUserEvent() {}
-func (UserDisabled) isUserEvent()        {}
-func (UserEnabled) isUserEvent()         {}
-func (UserDeleted) isUserEvent()         {}
-func (UserRoleAssigned) isUserEvent()    {}
-func (UserRoleUnassigned) isUserEvent()  {}
+func (UserRegistered) isUserEvent()       {}
+func (UserPasswordChanged) isUserEvent()  {}
+func (UserDisabled) isUserEvent()         {}
+func (UserEnabled) isUserEvent()          {}
+func (UserDeleted) isUserEvent()          {}
+func (UserRoleAssigned) isUserEvent()     {}
+func (UserRoleUnassigned) isUserEvent()   {}
+func (UserPasswordRehashed) isUserEvent() {}
 
 // RoleEvent is the payload of an event of the role aggregate.
 //
@@ -125,3 +126,4 @@ func (ClientRoleAssigned) isAccountEvent()    {}
 func (ClientRoleUnassigned) isAccountEvent()  {}
 func (AuditKeyCreated) isAccountEvent()       {}
 func (AuditKeyRetired) isAccountEvent()       {}
+func (UserPasswordRehashed) isAccountEvent()  {}

@@ -17,13 +17,14 @@ const (
 	TypeTenantEnabled         = "tenant.enabled"
 	TypeTenantSettingsChanged = "tenant.settings_changed"
 
-	TypeUserRegistered      = "user.registered"
-	TypeUserPasswordChanged = "user.password_changed"
-	TypeUserDisabled        = "user.disabled"
-	TypeUserEnabled         = "user.enabled"
-	TypeUserDeleted         = "user.deleted"
-	TypeUserRoleAssigned    = "user.role_assigned"
-	TypeUserRoleUnassigned  = "user.role_unassigned"
+	TypeUserRegistered       = "user.registered"
+	TypeUserPasswordChanged  = "user.password_changed"
+	TypeUserDisabled         = "user.disabled"
+	TypeUserEnabled          = "user.enabled"
+	TypeUserDeleted          = "user.deleted"
+	TypeUserRoleAssigned     = "user.role_assigned"
+	TypeUserRoleUnassigned   = "user.role_unassigned"
+	TypeUserPasswordRehashed = "user.password_rehashed"
 
 	TypeRoleDefined = "role.defined"
 	TypeRoleDeleted = "role.deleted"
@@ -184,6 +185,14 @@ type UserRegistered struct {
 type UserPasswordChanged struct {
 	Credential Sealed `json:"credential"`
 	Reset      bool   `json:"reset"`
+}
+
+// UserPasswordRehashed replaces a password hash imported in another form
+// (argon2id, scrypt, PBKDF2) by a bcrypt hash of the same password, made
+// at the user's first login with it. The password is the same, so unlike
+// UserPasswordChanged it revokes nothing.
+type UserPasswordRehashed struct {
+	Credential Sealed `json:"credential"`
 }
 
 // UserDisabled stops a user from logging in and revokes their sessions and

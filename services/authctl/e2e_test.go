@@ -264,6 +264,19 @@ func TestRun_EndToEnd(t *testing.T) {
 		c.must(t, "new alice password\n", "users", "set-password", aliceID, "--password-stdin")
 		c.must(t, "", "users", "delete", aliceID)
 		c.mustFail(t, 1, "authctl: 404 ", "", "users", "show", aliceID)
+
+		// An import: one user with a bcrypt hash and a role, and a line
+		// that is refused, reported, and makes the command fail.
+		file := filepath.Join(t.TempDir(), "users.jsonl")
+		if err := os.WriteFile(file, []byte(`{"username": "imported", "password_hash": "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "roles": ["viewer"]}`+
+			"\n"+`{"username": "broken", "password_hash": "$md5$x"}`+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := c.run(t, "", "users", "import", file)
+		if r.code != 1 || !strings.Contains(r.out, "1 of 2 lines imported, 1 failed") || !strings.Contains(r.out, "line 2: password hash has an unsupported scheme") ||
+			!strings.Contains(r.err, "some lines were not imported") {
+			t.Errorf("users import: %d\n%s\n%s", r.code, r.out, r.err)
+		}
 	})
 
 	t.Run("projections", func(t *testing.T) {

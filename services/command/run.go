@@ -175,5 +175,5 @@ func newApp(ctx context.Context, js jetstream.JetStream, cfg Config, tel *teleme
 		_ = keys.Close()
 		return nil, nil, err
 	}
-	return a, func() { _ = keys.Close() }, nil
+	return a, func() { a.Close(); _ = keys.Close() }, nil
 }

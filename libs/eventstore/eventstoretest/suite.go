@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PartitionSuffix", testPartitions},
 		{"ActivityStream", testActivity},
 		{"InvalidArguments", testInvalid},
+		{"FreshClaims", testFreshClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1023,4 +1024,44 @@ func mustLoad(tb testing.TB, s *eventstore.Store, tenant, aggregate, id string) 
 		tb.Fatalf("load: %v", err)
 	}
 	return h
+}
+
+// testFreshClaims takes claims without reading them (Claim.Fresh), as a
+// bulk import does with many users in one batch: free values are taken,
+// a value held or released before fails the whole batch, and a repeated
+// batch is recognised.
+func testFreshClaims(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
+	ctx := context.Background()
+	tenant := newTenant(t)
+	register := func(name string) (string, []eventstore.Write) {
+		user := events.NewID()
+		return user, []eventstore.Write{
+			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: name, Owner: user, Fresh: true},
+			eventstore.Events{Events: []events.Envelope{
+				mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: name, UsernameKey: name}),
+			}},
+		}
+	}
+	var batch []eventstore.Write
+	for _, name := range []string{"ann", "bob", "cy"} {
+		_, w := register(name)
+		batch = append(batch, w...)
+	}
+	first := mustAppend(t, s, batch...)
+	if again := mustAppend(t, s, batch...); !again.Duplicate || again.Sequence != first.Sequence {
+		t.Fatalf("repeated batch: %+v, first %+v", again, first)
+	}
+	// A batch with one held name stores nothing.
+	_, dan := register("dan")
+	_, bob := register("bob")
+	if _, err := s.Append(ctx, append(dan, bob...)...); !errors.Is(err, eventstore.ErrClaimTaken) {
+		t.Fatalf("fresh claim of a held name: got %v, want ErrClaimTaken", err)
+	}
+	if st, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, "dan"); err != nil || st.Held {
+		t.Fatalf("the failed batch's other claim: %+v %v", st, err)
+	}
+	if _, err := s.Append(ctx, eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "x", Owner: events.NewID(), Fresh: true, Release: true},
+		eventstore.Events{Events: []events.Envelope{mustEvent(t, tenant, events.AggregateUser, events.NewID(), events.UserEnabled{})}}); !errors.Is(err, eventstore.ErrInvalidArgument) {
+		t.Fatalf("fresh release: got %v, want ErrInvalidArgument", err)
+	}
 }

@@ -430,6 +430,10 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 			}
 			switch b.contentType {
 			case "":
+			case "application/x-ndjson":
+				// One user a line: B's role for the caller's own username.
+				r.ContentType = b.contentType
+				r.Raw = `{"username": "` + caller.username + `", "password_hash": "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "roles": ["` + roleB + `"]}` + "\n"
 			case "application/x-www-form-urlencoded":
 				form := url.Values{}
 				for k, v := range b.value {

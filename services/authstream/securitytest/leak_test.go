@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -17,10 +18,12 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authstream/authstream/libs/events"
@@ -48,6 +51,7 @@ const (
 	badEncodingPass  = "Bad-Encoding-Secret 09"
 	queryStringPass  = "Query-String-Secret 10"
 	shortPass        = "Sh0rt-7"
+	ivyPassword      = "Ivy-Imported-Secret 12"
 	// passAsUsername is a password typed into the username field, shaped
 	// like a valid username: a common slip that must not reach the logs.
 	passAsUsername = "Pass.Word-In-Username-88"
@@ -222,13 +226,28 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	}
 	verifier, flow := mustCodeFlow(t, p, ada, carolNewPassword)
 
+	// A bulk import from another provider: ivy with an argon2id hash, who
+	// signs in (which rehashes it to bcrypt) and signs in again, and a
+	// line whose malformed hash is reported without it.
+	ivyHash := argon2idHash(t, ivyPassword)
+	malformedHash := "$argon2id$v=19$m=64,t=1$c29tZXNhbHQ$Malformed-Hash-Secret-13"
+	imp := p.Must(t, request{Method: http.MethodPost, URL: p.Command + "/t/acme/users:import", Bearer: ada, ContentType: "application/x-ndjson",
+		Raw: `{"username": "ivy", "password_hash": "` + ivyHash + `", "roles": ["billing"]}` + "\n" +
+			`{"username": "jay", "password_hash": "` + malformedHash + `"}` + "\n"}, http.StatusAccepted)
+	report := mustImportDone(t, p, ada, "acme", imp.Str("id"))
+	if report.Str("status") != "done" || !strings.Contains(string(report.Body), `"imported":1`) || !strings.Contains(string(report.Body), `"failed":1`) {
+		t.Fatalf("import report %s", report.Body)
+	}
+	mustLoginEventually(t, p, "acme", "ivy", ivyPassword)
+	p.Login(t, "acme", "ivy", ivyPassword, "")
+
 	// Let the projector apply everything before reading the logs.
 	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada, Consistency: ctOf(deleted)}, http.StatusOK)
 
 	sec := &secretSet{}
 	for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass,
 		erinPassword, wrongGuess1, wrongGuess2, wrongCurrent, unknownUserPass, malformedPass, typedWrongPass, repeatedPass,
-		jsonAtTokenPass, badEncodingPass, queryStringPass, shortPass, tooLongPassword, passAsUsername} {
+		jsonAtTokenPass, badEncodingPass, queryStringPass, shortPass, tooLongPassword, passAsUsername, ivyPassword} {
 		sec.addText("password "+quoteShort(pw), pw, 0)
 	}
 	for _, e := range p.answers() {
@@ -245,7 +264,20 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	evts := p.ReadStream(t, events.StreamEvents)
 	acts := p.ReadStream(t, events.StreamActivity)
 	keyRevisions := p.ReadStream(t, "KV_AUTH_KEYS")
-	hashes := mustOpenCredentials(t, p, evts)
+	sec.addText("imported argon2id hash of ivy", ivyHash, 0)
+	sec.addText("digest of ivy's imported hash", ivyHash[strings.LastIndex(ivyHash, "$")+1:], 0)
+	sec.addText("malformed imported hash", malformedHash, 0)
+	sec.addText("digest of the malformed imported hash", "Malformed-Hash-Secret-13", 0)
+	hashes := mustOpenCredentials(t, p, evts, ivyHash)
+	rehashed := 0
+	for _, m := range evts {
+		if m.Header.Get(events.HeaderType) == events.TypeUserPasswordRehashed {
+			rehashed++
+		}
+	}
+	if rehashed != 1 {
+		t.Errorf("%d user.password_rehashed events, want 1: ivy's first login", rehashed)
+	}
 	if want := 6; len(hashes) < want {
 		t.Fatalf("opened %d credentials from the events, want at least %d", len(hashes), want)
 	}
@@ -478,7 +510,7 @@ type envelope struct {
 //
 // The additional data binds a credential to its tenant and user
 // (events.CredentialAAD, whose form libs/events pins).
-func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg) map[string]string {
+func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg, imported ...string) map[string]string {
 	tb.Helper()
 	out := map[string]string{}
 	for _, m := range evts {
@@ -486,7 +518,7 @@ func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg) map[strin
 		if err := json.Unmarshal(m.Data, &env); err != nil {
 			tb.Fatalf("%s: %v", m, err)
 		}
-		if env.Type != "user.registered" && env.Type != "user.password_changed" {
+		if env.Type != "user.registered" && env.Type != "user.password_changed" && env.Type != "user.password_rehashed" {
 			continue
 		}
 		var data struct {
@@ -499,11 +531,15 @@ func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg) map[strin
 		if err != nil {
 			tb.Fatalf("%s: open the credential with the test's KEK: %v", m, err)
 		}
+		if slices.Contains(imported, string(hash)) {
+			out[fmt.Sprintf("%s/%s (%s, %s)", env.Tenant, env.AggregateID, env.Type, m)] = string(hash)
+			continue
+		}
 		if !bytes.HasPrefix(hash, []byte("$2")) || len(hash) != 60 {
 			tb.Fatalf("%s: the sealed credential is not a bcrypt hash", m)
 		}
 		matched := false
-		for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass, erinPassword} {
+		for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass, erinPassword, ivyPassword} {
 			if bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil {
 				matched = true
 				break
@@ -721,4 +757,48 @@ func mustCodeFlow(tb testing.TB, p *platform, ada, password string) (string, []f
 		tb.Fatalf("code exchange without an ID token: %s", tok.Body)
 	}
 	return verifier, secrets
+}
+
+// argon2idHash is password's argon2id hash in PHC form, as another
+// provider would export it (small parameters: the test's).
+func argon2idHash(tb testing.TB, password string) string {
+	tb.Helper()
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		tb.Fatal(err)
+	}
+	sum := argon2.IDKey([]byte(password), salt, 1, 64, 1, 32)
+	b64 := base64.RawStdEncoding.EncodeToString
+	return "$argon2id$v=19$m=64,t=1,p=1$" + b64(salt) + "$" + b64(sum)
+}
+
+// mustImportDone polls an import of tenant until it is done and returns
+// its last report.
+func mustImportDone(tb testing.TB, p *platform, bearer, tenant, id string) answer {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := p.Must(tb, request{Method: http.MethodGet, URL: p.Command + "/t/" + tenant + "/imports/" + id, Bearer: bearer}, http.StatusOK)
+		if r.Str("status") == "done" || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// mustLoginEventually logs a user in once the projection holds it.
+func mustLoginEventually(tb testing.TB, p *platform, tenant, username, password string) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := p.Exchange(tb, request{Method: http.MethodPost, URL: p.Query + "/t/" + tenant + "/login",
+			Body: map[string]any{"username": username, "password": password}})
+		if r.Status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("login of %s: %d %s", username, r.Status, r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

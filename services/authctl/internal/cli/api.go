@@ -62,10 +62,13 @@ type call struct {
 	query   url.Values
 	json    any        // a JSON body
 	form    url.Values // a form body
-	token   string     // the bearer token, if any
-	header  http.Header
-	out     any     // decodes a 2xx JSON answer when not nil
-	raw     *[]byte // receives a 2xx answer's body as it is, when not nil
+	// body and contentType are a body sent as it is (an import's lines).
+	body        io.Reader
+	contentType string
+	token       string // the bearer token, if any
+	header      http.Header
+	out         any     // decodes a 2xx JSON answer when not nil
+	raw         *[]byte // receives a 2xx answer's body as it is, when not nil
 }
 
 // do sends c and returns the answer's headers, or an *APIError for an error
@@ -86,6 +89,8 @@ func (in *inv) do(ctx context.Context, c call) (http.Header, error) {
 		body, contentType = bytes.NewReader(b), "application/json"
 	case c.form != nil:
 		body, contentType = strings.NewReader(c.form.Encode()), "application/x-www-form-urlencoded"
+	case c.body != nil:
+		body, contentType = c.body, c.contentType
 	}
 	req, err := http.NewRequestWithContext(ctx, c.method, u, body)
 	if err != nil {

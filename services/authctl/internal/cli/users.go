@@ -55,6 +55,12 @@ var userCommands = []*command{
 		run:     userAction("delete"),
 	},
 	{
+		name: "users import", synopsis: "[--tenant T] FILE",
+		summary: "import users from another provider's export (JSON lines, one user a line), with a progress bar",
+		flags:   tenantFlag,
+		run:     usersImport,
+	},
+	{
 		name: "users set-password", synopsis: "[--tenant T] ID [--password-stdin]",
 		summary: "set a user's password (an administrator's reset)",
 		flags: func(fs *flag.FlagSet) {

@@ -123,6 +123,7 @@ type Commands struct {
 	RotateKeys     Handler[RotateKeys]
 	ChangeSettings Handler[ChangeSettings]
 	RotateAuditKey Handler[RotateAuditKey]
+	ImportUsers    Handler[ImportUsers]
 
 	RegisterClient     Handler[RegisterClient]
 	UpdateClient       Handler[UpdateClient]
@@ -251,7 +252,10 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	e := &engine{runner: runner, keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m}
+	e := &engine{
+		runner: runner, store: store, imports: newImports(o.tel.Logger),
+		keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m,
+	}
 	return &App{
 		Commands: Commands{
 			CreateTenant:   decorate(m, "create_tenant", Handler[CreateTenant](createTenantHandler{e})),
@@ -269,6 +273,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			RotateKeys:     decorate(m, "rotate_keys", Handler[RotateKeys](rotateKeysHandler{e})),
 			ChangeSettings: decorate(m, "change_settings", Handler[ChangeSettings](changeSettingsHandler{e})),
 			RotateAuditKey: decorate(m, "rotate_audit_key", Handler[RotateAuditKey](rotateAuditKeyHandler{e})),
+			ImportUsers:    decorate(m, "import_users", Handler[ImportUsers](importUsersHandler{e})),
 
 			RegisterClient:     decorate(m, "register_client", Handler[RegisterClient](registerClientHandler{e})),
 			UpdateClient:       decorate(m, "update_client", Handler[UpdateClient](updateClientHandler{e})),

@@ -27,11 +27,15 @@ var tokenCutoffs = []string{events.TypeUserPasswordChanged, events.TypeUserDisab
 // the clock and the runner of units of work.
 type engine struct {
 	runner *unitofwork.Runner
-	keys   *keystore.Store
-	kek    *events.Keyring
-	hasher *authn.Hasher
-	policy authn.PasswordPolicy
-	now    func() time.Time
+	// store is the event store the runner appends to, which bulk imports
+	// append to directly.
+	store   *eventstore.Store
+	imports *imports
+	keys    *keystore.Store
+	kek     *events.Keyring
+	hasher  *authn.Hasher
+	policy  authn.PasswordPolicy
+	now     func() time.Time
 	// publicURL is the query service's public URL, from which the
 	// console client's redirect URIs derive.
 	publicURL string

@@ -243,6 +243,8 @@ func (u *User) apply(data any) error {
 		u.status = StatusActive
 	case events.UserPasswordChanged:
 		u.credential = e.Credential
+	case events.UserPasswordRehashed:
+		u.credential = e.Credential
 	case events.UserDisabled:
 		u.status, u.reason = StatusDisabled, e.Reason
 	case events.UserEnabled:

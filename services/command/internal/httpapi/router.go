@@ -53,6 +53,8 @@ func Routes(r chi.Router, d Deps) {
 	platform.Post("/tenants/{id}/console-client", h.registerConsoleClient)
 	tenant := r.With(httpserver.Authenticate(h.log, h.authenticate(pathTenant)))
 	tenant.Post("/t/{tenant}/users", h.registerUser)
+	tenant.Post("/t/{tenant}/users:import", h.importUsers)
+	tenant.Get("/t/{tenant}/imports/{id}", h.importStatus)
 	tenant.Put("/t/{tenant}/users/{id}/password", h.changePassword)
 	tenant.Post("/t/{tenant}/users/{id}/disable", h.disableUser)
 	tenant.Post("/t/{tenant}/users/{id}/enable", h.enableUser)

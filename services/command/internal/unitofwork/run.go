@@ -138,6 +138,12 @@ func NewID(ids []string, name string) string {
 	return events.DeriveID(append(append([]string(nil), ids...), "id", name)...)
 }
 
+// EventID returns the id of the i-th event of a command's batch: derived
+// from ids (Command.IDs), or random when ids is nil. Writers that build
+// their batches themselves (bulk imports) use it so that their events get
+// the ids a command with the same ids would give them.
+func EventID(ids []string, i int) string { return eventID(ids, i) }
+
 // eventID returns the id of the i-th event of a command's batch.
 func eventID(ids []string, i int) string {
 	if ids == nil {

@@ -230,6 +230,15 @@ func (p *plan) add(st eventstore.Stored) error {
 		return p.userChange(env, version, at, func(status, c **string, nb **time.Time) {
 			*c, *nb = &cred, &at
 		})
+	case events.UserPasswordRehashed:
+		// The same password, hashed anew: no not-before, nothing revoked.
+		cred, err := credential(e.Credential)
+		if err != nil {
+			return err
+		}
+		return p.userChange(env, version, at, func(status, c **string, nb **time.Time) {
+			*c = &cred
+		})
 	case events.UserDisabled:
 		return p.userChange(env, version, at, func(status, c **string, nb **time.Time) {
 			s := statusDisabled

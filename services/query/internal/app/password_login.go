@@ -136,7 +136,7 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		return User{}, a.refuseDummy(ctx, password, domain.ErrLocked)
 	}
 
-	outcome, err := a.compare(ctx, tenant, u, password)
+	outcome, rehash, err := a.compare(ctx, tenant, u, password)
 	if err != nil {
 		return User{}, err
 	}
@@ -183,34 +183,39 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		return User{}, refused(ErrInvalidCredentials, errors.New("user or tenant disabled"))
 	case domain.Succeeded:
 	}
+	if rehash {
+		a.rehashPassword(ctx, tenant, u, password)
+	}
 	return u, nil
 }
 
 // compare checks password against u's credential on the bcrypt pool. A
 // disabled user or tenant costs a dummy comparison and gives
-// domain.Disabled.
-func (a *App) compare(ctx context.Context, tenant string, u User, password string) (domain.Outcome, error) {
+// domain.Disabled. rehash is true when the password matched a hash
+// imported in another form than bcrypt (authn.NeedsRehash).
+func (a *App) compare(ctx context.Context, tenant string, u User, password string) (_ domain.Outcome, rehash bool, _ error) {
 	if !u.Active || !u.TenantActive {
 		if err := a.metrics.hashed(ctx, a.pool, func() { _ = a.hasher.CompareDummy(password) }); err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		return domain.Disabled, nil
+		return domain.Disabled, false, nil
 	}
 	hash, err := a.kek.Open(u.Credential, events.CredentialAAD(tenant, u.ID))
 	if err != nil {
-		return 0, fault.Wrap(fault.Internal, fmt.Errorf("open credential of user %s: %w", u.ID, err), "internal error")
+		return 0, false, fault.Wrap(fault.Internal, fmt.Errorf("open credential of user %s: %w", u.ID, err), "internal error")
 	}
+	defer clear(hash)
 	var cmp error
 	if err := a.metrics.hashed(ctx, a.pool, func() { cmp = a.hasher.Compare(hash, password) }); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	switch {
 	case cmp == nil:
-		return domain.Succeeded, nil
+		return domain.Succeeded, authn.NeedsRehash(hash), nil
 	case errors.Is(cmp, authn.ErrMismatch):
-		return domain.WrongPassword, nil
+		return domain.WrongPassword, false, nil
 	}
-	return 0, cmp
+	return 0, false, cmp
 }
 
 // refuseDummy spends one dummy bcrypt comparison, so that a refusal that

@@ -97,6 +97,8 @@ func (s *UserState) apply(e events.Envelope) error {
 		s.Username, s.Status, s.CreatedAt = d.Username, StatusActive, e.OccurredAt
 	case events.UserPasswordChanged:
 		s.PasswordChangedAt = e.OccurredAt
+	case events.UserPasswordRehashed:
+		// The same password under a bcrypt hash: not a change.
 	case events.UserDisabled:
 		s.Status, s.Reason = StatusDisabled, d.Reason
 	case events.UserEnabled:

@@ -81,6 +81,8 @@ type Request struct {
 	// Header holds further request headers (a browser's Cookie, a
 	// client's Basic authorization).
 	Header http.Header
+	// ContentType replaces the body's content type.
+	ContentType string
 }
 
 // Do sends r and reads the whole answer. Only transport failures are
@@ -106,6 +108,9 @@ func (p *Client) Do(ctx context.Context, r Request) (Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
 	if err != nil {
 		return Answer{}, err
+	}
+	if r.ContentType != "" {
+		contentType = r.ContentType
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -376,4 +381,58 @@ func TokenHeader(token string) (alg string, err error) {
 		return "", fmt.Errorf("JWT header without alg")
 	}
 	return h.Alg, nil
+}
+
+// ImportReport is an import's progress (GET /t/{t}/imports/{id}).
+type ImportReport struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Total    int    `json:"total"`
+	Imported int    `json:"imported"`
+	Failed   int    `json:"failed"`
+	Errors   []struct {
+		Line   int    `json:"line"`
+		Reason string `json:"reason"`
+	} `json:"errors"`
+}
+
+// ImportUsers posts lines (JSON lines, one user a line) as an import of
+// tenant t and waits, polling every poll, until it is done.
+func (p *Client) ImportUsers(ctx context.Context, t *Tenant, lines []byte, poll time.Duration) (ImportReport, error) {
+	a, err := p.Expect(ctx, Request{
+		Method: http.MethodPost, URL: p.Command + "/t/" + t.ID + "/users:import", Bearer: t.AdminToken,
+		Body: lines, ContentType: "application/x-ndjson",
+	}, http.StatusAccepted)
+	if err != nil {
+		return ImportReport{}, err
+	}
+	var started ImportReport
+	if err := a.Decode(&started); err != nil {
+		return ImportReport{}, err
+	}
+	for {
+		a, err := p.Do(ctx, Request{Method: http.MethodGet, URL: p.Command + "/t/" + t.ID + "/imports/" + started.ID, Bearer: t.AdminToken})
+		switch {
+		case err != nil:
+			return ImportReport{}, err
+		case a.Status == http.StatusServiceUnavailable:
+			// The caller's authentication reads the log, which the
+			// import keeps busy: ask again.
+		case a.Status != http.StatusOK:
+			return ImportReport{}, fmt.Errorf("GET import %s = %d %.300s", started.ID, a.Status, a.Body)
+		default:
+			var rep ImportReport
+			if err := a.Decode(&rep); err != nil {
+				return ImportReport{}, err
+			}
+			if rep.Status == "done" {
+				return rep, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ImportReport{}, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
 }

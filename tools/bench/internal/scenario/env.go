@@ -41,6 +41,8 @@ type Options struct {
 	// the replay rebuilds: the bulk seeder adds what the earlier scenarios
 	// did not write.
 	ReplayEvents int
+	// ImportUsers is how many users the bulk import scenario imports.
+	ImportUsers int
 	// ProfileDir, when set, receives one CPU profile per measured part.
 	ProfileDir string
 	// Progress receives a line per step; nil discards them.
@@ -213,6 +215,7 @@ func All() []Scenario {
 		{"commands", "role assignment commands vs raw JetStream publishes, sync always and every 2m", []Setup{shared, grouped}, runCommands},
 		{"lag", "projection lag at steady rates, the highest rate with bounded lag, revoke-to-deny", []Setup{shared}, runLag},
 		{"checks", "permission checks, one tenant and many", []Setup{shared}, runChecks},
+		{"import", "bulk import of users with bcrypt hashes through the command API", []Setup{shared}, runImport},
 		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
 	}
