@@ -92,6 +92,11 @@ type Seeder struct {
 	Cost int
 	// Creator is the platform admin who creates the tenants.
 	Creator events.Actor
+	// PublicURL is the platform's public URL (AUTH_PUBLIC_URL): each
+	// tenant gets the console client tenant creation registers, with its
+	// redirect URIs under it. Empty means no console client, as the
+	// command service does when that URL cannot carry one.
+	PublicURL string
 	// Workers build and publish that many tenants at once; 0 means 4.
 	Workers int
 	// Progress, when set, is called with the users registered so far after
@@ -336,14 +341,14 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 	if err := w.publish(ctx, command{
 		at: time.Now().UTC(), actor: w.s.Creator,
 		claims: []claim{{id, w.adminKey, t.AdminID}},
-		aggs: []aggregate{
+		aggs: append([]aggregate{
 			{id, events.AggregateTenant, id, []string{events.TypeTenantCreated}, []any{events.TenantCreated{Name: id}}},
 			{id, events.AggregateUser, t.AdminID,
 				[]string{events.TypeUserRegistered, events.TypeUserRoleAssigned},
 				[]any{events.UserRegistered{Username: w.plan.AdminUsername, UsernameKey: w.adminKey, Credential: adminSealed},
 					events.UserRoleAssigned{Role: authz.BuiltinAdmin}}},
 			{id, events.AggregateKeySet, id, keyTypes, keyEvents},
-		},
+		}, w.consoleClient(id)...),
 	}); err != nil {
 		return Tenant{}, w.n, err
 	}
@@ -393,6 +398,27 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 		}
 	}
 	return t, w.n, nil
+}
+
+// consoleClient returns the console client's registration in tenant, as
+// the command service records it with the tenant (its configuration as the
+// command domain normalises it: scopes and grant types in their canonical
+// order, RS256 ID tokens), or nothing without a public URL.
+func (w *writer) consoleClient(tenant string) []aggregate {
+	if w.s.PublicURL == "" {
+		return nil
+	}
+	cfg := events.ClientConfig{
+		Name:                     "Console",
+		Type:                     events.ClientPublic,
+		RedirectURIs:             []string{authz.ConsoleCallback(w.s.PublicURL, tenant)},
+		PostLogoutRedirectURIs:   []string{authz.ConsoleHome(w.s.PublicURL, tenant)},
+		GrantTypes:               []string{"authorization_code", "refresh_token"},
+		Scopes:                   []string{"openid", "profile", "offline_access"},
+		IDTokenSignedResponseAlg: "RS256",
+	}
+	return []aggregate{{tenant, events.AggregateClient, authz.ConsoleClientID, []string{events.TypeClientRegistered},
+		[]any{events.ClientRegistered{Config: cfg}}}}
 }
 
 // publish builds the messages of c and publishes them asynchronously: the

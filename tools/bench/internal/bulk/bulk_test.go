@@ -113,7 +113,7 @@ func TestSeed_likeTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer keys.Close()
-	seeder := &bulk.Seeder{Pub: pub, Keys: keys, KEK: p.KEK, Cost: 4, Creator: events.Actor{Tenant: authz.PlatformTenant, Sub: rootID}, Workers: 2}
+	seeder := &bulk.Seeder{Pub: pub, Keys: keys, KEK: p.KEK, Cost: 4, Creator: events.Actor{Tenant: authz.PlatformTenant, Sub: rootID}, Workers: 2, PublicURL: p.PublicURL}
 	res, err := seeder.Seed(ctx, bulk.Plan{
 		Tenants: []string{"blk-0", "blk-1"}, Roles: roles, Users: users,
 		Username: username, UserRoles: userRoles, AdminUsername: "admin", Password: password, KeepUserIDs: true,
@@ -124,9 +124,9 @@ func TestSeed_likeTheAPI(t *testing.T) {
 	if res.Users != 2*users || len(res.Tenants) != 2 {
 		t.Fatalf("Seed wrote %d users in %d tenants, want %d in 2", res.Users, len(res.Tenants), 2*users)
 	}
-	// A tenant: 6 events to create it (two keys and the audit key), 2
-	// roles, 5 users of 1, 2, 3, 1, 2 events.
-	if want := 2 * (6 + 2 + 9); res.Events != want {
+	// A tenant: 7 events to create it (two keys, the audit key and the
+	// console client), 2 roles, 5 users of 1, 2, 3, 1, 2 events.
+	if want := 2 * (7 + 2 + 9); res.Events != want {
 		t.Errorf("Seed appended %d events, want %d", res.Events, want)
 	}
 	if want := res.Events + 2*(1+users); res.Messages != want {

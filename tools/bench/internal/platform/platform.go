@@ -71,6 +71,9 @@ type Platform struct {
 	// KEK is the platform's key-encryption keyring (AUTH_KEK), generated
 	// for this instance: the bulk seeder seals credentials with it.
 	KEK *events.Keyring
+	// PublicURL is the query service's public URL (AUTH_PUBLIC_URL), from
+	// which tenant creation derives the console client's redirect URIs.
+	PublicURL string
 
 	env      map[string]string // the platform's configuration
 	cancel   context.CancelFunc
@@ -158,6 +161,7 @@ func (p *Platform) launch(ctx context.Context) error {
 		return fmt.Errorf("platform configuration: %w", err)
 	}
 	cfg.LogOut = p.logs
+	p.PublicURL = cfg.Query.PublicURL
 	ready := make(chan authstream.Endpoints, 1)
 	cfg.OnReady = func(e authstream.Endpoints) { ready <- e }
 

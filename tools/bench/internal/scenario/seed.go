@@ -146,7 +146,7 @@ func (e *Env) bulkSeed(ctx context.Context, p *platform.Platform, plan bulk.Plan
 	e.logf("seeding %d tenants × %d users (%d users, %d roles a tenant) with the bulk seeder", len(plan.Tenants), plan.Users, total, len(plan.Roles))
 	var done atomic.Int64
 	s := &bulk.Seeder{
-		Pub: pub, Keys: keys, KEK: p.KEK, Cost: p.BcryptCost, Workers: seedWorkers,
+		Pub: pub, Keys: keys, KEK: p.KEK, Cost: p.BcryptCost, Workers: seedWorkers, PublicURL: p.PublicURL,
 		Creator:  events.Actor{Tenant: authz.PlatformTenant, Sub: rootID},
 		Progress: func(users int) { done.Store(int64(users)) },
 	}
