@@ -114,6 +114,9 @@ func Routes(r chi.Router, d Deps) {
 			r.Get("/roles/{name}", h.role)
 			r.Get("/clients", h.clients)
 			r.Get("/clients/{id}", h.client)
+			r.Get("/webhooks", h.webhooks)
+			r.Get("/webhooks/{id}", h.webhook)
+			r.Get("/webhooks/{id}/deliveries", h.webhookDeliveries)
 
 			r.Get("/users/{id}/history", h.userHistory)
 			r.Get("/users/{id}/signins", h.signins)
