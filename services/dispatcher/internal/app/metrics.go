@@ -27,13 +27,13 @@ var (
 
 func newMetrics(tel *telemetry.Telemetry, d *Dispatcher) (*metrics, error) {
 	m := tel.MeterProvider.Meter(meterScope)
-	deliveries, err := m.Int64Counter("webhook.deliveries",
+	deliveries, err := m.Int64Counter("authstream.webhook.deliveries",
 		metric.WithDescription("Webhook delivery attempts by result: delivered, failed (retried later), dead (given up on after the dead-letter time)"),
 		metric.WithUnit("{attempt}"))
 	if err != nil {
 		return nil, err
 	}
-	latency, err := m.Float64Histogram("webhook.delivery.duration",
+	latency, err := m.Float64Histogram("authstream.webhook.delivery.duration",
 		metric.WithDescription("Time from a delivery's request to the receiver's answer, for deliveries taken"),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -42,13 +42,13 @@ func newMetrics(tel *telemetry.Telemetry, d *Dispatcher) (*metrics, error) {
 	}
 	// One series per endpoint the dispatcher works on: endpoints are few
 	// per tenant, and the label names the one to look at.
-	lag, err := m.Int64ObservableGauge("webhook.lag.events",
+	lag, err := m.Int64ObservableGauge("authstream.webhook.lag.events",
 		metric.WithDescription("Events of a webhook endpoint not yet delivered (waiting or being retried)"),
 		metric.WithUnit("{event}"))
 	if err != nil {
 		return nil, err
 	}
-	failing, err := m.Int64ObservableGauge("webhook.endpoints.failing",
+	failing, err := m.Int64ObservableGauge("authstream.webhook.endpoints.failing",
 		metric.WithDescription("Webhook endpoints with a delivery being retried"),
 		metric.WithUnit("{endpoint}"))
 	if err != nil {

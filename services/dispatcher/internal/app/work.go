@@ -212,11 +212,13 @@ func failure(status int, err error) string {
 func (d *Dispatcher) heartbeat(ctx context.Context, r *run, cons *natsjs.Consumer) {
 	t := time.NewTicker(max(d.cfg.AckWait/3, 100*time.Millisecond))
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		r.mu.Lock()
 		held := make([]natsjs.Msg, 0, len(r.held))
