@@ -123,6 +123,7 @@ func Routes(r chi.Router, d Deps) {
 			r.Get("/roles/{name}/history", h.roleHistory)
 			r.Get("/audit/holders", h.holders)
 			r.Get("/audit/events", h.tenantEvents)
+			r.Get("/events", h.feed)
 			r.Get("/audit/checkpoint", h.checkpoint)
 			r.Get("/audit/checkpoint/key", h.checkpointKey)
 			r.Get("/audit/proof/inclusion", h.inclusionProof)
