@@ -120,7 +120,9 @@ func TestFeed_ResumeSeesEveryEventOnce(t *testing.T) {
 
 	// A following feed sends events appended after it opened.
 	done := make(chan []feedLine, 1)
-	go func() { done <- readFeed(t, p, admin, "?follow=true&type=user.registered&after="+all[len(all)-1].Cursor, 1) }()
+	go func() {
+		done <- readFeed(t, p, admin, "?follow=true&type=user.registered&after="+all[len(all)-1].Cursor, 1)
+	}()
 	time.Sleep(200 * time.Millisecond)
 	late := p.DoCommand(t, http.MethodPost, "/t/acme/users", admin, map[string]any{"username": "late", "password": userPassword}, http.StatusCreated).Str("id")
 	select {

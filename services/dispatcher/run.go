@@ -153,7 +153,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		wg        sync.WaitGroup
 		workerErr error
 	)
+	// The delivery log is written in batches by a goroutine of its own,
+	// which stops after the deliveries, writing what they left.
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		log.Run(recCtx, func(err error) {
+			rt.Log.WarnContext(recCtx, "webhook deliveries not recorded", "err", err)
+		})
+	}()
 	wg.Go(func() {
+		defer func() { stopRec(); <-recDone }()
 		defer cancel()
 		release, err := log.Lock(ctx)
 		if err != nil {

@@ -136,14 +136,28 @@ func (m Msg) Ack() error { return m.msg.Ack() }
 // that it is not sent again after the ack wait.
 func (m Msg) InProgress() error { return m.msg.InProgress() }
 
-// Fetch returns up to max messages, waiting at most wait for the first.
+// Fetch returns up to max messages: those the server has at once, or else
+// the first to arrive within wait (a pull of max would wait the whole of
+// wait for a full batch, which at a low rate delays every event).
 func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	batch, err := c.cons.Fetch(max, jetstream.FetchContext(ctx))
+	batch, err := c.cons.FetchNoWait(max)
 	if err != nil {
 		return nil, err
 	}
+	out, err := collect(batch)
+	if len(out) > 0 || err != nil {
+		return out, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if batch, err = c.cons.Fetch(1, jetstream.FetchContext(ctx)); err != nil {
+		return nil, err
+	}
+	return collect(batch)
+}
+
+// collect reads a batch's messages.
+func collect(batch jetstream.MessageBatch) ([]Msg, error) {
 	var out []Msg
 	for m := range batch.Messages() {
 		md, err := m.Metadata()

@@ -211,6 +211,7 @@ func All() []Scenario {
 		{"commands", "role assignment commands vs raw JetStream publishes, sync always and every 2m", []Setup{shared, grouped}, runCommands},
 		{"lag", "projection lag at steady rates, the highest rate with bounded lag, revoke-to-deny", []Setup{shared}, runLag},
 		{"checks", "permission checks, one tenant and many", []Setup{shared}, runChecks},
+		{"webhooks", "webhook deliveries at 16 endpoints, append-to-delivery latency at 500 events/s, one feed reader", []Setup{hooks}, runWebhooks},
 		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
 	}
