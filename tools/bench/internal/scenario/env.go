@@ -41,6 +41,9 @@ type Options struct {
 	// the replay rebuilds: the bulk seeder adds what the earlier scenarios
 	// did not write.
 	ReplayEvents int
+	// FeedEvents is how many events the tenant holds whose feed the
+	// webhooks scenario reads (bulk seeded; 0 reads the scenario's own).
+	FeedEvents int
 	// ProfileDir, when set, receives one CPU profile per measured part.
 	ProfileDir string
 	// Progress receives a line per step; nil discards them.

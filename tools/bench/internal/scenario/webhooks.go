@@ -37,14 +37,14 @@ const (
 // its endpoints take no events of the other scenarios.
 var hooks = Setup{Cost: seedCost, Tag: "webhooks"}
 
-// receiver counts the deliveries it takes and, for the latency run, the
-// time from each event's occurred_at to its arrival.
+// receiver counts the deliveries it takes and, for the latency run, when
+// each aggregate's first delivery arrived.
 type receiver struct {
 	srv       *http.Server
 	url       string
 	delivered atomic.Int64
 	mu        sync.Mutex
-	latency   hist.Histogram
+	arrived   map[string]time.Time // by aggregate id
 	measure   atomic.Bool
 }
 
@@ -53,17 +53,19 @@ func newReceiver() (*receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &receiver{url: "http://" + ln.Addr().String()}
+	r := &receiver{url: "http://" + ln.Addr().String(), arrived: map[string]time.Time{}}
 	r.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		if r.measure.Load() {
+			now := time.Now()
 			var env struct {
-				OccurredAt time.Time `json:"occurred_at"`
+				AggregateID string `json:"aggregate_id"`
 			}
 			if json.Unmarshal(body, &env) == nil {
-				d := time.Since(env.OccurredAt)
 				r.mu.Lock()
-				r.latency.Record(d)
+				if _, ok := r.arrived[env.AggregateID]; !ok {
+					r.arrived[env.AggregateID] = now
+				}
 				r.mu.Unlock()
 			}
 		}
@@ -169,11 +171,20 @@ func runWebhooks(ctx context.Context, e *Env) error {
 	time.Sleep(time.Second) // the dispatcher opens the endpoint's consumer
 	before := rcv.delivered.Load()
 	rcv.measure.Store(true)
-	var m atomic.Int64
+	var (
+		m     atomic.Int64
+		amu   sync.Mutex
+		acked = map[string]time.Time{} // user id → when its registration was acknowledged
+	)
 	paced := loadgen.Paced(ctx, webhookPace, 64, e.opts.Duration, func(ctx context.Context, _ int) loadgen.Outcome {
-		if _, err := p.RegisterUser(ctx, &lt, fmt.Sprintf("paced-%06d", m.Add(1)), userPassword, nil); err != nil {
+		id, err := p.RegisterUser(ctx, &lt, fmt.Sprintf("paced-%06d", m.Add(1)), userPassword, nil)
+		if err != nil {
 			return loadgen.Failed
 		}
+		at := time.Now()
+		amu.Lock()
+		acked[id] = at
+		amu.Unlock()
 		return loadgen.OK
 	})
 	sent := int64(min(paced.OK, math.MaxInt64))
@@ -182,17 +193,44 @@ func runWebhooks(ctx context.Context, e *Env) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	rcv.measure.Store(false)
+	// From the acknowledgement of the append to the arrival; an event
+	// that arrived before its command's answer counts as 0.
+	var lat hist.Histogram
 	rcv.mu.Lock()
-	lat := rcv.latency
+	for id, at := range acked {
+		if got, ok := rcv.arrived[id]; ok {
+			lat.Record(max(got.Sub(at), 0))
+		}
+	}
 	rcv.mu.Unlock()
 	p99 := lat.Quantile(0.99)
 	e.add(Row{Scenario: "webhooks append→delivery", Clients: 1, Rate: paced.Throughput(),
 		P50: lat.Quantile(0.50), P95: lat.Quantile(0.95), P99: p99, Errors: paced.Errors() + uint64(max(sent-(rcv.delivered.Load()-before), 0)),
 		Bound: "p99 " + formatDuration(webhookLatencyBound), Ratio: float64(p99) / float64(webhookLatencyBound),
-		Notes: fmt.Sprintf("registrations offered at %d/s for %s; from the event's occurred_at to its arrival at the receiver", webhookPace, e.opts.Duration)})
+		Notes: fmt.Sprintf("registrations offered at %d/s for %s; from the command's acknowledged append to the event's arrival at the receiver", webhookPace, e.opts.Duration)})
 
-	// The feed: one reader of the tenant with the backlog, from the start.
-	return feedRate(ctx, e, p, t)
+	// The feed: one reader of a tenant of FeedEvents events (users with
+	// three roles each, bulk seeded), or else of the backlog's tenant.
+	if e.opts.FeedEvents <= 0 {
+		return feedRate(ctx, e, p, t)
+	}
+	const roles = 3
+	plan := seedPlan("feed", 1, max(e.opts.FeedEvents/(1+roles), 1), false)
+	plan.UserRoles = func(i int) []string {
+		out := make([]string, roles)
+		for k := range out {
+			out[k] = fmt.Sprintf("role-%d", (i+3*k)%seedRoleCount)
+		}
+		return out
+	}
+	if _, _, err := e.bulkSeed(ctx, p, plan, "feed-seed"); err != nil {
+		return err
+	}
+	ft, err := p.Login(ctx, plan.Tenants[0], "admin", userPassword, "")
+	if err != nil {
+		return err
+	}
+	return feedRate(ctx, e, p, platform.Tenant{ID: plan.Tenants[0], AdminToken: ft.AccessToken})
 }
 
 // feedRate reads tenant t's whole feed as JSON lines, once, and reports
