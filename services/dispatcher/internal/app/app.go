@@ -133,9 +133,23 @@ const endpointsFilter = events.SubjectPrefixEvents + ".*." + events.AggregateWeb
 // dispatcher has read every endpoint event there was at its start, so
 // that nothing goes to an endpoint deleted or paused since.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	r, err := d.deps.Store.Read(ctx, eventstore.ReadOptions{Filters: []string{endpointsFilter}})
-	if err != nil {
-		return fmt.Errorf("dispatcher: %w", err)
+	// The streams may not exist yet: the command and query services
+	// create them when they start, maybe after this one.
+	var r *eventstore.Reader
+	for attempt := 1; ; attempt++ {
+		var err error
+		if r, err = d.deps.Store.Read(ctx, eventstore.ReadOptions{Filters: []string{endpointsFilter}}); err == nil {
+			break
+		}
+		if errors.Is(err, eventstore.ErrInvalidArgument) {
+			return fmt.Errorf("dispatcher: %w", err)
+		}
+		if attempt%20 == 0 {
+			d.log.WarnContext(ctx, "the event log cannot be read yet; retrying", "err", err)
+		}
+		if !sleep(ctx, 250*time.Millisecond) {
+			return nil
+		}
 	}
 	defer r.Close()
 	defer d.stopAll()
