@@ -57,7 +57,7 @@ func (h *handlers) feed(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_ = rc.SetWriteDeadline(time.Now().Add(FeedWriteTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(h.feedWrite))
 	w.WriteHeader(http.StatusOK)
 	if !ndjson {
 		// EventSource clients reconnect after a second with Last-Event-ID.
@@ -87,7 +87,7 @@ func (h *handlers) feed(w http.ResponseWriter, r *http.Request) {
 		if err := rc.Flush(); err != nil {
 			return err
 		}
-		return rc.SetWriteDeadline(time.Now().Add(FeedWriteTimeout))
+		return rc.SetWriteDeadline(time.Now().Add(h.feedWrite))
 	}
 	if err := f.Run(r.Context(), each, batch); err != nil {
 		h.abort(r, err)
