@@ -14,6 +14,7 @@ BINARIES := services/authstream/cmd/authstream \
             services/command/cmd/authstream-command \
             services/projector/cmd/authstream-projector \
             services/query/cmd/authstream-query \
+            services/dispatcher/cmd/authstream-dispatcher \
             services/authctl/cmd/authctl
 
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')

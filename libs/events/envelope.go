@@ -23,6 +23,7 @@ const (
 	AggregateSession  = "session"  // one refresh-token family; id = session id; stream AUTH_ACTIVITY
 	AggregateAuthCode = "authcode" // one authorization code; id = hex SHA-256 of the code; stream AUTH_ACTIVITY
 	AggregateBrowser  = "browser"  // one browser (SSO) session; id = hex SHA-256 of its cookie; stream AUTH_ACTIVITY
+	AggregateWebhook  = "webhook"  // a webhook endpoint of a tenant; id = UUID
 )
 
 // Envelope is one event as it is stored and published: the fields of the

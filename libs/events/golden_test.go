@@ -377,6 +377,33 @@ func writeMissingGoldens(t *testing.T) {
 		{events.AggregateUser, events.DeriveID("golden", "imported user"), []step{
 			{events.TypeUserPasswordRehashed, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "imported user")}, events.UserPasswordRehashed{Credential: sealed("rehashed")}},
 		}},
+		// A webhook endpoint: registered, updated, its secret rotated,
+		// paused, resumed and deleted. Its id is derived, as the client's.
+		{events.AggregateWebhook, events.DeriveID("golden", "webhook"), []step{
+			{events.TypeWebhookRegistered, tenantAdmin, events.WebhookRegistered{
+				Config: events.WebhookConfig{
+					URL:         "https://hooks.acme.example/authstream",
+					EventTypes:  []string{"user.registered", "user.role_assigned"},
+					Description: "CRM sync",
+				},
+				// 32 secret bytes and the 16-byte GCM tag.
+				Secret: events.Sealed{KID: "kek-2025-03", Nonce: fake("webhook secret 1 nonce", 12), Ciphertext: fake("webhook secret 1", 48)},
+			}},
+			{events.TypeWebhookUpdated, tenantAdmin, events.WebhookUpdated{Config: events.WebhookConfig{
+				URL:        "https://hooks.acme.example/authstream/v2",
+				EventTypes: []string{"role.*", "user.*"},
+			}}},
+			{events.TypeWebhookSecretRotated, tenantAdmin, func(at time.Time) any {
+				return events.WebhookSecretRotated{
+					Secret:                  events.Sealed{KID: "kek-2025-03", Nonce: fake("webhook secret 2 nonce", 12), Ciphertext: fake("webhook secret 2", 48)},
+					PreviousSecretExpiresAt: at.Add(24 * time.Hour),
+				}
+			}},
+			{events.TypeWebhookPaused, tenantAdmin, events.WebhookPaused{}},
+			{events.TypeWebhookResumed, tenantAdmin, events.WebhookResumed{}},
+			{events.TypeWebhookReplayed, tenantAdmin, events.WebhookReplayRequested{FromSequence: 4711}},
+			{events.TypeWebhookDeleted, tenantAdmin, events.WebhookDeleted{}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

@@ -271,6 +271,14 @@ func newDefault() *Registry {
 
 		Define[BrowserStarted](TypeBrowserStarted, AggregateBrowser),
 		Define[BrowserEnded](TypeBrowserEnded, AggregateBrowser),
+
+		Define[WebhookRegistered](TypeWebhookRegistered, AggregateWebhook),
+		Define[WebhookUpdated](TypeWebhookUpdated, AggregateWebhook),
+		Define[WebhookSecretRotated](TypeWebhookSecretRotated, AggregateWebhook),
+		Define[WebhookPaused](TypeWebhookPaused, AggregateWebhook),
+		Define[WebhookResumed](TypeWebhookResumed, AggregateWebhook),
+		Define[WebhookDeleted](TypeWebhookDeleted, AggregateWebhook),
+		Define[WebhookReplayRequested](TypeWebhookReplayed, AggregateWebhook),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

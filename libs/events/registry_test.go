@@ -56,6 +56,7 @@ func TestDefault_RegistersEveryType(t *testing.T) {
 		"tenant": events.AggregateTenant, "user": events.AggregateUser, "role": events.AggregateRole,
 		"key": events.AggregateKeySet, "signin": events.AggregateSignin, "session": events.AggregateSession,
 		"client":   events.AggregateClient,
+		"webhook":  events.AggregateWebhook,
 		"authcode": events.AggregateAuthCode, "browser": events.AggregateBrowser,
 	}
 	for _, typ := range consts {

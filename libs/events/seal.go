@@ -165,3 +165,11 @@ func (r *Keyring) Open(s Sealed, aad []byte) ([]byte, error) {
 func CredentialAAD(tenant, userID string) []byte {
 	return []byte("authstream/credential/" + tenant + "/" + userID)
 }
+
+// WebhookSecretAAD is the associated data a webhook endpoint's sealed
+// signing secret is bound to: "authstream/webhook-secret/<tenant>/<id>".
+// The command side seals with it and the dispatcher opens with it, so a
+// secret copied to another endpoint or tenant does not open.
+func WebhookSecretAAD(tenant, webhookID string) []byte {
+	return []byte("authstream/webhook-secret/" + tenant + "/" + webhookID)
+}

@@ -49,7 +49,7 @@ const ClaimKindUsername = "username"
 // the others, and "" for a name that is no aggregate.
 func StreamFor(aggregate string) string {
 	switch aggregate {
-	case AggregateTenant, AggregateUser, AggregateRole, AggregateKeySet, AggregateClient:
+	case AggregateTenant, AggregateUser, AggregateRole, AggregateKeySet, AggregateClient, AggregateWebhook:
 		return StreamEvents
 	case AggregateSignin, AggregateSession, AggregateAuthCode, AggregateBrowser:
 		return StreamActivity

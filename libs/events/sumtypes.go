@@ -97,33 +97,54 @@ type BrowserEvent interface{ isBrowserEvent() }
 func (BrowserStarted) isBrowserEvent() {}
 func (BrowserEnded) isBrowserEvent()   {}
 
+// WebhookEvent is the payload of an event of the webhook endpoint
+// aggregate.
+//
+//sumtype:decl
+type WebhookEvent interface{ isWebhookEvent() }
+
+func (WebhookRegistered) isWebhookEvent()      {}
+func (WebhookUpdated) isWebhookEvent()         {}
+func (WebhookSecretRotated) isWebhookEvent()   {}
+func (WebhookPaused) isWebhookEvent()          {}
+func (WebhookResumed) isWebhookEvent()         {}
+func (WebhookDeleted) isWebhookEvent()         {}
+func (WebhookReplayRequested) isWebhookEvent() {}
+
 // AccountEvent is the payload of an event of stream AUTH_EVENTS: what the
 // projections of account state apply.
 //
 //sumtype:decl
 type AccountEvent interface{ isAccountEvent() }
 
-func (TenantCreated) isAccountEvent()         {}
-func (TenantDisabled) isAccountEvent()        {}
-func (TenantEnabled) isAccountEvent()         {}
-func (TenantSettingsChanged) isAccountEvent() {}
-func (UserRegistered) isAccountEvent()        {}
-func (UserPasswordChanged) isAccountEvent()   {}
-func (UserDisabled) isAccountEvent()          {}
-func (UserEnabled) isAccountEvent()           {}
-func (UserDeleted) isAccountEvent()           {}
-func (UserRoleAssigned) isAccountEvent()      {}
-func (UserRoleUnassigned) isAccountEvent()    {}
-func (RoleDefined) isAccountEvent()           {}
-func (RoleDeleted) isAccountEvent()           {}
-func (KeyCreated) isAccountEvent()            {}
-func (KeyRetired) isAccountEvent()            {}
-func (ClientRegistered) isAccountEvent()      {}
-func (ClientUpdated) isAccountEvent()         {}
-func (ClientSecretRotated) isAccountEvent()   {}
-func (ClientDeleted) isAccountEvent()         {}
-func (ClientRoleAssigned) isAccountEvent()    {}
-func (ClientRoleUnassigned) isAccountEvent()  {}
-func (AuditKeyCreated) isAccountEvent()       {}
-func (AuditKeyRetired) isAccountEvent()       {}
-func (UserPasswordRehashed) isAccountEvent()  {}
+func (TenantCreated) isAccountEvent()          {}
+func (TenantDisabled) isAccountEvent()         {}
+func (TenantEnabled) isAccountEvent()          {}
+func (TenantSettingsChanged) isAccountEvent()  {}
+func (UserRegistered) isAccountEvent()         {}
+func (UserPasswordChanged) isAccountEvent()    {}
+func (UserDisabled) isAccountEvent()           {}
+func (UserEnabled) isAccountEvent()            {}
+func (UserDeleted) isAccountEvent()            {}
+func (UserRoleAssigned) isAccountEvent()       {}
+func (UserRoleUnassigned) isAccountEvent()     {}
+func (RoleDefined) isAccountEvent()            {}
+func (RoleDeleted) isAccountEvent()            {}
+func (KeyCreated) isAccountEvent()             {}
+func (KeyRetired) isAccountEvent()             {}
+func (ClientRegistered) isAccountEvent()       {}
+func (ClientUpdated) isAccountEvent()          {}
+func (ClientSecretRotated) isAccountEvent()    {}
+func (ClientDeleted) isAccountEvent()          {}
+func (ClientRoleAssigned) isAccountEvent()     {}
+func (ClientRoleUnassigned) isAccountEvent()   {}
+func (AuditKeyCreated) isAccountEvent()        {}
+func (AuditKeyRetired) isAccountEvent()        {}
+func (WebhookRegistered) isAccountEvent()      {}
+func (WebhookUpdated) isAccountEvent()         {}
+func (WebhookSecretRotated) isAccountEvent()   {}
+func (WebhookPaused) isAccountEvent()          {}
+func (WebhookResumed) isAccountEvent()         {}
+func (WebhookDeleted) isAccountEvent()         {}
+func (WebhookReplayRequested) isAccountEvent() {}
+func (UserPasswordRehashed) isAccountEvent()   {}

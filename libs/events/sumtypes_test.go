@@ -22,6 +22,7 @@ func TestSumTypes_matchTheRegistry(t *testing.T) {
 		events.AggregateSession:  reflect.TypeFor[events.SessionEvent](),
 		events.AggregateAuthCode: reflect.TypeFor[events.AuthCodeEvent](),
 		events.AggregateBrowser:  reflect.TypeFor[events.BrowserEvent](),
+		events.AggregateWebhook:  reflect.TypeFor[events.WebhookEvent](),
 	}
 	account := reflect.TypeFor[events.AccountEvent]()
 	for _, typ := range events.Types() {

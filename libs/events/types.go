@@ -56,6 +56,14 @@ const (
 
 	TypeBrowserStarted = "browser.started"
 	TypeBrowserEnded   = "browser.ended"
+
+	TypeWebhookRegistered    = "webhook.registered"
+	TypeWebhookUpdated       = "webhook.updated"
+	TypeWebhookSecretRotated = "webhook.secret_rotated"
+	TypeWebhookPaused        = "webhook.paused"
+	TypeWebhookResumed       = "webhook.resumed"
+	TypeWebhookDeleted       = "webhook.deleted"
+	TypeWebhookReplayed      = "webhook.replay_requested"
 )
 
 // TenantCreated starts a tenant. Its id is the slug.
@@ -456,4 +464,62 @@ type BrowserStarted struct {
 // same browser that replaced it.
 type BrowserEnded struct {
 	Reason string `json:"reason"`
+}
+
+// WebhookConfig is what a webhook endpoint asks for: where its deliveries
+// go and which events it receives.
+type WebhookConfig struct {
+	// URL is the absolute http or https URL deliveries are posted to.
+	URL string `json:"url"`
+	// EventTypes lists what the endpoint receives: event types of stream
+	// AUTH_EVENTS ("user.registered"), an aggregate's every type
+	// ("user.*"), or every type ("*"). Sorted, without duplicates.
+	EventTypes []string `json:"event_types"`
+	// Description is free text for the tenant's admins.
+	Description string `json:"description,omitempty"`
+}
+
+// WebhookRegistered creates a webhook endpoint of a tenant; its id is a
+// UUID. Secret is the signing secret (its raw bytes; the Standard Webhooks
+// key is "whsec_" and their base64), sealed under the key-encryption key
+// with WebhookSecretAAD, so that only the dispatcher, which signs with it,
+// ever opens it.
+type WebhookRegistered struct {
+	Config WebhookConfig `json:"config"`
+	Secret Sealed        `json:"secret"`
+}
+
+// WebhookUpdated replaces an endpoint's configuration as a whole.
+type WebhookUpdated struct {
+	Config WebhookConfig `json:"config"`
+}
+
+// WebhookSecretRotated gives an endpoint a new signing secret (sealed as
+// in WebhookRegistered). The secret current until this event keeps
+// signing, beside the new one, until PreviousSecretExpiresAt: deliveries
+// carry both signatures during the overlap.
+type WebhookSecretRotated struct {
+	Secret                  Sealed    `json:"secret"`
+	PreviousSecretExpiresAt time.Time `json:"previous_secret_expires_at"`
+}
+
+// WebhookPaused stops an endpoint's deliveries; the events it would
+// receive wait in the log for WebhookResumed.
+type WebhookPaused struct{}
+
+// WebhookResumed restarts a paused endpoint's deliveries where they
+// stopped.
+type WebhookResumed struct{}
+
+// WebhookDeleted removes an endpoint for good: nothing more is delivered
+// to it and its secrets are forgotten.
+type WebhookDeleted struct{}
+
+// WebhookReplayRequested asks the dispatcher to deliver an endpoint's
+// events again from a position of the log: from stream sequence
+// FromSequence, or from the first event stored at or after FromTime
+// (exactly one is set). Deliveries then go on in order from there.
+type WebhookReplayRequested struct {
+	FromSequence uint64    `json:"from_sequence,omitempty"`
+	FromTime     time.Time `json:"from_time,omitzero"`
 }

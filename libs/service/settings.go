@@ -127,3 +127,10 @@ func ReadMetricsTenants(r *config.Reader) []string {
 // maxMetricsTenants bounds AUTH_METRICS_TENANTS: the allow-list is for a
 // few tenants watched apart, not a way back to a label per tenant.
 const maxMetricsTenants = 100
+
+// ReadWebhookAllowPrivate reads AUTH_WEBHOOK_ALLOW_PRIVATE: whether webhook
+// endpoints may be plain http and private, loopback or link-local
+// addresses (development and tests); false by default.
+func ReadWebhookAllowPrivate(r *config.Reader) bool {
+	return r.Bool("AUTH_WEBHOOK_ALLOW_PRIVATE", false)
+}

@@ -14,6 +14,7 @@ require (
 	github.com/authstream/authstream/libs/service v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0
 	github.com/authstream/authstream/services/command v0.0.0
+	github.com/authstream/authstream/services/dispatcher v0.0.0
 	github.com/authstream/authstream/services/examples/webapp v0.0.0
 	github.com/authstream/authstream/services/projector v0.0.0
 	github.com/authstream/authstream/services/query v0.0.0
@@ -132,6 +133,8 @@ replace github.com/authstream/authstream/libs/eventstore => ../../libs/eventstor
 replace github.com/authstream/authstream/libs/readmodel => ../../libs/readmodel
 
 replace github.com/authstream/authstream/services/command => ../command
+
+replace github.com/authstream/authstream/services/dispatcher => ../dispatcher
 
 replace github.com/authstream/authstream/services/projector => ../projector
 

@@ -31,6 +31,7 @@ var natsPasswords = map[string]string{
 	"projector":  "77de0b1c2a3f4e5dprojector",
 	"subscriber": "b402e6f8a1c3d5e7subscriber",
 	"backup":     "5a0c9e7b3d1f2468backup",
+	"dispatcher": "e19b7c35d2a4f608dispatcher",
 }
 
 // natsWait bounds every wait on the server in these tests.

@@ -53,6 +53,7 @@ func TestRun_readyMeansUsable(t *testing.T) {
 		"AUTH_QUERY_ADDR":               "127.0.0.1:0",
 		"AUTH_COMMAND_ADDR":             "127.0.0.1:0",
 		"AUTH_PROJECTOR_ADDR":           "127.0.0.1:0",
+		"AUTH_DISPATCHER_ADDR":          "127.0.0.1:0",
 		"AUTH_NATS_LISTEN":              "127.0.0.1:0",
 		"AUTH_BCRYPT_COST":              "4",
 		"AUTH_BOOTSTRAP_ADMIN_USERNAME": "admin",

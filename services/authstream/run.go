@@ -28,6 +28,7 @@ import (
 	"github.com/authstream/authstream/services/authstream/internal/datadir"
 	"github.com/authstream/authstream/services/authstream/internal/embedded"
 	"github.com/authstream/authstream/services/command"
+	"github.com/authstream/authstream/services/dispatcher"
 	"github.com/authstream/authstream/services/projector"
 	"github.com/authstream/authstream/services/query"
 	"github.com/nats-io/nats.go"
@@ -62,9 +63,10 @@ type Config struct {
 	// (AUTH_NATS_SYNC_INTERVAL); 0, the default, syncs every write.
 	NATSSyncInterval time.Duration
 
-	Command   command.Config
-	Projector projector.Config
-	Query     query.Config
+	Command    command.Config
+	Projector  projector.Config
+	Query      query.Config
+	Dispatcher dispatcher.Config
 
 	// OTLPEndpoint receives traces over OTLP/HTTP when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -91,7 +93,10 @@ type Endpoints struct {
 	Query     string // base URL of the query and login API, e.g. http://127.0.0.1:8080
 	Command   string // base URL of the command API
 	Projector string // base URL of the projector's health and metrics
-	NATS      string // client URL of the NATS server in use, without credentials
+	// Dispatcher is the base URL of the webhook dispatcher's health and
+	// metrics.
+	Dispatcher string
+	NATS       string // client URL of the NATS server in use, without credentials
 	// NATSUsers are the passwords of the embedded NATS server's users
 	// (command, query, projector, subscriber, backup), by user, as the data
 	// folder keeps them; nil with an external NATS (NATSURL).
@@ -127,11 +132,12 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	if v := r.String("AUTH_NATS_SYNC_INTERVAL", "always"); !strings.EqualFold(v, "always") {
 		cfg.NATSSyncInterval = r.Duration("AUTH_NATS_SYNC_INTERVAL", 0, time.Millisecond, time.Hour)
 	}
-	var errs [4]error
+	var errs [5]error
 	errs[0] = r.Err()
 	cfg.Command, errs[1] = command.ConfigFromEnv(lookup)
 	cfg.Projector, errs[2] = projector.ConfigFromEnv(lookup)
 	cfg.Query, errs[3] = query.ConfigFromEnv(lookup)
+	cfg.Dispatcher, errs[4] = dispatcher.ConfigFromEnv(lookup)
 	return cfg, config.Join(errs[:]...)
 }
 
@@ -159,6 +165,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		{"AUTH_QUERY_ADDR", cfg.Query.Addr, &cfg.Query.Listener},
 		{"AUTH_COMMAND_ADDR", cfg.Command.Addr, &cfg.Command.Listener},
 		{"AUTH_PROJECTOR_ADDR", cfg.Projector.Addr, &cfg.Projector.Listener},
+		{"AUTH_DISPATCHER_ADDR", cfg.Dispatcher.Addr, &cfg.Dispatcher.Listener},
 	}
 	for _, l := range listeners {
 		if *l.dst != nil {
@@ -223,7 +230,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		for _, c := range []struct {
 			user string
 			dst  **nats.Conn
-		}{{"command", &conns.command}, {"projector", &conns.projector}, {"query", &conns.query}} {
+		}{{"command", &conns.command}, {"projector", &conns.projector}, {"query", &conns.query}, {"dispatcher", &conns.dispatcher}} {
 			nc, err := ns.Connect("authstream-"+c.user, c.user, users[c.user])
 			if err != nil {
 				return err
@@ -240,11 +247,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return err
 		}
 		defer nc.Close()
-		conns = serviceConns{command: nc, projector: nc, query: nc}
+		conns = serviceConns{command: nc, projector: nc, query: nc, dispatcher: nc}
 		natsURL = config.Redact(strings.Split(cfg.NATSURL, ",")[0])
 	}
 
 	cfg.Command.NATS, cfg.Projector.NATS, cfg.Query.NATS = conns.command, conns.projector, conns.query
+	cfg.Dispatcher.NATS = conns.dispatcher
+	cfg.Dispatcher.Telemetry = tel.With(dispatcher.Service)
 	cfg.Command.Telemetry = tel.With(command.Service)
 	cfg.Projector.Telemetry = tel.With(projector.Service)
 	cfg.Query.Telemetry = tel.With(query.Service)
@@ -260,11 +269,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return nil
 	}
 	cfg.Query.Ready, cfg.Command.Ready, cfg.Projector.Ready = platformUsable, platformUsable, platformUsable
+	cfg.Dispatcher.Ready = platformUsable
 
 	var (
 		mu       sync.Mutex
 		ends     = Endpoints{NATS: natsURL, NATSUsers: users}
-		wanted   = 3
+		wanted   = 4
 		announce sync.WaitGroup
 	)
 	defer announce.Wait()
@@ -305,17 +315,19 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	cfg.Query.OnListening = listening(func(u string) { ends.Query = u })
 	cfg.Command.OnListening = listening(func(u string) { ends.Command = u })
 	cfg.Projector.OnListening = listening(func(u string) { ends.Projector = u })
+	cfg.Dispatcher.OnListening = listening(func(u string) { ends.Dispatcher = u })
 
 	return runAll(ctx,
 		func(ctx context.Context) error { return command.Run(ctx, cfg.Command) },
 		func(ctx context.Context) error { return projector.Run(ctx, cfg.Projector) },
 		func(ctx context.Context) error { return query.Run(ctx, cfg.Query) },
+		func(ctx context.Context) error { return dispatcher.Run(ctx, cfg.Dispatcher) },
 	)
 }
 
 // serviceConns are the services' NATS connections: one each on the
 // embedded server, one shared with an external one.
-type serviceConns struct{ command, projector, query *nats.Conn }
+type serviceConns struct{ command, projector, query, dispatcher *nats.Conn }
 
 // bootstrapWait bounds how long the start waits for the read model to
 // show the platform tenant's events.
@@ -394,7 +406,7 @@ func runAll(parent context.Context, fns ...func(context.Context) error) error {
 // provideKEK fills the services' keyring from the data folder when AUTH_KEK
 // is unset, generating the key on first start.
 func provideKEK(cfg *Config, tel *telemetry.Telemetry) error {
-	if cfg.Command.KEK != nil && cfg.Query.KEK != nil && cfg.Projector.KEK != nil {
+	if cfg.Command.KEK != nil && cfg.Query.KEK != nil && cfg.Projector.KEK != nil && cfg.Dispatcher.KEK != nil {
 		return nil
 	}
 	kek, created, err := datadir.KEK(cfg.DataDir)
@@ -420,6 +432,9 @@ func provideKEK(cfg *Config, tel *telemetry.Telemetry) error {
 	}
 	if cfg.Projector.KEK == nil {
 		cfg.Projector.KEK = ring // it signs the checkpoints of the tenants' logs
+	}
+	if cfg.Dispatcher.KEK == nil {
+		cfg.Dispatcher.KEK = ring // it opens the webhooks' signing secrets
 	}
 	return nil
 }

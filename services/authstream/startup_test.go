@@ -74,12 +74,13 @@ func TestBinary_StartupFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env := map[string]string{
-				"AUTH_DATA_DIR":       t.TempDir(),
-				"DATABASE_URL":        "postgres://postgres@127.0.0.1:" + closed + "/authstream",
-				"AUTH_QUERY_ADDR":     "127.0.0.1:0",
-				"AUTH_COMMAND_ADDR":   "127.0.0.1:0",
-				"AUTH_PROJECTOR_ADDR": "127.0.0.1:0",
-				"AUTH_NATS_LISTEN":    "127.0.0.1:0",
+				"AUTH_DATA_DIR":        t.TempDir(),
+				"DATABASE_URL":         "postgres://postgres@127.0.0.1:" + closed + "/authstream",
+				"AUTH_QUERY_ADDR":      "127.0.0.1:0",
+				"AUTH_COMMAND_ADDR":    "127.0.0.1:0",
+				"AUTH_PROJECTOR_ADDR":  "127.0.0.1:0",
+				"AUTH_DISPATCHER_ADDR": "127.0.0.1:0",
+				"AUTH_NATS_LISTEN":     "127.0.0.1:0",
 			}
 			for k, v := range tt.env {
 				env[k] = v

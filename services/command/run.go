@@ -24,6 +24,7 @@ import (
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/command/internal/app"
 	"github.com/authstream/authstream/services/command/internal/bootstrap"
+	"github.com/authstream/authstream/services/command/internal/domain"
 	"github.com/authstream/authstream/services/command/internal/httpapi"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -61,6 +62,9 @@ type Config struct {
 	KEK *events.Keyring
 	// BcryptCost is the bcrypt cost of new password hashes (AUTH_BCRYPT_COST).
 	BcryptCost int
+	// WebhookAllowPrivate accepts plain http webhook endpoints
+	// (AUTH_WEBHOOK_ALLOW_PRIVATE; development and tests).
+	WebhookAllowPrivate bool
 	// BootstrapAdmin is the first platform admin, created on first start
 	// when set (AUTH_BOOTSTRAP_ADMIN_USERNAME, AUTH_BOOTSTRAP_ADMIN_PASSWORD).
 	BootstrapAdmin BootstrapAdmin
@@ -87,6 +91,8 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		PublicURL:         service.ReadPublicURL(r),
 		KEK:               service.ReadKEK(r),
 		BcryptCost:        service.ReadBcryptCost(r),
+
+		WebhookAllowPrivate: service.ReadWebhookAllowPrivate(r),
 	}
 	user := r.String("AUTH_BOOTSTRAP_ADMIN_USERNAME", "")
 	pass := r.String("AUTH_BOOTSTRAP_ADMIN_PASSWORD", "")
@@ -170,7 +176,8 @@ func newApp(ctx context.Context, js jetstream.JetStream, cfg Config, tel *teleme
 		_ = keys.Close()
 		return nil, nil, fmt.Errorf("AUTH_BCRYPT_COST: %w", err)
 	}
-	a, err := app.New(store, keys, cfg.KEK, hasher, cfg.PublicURL, app.WithTelemetry(tel))
+	a, err := app.New(store, keys, cfg.KEK, hasher, cfg.PublicURL, app.WithTelemetry(tel),
+		app.WithWebhookPolicy(domain.WebhookPolicy{AllowPlainHTTP: cfg.WebhookAllowPrivate}))
 	if err != nil {
 		_ = keys.Close()
 		return nil, nil, err

@@ -333,7 +333,7 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 	// The client registry's projection and the ID token keys turn the
 	// OpenID Connect provider on.
 	a, err := app.New(store, readModel, keys, hasher, cfg.KEK, cfg.PublicURL, app.WithTenantLimits(readModel),
-		app.WithTenantSettings(readModel), app.WithClients(readModel), app.WithClientRegistry(readModel), app.WithIDTokenSigner(keys),
+		app.WithTenantSettings(readModel), app.WithClients(readModel), app.WithClientRegistry(readModel), app.WithWebhooks(readModel), app.WithIDTokenSigner(keys),
 		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()),
 		app.WithAuditLog(readModel, keys))
 	if err != nil {

@@ -26,6 +26,7 @@ require (
 	github.com/authstream/authstream/libs/service v0.0.0 // indirect
 	github.com/authstream/authstream/libs/telemetry v0.0.0 // indirect
 	github.com/authstream/authstream/services/command v0.0.0 // indirect
+	github.com/authstream/authstream/services/dispatcher v0.0.0 // indirect
 	github.com/authstream/authstream/services/projector v0.0.0 // indirect
 	github.com/authstream/authstream/services/query v0.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -108,6 +109,8 @@ replace github.com/authstream/authstream/libs/telemetry => ../../libs/telemetry
 replace github.com/authstream/authstream/services/authstream => ../../services/authstream
 
 replace github.com/authstream/authstream/services/command => ../../services/command
+
+replace github.com/authstream/authstream/services/dispatcher => ../../services/dispatcher
 
 replace github.com/authstream/authstream/services/projector => ../../services/projector
 

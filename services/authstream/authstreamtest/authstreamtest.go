@@ -101,11 +101,12 @@ func Start(tb testing.TB, opts ...Option) *Platform {
 	tb.Helper()
 	s := settings{
 		env: map[string]string{
-			"AUTH_QUERY_ADDR":     "127.0.0.1:0",
-			"AUTH_COMMAND_ADDR":   "127.0.0.1:0",
-			"AUTH_PROJECTOR_ADDR": "127.0.0.1:0",
-			"AUTH_NATS_LISTEN":    "127.0.0.1:0",
-			"AUTH_BCRYPT_COST":    "4",
+			"AUTH_QUERY_ADDR":      "127.0.0.1:0",
+			"AUTH_COMMAND_ADDR":    "127.0.0.1:0",
+			"AUTH_PROJECTOR_ADDR":  "127.0.0.1:0",
+			"AUTH_DISPATCHER_ADDR": "127.0.0.1:0",
+			"AUTH_NATS_LISTEN":     "127.0.0.1:0",
+			"AUTH_BCRYPT_COST":     "4",
 		},
 		admin: [2]string{AdminUsername, AdminPassword},
 	}
@@ -184,7 +185,7 @@ func Start(tb testing.TB, opts ...Option) *Platform {
 	case <-time.After(listenLimit):
 		tb.Fatalf("services not listening after %s\nlogs:\n%s", listenLimit, p.logs.String())
 	}
-	for _, base := range []string{ends.Query, ends.Command, ends.Projector} {
+	for _, base := range []string{ends.Query, ends.Command, ends.Projector, ends.Dispatcher} {
 		WaitReady(tb, base, readyLimit)
 	}
 	p.Client = NewClient(tb, ends, ends.NATSUsers)

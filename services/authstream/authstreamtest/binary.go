@@ -70,7 +70,7 @@ func StartBinary(tb testing.TB, bin string, env map[string]string) *Process {
 	tb.Helper()
 	env = maps.Clone(env)
 	for k, def := range map[string]func(testing.TB) string{
-		"AUTH_QUERY_ADDR": FreeAddr, "AUTH_COMMAND_ADDR": FreeAddr, "AUTH_PROJECTOR_ADDR": FreeAddr, "AUTH_NATS_LISTEN": FreeAddr,
+		"AUTH_QUERY_ADDR": FreeAddr, "AUTH_COMMAND_ADDR": FreeAddr, "AUTH_PROJECTOR_ADDR": FreeAddr, "AUTH_DISPATCHER_ADDR": FreeAddr, "AUTH_NATS_LISTEN": FreeAddr,
 		"AUTH_DATA_DIR": func(tb testing.TB) string { return tb.TempDir() }, "DATABASE_URL": pgtest.URL,
 		"AUTH_BCRYPT_COST": func(testing.TB) string { return "4" },
 	} {
@@ -101,11 +101,11 @@ func StartBinary(tb testing.TB, bin string, env map[string]string) *Process {
 
 	ends := authstream.Endpoints{
 		Query: "http://" + env["AUTH_QUERY_ADDR"], Command: "http://" + env["AUTH_COMMAND_ADDR"],
-		Projector: "http://" + env["AUTH_PROJECTOR_ADDR"], NATS: "nats://" + env["AUTH_NATS_LISTEN"],
+		Projector: "http://" + env["AUTH_PROJECTOR_ADDR"], Dispatcher: "http://" + env["AUTH_DISPATCHER_ADDR"], NATS: "nats://" + env["AUTH_NATS_LISTEN"],
 	}
 	deadline := time.Now().Add(binaryLimit)
 	probe := &Client{}
-	for _, base := range []string{ends.Query, ends.Command, ends.Projector} {
+	for _, base := range []string{ends.Query, ends.Command, ends.Projector, ends.Dispatcher} {
 		for {
 			a, err := probe.Send(Request{Method: http.MethodGet, URL: base + "/readyz"})
 			if err == nil && a.Status == http.StatusOK {

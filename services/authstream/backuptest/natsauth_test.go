@@ -29,6 +29,7 @@ var natsPasswords = map[string]string{
 	"projector":  "2d3e4f5a6b7c8190projector",
 	"subscriber": "3e4f5a6b7c8d9201subscriber",
 	"backup":     "4f5a6b7c8d9e0312backup",
+	"dispatcher": "5a6b7c8d9e0f1423dispatcher",
 }
 
 var backupStreams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket}

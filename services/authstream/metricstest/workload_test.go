@@ -3,6 +3,7 @@ package metricstest
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -70,6 +71,8 @@ func runWorkload(t *testing.T) *workload {
 	p := authstreamtest.Start(t, authstreamtest.WithEnv(map[string]string{
 		"AUTH_LOGIN_LIMIT_PER_ACCOUNT": "8",
 		"AUTH_METRICS_TENANTS":         listedTenant,
+		"AUTH_WEBHOOK_ALLOW_PRIVATE":   "true",
+		"AUTH_WEBHOOK_RETRY_FIRST":     "50ms",
 	}))
 	w := &workload{p: p}
 	root := p.Login(t, "platform", authstreamtest.AdminUsername, authstreamtest.AdminPassword, "")
@@ -80,6 +83,9 @@ func runWorkload(t *testing.T) *workload {
 	w.secrets = append(w.secrets, adminPass, carolPass, davePass, erinPass, gusPass, wrongPass,
 		root.AccessToken, root.RefreshToken, ada, acme.Admin.RefreshToken, acme.AdminID,
 		globex.Admin.AccessToken, globex.Admin.RefreshToken, globex.AdminID)
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }))
+	t.Cleanup(failing.Close)
+	p.DoCommand(t, http.MethodPost, "/t/acme/webhooks", ada, map[string]any{"url": failing.URL, "event_types": []string{"role.*"}}, http.StatusCreated)
 	w.before = w.scrapeAll(t)
 
 	// Commands: eight accepted, then three assignments racing for dave's
@@ -238,17 +244,28 @@ func runWorkload(t *testing.T) *workload {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// The webhook endpoint's receiver fails: the workload's role events
+	// are attempted, fail and wait for their retry.
+	deadline = time.Now().Add(15 * time.Second)
+	for mustScrape(t, p, p.Dispatcher).sum("authstream_webhook_deliveries_total", labels{"result": "failed"}) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed webhook delivery counted after 15s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	w.after = w.scrapeAll(t)
 	return w
 }
 
-// scrapeAll reads the three services' /metrics.
+// scrapeAll reads the four services' /metrics.
 func (w *workload) scrapeAll(t *testing.T) map[string]scrape {
 	t.Helper()
 	return map[string]scrape{
-		"query":     mustScrape(t, w.p, w.p.Query),
-		"command":   mustScrape(t, w.p, w.p.Command),
-		"projector": mustScrape(t, w.p, w.p.Projector),
+		"query":      mustScrape(t, w.p, w.p.Query),
+		"command":    mustScrape(t, w.p, w.p.Command),
+		"projector":  mustScrape(t, w.p, w.p.Projector),
+		"dispatcher": mustScrape(t, w.p, w.p.Dispatcher),
 	}
 }
 

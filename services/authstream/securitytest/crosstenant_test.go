@@ -86,11 +86,15 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 		"name": "beta's service", "type": "confidential", "grant_types": []string{"client_credentials"}, "scopes": []string{"openid"},
 	}, http.StatusCreated)
 	clientB := client.Str("client_id")
-	ct := bert.Token()
+	hookB := cmd(b.Admin.AccessToken, http.MethodPost, "/t/beta/webhooks", map[string]any{
+		"url": "https://hooks.beta.example/in", "event_types": []string{"*"}, "description": "beta's hook",
+	}, http.StatusCreated)
+	webhookB := hookB.Str("id")
+	ct := hookB.Token()
 	before := p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/beta/users", Bearer: b.Admin.AccessToken, Consistency: ct}, http.StatusOK)
 	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: a.Admin.AccessToken}, http.StatusOK)
 
-	bData := []string{b.AdminID, bertID, userB, adminB, roleB, clientB}
+	bData := []string{b.AdminID, bertID, userB, adminB, roleB, clientB, webhookB, "hooks.beta.example", hookB.Str("secret")}
 	subjects := []struct{ stream, subject string }{
 		{events.StreamEvents, "auth.evt." + tenantB + ".>"},
 		{events.StreamEvents, "auth.uniq." + tenantB + ".>"},
@@ -125,7 +129,7 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 			if (strings.HasPrefix(op.path, "/tenants") && (!caller.platformOps || tenant != tenantB)) || (securedOnly && !op.secured) {
 				continue
 			}
-			reqs, err := buildRequests(op, caller, map[string]string{"tenant": tenant, "name": roleB, "client": clientB}, bertID, p)
+			reqs, err := buildRequests(op, caller, map[string]string{"tenant": tenant, "name": roleB, "client": clientB, "webhook": webhookB}, bertID, p)
 			if err != nil {
 				t.Errorf("%s: %v: the cross-tenant sweep cannot exercise it; teach buildRequests", op, err)
 				continue
@@ -342,6 +346,8 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 					v = tenantB
 				case strings.HasPrefix(op.path, "/t/{tenant}/clients/"):
 					v = params["client"]
+				case strings.HasPrefix(op.path, "/t/{tenant}/webhooks/"):
+					v = params["webhook"]
 				}
 			}
 			if !ok {
@@ -521,6 +527,14 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = false
 		case "account_attempts_per_minute", "address_attempts_per_minute":
 			obj[name] = 1
+		case "url":
+			obj[name] = "https://sweep.example/hooks"
+		case "event_types":
+			obj[name] = []string{"*"}
+		case "from_sequence":
+			obj[name] = 1
+		case "from_time":
+			continue // one of the two: the sequence
 		default:
 			if prop.Type != nil && prop.Type.Includes(openapi3.TypeObject) {
 				nested, err := fillObject(prop, caller, userID)

@@ -240,6 +240,12 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	}
 	mustLoginEventually(t, p, "acme", "ivy", ivyPassword)
 	p.Login(t, "acme", "ivy", ivyPassword, "")
+	// A webhook endpoint and its rotated secret. Deliveries to it are
+	// refused at connect time (a loopback address without
+	// AUTH_WEBHOOK_ALLOW_PRIVATE) and retried: the failing path runs too.
+	hook := cmd(ada, http.MethodPost, "/t/acme/webhooks", map[string]any{"url": "https://127.0.0.1:1/hooks", "event_types": []string{"*"}}, http.StatusCreated)
+	hookRotated := cmd(ada, http.MethodPost, "/t/acme/webhooks/"+hook.Str("id")+"/secret", map[string]any{"overlap_seconds": 60}, http.StatusOK)
+	cmd(ada, http.MethodPut, "/t/acme/roles/after-hook", map[string]any{"permissions": []string{"reports:read"}}, http.StatusOK)
 
 	// Let the projector apply everything before reading the logs.
 	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada, Consistency: ctOf(deleted)}, http.StatusOK)
@@ -256,6 +262,19 @@ func TestSecrets_NeverLeak(t *testing.T) {
 		}
 	}
 	sec.addBinary("the KEK", p.kek)
+	for _, e := range p.answers() {
+		if e.Method != http.MethodPost || !strings.Contains(e.URL, "/webhooks") {
+			continue
+		}
+		var a struct{ Secret string }
+		if json.Unmarshal(e.Body, &a) == nil && a.Secret != "" {
+			sec.addText("webhook secret of answer "+fmt.Sprint(e.N), a.Secret, e.N)
+			sec.addText("webhook secret bytes of answer "+fmt.Sprint(e.N), strings.TrimPrefix(a.Secret, "whsec_"), e.N)
+		}
+	}
+	if hook.Str("secret") == "" || hookRotated.Str("secret") == "" {
+		t.Fatal("the webhook answers carry no secret")
+	}
 	sec.addText("PKCE code verifier", verifier, 0)
 	for _, f := range flow {
 		sec.addText(f.name, f.value, f.answer)
@@ -309,7 +328,7 @@ func TestSecrets_NeverLeak(t *testing.T) {
 			}
 		}
 	}
-	for name, base := range map[string]string{"query": p.Query, "command": p.Command, "projector": p.Projector} {
+	for name, base := range map[string]string{"query": p.Query, "command": p.Command, "projector": p.Projector, "dispatcher": p.Dispatcher} {
 		sources = append(sources, source{"GET /metrics of the " + name + " service", p.mustMetrics(t, base), 0})
 	}
 	for _, e := range p.answers() {

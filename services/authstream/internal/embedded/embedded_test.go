@@ -28,7 +28,7 @@ func TestAuthConf_isTheDeployedOne(t *testing.T) {
 
 func TestUsers(t *testing.T) {
 	t.Parallel()
-	want := []string{"command", "query", "projector", "backup", "subscriber"}
+	want := []string{"command", "query", "projector", "dispatcher", "backup", "subscriber"}
 	if got := Users(); !slices.Equal(got, want) {
 		t.Errorf("Users() = %v, want %v", got, want)
 	}

@@ -91,6 +91,23 @@ type Result struct {
 	// Client is what RegisterClient, UpdateClient and RotateClientSecret
 	// left; nil for the other commands.
 	Client *ClientOutcome
+	// Webhook is what the webhook commands left; nil for the other
+	// commands.
+	Webhook *WebhookOutcome
+}
+
+// WebhookOutcome is a webhook endpoint as a command left it.
+type WebhookOutcome struct {
+	// Config is the endpoint's whole configuration.
+	Config events.WebhookConfig
+	// Paused reports whether its deliveries are paused.
+	Paused bool
+	// Secret is the signing secret RegisterWebhook or RotateWebhookSecret
+	// made, in its text form ("whsec_" and base64), for the answer only.
+	Secret string
+	// PreviousSecretExpiresAt is until when the secret a rotation replaced
+	// keeps signing.
+	PreviousSecretExpiresAt time.Time
 }
 
 // ClientOutcome is a client as a command left it.
@@ -133,6 +150,13 @@ type Commands struct {
 	UnassignClientRole Handler[UnassignClientRole]
 
 	RegisterConsoleClient Handler[RegisterConsoleClient]
+	RegisterWebhook       Handler[RegisterWebhook]
+	UpdateWebhook         Handler[UpdateWebhook]
+	DeleteWebhook         Handler[DeleteWebhook]
+	RotateWebhookSecret   Handler[RotateWebhookSecret]
+	PauseWebhook          Handler[PauseWebhook]
+	ResumeWebhook         Handler[ResumeWebhook]
+	ReplayWebhook         Handler[ReplayWebhook]
 }
 
 // App is the command service's application: its command handlers, the
@@ -154,6 +178,7 @@ type options struct {
 	now         func() time.Time
 	maxAttempts int
 	cacheSize   int
+	webhooks    domain.WebhookPolicy
 }
 
 // WithTelemetry sets the logger, tracer and meter (default telemetry.Nop()).
@@ -215,6 +240,15 @@ func WithAggregateCache(n int) Option {
 	}
 }
 
+// WithWebhookPolicy sets what webhook endpoints may be (default: https
+// only).
+func WithWebhookPolicy(p domain.WebhookPolicy) Option {
+	return func(o *options) error {
+		o.webhooks = p
+		return nil
+	}
+}
+
 // verifiedTokens bounds the access tokens whose verification the service
 // remembers (a few MiB).
 const verifiedTokens = 20000
@@ -255,6 +289,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	e := &engine{
 		runner: runner, store: store, imports: newImports(o.tel.Logger),
 		keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m,
+		webhooks: o.webhooks,
 	}
 	return &App{
 		Commands: Commands{
@@ -283,6 +318,13 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			UnassignClientRole: decorate(m, "unassign_client_role", Handler[UnassignClientRole](unassignClientRoleHandler{e})),
 
 			RegisterConsoleClient: decorate(m, "register_console_client", Handler[RegisterConsoleClient](registerConsoleClientHandler{e})),
+			RegisterWebhook:       decorate(m, "register_webhook", Handler[RegisterWebhook](registerWebhookHandler{e})),
+			UpdateWebhook:         decorate(m, "update_webhook", Handler[UpdateWebhook](updateWebhookHandler{e})),
+			DeleteWebhook:         decorate(m, "delete_webhook", Handler[DeleteWebhook](deleteWebhookHandler{e})),
+			RotateWebhookSecret:   decorate(m, "rotate_webhook_secret", Handler[RotateWebhookSecret](rotateWebhookSecretHandler{e})),
+			PauseWebhook:          decorate(m, "pause_webhook", Handler[PauseWebhook](pauseWebhookHandler{e})),
+			ResumeWebhook:         decorate(m, "resume_webhook", Handler[ResumeWebhook](resumeWebhookHandler{e})),
+			ReplayWebhook:         decorate(m, "replay_webhook", Handler[ReplayWebhook](replayWebhookHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

@@ -39,6 +39,8 @@ type engine struct {
 	// publicURL is the query service's public URL, from which the
 	// console client's redirect URIs derive.
 	publicURL string
+	// webhooks is what the platform allows of webhook endpoints.
+	webhooks domain.WebhookPolicy
 	// metrics count the retries and the appended events of every
 	// command, under the command's name the decorator put in the context.
 	metrics *metrics
@@ -103,6 +105,25 @@ func roleKey(tenant, name string) unitofwork.Key {
 
 func clientKey(tenant, id string) unitofwork.Key {
 	return unitofwork.Key{Kind: events.AggregateClient, Tenant: tenant, ID: id}
+}
+
+func webhookKey(tenant, id string) unitofwork.Key {
+	return unitofwork.Key{Kind: events.AggregateWebhook, Tenant: tenant, ID: id}
+}
+
+func emptyWebhook(id string) func() (*domain.Webhook, error) {
+	return func() (*domain.Webhook, error) { return domain.LoadWebhook(id, nil) }
+}
+
+// activeWebhook loads the tenant, which must exist and be active, and
+// webhook endpoint id of it.
+func (u unit) activeWebhook(ctx context.Context, tenant, id string) (*domain.Webhook, error) {
+	unitofwork.Preload(ctx, u.Unit, tenantKey(tenant), emptyTenant(tenant))
+	unitofwork.Preload(ctx, u.Unit, webhookKey(tenant, id), emptyWebhook(id))
+	if _, err := u.activeTenant(ctx, tenant); err != nil {
+		return nil, err
+	}
+	return unitofwork.Load(ctx, u.Unit, webhookKey(tenant, id), emptyWebhook(id))
 }
 
 func emptyTenant(id string) func() (*domain.Tenant, error) {

@@ -20,6 +20,8 @@ const (
 	PermSettingsWrite = "settings:write" // change the settings of one's own tenant
 	PermClientsWrite  = "clients:write"  // register, update, delete clients; rotate their secrets; with roles:assign, their roles
 	PermClientsRead   = "clients:read"   // read clients
+	PermWebhooksWrite = "webhooks:write" // register, update, delete, pause, resume webhook endpoints; rotate their secrets; replay
+	PermWebhooksRead  = "webhooks:read"  // read webhook endpoints and their deliveries
 )
 
 // tenantsResource is the resource only platform principals may act on.

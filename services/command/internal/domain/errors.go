@@ -82,6 +82,23 @@ var (
 	// more.
 	ErrClientDeleted = fault.New(fault.NotFound, "client-deleted", "client is deleted")
 
+	// ErrInvalidWebhookID: the webhook id cannot be an aggregate id.
+	ErrInvalidWebhookID = fault.New(fault.Invalid, "invalid-webhook-id", "webhook id is invalid")
+	// ErrInvalidWebhookConfig: a webhook endpoint's URL, event types or
+	// description break a rule (the message names the member and the rule).
+	ErrInvalidWebhookConfig = fault.New(fault.Invalid, "invalid-webhook-config", "webhook configuration is invalid")
+	// ErrInvalidWebhookSecret: a webhook secret is missing.
+	ErrInvalidWebhookSecret = fault.New(fault.Invalid, "invalid-webhook-secret", "webhook secret is invalid")
+	// ErrInvalidWebhookReplay: a replay names no start, or two.
+	ErrInvalidWebhookReplay = fault.New(fault.Invalid, "invalid-webhook-replay", "webhook replay is invalid")
+	// ErrWebhookExists: the webhook id was registered already.
+	ErrWebhookExists = fault.New(fault.Conflict, "webhook-exists", "webhook already exists")
+	// ErrWebhookNotFound: the webhook endpoint was never registered.
+	ErrWebhookNotFound = fault.New(fault.NotFound, "webhook-not-found", "webhook not found")
+	// ErrWebhookDeleted: the webhook endpoint was deleted; nothing can
+	// change it any more.
+	ErrWebhookDeleted = fault.New(fault.NotFound, "webhook-deleted", "webhook is deleted")
+
 	// ErrInvalidKey: a signing key fact lacks its kid.
 	ErrInvalidKey = fault.New(fault.Invalid, "invalid-key", "key is invalid")
 

@@ -18,6 +18,7 @@ var (
 	_ domain.Aggregate = (*domain.Role)(nil)
 	_ domain.Aggregate = (*domain.KeySet)(nil)
 	_ domain.Aggregate = (*domain.Client)(nil)
+	_ domain.Aggregate = (*domain.Webhook)(nil)
 )
 
 // ev is a recorded event, for histories and expectations.

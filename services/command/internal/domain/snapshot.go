@@ -102,3 +102,19 @@ func (c *Client) Clone() *Client {
 // pending events. On error the state is partly advanced and must be
 // dropped.
 func (c *Client) Advance(tail []events.Envelope) error { return c.advance(tail, c.apply) }
+
+// Clone returns a copy of the webhook endpoint that shares nothing with w:
+// events recorded on one do not show on the other.
+func (w *Webhook) Clone() *Webhook {
+	cp := *w
+	cp.base = w.base.clone()
+	cp.config = cloneWebhookConfig(w.config)
+	return &cp
+}
+
+// Advance folds events stored after the endpoint's version, oldest first,
+// as LoadWebhook folds a whole history (ErrCorruptHistory for a gap, a
+// foreign event or one the endpoint cannot apply). The endpoint must have
+// no pending events. On error the state is partly advanced and must be
+// dropped.
+func (w *Webhook) Advance(tail []events.Envelope) error { return w.advance(tail, w.apply) }

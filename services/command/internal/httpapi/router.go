@@ -35,7 +35,7 @@ func NewRouter(d Deps) chi.Router {
 }
 
 // Routes registers the write API (POST /tenants and the /t/{tenant}/...
-// commands; see commands.go, keys.go, settings.go and clients.go). Every route added here must also be added to
+// commands; see commands.go, keys.go, settings.go, clients.go and webhooks.go). Every route added here must also be added to
 // docs/openapi.yaml with x-services: [command], which the router test
 // checks.
 //
@@ -72,4 +72,11 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Post("/t/{tenant}/clients/{id}/secret", h.rotateClientSecret)
 	tenant.Put("/t/{tenant}/clients/{id}/roles/{name}", h.changeClientRole)
 	tenant.Delete("/t/{tenant}/clients/{id}/roles/{name}", h.changeClientRole)
+	tenant.Post("/t/{tenant}/webhooks", h.registerWebhook)
+	tenant.Put("/t/{tenant}/webhooks/{id}", h.updateWebhook)
+	tenant.Delete("/t/{tenant}/webhooks/{id}", h.deleteWebhook)
+	tenant.Post("/t/{tenant}/webhooks/{id}/secret", h.rotateWebhookSecret)
+	tenant.Post("/t/{tenant}/webhooks/{id}/pause", h.pauseWebhook)
+	tenant.Post("/t/{tenant}/webhooks/{id}/resume", h.resumeWebhook)
+	tenant.Post("/t/{tenant}/webhooks/{id}/replay", h.replayWebhook)
 }

@@ -264,6 +264,7 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 	}
 
 	t.queueClients(add, p)
+	t.queueWebhooks(add, p)
 }
 
 type tenantCols struct {
@@ -334,6 +335,7 @@ type statements struct {
 	unassign, assign             string
 	knownTenants                 string
 	clients                      clientStatements
+	webhooks                     webhookStatements
 }
 
 func newStatements(s string) statements {
@@ -379,5 +381,6 @@ func newStatements(s string) statements {
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`),
 		knownTenants: q(`SELECT tenant_id FROM %s.tenants WHERE tenant_id = ANY($1::text[])`),
 		clients:      newClientStatements(s),
+		webhooks:     newWebhookStatements(s),
 	}
 }

@@ -33,6 +33,9 @@ type plan struct {
 	clients     map[clientKey]*clientState
 	clientOrder []clientKey
 	clientRoles roleAssignments
+
+	webhooks     map[webhookKey]*webhookState
+	webhookOrder []webhookKey
 	// usernames holds the (tenant, username key) pairs registered in this
 	// run: a later delete of another user releasing one of them must run
 	// after the insert, which the fixed order cannot do.
@@ -126,6 +129,7 @@ func newPlan() *plan {
 		userRoles:   newRoleAssignments(),
 		clients:     map[clientKey]*clientState{},
 		clientRoles: newRoleAssignments(),
+		webhooks:    map[webhookKey]*webhookState{},
 		usernames:   map[userKey]bool{},
 		held:        map[userKey]bool{},
 	}
@@ -134,7 +138,7 @@ func newPlan() *plan {
 // empty reports whether the plan changes nothing (a run of ignored events).
 func (p *plan) empty() bool {
 	return len(p.tenantOrder) == 0 && len(p.userOrder) == 0 && len(p.roleOrder) == 0 && len(p.userRoles.order) == 0 &&
-		len(p.clientOrder) == 0 && len(p.clientRoles.order) == 0
+		len(p.clientOrder) == 0 && len(p.clientRoles.order) == 0 && len(p.webhookOrder) == 0
 }
 
 // errCut tells planRun that an event must start the next plan.
@@ -311,6 +315,11 @@ func (p *plan) add(st eventstore.Stored) error {
 		return p.assignClientRole(env, e.Role, false, version, at)
 	case events.ClientDeleted:
 		return p.deleteClient(env)
+
+	case events.WebhookRegistered, events.WebhookUpdated, events.WebhookSecretRotated, events.WebhookPaused,
+		events.WebhookResumed, events.WebhookReplayRequested, events.WebhookDeleted:
+		we, _ := e.(events.WebhookEvent) // every one of these is
+		return p.webhook(env, we, version, at)
 
 	case events.KeyCreated, events.KeyRetired, events.AuditKeyCreated, events.AuditKeyRetired:
 		// Keys are state of the key store, not of this projection: their

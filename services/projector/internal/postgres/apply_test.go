@@ -251,6 +251,44 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 		}
 	})
 
+	t.Run("webhook lifecycle", func(t *testing.T) {
+		g := projectortest.NewGen(7, "zeta")
+		create(t, g, "zeta")
+		id := events.NewID()
+		row := func(tb testing.TB) string {
+			tb.Helper()
+			return fmt.Sprint(queryRow(tb, pool, `SELECT url, event_types, description, paused, previous_secret_expires_at IS NOT NULL, version
+				FROM webhooks WHERE tenant_id = 'zeta' AND webhook_id = $1`, id))
+		}
+		sealed := events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("x")}
+		a.apply(t, g.Envelope(t, "zeta", events.AggregateWebhook, id, events.TypeWebhookRegistered, events.WebhookRegistered{
+			Config: events.WebhookConfig{URL: "https://h.example/a", EventTypes: []string{"role.*", "user.registered"}, Description: "CRM"}, Secret: sealed}))
+		if got := row(t); got != "[https://h.example/a [role.* user.registered] CRM false false 1]" {
+			t.Fatalf("after registered: %s", got)
+		}
+		a.apply(t,
+			g.Envelope(t, "zeta", events.AggregateWebhook, id, events.TypeWebhookUpdated, events.WebhookUpdated{
+				Config: events.WebhookConfig{URL: "https://h.example/b", EventTypes: []string{"*"}}}),
+			g.Envelope(t, "zeta", events.AggregateWebhook, id, events.TypeWebhookPaused, events.WebhookPaused{}),
+			g.Envelope(t, "zeta", events.AggregateWebhook, id, events.TypeWebhookSecretRotated, events.WebhookSecretRotated{
+				Secret: sealed, PreviousSecretExpiresAt: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}),
+		)
+		if got := row(t); got != "[https://h.example/b [*]  true true 4]" {
+			t.Fatalf("after update, pause, rotation: %s", got)
+		}
+		a.apply(t,
+			g.Envelope(t, "zeta", events.AggregateWebhook, id, events.TypeWebhookResumed, events.WebhookResumed{}),
+			g.Envelope(t, "zeta", events.AggregateWebhook, id, events.TypeWebhookReplayed, events.WebhookReplayRequested{FromSequence: 1}),
+		)
+		if got := row(t); got != "[https://h.example/b [*]  false true 6]" {
+			t.Fatalf("after resume, replay: %s", got)
+		}
+		a.apply(t, g.Envelope(t, "zeta", events.AggregateWebhook, id, events.TypeWebhookDeleted, events.WebhookDeleted{}))
+		if n := projectortest.Count(t, pool, `SELECT count(*) FROM webhooks WHERE tenant_id = 'zeta'`); n != 0 {
+			t.Fatalf("rows of the deleted webhook: %d", n)
+		}
+	})
+
 	t.Run("client lifecycle", func(t *testing.T) {
 		g := projectortest.NewGen(6, "epsilon")
 		create(t, g, "epsilon")

@@ -79,6 +79,7 @@ type App struct {
 	registry ClientRegistry // the read API's clients; nil: not served
 	idKeys   IDTokenSigner
 	settings TenantSettings // nil: every tenant has the default settings
+	webhooks Webhooks       // the read API's webhook endpoints; nil: not served
 
 	// The tenants' verifiable logs; nil: not served.
 	auditLog  AuditLog
@@ -109,6 +110,7 @@ type options struct {
 	settings     TenantSettings
 	auditLog     AuditLog
 	auditKeys    AuditKeys
+	webhooks     Webhooks
 }
 
 // WithTelemetry sets the logger (default telemetry.Nop(), which discards).
@@ -356,6 +358,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 	return &App{
 		clients:     clients,
 		registry:    o.registry,
+		webhooks:    o.webhooks,
 		idKeys:      o.idKeys,
 		settings:    o.settings,
 		auditLog:    o.auditLog,

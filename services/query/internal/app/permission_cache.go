@@ -83,6 +83,8 @@ func (c *PermissionCache) Invalidate(a Advance) {
 			// A client changes only its own standing and roles, as the
 			// subject of its tokens.
 			delete(e.users, ClientSubjectPrefix+ch.ID)
+		case events.AggregateWebhook:
+			// A webhook endpoint changes nobody's standing.
 		default:
 			delete(c.tenants, ch.Tenant)
 		}

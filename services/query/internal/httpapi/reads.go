@@ -108,3 +108,36 @@ func (h *handlers) client(w http.ResponseWriter, r *http.Request) {
 	}
 	httpserver.WriteJSON(w, http.StatusOK, cl)
 }
+
+// webhooks is GET /webhooks?cursor=&limit=: webhook endpoints in id order.
+func (h *handlers) webhooks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, err := h.app.ListWebhooks(r.Context(), callerOf(r), q.Get("cursor"), q.Get("limit"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, page)
+}
+
+// webhook is GET /webhooks/{id}.
+func (h *handlers) webhook(w http.ResponseWriter, r *http.Request) {
+	hook, err := h.app.GetWebhook(r.Context(), callerOf(r), chi.URLParam(r, "id"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, hook)
+}
+
+// webhookDeliveries is GET /webhooks/{id}/deliveries?cursor=&limit=:
+// delivery attempts, newest first.
+func (h *handlers) webhookDeliveries(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, err := h.app.ListWebhookDeliveries(r.Context(), callerOf(r), chi.URLParam(r, "id"), q.Get("cursor"), q.Get("limit"))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, page)
+}

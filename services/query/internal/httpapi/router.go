@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/libs/httpserver"
@@ -34,6 +35,9 @@ type Deps struct {
 	// Forwarded and X-Forwarded-For headers name the client of a request
 	// they pass on; nil trusts none, and the client is the TCP peer.
 	TrustedProxies []netip.Prefix
+	// FeedWriteTimeout is how long a reader of the event feed has to take
+	// each batch before it is disconnected; 0 means FeedWriteTimeout.
+	FeedWriteTimeout time.Duration
 }
 
 // NewRouter returns the query service's handler: tracing and metrics
@@ -55,6 +59,8 @@ type handlers struct {
 	// op is the OpenID Connect provider's protocol handler (oidc_server.go),
 	// nil when the application has no provider.
 	op http.Handler
+	// feedWrite bounds each write of the event feed.
+	feedWrite time.Duration
 }
 
 // errNotConfigured answers the API of a router built without its
@@ -71,7 +77,10 @@ var errNotConfigured = fault.New(fault.Unavailable, "not-configured", "the query
 // Every route added here must also be added to docs/openapi.yaml with
 // x-services: [query], which the router test checks.
 func Routes(r chi.Router, d Deps) {
-	h := &handlers{app: d.App, log: d.Telemetry.Logger, trusted: d.TrustedProxies}
+	h := &handlers{app: d.App, log: d.Telemetry.Logger, trusted: d.TrustedProxies, feedWrite: d.FeedWriteTimeout}
+	if h.feedWrite <= 0 {
+		h.feedWrite = FeedWriteTimeout
+	}
 	if h.app != nil && h.app.OIDC() {
 		h.op = op.RegisterServer(&oidcServer{h: h}, *opEndpoints(), op.WithTenantPrefix("/t"))
 	}
@@ -114,12 +123,16 @@ func Routes(r chi.Router, d Deps) {
 			r.Get("/roles/{name}", h.role)
 			r.Get("/clients", h.clients)
 			r.Get("/clients/{id}", h.client)
+			r.Get("/webhooks", h.webhooks)
+			r.Get("/webhooks/{id}", h.webhook)
+			r.Get("/webhooks/{id}/deliveries", h.webhookDeliveries)
 
 			r.Get("/users/{id}/history", h.userHistory)
 			r.Get("/users/{id}/signins", h.signins)
 			r.Get("/roles/{name}/history", h.roleHistory)
 			r.Get("/audit/holders", h.holders)
 			r.Get("/audit/events", h.tenantEvents)
+			r.Get("/events", h.feed)
 			r.Get("/audit/checkpoint", h.checkpoint)
 			r.Get("/audit/checkpoint/key", h.checkpointKey)
 			r.Get("/audit/proof/inclusion", h.inclusionProof)

@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.IntVar(&o.MemoryUsers, "memory-users", 1000000, "users of the memory scenario's data set, spread evenly over its tenants")
 	fs.IntVar(&o.ReplayEvents, "replay-events", 1000000, "events the event log holds, at least, when the replay rebuilds: the bulk seeder adds what the earlier scenarios did not write")
 	fs.IntVar(&o.ImportUsers, "import-users", 1000000, "users the bulk import scenario imports")
+	fs.IntVar(&o.FeedEvents, "feed-events", 100000, "events of the tenant whose feed one reader takes in the webhooks scenario (bulk seeded; the issue's figure is 1000000)")
 	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "directory to write one CPU profile of the process per measured part into")
 	fs.BoolVar(&markdown, "markdown", false, "print the table in Markdown")
 	if err := fs.Parse(args); err != nil {
@@ -71,8 +72,8 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	if o.ImportUsers < 1 {
 		return errors.New("-import-users must be positive")
 	}
-	if o.ReplayEvents < 0 {
-		return errors.New("-replay-events must not be negative")
+	if o.ReplayEvents < 0 || o.FeedEvents < 0 {
+		return errors.New("-replay-events and -feed-events must not be negative")
 	}
 	if o.SeedTenants < 1 || o.SeedUsers < 1 || o.MemoryTenants < 1 || o.MemoryUsers < o.MemoryTenants {
 		return errors.New("-seed-tenants and -seed-users must be positive, -memory-users at least -memory-tenants")

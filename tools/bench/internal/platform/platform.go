@@ -129,6 +129,8 @@ func Start(ctx context.Context, o Options) (*Platform, error) {
 		"AUTH_QUERY_ADDR":               "127.0.0.1:0",
 		"AUTH_COMMAND_ADDR":             "127.0.0.1:0",
 		"AUTH_PROJECTOR_ADDR":           "127.0.0.1:0",
+		"AUTH_DISPATCHER_ADDR":          "127.0.0.1:0",
+		"AUTH_WEBHOOK_ALLOW_PRIVATE":    "true", // the receivers are on loopback
 		"AUTH_NATS_LISTEN":              "127.0.0.1:0",
 		"AUTH_BCRYPT_COST":              strconv.Itoa(o.BcryptCost),
 		"AUTH_BOOTSTRAP_ADMIN_USERNAME": AdminUsername,

@@ -43,6 +43,9 @@ type Options struct {
 	ReplayEvents int
 	// ImportUsers is how many users the bulk import scenario imports.
 	ImportUsers int
+	// FeedEvents is how many events the tenant holds whose feed the
+	// webhooks scenario reads (bulk seeded; 0 reads the scenario's own).
+	FeedEvents int
 	// ProfileDir, when set, receives one CPU profile per measured part.
 	ProfileDir string
 	// Progress receives a line per step; nil discards them.
@@ -216,6 +219,7 @@ func All() []Scenario {
 		{"lag", "projection lag at steady rates, the highest rate with bounded lag, revoke-to-deny", []Setup{shared}, runLag},
 		{"checks", "permission checks, one tenant and many", []Setup{shared}, runChecks},
 		{"import", "bulk import of users with bcrypt hashes through the command API", []Setup{shared}, runImport},
+		{"webhooks", "webhook deliveries at 16 endpoints, append-to-delivery latency at 500 events/s, one feed reader", []Setup{hooks}, runWebhooks},
 		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
 	}
