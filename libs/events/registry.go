@@ -240,6 +240,9 @@ func newDefault() *Registry {
 		Define[UserDeleted](TypeUserDeleted, AggregateUser),
 		Define[UserRoleAssigned](TypeUserRoleAssigned, AggregateUser),
 		Define[UserRoleUnassigned](TypeUserRoleUnassigned, AggregateUser),
+		Define[UserMFAEnrolmentStarted](TypeUserMFAEnrolmentStarted, AggregateUser),
+		Define[UserMFAEnrolled](TypeUserMFAEnrolled, AggregateUser),
+		Define[UserMFARemoved](TypeUserMFARemoved, AggregateUser),
 
 		Define[RoleDefined](TypeRoleDefined, AggregateRole),
 		Define[RoleDeleted](TypeRoleDeleted, AggregateRole),

@@ -23,13 +23,16 @@ func (TenantSettingsChanged) isTenantEvent() {}
 //sumtype:decl
 type UserEvent interface{ isUserEvent() }
 
-func (UserRegistered) isUserEvent()      {}
-func (UserPasswordChanged) isUserEvent() {}
-func (UserDisabled) isUserEvent()        {}
-func (UserEnabled) isUserEvent()         {}
-func (UserDeleted) isUserEvent()         {}
-func (UserRoleAssigned) isUserEvent()    {}
-func (UserRoleUnassigned) isUserEvent()  {}
+func (UserRegistered) isUserEvent()          {}
+func (UserPasswordChanged) isUserEvent()     {}
+func (UserDisabled) isUserEvent()            {}
+func (UserEnabled) isUserEvent()             {}
+func (UserDeleted) isUserEvent()             {}
+func (UserRoleAssigned) isUserEvent()        {}
+func (UserRoleUnassigned) isUserEvent()      {}
+func (UserMFAEnrolmentStarted) isUserEvent() {}
+func (UserMFAEnrolled) isUserEvent()         {}
+func (UserMFARemoved) isUserEvent()          {}
 
 // RoleEvent is the payload of an event of the role aggregate.
 //
@@ -102,26 +105,29 @@ func (BrowserEnded) isBrowserEvent()   {}
 //sumtype:decl
 type AccountEvent interface{ isAccountEvent() }
 
-func (TenantCreated) isAccountEvent()         {}
-func (TenantDisabled) isAccountEvent()        {}
-func (TenantEnabled) isAccountEvent()         {}
-func (TenantSettingsChanged) isAccountEvent() {}
-func (UserRegistered) isAccountEvent()        {}
-func (UserPasswordChanged) isAccountEvent()   {}
-func (UserDisabled) isAccountEvent()          {}
-func (UserEnabled) isAccountEvent()           {}
-func (UserDeleted) isAccountEvent()           {}
-func (UserRoleAssigned) isAccountEvent()      {}
-func (UserRoleUnassigned) isAccountEvent()    {}
-func (RoleDefined) isAccountEvent()           {}
-func (RoleDeleted) isAccountEvent()           {}
-func (KeyCreated) isAccountEvent()            {}
-func (KeyRetired) isAccountEvent()            {}
-func (ClientRegistered) isAccountEvent()      {}
-func (ClientUpdated) isAccountEvent()         {}
-func (ClientSecretRotated) isAccountEvent()   {}
-func (ClientDeleted) isAccountEvent()         {}
-func (ClientRoleAssigned) isAccountEvent()    {}
-func (ClientRoleUnassigned) isAccountEvent()  {}
-func (AuditKeyCreated) isAccountEvent()       {}
-func (AuditKeyRetired) isAccountEvent()       {}
+func (TenantCreated) isAccountEvent()           {}
+func (TenantDisabled) isAccountEvent()          {}
+func (TenantEnabled) isAccountEvent()           {}
+func (TenantSettingsChanged) isAccountEvent()   {}
+func (UserRegistered) isAccountEvent()          {}
+func (UserPasswordChanged) isAccountEvent()     {}
+func (UserDisabled) isAccountEvent()            {}
+func (UserEnabled) isAccountEvent()             {}
+func (UserDeleted) isAccountEvent()             {}
+func (UserRoleAssigned) isAccountEvent()        {}
+func (UserRoleUnassigned) isAccountEvent()      {}
+func (RoleDefined) isAccountEvent()             {}
+func (RoleDeleted) isAccountEvent()             {}
+func (KeyCreated) isAccountEvent()              {}
+func (KeyRetired) isAccountEvent()              {}
+func (ClientRegistered) isAccountEvent()        {}
+func (ClientUpdated) isAccountEvent()           {}
+func (ClientSecretRotated) isAccountEvent()     {}
+func (ClientDeleted) isAccountEvent()           {}
+func (ClientRoleAssigned) isAccountEvent()      {}
+func (ClientRoleUnassigned) isAccountEvent()    {}
+func (AuditKeyCreated) isAccountEvent()         {}
+func (AuditKeyRetired) isAccountEvent()         {}
+func (UserMFAEnrolmentStarted) isAccountEvent() {}
+func (UserMFAEnrolled) isAccountEvent()         {}
+func (UserMFARemoved) isAccountEvent()          {}

@@ -91,6 +91,11 @@ type Result struct {
 	// Client is what RegisterClient, UpdateClient and RotateClientSecret
 	// left; nil for the other commands.
 	Client *ClientOutcome
+	// TOTP is the seed EnrolTOTP drew; nil for the other commands.
+	TOTP *TOTPEnrolment
+	// RecoveryCodes are the codes GenerateRecoveryCodes made, in clear,
+	// for the answer only; empty in the answer to a replayed request.
+	RecoveryCodes []string
 }
 
 // ClientOutcome is a client as a command left it.
@@ -123,6 +128,12 @@ type Commands struct {
 	RotateKeys     Handler[RotateKeys]
 	ChangeSettings Handler[ChangeSettings]
 	RotateAuditKey Handler[RotateAuditKey]
+
+	EnrolTOTP             Handler[EnrolTOTP]
+	ConfirmTOTP           Handler[ConfirmTOTP]
+	GenerateRecoveryCodes Handler[GenerateRecoveryCodes]
+	RemoveFactor          Handler[RemoveFactor]
+	ResetFactors          Handler[ResetFactors]
 
 	RegisterClient     Handler[RegisterClient]
 	UpdateClient       Handler[UpdateClient]
@@ -267,6 +278,12 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			RotateKeys:     decorate(m, "rotate_keys", Handler[RotateKeys](rotateKeysHandler{e})),
 			ChangeSettings: decorate(m, "change_settings", Handler[ChangeSettings](changeSettingsHandler{e})),
 			RotateAuditKey: decorate(m, "rotate_audit_key", Handler[RotateAuditKey](rotateAuditKeyHandler{e})),
+
+			EnrolTOTP:             decorate(m, "enrol_totp", Handler[EnrolTOTP](enrolTOTPHandler{e})),
+			ConfirmTOTP:           decorate(m, "confirm_totp", Handler[ConfirmTOTP](confirmTOTPHandler{e})),
+			GenerateRecoveryCodes: decorate(m, "generate_recovery_codes", Handler[GenerateRecoveryCodes](generateRecoveryCodesHandler{e})),
+			RemoveFactor:          decorate(m, "remove_factor", Handler[RemoveFactor](removeFactorHandler{e})),
+			ResetFactors:          decorate(m, "reset_factors", Handler[ResetFactors](resetFactorsHandler{e})),
 
 			RegisterClient:     decorate(m, "register_client", Handler[RegisterClient](registerClientHandler{e})),
 			UpdateClient:       decorate(m, "update_client", Handler[UpdateClient](updateClientHandler{e})),

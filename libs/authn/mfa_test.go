@@ -1,0 +1,81 @@
+package authn_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/libs/authn"
+)
+
+func TestTOTPStep(t *testing.T) {
+	t.Parallel()
+	key, err := authn.NewTOTPKey("acme", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(key.URI, "otpauth://totp/") || !strings.Contains(key.URI, "secret="+key.Secret) {
+		t.Fatalf("uri %q", key.URI)
+	}
+	if got := authn.TOTPURI("acme", "alice", key.Secret); got != key.URI {
+		t.Fatalf("TOTPURI = %q, want the library's %q", got, key.URI)
+	}
+	now := time.Unix(1_700_000_015, 0)
+	step := now.Unix() / authn.TOTPPeriod
+	code := func(d int64) string {
+		c, err := authn.TOTPCode(key.Secret, time.Unix((step+d)*authn.TOTPPeriod, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		name string
+		code string
+		want int64
+		err  error
+	}{
+		{"current", code(0), step, nil},
+		{"previous", code(-1), step - 1, nil},
+		{"next", code(1), step + 1, nil},
+		{"previous but one", code(-2), 0, authn.ErrInvalidCode},
+		{"next but one", code(2), 0, authn.ErrInvalidCode},
+		{"empty", "", 0, authn.ErrInvalidCode},
+		{"five digits", code(0)[:5], 0, authn.ErrInvalidCode},
+		{"seven digits", code(0) + "1", 0, authn.ErrInvalidCode},
+		{"letters", "12a456", 0, authn.ErrInvalidCode},
+		{"spaces", " " + code(0)[1:], 0, authn.ErrInvalidCode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := authn.TOTPStep(key.Secret, tt.code, now)
+			if !errors.Is(err, tt.err) || got != tt.want {
+				t.Fatalf("TOTPStep = %d, %v; want %d, %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func TestNewRecoveryCodes(t *testing.T) {
+	t.Parallel()
+	codes, hashes := authn.NewRecoveryCodes()
+	if len(codes) != authn.RecoveryCodes || len(hashes) != authn.RecoveryCodes {
+		t.Fatalf("%d codes, %d hashes", len(codes), len(hashes))
+	}
+	seen := map[string]bool{}
+	for i, c := range codes {
+		if seen[c] || !authn.LooksLikeRecoveryCode(c) {
+			t.Fatalf("code %q repeated or malformed", c)
+		}
+		seen[c] = true
+		if authn.HashRecoveryCode(c) != hashes[i] ||
+			authn.HashRecoveryCode(strings.ToUpper(strings.ReplaceAll(c, "-", ""))) != hashes[i] {
+			t.Fatalf("hash of %q does not match", c)
+		}
+	}
+	if authn.LooksLikeRecoveryCode("123456") {
+		t.Fatal("a TOTP code looks like a recovery code")
+	}
+}
