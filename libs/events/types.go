@@ -101,6 +101,8 @@ type TenantSettings struct {
 	// RateLimits overrides the platform's login rate limits; absent, the
 	// platform's apply.
 	RateLimits *TenantRateLimits `json:"rate_limits,omitempty"`
+	// MFA is the tenant's policy on second factors; absent, MFAOptional.
+	MFA *TenantMFA `json:"mfa,omitempty"`
 
 	// unknown lists the members of the decoded document this build does
 	// not know, as dotted paths: a newer writer's.
@@ -115,6 +117,41 @@ type TenantRateLimits struct {
 	// AddressAttemptsPerMinute bounds the login attempts from one client
 	// address.
 	AddressAttemptsPerMinute int `json:"address_attempts_per_minute,omitempty"`
+}
+
+// The MFA policies of a tenant (TenantMFA.Policy).
+const (
+	// MFAOff: second factors are neither enrolled nor asked for; the
+	// factors users hold are ignored at sign-in.
+	MFAOff = "off"
+	// MFAOptional: users may enrol a second factor, and those who hold one
+	// are asked for it at sign-in. The default.
+	MFAOptional = "optional"
+	// MFARequired: every user must hold a second factor to sign in.
+	MFARequired = "required"
+	// MFARequiredForPermissions: the users who hold any of
+	// TenantMFA.Permissions must hold a second factor to sign in; the
+	// others as MFAOptional.
+	MFARequiredForPermissions = "permissions"
+)
+
+// TenantMFA is a tenant's policy on second factors.
+type TenantMFA struct {
+	// Policy is MFAOff, MFAOptional, MFARequired or
+	// MFARequiredForPermissions.
+	Policy string `json:"policy"`
+	// Permissions are the permissions whose holders must hold a second
+	// factor, with Policy MFARequiredForPermissions only.
+	Permissions []string `json:"permissions,omitempty"`
+}
+
+// MFAPolicy returns the tenant's MFA policy: MFAOptional unless the
+// document says otherwise.
+func (s TenantSettings) MFAPolicy() TenantMFA {
+	if s.MFA == nil || s.MFA.Policy == "" {
+		return TenantMFA{Policy: MFAOptional}
+	}
+	return TenantMFA{Policy: s.MFA.Policy, Permissions: slices.Clone(s.MFA.Permissions)}
 }
 
 // PasswordGrantEnabled reports whether the token endpoint accepts

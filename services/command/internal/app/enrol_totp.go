@@ -26,12 +26,17 @@ type TOTPEnrolment struct {
 	URI    string
 }
 
+// ErrMFAOff: the tenant's MFA policy is off, so no second factor is
+// enrolled.
+var ErrMFAOff = fault.New(fault.Conflict, "mfa-off", "second factors are turned off for this tenant (settings mfa.policy)")
+
 type enrolTOTPHandler struct{ e *engine }
 
 // Handle appends user.mfa_enrolment_started with a new seed sealed with the
 // key-encryption key (events.MFASecretAAD); the factor counts once
 // ConfirmTOTP has seen a code of it. A user holding a TOTP factor already
-// gets domain.ErrFactorEnrolled.
+// gets domain.ErrFactorEnrolled; a tenant whose MFA policy is off,
+// ErrMFAOff.
 func (h enrolTOTPHandler) Handle(ctx context.Context, cmd EnrolTOTP) (Result, error) {
 	p := cmd.Principal
 	if _, err := domain.SelfOrPermission(p, cmd.Tenant, cmd.UserID, domain.PermUsersWrite); err != nil {
@@ -46,6 +51,9 @@ func (h enrolTOTPHandler) Handle(ctx context.Context, cmd EnrolTOTP) (Result, er
 		usr, err := u.user(ctx, cmd.Tenant, cmd.UserID)
 		if err != nil {
 			return Result{}, err
+		}
+		if t.Settings().MFAPolicy().Policy == events.MFAOff {
+			return Result{}, ErrMFAOff
 		}
 		issuer := t.Settings().DisplayName
 		if issuer == "" {

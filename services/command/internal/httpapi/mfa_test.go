@@ -112,3 +112,20 @@ func mustCode(tb testing.TB, secret string, at time.Time) string {
 	}
 	return c
 }
+
+// TestMFA_offPolicy refuses enrolments in a tenant whose MFA policy is
+// off.
+func TestMFA_offPolicy(t *testing.T) {
+	t.Parallel()
+	s := mustServer(t)
+	acme := s.mustTenant(t, "acme")
+	id := s.mustUser(t, acme, "kim")
+	s.do(t, "PATCH", "/t/acme/settings", acme.AdminToken, map[string]any{"mfa": map[string]any{"policy": "off"}}).mustStatus(t, http.StatusOK)
+	p := s.do(t, "POST", "/t/acme/users/"+id+"/mfa/totp", s.Token(t, "acme", id), nil).mustStatus(t, http.StatusConflict).problem(t)
+	if p.Reason != "mfa-off" {
+		t.Fatalf("reason %q", p.Reason)
+	}
+	s.do(t, "PATCH", "/t/acme/settings", acme.AdminToken, map[string]any{"mfa": map[string]any{"policy": "sometimes"}}).mustStatus(t, http.StatusBadRequest)
+	s.do(t, "PATCH", "/t/acme/settings", acme.AdminToken, map[string]any{"mfa": map[string]any{"policy": "required"}}).mustStatus(t, http.StatusOK)
+	s.do(t, "POST", "/t/acme/users/"+id+"/mfa/totp", s.Token(t, "acme", id), nil).mustStatus(t, http.StatusCreated)
+}

@@ -29,6 +29,14 @@ var (
 	ErrMFARequired = fault.New(fault.Unauthenticated, "mfa-required",
 		"multi-factor authentication (MFA) is required for this user: sign in through the hosted login page")
 
+	// ErrMFAEnrolmentRequired refuses the sign-in of a user whom the
+	// tenant's MFA policy requires to hold a second factor and who holds
+	// none, after a right password, at the token endpoint and on the
+	// hosted page alike: fault.Unauthenticated (invalid_grant) with reason
+	// "mfa-enrolment-required".
+	ErrMFAEnrolmentRequired = fault.New(fault.Unauthenticated, "mfa-enrolment-required",
+		"multi-factor authentication (MFA) is required for this user, who has no second factor: an administrator must enrol one with the user")
+
 	// ErrInvalidRefreshToken is the one answer to a refused refresh:
 	// malformed, unknown, rotated, expired or revoked token, or a user that
 	// changed. It is fault.Unauthenticated with reason

@@ -114,11 +114,13 @@ func (a *App) tenantSettings(ctx context.Context, tenant string) (events.TenantS
 // otherwise ErrRateLimited or ErrInvalidCredentials (see PasswordLogin).
 //
 // A user who holds a second factor is not signed in by the password
-// alone: signIn then records nothing and returns the user with their
-// factors (Factors.Any), for the caller to ask for a code (HostedFactor)
-// or refuse (ErrMFARequired). The factors are read from the user's
-// events in the log, not the projection, so an enrolment or a reset
-// counts from the next sign-in on.
+// alone (unless the tenant's MFA policy is off): signIn then records
+// nothing and returns the user with their factors (Factors.Any), for the
+// caller to ask for a code (HostedFactor) or refuse (ErrMFARequired). A
+// user the policy requires to hold one who holds none is refused with
+// ErrMFAEnrolmentRequired, recording nothing either. The factors are read
+// from the user's events in the log, not the projection, so an enrolment
+// or a reset counts from the next sign-in on.
 func (a *App) signIn(ctx context.Context, tenant, username, password, address, sessionID string) (User, domain.Factors, error) {
 	if wait, ok := a.limits.allow(ctx, tenant, address, username); !ok {
 		// Debug only: under a flood every refusal would otherwise be a line.
@@ -151,7 +153,7 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		return User{}, domain.Factors{}, err
 	}
 	if outcome == domain.Succeeded {
-		f, err := a.factors(ctx, tenant, u.ID)
+		f, err := a.stepUp(ctx, tenant, u)
 		if err != nil {
 			return User{}, domain.Factors{}, err
 		}

@@ -321,3 +321,76 @@ func TestHostedFactor_parallelReplay(t *testing.T) {
 		t.Fatalf("%d of %d submissions of one code passed: %v", passed, n, status)
 	}
 }
+
+// TestMFAPolicy_matrix holds the tenant's MFA policies to what they
+// promise, for users with and without a factor and with and without the
+// policy's permission: who signs in with the password alone, who is asked
+// for a code, and who is refused until a factor is enrolled, on the
+// hosted page and at the token endpoint.
+func TestMFAPolicy_matrix(t *testing.T) {
+	t.Parallel()
+	p := mustProvider(t)
+	r := mustBasicRP(t, p, "")
+	type user struct {
+		name   string
+		factor bool
+	}
+	users := []user{{"plain", false}, {"plain-mfa", true}, {"boss", false}, {"boss-mfa", true}}
+	for _, u := range users {
+		var roles []string
+		if strings.HasPrefix(u.name, "boss") {
+			roles = []string{"admin"} // holds users:write
+		}
+		id := p.mustUser(t, "acme", u.name, roles...)
+		if u.factor {
+			p.mustFactors(t, "acme", id)
+		}
+	}
+	const (
+		in    = "password alone"
+		code  = "code asked"
+		enrol = "refused until enrolled"
+	)
+	tests := []struct {
+		policy *events.TenantMFA
+		want   [4]string // per user, in the order of users
+	}{
+		{&events.TenantMFA{Policy: events.MFAOff}, [4]string{in, in, in, in}},
+		{nil, [4]string{in, code, in, code}},
+		{&events.TenantMFA{Policy: events.MFAOptional}, [4]string{in, code, in, code}},
+		{&events.TenantMFA{Policy: events.MFARequired}, [4]string{enrol, code, enrol, code}},
+		{&events.TenantMFA{Policy: events.MFARequiredForPermissions, Permissions: []string{"users:write"}}, [4]string{in, code, enrol, code}},
+		{&events.TenantMFA{Policy: events.MFARequiredForPermissions, Permissions: []string{"invoices:approve", "roles:write"}}, [4]string{in, code, enrol, code}},
+	}
+	for _, tt := range tests {
+		p.oidc.Settings.Set("acme", events.TenantSettings{MFA: tt.policy})
+		for i, u := range users {
+			label := fmt.Sprintf("policy %+v, %s", tt.policy, u.name)
+			f := &flow{}
+			r.get(t, f, r.authURL(f, url.Values{"prompt": {"login"}}))
+			r.submit(t, f, u.name, password)
+			var got string
+			switch {
+			case f.callback.Get("code") != "":
+				got = in
+			case strings.Contains(f.page, `name="code"`):
+				got = code
+			case strings.Contains(f.page, "requires a second factor"):
+				got = enrol
+			default:
+				t.Fatalf("%s: %d %s", label, f.pageStatus, f.page)
+			}
+			if got != tt.want[i] {
+				t.Errorf("%s: hosted page %s, want %s", label, got, tt.want[i])
+			}
+			a := mustPost(t, p.issuer("acme")+"/oauth/token", form, url.Values{"grant_type": {"password"}, "username": {u.name}, "password": {password}}.Encode())
+			desc, _ := a.body["error_description"].(string)
+			switch tokens := a.status == http.StatusOK; {
+			case tt.want[i] == in && !tokens:
+				t.Errorf("%s: password grant %d %v, want tokens", label, a.status, a.body)
+			case tt.want[i] != in && (a.status != http.StatusBadRequest || a.body["error"] != "invalid_grant" || !strings.Contains(desc, "MFA")):
+				t.Errorf("%s: password grant %d %v, want invalid_grant naming MFA", label, a.status, a.body)
+			}
+		}
+	}
+}

@@ -24,6 +24,10 @@ import (
 // of its window or used before, a locked account.
 const codeMessage = "Incorrect code."
 
+// enrolMessage answers the right password of a user whom the tenant
+// requires to hold a second factor and who holds none.
+const enrolMessage = "This organisation requires a second factor (an authenticator app) for your account, and none is set up. Ask an administrator to set one up with you, then sign in again."
+
 // signinMessage is the one message of a refused sign-in: an unknown user,
 // a wrong password, a disabled user and a locked account all read the
 // same, as they answer the same at the token endpoint.
@@ -152,6 +156,10 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err == nil:
+	case errors.Is(err, app.ErrMFAEnrolmentRequired):
+		again.Message = enrolMessage
+		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		return
 	case fault.CodeOf(err) == fault.Unauthenticated: // app.ErrInvalidCredentials, whatever its cause
 		h.log.DebugContext(r.Context(), "hosted sign-in refused", "cause", err.Error())
 		again.Message = signinMessage
