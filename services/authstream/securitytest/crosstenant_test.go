@@ -344,6 +344,9 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 					v = params["client"]
 				}
 			}
+			if prm.Name == "factor" {
+				v, ok = "totp", true
+			}
 			if !ok {
 				return nil, fmt.Errorf("unknown path parameter {%s}", prm.Name)
 			}
@@ -517,6 +520,10 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = false
 		case "account_attempts_per_minute", "address_attempts_per_minute":
 			obj[name] = 1
+		case "code":
+			obj[name] = "123456"
+		case "policy":
+			obj[name] = "required"
 		default:
 			if prop.Type != nil && prop.Type.Includes(openapi3.TypeObject) {
 				nested, err := fillObject(prop, caller, userID)

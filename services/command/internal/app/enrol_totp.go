@@ -72,6 +72,9 @@ func (h enrolTOTPHandler) Handle(ctx context.Context, cmd EnrolTOTP) (Result, er
 			res.TOTP = &TOTPEnrolment{Secret: string(seed), URI: authn.TOTPURI(issuer, usr.Username(), string(seed))}
 			return res, nil
 		}
+		if err := usr.RequireExists(); err != nil {
+			return Result{}, err
+		}
 		key, err := authn.NewTOTPKey(issuer, usr.Username())
 		if err != nil {
 			return Result{}, fault.Wrap(fault.Internal, err, "internal error")

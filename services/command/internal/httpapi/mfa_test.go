@@ -28,6 +28,8 @@ func TestMFA_TOTPEnrolment(t *testing.T) {
 	s.do(t, "POST", base+"/totp", s.Token(t, "acme", other), nil).mustStatus(t, http.StatusForbidden)
 	s.do(t, "POST", base+"/recovery_codes", own, nil).mustStatus(t, http.StatusConflict)
 	s.do(t, "POST", base+"/totp/verify", own, map[string]string{"code": "123456"}).mustStatus(t, http.StatusConflict)
+	// A user who does not exist: 404, for an admin too.
+	s.do(t, "POST", "/t/acme/users/"+events.NewID()+"/mfa/totp", acme.AdminToken, nil).mustStatus(t, http.StatusNotFound)
 
 	r := s.do(t, "POST", base+"/totp", own, nil).mustStatus(t, http.StatusCreated)
 	var key struct {
