@@ -53,8 +53,17 @@ func (a *App) HostedSignin(ctx context.Context, s HostedSignin) (_ SignedIn, err
 	if err != nil {
 		return SignedIn{}, err
 	}
-	// A login from here on: the request it answers is a real one.
-	defer func() { a.metrics.login(ctx, GrantAuthorizationCode, s.Tenant, err, false) }()
+	// A login from here on: the request it answers is a real one. A right
+	// password that the code form follows counts as mfa_required; the
+	// code's post counts the login's end.
+	stepUp := false
+	defer func() {
+		counted := err
+		if stepUp {
+			counted = ErrMFARequired
+		}
+		a.metrics.login(ctx, GrantAuthorizationCode, s.Tenant, counted, false)
+	}()
 	cookie, browserID := domain.NewBrowserCookie()
 	u, factors, err := a.signIn(ctx, s.Tenant, s.Username, s.Password, s.Address, browserID)
 	if err != nil {
@@ -69,6 +78,7 @@ func (a *App) HostedSignin(ctx context.Context, s HostedSignin) (_ SignedIn, err
 		if err != nil {
 			return SignedIn{}, err
 		}
+		stepUp = true
 		return SignedIn{Pending: pending}, nil
 	}
 	return a.signedIn(ctx, s.Tenant, cl, r, u.ID, cookie, browserID, []string{AMRPassword}, now, s.Address, s.Cookie)

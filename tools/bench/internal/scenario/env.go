@@ -207,6 +207,7 @@ type Scenario struct {
 func All() []Scenario {
 	return []Scenario{
 		{"login", "password login at bcrypt cost 10 and 12", []Setup{{Cost: 10}, {Cost: 12}}, runLogin},
+		{"mfa", "hosted sign-ins with and without a TOTP code at bcrypt cost 12, and parallel replays of one code", []Setup{{Cost: mfaCost}, shared}, runMFA},
 		{"refresh", "refresh-token grant, rotating every request", []Setup{shared}, runRefresh},
 		{"commands", "role assignment commands vs raw JetStream publishes, sync always and every 2m", []Setup{shared, grouped}, runCommands},
 		{"lag", "projection lag at steady rates, the highest rate with bounded lag, revoke-to-deny", []Setup{shared}, runLag},
