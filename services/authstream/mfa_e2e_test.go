@@ -152,8 +152,14 @@ func TestEndToEnd_TOTP(t *testing.T) {
 		t.Fatalf("a used recovery code: %v %s", got, pg.body)
 	}
 
-	// The administrator's reset: the password alone signs bob in again.
+	// The administrator's reset: bob's sessions and earlier tokens end,
+	// and the password alone signs him in again.
+	p.Do(t, http.MethodGet, p.Query+"/t/acme/me", own, "", nil, http.StatusOK)
+	// Tokens carry their issue time in whole seconds: the reset must fall
+	// in a later second than bob's token for the not-before to refuse it.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	reset := p.DoCommand(t, http.MethodDelete, base, admin, nil, http.StatusNoContent)
+	p.Do(t, http.MethodGet, p.Query+"/t/acme/me", own, reset.Token(), nil, http.StatusUnauthorized)
 	if got, pg := signIn(""); got == nil || !slices.Equal(got["amr"], []string{"pwd"}) {
 		t.Fatalf("sign-in after the reset: %v %d %s", got, pg.status, pg.body)
 	}
