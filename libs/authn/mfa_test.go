@@ -21,6 +21,10 @@ func TestTOTPStep(t *testing.T) {
 	if got := authn.TOTPURI("acme", "alice", key.Secret); got != key.URI {
 		t.Fatalf("TOTPURI = %q, want the library's %q", got, key.URI)
 	}
+	qr, err := authn.TOTPQRCode(key.URI)
+	if err != nil || !strings.HasPrefix(qr, "data:image/png;base64,iVBORw0KGgo") {
+		t.Fatalf("TOTPQRCode = %.40q, %v", qr, err)
+	}
 	now := time.Unix(1_700_000_015, 0)
 	step := now.Unix() / authn.TOTPPeriod
 	code := func(d int64) string {

@@ -24,6 +24,18 @@ type EnrolTOTP struct {
 type TOTPEnrolment struct {
 	Secret string
 	URI    string
+	// QRCode is URI as a QR code: a data: URI of a PNG image.
+	QRCode string
+}
+
+// totpEnrolment returns the answer of an enrolment of secret, its URI
+// rendered as a QR code on the server.
+func totpEnrolment(secret, uri string) (*TOTPEnrolment, error) {
+	qr, err := authn.TOTPQRCode(uri)
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "internal error")
+	}
+	return &TOTPEnrolment{Secret: secret, URI: uri, QRCode: qr}, nil
 }
 
 // ErrMFAOff: the tenant's MFA policy is off, so no second factor is
@@ -69,8 +81,8 @@ func (h enrolTOTPHandler) Handle(ctx context.Context, cmd EnrolTOTP) (Result, er
 				return Result{}, fault.Wrap(fault.Internal, err, "internal error")
 			}
 			res := Result{ID: cmd.UserID, Version: rep.Version(usr.Kind(), cmd.UserID), Sequence: rep.Sequence, Changed: true, Replayed: true}
-			res.TOTP = &TOTPEnrolment{Secret: string(seed), URI: authn.TOTPURI(issuer, usr.Username(), string(seed))}
-			return res, nil
+			res.TOTP, err = totpEnrolment(string(seed), authn.TOTPURI(issuer, usr.Username(), string(seed)))
+			return res, err
 		}
 		if err := usr.RequireExists(); err != nil {
 			return Result{}, err
@@ -90,7 +102,7 @@ func (h enrolTOTPHandler) Handle(ctx context.Context, cmd EnrolTOTP) (Result, er
 		if err != nil {
 			return Result{}, err
 		}
-		res.TOTP = &TOTPEnrolment{Secret: key.Secret, URI: key.URI}
-		return res, nil
+		res.TOTP, err = totpEnrolment(key.Secret, key.URI)
+		return res, err
 	})
 }

@@ -12,8 +12,8 @@ import (
 // own token, or a caller with users:write; the reset of every factor needs
 // users:write.
 
-// enrolTOTP serves POST /t/{tenant}/users/{id}/mfa/totp: 201 with the seed
-// and its otpauth:// URI, shown in this answer only.
+// enrolTOTP serves POST /t/{tenant}/users/{id}/mfa/totp: 201 with the seed,
+// its otpauth:// URI and that URI as a QR code, shown in this answer only.
 func (h *handlers) enrolTOTP(w http.ResponseWriter, r *http.Request) {
 	req, ok := h.begin(w, r, nil, false, nil)
 	if !ok {
@@ -27,7 +27,7 @@ func (h *handlers) enrolTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	h.done(w, r, res, http.StatusCreated, map[string]any{"secret": res.TOTP.Secret, "otpauth_uri": res.TOTP.URI})
+	h.done(w, r, res, http.StatusCreated, map[string]any{"secret": res.TOTP.Secret, "otpauth_uri": res.TOTP.URI, "qr_code": res.TOTP.QRCode})
 }
 
 // confirmTOTPBody is the body of POST /t/{tenant}/users/{id}/mfa/totp/verify.

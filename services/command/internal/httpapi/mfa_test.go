@@ -35,8 +35,12 @@ func TestMFA_TOTPEnrolment(t *testing.T) {
 	var key struct {
 		Secret string `json:"secret"`
 		URI    string `json:"otpauth_uri"`
+		QRCode string `json:"qr_code"`
 	}
 	r.decode(t, &key)
+	if !strings.HasPrefix(key.QRCode, "data:image/png;base64,") {
+		t.Fatalf("qr_code %.40q", key.QRCode)
+	}
 	u, err := url.Parse(key.URI)
 	if err != nil || u.Scheme != "otpauth" || u.Host != "totp" || u.Query().Get("secret") != key.Secret || key.Secret == "" {
 		t.Fatalf("enrolment answered %s", r.Body)
