@@ -83,3 +83,41 @@ func TestNewRecoveryCodes(t *testing.T) {
 		t.Fatal("a TOTP code looks like a recovery code")
 	}
 }
+
+// FuzzTOTPStep feeds arbitrary codes to TOTPStep and the recovery code
+// helpers. They must never panic; a code TOTPStep accepts must be six
+// digits and the authenticator's code of the step it names, which is
+// within one step of now.
+func FuzzTOTPStep(f *testing.F) {
+	key, err := authn.NewTOTPKey("acme", "alice")
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Unix(1_700_000_015, 0)
+	for _, c := range []string{"", "000000", "12345", "1234567", "abcdef", "١٢٣٤٥٦", "12 456", "aaaa-bbbb-cccc-dddd", "AAAABBBBCCCCDDDD"} {
+		f.Add(c)
+	}
+	if c, err := authn.TOTPCode(key.Secret, now); err == nil {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, code string) {
+		_ = authn.LooksLikeRecoveryCode(code)
+		if h := authn.HashRecoveryCode(code); len(h) != 64 {
+			t.Fatalf("hash %q", h)
+		}
+		step, err := authn.TOTPStep(key.Secret, code, now)
+		if err != nil {
+			if !errors.Is(err, authn.ErrInvalidCode) {
+				t.Fatalf("refusal %v", err)
+			}
+			return
+		}
+		if d := step - now.Unix()/authn.TOTPPeriod; d < -1 || d > 1 {
+			t.Fatalf("accepted step %d, %d steps from now", step, d)
+		}
+		want, _ := authn.TOTPCode(key.Secret, time.Unix(step*authn.TOTPPeriod, 0))
+		if code != want {
+			t.Fatalf("accepted %q for the step whose code is %q", code, want)
+		}
+	})
+}
