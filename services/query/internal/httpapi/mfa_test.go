@@ -394,3 +394,36 @@ func TestMFAPolicy_matrix(t *testing.T) {
 		}
 	}
 }
+
+// TestHostedFactor_tamperedPending refuses a code form whose sealed
+// pending sign-in was altered or belongs to another sign-in request: the
+// error page, nothing recorded, and the sign-in goes on no further.
+func TestHostedFactor_tamperedPending(t *testing.T) {
+	t.Parallel()
+	p := mustProvider(t)
+	r := mustBasicRP(t, p, "")
+	id := p.mustUser(t, "acme", "tess")
+	secret, _ := p.mustFactors(t, "acme", id)
+	first, second := r.passwordStep(t, "tess"), r.passwordStep(t, "tess")
+	other := r.codeForm(t, second, "")
+	for name, change := range map[string]func(url.Values){
+		"altered":           func(v url.Values) { v.Set("mfa", "A"+v.Get("mfa")[1:]) },
+		"another request's": func(v url.Values) { v.Set("mfa", other.Get("mfa")) },
+		"missing":           func(v url.Values) { v.Set("mfa", "") },
+	} {
+		form := r.codeForm(t, first, p.code(t, secret, 0))
+		change(form)
+		res, err := r.browser.PostForm(p.issuer("acme")+"/signin", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &flow{}
+		r.land(t, f, res)
+		if f.callback != nil || f.pageStatus != http.StatusBadRequest || strings.Contains(f.page, `name="code"`) {
+			t.Fatalf("%s pending sign-in: %d %v %s", name, f.pageStatus, f.callback, f.page)
+		}
+	}
+	if _, ok, err := p.env.Store.Last(context.Background(), "acme", events.AggregateSignin, id); ok || err != nil {
+		t.Fatalf("a sign-in event was recorded (%v)", err)
+	}
+}

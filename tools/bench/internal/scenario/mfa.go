@@ -99,7 +99,7 @@ func runMFA(ctx context.Context, e *Env) error {
 				step := site.codeStepMedian()
 				row.Notes += fmt.Sprintf("; the code form's post takes %s (p50, queueing included), %.1f%% of one bcrypt", formatDuration(step), 100*step.Seconds()/one.Seconds())
 				if r := passwordRate[clients]; r > 0 {
-					row.Notes += fmt.Sprintf("; rate %.1f%% below the password alone", 100*(1-row.Rate/r))
+					row.Notes += fmt.Sprintf("; rate %+.1f%% against the password alone", 100*(row.Rate/r-1))
 				}
 			}
 			e.add(row)
@@ -430,8 +430,14 @@ func alert(page string) string {
 	if m := alertMessage.FindStringSubmatch(page); m != nil {
 		return m[1]
 	}
-	return fmt.Sprintf("%.200s", page)
+	var inputs []string
+	for _, m := range namedInput.FindAllStringSubmatch(page, -1) {
+		inputs = append(inputs, m[1])
+	}
+	return fmt.Sprintf("a page without a message, inputs %v", inputs)
 }
+
+var namedInput = regexp.MustCompile(`<input [^>]*name="([a-z_]+)"`)
 
 var alertMessage = regexp.MustCompile(`role="alert">([^<]*)<`)
 
