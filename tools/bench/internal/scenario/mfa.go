@@ -58,6 +58,9 @@ func runMFA(ctx context.Context, e *Env) error {
 		return err
 	}
 	passwordRate := map[int]float64{} // by client count
+	// The TOTP accounts are handed out once over all the runs: a code
+	// passes once per account and step.
+	var nextTOTP atomic.Int64
 	for _, withCode := range []bool{false, true} {
 		for _, clients := range counts {
 			one = bcryptTime(mfaCost)
@@ -78,6 +81,7 @@ func runMFA(ctx context.Context, e *Env) error {
 					n := int(turn.Add(1)) - 1
 					u, code := site.plain[n%len(site.plain)], ""
 					if withCode {
+						n = int(nextTOTP.Add(1)) - 1
 						if n >= len(site.totp) {
 							keepFailure("out of enrolled accounts")
 							return loadgen.Failed
