@@ -30,6 +30,10 @@ type Claims struct {
 	// GrantID (gid) names the session (grant) an authorization code
 	// started: the token dies with it, at the endpoints that check.
 	GrantID string
+	// AMR (RFC 8176) and ACR say how the user signed in, for a token of a
+	// hosted sign-in: "pwd", and "otp" with a second factor.
+	AMR []string
+	ACR string
 }
 
 // wireClaims is the JSON form of Claims as golang-jwt reads and writes it.
@@ -41,6 +45,8 @@ type wireClaims struct {
 	AZP      string   `json:"azp,omitempty"`
 	Scope    string   `json:"scope,omitempty"`
 	GrantID  string   `json:"gid,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
 }
 
 func numericDate(t time.Time) *jwt.NumericDate {
@@ -74,6 +80,8 @@ func (c Claims) wire() wireClaims {
 		AZP:      c.AZP,
 		Scope:    c.Scope,
 		GrantID:  c.GrantID,
+		AMR:      c.AMR,
+		ACR:      c.ACR,
 	}
 }
 
@@ -92,6 +100,8 @@ func (w wireClaims) claims() *Claims {
 		AZP:       w.AZP,
 		Scope:     w.Scope,
 		GrantID:   w.GrantID,
+		AMR:       w.AMR,
+		ACR:       w.ACR,
 	}
 }
 

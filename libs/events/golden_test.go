@@ -228,6 +228,11 @@ func writeMissingGoldens(t *testing.T) {
 		return events.Sealed{KID: "kek-2025-03", Nonce: fake(label+" nonce", 12), Ciphertext: fake(label+" ciphertext", 76)}
 	}
 
+	sealedSeed := func(label string) events.Sealed {
+		// 20 bytes of seed plus the 16-byte GCM tag.
+		return events.Sealed{KID: "kek-2025-03", Nonce: fake(label+" nonce", 12), Ciphertext: fake(label+" ciphertext", 36)}
+	}
+
 	const tenant = "acme"
 	admin := events.Actor{Tenant: "platform", Sub: id()}
 	userID, sessionID := id(), id()
@@ -403,6 +408,17 @@ func writeMissingGoldens(t *testing.T) {
 			{events.TypeWebhookResumed, tenantAdmin, events.WebhookResumed{}},
 			{events.TypeWebhookReplayed, tenantAdmin, events.WebhookReplayRequested{FromSequence: 4711}},
 			{events.TypeWebhookDeleted, tenantAdmin, events.WebhookDeleted{}},
+		}},
+		// A user's second factors: a TOTP enrolment started, confirmed,
+		// and an administrator's reset. The user
+		// id is derived so that the ids above stay as they were.
+		{events.AggregateUser, events.DeriveID("golden", "mfa user"), []step{
+			{events.TypeUserMFAEnrolmentStarted, self, events.UserMFAEnrolmentStarted{Factor: events.FactorTOTP, Secret: sealedSeed("totp pending")}},
+			{events.TypeUserMFAEnrolled, self, func(at time.Time) any {
+				seed := sealedSeed("totp pending")
+				return events.UserMFAEnrolled{Factor: events.FactorTOTP, Secret: &seed, ConfirmedStep: at.Unix() / 30}
+			}},
+			{events.TypeUserMFARemoved, tenantAdmin, events.UserMFARemoved{Factor: events.FactorTOTP, Reset: true}},
 		}},
 	}
 	at := base

@@ -241,6 +241,9 @@ func newDefault() *Registry {
 		Define[UserRoleAssigned](TypeUserRoleAssigned, AggregateUser),
 		Define[UserRoleUnassigned](TypeUserRoleUnassigned, AggregateUser),
 		Define[UserPasswordRehashed](TypeUserPasswordRehashed, AggregateUser),
+		Define[UserMFAEnrolmentStarted](TypeUserMFAEnrolmentStarted, AggregateUser),
+		Define[UserMFAEnrolled](TypeUserMFAEnrolled, AggregateUser),
+		Define[UserMFARemoved](TypeUserMFARemoved, AggregateUser),
 
 		Define[RoleDefined](TypeRoleDefined, AggregateRole),
 		Define[RoleDeleted](TypeRoleDeleted, AggregateRole),

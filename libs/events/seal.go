@@ -173,3 +173,11 @@ func CredentialAAD(tenant, userID string) []byte {
 func WebhookSecretAAD(tenant, webhookID string) []byte {
 	return []byte("authstream/webhook-secret/" + tenant + "/" + webhookID)
 }
+
+// MFASecretAAD is the associated data a user's sealed TOTP seed is bound
+// to: "authstream/mfa/<tenant>/<user id>/<factor>". The command side seals
+// with it and the login path opens with it, so a seed copied to another
+// user, tenant or factor does not open.
+func MFASecretAAD(tenant, userID, factor string) []byte {
+	return []byte("authstream/mfa/" + tenant + "/" + userID + "/" + factor)
+}

@@ -17,8 +17,9 @@ func TestTenantSettings_Unknown(t *testing.T) {
 		want []string
 	}{
 		{"empty document", `{}`, nil},
-		{"every known member", `{"display_name":"Acme","password_grant":false,"rate_limits":{"account_attempts_per_minute":5,"address_attempts_per_minute":50}}`, nil},
-		{"a newer member", `{"display_name":"Acme","mfa":{"required":true}}`, []string{"mfa"}},
+		{"every known member", `{"display_name":"Acme","password_grant":false,"rate_limits":{"account_attempts_per_minute":5,"address_attempts_per_minute":50},"mfa":{"policy":"permissions","permissions":["users:write"]}}`, nil},
+		{"a newer member", `{"display_name":"Acme","self_signup":{"allowed":true}}`, []string{"self_signup"}},
+		{"a newer nested member of mfa", `{"mfa":{"policy":"required","grace_days":3}}`, []string{"mfa.grace_days"}},
 		{"a newer nested member", `{"rate_limits":{"account_attempts_per_minute":5,"burst":3}}`, []string{"rate_limits.burst"}},
 		{"several, sorted", `{"zeta":1,"rate_limits":{"x":1},"alpha":null}`, []string{"alpha", "rate_limits.x", "zeta"}},
 		{"null rate limits", `{"rate_limits":null}`, nil},
@@ -69,6 +70,24 @@ func TestTenantSettings_PasswordGrantEnabled(t *testing.T) {
 	}{{nil, true}, {new(true), true}, {new(false), false}} {
 		if got := (events.TenantSettings{PasswordGrant: tt.grant}).PasswordGrantEnabled(); got != tt.want {
 			t.Errorf("PasswordGrant %v: enabled %v, want %v", tt.grant, got, tt.want)
+		}
+	}
+}
+
+func TestTenantSettings_MFAPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		mfa  *events.TenantMFA
+		want string
+	}{
+		{nil, events.MFAOptional},
+		{&events.TenantMFA{}, events.MFAOptional},
+		{&events.TenantMFA{Policy: events.MFARequired}, events.MFARequired},
+		{&events.TenantMFA{Policy: events.MFARequiredForPermissions, Permissions: []string{"users:write"}}, events.MFARequiredForPermissions},
+	} {
+		got := (events.TenantSettings{MFA: tt.mfa}).MFAPolicy()
+		if got.Policy != tt.want || (tt.mfa != nil && !slices.Equal(got.Permissions, tt.mfa.Permissions)) {
+			t.Errorf("MFA %+v: policy %+v, want %s", tt.mfa, got, tt.want)
 		}
 	}
 }

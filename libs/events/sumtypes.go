@@ -23,14 +23,17 @@ func (TenantSettingsChanged) isTenantEvent() {}
 //sumtype:decl
 type UserEvent interface{ isUserEvent() }
 
-func (UserRegistered) isUserEvent()       {}
-func (UserPasswordChanged) isUserEvent()  {}
-func (UserDisabled) isUserEvent()         {}
-func (UserEnabled) isUserEvent()          {}
-func (UserDeleted) isUserEvent()          {}
-func (UserRoleAssigned) isUserEvent()     {}
-func (UserRoleUnassigned) isUserEvent()   {}
-func (UserPasswordRehashed) isUserEvent() {}
+func (UserRegistered) isUserEvent()          {}
+func (UserPasswordChanged) isUserEvent()     {}
+func (UserDisabled) isUserEvent()            {}
+func (UserEnabled) isUserEvent()             {}
+func (UserDeleted) isUserEvent()             {}
+func (UserRoleAssigned) isUserEvent()        {}
+func (UserRoleUnassigned) isUserEvent()      {}
+func (UserMFAEnrolmentStarted) isUserEvent() {}
+func (UserMFAEnrolled) isUserEvent()         {}
+func (UserMFARemoved) isUserEvent()          {}
+func (UserPasswordRehashed) isUserEvent()    {}
 
 // RoleEvent is the payload of an event of the role aggregate.
 //
@@ -117,34 +120,37 @@ func (WebhookReplayRequested) isWebhookEvent() {}
 //sumtype:decl
 type AccountEvent interface{ isAccountEvent() }
 
-func (TenantCreated) isAccountEvent()          {}
-func (TenantDisabled) isAccountEvent()         {}
-func (TenantEnabled) isAccountEvent()          {}
-func (TenantSettingsChanged) isAccountEvent()  {}
-func (UserRegistered) isAccountEvent()         {}
-func (UserPasswordChanged) isAccountEvent()    {}
-func (UserDisabled) isAccountEvent()           {}
-func (UserEnabled) isAccountEvent()            {}
-func (UserDeleted) isAccountEvent()            {}
-func (UserRoleAssigned) isAccountEvent()       {}
-func (UserRoleUnassigned) isAccountEvent()     {}
-func (RoleDefined) isAccountEvent()            {}
-func (RoleDeleted) isAccountEvent()            {}
-func (KeyCreated) isAccountEvent()             {}
-func (KeyRetired) isAccountEvent()             {}
-func (ClientRegistered) isAccountEvent()       {}
-func (ClientUpdated) isAccountEvent()          {}
-func (ClientSecretRotated) isAccountEvent()    {}
-func (ClientDeleted) isAccountEvent()          {}
-func (ClientRoleAssigned) isAccountEvent()     {}
-func (ClientRoleUnassigned) isAccountEvent()   {}
-func (AuditKeyCreated) isAccountEvent()        {}
-func (AuditKeyRetired) isAccountEvent()        {}
-func (WebhookRegistered) isAccountEvent()      {}
-func (WebhookUpdated) isAccountEvent()         {}
-func (WebhookSecretRotated) isAccountEvent()   {}
-func (WebhookPaused) isAccountEvent()          {}
-func (WebhookResumed) isAccountEvent()         {}
-func (WebhookDeleted) isAccountEvent()         {}
-func (WebhookReplayRequested) isAccountEvent() {}
-func (UserPasswordRehashed) isAccountEvent()   {}
+func (TenantCreated) isAccountEvent()           {}
+func (TenantDisabled) isAccountEvent()          {}
+func (TenantEnabled) isAccountEvent()           {}
+func (TenantSettingsChanged) isAccountEvent()   {}
+func (UserRegistered) isAccountEvent()          {}
+func (UserPasswordChanged) isAccountEvent()     {}
+func (UserDisabled) isAccountEvent()            {}
+func (UserEnabled) isAccountEvent()             {}
+func (UserDeleted) isAccountEvent()             {}
+func (UserRoleAssigned) isAccountEvent()        {}
+func (UserRoleUnassigned) isAccountEvent()      {}
+func (RoleDefined) isAccountEvent()             {}
+func (RoleDeleted) isAccountEvent()             {}
+func (KeyCreated) isAccountEvent()              {}
+func (KeyRetired) isAccountEvent()              {}
+func (ClientRegistered) isAccountEvent()        {}
+func (ClientUpdated) isAccountEvent()           {}
+func (ClientSecretRotated) isAccountEvent()     {}
+func (ClientDeleted) isAccountEvent()           {}
+func (ClientRoleAssigned) isAccountEvent()      {}
+func (ClientRoleUnassigned) isAccountEvent()    {}
+func (AuditKeyCreated) isAccountEvent()         {}
+func (AuditKeyRetired) isAccountEvent()         {}
+func (WebhookRegistered) isAccountEvent()       {}
+func (WebhookUpdated) isAccountEvent()          {}
+func (WebhookSecretRotated) isAccountEvent()    {}
+func (WebhookPaused) isAccountEvent()           {}
+func (WebhookResumed) isAccountEvent()          {}
+func (WebhookDeleted) isAccountEvent()          {}
+func (WebhookReplayRequested) isAccountEvent()  {}
+func (UserPasswordRehashed) isAccountEvent()    {}
+func (UserMFAEnrolmentStarted) isAccountEvent() {}
+func (UserMFAEnrolled) isAccountEvent()         {}
+func (UserMFARemoved) isAccountEvent()          {}

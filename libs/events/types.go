@@ -26,6 +26,10 @@ const (
 	TypeUserRoleUnassigned   = "user.role_unassigned"
 	TypeUserPasswordRehashed = "user.password_rehashed"
 
+	TypeUserMFAEnrolmentStarted = "user.mfa_enrolment_started"
+	TypeUserMFAEnrolled         = "user.mfa_enrolled"
+	TypeUserMFARemoved          = "user.mfa_removed"
+
 	TypeRoleDefined = "role.defined"
 	TypeRoleDeleted = "role.deleted"
 
@@ -106,6 +110,8 @@ type TenantSettings struct {
 	// RateLimits overrides the platform's login rate limits; absent, the
 	// platform's apply.
 	RateLimits *TenantRateLimits `json:"rate_limits,omitempty"`
+	// MFA is the tenant's policy on second factors; absent, MFAOptional.
+	MFA *TenantMFA `json:"mfa,omitempty"`
 
 	// unknown lists the members of the decoded document this build does
 	// not know, as dotted paths: a newer writer's.
@@ -120,6 +126,41 @@ type TenantRateLimits struct {
 	// AddressAttemptsPerMinute bounds the login attempts from one client
 	// address.
 	AddressAttemptsPerMinute int `json:"address_attempts_per_minute,omitempty"`
+}
+
+// The MFA policies of a tenant (TenantMFA.Policy).
+const (
+	// MFAOff: second factors are neither enrolled nor asked for; the
+	// factors users hold are ignored at sign-in.
+	MFAOff = "off"
+	// MFAOptional: users may enrol a second factor, and those who hold one
+	// are asked for it at sign-in. The default.
+	MFAOptional = "optional"
+	// MFARequired: every user must hold a second factor to sign in.
+	MFARequired = "required"
+	// MFARequiredForPermissions: the users who hold any of
+	// TenantMFA.Permissions must hold a second factor to sign in; the
+	// others as MFAOptional.
+	MFARequiredForPermissions = "permissions"
+)
+
+// TenantMFA is a tenant's policy on second factors.
+type TenantMFA struct {
+	// Policy is MFAOff, MFAOptional, MFARequired or
+	// MFARequiredForPermissions.
+	Policy string `json:"policy"`
+	// Permissions are the permissions whose holders must hold a second
+	// factor, with Policy MFARequiredForPermissions only.
+	Permissions []string `json:"permissions,omitempty"`
+}
+
+// MFAPolicy returns the tenant's MFA policy: MFAOptional unless the
+// document says otherwise.
+func (s TenantSettings) MFAPolicy() TenantMFA {
+	if s.MFA == nil || s.MFA.Policy == "" {
+		return TenantMFA{Policy: MFAOptional}
+	}
+	return TenantMFA{Policy: s.MFA.Policy, Permissions: slices.Clone(s.MFA.Permissions)}
 }
 
 // PasswordGrantEnabled reports whether the token endpoint accepts
@@ -225,6 +266,46 @@ type UserRoleAssigned struct {
 // UserRoleUnassigned takes a role from a user.
 type UserRoleUnassigned struct {
 	Role string `json:"role"`
+}
+
+// The second factors of a user (UserMFAEnrolled.Factor).
+const (
+	// FactorTOTP is a TOTP authenticator (RFC 6238).
+	FactorTOTP = "totp"
+	// FactorRecoveryCodes is a set of one-time recovery codes.
+	FactorRecoveryCodes = "recovery_codes"
+)
+
+// UserMFAEnrolmentStarted records a TOTP seed drawn for a user and not yet
+// confirmed: it becomes a factor with the first valid code
+// (UserMFAEnrolled). Secret is the seed, sealed with the key-encryption
+// key like a password hash (MFASecretAAD), never in clear. A later start
+// replaces it.
+type UserMFAEnrolmentStarted struct {
+	Factor string `json:"factor"` // FactorTOTP
+	Secret Sealed `json:"secret"`
+}
+
+// UserMFAEnrolled records a second factor the user holds from now on,
+// replacing any earlier one of the same kind. A TOTP factor carries its
+// sealed Secret (the seed of the enrolment it confirms) and ConfirmedStep,
+// the time step of the code that confirmed it, which never passes at
+// sign-in. A set of recovery codes carries CodeHashes, the hex SHA-256 of
+// each code; the codes themselves are shown once and stored nowhere.
+type UserMFAEnrolled struct {
+	Factor        string   `json:"factor"`
+	Secret        *Sealed  `json:"secret,omitempty"`
+	ConfirmedStep int64    `json:"confirmed_step,omitempty"`
+	CodeHashes    []string `json:"code_hashes,omitempty"`
+}
+
+// UserMFARemoved removes a second factor of a user (a pending enrolment
+// of it too). Reset is true when an administrator removed it rather than
+// the user. It revokes the user's sessions and earlier access tokens, as
+// a password change does.
+type UserMFARemoved struct {
+	Factor string `json:"factor"`
+	Reset  bool   `json:"reset,omitempty"`
 }
 
 // RoleDefined creates a role or replaces its permissions and description.
@@ -352,19 +433,36 @@ type ClientRoleUnassigned struct {
 	Role string `json:"role"`
 }
 
-// SigninSucceeded records a successful password login and the session it
-// started.
+// SigninSucceeded records a successful login and the session it started.
+// AMR lists the methods it took (RFC 8176: "pwd", and "otp" when a second
+// factor was used); absent for a password alone, in the events written
+// before second factors existed.
+//
+// Every sign-in event carries the replay state of the user's second
+// factors forward (the members of SigninFactors), so the last event alone
+// still says all: the sign-in is decided from it with optimistic
+// concurrency, and a TOTP code or a recovery code passes once.
 type SigninSucceeded struct {
-	SessionID string `json:"session_id,omitempty"`
-	Client    string `json:"client,omitempty"` // client address, for auditors
+	SessionID string   `json:"session_id,omitempty"`
+	Client    string   `json:"client,omitempty"` // client address, for auditors
+	AMR       []string `json:"amr,omitempty"`
+	// The replay state of the user's second factors (see SigninFactors).
+	TOTPStep     int64  `json:"totp_step,omitempty"`
+	RecoverySet  string `json:"recovery_set,omitempty"`
+	RecoveryUsed uint32 `json:"recovery_used,omitempty"`
 }
 
-// SigninFailed records a wrong password (or a login refused for a disabled
-// user). Failures counts consecutive failures including this one.
+// SigninFailed records a wrong password, a wrong second-factor code (Reason
+// "wrong-code") or a login refused for a disabled user. Failures counts
+// consecutive failures including this one.
 type SigninFailed struct {
 	Reason   string `json:"reason"`
 	Failures int    `json:"failures"`
 	Client   string `json:"client,omitempty"`
+	// The replay state of the user's second factors (see SigninFactors).
+	TOTPStep     int64  `json:"totp_step,omitempty"`
+	RecoverySet  string `json:"recovery_set,omitempty"`
+	RecoveryUsed uint32 `json:"recovery_used,omitempty"`
 }
 
 // SigninLocked records that the account is locked until Until after too
@@ -372,6 +470,38 @@ type SigninFailed struct {
 type SigninLocked struct {
 	Until    time.Time `json:"until"`
 	Failures int       `json:"failures"`
+	// The replay state of the user's second factors (see SigninFactors).
+	TOTPStep     int64  `json:"totp_step,omitempty"`
+	RecoverySet  string `json:"recovery_set,omitempty"`
+	RecoveryUsed uint32 `json:"recovery_used,omitempty"`
+}
+
+// SigninFactors is the replay state of a user's second factors that every
+// sign-in event carries forward, in members of the same names. TOTPStep is the last TOTP time step
+// accepted (Unix time / 30): a code of that step or an earlier one never
+// passes again (RFC 6238 section 5.2). RecoverySet names the user's set of
+// recovery codes that RecoveryUsed is about (the id of the
+// user.mfa_enrolled event that made it), and RecoveryUsed has bit i set
+// when code i of that set was used. All are absent until a factor is used.
+type SigninFactors struct {
+	TOTPStep     int64
+	RecoverySet  string
+	RecoveryUsed uint32
+}
+
+// Factors returns the replay state the event carries.
+func (e SigninSucceeded) Factors() SigninFactors {
+	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed}
+}
+
+// Factors returns the replay state the event carries.
+func (e SigninFailed) Factors() SigninFactors {
+	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed}
+}
+
+// Factors returns the replay state the event carries.
+func (e SigninLocked) Factors() SigninFactors {
+	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed}
 }
 
 // SessionStarted starts a refresh-token family. TokenHash is the SHA-256 of

@@ -350,6 +350,9 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 					v = params["webhook"]
 				}
 			}
+			if prm.Name == "factor" {
+				v, ok = "totp", true
+			}
 			if !ok {
 				return nil, fmt.Errorf("unknown path parameter {%s}", prm.Name)
 			}
@@ -535,6 +538,10 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = 1
 		case "from_time":
 			continue // one of the two: the sequence
+		case "code":
+			obj[name] = "123456"
+		case "policy":
+			obj[name] = "required"
 		default:
 			if prop.Type != nil && prop.Type.Includes(openapi3.TypeObject) {
 				nested, err := fillObject(prop, caller, userID)

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +27,7 @@ import (
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
@@ -52,6 +54,7 @@ const (
 	queryStringPass  = "Query-String-Secret 10"
 	shortPass        = "Sh0rt-7"
 	ivyPassword      = "Ivy-Imported-Secret 12"
+	ginaPassword     = "Gina-Second-Factor 14"
 	// passAsUsername is a password typed into the username field, shaped
 	// like a valid username: a common slip that must not reach the logs.
 	passAsUsername = "Pass.Word-In-Username-88"
@@ -246,6 +249,43 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	hook := cmd(ada, http.MethodPost, "/t/acme/webhooks", map[string]any{"url": "https://127.0.0.1:1/hooks", "event_types": []string{"*"}}, http.StatusCreated)
 	hookRotated := cmd(ada, http.MethodPost, "/t/acme/webhooks/"+hook.Str("id")+"/secret", map[string]any{"overlap_seconds": 60}, http.StatusOK)
 	cmd(ada, http.MethodPut, "/t/acme/roles/after-hook", map[string]any{"permissions": []string{"reports:read"}}, http.StatusOK)
+	// Second factors: gina enrols TOTP and recovery codes with her own
+	// token, signs in on the hosted page with a code and with a recovery
+	// code, is refused by the password grant, removes a factor; ada resets
+	// them.
+	gina := cmd(ada, http.MethodPost, "/t/acme/users", map[string]any{"username": "gina", "password": ginaPassword}, http.StatusCreated)
+	ginaID := gina.Str("id")
+	ginaToken := p.Login(t, "acme", "gina", ginaPassword, ctOf(gina)).AccessToken
+	mfa := "/t/acme/users/" + ginaID + "/mfa"
+	enrol := cmd(ginaToken, http.MethodPost, mfa+"/totp", nil, http.StatusCreated)
+	enrolN := len(p.answers())
+	seed := enrol.Str("secret")
+	totpCode := func(at time.Time) string {
+		c, err := authn.TOTPCode(seed, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	cmd(ginaToken, http.MethodPost, mfa+"/totp/verify", map[string]any{"code": "12345x"}, http.StatusBadRequest)
+	cmd(ginaToken, http.MethodPost, mfa+"/totp/verify", map[string]any{"code": totpCode(time.Now())}, http.StatusNoContent)
+	recovery := cmd(ginaToken, http.MethodPost, mfa+"/recovery_codes", nil, http.StatusCreated)
+	recoveryN := len(p.answers())
+	var rc struct {
+		Codes []string `json:"codes"`
+	}
+	recovery.Decode(t, &rc)
+	if seed == "" || len(rc.Codes) != 10 {
+		t.Fatalf("enrolment answered %s and %s", enrol.Body, recovery.Body)
+	}
+	p.Must(t, request{Method: http.MethodPost, URL: p.Query + "/t/acme/oauth/token", Consistency: ctOf(recovery),
+		Body: form("grant_type", "password", "username", "gina", "password", ginaPassword)}, http.StatusBadRequest)
+	_, ginaFlow := mustHostedSignin(t, p, ada, "gina", ginaPassword, totpCode(time.Now().Add(30*time.Second)))
+	flow = append(flow, ginaFlow...)
+	_, ginaFlow = mustHostedSignin(t, p, ada, "gina", ginaPassword, rc.Codes[0])
+	flow = append(flow, ginaFlow...)
+	cmd(ginaToken, http.MethodDelete, mfa+"/recovery_codes", nil, http.StatusNoContent)
+	cmd(ada, http.MethodDelete, mfa, nil, http.StatusNoContent)
 
 	// Let the projector apply everything before reading the logs.
 	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada, Consistency: ctOf(deleted)}, http.StatusOK)
@@ -253,7 +293,7 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	sec := &secretSet{}
 	for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass,
 		erinPassword, wrongGuess1, wrongGuess2, wrongCurrent, unknownUserPass, malformedPass, typedWrongPass, repeatedPass,
-		jsonAtTokenPass, badEncodingPass, queryStringPass, shortPass, tooLongPassword, passAsUsername, ivyPassword} {
+		jsonAtTokenPass, badEncodingPass, queryStringPass, shortPass, tooLongPassword, passAsUsername, ivyPassword, ginaPassword} {
 		sec.addText("password "+quoteShort(pw), pw, 0)
 	}
 	for _, e := range p.answers() {
@@ -274,6 +314,17 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	}
 	if hook.Str("secret") == "" || hookRotated.Str("secret") == "" {
 		t.Fatal("the webhook answers carry no secret")
+	}
+	sec.addText("TOTP seed", seed, enrolN)
+	sec.addText("otpauth URI", enrol.Str("otpauth_uri"), enrolN)
+	if raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(seed); err == nil {
+		sec.addBinary("TOTP seed bytes", raw)
+	} else {
+		t.Fatalf("the seed is not base32: %v", err)
+	}
+	for i, c := range rc.Codes {
+		sec.addText(fmt.Sprintf("recovery code %d", i), c, recoveryN)
+		sec.addText(fmt.Sprintf("recovery code %d without dashes", i), strings.ReplaceAll(c, "-", ""), 0)
 	}
 	sec.addText("PKCE code verifier", verifier, 0)
 	for _, f := range flow {
@@ -348,6 +399,12 @@ func TestSecrets_NeverLeak(t *testing.T) {
 				t.Fatalf("the scan does not find a token in the %s that issued it", e)
 			}
 		}
+	}
+	probe := &secretSet{}
+	probe.addText("TOTP seed", seed, 0)
+	probe.addText("recovery code", rc.Codes[9], 0)
+	if len(probe.scan([]source{{where: "enrolment", data: append(append([]byte{}, enrol.Body...), recovery.Body...)}})) < 2 {
+		t.Fatal("the scan does not find the seed and a recovery code in the answers that handed them out")
 	}
 	for _, f := range sec.scan(sources) {
 		t.Error(f)
@@ -558,7 +615,7 @@ func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg, imported 
 			tb.Fatalf("%s: the sealed credential is not a bcrypt hash", m)
 		}
 		matched := false
-		for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass, erinPassword, ivyPassword} {
+		for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass, erinPassword, ivyPassword, ginaPassword} {
 			if bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil {
 				matched = true
 				break
@@ -688,6 +745,14 @@ type flowSecret struct {
 // the answers that handed them out.
 func mustCodeFlow(tb testing.TB, p *platform, ada, password string) (string, []flowSecret) {
 	tb.Helper()
+	return mustHostedSignin(tb, p, ada, "carol", password, "")
+}
+
+// mustHostedSignin is mustCodeFlow for username, with factorCode typed
+// into the code form after the password when it is not "" (a user with a
+// second factor).
+func mustHostedSignin(tb testing.TB, p *platform, ada, username, password, factorCode string) (string, []flowSecret) {
+	tb.Helper()
 	const redirect = "https://app.acme.example/callback"
 	reg := p.Must(tb, request{Method: http.MethodPost, URL: p.Command + "/t/acme/clients", Bearer: ada,
 		Body: map[string]any{"name": "spa", "type": "public", "redirect_uris": []string{redirect}}}, http.StatusCreated)
@@ -753,8 +818,9 @@ func mustCodeFlow(tb testing.TB, p *platform, ada, password string) (string, []f
 	if form.Status != http.StatusOK {
 		tb.Fatalf("sign-in page = %d %s", form.Status, form.Body)
 	}
-	fields := url.Values{"username": {"carol"}, "password": {password}}
-	for _, m := range regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)"`).FindAllSubmatch(form.Body, -1) {
+	hidden := regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)"`)
+	fields := url.Values{"username": {username}, "password": {password}}
+	for _, m := range hidden.FindAllSubmatch(form.Body, -1) {
 		fields.Set(string(m[1]), html.UnescapeString(string(m[2])))
 	}
 	target, err := url.Parse(page)
@@ -763,6 +829,16 @@ func mustCodeFlow(tb testing.TB, p *platform, ada, password string) (string, []f
 	}
 	target.RawQuery = ""
 	signed := send(http.MethodPost, target.String(), fields, "")
+	if factorCode != "" {
+		if signed.Status != http.StatusOK || !strings.Contains(string(signed.Body), `name="code"`) {
+			tb.Fatalf("after the password of %s = %d %s, want the code form", username, signed.Status, signed.Body)
+		}
+		fields = url.Values{"code": {factorCode}}
+		for _, m := range hidden.FindAllSubmatch(signed.Body, -1) {
+			fields.Set(string(m[1]), html.UnescapeString(string(m[2])))
+		}
+		signed = send(http.MethodPost, target.String(), fields, "")
+	}
 	back, err := url.Parse(signed.Header.Get("Location"))
 	if signed.Status/100 != 3 || err != nil || back.Query().Get("code") == "" {
 		tb.Fatalf("sign-in = %d Location %q %s", signed.Status, signed.Header.Get("Location"), signed.Body)

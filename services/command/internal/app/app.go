@@ -91,6 +91,11 @@ type Result struct {
 	// Client is what RegisterClient, UpdateClient and RotateClientSecret
 	// left; nil for the other commands.
 	Client *ClientOutcome
+	// TOTP is the seed EnrolTOTP drew; nil for the other commands.
+	TOTP *TOTPEnrolment
+	// RecoveryCodes are the codes GenerateRecoveryCodes made, in clear,
+	// for the answer only; empty in the answer to a replayed request.
+	RecoveryCodes []string
 	// Webhook is what the webhook commands left; nil for the other
 	// commands.
 	Webhook *WebhookOutcome
@@ -141,6 +146,12 @@ type Commands struct {
 	ChangeSettings Handler[ChangeSettings]
 	RotateAuditKey Handler[RotateAuditKey]
 	ImportUsers    Handler[ImportUsers]
+
+	EnrolTOTP             Handler[EnrolTOTP]
+	ConfirmTOTP           Handler[ConfirmTOTP]
+	GenerateRecoveryCodes Handler[GenerateRecoveryCodes]
+	RemoveFactor          Handler[RemoveFactor]
+	ResetFactors          Handler[ResetFactors]
 
 	RegisterClient     Handler[RegisterClient]
 	UpdateClient       Handler[UpdateClient]
@@ -309,6 +320,12 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			ChangeSettings: decorate(m, "change_settings", Handler[ChangeSettings](changeSettingsHandler{e})),
 			RotateAuditKey: decorate(m, "rotate_audit_key", Handler[RotateAuditKey](rotateAuditKeyHandler{e})),
 			ImportUsers:    decorate(m, "import_users", Handler[ImportUsers](importUsersHandler{e})),
+
+			EnrolTOTP:             decorate(m, "enrol_totp", Handler[EnrolTOTP](enrolTOTPHandler{e})),
+			ConfirmTOTP:           decorate(m, "confirm_totp", Handler[ConfirmTOTP](confirmTOTPHandler{e})),
+			GenerateRecoveryCodes: decorate(m, "generate_recovery_codes", Handler[GenerateRecoveryCodes](generateRecoveryCodesHandler{e})),
+			RemoveFactor:          decorate(m, "remove_factor", Handler[RemoveFactor](removeFactorHandler{e})),
+			ResetFactors:          decorate(m, "reset_factors", Handler[ResetFactors](resetFactorsHandler{e})),
 
 			RegisterClient:     decorate(m, "register_client", Handler[RegisterClient](registerClientHandler{e})),
 			UpdateClient:       decorate(m, "update_client", Handler[UpdateClient](updateClientHandler{e})),

@@ -51,6 +51,20 @@ var (
 	// ErrUserDeleted: the user was deleted; nothing can change it any more.
 	ErrUserDeleted = fault.New(fault.NotFound, "user-deleted", "user is deleted")
 
+	// ErrInvalidFactor: the second factor named is not one the platform
+	// has (totp, recovery_codes).
+	ErrInvalidFactor = fault.New(fault.Invalid, "invalid-factor", "factor is invalid")
+	// ErrFactorEnrolled: the user holds the factor already; it must be
+	// removed before another is enrolled.
+	ErrFactorEnrolled = fault.New(fault.Conflict, "factor-enrolled", "the factor is enrolled already")
+	// ErrNoEnrolment: a TOTP confirmation without an enrolment started.
+	ErrNoEnrolment = fault.New(fault.Conflict, "no-enrolment", "no enrolment of the factor is under way")
+	// ErrNoSecondFactor: recovery codes need a second factor they stand
+	// in for.
+	ErrNoSecondFactor = fault.New(fault.Conflict, "no-second-factor", "the user holds no second factor")
+	// ErrFactorNotFound: the user does not hold the factor.
+	ErrFactorNotFound = fault.New(fault.NotFound, "factor-not-found", "the user does not hold the factor")
+
 	// ErrInvalidRoleName: the role name is malformed.
 	ErrInvalidRoleName = fault.New(fault.Invalid, "invalid-role-name", "role name is invalid")
 	// ErrBuiltinRole: the built-in admin role cannot be defined or deleted.

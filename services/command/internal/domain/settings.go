@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/fault"
 )
 
 // Bounds of the tenant settings document (events.TenantSettings).
@@ -18,6 +20,8 @@ const (
 	// MaxAttemptsPerMinute is the highest rate limit a tenant may set;
 	// the lowest is 1.
 	MaxAttemptsPerMinute = 100000
+	// MaxMFAPermissions bounds the permissions of an MFA policy.
+	MaxMFAPermissions = 64
 )
 
 // ChangeSettings applies patch, a JSON merge patch (RFC 7396), to the
@@ -94,11 +98,66 @@ func settingsOf(doc any) (events.TenantSettings, error) {
 			if limits != (events.TenantRateLimits{}) {
 				s.RateLimits = &limits
 			}
+		case "mfa":
+			mfa, err := mfaOf(v)
+			if err != nil {
+				return s, err
+			}
+			s.MFA = &mfa
 		default:
 			return s, detail(ErrInvalidSettings, "unknown settings member %q", name)
 		}
 	}
 	return s, nil
+}
+
+// mfaOf reads the mfa member of a settings document: a policy, and the
+// permissions of the policy "permissions" (1 to MaxMFAPermissions valid
+// permission strings, canonical and sorted), none with another policy.
+func mfaOf(v any) (events.TenantMFA, error) {
+	var p events.TenantMFA
+	m, ok := v.(map[string]any)
+	if !ok {
+		return p, detail(ErrInvalidSettings, "mfa must be an object")
+	}
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		switch name {
+		case "policy":
+			str, _ := m[name].(string)
+			switch str {
+			case events.MFAOff, events.MFAOptional, events.MFARequired, events.MFARequiredForPermissions:
+				p.Policy = str
+			default:
+				return p, detail(ErrInvalidSettings, "mfa.policy must be off, optional, required or permissions")
+			}
+		case "permissions":
+			list, ok := m[name].([]any)
+			if !ok || len(list) == 0 || len(list) > MaxMFAPermissions {
+				return p, detail(ErrInvalidSettings, "mfa.permissions must be a list of 1 to %d permissions", MaxMFAPermissions)
+			}
+			perms := make([]string, 0, len(list))
+			for _, x := range list {
+				str, _ := x.(string)
+				perms = append(perms, str)
+			}
+			set, err := authz.ParseSet(perms)
+			if err != nil {
+				return p, detail(ErrInvalidSettings, "mfa.permissions: %s", fault.MessageOf(err))
+			}
+			p.Permissions = set.Strings()
+		default:
+			return p, detail(ErrInvalidSettings, "unknown settings member %q", "mfa."+name)
+		}
+	}
+	switch {
+	case p.Policy == "":
+		return p, detail(ErrInvalidSettings, "mfa.policy is required")
+	case p.Policy == events.MFARequiredForPermissions && len(p.Permissions) == 0:
+		return p, detail(ErrInvalidSettings, "mfa.permissions is required with the policy permissions")
+	case p.Policy != events.MFARequiredForPermissions && len(p.Permissions) > 0:
+		return p, detail(ErrInvalidSettings, "mfa.permissions goes with the policy permissions only")
+	}
+	return p, nil
 }
 
 // rateLimitsOf reads the rate_limits member of a settings document.
@@ -191,6 +250,9 @@ func cloneSettings(s events.TenantSettings) events.TenantSettings {
 	}
 	if s.RateLimits != nil {
 		c.RateLimits = new(*s.RateLimits)
+	}
+	if s.MFA != nil {
+		c.MFA = &events.TenantMFA{Policy: s.MFA.Policy, Permissions: slices.Clone(s.MFA.Permissions)}
 	}
 	return c
 }

@@ -53,6 +53,7 @@ func (u *User) Clone() *User {
 	if c.roles == nil {
 		c.roles = map[string]struct{}{}
 	}
+	c.mfa.recovery = slices.Clone(u.mfa.recovery) // apply replaces the rest, never changes it in place
 	return &c
 }
 

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -29,6 +30,15 @@ type User struct {
 	status      Status
 	reason      string
 	roles       map[string]struct{}
+	mfa         mfaState
+}
+
+// mfaState is a user's second factors.
+type mfaState struct {
+	pending       events.Sealed  // a TOTP seed drawn, not yet confirmed
+	totp          *events.Sealed // the confirmed TOTP seed
+	confirmedStep int64          // the time step of the code that confirmed it
+	recovery      []string       // hashes of the current recovery codes
 }
 
 // LoadUser folds a user's history, oldest first, into its state. An empty
@@ -187,6 +197,125 @@ func (u *User) UnassignRole(role string) error {
 	return nil
 }
 
+// StartTOTPEnrolment records user.mfa_enrolment_started with a new sealed
+// TOTP seed (ErrInvalidCredential when empty), replacing an enrolment under
+// way. The user must exist (ErrUserNotFound, ErrUserDeleted) and hold no
+// TOTP factor yet (ErrFactorEnrolled: removing it comes first).
+func (u *User) StartTOTPEnrolment(secret events.Sealed) error {
+	if secret.IsZero() {
+		return ErrInvalidCredential
+	}
+	if err := u.RequireExists(); err != nil {
+		return err
+	}
+	if u.mfa.totp != nil {
+		return ErrFactorEnrolled
+	}
+	u.record(u.apply, events.TypeUserMFAEnrolmentStarted, events.UserMFAEnrolmentStarted{Factor: events.FactorTOTP, Secret: secret})
+	return nil
+}
+
+// ConfirmTOTP records user.mfa_enrolled for the enrolment under way, whose
+// seed the application opened (PendingTOTP) and checked a code against:
+// step is that code's time step. Without an enrolment it is
+// ErrNoEnrolment; the user must exist (ErrUserNotFound, ErrUserDeleted).
+func (u *User) ConfirmTOTP(step int64) error {
+	if err := u.RequireExists(); err != nil {
+		return err
+	}
+	if u.mfa.pending.IsZero() {
+		return ErrNoEnrolment
+	}
+	secret := u.mfa.pending
+	u.record(u.apply, events.TypeUserMFAEnrolled, events.UserMFAEnrolled{Factor: events.FactorTOTP, Secret: &secret, ConfirmedStep: step})
+	return nil
+}
+
+// SetRecoveryCodes records user.mfa_enrolled with a new set of recovery
+// code hashes, which replaces the previous set. The user must exist
+// (ErrUserNotFound, ErrUserDeleted) and hold a TOTP factor the codes stand
+// in for (ErrNoSecondFactor); hashes must be non-empty hex SHA-256 values
+// (ErrInvalidCredential).
+func (u *User) SetRecoveryCodes(hashes []string) error {
+	if len(hashes) == 0 {
+		return ErrInvalidCredential
+	}
+	for _, h := range hashes {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 || hex.EncodeToString(b) != h {
+			return ErrInvalidCredential
+		}
+	}
+	if err := u.RequireExists(); err != nil {
+		return err
+	}
+	if u.mfa.totp == nil {
+		return ErrNoSecondFactor
+	}
+	u.record(u.apply, events.TypeUserMFAEnrolled, events.UserMFAEnrolled{Factor: events.FactorRecoveryCodes, CodeHashes: slices.Clone(hashes)})
+	return nil
+}
+
+// RemoveFactor records user.mfa_removed for factor (totp or
+// recovery_codes: ErrInvalidFactor otherwise); reset is true when an
+// administrator removes it. Removing TOTP removes an enrolment under way
+// too, and the recovery codes, which stand in for it. The user must exist
+// (ErrUserNotFound, ErrUserDeleted) and hold the factor, or for totp have
+// an enrolment under way (ErrFactorNotFound).
+func (u *User) RemoveFactor(factor string, reset bool) error {
+	if factor != events.FactorTOTP && factor != events.FactorRecoveryCodes {
+		return detail(ErrInvalidFactor, "factor %q is not totp or recovery_codes", factor)
+	}
+	if err := u.RequireExists(); err != nil {
+		return err
+	}
+	switch {
+	case factor == events.FactorTOTP && (u.mfa.totp != nil || !u.mfa.pending.IsZero()):
+		u.record(u.apply, events.TypeUserMFARemoved, events.UserMFARemoved{Factor: events.FactorTOTP, Reset: reset})
+		if len(u.mfa.recovery) > 0 {
+			u.record(u.apply, events.TypeUserMFARemoved, events.UserMFARemoved{Factor: events.FactorRecoveryCodes, Reset: reset})
+		}
+	case factor == events.FactorRecoveryCodes && len(u.mfa.recovery) > 0:
+		u.record(u.apply, events.TypeUserMFARemoved, events.UserMFARemoved{Factor: events.FactorRecoveryCodes, Reset: reset})
+	default:
+		return detail(ErrFactorNotFound, "user %q holds no %s factor", u.id, factor)
+	}
+	return nil
+}
+
+// ResetFactors removes every second factor of the user and any enrolment
+// under way, as an administrator's reset (user.mfa_removed with Reset for
+// each). The user must exist (ErrUserNotFound, ErrUserDeleted); a user
+// without factors is a no-op.
+func (u *User) ResetFactors() error {
+	if err := u.RequireExists(); err != nil {
+		return err
+	}
+	if u.mfa.totp == nil && u.mfa.pending.IsZero() {
+		if len(u.mfa.recovery) > 0 {
+			return u.RemoveFactor(events.FactorRecoveryCodes, true)
+		}
+		return nil
+	}
+	return u.RemoveFactor(events.FactorTOTP, true)
+}
+
+// PendingTOTP returns the sealed seed of the TOTP enrolment under way, the
+// zero Sealed when there is none.
+func (u *User) PendingTOTP() events.Sealed { return u.mfa.pending }
+
+// Factors returns the second factors the user holds, in the order totp,
+// recovery_codes.
+func (u *User) Factors() []string {
+	var out []string
+	if u.mfa.totp != nil {
+		out = append(out, events.FactorTOTP)
+	}
+	if len(u.mfa.recovery) > 0 {
+		out = append(out, events.FactorRecoveryCodes)
+	}
+	return out
+}
+
 // Exists reports whether the user is registered and not deleted.
 func (u *User) Exists() bool { return u.status == StatusActive || u.status == StatusDisabled }
 
@@ -253,10 +382,35 @@ func (u *User) apply(data any) error {
 		// The credential goes with the user: nothing may verify against it.
 		u.status, u.reason, u.credential = StatusDeleted, "", events.Sealed{}
 		clear(u.roles)
+		u.mfa = mfaState{}
 	case events.UserRoleAssigned:
 		u.roles[e.Role] = struct{}{}
 	case events.UserRoleUnassigned:
 		delete(u.roles, e.Role)
+	case events.UserMFAEnrolmentStarted:
+		u.mfa.pending = e.Secret
+	case events.UserMFAEnrolled:
+		switch e.Factor {
+		case events.FactorTOTP:
+			if e.Secret == nil {
+				return fmt.Errorf("totp enrolment without a secret")
+			}
+			secret := *e.Secret
+			u.mfa.totp, u.mfa.confirmedStep, u.mfa.pending = &secret, e.ConfirmedStep, events.Sealed{}
+		case events.FactorRecoveryCodes:
+			u.mfa.recovery = slices.Clone(e.CodeHashes)
+		default:
+			return fmt.Errorf("unknown factor %q", e.Factor)
+		}
+	case events.UserMFARemoved:
+		switch e.Factor {
+		case events.FactorTOTP:
+			u.mfa.totp, u.mfa.confirmedStep, u.mfa.pending = nil, 0, events.Sealed{}
+		case events.FactorRecoveryCodes:
+			u.mfa.recovery = nil
+		default:
+			return fmt.Errorf("unknown factor %q", e.Factor)
+		}
 	}
 	return nil
 }

@@ -263,6 +263,16 @@ func (p *plan) add(st eventstore.Stored) error {
 			return err
 		}
 		p.userRoles.set(assignKey{env.Tenant, env.AggregateID, e.Role}, false)
+	case events.UserMFAEnrolmentStarted, events.UserMFAEnrolled:
+		// The login reads a user's factors from the log itself; the row
+		// only moves to the event's version.
+		return p.userChange(env, version, at, nil)
+	case events.UserMFARemoved:
+		// Removing a factor ends the user's sessions, as a password
+		// change does.
+		return p.userChange(env, version, at, func(status, c **string, nb **time.Time) {
+			*nb = &at
+		})
 	case events.UserDeleted:
 		k := userKey{env.Tenant, env.AggregateID}
 		s := p.user(k)

@@ -203,6 +203,26 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 			t.Fatalf("version after assignments: %v", got)
 		}
 
+		// A second factor moves the version; its removal also ends the
+		// user's sessions (not_before), as a password change does.
+		seed := g.Sealed()
+		a.apply(t,
+			g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserMFAEnrolmentStarted,
+				events.UserMFAEnrolmentStarted{Factor: events.FactorTOTP, Secret: seed}),
+			g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserMFAEnrolled,
+				events.UserMFAEnrolled{Factor: events.FactorTOTP, Secret: &seed, ConfirmedStep: 1}))
+		if got := queryRow(t, pool, `SELECT version, not_before = $2 FROM users WHERE user_id = $1`, uid, nb); fmt.Sprint(got) != "[9 false]" {
+			t.Fatalf("after enrolment: %v", got)
+		}
+		removed := g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserMFARemoved, events.UserMFARemoved{Factor: events.FactorTOTP, Reset: true})
+		a.apply(t, removed)
+		if err := pool.QueryRow(context.Background(), `SELECT not_before, version FROM users WHERE user_id = $1`, uid).Scan(&nb, &version); err != nil {
+			t.Fatal(err)
+		}
+		if !nb.Equal(removed.OccurredAt.Truncate(time.Microsecond)) || version != 10 {
+			t.Fatalf("after factor removal: not_before %v version %d, want %v 10", nb, version, removed.OccurredAt)
+		}
+
 		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserDeleted, events.UserDeleted{UsernameKey: "bob"}))
 		if n := projectortest.Count(t, pool, `SELECT count(*) FROM users WHERE tenant_id = 'beta'`); n != 0 {
 			t.Fatalf("users after delete: %d", n)

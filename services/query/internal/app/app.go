@@ -424,6 +424,8 @@ type accessGrant struct {
 	ClientID string
 	Scopes   []string
 	GrantID  string
+	AMR      []string // how the user signed in, for a grant of a hosted sign-in
+	ACR      string
 }
 
 // issueAccess signs an access token for subject, holding roles, in tenant.
@@ -449,6 +451,8 @@ func (a *App) issueAccess(ctx context.Context, tenant, subject string, roles []s
 		AZP:       g.ClientID,
 		Scope:     strings.Join(g.Scopes, " "),
 		GrantID:   g.GrantID,
+		AMR:       g.AMR,
+		ACR:       g.ACR,
 	})
 	if err != nil {
 		return "", fmt.Errorf("issue access token: %w", err)

@@ -86,38 +86,50 @@ func authRequestAAD(tenant string) []byte {
 // sealRequest seals r for tenant's hosted page: base64url of nonce and
 // ciphertext.
 func (a *App) sealRequest(tenant string, r AuthRequest) (string, error) {
-	plain, err := json.Marshal(sealedRequest{Tenant: tenant, Request: r, ExpiresAt: a.now().Add(authRequestTTL).UTC()})
+	return a.sealValue(authRequestAAD(tenant), sealedRequest{Tenant: tenant, Request: r, ExpiresAt: a.now().Add(authRequestTTL).UTC()})
+}
+
+// sealValue seals the JSON of v with the hosted page's key, bound to aad:
+// base64url of nonce and ciphertext, at most MaxSealedRequest long.
+func (a *App) sealValue(aad []byte, v any) (string, error) {
+	plain, err := json.Marshal(v)
 	if err != nil {
-		return "", fmt.Errorf("seal authorization request: %w", err)
+		return "", fmt.Errorf("seal: %w", err)
 	}
 	nonce := make([]byte, a.requests.NonceSize())
 	_, _ = rand.Read(nonce)
-	sealed := a.requests.Seal(nonce, nonce, plain, authRequestAAD(tenant))
+	sealed := a.requests.Seal(nonce, nonce, plain, aad)
 	out := base64.RawURLEncoding.EncodeToString(sealed)
 	if len(out) > MaxSealedRequest {
-		return "", fmt.Errorf("sealed authorization request of %d bytes exceeds %d", len(out), MaxSealedRequest)
+		return "", fmt.Errorf("sealed value of %d bytes exceeds %d", len(out), MaxSealedRequest)
 	}
 	return out, nil
+}
+
+// openValue opens what sealValue sealed with aad into v; false when it is
+// too long, malformed, forged or sealed with another aad.
+func (a *App) openValue(aad []byte, sealed string, v any) bool {
+	if sealed == "" || len(sealed) > MaxSealedRequest {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(sealed)
+	n := a.requests.NonceSize()
+	if err != nil || len(raw) < n {
+		return false
+	}
+	plain, err := a.requests.Open(nil, raw[:n], raw[n:], aad)
+	if err != nil {
+		return false
+	}
+	return json.Unmarshal(plain, v) == nil
 }
 
 // OpenAuthRequest opens a request sealed for tenant's hosted page. A
 // request that is too long, malformed, forged, sealed for another tenant
 // or expired is ErrInvalidAuthRequest.
 func (a *App) OpenAuthRequest(tenant, sealed string) (AuthRequest, error) {
-	if sealed == "" || len(sealed) > MaxSealedRequest {
-		return AuthRequest{}, ErrInvalidAuthRequest
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(sealed)
-	n := a.requests.NonceSize()
-	if err != nil || len(raw) < n {
-		return AuthRequest{}, ErrInvalidAuthRequest
-	}
-	plain, err := a.requests.Open(nil, raw[:n], raw[n:], authRequestAAD(tenant))
-	if err != nil {
-		return AuthRequest{}, ErrInvalidAuthRequest
-	}
 	var s sealedRequest
-	if err := json.Unmarshal(plain, &s); err != nil || s.Tenant != tenant || !a.now().Before(s.ExpiresAt) {
+	if !a.openValue(authRequestAAD(tenant), sealed, &s) || s.Tenant != tenant || !a.now().Before(s.ExpiresAt) {
 		return AuthRequest{}, ErrInvalidAuthRequest
 	}
 	return s.Request, nil

@@ -158,7 +158,7 @@ func (a *App) newCode(tenant string, cl Client, r AuthRequest, userID, browserID
 		ClientID: cl.ID, UserID: userID, RedirectURI: r.RedirectURI,
 		CodeChallenge: r.CodeChallenge, CodeChallengeMethod: challengeMethod(r),
 		Nonce: r.Nonce, Scopes: grantedScopes(cl, r.Scopes), BrowserSession: browserID,
-		AuthTime: authTime, AMR: amr, ACR: ACRPassword, ExpiresAt: now.Add(CodeTTL),
+		AuthTime: authTime, AMR: amr, ACR: acrOf(amr), ExpiresAt: now.Add(CodeTTL),
 	}, now)
 	if err != nil {
 		return "", nil, err

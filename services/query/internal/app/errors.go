@@ -22,6 +22,21 @@ var (
 	// cause, for logs only, says which.
 	ErrInvalidCredentials = authn.ErrMismatch
 
+	// ErrMFARequired refuses the password grant (and POST /login) of a
+	// user who holds a second factor, after a right password: such users
+	// sign in on the hosted login page, which asks for the code. It is
+	// fault.Unauthenticated (invalid_grant) with reason "mfa-required".
+	ErrMFARequired = fault.New(fault.Unauthenticated, "mfa-required",
+		"multi-factor authentication (MFA) is required for this user: sign in through the hosted login page")
+
+	// ErrMFAEnrolmentRequired refuses the sign-in of a user whom the
+	// tenant's MFA policy requires to hold a second factor and who holds
+	// none, after a right password, at the token endpoint and on the
+	// hosted page alike: fault.Unauthenticated (invalid_grant) with reason
+	// "mfa-enrolment-required".
+	ErrMFAEnrolmentRequired = fault.New(fault.Unauthenticated, "mfa-enrolment-required",
+		"multi-factor authentication (MFA) is required for this user, who has no second factor: an administrator must enrol one with the user")
+
 	// ErrInvalidRefreshToken is the one answer to a refused refresh:
 	// malformed, unknown, rotated, expired or revoked token, or a user that
 	// changed. It is fault.Unauthenticated with reason

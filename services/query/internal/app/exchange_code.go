@@ -180,7 +180,7 @@ func (a *App) redeem(ctx context.Context, x CodeExchange, ac *domain.AuthCode, p
 // grantTokens issues the access token of a grant (session sessionID) of
 // cl for u, and its ID token when openid was granted.
 func (a *App) grantTokens(ctx context.Context, tenant string, cl Client, u User, sessionID string, g domain.Grant, nonce string, now time.Time) (Tokens, error) {
-	access, err := a.issueAccess(ctx, tenant, u.ID, u.Roles, accessGrant{ClientID: cl.ID, Scopes: g.Scopes, GrantID: sessionID}, now)
+	access, err := a.issueAccess(ctx, tenant, u.ID, u.Roles, accessGrant{ClientID: cl.ID, Scopes: g.Scopes, GrantID: sessionID, AMR: g.AMR, ACR: g.ACR}, now)
 	if err != nil {
 		return Tokens{}, err
 	}

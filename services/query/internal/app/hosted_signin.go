@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
@@ -21,12 +22,15 @@ type HostedSignin struct {
 	Cookie string
 }
 
-// SignedIn is the answer of a successful hosted sign-in: the browser's new
-// session cookie, and where it goes (the client's redirect URI with a
-// code, state and iss).
+// SignedIn is the answer of a hosted sign-in: either the browser's new
+// session cookie and where it goes (the client's redirect URI with a
+// code, state and iss), or, after a right password of a user with a
+// second factor, Pending: the sealed state of the sign-in that the page's
+// code form carries back (HostedFactor).
 type SignedIn struct {
 	Cookie   string
 	Redirect string
+	Pending  string
 }
 
 // HostedSignin signs a user in on the hosted login page and answers the
@@ -36,9 +40,10 @@ type SignedIn struct {
 // ErrInvalidCredentials, for an unknown user, a wrong password, a disabled
 // user and a locked account). A success starts a browser session with a
 // new cookie (ending the browser's previous one) and issues a code, in one
-// atomic batch. A sealed request that no longer opens is
-// ErrInvalidAuthRequest, and a client that is gone since is
-// ErrClientNotFound.
+// atomic batch. A user who holds a second factor is not signed in yet: the
+// answer is Pending, for the page to ask for a code (HostedFactor). A
+// sealed request that no longer opens is ErrInvalidAuthRequest, and a
+// client that is gone since is ErrClientNotFound.
 func (a *App) HostedSignin(ctx context.Context, s HostedSignin) (_ SignedIn, err error) {
 	r, err := a.OpenAuthRequest(s.Tenant, s.Request)
 	if err != nil {
@@ -48,35 +53,64 @@ func (a *App) HostedSignin(ctx context.Context, s HostedSignin) (_ SignedIn, err
 	if err != nil {
 		return SignedIn{}, err
 	}
-	// A login from here on: the request it answers is a real one.
-	defer func() { a.metrics.login(ctx, GrantAuthorizationCode, s.Tenant, err, false) }()
+	// A login from here on: the request it answers is a real one. A right
+	// password that the code form follows counts as mfa_required; the
+	// code's post counts the login's end.
+	stepUp := false
+	defer func() {
+		counted := err
+		if stepUp {
+			counted = ErrMFARequired
+		}
+		a.metrics.login(ctx, GrantAuthorizationCode, s.Tenant, counted, false)
+	}()
 	cookie, browserID := domain.NewBrowserCookie()
-	u, err := a.signIn(ctx, s.Tenant, s.Username, s.Password, s.Address, browserID)
+	u, factors, err := a.signIn(ctx, s.Tenant, s.Username, s.Password, s.Address, browserID)
 	if err != nil {
 		return SignedIn{}, err
 	}
 	now := a.now()
-	amr := []string{AMRPassword}
+	if factors.Any() {
+		pending, err := a.sealValue(pendingAAD(s.Tenant), pendingSignin{
+			UserID: u.ID, Username: s.Username, Request: requestHash(s.Request),
+			AuthTime: now.UTC(), ExpiresAt: now.Add(pendingTTL).UTC(),
+		})
+		if err != nil {
+			return SignedIn{}, err
+		}
+		stepUp = true
+		return SignedIn{Pending: pending}, nil
+	}
+	return a.signedIn(ctx, s.Tenant, cl, r, u.ID, cookie, browserID, []string{AMRPassword}, now, s.Address, s.Cookie)
+}
+
+// signedIn ends a hosted sign-in of userID with the methods amr at
+// authTime: it starts the browser session browserID (whose cookie is
+// cookie), ending the one oldCookie names, and issues a code of r, in one
+// atomic batch, and answers where the browser goes.
+func (a *App) signedIn(ctx context.Context, tenant string, cl Client, r AuthRequest, userID, cookie, browserID string,
+	amr []string, authTime time.Time, address, oldCookie string) (SignedIn, error) {
+	now := a.now()
 	b, err := domain.LoadBrowser(browserID, nil)
 	if err != nil {
 		return SignedIn{}, err
 	}
-	if err := b.Start(u.ID, amr, s.Address, now); err != nil {
+	if err := b.Start(userID, amr, address, authTime); err != nil {
 		return SignedIn{}, err
 	}
-	code, ac, err := a.newCode(s.Tenant, cl, r, u.ID, browserID, now, amr, now)
+	code, ac, err := a.newCode(tenant, cl, r, userID, browserID, authTime, amr, now)
 	if err != nil {
 		return SignedIn{}, err
 	}
 	changes := []change{{b, eventstore.Position{}}, {ac, eventstore.Position{}}}
-	if old, pos, ok := a.endableBrowser(ctx, s.Tenant, s.Cookie); ok {
+	if old, pos, ok := a.endableBrowser(ctx, tenant, oldCookie); ok {
 		old.End(domain.BrowserReplaced, now)
 		changes = append(changes, change{old, pos})
 	}
-	if err := a.appendAll(ctx, s.Tenant, userActor(s.Tenant, u.ID), changes...); err != nil {
+	if err := a.appendAll(ctx, tenant, userActor(tenant, userID), changes...); err != nil {
 		return SignedIn{}, err
 	}
-	redirect, err := codeRedirect(r.RedirectURI, code, r.State, authn.IssuerURL(a.publicURL, s.Tenant))
+	redirect, err := codeRedirect(r.RedirectURI, code, r.State, authn.IssuerURL(a.publicURL, tenant))
 	if err != nil {
 		return SignedIn{}, err
 	}

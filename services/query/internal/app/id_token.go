@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/authstream/authstream/libs/authn"
@@ -26,6 +27,22 @@ const ACRPassword = "urn:authstream:acr:password" //nolint:gosec // G101: a meth
 
 // AMRPassword is the amr of a sign-in with a password (RFC 8176).
 const AMRPassword = "pwd"
+
+// ACRMFA is the acr of a sign-in with a password and a second factor.
+const ACRMFA = "urn:authstream:acr:mfa"
+
+// AMROTP is the amr of a one-time code (RFC 8176): a TOTP code or a
+// recovery code.
+const AMROTP = "otp"
+
+// acrOf returns the acr of a sign-in with the methods amr: ACRMFA with a
+// second factor, ACRPassword otherwise.
+func acrOf(amr []string) string {
+	if slices.Contains(amr, AMROTP) {
+		return ACRMFA
+	}
+	return ACRPassword
+}
 
 // idClaims are an ID token's claims.
 type idClaims struct {

@@ -216,6 +216,8 @@ func loginResult(err error) string {
 		return LoginLocked
 	case errors.Is(err, ErrBusy), errors.Is(err, errTooContended):
 		return LoginShed
+	case errors.Is(err, ErrMFARequired), errors.Is(err, ErrMFAEnrolmentRequired):
+		return LoginMFARequired
 	}
 	switch fault.CodeOf(err) {
 	case fault.TooMany:

@@ -58,9 +58,12 @@ func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (_ Tokens, err
 		return Tokens{}, err
 	}
 	sessionID := events.NewID()
-	u, err := a.signIn(ctx, c.Tenant, c.Username, c.Password, c.Client, sessionID)
+	u, factors, err := a.signIn(ctx, c.Tenant, c.Username, c.Password, c.Client, sessionID)
 	if err != nil {
 		return Tokens{}, err
+	}
+	if factors.Any() {
+		return Tokens{}, ErrMFARequired
 	}
 	return a.startSession(ctx, c.Tenant, sessionID, u, c.RegisteredClient)
 }
@@ -109,36 +112,59 @@ func (a *App) tenantSettings(ctx context.Context, tenant string) (events.TenantS
 // answer; a success names sessionID, the session it starts. It returns
 // the user when the password is right and the account usable, and
 // otherwise ErrRateLimited or ErrInvalidCredentials (see PasswordLogin).
-func (a *App) signIn(ctx context.Context, tenant, username, password, address, sessionID string) (User, error) {
+//
+// A user who holds a second factor is not signed in by the password
+// alone (unless the tenant's MFA policy is off): signIn then records
+// nothing and returns the user with their factors (Factors.Any), for the
+// caller to ask for a code (HostedFactor) or refuse (ErrMFARequired). A
+// user the policy requires to hold one who holds none is refused with
+// ErrMFAEnrolmentRequired, recording nothing either. The factors are read
+// from the user's events in the log, not the projection, so an enrolment
+// or a reset counts from the next sign-in on.
+func (a *App) signIn(ctx context.Context, tenant, username, password, address, sessionID string) (User, domain.Factors, error) {
 	if wait, ok := a.limits.allow(ctx, tenant, address, username); !ok {
 		// Debug only: under a flood every refusal would otherwise be a line.
 		a.log.DebugContext(ctx, "login attempt rate-limited", "tenant", tenant,
 			"address", addressKey(address), "retry_after", wait.String())
-		return User{}, rateLimited(wait)
+		return User{}, domain.Factors{}, rateLimited(wait)
 	}
 	key, err := authn.NormalizeUsername(username)
 	if err != nil {
-		return User{}, a.refuseDummy(ctx, password, fmt.Errorf("username: %w", err))
+		return User{}, domain.Factors{}, a.refuseDummy(ctx, password, fmt.Errorf("username: %w", err))
 	}
 	u, err := a.readModel.UserByUsernameKey(ctx, tenant, key)
 	if err != nil {
 		if fault.CodeOf(err) == fault.NotFound {
-			return User{}, a.refuseDummy(ctx, password, errors.New("unknown user"))
+			return User{}, domain.Factors{}, a.refuseDummy(ctx, password, errors.New("unknown user"))
 		}
-		return User{}, err
+		return User{}, domain.Factors{}, err
 	}
 
 	signin, pos, err := a.loadSignin(ctx, tenant, u.ID)
 	if err != nil {
-		return User{}, err
+		return User{}, domain.Factors{}, err
 	}
 	if signin.Locked(a.now()) {
-		return User{}, a.refuseDummy(ctx, password, domain.ErrLocked)
+		return User{}, domain.Factors{}, a.refuseDummy(ctx, password, domain.ErrLocked)
 	}
 
 	outcome, rehash, err := a.compare(ctx, tenant, u, password)
 	if err != nil {
-		return User{}, err
+		return User{}, domain.Factors{}, err
+	}
+	if outcome == domain.Succeeded {
+		f, err := a.stepUp(ctx, tenant, u)
+		if err != nil {
+			return User{}, domain.Factors{}, err
+		}
+		if f.Any() {
+			// The password was right: its foreign hash is replaced now,
+			// whatever the second factor brings.
+			if rehash {
+				a.rehashPassword(ctx, tenant, u, password)
+			}
+			return u, f, nil
+		}
 	}
 	attempt := domain.Attempt{Outcome: outcome, Client: address}
 	actor := events.System // failures are recorded by the platform: nobody proved who they are
@@ -152,23 +178,23 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		err := signin.Attempt(attempt, a.policy)
 		if errors.Is(err, domain.ErrLocked) {
 			// Another request locked the account while this one compared.
-			return User{}, refused(ErrInvalidCredentials, err)
+			return User{}, domain.Factors{}, refused(ErrInvalidCredentials, err)
 		}
 		if err != nil {
-			return User{}, err
+			return User{}, domain.Factors{}, err
 		}
 		err = a.append(ctx, tenant, signin, pos, actor)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, eventstore.ErrConcurrency) {
-			return User{}, err
+			return User{}, domain.Factors{}, err
 		}
 		if err := a.raced(ctx, i); err != nil {
-			return User{}, err
+			return User{}, domain.Factors{}, err
 		}
 		if signin, pos, err = a.loadSignin(ctx, tenant, u.ID); err != nil {
-			return User{}, err
+			return User{}, domain.Factors{}, err
 		}
 	}
 	if signin.Locked(attempt.Now) {
@@ -178,15 +204,15 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 	}
 	switch outcome {
 	case domain.WrongPassword:
-		return User{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
+		return User{}, domain.Factors{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
 	case domain.Disabled:
-		return User{}, refused(ErrInvalidCredentials, errors.New("user or tenant disabled"))
-	case domain.Succeeded:
+		return User{}, domain.Factors{}, refused(ErrInvalidCredentials, errors.New("user or tenant disabled"))
+	case domain.Succeeded, domain.WrongCode:
 	}
 	if rehash {
 		a.rehashPassword(ctx, tenant, u, password)
 	}
-	return u, nil
+	return u, domain.Factors{}, nil
 }
 
 // compare checks password against u's credential on the bcrypt pool. A
@@ -253,4 +279,19 @@ func (a *App) startSession(ctx context.Context, tenant, sessionID string, u User
 		return Tokens{}, err
 	}
 	return Tokens{AccessToken: access, ExpiresIn: a.accessTTL, RefreshToken: refresh}, nil
+}
+
+// factors reads a user's second factors from the user's events in the
+// log (AUTH_EVENTS), not from the projection: an enrolment, a removal or
+// a reset holds from the next sign-in on, whatever the projection's lag.
+func (a *App) factors(ctx context.Context, tenant, userID string) (domain.Factors, error) {
+	h, err := a.store.Load(ctx, tenant, events.AggregateUser, userID)
+	if err != nil {
+		return domain.Factors{}, appendError("load user", err)
+	}
+	f, err := domain.FoldFactors(h.Envelopes())
+	if err != nil {
+		return domain.Factors{}, fault.Wrap(fault.Internal, err, "internal error")
+	}
+	return f, nil
 }

@@ -32,6 +32,9 @@ type UserState struct {
 	CreatedAt         time.Time `json:"created_at,omitzero"`
 	UpdatedAt         time.Time `json:"updated_at,omitzero"`
 	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
+	// Factors are the second factors the user holds (totp,
+	// recovery_codes), sorted; never their secrets.
+	Factors []string `json:"factors,omitempty"`
 }
 
 // RoleState is a role as its events describe it at one instant.
@@ -112,6 +115,15 @@ func (s *UserState) apply(e events.Envelope) error {
 		}
 	case events.UserRoleUnassigned:
 		s.Roles = slices.DeleteFunc(s.Roles, func(r string) bool { return r == d.Role })
+	case events.UserMFAEnrolmentStarted:
+		// Not a factor until confirmed.
+	case events.UserMFAEnrolled:
+		if !slices.Contains(s.Factors, d.Factor) {
+			s.Factors = append(s.Factors, d.Factor)
+			slices.Sort(s.Factors)
+		}
+	case events.UserMFARemoved:
+		s.Factors = slices.DeleteFunc(s.Factors, func(f string) bool { return f == d.Factor })
 	}
 	s.UpdatedAt = e.OccurredAt
 	return nil

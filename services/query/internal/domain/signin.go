@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
@@ -70,12 +71,16 @@ const (
 	// Disabled: the user is disabled; counted like a failure so the answer
 	// and the lockout are the same as for a wrong password.
 	Disabled
+	// WrongCode: a second-factor code that is wrong, malformed, or was
+	// used before; counted like a wrong password.
+	WrongCode
 )
 
 // Reasons recorded in events.SigninFailed.
 const (
 	ReasonWrongPassword = "wrong-password"
 	ReasonDisabled      = "user-disabled"
+	ReasonWrongCode     = "wrong-code"
 )
 
 // Attempt is one login attempt to decide.
@@ -101,6 +106,7 @@ type Signin struct {
 	base
 	failures    int
 	lockedUntil time.Time
+	factors     events.SigninFactors // the second factors' replay state, carried by every event
 }
 
 // LoadSignin folds a user's whole sign-in history, oldest first; an empty
@@ -176,22 +182,106 @@ func (s *Signin) Attempt(a Attempt, p Policy) error {
 	}
 	switch a.Outcome {
 	case Succeeded:
-		s.record(s.apply, events.TypeSigninSucceeded, events.SigninSucceeded{SessionID: a.SessionID, Client: a.Client}, a.Now)
+		s.succeed(a, nil, s.factors)
 		return nil
-	case WrongPassword, Disabled:
-		reason := ReasonWrongPassword
-		if a.Outcome == Disabled {
-			reason = ReasonDisabled
-		}
-		n := s.failures + 1
-		s.record(s.apply, events.TypeSigninFailed, events.SigninFailed{Reason: reason, Failures: n, Client: a.Client}, a.Now)
-		if n%p.MaxFailures == 0 {
-			until := a.Now.Add(p.LockFor(n / p.MaxFailures)).UTC()
-			s.record(s.apply, events.TypeSigninLocked, events.SigninLocked{Until: until, Failures: n}, a.Now)
-		}
+	case WrongPassword, Disabled, WrongCode:
+		s.fail(a, p)
 		return nil
 	}
 	return fmt.Errorf("signin: unknown outcome %d", a.Outcome)
+}
+
+// FactorUse is the second-factor code of a sign-in's second step, as the
+// application checked it against the user's factors: a TOTP code of
+// TOTPStep, or code RecoveryIndex of the set of recovery codes
+// RecoverySet; nothing when it matched neither.
+type FactorUse struct {
+	// TOTPStep is the time step of the TOTP code that matched, 0 if none.
+	TOTPStep int64
+	// MinStep is the confirming code's step of the user's TOTP factor:
+	// that step and earlier ones never pass.
+	MinStep int64
+	// RecoverySet names the user's set of recovery codes (the id of the
+	// event that made it) when a recovery code matched.
+	RecoverySet string
+	// RecoveryIndex is the index of the recovery code that matched in its
+	// set, -1 if none.
+	RecoveryIndex int
+}
+
+// matched reports whether the code matched one of the user's factors.
+func (u FactorUse) matched() bool {
+	return u.TOTPStep > 0 || (u.RecoverySet != "" && u.RecoveryIndex >= 0)
+}
+
+// AttemptFactor records the second step of a sign-in, the code of a second
+// factor, after a right password: events.SigninSucceeded with amr (the
+// password's methods and "otp") when the code matched and was never used,
+// carrying the code's use forward (a TOTP step once accepted, and every
+// earlier one, never passes again; a recovery code passes once); otherwise
+// events.SigninFailed with ReasonWrongCode, counted toward the lock like a
+// wrong password. It reports whether the code passed. While the account
+// is locked it returns ErrLocked and records nothing. a.Outcome is not
+// read.
+func (s *Signin) AttemptFactor(a Attempt, use FactorUse, amr []string, p Policy) (bool, error) {
+	p = p.withDefaults()
+	if s.Locked(a.Now) {
+		return false, ErrLocked
+	}
+	next, ok := s.factors, false
+	switch {
+	case use.TOTPStep > 0:
+		if use.TOTPStep > max(s.factors.TOTPStep, use.MinStep) {
+			next.TOTPStep, ok = use.TOTPStep, true
+		}
+	case use.matched() && use.RecoveryIndex < 32:
+		used := uint32(0)
+		if s.factors.RecoverySet == use.RecoverySet {
+			used = s.factors.RecoveryUsed
+		}
+		if bit := uint32(1) << use.RecoveryIndex; used&bit == 0 {
+			next.RecoverySet, next.RecoveryUsed, ok = use.RecoverySet, used|bit, true
+		}
+	}
+	if !ok {
+		s.fail(Attempt{Outcome: WrongCode, Client: a.Client, Now: a.Now}, p)
+		return false, nil
+	}
+	s.succeed(a, slices.Clone(amr), next)
+	return true, nil
+}
+
+// succeed records a success that leaves the factors' replay state at f.
+func (s *Signin) succeed(a Attempt, amr []string, f events.SigninFactors) {
+	s.record(s.apply, events.TypeSigninSucceeded, events.SigninSucceeded{
+		SessionID: a.SessionID, Client: a.Client, AMR: amr,
+		TOTPStep: f.TOTPStep, RecoverySet: f.RecoverySet, RecoveryUsed: f.RecoveryUsed,
+	}, a.Now)
+}
+
+// fail records a failure of a.Outcome, and the lock it completes.
+func (s *Signin) fail(a Attempt, p Policy) {
+	reason := ReasonWrongPassword
+	switch a.Outcome {
+	case Disabled:
+		reason = ReasonDisabled
+	case WrongCode:
+		reason = ReasonWrongCode
+	case Succeeded, WrongPassword:
+	}
+	f := s.factors
+	n := s.failures + 1
+	s.record(s.apply, events.TypeSigninFailed, events.SigninFailed{
+		Reason: reason, Failures: n, Client: a.Client,
+		TOTPStep: f.TOTPStep, RecoverySet: f.RecoverySet, RecoveryUsed: f.RecoveryUsed,
+	}, a.Now)
+	if n%p.MaxFailures == 0 {
+		until := a.Now.Add(p.LockFor(n / p.MaxFailures)).UTC()
+		s.record(s.apply, events.TypeSigninLocked, events.SigninLocked{
+			Until: until, Failures: n,
+			TOTPStep: f.TOTPStep, RecoverySet: f.RecoverySet, RecoveryUsed: f.RecoveryUsed,
+		}, a.Now)
+	}
 }
 
 // apply is the only place a sign-in's state changes.
@@ -202,12 +292,12 @@ func (s *Signin) apply(e event) error {
 	}
 	switch d := ev.(type) {
 	case events.SigninSucceeded:
-		s.failures, s.lockedUntil = 0, time.Time{}
+		s.failures, s.lockedUntil, s.factors = 0, time.Time{}, d.Factors()
 	case events.SigninFailed:
 		// A failure is recorded only while unlocked: any earlier lock is over.
-		s.failures, s.lockedUntil = d.Failures, time.Time{}
+		s.failures, s.lockedUntil, s.factors = d.Failures, time.Time{}, d.Factors()
 	case events.SigninLocked:
-		s.failures, s.lockedUntil = d.Failures, d.Until
+		s.failures, s.lockedUntil, s.factors = d.Failures, d.Until, d.Factors()
 	}
 	return nil
 }

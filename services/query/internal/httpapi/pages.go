@@ -22,6 +22,7 @@ var pageFiles embed.FS
 // The pages, by name.
 const (
 	pageSignin    = "signin.html"
+	pageFactor    = "factor.html"
 	pageError400  = "error.html"
 	pageSignedOut = "signedout.html"
 )
@@ -44,7 +45,7 @@ func mustPages() *pageSet {
 		css:     template.CSS(css), // #nosec G203 -- our own embedded stylesheet
 		cssHash: "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'",
 	}
-	for _, name := range []string{pageSignin, pageError400, pageSignedOut} {
+	for _, name := range []string{pageSignin, pageFactor, pageError400, pageSignedOut} {
 		ps.pages[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name))
 	}
 	return ps
@@ -62,6 +63,7 @@ type pageData struct {
 	Request     string // the sealed authorization request
 	CSRF        string
 	Username    string
+	Pending     string // the sealed pending sign-in of the code form
 	CSS         template.CSS
 }
 
@@ -90,7 +92,7 @@ func (h *handlers) renderPage(w http.ResponseWriter, r *http.Request, status int
 	d.CSS = pages.css
 	if d.Title == "" {
 		switch page {
-		case pageSignin:
+		case pageSignin, pageFactor:
 			d.Title = "Sign in to " + d.DisplayName
 		case pageSignedOut:
 			d.Title = "Signed out"

@@ -16,7 +16,17 @@ import (
 // authorization request it carries (sealed, in ?auth=), POST /signin
 // takes it. The pinned shape (DESIGN section 11.1): one <form
 // method="post"> with inputs username and password, and hidden inputs
-// (auth, csrf) to send back as they are.
+// (auth, csrf) to send back as they are. A user with a second factor then
+// gets the code form of the same shape: one <form method="post"> with
+// input code and hidden inputs (auth, csrf, mfa) to send back.
+
+// codeMessage is the one message of a refused code: wrong, malformed, out
+// of its window or used before, a locked account.
+const codeMessage = "Incorrect code."
+
+// enrolMessage answers the right password of a user whom the tenant
+// requires to hold a second factor and who holds none.
+const enrolMessage = "This organisation requires a second factor (an authenticator app) for your account, and none is set up. Ask an administrator to set one up with you, then sign in again."
 
 // signinMessage is the one message of a refused sign-in: an unknown user,
 // a wrong password, a disabled user and a locked account all read the
@@ -129,6 +139,10 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 			Message: "The sign-in form expired or did not come from this page. Go back to the application and try again."})
 		return
 	}
+	if form.Has("mfa") {
+		h.signinFactor(w, r, tenant, form, page)
+		return
+	}
 	username, password := form.Get("username"), form.Get("password")
 	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf"), Username: username}
 	if username == "" || password == "" {
@@ -142,6 +156,10 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err == nil:
+	case errors.Is(err, app.ErrMFAEnrolmentRequired):
+		again.Message = enrolMessage
+		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		return
 	case fault.CodeOf(err) == fault.Unauthenticated: // app.ErrInvalidCredentials, whatever its cause
 		h.log.DebugContext(r.Context(), "hosted sign-in refused", "cause", err.Error())
 		again.Message = signinMessage
@@ -156,9 +174,47 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 		h.pageError(w, r, tenant, err)
 		return
 	}
+	if done.Pending != "" {
+		h.renderPage(w, r, http.StatusOK, pageFactor, pageData{Tenant: tenant, DisplayName: page.DisplayName,
+			Request: sealed, CSRF: form.Get("csrf"), Pending: done.Pending})
+		return
+	}
+	h.signedIn(w, tenant, done)
+}
+
+// signedIn answers a finished sign-in: the new browser session cookie, and
+// the browser sent to the client with the code (303).
+func (h *handlers) signedIn(w http.ResponseWriter, tenant string, done app.SignedIn) {
 	http.SetCookie(w, h.newCookie(h.browserCookieName(tenant), done.Cookie, 0))
 	w.Header().Set("Location", done.Redirect)
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// signinFactor is POST /signin with the code form (input mfa): a refused
+// code renders the code form again with the one message, status 200 (429
+// when rate-limited); a pending sign-in that expired or was forged is the
+// error page; a passed code ends the sign-in as a password does.
+func (h *handlers) signinFactor(w http.ResponseWriter, r *http.Request, tenant string, form url.Values, page app.SigninPage) {
+	sealed, pending := form.Get("auth"), form.Get("mfa")
+	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf"), Pending: pending}
+	done, err := h.app.HostedFactor(r.Context(), app.HostedFactor{
+		Tenant: tenant, Request: sealed, Pending: pending, Code: form.Get("code"),
+		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
+	})
+	switch {
+	case err == nil:
+		h.signedIn(w, tenant, done)
+	case fault.CodeOf(err) == fault.Unauthenticated:
+		h.log.DebugContext(r.Context(), "hosted sign-in code refused", "cause", err.Error())
+		again.Message = codeMessage
+		h.renderPage(w, r, http.StatusOK, pageFactor, again)
+	case fault.CodeOf(err) == fault.TooMany:
+		setRetryAfter(w, err)
+		again.Message = rateLimitedMessage
+		h.renderPage(w, r, http.StatusTooManyRequests, pageFactor, again)
+	default:
+		h.pageError(w, r, tenant, err)
+	}
 }
 
 // pageError answers err with the error page: 404 for an unknown tenant,

@@ -213,6 +213,7 @@ func All() []Scenario {
 	return []Scenario{
 		{"login", "password login at bcrypt cost 10 and 12", []Setup{{Cost: 10}, {Cost: 12}}, runLogin},
 		{"oidc-login", "hosted-page logins (authorize, sign-in page, form) at bcrypt cost 10", []Setup{{Cost: 10}}, runOIDCLogin},
+		{"mfa", "hosted sign-ins with and without a TOTP code at bcrypt cost 12, and parallel replays of one code", []Setup{{Cost: mfaCost}, shared}, runMFA},
 		{"refresh", "refresh-token grant, rotating every request", []Setup{shared}, runRefresh},
 		{"oidc", "OpenID Connect: client_credentials, authorize with an SSO session, code exchange, introspection", []Setup{shared}, runOIDC},
 		{"commands", "role assignment commands vs raw JetStream publishes, sync always and every 2m", []Setup{shared, grouped}, runCommands},

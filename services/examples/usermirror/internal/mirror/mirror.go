@@ -142,8 +142,8 @@ func apply(ctx context.Context, tx pgx.Tx, e authclient.Event) error {
 	case events.UserDeleted:
 		sql = `DELETE FROM usermirror_users WHERE tenant = $1 AND user_id = $2`
 	default:
-		// user.password_changed, or a type added after this build: nothing
-		// mirrored changes.
+		// user.password_changed, the second factors' events, or a type
+		// added after this build: nothing mirrored changes.
 		return nil
 	}
 	_, err := tx.Exec(ctx, sql, args...)
