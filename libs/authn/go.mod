@@ -11,6 +11,9 @@ require (
 	golang.org/x/text v0.44.0
 )
 
-require github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
+require (
+	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
 
 replace github.com/authstream/authstream/libs/fault => ../fault
