@@ -1,5 +1,5 @@
 // Package postgres records the dispatcher's delivery attempts and each
-// endpoint's delivery state in the tables of migration 0008
+// endpoint's delivery state in the tables of migration 0007
 // (webhook_deliveries, webhook_endpoint_state), which the query service
 // reads.
 package postgres
