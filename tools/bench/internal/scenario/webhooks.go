@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,9 @@ const (
 	webhookEndpoints = 16
 	webhookEvents    = 2000 // events every endpoint receives in the throughput run
 	webhookPace      = 500  // events a second of the latency run
+	// webhookLatencyWorkers bound the latency run's role changes in
+	// flight, a user each.
+	webhookLatencyWorkers = 64
 )
 
 // hooks is the webhook scenario's platform: a platform of its own, so that
@@ -44,7 +48,7 @@ type receiver struct {
 	url       string
 	delivered atomic.Int64
 	mu        sync.Mutex
-	arrived   map[string]time.Time // by aggregate id
+	arrived   map[string]time.Time // by eventKey
 	measure   atomic.Bool
 }
 
@@ -60,11 +64,13 @@ func newReceiver() (*receiver, error) {
 			now := time.Now()
 			var env struct {
 				AggregateID string `json:"aggregate_id"`
+				Version     uint64 `json:"version"`
 			}
 			if json.Unmarshal(body, &env) == nil {
+				key := eventKey(env.AggregateID, env.Version)
 				r.mu.Lock()
-				if _, ok := r.arrived[env.AggregateID]; !ok {
-					r.arrived[env.AggregateID] = now
+				if _, ok := r.arrived[key]; !ok {
+					r.arrived[key] = now
 				}
 				r.mu.Unlock()
 			}
@@ -74,6 +80,11 @@ func newReceiver() (*receiver, error) {
 	})}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
+}
+
+// eventKey names an event by its aggregate and version.
+func eventKey(aggregateID string, version uint64) string {
+	return aggregateID + "/" + strconv.FormatUint(version, 10)
 }
 
 // runWebhooks measures the webhook deliveries and the event feed: the
@@ -159,31 +170,55 @@ func runWebhooks(ctx context.Context, e *Env) error {
 		}
 	}
 
-	// Latency: one endpoint, registrations at a steady pace.
+	// Latency: one endpoint, role changes at a steady pace. Each is one
+	// event appended alone (a registration is an atomic batch with its
+	// username's claim, which the all-in-one's broker stages in a file
+	// store of its own and which would bound the pace long before the
+	// dispatcher, see the bulk import section). Every worker changes the
+	// role of a user of its own, one change after another, so the k-th
+	// change of a user is its version k+1.
 	lt, err := p.CreateTenant(ctx, root.AccessToken, "latency", "admin", userPassword)
 	if err != nil {
 		return err
 	}
+	const latencyRole = "hooked"
+	if err := p.DefineRole(ctx, &lt, latencyRole, []string{"docs:read"}); err != nil {
+		return err
+	}
+	users := make([]string, webhookLatencyWorkers)
+	for i := range users {
+		if users[i], err = p.RegisterUser(ctx, &lt, fmt.Sprintf("paced-%03d", i), userPassword, nil); err != nil {
+			return err
+		}
+	}
 	if _, err := p.Expect(ctx, platform.Request{Method: http.MethodPost, URL: p.Command + "/t/latency/webhooks", Bearer: lt.AdminToken,
-		Body: map[string]any{"url": rcv.url + "/latency", "event_types": []string{"user.registered"}}}, http.StatusCreated); err != nil {
+		Body: map[string]any{"url": rcv.url + "/latency", "event_types": []string{"user.role_assigned", "user.role_unassigned"}}}, http.StatusCreated); err != nil {
 		return err
 	}
 	time.Sleep(time.Second) // the dispatcher opens the endpoint's consumer
 	before := rcv.delivered.Load()
 	rcv.measure.Store(true)
 	var (
-		m     atomic.Int64
-		amu   sync.Mutex
-		acked = map[string]time.Time{} // user id → when its registration was acknowledged
+		amu     sync.Mutex
+		acked   = map[string]time.Time{} // eventKey → when its command was acknowledged
+		version = make([]uint64, len(users))
 	)
-	paced := loadgen.Paced(ctx, webhookPace, 64, e.opts.Duration, func(ctx context.Context, _ int) loadgen.Outcome {
-		id, err := p.RegisterUser(ctx, &lt, fmt.Sprintf("paced-%06d", m.Add(1)), userPassword, nil)
-		if err != nil {
+	for i := range version {
+		version[i] = 1 // user.registered
+	}
+	paced := loadgen.Paced(ctx, webhookPace, webhookLatencyWorkers, e.opts.Duration, func(ctx context.Context, w int) loadgen.Outcome {
+		method := http.MethodPut
+		if version[w]%2 == 0 { // assigned: version 2, 4, ...
+			method = http.MethodDelete
+		}
+		a, err := p.Do(ctx, platform.Request{Method: method, URL: p.RoleURL("latency", users[w], latencyRole), Bearer: lt.AdminToken})
+		if err != nil || a.Status >= 300 {
 			return loadgen.Failed
 		}
 		at := time.Now()
+		version[w]++
 		amu.Lock()
-		acked[id] = at
+		acked[eventKey(users[w], version[w])] = at
 		amu.Unlock()
 		return loadgen.OK
 	})
@@ -197,8 +232,8 @@ func runWebhooks(ctx context.Context, e *Env) error {
 	// that arrived before its command's answer counts as 0.
 	var lat hist.Histogram
 	rcv.mu.Lock()
-	for id, at := range acked {
-		if got, ok := rcv.arrived[id]; ok {
+	for key, at := range acked {
+		if got, ok := rcv.arrived[key]; ok {
 			lat.Record(max(got.Sub(at), 0))
 		}
 	}
@@ -207,7 +242,7 @@ func runWebhooks(ctx context.Context, e *Env) error {
 	e.add(Row{Scenario: "webhooks append→delivery", Clients: 1, Rate: paced.Throughput(),
 		P50: lat.Quantile(0.50), P95: lat.Quantile(0.95), P99: p99, Errors: paced.Errors() + uint64(max(sent-(rcv.delivered.Load()-before), 0)),
 		Bound: "p99 " + formatDuration(webhookLatencyBound), Ratio: float64(p99) / float64(webhookLatencyBound),
-		Notes: fmt.Sprintf("registrations offered at %d/s for %s; from the command's acknowledged append to the event's arrival at the receiver", webhookPace, e.opts.Duration)})
+		Notes: fmt.Sprintf("role changes offered at %d/s for %s by %d workers, a user each; from the command's acknowledged append to the event's arrival at the receiver", webhookPace, e.opts.Duration, webhookLatencyWorkers)})
 
 	// The feed: one reader of a tenant of FeedEvents events (users with
 	// three roles each, bulk seeded), or else of the backlog's tenant.
