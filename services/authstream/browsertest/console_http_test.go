@@ -70,7 +70,7 @@ func TestConsole_HTTP(t *testing.T) {
 	b := newHTTPBrowser()
 	home := r.signInConsole(t, b, tenantID, adminName, adminPassword)
 	csrf := csrfOf(t, home)
-	for _, link := range []string{"/users", "/roles", "/clients", "/settings"} {
+	for _, link := range []string{"/users", "/roles", "/clients", "/webhooks", "/settings"} {
 		if !strings.Contains(home.body, `href="/console/t/acme`+link+`"`) {
 			t.Errorf("ada's home page has no link to %s", link)
 		}
@@ -219,6 +219,8 @@ func TestConsole_HTTP(t *testing.T) {
 		t.Errorf("after registering acme's console client the tenants page shows:\n%s", registered.body)
 	}
 
+	consoleWebhooks(t, r, b, g, csrf)
+
 	// Signing out ends the console's session and the provider's.
 	out := b.post(t, r.consoleURL(tenantID, "/signout"), url.Values{"csrf": {csrf}})
 	if !strings.HasPrefix(out.url, r.issuer+"/signin") {
@@ -234,4 +236,69 @@ func ctOf(tb testing.TB, u string) string {
 		tb.Fatal(err)
 	}
 	return p.Query().Get("ct")
+}
+
+var secretShown = regexp.MustCompile(`id="secret">(whsec_[^<]+)<`)
+
+// consoleWebhooks runs ada's webhook pages: she registers an endpoint and
+// sees its secret once, pauses and resumes it, rotates its secret,
+// replays its events and deletes it; grace, without webhooks:read, sees
+// none of it.
+func consoleWebhooks(t *testing.T, r *rig, b, grace *httpBrowser, csrf string) {
+	t.Helper()
+	const hook = "https://hooks.example/acme"
+	shown := b.post(t, r.consoleURL(tenantID, "/webhooks/new"), url.Values{"csrf": {csrf}, "url": {hook},
+		"event_types": {"user.registered, user.disabled"}, "description": {"CRM"}})
+	m := secretShown.FindStringSubmatch(shown.body)
+	if m == nil || !strings.Contains(shown.body, "shown on this page only") {
+		t.Fatalf("registering a webhook shows:\n%s", shown.body)
+	}
+	secret := m[1]
+	next := regexp.MustCompile(`href="(/console/t/acme/webhooks/[^"?]+)\?([^"]+)" id="continue"`).FindStringSubmatch(shown.body)
+	if next == nil {
+		t.Fatalf("the secret's page links nowhere:\n%s", shown.body)
+	}
+	hookPath := r.p.Query + next[1]
+	page := b.follow(t, b.send(t, http.MethodGet, hookPath+"?"+html.UnescapeString(next[2]), nil))
+	if !strings.Contains(page.body, `id="webhook-url">`+hook+`<`) || !strings.Contains(page.body, `id="deliveries"`) ||
+		!strings.Contains(page.body, `id="notice">Created.<`) || strings.Contains(page.body, secret) {
+		t.Fatalf("the endpoint's page shows:\n%s", page.body)
+	}
+	list := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/webhooks"), nil))
+	if !strings.Contains(list.body, hook) || strings.Contains(list.body, secret) {
+		t.Errorf("the webhooks page shows:\n%s", list.body)
+	}
+
+	paused := b.post(t, hookPath+"/pause", url.Values{"csrf": {csrf}})
+	if !strings.Contains(paused.body, `id="webhook-state">paused<`) {
+		t.Errorf("after pausing, the endpoint's page shows:\n%s", paused.body)
+	}
+	resumed := b.post(t, hookPath+"/resume", url.Values{"csrf": {csrf}})
+	if strings.Contains(resumed.body, `id="webhook-state">paused<`) {
+		t.Errorf("after resuming, the endpoint's page shows:\n%s", resumed.body)
+	}
+	rotated := b.post(t, hookPath+"/rotate", url.Values{"csrf": {csrf}})
+	if m := secretShown.FindStringSubmatch(rotated.body); m == nil || m[1] == secret || !strings.Contains(rotated.body, "also signs until") {
+		t.Errorf("rotating the secret shows:\n%s", rotated.body)
+	}
+	replayed := b.post(t, hookPath+"/replay", url.Values{"csrf": {csrf}, "from_sequence": {"1"}})
+	if !strings.Contains(replayed.body, "Replay requested") {
+		t.Errorf("after a replay, the endpoint's page shows:\n%s", replayed.body)
+	}
+
+	// grace may not read webhooks: no link, a 403 page naming nothing.
+	if denied := grace.send(t, http.MethodGet, r.consoleURL(tenantID, "/webhooks"), nil); denied.status != http.StatusForbidden || strings.Contains(denied.body, hook) {
+		t.Errorf("GET /webhooks as grace = %d:\n%s", denied.status, denied.body)
+	}
+	if denied := grace.send(t, http.MethodGet, hookPath, nil); denied.status != http.StatusForbidden || strings.Contains(denied.body, hook) {
+		t.Errorf("GET an endpoint as grace = %d:\n%s", denied.status, denied.body)
+	}
+
+	if res := b.send(t, http.MethodPost, hookPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {"https://hooks.example/"}}); res.status != http.StatusBadRequest {
+		t.Errorf("delete with the wrong URL = %d", res.status)
+	}
+	gone := b.post(t, hookPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {hook}})
+	if !strings.Contains(gone.body, `id="notice">Deleted.<`) || strings.Contains(gone.body, hook) {
+		t.Errorf("after deleting the endpoint the webhooks page shows:\n%s", gone.body)
+	}
 }

@@ -114,8 +114,7 @@ type view struct {
 	Section string
 }
 
-// nav returns the links the admin's permissions open; webhooks and MFA
-// pages take their place here once their APIs exist.
+// nav returns the links the admin's permissions open.
 func (c *Console) nav(v *view) []navItem {
 	if v.Me == nil {
 		return nil
@@ -129,6 +128,7 @@ func (c *Console) nav(v *view) []navItem {
 	add("Users", "/users", "users:read")
 	add("Roles", "/roles", "roles:read")
 	add("Clients", "/clients", "clients:read")
+	add("Webhooks", "/webhooks", "webhooks:read")
 	add("Settings", "/settings", "settings:write")
 	if v.Tenant == authz.PlatformTenant {
 		add("Tenants", "/tenants", "tenants:write")
@@ -184,6 +184,8 @@ var notices = map[string]string{
 	"created": "Created.", "saved": "Saved.", "disabled": "Disabled.", "enabled": "Enabled.",
 	"assigned": "Role assigned.", "unassigned": "Role removed.", "password": "Password reset.", "deleted": "Deleted.",
 	"console": "The tenant's console client is registered.",
+	"paused":  "Paused: events wait in the log.", "resumed": "Resumed.", "rotated": "Secret rotated.",
+	"replay": "Replay requested: the dispatcher delivers the events again.",
 }
 
 func noticeOf(k string) string { return notices[k] }
