@@ -103,6 +103,18 @@ func TestConsole_HTTP(t *testing.T) {
 		t.Fatalf("searching lin lists %v:\n%s", m, list.body)
 	}
 
+	// ada resets linus's second factors (he has none: the command changes
+	// nothing, and says so with 204), once she ticks the box.
+	if !strings.Contains(user.body, `id="reset-mfa"`) {
+		t.Errorf("ada's view of linus has no reset of second factors:\n%s", user.body)
+	}
+	if res := b.send(t, http.MethodPost, r.p.Query+linusPath+"/mfa/reset", url.Values{"csrf": {csrf}}); res.status != http.StatusBadRequest {
+		t.Errorf("an unconfirmed reset = %d", res.status)
+	}
+	if reset := b.post(t, r.p.Query+linusPath+"/mfa/reset", url.Values{"csrf": {csrf}, "confirm": {"reset"}}); !strings.Contains(reset.body, `id="notice">Second factors reset.<`) {
+		t.Errorf("after the reset linus's page shows:\n%s", reset.body)
+	}
+
 	// A form from another site, or without the session's token, changes
 	// nothing.
 	for name, c := range map[string]struct {

@@ -297,3 +297,56 @@ func TestWebhookForms(t *testing.T) {
 		t.Errorf("a forged token = %d, sent %q", res.StatusCode, s.command.sent(""))
 	}
 }
+
+func TestResetFactors(t *testing.T) {
+	t.Parallel()
+	const userID = "0190a0b0-0000-7000-8000-0000000000aa"
+	userJSON := `{"id":"` + userID + `","username":"linus","status":"active","roles":[],"version":2,"created_at":"2026-12-01T09:00:00Z","updated_at":"2026-12-01T09:00:00Z"}`
+	for _, tt := range []struct {
+		name  string
+		perms []string
+		shown bool
+	}{
+		{name: "with users:write", perms: []string{"users:read", "users:write"}, shown: true},
+		{name: "with users:*", perms: []string{"users:*"}, shown: true},
+		{name: "read only", perms: []string{"users:read"}},
+	} {
+		t.Run("page "+tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := mustSignedIn(t, tt.perms...)
+			s.query.answers["GET /t/acme/users/"+userID] = stubAnswer{body: userJSON}
+			res, b := s.get(t, "/users/"+userID)
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET the user = %d:\n%s", res.StatusCode, b)
+			}
+			if got := strings.Contains(b, `action="/console/t/acme/users/`+userID+`/mfa/reset"`); got != tt.shown {
+				t.Errorf("the reset form shown = %v, want %v:\n%s", got, tt.shown, b)
+			}
+			noScript(t, b)
+		})
+	}
+	for _, tt := range []struct {
+		name     string
+		form     url.Values
+		status   int
+		location string
+		sent     []string
+	}{
+		{name: "confirmed", form: url.Values{"confirm": {"reset"}}, status: 303,
+			location: "/console/t/acme/users/" + userID + "?ct=ct9&done=mfa", sent: []string{"DELETE /t/acme/users/" + userID + "/mfa"}},
+		{name: "not confirmed", form: url.Values{}, status: 400},
+	} {
+		t.Run("reset "+tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := mustSignedIn(t, "users:write")
+			s.command.answers["DELETE /t/acme/users/"+userID+"/mfa"] = stubAnswer{status: 204, header: map[string]string{"Consistency-Token": "ct9"}}
+			res, b := s.post(t, "/users/"+userID+"/mfa/reset", tt.form)
+			if res.StatusCode != tt.status || res.Header.Get("Location") != tt.location {
+				t.Fatalf("reset = %d %q:\n%s", res.StatusCode, res.Header.Get("Location"), b)
+			}
+			if got := s.command.sent(""); strings.Join(got, "|") != strings.Join(tt.sent, "|") {
+				t.Errorf("sent %q, want %q", got, tt.sent)
+			}
+		})
+	}
+}

@@ -185,6 +185,7 @@ var notices = map[string]string{
 	"assigned": "Role assigned.", "unassigned": "Role removed.", "password": "Password reset.", "deleted": "Deleted.",
 	"console": "The tenant's console client is registered.",
 	"paused":  "Paused: events wait in the log.", "resumed": "Resumed.", "rotated": "Secret rotated.",
+	"mfa":    "Second factors reset.",
 	"replay": "Replay requested: the dispatcher delivers the events again.",
 }
 

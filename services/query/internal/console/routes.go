@@ -43,6 +43,7 @@ func (c *Console) routes() chi.Router {
 			r.Post("/users/{id}/roles", c.assignRole)
 			r.Post("/users/{id}/roles/{name}/remove", c.unassignRole)
 			r.Post("/users/{id}/delete", c.deleteUser)
+			r.Post("/users/{id}/mfa/reset", c.resetFactors)
 			r.Get("/users/{id}/timeline", c.timeline)
 
 			r.Get("/roles", c.roles)
