@@ -233,6 +233,17 @@ func TestConsole_HTTP(t *testing.T) {
 
 	consoleWebhooks(t, r, b, g, csrf)
 
+	// The live tail shows the latest events of acme, newest first (the
+	// webhook's deletion above its registration), and reloads itself.
+	tail := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/events"), nil))
+	hookDeleted, hookRegistered := strings.Index(tail.body, "<td>webhook.deleted</td>"), strings.Index(tail.body, "<td>webhook.registered</td>")
+	if !strings.Contains(tail.body, `<meta http-equiv="refresh" content="5">`) || hookDeleted < 0 || hookRegistered < hookDeleted {
+		t.Errorf("the live tail shows:\n%s", tail.body)
+	}
+	if denied := g.send(t, http.MethodGet, r.consoleURL(tenantID, "/events"), nil); denied.status != http.StatusForbidden || strings.Contains(denied.body, "webhook.") {
+		t.Errorf("GET /events as grace = %d:\n%s", denied.status, denied.body)
+	}
+
 	// Signing out ends the console's session and the provider's.
 	out := b.post(t, r.consoleURL(tenantID, "/signout"), url.Values{"csrf": {csrf}})
 	if !strings.HasPrefix(out.url, r.issuer+"/signin") {

@@ -3,6 +3,7 @@ package console
 import (
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,13 +34,14 @@ type stubAnswer struct {
 	status int
 	body   string
 	header map[string]string
+	abort  bool // the handler gives up half-way, as a failing stream does
 }
 
 func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	key := r.Method + " " + r.URL.Path
 	s.mu.Lock()
-	s.got = append(s.got, strings.TrimSpace(key+" "+string(b)))
+	s.got = append(s.got, strings.TrimSpace(r.Method+" "+r.URL.RequestURI()+" "+string(b)))
 	a, ok := s.answers[key]
 	s.mu.Unlock()
 	if !ok {
@@ -56,6 +58,9 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(a.status)
 	_, _ = w.Write([]byte(a.body))
+	if a.abort {
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func (s *stub) sent(prefix string) []string {
@@ -131,6 +136,27 @@ func (s *signedIn) serve(r *http.Request) (*http.Response, string) {
 	return res, string(b)
 }
 
+// page GETs path, expecting status and a body that holds every part of
+// want and none of forbidden.
+func (s *signedIn) page(tb testing.TB, path string, status int, want, forbidden []string) string {
+	tb.Helper()
+	res, b := s.get(tb, path)
+	if res.StatusCode != status {
+		tb.Fatalf("GET %s = %d:\n%s", path, res.StatusCode, b)
+	}
+	for _, w := range want {
+		if !strings.Contains(b, w) {
+			tb.Errorf("GET %s lacks %q:\n%s", path, w, b)
+		}
+	}
+	for _, f := range forbidden {
+		if strings.Contains(b, f) {
+			tb.Errorf("GET %s shows %q:\n%s", path, f, b)
+		}
+	}
+	return b
+}
+
 // noScript fails when a page holds a script or an inline style, which
 // the CSP would refuse.
 func noScript(tb testing.TB, body string) {
@@ -187,20 +213,7 @@ func TestWebhookPages(t *testing.T) {
 			for k, v := range tt.query {
 				s.query.answers[k] = v
 			}
-			res, b := s.get(t, tt.path)
-			if res.StatusCode != tt.status {
-				t.Fatalf("GET %s = %d:\n%s", tt.path, res.StatusCode, b)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(b, w) {
-					t.Errorf("GET %s lacks %q:\n%s", tt.path, w, b)
-				}
-			}
-			for _, f := range tt.forbidden {
-				if strings.Contains(b, f) {
-					t.Errorf("GET %s shows %q:\n%s", tt.path, f, b)
-				}
-			}
+			b := s.page(t, tt.path, tt.status, tt.want, tt.forbidden)
 			noScript(t, b)
 		})
 	}
@@ -347,6 +360,61 @@ func TestResetFactors(t *testing.T) {
 			if got := s.command.sent(""); strings.Join(got, "|") != strings.Join(tt.sent, "|") {
 				t.Errorf("sent %q, want %q", got, tt.sent)
 			}
+		})
+	}
+}
+
+func TestEventTail(t *testing.T) {
+	t.Parallel()
+	var feed strings.Builder
+	for i := 1; i <= 60; i++ {
+		fmt.Fprintf(&feed, `{"cursor":"c%d","event":{"id":"e%d","type":"user.registered","tenant":"acme","aggregate":"user","aggregate_id":"u%03d","version":1,"occurred_at":"2026-12-01T10:00:%02dZ","actor":{"tenant":"acme","sub":"ada"},"data":{}}}`+"\n", i, i, i, i%60)
+	}
+	for _, tt := range []struct {
+		name      string
+		perms     []string
+		path      string
+		answer    stubAnswer
+		status    int
+		want      []string
+		forbidden []string
+		asked     string // the feed's request
+	}{
+		{name: "the latest, newest first", perms: []string{"audit:read"}, path: "/events",
+			answer: stubAnswer{body: feed.String(), header: map[string]string{"Content-Type": "application/x-ndjson"}},
+			status: 200, want: []string{`<meta http-equiv="refresh" content="5">`, "The latest 50 events", `href="/console/t/acme/users/u060/timeline"`,
+				`href="/console/t/acme/events" aria-current="page"`, `id="tail-pause"`},
+			forbidden: []string{"u010/", "u001/"}, asked: "GET /t/acme/events"},
+		{name: "filtered and not refreshing", perms: []string{"audit:read"}, path: "/events?type=user.registered&aggregate=user&paused=1",
+			answer: stubAnswer{body: feed.String()},
+			status: 200, want: []string{"Not refreshing.", `id="tail-resume"`, `<option selected>user</option>`},
+			forbidden: []string{`http-equiv="refresh"`}, asked: "GET /t/acme/events?aggregate=user&type=user.registered"},
+		{name: "no events", perms: []string{"audit:read"}, path: "/events", answer: stubAnswer{},
+			status: 200, want: []string{"No events."}, asked: "GET /t/acme/events"},
+		{name: "without audit:read", perms: []string{"users:read"}, path: "/events",
+			answer: stubAnswer{status: 403, body: `{"title":"Forbidden"}`},
+			status: 403, want: []string{"Your roles do not allow this."}, forbidden: []string{`href="/console/t/acme/events"`, "<table", "refresh"}},
+		{name: "a stream cut short", perms: []string{"audit:read"}, path: "/events",
+			answer: stubAnswer{body: feed.String()[:100], abort: true},
+			status: 502, want: []string{"broke off", `http-equiv="refresh"`}, forbidden: []string{"<table"}},
+		{name: "a refused filter", perms: []string{"audit:read"}, path: "/events?aggregate=nothing",
+			answer: stubAnswer{status: 400, body: `{"title":"Invalid query","detail":"unknown aggregate"}`},
+			status: 400, want: []string{"unknown aggregate"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := mustSignedIn(t, tt.perms...)
+			s.query.answers["GET /t/acme/events"] = tt.answer
+			b := s.page(t, tt.path, tt.status, tt.want, tt.forbidden)
+			if tt.asked != "" {
+				if got := s.query.sent("GET /t/acme/events"); len(got) != 1 || got[0] != tt.asked {
+					t.Errorf("asked the feed %q, want %q", got, tt.asked)
+				}
+			}
+			if strings.Index(b, "u060/") > strings.Index(b, "u059/") {
+				t.Error("the events are not newest first")
+			}
+			noScript(t, b)
 		})
 	}
 }

@@ -40,6 +40,7 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"join": strings.Join,
+	"list": func(s ...string) []string { return s },
 }
 
 func parsePages() (*pageSet, error) {
@@ -112,6 +113,7 @@ type view struct {
 	Status  int
 	Data    any
 	Section string
+	Refresh int // seconds after which the page reloads itself; 0 never
 }
 
 // nav returns the links the admin's permissions open.
@@ -129,6 +131,7 @@ func (c *Console) nav(v *view) []navItem {
 	add("Roles", "/roles", "roles:read")
 	add("Clients", "/clients", "clients:read")
 	add("Webhooks", "/webhooks", "webhooks:read")
+	add("Live events", "/events", "audit:read")
 	add("Settings", "/settings", "settings:write")
 	if v.Tenant == authz.PlatformTenant {
 		add("Tenants", "/tenants", "tenants:write")

@@ -77,6 +77,8 @@ func (c *Console) routes() chi.Router {
 			r.Post("/webhooks/{id}/rotate", c.rotateWebhook)
 			r.Post("/webhooks/{id}/replay", c.replayWebhook)
 			r.Post("/webhooks/{id}/delete", c.deleteWebhook)
+
+			r.Get("/events", c.events)
 		})
 	})
 	return r
