@@ -149,6 +149,12 @@ func TestConsole_HTTP(t *testing.T) {
 			t.Errorf("GET %s as acme's admin = %d:\n%s", p, page.status, page.body)
 		}
 	}
+	for _, p := range []string{"/webhooks", "/webhooks/new", "/events"} {
+		other := b.send(t, http.MethodGet, r.consoleURL("platform", p), nil)
+		if other.status != http.StatusSeeOther || !strings.HasPrefix(other.location, r.consoleURL("platform", "/login")) {
+			t.Errorf("GET the platform's %s with acme's session = %d %s, want the platform's sign-in", p, other.status, other.location)
+		}
+	}
 	platform := b.send(t, http.MethodGet, r.consoleURL("platform", "/tenants"), nil)
 	if platform.status != http.StatusSeeOther || !strings.HasPrefix(platform.location, r.consoleURL("platform", "/login")) {
 		t.Errorf("GET the platform's tenants page with acme's session = %d %s, want the platform's sign-in", platform.status, platform.location)
@@ -270,13 +276,23 @@ var secretShown = regexp.MustCompile(`id="secret">(whsec_[^<]+)<`)
 func consoleWebhooks(t *testing.T, r *rig, b, grace *httpBrowser, csrf string) {
 	t.Helper()
 	const hook = "https://hooks.example/acme"
-	shown := b.post(t, r.consoleURL(tenantID, "/webhooks/new"), url.Values{"csrf": {csrf}, "url": {hook},
-		"event_types": {"user.registered, user.disabled"}, "description": {"CRM"}})
+	form := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/webhooks/new"), nil))
+	idem := regexp.MustCompile(`name="idem" value="([^"]+)"`).FindStringSubmatch(form.body)
+	if idem == nil {
+		t.Fatalf("the registration form has no idempotency key:\n%s", form.body)
+	}
+	register := url.Values{"csrf": {csrf}, "idem": {idem[1]}, "url": {hook}, "event_types": {"user.registered, user.disabled"}, "description": {"CRM"}}
+	shown := b.post(t, r.consoleURL(tenantID, "/webhooks/new"), register)
 	m := secretShown.FindStringSubmatch(shown.body)
 	if m == nil || !strings.Contains(shown.body, "shown on this page only") {
 		t.Fatalf("registering a webhook shows:\n%s", shown.body)
 	}
 	secret := m[1]
+	// The form sent again (the page reloaded) registers nothing more: the
+	// same endpoint and secret.
+	if again := b.post(t, r.consoleURL(tenantID, "/webhooks/new"), register); !strings.Contains(again.body, `id="secret">`+secret+`<`) {
+		t.Errorf("the registration sent twice shows:\n%s", again.body)
+	}
 	next := regexp.MustCompile(`href="(/console/t/acme/webhooks/[^"?]+)\?([^"]+)" id="continue"`).FindStringSubmatch(shown.body)
 	if next == nil {
 		t.Fatalf("the secret's page links nowhere:\n%s", shown.body)
@@ -288,7 +304,7 @@ func consoleWebhooks(t *testing.T, r *rig, b, grace *httpBrowser, csrf string) {
 		t.Fatalf("the endpoint's page shows:\n%s", page.body)
 	}
 	list := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/webhooks"), nil))
-	if !strings.Contains(list.body, hook) || strings.Contains(list.body, secret) {
+	if strings.Count(list.body, ">"+hook+"<") != 1 || strings.Contains(list.body, secret) {
 		t.Errorf("the webhooks page shows:\n%s", list.body)
 	}
 

@@ -28,6 +28,7 @@ type stub struct {
 	mu      sync.Mutex
 	answers map[string]stubAnswer
 	got     []string // "METHOD path body"
+	keys    []string // the Idempotency-Key headers received
 }
 
 type stubAnswer struct {
@@ -42,6 +43,7 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := r.Method + " " + r.URL.Path
 	s.mu.Lock()
 	s.got = append(s.got, strings.TrimSpace(r.Method+" "+r.URL.RequestURI()+" "+string(b)))
+	s.keys = append(s.keys, r.Header.Get("Idempotency-Key"))
 	a, ok := s.answers[key]
 	s.mu.Unlock()
 	if !ok {
@@ -299,6 +301,20 @@ func TestWebhookForms(t *testing.T) {
 			}
 			noScript(t, b)
 		})
+	}
+
+	// Registration and rotation send their form's idempotency key, so
+	// that a form sent twice acts once; a key the console did not make is
+	// not sent.
+	for key, want := range map[string]string{"console-ABCDEFGHIJKLMNOPQRSTUVWXYZ": "console-ABCDEFGHIJKLMNOPQRSTUVWXYZ", "other": "", "console-abc": ""} {
+		s := mustSignedIn(t, "webhooks:write")
+		s.command.answers["POST "+hookPath+"/secret"] = stubAnswer{body: `{"id":"` + hookID + `","secret":"` + secret + `"}`}
+		s.command.answers["POST /t/acme/webhooks"] = stubAnswer{status: 201, body: `{"id":"` + hookID + `","secret":"` + secret + `"}`}
+		s.post(t, "/webhooks/"+hookID+"/rotate", url.Values{"idem": {key}})
+		s.post(t, "/webhooks/new", url.Values{"idem": {key}, "url": {"https://hooks.example/in"}, "event_types": {"*"}})
+		if len(s.command.keys) != 2 || s.command.keys[0] != want || s.command.keys[1] != want {
+			t.Errorf("the form's key %q sent %q, want %q", key, s.command.keys, want)
+		}
 	}
 
 	// Without the session's CSRF token nothing is sent.

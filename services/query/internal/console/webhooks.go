@@ -56,6 +56,7 @@ type deliveryPage struct {
 type webhookData struct {
 	Hook       webhookRow
 	Deliveries deliveryPage
+	Idem       string // the rotation form's idempotency key
 }
 
 // secretData is the page that shows a signing secret, once.
@@ -68,6 +69,7 @@ type secretData struct {
 // newWebhookData is the registration form's.
 type newWebhookData struct {
 	URL, EventTypes, Description string
+	Idem                         string // the form's idempotency key
 }
 
 func (c *Console) webhooks(w http.ResponseWriter, r *http.Request) {
@@ -84,7 +86,7 @@ func (c *Console) webhooks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) newWebhook(w http.ResponseWriter, r *http.Request) {
-	c.page(w, r, "webhook_new.html", view{Title: "New webhook", Section: "/webhooks", Data: newWebhookData{EventTypes: "*"}})
+	c.page(w, r, "webhook_new.html", view{Title: "New webhook", Section: "/webhooks", Data: newWebhookData{EventTypes: "*", Idem: formKey()}})
 }
 
 // eventTypes splits a form's event types, separated by commas or white
@@ -107,9 +109,10 @@ func (c *Console) createWebhook(w http.ResponseWriter, r *http.Request) {
 		URL    string `json:"url"`
 		Secret string `json:"secret"`
 	}
-	ct, err := c.clientOf(r).command(r.Context(), http.MethodPost, "/webhooks", body, &out)
+	ct, err := c.clientOf(r).commandOnce(r.Context(), http.MethodPost, "/webhooks", r.PostFormValue("idem"), body, &out)
 	if err != nil {
 		if e, ok := asInvalid(err); ok {
+			d.Idem = formKey()
 			c.page(w, r, "webhook_new.html", view{Title: "New webhook", Section: "/webhooks", Status: e.Status, Error: e.Error(), Data: d})
 			return
 		}
@@ -138,7 +141,7 @@ func (c *Console) showSecret(w http.ResponseWriter, r *http.Request, d secretDat
 func (c *Console) webhook(w http.ResponseWriter, r *http.Request) {
 	k := c.clientOf(r)
 	id := url.PathEscape(chi.URLParam(r, "id"))
-	var d webhookData
+	d := webhookData{Idem: formKey()}
 	if err := k.query(r.Context(), "/webhooks/"+id, nil, &d.Hook); err != nil {
 		c.apiFailure(w, r, err)
 		return
@@ -177,7 +180,7 @@ func (c *Console) rotateWebhook(w http.ResponseWriter, r *http.Request) {
 		Secret                  string     `json:"secret"`
 		PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 	}
-	ct, err := c.clientOf(r).command(r.Context(), http.MethodPost, "/webhooks/"+id+"/secret", map[string]any{}, &out)
+	ct, err := c.clientOf(r).commandOnce(r.Context(), http.MethodPost, "/webhooks/"+id+"/secret", r.PostFormValue("idem"), map[string]any{}, &out)
 	if err != nil {
 		c.apiFailure(w, r, err)
 		return
