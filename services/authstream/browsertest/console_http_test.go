@@ -70,7 +70,7 @@ func TestConsole_HTTP(t *testing.T) {
 	b := newHTTPBrowser()
 	home := r.signInConsole(t, b, tenantID, adminName, adminPassword)
 	csrf := csrfOf(t, home)
-	for _, link := range []string{"/users", "/roles", "/clients", "/settings"} {
+	for _, link := range []string{"/users", "/roles", "/clients", "/webhooks", "/settings"} {
 		if !strings.Contains(home.body, `href="/console/t/acme`+link+`"`) {
 			t.Errorf("ada's home page has no link to %s", link)
 		}
@@ -101,6 +101,18 @@ func TestConsole_HTTP(t *testing.T) {
 	list := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/users?q=lin"), nil))
 	if m := userLink.FindAllStringSubmatch(list.body, -1); len(m) != 1 || m[0][2] != "linus" {
 		t.Fatalf("searching lin lists %v:\n%s", m, list.body)
+	}
+
+	// ada resets linus's second factors (he has none: the command changes
+	// nothing, and says so with 204), once she ticks the box.
+	if !strings.Contains(user.body, `id="reset-mfa"`) {
+		t.Errorf("ada's view of linus has no reset of second factors:\n%s", user.body)
+	}
+	if res := b.send(t, http.MethodPost, r.p.Query+linusPath+"/mfa/reset", url.Values{"csrf": {csrf}}); res.status != http.StatusBadRequest {
+		t.Errorf("an unconfirmed reset = %d", res.status)
+	}
+	if reset := b.post(t, r.p.Query+linusPath+"/mfa/reset", url.Values{"csrf": {csrf}, "confirm": {"reset"}}); !strings.Contains(reset.body, `id="notice">Second factors reset.<`) {
+		t.Errorf("after the reset linus's page shows:\n%s", reset.body)
 	}
 
 	// A form from another site, or without the session's token, changes
@@ -135,6 +147,12 @@ func TestConsole_HTTP(t *testing.T) {
 		page := b.send(t, http.MethodGet, r.consoleURL(tenantID, p), nil)
 		if page.status != http.StatusForbidden || strings.Contains(page.body, "<table") {
 			t.Errorf("GET %s as acme's admin = %d:\n%s", p, page.status, page.body)
+		}
+	}
+	for _, p := range []string{"/webhooks", "/webhooks/new", "/events"} {
+		other := b.send(t, http.MethodGet, r.consoleURL("platform", p), nil)
+		if other.status != http.StatusSeeOther || !strings.HasPrefix(other.location, r.consoleURL("platform", "/login")) {
+			t.Errorf("GET the platform's %s with acme's session = %d %s, want the platform's sign-in", p, other.status, other.location)
 		}
 	}
 	platform := b.send(t, http.MethodGet, r.consoleURL("platform", "/tenants"), nil)
@@ -219,6 +237,19 @@ func TestConsole_HTTP(t *testing.T) {
 		t.Errorf("after registering acme's console client the tenants page shows:\n%s", registered.body)
 	}
 
+	consoleWebhooks(t, r, b, g, csrf)
+
+	// The live tail shows the latest events of acme, newest first (the
+	// webhook's deletion above its registration), and reloads itself.
+	tail := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/events"), nil))
+	hookDeleted, hookRegistered := strings.Index(tail.body, "<td>webhook.deleted</td>"), strings.Index(tail.body, "<td>webhook.registered</td>")
+	if !strings.Contains(tail.body, `<meta http-equiv="refresh" content="5">`) || hookDeleted < 0 || hookRegistered < hookDeleted {
+		t.Errorf("the live tail shows:\n%s", tail.body)
+	}
+	if denied := g.send(t, http.MethodGet, r.consoleURL(tenantID, "/events"), nil); denied.status != http.StatusForbidden || strings.Contains(denied.body, "webhook.") {
+		t.Errorf("GET /events as grace = %d:\n%s", denied.status, denied.body)
+	}
+
 	// Signing out ends the console's session and the provider's.
 	out := b.post(t, r.consoleURL(tenantID, "/signout"), url.Values{"csrf": {csrf}})
 	if !strings.HasPrefix(out.url, r.issuer+"/signin") {
@@ -234,4 +265,79 @@ func ctOf(tb testing.TB, u string) string {
 		tb.Fatal(err)
 	}
 	return p.Query().Get("ct")
+}
+
+var secretShown = regexp.MustCompile(`id="secret">(whsec_[^<]+)<`)
+
+// consoleWebhooks runs ada's webhook pages: she registers an endpoint and
+// sees its secret once, pauses and resumes it, rotates its secret,
+// replays its events and deletes it; grace, without webhooks:read, sees
+// none of it.
+func consoleWebhooks(t *testing.T, r *rig, b, grace *httpBrowser, csrf string) {
+	t.Helper()
+	const hook = "https://hooks.example/acme"
+	form := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/webhooks/new"), nil))
+	idem := regexp.MustCompile(`name="idem" value="([^"]+)"`).FindStringSubmatch(form.body)
+	if idem == nil {
+		t.Fatalf("the registration form has no idempotency key:\n%s", form.body)
+	}
+	register := url.Values{"csrf": {csrf}, "idem": {idem[1]}, "url": {hook}, "event_types": {"user.registered, user.disabled"}, "description": {"CRM"}}
+	shown := b.post(t, r.consoleURL(tenantID, "/webhooks/new"), register)
+	m := secretShown.FindStringSubmatch(shown.body)
+	if m == nil || !strings.Contains(shown.body, "shown on this page only") {
+		t.Fatalf("registering a webhook shows:\n%s", shown.body)
+	}
+	secret := m[1]
+	// The form sent again (the page reloaded) registers nothing more: the
+	// same endpoint and secret.
+	if again := b.post(t, r.consoleURL(tenantID, "/webhooks/new"), register); !strings.Contains(again.body, `id="secret">`+secret+`<`) {
+		t.Errorf("the registration sent twice shows:\n%s", again.body)
+	}
+	next := regexp.MustCompile(`href="(/console/t/acme/webhooks/[^"?]+)\?([^"]+)" id="continue"`).FindStringSubmatch(shown.body)
+	if next == nil {
+		t.Fatalf("the secret's page links nowhere:\n%s", shown.body)
+	}
+	hookPath := r.p.Query + next[1]
+	page := b.follow(t, b.send(t, http.MethodGet, hookPath+"?"+html.UnescapeString(next[2]), nil))
+	if !strings.Contains(page.body, `id="webhook-url">`+hook+`<`) || !strings.Contains(page.body, `id="deliveries"`) ||
+		!strings.Contains(page.body, `id="notice">Created.<`) || strings.Contains(page.body, secret) {
+		t.Fatalf("the endpoint's page shows:\n%s", page.body)
+	}
+	list := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/webhooks"), nil))
+	if strings.Count(list.body, ">"+hook+"<") != 1 || strings.Contains(list.body, secret) {
+		t.Errorf("the webhooks page shows:\n%s", list.body)
+	}
+
+	paused := b.post(t, hookPath+"/pause", url.Values{"csrf": {csrf}})
+	if !strings.Contains(paused.body, `id="webhook-state">paused<`) {
+		t.Errorf("after pausing, the endpoint's page shows:\n%s", paused.body)
+	}
+	resumed := b.post(t, hookPath+"/resume", url.Values{"csrf": {csrf}})
+	if strings.Contains(resumed.body, `id="webhook-state">paused<`) {
+		t.Errorf("after resuming, the endpoint's page shows:\n%s", resumed.body)
+	}
+	rotated := b.post(t, hookPath+"/rotate", url.Values{"csrf": {csrf}})
+	if m := secretShown.FindStringSubmatch(rotated.body); m == nil || m[1] == secret || !strings.Contains(rotated.body, "also signs until") {
+		t.Errorf("rotating the secret shows:\n%s", rotated.body)
+	}
+	replayed := b.post(t, hookPath+"/replay", url.Values{"csrf": {csrf}, "from_sequence": {"1"}})
+	if !strings.Contains(replayed.body, "Replay requested") {
+		t.Errorf("after a replay, the endpoint's page shows:\n%s", replayed.body)
+	}
+
+	// grace may not read webhooks: no link, a 403 page naming nothing.
+	if denied := grace.send(t, http.MethodGet, r.consoleURL(tenantID, "/webhooks"), nil); denied.status != http.StatusForbidden || strings.Contains(denied.body, hook) {
+		t.Errorf("GET /webhooks as grace = %d:\n%s", denied.status, denied.body)
+	}
+	if denied := grace.send(t, http.MethodGet, hookPath, nil); denied.status != http.StatusForbidden || strings.Contains(denied.body, hook) {
+		t.Errorf("GET an endpoint as grace = %d:\n%s", denied.status, denied.body)
+	}
+
+	if res := b.send(t, http.MethodPost, hookPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {"https://hooks.example/"}}); res.status != http.StatusBadRequest {
+		t.Errorf("delete with the wrong URL = %d", res.status)
+	}
+	gone := b.post(t, hookPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {hook}})
+	if !strings.Contains(gone.body, `id="notice">Deleted.<`) || strings.Contains(gone.body, hook) {
+		t.Errorf("after deleting the endpoint the webhooks page shows:\n%s", gone.body)
+	}
 }

@@ -239,6 +239,32 @@ func TestConsole_Chromium(t *testing.T) {
 	ch.do(t, "the settings", chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(chromedp.ID("settings-form")))
 	s.shoot(t, "settings")
 
+	// A webhook: registered, its secret shown once, its page and the list.
+	ch.do(t, "the new webhook form", chromedp.Navigate(base+"/webhooks/new"), chromedp.WaitVisible(chromedp.ID("url")))
+	ch.do(t, "registering a webhook",
+		chromedp.SendKeys(chromedp.ID("url"), "https://hooks.example/acme"),
+		chromedp.SetValue(chromedp.ID("event-types"), "user.*, role.*"),
+		chromedp.SendKeys(chromedp.ID("description"), "CRM sync"),
+		chromedp.Click(chromedp.ID("register-webhook")),
+		chromedp.WaitVisible(chromedp.ID("secret")))
+	if got := ch.text(t, "secret"); !strings.HasPrefix(got, "whsec_") {
+		t.Fatalf("the registration shows the secret %q", got)
+	}
+	s.shoot(t, "webhook-secret")
+	ch.do(t, "the endpoint", chromedp.Click(chromedp.ID("continue")), chromedp.WaitVisible(chromedp.ID("deliveries")))
+	s.shoot(t, "webhook")
+	ch.do(t, "the webhooks", chromedp.Navigate(base+"/webhooks"), chromedp.WaitVisible(chromedp.ID("webhooks")))
+	s.shoot(t, "webhooks")
+
+	// The live tail, as it reloads itself, then held still for its
+	// photographs.
+	ch.do(t, "the live events", chromedp.Navigate(base+"/events"), chromedp.WaitVisible(chromedp.ID("events")))
+	if got := ch.text(t, "events"); !strings.Contains(got, "webhook.registered") {
+		t.Fatalf("the live tail shows %q", got)
+	}
+	ch.do(t, "the live events held still", chromedp.Click(chromedp.ID("tail-pause")), chromedp.WaitVisible(chromedp.ID("tail-resume")))
+	s.shoot(t, "events")
+
 	ch.do(t, "signing out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.CSS(`input[name="password"]`)))
 	if loc := ch.location(t); !strings.HasPrefix(loc, r.issuer+"/signin") {
 		t.Fatalf("signing out ends at %s, want acme's sign-in page", loc)

@@ -44,6 +44,7 @@ type call struct {
 	consistency string // a Consistency-Token header to send
 	body        any    // JSON, or nil
 	contentType string // of body; application/json when empty
+	idempotency string // an Idempotency-Key header to send
 }
 
 // answer is an API's successful answer.
@@ -78,6 +79,9 @@ func (c *Console) do(ctx context.Context, k call, out any) (answer, error) {
 	}
 	if k.consistency != "" {
 		req.Header.Set("Consistency-Token", k.consistency)
+	}
+	if k.idempotency != "" {
+		req.Header.Set("Idempotency-Key", k.idempotency)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
@@ -140,6 +144,36 @@ func (k client) commandAs(ctx context.Context, method, path, contentType string,
 	}
 	a, err := k.c.do(ctx, call{method: method, url: u, token: k.s.Access, body: body, contentType: contentType}, out)
 	return a.consistency, err
+}
+
+// commandOnce is command with an Idempotency-Key: a form sent twice (a
+// reload of the page its post answered) gets the first answer again
+// instead of acting twice. A key that is not the form's own (see
+// formKey) is not sent.
+func (k client) commandOnce(ctx context.Context, method, path, key string, body, out any) (string, error) {
+	u := k.c.cfg.CommandURL + "/t/" + k.s.Tenant + path
+	if !validFormKey(key) {
+		key = ""
+	}
+	a, err := k.c.do(ctx, call{method: method, url: u, token: k.s.Access, body: body, idempotency: key}, out)
+	return a.consistency, err
+}
+
+// formKey is a form's idempotency key: random, one per rendered form.
+func formKey() string { return "console-" + newID() }
+
+// validFormKey reports whether key is one formKey could have made.
+func validFormKey(key string) bool {
+	rest, ok := strings.CutPrefix(key, "console-")
+	if !ok || len(rest) == 0 || len(rest) > 64 {
+		return false
+	}
+	for _, r := range rest {
+		if (r < 'A' || r > 'Z') && (r < '2' || r > '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // operator reads path of the projector's operator API.

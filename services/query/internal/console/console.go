@@ -141,7 +141,7 @@ type localTransport struct {
 	next   http.RoundTripper
 }
 
-func (t localTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t localTransport) RoundTrip(r *http.Request) (res *http.Response, err error) {
 	if r.URL.Scheme+"://"+r.URL.Host != t.origin {
 		return t.next.RoundTrip(r)
 	}
@@ -152,6 +152,17 @@ func (t localTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		in.Body = http.NoBody
 	}
 	rec := newRecorder()
+	// A handler that gives up on its answer half-way (a stream that
+	// fails) aborts with http.ErrAbortHandler, as net/http's server
+	// expects; here that is a failed request, not the console's panic.
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler { //nolint:errorlint // the sentinel itself is what is panicked
+				panic(v)
+			}
+			res, err = nil, fmt.Errorf("%s %s: the answer was aborted", r.Method, r.URL.Path)
+		}
+	}()
 	t.h.ServeHTTP(rec, in)
 	return rec.result(r), nil
 }

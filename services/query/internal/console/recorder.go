@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // recorder is the http.ResponseWriter of a request served in process
@@ -34,6 +35,11 @@ func (w *recorder) Write(b []byte) (int, error) {
 // Flush makes the recorder an http.Flusher, which streaming handlers
 // expect; everything is kept until the handler returns anyway.
 func (w *recorder) Flush() {}
+
+// SetWriteDeadline makes the recorder's deadlines settable through an
+// http.ResponseController, as streaming handlers set them; nothing is
+// written to a connection, so there is nothing to time out.
+func (w *recorder) SetWriteDeadline(time.Time) error { return nil }
 
 func (w *recorder) result(req *http.Request) *http.Response {
 	w.WriteHeader(http.StatusOK)

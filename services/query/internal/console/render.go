@@ -40,6 +40,7 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"join": strings.Join,
+	"list": func(s ...string) []string { return s },
 }
 
 func parsePages() (*pageSet, error) {
@@ -112,10 +113,10 @@ type view struct {
 	Status  int
 	Data    any
 	Section string
+	Refresh int // seconds after which the page reloads itself; 0 never
 }
 
-// nav returns the links the admin's permissions open; webhooks and MFA
-// pages take their place here once their APIs exist.
+// nav returns the links the admin's permissions open.
 func (c *Console) nav(v *view) []navItem {
 	if v.Me == nil {
 		return nil
@@ -129,6 +130,8 @@ func (c *Console) nav(v *view) []navItem {
 	add("Users", "/users", "users:read")
 	add("Roles", "/roles", "roles:read")
 	add("Clients", "/clients", "clients:read")
+	add("Webhooks", "/webhooks", "webhooks:read")
+	add("Live events", "/events", "audit:read")
 	add("Settings", "/settings", "settings:write")
 	if v.Tenant == authz.PlatformTenant {
 		add("Tenants", "/tenants", "tenants:write")
@@ -184,6 +187,9 @@ var notices = map[string]string{
 	"created": "Created.", "saved": "Saved.", "disabled": "Disabled.", "enabled": "Enabled.",
 	"assigned": "Role assigned.", "unassigned": "Role removed.", "password": "Password reset.", "deleted": "Deleted.",
 	"console": "The tenant's console client is registered.",
+	"paused":  "Paused: events wait in the log.", "resumed": "Resumed.", "rotated": "Secret rotated.",
+	"mfa":    "Second factors reset.",
+	"replay": "Replay requested: the dispatcher delivers the events again.",
 }
 
 func noticeOf(k string) string { return notices[k] }

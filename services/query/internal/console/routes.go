@@ -43,6 +43,7 @@ func (c *Console) routes() chi.Router {
 			r.Post("/users/{id}/roles", c.assignRole)
 			r.Post("/users/{id}/roles/{name}/remove", c.unassignRole)
 			r.Post("/users/{id}/delete", c.deleteUser)
+			r.Post("/users/{id}/mfa/reset", c.resetFactors)
 			r.Get("/users/{id}/timeline", c.timeline)
 
 			r.Get("/roles", c.roles)
@@ -66,8 +67,18 @@ func (c *Console) routes() chi.Router {
 				r.Post("/tenants/state", c.tenantState)
 				r.Get("/projections", c.projections)
 			})
-			// Webhooks (with their delivery log) and MFA reset get their
-			// pages here once their APIs exist.
+
+			r.Get("/webhooks", c.webhooks)
+			r.Get("/webhooks/new", c.newWebhook)
+			r.Post("/webhooks/new", c.createWebhook)
+			r.Get("/webhooks/{id}", c.webhook)
+			r.Post("/webhooks/{id}/pause", c.webhookAction("/pause", "paused"))
+			r.Post("/webhooks/{id}/resume", c.webhookAction("/resume", "resumed"))
+			r.Post("/webhooks/{id}/rotate", c.rotateWebhook)
+			r.Post("/webhooks/{id}/replay", c.replayWebhook)
+			r.Post("/webhooks/{id}/delete", c.deleteWebhook)
+
+			r.Get("/events", c.events)
 		})
 	})
 	return r

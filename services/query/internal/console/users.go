@@ -157,6 +157,7 @@ type userData struct {
 	User      userRow
 	Available []string // roles the user could be given
 	CanRoles  bool
+	CanWrite  bool     // users:write: the second factors' reset
 	Signins   []signin // the latest first; nil without audit:read
 }
 
@@ -212,7 +213,14 @@ func (c *Console) user(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Signins = k.signins(r, d.User.ID)
-	c.page(w, r, "user.html", view{Title: d.User.Username, Section: "/users", Data: d})
+	v := view{Title: d.User.Username, Section: "/users"}
+	var m me
+	if k.query(r.Context(), "/me", nil, &m) == nil {
+		v.Me = &m
+		d.CanWrite = m.can("users:write")
+	}
+	v.Data = d
+	c.page(w, r, "user.html", v)
 }
 
 // userAction posts a command without a body to the user (disable,
@@ -289,4 +297,21 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.after(w, r, "/users", ct, "deleted")
+}
+
+// resetFactors removes every second factor of the user (DELETE
+// /users/{id}/mfa, an admin's reset), once the form's box says the admin
+// means it: the user's sessions end with it.
+func (c *Console) resetFactors(w http.ResponseWriter, r *http.Request) {
+	id := url.PathEscape(chi.URLParam(r, "id"))
+	if r.PostFormValue("confirm") != "reset" {
+		c.renderError(w, r, http.StatusBadRequest, "Tick the box to confirm the reset: nothing was reset.")
+		return
+	}
+	ct, err := c.clientOf(r).command(r.Context(), http.MethodDelete, "/users/"+id+"/mfa", nil, nil)
+	if err != nil {
+		c.apiFailure(w, r, err)
+		return
+	}
+	c.after(w, r, "/users/"+id, ct, "mfa")
 }
