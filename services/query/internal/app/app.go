@@ -68,6 +68,7 @@ type App struct {
 	metrics     *metrics
 
 	now        func() time.Time
+	sessionID  func() string
 	accessTTL  time.Duration
 	refreshTTL time.Duration
 	policy     domain.Policy
@@ -95,6 +96,7 @@ type Option func(*options) error
 type options struct {
 	tel          *telemetry.Telemetry
 	now          func() time.Time
+	sessionID    func() string
 	accessTTL    time.Duration
 	refreshTTL   time.Duration
 	policy       domain.Policy
@@ -132,6 +134,19 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("clock is nil")
 		}
 		o.now = now
+		return nil
+	}
+}
+
+// WithSessionIDs sets where new sessions (refresh-token families and code
+// grants) take their ids (events.NewID), so that a test can make a
+// session's append fail by handing out an id already taken.
+func WithSessionIDs(next func() string) Option {
+	return func(o *options) error {
+		if next == nil {
+			return errors.New("session ids are nil")
+		}
+		o.sessionID = next
 		return nil
 	}
 }
@@ -312,7 +327,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		return nil, fmt.Errorf("app: public url %q is not an absolute URL", publicURL)
 	}
 	o := options{
-		tel: telemetry.Nop(), now: time.Now, accessTTL: DefaultAccessTTL, refreshTTL: DefaultRefreshTTL,
+		tel: telemetry.Nop(), now: time.Now, sessionID: events.NewID, accessTTL: DefaultAccessTTL, refreshTTL: DefaultRefreshTTL,
 		retries: DefaultRetries, limits: DefaultLoginLimits,
 	}
 	for _, opt := range opts {
@@ -381,6 +396,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		log:         o.tel.Logger,
 		metrics:     m,
 		now:         o.now,
+		sessionID:   o.sessionID,
 		accessTTL:   o.accessTTL,
 		refreshTTL:  o.refreshTTL,
 		policy:      o.policy,

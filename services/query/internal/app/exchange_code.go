@@ -59,7 +59,7 @@ func (a *App) ExchangeCode(ctx context.Context, x CodeExchange) (_ Tokens, err e
 	if err != nil {
 		return Tokens{}, refused(ErrInvalidCode, err)
 	}
-	sessionID := events.NewID()
+	sessionID := a.sessionID()
 	for i := 0; ; i++ {
 		h, err := a.store.Load(ctx, x.Tenant, events.AggregateAuthCode, id)
 		if err != nil {

@@ -57,7 +57,7 @@ func (a *App) PasswordLogin(ctx context.Context, c PasswordLogin) (_ Tokens, err
 	if err := a.passwordGrantAllowed(ctx, c.Tenant, c.RegisteredClient); err != nil {
 		return Tokens{}, err
 	}
-	sessionID := events.NewID()
+	sessionID := a.sessionID()
 	u, factors, err := a.signIn(ctx, c.Tenant, c.Username, c.Password, c.Client, sessionID)
 	if err != nil {
 		return Tokens{}, err

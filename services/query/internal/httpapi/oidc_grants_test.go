@@ -240,6 +240,44 @@ func TestExchangeCode_twoInstances(t *testing.T) {
 	}
 }
 
+// TestExchangeCode_sessionAppendFails redeems a code whose grant's
+// session cannot be appended (its id is one an earlier grant holds): the
+// redemption is recorded first and alone, so the answer carries no token,
+// and the spent code is refused when it comes again.
+func TestExchangeCode_sessionAppendFails(t *testing.T) {
+	t.Parallel()
+	p := mustProvider(t)
+	r := mustBasicRP(t, p, "")
+	taken := events.NewID()
+	inst, err := app.New(p.env.Store, postgres.New(p.pool), p.oidc.Keys(p.env.Keys), p.env.Hasher, p.env.Keyring, p.base,
+		append(p.oidc.Options(), app.WithClock(p.env.Now), app.WithSessionIDs(func() string { return taken }))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpapi.NewRouter(httpapi.Deps{Telemetry: telemetry.Nop(), App: inst})
+	exchange := func(f *flow) answer {
+		body := url.Values{"grant_type": {"authorization_code"}, "code": {f.callback.Get("code")},
+			"redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}}.Encode()
+		req := mustRequest(t, http.MethodPost, p.issuer("acme")+"/oauth/token", body, "")
+		req.SetBasicAuth(r.client.ID, rpSecret)
+		rec := newRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.answer(t)
+	}
+	// The first grant takes the id.
+	if a := exchange(r.mustSignIn(t, "alice", url.Values{"prompt": {"login"}})); a.status != http.StatusOK || a.body["access_token"] == nil {
+		t.Fatalf("first exchange: %d %v", a.status, a.body)
+	}
+	f := r.mustSignIn(t, "alice", url.Values{"prompt": {"login"}})
+	a := exchange(f)
+	if a.status < 500 || a.body["access_token"] != nil || a.body["id_token"] != nil {
+		t.Fatalf("exchange whose session cannot be appended: %d %v, want a server error and no token", a.status, a.body)
+	}
+	if a := exchange(f); a.status != http.StatusBadRequest || a.body["error"] != "invalid_grant" || a.body["access_token"] != nil {
+		t.Fatalf("the spent code again: %d %v, want invalid_grant", a.status, a.body)
+	}
+}
+
 // TestDiscovery_provider holds the discovery document of a tenant with the
 // provider on to what is served: every endpoint, the grants (password
 // while the tenant's setting allows it), code only, S256 only, the three
