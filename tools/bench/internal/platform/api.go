@@ -294,7 +294,7 @@ func TokenSubject(token string) (string, error) {
 
 // WaitProjected polls the projector's status until no partition of the
 // accounts projection has events left to apply.
-func (p *Platform) WaitProjected(ctx context.Context, root string, limit time.Duration) error {
+func (p *Client) WaitProjected(ctx context.Context, root string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		a, err := p.Expect(ctx, Request{Method: http.MethodGet, URL: p.Projector + "/projections", Bearer: root}, http.StatusOK)

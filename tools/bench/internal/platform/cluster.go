@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/readmodel"
 )
 
@@ -33,6 +34,10 @@ type ClusterOptions struct {
 	// NATSNodes, Commands, Projectors and Queries are how many processes
 	// of each kind run.
 	NATSNodes, Commands, Projectors, Queries int
+	// NATSSync is the nodes' JetStream sync interval: "" syncs every
+	// write, as the all-in-one does by default; "2m" is nats-server's own
+	// default.
+	NATSSync string
 	// Progress receives a line per step; nil discards them.
 	Progress io.Writer
 }
@@ -49,6 +54,13 @@ type Cluster struct {
 	DatabaseURL string
 	// HTTP is a keep-alive client for all of them.
 	HTTP *http.Client
+	// KEK is the services' key-encryption keyring (AUTH_KEK); PublicURL
+	// their AUTH_PUBLIC_URL; BcryptCost their AUTH_BCRYPT_COST.
+	KEK        *events.Keyring
+	PublicURL  string
+	BcryptCost int
+
+	natsProfiles []string // the NATS nodes' pprof addresses
 
 	dir      string
 	dbName   string
@@ -104,24 +116,29 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 		return c, err
 	}
 
-	if err := c.startNATS(ctx, bin, o.NATSNodes); err != nil {
+	if err := c.startNATS(ctx, bin, o.NATSNodes, o.NATSSync); err != nil {
 		return c, err
 	}
 	fmt.Fprintf(progress, "  NATS cluster of %d nodes ready\n", o.NATSNodes)
 
 	kek := make([]byte, 32)
 	_, _ = rand.Read(kek)
+	kekText := base64.StdEncoding.EncodeToString(kek)
+	if c.KEK, err = events.ParseKeyring(kekText); err != nil {
+		return c, err
+	}
+	c.BcryptCost = o.BcryptCost
 	ports, err := freePorts(o.Commands + o.Projectors + o.Queries)
 	if err != nil {
 		return c, err
 	}
-	publicURL := fmt.Sprintf("http://127.0.0.1:%d", ports[o.Commands+o.Projectors])
+	c.PublicURL = fmt.Sprintf("http://127.0.0.1:%d", ports[o.Commands+o.Projectors])
 	common := []string{
 		"AUTH_NATS_URL=" + strings.Join(c.NATS, ","),
 		"AUTH_STREAM_REPLICAS=" + strconv.Itoa(min(o.NATSNodes, 3)),
 		"DATABASE_URL=" + dbURL,
-		"AUTH_KEK=" + base64.StdEncoding.EncodeToString(kek),
-		"AUTH_PUBLIC_URL=" + publicURL,
+		"AUTH_KEK=" + kekText,
+		"AUTH_PUBLIC_URL=" + c.PublicURL,
 		"AUTH_BCRYPT_COST=" + strconv.Itoa(o.BcryptCost),
 		"AUTH_LOG_LEVEL=warn",
 		"AUTH_LOG_FORMAT=text",
@@ -202,6 +219,63 @@ func (c *Cluster) Client(command, query int) *Client {
 	}
 }
 
+// Target returns the cluster as the seeding code sees it: its first
+// processes of each kind and its first NATS node.
+func (c *Cluster) Target() Target {
+	return Target{Client: c.Client(0, 0), NATS: c.NATS[0], DatabaseURL: c.DatabaseURL, PublicURL: c.PublicURL, KEK: c.KEK, BcryptCost: c.BcryptCost}
+}
+
+// ProcessMemory is the resident size of one of the cluster's processes.
+type ProcessMemory struct {
+	Name     string // e.g. "query-1", "nats-1"
+	RSS, HWM int64  // VmRSS and VmHWM, bytes
+}
+
+// Memory returns the resident size of every running process.
+func (c *Cluster) Memory() ([]ProcessMemory, error) {
+	var out []ProcessMemory
+	for _, p := range c.procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+		if err != nil {
+			return nil, fmt.Errorf("memory of %s: %w", p.name, err)
+		}
+		m := ProcessMemory{Name: p.name}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			kib, _ := strconv.ParseInt(f[1], 10, 64)
+			switch f[0] {
+			case "VmRSS:":
+				m.RSS = kib << 10
+			case "VmHWM:":
+				m.HWM = kib << 10
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// NATSHeap returns the i-th NATS node's heap profile in the legacy text
+// form (debug=1), after a garbage collection.
+func (c *Cluster) NATSHeap(ctx context.Context, i int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.natsProfiles[i]+"/debug/pprof/heap?gc=1&debug=1", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("nats heap profile: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("nats heap profile: %s", res.Status)
+	}
+	return io.ReadAll(res.Body)
+}
+
 // buildBinaries builds nats-server and the three services into dir, from
 // the workspace this program runs in.
 func buildBinaries(ctx context.Context, dir string) error {
@@ -241,31 +315,36 @@ func workspaceRoot() (string, error) {
 // startNATS starts n nodes of one cluster, each syncing every write to
 // disk as the all-in-one does, and waits until each reports JetStream
 // healthy.
-func (c *Cluster) startNATS(ctx context.Context, bin string, n int) error {
-	ports, err := freePorts(3 * n)
+func (c *Cluster) startNATS(ctx context.Context, bin string, n int, sync string) error {
+	if sync == "" {
+		sync = "always"
+	}
+	ports, err := freePorts(4 * n)
 	if err != nil {
 		return err
 	}
 	var routes []string
 	for i := range n {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3*i+1]))
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[4*i+1]))
 	}
 	var monitors []string
 	for i := range n {
-		client, cluster, monitor := ports[3*i], ports[3*i+1], ports[3*i+2]
+		client, cluster, monitor, prof := ports[4*i], ports[4*i+1], ports[4*i+2], ports[4*i+3]
+		// prof_port serves the node's Go profiles: the memory scenario
+		// reads its heap.
 		conf := fmt.Sprintf(`server_name: n%d
 listen: 127.0.0.1:%d
 http: 127.0.0.1:%d
+prof_port: %d
 jetstream {
   store_dir: %q
-  sync_interval: always
+  sync_interval: %s
 }
-cluster {
-  name: bench
-  listen: 127.0.0.1:%d
-  routes: [%s]
-}
-`, i+1, client, monitor, filepath.Join(c.dir, fmt.Sprintf("nats-%d", i+1)), cluster, strings.Join(routes, ", "))
+`, i+1, client, monitor, prof, filepath.Join(c.dir, fmt.Sprintf("nats-%d", i+1)), sync)
+		if n > 1 {
+			conf += fmt.Sprintf("cluster {\n  name: bench\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n", cluster, strings.Join(routes, ", "))
+		}
+		c.natsProfiles = append(c.natsProfiles, fmt.Sprintf("127.0.0.1:%d", prof))
 		path := filepath.Join(c.dir, fmt.Sprintf("nats-%d.conf", i+1))
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 			return err

@@ -328,7 +328,11 @@ func Cores() int { return runtime.GOMAXPROCS(0) }
 // ProjectedUsers returns how many users of tenants the active accounts
 // projection holds.
 func (p *Platform) ProjectedUsers(ctx context.Context, tenants []string) (int64, error) {
-	conn, err := pgx.Connect(ctx, p.DatabaseURL)
+	return projectedUsers(ctx, p.DatabaseURL, tenants)
+}
+
+func projectedUsers(ctx context.Context, databaseURL string, tenants []string) (int64, error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
 		return 0, err
 	}
@@ -340,6 +344,11 @@ func (p *Platform) ProjectedUsers(ctx context.Context, tenants []string) (int64,
 	var n int64
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema}.Sanitize()+`.users WHERE tenant_id = ANY($1)`, tenants).Scan(&n)
 	return n, err
+}
+
+// Target returns the platform as the seeding code sees it.
+func (p *Platform) Target() Target {
+	return Target{Client: p.Client, NATS: p.NATS, DatabaseURL: p.DatabaseURL, PublicURL: p.PublicURL, KEK: p.KEK, BcryptCost: p.BcryptCost}
 }
 
 // StoredEvents returns how many events AUTH_EVENTS holds: the messages on

@@ -224,6 +224,7 @@ func All() []Scenario {
 		{"cluster", "register, read, assign and check across 2 command, 2 projector and 3 query processes on a 3-node NATS cluster, next to the all-in-one", []Setup{shared}, runCluster},
 		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
+		{"memory-processes", "resident size of each service and of the NATS server as separate processes, with many tenants and users", nil, runMemoryProcesses},
 	}
 }
 

@@ -205,7 +205,7 @@ func runMemory(ctx context.Context, e *Env) error {
 	plan := seedPlan("m", tenants, perTenant, false)
 	before := snapshotMemory(ctx, p)
 	e.add(Row{Scenario: "memory, empty platform", Ratio: math.NaN(), Notes: "platform admin only; " + before.String()})
-	res, caughtUp, err := e.bulkSeed(ctx, p, plan, "memory-seed")
+	res, caughtUp, err := e.bulkSeed(ctx, p.Target(), plan, "memory-seed")
 	if err != nil {
 		return err
 	}

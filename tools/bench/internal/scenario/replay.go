@@ -138,7 +138,7 @@ func topUp(ctx context.Context, e *Env, p *platform.Platform, want uint64) (stri
 	if err := p.Restart(ctx, grouped.Sync); err != nil {
 		return "", err
 	}
-	res, caughtUp, err := e.bulkSeed(ctx, p, plan, "replay-seed")
+	res, caughtUp, err := e.bulkSeed(ctx, p.Target(), plan, "replay-seed")
 	if err != nil {
 		return "", err
 	}

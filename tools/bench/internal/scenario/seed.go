@@ -97,7 +97,7 @@ func (e *Env) seeded(ctx context.Context) (*dataset, error) {
 	if err := p.Restart(ctx, grouped.Sync); err != nil {
 		return nil, err
 	}
-	if d.seeded, d.caughtUp, err = e.bulkSeed(ctx, p, d.plan, "seed"); err != nil {
+	if d.seeded, d.caughtUp, err = e.bulkSeed(ctx, p.Target(), d.plan, "seed"); err != nil {
 		return nil, err
 	}
 	restart := time.Now()
@@ -106,7 +106,7 @@ func (e *Env) seeded(ctx context.Context) (*dataset, error) {
 	}
 	e.logf("  restarted the platform (%s) in %s", shared, time.Since(restart).Round(time.Millisecond))
 	d.afterSeed = snapshotMemory(ctx, p)
-	if d.tenants, err = adminLogins(ctx, e, p, d.seeded.Tenants); err != nil {
+	if d.tenants, err = adminLogins(ctx, e, p.Client, d.seeded.Tenants); err != nil {
 		return nil, err
 	}
 	e.big = d
@@ -116,7 +116,7 @@ func (e *Env) seeded(ctx context.Context) (*dataset, error) {
 // bulkSeed writes plan to p with the bulk seeder and waits until the
 // projector has applied every event. It returns what was written and the
 // time from the start until the projections caught up.
-func (e *Env) bulkSeed(ctx context.Context, p *platform.Platform, plan bulk.Plan, profile string) (bulk.Result, time.Duration, error) {
+func (e *Env) bulkSeed(ctx context.Context, p platform.Target, plan bulk.Plan, profile string) (bulk.Result, time.Duration, error) {
 	root, err := p.LoginAdmin(ctx)
 	if err != nil {
 		return bulk.Result{}, 0, err
@@ -127,7 +127,7 @@ func (e *Env) bulkSeed(ctx context.Context, p *platform.Platform, plan bulk.Plan
 	}
 	nc, err := nats.Connect(p.NATS, nats.Name("bench-seed"))
 	if err != nil {
-		return bulk.Result{}, 0, fmt.Errorf("connect to the embedded nats server: %w", err)
+		return bulk.Result{}, 0, fmt.Errorf("connect to the NATS server: %w", err)
 	}
 	defer nc.Close()
 	pub, err := bulk.NewPublisher(nc)
@@ -214,7 +214,7 @@ func (e *Env) every(d time.Duration, fn func()) func() {
 // adminLogins logs every seeded tenant's admin in, each from an address of
 // its own (a thousand logins from one address would be refused, rightly),
 // and returns the tenants as the checks use them.
-func adminLogins(ctx context.Context, e *Env, p *platform.Platform, tenants []bulk.Tenant) ([]*checkTenant, error) {
+func adminLogins(ctx context.Context, e *Env, p *platform.Client, tenants []bulk.Tenant) ([]*checkTenant, error) {
 	start := time.Now()
 	out := make([]*checkTenant, len(tenants))
 	perms := seedPerms()

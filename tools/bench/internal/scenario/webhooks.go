@@ -258,7 +258,7 @@ func runWebhooks(ctx context.Context, e *Env) error {
 		}
 		return out
 	}
-	if _, _, err := e.bulkSeed(ctx, p, plan, "feed-seed"); err != nil {
+	if _, _, err := e.bulkSeed(ctx, p.Target(), plan, "feed-seed"); err != nil {
 		return err
 	}
 	ft, err := p.Login(ctx, plan.Tenants[0], "admin", userPassword, "")
