@@ -126,8 +126,9 @@ func (e *Env) addProcessMemory(ctx context.Context, cl *platform.Cluster, name, 
 	return nil
 }
 
-// natsHolders name what a NATS server's heap allocation is for: the
-// innermost frame of its stack that matches decides, in this order.
+// natsHolders name what a NATS server's heap allocation is for: the first
+// holder with a frame anywhere in the allocation's stack decides, so a
+// buffer drawn from a pool for a message block is the block's.
 var natsHolders = []struct {
 	pattern *regexp.Regexp
 	name    string
@@ -165,12 +166,12 @@ func natsHeapHolders(profile []byte) ([]holder, int64) {
 		n := int64(float64(size) * scale)
 		total += n
 		name := "runtime, other"
-	frames:
-		for _, f := range frames {
-			for _, h := range natsHolders {
+	holders:
+		for _, h := range natsHolders {
+			for _, f := range frames {
 				if h.pattern.MatchString(f) {
 					name = h.name
-					break frames
+					break holders
 				}
 			}
 		}

@@ -9,8 +9,8 @@ func TestNATSHeapHolders(t *testing.T) {
 	t.Parallel()
 	// Two records at a sampling rate of 512 KiB (the header gives twice
 	// it): one allocated under the subject tree, one under the
-	// de-duplication map with the subject tree further out (the innermost
-	// match decides), and one of the runtime's alone.
+	// de-duplication map with the subject tree further out (the holder
+	// listed first decides), and one of the runtime's alone.
 	profile := []byte(`heap profile: 3: 3145728 [9: 9437184] @ heap/1048576
 1: 1048576 [2: 2097152] @ 0x1 0x2
 #	0x1	github.com/nats-io/nats-server/v2/server/stree.(*SubjectTree[...]).Insert+0x2d	/x/stree.go:1

@@ -165,6 +165,10 @@ func (e *Env) bulkSeed(ctx context.Context, p platform.Target, plan bulk.Plan, p
 	e.logf("  wrote %d tenants, %d users: %d events, %d messages in %s (%.0f users/s, %.0f messages/s)",
 		len(res.Tenants), res.Users, res.Events, res.Messages, res.Elapsed.Round(time.Second),
 		float64(res.Users)/res.Elapsed.Seconds(), float64(res.Messages)/res.Elapsed.Seconds())
+	// A large data set takes longer to write than an access token lives.
+	if root, err = p.LoginAdmin(ctx); err != nil {
+		return bulk.Result{}, 0, err
+	}
 	if err := p.WaitProjected(ctx, root.AccessToken, seedProjectionWait); err != nil {
 		return bulk.Result{}, 0, err
 	}
