@@ -282,6 +282,9 @@ func newDefault() *Registry {
 		Define[WebhookResumed](TypeWebhookResumed, AggregateWebhook),
 		Define[WebhookDeleted](TypeWebhookDeleted, AggregateWebhook),
 		Define[WebhookReplayRequested](TypeWebhookReplayed, AggregateWebhook),
+
+		Define[UserProfileUpdated](TypeUserProfileUpdated, AggregateUser),
+		Define[UserEmailVerified](TypeUserEmailVerified, AggregateUser),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package
