@@ -5,6 +5,11 @@
 // id, ordered reads for projectors and auditors, and opaque consistency
 // tokens.
 //
+// The atomic batches of concurrent Appends to one stream are merged into
+// one (group commit, WithGroupCommit; ADR 0016), each keeping its own
+// expectations and ids; a merged batch that fails is followed by each
+// Append's own batch, so every guarantee below holds per Append.
+//
 // Callers never see nats.go errors to decide on: a lost race is
 // ErrConcurrency, a held uniqueness claim is ErrClaimTaken, an append whose
 // outcome could not be learned is ErrAmbiguous.
