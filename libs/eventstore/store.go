@@ -18,6 +18,7 @@ type Store struct {
 	pageSize       int
 	groupMessages  int
 	group          *grouper // nil: every atomic batch is sent alone
+	leaders        leaderRoutes
 }
 
 // Option configures a Store.
