@@ -67,7 +67,10 @@ func WithRetryBackoff(d time.Duration) Option {
 // Append sends its own batch. Merging keeps every guarantee of Append
 // (each call's expectations and ids travel with its messages, and a merged
 // batch that fails is followed by each call's own batch) and lets one
-// staging on the server serve many commands (ADR 0016).
+// staging on the server serve many commands (ADR 0016). Keep it within the
+// server's max_batch_size (1,000 by default): a merged batch the server
+// refuses as too large is followed by each Append's own batch, which
+// works but saves nothing.
 func WithGroupCommit(maxMessages int) Option {
 	return func(s *Store) error {
 		if maxMessages < 0 || maxMessages > 1000 {
