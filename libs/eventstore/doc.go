@@ -5,6 +5,11 @@
 // id, ordered reads for projectors and auditors, and opaque consistency
 // tokens.
 //
+// The atomic batches of concurrent Appends to one stream are merged into
+// one (group commit, WithGroupCommit; ADR 0016), each keeping its own
+// expectations and ids; a merged batch that fails is followed by each
+// Append's own batch, so every guarantee below holds per Append.
+//
 // Callers never see nats.go errors to decide on: a lost race is
 // ErrConcurrency, a held uniqueness claim is ErrClaimTaken, an append whose
 // outcome could not be learned is ErrAmbiguous.
@@ -31,6 +36,10 @@
 //     aggregate back and looking for the event ids.
 //   - The messages of an atomic batch get consecutive stream sequences, the
 //     last one being the sequence in the batch acknowledgement.
+//   - A direct get is answered, headers Nats-Stream naming the answering
+//     stream, by whichever server holds the stream (or a mirror serving
+//     direct gets); on a stream of one replica that is the leader alone,
+//     so leader reads take it there (leader.go).
 //   - A batched direct get ({"seq", "next_by_subj", "batch"}) answers with at
 //     most batch messages, each with a Nats-Num-Pending header, then an
 //     end-of-batch message (status 204, no body) whose Nats-Num-Pending

@@ -433,10 +433,18 @@ func (s *Store) readUntil(ctx context.Context, first *directBatch, stream, subje
 
 // leaderLast returns the last message stored on a literal subject as the
 // stream leader knows it, nil if there is none. Unlike a direct get, which
-// any replica answers, it always sees every acknowledged write.
+// any replica answers, it always sees every acknowledged write. On a
+// stream whose leader alone answers direct gets, it takes one (leader.go).
 func (s *Store) leaderLast(ctx context.Context, stream, subject string) (*jetstream.RawStreamMsg, error) {
 	ctx, cancel := s.requestContext(ctx)
 	defer cancel()
+	if s.directIsLeader(ctx, stream) {
+		raw, err := s.directLast(ctx, stream, subject)
+		if !errors.Is(err, errForeignAnswer) {
+			return raw, err
+		}
+		s.notLeader(stream)
+	}
 	req, err := json.Marshal(struct {
 		LastFor string `json:"last_by_subj"`
 	}{subject})

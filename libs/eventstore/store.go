@@ -16,6 +16,9 @@ type Store struct {
 	attempts       int
 	backoff        time.Duration
 	pageSize       int
+	groupMessages  int
+	group          *grouper // nil: every atomic batch is sent alone
+	leaders        leaderRoutes
 }
 
 // Option configures a Store.
@@ -58,6 +61,26 @@ func WithRetryBackoff(d time.Duration) Option {
 	}
 }
 
+// WithGroupCommit sets how many messages, at most, one atomic batch
+// carries when Append merges the atomic batches of concurrent calls to one
+// stream into one (default 256); 0 turns the merging off, so that every
+// Append sends its own batch. Merging keeps every guarantee of Append
+// (each call's expectations and ids travel with its messages, and a merged
+// batch that fails is followed by each call's own batch) and lets one
+// staging on the server serve many commands (ADR 0016). Keep it within the
+// server's max_batch_size (1,000 by default): a merged batch the server
+// refuses as too large is followed by each Append's own batch, which
+// works but saves nothing.
+func WithGroupCommit(maxMessages int) Option {
+	return func(s *Store) error {
+		if maxMessages < 0 || maxMessages > 1000 {
+			return fmt.Errorf("group commit messages must be between 0 and 1000 (the server's batch limit), got %d", maxMessages)
+		}
+		s.groupMessages = maxMessages
+		return nil
+	}
+}
+
 // New returns a Store on js. The streams must exist (EnsureStreams).
 func New(js jetstream.JetStream, opts ...Option) (*Store, error) {
 	if js == nil {
@@ -69,11 +92,15 @@ func New(js jetstream.JetStream, opts ...Option) (*Store, error) {
 		attempts:       4,
 		backoff:        50 * time.Millisecond,
 		pageSize:       256,
+		groupMessages:  defaultGroupMessages,
 	}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
 			return nil, fmt.Errorf("eventstore: %w", err)
 		}
+	}
+	if s.groupMessages > 0 {
+		s.group = newGrouper(s, s.groupMessages)
 	}
 	return s, nil
 }

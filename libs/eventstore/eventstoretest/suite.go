@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ActivityStream", testActivity},
 		{"InvalidArguments", testInvalid},
 		{"FreshClaims", testFreshClaims},
+		{"ConcurrentRegistrations", testConcurrentRegistrations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1065,3 +1066,130 @@ func testFreshClaims(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 		t.Fatalf("fresh release: got %v, want ErrInvalidArgument", err)
 	}
 }
+
+// testConcurrentRegistrations registers many users at once, as concurrent
+// registrations do (each a username's claim and the user's events in one
+// Append): several callers per username, and many usernames with one
+// caller each, some with two events. A store may merge concurrent batches
+// into one (group commit); whatever it merges, each name has exactly one
+// winner, every loser is told ErrClaimTaken or ErrConcurrency, each
+// winner's result names the sequences its events hold, and nothing of a
+// loser is stored: no event, no claim message.
+func testConcurrentRegistrations(t *testing.T, s *eventstore.Store, js jetstream.JetStream) {
+	ctx := context.Background()
+	tenant := newTenant(t)
+	const (
+		shared     = 6 // usernames several callers want
+		contenders = 4 // callers per shared username
+		solo       = 24
+	)
+	type attempt struct {
+		name, user string
+		writes     []eventstore.Write
+		res        eventstore.Result
+		err        error
+	}
+	var attempts []*attempt
+	add := func(name string, roles int) {
+		user := events.NewID()
+		evs := []events.Envelope{mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: name, UsernameKey: name})}
+		for r := range roles {
+			evs = append(evs, mustEvent(t, tenant, events.AggregateUser, user, events.UserRoleAssigned{Role: fmt.Sprintf("role-%d", r)}))
+		}
+		attempts = append(attempts, &attempt{name: name, user: user, writes: []eventstore.Write{
+			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: name, Owner: user},
+			eventstore.Events{Events: evs},
+		}})
+	}
+	for i := range shared {
+		for c := range contenders {
+			add(fmt.Sprintf("shared-%d", i), c%2)
+		}
+	}
+	for i := range solo {
+		add(fmt.Sprintf("solo-%d", i), i%2)
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, a := range attempts {
+		wg.Go(func() {
+			<-start
+			a.res, a.err = s.Append(ctx, a.writes...)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	winners := map[string]*attempt{}
+	stored := 0
+	for _, a := range attempts {
+		switch {
+		case a.err == nil:
+			if w := winners[a.name]; w != nil {
+				t.Fatalf("username %s won twice: by %s and %s", a.name, w.user, a.user)
+			}
+			winners[a.name] = a
+			stored += len(a.res.Events)
+		case errors.Is(a.err, eventstore.ErrClaimTaken), errors.Is(a.err, eventstore.ErrConcurrency):
+		default:
+			t.Errorf("loser for %s got %v, want ErrClaimTaken or ErrConcurrency", a.name, a.err)
+		}
+	}
+	if len(winners) != shared+solo {
+		t.Fatalf("%d usernames won, want %d (each exactly once)", len(winners), shared+solo)
+	}
+	for name, w := range winners {
+		st, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, name)
+		if err != nil || !st.Held || st.Owner != w.user {
+			t.Errorf("claim of %s: %+v %v, want held by %s", name, st, err, w.user)
+		}
+		h := mustLoad(t, s, tenant, events.AggregateUser, w.user)
+		if len(h.Events) != len(w.res.Events) || h.Position != w.res.Positions[0] || h.Position.Sequence != w.res.Sequence {
+			t.Errorf("winner of %s: stored %d events at %+v, result said %d at %+v (sequence %d)",
+				name, len(h.Events), h.Position, len(w.res.Events), w.res.Positions[0], w.res.Sequence)
+		}
+		if err := verifyChain(h); err != nil {
+			t.Errorf("winner of %s: %v", name, err)
+		}
+	}
+	// The tenant holds the winners' events and nothing else.
+	got := readAll(t, s, eventstore.ReadOptions{Filters: []string{events.SubjectPrefixEvents + "." + tenant + ".>"}}, stored)
+	for _, st := range got {
+		if w := winners[registeredName(st.Envelope)]; st.Envelope.Type == events.TypeUserRegistered && (w == nil || w.user != st.Envelope.AggregateID) {
+			t.Errorf("a loser's user.registered is stored: %s", st.Envelope.AggregateID)
+		}
+	}
+	if len(got) != stored {
+		t.Errorf("tenant holds %d events, winners appended %d", len(got), stored)
+	}
+	// One claim message per username: no loser's claim was stored.
+	str, err := js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := str.Info(ctx, jetstream.WithSubjectFilter(events.SubjectPrefixClaims+"."+tenant+".>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.State.Subjects) != shared+solo {
+		t.Errorf("%d claim subjects, want %d", len(info.State.Subjects), shared+solo)
+	}
+	for subject, n := range info.State.Subjects {
+		if n != 1 {
+			t.Errorf("claim subject %s holds %d messages, want 1", subject, n)
+		}
+	}
+}
+
+// registeredName is the username key of a user.registered, "" for
+// another event.
+func registeredName(e events.Envelope) string {
+	if d, err := events.Decode(e); err == nil {
+		if r, ok := d.(events.UserRegistered); ok {
+			return r.UsernameKey
+		}
+	}
+	return ""
+}
+
+func verifyChain(h eventstore.History) error { return events.VerifyChain(h.Envelopes()) }

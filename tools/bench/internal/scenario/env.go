@@ -208,7 +208,8 @@ type Scenario struct {
 // scenarios on their own platforms first, then everything that shares the
 // cheap-hash platform, the seeded data set of the checks last but the
 // replay of everything written, topped up to ReplayEvents; the memory scenario runs alone at the end,
-// on a platform of its own, so that nothing else is resident.
+// on a platform of its own, so that nothing else is resident, and the
+// registrations after it on two more, which start on an empty log.
 func All() []Scenario {
 	return []Scenario{
 		{"login", "password login at bcrypt cost 10 and 12", []Setup{{Cost: 10}, {Cost: 12}}, runLogin},
@@ -226,6 +227,7 @@ func All() []Scenario {
 		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
 		{"memory-processes", "resident size of each service and of the NATS server as separate processes, with many tenants and users", nil, runMemoryProcesses},
+		{"register", "single registrations through the command API, 16 clients, at bcrypt cost 4 and 10, on platforms of their own", []Setup{register4, register10}, runRegister},
 	}
 }
 
