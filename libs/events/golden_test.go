@@ -420,6 +420,19 @@ func writeMissingGoldens(t *testing.T) {
 			}},
 			{events.TypeUserMFARemoved, tenantAdmin, events.UserMFARemoved{Factor: events.FactorTOTP, Reset: true}},
 		}},
+		// A password reset link: mailed, then used once. The aggregate id
+		// is fixed, as the authorization code's.
+		{events.AggregateEmailLink, hashHex("email link token 1"), []step{
+			{events.TypeEmailLinkIssued, events.System, func(at time.Time) any {
+				return events.EmailLinkIssued{
+					Purpose: events.LinkResetPassword, UserID: userID, Email: "alice@acme.example", UserVersion: 3,
+					// 32 token bytes and the 16-byte GCM tag.
+					Token:     events.Sealed{KID: "kek-2025-03", Nonce: fake("email link token 1 nonce", 12), Ciphertext: fake("email link token 1", 48)},
+					ExpiresAt: at.Add(30 * time.Minute),
+				}
+			}},
+			{events.TypeEmailLinkUsed, events.System, events.EmailLinkUsed{Client: "203.0.113.7"}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

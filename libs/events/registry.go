@@ -282,6 +282,9 @@ func newDefault() *Registry {
 		Define[WebhookResumed](TypeWebhookResumed, AggregateWebhook),
 		Define[WebhookDeleted](TypeWebhookDeleted, AggregateWebhook),
 		Define[WebhookReplayRequested](TypeWebhookReplayed, AggregateWebhook),
+
+		Define[EmailLinkIssued](TypeEmailLinkIssued, AggregateEmailLink),
+		Define[EmailLinkUsed](TypeEmailLinkUsed, AggregateEmailLink),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

@@ -114,6 +114,15 @@ func (WebhookResumed) isWebhookEvent()         {}
 func (WebhookDeleted) isWebhookEvent()         {}
 func (WebhookReplayRequested) isWebhookEvent() {}
 
+// EmailLinkEvent is the payload of an event of the e-mailed link
+// aggregate.
+//
+//sumtype:decl
+type EmailLinkEvent interface{ isEmailLinkEvent() }
+
+func (EmailLinkIssued) isEmailLinkEvent() {}
+func (EmailLinkUsed) isEmailLinkEvent()   {}
+
 // AccountEvent is the payload of an event of stream AUTH_EVENTS: what the
 // projections of account state apply.
 //

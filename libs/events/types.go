@@ -68,6 +68,9 @@ const (
 	TypeWebhookResumed       = "webhook.resumed"
 	TypeWebhookDeleted       = "webhook.deleted"
 	TypeWebhookReplayed      = "webhook.replay_requested"
+
+	TypeEmailLinkIssued = "email_link.issued"
+	TypeEmailLinkUsed   = "email_link.used"
 )
 
 // TenantCreated starts a tenant. Its id is the slug.
@@ -652,4 +655,38 @@ type WebhookDeleted struct{}
 type WebhookReplayRequested struct {
 	FromSequence uint64    `json:"from_sequence,omitempty"`
 	FromTime     time.Time `json:"from_time,omitzero"`
+}
+
+// The purposes of an e-mailed link (EmailLinkIssued.Purpose).
+const (
+	// LinkVerifyEmail confirms that the user receives mail at the address.
+	LinkVerifyEmail = "verify_email"
+	// LinkResetPassword lets a user who forgot their password set a new one.
+	LinkResetPassword = "reset_password"
+	// LinkInvitation lets an invited user set their first password.
+	LinkInvitation = "invitation"
+)
+
+// EmailLinkIssued records a single-use link mailed to a user. The
+// aggregate id is the hex SHA-256 of the link's token (32 random bytes);
+// the token travels only sealed (Token, under the key-encryption key,
+// bound by EmailLinkAAD to the tenant and the aggregate id), for the
+// mailer, which alone opens it to write the mail. The link is good once,
+// before ExpiresAt, for Purpose only, and only while the user's password
+// (for a verification, the address) has not changed since UserVersion,
+// the version of the user aggregate it was issued against.
+type EmailLinkIssued struct {
+	Purpose     string    `json:"purpose"`
+	UserID      string    `json:"user_id"`
+	Email       string    `json:"email"`
+	UserVersion uint64    `json:"user_version"`
+	Token       Sealed    `json:"token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// EmailLinkUsed records the one use of a link, appended with optimistic
+// concurrency on the link's subject so that of two uses at any replicas
+// exactly one passes. Client is the client address, for auditors.
+type EmailLinkUsed struct {
+	Client string `json:"client,omitempty"`
 }
