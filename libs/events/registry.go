@@ -283,6 +283,9 @@ func newDefault() *Registry {
 		Define[WebhookDeleted](TypeWebhookDeleted, AggregateWebhook),
 		Define[WebhookReplayRequested](TypeWebhookReplayed, AggregateWebhook),
 
+		Define[UserProfileUpdated](TypeUserProfileUpdated, AggregateUser),
+		Define[UserEmailVerified](TypeUserEmailVerified, AggregateUser),
+
 		Define[EmailLinkIssued](TypeEmailLinkIssued, AggregateEmailLink),
 		Define[EmailLinkUsed](TypeEmailLinkUsed, AggregateEmailLink),
 	} {

@@ -34,6 +34,8 @@ func (UserMFAEnrolmentStarted) isUserEvent() {}
 func (UserMFAEnrolled) isUserEvent()         {}
 func (UserMFARemoved) isUserEvent()          {}
 func (UserPasswordRehashed) isUserEvent()    {}
+func (UserProfileUpdated) isUserEvent()      {}
+func (UserEmailVerified) isUserEvent()       {}
 
 // RoleEvent is the payload of an event of the role aggregate.
 //
@@ -163,3 +165,5 @@ func (UserPasswordRehashed) isAccountEvent()    {}
 func (UserMFAEnrolmentStarted) isAccountEvent() {}
 func (UserMFAEnrolled) isAccountEvent()         {}
 func (UserMFARemoved) isAccountEvent()          {}
+func (UserProfileUpdated) isAccountEvent()      {}
+func (UserEmailVerified) isAccountEvent()       {}
