@@ -731,10 +731,11 @@ const (
 )
 
 // EmailLinkIssued records a single-use link mailed to a user. The
-// aggregate id is the hex SHA-256 of the link's token (32 random bytes);
-// the token travels only sealed (Token, under the key-encryption key,
-// bound by EmailLinkAAD to the tenant and the aggregate id), for the
-// mailer, which alone opens it to write the mail. The link is good once,
+// aggregate id is the hex SHA-256 of the link's token (32 random bytes in
+// unpadded base64url, as the link carries it); the token travels only
+// sealed (Token: its 32 bytes under the key-encryption key, bound by
+// EmailLinkAAD to the tenant and the aggregate id), for the mailer, which
+// alone opens it to write the mail. The link is good once,
 // before ExpiresAt, for Purpose only, and only while the user's password
 // (for a verification, the address) has not changed since UserVersion,
 // the version of the user aggregate it was issued against.

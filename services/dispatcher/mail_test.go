@@ -111,7 +111,8 @@ func (e *mailEnv) mustIssue(t *testing.T, tenant, purpose, email string, ttl tim
 	t.Helper()
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
-	sum := sha256.Sum256(raw)
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(token))
 	id := hex.EncodeToString(sum[:])
 	sealed, err := e.kek.Seal(raw, events.EmailLinkAAD(tenant, id))
 	if err != nil {
@@ -127,7 +128,7 @@ func (e *mailEnv) mustIssue(t *testing.T, tenant, purpose, email string, ttl tim
 	if _, err := e.store.Append(context.Background(), eventstore.Events{Events: []events.Envelope{env}}); err != nil {
 		t.Fatal(err)
 	}
-	return issued{token: base64.RawURLEncoding.EncodeToString(raw), env: env}
+	return issued{token: token, env: env}
 }
 
 // waitRow waits for the sent_mails row of an event to have status want.

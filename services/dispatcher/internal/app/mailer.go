@@ -292,19 +292,20 @@ func (m *Mailer) ack(ctx context.Context, msg natsjs.Msg) {
 	}
 }
 
-// openToken opens a link's sealed token (32 random bytes) and checks it
-// against the link's id, its SHA-256; it returns the token as the link
-// carries it, base64url without padding.
+// openToken opens a link's sealed token (32 random bytes) and returns it
+// as the link carries it, base64url without padding, after checking it
+// against the link's id, the SHA-256 of that text.
 func (m *Mailer) openToken(env events.Envelope, e events.EmailLinkIssued) (string, error) {
 	raw, err := m.deps.KEK.Open(e.Token, events.EmailLinkAAD(env.Tenant, env.AggregateID))
 	if err != nil {
 		return "", fmt.Errorf("the link's token does not open: %w", err)
 	}
-	sum := sha256.Sum256(raw)
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(token))
 	if hex.EncodeToString(sum[:]) != env.AggregateID {
 		return "", errors.New("the link's token does not match its id")
 	}
-	return base64.RawURLEncoding.EncodeToString(raw), nil
+	return token, nil
 }
 
 // decodeLink parses an email_link.issued event.
