@@ -323,6 +323,8 @@ var queryValues = map[string]string{
 	"size":  "1",
 	"from":  "1",
 	"to":    "1",
+	// A mailed link's token: well formed, B's links know none of them.
+	"token": "c3dlZXAtbGluay10b2tlbi1vZi1hbm90aGVyLXRlbmE",
 }
 
 // buildRequests makes the requests of op against tenant B for caller: one
@@ -540,6 +542,8 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			continue // one of the two: the sequence
 		case "code":
 			obj[name] = "123456"
+		case "login":
+			obj[name] = caller.username
 		case "policy":
 			obj[name] = "required"
 		default:

@@ -1,0 +1,253 @@
+package authstream_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authstream/authstream/services/authstream"
+	"github.com/authstream/authstream/services/authstream/authstreamtest"
+	"github.com/authstream/authstream/services/dispatcher/smtptest"
+)
+
+// mailPlatform starts a platform that mails through srv.
+func mailPlatform(t *testing.T, srv *smtptest.Server, secrets ...string) *authstreamtest.Platform {
+	t.Helper()
+	return authstreamtest.Start(t, authstreamtest.WithAdmin(rootName, rootPassword),
+		authstreamtest.WithEnv(map[string]string{
+			"AUTH_SMTP_URL":            srv.URL(),
+			"AUTH_MAIL_FROM":           "Acme <no-reply@acme.example>",
+			"AUTH_WEBHOOK_RETRY_FIRST": "20ms",
+			"AUTH_WEBHOOK_RETRY_MAX":   "200ms",
+		}),
+		authstreamtest.WithConfig(func(c *authstream.Config) { c.Dispatcher.SMTPTLS = srv.ClientTLS }),
+		authstreamtest.WithSecrets(append([]string{rootPassword, smtptest.Password}, secrets...)...))
+}
+
+// browser is a person's browser on the hosted pages: it keeps cookies.
+type browser struct {
+	t    *testing.T
+	base string // the query service
+	http *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// hostedPage is a hosted page as a browser got it.
+type hostedPage struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// hidden returns the value of a page's hidden input name.
+func (p hostedPage) hidden(name string) string {
+	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(p.body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func (b *browser) get(target string) hostedPage {
+	b.t.Helper()
+	res, err := b.http.Get(b.abs(target))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.read(res)
+}
+
+func (b *browser) post(target string, form url.Values) hostedPage {
+	b.t.Helper()
+	res, err := b.http.PostForm(b.abs(target), form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.read(res)
+}
+
+func (b *browser) abs(target string) string {
+	if strings.HasPrefix(target, "http") {
+		return target
+	}
+	return b.base + target
+}
+
+func (b *browser) read(res *http.Response) hostedPage {
+	b.t.Helper()
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return hostedPage{status: res.StatusCode, header: res.Header, body: string(body)}
+}
+
+// forgot asks for a reset link of login on tenant's page.
+func (b *browser) forgot(tenant, login string) hostedPage {
+	b.t.Helper()
+	form := b.get("/t/" + tenant + "/password/forgot")
+	if form.status != http.StatusOK || form.hidden("csrf") == "" {
+		b.t.Fatalf("forgot page: %d\n%s", form.status, form.body)
+	}
+	return b.post("/t/"+tenant+"/password/forgot", url.Values{"csrf": {form.hidden("csrf")}, "login": {login}})
+}
+
+// linkPath returns the path and query of a mailed link, to follow on the
+// query service (the public URL of a test platform is not where it
+// listens).
+func linkPath(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil || u.Query().Get("token") == "" {
+		t.Fatalf("mailed link %q has no token", link)
+	}
+	return u.RequestURI()
+}
+
+func TestMail_ForgotPasswordEndToEnd(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	p := mailPlatform(t, srv)
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: "ada", Password: acmePassword})
+	p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "other", Admin: "olga", Password: acmePassword})
+	const alice = "alice@acme.example"
+	created := p.DoCommand(t, http.MethodPost, "/t/acme/users", acme.Admin.AccessToken,
+		map[string]any{"username": alice, "password": userPassword}, http.StatusCreated)
+	aliceID := created.Str("id")
+	p.Login(t, "acme", alice, userPassword, created.Token())
+
+	b := newBrowser(t, p.Query)
+	known := b.forgot("acme", alice)
+	unknown := b.forgot("acme", "nobody@acme.example")
+	if known.status != http.StatusOK || unknown.status != http.StatusOK || known.body != unknown.body {
+		t.Fatalf("forgot answers differ for a known (%d) and an unknown (%d) address:\n%s\n---\n%s", known.status, unknown.status, known.body, unknown.body)
+	}
+
+	m := srv.WaitFor(t, alice, 30*time.Second)
+	if !m.TLS || !m.Authenticated || m.From != "no-reply@acme.example" || !strings.Contains(m.Subject, "password") {
+		t.Fatalf("reset mail: TLS %v, auth %v, from %q, subject %q", m.TLS, m.Authenticated, m.From, m.Subject)
+	}
+	link := linkPath(t, m.Link())
+	if !strings.HasPrefix(link, "/t/acme/password/reset?token=") {
+		t.Fatalf("reset link %q", link)
+	}
+	token := mustQuery(t, link, "token")
+
+	// Another tenant does not know the link.
+	if pg := b.get(strings.Replace(link, "/t/acme/", "/t/other/", 1)); pg.status != http.StatusNotFound {
+		t.Fatalf("the link at another tenant: %d, want 404", pg.status)
+	}
+	form := b.get(link)
+	if form.status != http.StatusOK || form.hidden("token") != token || form.header.Get("Referrer-Policy") != "no-referrer" ||
+		!strings.Contains(form.header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("reset page: %d %v\n%s", form.status, form.header, form.body)
+	}
+	// A password the policy refuses shows the form again, the link unspent.
+	short := b.post("/t/acme/password/reset", url.Values{"csrf": {form.hidden("csrf")}, "token": {token}, "password": {"short"}})
+	if short.status != http.StatusBadRequest || short.hidden("token") != token {
+		t.Fatalf("a short password: %d\n%s", short.status, short.body)
+	}
+	// A forged form (no CSRF token) changes nothing.
+	if pg := b.post("/t/acme/password/reset", url.Values{"token": {token}, "password": {"forged password 123"}}); pg.status != http.StatusBadRequest {
+		t.Fatalf("a form without its CSRF token: %d", pg.status)
+	}
+	const newPassword = "brand new password 42"
+	done := b.post("/t/acme/password/reset", url.Values{"csrf": {form.hidden("csrf")}, "token": {token}, "password": {newPassword}})
+	if done.status != http.StatusOK || !strings.Contains(done.body, "Your password is changed") {
+		t.Fatalf("reset: %d\n%s", done.status, done.body)
+	}
+	waitLogin(t, p, "acme", alice, newPassword)
+	if _, res, err := p.PasswordGrant("acme", alice, userPassword, ""); err == nil || res.Status != http.StatusBadRequest {
+		t.Fatalf("the old password still works: %d %v", res.Status, err)
+	}
+
+	// The link works once.
+	if pg := b.post("/t/acme/password/reset", url.Values{"csrf": {form.hidden("csrf")}, "token": {token}, "password": {"yet another password"}}); pg.status != http.StatusGone {
+		t.Fatalf("the link used again: %d, want 410", pg.status)
+	}
+	if pg := b.get(link); pg.status != http.StatusGone {
+		t.Fatalf("the used link opened again: %d, want 410", pg.status)
+	}
+
+	// A later password change voids a link issued before it.
+	b.forgot("acme", alice)
+	second := waitMail(t, srv, alice, 2)
+	p.DoCommand(t, http.MethodPut, "/t/acme/users/"+aliceID+"/password", acme.Admin.AccessToken,
+		map[string]any{"password": "admin set password 77"}, http.StatusNoContent)
+	if pg := b.get(linkPath(t, second.Link())); pg.status != http.StatusConflict {
+		t.Fatalf("a link issued before a password change: %d, want 409\n%s", pg.status, pg.body)
+	}
+	// A malformed token is no link.
+	if pg := b.get("/t/acme/password/reset?token=abc"); pg.status != http.StatusNotFound {
+		t.Fatalf("a malformed token: %d, want 404", pg.status)
+	}
+	if n := len(srv.Messages()); n != 2 {
+		t.Fatalf("%d mails sent, want 2 (the unknown address gets none)", n)
+	}
+	if logs := p.Logs(); strings.Contains(logs, token) {
+		t.Fatal("a link's token appears in the logs")
+	}
+}
+
+// waitMail waits for the n-th mail to addr.
+func waitMail(t *testing.T, srv *smtptest.Server, addr string, n int) smtptest.Message {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var to []smtptest.Message
+		for _, m := range srv.Messages() {
+			if len(m.To) == 1 && m.To[0] == addr {
+				to = append(to, m)
+			}
+		}
+		if len(to) >= n {
+			return to[n-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d mails to %s, want %d", len(to), addr, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLogin waits until username signs in with password: the password
+// change reaches the read model a moment after the page answered.
+func waitLogin(t *testing.T, p *authstreamtest.Platform, tenant, username, password string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, res, err := p.PasswordGrant(tenant, username, password, "")
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s cannot sign in with the new password: %d %s", username, res.Status, res.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mustQuery(t *testing.T, target, key string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get(key)
+}
