@@ -14,6 +14,9 @@
 //     It needs a NATS connection with a subscriber's credentials
 //     (docs/events.md): authstream's servers, the all-in-one's included,
 //     refuse anonymous clients.
+//   - Profile folds a user's profile (e-mail address and whether it is
+//     verified, name, locale, the tenant's attributes) from the user's
+//     events, for a subscriber that mirrors users.
 //
 // The package depends on the wire contract (libs/events), golang-jwt, chi
 // and nats.go only. The contract itself is described in docs/events.md.

@@ -191,7 +191,8 @@ func TestRun_EndToEnd(t *testing.T) {
 			Username string `json:"username"`
 			Version  int    `json:"version"`
 		}
-		c.mustJSON(t, &created, userPassword+"\n", "users", "create", "alice", "--role", "viewer", "--password-stdin")
+		c.mustJSON(t, &created, userPassword+"\n", "users", "create", "alice", "--role", "viewer", "--password-stdin",
+			"--email", "Alice@ACME.example", "--name", "Alice Martin", "--locale", "fr-ca")
 		if created.ID == "" || created.Username != "alice" {
 			t.Fatalf("users create: %+v", created)
 		}
@@ -204,6 +205,8 @@ func TestRun_EndToEnd(t *testing.T) {
 			Username string   `json:"username"`
 			Status   string   `json:"status"`
 			Roles    []string `json:"roles"`
+			Email    string   `json:"email"`
+			Name     string   `json:"name"`
 		}
 		var users []user
 		c.mustJSON(t, &users, "", "users", "list")
@@ -220,16 +223,28 @@ func TestRun_EndToEnd(t *testing.T) {
 		c.must(t, "", "users", "disable", aliceID, "--reason", "left")
 		var shown struct {
 			user
-			Version   int       `json:"version"`
-			CreatedAt time.Time `json:"created_at"`
-			UpdatedAt time.Time `json:"updated_at"`
+			Version       int       `json:"version"`
+			CreatedAt     time.Time `json:"created_at"`
+			UpdatedAt     time.Time `json:"updated_at"`
+			EmailVerified bool      `json:"email_verified"`
+			Locale        string    `json:"locale"`
 		}
 		c.mustJSON(t, &shown, "", "users", "show", aliceID)
 		if shown.Username != "alice" || shown.Status != "disabled" || shown.Version < 2 {
 			t.Errorf("users show after disable: %+v", shown)
 		}
-		if out := c.must(t, "", "users", "show", aliceID); !strings.Contains(out, "status:") || !strings.Contains(out, "disabled") {
+		if out := c.must(t, "", "users", "show", aliceID); !strings.Contains(out, "status:") || !strings.Contains(out, "disabled") ||
+			!strings.Contains(out, "Alice@acme.example (not verified)") || !strings.Contains(out, "fr-CA") {
 			t.Errorf("users show:\n%s", out)
+		}
+		if out := c.must(t, "", "users", "update", aliceID, "--name", "Alice M.", "--clear", "locale"); !strings.Contains(out, "updated") {
+			t.Errorf("users update: %q", out)
+		}
+		c.mustFail(t, 1, "authctl: 400 e-mail address must be a bare address", "", "users", "update", aliceID, "--email", "not-an-address")
+		shown.Locale = "" // the answer has none: decoding keeps what was there
+		c.mustJSON(t, &shown, "", "users", "show", aliceID)
+		if shown.Name != "Alice M." || shown.Locale != "" || shown.Email != "Alice@acme.example" || shown.EmailVerified {
+			t.Errorf("users show after update: %+v", shown)
 		}
 		c.must(t, "", "users", "enable", aliceID)
 

@@ -31,6 +31,8 @@ const (
 	userB            = "bert-beta"
 	// gamma is the tenant a refused POST /tenants would have created.
 	gamma = "gamma"
+	// B's user's profile, which no answer to A may show.
+	emailB, nameB = "bert@beta.example", "Bert Betamax"
 )
 
 // sweepCaller is who calls B's operations: a token and the credentials
@@ -80,7 +82,8 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	}
 	cmd(a.Admin.AccessToken, http.MethodPut, "/t/acme/roles/acme-billing", map[string]any{"permissions": []string{"invoices:*"}}, http.StatusOK)
 	cmd(b.Admin.AccessToken, http.MethodPut, "/t/beta/roles/"+roleB, map[string]any{"permissions": []string{"users:read"}, "description": "beta's auditors"}, http.StatusOK)
-	bert := cmd(b.Admin.AccessToken, http.MethodPost, "/t/beta/users", map[string]any{"username": userB, "password": beaPassword, "roles": []string{roleB}}, http.StatusCreated)
+	bert := cmd(b.Admin.AccessToken, http.MethodPost, "/t/beta/users", map[string]any{"username": userB, "password": beaPassword, "roles": []string{roleB},
+		"email": emailB, "name": nameB}, http.StatusCreated)
 	bertID := bert.Str("id")
 	client := cmd(b.Admin.AccessToken, http.MethodPost, "/t/beta/clients", map[string]any{
 		"name": "beta's service", "type": "confidential", "grant_types": []string{"client_credentials"}, "scopes": []string{"openid"},
@@ -94,7 +97,7 @@ func TestCrossTenant_EveryOperation(t *testing.T) {
 	before := p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/beta/users", Bearer: b.Admin.AccessToken, Consistency: ct}, http.StatusOK)
 	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: a.Admin.AccessToken}, http.StatusOK)
 
-	bData := []string{b.AdminID, bertID, userB, adminB, roleB, clientB, webhookB, "hooks.beta.example", hookB.Str("secret")}
+	bData := []string{b.AdminID, bertID, userB, adminB, roleB, clientB, webhookB, "hooks.beta.example", hookB.Str("secret"), emailB, nameB}
 	subjects := []struct{ stream, subject string }{
 		{events.StreamEvents, "auth.evt." + tenantB + ".>"},
 		{events.StreamEvents, "auth.uniq." + tenantB + ".>"},
@@ -546,6 +549,12 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = caller.username
 		case "policy":
 			obj[name] = "required"
+		case "email":
+			obj[name] = "sweep@sweep.example"
+		case "locale":
+			obj[name] = "en"
+		case "self_editable_attributes":
+			obj[name] = []string{"nickname"}
 		default:
 			if prop.Type != nil && prop.Type.Includes(openapi3.TypeObject) {
 				nested, err := fillObject(prop, caller, userID)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -12,12 +13,13 @@ import (
 
 var userCommands = []*command{
 	{
-		name: "users create", synopsis: "[--tenant T] USERNAME [--role R ...] [--password-stdin]",
+		name: "users create", synopsis: "[--tenant T] USERNAME [--role R ...] [--email E] [--name N] [--locale L] [--password-stdin]",
 		summary: "register a user",
 		flags: func(fs *flag.FlagSet) {
 			tenantFlag(fs)
 			fs.Var(&stringList{}, "role", "a `role` to hold (repeatable)")
 			fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+			profileFlags(fs)
 		},
 		run: usersCreate,
 	},
@@ -69,6 +71,60 @@ var userCommands = []*command{
 		},
 		run: usersSetPassword,
 	},
+	{
+		name: "users update", synopsis: "[--tenant T] ID [--email E] [--name N] [--locale L] [--clear MEMBER ...]",
+		summary: "change a user's profile (an empty --email, --name or --locale is left as it is; --clear removes)",
+		flags: func(fs *flag.FlagSet) {
+			tenantFlag(fs)
+			profileFlags(fs)
+			fs.Var(&stringList{}, "clear", "a profile `member` to remove: email, name, locale or attributes (repeatable)")
+		},
+		run: usersUpdate,
+	},
+}
+
+// profileFlags registers the flags of a user's profile.
+func profileFlags(fs *flag.FlagSet) {
+	fs.String("email", "", "the user's e-mail `address`")
+	fs.String("name", "", "the user's full `name`")
+	fs.String("locale", "", "the user's preferred language, a BCP 47 `tag` (en, fr-CA)")
+}
+
+// setProfile adds the profile flags given to body.
+func setProfile(fs *flag.FlagSet, body map[string]any) {
+	for _, k := range []string{"email", "name", "locale"} {
+		if v := flagString(fs, k); v != "" {
+			body[k] = v
+		}
+	}
+}
+
+func usersUpdate(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) error {
+	if err := wantArgs(args, "ID"); err != nil {
+		return err
+	}
+	tenant, err := in.tenant(flagString(fs, "tenant"))
+	if err != nil {
+		return err
+	}
+	patch := map[string]any{}
+	setProfile(fs, patch)
+	for _, m := range []string(*fs.Lookup("clear").Value.(*stringList)) {
+		if _, set := patch[m]; set {
+			return usageErrorf("--clear %s and --%s together", m, m)
+		}
+		patch[m] = nil
+	}
+	if len(patch) == 0 {
+		return usageErrorf("nothing to change: give --email, --name, --locale or --clear")
+	}
+	if err := in.command(ctx, tenant, tenant, http.MethodPatch, pathf("/t/%s/users/%s", tenant, args[0]), patch, nil); err != nil {
+		return err
+	}
+	if !in.opts.json {
+		fmt.Fprintf(in.env.Out, "profile of user %s of tenant %s updated\n", args[0], tenant)
+	}
+	return nil
 }
 
 // tenantFlag registers --tenant.
@@ -85,6 +141,12 @@ type user struct {
 	Version   int64     `json:"version,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
+
+	Email         string          `json:"email,omitempty"`
+	EmailVerified *bool           `json:"email_verified,omitempty"`
+	Name          string          `json:"name,omitempty"`
+	Locale        string          `json:"locale,omitempty"`
+	Attributes    json.RawMessage `json:"attributes,omitempty"`
 }
 
 // userCreated is the answer of POST /t/{tenant}/users.
@@ -113,6 +175,7 @@ func usersCreate(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) 
 	}
 	var out userCreated
 	body := map[string]any{"username": username, "password": pw, "roles": roles}
+	setProfile(fs, body)
 	if err := in.command(ctx, tenant, tenant, http.MethodPost, pathf("/t/%s/users", tenant), body, &out); err != nil {
 		return err
 	}
@@ -191,7 +254,19 @@ func usersShow(ctx context.Context, in *inv, fs *flag.FlagSet, args []string) er
 	}
 	return fields(in.env.Out,
 		"id", u.ID, "username", u.Username, "tenant", tenant, "status", u.Status, "roles", list(u.Roles),
-		"version", strconv.FormatInt(u.Version, 10), "created", timeString(u.CreatedAt), "updated", timeString(u.UpdatedAt))
+		"version", strconv.FormatInt(u.Version, 10), "created", timeString(u.CreatedAt), "updated", timeString(u.UpdatedAt),
+		"email", emailString(u), "name", u.Name, "locale", u.Locale, "attributes", string(u.Attributes))
+}
+
+// emailString is a user's address and whether it is verified.
+func emailString(u user) string {
+	switch {
+	case u.Email == "":
+		return ""
+	case u.EmailVerified != nil && *u.EmailVerified:
+		return u.Email + " (verified)"
+	}
+	return u.Email + " (not verified)"
 }
 
 func timeString(t time.Time) string {

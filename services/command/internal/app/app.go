@@ -168,6 +168,9 @@ type Commands struct {
 	PauseWebhook          Handler[PauseWebhook]
 	ResumeWebhook         Handler[ResumeWebhook]
 	ReplayWebhook         Handler[ReplayWebhook]
+
+	UpdateProfile       Handler[UpdateProfile]
+	SetAttributesSchema Handler[SetAttributesSchema]
 }
 
 // App is the command service's application: its command handlers, the
@@ -342,6 +345,9 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			PauseWebhook:          decorate(m, "pause_webhook", Handler[PauseWebhook](pauseWebhookHandler{e})),
 			ResumeWebhook:         decorate(m, "resume_webhook", Handler[ResumeWebhook](resumeWebhookHandler{e})),
 			ReplayWebhook:         decorate(m, "replay_webhook", Handler[ReplayWebhook](replayWebhookHandler{e})),
+
+			UpdateProfile:       decorate(m, "update_profile", Handler[UpdateProfile](updateProfileHandler{e})),
+			SetAttributesSchema: decorate(m, "set_attributes_schema", Handler[SetAttributesSchema](setAttributesSchemaHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

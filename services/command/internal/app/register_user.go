@@ -21,6 +21,11 @@ type RegisterUser struct {
 	Username string
 	Password string
 	Roles    []string
+	// The profile, each member optional (domain.NewProfile).
+	Email      string
+	Name       string
+	Locale     string
+	Attributes []byte
 }
 
 type registerUserHandler struct{ e *engine }
@@ -56,7 +61,8 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 	userID := unitofwork.NewID(parts, "user")
 	var sealed events.Sealed
 	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
-		if _, err := u.activeTenant(ctx, cmd.Tenant); err != nil {
+		t, err := u.activeTenant(ctx, cmd.Tenant)
+		if err != nil {
 			return Result{}, err
 		}
 		usr, err := u.user(ctx, cmd.Tenant, userID)
@@ -78,6 +84,10 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 				return Result{}, err
 			}
 		}
+		profile, err := domain.NewProfile(cmd.Email, cmd.Name, cmd.Locale, cmd.Attributes, userProfilePolicy(t))
+		if err != nil {
+			return Result{}, err
+		}
 		if usr.Status() != domain.StatusAbsent {
 			// Register says so; checking first saves a bcrypt hash.
 			return Result{}, usr.Register(cmd.Username, key, events.Sealed{KID: "-"}, nil)
@@ -87,7 +97,7 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 				return Result{}, err
 			}
 		}
-		if err := usr.Register(cmd.Username, key, sealed, roles); err != nil {
+		if err := usr.RegisterWithProfile(cmd.Username, key, sealed, roles, profile); err != nil {
 			return Result{}, err
 		}
 		res, err := u.Commit(ctx, []domain.Aggregate{usr},

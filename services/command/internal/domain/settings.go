@@ -42,13 +42,19 @@ func (t *Tenant) ChangeSettings(patch []byte) error {
 	if _, ok := p.(map[string]any); !ok {
 		return detail(ErrInvalidSettings, "the settings patch must be a JSON object")
 	}
+	return t.changeSettingsFrom(settingsJSON(t.settings), p)
+}
+
+// changeSettingsFrom is ChangeSettings applying patch p to current, the
+// tenant's document as a JSON value.
+func (t *Tenant) changeSettingsFrom(current, p any) error {
 	if err := t.RequireActive(); err != nil {
 		return err
 	}
 	if unknown := t.settings.Unknown(); len(unknown) > 0 {
 		return detail(ErrSettingsFromNewerVersion, "the settings hold %q, which this version of the service does not know; retry once every instance is upgraded", unknown)
 	}
-	next, err := settingsOf(mergePatch(settingsJSON(t.settings), p))
+	next, err := settingsOf(mergePatch(current, p))
 	if err != nil {
 		return err
 	}
@@ -104,6 +110,14 @@ func settingsOf(doc any) (events.TenantSettings, error) {
 				return s, err
 			}
 			s.MFA = &mfa
+		case "user_profile":
+			up, err := userProfileOf(v)
+			if err != nil {
+				return s, err
+			}
+			if up.AttributesSchema != nil || up.SelfEditableAttributes != nil {
+				s.UserProfile = &up
+			}
 		default:
 			return s, detail(ErrInvalidSettings, "unknown settings member %q", name)
 		}
@@ -254,5 +268,80 @@ func cloneSettings(s events.TenantSettings) events.TenantSettings {
 	if s.MFA != nil {
 		c.MFA = &events.TenantMFA{Policy: s.MFA.Policy, Permissions: slices.Clone(s.MFA.Permissions)}
 	}
+	if s.UserProfile != nil {
+		c.UserProfile = &events.TenantUserProfile{
+			AttributesSchema:       slices.Clone(s.UserProfile.AttributesSchema),
+			SelfEditableAttributes: slices.Clone(s.UserProfile.SelfEditableAttributes),
+		}
+	}
 	return c
+}
+
+// MaxSelfEditableAttributes bounds the attributes a tenant lets its users
+// change on their own.
+const MaxSelfEditableAttributes = 64
+
+// userProfileOf reads the user_profile member of a settings document: the
+// attributes schema (checkAttributesSchema) and the self-editable
+// attributes (distinct member names of 1 to 64 characters, sorted).
+func userProfileOf(v any) (events.TenantUserProfile, error) {
+	var p events.TenantUserProfile
+	m, ok := v.(map[string]any)
+	if !ok {
+		return p, detail(ErrInvalidSettings, "user_profile must be an object")
+	}
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		switch name {
+		case "attributes_schema":
+			canon, err := checkAttributesSchema(m[name])
+			if err != nil {
+				return p, err
+			}
+			p.AttributesSchema = canon
+		case "self_editable_attributes":
+			list, ok := m[name].([]any)
+			if !ok || len(list) > MaxSelfEditableAttributes {
+				return p, detail(ErrInvalidSettings, "user_profile.self_editable_attributes must be a list of at most %d attribute names", MaxSelfEditableAttributes)
+			}
+			names := make([]string, 0, len(list))
+			for _, x := range list {
+				str, _ := x.(string)
+				if str == "" || checkText(str, 64, false) != "" {
+					return p, detail(ErrInvalidSettings, "user_profile.self_editable_attributes must hold attribute names of 1 to 64 characters")
+				}
+				names = append(names, str)
+			}
+			names = slices.Compact(slices.Sorted(slices.Values(names)))
+			if len(names) > 0 {
+				p.SelfEditableAttributes = names
+			}
+		default:
+			return p, detail(ErrInvalidSettings, "unknown settings member %q", "user_profile."+name)
+		}
+	}
+	return p, nil
+}
+
+// SetAttributesSchema replaces the tenant's attributes schema (a JSON
+// document, see checkAttributesSchema) and records
+// tenant.settings_changed, or nothing when it is the same; the rest of
+// the settings stay as they are. The tenant must exist and be active.
+func (t *Tenant) SetAttributesSchema(schema []byte) error {
+	doc, err := decodeJSON(schema)
+	if err != nil {
+		return detail(ErrInvalidSettings, "the attributes schema is not valid JSON")
+	}
+	if _, err := checkAttributesSchema(doc); err != nil {
+		return err
+	}
+	// The merge patch of a whole object would merge into the schema held;
+	// removing it first makes the patch a replacement.
+	current := settingsJSON(t.settings)
+	if m, ok := current.(map[string]any); ok {
+		if up, ok := m["user_profile"].(map[string]any); ok {
+			delete(up, "attributes_schema")
+		}
+	}
+	patch := map[string]any{"user_profile": map[string]any{"attributes_schema": doc}}
+	return t.changeSettingsFrom(current, patch)
 }

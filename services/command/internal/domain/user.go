@@ -31,6 +31,9 @@ type User struct {
 	reason      string
 	roles       map[string]struct{}
 	mfa         mfaState
+
+	profile       Profile
+	emailVerified bool
 }
 
 // mfaState is a user's second factors.
@@ -66,6 +69,12 @@ func LoadUser(id string, history []events.Envelope) (*User, error) {
 // must not have been registered before, even if deleted since
 // (ErrUserExists). Nothing is recorded unless everything is valid.
 func (u *User) Register(username, usernameKey string, credential events.Sealed, roles []string) error {
+	return u.RegisterWithProfile(username, usernameKey, credential, roles, Profile{})
+}
+
+// RegisterWithProfile is Register with the user's profile, validated and
+// normalised by NewProfile, in user.registered.
+func (u *User) RegisterWithProfile(username, usernameKey string, credential events.Sealed, roles []string, profile Profile) error {
 	if username == "" {
 		return detail(ErrInvalidUsername, "username is empty")
 	}
@@ -95,6 +104,10 @@ func (u *User) Register(username, usernameKey string, credential events.Sealed, 
 		Username:    username,
 		UsernameKey: usernameKey,
 		Credential:  credential,
+		Email:       profile.Email,
+		Name:        profile.Name,
+		Locale:      profile.Locale,
+		Attributes:  slices.Clone(profile.Attributes),
 	})
 	for _, r := range slices.Sorted(maps.Keys(set)) {
 		u.record(u.apply, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: r})
@@ -370,6 +383,7 @@ func (u *User) apply(data any) error {
 	case events.UserRegistered:
 		u.username, u.usernameKey, u.credential = e.Username, e.UsernameKey, e.Credential
 		u.status = StatusActive
+		u.profile = Profile{Email: e.Email, Name: e.Name, Locale: e.Locale, Attributes: slices.Clone(e.Attributes)}
 	case events.UserPasswordChanged:
 		u.credential = e.Credential
 	case events.UserPasswordRehashed:
@@ -383,6 +397,7 @@ func (u *User) apply(data any) error {
 		u.status, u.reason, u.credential = StatusDeleted, "", events.Sealed{}
 		clear(u.roles)
 		u.mfa = mfaState{}
+		u.profile, u.emailVerified = Profile{}, false
 	case events.UserRoleAssigned:
 		u.roles[e.Role] = struct{}{}
 	case events.UserRoleUnassigned:
@@ -411,8 +426,10 @@ func (u *User) apply(data any) error {
 		default:
 			return fmt.Errorf("unknown factor %q", e.Factor)
 		}
-	case events.UserProfileUpdated, events.UserEmailVerified:
-		// No command decides on the profile yet.
+	case events.UserProfileUpdated:
+		u.applyProfile(e)
+	case events.UserEmailVerified:
+		u.emailVerified = e.Email == u.profile.Email
 	}
 	return nil
 }

@@ -186,9 +186,13 @@ func (h *handlers) registerConsoleClient(w http.ResponseWriter, r *http.Request)
 
 // registerUserBody is the body of POST /t/{tenant}/users.
 type registerUserBody struct {
-	Username string   `json:"username"`
-	Password string   `json:"password"`
-	Roles    []string `json:"roles"`
+	Username   string          `json:"username"`
+	Password   string          `json:"password"`
+	Roles      []string        `json:"roles"`
+	Email      string          `json:"email,omitempty"`
+	Name       string          `json:"name,omitempty"`
+	Locale     string          `json:"locale,omitempty"`
+	Attributes json.RawMessage `json:"attributes,omitempty"`
 }
 
 // registerUser serves POST /t/{tenant}/users.
@@ -196,13 +200,14 @@ func (h *handlers) registerUser(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
 	var b registerUserBody
 	req, ok := h.begin(w, r, &b, false, func() any {
-		return registerUserBody{Username: b.Username, Roles: b.Roles}
+		return registerUserBody{Username: b.Username, Roles: b.Roles, Email: b.Email, Name: b.Name, Locale: b.Locale, Attributes: b.Attributes}
 	})
 	if !ok {
 		return
 	}
 	res, err := h.app.Commands.RegisterUser.Handle(r.Context(), app.RegisterUser{
 		Request: req, Tenant: tenant, Username: b.Username, Password: b.Password, Roles: b.Roles,
+		Email: b.Email, Name: b.Name, Locale: b.Locale, Attributes: b.Attributes,
 	})
 	if err != nil {
 		h.fail(w, r, err)

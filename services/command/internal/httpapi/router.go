@@ -84,4 +84,6 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Post("/t/{tenant}/webhooks/{id}/pause", h.pauseWebhook)
 	tenant.Post("/t/{tenant}/webhooks/{id}/resume", h.resumeWebhook)
 	tenant.Post("/t/{tenant}/webhooks/{id}/replay", h.replayWebhook)
+	tenant.Patch("/t/{tenant}/users/{id}", h.updateProfile)
+	tenant.Put("/t/{tenant}/settings/user-schema", h.setAttributesSchema)
 }

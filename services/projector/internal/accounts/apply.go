@@ -236,11 +236,11 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 	}
 	if len(ui.tenant) > 0 {
 		add("insert users", -1, t.sql.insertUsers, ui.tenant, ui.id, ui.username, ui.usernameKey, ui.status,
-			ui.credential, ui.version, ui.notBefore, ui.created, ui.updated)
+			ui.credential, ui.version, ui.notBefore, ui.created, ui.updated, ui.profile, ui.emailVerified)
 	}
 	if len(uu.tenant) > 0 {
 		add("update users", len(uu.tenant), t.sql.updateUsers, uu.tenant, uu.id, uu.status, uu.credential,
-			uu.notBefore, uu.version, uu.updated)
+			uu.notBefore, uu.version, uu.updated, uu.profile.set, uu.profile.removed, uu.profile.verified, uu.profile.emailChanged)
 	}
 
 	// Roles.
@@ -286,9 +286,15 @@ type userCols struct {
 	version                                               []int64
 	notBefore                                             []*time.Time
 	created, updated                                      []time.Time
+	profile                                               []string
+	emailVerified                                         []bool
 }
 
 func (c *userCols) add(r *userRow) {
+	// The profile's members are JSON values decoded or marshalled before:
+	// they always encode.
+	profile, _ := profileJSON(r.profile)
+	c.profile, c.emailVerified = append(c.profile, profile), append(c.emailVerified, r.emailVerified)
 	c.tenant, c.id = append(c.tenant, r.tenant), append(c.id, r.id)
 	c.username, c.usernameKey = append(c.username, r.username), append(c.usernameKey, r.usernameKey)
 	c.status, c.credential = append(c.status, r.status), append(c.credential, r.credential)
@@ -302,9 +308,13 @@ type patchCols struct {
 	notBefore          []*time.Time
 	version            []int64
 	updated            []time.Time
+	profile            profileCols
 }
 
 func (c *patchCols) add(k userKey, p *userPatch) {
+	// A delta's members are JSON values decoded or marshalled before: they
+	// always encode.
+	_ = c.profile.add(p.profile)
 	c.tenant, c.id = append(c.tenant, k.tenant), append(c.id, k.id)
 	c.status, c.credential = append(c.status, p.status), append(c.credential, p.credential)
 	c.notBefore, c.version, c.updated = append(c.notBefore, p.notBefore), append(c.version, p.version), append(c.updated, p.updated)
@@ -354,20 +364,32 @@ func newStatements(s string) statements {
 			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[]) AS x(t, s, v, ua, st)
 			WHERE t.tenant_id = x.t`),
 		insertUsers: q(`INSERT INTO %s.users (tenant_id, user_id, username, username_key, status, credential,
-				version, not_before, created_at, updated_at)
-			SELECT t, u, n, k, s, c::jsonb, v, nb, ca, ua
+				version, not_before, created_at, updated_at, profile, email, email_verified)
+			SELECT t, u, n, k, s, c::jsonb, v, nb, ca, ua, pr::jsonb, pr::jsonb->>'email', ev
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-				$8::timestamptz[], $9::timestamptz[], $10::timestamptz[]) AS x(t, u, n, k, s, c, v, nb, ca, ua)`),
+				$8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::boolean[])
+				AS x(t, u, n, k, s, c, v, nb, ca, ua, pr, ev)`),
 		checkFree: q(`SELECT readmodel_expect_rows(
 			(SELECT count(*) FROM %[1]s.users u JOIN unnest($1::text[], $2::text[]) AS x(t, u)
 				ON u.tenant_id = x.t AND u.user_id = x.u) +
 			(SELECT count(*) FROM %[1]s.users u JOIN unnest($1::text[], $3::text[]) AS x(t, k)
 				ON u.tenant_id = x.t AND u.username_key = x.k),
 			0, 'register users')`),
+		// The profile: (profile - removed) || set, when the patch has one
+		// (x.ps not NULL); see profiles.go.
 		updateUsers: q(`UPDATE %s.users u SET status = coalesce(x.s, u.status), credential = coalesce(x.c::jsonb, u.credential),
-				not_before = coalesce(x.nb, u.not_before), version = x.v, updated_at = x.ua
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::timestamptz[])
-				AS x(t, u, s, c, nb, v, ua)
+				not_before = coalesce(x.nb, u.not_before), version = x.v, updated_at = x.ua,
+				profile = CASE WHEN x.ps IS NULL THEN u.profile
+					ELSE (u.profile - ARRAY(SELECT jsonb_array_elements_text(x.pr::jsonb))) || x.ps::jsonb END,
+				email = CASE WHEN x.ps IS NULL THEN u.email
+					ELSE ((u.profile - ARRAY(SELECT jsonb_array_elements_text(x.pr::jsonb))) || x.ps::jsonb)->>'email' END,
+				email_verified = CASE
+					WHEN x.pv IS NOT NULL THEN coalesce(((u.profile - ARRAY(SELECT jsonb_array_elements_text(x.pr::jsonb))) || x.ps::jsonb)->>'email' = x.pv, false)
+					WHEN x.pe THEN false
+					ELSE u.email_verified END
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::timestamptz[],
+				$8::text[], $9::text[], $10::text[], $11::boolean[])
+				AS x(t, u, s, c, nb, v, ua, ps, pr, pv, pe)
 			WHERE u.tenant_id = x.t AND u.user_id = x.u`),
 		upsertRoles: q(`INSERT INTO %s.roles (tenant_id, name, permissions, description, version, created_at, updated_at)
 			SELECT t, n, string_to_array(p, ','), d, v, ca, ua

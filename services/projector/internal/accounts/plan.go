@@ -84,6 +84,8 @@ type userRow struct {
 	version                           int64
 	notBefore                         *time.Time
 	created, updated                  time.Time
+	profile                           map[string]json.RawMessage // the profile document's members
+	emailVerified                     bool
 }
 
 // userPatch changes an existing user row; nil fields are left as they are.
@@ -93,6 +95,7 @@ type userPatch struct {
 	notBefore  *time.Time
 	version    int64
 	updated    time.Time
+	profile    *profileDelta // nil: the profile is unchanged
 }
 
 type userState struct {
@@ -220,10 +223,14 @@ func (p *plan) add(st eventstore.Stored) error {
 		if err != nil {
 			return err
 		}
+		profile, err := profileMembers(e.Email, e.Name, e.Locale, e.Attributes)
+		if err != nil {
+			return err
+		}
 		s.exists = present
 		s.row = &userRow{
 			tenant: env.Tenant, id: env.AggregateID, username: e.Username, usernameKey: e.UsernameKey,
-			status: statusActive, credential: cred, version: version, created: at, updated: at,
+			status: statusActive, credential: cred, version: version, created: at, updated: at, profile: profile,
 		}
 		p.usernames[name], p.held[name] = true, true
 	case events.UserPasswordChanged:
@@ -263,10 +270,10 @@ func (p *plan) add(st eventstore.Stored) error {
 			return err
 		}
 		p.userRoles.set(assignKey{env.Tenant, env.AggregateID, e.Role}, false)
-	case events.UserProfileUpdated, events.UserEmailVerified:
-		// No profile columns yet: the row only moves to the event's
-		// version.
-		return p.userChange(env, version, at, nil)
+	case events.UserProfileUpdated:
+		return p.userProfile(env, version, at, e, nil)
+	case events.UserEmailVerified:
+		return p.userProfile(env, version, at, events.UserProfileUpdated{}, &e.Email)
 	case events.UserMFAEnrolmentStarted, events.UserMFAEnrolled:
 		// The login reads a user's factors from the log itself; the row
 		// only moves to the event's version.

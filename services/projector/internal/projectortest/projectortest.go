@@ -112,6 +112,7 @@ type userGen struct {
 	id, key  string
 	disabled bool
 	roles    map[string]bool
+	email    string // the current address, "" when none
 }
 
 // NewGen returns a generator of the tenants given, seeded.
@@ -221,8 +222,15 @@ func (g *Gen) Next(tb testing.TB) events.Envelope {
 			}
 			u := &userGen{id: events.NewID(), key: key, roles: map[string]bool{}}
 			t.alive = append(t.alive, u)
-			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserRegistered,
-				events.UserRegistered{Username: strings.ToUpper(key[:1]) + key[1:], UsernameKey: key, Credential: g.Sealed()})
+			reg := events.UserRegistered{Username: strings.ToUpper(key[:1]) + key[1:], UsernameKey: key, Credential: g.Sealed()}
+			if g.Rng.IntN(3) == 0 {
+				u.email = key + "@example.com"
+				reg.Email, reg.Name, reg.Attributes = u.email, "Name of "+key, json.RawMessage(`{"team":"blue"}`)
+			}
+			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserRegistered, reg)
+		case op < 31:
+			u := alive[g.Rng.IntN(len(alive))]
+			return g.profileEvent(tb, t.id, u)
 		case op < 35:
 			u := alive[g.Rng.IntN(len(alive))]
 			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserPasswordChanged,
@@ -684,4 +692,43 @@ func OfTenant(envs []events.Envelope, tenant string) []events.Envelope {
 		}
 	}
 	return out
+}
+
+// profileEvent returns a valid profile event of user u: a change of some
+// members (set or removed), or the verification of the user's address
+// (now and then of an address the user no longer has).
+func (g *Gen) profileEvent(tb testing.TB, tenant string, u *userGen) events.Envelope {
+	tb.Helper()
+	if u.email != "" && g.Rng.IntN(3) == 0 {
+		email := u.email
+		if g.Rng.IntN(4) == 0 {
+			email = "old-" + email
+		}
+		return g.Envelope(tb, tenant, events.AggregateUser, u.id, events.TypeUserEmailVerified, events.UserEmailVerified{Email: email})
+	}
+	var e events.UserProfileUpdated
+	for _, member := range []string{events.ProfileEmail, events.ProfileName, events.ProfileLocale, events.ProfileAttributes} {
+		switch g.Rng.IntN(3) {
+		case 0: // unchanged
+		case 1:
+			n := g.Rng.IntN(1000)
+			switch member {
+			case events.ProfileEmail:
+				e.Email = fmt.Sprintf("%s.%d@example.com", u.key, n)
+				u.email = e.Email
+			case events.ProfileName:
+				e.Name = fmt.Sprintf("Name %d", n)
+			case events.ProfileLocale:
+				e.Locale = []string{"en", "fr-CA", "de"}[n%3]
+			case events.ProfileAttributes:
+				e.Attributes = json.RawMessage(fmt.Sprintf(`{"n":%d,"tags":["a","b"]}`, n))
+			}
+		case 2:
+			e.Removed = append(e.Removed, member)
+			if member == events.ProfileEmail {
+				u.email = ""
+			}
+		}
+	}
+	return g.Envelope(tb, tenant, events.AggregateUser, u.id, events.TypeUserProfileUpdated, e)
 }

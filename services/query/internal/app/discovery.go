@@ -95,7 +95,8 @@ func (a *App) Discovery(ctx context.Context, tenant string) (Discovery, error) {
 	d.CodeChallengeMethodsSupported = []string{"S256"}
 	d.IDTokenSigningAlgValuesSupported = []string{authn.RS256, authn.EdDSA, authn.ES256}
 	d.ScopesSupported = []string{"openid", "profile", "email", "offline_access"}
-	d.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "at_hash", "sid", "azp", "preferred_username"}
+	d.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "at_hash", "sid", "azp", "preferred_username",
+		"name", "locale", "email", "email_verified"}
 	d.PromptValuesSupported = []string{PromptNone, PromptLogin}
 	d.RequestParameterSupported, d.RequestURIParameterSupported, d.ClaimsParameterSupported = &no, &no, &no
 	d.AuthorizationResponseIssParameterSupp = &yes

@@ -188,7 +188,7 @@ func (a *App) grantTokens(ctx context.Context, tenant string, cl Client, u User,
 	if slices.Contains(g.Scopes, "openid") {
 		t.IDToken, err = a.issueIDToken(ctx, tenant, cl, idToken{
 			UserID: u.ID, Nonce: nonce, AuthTime: g.AuthTime, AMR: g.AMR, ACR: g.ACR,
-			BrowserSession: g.BrowserSession, AccessToken: access,
+			BrowserSession: g.BrowserSession, AccessToken: access, Profile: profileClaimsOf(u, g.Scopes),
 		}, now)
 		if err != nil {
 			return Tokens{}, err

@@ -57,6 +57,31 @@ type idClaims struct {
 	// TID is never set in an ID token: an access token (which carries it)
 	// is refused as an id_token_hint.
 	TID string `json:"tid,omitempty"`
+	profileClaims
+}
+
+// profileClaims are the standard claims of a user's profile (OpenID
+// Connect Core 5.1) that the scopes profile and email release (5.4), in
+// ID tokens and userinfo alike; a claim the user has no value for is
+// absent.
+type profileClaims struct {
+	Name          string `json:"name,omitempty"`
+	Locale        string `json:"locale,omitempty"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified *bool  `json:"email_verified,omitempty"`
+}
+
+// profileClaimsOf returns the claims of u that scopes release.
+func profileClaimsOf(u User, scopes []string) profileClaims {
+	var c profileClaims
+	if slices.Contains(scopes, "profile") {
+		c.Name, c.Locale = u.Name, u.Locale
+	}
+	if slices.Contains(scopes, "email") && u.Email != "" {
+		verified := u.EmailVerified
+		c.Email, c.EmailVerified = u.Email, &verified
+	}
+	return c
 }
 
 // idToken is what an ID token says of its sign-in.
@@ -69,6 +94,7 @@ type idToken struct {
 	ACR            string
 	BrowserSession string
 	AccessToken    string // for at_hash
+	Profile        profileClaims
 }
 
 // idTokenAlg returns the algorithm of cl's ID tokens.
@@ -99,6 +125,7 @@ func (a *App) issueIDToken(ctx context.Context, tenant string, cl Client, t idTo
 			IssuedAt:  jwt.NewNumericDate(now),
 		},
 		Nonce: t.Nonce, AMR: t.AMR, ACR: t.ACR, SID: t.BrowserSession, AZP: cl.ID,
+		profileClaims: t.Profile,
 	}
 	if !t.AuthTime.IsZero() {
 		c.AuthTime = jwt.NewNumericDate(t.AuthTime)

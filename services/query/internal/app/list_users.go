@@ -21,6 +21,8 @@ type UserItem struct {
 	Username string   `json:"username"`
 	Status   string   `json:"status"`
 	Roles    []string `json:"roles"`
+	Email    string   `json:"email,omitempty"`
+	Name     string   `json:"name,omitempty"`
 }
 
 // UserPage is one page of a tenant's users.
@@ -50,7 +52,7 @@ func (a *App) ListUsers(ctx context.Context, c Caller, cursor, limit string) (Us
 	list, next := cutPage(userCursor, list, n, func(u Account) string { return u.ID })
 	page := UserPage{Items: make([]UserItem, 0, len(list)), NextCursor: next}
 	for _, u := range list {
-		page.Items = append(page.Items, UserItem{ID: u.ID, Username: u.Username, Status: u.Status, Roles: u.Roles})
+		page.Items = append(page.Items, userItem(u))
 	}
 	return page, nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -35,6 +36,12 @@ type User struct {
 	Credential   events.Sealed // the sealed bcrypt hash
 	NotBefore    time.Time     // tokens and sessions before it are void; zero if none
 	Roles        []string
+	// The profile claims (OpenID Connect Core 5.1): "" when the user has
+	// none.
+	Email         string
+	EmailVerified bool
+	Name          string
+	Locale        string
 }
 
 // Directory finds users for login. Both methods return an error of code
@@ -53,6 +60,13 @@ type Account struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// The profile, each member absent when the user has none;
+	// EmailVerified is present with Email.
+	Email         string          `json:"email,omitempty"`
+	EmailVerified *bool           `json:"email_verified,omitempty"`
+	Name          string          `json:"name,omitempty"`
+	Locale        string          `json:"locale,omitempty"`
+	Attributes    json.RawMessage `json:"attributes,omitempty"`
 }
 
 // Role is a defined role of a tenant (the built-in admin role is no row).
@@ -80,6 +94,9 @@ type Accounts interface {
 	Roles(ctx context.Context, tenant string) ([]Role, error)
 	// TenantExists reports whether tenant is known to the read model.
 	TenantExists(ctx context.Context, tenant string) (bool, error)
+	// AccountsByEmail returns up to limit users of tenant whose e-mail
+	// address is email, compared case-insensitively, in id order.
+	AccountsByEmail(ctx context.Context, tenant, email string, limit int) ([]Account, error)
 }
 
 // Grant is what a permission check needs about one user.

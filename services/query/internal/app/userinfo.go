@@ -14,11 +14,12 @@ import (
 
 // UserInfo is the answer of the userinfo endpoint (OpenID Connect Core
 // section 5.3): the claims of the token's user that its scopes release.
-// Profiles come later: preferred_username is the one profile claim there
-// is, and the email scope releases nothing yet.
+// The profile scope releases preferred_username, name and locale, the
+// email scope email and email_verified.
 type UserInfo struct {
 	Subject           string `json:"sub"`
 	PreferredUsername string `json:"preferred_username,omitempty"`
+	profileClaims
 }
 
 // UserInfo answers the userinfo endpoint for an access token of tenant.
@@ -41,7 +42,7 @@ func (a *App) UserInfo(ctx context.Context, tenant, token string) (UserInfo, err
 		return UserInfo{}, refused(ErrInvalidAccessToken, errors.New("token without the openid scope"))
 	}
 	out := UserInfo{Subject: claims.Subject}
-	if slices.Contains(scopes, "profile") {
+	if slices.Contains(scopes, "profile") || slices.Contains(scopes, "email") {
 		u, err := a.readModel.UserByID(ctx, tenant, claims.Subject)
 		if fault.CodeOf(err) == fault.NotFound {
 			return UserInfo{}, refused(ErrInvalidAccessToken, err)
@@ -49,7 +50,10 @@ func (a *App) UserInfo(ctx context.Context, tenant, token string) (UserInfo, err
 		if err != nil {
 			return UserInfo{}, err
 		}
-		out.PreferredUsername = u.Username
+		if slices.Contains(scopes, "profile") {
+			out.PreferredUsername = u.Username
+		}
+		out.profileClaims = profileClaimsOf(u, scopes)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/authstream/authstream/libs/httpserver"
+	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -47,10 +48,19 @@ func (h *handlers) check(w http.ResponseWriter, r *http.Request) {
 	httpserver.WriteJSON(w, http.StatusOK, CheckResponse{Allowed: allowed})
 }
 
-// users is GET /users?cursor=&limit=: users in registration order.
+// users is GET /users?cursor=&limit=: users in registration order; with
+// ?email= the users of that address.
 func (h *handlers) users(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, err := h.app.ListUsers(r.Context(), callerOf(r), q.Get("cursor"), q.Get("limit"))
+	var (
+		page app.UserPage
+		err  error
+	)
+	if q.Has("email") {
+		page, err = h.app.FindUsersByEmail(r.Context(), callerOf(r), q.Get("email"))
+	} else {
+		page, err = h.app.ListUsers(r.Context(), callerOf(r), q.Get("cursor"), q.Get("limit"))
+	}
 	if err != nil {
 		httpserver.WriteError(w, r, h.log, err)
 		return
@@ -140,4 +150,15 @@ func (h *handlers) webhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpserver.WriteJSON(w, http.StatusOK, page)
+}
+
+// userSchema is GET /settings/user-schema: the JSON Schema of the
+// tenant's users' attributes.
+func (h *handlers) userSchema(w http.ResponseWriter, r *http.Request) {
+	s, err := h.app.UserSchema(r.Context(), callerOf(r))
+	if err != nil {
+		httpserver.WriteError(w, r, h.log, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, s)
 }

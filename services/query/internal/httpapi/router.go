@@ -143,6 +143,7 @@ func Routes(r chi.Router, d Deps) {
 			r.Get("/audit/checkpoint/key", h.checkpointKey)
 			r.Get("/audit/proof/inclusion", h.inclusionProof)
 			r.Get("/audit/proof/consistency", h.consistencyProof)
+			r.Get("/settings/user-schema", h.userSchema)
 		})
 	})
 }

@@ -12,14 +12,41 @@ import (
 const userSQL = `
 SELECT u.user_id, u.username, u.status, u.version, u.created_at, u.updated_at,
        coalesce(array(SELECT ur.role FROM user_roles ur
-                       WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id ORDER BY ur.role), '{}')
+                       WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id ORDER BY ur.role), '{}'),
+       coalesce(u.email, ''), u.email_verified, coalesce(u.profile->>'name', ''), coalesce(u.profile->>'locale', ''),
+       u.profile->'attributes'
   FROM users u
  WHERE u.tenant_id = $1 `
 
 func scanUser(row pgx.Row) (app.Account, error) {
-	var u app.Account
-	err := row.Scan(&u.ID, &u.Username, &u.Status, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Roles)
+	var (
+		u        app.Account
+		verified bool
+		attrs    []byte
+	)
+	err := row.Scan(&u.ID, &u.Username, &u.Status, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Roles,
+		&u.Email, &verified, &u.Name, &u.Locale, &attrs)
+	if u.Email != "" {
+		u.EmailVerified = &verified
+	}
+	if len(attrs) > 0 {
+		u.Attributes = attrs
+	}
 	return u, err
+}
+
+// AccountsByEmail returns up to limit users of tenant whose address is
+// email, case-insensitively (the index of migration 0008), in id order.
+func (s *Store) AccountsByEmail(ctx context.Context, tenant, email string, limit int) ([]app.Account, error) {
+	rows, err := s.pool.Query(ctx, userSQL+`AND lower(u.email) = lower($2) ORDER BY u.user_id LIMIT $3`, tenant, email, limit)
+	if err != nil {
+		return nil, dbError("find users by e-mail", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.Account, error) { return scanUser(r) })
+	if err != nil {
+		return nil, dbError("find users by e-mail", err)
+	}
+	return out, nil
 }
 
 // Account returns one user of tenant, or app.ErrUserNotFound.

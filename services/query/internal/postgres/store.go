@@ -49,7 +49,8 @@ func dbError(what string, err error) error {
 const loginUserSQL = `
 SELECT u.user_id, u.username, u.status, u.credential, u.not_before, t.status,
        coalesce(array(SELECT ur.role FROM user_roles ur
-                       WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id ORDER BY ur.role), '{}')
+                       WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id ORDER BY ur.role), '{}'),
+       coalesce(u.email, ''), u.email_verified, coalesce(u.profile->>'name', ''), coalesce(u.profile->>'locale', '')
   FROM users u JOIN tenants t ON t.tenant_id = u.tenant_id
  WHERE u.tenant_id = $1 AND `
 
@@ -71,7 +72,8 @@ func (s *Store) loginUser(ctx context.Context, sql, tenant, arg string) (app.Use
 		credential           []byte
 		notBefore            *time.Time
 	)
-	err := s.pool.QueryRow(ctx, sql, tenant, arg).Scan(&u.ID, &u.Username, &status, &credential, &notBefore, &tenantStatus, &u.Roles)
+	err := s.pool.QueryRow(ctx, sql, tenant, arg).Scan(&u.ID, &u.Username, &status, &credential, &notBefore, &tenantStatus, &u.Roles,
+		&u.Email, &u.EmailVerified, &u.Name, &u.Locale)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return app.User{}, app.ErrUserNotFound
 	}

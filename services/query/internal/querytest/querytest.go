@@ -222,7 +222,26 @@ func account(u *app.User) app.Account {
 	if !u.Active {
 		status = "disabled"
 	}
-	return app.Account{ID: u.ID, Username: u.Username, Status: status, Roles: slices.Clone(u.Roles)}
+	a := app.Account{ID: u.ID, Username: u.Username, Status: status, Roles: slices.Clone(u.Roles),
+		Email: u.Email, Name: u.Name, Locale: u.Locale}
+	if u.Email != "" {
+		a.EmailVerified = new(u.EmailVerified)
+	}
+	return a
+}
+
+// AccountsByEmail implements app.Accounts.
+func (m *ReadModel) AccountsByEmail(_ context.Context, tenant, email string, limit int) ([]app.Account, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []app.Account
+	for _, k := range slices.Sorted(maps.Keys(m.byID)) {
+		u := m.byID[k]
+		if strings.HasPrefix(k, tenant+"/") && u.Email != "" && strings.EqualFold(u.Email, email) && len(out) < limit {
+			out = append(out, account(u))
+		}
+	}
+	return out, nil
 }
 
 // Account implements app.Accounts.

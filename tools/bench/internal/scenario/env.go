@@ -220,6 +220,7 @@ func All() []Scenario {
 		{"lag", "projection lag at steady rates, the highest rate with bounded lag, revoke-to-deny", []Setup{shared}, runLag},
 		{"checks", "permission checks, one tenant and many", []Setup{shared}, runChecks},
 		{"import", "bulk import of users with bcrypt hashes through the command API", []Setup{shared}, runImport},
+		{"profile", "profile updates (merge patch) vs raw JetStream publishes, sync always", []Setup{shared}, runProfile},
 		{"webhooks", "webhook deliveries at 16 endpoints, append-to-delivery latency at 500 events/s, one feed reader", []Setup{hooks}, runWebhooks},
 		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},

@@ -1,5 +1,5 @@
 // Package mirror keeps a PostgreSQL table of authstream's users (tenant,
-// user id, username, status, roles) up to date from the event log, the way
+// user id, username, status, roles, profile) up to date from the event log, the way
 // any service that wants its own copy of the users would. Each event is
 // applied in one transaction together with the stream sequence it came
 // from, so an event delivered twice (delivery is at least once) changes
@@ -38,7 +38,13 @@ CREATE TABLE IF NOT EXISTS usermirror_users (
 CREATE TABLE IF NOT EXISTS usermirror_positions (
 	consumer      text   PRIMARY KEY,
 	last_sequence bigint NOT NULL
-);`
+);
+ALTER TABLE usermirror_users
+	ADD COLUMN IF NOT EXISTS email          text    NOT NULL DEFAULT '',
+	ADD COLUMN IF NOT EXISTS email_verified boolean NOT NULL DEFAULT false,
+	ADD COLUMN IF NOT EXISTS name           text    NOT NULL DEFAULT '',
+	ADD COLUMN IF NOT EXISTS locale         text    NOT NULL DEFAULT '',
+	ADD COLUMN IF NOT EXISTS attributes     jsonb;`
 
 // User is one mirrored user.
 type User struct {
@@ -47,6 +53,7 @@ type User struct {
 	Username string
 	Status   string   // StatusActive or StatusDisabled; deleted users have no row
 	Roles    []string // sorted
+	Profile  authclient.Profile
 }
 
 // Mirror applies user events to the tables. It is safe for concurrent use,
@@ -123,9 +130,31 @@ func apply(ctx context.Context, tx pgx.Tx, e authclient.Event) error {
 	)
 	switch p := e.Payload.(type) {
 	case events.UserRegistered:
-		sql = `INSERT INTO usermirror_users (tenant, user_id, username, status, roles) VALUES ($1, $2, $3, $4, '{}')
-			ON CONFLICT (tenant, user_id) DO UPDATE SET username = $3, status = $4, roles = '{}'`
-		args = append(args, p.Username, StatusActive)
+		var prof authclient.Profile
+		prof.Apply(p)
+		sql = `INSERT INTO usermirror_users (tenant, user_id, username, status, roles, email, email_verified, name, locale, attributes)
+			VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8, $9)
+			ON CONFLICT (tenant, user_id) DO UPDATE SET username = $3, status = $4, roles = '{}',
+				email = $5, email_verified = $6, name = $7, locale = $8, attributes = $9`
+		args = append(args, p.Username, StatusActive, prof.Email, prof.EmailVerified, prof.Name, prof.Locale, attributesArg(prof))
+	case events.UserProfileUpdated, events.UserEmailVerified:
+		// The SDK folds the change into the profile the row holds.
+		var prof authclient.Profile
+		err := tx.QueryRow(ctx, `SELECT email, email_verified, name, locale, attributes FROM usermirror_users
+			WHERE tenant = $1 AND user_id = $2 FOR UPDATE`, e.Tenant, e.AggregateID).
+			Scan(&prof.Email, &prof.EmailVerified, &prof.Name, &prof.Locale, &prof.Attributes)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // a user this mirror never saw registered
+		}
+		if err != nil {
+			return err
+		}
+		if !prof.Apply(p) {
+			return nil
+		}
+		sql = `UPDATE usermirror_users SET email = $3, email_verified = $4, name = $5, locale = $6, attributes = $7
+			WHERE tenant = $1 AND user_id = $2`
+		args = append(args, prof.Email, prof.EmailVerified, prof.Name, prof.Locale, attributesArg(prof))
 	case events.UserDisabled:
 		sql = `UPDATE usermirror_users SET status = $3 WHERE tenant = $1 AND user_id = $2`
 		args = append(args, StatusDisabled)
@@ -150,6 +179,15 @@ func apply(ctx context.Context, tx pgx.Tx, e authclient.Event) error {
 	return err
 }
 
+// attributesArg is a profile's attributes as the jsonb column takes them:
+// NULL when there are none.
+func attributesArg(p authclient.Profile) any {
+	if len(p.Attributes) == 0 {
+		return nil
+	}
+	return string(p.Attributes)
+}
+
 // Position returns the stream sequence of the last event applied, 0 before
 // the first.
 func (m *Mirror) Position(ctx context.Context) (uint64, error) {
@@ -166,13 +204,15 @@ func (m *Mirror) Position(ctx context.Context) (uint64, error) {
 
 // Users returns every mirrored user, ordered by tenant and user id.
 func (m *Mirror) Users(ctx context.Context) ([]User, error) {
-	rows, err := m.pool.Query(ctx, `SELECT tenant, user_id, username, status, roles FROM usermirror_users ORDER BY tenant, user_id`)
+	rows, err := m.pool.Query(ctx, `SELECT tenant, user_id, username, status, roles, email, email_verified, name, locale, attributes
+		FROM usermirror_users ORDER BY tenant, user_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) {
 		var u User
-		err := r.Scan(&u.Tenant, &u.UserID, &u.Username, &u.Status, &u.Roles)
+		err := r.Scan(&u.Tenant, &u.UserID, &u.Username, &u.Status, &u.Roles,
+			&u.Profile.Email, &u.Profile.EmailVerified, &u.Profile.Name, &u.Profile.Locale, &u.Profile.Attributes)
 		return u, err
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package mirror_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -93,12 +94,23 @@ func mustHistory(tb testing.TB, js jetstream.JetStream) (*history, []mirror.User
 	h.user("acme", "u4", events.TypeUserEnabled, events.UserEnabled{})
 	h.user("acme", "u4", events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "billing"})
 	h.user("acme", "u4", events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "auditor"})
+	// Profiles: registered with one, changed, verified, verified late.
+	h.user("initech", "i2", events.TypeUserRegistered, events.UserRegistered{Username: "iris", UsernameKey: "iris", Credential: credential,
+		Email: "iris@initech.example", Name: "Iris", Locale: "fr", Attributes: json.RawMessage(`{"team":"red"}`)})
+	h.user("initech", "i2", events.TypeUserEmailVerified, events.UserEmailVerified{Email: "iris@initech.example"})
+	h.user("initech", "i2", events.TypeUserProfileUpdated, events.UserProfileUpdated{Name: "Iris W.", Removed: []string{"locale"}})
+	h.user("acme", "u1", events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "alice@acme.example", Attributes: json.RawMessage(`{"n":1}`)})
+	h.user("acme", "u1", events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "alice@new.example"})
+	h.user("acme", "u1", events.TypeUserEmailVerified, events.UserEmailVerified{Email: "alice@acme.example"})
 	return h, []mirror.User{
-		{Tenant: "acme", UserID: "u1", Username: "alice", Status: mirror.StatusActive, Roles: []string{"admin"}},
+		{Tenant: "acme", UserID: "u1", Username: "alice", Status: mirror.StatusActive, Roles: []string{"admin"},
+			Profile: authclient.Profile{Email: "alice@new.example", Attributes: json.RawMessage(`{"n": 1}`)}},
 		{Tenant: "acme", UserID: "u2", Username: "bob", Status: mirror.StatusDisabled, Roles: []string{}},
 		{Tenant: "acme", UserID: "u4", Username: "dave", Status: mirror.StatusActive, Roles: []string{"auditor", "billing"}},
 		{Tenant: "globex", UserID: "g1", Username: "gina", Status: mirror.StatusActive, Roles: []string{"admin"}},
 		{Tenant: "initech", UserID: "i1", Username: "ian", Status: mirror.StatusActive, Roles: []string{}},
+		{Tenant: "initech", UserID: "i2", Username: "iris", Status: mirror.StatusActive, Roles: []string{},
+			Profile: authclient.Profile{Email: "iris@initech.example", EmailVerified: true, Name: "Iris W.", Attributes: json.RawMessage(`{"team": "red"}`)}},
 	}
 }
 
