@@ -1,6 +1,9 @@
 package authstream_test
 
 import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -203,6 +206,36 @@ func TestMail_ForgotPasswordEndToEnd(t *testing.T) {
 	if logs := p.Logs(); strings.Contains(logs, token) {
 		t.Fatal("a link's token appears in the logs")
 	}
+	mustNotLeak(t, p, token)
+}
+
+// mustNotLeak fails if a link's token appears in the platform's streams
+// (data or headers), logs or metrics, in clear or as its raw bytes in the
+// base64 forms the events use.
+func mustNotLeak(t *testing.T, p *authstreamtest.Platform, token string) {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forms := []string{token, base64.StdEncoding.EncodeToString(raw), base64.RawStdEncoding.EncodeToString(raw), hex.EncodeToString(raw)}
+	var places []string
+	for _, stream := range []string{"AUTH_EVENTS", "AUTH_ACTIVITY"} {
+		for _, m := range p.ReadStream(t, stream) {
+			places = append(places, string(m.Data), fmt.Sprint(m.Header))
+		}
+	}
+	places = append(places, p.Logs())
+	for _, base := range []string{p.Query, p.Command, p.Dispatcher, p.Projector} {
+		places = append(places, string(p.Do(t, http.MethodGet, base+"/metrics", "", "", nil, http.StatusOK).Body))
+	}
+	for _, place := range places {
+		for _, f := range forms {
+			if strings.Contains(place, f) {
+				t.Fatalf("a link's token (%q) appears in the streams, logs or metrics", f)
+			}
+		}
+	}
 }
 
 // waitMail waits for the n-th mail to addr.
@@ -250,4 +283,75 @@ func mustQuery(t *testing.T, target, key string) string {
 		t.Fatal(err)
 	}
 	return u.Query().Get(key)
+}
+
+func TestMail_VerifyEmailEndToEnd(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	p := mailPlatform(t, srv)
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: "ada", Password: acmePassword})
+	p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "other", Admin: "olga", Password: acmePassword})
+	const carol = "carol@acme.example"
+	created := p.DoCommand(t, http.MethodPost, "/t/acme/users", acme.Admin.AccessToken,
+		map[string]any{"username": "carol", "password": userPassword, "email": carol}, http.StatusCreated)
+	carolID := created.Str("id")
+
+	m := srv.WaitFor(t, carol, 30*time.Second)
+	if !strings.Contains(m.Subject, "Confirm") {
+		t.Fatalf("verification mail subject %q", m.Subject)
+	}
+	link := linkPath(t, m.Link())
+	if !strings.HasPrefix(link, "/t/acme/email/verify?token=") {
+		t.Fatalf("verification link %q", link)
+	}
+	token := mustQuery(t, link, "token")
+	b := newBrowser(t, p.Query)
+	if pg := b.get(strings.Replace(link, "/t/acme/", "/t/other/", 1)); pg.status != http.StatusNotFound {
+		t.Fatalf("the link at another tenant: %d, want 404", pg.status)
+	}
+	// A reset page does not take a verification link.
+	if pg := b.get(strings.Replace(link, "/email/verify", "/password/reset", 1)); pg.status != http.StatusNotFound {
+		t.Fatalf("a verification link on the reset page: %d, want 404", pg.status)
+	}
+	// Opening the link verifies nothing (mail scanners open links): the
+	// page's button does.
+	form := b.get(link)
+	if form.status != http.StatusOK || form.hidden("token") != token {
+		t.Fatalf("verify page: %d\n%s", form.status, form.body)
+	}
+	done := b.post("/t/acme/email/verify", url.Values{"csrf": {form.hidden("csrf")}, "token": {token}})
+	if done.status != http.StatusOK || !strings.Contains(done.body, "confirmed") {
+		t.Fatalf("verify: %d\n%s", done.status, done.body)
+	}
+	if pg := b.post("/t/acme/email/verify", url.Values{"csrf": {form.hidden("csrf")}, "token": {token}}); pg.status != http.StatusGone {
+		t.Fatalf("the link used again: %d, want 410", pg.status)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		u := p.Do(t, http.MethodGet, p.Query+"/t/acme/users/"+carolID, acme.Admin.AccessToken, "", nil, http.StatusOK).JSON()
+		if u["email_verified"] == true && u["email"] == carol {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the user is not verified: %v", u)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A new address gets a link of its own; one issued for the previous
+	// address is void once the address changes.
+	const carol2 = "carol.new@acme.example"
+	p.DoCommand(t, http.MethodPatch, "/t/acme/users/"+carolID, acme.Admin.AccessToken, map[string]any{"email": carol2}, http.StatusNoContent)
+	m2 := srv.WaitFor(t, carol2, 30*time.Second)
+	const carol3 = "carol.third@acme.example"
+	p.DoCommand(t, http.MethodPatch, "/t/acme/users/"+carolID, acme.Admin.AccessToken, map[string]any{"email": carol3}, http.StatusNoContent)
+	srv.WaitFor(t, carol3, 30*time.Second)
+	if pg := b.get(linkPath(t, m2.Link())); pg.status != http.StatusConflict {
+		t.Fatalf("a link of a replaced address: %d, want 409\n%s", pg.status, pg.body)
+	}
+	if n := len(srv.Messages()); n != 3 {
+		t.Fatalf("%d mails, want 3 (one per address recorded)", n)
+	}
+	mustNotLeak(t, p, token)
 }

@@ -195,6 +195,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, closeSender()) }()
+	verifications, err := app.NewVerifications(natsjs.New(rt.JetStream, ackWait, 2*app.DefaultBatch), store, cfg.KEK, rt.Telemetry, nil)
+	if err != nil {
+		return err
+	}
 	if cfg.AllowPrivate {
 		rt.Log.WarnContext(ctx, "AUTH_WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach private and loopback addresses over plain http")
 	}
@@ -234,6 +238,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		mailWG.Go(func() {
 			if err := mailer.Run(ctx); err != nil {
 				rt.Log.ErrorContext(ctx, "mailer stopped", "err", err)
+			}
+		})
+		mailWG.Go(func() {
+			if err := verifications.Run(ctx); err != nil {
+				rt.Log.ErrorContext(ctx, "verification links stopped", "err", err)
 			}
 		})
 		defer mailWG.Wait()

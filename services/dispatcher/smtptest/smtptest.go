@@ -69,9 +69,24 @@ type Server struct {
 	conns   map[*smtp.Conn]bool
 }
 
-// Start runs a server on a free loopback port until the test ends.
-func Start(tb testing.TB) *Server {
+// Option changes how Start runs a server.
+type Option func(*settings)
+
+type settings struct{ addr string }
+
+// At runs the server on addr (host:port) instead of a free port: a test
+// that starts the platform before its mail server gives it the address
+// first.
+func At(addr string) Option { return func(s *settings) { s.addr = addr } }
+
+// Start runs a server on a free loopback port until the test ends. It
+// offers STARTTLS and AUTH PLAIN and takes mail with or without either.
+func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
+	set := settings{addr: "127.0.0.1:0"}
+	for _, o := range opts {
+		o(&set)
+	}
 	cert, pool := mustCert(tb)
 	s := &Server{arrived: make(chan struct{}, 1<<16), conns: map[*smtp.Conn]bool{}, ClientTLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
@@ -84,7 +99,7 @@ func Start(tb testing.TB) *Server {
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", set.addr)
 	if err != nil {
 		tb.Fatal(err)
 	}

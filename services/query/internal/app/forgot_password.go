@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
@@ -9,8 +10,8 @@ import (
 )
 
 // ForgotPassword takes the hosted page's request for a reset link for
-// the account of login (a username, which is often the address), from
-// client address. It answers the same whether or not such an account
+// the account of login, a username or an e-mail address (of the profile,
+// or the username itself), from client address. It answers the same whether or not such an account
 // exists, and in the same time: the link is issued (and its mail sent)
 // after the answer, so that neither the answer nor its timing tells an
 // unknown address from a known one. The only errors are the login rate
@@ -20,24 +21,43 @@ func (a *App) ForgotPassword(ctx context.Context, tenant, login, client string) 
 	if wait, ok := a.limits.allow(ctx, tenant, client, login); !ok {
 		return rateLimited(wait)
 	}
-	key, err := authn.NormalizeUsername(login)
-	if err != nil {
-		return nil
-	}
-	u, err := a.readModel.UserByUsernameKey(ctx, tenant, key)
-	if err != nil {
-		if fault.CodeOf(err) == fault.NotFound {
-			return nil
+	var users []User
+	if key, err := authn.NormalizeUsername(login); err == nil {
+		u, err := a.readModel.UserByUsernameKey(ctx, tenant, key)
+		switch {
+		case err == nil:
+			users = append(users, u)
+		case fault.CodeOf(err) != fault.NotFound:
+			return err
 		}
-		return err
 	}
-	if !u.Active || !u.TenantActive {
-		return nil
+	// An address finds the users whose profile holds it (every one of
+	// them gets a link of their own); the lookup runs for every address
+	// given, known or not, so it costs the same.
+	if strings.Contains(login, "@") && len(login) <= maxEmailLen {
+		accounts, err := a.readModel.AccountsByEmail(ctx, tenant, login, maxResetsPerAddress)
+		if err != nil {
+			return err
+		}
+		for _, acc := range accounts {
+			if len(users) == 0 || users[0].ID != acc.ID {
+				users = append(users, User{ID: acc.ID, Username: acc.Username, Active: acc.Status == "active", TenantActive: true})
+			}
+		}
 	}
-	// After the answer on purpose, bounded by issueTimeout.
-	go a.issueReset(context.WithoutCancel(ctx), tenant, u)
+	for _, u := range users {
+		if !u.Active || !u.TenantActive {
+			continue
+		}
+		// After the answer on purpose, bounded by issueTimeout.
+		go a.issueReset(context.WithoutCancel(ctx), tenant, u)
+	}
 	return nil
 }
+
+// maxResetsPerAddress bounds the reset links one request issues for an
+// address several users share.
+const maxResetsPerAddress = 10
 
 // issueReset issues the reset link of user u, to the address of the
 // user's events (decided from the log, not the projection). Failures are
