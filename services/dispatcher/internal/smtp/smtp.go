@@ -194,18 +194,21 @@ func (s *Sender) put(c *gosmtp.Client) {
 	_ = s.client.CloseWithSMTPClient(c)
 }
 
-// Close says goodbye (QUIT) on the idle connections.
+// Close says goodbye (QUIT) on the idle connections and closes them. It
+// returns nil: a server that went away first (its connections closed) is
+// nothing to fail a stopping service for.
 func (s *Sender) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	var errs []error
 	for {
 		select {
 		case c := <-s.idle:
-			errs = append(errs, s.client.CloseWithSMTPClient(c))
+			if err := s.client.CloseWithSMTPClient(c); err != nil {
+				_ = c.Close()
+			}
 		default:
-			return errors.Join(errs...)
+			return nil
 		}
 	}
 }

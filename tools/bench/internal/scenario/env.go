@@ -103,6 +103,8 @@ type Setup struct {
 	// Tag tells apart platforms of the same settings that hold different
 	// data.
 	Tag string
+	// SMTPURL is the platform's AUTH_SMTP_URL, if any.
+	SMTPURL string
 }
 
 func (s Setup) String() string {
@@ -137,7 +139,7 @@ func (e *Env) Platform(ctx context.Context, s Setup) (*platform.Platform, error)
 	if s.Tag != "" {
 		name += s.Tag
 	}
-	p, err := platform.Start(ctx, platform.Options{ServerURL: e.opts.ServerURL, BcryptCost: s.Cost, Name: name, SyncInterval: s.Sync})
+	p, err := platform.Start(ctx, platform.Options{ServerURL: e.opts.ServerURL, BcryptCost: s.Cost, Name: name, SyncInterval: s.Sync, SMTPURL: s.SMTPURL})
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +226,7 @@ func All() []Scenario {
 		{"webhooks", "webhook deliveries at 16 endpoints, append-to-delivery latency at 500 events/s, one feed reader", []Setup{hooks}, runWebhooks},
 		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
+		{"mail", "mails a second from the dispatcher to a local SMTP server, draining a backlog of verification links", []Setup{}, runMail},
 	}
 }
 
