@@ -317,3 +317,60 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestVerifications_oneLinkPerAddressRecorded(t *testing.T) {
+	t.Parallel()
+	e := mustMailEnv(t)
+	srv := smtptest.Start(t)
+	stop := e.start(t, dispatcher.Config{SMTPURL: config.Secret(srv.URL()), SMTPTLS: srv.ClientTLS})
+	userID := events.NewID()
+	now := time.Now()
+	reg, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: "fay", UsernameKey: "fay",
+		Credential: events.Sealed{KID: "test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}, Email: "fay@acme.example"},
+		events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: userID, OccurredAt: now, Actor: events.System})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := events.New(events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "billing"},
+		events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: userID, OccurredAt: now, Actor: events.System})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.store.Append(context.Background(), eventstore.Events{Events: []events.Envelope{reg, role}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := srv.WaitFor(t, "fay@acme.example", 20*time.Second)
+	if !strings.Contains(m.Link(), publicURL+"/t/acme/email/verify?token=") {
+		t.Fatalf("verification link %q", m.Link())
+	}
+	// A user event recorded longer ago than a link lives gets none.
+	old, err := events.New(events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "old@acme.example"},
+		events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: userID, OccurredAt: now.Add(-25 * time.Hour), Actor: events.System})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Append(context.Background(), eventstore.Events{After: res.Positions[0], Events: []events.Envelope{old}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every user event comes again to a new consumer: no second link.
+	stop()
+	for _, name := range []string{"mail_verify", "mailer"} {
+		stream := events.StreamEvents
+		if name == "mailer" {
+			stream = events.StreamActivity
+		}
+		if err := e.js.DeleteConsumer(context.Background(), stream, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.start(t, dispatcher.Config{SMTPURL: config.Secret(srv.URL()), SMTPTLS: srv.ClientTLS})
+	more := e.mustIssue(t, "acme", events.LinkResetPassword, "gus@acme.example", time.Hour)
+	srv.WaitFor(t, "gus@acme.example", 20*time.Second)
+	e.waitRow(t, more.env, "sent")
+	time.Sleep(300 * time.Millisecond)
+	if n := len(srv.Messages()); n != 2 {
+		t.Fatalf("%d mails, want 2 (one verification, one reset)", n)
+	}
+}
