@@ -288,6 +288,8 @@ func newDefault() *Registry {
 
 		Define[EmailLinkIssued](TypeEmailLinkIssued, AggregateEmailLink),
 		Define[EmailLinkUsed](TypeEmailLinkUsed, AggregateEmailLink),
+
+		Define[UserInvited](TypeUserInvited, AggregateUser),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

@@ -36,6 +36,7 @@ func (UserMFARemoved) isUserEvent()          {}
 func (UserPasswordRehashed) isUserEvent()    {}
 func (UserProfileUpdated) isUserEvent()      {}
 func (UserEmailVerified) isUserEvent()       {}
+func (UserInvited) isUserEvent()             {}
 
 // RoleEvent is the payload of an event of the role aggregate.
 //
@@ -167,3 +168,4 @@ func (UserMFAEnrolled) isAccountEvent()         {}
 func (UserMFARemoved) isAccountEvent()          {}
 func (UserProfileUpdated) isAccountEvent()      {}
 func (UserEmailVerified) isAccountEvent()       {}
+func (UserInvited) isAccountEvent()             {}

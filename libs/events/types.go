@@ -74,6 +74,8 @@ const (
 
 	TypeEmailLinkIssued = "email_link.issued"
 	TypeEmailLinkUsed   = "email_link.used"
+
+	TypeUserInvited = "user.invited"
 )
 
 // TenantCreated starts a tenant. Its id is the slug.
@@ -753,4 +755,12 @@ type EmailLinkIssued struct {
 // exactly one passes. Client is the client address, for auditors.
 type EmailLinkUsed struct {
 	Client string `json:"client,omitempty"`
+}
+
+// UserInvited records that an administrator invited the user, registered
+// in the same atomic batch with Email as both username and profile
+// address and a password nobody knows: the invitee sets theirs through
+// the invitation link mailed to Email, which also proves the address.
+type UserInvited struct {
+	Email string `json:"email"`
 }

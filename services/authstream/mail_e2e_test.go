@@ -355,3 +355,64 @@ func TestMail_VerifyEmailEndToEnd(t *testing.T) {
 	}
 	mustNotLeak(t, p, token)
 }
+
+func TestMail_InvitationEndToEnd(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	p := mailPlatform(t, srv)
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: "ada", Password: acmePassword})
+	p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "other", Admin: "olga", Password: acmePassword})
+	p.DoCommand(t, http.MethodPut, "/t/acme/roles/billing", acme.Admin.AccessToken, map[string]any{"permissions": []string{"invoices:read"}}, http.StatusOK)
+	const dan = "dan@acme.example"
+	invited := p.DoCommand(t, http.MethodPost, "/t/acme/users:invite", acme.Admin.AccessToken,
+		map[string]any{"email": dan, "roles": []string{"billing"}}, http.StatusCreated)
+	danID := invited.Str("id")
+	// The address is a username now.
+	p.DoCommand(t, http.MethodPost, "/t/acme/users:invite", acme.Admin.AccessToken, map[string]any{"email": dan}, http.StatusConflict)
+	p.DoCommand(t, http.MethodPost, "/t/acme/users:invite", acme.Admin.AccessToken, map[string]any{"email": "not an address"}, http.StatusBadRequest)
+
+	m := srv.WaitFor(t, dan, 30*time.Second)
+	if !strings.Contains(m.Subject, "invited") {
+		t.Fatalf("invitation mail subject %q", m.Subject)
+	}
+	link := linkPath(t, m.Link())
+	if !strings.HasPrefix(link, "/t/acme/invitation?token=") {
+		t.Fatalf("invitation link %q", link)
+	}
+	token := mustQuery(t, link, "token")
+	b := newBrowser(t, p.Query)
+	if pg := b.get(strings.Replace(link, "/t/acme/", "/t/other/", 1)); pg.status != http.StatusNotFound {
+		t.Fatalf("the link at another tenant: %d, want 404", pg.status)
+	}
+	form := b.get(link)
+	if form.status != http.StatusOK || form.hidden("token") != token {
+		t.Fatalf("invitation page: %d\n%s", form.status, form.body)
+	}
+	const danPassword = "dan's own password 9"
+	done := b.post("/t/acme/invitation", url.Values{"csrf": {form.hidden("csrf")}, "token": {token}, "password": {danPassword}})
+	if done.status != http.StatusOK || !strings.Contains(done.body, "Your password is set") {
+		t.Fatalf("accept: %d\n%s", done.status, done.body)
+	}
+	if pg := b.post("/t/acme/invitation", url.Values{"csrf": {form.hidden("csrf")}, "token": {token}, "password": {"another password 10"}}); pg.status != http.StatusGone {
+		t.Fatalf("the invitation used again: %d, want 410", pg.status)
+	}
+	waitLogin(t, p, "acme", dan, danPassword)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		u := p.Do(t, http.MethodGet, p.Query+"/t/acme/users/"+danID, acme.Admin.AccessToken, "", nil, http.StatusOK).JSON()
+		if u["email_verified"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the invitee's address is not verified: %v", u)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// One mail: the invitation, no verification besides it.
+	time.Sleep(300 * time.Millisecond)
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("%d mails, want 1 (the invitation)", n)
+	}
+	mustNotLeak(t, p, token)
+}

@@ -22,8 +22,12 @@ import (
 // issues the verification links of new addresses.
 const VerifyConsumer = "mail_verify"
 
-// VerifyLinkLifetime is how long a verification link works.
-const VerifyLinkLifetime = 24 * time.Hour
+// VerifyLinkLifetime is how long a verification link works, and
+// InvitationLinkLifetime an invitation link.
+const (
+	VerifyLinkLifetime     = 24 * time.Hour
+	InvitationLinkLifetime = 7 * 24 * time.Hour
+)
 
 // usersFilter are the stored subjects of every tenant's users.
 const usersFilter = events.SubjectPrefixEvents + ".*." + events.AggregateUser + ".>"
@@ -34,8 +38,9 @@ const verifyKeyPurpose = "authstream/dispatcher/verify-link/v1"
 
 // Verifications issues a verification link for every address a user's
 // events record (user.registered or user.profile_updated with an
-// e-mail): email_link.issued on AUTH_ACTIVITY, which the Mailer then
-// mails. It follows the users' events with a durable consumer. The link's
+// e-mail), and an invitation link for every user.invited (instead of the
+// verification of its registration): email_link.issued on AUTH_ACTIVITY,
+// which the Mailer then mails. It follows the users' events with a durable consumer. The link's
 // token is derived from the event's id (an HMAC under a key derived from
 // the KEK), so the link of an event is always the same one, and its
 // issue is appended only onto an empty subject: an event that comes again
@@ -107,7 +112,7 @@ func (v *Verifications) Run(ctx context.Context) error {
 
 // handle issues the link an event asks for, if any.
 func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
-	if m.Type != events.TypeUserRegistered && m.Type != events.TypeUserProfileUpdated {
+	if m.Type != events.TypeUserRegistered && m.Type != events.TypeUserProfileUpdated && m.Type != events.TypeUserInvited {
 		return nil
 	}
 	env, err := events.ParseEnvelope(m.Data)
@@ -121,18 +126,29 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		return nil
 	}
 	var email string
+	purpose, lifetime := events.LinkVerifyEmail, VerifyLinkLifetime
 	switch d := data.(type) {
 	case events.UserRegistered:
 		email = d.Email
 	case events.UserProfileUpdated:
 		email = d.Email
+	case events.UserInvited:
+		email, purpose, lifetime = d.Email, events.LinkInvitation, InvitationLinkLifetime
 	}
 	now := v.now()
 	// An address recorded longer ago than a link lives gets none: its
 	// link would be expired already (this is also what keeps a new
 	// consumer from mailing a deployment's whole history).
-	if email == "" || now.Sub(env.OccurredAt) > VerifyLinkLifetime {
+	if email == "" || now.Sub(env.OccurredAt) > lifetime {
 		return nil
+	}
+	if m.Type == events.TypeUserRegistered {
+		// An invitation, appended with the registration, mails a link
+		// of its own, which proves the address too.
+		invited, err := v.invited(ctx, env)
+		if err != nil || invited {
+			return err
+		}
 	}
 	raw := v.tokenOf(env)
 	token := base64.RawURLEncoding.EncodeToString(raw)
@@ -143,8 +159,8 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		return fmt.Errorf("seal link token: %w", err)
 	}
 	issued, err := events.New(events.TypeEmailLinkIssued, events.EmailLinkIssued{
-		Purpose: events.LinkVerifyEmail, UserID: env.AggregateID, Email: email, UserVersion: env.Version,
-		Token: sealed, ExpiresAt: now.Add(VerifyLinkLifetime).UTC(),
+		Purpose: purpose, UserID: env.AggregateID, Email: email, UserVersion: env.Version,
+		Token: sealed, ExpiresAt: now.Add(lifetime).UTC(),
 	}, events.Meta{
 		ID:     events.DeriveID("verify-link", env.Tenant, env.ID),
 		Tenant: env.Tenant, Aggregate: events.AggregateEmailLink, AggregateID: id, OccurredAt: now,
@@ -160,6 +176,21 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		return err
 	}
 	return nil
+}
+
+// invited reports whether the user of a registration was invited: the
+// user.invited of the same batch follows it on the user's subject.
+func (v *Verifications) invited(ctx context.Context, env events.Envelope) (bool, error) {
+	h, err := v.store.Load(ctx, env.Tenant, events.AggregateUser, env.AggregateID)
+	if err != nil {
+		return false, fmt.Errorf("load user: %w", err)
+	}
+	for _, e := range h.Envelopes() {
+		if e.Type == events.TypeUserInvited {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // tokenOf derives the 32 bytes of the verification link of a user event.

@@ -151,18 +151,29 @@ func (a *App) useLink(ctx context.Context, tenant, purpose, token, client string
 
 // appendUserEvent appends one event on a user, after pos, as the user.
 func (a *App) appendUserEvent(ctx context.Context, tenant, userID string, pos eventstore.Position, typ string, data any) error {
-	env, err := events.New(typ, data, events.Meta{
-		Tenant: tenant, Aggregate: events.AggregateUser, AggregateID: userID, OccurredAt: a.now(),
-		Actor: userActor(tenant, userID), Trace: telemetry.Traceparent(ctx),
-	})
-	if err != nil {
-		return fault.Wrap(fault.Internal, err, "internal error")
+	return a.appendUserEvents(ctx, tenant, userID, pos, domain.Pending{Type: typ, Data: data})
+}
+
+// appendUserEvents appends events on a user in one batch, after pos, as
+// the user. A user changed since pos voids what the link does
+// (domain.ErrLinkVoid).
+func (a *App) appendUserEvents(ctx context.Context, tenant, userID string, pos eventstore.Position, pending ...domain.Pending) error {
+	envs := make([]events.Envelope, len(pending))
+	for i, p := range pending {
+		env, err := events.New(p.Type, p.Data, events.Meta{
+			Tenant: tenant, Aggregate: events.AggregateUser, AggregateID: userID, OccurredAt: a.now(),
+			Actor: userActor(tenant, userID), Trace: telemetry.Traceparent(ctx),
+		})
+		if err != nil {
+			return fault.Wrap(fault.Internal, err, "internal error")
+		}
+		envs[i] = env
 	}
-	if _, err := a.store.Append(ctx, eventstore.Events{After: pos, Events: []events.Envelope{env}}); err != nil {
+	if _, err := a.store.Append(ctx, eventstore.Events{After: pos, Events: envs}); err != nil {
 		if errors.Is(err, eventstore.ErrConcurrency) {
 			return domain.ErrLinkVoid
 		}
-		return appendError("append "+typ, err)
+		return appendError("append "+pending[0].Type, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/services/query/internal/domain"
 )
 
 // ForgotPassword takes the hosted page's request for a reset link for
@@ -113,10 +114,22 @@ func (a *App) setPasswordByLink(ctx context.Context, tenant, purpose, token, pas
 	if err != nil {
 		return err
 	}
-	userID := l.Link().UserID
-	sealed, err := a.kek.Seal(hash, events.CredentialAAD(tenant, userID))
+	link := l.Link()
+	sealed, err := a.kek.Seal(hash, events.CredentialAAD(tenant, link.UserID))
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "internal error")
 	}
-	return a.appendUserEvent(ctx, tenant, userID, upos, events.TypeUserPasswordChanged, events.UserPasswordChanged{Credential: sealed})
+	changes := []domain.Pending{{Type: events.TypeUserPasswordChanged, Data: events.UserPasswordChanged{Credential: sealed}}}
+	if purpose == events.LinkInvitation {
+		// The invitation reached the address: it is proven.
+		changes = append(changes, domain.Pending{Type: events.TypeUserEmailVerified, Data: events.UserEmailVerified{Email: link.Email}})
+	}
+	return a.appendUserEvents(ctx, tenant, link.UserID, upos, changes...)
+}
+
+// AcceptInvitation sets an invited user's first password through the
+// invitation link, and records their address as verified; the errors are
+// ResetPassword's.
+func (a *App) AcceptInvitation(ctx context.Context, tenant, token, password, client string) error {
+	return a.setPasswordByLink(ctx, tenant, events.LinkInvitation, token, password, client)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -18,6 +19,8 @@ import (
 //   - GET/POST /password/reset?token=: the link of the reset mail; GET
 //     shows the new-password form (the token moves into it, out of the
 //     address bar's history of later pages), POST sets the password.
+//   - GET/POST /invitation?token=: the link of the invitation mail, as
+//     the reset link's, setting the invitee's first password.
 //   - GET/POST /email/verify?token=: the link of the verification mail;
 //     GET shows a button (a mail scanner that opens links verifies
 //     nothing), POST verifies.
@@ -100,20 +103,37 @@ func (h *handlers) linkPage(w http.ResponseWriter, r *http.Request, purpose, pag
 
 // reset is POST /password/reset.
 func (h *handlers) reset(w http.ResponseWriter, r *http.Request) {
+	h.setPassword(w, r, "reset", "Choose a new password", "Your password is changed. Sign in with it from the application.", h.app.ResetPassword)
+}
+
+// invitationPage is GET /invitation?token=.
+func (h *handlers) invitationPage(w http.ResponseWriter, r *http.Request) {
+	h.linkPage(w, r, events.LinkInvitation, pageReset, "Choose your password", "invitation")
+}
+
+// acceptInvitation is POST /invitation.
+func (h *handlers) acceptInvitation(w http.ResponseWriter, r *http.Request) {
+	h.setPassword(w, r, "invitation", "Choose your password", "Your password is set and your address confirmed. Sign in from the application.", h.app.AcceptInvitation)
+}
+
+// setPassword takes the new-password form of a reset or an invitation
+// link: a password the policy refuses shows the form again (400), the
+// link unspent.
+func (h *handlers) setPassword(w http.ResponseWriter, r *http.Request, action, title, doneMessage string,
+	set func(ctx context.Context, tenant, token, password, client string) error) {
 	tenant := tenantOf(r)
 	name, form, ok := h.linkForm(w, r, tenant)
 	if !ok {
 		return
 	}
 	token := form.values.Get("token")
-	err := h.app.ResetPassword(r.Context(), tenant, token, form.values.Get("password"), clientAddress(r, h.trusted))
+	err := set(r.Context(), tenant, token, form.values.Get("password"), clientAddress(r, h.trusted))
 	switch {
 	case err == nil:
-		h.renderPage(w, r, http.StatusOK, pageNotice, pageData{Tenant: tenant, DisplayName: name, Title: "Password changed",
-			Message: "Your password is changed. Sign in with it from the application."})
+		h.renderPage(w, r, http.StatusOK, pageNotice, pageData{Tenant: tenant, DisplayName: name, Title: "Password set", Message: doneMessage})
 	case fault.CodeOf(err) == fault.Invalid && !isLinkError(err):
-		h.renderPage(w, r, http.StatusBadRequest, pageReset, pageData{Tenant: tenant, DisplayName: name, Title: "Choose a new password",
-			CSRF: form.csrf, Token: token, Action: "reset", Message: fault.MessageOf(err) + "."})
+		h.renderPage(w, r, http.StatusBadRequest, pageReset, pageData{Tenant: tenant, DisplayName: name, Title: title,
+			CSRF: form.csrf, Token: token, Action: action, Message: fault.MessageOf(err) + "."})
 	default:
 		h.linkError(w, r, tenant, name, err)
 	}

@@ -115,6 +115,8 @@ func Routes(r chi.Router, d Deps) {
 			r.Post("/password/reset", h.reset)
 			r.Get("/email/verify", h.verifyPage)
 			r.Post("/email/verify", h.verifyEmail)
+			r.Get("/invitation", h.invitationPage)
+			r.Post("/invitation", h.acceptInvitation)
 			r.Get("/userinfo", h.userinfo)
 			r.Post("/userinfo", h.userinfo)
 			r.Post("/oauth/introspect", h.introspect)
