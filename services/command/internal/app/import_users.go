@@ -32,6 +32,9 @@ type ImportLine struct {
 	Roles        []string
 	// Status is "active" (or "") or "disabled".
 	Status string
+	// Email and Name are the user's profile, "" for none
+	// (domain.NewProfile).
+	Email, Name string
 	// Problem says why the line could not be read, "" when it could: the
 	// line is then reported as failed with it.
 	Problem string
@@ -222,6 +225,11 @@ func (r *importRun) prepare(ctx context.Context, l ImportLine) (importUser, erro
 	} else if err := authn.CheckImportedHash(hash); err != nil {
 		return importUser{}, err
 	}
+	// An import carries no attributes, so the tenant's schema has no say.
+	profile, err := domain.NewProfile(l.Email, l.Name, "", nil, events.TenantUserProfile{})
+	if err != nil {
+		return importUser{}, err
+	}
 	roles := slices.Compact(slices.Sorted(slices.Values(l.Roles)))
 	for _, name := range roles {
 		if err := r.mayGrant(ctx, name); err != nil {
@@ -238,7 +246,7 @@ func (r *importRun) prepare(ctx context.Context, l ImportLine) (importUser, erro
 	if err != nil {
 		return importUser{}, fault.Wrap(fault.Internal, err, "seal credential")
 	}
-	if err := usr.Register(l.Username, key, sealed, roles); err != nil {
+	if err := usr.RegisterWithProfile(l.Username, key, sealed, roles, profile); err != nil {
 		return importUser{}, err
 	}
 	if l.Status == importDisabled {
@@ -270,6 +278,13 @@ func (r *importRun) lineParts(l ImportLine, hash string) []string {
 	d := sha256.New()
 	for _, s := range append([]string{l.Username, hash, l.Status}, l.Roles...) {
 		d.Write([]byte(strconv.Itoa(len(s)) + ":" + s))
+	}
+	// The profile counts only when there is one, so that a line without
+	// keeps the ids it had before imports read profiles.
+	if l.Email != "" || l.Name != "" {
+		for _, s := range []string{"profile", l.Email, l.Name} {
+			d.Write([]byte(strconv.Itoa(len(s)) + ":" + s))
+		}
 	}
 	return []string{r.tenant, "import", r.job.id, "line", strconv.Itoa(l.Line), hex.EncodeToString(d.Sum(nil))}
 }

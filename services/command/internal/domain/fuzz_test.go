@@ -45,3 +45,38 @@ func FuzzRole_Define(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUser_UpdateProfile feeds arbitrary merge patches to UpdateProfile,
+// by an administrator and by the user: each must either be refused with a
+// 4xx and nothing recorded, or record a change that folds back to the
+// profile the patch made, after which the same patch changes nothing.
+func FuzzUser_UpdateProfile(f *testing.F) {
+	f.Add(`{"email":"Bob@Example.COM","name":"Bob","locale":"en-us"}`, false)
+	f.Add(`{"attributes":{"nickname":"b","department":null}}`, true)
+	f.Add(`{"email":null,"attributes":null}`, false)
+	f.Add(`{"locale":"x-private"}`, false)
+	f.Add(`{"attributes":{"department":"Sales"}}`, true)
+	f.Add(`{"name":"\u0000"}`, false)
+	f.Add(`[]`, false)
+	f.Add(`{"email":"a@b","email":"c@d"}`, false)
+	reg := ev(events.TypeUserRegistered, events.UserRegistered{Username: "Alice", UsernameKey: "alice", Credential: sealed(1),
+		Email: "alice@example.com", Name: "Alice", Locale: "fr", Attributes: events.RawJSON(`{"department":"Finance","nickname":"al"}`)})
+	f.Fuzz(func(t *testing.T, patch string, self bool) {
+		u := mustLoadUser(t, userID, reg)
+		err := u.UpdateProfile([]byte(patch), testPolicy, self)
+		if err != nil {
+			if c := fault.CodeOf(err); (c != fault.Invalid && c != fault.Forbidden) || len(u.Pending()) != 0 {
+				t.Fatalf("UpdateProfile(%q) = %v (%s) with %d pending", patch, err, c, len(u.Pending()))
+			}
+			return
+		}
+		want := u.Profile()
+		reloaded := mustLoadUser(t, userID, append([]domain.Pending{reg}, u.Pending()...)...)
+		if got := reloaded.Profile(); got.String() != want.String() {
+			t.Fatalf("reloaded profile %v, want %v", got, want)
+		}
+		if err := reloaded.UpdateProfile([]byte(patch), testPolicy, self); err != nil || len(reloaded.Pending()) != 0 {
+			t.Fatalf("the same patch again: %v, %d pending", err, len(reloaded.Pending()))
+		}
+	})
+}

@@ -34,13 +34,15 @@ const MaxImportLineBytes = 16 << 10
 const importContentType = "application/x-ndjson"
 
 // importLine is one line of an import's body. Members other than these
-// (a provider's export carries many) are ignored, among them "email" and
-// "name": the user aggregate holds no profile yet.
+// (a provider's export carries many) are ignored. "email" and "name" are
+// the user's profile when they are strings; null or absent, none.
 type importLine struct {
 	Username     *string  `json:"username"`
 	PasswordHash string   `json:"password_hash"`
 	Roles        []string `json:"roles"`
 	Status       string   `json:"status"`
+	Email        *string  `json:"email"`
+	Name         *string  `json:"name"`
 }
 
 // importUsers serves POST /t/{tenant}/users:import: the body is read and
@@ -140,7 +142,7 @@ func parseImportLine(n int, raw []byte, tooLong bool) app.ImportLine {
 	}
 	var b importLine
 	if err := json.Unmarshal(raw, &b); err != nil {
-		l.Problem = "line is not a JSON object with a string username and password_hash, a list of string roles and a string status"
+		l.Problem = "line is not a JSON object with a string username and password_hash, a list of string roles, a string status, email and name"
 		return l
 	}
 	if b.Username == nil {
@@ -148,6 +150,12 @@ func parseImportLine(n int, raw []byte, tooLong bool) app.ImportLine {
 		return l
 	}
 	l.Username, l.PasswordHash, l.Roles, l.Status = *b.Username, b.PasswordHash, b.Roles, b.Status
+	if b.Email != nil {
+		l.Email = *b.Email
+	}
+	if b.Name != nil {
+		l.Name = *b.Name
+	}
 	return l
 }
 

@@ -128,3 +128,39 @@ func TestProfiles_refusals(t *testing.T) {
 		})
 	}
 }
+
+// TestImportUsers_profiles: an import's lines carry the user's e-mail
+// address and name into the registration; a malformed address fails its
+// line alone, and a member of another type fails it as a malformed line.
+func TestImportUsers_profiles(t *testing.T) {
+	t.Parallel()
+	s := mustServer(t)
+	acme := s.mustTenant(t, "acme")
+	body := `{"username": "ann", "email": "Ann@ACME.example", "name": "Ann Lee", "given_name": "Ann"}
+{"username": "ben", "email": null}
+{"username": "cid", "email": "not an address"}
+{"username": "dan", "email": 42}
+`
+	rep, _ := mustImport(t, s.base, "acme", acme.AdminToken, body)
+	if rep.Total != 4 || rep.Imported != 2 || len(rep.Errors) != 2 ||
+		rep.Errors[0].Line != 3 || !strings.Contains(rep.Errors[0].Reason, "e-mail") ||
+		rep.Errors[1].Line != 4 || !strings.Contains(rep.Errors[1].Reason, "not a JSON object") {
+		t.Fatalf("report %+v", rep)
+	}
+	for name, want := range map[string]events.UserRegistered{
+		"ann": {Email: "Ann@acme.example", Name: "Ann Lee"},
+		"ben": {},
+	} {
+		st, err := s.Store.ClaimState(t.Context(), "acme", events.ClaimKindUsername, name)
+		if err != nil || !st.Held {
+			t.Fatalf("claim of %s: %+v %v", name, st, err)
+		}
+		reg, err := events.Decode(s.Events(t, "acme", events.AggregateUser, st.Owner)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reg.(events.UserRegistered); got.Email != want.Email || got.Name != want.Name {
+			t.Errorf("%s registered with %q %q, want %q %q", name, got.Email, got.Name, want.Email, want.Name)
+		}
+	}
+}

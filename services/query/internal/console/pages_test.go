@@ -434,3 +434,42 @@ func TestEventTail(t *testing.T) {
 		})
 	}
 }
+
+// TestUserPage_profile shows a user's profile on their page, escaped,
+// and nothing of it for a user without one.
+func TestUserPage_profile(t *testing.T) {
+	t.Parallel()
+	const userID = "0190a0b0-0000-7000-8000-0000000000ab"
+	base := `{"id":"` + userID + `","username":"linus","status":"active","roles":[],"version":2,"created_at":"2026-12-01T09:00:00Z","updated_at":"2026-12-01T09:00:00Z"`
+	for _, tt := range []struct {
+		name, json   string
+		want, absent []string
+	}{
+		{name: "with a profile", json: base + `,"email":"linus@acme.example","email_verified":false,"name":"Linus <b>T</b>","locale":"fi"}`,
+			want: []string{`id="user-email">linus@acme.example (not verified)`, `id="user-name">Linus &lt;b&gt;T&lt;/b&gt;`, `id="user-locale">fi`}},
+		{name: "verified", json: base + `,"email":"linus@acme.example","email_verified":true}`,
+			want: []string{`linus@acme.example (verified)`}, absent: []string{`id="user-name"`, `id="user-locale"`}},
+		{name: "without", json: base + `}`, absent: []string{`id="user-email"`, `id="user-name"`, `id="user-locale"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := mustSignedIn(t, "users:read")
+			s.query.answers["GET /t/acme/users/"+userID] = stubAnswer{body: tt.json}
+			res, b := s.get(t, "/users/"+userID)
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET the user = %d:\n%s", res.StatusCode, b)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(b, w) {
+					t.Errorf("page lacks %q:\n%s", w, b)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(b, a) {
+					t.Errorf("page shows %q:\n%s", a, b)
+				}
+			}
+			noScript(t, b)
+		})
+	}
+}

@@ -18,6 +18,11 @@ type userRow struct {
 	Version   int       `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// The profile, "" when the user has none.
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	Name          string `json:"name"`
+	Locale        string `json:"locale"`
 }
 
 type userPage struct {

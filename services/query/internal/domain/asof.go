@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,6 +36,12 @@ type UserState struct {
 	// Factors are the second factors the user holds (totp,
 	// recovery_codes), sorted; never their secrets.
 	Factors []string `json:"factors,omitempty"`
+	// The profile, each member absent when the user had none then.
+	Email         string          `json:"email,omitempty"`
+	EmailVerified bool            `json:"email_verified,omitempty"`
+	Name          string          `json:"name,omitempty"`
+	Locale        string          `json:"locale,omitempty"`
+	Attributes    json.RawMessage `json:"attributes,omitempty"`
 }
 
 // RoleState is a role as its events describe it at one instant.
@@ -98,6 +105,7 @@ func (s *UserState) apply(e events.Envelope) error {
 	switch d := ev.(type) {
 	case events.UserRegistered:
 		s.Username, s.Status, s.CreatedAt = d.Username, StatusActive, e.OccurredAt
+		s.Email, s.Name, s.Locale, s.Attributes = d.Email, d.Name, d.Locale, d.Attributes
 	case events.UserPasswordChanged:
 		s.PasswordChangedAt = e.OccurredAt
 	case events.UserPasswordRehashed:
@@ -108,6 +116,7 @@ func (s *UserState) apply(e events.Envelope) error {
 		s.Status, s.Reason = StatusActive, ""
 	case events.UserDeleted:
 		s.Status, s.Reason, s.Roles = StatusDeleted, "", []string{}
+		s.Email, s.EmailVerified, s.Name, s.Locale, s.Attributes = "", false, "", "", nil
 	case events.UserRoleAssigned:
 		if !slices.Contains(s.Roles, d.Role) {
 			s.Roles = append(s.Roles, d.Role)
@@ -124,8 +133,37 @@ func (s *UserState) apply(e events.Envelope) error {
 		}
 	case events.UserMFARemoved:
 		s.Factors = slices.DeleteFunc(s.Factors, func(f string) bool { return f == d.Factor })
-	case events.UserProfileUpdated, events.UserEmailVerified, events.UserInvited:
-		// The profile is not part of this view yet.
+	case events.UserProfileUpdated:
+		if d.Email != "" && d.Email != s.Email {
+			s.Email, s.EmailVerified = d.Email, false
+		}
+		if d.Name != "" {
+			s.Name = d.Name
+		}
+		if d.Locale != "" {
+			s.Locale = d.Locale
+		}
+		if len(d.Attributes) > 0 {
+			s.Attributes = d.Attributes
+		}
+		for _, m := range d.Removed {
+			switch m {
+			case events.ProfileEmail:
+				s.Email, s.EmailVerified = "", false
+			case events.ProfileName:
+				s.Name = ""
+			case events.ProfileLocale:
+				s.Locale = ""
+			case events.ProfileAttributes:
+				s.Attributes = nil
+			}
+		}
+	case events.UserEmailVerified:
+		if d.Email == s.Email {
+			s.EmailVerified = true
+		}
+	case events.UserInvited:
+		// The invitation's address is the registration's.
 	}
 	s.UpdatedAt = e.OccurredAt
 	return nil

@@ -1,7 +1,9 @@
 package domain_test
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +215,37 @@ func TestTenantAsOf_Holders(t *testing.T) {
 				t.Errorf("status %s holders %v, want %s %v", r.Status(), got, tc.wantStatus, tc.want)
 			}
 		})
+	}
+}
+
+// TestUserAsOf_profile follows a profile through time: set at
+// registration, the address verified, changed (no longer verified) with
+// the locale removed, and gone with the user.
+func TestUserAsOf_profile(t *testing.T) {
+	t.Parallel()
+	id := events.NewID()
+	c := &chain{tenant: "acme", aggregate: events.AggregateUser, id: id, at: histStart}
+	sealed := events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("sealed bytes")}
+	c.add(t, events.TypeUserRegistered, events.UserRegistered{Username: "alice", UsernameKey: "alice", Credential: sealed,
+		Email: "alice@acme.example", Name: "Alice", Locale: "fr", Attributes: events.RawJSON(`{"team":"red"}`)}).
+		add(t, events.TypeUserEmailVerified, events.UserEmailVerified{Email: "alice@acme.example"}).
+		add(t, events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "ali@acme.example", Removed: []string{"locale"}}).
+		add(t, events.TypeUserDeleted, events.UserDeleted{UsernameKey: "alice"})
+	for _, tc := range []struct {
+		version uint64
+		want    string // email verified name locale attributes
+	}{
+		{1, `alice@acme.example false Alice fr {"team":"red"}`},
+		{2, `alice@acme.example true Alice fr {"team":"red"}`},
+		{3, `ali@acme.example false Alice  {"team":"red"}`},
+		{4, `false   `},
+	} {
+		s, v, err := domain.UserAsOf(id, c.envs[:tc.version], histStart.Add(time.Hour))
+		if err != nil || v != tc.version {
+			t.Fatalf("version %d: %v (folded %d)", tc.version, err, v)
+		}
+		if got := strings.TrimSpace(fmt.Sprintf("%s %v %s %s %s", s.Email, s.EmailVerified, s.Name, s.Locale, s.Attributes)); got != strings.TrimSpace(tc.want) {
+			t.Errorf("version %d: profile %q, want %q", tc.version, got, tc.want)
+		}
 	}
 }
