@@ -24,6 +24,10 @@ const (
 	AggregateAuthCode = "authcode" // one authorization code; id = hex SHA-256 of the code; stream AUTH_ACTIVITY
 	AggregateBrowser  = "browser"  // one browser (SSO) session; id = hex SHA-256 of its cookie; stream AUTH_ACTIVITY
 	AggregateWebhook  = "webhook"  // a webhook endpoint of a tenant; id = UUID
+	// AggregateEmailLink is one link mailed to a user (verification,
+	// password reset, invitation); id = hex SHA-256 of its token; stream
+	// AUTH_ACTIVITY.
+	AggregateEmailLink = "email_link"
 )
 
 // Envelope is one event as it is stored and published: the fields of the

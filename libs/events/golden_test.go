@@ -433,6 +433,27 @@ func writeMissingGoldens(t *testing.T) {
 			{events.TypeUserEmailVerified, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "profile user")},
 				events.UserEmailVerified{Email: "Alice.Martin@acme.example"}},
 		}},
+		// A password reset link: mailed, then used once. The aggregate id
+		// is fixed, as the authorization code's.
+		{events.AggregateEmailLink, hashHex("email link token 1"), []step{
+			{events.TypeEmailLinkIssued, events.System, func(at time.Time) any {
+				return events.EmailLinkIssued{
+					Purpose: events.LinkResetPassword, UserID: userID, Email: "alice@acme.example", UserVersion: 3,
+					// 32 token bytes and the 16-byte GCM tag.
+					Token:     events.Sealed{KID: "kek-2025-03", Nonce: fake("email link token 1 nonce", 12), Ciphertext: fake("email link token 1", 48)},
+					ExpiresAt: at.Add(30 * time.Minute),
+				}
+			}},
+			{events.TypeEmailLinkUsed, events.System, events.EmailLinkUsed{Client: "203.0.113.7"}},
+		}},
+		// An invited user's invitation. Shipped goldens hold each type once
+		// and the chains of their files must be whole, so the registration
+		// that comes first in the same batch is left out and this is the
+		// aggregate's first event here. The id is derived so that the ids
+		// above stay.
+		{events.AggregateUser, events.DeriveID("golden", "invited user"), []step{
+			{events.TypeUserInvited, tenantAdmin, events.UserInvited{Email: "dan@acme.example"}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

@@ -285,6 +285,11 @@ func newDefault() *Registry {
 
 		Define[UserProfileUpdated](TypeUserProfileUpdated, AggregateUser),
 		Define[UserEmailVerified](TypeUserEmailVerified, AggregateUser),
+
+		Define[EmailLinkIssued](TypeEmailLinkIssued, AggregateEmailLink),
+		Define[EmailLinkUsed](TypeEmailLinkUsed, AggregateEmailLink),
+
+		Define[UserInvited](TypeUserInvited, AggregateUser),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

@@ -58,6 +58,7 @@ func TestDefault_RegistersEveryType(t *testing.T) {
 		"client":   events.AggregateClient,
 		"webhook":  events.AggregateWebhook,
 		"authcode": events.AggregateAuthCode, "browser": events.AggregateBrowser,
+		"email_link": events.AggregateEmailLink,
 	}
 	for _, typ := range consts {
 		s, ok := events.Lookup(typ)

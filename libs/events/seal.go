@@ -181,3 +181,12 @@ func WebhookSecretAAD(tenant, webhookID string) []byte {
 func MFASecretAAD(tenant, userID, factor string) []byte {
 	return []byte("authstream/mfa/" + tenant + "/" + userID + "/" + factor)
 }
+
+// EmailLinkAAD is the associated data the sealed token of an e-mailed link
+// is bound to: "authstream/email-link/<tenant>/<link id>", the link id
+// being the hex SHA-256 of the token. The issuer seals with it and the
+// mailer opens with it, so a token copied to another link or tenant does
+// not open.
+func EmailLinkAAD(tenant, linkID string) []byte {
+	return []byte("authstream/email-link/" + tenant + "/" + linkID)
+}

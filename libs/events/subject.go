@@ -44,14 +44,14 @@ const (
 const ClaimKindUsername = "username"
 
 // StreamFor returns the stream that holds an aggregate's events:
-// StreamActivity for AggregateSignin, AggregateSession, AggregateAuthCode and
-// AggregateBrowser, StreamEvents for
+// StreamActivity for AggregateSignin, AggregateSession, AggregateAuthCode,
+// AggregateBrowser and AggregateEmailLink, StreamEvents for
 // the others, and "" for a name that is no aggregate.
 func StreamFor(aggregate string) string {
 	switch aggregate {
 	case AggregateTenant, AggregateUser, AggregateRole, AggregateKeySet, AggregateClient, AggregateWebhook:
 		return StreamEvents
-	case AggregateSignin, AggregateSession, AggregateAuthCode, AggregateBrowser:
+	case AggregateSignin, AggregateSession, AggregateAuthCode, AggregateBrowser, AggregateEmailLink:
 		return StreamActivity
 	}
 	return ""

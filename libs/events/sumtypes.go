@@ -36,6 +36,7 @@ func (UserMFARemoved) isUserEvent()          {}
 func (UserPasswordRehashed) isUserEvent()    {}
 func (UserProfileUpdated) isUserEvent()      {}
 func (UserEmailVerified) isUserEvent()       {}
+func (UserInvited) isUserEvent()             {}
 
 // RoleEvent is the payload of an event of the role aggregate.
 //
@@ -116,6 +117,15 @@ func (WebhookResumed) isWebhookEvent()         {}
 func (WebhookDeleted) isWebhookEvent()         {}
 func (WebhookReplayRequested) isWebhookEvent() {}
 
+// EmailLinkEvent is the payload of an event of the e-mailed link
+// aggregate.
+//
+//sumtype:decl
+type EmailLinkEvent interface{ isEmailLinkEvent() }
+
+func (EmailLinkIssued) isEmailLinkEvent() {}
+func (EmailLinkUsed) isEmailLinkEvent()   {}
+
 // AccountEvent is the payload of an event of stream AUTH_EVENTS: what the
 // projections of account state apply.
 //
@@ -158,3 +168,4 @@ func (UserMFAEnrolled) isAccountEvent()         {}
 func (UserMFARemoved) isAccountEvent()          {}
 func (UserProfileUpdated) isAccountEvent()      {}
 func (UserEmailVerified) isAccountEvent()       {}
+func (UserInvited) isAccountEvent()             {}

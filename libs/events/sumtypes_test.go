@@ -13,16 +13,17 @@ import (
 func TestSumTypes_matchTheRegistry(t *testing.T) {
 	t.Parallel()
 	sets := map[string]reflect.Type{
-		events.AggregateTenant:   reflect.TypeFor[events.TenantEvent](),
-		events.AggregateUser:     reflect.TypeFor[events.UserEvent](),
-		events.AggregateRole:     reflect.TypeFor[events.RoleEvent](),
-		events.AggregateKeySet:   reflect.TypeFor[events.KeySetEvent](),
-		events.AggregateClient:   reflect.TypeFor[events.ClientEvent](),
-		events.AggregateSignin:   reflect.TypeFor[events.SigninEvent](),
-		events.AggregateSession:  reflect.TypeFor[events.SessionEvent](),
-		events.AggregateAuthCode: reflect.TypeFor[events.AuthCodeEvent](),
-		events.AggregateBrowser:  reflect.TypeFor[events.BrowserEvent](),
-		events.AggregateWebhook:  reflect.TypeFor[events.WebhookEvent](),
+		events.AggregateTenant:    reflect.TypeFor[events.TenantEvent](),
+		events.AggregateUser:      reflect.TypeFor[events.UserEvent](),
+		events.AggregateRole:      reflect.TypeFor[events.RoleEvent](),
+		events.AggregateKeySet:    reflect.TypeFor[events.KeySetEvent](),
+		events.AggregateClient:    reflect.TypeFor[events.ClientEvent](),
+		events.AggregateSignin:    reflect.TypeFor[events.SigninEvent](),
+		events.AggregateSession:   reflect.TypeFor[events.SessionEvent](),
+		events.AggregateAuthCode:  reflect.TypeFor[events.AuthCodeEvent](),
+		events.AggregateBrowser:   reflect.TypeFor[events.BrowserEvent](),
+		events.AggregateWebhook:   reflect.TypeFor[events.WebhookEvent](),
+		events.AggregateEmailLink: reflect.TypeFor[events.EmailLinkEvent](),
 	}
 	account := reflect.TypeFor[events.AccountEvent]()
 	for _, typ := range events.Types() {

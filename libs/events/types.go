@@ -71,6 +71,11 @@ const (
 
 	TypeUserProfileUpdated = "user.profile_updated"
 	TypeUserEmailVerified  = "user.email_verified"
+
+	TypeEmailLinkIssued = "email_link.issued"
+	TypeEmailLinkUsed   = "email_link.used"
+
+	TypeUserInvited = "user.invited"
 )
 
 // TenantCreated starts a tenant. Its id is the slug.
@@ -714,5 +719,48 @@ type UserProfileUpdated struct {
 // Email, the user's address at the time (as recorded in UserRegistered or
 // UserProfileUpdated). It holds until the address changes.
 type UserEmailVerified struct {
+	Email string `json:"email"`
+}
+
+// The purposes of an e-mailed link (EmailLinkIssued.Purpose).
+const (
+	// LinkVerifyEmail confirms that the user receives mail at the address.
+	LinkVerifyEmail = "verify_email"
+	// LinkResetPassword lets a user who forgot their password set a new one.
+	LinkResetPassword = "reset_password"
+	// LinkInvitation lets an invited user set their first password.
+	LinkInvitation = "invitation"
+)
+
+// EmailLinkIssued records a single-use link mailed to a user. The
+// aggregate id is the hex SHA-256 of the link's token (32 random bytes in
+// unpadded base64url, as the link carries it); the token travels only
+// sealed (Token: its 32 bytes under the key-encryption key, bound by
+// EmailLinkAAD to the tenant and the aggregate id), for the mailer, which
+// alone opens it to write the mail. The link is good once,
+// before ExpiresAt, for Purpose only, and only while the user's password
+// (for a verification, the address) has not changed since UserVersion,
+// the version of the user aggregate it was issued against.
+type EmailLinkIssued struct {
+	Purpose     string    `json:"purpose"`
+	UserID      string    `json:"user_id"`
+	Email       string    `json:"email"`
+	UserVersion uint64    `json:"user_version"`
+	Token       Sealed    `json:"token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// EmailLinkUsed records the one use of a link, appended with optimistic
+// concurrency on the link's subject so that of two uses at any replicas
+// exactly one passes. Client is the client address, for auditors.
+type EmailLinkUsed struct {
+	Client string `json:"client,omitempty"`
+}
+
+// UserInvited records that an administrator invited the user, registered
+// in the same atomic batch with Email as both username and profile
+// address and a password nobody knows: the invitee sets theirs through
+// the invitation link mailed to Email, which also proves the address.
+type UserInvited struct {
 	Email string `json:"email"`
 }

@@ -1,8 +1,10 @@
-// Package dispatcher is the webhook dispatcher: it delivers each tenant's
-// events to the tenant's webhook endpoints, signed per Standard Webhooks,
-// in order per aggregate and at least once, driven by one durable
-// JetStream consumer per endpoint, and records every attempt in
-// PostgreSQL.
+// Package dispatcher is the webhook dispatcher and the mailer: it
+// delivers each tenant's events to the tenant's webhook endpoints, signed
+// per Standard Webhooks, in order per aggregate and at least once, driven
+// by one durable JetStream consumer per endpoint, and records every
+// attempt in PostgreSQL; and it sends the mail of each mailed link
+// (email_link.issued) once, through SMTP (AUTH_SMTP_URL) or to the log,
+// driven by the durable consumer "mailer" on AUTH_ACTIVITY.
 //
 // This root package is the service's importable facade: Config,
 // ConfigFromEnv and Run, so that the binary in cmd/authstream-dispatcher,
@@ -12,8 +14,12 @@ package dispatcher
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
 	"sync"
 	"time"
 
@@ -27,6 +33,7 @@ import (
 	"github.com/authstream/authstream/services/dispatcher/internal/natsjs"
 	"github.com/authstream/authstream/services/dispatcher/internal/outbound"
 	"github.com/authstream/authstream/services/dispatcher/internal/postgres"
+	"github.com/authstream/authstream/services/dispatcher/internal/smtp"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -69,6 +76,23 @@ type Config struct {
 	// AckWait is how long the messages a dispatcher held come back after
 	// it went silent (AUTH_WEBHOOK_ACK_WAIT, default 30 s).
 	AckWait time.Duration
+
+	// SMTPURL is the SMTP server mails go through (AUTH_SMTP_URL,
+	// smtp://user:password@host:port with STARTTLS, or smtps://...);
+	// empty, mails are written to the log instead.
+	SMTPURL config.Secret
+	// SMTPTLS, when set, is the TLS configuration toward the SMTP server
+	// (tests trust their own server's certificate with it).
+	SMTPTLS *tls.Config
+	// MailFrom is the sender of every mail (AUTH_MAIL_FROM; default
+	// no-reply at the public URL's host).
+	MailFrom string
+	// PublicURL is where the mailed links point (AUTH_PUBLIC_URL).
+	PublicURL string
+	// MailLogLinks writes the links of mails written to the log in clear
+	// (AUTH_MAIL_LOG_LINKS, for a developer's machine; default off, the
+	// token redacted).
+	MailLogLinks bool
 }
 
 // ConfigFromEnv reads the dispatcher's variables through lookup and
@@ -86,8 +110,33 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		Timeout:         r.Duration("AUTH_WEBHOOK_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
 		Workers:         r.Int("AUTH_WEBHOOK_WORKERS", app.DefaultWorkers, 1, 10000),
 		AckWait:         r.Duration("AUTH_WEBHOOK_ACK_WAIT", app.DefaultAckWait, time.Second, time.Hour),
+		SMTPURL:         config.Secret(r.String("AUTH_SMTP_URL", "")),
+		PublicURL:       service.ReadPublicURL(r),
+		MailLogLinks:    r.Bool("AUTH_MAIL_LOG_LINKS", false),
+	}
+	cfg.MailFrom = r.String("AUTH_MAIL_FROM", defaultFrom(cfg.PublicURL))
+	if !cfg.SMTPURL.IsZero() {
+		if _, err := smtp.New(cfg.SMTPURL.Reveal(), smtp.Options{}); err != nil {
+			r.Problemf("AUTH_SMTP_URL", "%v", err)
+		}
+	}
+	if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
+		r.Problemf("AUTH_MAIL_FROM", "not a mail address (e.g. Acme <no-reply@acme.example>)")
 	}
 	return cfg, r.Err()
+}
+
+// defaultFrom is the sender address when AUTH_MAIL_FROM is unset:
+// no-reply at the public URL's host.
+func defaultFrom(publicURL string) string {
+	host := "localhost"
+	if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	if net.ParseIP(host) != nil {
+		host = "[" + host + "]"
+	}
+	return "no-reply@" + host
 }
 
 // check reports the settings Run cannot start without.
@@ -141,6 +190,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	mailer, closeSender, err := newMailer(cfg, rt, natsjs.New(rt.JetStream, ackWait, 2*app.DefaultBatch), postgres.NewMails(rt.Pool))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeSender()) }()
+	verifications, err := app.NewVerifications(natsjs.New(rt.JetStream, ackWait, 2*app.DefaultBatch), store, cfg.KEK, rt.Telemetry, nil)
+	if err != nil {
+		return err
+	}
 	if cfg.AllowPrivate {
 		rt.Log.WarnContext(ctx, "AUTH_WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach private and loopback addresses over plain http")
 	}
@@ -174,6 +232,20 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return
 		}
 		defer release()
+		// The mailer runs beside the deliveries, on the same lock: one
+		// dispatcher sends, so a mail in flight is never taken by another.
+		var mailWG sync.WaitGroup
+		mailWG.Go(func() {
+			if err := mailer.Run(ctx); err != nil {
+				rt.Log.ErrorContext(ctx, "mailer stopped", "err", err)
+			}
+		})
+		mailWG.Go(func() {
+			if err := verifications.Run(ctx); err != nil {
+				rt.Log.ErrorContext(ctx, "verification links stopped", "err", err)
+			}
+		})
+		defer mailWG.Wait()
 		if err := d.Run(ctx); err != nil {
 			workerErr = err
 		}
@@ -182,4 +254,34 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	cancel()
 	wg.Wait()
 	return errors.Join(workerErr, serveErr)
+}
+
+// newMailer builds the mailer on the SMTP server of cfg, or on the log
+// when there is none; the function returned closes the server's
+// connections.
+func newMailer(cfg Config, rt *service.Runtime, consumers *natsjs.Consumers, mails *postgres.Mails) (*app.Mailer, func() error, error) {
+	var (
+		sender app.MailSender
+		closer = func() error { return nil }
+	)
+	if cfg.SMTPURL.IsZero() {
+		sender = app.LogSender{Log: rt.Log, ShowLinks: cfg.MailLogLinks}
+		rt.Log.Info("AUTH_SMTP_URL is unset: mails are written to the log, not sent")
+	} else {
+		s, err := smtp.New(cfg.SMTPURL.Reveal(), smtp.Options{TLSConfig: cfg.SMTPTLS})
+		if err != nil {
+			return nil, nil, fmt.Errorf("AUTH_SMTP_URL: %w", err)
+		}
+		sender, closer = s, s.Close
+	}
+	m, err := app.NewMailer(app.MailerDeps{
+		Consumers: consumers, Mails: mails, Sender: sender, KEK: cfg.KEK, Telemetry: rt.Telemetry,
+	}, app.MailerConfig{
+		PublicURL: cfg.PublicURL, From: cfg.MailFrom,
+		Backoff: domain.Backoff{First: cfg.FirstRetry, Max: cfg.MaxRetry},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, closer, nil
 }

@@ -171,6 +171,8 @@ type Commands struct {
 
 	UpdateProfile       Handler[UpdateProfile]
 	SetAttributesSchema Handler[SetAttributesSchema]
+
+	InviteUser Handler[InviteUser]
 }
 
 // App is the command service's application: its command handlers, the
@@ -348,6 +350,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 
 			UpdateProfile:       decorate(m, "update_profile", Handler[UpdateProfile](updateProfileHandler{e})),
 			SetAttributesSchema: decorate(m, "set_attributes_schema", Handler[SetAttributesSchema](setAttributesSchemaHandler{e})),
+
+			InviteUser: decorate(m, "invite_user", Handler[InviteUser](inviteUserHandler{registerUserHandler{e}})),
 		},
 		engine:   e,
 		verifier: verifier,

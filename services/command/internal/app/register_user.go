@@ -26,6 +26,9 @@ type RegisterUser struct {
 	Name       string
 	Locale     string
 	Attributes []byte
+
+	// invite makes the registration an invitation (InviteUser).
+	invite bool
 }
 
 type registerUserHandler struct{ e *engine }
@@ -70,7 +73,9 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 			return Result{}, err
 		}
 		if rep, ok := u.Replay(); ok {
-			if err := h.e.checkReplayedPassword(rep, events.TypeUserRegistered, cmd.Tenant, cmd.Password); err != nil {
+			// An invitation's password is drawn anew on each try: only a
+			// registration's is compared.
+			if err := h.e.checkReplayedPassword(rep, events.TypeUserRegistered, cmd.Tenant, cmd.Password); err != nil && !cmd.invite {
 				return Result{}, err
 			}
 			return Result{ID: userID, Version: rep.Version(usr.Kind(), userID), Sequence: rep.Sequence, Changed: true, Replayed: true}, nil
@@ -99,6 +104,11 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 		}
 		if err := usr.RegisterWithProfile(cmd.Username, key, sealed, roles, profile); err != nil {
 			return Result{}, err
+		}
+		if cmd.invite {
+			if err := usr.Invite(); err != nil {
+				return Result{}, err
+			}
 		}
 		res, err := u.Commit(ctx, []domain.Aggregate{usr},
 			eventstore.Claim{Tenant: cmd.Tenant, Kind: events.ClaimKindUsername, Value: key, Owner: userID})

@@ -115,6 +115,18 @@ func (u *User) RegisterWithProfile(username, usernameKey string, credential even
 	return nil
 }
 
+// Invite records events.UserInvited for a user registered by the same
+// command (RegisterWithProfile, whose profile address the invitation is
+// mailed to): the invitee sets a password through the mailed link. A user
+// without an address is refused with ErrInvalidEmail.
+func (u *User) Invite() error {
+	if u.profile.Email == "" {
+		return detail(ErrInvalidEmail, "an invitation needs an e-mail address")
+	}
+	u.record(u.apply, events.TypeUserInvited, events.UserInvited{Email: u.profile.Email})
+	return nil
+}
+
 // ChangePassword records user.password_changed with the new sealed
 // credential (ErrInvalidCredential when empty). reset is true when an
 // administrator sets the password rather than the user. It works on active
@@ -430,6 +442,9 @@ func (u *User) apply(data any) error {
 		u.applyProfile(e)
 	case events.UserEmailVerified:
 		u.emailVerified = e.Email == u.profile.Email
+	case events.UserInvited:
+		// Nothing a command decides on: the invitee's password arrives
+		// as any password change does.
 	}
 	return nil
 }

@@ -86,4 +86,5 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Post("/t/{tenant}/webhooks/{id}/replay", h.replayWebhook)
 	tenant.Patch("/t/{tenant}/users/{id}", h.updateProfile)
 	tenant.Put("/t/{tenant}/settings/user-schema", h.setAttributesSchema)
+	tenant.Post("/t/{tenant}/users:invite", h.inviteUser)
 }

@@ -40,6 +40,8 @@ func Name(tenant, id string, gen uint64) string {
 
 // Spec says what a consumer reads and where it starts when it is new.
 type Spec struct {
+	// Stream is the stream read; "" is events.StreamEvents.
+	Stream   string
 	Name     string
 	Subjects []string
 	// FromSequence or FromTime is where a new consumer starts.
@@ -62,7 +64,10 @@ type Consumer struct {
 // anything after it: never a later event of an aggregate before an
 // earlier one.
 func (c *Consumers) Open(ctx context.Context, spec Spec) (*Consumer, error) {
-	stream, err := c.js.Stream(ctx, events.StreamEvents)
+	if spec.Stream == "" {
+		spec.Stream = events.StreamEvents
+	}
+	stream, err := c.js.Stream(ctx, spec.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("open consumer %s: %w", spec.Name, err)
 	}
@@ -89,7 +94,7 @@ func (c *Consumers) Open(ctx context.Context, spec Spec) (*Consumer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create consumer %s: %w", spec.Name, err)
 		}
-		return &Consumer{stream: events.StreamEvents, cons: cons, c: c}, nil
+		return &Consumer{stream: spec.Stream, cons: cons, c: c}, nil
 	case err != nil:
 		return nil, fmt.Errorf("open consumer %s: %w", spec.Name, err)
 	}
@@ -100,11 +105,11 @@ func (c *Consumers) Open(ctx context.Context, spec Spec) (*Consumer, error) {
 		return nil, fmt.Errorf("update consumer %s: %w", spec.Name, err)
 	}
 	if info.NumAckPending > 0 {
-		if _, err := c.js.ResetConsumerToSequence(ctx, events.StreamEvents, spec.Name, info.AckFloor.Stream+1); err != nil {
+		if _, err := c.js.ResetConsumerToSequence(ctx, spec.Stream, spec.Name, info.AckFloor.Stream+1); err != nil {
 			return nil, fmt.Errorf("reset consumer %s to %d: %w", spec.Name, info.AckFloor.Stream+1, err)
 		}
 	}
-	return &Consumer{stream: events.StreamEvents, cons: cons, c: c}, nil
+	return &Consumer{stream: spec.Stream, cons: cons, c: c}, nil
 }
 
 // Delete removes a consumer; one that does not exist is no error.
@@ -131,6 +136,21 @@ type Msg struct {
 
 // Ack acknowledges the message: delivered, or given up on.
 func (m Msg) Ack() error { return m.msg.Ack() }
+
+// NakWithDelay asks the server to deliver the message again after
+// delay: for the mailer, whose mails need no order, a retry that holds
+// nothing else back.
+func (m Msg) NakWithDelay(delay time.Duration) error { return m.msg.NakWithDelay(delay) }
+
+// Delivered is how many times the server has delivered the message, this
+// time included.
+func (m Msg) Delivered() uint64 {
+	md, err := m.msg.Metadata()
+	if err != nil {
+		return 1
+	}
+	return md.NumDelivered
+}
 
 // InProgress tells the server the message is still being worked on, so
 // that it is not sent again after the ack wait.

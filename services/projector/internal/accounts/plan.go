@@ -274,6 +274,10 @@ func (p *plan) add(st eventstore.Stored) error {
 		return p.userProfile(env, version, at, e, nil)
 	case events.UserEmailVerified:
 		return p.userProfile(env, version, at, events.UserProfileUpdated{}, &e.Email)
+	case events.UserInvited:
+		// The invitation is the mailer's; the row only moves to the
+		// event's version.
+		return p.userChange(env, version, at, nil)
 	case events.UserMFAEnrolmentStarted, events.UserMFAEnrolled:
 		// The login reads a user's factors from the log itself; the row
 		// only moves to the event's version.

@@ -162,6 +162,8 @@ func (s *UserState) apply(e events.Envelope) error {
 		if d.Email == s.Email {
 			s.EmailVerified = true
 		}
+	case events.UserInvited:
+		// The invitation's address is the registration's.
 	}
 	s.UpdatedAt = e.OccurredAt
 	return nil

@@ -70,6 +70,23 @@ var (
 	// ErrBrowserExists: the browser session was started already.
 	ErrBrowserExists = fault.New(fault.Conflict, "browser-session-exists", "browser session already exists")
 
+	// ErrMalformedLink: a string is not a mailed link's token.
+	ErrMalformedLink = fault.New(fault.Invalid, "malformed-link", "malformed link")
+	// ErrUnknownLink: no link has this token (in this tenant).
+	ErrUnknownLink = fault.New(fault.NotFound, "unknown-link", "unknown link")
+	// ErrLinkExists: the link was issued already.
+	ErrLinkExists = fault.New(fault.Conflict, "link-exists", "link already exists")
+	// ErrLinkPurpose: the link is for something else, or the purpose is
+	// unknown.
+	ErrLinkPurpose = fault.New(fault.Invalid, "link-purpose", "link is for something else")
+	// ErrLinkUsed: the link was used before.
+	ErrLinkUsed = fault.New(fault.Conflict, "link-used", "link was already used")
+	// ErrLinkExpired: the link is older than its lifetime.
+	ErrLinkExpired = fault.New(fault.Invalid, "link-expired", "link has expired")
+	// ErrLinkVoid: the user changed since the link was issued (a new
+	// password, a new address, disabled or deleted).
+	ErrLinkVoid = fault.New(fault.Conflict, "link-void", "link no longer applies")
+
 	// ErrCorruptHistory: an aggregate's history cannot be folded (wrong
 	// aggregate, gap in versions, unknown type, undecodable data). It is an
 	// internal error: callers see "internal error", logs see the detail.

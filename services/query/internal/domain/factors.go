@@ -69,7 +69,7 @@ func FoldFactors(envs []events.Envelope) (Factors, error) {
 			f = Factors{}
 		case events.UserRegistered, events.UserPasswordChanged, events.UserDisabled, events.UserEnabled,
 			events.UserRoleAssigned, events.UserRoleUnassigned, events.UserMFAEnrolmentStarted, events.UserPasswordRehashed,
-			events.UserProfileUpdated, events.UserEmailVerified:
+			events.UserProfileUpdated, events.UserEmailVerified, events.UserInvited:
 		}
 	}
 	return f, nil

@@ -25,6 +25,12 @@ const (
 	pageFactor    = "factor.html"
 	pageError400  = "error.html"
 	pageSignedOut = "signedout.html"
+
+	// The pages of the mailed links (email_flows.go).
+	pageForgot = "forgot.html"
+	pageReset  = "reset.html"
+	pageVerify = "verify.html"
+	pageNotice = "notice.html"
 )
 
 // pageSet holds the parsed pages and the hash of their stylesheet.
@@ -45,7 +51,7 @@ func mustPages() *pageSet {
 		css:     template.CSS(css), // #nosec G203 -- our own embedded stylesheet
 		cssHash: "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'",
 	}
-	for _, name := range []string{pageSignin, pageFactor, pageError400, pageSignedOut} {
+	for _, name := range []string{pageSignin, pageFactor, pageError400, pageSignedOut, pageForgot, pageReset, pageVerify, pageNotice} {
 		ps.pages[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name))
 	}
 	return ps
@@ -64,6 +70,8 @@ type pageData struct {
 	CSRF        string
 	Username    string
 	Pending     string // the sealed pending sign-in of the code form
+	Token       string // a mailed link's token, from the link to its form
+	Action      string // where a mailed link's form posts, relative to the page
 	CSS         template.CSS
 }
 

@@ -52,6 +52,9 @@ type Options struct {
 	// "" for the platform's default (always: every write synced), or a
 	// duration such as "2m" (nats-server's own default).
 	SyncInterval string
+	// SMTPURL, when set, is the platform's AUTH_SMTP_URL; its dispatcher
+	// then retries a mail the server did not take after 10 to 50 ms.
+	SMTPURL string
 }
 
 // Platform is a running all-in-one process.
@@ -140,6 +143,11 @@ func Start(ctx context.Context, o Options) (*Platform, error) {
 	}
 	if o.SyncInterval != "" {
 		env["AUTH_NATS_SYNC_INTERVAL"] = o.SyncInterval
+	}
+	if o.SMTPURL != "" {
+		env["AUTH_SMTP_URL"] = o.SMTPURL
+		env["AUTH_WEBHOOK_RETRY_FIRST"] = "10ms"
+		env["AUTH_WEBHOOK_RETRY_MAX"] = "50ms"
 	}
 	p.env = env
 	if _, err := authstream.ConfigFromEnv(config.Map(env)); err != nil {

@@ -103,6 +103,8 @@ type Setup struct {
 	// Tag tells apart platforms of the same settings that hold different
 	// data.
 	Tag string
+	// SMTPURL is the platform's AUTH_SMTP_URL, if any.
+	SMTPURL string
 }
 
 func (s Setup) String() string {
@@ -137,7 +139,7 @@ func (e *Env) Platform(ctx context.Context, s Setup) (*platform.Platform, error)
 	if s.Tag != "" {
 		name += s.Tag
 	}
-	p, err := platform.Start(ctx, platform.Options{ServerURL: e.opts.ServerURL, BcryptCost: s.Cost, Name: name, SyncInterval: s.Sync})
+	p, err := platform.Start(ctx, platform.Options{ServerURL: e.opts.ServerURL, BcryptCost: s.Cost, Name: name, SyncInterval: s.Sync, SMTPURL: s.SMTPURL})
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +230,7 @@ func All() []Scenario {
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
 		{"memory-processes", "resident size of each service and of the NATS server as separate processes, with many tenants and users", nil, runMemoryProcesses},
 		{"register", "single registrations through the command API, 16 clients, at bcrypt cost 4 and 10, on platforms of their own", []Setup{register4, register10}, runRegister},
+		{"mail", "mails a second from the dispatcher to a local SMTP server, draining a backlog of verification links", []Setup{}, runMail},
 	}
 }
 
