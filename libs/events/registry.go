@@ -282,6 +282,10 @@ func newDefault() *Registry {
 		Define[WebhookResumed](TypeWebhookResumed, AggregateWebhook),
 		Define[WebhookDeleted](TypeWebhookDeleted, AggregateWebhook),
 		Define[WebhookReplayRequested](TypeWebhookReplayed, AggregateWebhook),
+
+		Define[UserPasskeyRegistrationStarted](TypeUserPasskeyRegistrationStarted, AggregateUser),
+		Define[UserPasskeyRegistered](TypeUserPasskeyRegistered, AggregateUser),
+		Define[UserPasskeyRemoved](TypeUserPasskeyRemoved, AggregateUser),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

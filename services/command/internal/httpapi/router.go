@@ -84,4 +84,7 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Post("/t/{tenant}/webhooks/{id}/pause", h.pauseWebhook)
 	tenant.Post("/t/{tenant}/webhooks/{id}/resume", h.resumeWebhook)
 	tenant.Post("/t/{tenant}/webhooks/{id}/replay", h.replayWebhook)
+	tenant.Post("/t/{tenant}/users/{id}/mfa/webauthn", h.beginPasskey)
+	tenant.Post("/t/{tenant}/users/{id}/mfa/webauthn/verify", h.finishPasskey)
+	tenant.Delete("/t/{tenant}/users/{id}/mfa/webauthn/{credential_id}", h.removePasskey)
 }

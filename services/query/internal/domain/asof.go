@@ -33,8 +33,11 @@ type UserState struct {
 	UpdatedAt         time.Time `json:"updated_at,omitzero"`
 	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
 	// Factors are the second factors the user holds (totp,
-	// recovery_codes), sorted; never their secrets.
+	// recovery_codes, webauthn), sorted; never their secrets.
 	Factors []string `json:"factors,omitempty"`
+	// Passkeys are the credential ids of the user's passkeys, in the
+	// order of their registration.
+	Passkeys []string `json:"passkeys,omitempty"`
 }
 
 // RoleState is a role as its events describe it at one instant.
@@ -124,6 +127,19 @@ func (s *UserState) apply(e events.Envelope) error {
 		}
 	case events.UserMFARemoved:
 		s.Factors = slices.DeleteFunc(s.Factors, func(f string) bool { return f == d.Factor })
+	case events.UserPasskeyRegistrationStarted:
+		// Not a factor until registered.
+	case events.UserPasskeyRegistered:
+		s.Passkeys = append(s.Passkeys, d.CredentialID)
+		if !slices.Contains(s.Factors, events.FactorWebAuthn) {
+			s.Factors = append(s.Factors, events.FactorWebAuthn)
+			slices.Sort(s.Factors)
+		}
+	case events.UserPasskeyRemoved:
+		s.Passkeys = slices.DeleteFunc(s.Passkeys, func(id string) bool { return id == d.CredentialID })
+		if len(s.Passkeys) == 0 {
+			s.Factors = slices.DeleteFunc(s.Factors, func(f string) bool { return f == events.FactorWebAuthn })
+		}
 	}
 	s.UpdatedAt = e.OccurredAt
 	return nil
