@@ -194,6 +194,11 @@ func TestPasskeys_FinishLoginRefuses(t *testing.T) {
 			if !errors.Is(err, authn.ErrInvalidPasskey) {
 				t.Fatalf("err %v, want ErrInvalidPasskey", err)
 			}
+			// The error goes to logs: it names what failed, never the
+			// ceremony's challenge (the library's debug text would).
+			if strings.Contains(err.Error(), cer.Challenge()) {
+				t.Fatalf("error shows the challenge: %v", err)
+			}
 		})
 	}
 }

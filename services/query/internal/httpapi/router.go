@@ -109,6 +109,7 @@ func Routes(r chi.Router, d Deps) {
 			r.Get("/oauth/logout", h.logout)
 			r.Get("/signin", h.signinPage)
 			r.Post("/signin", h.signin)
+			r.Get("/signin/passkey.js", h.passkeyScript)
 			r.Get("/userinfo", h.userinfo)
 			r.Post("/userinfo", h.userinfo)
 			r.Post("/oauth/introspect", h.introspect)

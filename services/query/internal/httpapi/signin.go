@@ -24,6 +24,11 @@ import (
 // of its window or used before, a locked account.
 const codeMessage = "Incorrect code."
 
+// passkeyMessage is the one message of a refused passkey: any response
+// that does not verify, answers a ceremony answered before or whose
+// counter went back, a locked account.
+const passkeyMessage = "That passkey could not be used." //nolint:gosec // G101: a message, not a credential
+
 // enrolMessage answers the right password of a user whom the tenant
 // requires to hold a second factor and who holds none.
 const enrolMessage = "This organisation requires a second factor (an authenticator app) for your account, and none is set up. Ask an administrator to set one up with you, then sign in again."
@@ -139,6 +144,10 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 			Message: "The sign-in form expired or did not come from this page. Go back to the application and try again."})
 		return
 	}
+	if form.Has("mfa") && form.Has("webauthn") {
+		h.signinPasskey(w, r, tenant, form, page)
+		return
+	}
 	if form.Has("mfa") {
 		h.signinFactor(w, r, tenant, form, page)
 		return
@@ -175,7 +184,7 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if done.Pending != "" {
-		h.renderPage(w, r, http.StatusOK, pageFactor, pageData{Tenant: tenant, DisplayName: page.DisplayName,
+		h.renderFactor(w, r, http.StatusOK, pageData{Tenant: tenant, DisplayName: page.DisplayName,
 			Request: sealed, CSRF: form.Get("csrf"), Pending: done.Pending})
 		return
 	}
@@ -207,14 +216,68 @@ func (h *handlers) signinFactor(w http.ResponseWriter, r *http.Request, tenant s
 	case fault.CodeOf(err) == fault.Unauthenticated:
 		h.log.DebugContext(r.Context(), "hosted sign-in code refused", "cause", err.Error())
 		again.Message = codeMessage
-		h.renderPage(w, r, http.StatusOK, pageFactor, again)
+		h.renderFactor(w, r, http.StatusOK, again)
 	case fault.CodeOf(err) == fault.TooMany:
 		setRetryAfter(w, err)
 		again.Message = rateLimitedMessage
-		h.renderPage(w, r, http.StatusTooManyRequests, pageFactor, again)
+		h.renderFactor(w, r, http.StatusTooManyRequests, again)
 	default:
 		h.pageError(w, r, tenant, err)
 	}
+}
+
+// renderFactor renders the factor page of d.Pending with status: the
+// code form when the user holds a TOTP factor, and a new passkey ceremony
+// (with the page's script allowed) when the user holds a passkey. A
+// pending sign-in that no longer opens is the error page.
+func (h *handlers) renderFactor(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	f, err := h.app.FactorPage(r.Context(), d.Tenant, d.Request, d.Pending)
+	if err != nil {
+		h.pageError(w, r, d.Tenant, err)
+		return
+	}
+	d.Code, d.Passkey = f.Code, f.Passkey
+	if f.Passkey != nil {
+		allowPageScript(w.Header())
+	}
+	h.renderPage(w, r, status, pageFactor, d)
+}
+
+// signinPasskey is POST /signin with the passkey form (inputs mfa and
+// webauthn): a refused passkey renders the factor page again with the one
+// message, status 200 (429 when rate-limited); a pending sign-in that
+// expired or was forged is the error page; a passed passkey ends the
+// sign-in as a password does.
+func (h *handlers) signinPasskey(w http.ResponseWriter, r *http.Request, tenant string, form url.Values, page app.SigninPage) {
+	sealed, pending := form.Get("auth"), form.Get("mfa")
+	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf"), Pending: pending}
+	done, err := h.app.HostedPasskey(r.Context(), app.HostedPasskey{
+		Tenant: tenant, Request: sealed, Pending: pending, Ceremony: form.Get("webauthn"), Assertion: form.Get("assertion"),
+		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
+	})
+	switch {
+	case err == nil:
+		h.signedIn(w, tenant, done)
+	case fault.CodeOf(err) == fault.Unauthenticated:
+		h.log.DebugContext(r.Context(), "hosted sign-in passkey refused", "cause", err.Error())
+		again.Message = passkeyMessage
+		h.renderFactor(w, r, http.StatusOK, again)
+	case fault.CodeOf(err) == fault.TooMany:
+		setRetryAfter(w, err)
+		again.Message = rateLimitedMessage
+		h.renderFactor(w, r, http.StatusTooManyRequests, again)
+	default:
+		h.pageError(w, r, tenant, err)
+	}
+}
+
+// passkeyScript serves GET /t/{tenant}/signin/passkey.js: the hosted
+// page's passkey ceremony, the only script a page of the provider runs.
+func (h *handlers) passkeyScript(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(pages.script)
 }
 
 // pageError answers err with the error page: 404 for an unknown tenant,
