@@ -220,8 +220,10 @@ func (p *Passkeys) FinishRegistration(u PasskeyUser, c PasskeyCeremony, response
 // names its user). It returns the PublicKeyCredentialRequestOptions for
 // the browser (JSON, the "publicKey" member of
 // navigator.credentials.get's argument) and the ceremony to keep until
-// FinishLogin. User verification is preferred: a response says whether it
-// was done.
+// FinishLogin. A second factor prefers user verification (a response says
+// whether it was done); a discoverable sign-in requires it, since the
+// passkey is then the only credential: the response of an authenticator
+// that did not verify its user does not verify.
 func (p *Passkeys) BeginLogin(u *PasskeyUser) (json.RawMessage, PasskeyCeremony, error) {
 	var (
 		assertion *protocol.CredentialAssertion
@@ -230,7 +232,7 @@ func (p *Passkeys) BeginLogin(u *PasskeyUser) (json.RawMessage, PasskeyCeremony,
 	)
 	uv := webauthn.WithUserVerification(protocol.VerificationPreferred)
 	if u == nil {
-		assertion, session, err = p.w.BeginDiscoverableLogin(uv)
+		assertion, session, err = p.w.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	} else {
 		assertion, session, err = p.w.BeginLogin(newWAUser(*u), uv)
 	}

@@ -167,6 +167,9 @@ func TestPasskeys_FinishLoginRefuses(t *testing.T) {
 			out, _ := json.Marshal(m)
 			return out, err
 		}},
+		{name: "no user verification, discoverable", discover: true, respond: func(opts []byte, _ string) ([]byte, error) {
+			return passkeytest.NoUV(a).Get(opts, asc)
+		}},
 		{name: "too large", respond: func(_ []byte, _ string) ([]byte, error) { return bytes.Repeat([]byte(" "), 64<<10), nil }},
 	}
 	for _, tt := range tests {

@@ -118,6 +118,10 @@ type TenantSettings struct {
 	RateLimits *TenantRateLimits `json:"rate_limits,omitempty"`
 	// MFA is the tenant's policy on second factors; absent, MFAOptional.
 	MFA *TenantMFA `json:"mfa,omitempty"`
+	// Passwordless says whether the hosted login page offers a sign-in
+	// with a passkey alone (a discoverable credential that verifies its
+	// user); absent, it does not (PasswordlessEnabled).
+	Passwordless *bool `json:"passwordless,omitempty"`
 
 	// unknown lists the members of the decoded document this build does
 	// not know, as dotted paths: a newer writer's.
@@ -167,6 +171,12 @@ func (s TenantSettings) MFAPolicy() TenantMFA {
 		return TenantMFA{Policy: MFAOptional}
 	}
 	return TenantMFA{Policy: s.MFA.Policy, Permissions: slices.Clone(s.MFA.Permissions)}
+}
+
+// PasswordlessEnabled reports whether the hosted login page offers a
+// sign-in with a passkey alone: false unless the document says true.
+func (s TenantSettings) PasswordlessEnabled() bool {
+	return s.Passwordless != nil && *s.Passwordless
 }
 
 // PasswordGrantEnabled reports whether the token endpoint accepts

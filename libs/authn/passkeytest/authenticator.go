@@ -177,6 +177,23 @@ func (a *Authenticator) Assert(c *Credential, rpID string, clientData []byte) ([
 	})
 }
 
+// NoUV returns a view of a whose responses do not verify the user (the UV
+// flag clear), signing with the same passkeys and counters.
+func NoUV(a *Authenticator) *Authenticator {
+	return &Authenticator{Origin: a.Origin, NoUserVerification: true, creds: a.snapshot()}
+}
+
+// snapshot returns a's passkeys, shared.
+func (a *Authenticator) snapshot() map[string]*Credential {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]*Credential, len(a.creds))
+	for k, v := range a.creds {
+		out[k] = v
+	}
+	return out
+}
+
 // ClientData returns the collected client data of a ceremony of typ
 // ("webauthn.create" or "webauthn.get") for challenge, at a's origin.
 func (a *Authenticator) ClientData(typ, challenge string) []byte {

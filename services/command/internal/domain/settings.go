@@ -104,6 +104,12 @@ func settingsOf(doc any) (events.TenantSettings, error) {
 				return s, err
 			}
 			s.MFA = &mfa
+		case "passwordless":
+			b, ok := v.(bool)
+			if !ok {
+				return s, detail(ErrInvalidSettings, "passwordless must be true or false")
+			}
+			s.Passwordless = &b
 		default:
 			return s, detail(ErrInvalidSettings, "unknown settings member %q", name)
 		}
@@ -253,6 +259,9 @@ func cloneSettings(s events.TenantSettings) events.TenantSettings {
 	}
 	if s.MFA != nil {
 		c.MFA = &events.TenantMFA{Policy: s.MFA.Policy, Permissions: slices.Clone(s.MFA.Permissions)}
+	}
+	if s.Passwordless != nil {
+		c.Passwordless = new(*s.Passwordless)
 	}
 	return c
 }

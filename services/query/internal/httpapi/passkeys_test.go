@@ -412,3 +412,86 @@ func TestPasskeyScript(t *testing.T) {
 		t.Fatalf("an IP-addressed provider offers a passkey: %s", f.page)
 	}
 }
+
+// TestHostedSignin_Passwordless offers a sign-in with a passkey alone
+// only where the tenant allows it: off by default (no passkey form, a
+// passkey form posted anyway refused), on with the setting: the passkey
+// names its user, must verify them, and passes once; another tenant's
+// passkey and a response without user verification are refused.
+func TestHostedSignin_Passwordless(t *testing.T) {
+	t.Parallel()
+	p := mustProviderAt(t, true)
+	r := mustBasicRP(t, p, "")
+	authr := passkeytest.New(p.base)
+	dana := p.mustUser(t, "acme", "dana")
+	cred := p.mustPasskey(t, authr, "acme", dana)
+	outsider := p.mustUser(t, "globex", "outsider")
+	outsiderKey := p.mustPasskey(t, authr, "globex", outsider)
+
+	// Off by default: the sign-in page has one form and runs no script.
+	f := &flow{}
+	r.get(t, f, r.authURL(f, url.Values{"prompt": {"login"}}))
+	if strings.Contains(f.page, "passkey") || strings.Count(f.page, "<form") != 1 {
+		t.Fatalf("passwordless offered by default: %s", f.page)
+	}
+	// A passkey form posted anyway (with a ceremony of a tenant that had
+	// it on) is refused.
+	on := true
+	p.oidc.Settings.Set("acme", events.TenantSettings{Passwordless: &on})
+	start := func() (*flow, url.Values, []byte) {
+		t.Helper()
+		f := &flow{}
+		r.get(t, f, r.authURL(f, url.Values{"prompt": {"login"}}))
+		if !strings.Contains(f.page, `id="passkey-form"`) || strings.Count(f.page, "<form") != 2 {
+			t.Fatalf("no passwordless form: %s", f.page)
+		}
+		html := passkeyFormRE.FindString(f.page)
+		form := url.Values{}
+		for _, m := range hiddenInput.FindAllStringSubmatch(html, -1) {
+			form.Set(m[1], htmlUnescape(m[2]))
+		}
+		if form.Has("mfa") || form.Get("webauthn") == "" {
+			t.Fatalf("passwordless form %v", form)
+		}
+		return f, form, []byte(form.Get("options"))
+	}
+	f, form, opts := start()
+	p.oidc.Settings.Set("acme", events.TenantSettings{})
+	r.submitPasskey(t, f, form, must(authr.Get(opts, cred)))
+	if f.callback != nil || !strings.Contains(f.page, "That passkey could not be used.") {
+		t.Fatalf("passwordless passed while off: %v %s", f.callback, f.page)
+	}
+
+	p.oidc.Settings.Set("acme", events.TenantSettings{Passwordless: &on})
+	for name, respond := range map[string]func(opts []byte) []byte{
+		"another tenant's passkey": func(opts []byte) []byte { return must(authr.Get(opts, outsiderKey)) },
+		"no user verification":     func(opts []byte) []byte { return must(passkeytest.NoUV(authr).Get(opts, cred)) },
+		"malformed":                func([]byte) []byte { return []byte(`{"id":`) },
+		"a user handle of no user": func(opts []byte) []byte {
+			return []byte(strings.Replace(string(must(authr.Get(opts, cred))), `"userHandle":"`, `"userHandle":"AA`, 1))
+		},
+	} {
+		f, form, opts := start()
+		r.submitPasskey(t, f, form, respond(opts))
+		if f.callback != nil || !strings.Contains(f.page, "That passkey could not be used.") || !strings.Contains(f.page, `name="password"`) {
+			t.Fatalf("%s: %v %s", name, f.callback, f.page)
+		}
+	}
+
+	f, form, opts = start()
+	resp := must(authr.Get(opts, cred))
+	r.submitPasskey(t, f, form, resp)
+	if f.callback.Get("code") == "" {
+		t.Fatalf("passwordless refused: %d %s", f.pageStatus, f.page)
+	}
+	_, id := r.mustTokens(t, f)
+	if c := mustClaims(t, id); !slices.Equal(c.AMR, []string{"hwk", "user"}) || c.ACR != app.ACRMFA || c.Sub != dana {
+		t.Fatalf("id token sub %q amr %v acr %q", c.Sub, c.AMR, c.ACR)
+	}
+	// The same response again is refused.
+	f2, _, _ := start()
+	r.submitPasskey(t, f2, form, resp)
+	if f2.callback != nil {
+		t.Fatalf("a passwordless response passed twice")
+	}
+}

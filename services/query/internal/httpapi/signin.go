@@ -113,10 +113,52 @@ func (h *handlers) signinPage(w http.ResponseWriter, r *http.Request) {
 	}
 	setPageHeaders(w.Header(), page.RedirectURI)
 	csrf := h.csrfCookie(w, r, tenant)
-	h.renderPage(w, r, http.StatusOK, pageSignin, pageData{
+	h.renderSignin(w, r, http.StatusOK, pageData{
 		Tenant: tenant, DisplayName: page.DisplayName, Request: sealed,
 		CSRF: h.app.CSRFToken(tenant, csrf), Username: page.LoginHint,
 	})
+}
+
+// renderSignin renders the sign-in form with status and, where the
+// tenant allows a sign-in with a passkey alone, a new passwordless
+// ceremony (with the page's script allowed).
+func (h *handlers) renderSignin(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	offer, err := h.app.OfferPasswordless(r.Context(), d.Tenant, d.Request)
+	if err != nil {
+		h.pageError(w, r, d.Tenant, err)
+		return
+	}
+	if d.Passkey = offer; offer != nil {
+		allowPageScript(w.Header())
+	}
+	h.renderPage(w, r, status, pageSignin, d)
+}
+
+// signinPasswordless is POST /signin with the passwordless passkey form
+// (input webauthn, no mfa): a refused passkey renders the sign-in form
+// again with the one message of a refused passkey, status 200 (429 when
+// rate-limited); a passed passkey ends the sign-in as a password does.
+func (h *handlers) signinPasswordless(w http.ResponseWriter, r *http.Request, tenant string, form url.Values, page app.SigninPage) {
+	sealed := form.Get("auth")
+	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf")}
+	done, err := h.app.HostedPasswordless(r.Context(), app.HostedPasswordless{
+		Tenant: tenant, Request: sealed, Ceremony: form.Get("webauthn"), Assertion: form.Get("assertion"),
+		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
+	})
+	switch {
+	case err == nil:
+		h.signedIn(w, tenant, done)
+	case fault.CodeOf(err) == fault.Unauthenticated:
+		h.log.DebugContext(r.Context(), "hosted passwordless sign-in refused", "cause", err.Error())
+		again.Message = passkeyMessage
+		h.renderSignin(w, r, http.StatusOK, again)
+	case fault.CodeOf(err) == fault.TooMany:
+		setRetryAfter(w, err)
+		again.Message = rateLimitedMessage
+		h.renderSignin(w, r, http.StatusTooManyRequests, again)
+	default:
+		h.pageError(w, r, tenant, err)
+	}
 }
 
 // signin is POST /signin: a refused sign-in renders the form again, with
@@ -148,6 +190,10 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 		h.signinPasskey(w, r, tenant, form, page)
 		return
 	}
+	if form.Has("webauthn") {
+		h.signinPasswordless(w, r, tenant, form, page)
+		return
+	}
 	if form.Has("mfa") {
 		h.signinFactor(w, r, tenant, form, page)
 		return
@@ -156,7 +202,7 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf"), Username: username}
 	if username == "" || password == "" {
 		again.Message = signinMessage
-		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		h.renderSignin(w, r, http.StatusOK, again)
 		return
 	}
 	done, err := h.app.HostedSignin(r.Context(), app.HostedSignin{
@@ -167,17 +213,17 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case errors.Is(err, app.ErrMFAEnrolmentRequired):
 		again.Message = enrolMessage
-		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		h.renderSignin(w, r, http.StatusOK, again)
 		return
 	case fault.CodeOf(err) == fault.Unauthenticated: // app.ErrInvalidCredentials, whatever its cause
 		h.log.DebugContext(r.Context(), "hosted sign-in refused", "cause", err.Error())
 		again.Message = signinMessage
-		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		h.renderSignin(w, r, http.StatusOK, again)
 		return
 	case fault.CodeOf(err) == fault.TooMany:
 		setRetryAfter(w, err)
 		again.Message = rateLimitedMessage
-		h.renderPage(w, r, http.StatusTooManyRequests, pageSignin, again)
+		h.renderSignin(w, r, http.StatusTooManyRequests, again)
 		return
 	default:
 		h.pageError(w, r, tenant, err)
