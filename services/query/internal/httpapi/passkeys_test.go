@@ -495,3 +495,33 @@ func TestHostedSignin_Passwordless(t *testing.T) {
 		t.Fatalf("a passwordless response passed twice")
 	}
 }
+
+// TestMFAPolicy_passkeyCounts: a passkey meets the tenant's policy as a
+// TOTP factor does: under required, and for the holders of the policy's
+// permissions, the user with a passkey alone is asked for it, never sent
+// to an administrator.
+func TestMFAPolicy_passkeyCounts(t *testing.T) {
+	t.Parallel()
+	p := mustProviderAt(t, true)
+	r := mustBasicRP(t, p, "")
+	authr := passkeytest.New(p.base)
+	boss := p.mustUser(t, "acme", "boss-pk", "admin")
+	p.mustPasskey(t, authr, "acme", boss)
+	p.mustUser(t, "acme", "boss-none", "admin")
+	for _, pol := range []*events.TenantMFA{
+		{Policy: events.MFARequired},
+		{Policy: events.MFARequiredForPermissions, Permissions: []string{"users:write"}},
+	} {
+		p.oidc.Settings.Set("acme", events.TenantSettings{MFA: pol})
+		f := r.passkeyStep(t, "boss-pk")
+		if strings.Contains(f.page, "requires a second factor") {
+			t.Fatalf("policy %+v: a passkey holder is sent to an administrator", pol)
+		}
+		f = &flow{}
+		r.get(t, f, r.authURL(f, url.Values{"prompt": {"login"}}))
+		r.submit(t, f, "boss-none", password)
+		if !strings.Contains(f.page, "requires a second factor") {
+			t.Fatalf("policy %+v: a user without a factor: %s", pol, f.page)
+		}
+	}
+}

@@ -31,7 +31,7 @@ const passkeyMessage = "That passkey could not be used." //nolint:gosec // G101:
 
 // enrolMessage answers the right password of a user whom the tenant
 // requires to hold a second factor and who holds none.
-const enrolMessage = "This organisation requires a second factor (an authenticator app) for your account, and none is set up. Ask an administrator to set one up with you, then sign in again."
+const enrolMessage = "This organisation requires a second factor (an authenticator app or a passkey) for your account, and none is set up. Ask an administrator to set one up with you, then sign in again."
 
 // signinMessage is the one message of a refused sign-in: an unknown user,
 // a wrong password, a disabled user and a locked account all read the
