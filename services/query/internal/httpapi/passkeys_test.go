@@ -174,6 +174,31 @@ func TestHostedSignin_Passkey(t *testing.T) {
 	if f.callback.Get("code") == "" {
 		t.Fatalf("a new ceremony refused: %s", f.page)
 	}
+
+	// A stale ceremony: of two sign-ins under way, the later one's passes
+	// first; the earlier one's response, fresh and well signed, is then
+	// refused.
+	early := r.passkeyStep(t, "alice-pk")
+	earlyForm, earlyOpts := passkeyForm(t, early)
+	late := r.passkeyStep(t, "alice-pk")
+	lateForm, lateOpts := passkeyForm(t, late)
+	r.submitPasskey(t, late, lateForm, must(authr.Get(lateOpts, cred)))
+	if late.callback.Get("code") == "" {
+		t.Fatalf("the later ceremony refused: %s", late.page)
+	}
+	r.submitPasskey(t, early, earlyForm, must(authr.Get(earlyOpts, cred)))
+	if early.callback != nil || !strings.Contains(early.page, "That passkey could not be used.") {
+		t.Fatalf("a stale ceremony passed: %v", early.callback)
+	}
+	// And one past its five minutes, with its pending sign-in: the page
+	// is gone (the error page), nothing passes.
+	old := r.passkeyStep(t, "alice-pk")
+	oldForm, oldOpts := passkeyForm(t, old)
+	p.env.Advance(authn.PasskeyTimeout + time.Second)
+	r.submitPasskey(t, old, oldForm, must(authr.Get(oldOpts, cred)))
+	if old.callback != nil || old.pageStatus != http.StatusBadRequest {
+		t.Fatalf("an expired ceremony: %d %v", old.pageStatus, old.callback)
+	}
 }
 
 // TestHostedSignin_PasskeyNextToTOTP offers both factors to a user who
