@@ -18,7 +18,8 @@ import (
 // granted at once): the browser answers the command API's creation
 // options, then signs grace in to the example application with her
 // password and the hosted page's passkey button, whose script runs the
-// ceremony; the ID token says hwk and user.
+// ceremony; the ID token says hwk and user. With passwordless sign-in
+// allowed, the sign-in page's passkey button alone signs her in.
 func TestPasskey_Chromium(t *testing.T) {
 	bin := mustChromium(t)
 	r := mustRigAt(t, "localhost")
@@ -88,4 +89,26 @@ func TestPasskey_Chromium(t *testing.T) {
 		t.Fatalf("idtoken-amr = %q, want pwd, hwk and user", amr)
 	}
 	t.Logf("passkey sign-in in Chromium: %s", time.Since(start).Round(time.Millisecond))
+
+	// Passwordless: the tenant allows it, grace signs out, and the sign-in
+	// page's passkey button alone signs her in again (the virtual
+	// authenticator's passkey is discoverable).
+	on := r.p.DoCommand(t, http.MethodPatch, "/t/"+tenantID+"/settings", r.admin, map[string]any{"passwordless": true}, http.StatusOK)
+	r.p.Do(t, http.MethodGet, r.p.Query+"/t/"+tenantID+"/me", r.admin, on.Token(), nil, http.StatusOK)
+	ch.do(t, "signing out",
+		chromedp.Navigate(a.url+"/"),
+		chromedp.Click(chromedp.ID("signout")),
+		chromedp.WaitVisible(chromedp.ID("signed-out")))
+	ch.do(t, "the passwordless sign-in",
+		chromedp.Navigate(a.url+"/"),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("passkey-button")),
+		chromedp.Click(chromedp.ID("passkey-button")),
+		chromedp.WaitVisible(chromedp.ID("idtoken-sub")))
+	if sub := ch.text(t, "idtoken-sub"); sub != r.userID {
+		t.Fatalf("passwordless idtoken-sub = %q, want %q", sub, r.userID)
+	}
+	if amr := ch.text(t, "idtoken-amr"); !strings.Contains(amr, "hwk") || !strings.Contains(amr, "user") || strings.Contains(amr, "pwd") {
+		t.Fatalf("passwordless idtoken-amr = %q, want hwk and user without pwd", amr)
+	}
 }
