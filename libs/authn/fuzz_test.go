@@ -1,13 +1,16 @@
 package authn_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/authn/passkeytest"
 	"github.com/authstream/authstream/libs/fault"
 )
 
@@ -71,6 +74,60 @@ func FuzzCheckImportedHash(f *testing.F) {
 		}
 		if err := h.Compare([]byte(hash), "password"); err != nil && !errors.Is(err, authn.ErrMismatch) {
 			t.Fatalf("Compare of an accepted hash = %v", err)
+		}
+	})
+}
+
+// FuzzPasskeyResponse feeds arbitrary bytes to the parsing and checking of
+// a passkey sign-in response, as the hosted page's form delivers them. It
+// must never panic, every refusal must be ErrInvalidPasskey, and only the
+// authenticator's own untouched response may pass.
+func FuzzPasskeyResponse(f *testing.F) {
+	p, err := authn.NewPasskeys("http://localhost:8080", "Acme")
+	if err != nil {
+		f.Fatal(err)
+	}
+	a := passkeytest.New(p.Origin())
+	user := authn.PasskeyUser{Handle: []byte("user-1"), Name: "alice"}
+	opts, cer, err := p.BeginRegistration(user)
+	if err != nil {
+		f.Fatal(err)
+	}
+	resp, sc, err := a.Create(opts)
+	if err != nil {
+		f.Fatal(err)
+	}
+	cred, err := p.FinishRegistration(user, cer, resp)
+	if err != nil {
+		f.Fatal(err)
+	}
+	user.Credentials = []authn.PasskeyCredential{cred}
+	opts, cer, err = p.BeginLogin(&user)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := a.Get(opts, sc)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"","signature":""}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		as, err := authn.ParseAssertion(data)
+		if err == nil {
+			_, err = p.FinishLogin(user, cer, as)
+		}
+		switch {
+		case err == nil && !bytes.Equal(data, good):
+			// A response that differs from the signed one yet passes must
+			// differ only where JSON allows (spacing, member order):
+			// what it signs is the same.
+			if !json.Valid(data) {
+				t.Fatalf("invalid JSON passed: %q", data)
+			}
+		case err != nil && !errors.Is(err, authn.ErrInvalidPasskey):
+			t.Fatalf("refusal %v is not ErrInvalidPasskey", err)
 		}
 	})
 }

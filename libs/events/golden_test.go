@@ -454,6 +454,23 @@ func writeMissingGoldens(t *testing.T) {
 		{events.AggregateUser, events.DeriveID("golden", "invited user"), []step{
 			{events.TypeUserInvited, tenantAdmin, events.UserInvited{Email: "dan@acme.example"}},
 		}},
+		// A user's passkey: a registration started, the passkey registered,
+		// then removed by the user. The user id is derived so that the ids
+		// above stay as they were.
+		{events.AggregateUser, events.DeriveID("golden", "passkey user"), []step{
+			{events.TypeUserPasskeyRegistrationStarted, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "passkey user")}, events.UserPasskeyRegistrationStarted{
+				// about 300 bytes of ceremony state plus the 16-byte GCM tag.
+				Ceremony: events.Sealed{KID: "kek-2025-03", Nonce: fake("passkey ceremony nonce", 12), Ciphertext: fake("passkey ceremony", 316)}}},
+			{events.TypeUserPasskeyRegistered, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "passkey user")}, events.UserPasskeyRegistered{
+				CredentialID: "b3Vy7mH1x9Kq0mJ2c2lnbmluZy1rZXktb2YtYS1wYXNza2V5",
+				PublicKey:    "pQECAyYgASFYIEm0kB1c8H2Qv0oRZkqMjXwTgYb5rD7nW4cA1sE9fL3hIlggQm2vT8yX0pN5kR7wJ3dF6cH1bL4qS9zV2xM8nA0eY5g",
+				SignCount:    1, Transports: []string{"internal", "hybrid"},
+				AAGUID: "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4", Name: "Pixel 9",
+				Format: "none", BackupEligible: true, BackupState: true, UserVerified: true,
+			}},
+			{events.TypeUserPasskeyRemoved, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "passkey user")}, events.UserPasskeyRemoved{
+				CredentialID: "b3Vy7mH1x9Kq0mJ2c2lnbmluZy1rZXktb2YtYS1wYXNza2V5"}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

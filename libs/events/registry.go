@@ -290,6 +290,9 @@ func newDefault() *Registry {
 		Define[EmailLinkUsed](TypeEmailLinkUsed, AggregateEmailLink),
 
 		Define[UserInvited](TypeUserInvited, AggregateUser),
+		Define[UserPasskeyRegistrationStarted](TypeUserPasskeyRegistrationStarted, AggregateUser),
+		Define[UserPasskeyRegistered](TypeUserPasskeyRegistered, AggregateUser),
+		Define[UserPasskeyRemoved](TypeUserPasskeyRemoved, AggregateUser),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

@@ -173,7 +173,7 @@ func TestDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (events.SigninFailed{Reason: "wrong_password", Failures: 2}); got != want {
+	if want := (events.SigninFailed{Reason: "wrong_password", Failures: 2}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Decode = %#v, want %#v", got, want)
 	}
 

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -76,6 +77,10 @@ const (
 	TypeEmailLinkUsed   = "email_link.used"
 
 	TypeUserInvited = "user.invited"
+	// Event type names, not credentials (gosec G101 reads "passkey" so).
+	TypeUserPasskeyRegistrationStarted = "user.passkey_registration_started" //nolint:gosec // G101: a type name
+	TypeUserPasskeyRegistered          = "user.passkey_registered"           //nolint:gosec // G101: a type name
+	TypeUserPasskeyRemoved             = "user.passkey_removed"              //nolint:gosec // G101: a type name
 )
 
 // TenantCreated starts a tenant. Its id is the slug.
@@ -124,6 +129,10 @@ type TenantSettings struct {
 	// schema of their attributes and what a user may change on their own;
 	// absent, users carry no attributes.
 	UserProfile *TenantUserProfile `json:"user_profile,omitempty"`
+	// Passwordless says whether the hosted login page offers a sign-in
+	// with a passkey alone (a discoverable credential that verifies its
+	// user); absent, it does not (PasswordlessEnabled).
+	Passwordless *bool `json:"passwordless,omitempty"`
 
 	// unknown lists the members of the decoded document this build does
 	// not know, as dotted paths: a newer writer's.
@@ -173,6 +182,12 @@ func (s TenantSettings) MFAPolicy() TenantMFA {
 		return TenantMFA{Policy: MFAOptional}
 	}
 	return TenantMFA{Policy: s.MFA.Policy, Permissions: slices.Clone(s.MFA.Permissions)}
+}
+
+// PasswordlessEnabled reports whether the hosted login page offers a
+// sign-in with a passkey alone: false unless the document says true.
+func (s TenantSettings) PasswordlessEnabled() bool {
+	return s.Passwordless != nil && *s.Passwordless
 }
 
 // PasswordGrantEnabled reports whether the token endpoint accepts
@@ -473,6 +488,9 @@ type SigninSucceeded struct {
 	TOTPStep     int64  `json:"totp_step,omitempty"`
 	RecoverySet  string `json:"recovery_set,omitempty"`
 	RecoveryUsed uint32 `json:"recovery_used,omitempty"`
+	// The replay state of the user's passkeys (see SigninFactors).
+	PasskeyCeremony int64             `json:"passkey_ceremony,omitempty"`
+	PasskeyCounts   map[string]uint32 `json:"passkey_counts,omitempty"`
 }
 
 // SigninFailed records a wrong password, a wrong second-factor code (Reason
@@ -486,6 +504,9 @@ type SigninFailed struct {
 	TOTPStep     int64  `json:"totp_step,omitempty"`
 	RecoverySet  string `json:"recovery_set,omitempty"`
 	RecoveryUsed uint32 `json:"recovery_used,omitempty"`
+	// The replay state of the user's passkeys (see SigninFactors).
+	PasskeyCeremony int64             `json:"passkey_ceremony,omitempty"`
+	PasskeyCounts   map[string]uint32 `json:"passkey_counts,omitempty"`
 }
 
 // SigninLocked records that the account is locked until Until after too
@@ -497,6 +518,9 @@ type SigninLocked struct {
 	TOTPStep     int64  `json:"totp_step,omitempty"`
 	RecoverySet  string `json:"recovery_set,omitempty"`
 	RecoveryUsed uint32 `json:"recovery_used,omitempty"`
+	// The replay state of the user's passkeys (see SigninFactors).
+	PasskeyCeremony int64             `json:"passkey_ceremony,omitempty"`
+	PasskeyCounts   map[string]uint32 `json:"passkey_counts,omitempty"`
 }
 
 // SigninFactors is the replay state of a user's second factors that every
@@ -505,26 +529,37 @@ type SigninLocked struct {
 // passes again (RFC 6238 section 5.2). RecoverySet names the user's set of
 // recovery codes that RecoveryUsed is about (the id of the
 // user.mfa_enrolled event that made it), and RecoveryUsed has bit i set
-// when code i of that set was used. All are absent until a factor is used.
+// when code i of that set was used. PasskeyCeremony is the start (Unix
+// nanoseconds) of the last passkey ceremony whose response was accepted: a
+// response to that ceremony or an earlier one never passes again.
+// PasskeyCounts holds the last signature counter each passkey reported
+// (by credential id, base64url), which must grow from one use to the next
+// unless the authenticator keeps none. All are absent until a factor is
+// used.
 type SigninFactors struct {
-	TOTPStep     int64
-	RecoverySet  string
-	RecoveryUsed uint32
+	TOTPStep        int64
+	RecoverySet     string
+	RecoveryUsed    uint32
+	PasskeyCeremony int64
+	PasskeyCounts   map[string]uint32
 }
 
 // Factors returns the replay state the event carries.
 func (e SigninSucceeded) Factors() SigninFactors {
-	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed}
+	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed,
+		PasskeyCeremony: e.PasskeyCeremony, PasskeyCounts: maps.Clone(e.PasskeyCounts)}
 }
 
 // Factors returns the replay state the event carries.
 func (e SigninFailed) Factors() SigninFactors {
-	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed}
+	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed,
+		PasskeyCeremony: e.PasskeyCeremony, PasskeyCounts: maps.Clone(e.PasskeyCounts)}
 }
 
 // Factors returns the replay state the event carries.
 func (e SigninLocked) Factors() SigninFactors {
-	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed}
+	return SigninFactors{TOTPStep: e.TOTPStep, RecoverySet: e.RecoverySet, RecoveryUsed: e.RecoveryUsed,
+		PasskeyCeremony: e.PasskeyCeremony, PasskeyCounts: maps.Clone(e.PasskeyCounts)}
 }
 
 // SessionStarted starts a refresh-token family. TokenHash is the SHA-256 of

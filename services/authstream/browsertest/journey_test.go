@@ -44,15 +44,27 @@ type rig struct {
 // with grace.
 func mustRig(tb testing.TB) *rig {
 	tb.Helper()
+	return mustRigAt(tb, "")
+}
+
+// mustRigAt is mustRig whose public URL names the query service's port on
+// host ("" for its own address, 127.0.0.1): passkeys need a name there,
+// localhost, since a WebAuthn relying party id cannot be an IP address.
+func mustRigAt(tb testing.TB, host string) *rig {
+	tb.Helper()
 	addr := authstreamtest.FreeAddr(tb)
+	public := "http://" + addr
+	if host != "" {
+		public = "http://" + host + addr[strings.LastIndex(addr, ":"):]
+	}
 	p := authstreamtest.Start(tb, authstreamtest.WithEnv(map[string]string{
-		"AUTH_QUERY_ADDR": addr, "AUTH_PUBLIC_URL": "http://" + addr,
+		"AUTH_QUERY_ADDR": addr, "AUTH_PUBLIC_URL": public,
 	}), authstreamtest.WithSecrets(adminPassword, userPassword))
 	root := p.Login(tb, "platform", authstreamtest.AdminUsername, authstreamtest.AdminPassword, "")
 	acme := p.MustTenant(tb, root.AccessToken, authstreamtest.NewTenant{ID: tenantID, Admin: adminName, Password: adminPassword})
 	user := p.DoCommand(tb, http.MethodPost, "/t/"+tenantID+"/users", acme.Admin.AccessToken,
 		map[string]any{"username": userName, "password": userPassword}, http.StatusCreated)
-	r := &rig{p: p, issuer: p.Query + "/t/" + tenantID, admin: acme.Admin.AccessToken, userID: user.Str("id")}
+	r := &rig{p: p, issuer: public + "/t/" + tenantID, admin: acme.Admin.AccessToken, userID: user.Str("id")}
 	if r.userID == "" {
 		tb.Fatalf("POST /users = %s", user.Body)
 	}

@@ -34,6 +34,10 @@ type platform struct {
 // with a key-encryption key of the test's own, every address on a free
 // port and debug logs captured, and stops it when the test ends. Every
 // answer the client gets is recorded, and none may be a server error.
+// publicURL is the platforms' public URL. The tests reach the services on
+// their own addresses; only token issuers and WebAuthn ceremonies name it.
+const publicURL = "http://localhost:8080"
+
 func mustPlatform(tb testing.TB) *platform {
 	tb.Helper()
 	kek := make([]byte, 32)
@@ -42,6 +46,9 @@ func mustPlatform(tb testing.TB) *platform {
 		"AUTH_KEK":        base64.StdEncoding.EncodeToString(kek),
 		"AUTH_LOG_LEVEL":  "debug",
 		"AUTH_LOG_FORMAT": "json",
+		// A name, not an IP address: a WebAuthn relying party id must be
+		// one, and the scenarios use passkeys.
+		"AUTH_PUBLIC_URL": publicURL,
 	}
 	ring, err := events.ParseKeyring(env["AUTH_KEK"])
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/authn/passkeytest"
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/services/authstream/authstreamtest"
 )
@@ -55,6 +56,7 @@ const (
 	shortPass        = "Sh0rt-7"
 	ivyPassword      = "Ivy-Imported-Secret 12"
 	ginaPassword     = "Gina-Second-Factor 14"
+	hankPassword     = "Hank-Passkey-Holder 15"
 	// passAsUsername is a password typed into the username field, shaped
 	// like a valid username: a common slip that must not reach the logs.
 	passAsUsername = "Pass.Word-In-Username-88"
@@ -286,6 +288,50 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	flow = append(flow, ginaFlow...)
 	cmd(ginaToken, http.MethodDelete, mfa+"/recovery_codes", nil, http.StatusNoContent)
 	cmd(ada, http.MethodDelete, mfa, nil, http.StatusNoContent)
+	// Passkeys: hank registers one with his own token (a software
+	// authenticator answers the creation options), signs in with it on
+	// the hosted page after the password, and removes it. Each ceremony's
+	// challenge may show in the answer that starts it only.
+	hank := cmd(ada, http.MethodPost, "/t/acme/users", map[string]any{"username": "hank", "password": hankPassword}, http.StatusCreated)
+	hankID := hank.Str("id")
+	hankToken := p.Login(t, "acme", "hank", hankPassword, ctOf(hank)).AccessToken
+	authr := passkeytest.New(publicURL)
+	begun := cmd(hankToken, http.MethodPost, "/t/acme/users/"+hankID+"/mfa/webauthn", nil, http.StatusCreated)
+	begunN := len(p.answers())
+	var creation struct {
+		PublicKey json.RawMessage `json:"publicKey"`
+	}
+	begun.Decode(t, &creation)
+	attestation, pkCred, err := authr.Create(creation.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := cmd(hankToken, http.MethodPost, "/t/acme/users/"+hankID+"/mfa/webauthn/verify",
+		map[string]any{"credential": json.RawMessage(attestation), "name": "hank's laptop"}, http.StatusCreated)
+	var challenges []flowSecret
+	challenges = append(challenges, flowSecret{"passkey registration challenge", challengeOf(t, creation.PublicKey), begunN})
+	passkeyForm := regexp.MustCompile(`(?s)<form method="post" action="signin" id="passkey-form">.*?</form>`)
+	hidden := regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)"`)
+	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada, Consistency: ctOf(registered)}, http.StatusOK)
+	_, hankFlow := mustHostedSigninWith(t, p, ada, "hank", hankPassword, func(page []byte) url.Values {
+		fields := url.Values{}
+		for _, m := range hidden.FindAllSubmatch(passkeyForm.Find(page), -1) {
+			fields.Set(string(m[1]), html.UnescapeString(string(m[2])))
+		}
+		opts := []byte(fields.Get("options"))
+		if len(opts) == 0 {
+			t.Fatalf("no passkey form after hank's password: %s", page)
+		}
+		challenges = append(challenges, flowSecret{"passkey sign-in challenge", challengeOf(t, opts), len(p.answers())})
+		assertion, err := authr.Get(opts, pkCred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields.Set("assertion", string(assertion))
+		return fields
+	})
+	flow = append(flow, hankFlow...)
+	cmd(hankToken, http.MethodDelete, "/t/acme/users/"+hankID+"/mfa/webauthn/"+registered.Str("credential_id"), nil, http.StatusNoContent)
 
 	// Let the projector apply everything before reading the logs.
 	p.Must(t, request{Method: http.MethodGet, URL: p.Query + "/t/acme/me", Bearer: ada, Consistency: ctOf(deleted)}, http.StatusOK)
@@ -293,7 +339,7 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	sec := &secretSet{}
 	for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass,
 		erinPassword, wrongGuess1, wrongGuess2, wrongCurrent, unknownUserPass, malformedPass, typedWrongPass, repeatedPass,
-		jsonAtTokenPass, badEncodingPass, queryStringPass, shortPass, tooLongPassword, passAsUsername, ivyPassword, ginaPassword} {
+		jsonAtTokenPass, badEncodingPass, queryStringPass, shortPass, tooLongPassword, passAsUsername, ivyPassword, ginaPassword, hankPassword} {
 		sec.addText("password "+quoteShort(pw), pw, 0)
 	}
 	for _, e := range p.answers() {
@@ -325,6 +371,18 @@ func TestSecrets_NeverLeak(t *testing.T) {
 	for i, c := range rc.Codes {
 		sec.addText(fmt.Sprintf("recovery code %d", i), c, recoveryN)
 		sec.addText(fmt.Sprintf("recovery code %d without dashes", i), strings.ReplaceAll(c, "-", ""), 0)
+	}
+	for _, c := range challenges {
+		sec.addText(c.name, c.value, c.answer)
+		if raw, err := base64.RawURLEncoding.DecodeString(c.value); err == nil {
+			sec.addBinary(c.name+" bytes", raw)
+			sec.list[len(sec.list)-1].allowedIn = c.answer // its base64url form is the options' own
+		} else {
+			t.Fatalf("%s is not base64url: %v", c.name, err)
+		}
+	}
+	if len(challenges) != 2 {
+		t.Fatalf("%d passkey challenges seen, want the registration's and the sign-in's", len(challenges))
 	}
 	sec.addText("PKCE code verifier", verifier, 0)
 	for _, f := range flow {
@@ -615,7 +673,7 @@ func mustOpenCredentials(tb testing.TB, p *platform, evts []streamMsg, imported 
 			tb.Fatalf("%s: the sealed credential is not a bcrypt hash", m)
 		}
 		matched := false
-		for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass, erinPassword, ivyPassword, ginaPassword} {
+		for _, pw := range []string{rootPassword, adaPassword, beaPassword, carolPassword, carolNewPassword, davePassword, daveResetPass, erinPassword, ivyPassword, ginaPassword, hankPassword} {
 			if bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil {
 				matched = true
 				break
@@ -753,6 +811,27 @@ func mustCodeFlow(tb testing.TB, p *platform, ada, password string) (string, []f
 // second factor).
 func mustHostedSignin(tb testing.TB, p *platform, ada, username, password, factorCode string) (string, []flowSecret) {
 	tb.Helper()
+	if factorCode == "" {
+		return mustHostedSigninWith(tb, p, ada, username, password, nil)
+	}
+	hidden := regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)"`)
+	return mustHostedSigninWith(tb, p, ada, username, password, func(page []byte) url.Values {
+		if !strings.Contains(string(page), `name="code"`) {
+			tb.Fatalf("after the password of %s: %s, want the code form", username, page)
+		}
+		fields := url.Values{"code": {factorCode}}
+		for _, m := range hidden.FindAllSubmatch(page, -1) {
+			fields.Set(string(m[1]), html.UnescapeString(string(m[2])))
+		}
+		return fields
+	})
+}
+
+// mustHostedSigninWith is mustHostedSignin whose second step, when
+// factor is not nil, posts the fields factor makes of the page that
+// follows the password.
+func mustHostedSigninWith(tb testing.TB, p *platform, ada, username, password string, factor func(page []byte) url.Values) (string, []flowSecret) {
+	tb.Helper()
 	const redirect = "https://app.acme.example/callback"
 	reg := p.Must(tb, request{Method: http.MethodPost, URL: p.Command + "/t/acme/clients", Bearer: ada,
 		Body: map[string]any{"name": "spa", "type": "public", "redirect_uris": []string{redirect}}}, http.StatusCreated)
@@ -829,15 +908,11 @@ func mustHostedSignin(tb testing.TB, p *platform, ada, username, password, facto
 	}
 	target.RawQuery = ""
 	signed := send(http.MethodPost, target.String(), fields, "")
-	if factorCode != "" {
-		if signed.Status != http.StatusOK || !strings.Contains(string(signed.Body), `name="code"`) {
-			tb.Fatalf("after the password of %s = %d %s, want the code form", username, signed.Status, signed.Body)
+	if factor != nil {
+		if signed.Status != http.StatusOK {
+			tb.Fatalf("after the password of %s = %d %s, want the factor page", username, signed.Status, signed.Body)
 		}
-		fields = url.Values{"code": {factorCode}}
-		for _, m := range hidden.FindAllSubmatch(signed.Body, -1) {
-			fields.Set(string(m[1]), html.UnescapeString(string(m[2])))
-		}
-		signed = send(http.MethodPost, target.String(), fields, "")
+		signed = send(http.MethodPost, target.String(), factor(signed.Body), "")
 	}
 	back, err := url.Parse(signed.Header.Get("Location"))
 	if signed.Status/100 != 3 || err != nil || back.Query().Get("code") == "" {
@@ -896,4 +971,16 @@ func mustLoginEventually(tb testing.TB, p *platform, tenant, username, password 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// challengeOf returns the challenge of WebAuthn options (base64url).
+func challengeOf(tb testing.TB, options []byte) string {
+	tb.Helper()
+	var o struct {
+		Challenge string `json:"challenge"`
+	}
+	if err := json.Unmarshal(options, &o); err != nil || o.Challenge == "" {
+		tb.Fatalf("options without a challenge: %s", options)
+	}
+	return o.Challenge
 }

@@ -99,6 +99,9 @@ type Result struct {
 	// Webhook is what the webhook commands left; nil for the other
 	// commands.
 	Webhook *WebhookOutcome
+	// Passkey is what the passkey commands answer; nil for the other
+	// commands.
+	Passkey *PasskeyOutcome
 }
 
 // WebhookOutcome is a webhook endpoint as a command left it.
@@ -172,7 +175,10 @@ type Commands struct {
 	UpdateProfile       Handler[UpdateProfile]
 	SetAttributesSchema Handler[SetAttributesSchema]
 
-	InviteUser Handler[InviteUser]
+	InviteUser                Handler[InviteUser]
+	BeginPasskeyRegistration  Handler[BeginPasskeyRegistration]
+	FinishPasskeyRegistration Handler[FinishPasskeyRegistration]
+	RemovePasskey             Handler[RemovePasskey]
 }
 
 // App is the command service's application: its command handlers, the
@@ -302,10 +308,16 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	// An IP address cannot be a WebAuthn relying party id: without one,
+	// the passkey commands answer ErrPasskeysUnavailable.
+	passkeys, err := authn.NewPasskeys(publicURL, relyingPartyName(publicURL))
+	if err != nil && !errors.Is(err, authn.ErrPasskeysUnavailable) {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	e := &engine{
 		runner: runner, store: store, imports: newImports(o.tel.Logger),
 		keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m,
-		webhooks: o.webhooks,
+		webhooks: o.webhooks, passkeys: passkeys,
 	}
 	return &App{
 		Commands: Commands{
@@ -351,7 +363,10 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			UpdateProfile:       decorate(m, "update_profile", Handler[UpdateProfile](updateProfileHandler{e})),
 			SetAttributesSchema: decorate(m, "set_attributes_schema", Handler[SetAttributesSchema](setAttributesSchemaHandler{e})),
 
-			InviteUser: decorate(m, "invite_user", Handler[InviteUser](inviteUserHandler{registerUserHandler{e}})),
+			InviteUser:                decorate(m, "invite_user", Handler[InviteUser](inviteUserHandler{registerUserHandler{e}})),
+			BeginPasskeyRegistration:  decorate(m, "begin_passkey_registration", Handler[BeginPasskeyRegistration](beginPasskeyRegistrationHandler{e})),
+			FinishPasskeyRegistration: decorate(m, "finish_passkey_registration", Handler[FinishPasskeyRegistration](finishPasskeyRegistrationHandler{e})),
+			RemovePasskey:             decorate(m, "remove_passkey", Handler[RemovePasskey](removePasskeyHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

@@ -41,6 +41,9 @@ type engine struct {
 	publicURL string
 	// webhooks is what the platform allows of webhook endpoints.
 	webhooks domain.WebhookPolicy
+	// passkeys is the WebAuthn relying party of the public URL; nil when
+	// its host is an IP address, which cannot be one.
+	passkeys *authn.Passkeys
 	// metrics count the retries and the appended events of every
 	// command, under the command's name the decorator put in the context.
 	metrics *metrics

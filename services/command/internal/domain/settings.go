@@ -118,6 +118,12 @@ func settingsOf(doc any) (events.TenantSettings, error) {
 			if up.AttributesSchema != nil || up.SelfEditableAttributes != nil {
 				s.UserProfile = &up
 			}
+		case "passwordless":
+			b, ok := v.(bool)
+			if !ok {
+				return s, detail(ErrInvalidSettings, "passwordless must be true or false")
+			}
+			s.Passwordless = &b
 		default:
 			return s, detail(ErrInvalidSettings, "unknown settings member %q", name)
 		}
@@ -273,6 +279,9 @@ func cloneSettings(s events.TenantSettings) events.TenantSettings {
 			AttributesSchema:       slices.Clone(s.UserProfile.AttributesSchema),
 			SelfEditableAttributes: slices.Clone(s.UserProfile.SelfEditableAttributes),
 		}
+	}
+	if s.Passwordless != nil {
+		c.Passwordless = new(*s.Passwordless)
 	}
 	return c
 }

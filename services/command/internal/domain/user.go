@@ -42,6 +42,9 @@ type mfaState struct {
 	totp          *events.Sealed // the confirmed TOTP seed
 	confirmedStep int64          // the time step of the code that confirmed it
 	recovery      []string       // hashes of the current recovery codes
+
+	passkeyPending events.Sealed                  // a passkey registration under way
+	passkeys       []events.UserPasskeyRegistered // in the order of their registration
 }
 
 // LoadUser folds a user's history, oldest first, into its state. An empty
@@ -281,19 +284,22 @@ func (u *User) SetRecoveryCodes(hashes []string) error {
 }
 
 // RemoveFactor records user.mfa_removed for factor (totp or
-// recovery_codes: ErrInvalidFactor otherwise); reset is true when an
-// administrator removes it. Removing TOTP removes an enrolment under way
-// too, and the recovery codes, which stand in for it. The user must exist
+// recovery_codes), or user.passkey_removed for each passkey (webauthn);
+// ErrInvalidFactor for any other. reset is true when an administrator
+// removes it. Removing TOTP removes an enrolment under way too, and the
+// recovery codes, which stand in for it. The user must exist
 // (ErrUserNotFound, ErrUserDeleted) and hold the factor, or for totp have
 // an enrolment under way (ErrFactorNotFound).
 func (u *User) RemoveFactor(factor string, reset bool) error {
-	if factor != events.FactorTOTP && factor != events.FactorRecoveryCodes {
-		return detail(ErrInvalidFactor, "factor %q is not totp or recovery_codes", factor)
+	if factor != events.FactorTOTP && factor != events.FactorRecoveryCodes && factor != events.FactorWebAuthn {
+		return detail(ErrInvalidFactor, "factor %q is not totp, recovery_codes or webauthn", factor)
 	}
 	if err := u.RequireExists(); err != nil {
 		return err
 	}
 	switch {
+	case factor == events.FactorWebAuthn && len(u.mfa.passkeys) > 0:
+		u.removePasskeys(reset)
 	case factor == events.FactorTOTP && (u.mfa.totp != nil || !u.mfa.pending.IsZero()):
 		u.record(u.apply, events.TypeUserMFARemoved, events.UserMFARemoved{Factor: events.FactorTOTP, Reset: reset})
 		if len(u.mfa.recovery) > 0 {
@@ -309,19 +315,25 @@ func (u *User) RemoveFactor(factor string, reset bool) error {
 
 // ResetFactors removes every second factor of the user and any enrolment
 // under way, as an administrator's reset (user.mfa_removed with Reset for
-// each). The user must exist (ErrUserNotFound, ErrUserDeleted); a user
+// each, then user.passkey_removed with Reset for each passkey; a passkey
+// registration under way is left to expire with its ceremony). The user must exist (ErrUserNotFound, ErrUserDeleted); a user
 // without factors is a no-op.
 func (u *User) ResetFactors() error {
 	if err := u.RequireExists(); err != nil {
 		return err
 	}
-	if u.mfa.totp == nil && u.mfa.pending.IsZero() {
-		if len(u.mfa.recovery) > 0 {
-			return u.RemoveFactor(events.FactorRecoveryCodes, true)
+	switch {
+	case u.mfa.totp != nil || !u.mfa.pending.IsZero():
+		if err := u.RemoveFactor(events.FactorTOTP, true); err != nil {
+			return err
 		}
-		return nil
+	case len(u.mfa.recovery) > 0:
+		if err := u.RemoveFactor(events.FactorRecoveryCodes, true); err != nil {
+			return err
+		}
 	}
-	return u.RemoveFactor(events.FactorTOTP, true)
+	u.removePasskeys(true)
+	return nil
 }
 
 // PendingTOTP returns the sealed seed of the TOTP enrolment under way, the
@@ -329,7 +341,7 @@ func (u *User) ResetFactors() error {
 func (u *User) PendingTOTP() events.Sealed { return u.mfa.pending }
 
 // Factors returns the second factors the user holds, in the order totp,
-// recovery_codes.
+// recovery_codes, webauthn.
 func (u *User) Factors() []string {
 	var out []string
 	if u.mfa.totp != nil {
@@ -337,6 +349,9 @@ func (u *User) Factors() []string {
 	}
 	if len(u.mfa.recovery) > 0 {
 		out = append(out, events.FactorRecoveryCodes)
+	}
+	if len(u.mfa.passkeys) > 0 {
+		out = append(out, events.FactorWebAuthn)
 	}
 	return out
 }
@@ -445,6 +460,19 @@ func (u *User) apply(data any) error {
 	case events.UserInvited:
 		// Nothing a command decides on: the invitee's password arrives
 		// as any password change does.
+	case events.UserPasskeyRegistrationStarted:
+		u.mfa.passkeyPending = e.Ceremony
+	case events.UserPasskeyRegistered:
+		if u.passkeyIndex(e.CredentialID) >= 0 {
+			return fmt.Errorf("passkey %s registered twice", e.CredentialID)
+		}
+		u.mfa.passkeys, u.mfa.passkeyPending = append(slices.Clone(u.mfa.passkeys), e), events.Sealed{}
+	case events.UserPasskeyRemoved:
+		i := u.passkeyIndex(e.CredentialID)
+		if i < 0 {
+			return fmt.Errorf("passkey %s removed but not held", e.CredentialID)
+		}
+		u.mfa.passkeys = slices.Delete(slices.Clone(u.mfa.passkeys), i, i+1)
 	}
 	return nil
 }

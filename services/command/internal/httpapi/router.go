@@ -87,4 +87,7 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Patch("/t/{tenant}/users/{id}", h.updateProfile)
 	tenant.Put("/t/{tenant}/settings/user-schema", h.setAttributesSchema)
 	tenant.Post("/t/{tenant}/users:invite", h.inviteUser)
+	tenant.Post("/t/{tenant}/users/{id}/mfa/webauthn", h.beginPasskey)
+	tenant.Post("/t/{tenant}/users/{id}/mfa/webauthn/verify", h.finishPasskey)
+	tenant.Delete("/t/{tenant}/users/{id}/mfa/webauthn/{credential_id}", h.removePasskey)
 }

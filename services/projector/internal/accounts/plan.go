@@ -282,12 +282,15 @@ func (p *plan) add(st eventstore.Stored) error {
 		// The login reads a user's factors from the log itself; the row
 		// only moves to the event's version.
 		return p.userChange(env, version, at, nil)
-	case events.UserMFARemoved:
+	case events.UserMFARemoved, events.UserPasskeyRemoved:
 		// Removing a factor ends the user's sessions, as a password
 		// change does.
 		return p.userChange(env, version, at, func(status, c **string, nb **time.Time) {
 			*nb = &at
 		})
+	case events.UserPasskeyRegistrationStarted, events.UserPasskeyRegistered:
+		// As for the other factors: the login reads passkeys from the log.
+		return p.userChange(env, version, at, nil)
 	case events.UserDeleted:
 		k := userKey{env.Tenant, env.AggregateID}
 		s := p.user(k)

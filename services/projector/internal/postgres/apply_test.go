@@ -222,6 +222,24 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 		if !nb.Equal(removed.OccurredAt.Truncate(time.Microsecond)) || version != 10 {
 			t.Fatalf("after factor removal: not_before %v version %d, want %v 10", nb, version, removed.OccurredAt)
 		}
+		// A passkey: its registration moves the version only, its removal
+		// ends the sessions too.
+		a.apply(t,
+			g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserPasskeyRegistrationStarted,
+				events.UserPasskeyRegistrationStarted{Ceremony: g.Sealed()}),
+			g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserPasskeyRegistered,
+				events.UserPasskeyRegistered{CredentialID: "AAAA", PublicKey: "pQECAyYgAQ"}))
+		if got := queryRow(t, pool, `SELECT version, not_before = $2 FROM users WHERE user_id = $1`, uid, nb); fmt.Sprint(got) != "[12 true]" {
+			t.Fatalf("after a passkey's registration: %v", got)
+		}
+		pkRemoved := g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserPasskeyRemoved, events.UserPasskeyRemoved{CredentialID: "AAAA"})
+		a.apply(t, pkRemoved)
+		if err := pool.QueryRow(context.Background(), `SELECT not_before, version FROM users WHERE user_id = $1`, uid).Scan(&nb, &version); err != nil {
+			t.Fatal(err)
+		}
+		if !nb.Equal(pkRemoved.OccurredAt.Truncate(time.Microsecond)) || version != 13 {
+			t.Fatalf("after passkey removal: not_before %v version %d, want %v 13", nb, version, pkRemoved.OccurredAt)
+		}
 
 		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserDeleted, events.UserDeleted{UsernameKey: "bob"}))
 		if n := projectortest.Count(t, pool, `SELECT count(*) FROM users WHERE tenant_id = 'beta'`); n != 0 {

@@ -88,6 +88,10 @@ type App struct {
 	requests  cipher.AEAD // seals authorization requests for the hosted page
 	csrfKey   []byte      // MACs the hosted page's CSRF tokens
 	secure    bool        // the public URL is https: cookies are __Host- and Secure
+	// passkeys is the WebAuthn relying party of the public URL; nil when
+	// its host is an IP address, which cannot be one: passkeys are then
+	// not offered.
+	passkeys *authn.Passkeys
 }
 
 // Option changes an optional behaviour of the App.
@@ -323,6 +327,10 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		return nil, errors.New("app: store, read model, keys, hasher and kek are required")
 	}
 	publicURL = strings.TrimRight(publicURL, "/")
+	passkeys, err := authn.NewPasskeys(publicURL, relyingPartyName(publicURL))
+	if err != nil && !errors.Is(err, authn.ErrPasskeysUnavailable) {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	if u, err := url.Parse(publicURL); err != nil || u.Host == "" {
 		return nil, fmt.Errorf("app: public url %q is not an absolute URL", publicURL)
 	}
@@ -379,6 +387,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		auditLog:    o.auditLog,
 		auditKeys:   o.auditKeys,
 		requests:    requests,
+		passkeys:    passkeys,
 		csrfKey:     kek.DeriveKey(csrfPurpose),
 		secure:      strings.HasPrefix(publicURL, "https://"),
 		store:       store,

@@ -138,6 +138,9 @@ func (a *App) matchCode(tenant, userID string, f domain.Factors, code string) (d
 		}
 		return use, nil
 	}
+	if !f.HasTOTP() {
+		return use, nil
+	}
 	seed, err := a.kek.Open(f.TOTP, events.MFASecretAAD(tenant, userID, events.FactorTOTP))
 	if err != nil {
 		return use, fault.Wrap(fault.Internal, fmt.Errorf("open totp seed of user %s: %w", userID, err), "internal error")

@@ -35,10 +35,20 @@ const ACRMFA = "urn:authstream:acr:mfa"
 // recovery code.
 const AMROTP = "otp"
 
-// acrOf returns the acr of a sign-in with the methods amr: ACRMFA with a
-// second factor, ACRPassword otherwise.
+// AMRHardwareKey is the amr of a passkey (RFC 8176 "hwk": proof of
+// possession of a hardware-secured key), and AMRUser the amr that comes
+// with it when the authenticator verified the user (a PIN, a biometric).
+const (
+	AMRHardwareKey = "hwk"
+	AMRUser        = "user"
+)
+
+// acrOf returns the acr of a sign-in with the methods amr: ACRMFA with two
+// factors (a password and a code or a passkey, or a passkey that verified
+// its user), ACRPassword otherwise.
 func acrOf(amr []string) string {
-	if slices.Contains(amr, AMROTP) {
+	passkey := slices.Contains(amr, AMRHardwareKey)
+	if slices.Contains(amr, AMROTP) || (passkey && (slices.Contains(amr, AMRPassword) || slices.Contains(amr, AMRUser))) {
 		return ACRMFA
 	}
 	return ACRPassword

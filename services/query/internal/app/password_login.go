@@ -207,7 +207,7 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		return User{}, domain.Factors{}, refused(ErrInvalidCredentials, errors.New("wrong password"))
 	case domain.Disabled:
 		return User{}, domain.Factors{}, refused(ErrInvalidCredentials, errors.New("user or tenant disabled"))
-	case domain.Succeeded, domain.WrongCode:
+	case domain.Succeeded, domain.WrongCode, domain.WrongPasskey:
 	}
 	if rehash {
 		a.rehashPassword(ctx, tenant, u, password)

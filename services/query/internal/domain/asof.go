@@ -34,7 +34,7 @@ type UserState struct {
 	UpdatedAt         time.Time `json:"updated_at,omitzero"`
 	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
 	// Factors are the second factors the user holds (totp,
-	// recovery_codes), sorted; never their secrets.
+	// recovery_codes, webauthn), sorted; never their secrets.
 	Factors []string `json:"factors,omitempty"`
 	// The profile, each member absent when the user had none then.
 	Email         string          `json:"email,omitempty"`
@@ -42,6 +42,9 @@ type UserState struct {
 	Name          string          `json:"name,omitempty"`
 	Locale        string          `json:"locale,omitempty"`
 	Attributes    json.RawMessage `json:"attributes,omitempty"`
+	// Passkeys are the credential ids of the user's passkeys, in the
+	// order of their registration.
+	Passkeys []string `json:"passkeys,omitempty"`
 }
 
 // RoleState is a role as its events describe it at one instant.
@@ -164,6 +167,19 @@ func (s *UserState) apply(e events.Envelope) error {
 		}
 	case events.UserInvited:
 		// The invitation's address is the registration's.
+	case events.UserPasskeyRegistrationStarted:
+		// Not a factor until registered.
+	case events.UserPasskeyRegistered:
+		s.Passkeys = append(s.Passkeys, d.CredentialID)
+		if !slices.Contains(s.Factors, events.FactorWebAuthn) {
+			s.Factors = append(s.Factors, events.FactorWebAuthn)
+			slices.Sort(s.Factors)
+		}
+	case events.UserPasskeyRemoved:
+		s.Passkeys = slices.DeleteFunc(s.Passkeys, func(id string) bool { return id == d.CredentialID })
+		if len(s.Passkeys) == 0 {
+			s.Factors = slices.DeleteFunc(s.Factors, func(f string) bool { return f == events.FactorWebAuthn })
+		}
 	}
 	s.UpdatedAt = e.OccurredAt
 	return nil

@@ -20,12 +20,19 @@ type Factors struct {
 	RecoverySet string
 	// RecoveryHashes are the hex SHA-256 of the set's codes, in order.
 	RecoveryHashes []string
+	// Passkeys are the user's passkeys (public parts), in the order of
+	// their registration.
+	Passkeys []events.UserPasskeyRegistered
 }
 
 // Any reports whether the user holds a second factor, which a sign-in
-// must then pass after the password. Recovery codes alone are none: they
-// stand in for a TOTP factor and go with it.
-func (f Factors) Any() bool { return !f.TOTP.IsZero() }
+// must then pass after the password: a TOTP factor or a passkey. Recovery
+// codes alone are none: they stand in for a TOTP factor and go with it.
+func (f Factors) Any() bool { return !f.TOTP.IsZero() || len(f.Passkeys) > 0 }
+
+// HasTOTP reports whether the user holds a TOTP factor (and so may use
+// its recovery codes).
+func (f Factors) HasTOTP() bool { return !f.TOTP.IsZero() }
 
 // RecoveryIndex returns the index of the recovery code whose hash is hash
 // in the user's set, -1 when none.
@@ -65,11 +72,15 @@ func FoldFactors(envs []events.Envelope) (Factors, error) {
 			case events.FactorRecoveryCodes:
 				f.RecoverySet, f.RecoveryHashes = "", nil
 			}
+		case events.UserPasskeyRegistered:
+			f.Passkeys = append(slices.Clone(f.Passkeys), d)
+		case events.UserPasskeyRemoved:
+			f.Passkeys = slices.DeleteFunc(slices.Clone(f.Passkeys), func(p events.UserPasskeyRegistered) bool { return p.CredentialID == d.CredentialID })
 		case events.UserDeleted:
 			f = Factors{}
 		case events.UserRegistered, events.UserPasswordChanged, events.UserDisabled, events.UserEnabled,
 			events.UserRoleAssigned, events.UserRoleUnassigned, events.UserMFAEnrolmentStarted, events.UserPasswordRehashed,
-			events.UserProfileUpdated, events.UserEmailVerified, events.UserInvited:
+			events.UserProfileUpdated, events.UserEmailVerified, events.UserInvited, events.UserPasskeyRegistrationStarted:
 		}
 	}
 	return f, nil

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -74,6 +75,10 @@ const (
 	// WrongCode: a second-factor code that is wrong, malformed, or was
 	// used before; counted like a wrong password.
 	WrongCode
+	// WrongPasskey: a passkey response that does not verify, answers a
+	// ceremony answered before, or whose counter went back; counted like a
+	// wrong password.
+	WrongPasskey
 )
 
 // Reasons recorded in events.SigninFailed.
@@ -81,6 +86,7 @@ const (
 	ReasonWrongPassword = "wrong-password"
 	ReasonDisabled      = "user-disabled"
 	ReasonWrongCode     = "wrong-code"
+	ReasonWrongPasskey  = "wrong-passkey"
 )
 
 // Attempt is one login attempt to decide.
@@ -184,7 +190,7 @@ func (s *Signin) Attempt(a Attempt, p Policy) error {
 	case Succeeded:
 		s.succeed(a, nil, s.factors)
 		return nil
-	case WrongPassword, Disabled, WrongCode:
+	case WrongPassword, Disabled, WrongCode, WrongPasskey:
 		s.fail(a, p)
 		return nil
 	}
@@ -256,6 +262,7 @@ func (s *Signin) succeed(a Attempt, amr []string, f events.SigninFactors) {
 	s.record(s.apply, events.TypeSigninSucceeded, events.SigninSucceeded{
 		SessionID: a.SessionID, Client: a.Client, AMR: amr,
 		TOTPStep: f.TOTPStep, RecoverySet: f.RecoverySet, RecoveryUsed: f.RecoveryUsed,
+		PasskeyCeremony: f.PasskeyCeremony, PasskeyCounts: f.PasskeyCounts,
 	}, a.Now)
 }
 
@@ -267,6 +274,8 @@ func (s *Signin) fail(a Attempt, p Policy) {
 		reason = ReasonDisabled
 	case WrongCode:
 		reason = ReasonWrongCode
+	case WrongPasskey:
+		reason = ReasonWrongPasskey
 	case Succeeded, WrongPassword:
 	}
 	f := s.factors
@@ -274,12 +283,14 @@ func (s *Signin) fail(a Attempt, p Policy) {
 	s.record(s.apply, events.TypeSigninFailed, events.SigninFailed{
 		Reason: reason, Failures: n, Client: a.Client,
 		TOTPStep: f.TOTPStep, RecoverySet: f.RecoverySet, RecoveryUsed: f.RecoveryUsed,
+		PasskeyCeremony: f.PasskeyCeremony, PasskeyCounts: maps.Clone(f.PasskeyCounts),
 	}, a.Now)
 	if n%p.MaxFailures == 0 {
 		until := a.Now.Add(p.LockFor(n / p.MaxFailures)).UTC()
 		s.record(s.apply, events.TypeSigninLocked, events.SigninLocked{
 			Until: until, Failures: n,
 			TOTPStep: f.TOTPStep, RecoverySet: f.RecoverySet, RecoveryUsed: f.RecoveryUsed,
+			PasskeyCeremony: f.PasskeyCeremony, PasskeyCounts: maps.Clone(f.PasskeyCounts),
 		}, a.Now)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+
+	"github.com/authstream/authstream/services/query/internal/app"
 )
 
 // The provider's pages (pages/): the hosted login page, the error page of
@@ -38,10 +40,15 @@ type pageSet struct {
 	pages   map[string]*template.Template
 	css     template.CSS
 	cssHash string
+	script  []byte // passkey.js
 }
 
 func mustPages() *pageSet {
 	css, err := pageFiles.ReadFile("pages/style.css")
+	if err != nil {
+		panic(err)
+	}
+	script, err := pageFiles.ReadFile("pages/passkey.js")
 	if err != nil {
 		panic(err)
 	}
@@ -50,6 +57,7 @@ func mustPages() *pageSet {
 		pages:   map[string]*template.Template{},
 		css:     template.CSS(css), // #nosec G203 -- our own embedded stylesheet
 		cssHash: "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'",
+		script:  script,
 	}
 	for _, name := range []string{pageSignin, pageFactor, pageError400, pageSignedOut, pageForgot, pageReset, pageVerify, pageNotice} {
 		ps.pages[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name))
@@ -73,6 +81,11 @@ type pageData struct {
 	Token       string // a mailed link's token, from the link to its form
 	Action      string // where a mailed link's form posts, relative to the page
 	CSS         template.CSS
+	// Code is true when the factor page asks for a code (the user holds a
+	// TOTP factor); Passkey is the passkey ceremony it offers, nil when
+	// none.
+	Code    bool
+	Passkey *app.PasskeyOffer
 }
 
 // setPageHeaders sets the headers of every page: a strict
@@ -92,6 +105,13 @@ func setPageHeaders(h http.Header, formTarget string) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// allowPageScript lets a page that offers a passkey run the page's own
+// script (passkey.js, served from this origin): script-src 'self' on
+// that page only; every other page runs none.
+func allowPageScript(h http.Header) {
+	h.Set("Content-Security-Policy", h.Get("Content-Security-Policy")+"; script-src 'self'")
 }
 
 // renderPage writes page with status; the headers of setPageHeaders must

@@ -65,22 +65,34 @@ func (s *swap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // ID token keys of every algorithm) and the options opts.
 func mustProvider(tb testing.TB, opts ...app.Option) *provider {
 	tb.Helper()
+	return mustProviderAt(tb, false, opts...)
+}
+
+// mustProviderAt is mustProvider whose public URL names the server
+// localhost rather than 127.0.0.1 when named is true: a WebAuthn relying
+// party id must be a domain name, so passkeys need it.
+func mustProviderAt(tb testing.TB, named bool, opts ...app.Option) *provider {
+	tb.Helper()
 	env := querytest.MustEnv(tb)
 	pool := pgtest.Pool(tb)
 	o := querytest.NewOIDC()
 	sw := &swap{}
 	srv := httptest.NewServer(sw)
 	tb.Cleanup(srv.Close)
+	base := srv.URL
+	if named {
+		base = strings.Replace(base, "127.0.0.1", "localhost", 1)
+	}
 	all := append(append([]app.Option{app.WithClock(env.Now), app.WithLoginLimits(app.LoginLimits{Window: time.Minute}),
 		app.WithPasswordPool(app.NewPool(4, 64))}, o.Options()...), opts...)
-	a, err := app.New(env.Store, postgres.New(pool), o.Keys(env.Keys), env.Hasher, env.Keyring, srv.URL, all...)
+	a, err := app.New(env.Store, postgres.New(pool), o.Keys(env.Keys), env.Hasher, env.Keyring, base, all...)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	sw.mu.Lock()
 	sw.h = httpapi.NewRouter(httpapi.Deps{Telemetry: telemetry.Nop(), App: a})
 	sw.mu.Unlock()
-	p := &provider{fixture: &fixture{env: env, pool: pool, app: a, srv: srv}, oidc: o, base: srv.URL}
+	p := &provider{fixture: &fixture{env: env, pool: pool, app: a, srv: srv}, oidc: o, base: base}
 	for _, t := range []string{"acme", "globex"} {
 		p.exec(tb, `INSERT INTO rm_accounts_1.tenants (tenant_id, name, status, version, created_at, updated_at) VALUES ($1, $1, 'active', 1, now(), now())`, t)
 		o.MustKeysFor(tb, t)

@@ -24,9 +24,14 @@ import (
 // of its window or used before, a locked account.
 const codeMessage = "Incorrect code."
 
+// passkeyMessage is the one message of a refused passkey: any response
+// that does not verify, answers a ceremony answered before or whose
+// counter went back, a locked account.
+const passkeyMessage = "That passkey could not be used." //nolint:gosec // G101: a message, not a credential
+
 // enrolMessage answers the right password of a user whom the tenant
 // requires to hold a second factor and who holds none.
-const enrolMessage = "This organisation requires a second factor (an authenticator app) for your account, and none is set up. Ask an administrator to set one up with you, then sign in again."
+const enrolMessage = "This organisation requires a second factor (an authenticator app or a passkey) for your account, and none is set up. Ask an administrator to set one up with you, then sign in again."
 
 // signinMessage is the one message of a refused sign-in: an unknown user,
 // a wrong password, a disabled user and a locked account all read the
@@ -108,10 +113,52 @@ func (h *handlers) signinPage(w http.ResponseWriter, r *http.Request) {
 	}
 	setPageHeaders(w.Header(), page.RedirectURI)
 	csrf := h.csrfCookie(w, r, tenant)
-	h.renderPage(w, r, http.StatusOK, pageSignin, pageData{
+	h.renderSignin(w, r, http.StatusOK, pageData{
 		Tenant: tenant, DisplayName: page.DisplayName, Request: sealed,
 		CSRF: h.app.CSRFToken(tenant, csrf), Username: page.LoginHint,
 	})
+}
+
+// renderSignin renders the sign-in form with status and, where the
+// tenant allows a sign-in with a passkey alone, a new passwordless
+// ceremony (with the page's script allowed).
+func (h *handlers) renderSignin(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	offer, err := h.app.OfferPasswordless(r.Context(), d.Tenant, d.Request)
+	if err != nil {
+		h.pageError(w, r, d.Tenant, err)
+		return
+	}
+	if d.Passkey = offer; offer != nil {
+		allowPageScript(w.Header())
+	}
+	h.renderPage(w, r, status, pageSignin, d)
+}
+
+// signinPasswordless is POST /signin with the passwordless passkey form
+// (input webauthn, no mfa): a refused passkey renders the sign-in form
+// again with the one message of a refused passkey, status 200 (429 when
+// rate-limited); a passed passkey ends the sign-in as a password does.
+func (h *handlers) signinPasswordless(w http.ResponseWriter, r *http.Request, tenant string, form url.Values, page app.SigninPage) {
+	sealed := form.Get("auth")
+	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf")}
+	done, err := h.app.HostedPasswordless(r.Context(), app.HostedPasswordless{
+		Tenant: tenant, Request: sealed, Ceremony: form.Get("webauthn"), Assertion: form.Get("assertion"),
+		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
+	})
+	switch {
+	case err == nil:
+		h.signedIn(w, tenant, done)
+	case fault.CodeOf(err) == fault.Unauthenticated:
+		h.log.DebugContext(r.Context(), "hosted passwordless sign-in refused", "cause", err.Error())
+		again.Message = passkeyMessage
+		h.renderSignin(w, r, http.StatusOK, again)
+	case fault.CodeOf(err) == fault.TooMany:
+		setRetryAfter(w, err)
+		again.Message = rateLimitedMessage
+		h.renderSignin(w, r, http.StatusTooManyRequests, again)
+	default:
+		h.pageError(w, r, tenant, err)
+	}
 }
 
 // signin is POST /signin: a refused sign-in renders the form again, with
@@ -139,6 +186,14 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 			Message: "The sign-in form expired or did not come from this page. Go back to the application and try again."})
 		return
 	}
+	if form.Has("mfa") && form.Has("webauthn") {
+		h.signinPasskey(w, r, tenant, form, page)
+		return
+	}
+	if form.Has("webauthn") {
+		h.signinPasswordless(w, r, tenant, form, page)
+		return
+	}
 	if form.Has("mfa") {
 		h.signinFactor(w, r, tenant, form, page)
 		return
@@ -147,7 +202,7 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf"), Username: username}
 	if username == "" || password == "" {
 		again.Message = signinMessage
-		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		h.renderSignin(w, r, http.StatusOK, again)
 		return
 	}
 	done, err := h.app.HostedSignin(r.Context(), app.HostedSignin{
@@ -158,24 +213,24 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case errors.Is(err, app.ErrMFAEnrolmentRequired):
 		again.Message = enrolMessage
-		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		h.renderSignin(w, r, http.StatusOK, again)
 		return
 	case fault.CodeOf(err) == fault.Unauthenticated: // app.ErrInvalidCredentials, whatever its cause
 		h.log.DebugContext(r.Context(), "hosted sign-in refused", "cause", err.Error())
 		again.Message = signinMessage
-		h.renderPage(w, r, http.StatusOK, pageSignin, again)
+		h.renderSignin(w, r, http.StatusOK, again)
 		return
 	case fault.CodeOf(err) == fault.TooMany:
 		setRetryAfter(w, err)
 		again.Message = rateLimitedMessage
-		h.renderPage(w, r, http.StatusTooManyRequests, pageSignin, again)
+		h.renderSignin(w, r, http.StatusTooManyRequests, again)
 		return
 	default:
 		h.pageError(w, r, tenant, err)
 		return
 	}
 	if done.Pending != "" {
-		h.renderPage(w, r, http.StatusOK, pageFactor, pageData{Tenant: tenant, DisplayName: page.DisplayName,
+		h.renderFactor(w, r, http.StatusOK, pageData{Tenant: tenant, DisplayName: page.DisplayName,
 			Request: sealed, CSRF: form.Get("csrf"), Pending: done.Pending})
 		return
 	}
@@ -207,14 +262,68 @@ func (h *handlers) signinFactor(w http.ResponseWriter, r *http.Request, tenant s
 	case fault.CodeOf(err) == fault.Unauthenticated:
 		h.log.DebugContext(r.Context(), "hosted sign-in code refused", "cause", err.Error())
 		again.Message = codeMessage
-		h.renderPage(w, r, http.StatusOK, pageFactor, again)
+		h.renderFactor(w, r, http.StatusOK, again)
 	case fault.CodeOf(err) == fault.TooMany:
 		setRetryAfter(w, err)
 		again.Message = rateLimitedMessage
-		h.renderPage(w, r, http.StatusTooManyRequests, pageFactor, again)
+		h.renderFactor(w, r, http.StatusTooManyRequests, again)
 	default:
 		h.pageError(w, r, tenant, err)
 	}
+}
+
+// renderFactor renders the factor page of d.Pending with status: the
+// code form when the user holds a TOTP factor, and a new passkey ceremony
+// (with the page's script allowed) when the user holds a passkey. A
+// pending sign-in that no longer opens is the error page.
+func (h *handlers) renderFactor(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	f, err := h.app.FactorPage(r.Context(), d.Tenant, d.Request, d.Pending)
+	if err != nil {
+		h.pageError(w, r, d.Tenant, err)
+		return
+	}
+	d.Code, d.Passkey = f.Code, f.Passkey
+	if f.Passkey != nil {
+		allowPageScript(w.Header())
+	}
+	h.renderPage(w, r, status, pageFactor, d)
+}
+
+// signinPasskey is POST /signin with the passkey form (inputs mfa and
+// webauthn): a refused passkey renders the factor page again with the one
+// message, status 200 (429 when rate-limited); a pending sign-in that
+// expired or was forged is the error page; a passed passkey ends the
+// sign-in as a password does.
+func (h *handlers) signinPasskey(w http.ResponseWriter, r *http.Request, tenant string, form url.Values, page app.SigninPage) {
+	sealed, pending := form.Get("auth"), form.Get("mfa")
+	again := pageData{Tenant: tenant, DisplayName: page.DisplayName, Request: sealed, CSRF: form.Get("csrf"), Pending: pending}
+	done, err := h.app.HostedPasskey(r.Context(), app.HostedPasskey{
+		Tenant: tenant, Request: sealed, Pending: pending, Ceremony: form.Get("webauthn"), Assertion: form.Get("assertion"),
+		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
+	})
+	switch {
+	case err == nil:
+		h.signedIn(w, tenant, done)
+	case fault.CodeOf(err) == fault.Unauthenticated:
+		h.log.DebugContext(r.Context(), "hosted sign-in passkey refused", "cause", err.Error())
+		again.Message = passkeyMessage
+		h.renderFactor(w, r, http.StatusOK, again)
+	case fault.CodeOf(err) == fault.TooMany:
+		setRetryAfter(w, err)
+		again.Message = rateLimitedMessage
+		h.renderFactor(w, r, http.StatusTooManyRequests, again)
+	default:
+		h.pageError(w, r, tenant, err)
+	}
+}
+
+// passkeyScript serves GET /t/{tenant}/signin/passkey.js: the hosted
+// page's passkey ceremony, the only script a page of the provider runs.
+func (h *handlers) passkeyScript(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(pages.script)
 }
 
 // pageError answers err with the error page: 404 for an unknown tenant,

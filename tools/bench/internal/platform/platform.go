@@ -140,6 +140,11 @@ func Start(ctx context.Context, o Options) (*Platform, error) {
 		"AUTH_BOOTSTRAP_ADMIN_PASSWORD": AdminPassword,
 		"AUTH_LOG_LEVEL":                "warn",
 		"AUTH_KEK":                      kekText,
+		// A name, not an IP address: a WebAuthn relying party id must be
+		// one (the MFA scenario signs in with passkeys). Clients reach the
+		// services on their own addresses; only issuers and ceremonies
+		// name it.
+		"AUTH_PUBLIC_URL": "http://localhost:8080",
 	}
 	if o.SyncInterval != "" {
 		env["AUTH_NATS_SYNC_INTERVAL"] = o.SyncInterval

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/authn"
+	"github.com/authstream/authstream/libs/authn/passkeytest"
 	"github.com/authstream/authstream/tools/bench/internal/loadgen"
 	"github.com/authstream/authstream/tools/bench/internal/platform"
 )
@@ -31,14 +33,19 @@ const mfaRedirect = "https://app.bench.example/callback"
 // platform's default, which a real deployment pays.
 const mfaCost = 12
 
+// passkeyPool is how many passkey accounts each client of the MFA
+// scenario takes turns over.
+const passkeyPool = 16
+
 // replayTrials is how many times the replay part submits one code twice
 // at once.
 const replayTrials = 1000
 
-// runMFA measures hosted sign-ins on the login page, the password alone
-// and the password then a TOTP code, against the bcrypt bound of the same
-// run (cores ÷ one comparison at cost 12): the factor's cost is the
-// second's rate short of the first's. A code passes once per account and
+// runMFA measures hosted sign-ins on the login page, the password alone,
+// the password then a TOTP code, and the password then a passkey (a
+// software authenticator's assertion), against the bcrypt bound of the
+// same run (cores ÷ one comparison at cost 12): a factor's cost is its
+// rate short of the password's. A code passes once per account and
 // step, so every TOTP sign-in uses an account of its own. Then, on the
 // cheap-hash platform, it runs replayTrials trials that submit one valid
 // code in two sign-ins at once and counts the double acceptances (there
@@ -53,15 +60,24 @@ func runMFA(ctx context.Context, e *Env) error {
 	counts := e.clients(1, 8)
 	window := time.Duration(len(counts)) * (e.opts.Warmup + e.opts.Duration + 5*time.Second)
 	need := int(bound*window.Seconds()*1.3) + 2*slices.Max(counts)
-	site, err := newSite(ctx, e, p, "mfa-12", need, 2*slices.Max(counts))
+	site, err := newSite(ctx, e, p, "mfa-12", need, 2*slices.Max(counts), passkeyPool*slices.Max(counts))
 	if err != nil {
 		return err
 	}
 	passwordRate := map[int]float64{} // by client count
 	// The TOTP accounts are handed out once over all the runs: a code
-	// passes once per account and step.
+	// passes once per account and step. A passkey passes again with a new
+	// ceremony, so each client takes turns over passkeyPool passkey
+	// accounts of its own: never two sign-ins of one account at once (the
+	// later ceremony passing first would refuse the earlier one), and each
+	// account well under the per-account rate limit.
 	var nextTOTP atomic.Int64
-	for _, withCode := range []bool{false, true} {
+	for _, mode := range []string{"password", "totp", "passkey"} {
+		withCode, withPasskey := mode == "totp", mode == "passkey"
+		if withPasskey && len(site.passkey) == 0 {
+			e.logf("passkeys are unavailable (public URL %s): no passkey rows", p.PublicURL)
+			continue
+		}
 		for _, clients := range counts {
 			one = bcryptTime(mfaCost)
 			bound = float64(platform.Cores()) / one.Seconds()
@@ -71,11 +87,15 @@ func runMFA(ctx context.Context, e *Env) error {
 				browsers[c] = p.From(nextSource())
 			}
 			var turn atomic.Int64
+			turns := make([]int, clients) // each client's own: loadgen calls a client from one goroutine
 			name := "hosted sign-in bcrypt 12, password"
-			if withCode {
+			switch {
+			case withCode:
 				name = "hosted sign-in bcrypt 12, password + TOTP"
+			case withPasskey:
+				name = "hosted sign-in bcrypt 12, password + passkey"
 			}
-			stop := e.profile(fmt.Sprintf("mfa-%v-c%d", withCode, clients))
+			stop := e.profile(fmt.Sprintf("mfa-%s-c%d", mode, clients))
 			res := loadgen.Run(ctx, loadgen.Config{Clients: clients, Warmup: warmup, Duration: e.opts.Duration},
 				func(ctx context.Context, c int) loadgen.Outcome {
 					n := int(turn.Add(1)) - 1
@@ -89,7 +109,11 @@ func runMFA(ctx context.Context, e *Env) error {
 						u = site.totp[n]
 						code = u.code(time.Now().Add(authn.TOTPPeriod * time.Second))
 					}
-					return site.signIn(ctx, browsers[c], u.name, code)
+					if withPasskey {
+						u = site.passkey[(turns[c]%passkeyPool)*clients+c]
+						turns[c]++
+					}
+					return site.signIn(ctx, browsers[c], u, code)
 				})
 			stop()
 			for _, b := range browsers {
@@ -97,17 +121,24 @@ func runMFA(ctx context.Context, e *Env) error {
 			}
 			row := fromResult(name, res)
 			row.Bound, row.Ratio = rateBound(bound), row.Rate/bound
-			row.Notes = fmt.Sprintf("bound: %d cores / one bcrypt %s; each sign-in: authorize, page, password form%s, to the code", platform.Cores(), formatDuration(one),
-				map[bool]string{false: "", true: ", code form"}[withCode])
-			if withCode {
+			steps := ""
+			switch {
+			case withCode:
+				steps = ", code form"
+			case withPasskey:
+				steps = ", passkey form (a software authenticator's ES256 assertion)"
+			}
+			row.Notes = fmt.Sprintf("bound: %d cores / one bcrypt %s; each sign-in: authorize, page, password form%s, to the code", platform.Cores(), formatDuration(one), steps)
+			if withCode || withPasskey {
 				step := site.codeStepMedian()
-				row.Notes += fmt.Sprintf("; the code form's post takes %s (p50, queueing included), %.1f%% of one bcrypt", formatDuration(step), 100*step.Seconds()/one.Seconds())
+				row.Notes += fmt.Sprintf("; the %s form's post takes %s (p50, queueing included), %.1f%% of one bcrypt",
+					map[bool]string{false: "code", true: "passkey"}[withPasskey], formatDuration(step), 100*step.Seconds()/one.Seconds())
 				if r := passwordRate[clients]; r > 0 {
 					row.Notes += fmt.Sprintf("; rate %+.1f%% against the password alone", 100*(row.Rate/r-1))
 				}
 			}
 			e.add(row)
-			if !withCode {
+			if mode == "password" {
 				passwordRate[clients] = row.Rate
 			}
 		}
@@ -123,7 +154,7 @@ func runReplayTrials(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	site, err := newSite(ctx, e, p, "mfa-replay", replayTrials, 0)
+	site, err := newSite(ctx, e, p, "mfa-replay", replayTrials, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -171,8 +202,11 @@ func runReplayTrials(ctx context.Context, e *Env) error {
 }
 
 // mfaUser is an account of the scenario; secret is its TOTP seed, "" for
-// none.
-type mfaUser struct{ name, secret string }
+// none; passkey its passkey, nil for none.
+type mfaUser struct {
+	name, secret string
+	passkey      *passkeytest.Credential
+}
 
 func (u mfaUser) code(at time.Time) string {
 	c, err := authn.TOTPCode(u.secret, at)
@@ -188,6 +222,8 @@ type site struct {
 	tenant, client string
 	query          string
 	totp, plain    []mfaUser
+	passkey        []mfaUser
+	authr          *passkeytest.Authenticator
 
 	mu        sync.Mutex
 	codeSteps []time.Duration // how long each code form's post took
@@ -208,8 +244,10 @@ func (s *site) codeStepMedian() time.Duration {
 }
 
 // newSite creates tenant with its client, totp accounts enrolled (by the
-// admin, with a code computed here) and plain accounts without a factor.
-func newSite(ctx context.Context, e *Env, p *platform.Platform, tenant string, totp, plain int) (*site, error) {
+// admin, with a code computed here), plain accounts without a factor and,
+// when the public URL allows them, passkey accounts holding a passkey of a
+// software authenticator (registered by the admin).
+func newSite(ctx context.Context, e *Env, p *platform.Platform, tenant string, totp, plain, passkeys int) (*site, error) {
 	set, err := newTenant(ctx, p, tenant)
 	if err != nil {
 		return nil, err
@@ -226,8 +264,8 @@ func newSite(ctx context.Context, e *Env, p *platform.Platform, tenant string, t
 	if err := reg.Decode(&cl); err != nil {
 		return nil, err
 	}
-	e.logf("registering %d accounts with TOTP and %d without in %s", totp, plain, tenant)
-	names, ids := make([]string, totp+plain), make([]string, totp+plain)
+	e.logf("registering %d accounts with TOTP, %d without a factor and %d with a passkey in %s", totp, plain, passkeys, tenant)
+	names, ids := make([]string, totp+plain+passkeys), make([]string, totp+plain+passkeys)
 	if err := registerAll(ctx, p.Client, admin, names, ids, nil, platform.Cores()*2); err != nil {
 		return nil, err
 	}
@@ -258,12 +296,23 @@ func newSite(ctx context.Context, e *Env, p *platform.Platform, tenant string, t
 	if err := first.Load(); err != nil {
 		return nil, *err
 	}
-	for i, n := range names {
+	for i, n := range names[:totp+plain] {
 		if i < totp {
-			s.totp = append(s.totp, mfaUser{n, secrets[i]})
+			s.totp = append(s.totp, mfaUser{name: n, secret: secrets[i]})
 		} else {
 			s.plain = append(s.plain, mfaUser{name: n})
 		}
+	}
+	s.authr = passkeytest.New(p.PublicURL)
+	for i := totp + plain; i < len(names); i++ {
+		cred, err := enrolPasskey(ctx, p, s.authr, admin.AdminToken, tenant, ids[i])
+		if errors.Is(err, errPasskeysUnavailable) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.passkey = append(s.passkey, mfaUser{name: names[i], passkey: cred})
 	}
 	// The client must be in the read model before the first sign-in.
 	if _, err := p.Expect(ctx, platform.Request{Method: http.MethodGet, URL: p.Query + "/t/" + tenant + "/clients/" + cl.ID,
@@ -292,6 +341,39 @@ func enrolTOTP(ctx context.Context, p *platform.Platform, admin, tenant, user st
 	return key.Secret, err
 }
 
+// errPasskeysUnavailable: the platform's public URL cannot be a WebAuthn
+// relying party (an IP address).
+var errPasskeysUnavailable = errors.New("passkeys unavailable")
+
+// enrolPasskey registers a passkey of a for user as the tenant's admin and
+// returns it.
+func enrolPasskey(ctx context.Context, p *platform.Platform, a *passkeytest.Authenticator, admin, tenant, user string) (*passkeytest.Credential, error) {
+	base := p.Command + "/t/" + tenant + "/users/" + user + "/mfa/webauthn"
+	begun, err := p.Do(ctx, platform.Request{Method: http.MethodPost, URL: base, Bearer: admin})
+	if err != nil {
+		return nil, err
+	}
+	if begun.Status == http.StatusConflict && strings.Contains(string(begun.Body), "passkeys-unavailable") {
+		return nil, errPasskeysUnavailable
+	}
+	if begun.Status != http.StatusCreated {
+		return nil, fmt.Errorf("POST %s = %d %.200s", base, begun.Status, begun.Body)
+	}
+	var creation struct {
+		PublicKey json.RawMessage `json:"publicKey"`
+	}
+	if err := begun.Decode(&creation); err != nil {
+		return nil, err
+	}
+	attestation, cred, err := a.Create(creation.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	_, err = p.Expect(ctx, platform.Request{Method: http.MethodPost, URL: base + "/verify", Bearer: admin,
+		Body: map[string]any{"credential": json.RawMessage(attestation)}}, http.StatusCreated)
+	return cred, err
+}
+
 // cookieBrowser is a cookie jar over c's connections that follows no
 // redirect.
 func cookieBrowser(c *platform.Client) *http.Client {
@@ -300,23 +382,27 @@ func cookieBrowser(c *platform.Client) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// signIn runs one hosted sign-in of username from c: the password, then
-// code on the code form when code is not "". It succeeds when the browser
-// is sent back to the client with a code.
-func (s *site) signIn(ctx context.Context, c *platform.Client, username, code string) loadgen.Outcome {
+// signIn runs one hosted sign-in of u from c: the password, then code on
+// the code form when code is not "", or u's passkey on the passkey form
+// when u holds one. It succeeds when the browser is sent back to the
+// client with a code.
+func (s *site) signIn(ctx context.Context, c *platform.Client, u mfaUser, code string) loadgen.Outcome {
 	b := cookieBrowser(c)
 	form, _, err := s.toPasswordForm(ctx, b)
 	if err != nil {
 		keepFailure(err.Error())
 		return loadgen.Failed
 	}
-	form.Set("username", username)
+	form.Set("username", u.name)
 	form.Set("password", userPassword)
 	page, status, location, err := send(ctx, b, http.MethodPost, s.signinURL(), form)
-	if err == nil && code != "" {
-		form, err = codeForm(page, status)
-		if err == nil {
+	if err == nil && (code != "" || u.passkey != nil) {
+		if u.passkey != nil {
+			form, err = s.passkeyForm(page, status, u.passkey)
+		} else if form, err = codeForm(page, status); err == nil {
 			form.Set("code", code)
+		}
+		if err == nil {
 			t0 := time.Now()
 			_, status, location, err = send(ctx, b, http.MethodPost, s.signinURL(), form)
 			s.mu.Lock()
@@ -426,6 +512,24 @@ func codeForm(page string, status int) (url.Values, error) {
 		return nil, fmt.Errorf("after the password = %d %.200s, want the code form", status, page)
 	}
 	return hidden(page), nil
+}
+
+var passkeyFormRE = regexp.MustCompile(`(?s)<form method="post" action="signin" id="passkey-form">.*?</form>`)
+
+// passkeyForm returns the passkey form that page must hold, answered with
+// cred by the site's authenticator.
+func (s *site) passkeyForm(page string, status int, cred *passkeytest.Credential) (url.Values, error) {
+	m := passkeyFormRE.FindString(page)
+	if status != http.StatusOK || m == "" {
+		return nil, fmt.Errorf("after the password = %d %.200s, want the passkey form", status, page)
+	}
+	form := hidden(m)
+	assertion, err := s.authr.Get([]byte(form.Get("options")), cred)
+	if err != nil {
+		return nil, err
+	}
+	form.Set("assertion", string(assertion))
+	return form, nil
 }
 
 // alert returns the message a page shows, or its start.
