@@ -92,6 +92,8 @@ func TestNATS_StreamLeaderLost_webhooksDelivered(t *testing.T) {
 		done <- dispatcher.Run(ctx, dispatcher.Config{
 			Common:      service.Common{Addr: "127.0.0.1:0", NATSURL: natsURL, LogLevel: "warn", LogFormat: "json", LogOut: io.Discard},
 			DatabaseURL: config.Secret(pgtest.URL(t)), KEK: kek, AllowPrivate: true,
+			// The mailer runs beside the deliveries; it mails nothing here.
+			PublicURL: "http://127.0.0.1:8080", MailFrom: "no-reply@[127.0.0.1]",
 			FirstRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond, AckWait: 2 * time.Second,
 		})
 	}()
