@@ -149,6 +149,7 @@ var fakeSecrets = map[string]string{
 	"nats-projector-password":  "c0ffee02",
 	"nats-query-password":      "c0ffee03",
 	"nats-dispatcher-password": "c0ffee04",
+	"smtp-url":                 "smtp://mailer:mail-secret@smtp.example.com:587",
 }
 
 // expandedEnv resolves a container's environment as the kubelet would:
@@ -430,4 +431,39 @@ func documentedVariables(t *testing.T) map[string]bool {
 		t.Fatal(errors.New("the README's configuration table was not found"))
 	}
 	return names
+}
+
+// TestChart_mail: with an SMTP key in the Secret the dispatcher mails
+// through it, the URL (and its password) read from the Secret only.
+func TestChart_mail(t *testing.T) {
+	t.Parallel()
+	c := mustLoadChart(t)
+	v := productionValues()
+	v["secrets"] = map[string]any{"keys": map[string]any{"smtpURL": "smtp-url"}}
+	v["mail"] = map[string]any{"from": "Acme <no-reply@acme.example>"}
+	manifests, err := render(c, v)
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	for name, m := range manifests {
+		if strings.Contains(m, "mail-secret") {
+			t.Errorf("%s holds the SMTP password", name)
+		}
+	}
+	for _, obj := range mustDecode(t, manifests) {
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok || d.Labels["app.kubernetes.io/component"] != "dispatcher" {
+			continue
+		}
+		env := expandedEnv(t, d.Spec.Template.Spec.Containers[0], "authstream")
+		if env["AUTH_SMTP_URL"] != fakeSecrets["smtp-url"] || env["AUTH_MAIL_FROM"] != "Acme <no-reply@acme.example>" {
+			t.Errorf("dispatcher mail settings %q, %q", env["AUTH_SMTP_URL"], env["AUTH_MAIL_FROM"])
+		}
+		lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+		if err := configReaders["dispatcher"].read(lookup); err != nil {
+			t.Errorf("the dispatcher refuses the chart's mail settings: %v", err)
+		}
+		return
+	}
+	t.Fatal("no dispatcher Deployment")
 }
