@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 )
 
 // ErasedText is what readers show in place of a personal member whose
@@ -178,4 +180,158 @@ func ShowPersonal(ctx context.Context, keys PersonalKeys, env Envelope, member s
 		return ErasedText, nil
 	}
 	return v, err
+}
+
+// userRegisteredV2 is user.registered at schema 2: username and
+// username_key sealed. Schema 1 data needs no change: its strings decode as
+// legacy Personal members, and it has no username_claim.
+func userRegisteredV2() Spec {
+	s := Define[UserRegistered](TypeUserRegistered, AggregateUser)
+	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: keepData}
+	return s
+}
+
+// userDeletedV2 is user.deleted at schema 2: the claim's HMAC instead of
+// the clear normalised username. Schema 1's username_key is dropped on
+// read: a reader learns nothing from it that the user's registration does
+// not say.
+func userDeletedV2() Spec {
+	s := Define[UserDeleted](TypeUserDeleted, AggregateUser)
+	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: func(json.RawMessage) (json.RawMessage, error) {
+		return json.RawMessage(`{}`), nil
+	}}
+	return s
+}
+
+func keepData(data json.RawMessage) (json.RawMessage, error) { return data, nil }
+
+var personalType = reflect.TypeFor[Personal]()
+
+// PersonalMembers returns the JSON names of the personal members of a
+// type's current payload (its top-level fields of type Personal), in field
+// order; nil for an unknown type or one without personal members.
+func (r *Registry) PersonalMembers(typ string) []string {
+	s, ok := r.lookup(typ)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for f := range s.Payload.Fields() {
+		if f.Type != personalType {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+// OpenEnvelope returns a view of env for display: its data upcast to the
+// current schema, with every personal member opened into a JSON string
+// (ErasedText when the person was erased). The view no longer verifies
+// (the stored envelope, with its ciphertext, is what the hash covers):
+// exports and chain checks use the stored envelope. Events without
+// personal members are returned as they are. It returns ErrOpen,
+// ErrNoDataKey, or the key source's error for a member it cannot open.
+func (r *Registry) OpenEnvelope(ctx context.Context, keys PersonalKeys, env Envelope) (Envelope, error) {
+	members := r.PersonalMembers(env.Type)
+	if len(members) == 0 {
+		return env, nil
+	}
+	opened, err := r.OpenMembers(ctx, keys, env)
+	if err != nil {
+		return Envelope{}, err
+	}
+	return r.WithPersonal(env, opened)
+}
+
+// OpenMembers returns the personal members of env opened, by JSON name
+// (ErasedText for those of an erased person); nil for an event without
+// personal members. Its errors are OpenEnvelope's.
+func (r *Registry) OpenMembers(ctx context.Context, keys PersonalKeys, env Envelope) (map[string]string, error) {
+	members := r.PersonalMembers(env.Type)
+	if len(members) == 0 {
+		return nil, nil
+	}
+	data, err := r.currentData(env)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(members))
+	for _, name := range members {
+		var p Personal
+		if json.Unmarshal(data[name], &p) != nil {
+			continue // absent
+		}
+		if out[name], err = ShowPersonal(ctx, keys, env, name, p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// WithPersonal returns a view of env, upcast to the current schema, whose
+// personal members named in opened hold those clear values (as legacy
+// members do). Like OpenEnvelope's, the view does not verify.
+func (r *Registry) WithPersonal(env Envelope, opened map[string]string) (Envelope, error) {
+	if len(opened) == 0 {
+		return env, nil
+	}
+	data, err := r.currentData(env)
+	if err != nil {
+		return Envelope{}, err
+	}
+	for _, name := range r.PersonalMembers(env.Type) {
+		v, ok := opened[name]
+		if !ok {
+			continue
+		}
+		if data[name], err = json.Marshal(v); err != nil {
+			return Envelope{}, err
+		}
+	}
+	out := env
+	if out.Data, err = Canonical(data); err != nil {
+		return Envelope{}, err
+	}
+	out.Schema = r.CurrentSchema(env.Type)
+	return out, nil
+}
+
+// currentData returns env's data upcast to the current schema, by member.
+func (r *Registry) currentData(env Envelope) (map[string]json.RawMessage, error) {
+	payload, err := r.Decode(env)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// OpenMembers returns the personal members of env opened, for a type
+// registered in Default; see Registry.OpenMembers.
+func OpenMembers(ctx context.Context, keys PersonalKeys, env Envelope) (map[string]string, error) {
+	return Default.OpenMembers(ctx, keys, env)
+}
+
+// WithPersonal returns a view of env with the opened personal members, for
+// a type registered in Default; see Registry.WithPersonal.
+func WithPersonal(env Envelope, opened map[string]string) (Envelope, error) {
+	return Default.WithPersonal(env, opened)
+}
+
+// OpenEnvelope returns a view of env with its personal members opened, for
+// a type registered in Default; see Registry.OpenEnvelope.
+func OpenEnvelope(ctx context.Context, keys PersonalKeys, env Envelope) (Envelope, error) {
+	return Default.OpenEnvelope(ctx, keys, env)
 }

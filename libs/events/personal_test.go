@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/authstream/authstream/libs/events"
 )
@@ -120,5 +122,91 @@ func TestUsernameClaim(t *testing.T) {
 	}
 	if a == events.UsernameClaim(k2, "alice") || a == events.UsernameClaim(k1, "bob") {
 		t.Fatal("UsernameClaim does not depend on both key and name")
+	}
+}
+
+// TestPersonal_UpcastSchema1 checks that users registered before sealing
+// still decode: their clear strings become legacy members.
+func TestPersonal_UpcastSchema1(t *testing.T) {
+	t.Parallel()
+	for _, g := range mustGoldens(t) {
+		if g.schema != 1 || (g.typ != events.TypeUserRegistered && g.typ != events.TypeUserDeleted) {
+			continue
+		}
+		payload, err := events.Decode(g.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch p := payload.(type) {
+		case events.UserRegistered:
+			name, ok1 := p.Username.Legacy()
+			key, ok2 := p.UsernameKey.Legacy()
+			if !ok1 || !ok2 || name != "Alice.Martin" || key != "alice.martin" || p.UsernameClaim != "" {
+				t.Errorf("user.registered v1 decodes to %+v", p)
+			}
+		case events.UserDeleted:
+			if p.UsernameClaim != "" {
+				t.Errorf("user.deleted v1 decodes to %+v", p)
+			}
+		}
+	}
+}
+
+func TestOpenEnvelope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := mustDataKey(t)
+	seal := func(member, v string) events.Personal {
+		p, err := key.Seal(v, events.PersonalAAD("acme", "u1", events.TypeUserRegistered, member))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	env, err := events.New(events.TypeUserRegistered, events.UserRegistered{
+		Username: seal("username", "Alice.Martin"), UsernameKey: seal("username_key", "alice.martin"),
+		UsernameClaim: "c", Credential: events.Sealed{KID: "k", Nonce: []byte{1}, Ciphertext: []byte{2}},
+	}, events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: "u1", OccurredAt: time.Now(), Actor: events.System})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := events.Default.PersonalMembers(events.TypeUserRegistered); !slices.Equal(got, []string{"username", "username_key"}) {
+		t.Fatalf("PersonalMembers = %v", got)
+	}
+	tests := []struct {
+		name     string
+		keys     events.PersonalKeys
+		username string
+	}{
+		{"with the key", keySource{"acme/u1": key}, "Alice.Martin"},
+		{"erased", keySource{}, events.ErasedText},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			view, err := events.OpenEnvelope(ctx, tt.keys, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := events.Decode(view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := p.(events.UserRegistered).Username.Legacy(); got != tt.username {
+				t.Fatalf("username in the view = %q, want %q", got, tt.username)
+			}
+			if p.(events.UserRegistered).UsernameClaim != "c" {
+				t.Fatal("the view lost a member that is not personal")
+			}
+		})
+	}
+	// Other events pass as they are.
+	other, err := events.New(events.TypeUserDisabled, events.UserDisabled{Reason: "x"}, events.Meta{
+		Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: "u1", OccurredAt: time.Now(), Actor: events.System})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view, err := events.OpenEnvelope(ctx, nil, other); err != nil || !bytes.Equal(view.Data, other.Data) {
+		t.Fatalf("OpenEnvelope changed an event without personal members: %s, %v", view.Data, err)
 	}
 }

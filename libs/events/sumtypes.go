@@ -34,6 +34,7 @@ func (UserMFAEnrolmentStarted) isUserEvent() {}
 func (UserMFAEnrolled) isUserEvent()         {}
 func (UserMFARemoved) isUserEvent()          {}
 func (UserPasswordRehashed) isUserEvent()    {}
+func (UserErased) isUserEvent()              {}
 
 // RoleEvent is the payload of an event of the role aggregate.
 //
@@ -154,3 +155,4 @@ func (UserPasswordRehashed) isAccountEvent()    {}
 func (UserMFAEnrolmentStarted) isAccountEvent() {}
 func (UserMFAEnrolled) isAccountEvent()         {}
 func (UserMFARemoved) isAccountEvent()          {}
+func (UserErased) isAccountEvent()              {}

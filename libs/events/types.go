@@ -68,6 +68,8 @@ const (
 	TypeWebhookResumed       = "webhook.resumed"
 	TypeWebhookDeleted       = "webhook.deleted"
 	TypeWebhookReplayed      = "webhook.replay_requested"
+
+	TypeUserErased = "user.erased"
 )
 
 // TenantCreated starts a tenant. Its id is the slug.
@@ -219,13 +221,18 @@ func unknownMembers(data []byte, t reflect.Type, prefix string) []string {
 }
 
 // UserRegistered creates a user. Username is as the user typed it;
-// UsernameKey is its normalised form (NFKC, case folded) that uniqueness
-// and login use. The password hash is sealed: nobody but the login path can
-// open it.
+// UsernameKey is its normalised form (NFKC, case folded) that login uses.
+// Both are personal members, sealed under the user's data key since schema
+// 2 (schema 1 carried them in clear, and decodes as legacy members).
+// UsernameClaim is the keyed HMAC the username's uniqueness claim is taken
+// on (ClaimKindUsernameHMAC); empty in schema 1, whose claim is of kind
+// ClaimKindUsername. The password hash is sealed: nobody but the login
+// path can open it.
 type UserRegistered struct {
-	Username    string `json:"username"`
-	UsernameKey string `json:"username_key"`
-	Credential  Sealed `json:"credential"`
+	Username      Personal `json:"username"`
+	UsernameKey   Personal `json:"username_key"`
+	UsernameClaim string   `json:"username_claim,omitempty"`
+	Credential    Sealed   `json:"credential"`
 }
 
 // UserPasswordChanged replaces a user's password. Reset is true when an
@@ -253,9 +260,12 @@ type UserDisabled struct {
 // UserEnabled lifts a UserDisabled.
 type UserEnabled struct{}
 
-// UserDeleted removes a user for good; the username is released.
+// UserDeleted removes a user for good; the username is released. Schema 1
+// carried the normalised username in clear (username_key); schema 2
+// carries the released claim's keyed HMAC instead, when the user's claim
+// was one (UserRegistered.UsernameClaim).
 type UserDeleted struct {
-	UsernameKey string `json:"username_key"`
+	UsernameClaim string `json:"username_claim,omitempty"`
 }
 
 // UserRoleAssigned grants a role to a user.
@@ -652,4 +662,14 @@ type WebhookDeleted struct{}
 type WebhookReplayRequested struct {
 	FromSequence uint64    `json:"from_sequence,omitempty"`
 	FromTime     time.Time `json:"from_time,omitzero"`
+}
+
+// UserErased records that a person asked to be forgotten: the user's data
+// key is destroyed with it, so every personal member of the user's events
+// stays ciphertext for good, and readers show ErasedText in their place.
+// The username is released (when the user was not deleted before), and
+// projections and mirrors forget the user. An erased user is gone like a
+// deleted one.
+type UserErased struct {
+	UsernameClaim string `json:"username_claim,omitempty"`
 }

@@ -168,6 +168,8 @@ type Commands struct {
 	PauseWebhook          Handler[PauseWebhook]
 	ResumeWebhook         Handler[ResumeWebhook]
 	ReplayWebhook         Handler[ReplayWebhook]
+
+	EraseUser Handler[EraseUser]
 }
 
 // App is the command service's application: its command handlers, the
@@ -190,6 +192,7 @@ type options struct {
 	maxAttempts int
 	cacheSize   int
 	webhooks    domain.WebhookPolicy
+	dataKeys    *keystore.DataKeys
 }
 
 // WithTelemetry sets the logger, tracer and meter (default telemetry.Nop()).
@@ -260,6 +263,19 @@ func WithWebhookPolicy(p domain.WebhookPolicy) Option {
 	}
 }
 
+// WithDataKeys sets the store of users' data keys and tenants' claim keys,
+// with which usernames are sealed and claimed (ADR 0015). Without it every
+// command that registers or erases a user fails with an internal error.
+func WithDataKeys(d *keystore.DataKeys) Option {
+	return func(o *options) error {
+		if d == nil {
+			return errors.New("data keys are nil")
+		}
+		o.dataKeys = d
+		return nil
+	}
+}
+
 // verifiedTokens bounds the access tokens whose verification the service
 // remembers (a few MiB).
 const verifiedTokens = 20000
@@ -300,7 +316,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	e := &engine{
 		runner: runner, store: store, imports: newImports(o.tel.Logger),
 		keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m,
-		webhooks: o.webhooks,
+		webhooks: o.webhooks, dataKeys: o.dataKeys,
 	}
 	return &App{
 		Commands: Commands{
@@ -342,6 +358,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			PauseWebhook:          decorate(m, "pause_webhook", Handler[PauseWebhook](pauseWebhookHandler{e})),
 			ResumeWebhook:         decorate(m, "resume_webhook", Handler[ResumeWebhook](resumeWebhookHandler{e})),
 			ReplayWebhook:         decorate(m, "replay_webhook", Handler[ReplayWebhook](replayWebhookHandler{e})),
+
+			EraseUser: decorate(m, "erase_user", Handler[EraseUser](eraseUserHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

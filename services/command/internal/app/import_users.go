@@ -238,7 +238,11 @@ func (r *importRun) prepare(ctx context.Context, l ImportLine) (importUser, erro
 	if err != nil {
 		return importUser{}, fault.Wrap(fault.Internal, err, "seal credential")
 	}
-	if err := usr.Register(l.Username, key, sealed, roles); err != nil {
+	name, err := r.e.sealName(ctx, r.tenant, userID, l.Username, key)
+	if err != nil {
+		return importUser{}, err
+	}
+	if err := usr.Register(name, sealed, roles); err != nil {
 		return importUser{}, err
 	}
 	if l.Status == importDisabled {
@@ -248,7 +252,7 @@ func (r *importRun) prepare(ctx context.Context, l ImportLine) (importUser, erro
 	}
 	u := importUser{
 		line: l.Line, userID: userID, key: key,
-		claim: eventstore.Claim{Tenant: r.tenant, Kind: events.ClaimKindUsername, Value: key, Owner: userID, Fresh: true},
+		claim: withFresh(usernameClaim(r.tenant, usr, false)),
 	}
 	for i, pe := range usr.Pending() {
 		env, err := events.New(pe.Type, pe.Data, events.Meta{
@@ -330,7 +334,7 @@ func (r *importRun) appendBatch(ctx context.Context, users []importUser) {
 		}
 		rest := users[:0:0]
 		for _, u := range users {
-			st, err := r.e.store.ClaimState(ctx, r.tenant, events.ClaimKindUsername, u.key)
+			st, err := r.e.store.ClaimState(ctx, r.tenant, u.claim.Kind, u.claim.Value)
 			switch {
 			case err != nil:
 				rest = append(rest, u)

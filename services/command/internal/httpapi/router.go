@@ -84,4 +84,5 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Post("/t/{tenant}/webhooks/{id}/pause", h.pauseWebhook)
 	tenant.Post("/t/{tenant}/webhooks/{id}/resume", h.resumeWebhook)
 	tenant.Post("/t/{tenant}/webhooks/{id}/replay", h.replayWebhook)
+	tenant.Post("/t/{tenant}/users/{id}/erase", h.eraseUser)
 }

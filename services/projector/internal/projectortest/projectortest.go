@@ -222,7 +222,7 @@ func (g *Gen) Next(tb testing.TB) events.Envelope {
 			u := &userGen{id: events.NewID(), key: key, roles: map[string]bool{}}
 			t.alive = append(t.alive, u)
 			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserRegistered,
-				events.UserRegistered{Username: strings.ToUpper(key[:1]) + key[1:], UsernameKey: key, Credential: g.Sealed()})
+				events.UserRegistered{Username: events.LegacyPersonal(strings.ToUpper(key[:1]) + key[1:]), UsernameKey: events.LegacyPersonal(key), Credential: g.Sealed()})
 		case op < 35:
 			u := alive[g.Rng.IntN(len(alive))]
 			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserPasswordChanged,
@@ -241,7 +241,7 @@ func (g *Gen) Next(tb testing.TB) events.Envelope {
 			alive[i] = alive[len(alive)-1]
 			t.alive = alive[:len(alive)-1]
 			t.freed = append(t.freed, u.key)
-			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserDeleted, events.UserDeleted{UsernameKey: u.key})
+			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserDeleted, events.UserDeleted{})
 		case op < 65:
 			u := alive[g.Rng.IntN(len(alive))]
 			r := roleNames[g.Rng.IntN(len(roleNames))]

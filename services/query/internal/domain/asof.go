@@ -35,6 +35,9 @@ type UserState struct {
 	// Factors are the second factors the user holds (totp,
 	// recovery_codes), sorted; never their secrets.
 	Factors []string `json:"factors,omitempty"`
+	// Erased is true once the person was erased (user.erased): their
+	// personal members show as events.ErasedText from then on.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // RoleState is a role as its events describe it at one instant.
@@ -97,7 +100,10 @@ func (s *UserState) apply(e events.Envelope) error {
 	}
 	switch d := ev.(type) {
 	case events.UserRegistered:
-		s.Username, s.Status, s.CreatedAt = d.Username, StatusActive, e.OccurredAt
+		// A sealed username shows only once opened (events.OpenEnvelope):
+		// the fold never shows ciphertext.
+		s.Username, _ = d.Username.Legacy()
+		s.Status, s.CreatedAt = StatusActive, e.OccurredAt
 	case events.UserPasswordChanged:
 		s.PasswordChangedAt = e.OccurredAt
 	case events.UserPasswordRehashed:
@@ -108,6 +114,9 @@ func (s *UserState) apply(e events.Envelope) error {
 		s.Status, s.Reason = StatusActive, ""
 	case events.UserDeleted:
 		s.Status, s.Reason, s.Roles = StatusDeleted, "", []string{}
+	case events.UserErased:
+		s.Status, s.Reason, s.Roles, s.Factors = StatusDeleted, "", []string{}, nil
+		s.Username, s.Erased = events.ErasedText, true
 	case events.UserRoleAssigned:
 		if !slices.Contains(s.Roles, d.Role) {
 			s.Roles = append(s.Roles, d.Role)

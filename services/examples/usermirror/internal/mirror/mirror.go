@@ -125,7 +125,12 @@ func apply(ctx context.Context, tx pgx.Tx, e authclient.Event) error {
 	case events.UserRegistered:
 		sql = `INSERT INTO usermirror_users (tenant, user_id, username, status, roles) VALUES ($1, $2, $3, $4, '{}')
 			ON CONFLICT (tenant, user_id) DO UPDATE SET username = $3, status = $4, roles = '{}'`
-		args = append(args, p.Username, StatusActive)
+		// The username as the consumer opened it (authclient's
+		// WithPersonalKeys) or as a legacy event carried it; a sealed one
+		// this mirror cannot open is left empty, never stored as
+		// ciphertext.
+		name, _ := p.Username.Legacy()
+		args = append(args, name, StatusActive)
 	case events.UserDisabled:
 		sql = `UPDATE usermirror_users SET status = $3 WHERE tenant = $1 AND user_id = $2`
 		args = append(args, StatusDisabled)
@@ -140,6 +145,9 @@ func apply(ctx context.Context, tx pgx.Tx, e authclient.Event) error {
 		sql = `UPDATE usermirror_users SET roles = array_remove(roles, $3) WHERE tenant = $1 AND user_id = $2`
 		args = append(args, p.Role)
 	case events.UserDeleted:
+		sql = `DELETE FROM usermirror_users WHERE tenant = $1 AND user_id = $2`
+	case events.UserErased:
+		// The person asked to be forgotten: the mirror forgets them too.
 		sql = `DELETE FROM usermirror_users WHERE tenant = $1 AND user_id = $2`
 	default:
 		// user.password_changed, the second factors' events, or a type
