@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ import (
 	"github.com/authstream/authstream/services/authctl/internal/cli"
 )
 
-var streams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket}
+var streams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket, "KV_" + keystore.DefaultDataKeysBucket}
 
 // mustSource starts a server holding the streams and the key bucket as the
 // services leave them, and returns its URL and the last sequence of each.
@@ -48,6 +49,13 @@ func mustSource(tb testing.TB) (string, map[string]uint64) {
 	}
 	defer keys.Close()
 	if _, _, err := keys.Create(ctx, "acme", ""); err != nil {
+		tb.Fatal(err)
+	}
+	dataKeys, err := keystore.NewDataKeys(ctx, js, ring, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := dataKeys.Ensure(ctx, "acme", "u1"); err != nil {
 		tb.Fatal(err)
 	}
 	store, err := eventstore.New(js)
@@ -141,7 +149,7 @@ func TestBackup_RoundTrip(t *testing.T) {
 			t.Errorf("manifest = %v, printed %v", stored, printed)
 		}
 		list, _ := stored["streams"].([]any)
-		if len(list) != 3 {
+		if len(list) != len(streams) {
 			t.Fatalf("manifest lists %d streams", len(list))
 		}
 		for i, item := range list {
@@ -170,8 +178,7 @@ func TestBackup_RoundTrip(t *testing.T) {
 			}
 		}
 		_, js := natstest.Connect(t, dst)
-		if got := mustLastSeqs(t, js); len(got) != 3 || got[events.StreamEvents] != want[events.StreamEvents] ||
-			got[events.StreamActivity] != want[events.StreamActivity] || got[streams[2]] != want[streams[2]] {
+		if got := mustLastSeqs(t, js); !maps.Equal(got, want) || len(got) != len(streams) {
 			t.Errorf("restored %v, want %v", got, want)
 		}
 	})
