@@ -157,7 +157,7 @@ func mustMixedBackup(t *testing.T, base, other, stream string) string {
 	if err := os.CopyFS(dir, os.DirFS(base)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // a folder needs its x bit: 0700, as authctl makes backup folders
 		t.Fatal(err)
 	}
 	read := func(d string) map[string]any {
