@@ -441,6 +441,19 @@ func writeMissingGoldens(t *testing.T) {
 				UsernameClaim: hashHex("erased username claim"), Credential: sealed("erased registered")}},
 			{events.TypeUserErased, tenantAdmin, events.UserErased{UsernameClaim: hashHex("erased username claim")}},
 		}},
+		// A user's profile: changed by an administrator (a new e-mail
+		// address, the locale removed), then the address verified. The
+		// user id is derived so that the ids above stay as they were.
+		{events.AggregateUser, events.DeriveID("golden", "profile user"), []step{
+			{events.TypeUserProfileUpdated, tenantAdmin, events.UserProfileUpdated{
+				Email:      "Alice.Martin@acme.example",
+				Name:       "Alice Martin",
+				Attributes: events.RawJSON(`{"department":"Finance","employee_number":4711}`),
+				Removed:    []string{events.ProfileLocale},
+			}},
+			{events.TypeUserEmailVerified, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "profile user")},
+				events.UserEmailVerified{Email: "Alice.Martin@acme.example"}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

@@ -23,6 +23,8 @@ func TestTenantSettings_Unknown(t *testing.T) {
 		{"a newer nested member", `{"rate_limits":{"account_attempts_per_minute":5,"burst":3}}`, []string{"rate_limits.burst"}},
 		{"several, sorted", `{"zeta":1,"rate_limits":{"x":1},"alpha":null}`, []string{"alpha", "rate_limits.x", "zeta"}},
 		{"null rate limits", `{"rate_limits":null}`, nil},
+		{"the user profile, its schema not looked into", `{"user_profile":{"attributes_schema":{"type":"object","properties":{"nickname":{"type":"string"}}},"self_editable_attributes":["nickname"]}}`, nil},
+		{"a newer nested member of user_profile", `{"user_profile":{"attributes_schema":{},"required_email":true}}`, []string{"user_profile.required_email"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

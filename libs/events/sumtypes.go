@@ -35,6 +35,8 @@ func (UserMFAEnrolled) isUserEvent()         {}
 func (UserMFARemoved) isUserEvent()          {}
 func (UserPasswordRehashed) isUserEvent()    {}
 func (UserErased) isUserEvent()              {}
+func (UserProfileUpdated) isUserEvent()      {}
+func (UserEmailVerified) isUserEvent()       {}
 
 // RoleEvent is the payload of an event of the role aggregate.
 //
@@ -156,3 +158,5 @@ func (UserMFAEnrolmentStarted) isAccountEvent() {}
 func (UserMFAEnrolled) isAccountEvent()         {}
 func (UserMFARemoved) isAccountEvent()          {}
 func (UserErased) isAccountEvent()              {}
+func (UserProfileUpdated) isAccountEvent()      {}
+func (UserEmailVerified) isAccountEvent()       {}

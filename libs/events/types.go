@@ -70,6 +70,9 @@ const (
 	TypeWebhookReplayed      = "webhook.replay_requested"
 
 	TypeUserErased = "user.erased"
+
+	TypeUserProfileUpdated = "user.profile_updated"
+	TypeUserEmailVerified  = "user.email_verified"
 )
 
 // TenantCreated starts a tenant. Its id is the slug.
@@ -114,6 +117,10 @@ type TenantSettings struct {
 	RateLimits *TenantRateLimits `json:"rate_limits,omitempty"`
 	// MFA is the tenant's policy on second factors; absent, MFAOptional.
 	MFA *TenantMFA `json:"mfa,omitempty"`
+	// UserProfile is the tenant's policy on its users' profiles: the
+	// schema of their attributes and what a user may change on their own;
+	// absent, users carry no attributes.
+	UserProfile *TenantUserProfile `json:"user_profile,omitempty"`
 
 	// unknown lists the members of the decoded document this build does
 	// not know, as dotted paths: a newer writer's.
@@ -228,11 +235,22 @@ func unknownMembers(data []byte, t reflect.Type, prefix string) []string {
 // on (ClaimKindUsernameHMAC); empty in schema 1, whose claim is of kind
 // ClaimKindUsername. The password hash is sealed: nobody but the login
 // path can open it.
+//
+// The profile members are optional (written before profiles existed, an
+// event has none): Email is the address with its domain in lower case
+// (not verified: UserEmailVerified says when it is), Name the person's
+// full name for display, Locale a BCP 47 language tag in canonical form,
+// and Attributes a JSON object of the tenant's own members, valid under
+// the tenant's schema (TenantUserProfile) when it was recorded.
 type UserRegistered struct {
 	Username      Personal `json:"username"`
 	UsernameKey   Personal `json:"username_key"`
 	UsernameClaim string   `json:"username_claim,omitempty"`
 	Credential    Sealed   `json:"credential"`
+	Email         string   `json:"email,omitempty"`
+	Name          string   `json:"name,omitempty"`
+	Locale        string   `json:"locale,omitempty"`
+	Attributes    RawJSON  `json:"attributes,omitempty"`
 }
 
 // UserPasswordChanged replaces a user's password. Reset is true when an
@@ -672,4 +690,49 @@ type WebhookReplayRequested struct {
 // deleted one.
 type UserErased struct {
 	UsernameClaim string `json:"username_claim,omitempty"`
+}
+
+// The members of a user's profile, as UserProfileUpdated.Removed names
+// them.
+const (
+	ProfileEmail      = "email"
+	ProfileName       = "name"
+	ProfileLocale     = "locale"
+	ProfileAttributes = "attributes"
+)
+
+// TenantUserProfile is a tenant's policy on its users' profiles (the
+// user_profile member of the settings document).
+type TenantUserProfile struct {
+	// AttributesSchema is the JSON Schema (draft 2020-12) a user's
+	// attributes must be valid under, a JSON object; absent, users carry
+	// no attributes. It refers to nothing outside itself.
+	AttributesSchema RawJSON `json:"attributes_schema,omitempty"`
+	// SelfEditableAttributes names the top-level members of the
+	// attributes a user may change on their own, sorted; the others only
+	// an administrator may change. Absent, none.
+	SelfEditableAttributes []string `json:"self_editable_attributes,omitempty"`
+}
+
+// UserProfileUpdated changes a user's profile. It carries the members
+// that changed, with their new values (the forms of UserRegistered), and
+// Removed names the members that were removed (ProfileEmail, ProfileName,
+// ProfileLocale, ProfileAttributes), sorted; a member neither present nor
+// removed is as it was. Attributes, when present, is the user's whole new
+// attributes object, not a change to the previous one. A changed or
+// removed Email ends the verification of the previous address: a new one
+// is unverified until a UserEmailVerified names it.
+type UserProfileUpdated struct {
+	Email      string   `json:"email,omitempty"`
+	Name       string   `json:"name,omitempty"`
+	Locale     string   `json:"locale,omitempty"`
+	Attributes RawJSON  `json:"attributes,omitempty"`
+	Removed    []string `json:"removed,omitempty"`
+}
+
+// UserEmailVerified records that the user proved they receive mail at
+// Email, the user's address at the time (as recorded in UserRegistered or
+// UserProfileUpdated). It holds until the address changes.
+type UserEmailVerified struct {
+	Email string `json:"email"`
 }

@@ -472,6 +472,8 @@ func (u *User) apply(data any) error {
 		default:
 			return fmt.Errorf("unknown factor %q", e.Factor)
 		}
+	case events.UserProfileUpdated, events.UserEmailVerified:
+		// No command decides on the profile yet.
 	}
 	return nil
 }

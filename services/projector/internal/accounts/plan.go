@@ -271,6 +271,10 @@ func (p *plan) add(st eventstore.Stored) error {
 			return err
 		}
 		p.userRoles.set(assignKey{env.Tenant, env.AggregateID, e.Role}, false)
+	case events.UserProfileUpdated, events.UserEmailVerified:
+		// No profile columns yet: the row only moves to the event's
+		// version.
+		return p.userChange(env, version, at, nil)
 	case events.UserMFAEnrolmentStarted, events.UserMFAEnrolled:
 		// The login reads a user's factors from the log itself; the row
 		// only moves to the event's version.

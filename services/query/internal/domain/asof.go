@@ -133,6 +133,8 @@ func (s *UserState) apply(e events.Envelope) error {
 		}
 	case events.UserMFARemoved:
 		s.Factors = slices.DeleteFunc(s.Factors, func(f string) bool { return f == d.Factor })
+	case events.UserProfileUpdated, events.UserEmailVerified:
+		// The profile is not part of this view yet.
 	}
 	s.UpdatedAt = e.OccurredAt
 	return nil

@@ -68,7 +68,8 @@ func FoldFactors(envs []events.Envelope) (Factors, error) {
 		case events.UserDeleted, events.UserErased:
 			f = Factors{}
 		case events.UserRegistered, events.UserPasswordChanged, events.UserDisabled, events.UserEnabled,
-			events.UserRoleAssigned, events.UserRoleUnassigned, events.UserMFAEnrolmentStarted, events.UserPasswordRehashed:
+			events.UserRoleAssigned, events.UserRoleUnassigned, events.UserMFAEnrolmentStarted, events.UserPasswordRehashed,
+			events.UserProfileUpdated, events.UserEmailVerified:
 		}
 	}
 	return f, nil
