@@ -222,6 +222,7 @@ func All() []Scenario {
 		{"import", "bulk import of users with bcrypt hashes through the command API", []Setup{shared}, runImport},
 		{"webhooks", "webhook deliveries at 16 endpoints, append-to-delivery latency at 500 events/s, one feed reader", []Setup{hooks}, runWebhooks},
 		{"replay", "full rebuild of the accounts projection, the event log topped up to -replay-events", []Setup{shared}, runReplay},
+		{"erase", "erasure by crypto-shredding: user.erased and the data key destroyed", []Setup{shared}, runErase},
 		{"memory", "resident size with many tenants and users", []Setup{large}, runMemory},
 	}
 }
