@@ -446,13 +446,13 @@ func writeMissingGoldens(t *testing.T) {
 		// user id is derived so that the ids above stay as they were.
 		{events.AggregateUser, events.DeriveID("golden", "profile user"), []step{
 			{events.TypeUserProfileUpdated, tenantAdmin, events.UserProfileUpdated{
-				Email:      "Alice.Martin@acme.example",
-				Name:       "Alice Martin",
-				Attributes: events.RawJSON(`{"department":"Finance","employee_number":4711}`),
+				Email:      personal("profile email", len("Alice.Martin@acme.example")),
+				Name:       personal("profile name", len("Alice Martin")),
+				Attributes: personal("profile attributes", len(`{"department":"Finance","employee_number":4711}`)),
 				Removed:    []string{events.ProfileLocale},
 			}},
 			{events.TypeUserEmailVerified, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "profile user")},
-				events.UserEmailVerified{Email: "Alice.Martin@acme.example"}},
+				events.UserEmailVerified{Email: personal("verified email", len("Alice.Martin@acme.example"))}},
 		}},
 	}
 	at := base

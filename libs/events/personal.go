@@ -182,15 +182,6 @@ func ShowPersonal(ctx context.Context, keys PersonalKeys, env Envelope, member s
 	return v, err
 }
 
-// userRegisteredV2 is user.registered at schema 2: username and
-// username_key sealed. Schema 1 data needs no change: its strings decode as
-// legacy Personal members, and it has no username_claim.
-func userRegisteredV2() Spec {
-	s := Define[UserRegistered](TypeUserRegistered, AggregateUser)
-	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: keepData}
-	return s
-}
-
 // userDeletedV2 is user.deleted at schema 2: the claim's HMAC instead of
 // the clear normalised username. Schema 1's username_key is dropped on
 // read: a reader learns nothing from it that the user's registration does
@@ -204,6 +195,55 @@ func userDeletedV2() Spec {
 }
 
 func keepData(data json.RawMessage) (json.RawMessage, error) { return data, nil }
+
+// attributesAsText turns the attributes object of a schema 1 profile
+// member into its JSON text, the legacy form of the schema 2 member; the
+// other members need no change.
+func attributesAsText(data json.RawMessage) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	a, ok := m["attributes"]
+	if !ok || !isObject(a) {
+		return data, nil
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, a); err != nil {
+		return nil, err
+	}
+	text, err := json.Marshal(compact.String())
+	if err != nil {
+		return nil, err
+	}
+	m["attributes"] = text
+	return json.Marshal(m)
+}
+
+// userRegisteredV2 is user.registered at schema 2: username, username_key
+// and the profile members sealed. Schema 1 strings decode as legacy
+// members; its attributes object upcasts to its JSON text.
+func userRegisteredV2() Spec {
+	s := Define[UserRegistered](TypeUserRegistered, AggregateUser)
+	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: attributesAsText}
+	return s
+}
+
+// userProfileUpdatedV2 is user.profile_updated at schema 2: the profile
+// members sealed.
+func userProfileUpdatedV2() Spec {
+	s := Define[UserProfileUpdated](TypeUserProfileUpdated, AggregateUser)
+	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: attributesAsText}
+	return s
+}
+
+// userEmailVerifiedV2 is user.email_verified at schema 2: the address
+// sealed.
+func userEmailVerifiedV2() Spec {
+	s := Define[UserEmailVerified](TypeUserEmailVerified, AggregateUser)
+	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: keepData}
+	return s
+}
 
 var personalType = reflect.TypeFor[Personal]()
 

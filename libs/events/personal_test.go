@@ -170,7 +170,7 @@ func TestOpenEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := events.Default.PersonalMembers(events.TypeUserRegistered); !slices.Equal(got, []string{"username", "username_key"}) {
+	if got := events.Default.PersonalMembers(events.TypeUserRegistered); !slices.Equal(got, []string{"username", "username_key", "email", "name", "locale", "attributes"}) {
 		t.Fatalf("PersonalMembers = %v", got)
 	}
 	tests := []struct {
@@ -268,4 +268,25 @@ func BenchmarkOpenPersonal(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPersonal_UpcastProfiles checks that schema 1 profile members decode
+// as legacy members, the attributes object as its JSON text.
+func TestPersonal_UpcastProfiles(t *testing.T) {
+	t.Parallel()
+	for _, g := range mustGoldens(t) {
+		if g.schema != 1 || g.typ != events.TypeUserProfileUpdated {
+			continue
+		}
+		p, err := events.Decode(g.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := p.(events.UserProfileUpdated)
+		email, _ := u.Email.Legacy()
+		attrs, _ := u.Attributes.Legacy()
+		if email != "Alice.Martin@acme.example" || attrs != `{"department":"Finance","employee_number":4711}` {
+			t.Fatalf("user.profile_updated v1 decodes to email %q attributes %q", email, attrs)
+		}
+	}
 }

@@ -26,8 +26,8 @@ func TestUserRegistered_ProfileMembers(t *testing.T) {
 			[]string{"credential", "username", "username_key"}},
 		{"every profile member", events.UserRegistered{
 			Username: events.LegacyPersonal("alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: sealed,
-			Email: "Alice@acme.example", Name: "Alice Martin", Locale: "fr-CA",
-			Attributes: events.RawJSON(`{"department":"Finance","tags":["a","b"]}`),
+			Email: events.LegacyPersonal("Alice@acme.example"), Name: events.LegacyPersonal("Alice Martin"), Locale: events.LegacyPersonal("fr-CA"),
+			Attributes: events.LegacyPersonal(`{"department":"Finance","tags":["a","b"]}`),
 		}, []string{"attributes", "credential", "email", "locale", "name", "username", "username_key"}},
 	}
 	for _, tt := range tests {

@@ -284,8 +284,8 @@ func newDefault() *Registry {
 		Define[WebhookReplayRequested](TypeWebhookReplayed, AggregateWebhook),
 
 		Define[UserErased](TypeUserErased, AggregateUser),
-		Define[UserProfileUpdated](TypeUserProfileUpdated, AggregateUser),
-		Define[UserEmailVerified](TypeUserEmailVerified, AggregateUser),
+		userProfileUpdatedV2(),
+		userEmailVerifiedV2(),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

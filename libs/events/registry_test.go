@@ -69,7 +69,8 @@ func TestDefault_RegistersEveryType(t *testing.T) {
 			t.Errorf("%s: registered as %s on aggregate %q, want %q", typ, s.Type, s.Aggregate, aggregateOf[prefix])
 		}
 		want := 1
-		if typ == events.TypeUserRegistered || typ == events.TypeUserDeleted {
+		switch typ {
+		case events.TypeUserRegistered, events.TypeUserDeleted, events.TypeUserProfileUpdated, events.TypeUserEmailVerified:
 			want = 2 // personal members sealed (ADR 0015)
 		}
 		if s.Schema != want || events.CurrentSchema(typ) != want {

@@ -237,7 +237,9 @@ func unknownMembers(data []byte, t reflect.Type, prefix string) []string {
 // path can open it.
 //
 // The profile members are optional (written before profiles existed, an
-// event has none): Email is the address with its domain in lower case
+// event has none) and personal, sealed like the username in schema 2
+// (Attributes seals the object's JSON text; a schema 1 object upcasts to
+// that text as a legacy member): Email is the address with its domain in lower case
 // (not verified: UserEmailVerified says when it is), Name the person's
 // full name for display, Locale a BCP 47 language tag in canonical form,
 // and Attributes a JSON object of the tenant's own members, valid under
@@ -247,10 +249,10 @@ type UserRegistered struct {
 	UsernameKey   Personal `json:"username_key"`
 	UsernameClaim string   `json:"username_claim,omitempty"`
 	Credential    Sealed   `json:"credential"`
-	Email         string   `json:"email,omitempty"`
-	Name          string   `json:"name,omitempty"`
-	Locale        string   `json:"locale,omitempty"`
-	Attributes    RawJSON  `json:"attributes,omitempty"`
+	Email         Personal `json:"email,omitzero"`
+	Name          Personal `json:"name,omitzero"`
+	Locale        Personal `json:"locale,omitzero"`
+	Attributes    Personal `json:"attributes,omitzero"` // the JSON text of the object
 }
 
 // UserPasswordChanged replaces a user's password. Reset is true when an
@@ -722,11 +724,14 @@ type TenantUserProfile struct {
 // attributes object, not a change to the previous one. A changed or
 // removed Email ends the verification of the previous address: a new one
 // is unverified until a UserEmailVerified names it.
+//
+// The members are personal, sealed under the user's data key since schema
+// 2 (Attributes as the object's JSON text), as in UserRegistered.
 type UserProfileUpdated struct {
-	Email      string   `json:"email,omitempty"`
-	Name       string   `json:"name,omitempty"`
-	Locale     string   `json:"locale,omitempty"`
-	Attributes RawJSON  `json:"attributes,omitempty"`
+	Email      Personal `json:"email,omitzero"`
+	Name       Personal `json:"name,omitzero"`
+	Locale     Personal `json:"locale,omitzero"`
+	Attributes Personal `json:"attributes,omitzero"`
 	Removed    []string `json:"removed,omitempty"`
 }
 
@@ -734,5 +739,5 @@ type UserProfileUpdated struct {
 // Email, the user's address at the time (as recorded in UserRegistered or
 // UserProfileUpdated). It holds until the address changes.
 type UserEmailVerified struct {
-	Email string `json:"email"`
+	Email Personal `json:"email"` // sealed since schema 2
 }
