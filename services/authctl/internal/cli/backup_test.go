@@ -310,6 +310,22 @@ func TestRestore_VerifiesBeforeTouchingTheServer(t *testing.T) {
 		})
 	}
 
+	t.Run("a backup from before the data keys bucket", func(t *testing.T) {
+		dir := copyBackup(t, func(dir string, m map[string]any) {
+			list := m["streams"].([]any)
+			m["streams"] = list[:len(list)-1] // the data keys, taken last
+			_ = os.Remove(filepath.Join(dir, "KV_AUTH_DATA_KEYS.snapshot"))
+		})
+		_, dst := natstest.RunServer(t)
+		if _, stderr, err := run(dst, "restore", "--in", dir); err != nil {
+			t.Fatalf("restore of a backup without the data keys: %v\n%s", err, stderr)
+		}
+		_, js := natstest.Connect(t, dst)
+		if got := mustLastSeqs(t, js); len(got) != 3 {
+			t.Errorf("restored %v, want the three streams of the backup", got)
+		}
+	})
+
 	t.Run("replicas the server cannot hold, and --replicas", func(t *testing.T) {
 		dir := copyBackup(t, func(dir string, m map[string]any) {
 			for i := range 3 {
