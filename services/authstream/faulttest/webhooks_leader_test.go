@@ -93,6 +93,7 @@ func TestNATS_StreamLeaderLost_webhooksDelivered(t *testing.T) {
 			Common:      service.Common{Addr: "127.0.0.1:0", NATSURL: natsURL, LogLevel: "warn", LogFormat: "json", LogOut: io.Discard},
 			DatabaseURL: config.Secret(pgtest.URL(t)), KEK: kek, AllowPrivate: true,
 			FirstRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond, AckWait: 2 * time.Second,
+			PublicURL: "http://127.0.0.1:8080", MailFrom: "Acme <no-reply@acme.example>",
 		})
 	}()
 	t.Cleanup(func() {
@@ -129,7 +130,7 @@ func TestNATS_StreamLeaderLost_webhooksDelivered(t *testing.T) {
 				}
 				var data any = events.UserRoleAssigned{Role: fmt.Sprintf("r%d", i)}
 				if i == 0 {
-					data = events.UserRegistered{Username: fmt.Sprintf("w%d", w), UsernameKey: fmt.Sprintf("w%d", w),
+					data = events.UserRegistered{Username: events.LegacyPersonal(fmt.Sprintf("w%d", w)), UsernameKey: events.LegacyPersonal(fmt.Sprintf("w%d", w)),
 						Credential: events.Sealed{KID: "kek-test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}}
 				}
 				e := mustEvent(t, tenant, id, data)

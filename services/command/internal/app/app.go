@@ -173,6 +173,8 @@ type Commands struct {
 	SetAttributesSchema Handler[SetAttributesSchema]
 
 	InviteUser Handler[InviteUser]
+
+	EraseUser Handler[EraseUser]
 }
 
 // App is the command service's application: its command handlers, the
@@ -195,6 +197,7 @@ type options struct {
 	maxAttempts int
 	cacheSize   int
 	webhooks    domain.WebhookPolicy
+	dataKeys    *keystore.DataKeys
 }
 
 // WithTelemetry sets the logger, tracer and meter (default telemetry.Nop()).
@@ -265,6 +268,19 @@ func WithWebhookPolicy(p domain.WebhookPolicy) Option {
 	}
 }
 
+// WithDataKeys sets the store of users' data keys and tenants' claim keys,
+// with which usernames are sealed and claimed (ADR 0015). Without it every
+// command that registers or erases a user fails with an internal error.
+func WithDataKeys(d *keystore.DataKeys) Option {
+	return func(o *options) error {
+		if d == nil {
+			return errors.New("data keys are nil")
+		}
+		o.dataKeys = d
+		return nil
+	}
+}
+
 // verifiedTokens bounds the access tokens whose verification the service
 // remembers (a few MiB).
 const verifiedTokens = 20000
@@ -294,6 +310,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	}
 	runner, err := unitofwork.New(store, unitofwork.Config{
 		Now: o.now, MaxAttempts: o.maxAttempts, CacheSize: o.cacheSize, Cutoffs: tokenCutoffs,
+		Personal: personalCodec{keys: o.dataKeys},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -305,7 +322,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	e := &engine{
 		runner: runner, store: store, imports: newImports(o.tel.Logger),
 		keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m,
-		webhooks: o.webhooks,
+		webhooks: o.webhooks, dataKeys: o.dataKeys,
 	}
 	return &App{
 		Commands: Commands{
@@ -352,6 +369,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			SetAttributesSchema: decorate(m, "set_attributes_schema", Handler[SetAttributesSchema](setAttributesSchemaHandler{e})),
 
 			InviteUser: decorate(m, "invite_user", Handler[InviteUser](inviteUserHandler{registerUserHandler{e}})),
+
+			EraseUser: decorate(m, "erase_user", Handler[EraseUser](eraseUserHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

@@ -87,4 +87,5 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Patch("/t/{tenant}/users/{id}", h.updateProfile)
 	tenant.Put("/t/{tenant}/settings/user-schema", h.setAttributesSchema)
 	tenant.Post("/t/{tenant}/users:invite", h.inviteUser)
+	tenant.Post("/t/{tenant}/users/{id}/erase", h.eraseUser)
 }

@@ -65,7 +65,7 @@ func FoldFactors(envs []events.Envelope) (Factors, error) {
 			case events.FactorRecoveryCodes:
 				f.RecoverySet, f.RecoveryHashes = "", nil
 			}
-		case events.UserDeleted:
+		case events.UserDeleted, events.UserErased:
 			f = Factors{}
 		case events.UserRegistered, events.UserPasswordChanged, events.UserDisabled, events.UserEnabled,
 			events.UserRoleAssigned, events.UserRoleUnassigned, events.UserMFAEnrolmentStarted, events.UserPasswordRehashed,
