@@ -473,7 +473,7 @@ func writeMissingGoldens(t *testing.T) {
 		// aggregate's first event here. The id is derived so that the ids
 		// above stay.
 		{events.AggregateUser, events.DeriveID("golden", "invited user"), []step{
-			{events.TypeUserInvited, tenantAdmin, events.UserInvited{Email: "dan@acme.example"}},
+			{events.TypeUserInvited, tenantAdmin, events.UserInvited{Email: personal("invited email", len("dan@acme.example"))}},
 		}},
 	}
 	at := base

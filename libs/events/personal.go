@@ -375,3 +375,11 @@ func WithPersonal(env Envelope, opened map[string]string) (Envelope, error) {
 func OpenEnvelope(ctx context.Context, keys PersonalKeys, env Envelope) (Envelope, error) {
 	return Default.OpenEnvelope(ctx, keys, env)
 }
+
+// userInvitedV2 is user.invited at schema 2: the invitee's address sealed.
+// Schema 1's clear address decodes as a legacy member.
+func userInvitedV2() Spec {
+	s := Define[UserInvited](TypeUserInvited, AggregateUser)
+	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: keepData}
+	return s
+}

@@ -289,7 +289,7 @@ func newDefault() *Registry {
 		Define[EmailLinkIssued](TypeEmailLinkIssued, AggregateEmailLink),
 		Define[EmailLinkUsed](TypeEmailLinkUsed, AggregateEmailLink),
 
-		Define[UserInvited](TypeUserInvited, AggregateUser),
+		userInvitedV2(),
 
 		Define[UserErased](TypeUserErased, AggregateUser),
 	} {

@@ -786,6 +786,9 @@ type EmailLinkUsed struct {
 // in the same atomic batch with Email as both username and profile
 // address and a password nobody knows: the invitee sets theirs through
 // the invitation link mailed to Email, which also proves the address.
+//
+// Email is a personal member since schema 2, sealed under the user's data
+// key; schema 1 carried it in clear.
 type UserInvited struct {
-	Email string `json:"email"`
+	Email Personal `json:"email"`
 }

@@ -148,7 +148,7 @@ func (u *User) Invite() error {
 	if u.profile.Email == "" {
 		return detail(ErrInvalidEmail, "an invitation needs an e-mail address")
 	}
-	u.record(u.apply, events.TypeUserInvited, events.UserInvited{Email: u.profile.Email})
+	u.record(u.apply, events.TypeUserInvited, events.UserInvited{Email: clearMember(u.profile.Email)})
 	return nil
 }
 

@@ -150,7 +150,8 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 	case events.UserProfileUpdated:
 		email, _ = d.Email.Legacy()
 	case events.UserInvited:
-		email, purpose, lifetime = d.Email, events.LinkInvitation, InvitationLinkLifetime
+		email, _ = d.Email.Legacy()
+		purpose, lifetime = events.LinkInvitation, InvitationLinkLifetime
 	}
 	now := v.now()
 	// An address recorded longer ago than a link lives gets none: its
