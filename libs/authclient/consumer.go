@@ -31,7 +31,13 @@ type Event struct {
 	// Payload is the decoded data, e.g. events.UserRegistered (not a
 	// pointer), upcast from older schema versions. It is nil for a type this
 	// build of libs/events does not know: a type added after it was built.
+	// With WithPersonalKeys, its personal members (events.Personal) are the
+	// opened values, read with Legacy, or events.ErasedText once the person
+	// was erased; without, they stay sealed.
 	Payload any
+	// Personal holds the event's personal members opened, by JSON name,
+	// with WithPersonalKeys; nil otherwise, and for events without any.
+	Personal map[string]string
 }
 
 // Handler processes one event. Returning an error makes the consumer
@@ -60,6 +66,7 @@ type Consumer struct {
 	maxBack  time.Duration
 	registry *events.Registry
 	log      *slog.Logger
+	personal events.PersonalKeys
 }
 
 // ConsumerOption changes an optional behaviour of a Consumer.
@@ -170,6 +177,22 @@ func WithRegistry(r *events.Registry) ConsumerOption {
 			return errors.New("registry is nil")
 		}
 		c.registry = r
+		return nil
+	}
+}
+
+// WithPersonalKeys opens the personal members of events (a user's
+// username, profile) with the users' data keys, for a subscriber of the
+// platform that holds them: Event.Personal and the Payload carry the
+// opened values, and events.ErasedText for an erased person (ADR 0015).
+// An event whose members cannot be opened otherwise (the key source
+// unavailable) is delivered again later.
+func WithPersonalKeys(k events.PersonalKeys) ConsumerOption {
+	return func(c *Consumer) error {
+		if k == nil {
+			return errors.New("personal keys are nil")
+		}
+		c.personal = k
 		return nil
 	}
 }
@@ -438,6 +461,12 @@ func (c *Consumer) process(ctx context.Context, m jetstream.Msg, acked *uint64, 
 		return fmt.Errorf("event at sequence %d: %w", seq, err)
 	}
 	e := Event{Envelope: env, Sequence: seq, Subject: m.Subject(), Time: md.Timestamp, Delivered: md.NumDelivered, Payload: payload}
+	if c.personal != nil && payload != nil {
+		if e.Personal, e.Payload, err = c.open(ctx, env); err != nil {
+			_ = m.Nak()
+			return fmt.Errorf("event at sequence %d: %w", seq, err)
+		}
+	}
 
 	err = c.handle(ctx, m, e, handle)
 	switch {
@@ -512,4 +541,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// open returns env's personal members opened and its payload decoded from
+// the opened view.
+func (c *Consumer) open(ctx context.Context, env events.Envelope) (map[string]string, any, error) {
+	opened, err := c.registry.OpenMembers(ctx, c.personal, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	view, err := c.registry.WithPersonal(env, opened)
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, err := c.registry.Decode(view)
+	return opened, payload, err
 }

@@ -80,7 +80,7 @@ var credential = events.Sealed{KID: "kek-test", Nonce: make([]byte, 12), Ciphert
 func (l *eventLog) register(tenant, user, name string) stored {
 	l.tb.Helper()
 	return l.add(tenant, events.AggregateUser, user, events.TypeUserRegistered,
-		events.UserRegistered{Username: name, UsernameKey: name, Credential: credential})
+		events.UserRegistered{Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name), Credential: credential})
 }
 
 // recorder collects what a handler saw.
@@ -186,9 +186,9 @@ func TestConsumer_Run_typedInOrder(t *testing.T) {
 	g1 := l.register("globex", "u9", "gina")
 	a2 := l.add("acme", events.AggregateUser, "u1", events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "billing"})
 	a3 := l.add("acme", events.AggregateRole, "billing", events.TypeRoleDefined, events.RoleDefined{Permissions: []string{"invoices:*"}})
-	a4 := l.add("acme", events.AggregateUser, "u2", events.TypeUserRegistered, events.UserRegistered{Username: "bob", UsernameKey: "bob", Credential: credential})
+	a4 := l.add("acme", events.AggregateUser, "u2", events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("bob"), UsernameKey: events.LegacyPersonal("bob"), Credential: credential})
 	g2 := l.add("globex", events.AggregateUser, "u9", events.TypeUserDisabled, events.UserDisabled{Reason: "left"})
-	a5 := l.add("acme", events.AggregateUser, "u1", events.TypeUserDeleted, events.UserDeleted{UsernameKey: "alice"})
+	a5 := l.add("acme", events.AggregateUser, "u1", events.TypeUserDeleted, events.UserDeleted{})
 
 	tests := []struct {
 		name   string
@@ -237,7 +237,7 @@ func TestConsumer_Run_typedInOrder(t *testing.T) {
 		rec.waitN(t, 2)
 		_ = stop()
 		got := rec.events()
-		if p, ok := got[0].Payload.(events.UserRegistered); !ok || p.Username != "gina" || p.Credential.KID != "kek-test" {
+		if p, ok := got[0].Payload.(events.UserRegistered); !ok || legacy(p.Username) != "gina" || p.Credential.KID != "kek-test" {
 			t.Errorf("payload 0 = %#v", got[0].Payload)
 		}
 		if p, ok := got[1].Payload.(events.UserDisabled); !ok || p.Reason != "left" {
@@ -505,7 +505,7 @@ func TestCoreSubscription_seesRejectedAppends(t *testing.T) {
 	// A second writer registers the same user id, expecting the subject to
 	// be empty: the stream rejects its event.
 	env, err := events.New(events.TypeUserRegistered,
-		events.UserRegistered{Username: "mallory", UsernameKey: "mallory", Credential: credential},
+		events.UserRegistered{Username: events.LegacyPersonal("mallory"), UsernameKey: events.LegacyPersonal("mallory"), Credential: credential},
 		events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: "u1", OccurredAt: time.Now(), Actor: events.System})
 	if err != nil {
 		t.Fatal(err)
@@ -570,4 +570,10 @@ func mustAcked(tb testing.TB, js jetstream.JetStream, name string, n uint64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	tb.Fatalf("consumer %s did not acknowledge %d events", name, n)
+}
+
+// legacy is the clear value of a personal member written in clear.
+func legacy(p events.Personal) string {
+	v, _ := p.Legacy()
+	return v
 }

@@ -54,8 +54,11 @@ func ExampleConsumer_Run() {
 		log.Fatal(err)
 	}
 	err = c.Run(context.Background(), func(ctx context.Context, e authclient.Event) error {
-		if p, ok := e.Payload.(events.UserRegistered); ok {
-			fmt.Printf("welcome %s to %s (event %s)\n", p.Username, e.Tenant, e.ID)
+		if _, ok := e.Payload.(events.UserRegistered); ok {
+			// The username is sealed: a subscriber that holds the data
+			// keys opens it (WithPersonalKeys, then e.Personal); others
+			// greet the user by id.
+			fmt.Printf("welcome user %s to %s (event %s)\n", e.AggregateID, e.Tenant, e.ID)
 		}
 		return nil // an error retries this event before any later one
 	})

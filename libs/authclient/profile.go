@@ -19,7 +19,9 @@ type Profile struct {
 	Attributes    json.RawMessage // the tenant's own members, a JSON object; nil when none
 }
 
-// Apply folds the payload of one of the user's events into p and reports
+// Apply folds the payload of one of the user's events into p, its
+// personal members opened (the consumer's WithPersonalKeys; a member
+// still sealed, or erased, counts as absent) and reports
 // whether it changed the profile: user.registered sets it,
 // user.profile_updated sets the members it carries and clears those it
 // names removed (a changed or removed address is no longer verified),
@@ -29,19 +31,19 @@ func (p *Profile) Apply(payload any) bool {
 	before := p.clone()
 	switch e := payload.(type) {
 	case events.UserRegistered:
-		*p = Profile{Email: e.Email, Name: e.Name, Locale: e.Locale, Attributes: slices.Clone(e.Attributes)}
+		*p = Profile{Email: clearOf(e.Email), Name: clearOf(e.Name), Locale: clearOf(e.Locale), Attributes: attributesOf(e.Attributes)}
 	case events.UserProfileUpdated:
-		if e.Email != "" && e.Email != p.Email {
-			p.Email, p.EmailVerified = e.Email, false
+		if email := clearOf(e.Email); email != "" && email != p.Email {
+			p.Email, p.EmailVerified = email, false
 		}
-		if e.Name != "" {
-			p.Name = e.Name
+		if name := clearOf(e.Name); name != "" {
+			p.Name = name
 		}
-		if e.Locale != "" {
-			p.Locale = e.Locale
+		if locale := clearOf(e.Locale); locale != "" {
+			p.Locale = locale
 		}
-		if len(e.Attributes) > 0 {
-			p.Attributes = slices.Clone(e.Attributes)
+		if attrs := attributesOf(e.Attributes); len(attrs) > 0 {
+			p.Attributes = attrs
 		}
 		for _, m := range e.Removed {
 			switch m {
@@ -56,10 +58,10 @@ func (p *Profile) Apply(payload any) bool {
 			}
 		}
 	case events.UserEmailVerified:
-		if e.Email != "" && e.Email == p.Email {
+		if email := clearOf(e.Email); email != "" && email == p.Email {
 			p.EmailVerified = true
 		}
-	case events.UserDeleted:
+	case events.UserDeleted, events.UserErased:
 		*p = Profile{}
 	default:
 		return false
@@ -75,4 +77,23 @@ func (p Profile) clone() Profile {
 func (p Profile) equal(q Profile) bool {
 	return p.Email == q.Email && p.EmailVerified == q.EmailVerified && p.Name == q.Name && p.Locale == q.Locale &&
 		string(p.Attributes) == string(q.Attributes)
+}
+
+// clearOf is the clear value of an opened personal member; "" for an
+// absent one, one still sealed, or one of an erased user.
+func clearOf(m events.Personal) string {
+	v, _ := m.Legacy()
+	if v == events.ErasedText {
+		return ""
+	}
+	return v
+}
+
+// attributesOf is the attributes object of an opened attributes member.
+func attributesOf(m events.Personal) json.RawMessage {
+	v := clearOf(m)
+	if v == "" {
+		return nil
+	}
+	return json.RawMessage(v)
 }

@@ -22,7 +22,7 @@ func mustHistory(tb testing.TB, n int) []events.Envelope {
 	for i := range n {
 		typ, data := events.TypeUserRoleAssigned, any(events.UserRoleAssigned{Role: "role-" + string(rune('a'+i))})
 		if i == 0 {
-			typ, data = events.TypeUserRegistered, events.UserRegistered{Username: "bob", UsernameKey: "bob",
+			typ, data = events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("bob"), UsernameKey: events.LegacyPersonal("bob"),
 				Credential: events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: make([]byte, 76)}}
 		}
 		env, err := events.New(typ, data, events.Meta{

@@ -141,6 +141,12 @@ func TestGoldens_Chains(t *testing.T) {
 	}
 	for k, envs := range chains {
 		slices.SortFunc(envs, func(a, b events.Envelope) int { return int(a.Version) - int(b.Version) })
+		if envs[0].Version != 1 {
+			// A history whose first events have goldens of a later schema
+			// only (the erased user's user.erased follows a schema 2
+			// registration): its chain cannot be checked from schema 1.
+			continue
+		}
 		if err := events.VerifyChain(envs); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}
@@ -157,7 +163,7 @@ func TestSealedCredential_NoPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, err := events.New(events.TypeUserRegistered, events.UserRegistered{
-		Username: "alice", UsernameKey: "alice", Credential: cred,
+		Username: events.LegacyPersonal("alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: cred,
 	}, events.Meta{
 		Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: userID,
 		OccurredAt: time.Now(), Actor: events.System,
@@ -228,6 +234,12 @@ func writeMissingGoldens(t *testing.T) {
 		return events.Sealed{KID: "kek-2025-03", Nonce: fake(label+" nonce", 12), Ciphertext: fake(label+" ciphertext", 76)}
 	}
 
+	personal := func(label string, size int) events.Personal {
+		// The value's bytes plus the 16-byte GCM tag, under the user's
+		// data key.
+		return events.Personal{Nonce: fake(label+" nonce", 12), Ciphertext: fake(label+" ciphertext", size+16)}
+	}
+
 	sealedSeed := func(label string) events.Sealed {
 		// 20 bytes of seed plus the 16-byte GCM tag.
 		return events.Sealed{KID: "kek-2025-03", Nonce: fake(label+" nonce", 12), Ciphertext: fake(label+" ciphertext", 36)}
@@ -258,13 +270,14 @@ func writeMissingGoldens(t *testing.T) {
 		}},
 		{events.AggregateUser, userID, []step{
 			{events.TypeUserRegistered, tenantAdmin, events.UserRegistered{
-				Username: "Alice.Martin", UsernameKey: "alice.martin", Credential: sealed("registered")}},
+				Username: personal("username", len("Alice.Martin")), UsernameKey: personal("username_key", len("alice.martin")),
+				UsernameClaim: hashHex("username claim"), Credential: sealed("registered")}},
 			{events.TypeUserPasswordChanged, tenantAdmin, events.UserPasswordChanged{Credential: sealed("changed"), Reset: true}},
 			{events.TypeUserDisabled, tenantAdmin, events.UserDisabled{Reason: "left the company"}},
 			{events.TypeUserEnabled, tenantAdmin, events.UserEnabled{}},
 			{events.TypeUserRoleAssigned, tenantAdmin, events.UserRoleAssigned{Role: "billing-admin"}},
 			{events.TypeUserRoleUnassigned, tenantAdmin, events.UserRoleUnassigned{Role: "billing-admin"}},
-			{events.TypeUserDeleted, tenantAdmin, events.UserDeleted{UsernameKey: "alice.martin"}},
+			{events.TypeUserDeleted, tenantAdmin, events.UserDeleted{UsernameClaim: hashHex("username claim")}},
 		}},
 		{events.AggregateRole, "billing-admin", []step{
 			{events.TypeRoleDefined, tenantAdmin, events.RoleDefined{
@@ -420,18 +433,26 @@ func writeMissingGoldens(t *testing.T) {
 			}},
 			{events.TypeUserMFARemoved, tenantAdmin, events.UserMFARemoved{Factor: events.FactorTOTP, Reset: true}},
 		}},
+		// A person registered and then erased: the user.erased event; the
+		// user id is derived so that the ids above stay as they were.
+		{events.AggregateUser, events.DeriveID("golden", "erased user"), []step{
+			{events.TypeUserRegistered, tenantAdmin, events.UserRegistered{
+				Username: personal("erased username", len("Bob.Stone")), UsernameKey: personal("erased username_key", len("bob.stone")),
+				UsernameClaim: hashHex("erased username claim"), Credential: sealed("erased registered")}},
+			{events.TypeUserErased, tenantAdmin, events.UserErased{UsernameClaim: hashHex("erased username claim")}},
+		}},
 		// A user's profile: changed by an administrator (a new e-mail
 		// address, the locale removed), then the address verified. The
 		// user id is derived so that the ids above stay as they were.
 		{events.AggregateUser, events.DeriveID("golden", "profile user"), []step{
 			{events.TypeUserProfileUpdated, tenantAdmin, events.UserProfileUpdated{
-				Email:      "Alice.Martin@acme.example",
-				Name:       "Alice Martin",
-				Attributes: events.RawJSON(`{"department":"Finance","employee_number":4711}`),
+				Email:      personal("profile email", len("Alice.Martin@acme.example")),
+				Name:       personal("profile name", len("Alice Martin")),
+				Attributes: personal("profile attributes", len(`{"department":"Finance","employee_number":4711}`)),
 				Removed:    []string{events.ProfileLocale},
 			}},
 			{events.TypeUserEmailVerified, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "profile user")},
-				events.UserEmailVerified{Email: "Alice.Martin@acme.example"}},
+				events.UserEmailVerified{Email: personal("verified email", len("Alice.Martin@acme.example"))}},
 		}},
 		// A password reset link: mailed, then used once. The aggregate id
 		// is fixed, as the authorization code's.
@@ -452,7 +473,7 @@ func writeMissingGoldens(t *testing.T) {
 		// aggregate's first event here. The id is derived so that the ids
 		// above stay.
 		{events.AggregateUser, events.DeriveID("golden", "invited user"), []step{
-			{events.TypeUserInvited, tenantAdmin, events.UserInvited{Email: "dan@acme.example"}},
+			{events.TypeUserInvited, tenantAdmin, events.UserInvited{Email: personal("invited email", len("dan@acme.example"))}},
 		}},
 		// A user's passkey: a registration started, the passkey registered,
 		// then removed by the user. The user id is derived so that the ids

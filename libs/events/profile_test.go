@@ -22,12 +22,12 @@ func TestUserRegistered_ProfileMembers(t *testing.T) {
 		data     events.UserRegistered
 		wantKeys []string
 	}{
-		{"no profile", events.UserRegistered{Username: "bob", UsernameKey: "bob", Credential: sealed},
+		{"no profile", events.UserRegistered{Username: events.LegacyPersonal("bob"), UsernameKey: events.LegacyPersonal("bob"), Credential: sealed},
 			[]string{"credential", "username", "username_key"}},
 		{"every profile member", events.UserRegistered{
-			Username: "alice", UsernameKey: "alice", Credential: sealed,
-			Email: "Alice@acme.example", Name: "Alice Martin", Locale: "fr-CA",
-			Attributes: events.RawJSON(`{"department":"Finance","tags":["a","b"]}`),
+			Username: events.LegacyPersonal("alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: sealed,
+			Email: events.LegacyPersonal("Alice@acme.example"), Name: events.LegacyPersonal("Alice Martin"), Locale: events.LegacyPersonal("fr-CA"),
+			Attributes: events.LegacyPersonal(`{"department":"Finance","tags":["a","b"]}`),
 		}, []string{"attributes", "credential", "email", "locale", "name", "username", "username_key"}},
 	}
 	for _, tt := range tests {
@@ -37,8 +37,8 @@ func TestUserRegistered_ProfileMembers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if env.Schema != 1 {
-				t.Errorf("schema %d, want 1", env.Schema)
+			if env.Schema != 2 {
+				t.Errorf("schema %d, want 2", env.Schema)
 			}
 			var members map[string]json.RawMessage
 			if err := json.Unmarshal(env.Data, &members); err != nil {

@@ -233,11 +233,11 @@ func newDefault() *Registry {
 		Define[TenantEnabled](TypeTenantEnabled, AggregateTenant),
 		Define[TenantSettingsChanged](TypeTenantSettingsChanged, AggregateTenant),
 
-		Define[UserRegistered](TypeUserRegistered, AggregateUser),
+		userRegisteredV2(),
 		Define[UserPasswordChanged](TypeUserPasswordChanged, AggregateUser),
 		Define[UserDisabled](TypeUserDisabled, AggregateUser),
 		Define[UserEnabled](TypeUserEnabled, AggregateUser),
-		Define[UserDeleted](TypeUserDeleted, AggregateUser),
+		userDeletedV2(),
 		Define[UserRoleAssigned](TypeUserRoleAssigned, AggregateUser),
 		Define[UserRoleUnassigned](TypeUserRoleUnassigned, AggregateUser),
 		Define[UserPasswordRehashed](TypeUserPasswordRehashed, AggregateUser),
@@ -283,16 +283,18 @@ func newDefault() *Registry {
 		Define[WebhookDeleted](TypeWebhookDeleted, AggregateWebhook),
 		Define[WebhookReplayRequested](TypeWebhookReplayed, AggregateWebhook),
 
-		Define[UserProfileUpdated](TypeUserProfileUpdated, AggregateUser),
-		Define[UserEmailVerified](TypeUserEmailVerified, AggregateUser),
+		userProfileUpdatedV2(),
+		userEmailVerifiedV2(),
 
 		Define[EmailLinkIssued](TypeEmailLinkIssued, AggregateEmailLink),
 		Define[EmailLinkUsed](TypeEmailLinkUsed, AggregateEmailLink),
 
-		Define[UserInvited](TypeUserInvited, AggregateUser),
+		userInvitedV2(),
 		Define[UserPasskeyRegistrationStarted](TypeUserPasskeyRegistrationStarted, AggregateUser),
 		Define[UserPasskeyRegistered](TypeUserPasskeyRegistered, AggregateUser),
 		Define[UserPasskeyRemoved](TypeUserPasskeyRemoved, AggregateUser),
+
+		Define[UserErased](TypeUserErased, AggregateUser),
 	} {
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error, caught by any test of the package

@@ -69,8 +69,13 @@ func TestDefault_RegistersEveryType(t *testing.T) {
 		if s.Type != typ || s.Aggregate != aggregateOf[prefix] {
 			t.Errorf("%s: registered as %s on aggregate %q, want %q", typ, s.Type, s.Aggregate, aggregateOf[prefix])
 		}
-		if s.Schema != 1 || events.CurrentSchema(typ) != 1 {
-			t.Errorf("%s: schema %d, want 1", typ, s.Schema)
+		want := 1
+		switch typ {
+		case events.TypeUserRegistered, events.TypeUserDeleted, events.TypeUserProfileUpdated, events.TypeUserEmailVerified, events.TypeUserInvited:
+			want = 2 // personal members sealed (ADR 0015)
+		}
+		if s.Schema != want || events.CurrentSchema(typ) != want {
+			t.Errorf("%s: schema %d, want %d", typ, s.Schema, want)
 		}
 		if s.Payload.Kind() != reflect.Struct {
 			t.Errorf("%s: payload %v is no struct", typ, s.Payload)

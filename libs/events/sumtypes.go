@@ -34,6 +34,7 @@ func (UserMFAEnrolmentStarted) isUserEvent() {}
 func (UserMFAEnrolled) isUserEvent()         {}
 func (UserMFARemoved) isUserEvent()          {}
 func (UserPasswordRehashed) isUserEvent()    {}
+func (UserErased) isUserEvent()              {}
 func (UserProfileUpdated) isUserEvent()      {}
 func (UserEmailVerified) isUserEvent()       {}
 func (UserInvited) isUserEvent()             {}
@@ -166,6 +167,7 @@ func (UserPasswordRehashed) isAccountEvent()    {}
 func (UserMFAEnrolmentStarted) isAccountEvent() {}
 func (UserMFAEnrolled) isAccountEvent()         {}
 func (UserMFARemoved) isAccountEvent()          {}
+func (UserErased) isAccountEvent()              {}
 func (UserProfileUpdated) isAccountEvent()      {}
 func (UserEmailVerified) isAccountEvent()       {}
 func (UserInvited) isAccountEvent()             {}

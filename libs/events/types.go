@@ -70,6 +70,8 @@ const (
 	TypeWebhookDeleted       = "webhook.deleted"
 	TypeWebhookReplayed      = "webhook.replay_requested"
 
+	TypeUserErased = "user.erased"
+
 	TypeUserProfileUpdated = "user.profile_updated"
 	TypeUserEmailVerified  = "user.email_verified"
 
@@ -246,24 +248,31 @@ func unknownMembers(data []byte, t reflect.Type, prefix string) []string {
 }
 
 // UserRegistered creates a user. Username is as the user typed it;
-// UsernameKey is its normalised form (NFKC, case folded) that uniqueness
-// and login use. The password hash is sealed: nobody but the login path can
-// open it.
+// UsernameKey is its normalised form (NFKC, case folded) that login uses.
+// Both are personal members, sealed under the user's data key since schema
+// 2 (schema 1 carried them in clear, and decodes as legacy members).
+// UsernameClaim is the keyed HMAC the username's uniqueness claim is taken
+// on (ClaimKindUsernameHMAC); empty in schema 1, whose claim is of kind
+// ClaimKindUsername. The password hash is sealed: nobody but the login
+// path can open it.
 //
 // The profile members are optional (written before profiles existed, an
-// event has none): Email is the address with its domain in lower case
+// event has none) and personal, sealed like the username in schema 2
+// (Attributes seals the object's JSON text; a schema 1 object upcasts to
+// that text as a legacy member): Email is the address with its domain in lower case
 // (not verified: UserEmailVerified says when it is), Name the person's
 // full name for display, Locale a BCP 47 language tag in canonical form,
 // and Attributes a JSON object of the tenant's own members, valid under
 // the tenant's schema (TenantUserProfile) when it was recorded.
 type UserRegistered struct {
-	Username    string  `json:"username"`
-	UsernameKey string  `json:"username_key"`
-	Credential  Sealed  `json:"credential"`
-	Email       string  `json:"email,omitempty"`
-	Name        string  `json:"name,omitempty"`
-	Locale      string  `json:"locale,omitempty"`
-	Attributes  RawJSON `json:"attributes,omitempty"`
+	Username      Personal `json:"username"`
+	UsernameKey   Personal `json:"username_key"`
+	UsernameClaim string   `json:"username_claim,omitempty"`
+	Credential    Sealed   `json:"credential"`
+	Email         Personal `json:"email,omitzero"`
+	Name          Personal `json:"name,omitzero"`
+	Locale        Personal `json:"locale,omitzero"`
+	Attributes    Personal `json:"attributes,omitzero"` // the JSON text of the object
 }
 
 // UserPasswordChanged replaces a user's password. Reset is true when an
@@ -291,9 +300,12 @@ type UserDisabled struct {
 // UserEnabled lifts a UserDisabled.
 type UserEnabled struct{}
 
-// UserDeleted removes a user for good; the username is released.
+// UserDeleted removes a user for good; the username is released. Schema 1
+// carried the normalised username in clear (username_key); schema 2
+// carries the released claim's keyed HMAC instead, when the user's claim
+// was one (UserRegistered.UsernameClaim).
 type UserDeleted struct {
-	UsernameKey string `json:"username_key"`
+	UsernameClaim string `json:"username_claim,omitempty"`
 }
 
 // UserRoleAssigned grants a role to a user.
@@ -712,6 +724,16 @@ type WebhookReplayRequested struct {
 	FromTime     time.Time `json:"from_time,omitzero"`
 }
 
+// UserErased records that a person asked to be forgotten: the user's data
+// key is destroyed with it, so every personal member of the user's events
+// stays ciphertext for good, and readers show ErasedText in their place.
+// The username is released (when the user was not deleted before), and
+// projections and mirrors forget the user. An erased user is gone like a
+// deleted one.
+type UserErased struct {
+	UsernameClaim string `json:"username_claim,omitempty"`
+}
+
 // The members of a user's profile, as UserProfileUpdated.Removed names
 // them.
 const (
@@ -742,11 +764,14 @@ type TenantUserProfile struct {
 // attributes object, not a change to the previous one. A changed or
 // removed Email ends the verification of the previous address: a new one
 // is unverified until a UserEmailVerified names it.
+//
+// The members are personal, sealed under the user's data key since schema
+// 2 (Attributes as the object's JSON text), as in UserRegistered.
 type UserProfileUpdated struct {
-	Email      string   `json:"email,omitempty"`
-	Name       string   `json:"name,omitempty"`
-	Locale     string   `json:"locale,omitempty"`
-	Attributes RawJSON  `json:"attributes,omitempty"`
+	Email      Personal `json:"email,omitzero"`
+	Name       Personal `json:"name,omitzero"`
+	Locale     Personal `json:"locale,omitzero"`
+	Attributes Personal `json:"attributes,omitzero"`
 	Removed    []string `json:"removed,omitempty"`
 }
 
@@ -754,7 +779,7 @@ type UserProfileUpdated struct {
 // Email, the user's address at the time (as recorded in UserRegistered or
 // UserProfileUpdated). It holds until the address changes.
 type UserEmailVerified struct {
-	Email string `json:"email"`
+	Email Personal `json:"email"` // sealed since schema 2
 }
 
 // The purposes of an e-mailed link (EmailLinkIssued.Purpose).
@@ -796,6 +821,9 @@ type EmailLinkUsed struct {
 // in the same atomic batch with Email as both username and profile
 // address and a password nobody knows: the invitee sets theirs through
 // the invitation link mailed to Email, which also proves the address.
+//
+// Email is a personal member since schema 2, sealed under the user's data
+// key; schema 1 carried it in clear.
 type UserInvited struct {
-	Email string `json:"email"`
+	Email Personal `json:"email"`
 }

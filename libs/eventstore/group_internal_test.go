@@ -41,7 +41,7 @@ func (f *groupFixture) registration(t *testing.T, name string, roles int) (*batc
 	t.Helper()
 	user := events.NewID()
 	meta := events.Meta{Tenant: f.tenant, Aggregate: events.AggregateUser, AggregateID: user, OccurredAt: time.Now(), Actor: events.System}
-	reg, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: name, UsernameKey: name}, meta)
+	reg, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name)}, meta)
 	if err != nil {
 		t.Fatal(err)
 	}

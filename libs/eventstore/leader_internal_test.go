@@ -42,7 +42,7 @@ func TestStore_leaderReads(t *testing.T) {
 		// The direct read sees an append acknowledged just before, and
 		// answers nothing for an empty subject.
 		tenant, user := "lr", events.NewID()
-		e, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: "ann", UsernameKey: "ann"},
+		e, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("ann"), UsernameKey: events.LegacyPersonal("ann")},
 			events.Meta{Tenant: tenant, Aggregate: events.AggregateUser, AggregateID: user, OccurredAt: time.Now(), Actor: events.System})
 		if err != nil {
 			t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 type auditEvent struct {
 	Sequence uint64 `json:"sequence"`
 	events.Envelope
+	Personal map[string]string `json:"personal,omitempty"`
 }
 
 // auditFixture is one all-in-one process with tenant acme: ada (admin),
@@ -190,8 +191,14 @@ func TestAudit_EndToEnd(t *testing.T) {
 			t.Error("prev does not link")
 		}
 		var reg events.UserRegistered
-		if err := json.Unmarshal(h.Events[0].Data, &reg); err != nil || reg.Credential.IsZero() || reg.Username != "bob" {
-			t.Errorf("registered data %s: %v (the credential must be there, sealed)", h.Events[0].Data, err)
+		if err := json.Unmarshal(h.Events[0].Data, &reg); err != nil || reg.Credential.IsZero() || reg.Username.IsZero() {
+			t.Errorf("registered data %s: %v (the credential and the username must be there, sealed)", h.Events[0].Data, err)
+		}
+		if _, clear := reg.Username.Legacy(); clear || bytes.Contains(h.Events[0].Data, []byte("bob")) {
+			t.Errorf("registered data %s holds the username in clear", h.Events[0].Data)
+		}
+		if got := h.Events[0].Personal["username"]; got != "bob" {
+			t.Errorf("the history shows the username as %q, want bob", got)
 		}
 	})
 

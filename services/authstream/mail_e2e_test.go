@@ -3,6 +3,7 @@ package authstream_test
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -368,6 +369,34 @@ func TestMail_InvitationEndToEnd(t *testing.T) {
 	invited := p.DoCommand(t, http.MethodPost, "/t/acme/users:invite", acme.Admin.AccessToken,
 		map[string]any{"email": dan, "roles": []string{"billing"}}, http.StatusCreated)
 	danID := invited.Str("id")
+	// The invitation, as the log holds it, carries the address sealed
+	// under dan's data key (user.invited schema 2); the history opens it.
+	var hist struct {
+		Events []struct {
+			Type     string            `json:"type"`
+			Schema   int               `json:"schema"`
+			Data     json.RawMessage   `json:"data"`
+			Personal map[string]string `json:"personal"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(p.Do(t, http.MethodGet, p.Query+"/t/acme/users/"+danID+"/history", acme.Admin.AccessToken, invited.Token(), nil, http.StatusOK).Body, &hist); err != nil {
+		t.Fatal(err)
+	}
+	sawInvitation := false
+	for _, e := range hist.Events {
+		if strings.Contains(string(e.Data), dan) {
+			t.Errorf("%s holds the address in clear: %s", e.Type, e.Data)
+		}
+		if e.Type == "user.invited" {
+			sawInvitation = true
+			if e.Schema != 2 || e.Personal["email"] != dan {
+				t.Errorf("user.invited schema %d opens to %v, want schema 2 and %s", e.Schema, e.Personal, dan)
+			}
+		}
+	}
+	if !sawInvitation {
+		t.Fatalf("no user.invited in the history: %+v", hist.Events)
+	}
 	// The address is a username now.
 	p.DoCommand(t, http.MethodPost, "/t/acme/users:invite", acme.Admin.AccessToken, map[string]any{"email": dan}, http.StatusConflict)
 	p.DoCommand(t, http.MethodPost, "/t/acme/users:invite", acme.Admin.AccessToken, map[string]any{"email": "not an address"}, http.StatusBadRequest)

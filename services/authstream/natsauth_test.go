@@ -210,7 +210,7 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		}
 		store := command.mustStore(t)
 		env := mustEvent(t, "acme", events.AggregateUser, "u1", events.TypeUserRegistered,
-			events.UserRegistered{Username: "alice", UsernameKey: "alice", Credential: events.Sealed{KID: "kek-test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}})
+			events.UserRegistered{Username: events.LegacyPersonal("alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: events.Sealed{KID: "kek-test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}})
 		registered, err = store.Append(ctx,
 			eventstore.Claim{Tenant: "acme", Kind: events.ClaimKindUsername, Value: "alice", Owner: "u1"},
 			eventstore.Events{Events: []events.Envelope{env}})

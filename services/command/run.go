@@ -176,7 +176,12 @@ func newApp(ctx context.Context, js jetstream.JetStream, cfg Config, tel *teleme
 		_ = keys.Close()
 		return nil, nil, fmt.Errorf("AUTH_BCRYPT_COST: %w", err)
 	}
-	a, err := app.New(store, keys, cfg.KEK, hasher, cfg.PublicURL, app.WithTelemetry(tel),
+	dataKeys, err := keystore.NewDataKeys(ctx, js, cfg.KEK, cfg.StreamReplicas)
+	if err != nil {
+		_ = keys.Close()
+		return nil, nil, fmt.Errorf("data keys: %w", err)
+	}
+	a, err := app.New(store, keys, cfg.KEK, hasher, cfg.PublicURL, app.WithTelemetry(tel), app.WithDataKeys(dataKeys),
 		app.WithWebhookPolicy(domain.WebhookPolicy{AllowPlainHTTP: cfg.WebhookAllowPrivate}))
 	if err != nil {
 		_ = keys.Close()

@@ -7,6 +7,7 @@ require (
 	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/eventstore v0.0.0
 	github.com/authstream/authstream/libs/httpserver v0.0.0
+	github.com/authstream/authstream/libs/keystore v0.0.0-00010101000000-000000000000
 	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/authstream/authstream/libs/service v0.0.0
 	github.com/authstream/authstream/libs/telemetry v0.0.0

@@ -325,8 +325,8 @@ func TestVerifications_oneLinkPerAddressRecorded(t *testing.T) {
 	stop := e.start(t, dispatcher.Config{SMTPURL: config.Secret(srv.URL()), SMTPTLS: srv.ClientTLS})
 	userID := events.NewID()
 	now := time.Now()
-	reg, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: "fay", UsernameKey: "fay",
-		Credential: events.Sealed{KID: "test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}, Email: "fay@acme.example"},
+	reg, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("fay"), UsernameKey: events.LegacyPersonal("fay"),
+		Credential: events.Sealed{KID: "test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}, Email: events.LegacyPersonal("fay@acme.example")},
 		events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: userID, OccurredAt: now, Actor: events.System})
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +345,7 @@ func TestVerifications_oneLinkPerAddressRecorded(t *testing.T) {
 		t.Fatalf("verification link %q", m.Link())
 	}
 	// A user event recorded longer ago than a link lives gets none.
-	old, err := events.New(events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "old@acme.example"},
+	old, err := events.New(events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: events.LegacyPersonal("old@acme.example")},
 		events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: userID, OccurredAt: now.Add(-25 * time.Hour), Actor: events.System})
 	if err != nil {
 		t.Fatal(err)

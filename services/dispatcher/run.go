@@ -27,6 +27,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/httpserver"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/services/dispatcher/internal/app"
 	"github.com/authstream/authstream/services/dispatcher/internal/domain"
@@ -199,6 +200,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	// The users' data keys open the addresses of their events (ADR 0015);
+	// the command service makes the bucket with the deployment's replicas,
+	// this only reads it.
+	dataKeys, err := keystore.NewDataKeys(ctx, rt.JetStream, cfg.KEK, 1)
+	if err != nil {
+		return fmt.Errorf("data keys: %w", err)
+	}
+	verifications.WithPersonalKeys(dataKeys)
 	if cfg.AllowPrivate {
 		rt.Log.WarnContext(ctx, "AUTH_WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach private and loopback addresses over plain http")
 	}

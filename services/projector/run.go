@@ -71,6 +71,10 @@ type Config struct {
 	// while its log grows (AUTH_AUDIT_CHECKPOINT_INTERVAL, default
 	// runner.DefaultCheckpointInterval).
 	CheckpointInterval time.Duration
+	// StreamReplicas is the replication factor of the data keys' bucket
+	// when the projector is the first to create it
+	// (AUTH_STREAM_REPLICAS, default 1), as the command service does.
+	StreamReplicas int
 }
 
 // ConfigFromEnv reads the projector's variables through lookup (os.LookupEnv
@@ -86,6 +90,7 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		KEK:         service.ReadKEK(r),
 		CheckpointInterval: r.Duration("AUTH_AUDIT_CHECKPOINT_INTERVAL", runner.DefaultCheckpointInterval,
 			100*time.Millisecond, time.Hour),
+		StreamReplicas: service.ReadStreamReplicas(r),
 	}
 	return cfg, r.Err()
 }
@@ -129,6 +134,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		keys := auditKeys{keystore.NewLazy(rt.JetStream, cfg.KEK)}
 		defer func() { err = errors.Join(err, keys.Close()) }()
 		deps.Checkpoints = &runner.CheckpointOptions{Keys: keys, PublicURL: publicURL, Interval: cfg.CheckpointInterval}
+		dataKeys, err := keystore.NewDataKeys(ctx, rt.JetStream, cfg.KEK, cfg.StreamReplicas)
+		if err != nil {
+			return fmt.Errorf("data keys: %w", err)
+		}
+		deps.PersonalKeys = dataKeys
 	}
 	operator, err := httpapi.NewOperator(httpapi.OperatorConfig{Projections: deps, PublicURL: publicURL})
 	if err != nil {

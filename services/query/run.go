@@ -329,10 +329,15 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 		_ = keys.Close()
 		return nil, nil, fmt.Errorf("AUTH_BCRYPT_COST: %w", err)
 	}
+	dataKeys, err := keystore.NewDataKeys(ctx, js, cfg.KEK, max(cfg.StreamReplicas, 1))
+	if err != nil {
+		_ = keys.Close()
+		return nil, nil, fmt.Errorf("data keys: %w", err)
+	}
 	readModel := postgres.New(pool)
 	// The client registry's projection and the ID token keys turn the
 	// OpenID Connect provider on.
-	a, err := app.New(store, readModel, keys, hasher, cfg.KEK, cfg.PublicURL, app.WithTenantLimits(readModel),
+	a, err := app.New(store, readModel, keys, hasher, cfg.KEK, cfg.PublicURL, app.WithTenantLimits(readModel), app.WithPersonalKeys(dataKeys),
 		app.WithTenantSettings(readModel), app.WithClients(readModel), app.WithClientRegistry(readModel), app.WithWebhooks(readModel), app.WithIDTokenSigner(keys),
 		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()),
 		app.WithAuditLog(readModel, keys))

@@ -84,7 +84,7 @@ func testAppendLoad(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 		t.Fatalf("Last of new aggregate: ok=%v err=%v", ok, err)
 	}
 
-	reg := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "Ann", UsernameKey: "ann"})
+	reg := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal("Ann"), UsernameKey: events.LegacyPersonal("ann")})
 	reg.Trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	r1 := mustAppend(t, s, eventstore.Events{Events: []events.Envelope{reg}})
 	if r1.Duplicate || len(r1.Positions) != 1 || r1.Positions[0].Version != 1 || r1.Positions[0].Sequence != r1.Sequence {
@@ -178,7 +178,7 @@ func testConflict(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 	ctx := context.Background()
 	tenant, user := newTenant(t), events.NewID()
 	r1 := mustAppend(t, s, eventstore.Events{Events: []events.Envelope{
-		mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "bo", UsernameKey: "bo"}),
+		mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal("bo"), UsernameKey: events.LegacyPersonal("bo")}),
 	}})
 	at := r1.Positions[0]
 	mustAppend(t, s, eventstore.Events{After: at, Events: []events.Envelope{
@@ -228,7 +228,7 @@ func testClaimRace(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 		go func() {
 			defer wg.Done()
 			user := events.NewID()
-			e := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "Zed", UsernameKey: "zed"})
+			e := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal("Zed"), UsernameKey: events.LegacyPersonal("zed")})
 			<-start
 			_, err := s.Append(ctx,
 				eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "zed", Owner: user},
@@ -271,7 +271,7 @@ func testClaimPerTenant(t *testing.T, s *eventstore.Store, _ jetstream.JetStream
 		mustAppend(t, s,
 			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "same", Owner: user},
 			eventstore.Events{Events: []events.Envelope{
-				mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "same", UsernameKey: "same"}),
+				mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal("same"), UsernameKey: events.LegacyPersonal("same")}),
 			}})
 	}
 	// A second user of tenant a cannot take it, without even publishing.
@@ -279,7 +279,7 @@ func testClaimPerTenant(t *testing.T, s *eventstore.Store, _ jetstream.JetStream
 	_, err := s.Append(ctx,
 		eventstore.Claim{Tenant: a, Kind: events.ClaimKindUsername, Value: "same", Owner: user},
 		eventstore.Events{Events: []events.Envelope{
-			mustEvent(t, a, events.AggregateUser, user, events.UserRegistered{Username: "same", UsernameKey: "same"}),
+			mustEvent(t, a, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal("same"), UsernameKey: events.LegacyPersonal("same")}),
 		}})
 	if !errors.Is(err, eventstore.ErrClaimTaken) {
 		t.Fatalf("got %v, want ErrClaimTaken", err)
@@ -297,7 +297,7 @@ func testReleaseReclaim(t *testing.T, s *eventstore.Store, _ jetstream.JetStream
 		return eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "kim", Owner: owner, Release: release}
 	}
 	r1 := mustAppend(t, s, claim(u1, false), eventstore.Events{Events: []events.Envelope{
-		mustEvent(t, tenant, events.AggregateUser, u1, events.UserRegistered{Username: "kim", UsernameKey: "kim"}),
+		mustEvent(t, tenant, events.AggregateUser, u1, events.UserRegistered{Username: events.LegacyPersonal("kim"), UsernameKey: events.LegacyPersonal("kim")}),
 	}})
 
 	steps := []struct {
@@ -310,7 +310,7 @@ func testReleaseReclaim(t *testing.T, s *eventstore.Store, _ jetstream.JetStream
 	}
 	for _, st := range steps {
 		_, err := s.Append(ctx, st.claim, eventstore.Events{Events: []events.Envelope{
-			mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: "kim", UsernameKey: "kim"}),
+			mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: events.LegacyPersonal("kim"), UsernameKey: events.LegacyPersonal("kim")}),
 		}})
 		if !errors.Is(err, st.wantErr) {
 			t.Fatalf("%s: got %v, want %v", st.name, err, st.wantErr)
@@ -319,7 +319,7 @@ func testReleaseReclaim(t *testing.T, s *eventstore.Store, _ jetstream.JetStream
 
 	// The holder deletes the user, releasing the name in the same batch.
 	del := []eventstore.Write{claim(u1, true), eventstore.Events{After: r1.Positions[0], Events: []events.Envelope{
-		mustEvent(t, tenant, events.AggregateUser, u1, events.UserDeleted{UsernameKey: "kim"}),
+		mustEvent(t, tenant, events.AggregateUser, u1, events.UserDeleted{}),
 	}}}
 	first := mustAppend(t, s, del...)
 	// Repeating the command (same ids) is recognised although the claim is
@@ -331,14 +331,14 @@ func testReleaseReclaim(t *testing.T, s *eventstore.Store, _ jetstream.JetStream
 		t.Fatalf("after release: %+v %v", st, err)
 	}
 	_, err := s.Append(ctx, claim(u1, true), eventstore.Events{Events: []events.Envelope{
-		mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: "kim", UsernameKey: "kim"}),
+		mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: events.LegacyPersonal("kim"), UsernameKey: events.LegacyPersonal("kim")}),
 	}})
 	if !errors.Is(err, eventstore.ErrClaimNotHeld) {
 		t.Fatalf("releasing twice: got %v, want ErrClaimNotHeld", err)
 	}
 
 	mustAppend(t, s, claim(u2, false), eventstore.Events{Events: []events.Envelope{
-		mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: "Kim", UsernameKey: "kim"}),
+		mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: events.LegacyPersonal("Kim"), UsernameKey: events.LegacyPersonal("kim")}),
 	}})
 	if st, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, "kim"); err != nil || !st.Held || st.Owner != u2 {
 		t.Fatalf("after re-claim: %+v %v", st, err)
@@ -355,7 +355,7 @@ func createTenant(t *testing.T, tenant, admin string) []eventstore.Write {
 			mustEvent(t, tenant, events.AggregateTenant, tenant, events.TenantCreated{Name: "Acme"}),
 		}},
 		eventstore.Events{Events: []events.Envelope{
-			mustEvent(t, tenant, events.AggregateUser, admin, events.UserRegistered{Username: "root", UsernameKey: "root"}),
+			mustEvent(t, tenant, events.AggregateUser, admin, events.UserRegistered{Username: events.LegacyPersonal("root"), UsernameKey: events.LegacyPersonal("root")}),
 			mustEvent(t, tenant, events.AggregateUser, admin, events.UserRoleAssigned{Role: "admin"}),
 		}},
 		eventstore.Events{Events: []events.Envelope{
@@ -393,7 +393,7 @@ func testAtomicBatch(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 	batch := []eventstore.Write{
 		eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "second", Owner: u2},
 		eventstore.Events{Events: []events.Envelope{
-			mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: "second", UsernameKey: "second"}),
+			mustEvent(t, tenant, events.AggregateUser, u2, events.UserRegistered{Username: events.LegacyPersonal("second"), UsernameKey: events.LegacyPersonal("second")}),
 		}},
 		eventstore.Events{Events: []events.Envelope{
 			mustEvent(t, tenant, events.AggregateRole, role, events.RoleDefined{Permissions: []string{"users:read"}}),
@@ -848,7 +848,7 @@ func testActivity(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 func testInvalid(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 	ctx := context.Background()
 	tenant, user := newTenant(t), events.NewID()
-	reg := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "x", UsernameKey: "x"})
+	reg := mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal("x"), UsernameKey: events.LegacyPersonal("x")})
 	other := mustEvent(t, tenant, events.AggregateUser, events.NewID(), events.UserEnabled{})
 	signin := mustEvent(t, tenant, events.AggregateSignin, user, events.SigninSucceeded{})
 	claim := eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "x", Owner: user}
@@ -899,7 +899,7 @@ func appendN(t *testing.T, s *eventstore.Store, tenant, user string, n int) even
 	for i := range n {
 		var e events.Envelope
 		if i == 0 {
-			e = mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: "u", UsernameKey: "u"})
+			e = mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal("u"), UsernameKey: events.LegacyPersonal("u")})
 		} else {
 			e = mustEvent(t, tenant, events.AggregateUser, user, events.UserRoleAssigned{Role: "r" + strconv.Itoa(i)})
 		}
@@ -1039,7 +1039,7 @@ func testFreshClaims(t *testing.T, s *eventstore.Store, _ jetstream.JetStream) {
 		return user, []eventstore.Write{
 			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: name, Owner: user, Fresh: true},
 			eventstore.Events{Events: []events.Envelope{
-				mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: name, UsernameKey: name}),
+				mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name)}),
 			}},
 		}
 	}
@@ -1092,7 +1092,7 @@ func testConcurrentRegistrations(t *testing.T, s *eventstore.Store, js jetstream
 	var attempts []*attempt
 	add := func(name string, roles int) {
 		user := events.NewID()
-		evs := []events.Envelope{mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: name, UsernameKey: name})}
+		evs := []events.Envelope{mustEvent(t, tenant, events.AggregateUser, user, events.UserRegistered{Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name)})}
 		for r := range roles {
 			evs = append(evs, mustEvent(t, tenant, events.AggregateUser, user, events.UserRoleAssigned{Role: fmt.Sprintf("role-%d", r)}))
 		}
@@ -1186,7 +1186,8 @@ func testConcurrentRegistrations(t *testing.T, s *eventstore.Store, js jetstream
 func registeredName(e events.Envelope) string {
 	if d, err := events.Decode(e); err == nil {
 		if r, ok := d.(events.UserRegistered); ok {
-			return r.UsernameKey
+			key, _ := r.UsernameKey.Legacy() // the suite registers clear names
+			return key
 		}
 	}
 	return ""

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ var natsPasswords = map[string]string{
 	"dispatcher": "5a6b7c8d9e0f1423dispatcher",
 }
 
-var backupStreams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket}
+var backupStreams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket, "KV_" + keystore.DefaultDataKeysBucket}
 
 // mustAuthServer starts one node of the production cluster from its own
 // configuration and returns the host:port clients connect to.
@@ -87,6 +88,13 @@ func mustServiceData(tb testing.TB, hostPort string) {
 	defer keys.Close()
 	if _, _, err := keys.Create(ctx, "acme", ""); err != nil {
 		tb.Fatalf("create key: %v", err)
+	}
+	dataKeys, err := keystore.NewDataKeys(ctx, js, ring, 1)
+	if err != nil {
+		tb.Fatalf("data keys as command: %v", err)
+	}
+	if _, err := dataKeys.Ensure(ctx, "acme", "u1"); err != nil {
+		tb.Fatalf("data key as command: %v", err)
 	}
 	store, err := eventstore.New(js)
 	if err != nil {
@@ -144,8 +152,8 @@ func TestBackupUser_Permissions(t *testing.T) {
 	source := mustAuthServer(t)
 	mustServiceData(t, source)
 	before := mustStates(t, mustConnectAs(t, source, "command"))
-	if len(before) != 3 {
-		t.Fatalf("the source has streams %v, want 3", before)
+	if len(before) != len(backupStreams) {
+		t.Fatalf("the source has streams %v, want %d", before, len(backupStreams))
 	}
 
 	dir := filepath.Join(t.TempDir(), "backup")
@@ -162,8 +170,8 @@ func TestBackupUser_Permissions(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
 			t.Fatalf("backup --json printed %q: %v", r.stdout, err)
 		}
-		if len(m.Streams) != 3 {
-			t.Fatalf("backup holds %d streams, want 3", len(m.Streams))
+		if len(m.Streams) != len(backupStreams) {
+			t.Fatalf("backup holds %d streams, want %d", len(m.Streams), len(backupStreams))
 		}
 		for _, s := range m.Streams {
 			if s.State.LastSeq != before[s.Name] || s.State.LastSeq == 0 {
@@ -206,8 +214,7 @@ func TestBackupUser_Permissions(t *testing.T) {
 
 	t.Run("the backup user restores into a server without the streams", func(t *testing.T) {
 		mustAuthctl(t, nil, "", 0, "restore", "--nats", natsURLAs("backup", target), "--in", dir)
-		if got := mustStates(t, mustConnectAs(t, target, "command")); len(got) != 3 || got[events.StreamEvents] != before[events.StreamEvents] ||
-			got[events.StreamActivity] != before[events.StreamActivity] || got["KV_AUTH_KEYS"] != before["KV_AUTH_KEYS"] {
+		if got := mustStates(t, mustConnectAs(t, target, "command")); !maps.Equal(got, before) || len(got) != len(backupStreams) {
 			t.Errorf("restored streams at %v, want %v", got, before)
 		}
 	})

@@ -107,7 +107,7 @@ func TestBackupRestore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "backup")
 	// The all-in-one process's NATS takes the backup user of auth.conf.
 	r := mustAuthctl(t, map[string]string{"AUTH_NATS_URL": first.NATSURLAs("backup")}, "", 0, "backup", "--out", dir)
-	for _, name := range []string{events.StreamEvents, events.StreamActivity, "KV_AUTH_KEYS"} {
+	for _, name := range []string{events.StreamEvents, events.StreamActivity, "KV_AUTH_KEYS", "KV_AUTH_DATA_KEYS"} {
 		if !strings.Contains(r.stdout, name+": ") {
 			t.Errorf("backup output lacks %s:\n%s", name, r.stdout)
 		}
@@ -393,7 +393,7 @@ func mustManifest(t *testing.T, dir string) manifest {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Streams) != 3 || m.last(events.StreamEvents) == 0 {
+	if len(m.Streams) != 4 || m.last(events.StreamEvents) == 0 {
 		t.Fatalf("manifest = %s", raw)
 	}
 	return m

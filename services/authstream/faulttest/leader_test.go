@@ -78,7 +78,7 @@ func TestNATS_StreamLeaderLost(t *testing.T) {
 				role := fmt.Sprintf("r%d", i)
 				var data any = events.UserRoleAssigned{Role: role}
 				if i == 0 {
-					data = events.UserRegistered{Username: fmt.Sprintf("w%d", w), UsernameKey: fmt.Sprintf("w%d", w),
+					data = events.UserRegistered{Username: events.LegacyPersonal(fmt.Sprintf("w%d", w)), UsernameKey: events.LegacyPersonal(fmt.Sprintf("w%d", w)),
 						Credential: events.Sealed{KID: "kek-test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}}
 				}
 				e := mustEvent(t, tenant, id, data)

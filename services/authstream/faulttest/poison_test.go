@@ -87,7 +87,7 @@ func TestPoison_stopsOnlyItsTenant(t *testing.T) {
 	}
 	publish(events.SubjectPrefixEvents+"."+a+".user."+events.NewID(), []byte(`{"type":"user.registered"}`))
 	publish(envelope(a, events.TypeUserDisabled, events.UserDisabled{Reason: "no such user"}))
-	publish(envelope(ghost, events.TypeUserRegistered, events.UserRegistered{Username: "ghost", UsernameKey: "ghost"}))
+	publish(envelope(ghost, events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("ghost"), UsernameKey: events.LegacyPersonal("ghost")}))
 
 	// A stops: its requests are refused, naming the quarantine; its keys
 	// stay published.

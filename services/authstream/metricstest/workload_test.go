@@ -218,7 +218,7 @@ func runWorkload(t *testing.T) *workload {
 		data        any
 	}{
 		{poisoned, events.TypeUserDisabled, events.UserDisabled{Reason: "never registered"}},
-		{strayTenant, events.TypeUserRegistered, events.UserRegistered{Username: strayTenant, UsernameKey: strayTenant}},
+		{strayTenant, events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal(strayTenant), UsernameKey: events.LegacyPersonal(strayTenant)}},
 	} {
 		id := events.NewID()
 		env, err := events.New(m.typ, m.data, events.Meta{

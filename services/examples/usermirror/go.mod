@@ -6,6 +6,7 @@ require (
 	github.com/authstream/authstream/libs/authclient v0.0.0
 	github.com/authstream/authstream/libs/events v0.0.0
 	github.com/authstream/authstream/libs/eventstore v0.0.0
+	github.com/authstream/authstream/libs/keystore v0.0.0
 	github.com/authstream/authstream/libs/readmodel v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats-server/v2 v2.15.2
@@ -15,6 +16,7 @@ require (
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/authstream/authstream/libs/authn v0.0.0 // indirect
+	github.com/authstream/authstream/libs/authz v0.0.0 // indirect
 	github.com/authstream/authstream/libs/fault v0.0.0 // indirect
 	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
 	github.com/fxamacker/cbor/v2 v2.9.4 // indirect
@@ -49,8 +51,10 @@ require (
 replace (
 	github.com/authstream/authstream/libs/authclient => ../../../libs/authclient
 	github.com/authstream/authstream/libs/authn => ../../../libs/authn
+	github.com/authstream/authstream/libs/authz => ../../../libs/authz
 	github.com/authstream/authstream/libs/events => ../../../libs/events
 	github.com/authstream/authstream/libs/eventstore => ../../../libs/eventstore
 	github.com/authstream/authstream/libs/fault => ../../../libs/fault
+	github.com/authstream/authstream/libs/keystore => ../../../libs/keystore
 	github.com/authstream/authstream/libs/readmodel => ../../../libs/readmodel
 )

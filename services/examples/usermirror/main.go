@@ -11,6 +11,9 @@
 //	AUTH_NATS_PASSWORD    its password, when not in AUTH_NATS_URL
 //	USERMIRROR_CONSUMER   durable consumer name, also the position row (default usermirror)
 //	USERMIRROR_FILTER     subject filter (default auth.evt.*.user.>, every tenant's users)
+//	AUTH_KEK              the platform's key-encryption keys, to open sealed usernames with the users'
+//	                      data keys (bucket AUTH_DATA_KEYS; needs credentials that can read it, as the
+//	                      query service's); without it, usernames sealed since ADR 0015 stay empty
 //
 // NATS servers of authstream refuse clients without credentials, and the
 // mirror needs no more than a subscriber's (deployments/nats/auth.conf).
@@ -33,6 +36,8 @@ import (
 	"syscall"
 
 	"github.com/authstream/authstream/libs/authclient"
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/services/examples/usermirror/internal/mirror"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -48,6 +53,8 @@ type config struct {
 	NATSUser, NATSPassword string
 	Consumer               string
 	Filter                 string
+	// KEK, when set, opens the users' data keys (ADR 0015).
+	KEK string
 }
 
 // configFromEnv reads the settings through lookup, reporting what is
@@ -66,6 +73,7 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 		NATSPassword: get("AUTH_NATS_PASSWORD", ""),
 		Consumer:     get("USERMIRROR_CONSUMER", "usermirror"),
 		Filter:       get("USERMIRROR_FILTER", "auth.evt.*.user.>"),
+		KEK:          get("AUTH_KEK", ""),
 	}
 	if cfg.DatabaseURL == "" {
 		return cfg, errors.New("DATABASE_URL is required: the PostgreSQL database to keep the mirror in")
@@ -132,7 +140,19 @@ func run(ctx context.Context, cfg config) error {
 	if err := m.Migrate(ctx); err != nil {
 		return err
 	}
-	c, err := authclient.NewConsumer(js, cfg.Consumer, cfg.Filter)
+	var opts []authclient.ConsumerOption
+	if cfg.KEK != "" {
+		ring, err := events.ParseKeyring(cfg.KEK)
+		if err != nil {
+			return fmt.Errorf("AUTH_KEK: %w", err)
+		}
+		keys, err := keystore.NewDataKeys(ctx, js, ring, 1)
+		if err != nil {
+			return fmt.Errorf("data keys: %w", err)
+		}
+		opts = append(opts, authclient.WithPersonalKeys(keys))
+	}
+	c, err := authclient.NewConsumer(js, cfg.Consumer, cfg.Filter, opts...)
 	if err != nil {
 		return err
 	}

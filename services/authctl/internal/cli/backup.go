@@ -46,9 +46,16 @@ var backupCommands = []*command{
 }
 
 // backupStreams are the streams a backup holds, in the order it takes
-// them: the key bucket last, so that every key the account events mention
-// is in it (a key is stored before its key.created event is appended).
-var backupStreams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket}
+// them: the key buckets last, so that every key the account events mention
+// is in them (a signing key is stored before its key.created event is
+// appended, a user's data key before the user.registered it seals). A
+// backup keeps the users' data keys (ADR 0015): without them no username
+// in it opens; an erasure in its log destroys the key again at restore.
+var backupStreams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket, dataKeysStream}
+
+// dataKeysStream is the stream of the data keys' bucket, which backups
+// taken before usernames were sealed do not hold: restore accepts them.
+const dataKeysStream = "KV_" + keystore.DefaultDataKeysBucket
 
 // manifestFile names the manifest in a backup folder.
 const manifestFile = "manifest.json"

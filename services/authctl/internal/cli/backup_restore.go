@@ -132,6 +132,9 @@ func readManifest(dir string) (manifest, error) {
 	}
 	slices.Sort(names)
 	want := slices.Sorted(slices.Values(backupStreams))
+	if !slices.Contains(names, dataKeysStream) {
+		want = slices.DeleteFunc(want, func(n string) bool { return n == dataKeysStream }) // an older backup
+	}
 	if !slices.Equal(names, want) {
 		return m, fmt.Errorf("restore: %s lists streams %s, want each of %s once",
 			manifestFile, strings.Join(names, ", "), strings.Join(want, ", "))

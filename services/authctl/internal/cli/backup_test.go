@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ import (
 	"github.com/authstream/authstream/services/authctl/internal/cli"
 )
 
-var streams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket}
+var streams = []string{events.StreamEvents, events.StreamActivity, "KV_" + keystore.DefaultBucket, "KV_" + keystore.DefaultDataKeysBucket}
 
 // mustSource starts a server holding the streams and the key bucket as the
 // services leave them, and returns its URL and the last sequence of each.
@@ -48,6 +49,13 @@ func mustSource(tb testing.TB) (string, map[string]uint64) {
 	}
 	defer keys.Close()
 	if _, _, err := keys.Create(ctx, "acme", ""); err != nil {
+		tb.Fatal(err)
+	}
+	dataKeys, err := keystore.NewDataKeys(ctx, js, ring, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := dataKeys.Ensure(ctx, "acme", "u1"); err != nil {
 		tb.Fatal(err)
 	}
 	store, err := eventstore.New(js)
@@ -141,7 +149,7 @@ func TestBackup_RoundTrip(t *testing.T) {
 			t.Errorf("manifest = %v, printed %v", stored, printed)
 		}
 		list, _ := stored["streams"].([]any)
-		if len(list) != 3 {
+		if len(list) != len(streams) {
 			t.Fatalf("manifest lists %d streams", len(list))
 		}
 		for i, item := range list {
@@ -170,8 +178,7 @@ func TestBackup_RoundTrip(t *testing.T) {
 			}
 		}
 		_, js := natstest.Connect(t, dst)
-		if got := mustLastSeqs(t, js); len(got) != 3 || got[events.StreamEvents] != want[events.StreamEvents] ||
-			got[events.StreamActivity] != want[events.StreamActivity] || got[streams[2]] != want[streams[2]] {
+		if got := mustLastSeqs(t, js); !maps.Equal(got, want) || len(got) != len(streams) {
 			t.Errorf("restored %v, want %v", got, want)
 		}
 	})
@@ -302,6 +309,22 @@ func TestRestore_VerifiesBeforeTouchingTheServer(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a backup from before the data keys bucket", func(t *testing.T) {
+		dir := copyBackup(t, func(dir string, m map[string]any) {
+			list := m["streams"].([]any)
+			m["streams"] = list[:len(list)-1] // the data keys, taken last
+			_ = os.Remove(filepath.Join(dir, "KV_AUTH_DATA_KEYS.snapshot"))
+		})
+		_, dst := natstest.RunServer(t)
+		if _, stderr, err := run(dst, "restore", "--in", dir); err != nil {
+			t.Fatalf("restore of a backup without the data keys: %v\n%s", err, stderr)
+		}
+		_, js := natstest.Connect(t, dst)
+		if got := mustLastSeqs(t, js); len(got) != 3 {
+			t.Errorf("restored %v, want the three streams of the backup", got)
+		}
+	})
 
 	t.Run("replicas the server cannot hold, and --replicas", func(t *testing.T) {
 		dir := copyBackup(t, func(dir string, m map[string]any) {

@@ -179,6 +179,8 @@ type Commands struct {
 	BeginPasskeyRegistration  Handler[BeginPasskeyRegistration]
 	FinishPasskeyRegistration Handler[FinishPasskeyRegistration]
 	RemovePasskey             Handler[RemovePasskey]
+
+	EraseUser Handler[EraseUser]
 }
 
 // App is the command service's application: its command handlers, the
@@ -201,6 +203,7 @@ type options struct {
 	maxAttempts int
 	cacheSize   int
 	webhooks    domain.WebhookPolicy
+	dataKeys    *keystore.DataKeys
 }
 
 // WithTelemetry sets the logger, tracer and meter (default telemetry.Nop()).
@@ -271,6 +274,19 @@ func WithWebhookPolicy(p domain.WebhookPolicy) Option {
 	}
 }
 
+// WithDataKeys sets the store of users' data keys and tenants' claim keys,
+// with which usernames are sealed and claimed (ADR 0015). Without it every
+// command that registers or erases a user fails with an internal error.
+func WithDataKeys(d *keystore.DataKeys) Option {
+	return func(o *options) error {
+		if d == nil {
+			return errors.New("data keys are nil")
+		}
+		o.dataKeys = d
+		return nil
+	}
+}
+
 // verifiedTokens bounds the access tokens whose verification the service
 // remembers (a few MiB).
 const verifiedTokens = 20000
@@ -300,6 +316,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	}
 	runner, err := unitofwork.New(store, unitofwork.Config{
 		Now: o.now, MaxAttempts: o.maxAttempts, CacheSize: o.cacheSize, Cutoffs: tokenCutoffs,
+		Personal: personalCodec{keys: o.dataKeys},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -317,7 +334,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	e := &engine{
 		runner: runner, store: store, imports: newImports(o.tel.Logger),
 		keys: keys, kek: kek, hasher: hasher, policy: o.policy, now: o.now, publicURL: publicURL, metrics: m,
-		webhooks: o.webhooks, passkeys: passkeys,
+		webhooks: o.webhooks, passkeys: passkeys, dataKeys: o.dataKeys,
 	}
 	return &App{
 		Commands: Commands{
@@ -367,6 +384,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			BeginPasskeyRegistration:  decorate(m, "begin_passkey_registration", Handler[BeginPasskeyRegistration](beginPasskeyRegistrationHandler{e})),
 			FinishPasskeyRegistration: decorate(m, "finish_passkey_registration", Handler[FinishPasskeyRegistration](finishPasskeyRegistrationHandler{e})),
 			RemovePasskey:             decorate(m, "remove_passkey", Handler[RemovePasskey](removePasskeyHandler{e})),
+
+			EraseUser: decorate(m, "erase_user", Handler[EraseUser](eraseUserHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

@@ -38,9 +38,14 @@ type passkeyPending struct {
 }
 
 // passkeyUser returns the WebAuthn account of usr: the user handle is the
-// user id (opaque, no personal data), the name the username.
-func passkeyUser(usr *domain.User, userID string) (authn.PasskeyUser, error) {
-	u := authn.PasskeyUser{Handle: []byte(userID), Name: usr.Username()}
+// user id (opaque, no personal data), the name the username, opened with
+// the user's data key.
+func (e *engine) passkeyUser(ctx context.Context, tenant string, usr *domain.User, userID string) (authn.PasskeyUser, error) {
+	name, err := e.openUsername(ctx, tenant, usr)
+	if err != nil {
+		return authn.PasskeyUser{}, err
+	}
+	u := authn.PasskeyUser{Handle: []byte(userID), Name: name}
 	for _, p := range usr.Passkeys() {
 		id, err1 := base64.RawURLEncoding.DecodeString(p.CredentialID)
 		pub, err2 := base64.RawURLEncoding.DecodeString(p.PublicKey)
@@ -96,7 +101,7 @@ func (h beginPasskeyRegistrationHandler) Handle(ctx context.Context, cmd BeginPa
 		if err := usr.RequireExists(); err != nil {
 			return Result{}, err
 		}
-		pu, err := passkeyUser(usr, cmd.UserID)
+		pu, err := h.e.passkeyUser(ctx, cmd.Tenant, usr, cmd.UserID)
 		if err != nil {
 			return Result{}, err
 		}

@@ -6,7 +6,6 @@ import (
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
@@ -43,6 +42,7 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 	ctx = withCommand(ctx, command{name: "bootstrap_platform", tenant: tenant})
 	adminID = BootstrapAdminID()
 	var sealed events.Sealed
+	var name domain.Name
 	res, err := e.run(ctx, Request{}, events.System, bootstrapParts, func(ctx context.Context, u unit) (Result, error) {
 		t, err := u.tenant(ctx, tenant)
 		if err != nil {
@@ -67,7 +67,12 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 				return Result{}, err
 			}
 		}
-		if err := admin.Register(username, key, sealed, []string{authz.BuiltinAdmin}); err != nil {
+		if name.Claim == "" {
+			if name, err = e.sealName(ctx, tenant, adminID, username, key); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := admin.Register(name, sealed, []string{authz.BuiltinAdmin}); err != nil {
 			return Result{}, err
 		}
 		info, _, err := e.keys.Create(ctx, tenant, "")
@@ -87,8 +92,7 @@ func (a *App) BootstrapPlatform(ctx context.Context, username, password string) 
 		if err != nil {
 			return Result{}, err
 		}
-		res, err := u.Commit(ctx, withConsoleClient([]domain.Aggregate{t, admin, ks}, console),
-			eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
+		res, err := u.Commit(ctx, withConsoleClient([]domain.Aggregate{t, admin, ks}, console), usernameClaim(tenant, admin, false))
 		if err != nil {
 			return Result{}, err
 		}

@@ -110,7 +110,7 @@ func TestApp_RegisterConsoleClient(t *testing.T) {
 
 	// A tenant created where the public URL cannot carry the console
 	// client is created without it; the command registers it later.
-	plain, err := app.New(env.Store, env.Keys, env.KEK, env.Hasher, "http://auth.example")
+	plain, err := app.New(env.Store, env.Keys, env.KEK, env.Hasher, "http://auth.example", app.WithDataKeys(env.DataKeys))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
@@ -61,6 +60,7 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 	parts := cmd.idParts()
 	adminID := unitofwork.NewID(parts, "admin")
 	var sealed events.Sealed
+	var name domain.Name
 	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		t, err := u.tenant(ctx, cmd.ID)
 		if err != nil {
@@ -89,7 +89,12 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 				return Result{}, err
 			}
 		}
-		if err := admin.Register(cmd.AdminUsername, key, sealed, []string{authz.BuiltinAdmin}); err != nil {
+		if name.Claim == "" {
+			if name, err = h.e.sealName(ctx, cmd.ID, adminID, cmd.AdminUsername, key); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := admin.Register(name, sealed, []string{authz.BuiltinAdmin}); err != nil {
 			return Result{}, err
 		}
 		// A retry finds the key of its first try (Create is idempotent
@@ -111,8 +116,7 @@ func (h createTenantHandler) Handle(ctx context.Context, cmd CreateTenant) (Resu
 		if err != nil {
 			return Result{}, err
 		}
-		res, err := u.Commit(ctx, withConsoleClient([]domain.Aggregate{t, admin, ks}, console),
-			eventstore.Claim{Tenant: cmd.ID, Kind: events.ClaimKindUsername, Value: key, Owner: adminID})
+		res, err := u.Commit(ctx, withConsoleClient([]domain.Aggregate{t, admin, ks}, console), usernameClaim(cmd.ID, admin, false))
 		if err != nil {
 			return Result{}, err
 		}

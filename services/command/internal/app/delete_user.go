@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 
-	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 )
@@ -25,10 +24,10 @@ func (h deleteUserHandler) Handle(ctx context.Context, cmd DeleteUser) (Result, 
 		return Result{}, err
 	}
 	return runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ unit, usr *domain.User) ([]eventstore.Claim, error) {
-		key := usr.UsernameKey()
+		release := usernameClaim(cmd.Tenant, usr, true)
 		if err := usr.Delete(); err != nil {
 			return nil, err
 		}
-		return []eventstore.Claim{{Tenant: cmd.Tenant, Kind: events.ClaimKindUsername, Value: key, Owner: cmd.UserID, Release: true}}, nil
+		return []eventstore.Claim{release}, nil
 	})
 }

@@ -33,9 +33,12 @@ type engine struct {
 	imports *imports
 	keys    *keystore.Store
 	kek     *events.Keyring
-	hasher  *authn.Hasher
-	policy  authn.PasswordPolicy
-	now     func() time.Time
+	// dataKeys seal users' personal members and key username claims
+	// (ADR 0015).
+	dataKeys *keystore.DataKeys
+	hasher   *authn.Hasher
+	policy   authn.PasswordPolicy
+	now      func() time.Time
 	// publicURL is the query service's public URL, from which the
 	// console client's redirect URIs derive.
 	publicURL string

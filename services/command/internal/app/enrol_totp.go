@@ -81,13 +81,21 @@ func (h enrolTOTPHandler) Handle(ctx context.Context, cmd EnrolTOTP) (Result, er
 				return Result{}, fault.Wrap(fault.Internal, err, "internal error")
 			}
 			res := Result{ID: cmd.UserID, Version: rep.Version(usr.Kind(), cmd.UserID), Sequence: rep.Sequence, Changed: true, Replayed: true}
-			res.TOTP, err = totpEnrolment(string(seed), authn.TOTPURI(issuer, usr.Username(), string(seed)))
+			username, err := h.e.openUsername(ctx, cmd.Tenant, usr)
+			if err != nil {
+				return Result{}, fault.Wrap(fault.Internal, err, "internal error")
+			}
+			res.TOTP, err = totpEnrolment(string(seed), authn.TOTPURI(issuer, username, string(seed)))
 			return res, err
 		}
 		if err := usr.RequireExists(); err != nil {
 			return Result{}, err
 		}
-		key, err := authn.NewTOTPKey(issuer, usr.Username())
+		username, err := h.e.openUsername(ctx, cmd.Tenant, usr)
+		if err != nil {
+			return Result{}, fault.Wrap(fault.Internal, err, "internal error")
+		}
+		key, err := authn.NewTOTPKey(issuer, username)
 		if err != nil {
 			return Result{}, fault.Wrap(fault.Internal, err, "internal error")
 		}

@@ -62,7 +62,7 @@ func (h finishPasskeyRegistrationHandler) Handle(ctx context.Context, cmd Finish
 		return Result{}, ErrPasskeysUnavailable
 	}
 	var credentialID string
-	res, err := runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(_ context.Context, _ unit, usr *domain.User) ([]eventstore.Claim, error) {
+	res, err := runUser(ctx, h.e, cmd.Request, cmd.Tenant, cmd.UserID, func(ctx context.Context, _ unit, usr *domain.User) ([]eventstore.Claim, error) {
 		if err := usr.RequireExists(); err != nil {
 			return nil, err
 		}
@@ -78,7 +78,7 @@ func (h finishPasskeyRegistrationHandler) Handle(ctx context.Context, cmd Finish
 		if err := ceremony.UnmarshalBinary(pending.Ceremony); err != nil {
 			return nil, fault.Wrap(fault.Internal, err, "internal error")
 		}
-		pu, err := passkeyUser(usr, cmd.UserID)
+		pu, err := h.e.passkeyUser(ctx, cmd.Tenant, usr, cmd.UserID)
 		if err != nil {
 			return nil, err
 		}

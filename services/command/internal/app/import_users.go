@@ -246,7 +246,11 @@ func (r *importRun) prepare(ctx context.Context, l ImportLine) (importUser, erro
 	if err != nil {
 		return importUser{}, fault.Wrap(fault.Internal, err, "seal credential")
 	}
-	if err := usr.RegisterWithProfile(l.Username, key, sealed, roles, profile); err != nil {
+	name, err := r.e.sealName(ctx, r.tenant, userID, l.Username, key)
+	if err != nil {
+		return importUser{}, err
+	}
+	if err := usr.RegisterWithProfile(name, sealed, roles, profile); err != nil {
 		return importUser{}, err
 	}
 	if l.Status == importDisabled {
@@ -256,10 +260,16 @@ func (r *importRun) prepare(ctx context.Context, l ImportLine) (importUser, erro
 	}
 	u := importUser{
 		line: l.Line, userID: userID, key: key,
-		claim: eventstore.Claim{Tenant: r.tenant, Kind: events.ClaimKindUsername, Value: key, Owner: userID, Fresh: true},
+		claim: withFresh(usernameClaim(r.tenant, usr, false)),
 	}
 	for i, pe := range usr.Pending() {
-		env, err := events.New(pe.Type, pe.Data, events.Meta{
+		// The profile's members, recorded in clear, sealed under the
+		// user's data key as a command's commit seals them.
+		data, err := personalCodec{keys: r.e.dataKeys}.Seal(ctx, r.tenant, usr.Kind(), userID, pe.Type, pe.Data)
+		if err != nil {
+			return importUser{}, err
+		}
+		env, err := events.New(pe.Type, data, events.Meta{
 			ID: unitofwork.EventID(parts, i), Tenant: r.tenant, Aggregate: usr.Kind(), AggregateID: userID,
 			OccurredAt: r.now, Actor: r.actor, Trace: r.trace,
 		})
@@ -345,7 +355,7 @@ func (r *importRun) appendBatch(ctx context.Context, users []importUser) {
 		}
 		rest := users[:0:0]
 		for _, u := range users {
-			st, err := r.e.store.ClaimState(ctx, r.tenant, events.ClaimKindUsername, u.key)
+			st, err := r.e.store.ClaimState(ctx, r.tenant, u.claim.Kind, u.claim.Value)
 			switch {
 			case err != nil:
 				rest = append(rest, u)

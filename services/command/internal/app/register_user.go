@@ -7,7 +7,6 @@ import (
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 	"github.com/authstream/authstream/services/command/internal/unitofwork"
 )
@@ -63,6 +62,7 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 	parts := cmd.idParts()
 	userID := unitofwork.NewID(parts, "user")
 	var sealed events.Sealed
+	var name domain.Name
 	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
 		t, err := u.activeTenant(ctx, cmd.Tenant)
 		if err != nil {
@@ -95,14 +95,19 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 		}
 		if usr.Status() != domain.StatusAbsent {
 			// Register says so; checking first saves a bcrypt hash.
-			return Result{}, usr.Register(cmd.Username, key, events.Sealed{KID: "-"}, nil)
+			return Result{}, usr.Register(domain.Name{Username: cmd.Username, Key: key}, events.Sealed{KID: "-"}, nil)
+		}
+		if name.Claim == "" {
+			if name, err = h.e.sealName(ctx, cmd.Tenant, userID, cmd.Username, key); err != nil {
+				return Result{}, err
+			}
 		}
 		if sealed.IsZero() {
 			if sealed, err = h.e.seal(cmd.Tenant, userID, cmd.Password); err != nil {
 				return Result{}, err
 			}
 		}
-		if err := usr.RegisterWithProfile(cmd.Username, key, sealed, roles, profile); err != nil {
+		if err := usr.RegisterWithProfile(name, sealed, roles, profile); err != nil {
 			return Result{}, err
 		}
 		if cmd.invite {
@@ -110,8 +115,7 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 				return Result{}, err
 			}
 		}
-		res, err := u.Commit(ctx, []domain.Aggregate{usr},
-			eventstore.Claim{Tenant: cmd.Tenant, Kind: events.ClaimKindUsername, Value: key, Owner: userID})
+		res, err := u.Commit(ctx, []domain.Aggregate{usr}, usernameClaim(cmd.Tenant, usr, false))
 		if err != nil {
 			return Result{}, err
 		}

@@ -32,14 +32,16 @@ const (
 
 // Env is one embedded NATS server with the application on it.
 type Env struct {
-	URL     string
-	JS      jetstream.JetStream
-	Store   *eventstore.Store
-	Keys    *keystore.Store
-	KEK     *events.Keyring
-	Hasher  *authn.Hasher
-	App     *app.App
-	AdminID string // the platform admin's user id
+	URL    string
+	JS     jetstream.JetStream
+	Store  *eventstore.Store
+	Keys   *keystore.Store
+	KEK    *events.Keyring
+	Hasher *authn.Hasher
+	// DataKeys seal users' personal members (app.WithDataKeys).
+	DataKeys *keystore.DataKeys
+	App      *app.App
+	AdminID  string // the platform admin's user id
 }
 
 // New starts a server, creates the streams and the key store, assembles the
@@ -84,7 +86,11 @@ func NewBare(tb testing.TB, opts ...app.Option) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &Env{URL: url, JS: js, Store: store, Keys: keys, KEK: kek, Hasher: hasher}
+	dataKeys, err := keystore.NewDataKeys(ctx, js, kek, 1)
+	if err != nil {
+		tb.Fatalf("data keys: %v", err)
+	}
+	e := &Env{URL: url, JS: js, Store: store, Keys: keys, KEK: kek, Hasher: hasher, DataKeys: dataKeys}
 	e.App = e.NewApp(tb, store, opts...)
 	return e
 }
@@ -93,7 +99,7 @@ func NewBare(tb testing.TB, opts ...app.Option) *Env {
 // connection, say) sharing the Env's keys.
 func (e *Env) NewApp(tb testing.TB, store *eventstore.Store, opts ...app.Option) *app.App {
 	tb.Helper()
-	a, err := app.New(store, e.Keys, e.KEK, e.Hasher, PublicURL, opts...)
+	a, err := app.New(store, e.Keys, e.KEK, e.Hasher, PublicURL, append([]app.Option{app.WithDataKeys(e.DataKeys)}, opts...)...)
 	if err != nil {
 		tb.Fatalf("app: %v", err)
 	}
@@ -157,4 +163,22 @@ func (e *Env) Events(tb testing.TB, tenant, aggregate, id string) []events.Envel
 		tb.Fatalf("load %s %s/%s: %v", aggregate, tenant, id, err)
 	}
 	return h.Envelopes()
+}
+
+// Username opens the username a user registered with, sealed under their
+// data key; it fails the test when the user has no registration.
+func (e *Env) Username(tb testing.TB, tenant, userID string) (string, error) {
+	tb.Helper()
+	for _, env := range e.Events(tb, tenant, events.AggregateUser, userID) {
+		if env.Type != events.TypeUserRegistered {
+			continue
+		}
+		p, err := events.Decode(env)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return events.OpenPersonal(context.Background(), e.DataKeys, env, "username", p.(events.UserRegistered).Username)
+	}
+	tb.Fatalf("user %s/%s has no registration", tenant, userID)
+	return "", nil
 }

@@ -50,6 +50,9 @@ var (
 	ErrUserNotFound = fault.New(fault.NotFound, "user-not-found", "user not found")
 	// ErrUserDeleted: the user was deleted; nothing can change it any more.
 	ErrUserDeleted = fault.New(fault.NotFound, "user-deleted", "user is deleted")
+	// ErrUserErased: the user was erased already; there is nothing left to
+	// erase.
+	ErrUserErased = fault.New(fault.Conflict, "user-erased", "user is erased")
 
 	// ErrInvalidFactor: the second factor named is not one the platform
 	// has (totp, recovery_codes).

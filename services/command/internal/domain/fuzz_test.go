@@ -59,8 +59,8 @@ func FuzzUser_UpdateProfile(f *testing.F) {
 	f.Add(`{"name":"\u0000"}`, false)
 	f.Add(`[]`, false)
 	f.Add(`{"email":"a@b","email":"c@d"}`, false)
-	reg := ev(events.TypeUserRegistered, events.UserRegistered{Username: "Alice", UsernameKey: "alice", Credential: sealed(1),
-		Email: "alice@example.com", Name: "Alice", Locale: "fr", Attributes: events.RawJSON(`{"department":"Finance","nickname":"al"}`)})
+	reg := ev(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("Alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: sealed(1),
+		Email: events.LegacyPersonal("alice@example.com"), Name: events.LegacyPersonal("Alice"), Locale: events.LegacyPersonal("fr"), Attributes: events.LegacyPersonal(`{"department":"Finance","nickname":"al"}`)})
 	f.Fuzz(func(t *testing.T, patch string, self bool) {
 		u := mustLoadUser(t, userID, reg)
 		err := u.UpdateProfile([]byte(patch), testPolicy, self)

@@ -106,6 +106,36 @@ func checkRecorded(tb testing.TB, a domain.Aggregate, loaded int, want []domain.
 }
 
 // sealed returns a stand-in sealed credential; the domain never opens it.
+// name is a username as Register takes it, with legacy clear members
+// standing in for sealed ones (the domain never opens them) and a
+// stand-in claim.
+func name(username, key string) domain.Name {
+	return domain.Name{
+		Username: username, Key: key,
+		Sealed: events.LegacyPersonal(username), SealedKey: events.LegacyPersonal(key), Claim: "claim-" + key,
+	}
+}
+
+// show is a personal member as a string, to compare.
+func show(p events.Personal) string {
+	if v, ok := p.Legacy(); ok {
+		return v
+	}
+	if p.IsZero() {
+		return ""
+	}
+	return string(p.Nonce) + ":" + string(p.Ciphertext)
+}
+
+// claimOf is the username claim a user holds, as a string.
+func claimOf(u *domain.User) string {
+	kind, value := u.UsernameClaim()
+	if value == "" {
+		return ""
+	}
+	return kind + ":" + value
+}
+
 func sealed(n byte) events.Sealed {
 	return events.Sealed{KID: "k1", Nonce: []byte{n, n}, Ciphertext: []byte{n, 0xff, n}}
 }

@@ -328,13 +328,13 @@ func (u *User) profileOf(doc map[string]any, policy events.TenantUserProfile) (P
 // diffProfile returns the user.profile_updated that turns a into b.
 func diffProfile(a, b Profile) events.UserProfileUpdated {
 	var c events.UserProfileUpdated
-	field := func(name, old, next string, dst *string) {
+	field := func(name, old, next string, dst *events.Personal) {
 		switch {
 		case old == next:
 		case next == "":
 			c.Removed = append(c.Removed, name)
 		default:
-			*dst = next
+			*dst = clearMember(next)
 		}
 	}
 	field(events.ProfileEmail, a.Email, b.Email, &c.Email)
@@ -345,7 +345,7 @@ func diffProfile(a, b Profile) events.UserProfileUpdated {
 	case len(b.Attributes) == 0:
 		c.Removed = append(c.Removed, events.ProfileAttributes)
 	default:
-		c.Attributes = slices.Clone(b.Attributes)
+		c.Attributes = clearMember(string(b.Attributes))
 	}
 	slices.Sort(c.Removed)
 	return c
@@ -388,17 +388,17 @@ func (u *User) EmailVerified() bool { return u.emailVerified }
 
 // applyProfile folds a user.profile_updated into the profile.
 func (u *User) applyProfile(e events.UserProfileUpdated) {
-	if e.Email != "" && e.Email != u.profile.Email {
-		u.profile.Email, u.emailVerified = e.Email, false
+	if email := clearOf(e.Email); email != "" && email != u.profile.Email {
+		u.profile.Email, u.emailVerified = email, false
 	}
-	if e.Name != "" {
-		u.profile.Name = e.Name
+	if name := clearOf(e.Name); name != "" {
+		u.profile.Name = name
 	}
-	if e.Locale != "" {
-		u.profile.Locale = e.Locale
+	if locale := clearOf(e.Locale); locale != "" {
+		u.profile.Locale = locale
 	}
-	if len(e.Attributes) > 0 {
-		u.profile.Attributes = slices.Clone(e.Attributes)
+	if attrs := attributesOf(e.Attributes); len(attrs) > 0 {
+		u.profile.Attributes = attrs
 	}
 	for _, name := range e.Removed {
 		switch name {
@@ -417,4 +417,31 @@ func (u *User) applyProfile(e events.UserProfileUpdated) {
 // String is for test failures.
 func (p Profile) String() string {
 	return fmt.Sprintf("{email %q name %q locale %q attributes %s}", p.Email, p.Name, p.Locale, p.Attributes)
+}
+
+// clearMember is a profile value as the domain records it: a clear
+// (legacy) personal member, sealed by the application before it is
+// stored; absent when empty.
+func clearMember(v string) events.Personal {
+	if v == "" {
+		return events.Personal{}
+	}
+	return events.LegacyPersonal(v)
+}
+
+// clearOf is the clear value of a personal member the application opened
+// (or of one written before sealing); "" for an absent or still sealed
+// one, which the domain cannot read.
+func clearOf(p events.Personal) string {
+	v, _ := p.Legacy()
+	return v
+}
+
+// attributesOf is the attributes object of a clear attributes member.
+func attributesOf(p events.Personal) json.RawMessage {
+	v := clearOf(p)
+	if v == "" {
+		return nil
+	}
+	return json.RawMessage(v)
 }

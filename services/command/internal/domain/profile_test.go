@@ -143,9 +143,9 @@ func TestUser_RegisterWithProfile(t *testing.T) {
 	t.Parallel()
 	p := domain.Profile{Email: "alice@example.com", Name: "Alice", Locale: "fr", Attributes: json.RawMessage(`{"nickname":"al"}`)}
 	u := mustLoadUser(t, userID)
-	checkErr(t, u.RegisterWithProfile("Alice", "alice", sealed(1), nil, p), nil)
-	want := ev(events.TypeUserRegistered, events.UserRegistered{Username: "Alice", UsernameKey: "alice", Credential: sealed(1),
-		Email: "alice@example.com", Name: "Alice", Locale: "fr", Attributes: events.RawJSON(`{"nickname":"al"}`)})
+	checkErr(t, u.RegisterWithProfile(name("Alice", "alice"), sealed(1), nil, p), nil)
+	want := ev(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("Alice"), UsernameKey: events.LegacyPersonal("alice"), UsernameClaim: "claim-alice", Credential: sealed(1),
+		Email: events.LegacyPersonal("alice@example.com"), Name: events.LegacyPersonal("Alice"), Locale: events.LegacyPersonal("fr"), Attributes: events.LegacyPersonal(string(events.RawJSON(`{"nickname":"al"}`)))})
 	checkRecorded(t, u, 0, []domain.Pending{want})
 	reloaded := mustLoadUser(t, userID, want)
 	if got := reloaded.Profile(); got.String() != p.String() || reloaded.EmailVerified() {
@@ -155,9 +155,9 @@ func TestUser_RegisterWithProfile(t *testing.T) {
 
 func TestUser_UpdateProfile(t *testing.T) {
 	t.Parallel()
-	withProfile := ev(events.TypeUserRegistered, events.UserRegistered{Username: "Alice", UsernameKey: "alice", Credential: sealed(1),
-		Email: "alice@example.com", Name: "Alice", Locale: "fr", Attributes: events.RawJSON(`{"department":"Finance","nickname":"al"}`)})
-	verified := ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: "alice@example.com"})
+	withProfile := ev(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("Alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: sealed(1),
+		Email: events.LegacyPersonal("alice@example.com"), Name: events.LegacyPersonal("Alice"), Locale: events.LegacyPersonal("fr"), Attributes: events.LegacyPersonal(string(events.RawJSON(`{"department":"Finance","nickname":"al"}`)))})
+	verified := ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("alice@example.com")})
 	live := []domain.Pending{withProfile, verified}
 	updated := func(c events.UserProfileUpdated) []domain.Pending {
 		return []domain.Pending{ev(events.TypeUserProfileUpdated, c)}
@@ -176,13 +176,13 @@ func TestUser_UpdateProfile(t *testing.T) {
 		verified bool
 	}{
 		{name: "admin changes the email, which resets verification", history: live, patch: `{"email":"Alice@NEW.example"}`,
-			want:    updated(events.UserProfileUpdated{Email: "Alice@new.example"}),
+			want:    updated(events.UserProfileUpdated{Email: events.LegacyPersonal("Alice@new.example")}),
 			profile: domain.Profile{Email: "Alice@new.example", Name: "Alice", Locale: "fr", Attributes: json.RawMessage(`{"department":"Finance","nickname":"al"}`)}},
 		{name: "admin removes name and locale", history: live, patch: `{"name":null,"locale":null}`,
 			want:    updated(events.UserProfileUpdated{Removed: []string{"locale", "name"}}),
 			profile: domain.Profile{Email: "alice@example.com", Attributes: json.RawMessage(`{"department":"Finance","nickname":"al"}`)}, verified: true},
 		{name: "admin merges into the attributes", history: live, patch: `{"attributes":{"department":"Sales","nickname":null}}`, policy: testPolicy,
-			want:    updated(events.UserProfileUpdated{Attributes: events.RawJSON(`{"department":"Sales"}`)}),
+			want:    updated(events.UserProfileUpdated{Attributes: events.LegacyPersonal(string(events.RawJSON(`{"department":"Sales"}`)))}),
 			profile: domain.Profile{Email: "alice@example.com", Name: "Alice", Locale: "fr", Attributes: json.RawMessage(`{"department":"Sales"}`)}, verified: true},
 		{name: "admin removes the attributes", history: live, patch: `{"attributes":null}`,
 			want:    updated(events.UserProfileUpdated{Removed: []string{"attributes"}}),
@@ -192,11 +192,11 @@ func TestUser_UpdateProfile(t *testing.T) {
 		{name: "an empty patch is no change", history: live, patch: `{}`,
 			profile: domain.Profile{Email: "alice@example.com", Name: "Alice", Locale: "fr", Attributes: json.RawMessage(`{"department":"Finance","nickname":"al"}`)}, verified: true},
 		{name: "unchanged attributes are not checked again", history: live, patch: `{"name":"Alicia"}`, policy: strict,
-			want:    updated(events.UserProfileUpdated{Name: "Alicia"}),
+			want:    updated(events.UserProfileUpdated{Name: events.LegacyPersonal("Alicia")}),
 			profile: domain.Profile{Email: "alice@example.com", Name: "Alicia", Locale: "fr", Attributes: json.RawMessage(`{"department":"Finance","nickname":"al"}`)}, verified: true},
 		{name: "the user changes name, locale and a self-editable attribute", history: live, self: true, policy: testPolicy,
 			patch:   `{"name":"Ali","locale":"en-us","attributes":{"nickname":"ali"}}`,
-			want:    updated(events.UserProfileUpdated{Name: "Ali", Locale: "en-US", Attributes: events.RawJSON(`{"department":"Finance","nickname":"ali"}`)}),
+			want:    updated(events.UserProfileUpdated{Name: events.LegacyPersonal("Ali"), Locale: events.LegacyPersonal("en-US"), Attributes: events.LegacyPersonal(string(events.RawJSON(`{"department":"Finance","nickname":"ali"}`)))}),
 			profile: domain.Profile{Email: "alice@example.com", Name: "Ali", Locale: "en-US", Attributes: json.RawMessage(`{"department":"Finance","nickname":"ali"}`)}, verified: true},
 		{name: "the user sets an attribute to its value", history: live, self: true, policy: testPolicy, patch: `{"attributes":{"department":"Finance"}}`,
 			profile: domain.Profile{Email: "alice@example.com", Name: "Alice", Locale: "fr", Attributes: json.RawMessage(`{"department":"Finance","nickname":"al"}`)}, verified: true},
@@ -238,22 +238,22 @@ func TestUser_UpdateProfile(t *testing.T) {
 
 func TestUser_EmailVerifiedHoldsForTheAddressOnly(t *testing.T) {
 	t.Parallel()
-	reg := ev(events.TypeUserRegistered, events.UserRegistered{Username: "Alice", UsernameKey: "alice", Credential: sealed(1), Email: "a@example.com"})
+	reg := ev(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("Alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: sealed(1), Email: events.LegacyPersonal("a@example.com")})
 	tests := []struct {
 		name    string
 		history []domain.Pending
 		want    bool
 	}{
 		{"registered", []domain.Pending{reg}, false},
-		{"verified", []domain.Pending{reg, ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: "a@example.com"})}, true},
-		{"an old address verified", []domain.Pending{reg, ev(events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "b@example.com"}),
-			ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: "a@example.com"})}, false},
-		{"verified, then changed", []domain.Pending{reg, ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: "a@example.com"}),
-			ev(events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "b@example.com"})}, false},
-		{"verified, then removed", []domain.Pending{reg, ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: "a@example.com"}),
+		{"verified", []domain.Pending{reg, ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("a@example.com")})}, true},
+		{"an old address verified", []domain.Pending{reg, ev(events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: events.LegacyPersonal("b@example.com")}),
+			ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("a@example.com")})}, false},
+		{"verified, then changed", []domain.Pending{reg, ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("a@example.com")}),
+			ev(events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: events.LegacyPersonal("b@example.com")})}, false},
+		{"verified, then removed", []domain.Pending{reg, ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("a@example.com")}),
 			ev(events.TypeUserProfileUpdated, events.UserProfileUpdated{Removed: []string{"email"}})}, false},
-		{"verified, then the name changed", []domain.Pending{reg, ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: "a@example.com"}),
-			ev(events.TypeUserProfileUpdated, events.UserProfileUpdated{Name: "A"})}, true},
+		{"verified, then the name changed", []domain.Pending{reg, ev(events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("a@example.com")}),
+			ev(events.TypeUserProfileUpdated, events.UserProfileUpdated{Name: events.LegacyPersonal("A")})}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

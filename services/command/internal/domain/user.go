@@ -24,14 +24,22 @@ const MaxUsernameKeyLen = 4 * MaxUsernameLen
 // id is never registered again.
 type User struct {
 	base
-	username    string
-	usernameKey string
-	credential  events.Sealed
-	status      Status
-	reason      string
-	roles       map[string]struct{}
-	mfa         mfaState
+	// username and usernameKey are personal members, sealed under the
+	// user's data key (legacy clear members for users registered before
+	// sealing, and for views the application opened); the domain never
+	// opens them.
+	username      events.Personal
+	usernameKey   events.Personal
+	usernameClaim string // the keyed claim's value; "" for a legacy claim
+	erased        bool
+	credential    events.Sealed
+	status        Status
+	reason        string
+	roles         map[string]struct{}
+	mfa           mfaState
 
+	// The profile, in clear: the application opens the user's personal
+	// members before they reach the domain and seals those it records.
 	profile       Profile
 	emailVerified bool
 }
@@ -61,6 +69,16 @@ func LoadUser(id string, history []events.Envelope) (*User, error) {
 	return u, nil
 }
 
+// Name is a username as the application hands it to Register: the clear
+// name and its normalised form, which Register validates and never
+// records, and what it records instead: both sealed under the user's data
+// key, and the keyed value the application claims for uniqueness.
+type Name struct {
+	Username, Key     string
+	Sealed, SealedKey events.Personal
+	Claim             string
+}
+
 // Register records user.registered, then user.role_assigned for each
 // distinct role in name order. username is the name as typed (at most
 // MaxUsernameLen characters, no control characters or surrounding white
@@ -71,13 +89,16 @@ func LoadUser(id string, history []events.Envelope) (*User, error) {
 // caller may grant it is the application's to check with CanGrant. The id
 // must not have been registered before, even if deleted since
 // (ErrUserExists). Nothing is recorded unless everything is valid.
-func (u *User) Register(username, usernameKey string, credential events.Sealed, roles []string) error {
-	return u.RegisterWithProfile(username, usernameKey, credential, roles, Profile{})
+func (u *User) Register(name Name, credential events.Sealed, roles []string) error {
+	return u.RegisterWithProfile(name, credential, roles, Profile{})
 }
 
 // RegisterWithProfile is Register with the user's profile, validated and
-// normalised by NewProfile, in user.registered.
-func (u *User) RegisterWithProfile(username, usernameKey string, credential events.Sealed, roles []string, profile Profile) error {
+// normalised by NewProfile, in user.registered. Its members are recorded
+// as clear (legacy) personal members, which the application seals under
+// the user's data key before anything is stored.
+func (u *User) RegisterWithProfile(name Name, credential events.Sealed, roles []string, profile Profile) error {
+	username, usernameKey := name.Username, name.Key
 	if username == "" {
 		return detail(ErrInvalidUsername, "username is empty")
 	}
@@ -103,14 +124,18 @@ func (u *User) RegisterWithProfile(username, usernameKey string, credential even
 	if u.status != StatusAbsent {
 		return detail(ErrUserExists, "user %q already exists", u.id)
 	}
+	if name.Sealed.IsZero() || name.SealedKey.IsZero() || name.Claim == "" {
+		return detail(ErrInvalidUsername, "username is not sealed")
+	}
 	u.record(u.apply, events.TypeUserRegistered, events.UserRegistered{
-		Username:    username,
-		UsernameKey: usernameKey,
-		Credential:  credential,
-		Email:       profile.Email,
-		Name:        profile.Name,
-		Locale:      profile.Locale,
-		Attributes:  slices.Clone(profile.Attributes),
+		Username:      name.Sealed,
+		UsernameKey:   name.SealedKey,
+		UsernameClaim: name.Claim,
+		Credential:    credential,
+		Email:         clearMember(profile.Email),
+		Name:          clearMember(profile.Name),
+		Locale:        clearMember(profile.Locale),
+		Attributes:    clearMember(string(profile.Attributes)),
 	})
 	for _, r := range slices.Sorted(maps.Keys(set)) {
 		u.record(u.apply, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: r})
@@ -126,7 +151,7 @@ func (u *User) Invite() error {
 	if u.profile.Email == "" {
 		return detail(ErrInvalidEmail, "an invitation needs an e-mail address")
 	}
-	u.record(u.apply, events.TypeUserInvited, events.UserInvited{Email: u.profile.Email})
+	u.record(u.apply, events.TypeUserInvited, events.UserInvited{Email: clearMember(u.profile.Email)})
 	return nil
 }
 
@@ -177,16 +202,53 @@ func (u *User) Enable() error {
 	return nil
 }
 
-// Delete records user.deleted, which carries the normalised username so
-// that the application can release its uniqueness claim. The user must
+// Delete records user.deleted, which carries the keyed claim of the
+// username (empty for a legacy claim), whose release the application
+// writes in the same batch (UsernameClaim). The user must
 // exist (ErrUserNotFound); deleting a deleted user gives ErrUserDeleted like
 // every other command, since it no longer exists.
 func (u *User) Delete() error {
 	if err := u.RequireExists(); err != nil {
 		return err
 	}
-	u.record(u.apply, events.TypeUserDeleted, events.UserDeleted{UsernameKey: u.usernameKey})
+	u.record(u.apply, events.TypeUserDeleted, events.UserDeleted{UsernameClaim: u.usernameClaim})
 	return nil
+}
+
+// Erase records user.erased: the person asked to be forgotten. The
+// application destroys the user's data key with it and, when the user
+// still held its username (it was not deleted), releases the claim in the
+// same batch (the event then carries the keyed claim). A user that was
+// never registered gives ErrUserNotFound, an erased one ErrUserErased;
+// a deleted user may be erased.
+func (u *User) Erase() error {
+	switch {
+	case u.status == StatusAbsent:
+		return detail(ErrUserNotFound, "user %q not found", u.id)
+	case u.erased:
+		return detail(ErrUserErased, "user %q is erased", u.id)
+	}
+	claim := u.usernameClaim
+	if u.status == StatusDeleted {
+		claim = ""
+	}
+	u.record(u.apply, events.TypeUserErased, events.UserErased{UsernameClaim: claim})
+	return nil
+}
+
+// Erased reports whether the user was erased.
+func (u *User) Erased() bool { return u.erased }
+
+// UsernameClaim returns the uniqueness claim the user's username holds:
+// kind events.ClaimKindUsernameHMAC and the keyed value for users
+// registered since usernames are sealed, kind events.ClaimKindUsername and
+// the clear normalised name for users registered before.
+func (u *User) UsernameClaim() (kind, value string) {
+	if u.usernameClaim != "" {
+		return events.ClaimKindUsernameHMAC, u.usernameClaim
+	}
+	key, _ := u.usernameKey.Legacy()
+	return events.ClaimKindUsername, key
 }
 
 // AssignRole records user.role_assigned. role must be well formed
@@ -362,11 +424,9 @@ func (u *User) Exists() bool { return u.status == StatusActive || u.status == St
 // Status returns StatusAbsent, StatusActive, StatusDisabled or StatusDeleted.
 func (u *User) Status() Status { return u.status }
 
-// Username returns the username as registered.
-func (u *User) Username() string { return u.username }
-
-// UsernameKey returns the normalised username that uniqueness and login use.
-func (u *User) UsernameKey() string { return u.usernameKey }
+// Username returns the username as registered, sealed (or a legacy clear
+// member): the application opens it with the user's data key.
+func (u *User) Username() events.Personal { return u.username }
 
 // Credential returns the sealed password hash, for the self-service check
 // of the current password; only the login path holds the key to open it.
@@ -408,9 +468,9 @@ func (u *User) apply(data any) error {
 	}
 	switch e := ev.(type) {
 	case events.UserRegistered:
-		u.username, u.usernameKey, u.credential = e.Username, e.UsernameKey, e.Credential
+		u.username, u.usernameKey, u.usernameClaim, u.credential = e.Username, e.UsernameKey, e.UsernameClaim, e.Credential
 		u.status = StatusActive
-		u.profile = Profile{Email: e.Email, Name: e.Name, Locale: e.Locale, Attributes: slices.Clone(e.Attributes)}
+		u.profile = Profile{Email: clearOf(e.Email), Name: clearOf(e.Name), Locale: clearOf(e.Locale), Attributes: attributesOf(e.Attributes)}
 	case events.UserPasswordChanged:
 		u.credential = e.Credential
 	case events.UserPasswordRehashed:
@@ -422,6 +482,13 @@ func (u *User) apply(data any) error {
 	case events.UserDeleted:
 		// The credential goes with the user: nothing may verify against it.
 		u.status, u.reason, u.credential = StatusDeleted, "", events.Sealed{}
+		clear(u.roles)
+		u.mfa = mfaState{}
+		u.profile, u.emailVerified = Profile{}, false
+	case events.UserErased:
+		// Gone like a deleted user, and its personal members with it.
+		u.status, u.reason, u.credential, u.erased = StatusDeleted, "", events.Sealed{}, true
+		u.username, u.usernameKey = events.Personal{}, events.Personal{}
 		clear(u.roles)
 		u.mfa = mfaState{}
 		u.profile, u.emailVerified = Profile{}, false
@@ -456,7 +523,7 @@ func (u *User) apply(data any) error {
 	case events.UserProfileUpdated:
 		u.applyProfile(e)
 	case events.UserEmailVerified:
-		u.emailVerified = e.Email == u.profile.Email
+		u.emailVerified = clearOf(e.Email) == u.profile.Email
 	case events.UserInvited:
 		// Nothing a command decides on: the invitee's password arrives
 		// as any password change does.

@@ -58,7 +58,7 @@ func TestUser_SecondFactors(t *testing.T) {
 
 		{name: "reset", history: withCodes, cmd: (*domain.User).ResetFactors, want: []domain.Pending{removed("totp", true), removed("recovery_codes", true)}},
 		{name: "reset without factors is a no-op", history: live, cmd: (*domain.User).ResetFactors},
-		{name: "delete forgets the factors", history: withCodes, cmd: (*domain.User).Delete, want: []domain.Pending{ev(events.TypeUserDeleted, events.UserDeleted{UsernameKey: "alice"})}},
+		{name: "delete forgets the factors", history: withCodes, cmd: (*domain.User).Delete, want: []domain.Pending{ev(events.TypeUserDeleted, events.UserDeleted{UsernameClaim: "claim-alice"})}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,7 +75,7 @@ func TestUser_Passkeys(t *testing.T) {
 				removed("AAAA", true), removed("BBBB", true),
 			}},
 		{name: "reset of passkeys alone", history: one, cmd: (*domain.User).ResetFactors, want: []domain.Pending{removed("AAAA", true)}},
-		{name: "delete forgets the passkeys", history: two, cmd: (*domain.User).Delete, want: []domain.Pending{ev(events.TypeUserDeleted, events.UserDeleted{UsernameKey: "alice"})}},
+		{name: "delete forgets the passkeys", history: two, cmd: (*domain.User).Delete, want: []domain.Pending{ev(events.TypeUserDeleted, events.UserDeleted{UsernameClaim: "claim-alice"})}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

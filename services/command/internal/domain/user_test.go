@@ -12,10 +12,10 @@ import (
 const userID = "0190f3c4-8d2b-7a31-9c4e-2f5d6a7b8c9d"
 
 var (
-	userRegistered = ev(events.TypeUserRegistered, events.UserRegistered{Username: "Alice", UsernameKey: "alice", Credential: sealed(1)})
+	userRegistered = ev(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("Alice"), UsernameKey: events.LegacyPersonal("alice"), UsernameClaim: "claim-alice", Credential: sealed(1)})
 	userDisabled   = ev(events.TypeUserDisabled, events.UserDisabled{Reason: "left"})
 	userEnabled    = ev(events.TypeUserEnabled, events.UserEnabled{})
-	userDeleted    = ev(events.TypeUserDeleted, events.UserDeleted{UsernameKey: "alice"})
+	userDeleted    = ev(events.TypeUserDeleted, events.UserDeleted{UsernameClaim: "claim-alice"})
 )
 
 func assigned(role string) domain.Pending {
@@ -46,8 +46,8 @@ func stateOfUser(u *domain.User) userState {
 	return userState{
 		Exists:      u.Exists(),
 		Status:      u.Status(),
-		Username:    u.Username(),
-		UsernameKey: u.UsernameKey(),
+		Username:    show(u.Username()),
+		UsernameKey: claimOf(u),
 		Credential:  c.KID + ":" + string(c.Nonce) + ":" + string(c.Ciphertext),
 		Reason:      u.DisabledReason(),
 		Roles:       strings.Join(u.Roles(), ","),
@@ -57,8 +57,11 @@ func stateOfUser(u *domain.User) userState {
 
 func TestUser_Commands(t *testing.T) {
 	t.Parallel()
+	erased := func(claim string) domain.Pending {
+		return ev(events.TypeUserErased, events.UserErased{UsernameClaim: claim})
+	}
 	register := func(roles ...string) func(*domain.User) error {
-		return func(u *domain.User) error { return u.Register("Alice", "alice", sealed(1), roles) }
+		return func(u *domain.User) error { return u.Register(name("Alice", "alice"), sealed(1), roles) }
 	}
 	live := []domain.Pending{userRegistered}
 	disabled := []domain.Pending{userRegistered, userDisabled}
@@ -76,18 +79,18 @@ func TestUser_Commands(t *testing.T) {
 		{name: "register with roles, sorted, without duplicates", cmd: register("viewer", "admin", "viewer"), want: []domain.Pending{userRegistered, assigned("admin"), assigned("viewer")}},
 		{name: "register twice", history: live, cmd: register(), wantErr: domain.ErrUserExists},
 		{name: "register a deleted id", history: deleted, cmd: register(), wantErr: domain.ErrUserExists},
-		{name: "register empty username", cmd: func(u *domain.User) error { return u.Register("", "", sealed(1), nil) }, wantErr: domain.ErrInvalidUsername},
-		{name: "register username with control", cmd: func(u *domain.User) error { return u.Register("al\x07ice", "alice", sealed(1), nil) }, wantErr: domain.ErrInvalidUsername},
-		{name: "register username with surrounding space", cmd: func(u *domain.User) error { return u.Register("alice ", "alice", sealed(1), nil) }, wantErr: domain.ErrInvalidUsername},
+		{name: "register empty username", cmd: func(u *domain.User) error { return u.Register(name("", ""), sealed(1), nil) }, wantErr: domain.ErrInvalidUsername},
+		{name: "register username with control", cmd: func(u *domain.User) error { return u.Register(name("al\x07ice", "alice"), sealed(1), nil) }, wantErr: domain.ErrInvalidUsername},
+		{name: "register username with surrounding space", cmd: func(u *domain.User) error { return u.Register(name("alice ", "alice"), sealed(1), nil) }, wantErr: domain.ErrInvalidUsername},
 		{name: "register username too long", cmd: func(u *domain.User) error {
-			return u.Register(strings.Repeat("a", domain.MaxUsernameLen+1), "a", sealed(1), nil)
+			return u.Register(name(strings.Repeat("a", domain.MaxUsernameLen+1), "a"), sealed(1), nil)
 		}, wantErr: domain.ErrInvalidUsername},
 		{name: "register e-mail username", cmd: func(u *domain.User) error {
-			return u.Register("Ålice@Example.org", "ålice@example.org", sealed(1), nil)
+			return u.Register(name("Ålice@Example.org", "ålice@example.org"), sealed(1), nil)
 		},
-			want: []domain.Pending{ev(events.TypeUserRegistered, events.UserRegistered{Username: "Ålice@Example.org", UsernameKey: "ålice@example.org", Credential: sealed(1)})}},
-		{name: "register empty key", cmd: func(u *domain.User) error { return u.Register("Alice", "", sealed(1), nil) }, wantErr: domain.ErrInvalidUsername},
-		{name: "register without credential", cmd: func(u *domain.User) error { return u.Register("Alice", "alice", events.Sealed{}, nil) }, wantErr: domain.ErrInvalidCredential},
+			want: []domain.Pending{ev(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("Ålice@Example.org"), UsernameKey: events.LegacyPersonal("ålice@example.org"), UsernameClaim: "claim-ålice@example.org", Credential: sealed(1)})}},
+		{name: "register empty key", cmd: func(u *domain.User) error { return u.Register(name("Alice", ""), sealed(1), nil) }, wantErr: domain.ErrInvalidUsername},
+		{name: "register without credential", cmd: func(u *domain.User) error { return u.Register(name("Alice", "alice"), events.Sealed{}, nil) }, wantErr: domain.ErrInvalidCredential},
 		{name: "register with a bad role records nothing", cmd: register("viewer", "Bad Role"), wantErr: domain.ErrInvalidRoleName},
 
 		{name: "change password", history: live, cmd: func(u *domain.User) error { return u.ChangePassword(sealed(2), false) }, want: []domain.Pending{passwordChanged(2, false)}},
@@ -127,6 +130,13 @@ func TestUser_Commands(t *testing.T) {
 		{name: "unassign bad name", history: withRole, cmd: func(u *domain.User) error { return u.UnassignRole("a.b") }, wantErr: domain.ErrInvalidRoleName},
 		{name: "unassign from absent", cmd: func(u *domain.User) error { return u.UnassignRole("editor") }, wantErr: domain.ErrUserNotFound},
 		{name: "unassign from deleted", history: deleted, cmd: func(u *domain.User) error { return u.UnassignRole("editor") }, wantErr: domain.ErrUserDeleted},
+
+		{name: "erase releases the claim", history: withRole, cmd: (*domain.User).Erase, want: []domain.Pending{erased("claim-alice")}},
+		{name: "erase deleted: claim released before", history: deleted, cmd: (*domain.User).Erase, want: []domain.Pending{erased("")}},
+		{name: "erase absent", cmd: (*domain.User).Erase, wantErr: domain.ErrUserNotFound},
+		{name: "erase erased", history: append(slices.Clone(live), erased("claim-alice")), cmd: (*domain.User).Erase, wantErr: domain.ErrUserErased},
+		{name: "assign to erased", history: append(slices.Clone(live), erased("claim-alice")), cmd: func(u *domain.User) error { return u.AssignRole("editor") }, wantErr: domain.ErrUserDeleted},
+		{name: "register an erased id", history: append(slices.Clone(live), erased("claim-alice")), cmd: register(), wantErr: domain.ErrUserExists},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,7 +156,7 @@ func TestUser_commandsInSequence(t *testing.T) {
 	t.Parallel()
 	u := mustLoadUser(t, userID)
 	steps := []func() error{
-		func() error { return u.Register("Alice", "alice", sealed(1), []string{"viewer"}) },
+		func() error { return u.Register(name("Alice", "alice"), sealed(1), []string{"viewer"}) },
 		func() error { return u.AssignRole("editor") },
 		func() error { return u.AssignRole("editor") }, // no-op
 		func() error { return u.UnassignRole("viewer") },
@@ -159,7 +169,7 @@ func TestUser_commandsInSequence(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	want := userState{true, domain.StatusActive, "Alice", "alice", stateOfUser(mustLoadUser(t, userID, userRegistered, passwordChanged(3, true))).Credential, "", "editor", 7}
+	want := userState{true, domain.StatusActive, "Alice", "username_hmac:claim-alice", stateOfUser(mustLoadUser(t, userID, userRegistered, passwordChanged(3, true))).Credential, "", "editor", 7}
 	if got := stateOfUser(u); got != want {
 		t.Fatalf("state %+v, want %+v", got, want)
 	}
@@ -178,14 +188,14 @@ func TestLoadUser(t *testing.T) {
 		want    userState
 	}{
 		{name: "absent", want: userState{Credential: "::"}},
-		{name: "registered", history: []domain.Pending{userRegistered}, want: userState{true, domain.StatusActive, "Alice", "alice", regCred, "", "", 1}},
+		{name: "registered", history: []domain.Pending{userRegistered}, want: userState{true, domain.StatusActive, "Alice", "username_hmac:claim-alice", regCred, "", "", 1}},
 		{name: "roles sorted", history: []domain.Pending{userRegistered, assigned("viewer"), assigned("admin"), assigned("editor"), unassigned("viewer")},
-			want: userState{true, domain.StatusActive, "Alice", "alice", regCred, "", "admin,editor", 5}},
-		{name: "password changed", history: []domain.Pending{userRegistered, passwordChanged(2, false)}, want: userState{true, domain.StatusActive, "Alice", "alice", newCred, "", "", 2}},
-		{name: "disabled", history: []domain.Pending{userRegistered, userDisabled}, want: userState{true, domain.StatusDisabled, "Alice", "alice", regCred, "left", "", 2}},
-		{name: "enabled again", history: []domain.Pending{userRegistered, userDisabled, userEnabled}, want: userState{true, domain.StatusActive, "Alice", "alice", regCred, "", "", 3}},
+			want: userState{true, domain.StatusActive, "Alice", "username_hmac:claim-alice", regCred, "", "admin,editor", 5}},
+		{name: "password changed", history: []domain.Pending{userRegistered, passwordChanged(2, false)}, want: userState{true, domain.StatusActive, "Alice", "username_hmac:claim-alice", newCred, "", "", 2}},
+		{name: "disabled", history: []domain.Pending{userRegistered, userDisabled}, want: userState{true, domain.StatusDisabled, "Alice", "username_hmac:claim-alice", regCred, "left", "", 2}},
+		{name: "enabled again", history: []domain.Pending{userRegistered, userDisabled, userEnabled}, want: userState{true, domain.StatusActive, "Alice", "username_hmac:claim-alice", regCred, "", "", 3}},
 		{name: "deleted drops roles and credential", history: []domain.Pending{userRegistered, assigned("admin"), userDisabled, userDeleted},
-			want: userState{false, domain.StatusDeleted, "Alice", "alice", "::", "", "", 4}},
+			want: userState{false, domain.StatusDeleted, "Alice", "username_hmac:claim-alice", "::", "", "", 4}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

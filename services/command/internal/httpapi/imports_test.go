@@ -106,7 +106,11 @@ func TestImportUsers(t *testing.T) {
 	users := map[string][]events.Envelope{}
 	before := s.LastSeq(t)
 	for _, name := range []string{"ann", "bob", "flo"} {
-		st, err := s.Store.ClaimState(t.Context(), "acme", events.ClaimKindUsername, name)
+		claim, err := s.DataKeys.UsernameClaim(t.Context(), "acme", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Store.ClaimState(t.Context(), "acme", events.ClaimKindUsernameHMAC, claim)
 		if err != nil || !st.Held {
 			t.Fatalf("claim of %s: %+v %v", name, st, err)
 		}

@@ -34,13 +34,22 @@ func TestProfiles(t *testing.T) {
 	var created struct{ ID string }
 	r.decode(t, &created)
 	envs := s.Events(t, "acme", events.AggregateUser, created.ID)
-	reg, err := events.Decode(envs[0])
+	// Stored sealed (ADR 0015): no member in clear, each opening with
+	// the user's data key to the normalised value.
+	for _, clear := range []string{"Alice@acme.example", "Alice Martin", "fr-CA", "Finance"} {
+		if strings.Contains(string(envs[0].Data), clear) {
+			t.Fatalf("user.registered holds %q in clear: %s", clear, envs[0].Data)
+		}
+	}
+	opened, err := events.OpenMembers(t.Context(), s.DataKeys, envs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := events.UserRegistered{Email: "Alice@acme.example", Name: "Alice Martin", Locale: "fr-CA", Attributes: events.RawJSON(`{"department":"Finance","nickname":"al"}`)}
-	if got := reg.(events.UserRegistered); got.Email != want.Email || got.Name != want.Name || got.Locale != want.Locale || string(got.Attributes) != string(want.Attributes) {
-		t.Fatalf("registered %+v, want the profile %+v", got, want)
+	want := map[string]string{"email": "Alice@acme.example", "name": "Alice Martin", "locale": "fr-CA", "attributes": `{"department":"Finance","nickname":"al"}`}
+	for k, v := range want {
+		if opened[k] != v {
+			t.Fatalf("registered %v, want the profile %v", opened, want)
+		}
 	}
 
 	path := "/t/acme/users/" + created.ID
@@ -57,10 +66,17 @@ func TestProfiles(t *testing.T) {
 	envs = s.Events(t, "acme", events.AggregateUser, created.ID)
 	var got []string
 	for _, e := range envs[len(envs)-2:] {
-		got = append(got, string(e.Data))
+		if strings.Contains(string(e.Data), "Finance") || strings.Contains(string(e.Data), "acme.example") {
+			t.Fatalf("user.profile_updated holds a member in clear: %s", e.Data)
+		}
+		view, err := events.OpenEnvelope(t.Context(), s.DataKeys, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(view.Data))
 	}
 	wantData := []string{
-		`{"attributes":{"department":"Finance","nickname":"ali"},"name":"Ali"}`,
+		`{"attributes":"{\"department\":\"Finance\",\"nickname\":\"ali\"}","name":"Ali"}`,
 		`{"email":"ali@acme.example","removed":["locale"]}`,
 	}
 	if strings.Join(got, "\n") != strings.Join(wantData, "\n") {
@@ -147,20 +163,28 @@ func TestImportUsers_profiles(t *testing.T) {
 		rep.Errors[1].Line != 4 || !strings.Contains(rep.Errors[1].Reason, "not a JSON object") {
 		t.Fatalf("report %+v", rep)
 	}
-	for name, want := range map[string]events.UserRegistered{
-		"ann": {Email: "Ann@acme.example", Name: "Ann Lee"},
+	for name, want := range map[string]map[string]string{
+		"ann": {"email": "Ann@acme.example", "name": "Ann Lee"},
 		"ben": {},
 	} {
-		st, err := s.Store.ClaimState(t.Context(), "acme", events.ClaimKindUsername, name)
-		if err != nil || !st.Held {
-			t.Fatalf("claim of %s: %+v %v", name, st, err)
-		}
-		reg, err := events.Decode(s.Events(t, "acme", events.AggregateUser, st.Owner)[0])
+		claim, err := s.DataKeys.UsernameClaim(t.Context(), "acme", name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := reg.(events.UserRegistered); got.Email != want.Email || got.Name != want.Name {
-			t.Errorf("%s registered with %q %q, want %q %q", name, got.Email, got.Name, want.Email, want.Name)
+		st, err := s.Store.ClaimState(t.Context(), "acme", events.ClaimKindUsernameHMAC, claim)
+		if err != nil || !st.Held {
+			t.Fatalf("claim of %s: %+v %v", name, st, err)
+		}
+		reg := s.Events(t, "acme", events.AggregateUser, st.Owner)[0]
+		if strings.Contains(string(reg.Data), "acme.example") || strings.Contains(string(reg.Data), "Ann Lee") {
+			t.Fatalf("%s registered with a member in clear: %s", name, reg.Data)
+		}
+		opened, err := events.OpenMembers(t.Context(), s.DataKeys, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opened["email"] != want["email"] || opened["name"] != want["name"] {
+			t.Errorf("%s registered with %q %q, want %q %q", name, opened["email"], opened["name"], want["email"], want["name"])
 		}
 	}
 }

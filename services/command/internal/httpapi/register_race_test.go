@@ -147,7 +147,11 @@ func TestRegisterUser_ParallelManyUsernames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := s.Store.ClaimState(ctx, tn.ID, events.ClaimKindUsername, key)
+			claim, err := s.DataKeys.UsernameClaim(ctx, tn.ID, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Store.ClaimState(ctx, tn.ID, events.ClaimKindUsernameHMAC, claim)
 			if err != nil || !st.Held || ids[st.Owner] != name {
 				t.Errorf("%s/%s: claim %+v %v, want held by its winner", tn.ID, w.name, st, err)
 			}

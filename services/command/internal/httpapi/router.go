@@ -90,4 +90,5 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Post("/t/{tenant}/users/{id}/mfa/webauthn", h.beginPasskey)
 	tenant.Post("/t/{tenant}/users/{id}/mfa/webauthn/verify", h.finishPasskey)
 	tenant.Delete("/t/{tenant}/users/{id}/mfa/webauthn/{credential_id}", h.removePasskey)
+	tenant.Post("/t/{tenant}/users/{id}/erase", h.eraseUser)
 }

@@ -161,7 +161,11 @@ func refresh[A Cacheable[A]](ctx context.Context, r *Runner, k Key, fresh A) (fo
 				return c, nil
 			}
 			a := c.agg.(A).Clone()
-			if err := a.Advance(tail.Envelopes()); err != nil {
+			envs, err := r.open(ctx, tail.Envelopes())
+			if err != nil {
+				return folded{}, err
+			}
+			if err := a.Advance(envs); err != nil {
 				r.cache.drop(k)
 				return folded{}, err
 			}
@@ -181,7 +185,11 @@ func refresh[A Cacheable[A]](ctx context.Context, r *Runner, k Key, fresh A) (fo
 	if err != nil {
 		return folded{}, storeFault(err)
 	}
-	if err := fresh.Advance(h.Envelopes()); err != nil {
+	envs, err := r.open(ctx, h.Envelopes())
+	if err != nil {
+		return folded{}, err
+	}
+	if err := fresh.Advance(envs); err != nil {
 		return folded{}, err
 	}
 	c := folded{agg: fresh, pos: h.Position, cut: r.cutOf(time.Time{}, h.Events)}

@@ -152,7 +152,11 @@ func LoadHistory[A domain.Aggregate](ctx context.Context, u *Unit, k Key, fold f
 	}
 	u.seen = append(u.seen, h.Events...)
 	u.seq = max(u.seq, h.Position.Sequence)
-	a, err := fold(h.Envelopes())
+	envs, err := u.r.open(ctx, h.Envelopes())
+	if err != nil {
+		return zero, err
+	}
+	a, err := fold(envs)
 	if err != nil {
 		return zero, err
 	}
@@ -235,7 +239,14 @@ func (u *Unit) Commit(ctx context.Context, aggs []domain.Aggregate, claims ...ev
 		}
 		w := eventstore.Events{After: h.pos}
 		for _, p := range pending {
-			env, err := events.New(p.Type, p.Data, events.Meta{
+			data := p.Data
+			if u.r.personal != nil {
+				var err error
+				if data, err = u.r.personal.Seal(ctx, h.tenant, a.Kind(), a.ID(), p.Type, data); err != nil {
+					return eventstore.Result{}, err
+				}
+			}
+			env, err := events.New(p.Type, data, events.Meta{
 				ID:          eventID(u.cmd.IDs, i),
 				Tenant:      h.tenant,
 				Aggregate:   a.Kind(),

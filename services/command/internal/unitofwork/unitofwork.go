@@ -15,6 +15,7 @@
 package unitofwork
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -78,6 +79,20 @@ type Config struct {
 	// Loaded.Cutoff (the command service's: a user's password changes and
 	// disables, which end the tokens the user held).
 	Cutoffs []string
+	// Personal opens the personal members of the events a load folds and
+	// seals those a commit records in clear; nil: events reach the
+	// aggregates as stored and are stored as recorded.
+	Personal Personal
+}
+
+// Personal is how a Runner keeps personal members (events.Personal) out
+// of the store in clear while the domain decides on clear values.
+type Personal interface {
+	// Open returns views of envs whose personal members are opened.
+	Open(ctx context.Context, envs []events.Envelope) ([]events.Envelope, error)
+	// Seal returns data, an event of type typ about aggregate id of
+	// tenant, with its clear personal members sealed.
+	Seal(ctx context.Context, tenant, aggregate, id, typ string, data any) (any, error)
 }
 
 // Runner runs commands on one event store. It is safe for concurrent use.
@@ -88,6 +103,7 @@ type Runner struct {
 	cutoffs     []string
 	cache       *aggregateCache // nil: every load folds the whole history
 	flights     *flights
+	personal    Personal
 }
 
 // New returns a Runner on store, or an error naming what is wrong with cfg.
@@ -109,7 +125,21 @@ func New(store *eventstore.Store, cfg Config) (*Runner, error) {
 		cutoffs:     slices.Clone(cfg.Cutoffs),
 		cache:       newAggregateCache(cfg.CacheSize),
 		flights:     newFlights(),
+		personal:    cfg.Personal,
 	}, nil
+}
+
+// open returns envs with their personal members opened, when the Runner
+// has a Personal.
+func (r *Runner) open(ctx context.Context, envs []events.Envelope) ([]events.Envelope, error) {
+	if r.personal == nil || len(envs) == 0 {
+		return envs, nil
+	}
+	out, err := r.personal.Open(ctx, envs)
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "open personal members")
+	}
+	return out, nil
 }
 
 // Changed reports whether any of aggs recorded events.

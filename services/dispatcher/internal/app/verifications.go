@@ -52,6 +52,15 @@ type Verifications struct {
 	key       []byte
 	log       *slog.Logger
 	now       func() time.Time
+	personal  events.PersonalKeys // opens the sealed addresses; nil: only clear ones
+}
+
+// WithPersonalKeys has v open the addresses of user.registered and
+// user.profile_updated, sealed under their users' data keys (ADR 0015),
+// with keys. It returns v.
+func (v *Verifications) WithPersonalKeys(keys events.PersonalKeys) *Verifications {
+	v.personal = keys
+	return v
 }
 
 // NewVerifications returns the issuer of verification links.
@@ -120,7 +129,15 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		v.log.ErrorContext(ctx, "user event unreadable: no verification link", "seq", m.Sequence, "err", err)
 		return nil
 	}
-	data, err := events.Decode(env)
+	opened, err := events.OpenEnvelope(ctx, v.personal, env)
+	switch {
+	case errors.Is(err, events.ErrOpen), errors.Is(err, events.ErrNoDataKey):
+		v.log.ErrorContext(ctx, "user event's address does not open: no verification link", "seq", m.Sequence, "err", err)
+		return nil
+	case err != nil:
+		return err // the key store: tried again
+	}
+	data, err := events.Decode(opened)
 	if err != nil {
 		v.log.ErrorContext(ctx, "user event unreadable: no verification link", "seq", m.Sequence, "err", err)
 		return nil
@@ -129,17 +146,18 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 	purpose, lifetime := events.LinkVerifyEmail, VerifyLinkLifetime
 	switch d := data.(type) {
 	case events.UserRegistered:
-		email = d.Email
+		email, _ = d.Email.Legacy()
 	case events.UserProfileUpdated:
-		email = d.Email
+		email, _ = d.Email.Legacy()
 	case events.UserInvited:
-		email, purpose, lifetime = d.Email, events.LinkInvitation, InvitationLinkLifetime
+		email, _ = d.Email.Legacy()
+		purpose, lifetime = events.LinkInvitation, InvitationLinkLifetime
 	}
 	now := v.now()
 	// An address recorded longer ago than a link lives gets none: its
 	// link would be expired already (this is also what keeps a new
 	// consumer from mailing a deployment's whole history).
-	if email == "" || now.Sub(env.OccurredAt) > lifetime {
+	if email == "" || email == events.ErasedText || now.Sub(env.OccurredAt) > lifetime {
 		return nil
 	}
 	if m.Type == events.TypeUserRegistered {

@@ -30,6 +30,7 @@ const Name = readmodel.ProjectionAccounts
 type Tables struct {
 	schema string
 	sql    statements
+	keys   PersonalKeys
 }
 
 // EventError says that one event of a batch cannot be applied, and why.
@@ -72,9 +73,13 @@ func (t *Tables) Schema() string { return t.schema }
 // savepoint back and apply that run one event at a time to find the event
 // at fault.
 func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) (int, error) {
+	names, err := t.openNames(ctx, evs)
+	if err != nil {
+		return 0, err
+	}
 	applied := 0
 	for applied < len(evs) {
-		p, n, bad := planRun(evs[applied:])
+		p, n, bad := planRun(evs[applied:], names)
 		if n > 0 {
 			err := t.exec(ctx, tx, p)
 			switch {
@@ -84,7 +89,7 @@ func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) 
 				return applied, err
 			default:
 				for range n {
-					one, _, ferr := planRun(evs[applied : applied+1])
+					one, _, ferr := planRun(evs[applied:applied+1], names)
 					if ferr != nil {
 						return applied, &EventError{Index: applied, Err: ferr}
 					}

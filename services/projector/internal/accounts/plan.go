@@ -43,6 +43,9 @@ type plan struct {
 	// held holds the (tenant, username key) pairs of the users registered
 	// in this run and not deleted since.
 	held map[userKey]bool
+	// names are the opened usernames of the run's user.registered events,
+	// by event id (openNames).
+	names map[string]openedName
 }
 
 // existence is what a run knows about a row.
@@ -152,8 +155,9 @@ var errCut = errors.New("cut")
 // error of evs[n] when that event cannot be applied whatever the database
 // holds (undecodable, an unknown type or schema, a row the run itself
 // deleted). It takes at least one event unless the first is bad.
-func planRun(evs []eventstore.Stored) (p *plan, n int, bad error) {
+func planRun(evs []eventstore.Stored, names map[string]openedName) (p *plan, n int, bad error) {
 	p = newPlan()
+	p.names = names
 	for i := range evs {
 		if err := p.add(evs[i]); err != nil {
 			if errors.Is(err, errCut) {
@@ -206,7 +210,11 @@ func (p *plan) add(st eventstore.Stored) error {
 		p.tenantSettings(env.AggregateID, doc, version, at)
 
 	case events.UserRegistered:
-		k, name := userKey{env.Tenant, env.AggregateID}, userKey{env.Tenant, e.UsernameKey}
+		opened, err := p.name(env, e)
+		if err != nil {
+			return err
+		}
+		k, name := userKey{env.Tenant, env.AggregateID}, userKey{env.Tenant, opened.key}
 		if p.held[name] {
 			// Another user of this run holds the key: the next run's insert
 			// fails on it, so that this event is the one quarantined.
@@ -223,13 +231,17 @@ func (p *plan) add(st eventstore.Stored) error {
 		if err != nil {
 			return err
 		}
-		profile, err := profileMembers(e.Email, e.Name, e.Locale, e.Attributes)
+		email, pname, locale, attrs, err := p.clearProfile(env, e.Email, e.Name, e.Locale, e.Attributes)
+		if err != nil {
+			return err
+		}
+		profile, err := profileMembers(email, pname, locale, attrs)
 		if err != nil {
 			return err
 		}
 		s.exists = present
 		s.row = &userRow{
-			tenant: env.Tenant, id: env.AggregateID, username: e.Username, usernameKey: e.UsernameKey,
+			tenant: env.Tenant, id: env.AggregateID, username: opened.username, usernameKey: opened.key,
 			status: statusActive, credential: cred, version: version, created: at, updated: at, profile: profile,
 		}
 		p.usernames[name], p.held[name] = true, true
@@ -273,7 +285,11 @@ func (p *plan) add(st eventstore.Stored) error {
 	case events.UserProfileUpdated:
 		return p.userProfile(env, version, at, e, nil)
 	case events.UserEmailVerified:
-		return p.userProfile(env, version, at, events.UserProfileUpdated{}, &e.Email)
+		email, err := p.member(env, events.ProfileEmail, e.Email)
+		if err != nil {
+			return err
+		}
+		return p.userProfile(env, version, at, events.UserProfileUpdated{}, &email)
 	case events.UserInvited:
 		// The invitation is the mailer's; the row only moves to the
 		// event's version.
@@ -301,7 +317,25 @@ func (p *plan) add(st eventstore.Stored) error {
 			// Registered in this run: it never reaches the table.
 			s.exists, s.transient = absent, true
 			delete(p.held, userKey{env.Tenant, s.row.usernameKey})
-		case p.usernames[userKey{env.Tenant, e.UsernameKey}]:
+		case len(p.usernames) > 0:
+			// The event no longer names the username it releases: a user
+			// registered in this run might hold it, so the delete runs in
+			// a plan of its own, after the insert.
+			return errCut
+		default:
+			s.exists, s.dbDelete, s.patch = absent, true, nil
+		}
+		p.userRoles.drop(env.Tenant, env.AggregateID)
+	case events.UserErased:
+		// The person is forgotten: the row goes, whether or not the user
+		// was deleted before (ADR 0015).
+		k := userKey{env.Tenant, env.AggregateID}
+		s := p.user(k)
+		switch {
+		case s.row != nil:
+			s.exists, s.transient = absent, true
+			delete(p.held, userKey{env.Tenant, s.row.usernameKey})
+		case len(p.usernames) > 0:
 			return errCut
 		default:
 			s.exists, s.dbDelete, s.patch = absent, true, nil

@@ -80,14 +80,18 @@ func (p *plan) userProfile(env events.Envelope, version int64, at time.Time, e e
 			return fmt.Errorf("profile member %q is unknown", name)
 		}
 	}
-	set, err := profileMembers(e.Email, e.Name, e.Locale, e.Attributes)
+	email, name, locale, attrs, err := p.clearProfile(env, e.Email, e.Name, e.Locale, e.Attributes)
+	if err != nil {
+		return err
+	}
+	set, err := profileMembers(email, name, locale, attrs)
 	if err != nil {
 		return err
 	}
 	if err := p.userChange(env, version, at, nil); err != nil {
 		return err
 	}
-	emailChanged := e.Email != "" || slices.Contains(e.Removed, events.ProfileEmail)
+	emailChanged := !e.Email.IsZero() || slices.Contains(e.Removed, events.ProfileEmail)
 	s := p.user(userKey{env.Tenant, env.AggregateID})
 	if r := s.row; r != nil {
 		for _, name := range e.Removed {

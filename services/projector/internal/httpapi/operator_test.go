@@ -78,7 +78,7 @@ func mustOpEnv(tb testing.TB) *opEnv {
 	users := map[string]string{}
 	for _, u := range []struct{ name, role string }{{"admin", "admin"}, {"viewer", "viewer"}, {"nobody", ""}} {
 		id := events.NewID()
-		evs := []event{{events.TypeUserRegistered, events.UserRegistered{Username: u.name, UsernameKey: u.name, Credential: sealed()}}}
+		evs := []event{{events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal(u.name), UsernameKey: events.LegacyPersonal(u.name), Credential: sealed()}}}
 		if u.role != "" {
 			evs = append(evs, event{events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: u.role}})
 		}
@@ -88,7 +88,7 @@ func mustOpEnv(tb testing.TB) *opEnv {
 	e.mustAppend(tb, "acme", events.AggregateTenant, "acme", event{events.TypeTenantCreated, events.TenantCreated{Name: "Acme"}})
 	acmeAdmin := events.NewID()
 	e.mustAppend(tb, "acme", events.AggregateUser, acmeAdmin,
-		event{events.TypeUserRegistered, events.UserRegistered{Username: "root", UsernameKey: "root", Credential: sealed()}},
+		event{events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("root"), UsernameKey: events.LegacyPersonal("root"), Credential: sealed()}},
 		event{events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "admin"}})
 	e.acmeEvents = 3
 

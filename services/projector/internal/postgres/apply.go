@@ -45,6 +45,7 @@ type Applier struct {
 	mu      sync.Mutex
 	tables  map[string]*generationTables // by schema
 	changes changeLog
+	keys    accounts.PersonalKeys
 }
 
 // generationTables are one schema's tables and the tenants known to have
@@ -73,9 +74,18 @@ func (g *generationTables) learn(tenants map[string]bool) {
 	}
 }
 
-// NewApplier returns an Applier with nothing cached.
-func NewApplier() *Applier {
-	return &Applier{tables: map[string]*generationTables{}, changes: changeLog{sets: map[changeKey]*changeSet{}}}
+// NewApplier returns an Applier with nothing cached. keys, when given,
+// open the sealed usernames of user events and destroy the data keys of
+// erased users (accounts.PersonalKeys); without them an event whose
+// username is sealed is quarantined.
+func NewApplier(keys ...accounts.PersonalKeys) *Applier {
+	a := &Applier{tables: map[string]*generationTables{}, changes: changeLog{sets: map[changeKey]*changeSet{}}}
+	for _, k := range keys {
+		if k != nil {
+			a.keys = k
+		}
+	}
+	return a
 }
 
 // tablesFor returns the tables of schema.
@@ -88,6 +98,9 @@ func (a *Applier) tablesFor(schema string) (*generationTables, error) {
 	t, err := accounts.New(schema)
 	if err != nil {
 		return nil, err
+	}
+	if a.keys != nil {
+		t = t.WithPersonalKeys(a.keys)
 	}
 	g := &generationTables{tables: t, trees: newTrees(schema), known: map[string]bool{}}
 	a.tables[schema] = g

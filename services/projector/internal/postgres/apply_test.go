@@ -147,7 +147,7 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 		uid := events.NewID()
 		cred := g.Sealed()
 		reg := g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserRegistered,
-			events.UserRegistered{Username: "Bob", UsernameKey: "bob", Credential: cred})
+			events.UserRegistered{Username: events.LegacyPersonal("Bob"), UsernameKey: events.LegacyPersonal("bob"), Credential: cred})
 		a.apply(t, reg)
 		got := queryRow(t, pool, `SELECT username, username_key, status, version, not_before IS NULL, credential FROM users WHERE tenant_id = 'beta' AND user_id = $1`, uid)
 		wantCred, _ := json.Marshal(cred)
@@ -241,7 +241,7 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 			t.Fatalf("after passkey removal: not_before %v version %d, want %v 13", nb, version, pkRemoved.OccurredAt)
 		}
 
-		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserDeleted, events.UserDeleted{UsernameKey: "bob"}))
+		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, uid, events.TypeUserDeleted, events.UserDeleted{}))
 		if n := projectortest.Count(t, pool, `SELECT count(*) FROM users WHERE tenant_id = 'beta'`); n != 0 {
 			t.Fatalf("users after delete: %d", n)
 		}
@@ -250,7 +250,7 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 		}
 		// The username is free again.
 		a.apply(t, g.Envelope(t, "beta", events.AggregateUser, events.NewID(), events.TypeUserRegistered,
-			events.UserRegistered{Username: "bob", UsernameKey: "bob", Credential: g.Sealed()}))
+			events.UserRegistered{Username: events.LegacyPersonal("bob"), UsernameKey: events.LegacyPersonal("bob"), Credential: g.Sealed()}))
 		if n := projectortest.Count(t, pool, `SELECT count(*) FROM users WHERE tenant_id = 'beta' AND username_key = 'bob'`); n != 1 {
 			t.Fatalf("re-registered users: %d", n)
 		}
@@ -264,7 +264,7 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 			events.RoleDefined{Permissions: []string{"users:write", "*", "users:write"}, Description: "Edits"})
 		a.apply(t, first,
 			g.Envelope(t, "gamma", events.AggregateUser, uid, events.TypeUserRegistered,
-				events.UserRegistered{Username: "Eve", UsernameKey: "eve", Credential: g.Sealed()}),
+				events.UserRegistered{Username: events.LegacyPersonal("Eve"), UsernameKey: events.LegacyPersonal("eve"), Credential: g.Sealed()}),
 			g.Envelope(t, "gamma", events.AggregateUser, uid, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "editor"}))
 		if got := queryRow(t, pool, `SELECT permissions, description, version FROM roles WHERE tenant_id = 'gamma' AND name = 'editor'`); fmt.Sprint(got) != "[[*:* users:write] Edits 1]" {
 			t.Fatalf("defined: %v", got)
@@ -659,7 +659,7 @@ func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []e
 				d := e
 				d.ID = events.NewID()
 				out = append(out, d, g.Envelope(tb, e.Tenant, events.AggregateUser, e.AggregateID, events.TypeUserDeleted,
-					events.UserDeleted{UsernameKey: r.UsernameKey}))
+					events.UserDeleted{}))
 			}
 		case 7: // a username taken by an earlier user, by a user deleted at once
 			for _, prev := range slices.Backward(envs[:i]) {
@@ -671,7 +671,7 @@ func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []e
 						g.Envelope(tb, e.Tenant, events.AggregateUser, id, events.TypeUserRegistered,
 							events.UserRegistered{Username: r.Username, UsernameKey: r.UsernameKey, Credential: g.Sealed()}),
 						g.Envelope(tb, e.Tenant, events.AggregateUser, id, events.TypeUserDeleted,
-							events.UserDeleted{UsernameKey: r.UsernameKey}))
+							events.UserDeleted{}))
 					break
 				}
 			}

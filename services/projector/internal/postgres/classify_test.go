@@ -147,7 +147,7 @@ func TestApplier_ApplyBatch_Classifies(t *testing.T) {
 	t.Run("an event of a tenant never created", func(t *testing.T) {
 		ghost := "classify-ghost"
 		e := stored(g.Envelope(t, ghost, events.AggregateUser, events.NewID(), events.TypeUserRegistered,
-			events.UserRegistered{Username: "x", UsernameKey: "x", Credential: g.Sealed()}))
+			events.UserRegistered{Username: events.LegacyPersonal("x"), UsernameKey: events.LegacyPersonal("x"), Credential: g.Sealed()}))
 		res := mustApplyBatch(t, ap, pool, live, events.Partition(ghost), []eventstore.Stored{e})
 		if len(res.Rejected) != 1 || res.Rejected[0].Reason != accounts.ReasonUnknownTenant || res.Applied != 0 || res.To != e.Sequence {
 			t.Fatalf("result %+v", res)

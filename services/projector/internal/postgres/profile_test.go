@@ -22,16 +22,16 @@ func TestApplyBatch_Profiles(t *testing.T) {
 	history := func(g *projectortest.Gen, tenant, uid string) []events.Envelope {
 		return []events.Envelope{
 			g.Envelope(t, tenant, events.AggregateUser, uid, events.TypeUserRegistered, events.UserRegistered{
-				Username: "Carol", UsernameKey: "carol", Credential: g.Sealed(),
-				Email: "Carol@example.com", Name: "Carol", Attributes: json.RawMessage(`{"team":"red"}`)}),
-			g.Envelope(t, tenant, events.AggregateUser, uid, events.TypeUserEmailVerified, events.UserEmailVerified{Email: "Carol@example.com"}),
+				Username: events.LegacyPersonal("Carol"), UsernameKey: events.LegacyPersonal("carol"), Credential: g.Sealed(),
+				Email: events.LegacyPersonal("Carol@example.com"), Name: events.LegacyPersonal("Carol"), Attributes: events.LegacyPersonal(string(json.RawMessage(`{"team":"red"}`)))}),
+			g.Envelope(t, tenant, events.AggregateUser, uid, events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("Carol@example.com")}),
 			g.Envelope(t, tenant, events.AggregateUser, uid, events.TypeUserProfileUpdated, events.UserProfileUpdated{
-				Locale: "fr-CA", Attributes: json.RawMessage(`{"team":"blue","tags":["x"]}`)}),
+				Locale: events.LegacyPersonal("fr-CA"), Attributes: events.LegacyPersonal(string(json.RawMessage(`{"team":"blue","tags":["x"]}`)))}),
 			// A change of address ends the verification; a verification of
 			// the old address afterwards verifies nothing.
 			g.Envelope(t, tenant, events.AggregateUser, uid, events.TypeUserProfileUpdated, events.UserProfileUpdated{
-				Email: "carol.new@Example.com", Removed: []string{events.ProfileName}}),
-			g.Envelope(t, tenant, events.AggregateUser, uid, events.TypeUserEmailVerified, events.UserEmailVerified{Email: "Carol@example.com"}),
+				Email: events.LegacyPersonal("carol.new@Example.com"), Removed: []string{events.ProfileName}}),
+			g.Envelope(t, tenant, events.AggregateUser, uid, events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("Carol@example.com")}),
 		}
 	}
 	const want = `[{"email": "carol.new@Example.com", "locale": "fr-CA", "attributes": {"tags": ["x"], "team": "blue"}} carol.new@Example.com false 5]`

@@ -222,10 +222,10 @@ func (g *Gen) Next(tb testing.TB) events.Envelope {
 			}
 			u := &userGen{id: events.NewID(), key: key, roles: map[string]bool{}}
 			t.alive = append(t.alive, u)
-			reg := events.UserRegistered{Username: strings.ToUpper(key[:1]) + key[1:], UsernameKey: key, Credential: g.Sealed()}
+			reg := events.UserRegistered{Username: events.LegacyPersonal(strings.ToUpper(key[:1]) + key[1:]), UsernameKey: events.LegacyPersonal(key), Credential: g.Sealed()}
 			if g.Rng.IntN(3) == 0 {
 				u.email = key + "@example.com"
-				reg.Email, reg.Name, reg.Attributes = u.email, "Name of "+key, json.RawMessage(`{"team":"blue"}`)
+				reg.Email, reg.Name, reg.Attributes = events.LegacyPersonal(u.email), events.LegacyPersonal("Name of "+key), events.LegacyPersonal(`{"team":"blue"}`)
 			}
 			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserRegistered, reg)
 		case op < 31:
@@ -249,7 +249,7 @@ func (g *Gen) Next(tb testing.TB) events.Envelope {
 			alive[i] = alive[len(alive)-1]
 			t.alive = alive[:len(alive)-1]
 			t.freed = append(t.freed, u.key)
-			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserDeleted, events.UserDeleted{UsernameKey: u.key})
+			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserDeleted, events.UserDeleted{})
 		case op < 65:
 			u := alive[g.Rng.IntN(len(alive))]
 			r := roleNames[g.Rng.IntN(len(roleNames))]
@@ -704,7 +704,7 @@ func (g *Gen) profileEvent(tb testing.TB, tenant string, u *userGen) events.Enve
 		if g.Rng.IntN(4) == 0 {
 			email = "old-" + email
 		}
-		return g.Envelope(tb, tenant, events.AggregateUser, u.id, events.TypeUserEmailVerified, events.UserEmailVerified{Email: email})
+		return g.Envelope(tb, tenant, events.AggregateUser, u.id, events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal(email)})
 	}
 	var e events.UserProfileUpdated
 	for _, member := range []string{events.ProfileEmail, events.ProfileName, events.ProfileLocale, events.ProfileAttributes} {
@@ -714,14 +714,14 @@ func (g *Gen) profileEvent(tb testing.TB, tenant string, u *userGen) events.Enve
 			n := g.Rng.IntN(1000)
 			switch member {
 			case events.ProfileEmail:
-				e.Email = fmt.Sprintf("%s.%d@example.com", u.key, n)
-				u.email = e.Email
+				u.email = fmt.Sprintf("%s.%d@example.com", u.key, n)
+				e.Email = events.LegacyPersonal(u.email)
 			case events.ProfileName:
-				e.Name = fmt.Sprintf("Name %d", n)
+				e.Name = events.LegacyPersonal(fmt.Sprintf("Name %d", n))
 			case events.ProfileLocale:
-				e.Locale = []string{"en", "fr-CA", "de"}[n%3]
+				e.Locale = events.LegacyPersonal([]string{"en", "fr-CA", "de"}[n%3])
 			case events.ProfileAttributes:
-				e.Attributes = json.RawMessage(fmt.Sprintf(`{"n":%d,"tags":["a","b"]}`, n))
+				e.Attributes = events.LegacyPersonal(fmt.Sprintf(`{"n":%d,"tags":["a","b"]}`, n))
 			}
 		case 2:
 			e.Removed = append(e.Removed, member)

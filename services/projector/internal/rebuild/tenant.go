@@ -62,7 +62,7 @@ func Tenant(ctx context.Context, d runner.Deps, tenant string) (*postgres.Quaran
 			d.Log.WarnContext(ctx, "rebuild tenant: scratch schema not dropped", "schema", scratch, "error", err)
 		}
 	}()
-	replay, err := postgres.NewApplier().NewTenantReplay(scratch, tenant, partition, skipped, false)
+	replay, err := postgres.NewApplier(d.PersonalKeys).NewTenantReplay(scratch, tenant, partition, skipped, false)
 	if err != nil {
 		return nil, err
 	}

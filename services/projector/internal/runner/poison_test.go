@@ -51,7 +51,7 @@ func TestSupervisor_PoisonStopsOnlyItsTenant(t *testing.T) {
 	}
 	bad := g.Envelope(t, a, events.AggregateUser, events.NewID(), events.TypeUserDisabled, events.UserDisabled{Reason: "no such user"})
 	stray := g.Envelope(t, ghost, events.AggregateUser, events.NewID(), events.TypeUserRegistered,
-		events.UserRegistered{Username: "Stray", UsernameKey: "stray", Credential: g.Sealed()})
+		events.UserRegistered{Username: events.LegacyPersonal("Stray"), UsernameKey: events.LegacyPersonal("stray"), Credential: g.Sealed()})
 	projectortest.Publish(t, js, bad, stray)
 	poisoned := time.Now()
 

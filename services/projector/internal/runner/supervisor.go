@@ -28,6 +28,7 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/services/projector/internal/accounts"
 	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,6 +59,10 @@ type Deps struct {
 	// sign the checkpoints of their tenants' trees (cut.go); without it
 	// the trees are kept and nothing is signed.
 	Checkpoints *CheckpointOptions
+	// PersonalKeys open the users' sealed usernames and destroy the keys
+	// of erased users again (ADR 0015); without them a user whose username
+	// is sealed is quarantined.
+	PersonalKeys accounts.PersonalKeys
 }
 
 // Options tunes the workers.
@@ -181,7 +186,7 @@ func NewSupervisor(d Deps) (*Supervisor, error) {
 	}
 	opt := d.Options.withDefaults()
 	return &Supervisor{
-		d: d, opt: opt, store: store, in: newInstruments(d.Meter), trace: tracerOf(d.TracerProvider), apply: postgres.NewApplier(),
+		d: d, opt: opt, store: store, in: newInstruments(d.Meter), trace: tracerOf(d.TracerProvider), apply: postgres.NewApplier(d.PersonalKeys),
 		feeds: newFeeds(store, d.Log, opt), slots: map[slot]*slotState{},
 	}, nil
 }

@@ -79,8 +79,9 @@ type App struct {
 	clients  *clientCache
 	registry ClientRegistry // the read API's clients; nil: not served
 	idKeys   IDTokenSigner
-	settings TenantSettings // nil: every tenant has the default settings
-	webhooks Webhooks       // the read API's webhook endpoints; nil: not served
+	settings TenantSettings      // nil: every tenant has the default settings
+	webhooks Webhooks            // the read API's webhook endpoints; nil: not served
+	personal events.PersonalKeys // open users' sealed members; nil: they do not open
 
 	// The tenants' verifiable logs; nil: not served.
 	auditLog  AuditLog
@@ -117,6 +118,20 @@ type options struct {
 	auditLog     AuditLog
 	auditKeys    AuditKeys
 	webhooks     Webhooks
+	personal     events.PersonalKeys
+}
+
+// WithPersonalKeys sets the users' data keys, which open the sealed
+// personal members of user histories (ADR 0015). Without them a sealed
+// member does not open and a history that holds one is an internal error.
+func WithPersonalKeys(k events.PersonalKeys) Option {
+	return func(o *options) error {
+		if k == nil {
+			return errors.New("personal keys are nil")
+		}
+		o.personal = k
+		return nil
+	}
 }
 
 // WithTelemetry sets the logger (default telemetry.Nop(), which discards).
@@ -382,6 +397,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		clients:     clients,
 		registry:    o.registry,
 		webhooks:    o.webhooks,
+		personal:    o.personal,
 		idKeys:      o.idKeys,
 		settings:    o.settings,
 		auditLog:    o.auditLog,

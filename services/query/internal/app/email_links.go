@@ -30,7 +30,13 @@ func (a *App) loadMailbox(ctx context.Context, tenant, userID string) (domain.Ma
 	if err != nil {
 		return domain.Mailbox{}, eventstore.Position{}, appendError("load user", err)
 	}
-	m, err := domain.FoldMailbox(h.Envelopes())
+	envs := h.Envelopes()
+	for i := range envs {
+		if envs[i], err = events.OpenEnvelope(ctx, a.personal, envs[i]); err != nil {
+			return domain.Mailbox{}, eventstore.Position{}, fault.Wrap(fault.Internal, err, "open the user's address")
+		}
+	}
+	m, err := domain.FoldMailbox(envs)
 	if err != nil {
 		return domain.Mailbox{}, eventstore.Position{}, err
 	}
@@ -193,4 +199,25 @@ func (a *App) TenantDisplayName(ctx context.Context, tenant string) (string, err
 		return settings.DisplayName, nil
 	}
 	return tenant, nil
+}
+
+// sealEmail seals the address of a user.email_verified under the user's
+// data key, which the user has had since an address was first recorded
+// for them (the command service seals every address it records).
+func (a *App) sealEmail(ctx context.Context, tenant, userID, email string) (events.Personal, error) {
+	if a.personal == nil {
+		return events.Personal{}, fault.New(fault.Internal, "no-data-keys", "internal error")
+	}
+	k, err := a.personal.DataKey(ctx, tenant, userID)
+	if errors.Is(err, events.ErrErased) {
+		return events.Personal{}, domain.ErrLinkVoid
+	}
+	if err != nil {
+		return events.Personal{}, fault.Wrap(fault.Internal, err, "internal error")
+	}
+	p, err := k.Seal(email, events.PersonalAAD(tenant, userID, events.TypeUserEmailVerified, events.ProfileEmail))
+	if err != nil {
+		return events.Personal{}, fault.Wrap(fault.Internal, err, "internal error")
+	}
+	return p, nil
 }

@@ -26,8 +26,8 @@ func mustLinkedUser(t *testing.T, e *querytest.Env, purpose string) (string, str
 	ctx := context.Background()
 	const email = "alice@acme.example"
 	id := e.Users.MustAdd(t, "acme", email, "old password 1234")
-	reg, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: email, UsernameKey: email,
-		Credential: events.Sealed{KID: "test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}, Email: email},
+	reg, err := events.New(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal(email), UsernameKey: events.LegacyPersonal(email),
+		Credential: events.Sealed{KID: "test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed")}, Email: events.LegacyPersonal(email)},
 		events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: id, OccurredAt: e.Now(), Actor: events.System})
 	if err != nil {
 		t.Fatal(err)

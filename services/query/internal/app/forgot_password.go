@@ -122,7 +122,11 @@ func (a *App) setPasswordByLink(ctx context.Context, tenant, purpose, token, pas
 	changes := []domain.Pending{{Type: events.TypeUserPasswordChanged, Data: events.UserPasswordChanged{Credential: sealed}}}
 	if purpose == events.LinkInvitation {
 		// The invitation reached the address: it is proven.
-		changes = append(changes, domain.Pending{Type: events.TypeUserEmailVerified, Data: events.UserEmailVerified{Email: link.Email}})
+		email, err := a.sealEmail(ctx, tenant, link.UserID, link.Email)
+		if err != nil {
+			return err
+		}
+		changes = append(changes, domain.Pending{Type: events.TypeUserEmailVerified, Data: events.UserEmailVerified{Email: email}})
 	}
 	return a.appendUserEvents(ctx, tenant, link.UserID, upos, changes...)
 }

@@ -15,6 +15,10 @@ import (
 type Event struct {
 	Sequence uint64 `json:"sequence"`
 	events.Envelope
+	// Personal holds the event's personal members opened, by name, beside
+	// the stored (sealed) ones the hash covers: "[erased]" once the person
+	// was erased (ADR 0015). Absent for events without personal members.
+	Personal map[string]string `json:"personal,omitempty"`
 }
 
 // History is one aggregate's events as the log holds them, oldest first,
@@ -42,6 +46,27 @@ func (h History) StateAt(asOf time.Time) (State, error) {
 		return State{}, fault.Wrap(fault.Internal, err, "internal error")
 	}
 	return State{AsOf: asOf, Version: version, State: state}, nil
+}
+
+// openPersonal opens the personal members of the history's events for
+// display (Event.Personal) and folds the states from the opened views. A
+// member that does not open (a key store unavailable, a corrupt
+// ciphertext) is an error.
+func (a *App) openPersonal(ctx context.Context, h History) (History, error) {
+	for i := range h.Events {
+		opened, err := events.OpenMembers(ctx, a.personal, h.Events[i].Envelope)
+		if err != nil {
+			return History{}, fault.Wrap(fault.Internal, err, "internal error")
+		}
+		if opened == nil {
+			continue
+		}
+		h.Events[i].Personal = opened
+		if h.envs[i], err = events.WithPersonal(h.envs[i], opened); err != nil {
+			return History{}, fault.Wrap(fault.Internal, err, "internal error")
+		}
+	}
+	return h, nil
 }
 
 // newHistory makes the History of a loaded aggregate.

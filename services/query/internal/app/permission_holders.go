@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/authz"
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/services/query/internal/domain"
@@ -46,7 +47,13 @@ func (a *App) PermissionHolders(ctx context.Context, c Caller, permission, at st
 	// The tenant exists when it has any event, even one after the instant.
 	exists := func(uint64) { seen = true }
 	err = a.replay(ctx, c.Tenant, when.Add(commitSlack), exists, func(st eventstore.Stored) error {
-		if err := t.Apply(st.Envelope); err != nil {
+		// Holders are named by username: the sealed ones are opened
+		// ("[erased]" once the person is erased).
+		env, err := events.OpenEnvelope(ctx, a.personal, st.Envelope)
+		if err != nil {
+			return fault.Wrap(fault.Internal, err, "internal error")
+		}
+		if err := t.Apply(env); err != nil {
 			return fault.Wrap(fault.Internal, err, "internal error")
 		}
 		return nil

@@ -79,7 +79,7 @@ func currentCredential(history []events.Envelope) (events.Sealed, bool) {
 			cur = d.Credential
 		case events.UserPasswordRehashed:
 			cur = d.Credential
-		case events.UserDeleted:
+		case events.UserDeleted, events.UserErased:
 			ok = false
 		}
 	}

@@ -23,7 +23,7 @@ func TestCurrentCredential(t *testing.T) {
 		}
 		return e
 	}
-	registered := ev(events.TypeUserRegistered, events.UserRegistered{Username: "ann", UsernameKey: "ann", Credential: imported})
+	registered := ev(events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("ann"), UsernameKey: events.LegacyPersonal("ann"), Credential: imported})
 	tests := []struct {
 		name    string
 		history []events.Envelope
@@ -33,7 +33,7 @@ func TestCurrentCredential(t *testing.T) {
 		{"imported", []events.Envelope{registered, ev(events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "r"})}, imported, true},
 		{"changed since", []events.Envelope{registered, ev(events.TypeUserPasswordChanged, events.UserPasswordChanged{Credential: changed})}, changed, true},
 		{"rehashed already", []events.Envelope{registered, ev(events.TypeUserPasswordRehashed, events.UserPasswordRehashed{Credential: rehashed})}, rehashed, true},
-		{"deleted", []events.Envelope{registered, ev(events.TypeUserDeleted, events.UserDeleted{UsernameKey: "ann"})}, events.Sealed{}, false},
+		{"deleted", []events.Envelope{registered, ev(events.TypeUserDeleted, events.UserDeleted{})}, events.Sealed{}, false},
 		{"none", nil, events.Sealed{}, false},
 	}
 	for _, tc := range tests {

@@ -25,7 +25,7 @@ func (a *App) UserHistory(ctx context.Context, c Caller, id string) (History, er
 	if len(h.Events) == 0 {
 		return History{}, ErrUserNotFound
 	}
-	return newHistory(h, func(id string, envs []events.Envelope, asOf time.Time) (any, uint64, error) {
+	return a.openPersonal(ctx, newHistory(h, func(id string, envs []events.Envelope, asOf time.Time) (any, uint64, error) {
 		return domain.UserAsOf(id, envs, asOf)
-	}), nil
+	}))
 }

@@ -18,5 +18,9 @@ func (a *App) VerifyEmail(ctx context.Context, tenant, token, client string) err
 		return err
 	}
 	link := l.Link()
-	return a.appendUserEvent(ctx, tenant, link.UserID, upos, events.TypeUserEmailVerified, events.UserEmailVerified{Email: link.Email})
+	email, err := a.sealEmail(ctx, tenant, link.UserID, link.Email)
+	if err != nil {
+		return err
+	}
+	return a.appendUserEvent(ctx, tenant, link.UserID, upos, events.TypeUserEmailVerified, events.UserEmailVerified{Email: email})
 }

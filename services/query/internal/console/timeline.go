@@ -65,10 +65,17 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request) {
 	}
 	envs := make([]events.Envelope, 0, len(hist.Events))
 	seqs := make([]uint64, 0, len(hist.Events))
+	// views are the events with their personal members opened (or
+	// "[erased]"), which the states fold; envs are as stored, which the
+	// chain check verifies.
+	views := make([]events.Envelope, 0, len(hist.Events))
 	for _, h := range hist.Events {
 		var seq uint64
 		_ = json.Unmarshal(h["sequence"], &seq)
+		var personal map[string]string
+		_ = json.Unmarshal(h["personal"], &personal)
 		delete(h, "sequence")
+		delete(h, "personal")
 		b, err := json.Marshal(h)
 		if err != nil {
 			c.fail(w, r, err)
@@ -79,7 +86,13 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request) {
 			c.renderError(w, r, http.StatusBadGateway, "The history holds an event that is not an envelope: "+err.Error())
 			return
 		}
+		view, err := events.WithPersonal(e, personal)
+		if err != nil {
+			c.renderError(w, r, http.StatusBadGateway, "The history holds an event that does not decode: "+err.Error())
+			return
+		}
 		envs = append(envs, e)
+		views = append(views, view)
 		seqs = append(seqs, seq)
 	}
 	if len(envs) == 0 {
@@ -101,7 +114,7 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request) {
 		d.ChainOK = true
 		d.Chain = fmt.Sprintf("The hash chain verifies: each of the %d events' hashes recomputed from its content, each linked to the one before.", len(envs))
 	}
-	state, _, err := domain.UserAsOf(id, envs[:d.At], farFuture)
+	state, _, err := domain.UserAsOf(id, views[:d.At], farFuture)
 	if err != nil {
 		c.renderError(w, r, http.StatusBadGateway, "The history does not fold: "+err.Error())
 		return
@@ -110,7 +123,7 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request) {
 	if b, err := json.MarshalIndent(state, "", "  "); err == nil {
 		d.StateJSON = string(b)
 	}
-	if s, _, err := domain.UserAsOf(id, envs, farFuture); err == nil {
+	if s, _, err := domain.UserAsOf(id, views, farFuture); err == nil {
 		d.Username = s.Username
 	}
 	names := map[string]string{}

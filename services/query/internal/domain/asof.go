@@ -45,6 +45,9 @@ type UserState struct {
 	// Passkeys are the credential ids of the user's passkeys, in the
 	// order of their registration.
 	Passkeys []string `json:"passkeys,omitempty"`
+	// Erased is true once the person was erased (user.erased): their
+	// personal members show as events.ErasedText from then on.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // RoleState is a role as its events describe it at one instant.
@@ -107,8 +110,12 @@ func (s *UserState) apply(e events.Envelope) error {
 	}
 	switch d := ev.(type) {
 	case events.UserRegistered:
-		s.Username, s.Status, s.CreatedAt = d.Username, StatusActive, e.OccurredAt
-		s.Email, s.Name, s.Locale, s.Attributes = d.Email, d.Name, d.Locale, d.Attributes
+		// Sealed members show only once opened (events.OpenEnvelope): the
+		// fold never shows ciphertext.
+		s.Username, _ = d.Username.Legacy()
+		s.Status, s.CreatedAt = StatusActive, e.OccurredAt
+		s.Email, s.Name, s.Locale = clearOf(d.Email), clearOf(d.Name), clearOf(d.Locale)
+		s.Attributes = attributesOf(d.Attributes)
 	case events.UserPasswordChanged:
 		s.PasswordChangedAt = e.OccurredAt
 	case events.UserPasswordRehashed:
@@ -119,6 +126,10 @@ func (s *UserState) apply(e events.Envelope) error {
 		s.Status, s.Reason = StatusActive, ""
 	case events.UserDeleted:
 		s.Status, s.Reason, s.Roles = StatusDeleted, "", []string{}
+		s.Email, s.EmailVerified, s.Name, s.Locale, s.Attributes = "", false, "", "", nil
+	case events.UserErased:
+		s.Status, s.Reason, s.Roles, s.Factors = StatusDeleted, "", []string{}, nil
+		s.Username, s.Erased = events.ErasedText, true
 		s.Email, s.EmailVerified, s.Name, s.Locale, s.Attributes = "", false, "", "", nil
 	case events.UserRoleAssigned:
 		if !slices.Contains(s.Roles, d.Role) {
@@ -137,17 +148,17 @@ func (s *UserState) apply(e events.Envelope) error {
 	case events.UserMFARemoved:
 		s.Factors = slices.DeleteFunc(s.Factors, func(f string) bool { return f == d.Factor })
 	case events.UserProfileUpdated:
-		if d.Email != "" && d.Email != s.Email {
-			s.Email, s.EmailVerified = d.Email, false
+		if email := clearOf(d.Email); email != "" && email != s.Email {
+			s.Email, s.EmailVerified = email, false
 		}
-		if d.Name != "" {
-			s.Name = d.Name
+		if name := clearOf(d.Name); name != "" {
+			s.Name = name
 		}
-		if d.Locale != "" {
-			s.Locale = d.Locale
+		if locale := clearOf(d.Locale); locale != "" {
+			s.Locale = locale
 		}
-		if len(d.Attributes) > 0 {
-			s.Attributes = d.Attributes
+		if attrs := attributesOf(d.Attributes); len(attrs) > 0 {
+			s.Attributes = attrs
 		}
 		for _, m := range d.Removed {
 			switch m {
@@ -162,7 +173,7 @@ func (s *UserState) apply(e events.Envelope) error {
 			}
 		}
 	case events.UserEmailVerified:
-		if d.Email == s.Email {
+		if clearOf(d.Email) == s.Email {
 			s.EmailVerified = true
 		}
 	case events.UserInvited:
@@ -354,4 +365,22 @@ func (t *TenantAsOf) Holders(p authz.Permission) []Holder {
 		return strings.Compare(a.UserID, b.UserID)
 	})
 	return out
+}
+
+// clearOf is the clear value of a personal member opened by
+// events.OpenEnvelope (or written before sealing); "" for an absent or
+// still sealed one.
+func clearOf(p events.Personal) string {
+	v, _ := p.Legacy()
+	return v
+}
+
+// attributesOf is the attributes object of an opened attributes member;
+// nil when absent, sealed or erased (not an object).
+func attributesOf(p events.Personal) json.RawMessage {
+	v := clearOf(p)
+	if v == "" || v == events.ErasedText {
+		return nil
+	}
+	return json.RawMessage(v)
 }

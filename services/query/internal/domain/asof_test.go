@@ -50,13 +50,13 @@ func mustUserHistory(tb testing.TB, id string) []events.Envelope {
 	tb.Helper()
 	c := &chain{tenant: "acme", aggregate: events.AggregateUser, id: id, at: histStart}
 	sealed := events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("sealed bytes")}
-	c.add(tb, events.TypeUserRegistered, events.UserRegistered{Username: "alice", UsernameKey: "alice", Credential: sealed}).
+	c.add(tb, events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: sealed}).
 		add(tb, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "billing"}).
 		add(tb, events.TypeUserPasswordChanged, events.UserPasswordChanged{Credential: sealed}).
 		add(tb, events.TypeUserDisabled, events.UserDisabled{Reason: "left"}).
 		add(tb, events.TypeUserEnabled, events.UserEnabled{}).
 		add(tb, events.TypeUserRoleUnassigned, events.UserRoleUnassigned{Role: "billing"}).
-		add(tb, events.TypeUserDeleted, events.UserDeleted{UsernameKey: "alice"})
+		add(tb, events.TypeUserDeleted, events.UserDeleted{})
 	return c.envs
 }
 
@@ -175,7 +175,7 @@ func TestTenantAsOf_Holders(t *testing.T) {
 		add(t, events.TypeRoleDeleted, events.RoleDeleted{}).envs
 	user := func(name, role string) *chain {
 		return (&chain{tenant: "acme", aggregate: events.AggregateUser, id: events.NewID(), at: histStart}).
-			add(t, events.TypeUserRegistered, events.UserRegistered{Username: name, UsernameKey: name}).
+			add(t, events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name)}).
 			add(t, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: role})
 	}
 	ada := user("ada", "admin").envs
@@ -226,11 +226,11 @@ func TestUserAsOf_profile(t *testing.T) {
 	id := events.NewID()
 	c := &chain{tenant: "acme", aggregate: events.AggregateUser, id: id, at: histStart}
 	sealed := events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("sealed bytes")}
-	c.add(t, events.TypeUserRegistered, events.UserRegistered{Username: "alice", UsernameKey: "alice", Credential: sealed,
-		Email: "alice@acme.example", Name: "Alice", Locale: "fr", Attributes: events.RawJSON(`{"team":"red"}`)}).
-		add(t, events.TypeUserEmailVerified, events.UserEmailVerified{Email: "alice@acme.example"}).
-		add(t, events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "ali@acme.example", Removed: []string{"locale"}}).
-		add(t, events.TypeUserDeleted, events.UserDeleted{UsernameKey: "alice"})
+	c.add(t, events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: sealed,
+		Email: events.LegacyPersonal("alice@acme.example"), Name: events.LegacyPersonal("Alice"), Locale: events.LegacyPersonal("fr"), Attributes: events.LegacyPersonal(string(events.RawJSON(`{"team":"red"}`)))}).
+		add(t, events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("alice@acme.example")}).
+		add(t, events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: events.LegacyPersonal("ali@acme.example"), Removed: []string{"locale"}}).
+		add(t, events.TypeUserDeleted, events.UserDeleted{})
 	for _, tc := range []struct {
 		version uint64
 		want    string // email verified name locale attributes

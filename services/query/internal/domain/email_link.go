@@ -158,7 +158,8 @@ type Mailbox struct {
 	PasswordVersion, EmailVersion uint64
 }
 
-// FoldMailbox folds a user's history, oldest first. ErrCorruptHistory for
+// FoldMailbox folds a user's history, oldest first, its personal members
+// opened (events.OpenEnvelope). ErrCorruptHistory for
 // an event that does not decode.
 func FoldMailbox(history []events.Envelope) (Mailbox, error) {
 	var m Mailbox
@@ -170,7 +171,7 @@ func FoldMailbox(history []events.Envelope) (Mailbox, error) {
 		m.Version = e.Version
 		switch d := data.(type) {
 		case events.UserRegistered:
-			m = Mailbox{Exists: true, Active: true, Email: d.Email, Version: e.Version, PasswordVersion: e.Version, EmailVersion: e.Version}
+			m = Mailbox{Exists: true, Active: true, Email: clearOf(d.Email), Version: e.Version, PasswordVersion: e.Version, EmailVersion: e.Version}
 		case events.UserPasswordChanged:
 			m.PasswordVersion = e.Version
 		case events.UserPasswordRehashed:
@@ -182,11 +183,11 @@ func FoldMailbox(history []events.Envelope) (Mailbox, error) {
 		case events.UserDeleted:
 			m.Exists = false
 		case events.UserProfileUpdated:
-			if d.Email != "" || containsString(d.Removed, events.ProfileEmail) {
-				m.Email, m.Verified, m.EmailVersion = d.Email, false, e.Version
+			if !d.Email.IsZero() || containsString(d.Removed, events.ProfileEmail) {
+				m.Email, m.Verified, m.EmailVersion = clearOf(d.Email), false, e.Version
 			}
 		case events.UserEmailVerified:
-			if d.Email == m.Email {
+			if clearOf(d.Email) == m.Email {
 				m.Verified = true
 			}
 		}

@@ -72,11 +72,11 @@ func TestLinkID(t *testing.T) {
 
 func TestMailbox_Voids(t *testing.T) {
 	t.Parallel()
-	reg := domain.Pending{Type: events.TypeUserRegistered, Data: events.UserRegistered{Username: "a", UsernameKey: "a",
-		Credential: events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("c")}, Email: "a@acme.example"}}
+	reg := domain.Pending{Type: events.TypeUserRegistered, Data: events.UserRegistered{Username: events.LegacyPersonal("a"), UsernameKey: events.LegacyPersonal("a"),
+		Credential: events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("c")}, Email: events.LegacyPersonal("a@acme.example")}}
 	role := domain.Pending{Type: events.TypeUserRoleAssigned, Data: events.UserRoleAssigned{Role: "r"}}
 	pw := domain.Pending{Type: events.TypeUserPasswordChanged, Data: events.UserPasswordChanged{Credential: events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("d")}}}
-	newEmail := domain.Pending{Type: events.TypeUserProfileUpdated, Data: events.UserProfileUpdated{Email: "b@acme.example"}}
+	newEmail := domain.Pending{Type: events.TypeUserProfileUpdated, Data: events.UserProfileUpdated{Email: events.LegacyPersonal("b@acme.example")}}
 	disabled := domain.Pending{Type: events.TypeUserDisabled, Data: events.UserDisabled{}}
 	reset := events.EmailLinkIssued{Purpose: events.LinkResetPassword, Email: "a@acme.example", UserVersion: 1}
 	verify := events.EmailLinkIssued{Purpose: events.LinkVerifyEmail, Email: "a@acme.example", UserVersion: 1}

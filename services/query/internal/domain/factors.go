@@ -76,7 +76,7 @@ func FoldFactors(envs []events.Envelope) (Factors, error) {
 			f.Passkeys = append(slices.Clone(f.Passkeys), d)
 		case events.UserPasskeyRemoved:
 			f.Passkeys = slices.DeleteFunc(slices.Clone(f.Passkeys), func(p events.UserPasskeyRegistered) bool { return p.CredentialID == d.CredentialID })
-		case events.UserDeleted:
+		case events.UserDeleted, events.UserErased:
 			f = Factors{}
 		case events.UserRegistered, events.UserPasswordChanged, events.UserDisabled, events.UserEnabled,
 			events.UserRoleAssigned, events.UserRoleUnassigned, events.UserMFAEnrolmentStarted, events.UserPasswordRehashed,

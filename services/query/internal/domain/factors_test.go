@@ -89,7 +89,7 @@ func TestFoldFactors(t *testing.T) {
 	removed := func(f string) domain.Pending {
 		return domain.Pending{Type: events.TypeUserMFARemoved, Data: events.UserMFARemoved{Factor: f}}
 	}
-	registered := domain.Pending{Type: events.TypeUserRegistered, Data: events.UserRegistered{Username: "a", UsernameKey: "a", Credential: seed}}
+	registered := domain.Pending{Type: events.TypeUserRegistered, Data: events.UserRegistered{Username: events.LegacyPersonal("a"), UsernameKey: events.LegacyPersonal("a"), Credential: seed}}
 	started := domain.Pending{Type: events.TypeUserMFAEnrolmentStarted, Data: events.UserMFAEnrolmentStarted{Factor: events.FactorTOTP, Secret: seed}}
 	tests := []struct {
 		name    string
@@ -102,7 +102,7 @@ func TestFoldFactors(t *testing.T) {
 		{"totp and codes", []domain.Pending{registered, started, enrolled, codes}, true, 2},
 		{"codes removed", []domain.Pending{registered, enrolled, codes, removed(events.FactorRecoveryCodes)}, true, 0},
 		{"totp removed", []domain.Pending{registered, enrolled, codes, removed(events.FactorTOTP), removed(events.FactorRecoveryCodes)}, false, 0},
-		{"deleted", []domain.Pending{registered, enrolled, codes, {Type: events.TypeUserDeleted, Data: events.UserDeleted{UsernameKey: "a"}}}, false, 0},
+		{"deleted", []domain.Pending{registered, enrolled, codes, {Type: events.TypeUserDeleted, Data: events.UserDeleted{}}}, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

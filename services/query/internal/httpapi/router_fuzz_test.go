@@ -78,9 +78,9 @@ func mustAccountEvents(tb testing.TB, fx *fixture, root, alice string) {
 	}{
 		{events.AggregateTenant, "acme", events.TypeTenantCreated, events.TenantCreated{Name: "Acme"}},
 		{events.AggregateRole, "billing", events.TypeRoleDefined, events.RoleDefined{Permissions: []string{"invoices:*"}}},
-		{events.AggregateUser, root, events.TypeUserRegistered, events.UserRegistered{Username: "root", UsernameKey: "root", Credential: sealed}},
+		{events.AggregateUser, root, events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("root"), UsernameKey: events.LegacyPersonal("root"), Credential: sealed}},
 		{events.AggregateUser, root, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "admin"}},
-		{events.AggregateUser, alice, events.TypeUserRegistered, events.UserRegistered{Username: "alice", UsernameKey: "alice", Credential: sealed}},
+		{events.AggregateUser, alice, events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("alice"), UsernameKey: events.LegacyPersonal("alice"), Credential: sealed}},
 		{events.AggregateUser, alice, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "billing"}},
 	} {
 		env, err := events.New(e.typ, e.data, events.Meta{Tenant: "acme", Aggregate: e.aggregate, AggregateID: e.id, OccurredAt: at, Actor: events.System})

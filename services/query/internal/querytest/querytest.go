@@ -112,7 +112,11 @@ func MustEnv(tb testing.TB, opts ...app.Option) *Env {
 	}
 	users.hasher = hasher
 	clock := &Clock{now: time.Now()}
-	opts = append([]app.Option{app.WithClock(clock.Now), app.WithLoginLimits(app.LoginLimits{Window: time.Minute})}, opts...)
+	dataKeys, err := keystore.NewDataKeys(ctx, js, keyring, 1)
+	if err != nil {
+		tb.Fatalf("data keys: %v", err)
+	}
+	opts = append([]app.Option{app.WithClock(clock.Now), app.WithLoginLimits(app.LoginLimits{Window: time.Minute}), app.WithPersonalKeys(dataKeys)}, opts...)
 	a, err := app.New(store, users, keys, hasher, keyring, PublicURL, opts...)
 	if err != nil {
 		tb.Fatal(err)

@@ -88,6 +88,11 @@ type Seeder struct {
 	Keys *keystore.Store
 	// KEK seals the password hashes; it must be the platform's.
 	KEK *events.Keyring
+	// DataKeys are the platform's users' data keys and tenants' claim
+	// keys (same bucket and KEK): each user gets a data key that seals
+	// their username, and a keyed username claim, as registration does
+	// (ADR 0015).
+	DataKeys *keystore.DataKeys
 	// Cost is the bcrypt cost of the one hash every user shares.
 	Cost int
 	// Creator is the platform admin who creates the tenants.
@@ -126,8 +131,8 @@ type claimBody struct {
 // acknowledged, or with the first error.
 func (s *Seeder) Seed(ctx context.Context, plan Plan) (Result, error) {
 	start := time.Now()
-	if s.Pub == nil || s.Keys == nil || s.KEK == nil {
-		return Result{}, errors.New("bulk: Pub, Keys and KEK are required")
+	if s.Pub == nil || s.Keys == nil || s.KEK == nil || s.DataKeys == nil {
+		return Result{}, errors.New("bulk: Pub, Keys, KEK and DataKeys are required")
 	}
 	adminKey, err := authn.NormalizeUsername(plan.AdminUsername)
 	if err != nil {
@@ -313,6 +318,10 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 	if err != nil {
 		return Tenant{}, w.n, err
 	}
+	adminName, err := w.registered(ctx, id, t.AdminID, w.plan.AdminUsername, w.adminKey, adminSealed)
+	if err != nil {
+		return Tenant{}, w.n, err
+	}
 	info, _, err := w.s.Keys.Create(ctx, id, authn.DefaultAlg)
 	if err != nil {
 		return Tenant{}, w.n, fmt.Errorf("signing key: %w", err)
@@ -340,12 +349,12 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 	// username claim, as one command of the platform admin.
 	if err := w.publish(ctx, command{
 		at: time.Now().UTC(), actor: w.s.Creator,
-		claims: []claim{{id, w.adminKey, t.AdminID}},
+		claims: []claim{{id, adminName.UsernameClaim, t.AdminID}},
 		aggs: append([]aggregate{
 			{id, events.AggregateTenant, id, []string{events.TypeTenantCreated}, []any{events.TenantCreated{Name: id}}},
 			{id, events.AggregateUser, t.AdminID,
 				[]string{events.TypeUserRegistered, events.TypeUserRoleAssigned},
-				[]any{events.UserRegistered{Username: w.plan.AdminUsername, UsernameKey: w.adminKey, Credential: adminSealed},
+				[]any{adminName,
 					events.UserRoleAssigned{Role: authz.BuiltinAdmin}}},
 			{id, events.AggregateKeySet, id, keyTypes, keyEvents},
 		}, w.consoleClient(id)...),
@@ -376,8 +385,12 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 		if err != nil {
 			return Tenant{}, w.n, err
 		}
+		registered, err := w.registered(ctx, id, uid, name, key, sealed)
+		if err != nil {
+			return Tenant{}, w.n, err
+		}
 		agg := aggregate{id, events.AggregateUser, uid, []string{events.TypeUserRegistered},
-			[]any{events.UserRegistered{Username: name, UsernameKey: key, Credential: sealed}}}
+			[]any{registered}}
 		var roles []string
 		if w.plan.UserRoles != nil {
 			roles = slices.Compact(slices.Sorted(slices.Values(w.plan.UserRoles(i))))
@@ -388,7 +401,7 @@ func (w *writer) tenant(ctx context.Context, id string) (Tenant, counts, error) 
 		}
 		if err := w.publish(ctx, command{
 			at: time.Now().UTC(), actor: admin,
-			claims: []claim{{id, key, uid}},
+			claims: []claim{{id, registered.UsernameClaim, uid}},
 			aggs:   []aggregate{agg},
 		}); err != nil {
 			return Tenant{}, w.n, err
@@ -459,7 +472,7 @@ func (w *writer) publish(ctx context.Context, c command) error {
 		}
 	}
 	for _, cl := range c.claims {
-		subject := events.ClaimSubject(cl.tenant, events.ClaimKindUsername, cl.value)
+		subject := events.ClaimSubject(cl.tenant, events.ClaimKindUsernameHMAC, cl.value)
 		eventID, ok := firstOf[cl.owner]
 		if !ok {
 			eventID = evtMsgs[0].Header.Get(headerMsgID)
@@ -487,4 +500,26 @@ func (w *writer) publish(ctx context.Context, c command) error {
 	w.n.events += len(evtMsgs)
 	w.n.messages += len(msgs)
 	return nil
+}
+
+// registered returns the user.registered of a new user, as registration
+// writes it: the username sealed under the user's data key (made now) and
+// its keyed claim.
+func (w *writer) registered(ctx context.Context, tenant, userID, username, key string, credential events.Sealed) (events.UserRegistered, error) {
+	claim, err := w.s.DataKeys.UsernameClaim(ctx, tenant, key)
+	if err != nil {
+		return events.UserRegistered{}, err
+	}
+	dk, err := w.s.DataKeys.Ensure(ctx, tenant, userID)
+	if err != nil {
+		return events.UserRegistered{}, err
+	}
+	e := events.UserRegistered{UsernameClaim: claim, Credential: credential}
+	if e.Username, err = dk.Seal(username, events.PersonalAAD(tenant, userID, events.TypeUserRegistered, "username")); err != nil {
+		return events.UserRegistered{}, err
+	}
+	if e.UsernameKey, err = dk.Seal(key, events.PersonalAAD(tenant, userID, events.TypeUserRegistered, "username_key")); err != nil {
+		return events.UserRegistered{}, err
+	}
+	return e, nil
 }

@@ -113,7 +113,11 @@ func TestSeed_likeTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer keys.Close()
-	seeder := &bulk.Seeder{Pub: pub, Keys: keys, KEK: p.KEK, Cost: 4, Creator: events.Actor{Tenant: authz.PlatformTenant, Sub: rootID}, Workers: 2, PublicURL: p.PublicURL}
+	dataKeys, err := keystore.NewDataKeys(ctx, pub.JS, p.KEK, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := &bulk.Seeder{Pub: pub, Keys: keys, KEK: p.KEK, DataKeys: dataKeys, Cost: 4, Creator: events.Actor{Tenant: authz.PlatformTenant, Sub: rootID}, Workers: 2, PublicURL: p.PublicURL}
 	res, err := seeder.Seed(ctx, bulk.Plan{
 		Tenants: []string{"blk-0", "blk-1"}, Roles: roles, Users: users,
 		Username: username, UserRoles: userRoles, AdminUsername: "admin", Password: password, KeepUserIDs: true,
@@ -150,8 +154,8 @@ func TestSeed_likeTheAPI(t *testing.T) {
 	}
 	for i := range apiTenants {
 		api, blk := fmt.Sprintf("api-%d", i), fmt.Sprintf("blk-%d", i)
-		want := logOf(t, ctx, store, js, api, apiIDs[api], rootID)
-		got := logOf(t, ctx, store, js, blk, bulkIDs[blk], rootID)
+		want := logOf(t, ctx, store, js, dataKeys, api, apiIDs[api], rootID)
+		got := logOf(t, ctx, store, js, dataKeys, blk, bulkIDs[blk], rootID)
 		if diff := compare(want, got); diff != "" {
 			t.Errorf("event log of %s differs from %s (API):\n%s", blk, api, diff)
 		}
@@ -195,7 +199,7 @@ func TestSeed_likeTheAPI(t *testing.T) {
 // whether the hash chain holds), the headers of their messages, and the
 // username claims, with the tenant's name and ids replaced by stable
 // labels.
-func logOf(t *testing.T, ctx context.Context, store *eventstore.Store, js jetstream.JetStream, tenant string, ids []string, rootID string) []string {
+func logOf(t *testing.T, ctx context.Context, store *eventstore.Store, js jetstream.JetStream, keys *keystore.DataKeys, tenant string, ids []string, rootID string) []string {
 	t.Helper()
 	label := labeler(tenant, ids, rootID)
 	var out []string
@@ -229,7 +233,14 @@ func logOf(t *testing.T, ctx context.Context, store *eventstore.Store, js jetstr
 			var payload string
 			switch d := data.(type) {
 			case events.UserRegistered:
-				username, key := d.Username, d.UsernameKey
+				username, err := events.OpenPersonal(ctx, keys, env, "username", d.Username)
+				if err != nil {
+					t.Fatal(err)
+				}
+				key, err := events.OpenPersonal(ctx, keys, env, "username_key", d.UsernameKey)
+				if err != nil {
+					t.Fatal(err)
+				}
 				payload = fmt.Sprintf("username=%s key=%s credential kid=%s sealed=%v", username, key, d.Credential.KID, len(d.Credential.Ciphertext) > 0)
 			case events.KeyCreated:
 				payload = fmt.Sprintf("alg=%s jwk=%v active=%v", d.Algorithm, len(d.PublicJWK) > 0, !d.ActiveFrom.IsZero())
@@ -261,7 +272,7 @@ func logOf(t *testing.T, ctx context.Context, store *eventstore.Store, js jetstr
 		}
 		if a[0] == events.AggregateUser && len(envs) > 0 {
 			d, _ := events.Decode(envs[0])
-			st, err := store.ClaimState(ctx, tenant, events.ClaimKindUsername, d.(events.UserRegistered).UsernameKey)
+			st, err := store.ClaimState(ctx, tenant, events.ClaimKindUsernameHMAC, d.(events.UserRegistered).UsernameClaim)
 			if err != nil {
 				t.Fatal(err)
 			}

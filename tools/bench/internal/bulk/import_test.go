@@ -16,6 +16,7 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/tools/bench/internal/platform"
 )
 
@@ -119,10 +120,18 @@ func TestImport_likeTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dataKeys, err := keystore.NewDataKeys(ctx, js, p.KEK, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The imported users' ids, in line order, from their claims.
 	for i := range users {
 		key := strings.ToLower(username(i))
-		st, err := store.ClaimState(ctx, "imp-0", events.ClaimKindUsername, key)
+		claim, err := dataKeys.UsernameClaim(ctx, "imp-0", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.ClaimState(ctx, "imp-0", events.ClaimKindUsernameHMAC, claim)
 		if err != nil || !st.Held {
 			t.Fatalf("claim of %s: %+v %v", key, st, err)
 		}
@@ -140,8 +149,8 @@ func TestImport_likeTheAPI(t *testing.T) {
 		}
 		return out
 	}
-	want := normalise(logOf(t, ctx, store, js, "api-0", ids["api-0"], rootID))
-	got := normalise(logOf(t, ctx, store, js, "imp-0", ids["imp-0"], rootID))
+	want := normalise(logOf(t, ctx, store, js, dataKeys, "api-0", ids["api-0"], rootID))
+	got := normalise(logOf(t, ctx, store, js, dataKeys, "imp-0", ids["imp-0"], rootID))
 	if diff := compare(want, got); diff != "" {
 		t.Errorf("event log of the import differs from the API's:\n%s", diff)
 	}

@@ -231,6 +231,7 @@ func All() []Scenario {
 		{"memory-processes", "resident size of each service and of the NATS server as separate processes, with many tenants and users", nil, runMemoryProcesses},
 		{"register", "single registrations through the command API, 16 clients, at bcrypt cost 4 and 10, on platforms of their own", []Setup{register4, register10}, runRegister},
 		{"mail", "mails a second from the dispatcher to a local SMTP server, draining a backlog of verification links", []Setup{}, runMail},
+		{"erase", "erasure by crypto-shredding: user.erased and the data key destroyed", []Setup{shared}, runErase},
 	}
 }
 

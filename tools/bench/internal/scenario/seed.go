@@ -145,8 +145,12 @@ func (e *Env) bulkSeed(ctx context.Context, p platform.Target, plan bulk.Plan, p
 	total := len(plan.Tenants) * plan.Users
 	e.logf("seeding %d tenants × %d users (%d users, %d roles a tenant) with the bulk seeder", len(plan.Tenants), plan.Users, total, len(plan.Roles))
 	var done atomic.Int64
+	dataKeys, err := keystore.NewDataKeys(ctx, pub.JS, p.KEK, 1)
+	if err != nil {
+		return bulk.Result{}, 0, err
+	}
 	s := &bulk.Seeder{
-		Pub: pub, Keys: keys, KEK: p.KEK, Cost: p.BcryptCost, Workers: seedWorkers, PublicURL: p.PublicURL,
+		Pub: pub, Keys: keys, KEK: p.KEK, DataKeys: dataKeys, Cost: p.BcryptCost, Workers: seedWorkers, PublicURL: p.PublicURL,
 		Creator:  events.Actor{Tenant: authz.PlatformTenant, Sub: rootID},
 		Progress: func(users int) { done.Store(int64(users)) },
 	}

@@ -29,10 +29,11 @@ func Example_dozenLines() {
 			}
 			switch p := e.Payload.(type) {
 			case events.UserRegistered:
-				_, err = tx.Exec(ctx, `INSERT INTO users VALUES ($1, $2, $3, 'active')`, e.Tenant, e.AggregateID, p.Username)
+				name, _ := p.Username.Legacy() // opened by WithPersonalKeys, or a legacy clear name
+				_, err = tx.Exec(ctx, `INSERT INTO users VALUES ($1, $2, $3, 'active')`, e.Tenant, e.AggregateID, name)
 			case events.UserDisabled:
 				_, err = tx.Exec(ctx, `UPDATE users SET status = 'disabled' WHERE tenant = $1 AND user_id = $2`, e.Tenant, e.AggregateID)
-			case events.UserDeleted:
+			case events.UserDeleted, events.UserErased:
 				_, err = tx.Exec(ctx, `DELETE FROM users WHERE tenant = $1 AND user_id = $2`, e.Tenant, e.AggregateID)
 			}
 			if err == nil {

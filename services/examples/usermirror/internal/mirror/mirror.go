@@ -136,7 +136,12 @@ func apply(ctx context.Context, tx pgx.Tx, e authclient.Event) error {
 			VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8, $9)
 			ON CONFLICT (tenant, user_id) DO UPDATE SET username = $3, status = $4, roles = '{}',
 				email = $5, email_verified = $6, name = $7, locale = $8, attributes = $9`
-		args = append(args, p.Username, StatusActive, prof.Email, prof.EmailVerified, prof.Name, prof.Locale, attributesArg(prof))
+		// The username as the consumer opened it (authclient's
+		// WithPersonalKeys) or as a legacy event carried it; a sealed one
+		// this mirror cannot open is left empty, never stored as
+		// ciphertext. The profile likewise (authclient.Profile).
+		name, _ := p.Username.Legacy()
+		args = append(args, name, StatusActive, prof.Email, prof.EmailVerified, prof.Name, prof.Locale, attributesArg(prof))
 	case events.UserProfileUpdated, events.UserEmailVerified:
 		// The SDK folds the change into the profile the row holds.
 		var prof authclient.Profile
@@ -169,6 +174,9 @@ func apply(ctx context.Context, tx pgx.Tx, e authclient.Event) error {
 		sql = `UPDATE usermirror_users SET roles = array_remove(roles, $3) WHERE tenant = $1 AND user_id = $2`
 		args = append(args, p.Role)
 	case events.UserDeleted:
+		sql = `DELETE FROM usermirror_users WHERE tenant = $1 AND user_id = $2`
+	case events.UserErased:
+		// The person asked to be forgotten: the mirror forgets them too.
 		sql = `DELETE FROM usermirror_users WHERE tenant = $1 AND user_id = $2`
 	default:
 		// user.password_changed, the second factors' events, or a type

@@ -2,6 +2,7 @@ package mirror_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -61,7 +62,37 @@ func (h *history) user(tenant, id, typ string, data any) {
 
 func (h *history) register(tenant, id, name string) {
 	h.tb.Helper()
-	h.user(tenant, id, events.TypeUserRegistered, events.UserRegistered{Username: name, UsernameKey: name, Credential: credential})
+	h.user(tenant, id, events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name), Credential: credential})
+}
+
+// testKeys are the users' data keys of the history: derived from the
+// user, so that every test's history seals alike.
+var testKeys dataKeys
+
+type dataKeys struct{}
+
+func (dataKeys) DataKey(_ context.Context, tenant, userID string) (*events.DataKey, error) {
+	raw := sha256.Sum256([]byte("test data key/" + tenant + "/" + userID))
+	return events.NewDataKey(raw[:])
+}
+
+// registerSealed registers a user whose username is sealed under a data
+// key of testKeys, as the command service does.
+func (h *history) registerSealed(tenant, id, name string) {
+	h.tb.Helper()
+	k, err := testKeys.DataKey(context.Background(), tenant, id)
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	seal := func(member string) events.Personal {
+		p, err := k.Seal(name, events.PersonalAAD(tenant, id, events.TypeUserRegistered, member))
+		if err != nil {
+			h.tb.Fatal(err)
+		}
+		return p
+	}
+	h.user(tenant, id, events.TypeUserRegistered, events.UserRegistered{
+		Username: seal("username"), UsernameKey: seal("username_key"), UsernameClaim: "claim-" + name, Credential: credential})
 }
 
 // mustHistory appends the life of a few users of three tenants, with role
@@ -86,27 +117,33 @@ func mustHistory(tb testing.TB, js jetstream.JetStream) (*history, []mirror.User
 	h.register("initech", "i1", "ian")
 	h.user("acme", "u1", events.TypeUserRoleUnassigned, events.UserRoleUnassigned{Role: "billing"})
 	h.register("globex", "g2", "greg")
-	h.user("acme", "u3", events.TypeUserDeleted, events.UserDeleted{UsernameKey: "carol"})
+	h.user("acme", "u3", events.TypeUserDeleted, events.UserDeleted{})
 	h.user("globex", "g2", events.TypeUserPasswordChanged, events.UserPasswordChanged{Credential: credential, Reset: true})
 	h.register("acme", "u4", "dave")
 	h.user("acme", "u4", events.TypeUserDisabled, events.UserDisabled{})
-	h.user("globex", "g2", events.TypeUserDeleted, events.UserDeleted{UsernameKey: "greg"})
+	h.user("globex", "g2", events.TypeUserDeleted, events.UserDeleted{})
 	h.user("acme", "u4", events.TypeUserEnabled, events.UserEnabled{})
 	h.user("acme", "u4", events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "billing"})
 	h.user("acme", "u4", events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "auditor"})
 	// Profiles: registered with one, changed, verified, verified late.
-	h.user("initech", "i2", events.TypeUserRegistered, events.UserRegistered{Username: "iris", UsernameKey: "iris", Credential: credential,
-		Email: "iris@initech.example", Name: "Iris", Locale: "fr", Attributes: json.RawMessage(`{"team":"red"}`)})
-	h.user("initech", "i2", events.TypeUserEmailVerified, events.UserEmailVerified{Email: "iris@initech.example"})
-	h.user("initech", "i2", events.TypeUserProfileUpdated, events.UserProfileUpdated{Name: "Iris W.", Removed: []string{"locale"}})
-	h.user("acme", "u1", events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "alice@acme.example", Attributes: json.RawMessage(`{"n":1}`)})
-	h.user("acme", "u1", events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: "alice@new.example"})
-	h.user("acme", "u1", events.TypeUserEmailVerified, events.UserEmailVerified{Email: "alice@acme.example"})
+	h.user("initech", "i2", events.TypeUserRegistered, events.UserRegistered{Username: events.LegacyPersonal("iris"), UsernameKey: events.LegacyPersonal("iris"), Credential: credential,
+		Email: events.LegacyPersonal("iris@initech.example"), Name: events.LegacyPersonal("Iris"), Locale: events.LegacyPersonal("fr"), Attributes: events.LegacyPersonal(string(json.RawMessage(`{"team":"red"}`)))})
+	h.user("initech", "i2", events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("iris@initech.example")})
+	h.user("initech", "i2", events.TypeUserProfileUpdated, events.UserProfileUpdated{Name: events.LegacyPersonal("Iris W."), Removed: []string{"locale"}})
+	h.user("acme", "u1", events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: events.LegacyPersonal("alice@acme.example"), Attributes: events.LegacyPersonal(string(json.RawMessage(`{"n":1}`)))})
+	h.user("acme", "u1", events.TypeUserProfileUpdated, events.UserProfileUpdated{Email: events.LegacyPersonal("alice@new.example")})
+	h.user("acme", "u1", events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal("alice@acme.example")})
+	// Users registered with sealed usernames: the consumer opens them with
+	// the data keys; frank is erased, and the mirror forgets him.
+	h.registerSealed("acme", "u5", "erin")
+	h.registerSealed("acme", "u6", "frank")
+	h.user("acme", "u6", events.TypeUserErased, events.UserErased{})
 	return h, []mirror.User{
 		{Tenant: "acme", UserID: "u1", Username: "alice", Status: mirror.StatusActive, Roles: []string{"admin"},
 			Profile: authclient.Profile{Email: "alice@new.example", Attributes: json.RawMessage(`{"n": 1}`)}},
 		{Tenant: "acme", UserID: "u2", Username: "bob", Status: mirror.StatusDisabled, Roles: []string{}},
 		{Tenant: "acme", UserID: "u4", Username: "dave", Status: mirror.StatusActive, Roles: []string{"auditor", "billing"}},
+		{Tenant: "acme", UserID: "u5", Username: "erin", Status: mirror.StatusActive, Roles: []string{}},
 		{Tenant: "globex", UserID: "g1", Username: "gina", Status: mirror.StatusActive, Roles: []string{"admin"}},
 		{Tenant: "initech", UserID: "i1", Username: "ian", Status: mirror.StatusActive, Roles: []string{}},
 		{Tenant: "initech", UserID: "i2", Username: "iris", Status: mirror.StatusActive, Roles: []string{},
@@ -120,6 +157,7 @@ func mustConsumer(tb testing.TB, js jetstream.JetStream) *authclient.Consumer {
 	tb.Helper()
 	c, err := authclient.NewConsumer(js, "usermirror", "auth.evt.*.user.>",
 		authclient.WithLogger(quiet),
+		authclient.WithPersonalKeys(testKeys),
 		authclient.WithPollWait(100*time.Millisecond),
 		authclient.WithRetryBackoff(10*time.Millisecond, 50*time.Millisecond))
 	if err != nil {

@@ -1,0 +1,174 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+
+	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/services/command/internal/domain"
+)
+
+// errNoDataKeys is what a command that records personal members answers
+// when the application was built without WithDataKeys.
+var errNoDataKeys = fault.New(fault.Internal, "no-data-keys", "internal error")
+
+// sealName seals a new user's username and its normalised form under the
+// user's data key (made now if the user has none) and computes the keyed
+// value of its uniqueness claim (ADR 0015). The name's legacy claim (the
+// plain hash of users registered before usernames were sealed) must be
+// free: nothing takes legacy claims any more, so reading it cannot race.
+func (e *engine) sealName(ctx context.Context, tenant, userID, username, key string) (domain.Name, error) {
+	if e.dataKeys == nil {
+		return domain.Name{}, errNoDataKeys
+	}
+	legacy, err := e.store.ClaimState(ctx, tenant, events.ClaimKindUsername, key)
+	if err != nil {
+		return domain.Name{}, err
+	}
+	if legacy.Held {
+		return domain.Name{}, ErrUsernameTaken
+	}
+	claim, err := e.dataKeys.UsernameClaim(ctx, tenant, key)
+	if err != nil {
+		return domain.Name{}, err
+	}
+	dk, err := e.dataKeys.Ensure(ctx, tenant, userID)
+	if errors.Is(err, events.ErrErased) {
+		return domain.Name{}, domain.ErrUserExists // the id was registered and erased
+	}
+	if err != nil {
+		return domain.Name{}, err
+	}
+	name := domain.Name{Username: username, Key: key, Claim: claim}
+	if name.Sealed, err = dk.Seal(username, events.PersonalAAD(tenant, userID, events.TypeUserRegistered, "username")); err != nil {
+		return domain.Name{}, fault.Wrap(fault.Internal, err, "seal username")
+	}
+	if name.SealedKey, err = dk.Seal(key, events.PersonalAAD(tenant, userID, events.TypeUserRegistered, "username_key")); err != nil {
+		return domain.Name{}, fault.Wrap(fault.Internal, err, "seal username")
+	}
+	return name, nil
+}
+
+// usernameClaim is the claim a user's username holds, as a write of the
+// batch that takes (release false) or releases it.
+func usernameClaim(tenant string, usr *domain.User, release bool) eventstore.Claim {
+	kind, value := usr.UsernameClaim()
+	return eventstore.Claim{Tenant: tenant, Kind: kind, Value: value, Owner: usr.ID(), Release: release}
+}
+
+// openUsername opens a user's username with their data key, for the rare
+// command that shows it (the label of a TOTP enrolment).
+func (e *engine) openUsername(ctx context.Context, tenant string, usr *domain.User) (string, error) {
+	p := usr.Username()
+	if v, ok := p.Legacy(); ok {
+		return v, nil
+	}
+	if e.dataKeys == nil {
+		return "", errNoDataKeys
+	}
+	env := events.Envelope{Tenant: tenant, Aggregate: events.AggregateUser, AggregateID: usr.ID(), Type: events.TypeUserRegistered}
+	return events.OpenPersonal(ctx, e.dataKeys, env, "username", p)
+}
+
+// withFresh marks a claim as one the caller expects never to have been
+// taken (eventstore.Claim.Fresh).
+func withFresh(c eventstore.Claim) eventstore.Claim {
+	c.Fresh = true
+	return c
+}
+
+// personalCodec keeps users' personal members sealed in the store while
+// the domain decides on clear values: a load opens the members of the
+// events it folds (events.OpenEnvelope: "[erased]" for an erased user),
+// and a commit seals, under the user's data key, every member the domain
+// recorded in clear (a legacy events.Personal). Members already sealed
+// (the username, by sealName) are stored as they are.
+type personalCodec struct{ keys *keystore.DataKeys }
+
+func (c personalCodec) Open(ctx context.Context, envs []events.Envelope) ([]events.Envelope, error) {
+	if c.keys == nil {
+		return envs, nil
+	}
+	var out []events.Envelope
+	for i, env := range envs {
+		if env.Aggregate != events.AggregateUser || len(events.Default.PersonalMembers(env.Type)) == 0 {
+			if out != nil {
+				out = append(out, env)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]events.Envelope, 0, len(envs)), envs[:i]...)
+		}
+		view, err := events.OpenEnvelope(ctx, c.keys, env)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, view)
+	}
+	if out == nil {
+		return envs, nil
+	}
+	return out, nil
+}
+
+func (c personalCodec) Seal(ctx context.Context, tenant, aggregate, id, typ string, data any) (any, error) {
+	members := events.Default.PersonalMembers(typ)
+	if aggregate != events.AggregateUser || len(members) == 0 {
+		return data, nil
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "seal personal members")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "seal personal members")
+	}
+	var dk *events.DataKey
+	sealed := false
+	for _, name := range members {
+		var p events.Personal
+		if json.Unmarshal(m[name], &p) != nil {
+			continue // absent
+		}
+		v, ok := p.Legacy()
+		if !ok {
+			continue
+		}
+		if dk == nil {
+			if c.keys == nil {
+				return nil, errNoDataKeys
+			}
+			if dk, err = c.keys.Ensure(ctx, tenant, id); err != nil {
+				if errors.Is(err, events.ErrErased) {
+					return nil, domain.ErrUserDeleted
+				}
+				return nil, err
+			}
+		}
+		if p, err = dk.Seal(v, events.PersonalAAD(tenant, id, typ, name)); err != nil {
+			return nil, fault.Wrap(fault.Internal, err, "seal personal members")
+		}
+		if m[name], err = json.Marshal(p); err != nil {
+			return nil, fault.Wrap(fault.Internal, err, "seal personal members")
+		}
+		sealed = true
+	}
+	if !sealed {
+		return data, nil
+	}
+	if raw, err = json.Marshal(m); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "seal personal members")
+	}
+	out := reflect.New(reflect.TypeOf(data))
+	if err := json.Unmarshal(raw, out.Interface()); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "seal personal members")
+	}
+	return out.Elem().Interface(), nil
+}
