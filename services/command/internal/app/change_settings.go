@@ -26,11 +26,19 @@ type changeSettingsHandler struct{ e *engine }
 // (domain.Tenant.ChangeSettings). Result.Settings is the document after the
 // command; Result.ID is the tenant.
 func (h changeSettingsHandler) Handle(ctx context.Context, cmd ChangeSettings) (Result, error) {
-	if err := domain.Authorize(cmd.Principal, cmd.Tenant, domain.PermSettingsWrite); err != nil {
+	return h.e.changeSettings(ctx, cmd.Request, cmd.Tenant, func(t *domain.Tenant) error { return t.ChangeSettings(cmd.Patch) })
+}
+
+// changeSettings runs a command that changes a tenant's settings document
+// with change, as settings:write in the tenant: a replay answers the
+// document the first run appended; otherwise the change is committed and
+// Result.Settings is the document after it.
+func (e *engine) changeSettings(ctx context.Context, req Request, tenant string, change func(*domain.Tenant) error) (Result, error) {
+	if err := domain.Authorize(req.Principal, tenant, domain.PermSettingsWrite); err != nil {
 		return Result{}, err
 	}
-	return h.e.run(ctx, cmd.Request, actorOf(cmd.Principal), cmd.idParts(), func(ctx context.Context, u unit) (Result, error) {
-		t, err := u.tenant(ctx, cmd.Tenant)
+	return e.run(ctx, req, actorOf(req.Principal), req.idParts(), func(ctx context.Context, u unit) (Result, error) {
+		t, err := u.tenant(ctx, tenant)
 		if err != nil {
 			return Result{}, err
 		}
@@ -39,13 +47,13 @@ func (h changeSettingsHandler) Handle(ctx context.Context, cmd ChangeSettings) (
 			if err != nil {
 				return Result{}, err
 			}
-			return Result{ID: cmd.Tenant, Version: rep.Version(t.Kind(), cmd.Tenant), Sequence: rep.Sequence,
+			return Result{ID: tenant, Version: rep.Version(t.Kind(), tenant), Sequence: rep.Sequence,
 				Settings: &s, Changed: true, Replayed: true}, nil
 		}
-		if err := t.ChangeSettings(cmd.Patch); err != nil {
+		if err := change(t); err != nil {
 			return Result{}, err
 		}
-		res, err := commitOne(ctx, u, t, cmd.Tenant)
+		res, err := commitOne(ctx, u, t, tenant)
 		if err != nil {
 			return Result{}, err
 		}

@@ -158,17 +158,30 @@ func (a *App) matchCode(tenant, userID string, f domain.Factors, code string) (d
 }
 
 // decideFactor records the use of a code on the user's sign-in aggregate
-// with optimistic concurrency: a request that loses the race reloads and
-// decides again, and then finds the code used. It reports whether the
-// code passed and whether this attempt's failure locked the account.
+// (decideStep): a request that loses the race decides again, and then
+// finds the code used.
 func (a *App) decideFactor(ctx context.Context, tenant, userID string, attempt domain.Attempt, use domain.FactorUse, amr []string) (passed, locked bool, err error) {
+	return a.decideStep(ctx, tenant, userID, attempt, func(s *domain.Signin, at domain.Attempt) (bool, error) {
+		return s.AttemptFactor(at, use, amr, a.policy)
+	})
+}
+
+// decideStep records a second step of a sign-in (a code, a passkey
+// response) on the user's sign-in aggregate with optimistic concurrency:
+// decide attempts it on the aggregate's state; a request that loses the
+// race reloads and decides again, so a secret used by a racer is found
+// used. It reports whether the step passed and whether this attempt's
+// failure locked the account.
+func (a *App) decideStep(ctx context.Context, tenant, userID string, attempt domain.Attempt,
+	decide func(*domain.Signin, domain.Attempt) (bool, error),
+) (passed, locked bool, err error) {
 	signin, pos, err := a.loadSignin(ctx, tenant, userID)
 	if err != nil {
 		return false, false, err
 	}
 	for i := 0; ; i++ {
 		attempt.Now = a.now()
-		passed, err = signin.AttemptFactor(attempt, use, amr, a.policy)
+		passed, err = decide(signin, attempt)
 		if errors.Is(err, domain.ErrLocked) {
 			return false, false, nil
 		}

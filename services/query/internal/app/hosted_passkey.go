@@ -15,7 +15,6 @@ import (
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/authstream/authstream/services/query/internal/domain"
 )
@@ -292,41 +291,10 @@ func (a *App) checkPasskey(tenant, userID string, f domain.Factors, sealed, boun
 }
 
 // decidePasskey records the use of a passkey response on the user's
-// sign-in aggregate with optimistic concurrency: a request that loses the
-// race reloads and decides again, and then finds the ceremony answered.
-// It reports whether the passkey passed and whether this attempt's
-// failure locked the account.
+// sign-in aggregate (decideStep): a request that loses the race decides
+// again, and then finds the ceremony answered.
 func (a *App) decidePasskey(ctx context.Context, tenant, userID string, attempt domain.Attempt, use domain.PasskeyUse, amr []string) (passed, locked bool, err error) {
-	signin, pos, err := a.loadSignin(ctx, tenant, userID)
-	if err != nil {
-		return false, false, err
-	}
-	for i := 0; ; i++ {
-		attempt.Now = a.now()
-		passed, err = signin.AttemptPasskey(attempt, use, amr, a.policy)
-		if errors.Is(err, domain.ErrLocked) {
-			return false, false, nil
-		}
-		if err != nil {
-			return false, false, err
-		}
-		actor := events.System
-		if passed {
-			actor = userActor(tenant, userID)
-		}
-		err = a.append(ctx, tenant, signin, pos, actor)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, eventstore.ErrConcurrency) {
-			return false, false, err
-		}
-		if err := a.raced(ctx, i); err != nil {
-			return false, false, err
-		}
-		if signin, pos, err = a.loadSignin(ctx, tenant, userID); err != nil {
-			return false, false, err
-		}
-	}
-	return passed, !passed && signin.Locked(attempt.Now), nil
+	return a.decideStep(ctx, tenant, userID, attempt, func(s *domain.Signin, at domain.Attempt) (bool, error) {
+		return s.AttemptPasskey(at, use, amr, a.policy)
+	})
 }

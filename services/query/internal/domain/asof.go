@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,11 +36,7 @@ type UserState struct {
 	// recovery_codes, webauthn), sorted; never their secrets.
 	Factors []string `json:"factors,omitempty"`
 	// The profile, each member absent when the user had none then.
-	Email         string          `json:"email,omitempty"`
-	EmailVerified bool            `json:"email_verified,omitempty"`
-	Name          string          `json:"name,omitempty"`
-	Locale        string          `json:"locale,omitempty"`
-	Attributes    json.RawMessage `json:"attributes,omitempty"`
+	events.Profile
 	// Passkeys are the credential ids of the user's passkeys, in the
 	// order of their registration.
 	Passkeys []string `json:"passkeys,omitempty"`
@@ -114,8 +109,7 @@ func (s *UserState) apply(e events.Envelope) error {
 		// fold never shows ciphertext.
 		s.Username, _ = d.Username.Legacy()
 		s.Status, s.CreatedAt = StatusActive, e.OccurredAt
-		s.Email, s.Name, s.Locale = clearOf(d.Email), clearOf(d.Name), clearOf(d.Locale)
-		s.Attributes = attributesOf(d.Attributes)
+		s.Profile.Apply(d)
 	case events.UserPasswordChanged:
 		s.PasswordChangedAt = e.OccurredAt
 	case events.UserPasswordRehashed:
@@ -126,11 +120,11 @@ func (s *UserState) apply(e events.Envelope) error {
 		s.Status, s.Reason = StatusActive, ""
 	case events.UserDeleted:
 		s.Status, s.Reason, s.Roles = StatusDeleted, "", []string{}
-		s.Email, s.EmailVerified, s.Name, s.Locale, s.Attributes = "", false, "", "", nil
+		s.Profile.Apply(d)
 	case events.UserErased:
 		s.Status, s.Reason, s.Roles, s.Factors = StatusDeleted, "", []string{}, nil
 		s.Username, s.Erased = events.ErasedText, true
-		s.Email, s.EmailVerified, s.Name, s.Locale, s.Attributes = "", false, "", "", nil
+		s.Profile.Apply(d)
 	case events.UserRoleAssigned:
 		if !slices.Contains(s.Roles, d.Role) {
 			s.Roles = append(s.Roles, d.Role)
@@ -147,35 +141,8 @@ func (s *UserState) apply(e events.Envelope) error {
 		}
 	case events.UserMFARemoved:
 		s.Factors = slices.DeleteFunc(s.Factors, func(f string) bool { return f == d.Factor })
-	case events.UserProfileUpdated:
-		if email := clearOf(d.Email); email != "" && email != s.Email {
-			s.Email, s.EmailVerified = email, false
-		}
-		if name := clearOf(d.Name); name != "" {
-			s.Name = name
-		}
-		if locale := clearOf(d.Locale); locale != "" {
-			s.Locale = locale
-		}
-		if attrs := attributesOf(d.Attributes); len(attrs) > 0 {
-			s.Attributes = attrs
-		}
-		for _, m := range d.Removed {
-			switch m {
-			case events.ProfileEmail:
-				s.Email, s.EmailVerified = "", false
-			case events.ProfileName:
-				s.Name = ""
-			case events.ProfileLocale:
-				s.Locale = ""
-			case events.ProfileAttributes:
-				s.Attributes = nil
-			}
-		}
-	case events.UserEmailVerified:
-		if clearOf(d.Email) == s.Email {
-			s.EmailVerified = true
-		}
+	case events.UserProfileUpdated, events.UserEmailVerified:
+		s.Profile.Apply(d)
 	case events.UserInvited:
 		// The invitation's address is the registration's.
 	case events.UserPasskeyRegistrationStarted:
@@ -373,14 +340,4 @@ func (t *TenantAsOf) Holders(p authz.Permission) []Holder {
 func clearOf(p events.Personal) string {
 	v, _ := p.Legacy()
 	return v
-}
-
-// attributesOf is the attributes object of an opened attributes member;
-// nil when absent, sealed or erased (not an object).
-func attributesOf(p events.Personal) json.RawMessage {
-	v := clearOf(p)
-	if v == "" || v == events.ErasedText {
-		return nil
-	}
-	return json.RawMessage(v)
 }

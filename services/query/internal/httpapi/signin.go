@@ -145,20 +145,11 @@ func (h *handlers) signinPasswordless(w http.ResponseWriter, r *http.Request, te
 		Tenant: tenant, Request: sealed, Ceremony: form.Get("webauthn"), Assertion: form.Get("assertion"),
 		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
 	})
-	switch {
-	case err == nil:
-		h.signedIn(w, tenant, done)
-	case fault.CodeOf(err) == fault.Unauthenticated:
-		h.log.DebugContext(r.Context(), "hosted passwordless sign-in refused", "cause", err.Error())
-		again.Message = passkeyMessage
-		h.renderSignin(w, r, http.StatusOK, again)
-	case fault.CodeOf(err) == fault.TooMany:
-		setRetryAfter(w, err)
-		again.Message = rateLimitedMessage
-		h.renderSignin(w, r, http.StatusTooManyRequests, again)
-	default:
-		h.pageError(w, r, tenant, err)
+	if err != nil {
+		h.refuseStep(w, r, tenant, err, again, passkeyMessage, "hosted passwordless sign-in refused", h.renderSignin)
+		return
 	}
+	h.signedIn(w, tenant, done)
 }
 
 // signin is POST /signin: a refused sign-in renders the form again, with
@@ -215,18 +206,8 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 		again.Message = enrolMessage
 		h.renderSignin(w, r, http.StatusOK, again)
 		return
-	case fault.CodeOf(err) == fault.Unauthenticated: // app.ErrInvalidCredentials, whatever its cause
-		h.log.DebugContext(r.Context(), "hosted sign-in refused", "cause", err.Error())
-		again.Message = signinMessage
-		h.renderSignin(w, r, http.StatusOK, again)
-		return
-	case fault.CodeOf(err) == fault.TooMany:
-		setRetryAfter(w, err)
-		again.Message = rateLimitedMessage
-		h.renderSignin(w, r, http.StatusTooManyRequests, again)
-		return
-	default:
-		h.pageError(w, r, tenant, err)
+	default: // app.ErrInvalidCredentials, whatever its cause, among others
+		h.refuseStep(w, r, tenant, err, again, signinMessage, "hosted sign-in refused", h.renderSignin)
 		return
 	}
 	if done.Pending != "" {
@@ -256,20 +237,11 @@ func (h *handlers) signinFactor(w http.ResponseWriter, r *http.Request, tenant s
 		Tenant: tenant, Request: sealed, Pending: pending, Code: form.Get("code"),
 		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
 	})
-	switch {
-	case err == nil:
-		h.signedIn(w, tenant, done)
-	case fault.CodeOf(err) == fault.Unauthenticated:
-		h.log.DebugContext(r.Context(), "hosted sign-in code refused", "cause", err.Error())
-		again.Message = codeMessage
-		h.renderFactor(w, r, http.StatusOK, again)
-	case fault.CodeOf(err) == fault.TooMany:
-		setRetryAfter(w, err)
-		again.Message = rateLimitedMessage
-		h.renderFactor(w, r, http.StatusTooManyRequests, again)
-	default:
-		h.pageError(w, r, tenant, err)
+	if err != nil {
+		h.refuseStep(w, r, tenant, err, again, codeMessage, "hosted sign-in code refused", h.renderFactor)
+		return
 	}
+	h.signedIn(w, tenant, done)
 }
 
 // renderFactor renders the factor page of d.Pending with status: the
@@ -301,18 +273,30 @@ func (h *handlers) signinPasskey(w http.ResponseWriter, r *http.Request, tenant 
 		Tenant: tenant, Request: sealed, Pending: pending, Ceremony: form.Get("webauthn"), Assertion: form.Get("assertion"),
 		Address: clientAddress(r, h.trusted), Cookie: h.browserCookie(r.Header, tenant),
 	})
-	switch {
-	case err == nil:
-		h.signedIn(w, tenant, done)
-	case fault.CodeOf(err) == fault.Unauthenticated:
-		h.log.DebugContext(r.Context(), "hosted sign-in passkey refused", "cause", err.Error())
-		again.Message = passkeyMessage
-		h.renderFactor(w, r, http.StatusOK, again)
-	case fault.CodeOf(err) == fault.TooMany:
+	if err != nil {
+		h.refuseStep(w, r, tenant, err, again, passkeyMessage, "hosted sign-in passkey refused", h.renderFactor)
+		return
+	}
+	h.signedIn(w, tenant, done)
+}
+
+// refuseStep answers a step of the hosted sign-in that failed with err: a
+// refusal renders the step's page again with refused, status 200, its
+// cause only in the debug log; rate limiting renders it with status 429
+// and Retry-After; anything else is the error page.
+func (h *handlers) refuseStep(w http.ResponseWriter, r *http.Request, tenant string, err error, again pageData, refused, logMsg string,
+	render func(http.ResponseWriter, *http.Request, int, pageData),
+) {
+	switch fault.CodeOf(err) {
+	case fault.Unauthenticated:
+		h.log.DebugContext(r.Context(), logMsg, "cause", err.Error())
+		again.Message = refused
+		render(w, r, http.StatusOK, again)
+	case fault.TooMany:
 		setRetryAfter(w, err)
 		again.Message = rateLimitedMessage
-		h.renderFactor(w, r, http.StatusTooManyRequests, again)
-	default:
+		render(w, r, http.StatusTooManyRequests, again)
+	case fault.Invalid, fault.Conflict, fault.NotFound, fault.Forbidden, fault.Unprocessable, fault.Unavailable, fault.Internal:
 		h.pageError(w, r, tenant, err)
 	}
 }
