@@ -459,7 +459,7 @@ func writeMissingGoldens(t *testing.T) {
 		{events.AggregateEmailLink, hashHex("email link token 1"), []step{
 			{events.TypeEmailLinkIssued, events.System, func(at time.Time) any {
 				return events.EmailLinkIssued{
-					Purpose: events.LinkResetPassword, UserID: userID, Email: "alice@acme.example", UserVersion: 3,
+					Purpose: events.LinkResetPassword, UserID: userID, Email: personal("email link email", len("alice@acme.example")), UserVersion: 3,
 					// 32 token bytes and the 16-byte GCM tag.
 					Token:     events.Sealed{KID: "kek-2025-03", Nonce: fake("email link token 1 nonce", 12), Ciphertext: fake("email link token 1", 48)},
 					ExpiresAt: at.Add(30 * time.Minute),

@@ -152,6 +152,33 @@ type PersonalKeys interface {
 // wrapping ErrErased when the key was destroyed (the caller shows
 // ErasedText), and ErrOpen, ErrNoDataKey or the source's error otherwise.
 func OpenPersonal(ctx context.Context, keys PersonalKeys, env Envelope, member string, p Personal) (string, error) {
+	return OpenPersonalOf(ctx, keys, env, env.AggregateID, member, p)
+}
+
+// PersonalOwner is implemented by the payloads of events that carry
+// personal members but are not events of their person's user aggregate
+// (EmailLinkIssued, on the link's aggregate): their members are sealed
+// under the data key of the user PersonalOwner names, not of the
+// aggregate's id.
+type PersonalOwner interface {
+	PersonalOwner() string
+}
+
+// PersonalOwner names the user whose data key seals the link's address.
+func (e EmailLinkIssued) PersonalOwner() string { return e.UserID }
+
+// OwnerOf returns the user whose data key seals the personal members of
+// env with payload: the payload's PersonalOwner, else the aggregate's id.
+func OwnerOf(env Envelope, payload any) string {
+	if o, ok := payload.(PersonalOwner); ok {
+		return o.PersonalOwner()
+	}
+	return env.AggregateID
+}
+
+// OpenPersonalOf is OpenPersonal for a member sealed under the data key of
+// userID, for events whose person is not their aggregate (OwnerOf).
+func OpenPersonalOf(ctx context.Context, keys PersonalKeys, env Envelope, userID, member string, p Personal) (string, error) {
 	if v, ok := p.Legacy(); ok {
 		return v, nil
 	}
@@ -161,11 +188,11 @@ func OpenPersonal(ctx context.Context, keys PersonalKeys, env Envelope, member s
 	if keys == nil {
 		return "", fmt.Errorf("open %s of event %s: %w", member, env.ID, ErrNoDataKey)
 	}
-	k, err := keys.DataKey(ctx, env.Tenant, env.AggregateID)
+	k, err := keys.DataKey(ctx, env.Tenant, userID)
 	if err != nil {
 		return "", fmt.Errorf("open %s of event %s: %w", member, env.ID, err)
 	}
-	v, err := k.Open(p, PersonalAAD(env.Tenant, env.AggregateID, env.Type, member))
+	v, err := k.Open(p, PersonalAAD(env.Tenant, userID, env.Type, member))
 	if err != nil {
 		return "", fmt.Errorf("open %s of event %s: %w", member, env.ID, err)
 	}
@@ -175,7 +202,11 @@ func OpenPersonal(ctx context.Context, keys PersonalKeys, env Envelope, member s
 // ShowPersonal is OpenPersonal for display: the member's value, or
 // ErasedText when the person was erased. Other errors are returned.
 func ShowPersonal(ctx context.Context, keys PersonalKeys, env Envelope, member string, p Personal) (string, error) {
-	v, err := OpenPersonal(ctx, keys, env, member, p)
+	return showPersonal(ctx, keys, env, env.AggregateID, member, p)
+}
+
+func showPersonal(ctx context.Context, keys PersonalKeys, env Envelope, userID, member string, p Personal) (string, error) {
+	v, err := OpenPersonalOf(ctx, keys, env, userID, member, p)
 	if errors.Is(err, ErrErased) {
 		return ErasedText, nil
 	}
@@ -296,17 +327,22 @@ func (r *Registry) OpenMembers(ctx context.Context, keys PersonalKeys, env Envel
 	if len(members) == 0 {
 		return nil, nil
 	}
-	data, err := r.currentData(env)
+	payload, err := r.Decode(env)
 	if err != nil {
 		return nil, err
 	}
+	data, err := dataOf(payload)
+	if err != nil {
+		return nil, err
+	}
+	owner := OwnerOf(env, payload)
 	out := make(map[string]string, len(members))
 	for _, name := range members {
 		var p Personal
 		if json.Unmarshal(data[name], &p) != nil {
 			continue // absent
 		}
-		if out[name], err = ShowPersonal(ctx, keys, env, name, p); err != nil {
+		if out[name], err = showPersonal(ctx, keys, env, owner, name, p); err != nil {
 			return nil, err
 		}
 	}
@@ -347,6 +383,11 @@ func (r *Registry) currentData(env Envelope) (map[string]json.RawMessage, error)
 	if err != nil {
 		return nil, err
 	}
+	return dataOf(payload)
+}
+
+// dataOf returns a decoded payload's members, by JSON name.
+func dataOf(payload any) (map[string]json.RawMessage, error) {
 	raw, err := json.Marshal(payload)
 	if err != nil {
 		return nil, err
@@ -380,6 +421,16 @@ func OpenEnvelope(ctx context.Context, keys PersonalKeys, env Envelope) (Envelop
 // Schema 1's clear address decodes as a legacy member.
 func userInvitedV2() Spec {
 	s := Define[UserInvited](TypeUserInvited, AggregateUser)
+	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: keepData}
+	return s
+}
+
+// emailLinkIssuedV2 is email_link.issued at schema 2: the address the link
+// is mailed to sealed under the data key of the user the link is for
+// (EmailLinkIssued.PersonalOwner), so that an erasure reaches it on
+// AUTH_ACTIVITY too. Schema 1's clear address decodes as a legacy member.
+func emailLinkIssuedV2() Spec {
+	s := Define[EmailLinkIssued](TypeEmailLinkIssued, AggregateEmailLink)
 	s.Schema, s.Upcasters = 2, map[int]Upcaster{1: keepData}
 	return s
 }

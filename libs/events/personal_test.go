@@ -290,3 +290,62 @@ func TestPersonal_UpcastProfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenEnvelope_LinkAddress checks that the address of a mailed link,
+// an event of the link's aggregate, opens with the data key of the user
+// the link is for, and with no other.
+func TestOpenEnvelope_LinkAddress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key, other := mustDataKey(t), mustDataKey(t)
+	sealed, err := key.Seal("alice@acme.example", events.PersonalAAD("acme", "u1", events.TypeEmailLinkIssued, "email"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := events.Meta{Tenant: "acme", Aggregate: events.AggregateEmailLink, AggregateID: "f00d", OccurredAt: time.Now(), Actor: events.System}
+	link := events.EmailLinkIssued{Purpose: events.LinkResetPassword, UserID: "u1", Email: sealed, UserVersion: 1,
+		Token: events.Sealed{KID: "k", Nonce: []byte{1}, Ciphertext: []byte{2}}, ExpiresAt: time.Now()}
+	env, err := events.New(events.TypeEmailLinkIssued, link, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := events.Default.PersonalMembers(events.TypeEmailLinkIssued); !slices.Equal(got, []string{"email"}) {
+		t.Fatalf("PersonalMembers = %v", got)
+	}
+	tests := []struct {
+		name    string
+		keys    events.PersonalKeys
+		want    string
+		wantErr error
+	}{
+		{"the user's key", keySource{"acme/u1": key}, "alice@acme.example", nil},
+		{"erased", keySource{}, events.ErasedText, nil},
+		{"the key of the link's id", keySource{"acme/u1": other, "acme/f00d": key}, "", events.ErrOpen},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opened, err := events.OpenMembers(ctx, tt.keys, env)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("OpenMembers: %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && opened["email"] != tt.want {
+				t.Fatalf("email = %q, want %q", opened["email"], tt.want)
+			}
+		})
+	}
+	// Schema 1 carried the address in clear: it decodes as a legacy member.
+	v1 := env
+	v1.Schema = 1
+	v1.Data = []byte(`{"purpose":"reset_password","user_id":"u1","email":"bob@acme.example","user_version":1,"token":{"kid":"k","nonce":"AQ==","ciphertext":"Ag=="},"expires_at":"2025-03-15T00:00:00Z"}`)
+	p, err := events.Decode(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := p.(events.EmailLinkIssued).Email.Legacy(); !ok || got != "bob@acme.example" {
+		t.Fatalf("schema 1 address = %q, %v", got, ok)
+	}
+	if got, err := events.OpenPersonalOf(ctx, nil, v1, "u1", "email", p.(events.EmailLinkIssued).Email); err != nil || got != "bob@acme.example" {
+		t.Fatalf("OpenPersonalOf(schema 1) = %q, %v", got, err)
+	}
+}

@@ -286,7 +286,7 @@ func newDefault() *Registry {
 		userProfileUpdatedV2(),
 		userEmailVerifiedV2(),
 
-		Define[EmailLinkIssued](TypeEmailLinkIssued, AggregateEmailLink),
+		emailLinkIssuedV2(),
 		Define[EmailLinkUsed](TypeEmailLinkUsed, AggregateEmailLink),
 
 		userInvitedV2(),

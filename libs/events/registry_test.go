@@ -71,7 +71,7 @@ func TestDefault_RegistersEveryType(t *testing.T) {
 		}
 		want := 1
 		switch typ {
-		case events.TypeUserRegistered, events.TypeUserDeleted, events.TypeUserProfileUpdated, events.TypeUserEmailVerified, events.TypeUserInvited:
+		case events.TypeUserRegistered, events.TypeUserDeleted, events.TypeUserProfileUpdated, events.TypeUserEmailVerified, events.TypeUserInvited, events.TypeEmailLinkIssued:
 			want = 2 // personal members sealed (ADR 0015)
 		}
 		if s.Schema != want || events.CurrentSchema(typ) != want {

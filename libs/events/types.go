@@ -801,10 +801,14 @@ const (
 // before ExpiresAt, for Purpose only, and only while the user's password
 // (for a verification, the address) has not changed since UserVersion,
 // the version of the user aggregate it was issued against.
+//
+// Email is a personal member since schema 2, sealed under the data key of
+// UserID (not of the link's aggregate: see PersonalOwner); schema 1
+// carried it in clear.
 type EmailLinkIssued struct {
 	Purpose     string    `json:"purpose"`
 	UserID      string    `json:"user_id"`
-	Email       string    `json:"email"`
+	Email       Personal  `json:"email"`
 	UserVersion uint64    `json:"user_version"`
 	Token       Sealed    `json:"token"`
 	ExpiresAt   time.Time `json:"expires_at"`

@@ -18,6 +18,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natstest"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
 	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/services/dispatcher"
@@ -109,6 +110,13 @@ type issued struct {
 // a random token, sealed, its SHA-256 the link's id.
 func (e *mailEnv) mustIssue(t *testing.T, tenant, purpose, email string, ttl time.Duration) issued {
 	t.Helper()
+	return e.mustIssueFor(t, tenant, purpose, events.NewID(), events.LegacyPersonal(email), ttl)
+}
+
+// mustIssueFor is mustIssue for a link to userID, its address as given
+// (sealed, or a schema 1 link's clear address).
+func (e *mailEnv) mustIssueFor(t *testing.T, tenant, purpose, userID string, email events.Personal, ttl time.Duration) issued {
+	t.Helper()
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	token := base64.RawURLEncoding.EncodeToString(raw)
@@ -120,7 +128,7 @@ func (e *mailEnv) mustIssue(t *testing.T, tenant, purpose, email string, ttl tim
 	}
 	now := time.Now()
 	env, err := events.New(events.TypeEmailLinkIssued, events.EmailLinkIssued{
-		Purpose: purpose, UserID: events.NewID(), Email: email, UserVersion: 1, Token: sealed, ExpiresAt: now.Add(ttl),
+		Purpose: purpose, UserID: userID, Email: email, UserVersion: 1, Token: sealed, ExpiresAt: now.Add(ttl),
 	}, events.Meta{Tenant: tenant, Aggregate: events.AggregateEmailLink, AggregateID: id, OccurredAt: now, Actor: events.System})
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +284,59 @@ func TestMailer_refusalsAndRetries(t *testing.T) {
 	ms := srv.Messages()
 	if len(ms) != 1 || ms[0].To[0] != "later@acme.example" {
 		t.Fatalf("mails sent: %+v; want the deferred one only", ms)
+	}
+}
+
+// TestMailer_sealedAddresses mails a link whose address is sealed under
+// its user's data key, and records the link of a user erased since as
+// not sendable, once, without a retry.
+func TestMailer_sealedAddresses(t *testing.T) {
+	t.Parallel()
+	e := mustMailEnv(t)
+	ctx := context.Background()
+	keys, err := keystore.NewDataKeys(ctx, e.js, e.kek, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal := func(userID, email string) events.Personal {
+		t.Helper()
+		k, err := keys.Ensure(ctx, "acme", userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := k.Seal(email, events.PersonalAAD("acme", userID, events.TypeEmailLinkIssued, "email"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	kept, erased := events.NewID(), events.NewID()
+	keptAddr, erasedAddr := seal(kept, "hal@acme.example"), seal(erased, "ida@acme.example")
+	if err := keys.Destroy(ctx, "acme", erased); err != nil {
+		t.Fatal(err)
+	}
+	srv := smtptest.Start(t)
+	e.start(t, dispatcher.Config{SMTPURL: config.Secret(srv.URL()), SMTPTLS: srv.ClientTLS})
+
+	gone := e.mustIssueFor(t, "acme", events.LinkResetPassword, erased, erasedAddr, time.Hour)
+	sent := e.mustIssueFor(t, "acme", events.LinkResetPassword, kept, keptAddr, time.Hour)
+	if a := e.waitRow(t, gone.env, "failed"); a != 1 {
+		t.Errorf("an erased user's link was tried %d times, want 1", a)
+	}
+	m := srv.WaitFor(t, "hal@acme.example", 20*time.Second)
+	if got := tokenOf(t, m.Link(), "acme", "/password/reset"); got != sent.token {
+		t.Errorf("mailed token %q, want the link's", got)
+	}
+	e.waitRow(t, sent.env, "sent")
+	if ms := srv.Messages(); len(ms) != 1 {
+		t.Fatalf("mails sent: %+v; want hal's only", ms)
+	}
+	var reason string
+	if err := e.pool.QueryRow(ctx, `SELECT error FROM sent_mails WHERE tenant_id = $1 AND event_id = $2`, "acme", gone.env.ID).Scan(&reason); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(reason, "erased") {
+		t.Errorf("the erased user's link is recorded with %q, want the reason", reason)
 	}
 }
 

@@ -191,7 +191,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	mailer, closeSender, err := newMailer(cfg, rt, natsjs.New(rt.JetStream, ackWait, 2*app.DefaultBatch), postgres.NewMails(rt.Pool))
+	// The users' data keys open the addresses of their events and links
+	// and seal those of the links (ADR 0015); the command service makes
+	// the bucket with the deployment's replicas, this only reads it.
+	dataKeys, err := keystore.NewDataKeys(ctx, rt.JetStream, cfg.KEK, 1)
+	if err != nil {
+		return fmt.Errorf("data keys: %w", err)
+	}
+	mailer, closeSender, err := newMailer(cfg, rt, natsjs.New(rt.JetStream, ackWait, 2*app.DefaultBatch), postgres.NewMails(rt.Pool), dataKeys)
 	if err != nil {
 		return err
 	}
@@ -199,13 +206,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	verifications, err := app.NewVerifications(natsjs.New(rt.JetStream, ackWait, 2*app.DefaultBatch), store, cfg.KEK, rt.Telemetry, nil)
 	if err != nil {
 		return err
-	}
-	// The users' data keys open the addresses of their events (ADR 0015);
-	// the command service makes the bucket with the deployment's replicas,
-	// this only reads it.
-	dataKeys, err := keystore.NewDataKeys(ctx, rt.JetStream, cfg.KEK, 1)
-	if err != nil {
-		return fmt.Errorf("data keys: %w", err)
 	}
 	verifications.WithPersonalKeys(dataKeys)
 	if cfg.AllowPrivate {
@@ -268,7 +268,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 // newMailer builds the mailer on the SMTP server of cfg, or on the log
 // when there is none; the function returned closes the server's
 // connections.
-func newMailer(cfg Config, rt *service.Runtime, consumers *natsjs.Consumers, mails *postgres.Mails) (*app.Mailer, func() error, error) {
+func newMailer(cfg Config, rt *service.Runtime, consumers *natsjs.Consumers, mails *postgres.Mails, keys events.PersonalKeys) (*app.Mailer, func() error, error) {
 	var (
 		sender app.MailSender
 		closer = func() error { return nil }
@@ -284,7 +284,7 @@ func newMailer(cfg Config, rt *service.Runtime, consumers *natsjs.Consumers, mai
 		sender, closer = s, s.Close
 	}
 	m, err := app.NewMailer(app.MailerDeps{
-		Consumers: consumers, Mails: mails, Sender: sender, KEK: cfg.KEK, Telemetry: rt.Telemetry,
+		Consumers: consumers, Mails: mails, Sender: sender, KEK: cfg.KEK, Keys: keys, Telemetry: rt.Telemetry,
 	}, app.MailerConfig{
 		PublicURL: cfg.PublicURL, From: cfg.MailFrom,
 		Backoff: domain.Backoff{First: cfg.FirstRetry, Max: cfg.MaxRetry},

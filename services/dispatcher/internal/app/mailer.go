@@ -44,6 +44,10 @@ type MailerDeps struct {
 	Mails     *postgres.Mails
 	Sender    MailSender
 	KEK       *events.Keyring
+	// Keys are the users' data keys, which open the addresses of links
+	// issued since email_link.issued schema 2 (ADR 0015); nil opens only
+	// the clear addresses of older links.
+	Keys      events.PersonalKeys
 	Telemetry *telemetry.Telemetry
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -234,6 +238,28 @@ func (m *Mailer) handle(ctx context.Context, msg natsjs.Msg) {
 		fail("the link expired before it could be sent")
 		return
 	}
+	to, err := events.OpenPersonalOf(ctx, m.deps.Keys, env, e.UserID, "email", e.Email)
+	switch {
+	case errors.Is(err, events.ErrErased):
+		// The person was erased since the link was issued: there is no
+		// address to send it to, now or ever.
+		fail("the user was erased: the link has no address")
+		return
+	case errors.Is(err, events.ErrOpen), errors.Is(err, events.ErrNoDataKey):
+		fail("the link's address does not open")
+		return
+	case err != nil:
+		// The key store: tried again later, like a server that did not
+		// take the mail. The error names the user, never the address.
+		m.log.WarnContext(ctx, "mail address not opened; retrying", append(logArgs, "err", err)...)
+		m.sends.Add(ctx, 1, mailRetried)
+		if rerr := m.deps.Mails.Failed(ctx, key, false, err.Error(), m.deps.Now()); rerr != nil {
+			m.log.WarnContext(ctx, "mail failure not recorded", append(logArgs, "err", rerr)...)
+		}
+		m.retry(ctx, msg, attempts, err)
+		return
+	}
+	e.Email = events.LegacyPersonal(to) // opened, for the template
 	token, err := m.openToken(env, e)
 	if err != nil {
 		fail(err.Error())

@@ -168,6 +168,13 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 			return err
 		}
 	}
+	to, err := v.sealAddress(ctx, env.Tenant, env.AggregateID, email)
+	switch {
+	case errors.Is(err, events.ErrErased):
+		return nil // erased since: nothing is mailed to them any more
+	case err != nil:
+		return err // the key store: tried again
+	}
 	raw := v.tokenOf(env)
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(token))
@@ -177,7 +184,7 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		return fmt.Errorf("seal link token: %w", err)
 	}
 	issued, err := events.New(events.TypeEmailLinkIssued, events.EmailLinkIssued{
-		Purpose: purpose, UserID: env.AggregateID, Email: email, UserVersion: env.Version,
+		Purpose: purpose, UserID: env.AggregateID, Email: to, UserVersion: env.Version,
 		Token: sealed, ExpiresAt: now.Add(lifetime).UTC(),
 	}, events.Meta{
 		ID:     events.DeriveID("verify-link", env.Tenant, env.ID),
@@ -194,6 +201,24 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		return err
 	}
 	return nil
+}
+
+// sealAddress seals the address a link goes to under the user's data key,
+// so that an erasure reaches the link's copy on AUTH_ACTIVITY too. A user
+// with no data key registered before sealing and has the address in clear
+// in their registration for good: the link carries it as it is (ADR 0015).
+func (v *Verifications) sealAddress(ctx context.Context, tenant, userID, email string) (events.Personal, error) {
+	if v.personal == nil {
+		return events.LegacyPersonal(email), nil
+	}
+	k, err := v.personal.DataKey(ctx, tenant, userID)
+	if errors.Is(err, events.ErrNoDataKey) {
+		return events.LegacyPersonal(email), nil
+	}
+	if err != nil {
+		return events.Personal{}, err
+	}
+	return k.Seal(email, events.PersonalAAD(tenant, userID, events.TypeEmailLinkIssued, "email"))
 }
 
 // invited reports whether the user of a registration was invited: the

@@ -103,13 +103,14 @@ type MailData struct {
 	ValidFor  string
 }
 
-// NewLinkMail renders the mail an email_link.issued event asks for. token
-// is the opened token; link is built from publicURL. It returns
-// ErrBadRecipient for an address no mail can go to, and an error for an
-// unknown purpose.
+// NewLinkMail renders the mail an email_link.issued event asks for, its
+// address opened (events.OpenPersonalOf). token is the opened token; link
+// is built from publicURL. It returns ErrBadRecipient for an address no
+// mail can go to, and an error for an unknown purpose.
 func (t *Templates) NewLinkMail(env events.Envelope, e events.EmailLinkIssued, token, publicURL, from string) (Mail, error) {
-	addr, err := mail.ParseAddress(e.Email)
-	if err != nil || addr.Name != "" || addr.Address != e.Email {
+	to, _ := e.Email.Legacy()
+	addr, err := mail.ParseAddress(to)
+	if err != nil || addr.Name != "" || addr.Address != to {
 		return Mail{}, ErrBadRecipient
 	}
 	subj, ok := t.subject[e.Purpose]
@@ -120,7 +121,7 @@ func (t *Templates) NewLinkMail(env events.Envelope, e events.EmailLinkIssued, t
 	if err != nil {
 		return Mail{}, err
 	}
-	data := MailData{Tenant: env.Tenant, Email: e.Email, Link: link, ExpiresAt: e.ExpiresAt.UTC(), ValidFor: validFor(e.ExpiresAt.Sub(env.OccurredAt))}
+	data := MailData{Tenant: env.Tenant, Email: to, Link: link, ExpiresAt: e.ExpiresAt.UTC(), ValidFor: validFor(e.ExpiresAt.Sub(env.OccurredAt))}
 	var s, txt, html bytes.Buffer
 	if err := subj.Execute(&s, data); err != nil {
 		return Mail{}, fmt.Errorf("render subject: %w", err)
@@ -133,7 +134,7 @@ func (t *Templates) NewLinkMail(env events.Envelope, e events.EmailLinkIssued, t
 	}
 	return Mail{
 		MessageID: MessageID(env.ID, publicURL),
-		From:      from, To: e.Email,
+		From:      from, To: to,
 		Subject: strings.TrimSpace(s.String()), Text: txt.String(), HTML: html.String(), Link: link,
 	}, nil
 }

@@ -59,8 +59,19 @@ func recipient(m domain.Mailbox, username string) string {
 
 // issueLink appends a new link of purpose for a user at version
 // userVersion, to address: its token sealed for the mailer, its id the
-// token's hash.
+// token's hash, the address sealed under the user's data key (so that an
+// erasure reaches the copy on AUTH_ACTIVITY).
 func (a *App) issueLink(ctx context.Context, tenant, purpose, userID, address string, userVersion uint64) error {
+	to, err := a.sealPersonal(ctx, tenant, userID, events.TypeEmailLinkIssued, "email", address)
+	if errors.Is(err, events.ErrNoDataKey) {
+		// A user registered before sealing, never changed since, has no
+		// data key, and their address is in clear in their registration
+		// for good: the link carries it as it is (ADR 0015).
+		to, err = events.LegacyPersonal(address), nil
+	}
+	if err != nil {
+		return err
+	}
 	_, raw, id := domain.NewLinkToken()
 	sealed, err := a.kek.Seal(raw, events.EmailLinkAAD(tenant, id))
 	clear(raw)
@@ -71,7 +82,7 @@ func (a *App) issueLink(ctx context.Context, tenant, purpose, userID, address st
 	if err != nil {
 		return err
 	}
-	if err := l.Issue(events.EmailLinkIssued{Purpose: purpose, UserID: userID, Email: address, UserVersion: userVersion, Token: sealed}, a.now()); err != nil {
+	if err := l.Issue(events.EmailLinkIssued{Purpose: purpose, UserID: userID, Email: to, UserVersion: userVersion, Token: sealed}, a.now()); err != nil {
 		return err
 	}
 	return a.append(ctx, tenant, l, eventstore.Position{}, events.System)
@@ -88,7 +99,16 @@ func (a *App) loadLink(ctx context.Context, tenant, token string) (*domain.Email
 	if err != nil {
 		return nil, eventstore.Position{}, appendError("load link", err)
 	}
-	l, err := domain.LoadEmailLink(id, h.Envelopes())
+	envs := h.Envelopes()
+	for i := range envs {
+		// The address opens with the key of the user the link is for;
+		// an erased user's reads "[erased]", and the user's own events
+		// void the link.
+		if envs[i], err = events.OpenEnvelope(ctx, a.personal, envs[i]); err != nil {
+			return nil, eventstore.Position{}, fault.Wrap(fault.Internal, err, "open the link's address")
+		}
+	}
+	l, err := domain.LoadEmailLink(id, envs)
 	if err != nil {
 		return nil, eventstore.Position{}, err
 	}
@@ -202,9 +222,17 @@ func (a *App) TenantDisplayName(ctx context.Context, tenant string) (string, err
 }
 
 // sealEmail seals the address of a user.email_verified under the user's
-// data key, which the user has had since an address was first recorded
-// for them (the command service seals every address it records).
+// data key.
 func (a *App) sealEmail(ctx context.Context, tenant, userID, email string) (events.Personal, error) {
+	return a.sealPersonal(ctx, tenant, userID, events.TypeUserEmailVerified, events.ProfileEmail, email)
+}
+
+// sealPersonal seals value, the member named member of an event of type
+// typ about a user, under the user's data key, which the user has had
+// since an address or a sealed username was first recorded for them (the
+// command service seals every one it records). An erased user is
+// domain.ErrLinkVoid: nothing is recorded for them any more.
+func (a *App) sealPersonal(ctx context.Context, tenant, userID, typ, member, value string) (events.Personal, error) {
 	if a.personal == nil {
 		return events.Personal{}, fault.New(fault.Internal, "no-data-keys", "internal error")
 	}
@@ -215,7 +243,7 @@ func (a *App) sealEmail(ctx context.Context, tenant, userID, email string) (even
 	if err != nil {
 		return events.Personal{}, fault.Wrap(fault.Internal, err, "internal error")
 	}
-	p, err := k.Seal(email, events.PersonalAAD(tenant, userID, events.TypeUserEmailVerified, events.ProfileEmail))
+	p, err := k.Seal(value, events.PersonalAAD(tenant, userID, typ, member))
 	if err != nil {
 		return events.Personal{}, fault.Wrap(fault.Internal, err, "internal error")
 	}

@@ -44,8 +44,16 @@ func mustLinkedUser(t *testing.T, e *querytest.Env, purpose string) (string, str
 	if err != nil {
 		t.Fatal(err)
 	}
+	dk, err := e.DataKeys.Ensure(ctx, "acme", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := dk.Seal(email, events.PersonalAAD("acme", id, events.TypeEmailLinkIssued, "email"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	issued, err := events.New(events.TypeEmailLinkIssued, events.EmailLinkIssued{
-		Purpose: purpose, UserID: id, Email: email, UserVersion: 1, Token: sealed, ExpiresAt: e.Now().Add(30 * time.Minute),
+		Purpose: purpose, UserID: id, Email: to, UserVersion: 1, Token: sealed, ExpiresAt: e.Now().Add(30 * time.Minute),
 	}, events.Meta{Tenant: "acme", Aggregate: events.AggregateEmailLink, AggregateID: linkID, OccurredAt: e.Now(), Actor: events.System})
 	if err != nil {
 		t.Fatal(err)

@@ -122,7 +122,7 @@ func (a *App) setPasswordByLink(ctx context.Context, tenant, purpose, token, pas
 	changes := []domain.Pending{{Type: events.TypeUserPasswordChanged, Data: events.UserPasswordChanged{Credential: sealed}}}
 	if purpose == events.LinkInvitation {
 		// The invitation reached the address: it is proven.
-		email, err := a.sealEmail(ctx, tenant, link.UserID, link.Email)
+		email, err := a.sealEmail(ctx, tenant, link.UserID, l.Address())
 		if err != nil {
 			return err
 		}

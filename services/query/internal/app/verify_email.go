@@ -18,7 +18,7 @@ func (a *App) VerifyEmail(ctx context.Context, tenant, token, client string) err
 		return err
 	}
 	link := l.Link()
-	email, err := a.sealEmail(ctx, tenant, link.UserID, link.Email)
+	email, err := a.sealEmail(ctx, tenant, link.UserID, l.Address())
 	if err != nil {
 		return err
 	}

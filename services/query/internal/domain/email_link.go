@@ -93,6 +93,11 @@ func (l *EmailLink) apply(e event) error {
 // Link returns what the link was issued with; zero before it was.
 func (l *EmailLink) Link() events.EmailLinkIssued { return l.link }
 
+// Address returns the address the link was mailed to, as its history was
+// opened (events.OpenEnvelope): events.ErasedText for an erased user's,
+// "" while still sealed.
+func (l *EmailLink) Address() string { return clearOf(l.link.Email) }
+
 // Issue records events.EmailLinkIssued as of now, the link expiring after
 // its purpose's lifetime. The link must not exist yet (ErrLinkExists) and
 // the purpose must be known (ErrLinkPurpose).
@@ -180,7 +185,7 @@ func FoldMailbox(history []events.Envelope) (Mailbox, error) {
 			m.Active = false
 		case events.UserEnabled:
 			m.Active = true
-		case events.UserDeleted:
+		case events.UserDeleted, events.UserErased:
 			m.Exists = false
 		case events.UserProfileUpdated:
 			if !d.Email.IsZero() || containsString(d.Removed, events.ProfileEmail) {
@@ -196,7 +201,7 @@ func FoldMailbox(history []events.Envelope) (Mailbox, error) {
 }
 
 // Voids reports whether what happened to the user since a link was
-// issued voids it: the user gone or disabled, for a reset or an
+// issued (its address opened, events.OpenEnvelope) voids it: the user gone or disabled, for a reset or an
 // invitation a password set since, for a verification an address changed
 // since (or one other than the link's).
 func (m Mailbox) Voids(link events.EmailLinkIssued) bool {
@@ -205,7 +210,7 @@ func (m Mailbox) Voids(link events.EmailLinkIssued) bool {
 	}
 	switch link.Purpose {
 	case events.LinkVerifyEmail:
-		return m.EmailVersion > link.UserVersion || m.Email != link.Email
+		return m.EmailVersion > link.UserVersion || m.Email != clearOf(link.Email)
 	default:
 		return m.PasswordVersion > link.UserVersion
 	}

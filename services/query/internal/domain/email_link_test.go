@@ -12,7 +12,7 @@ import (
 func mustIssuedLink(t *testing.T, purpose string, used bool) *domain.EmailLink {
 	t.Helper()
 	pending := []domain.Pending{{Type: events.TypeEmailLinkIssued, Data: events.EmailLinkIssued{
-		Purpose: purpose, UserID: "u1", Email: "a@acme.example", UserVersion: 3,
+		Purpose: purpose, UserID: "u1", Email: events.LegacyPersonal("a@acme.example"), UserVersion: 3,
 		Token: events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: make([]byte, 48)}, ExpiresAt: t0.Add(30 * time.Minute),
 	}}}
 	if used {
@@ -78,8 +78,9 @@ func TestMailbox_Voids(t *testing.T) {
 	pw := domain.Pending{Type: events.TypeUserPasswordChanged, Data: events.UserPasswordChanged{Credential: events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("d")}}}
 	newEmail := domain.Pending{Type: events.TypeUserProfileUpdated, Data: events.UserProfileUpdated{Email: events.LegacyPersonal("b@acme.example")}}
 	disabled := domain.Pending{Type: events.TypeUserDisabled, Data: events.UserDisabled{}}
-	reset := events.EmailLinkIssued{Purpose: events.LinkResetPassword, Email: "a@acme.example", UserVersion: 1}
-	verify := events.EmailLinkIssued{Purpose: events.LinkVerifyEmail, Email: "a@acme.example", UserVersion: 1}
+	erased := domain.Pending{Type: events.TypeUserErased, Data: events.UserErased{}}
+	reset := events.EmailLinkIssued{Purpose: events.LinkResetPassword, Email: events.LegacyPersonal("a@acme.example"), UserVersion: 1}
+	verify := events.EmailLinkIssued{Purpose: events.LinkVerifyEmail, Email: events.LegacyPersonal("a@acme.example"), UserVersion: 1}
 	for _, tc := range []struct {
 		name    string
 		history []domain.Pending
@@ -92,6 +93,8 @@ func TestMailbox_Voids(t *testing.T) {
 		{"reset, disabled since", []domain.Pending{reg, disabled}, reset, true},
 		{"verify, a password since", []domain.Pending{reg, pw}, verify, false},
 		{"verify, a new address since", []domain.Pending{reg, newEmail}, verify, true},
+		{"verify, erased since", []domain.Pending{reg, erased}, verify, true},
+		{"reset, erased since", []domain.Pending{reg, erased}, reset, true},
 		{"never registered", nil, reset, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,6 +40,9 @@ type Env struct {
 	Keys    *keystore.Store
 	Keyring *events.Keyring
 	Hasher  *authn.Hasher
+	// DataKeys are the users' data keys App opens and seals with; tests
+	// create a user's (Ensure) to write sealed members.
+	DataKeys *keystore.DataKeys
 	// Users is the read model App reads; tests add users and roles.
 	Users *ReadModel
 	App   *app.App
@@ -121,7 +124,7 @@ func MustEnv(tb testing.TB, opts ...app.Option) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Env{JS: js, Store: store, Keys: keys, Keyring: keyring, Hasher: hasher, Users: users, App: a, clock: clock}
+	return &Env{JS: js, Store: store, Keys: keys, Keyring: keyring, Hasher: hasher, DataKeys: dataKeys, Users: users, App: a, clock: clock}
 }
 
 // Verifier returns a verifier of the environment's access tokens.
