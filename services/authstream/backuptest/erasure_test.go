@@ -7,12 +7,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +24,9 @@ import (
 
 	"github.com/authstream/authstream/libs/eventstore/natstest"
 	"github.com/authstream/authstream/libs/readmodel/pgtest"
+	"github.com/authstream/authstream/services/authstream"
 	"github.com/authstream/authstream/services/authstream/authstreamtest"
+	"github.com/authstream/authstream/services/dispatcher/smtptest"
 )
 
 // The person the erasure test forgets: a username found nowhere else.
@@ -30,14 +36,18 @@ const (
 	// erasedFullName is the profile name the person registers with: a
 	// personal member like the username, sealed under the same key.
 	erasedFullName = "Zelda Quilliam Erasure-Testperson"
+	// erasedEmail is the profile address: the dispatcher mails a
+	// verification link to it, which puts it in AUTH_ACTIVITY as well.
+	erasedEmail = "zelda.quillmail-erasure@acme.example"
 )
 
-// TestErasure_LeavesNothingInClear registers a person, signs them in,
-// takes a backup, erases them, and then searches every byte the platform
-// holds (the NATS storage folder with the streams and key buckets, a dump
-// of the PostgreSQL database, the debug logs, the metrics, a backup taken
-// after) for the username in the encodings the leak test uses: none holds
-// it. The audit export still verifies, the username can be registered
+// TestErasure_LeavesNothingInClear registers a person with an address
+// and a name, has a verification link and a reset link mailed to them,
+// signs them in, takes a backup, erases them, and then searches every
+// byte the platform holds (the NATS storage folder with the streams and
+// key buckets, a dump of the PostgreSQL database, the debug logs, the
+// metrics, a backup taken after) for the username, the address and the
+// name in the encodings the leak test uses: none holds them. The audit export still verifies, the username can be registered
 // again, a restore of the backup taken after keeps the person erased, and
 // a restore of the backup taken before ends erased too once its log is
 // replayed, since the erasure travels with the log.
@@ -63,15 +73,29 @@ func TestErasure_LeavesNothingInClear(t *testing.T) {
 		return out
 	}
 	var logs lockedBuffer
-	p := authstreamtest.Start(t, authstreamtest.WithoutAdmin(), authstreamtest.WithEnv(with(map[string]string{"AUTH_DATA_DIR": dataDir, "DATABASE_URL": dbURL})),
+	// The mails go to a test SMTP server: a copy outside the platform,
+	// like a person's mailbox, which the scan does not search.
+	srv := smtptest.Start(t)
+	p := authstreamtest.Start(t, authstreamtest.WithoutAdmin(),
+		authstreamtest.WithEnv(with(map[string]string{"AUTH_DATA_DIR": dataDir, "DATABASE_URL": dbURL,
+			"AUTH_SMTP_URL": srv.URL(), "AUTH_MAIL_FROM": "Acme <no-reply@acme.example>"})),
+		authstreamtest.WithConfig(func(c *authstream.Config) { c.Dispatcher.SMTPTLS = srv.ClientTLS }),
 		authstreamtest.WithLogWriter(&logs))
 	q, c := p.Query, p.Command
 	root := p.Login(t, "platform", rootName, rootPassword, "")
 	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: "ada", Password: adminPassword})
 	admin := acme.Admin.AccessToken
-	reg := p.DoCommand(t, http.MethodPost, "/t/acme/users", admin, map[string]any{"username": erasedName, "password": userPassword, "name": erasedFullName}, http.StatusCreated)
+	reg := p.DoCommand(t, http.MethodPost, "/t/acme/users", admin,
+		map[string]any{"username": erasedName, "password": userPassword, "name": erasedFullName, "email": erasedEmail}, http.StatusCreated)
 	zelda := reg.Str("id")
+	// A verification link (the dispatcher's) and a reset link (the query
+	// service's), each an email_link.issued on AUTH_ACTIVITY.
+	if m := srv.WaitFor(t, erasedEmail, 30*time.Second); !strings.Contains(m.Link(), "/t/acme/email/verify?token=") {
+		t.Fatalf("verification mail with link %q", m.Link())
+	}
 	p.Login(t, "acme", erasedName, userPassword, reg.Token())
+	mustForgot(t, p.Query, erasedEmail)
+	mustMails(t, srv, erasedEmail, 2)
 	p.Do(t, http.MethodPost, q+"/t/acme/oauth/token", "", "",
 		url.Values{"grant_type": {"password"}, "username": {erasedName}, "password": {"a wrong password"}}, http.StatusBadRequest)
 	before := filepath.Join(t.TempDir(), "before")
@@ -80,8 +104,8 @@ func TestErasure_LeavesNothingInClear(t *testing.T) {
 	erased := p.DoCommand(t, http.MethodPost, "/t/acme/users/"+zelda+"/erase", admin, nil, http.StatusNoContent)
 	mustGone(t, p, admin, erased.Token(), zelda)
 	hist := p.Do(t, http.MethodGet, q+"/t/acme/users/"+zelda+"/history", admin, erased.Token(), nil, http.StatusOK)
-	if !bytes.Contains(hist.Body, []byte(`"username":"[erased]"`)) {
-		t.Errorf("the history does not show the username erased: %s", hist.Body)
+	if !bytes.Contains(hist.Body, []byte(`"username":"[erased]"`)) || !bytes.Contains(hist.Body, []byte(`"email":"[erased]"`)) {
+		t.Errorf("the history does not show the username and address erased: %s", hist.Body)
 	}
 	after := filepath.Join(t.TempDir(), "after")
 	mustAuthctl(t, map[string]string{"AUTH_NATS_URL": p.NATSURLAs("backup")}, "", 0, "backup", "--out", after)
@@ -205,6 +229,56 @@ func mustMixedBackup(t *testing.T, base, other, stream string) string {
 	return dir
 }
 
+// mustForgot asks for a reset link for login on the hosted page of acme,
+// as a person who forgot their password does.
+func mustForgot(t *testing.T, query, login string) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	res, err := c.Get(query + "/t/acme/password/forgot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]*)"`).FindSubmatch(page)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("forgot password page: %d\n%s", res.StatusCode, page)
+	}
+	res, err = c.PostForm(query+"/t/acme/password/forgot", url.Values{"csrf": {string(m[1])}, "login": {login}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("forgot password: %d", res.StatusCode)
+	}
+}
+
+// mustMails waits until srv holds n mails to addr.
+func mustMails(t *testing.T, srv *smtptest.Server, addr string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := 0
+		for _, m := range srv.Messages() {
+			if slices.Contains(m.To, addr) {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d mails to %s, want %d", got, addr, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // mustGone waits until the projection no longer lists user id.
 func mustGone(t *testing.T, p *authstreamtest.Platform, bearer, consistency, id string) {
 	t.Helper()
@@ -221,11 +295,11 @@ func mustGone(t *testing.T, p *authstreamtest.Platform, bearer, consistency, id 
 	}
 }
 
-// findName returns the encodings in which b holds the erased username or
-// its normalised form.
+// findName returns the encodings in which b holds the erased username,
+// its normalised form, the name or the address.
 func findName(b []byte) []string {
 	var out []string
-	for _, v := range []string{erasedName, erasedKey, erasedFullName} {
+	for _, v := range []string{erasedName, erasedKey, erasedFullName, erasedEmail} {
 		j, _ := json.Marshal(v)
 		for enc, needle := range map[string]string{
 			"as is": v, "JSON": string(j), "form-encoded": url.QueryEscape(v), "path-escaped": url.PathEscape(v),
