@@ -358,6 +358,10 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 					v = params["webhook"]
 				}
 			}
+			if prm.Name == "user_id" {
+				// /tenants/{id}/users/{user_id}: B's user, in B.
+				v, ok = userID, true
+			}
 			if prm.Name == "factor" {
 				v, ok = "totp", true
 			}

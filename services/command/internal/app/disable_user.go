@@ -41,10 +41,21 @@ func runUser(ctx context.Context, e *engine, req Request, tenant, userID string,
 // they are loaded together with the tenant and the user.
 func runUserWith(ctx context.Context, e *engine, req Request, tenant, userID string, roles []string,
 	decide func(ctx context.Context, u unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
+	return runUserIn(ctx, e, req, tenant, userID, roles, (*domain.Tenant).RequireActive, decide)
+}
+
+// runUserIn is runUserWith for a command that admit lets run in the
+// tenant (every one requires an active tenant, but erasure).
+func runUserIn(ctx context.Context, e *engine, req Request, tenant, userID string, roles []string, admit func(*domain.Tenant) error,
+	decide func(ctx context.Context, u unit, usr *domain.User) ([]eventstore.Claim, error)) (Result, error) {
 	parts := req.idParts()
 	return e.run(ctx, req, actorOf(req.Principal), parts, func(ctx context.Context, u unit) (Result, error) {
 		u.preloadUser(ctx, tenant, userID, roles...)
-		if _, err := u.activeTenant(ctx, tenant); err != nil {
+		t, err := u.tenant(ctx, tenant)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := admit(t); err != nil {
 			return Result{}, err
 		}
 		usr, err := u.user(ctx, tenant, userID)

@@ -123,6 +123,12 @@ func (t *Tenant) RequireActive() error {
 	return nil
 }
 
+// RequireErasable returns nil if a user of the tenant may be erased: the
+// tenant exists (ErrTenantNotFound), active or disabled. A right to
+// erasure does not wait for a tenant to be enabled again, so erasure is
+// the one command a disabled tenant admits; RequireActive stops all others.
+func (t *Tenant) RequireErasable() error { return t.requireExists() }
+
 // Exists reports whether the tenant was created.
 func (t *Tenant) Exists() bool { return t.status != StatusAbsent }
 

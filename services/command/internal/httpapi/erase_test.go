@@ -144,3 +144,62 @@ func TestEraseUser_legacy(t *testing.T) {
 	}
 	s.mustUser(t, acme, "olga")
 }
+
+// TestEraseUser_disabledTenant: a disabled tenant refuses its own admins
+// every command, erasure included, while a platform admin erases its
+// users (and those of an active tenant) through the platform's route.
+func TestEraseUser_disabledTenant(t *testing.T) {
+	t.Parallel()
+	s := mustServer(t)
+	acme, beta := s.mustTenant(t, "acme"), s.mustTenant(t, "beta")
+	bob, carl := s.mustUser(t, acme, "bob"), s.mustUser(t, acme, "carl")
+	dora := s.mustUser(t, beta, "dora")
+	s.do(t, "POST", "/tenants/acme/disable", s.PlatformToken(t), nil).mustStatus(t, http.StatusNoContent)
+	platform := s.PlatformToken(t)
+
+	refused := []struct {
+		name, method, path, token string
+		want                      int
+	}{
+		{"the tenant's admin erases", "POST", "/t/acme/users/" + bob + "/erase", acme.AdminToken, http.StatusForbidden},
+		{"the tenant's admin disables", "POST", "/t/acme/users/" + bob + "/disable", acme.AdminToken, http.StatusForbidden},
+		{"the tenant's admin deletes", "DELETE", "/t/acme/users/" + bob, acme.AdminToken, http.StatusForbidden},
+		{"the tenant's admin at the platform's route", "POST", "/tenants/acme/users/" + bob + "/erase", acme.AdminToken, http.StatusUnauthorized},
+		{"a platform admin at the tenant's route", "POST", "/t/acme/users/" + bob + "/erase", platform, http.StatusUnauthorized},
+		{"unknown tenant", "POST", "/tenants/nowhere/users/" + bob + "/erase", platform, http.StatusNotFound},
+		{"unknown user", "POST", "/tenants/acme/users/" + events.NewID() + "/erase", platform, http.StatusNotFound},
+		{"another tenant's user", "POST", "/tenants/beta/users/" + bob + "/erase", platform, http.StatusNotFound},
+		{"invalid id", "POST", "/tenants/acme/users/not.an.id/erase", platform, http.StatusBadRequest},
+		{"no token", "POST", "/tenants/acme/users/" + bob + "/erase", "", http.StatusUnauthorized},
+	}
+	for _, tt := range refused {
+		before := s.LastSeq(t)
+		r := s.do(t, tt.method, tt.path, tt.token, nil).mustStatus(t, tt.want)
+		if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("%s: content type %q, want a problem", tt.name, ct)
+		}
+		if s.LastSeq(t) != before {
+			t.Errorf("%s: the stream moved", tt.name)
+		}
+	}
+	if _, err := s.DataKeys.DataKey(context.Background(), "acme", bob); err != nil {
+		t.Fatalf("bob's data key after refused erasures: %v", err)
+	}
+
+	for _, u := range []struct{ tenant, id string }{{"acme", bob}, {"acme", carl}, {"beta", dora}} {
+		before := s.LastSeq(t)
+		r := s.do(t, "POST", "/tenants/"+u.tenant+"/users/"+u.id+"/erase", platform, nil).mustStatus(t, http.StatusNoContent)
+		s.checkToken(t, "platform erase", r, before, true)
+		evs := s.Events(t, u.tenant, events.AggregateUser, u.id)
+		if last := evs[len(evs)-1]; last.Type != events.TypeUserErased || last.Actor.Tenant != "platform" {
+			t.Fatalf("last event of %s: %s by %+v, want user.erased by the platform admin", u.id, last.Type, last.Actor)
+		}
+		if _, err := s.DataKeys.DataKey(context.Background(), u.tenant, u.id); !errors.Is(err, events.ErrErased) {
+			t.Fatalf("data key of %s after the erasure: %v, want ErrErased", u.id, err)
+		}
+	}
+	s.do(t, "POST", "/tenants/acme/users/"+bob+"/erase", platform, nil).mustStatus(t, http.StatusConflict)
+	// Still disabled: the erasure let nothing else in.
+	s.do(t, "POST", "/t/acme/users", acme.AdminToken, map[string]any{"username": "bob", "password": "user-password"}).
+		mustStatus(t, http.StatusForbidden)
+}

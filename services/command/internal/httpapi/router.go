@@ -51,6 +51,7 @@ func Routes(r chi.Router, d Deps) {
 	platform.Post("/tenants/{id}/disable", h.disableTenant)
 	platform.Post("/tenants/{id}/enable", h.enableTenant)
 	platform.Post("/tenants/{id}/console-client", h.registerConsoleClient)
+	platform.Post("/tenants/{id}/users/{user_id}/erase", h.eraseTenantUser)
 	tenant := r.With(httpserver.Authenticate(h.log, h.authenticate(pathTenant)))
 	tenant.Post("/t/{tenant}/users", h.registerUser)
 	tenant.Post("/t/{tenant}/users:import", h.importUsers)
