@@ -216,6 +216,7 @@ func TestConsole_HTTP(t *testing.T) {
 	if !strings.Contains(gone.body, `id="notice">Deleted.<`) || strings.Contains(gone.body, ">linus<") {
 		t.Errorf("after deleting linus the users page shows:\n%s", gone.body)
 	}
+	consoleInviteAndErase(t, r, b, csrf)
 	roles := b.post(t, r.consoleURL(tenantID, "/roles/support/delete"), url.Values{"csrf": {csrf}, "confirm": {"support"}})
 	if !strings.Contains(roles.body, `id="notice">Deleted.<`) || strings.Contains(roles.body, ">support<") {
 		t.Errorf("after deleting the role the roles page shows:\n%s", roles.body)
@@ -339,5 +340,60 @@ func consoleWebhooks(t *testing.T, r *rig, b, grace *httpBrowser, csrf string) {
 	gone := b.post(t, hookPath+"/delete", url.Values{"csrf": {csrf}, "confirm": {hook}})
 	if !strings.Contains(gone.body, `id="notice">Deleted.<`) || strings.Contains(gone.body, hook) {
 		t.Errorf("after deleting the endpoint the webhooks page shows:\n%s", gone.body)
+	}
+}
+
+// consoleInviteAndErase: ada invites a person by e-mail from the users
+// page, then erases them from their page once she types the username;
+// forms without the session's CSRF token change nothing, and a malformed
+// address or a wrong name is refused beside the form.
+func consoleInviteAndErase(t *testing.T, r *rig, b *httpBrowser, csrf string) {
+	t.Helper()
+	const mira = "mira.invited@acme.example"
+	usersPage := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/users"), nil))
+	if !strings.Contains(usersPage.body, `id="invite-form"`) || !strings.Contains(usersPage.body, `action="/console/t/acme/users/invite"`) {
+		t.Fatalf("the users page has no invitation form:\n%s", usersPage.body)
+	}
+	forged := b.send(t, http.MethodPost, r.consoleURL(tenantID, "/users/invite"), url.Values{"csrf": {"forged"}, "email": {mira}})
+	if forged.status != http.StatusForbidden || !strings.Contains(forged.body, "nothing was done") {
+		t.Errorf("an invitation with another CSRF token = %d:\n%s", forged.status, forged.body)
+	}
+	bad := b.send(t, http.MethodPost, r.consoleURL(tenantID, "/users/invite"), url.Values{"csrf": {csrf}, "email": {"not an address"}})
+	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, `id="invite-form"`) || !strings.Contains(bad.body, `value="not an address"`) {
+		t.Errorf("an invitation of a malformed address = %d:\n%s", bad.status, bad.body)
+	}
+	if list := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/users?q=mira"), nil)); len(userLink.FindAllStringSubmatch(list.body, -1)) != 0 {
+		t.Fatalf("a refused invitation registered someone:\n%s", list.body)
+	}
+	invited := b.post(t, r.consoleURL(tenantID, "/users/invite"), url.Values{"csrf": {csrf}, "email": {mira}})
+	if !strings.Contains(invited.body, `id="notice">Invited: the invitation is mailed to the address.<`) || !strings.Contains(invited.body, mira) {
+		t.Fatalf("after the invitation the page shows:\n%s", invited.body)
+	}
+	miraPath := strings.TrimPrefix(strings.SplitN(invited.url, "?", 2)[0], r.p.Query)
+	if !strings.Contains(invited.body, `id="erase-user"`) {
+		t.Fatalf("ada's view of the invited user has no erasure:\n%s", invited.body)
+	}
+
+	for name, form := range map[string]url.Values{
+		"no token":      {"confirm": {mira}},
+		"another token": {"csrf": {"forged"}, "confirm": {mira}},
+	} {
+		if res := b.send(t, http.MethodPost, r.p.Query+miraPath+"/erase", form); res.status != http.StatusForbidden || !strings.Contains(res.body, "nothing was done") {
+			t.Errorf("%s: erase = %d, want 403:\n%s", name, res.status, res.body)
+		}
+	}
+	if res := b.send(t, http.MethodPost, r.p.Query+miraPath+"/erase", url.Values{"csrf": {csrf}, "confirm": {"mira"}}); res.status != http.StatusBadRequest ||
+		!strings.Contains(res.body, "nothing was erased") {
+		t.Errorf("erase with the wrong name = %d:\n%s", res.status, res.body)
+	}
+	if page := b.follow(t, b.send(t, http.MethodGet, r.p.Query+miraPath, nil)); !strings.Contains(page.body, mira) {
+		t.Fatalf("a refused erasure changed the user:\n%s", page.body)
+	}
+	erased := b.post(t, r.p.Query+miraPath+"/erase", url.Values{"csrf": {csrf}, "confirm": {mira}})
+	if !strings.Contains(erased.body, `id="notice">Erased: the person&#39;s data can no longer be read by anyone.<`) || strings.Contains(erased.body, mira) {
+		t.Errorf("after erasing the users page shows:\n%s", erased.body)
+	}
+	if gone := b.send(t, http.MethodGet, r.p.Query+miraPath, nil); gone.status != http.StatusNotFound {
+		t.Errorf("the erased user's page = %d", gone.status)
 	}
 }

@@ -473,3 +473,96 @@ func TestUserPage_profile(t *testing.T) {
 		})
 	}
 }
+
+func TestEraseUser(t *testing.T) {
+	t.Parallel()
+	const userID = "0190a0b0-0000-7000-8000-0000000000ab"
+	userJSON := `{"id":"` + userID + `","username":"mira","status":"active","roles":[],"version":2,"created_at":"2026-12-01T09:00:00Z","updated_at":"2026-12-01T09:00:00Z"}`
+	for _, tt := range []struct {
+		name  string
+		perms []string
+		shown bool
+	}{
+		{name: "with users:write", perms: []string{"users:read", "users:write"}, shown: true},
+		{name: "read only", perms: []string{"users:read"}},
+	} {
+		t.Run("page "+tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := mustSignedIn(t, tt.perms...)
+			s.query.answers["GET /t/acme/users/"+userID] = stubAnswer{body: userJSON}
+			res, b := s.get(t, "/users/"+userID)
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET the user = %d:\n%s", res.StatusCode, b)
+			}
+			if got := strings.Contains(b, `action="/console/t/acme/users/`+userID+`/erase"`); got != tt.shown {
+				t.Errorf("the erasure form shown = %v, want %v:\n%s", got, tt.shown, b)
+			}
+			noScript(t, b)
+		})
+	}
+	for _, tt := range []struct {
+		name     string
+		form     url.Values
+		status   int
+		location string
+		sent     []string
+	}{
+		{name: "confirmed", form: url.Values{"confirm": {"mira"}}, status: 303,
+			location: "/console/t/acme/users?ct=ct7&done=erased", sent: []string{"POST /t/acme/users/" + userID + "/erase"}},
+		{name: "another name", form: url.Values{"confirm": {"Mira"}}, status: 400},
+		{name: "not confirmed", form: url.Values{}, status: 400},
+	} {
+		t.Run("erase "+tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := mustSignedIn(t, "users:read", "users:write")
+			s.query.answers["GET /t/acme/users/"+userID] = stubAnswer{body: userJSON}
+			s.command.answers["POST /t/acme/users/"+userID+"/erase"] = stubAnswer{status: 204, header: map[string]string{"Consistency-Token": "ct7"}}
+			res, b := s.post(t, "/users/"+userID+"/erase", tt.form)
+			if res.StatusCode != tt.status || res.Header.Get("Location") != tt.location {
+				t.Fatalf("erase = %d %q:\n%s", res.StatusCode, res.Header.Get("Location"), b)
+			}
+			if got := s.command.sent(""); strings.Join(got, "|") != strings.Join(tt.sent, "|") {
+				t.Errorf("sent %q, want %q", got, tt.sent)
+			}
+		})
+	}
+}
+
+func TestInviteUser(t *testing.T) {
+	t.Parallel()
+	const userID = "0190a0b0-0000-7000-8000-0000000000ac"
+	for _, tt := range []struct {
+		name     string
+		email    string
+		answer   stubAnswer
+		status   int
+		location string
+		want     []string
+	}{
+		{name: "invited", email: " mira@acme.example ", answer: stubAnswer{status: 201, body: `{"id":"` + userID + `"}`, header: map[string]string{"Consistency-Token": "ct5"}},
+			status: 303, location: "/console/t/acme/users/" + userID + "?ct=ct5&done=invited"},
+		{name: "refused address", email: "not an address",
+			answer: stubAnswer{status: 400, body: `{"title":"Bad Request","detail":"the address is not valid"}`, header: map[string]string{"Content-Type": "application/problem+json"}},
+			status: 400, want: []string{`id="invite-form"`, `value="not an address"`, "the address is not valid"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := mustSignedIn(t, "users:read", "users:write")
+			s.query.answers["GET /t/acme/users"] = stubAnswer{body: `{"items":[]}`}
+			s.command.answers["POST /t/acme/users:invite"] = tt.answer
+			res, b := s.post(t, "/users/invite", url.Values{"email": {tt.email}})
+			if res.StatusCode != tt.status || res.Header.Get("Location") != tt.location {
+				t.Fatalf("invite = %d %q:\n%s", res.StatusCode, res.Header.Get("Location"), b)
+			}
+			if got, want := s.command.sent(""), `POST /t/acme/users:invite {"email":"`+strings.TrimSpace(tt.email)+`"}`; len(got) != 1 || got[0] != want {
+				t.Errorf("sent %q, want %q", got, want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(b, w) {
+					t.Errorf("the page lacks %q:\n%s", w, b)
+				}
+			}
+			noScript(t, b)
+		})
+	}
+}

@@ -188,8 +188,10 @@ var notices = map[string]string{
 	"assigned": "Role assigned.", "unassigned": "Role removed.", "password": "Password reset.", "deleted": "Deleted.",
 	"console": "The tenant's console client is registered.",
 	"paused":  "Paused: events wait in the log.", "resumed": "Resumed.", "rotated": "Secret rotated.",
-	"mfa":    "Second factors reset.",
-	"replay": "Replay requested: the dispatcher delivers the events again.",
+	"mfa":     "Second factors reset.",
+	"erased":  "Erased: the person's data can no longer be read by anyone.",
+	"invited": "Invited: the invitation is mailed to the address.",
+	"replay":  "Replay requested: the dispatcher delivers the events again.",
 }
 
 func noticeOf(k string) string { return notices[k] }

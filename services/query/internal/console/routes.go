@@ -36,6 +36,7 @@ func (c *Console) routes() chi.Router {
 			r.Get("/users", c.users)
 			r.Get("/users/new", c.newUser)
 			r.Post("/users/new", c.createUser)
+			r.Post("/users/invite", c.inviteUser)
 			r.Get("/users/{id}", c.user)
 			r.Post("/users/{id}/disable", c.userAction("/disable", "disabled"))
 			r.Post("/users/{id}/enable", c.userAction("/enable", "enabled"))
@@ -43,6 +44,7 @@ func (c *Console) routes() chi.Router {
 			r.Post("/users/{id}/roles", c.assignRole)
 			r.Post("/users/{id}/roles/{name}/remove", c.unassignRole)
 			r.Post("/users/{id}/delete", c.deleteUser)
+			r.Post("/users/{id}/erase", c.eraseUser)
 			r.Post("/users/{id}/mfa/reset", c.resetFactors)
 			r.Get("/users/{id}/timeline", c.timeline)
 

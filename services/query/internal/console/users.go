@@ -41,13 +41,22 @@ const (
 type usersData struct {
 	Query, Next string
 	Users       []userRow
+	Invite      string // the address of an invitation the API refused
 }
 
 // users lists the tenant's users, or those whose username holds ?q=
 // (case-insensitive), a page at a time.
 func (c *Console) users(w http.ResponseWriter, r *http.Request) {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	cursor := r.URL.Query().Get("cursor")
+	d, err := c.listUsers(r, strings.TrimSpace(r.URL.Query().Get("q")), r.URL.Query().Get("cursor"))
+	if err != nil {
+		c.apiFailure(w, r, err)
+		return
+	}
+	c.page(w, r, "users.html", view{Title: "Users", Section: "/users", Data: d})
+}
+
+// listUsers reads the users page of q from cursor.
+func (c *Console) listUsers(r *http.Request, q, cursor string) (usersData, error) {
 	d := usersData{Query: q}
 	k := c.clientOf(r)
 	for range searchPages {
@@ -60,8 +69,7 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 			params.Set("cursor", cursor)
 		}
 		if err := k.query(r.Context(), "/users", params, &p); err != nil {
-			c.apiFailure(w, r, err)
-			return
+			return usersData{}, err
 		}
 		for _, u := range p.Items {
 			if q == "" || strings.Contains(strings.ToLower(u.Username), strings.ToLower(q)) {
@@ -74,7 +82,36 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Next = cursor
-	c.page(w, r, "users.html", view{Title: "Users", Section: "/users", Data: d})
+	return d, nil
+}
+
+// inviteUser invites the person of the form's address (POST
+// /users:invite): a user whose username and address it is, and who sets
+// a password through the invitation the dispatcher mails. A refused
+// address is shown beside the form, on the users page.
+func (c *Console) inviteUser(w http.ResponseWriter, r *http.Request) {
+	k := c.clientOf(r)
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	var out struct {
+		ID string `json:"id"`
+	}
+	ct, err := k.command(r.Context(), http.MethodPost, "/users:invite", map[string]any{"email": email}, &out)
+	if err != nil {
+		e, ok := asInvalid(err)
+		if !ok {
+			c.apiFailure(w, r, err)
+			return
+		}
+		d, lerr := c.listUsers(r, "", "")
+		if lerr != nil {
+			c.apiFailure(w, r, lerr)
+			return
+		}
+		d.Invite = email
+		c.page(w, r, "users.html", view{Title: "Users", Section: "/users", Status: e.Status, Error: e.Error(), Data: d})
+		return
+	}
+	c.after(w, r, "/users/"+url.PathEscape(out.ID), ct, "invited")
 }
 
 // roleRow is a role of GET /roles.
@@ -302,6 +339,30 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.after(w, r, "/users", ct, "deleted")
+}
+
+// eraseUser erases the user (POST /users/{id}/erase, ADR 0015) once the
+// form repeats their username: unlike a deletion, an erasure makes every
+// personal member of the user's events unreadable for good, and cannot
+// be undone by anyone.
+func (c *Console) eraseUser(w http.ResponseWriter, r *http.Request) {
+	id := url.PathEscape(chi.URLParam(r, "id"))
+	k := c.clientOf(r)
+	var u userRow
+	if err := k.query(r.Context(), "/users/"+id, nil, &u); err != nil {
+		c.apiFailure(w, r, err)
+		return
+	}
+	if r.PostFormValue("confirm") != u.Username {
+		c.renderError(w, r, http.StatusBadRequest, "Type the username exactly to confirm the erasure: nothing was erased.")
+		return
+	}
+	ct, err := k.command(r.Context(), http.MethodPost, "/users/"+id+"/erase", nil, nil)
+	if err != nil {
+		c.apiFailure(w, r, err)
+		return
+	}
+	c.after(w, r, "/users", ct, "erased")
 }
 
 // resetFactors removes every second factor of the user (DELETE
