@@ -76,12 +76,13 @@ type App struct {
 	origins    origins // of the sessions refreshed here (loadRotation)
 
 	// The OpenID Connect provider, on when clients and idKeys are set.
-	clients  *clientCache
-	registry ClientRegistry // the read API's clients; nil: not served
-	idKeys   IDTokenSigner
-	settings TenantSettings      // nil: every tenant has the default settings
-	webhooks Webhooks            // the read API's webhook endpoints; nil: not served
-	personal events.PersonalKeys // open users' sealed members; nil: they do not open
+	clients   *clientCache
+	registry  ClientRegistry // the read API's clients; nil: not served
+	idKeys    IDTokenSigner
+	settings  TenantSettings      // nil: every tenant has the default settings
+	webhooks  Webhooks            // the read API's webhook endpoints; nil: not served
+	personal  events.PersonalKeys // open users' sealed members; nil: they do not open
+	registrar Registrar           // registers sign-ups; nil: no tenant takes them
 
 	// The tenants' verifiable logs; nil: not served.
 	auditLog  AuditLog
@@ -119,6 +120,7 @@ type options struct {
 	auditKeys    AuditKeys
 	webhooks     Webhooks
 	personal     events.PersonalKeys
+	registrar    Registrar
 }
 
 // WithPersonalKeys sets the users' data keys, which open the sealed
@@ -332,6 +334,19 @@ func WithTenantSettings(t TenantSettings) Option {
 	}
 }
 
+// WithRegistrar sets who registers the people who sign up on the hosted
+// page (the command service); without it the sign-up page of every tenant
+// is closed.
+func WithRegistrar(r Registrar) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("registrar is nil")
+		}
+		o.registrar = r
+		return nil
+	}
+}
+
 // New assembles the application. store holds the events (account events
 // for auditors; sign-ins and sessions, which the login path appends),
 // readModel the projection, keys the tenants' signing keys, hasher compares
@@ -398,6 +413,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		registry:    o.registry,
 		webhooks:    o.webhooks,
 		personal:    o.personal,
+		registrar:   o.registrar,
 		idKeys:      o.idKeys,
 		settings:    o.settings,
 		auditLog:    o.auditLog,
