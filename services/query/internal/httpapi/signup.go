@@ -73,7 +73,7 @@ func (h *handlers) signup(w http.ResponseWriter, r *http.Request) {
 	case fault.NotFound:
 		// The switch went off since the page was shown.
 		h.renderPage(w, r, http.StatusNotFound, pageNotice, pageData{Tenant: tenant, DisplayName: name, Title: "Sign-up is closed", Message: signupClosedMessage})
-	default:
+	case fault.Conflict, fault.Unauthenticated, fault.Forbidden, fault.Unprocessable, fault.Unavailable, fault.Internal:
 		h.pageError(w, r, tenant, err)
 	}
 }
