@@ -226,3 +226,32 @@ func TestMail_SignupEndToEnd(t *testing.T) {
 	p.Do(t, http.MethodPost, p.Command+"/t/acme/users:signup", "", "", map[string]any{"email": "zoe@acme.example", "password": userPassword}, http.StatusNotFound)
 	mustNotLeak(t, p, mustQuery(t, link, "token"))
 }
+
+// TestSignup_RateLimited: the sign-up page counts against the sign-in
+// rate limits, as the forgot-password page does: past them it answers
+// 429 with Retry-After and registers nothing.
+func TestSignup_RateLimited(t *testing.T) {
+	t.Parallel()
+	p := authstreamtest.Start(t, authstreamtest.WithAdmin(rootName, rootPassword),
+		authstreamtest.WithEnv(map[string]string{"AUTH_LOGIN_LIMIT_PER_ACCOUNT": "2"}),
+		authstreamtest.WithSecrets(rootPassword, userPassword))
+	root := p.Login(t, "platform", rootName, rootPassword, "")
+	acme := p.MustTenant(t, root.AccessToken, authstreamtest.NewTenant{ID: "acme", Admin: "ada", Password: acmePassword})
+	p.DoCommand(t, http.MethodPatch, "/t/acme/settings", acme.Admin.AccessToken, map[string]any{"self_signup": true}, http.StatusOK)
+	b := newBrowser(t, p.Query)
+	b.waitPage("/t/acme/signup", http.StatusOK)
+	const sam = "sam@acme.example"
+	for range 2 {
+		if pg := b.signUp("acme", sam, userPassword); pg.status != http.StatusOK {
+			t.Fatalf("a sign-up within the limits: %d\n%s", pg.status, pg.body)
+		}
+	}
+	before := p.LastSeq(t, "AUTH_EVENTS", "auth.evt.acme.user.>")
+	pg := b.signUp("acme", sam, userPassword)
+	if pg.status != http.StatusTooManyRequests || pg.header.Get("Retry-After") == "" || !strings.Contains(pg.body, "Too many attempts") {
+		t.Fatalf("a sign-up past the limits: %d %v\n%s", pg.status, pg.header, pg.body)
+	}
+	if got := p.LastSeq(t, "AUTH_EVENTS", "auth.evt.acme.user.>"); got != before {
+		t.Fatalf("a rate-limited sign-up stored events")
+	}
+}
