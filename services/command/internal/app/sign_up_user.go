@@ -105,6 +105,12 @@ func (h signUpUserHandler) Handle(ctx context.Context, cmd SignUpUser) (Result, 
 		}
 		if name.Claim == "" {
 			if name, err = h.e.sealName(ctx, cmd.Tenant, userID, email, key); err != nil {
+				if errors.Is(err, ErrUsernameTaken) {
+					// A username registered before usernames were sealed
+					// is refused before any hash: one is spent anyway,
+					// so that the time does not tell it apart.
+					_, _ = h.e.hasher.Hash(cmd.Password)
+				}
 				return Result{}, err
 			}
 		}
