@@ -37,8 +37,8 @@ func mustUserEvents(tb testing.TB, e *querytest.Env, id, email string, self, ver
 	}
 }
 
-// refused stands for the one answer of a refused login in a table.
-var refused = errors.New("refused")
+// errRefused stands for the one answer of a refused login in a table.
+var errRefused = errors.New("refused")
 
 // TestApp_PasswordLogin_selfSignup: a user who signed up and verified no
 // address is refused after the right password only; a verified one, and a
@@ -51,10 +51,10 @@ func TestApp_PasswordLogin_selfSignup(t *testing.T) {
 		email          string
 		self, verified bool
 		password       string
-		wantErr        error // nil: signed in; refused: the one refusal of a wrong password
+		wantErr        error // nil: signed in; errRefused: the one refusal of a wrong password
 	}{
 		{name: "signed up, not verified", email: "sam@acme.example", self: true, password: password, wantErr: app.ErrEmailNotVerified},
-		{name: "signed up, not verified, wrong password", email: "sue@acme.example", self: true, password: "wrong password", wantErr: refused},
+		{name: "signed up, not verified, wrong password", email: "sue@acme.example", self: true, password: "wrong password", wantErr: errRefused},
 		{name: "signed up, verified", email: "syd@acme.example", self: true, verified: true, password: password},
 		{name: "an administrator's user, not verified", email: "ada@acme.example", password: password},
 	} {
@@ -65,7 +65,7 @@ func TestApp_PasswordLogin_selfSignup(t *testing.T) {
 			_, err := e.App.PasswordLogin(context.Background(), app.PasswordLogin{Tenant: tenant, Username: tc.email, Password: tc.password})
 			ok := err == nil
 			switch tc.wantErr {
-			case refused:
+			case errRefused:
 				ok = isRefusedLogin(err)
 			case nil:
 			default:
