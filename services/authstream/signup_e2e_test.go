@@ -106,7 +106,11 @@ func TestMail_SignupEndToEnd(t *testing.T) {
 
 	p.DoCommand(t, http.MethodPatch, "/t/acme/settings", admin, map[string]any{"self_signup": true}, http.StatusOK)
 	p.DoCommand(t, http.MethodPatch, "/t/other/settings", other.Admin.AccessToken, map[string]any{"self_signup": true}, http.StatusOK)
-	b.waitPage("/t/acme/signup", http.StatusOK)
+	open := b.waitPage("/t/acme/signup", http.StatusOK)
+	if h := open.header; !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") || h.Get("Cache-Control") != "no-store" ||
+		h.Get("Referrer-Policy") != "no-referrer" || strings.Contains(open.body, "<script") || !strings.Contains(open.body, `name="email"`) {
+		t.Fatalf("sign-up page: %v\n%s", h, open.body)
+	}
 	b.waitPage("/t/other/signup", http.StatusOK)
 	if _, pg := b.signinPage(p, "acme", admin); !strings.Contains(pg.body, `href="signup"`) {
 		t.Fatalf("the sign-in page does not link to the open sign-up:\n%s", pg.body)
