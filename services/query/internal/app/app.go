@@ -76,13 +76,16 @@ type App struct {
 	origins    origins // of the sessions refreshed here (loadRotation)
 
 	// The OpenID Connect provider, on when clients and idKeys are set.
-	clients   *clientCache
-	registry  ClientRegistry // the read API's clients; nil: not served
-	idKeys    IDTokenSigner
-	settings  TenantSettings      // nil: every tenant has the default settings
-	webhooks  Webhooks            // the read API's webhook endpoints; nil: not served
-	personal  events.PersonalKeys // open users' sealed members; nil: they do not open
-	registrar Registrar           // registers sign-ups; nil: no tenant takes them
+	clients  *clientCache
+	registry ClientRegistry // the read API's clients; nil: not served
+	idKeys   IDTokenSigner
+	settings TenantSettings      // nil: every tenant has the default settings
+	webhooks Webhooks            // the read API's webhook endpoints; nil: not served
+	personal events.PersonalKeys // open users' sealed members; nil: they do not open
+
+	// registrar registers the hosted page's sign-ups; nil: no tenant
+	// takes them.
+	registrar Registrar
 
 	// The tenants' verifiable logs; nil: not served.
 	auditLog  AuditLog
