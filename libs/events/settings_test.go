@@ -17,8 +17,8 @@ func TestTenantSettings_Unknown(t *testing.T) {
 		want []string
 	}{
 		{"empty document", `{}`, nil},
-		{"every known member", `{"display_name":"Acme","password_grant":false,"rate_limits":{"account_attempts_per_minute":5,"address_attempts_per_minute":50},"mfa":{"policy":"permissions","permissions":["users:write"]}}`, nil},
-		{"a newer member", `{"display_name":"Acme","self_signup":{"allowed":true}}`, []string{"self_signup"}},
+		{"every known member", `{"display_name":"Acme","password_grant":false,"passwordless":true,"self_signup":true,"rate_limits":{"account_attempts_per_minute":5,"address_attempts_per_minute":50},"mfa":{"policy":"permissions","permissions":["users:write"]}}`, nil},
+		{"a newer member", `{"display_name":"Acme","page_theme":{"colour":"blue"}}`, []string{"page_theme"}},
 		{"a newer nested member of mfa", `{"mfa":{"policy":"required","grace_days":3}}`, []string{"mfa.grace_days"}},
 		{"a newer nested member", `{"rate_limits":{"account_attempts_per_minute":5,"burst":3}}`, []string{"rate_limits.burst"}},
 		{"several, sorted", `{"zeta":1,"rate_limits":{"x":1},"alpha":null}`, []string{"alpha", "rate_limits.x", "zeta"}},
@@ -50,13 +50,13 @@ func TestTenantSettings_DecodeNewerDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Data = json.RawMessage(`{"settings":{"display_name":"Acme","self_signup":true}}`)
+	env.Data = json.RawMessage(`{"settings":{"display_name":"Acme","page_theme":"dark"}}`)
 	p, err := events.Decode(env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := p.(events.TenantSettingsChanged).Settings
-	if s.DisplayName != "Acme" || !slices.Equal(s.Unknown(), []string{"self_signup"}) {
+	if s.DisplayName != "Acme" || !slices.Equal(s.Unknown(), []string{"page_theme"}) {
 		t.Fatalf("decoded %+v, unknown %q", s, s.Unknown())
 	}
 	if b, _ := json.Marshal(s); string(b) != `{"display_name":"Acme"}` {

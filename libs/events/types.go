@@ -135,6 +135,10 @@ type TenantSettings struct {
 	// with a passkey alone (a discoverable credential that verifies its
 	// user); absent, it does not (PasswordlessEnabled).
 	Passwordless *bool `json:"passwordless,omitempty"`
+	// SelfSignup says whether people may create their own account on the
+	// hosted sign-up page (with their e-mail address as username, verified
+	// before they can sign in); absent, they may not (SelfSignupEnabled).
+	SelfSignup *bool `json:"self_signup,omitempty"`
 
 	// unknown lists the members of the decoded document this build does
 	// not know, as dotted paths: a newer writer's.
@@ -190,6 +194,12 @@ func (s TenantSettings) MFAPolicy() TenantMFA {
 // sign-in with a passkey alone: false unless the document says true.
 func (s TenantSettings) PasswordlessEnabled() bool {
 	return s.Passwordless != nil && *s.Passwordless
+}
+
+// SelfSignupEnabled reports whether the hosted sign-up page takes new
+// accounts: false unless the document says true.
+func (s TenantSettings) SelfSignupEnabled() bool {
+	return s.SelfSignup != nil && *s.SelfSignup
 }
 
 // PasswordGrantEnabled reports whether the token endpoint accepts
@@ -273,6 +283,10 @@ type UserRegistered struct {
 	Name          Personal `json:"name,omitzero"`
 	Locale        Personal `json:"locale,omitzero"`
 	Attributes    Personal `json:"attributes,omitzero"` // the JSON text of the object
+	// SelfSignup is true when the person created the account themselves on
+	// the hosted sign-up page: such a user signs in only once an address of
+	// theirs is verified. Absent for every other registration.
+	SelfSignup bool `json:"self_signup,omitempty"`
 }
 
 // UserPasswordChanged replaces a user's password. Reset is true when an

@@ -22,14 +22,16 @@ func TestRun_TenantSettings(t *testing.T) {
 	type settings struct {
 		DisplayName   string `json:"display_name,omitempty"`
 		PasswordGrant *bool  `json:"password_grant,omitempty"`
+		SelfSignup    *bool  `json:"self_signup,omitempty"`
 		RateLimits    *struct {
 			Account int `json:"account_attempts_per_minute,omitempty"`
 			Address int `json:"address_attempts_per_minute,omitempty"`
 		} `json:"rate_limits,omitempty"`
 	}
 	var s settings
-	c.mustJSON(t, &s, "", "tenants", "settings", "set", "acme", "--display-name", "Acme Corp", "--password-grant", "false", "--account-attempts", "10")
-	if s.DisplayName != "Acme Corp" || s.PasswordGrant == nil || *s.PasswordGrant || s.RateLimits == nil || s.RateLimits.Account != 10 || s.RateLimits.Address != 0 {
+	c.mustJSON(t, &s, "", "tenants", "settings", "set", "acme", "--display-name", "Acme Corp", "--password-grant", "false", "--account-attempts", "10", "--self-signup", "true")
+	if s.DisplayName != "Acme Corp" || s.PasswordGrant == nil || *s.PasswordGrant || s.RateLimits == nil || s.RateLimits.Account != 10 || s.RateLimits.Address != 0 ||
+		s.SelfSignup == nil || !*s.SelfSignup {
 		t.Fatalf("first change answered %+v", s)
 	}
 
@@ -38,6 +40,7 @@ func TestRun_TenantSettings(t *testing.T) {
 		"settings of tenant acme:",
 		"display_name:                             (the tenant's name)",
 		"password_grant:                           false",
+		"self_signup:                              true",
 		"rate_limits.account_attempts_per_minute:  10",
 		"rate_limits.address_attempts_per_minute:  600",
 	} {
@@ -47,7 +50,7 @@ func TestRun_TenantSettings(t *testing.T) {
 	}
 
 	s = settings{}
-	c.mustJSON(t, &s, "", "tenants", "settings", "set", "acme", "--patch", `{"rate_limits":null,"password_grant":null}`)
+	c.mustJSON(t, &s, "", "tenants", "settings", "set", "acme", "--patch", `{"rate_limits":null,"password_grant":null,"self_signup":null}`)
 	if s != (settings{}) {
 		t.Fatalf("patch answered %+v, want the empty document", s)
 	}
@@ -56,6 +59,7 @@ func TestRun_TenantSettings(t *testing.T) {
 	c.mustFail(t, 1, `authctl: 400 unknown settings member "theme"`, "", "tenants", "settings", "set", "acme", "--patch", `{"theme":"dark"}`)
 	c.mustFail(t, 2, "authctl: usage: nothing to change", "", "tenants", "settings", "set", "acme")
 	c.mustFail(t, 2, "authctl: usage: --password-grant takes true or false", "", "tenants", "settings", "set", "acme", "--password-grant", "maybe")
+	c.mustFail(t, 2, "authctl: usage: --self-signup takes true or false", "", "tenants", "settings", "set", "acme", "--self-signup", "maybe")
 	c.mustFail(t, 2, "authctl: usage: --patch goes alone", "", "tenants", "settings", "set", "acme", "--patch", "{}", "--display-name", "X")
 	c.mustFail(t, 2, "authctl: usage: --patch is not valid JSON", "", "tenants", "settings", "set", "acme", "--patch", "{")
 	c.mustFail(t, 2, "authctl: usage: rate_limits is given twice", "", "tenants", "settings", "set", "acme", "--unset", "rate_limits", "--account-attempts", "5")

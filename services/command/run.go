@@ -10,6 +10,7 @@
 package command
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +66,10 @@ type Config struct {
 	// WebhookAllowPrivate accepts plain http webhook endpoints
 	// (AUTH_WEBHOOK_ALLOW_PRIVATE; development and tests).
 	WebhookAllowPrivate bool
+	// SignupsPerMinute bounds the sign-ups this service takes for one
+	// tenant in a minute (AUTH_SIGNUP_PER_MINUTE); 0 means
+	// app.DefaultSignupsPerMinute.
+	SignupsPerMinute int
 	// BootstrapAdmin is the first platform admin, created on first start
 	// when set (AUTH_BOOTSTRAP_ADMIN_USERNAME, AUTH_BOOTSTRAP_ADMIN_PASSWORD).
 	BootstrapAdmin BootstrapAdmin
@@ -93,6 +98,7 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		BcryptCost:        service.ReadBcryptCost(r),
 
 		WebhookAllowPrivate: service.ReadWebhookAllowPrivate(r),
+		SignupsPerMinute:    r.Int("AUTH_SIGNUP_PER_MINUTE", app.DefaultSignupsPerMinute, 1, 100000),
 	}
 	user := r.String("AUTH_BOOTSTRAP_ADMIN_USERNAME", "")
 	pass := r.String("AUTH_BOOTSTRAP_ADMIN_PASSWORD", "")
@@ -182,7 +188,8 @@ func newApp(ctx context.Context, js jetstream.JetStream, cfg Config, tel *teleme
 		return nil, nil, fmt.Errorf("data keys: %w", err)
 	}
 	a, err := app.New(store, keys, cfg.KEK, hasher, cfg.PublicURL, app.WithTelemetry(tel), app.WithDataKeys(dataKeys),
-		app.WithWebhookPolicy(domain.WebhookPolicy{AllowPlainHTTP: cfg.WebhookAllowPrivate}))
+		app.WithWebhookPolicy(domain.WebhookPolicy{AllowPlainHTTP: cfg.WebhookAllowPrivate}),
+		app.WithSignupRate(cmp.Or(cfg.SignupsPerMinute, app.DefaultSignupsPerMinute)))
 	if err != nil {
 		_ = keys.Close()
 		return nil, nil, err

@@ -9,6 +9,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/authstream/authstream/libs/service"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/query/internal/app"
+	"github.com/authstream/authstream/services/query/internal/commandapi"
 	"github.com/authstream/authstream/services/query/internal/console"
 	"github.com/authstream/authstream/services/query/internal/httpapi"
 	"github.com/authstream/authstream/services/query/internal/postgres"
@@ -108,7 +110,8 @@ type Config struct {
 	LoginPerAddress int
 	LoginWindow     time.Duration
 	// CommandURL is the command service's base URL (AUTH_COMMAND_URL),
-	// which the console at /console/ sends the admins' commands to.
+	// which the console at /console/ sends the admins' commands to and the
+	// hosted sign-up page its registrations.
 	CommandURL string
 	// ProjectorURL is the projector's base URL (AUTH_PROJECTOR_URL), whose
 	// operator API the console's projection status page reads; empty
@@ -335,12 +338,17 @@ func newApp(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, pos
 		return nil, nil, fmt.Errorf("data keys: %w", err)
 	}
 	readModel := postgres.New(pool)
+	registrar, err := commandapi.New(cmp.Or(cfg.CommandURL, DefaultCommandURL))
+	if err != nil {
+		_ = keys.Close()
+		return nil, nil, err
+	}
 	// The client registry's projection and the ID token keys turn the
 	// OpenID Connect provider on.
 	a, err := app.New(store, readModel, keys, hasher, cfg.KEK, cfg.PublicURL, app.WithTenantLimits(readModel), app.WithPersonalKeys(dataKeys),
 		app.WithTenantSettings(readModel), app.WithClients(readModel), app.WithClientRegistry(readModel), app.WithWebhooks(readModel), app.WithIDTokenSigner(keys),
 		app.WithTelemetry(tel), app.WithPositions(positions), app.WithQuarantines(positions), app.WithLoginLimits(cfg.loginLimits()),
-		app.WithAuditLog(readModel, keys))
+		app.WithAuditLog(readModel, keys), app.WithRegistrar(registrar))
 	if err != nil {
 		_ = keys.Close()
 		return nil, nil, err

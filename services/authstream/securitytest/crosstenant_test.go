@@ -543,7 +543,7 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = "sweep"
 		case "access_token":
 			obj[name] = caller.tokens.AccessToken
-		case "password_grant", "passwordless":
+		case "password_grant", "passwordless", "self_signup":
 			obj[name] = false
 		case "account_attempts_per_minute", "address_attempts_per_minute":
 			obj[name] = 1

@@ -13,15 +13,16 @@ import (
 var settingsCommands = []*command{
 	{
 		name: "tenants settings set",
-		synopsis: "TENANT [--display-name N] [--password-grant true|false] [--account-attempts N] [--address-attempts N] " +
+		synopsis: "TENANT [--display-name N] [--password-grant true|false] [--self-signup true|false] [--account-attempts N] [--address-attempts N] " +
 			"[--unset MEMBER]... | TENANT --patch JSON",
 		summary: "change a tenant's settings (its users with settings:write)",
 		flags: func(fs *flag.FlagSet) {
 			fs.String("display-name", "", "the tenant's `name` on the hosted login page")
 			fs.String("password-grant", "", "whether the token endpoint accepts grant_type=password (`bool`: true or false)")
+			fs.String("self-signup", "", "whether people may create their own account on the hosted sign-up page (`bool`: true or false)")
 			fs.Int("account-attempts", 0, "login attempts allowed on one account per minute (`n`, 1 to 100000)")
 			fs.Int("address-attempts", 0, "login attempts allowed from one client address per minute (`n`, 1 to 100000)")
-			fs.Var(&stringList{}, "unset", "a settings `member` to remove, back to the platform's default: display_name, password_grant, rate_limits, rate_limits.account_attempts_per_minute... (repeatable)")
+			fs.Var(&stringList{}, "unset", "a settings `member` to remove, back to the platform's default: display_name, password_grant, self_signup, rate_limits, rate_limits.account_attempts_per_minute... (repeatable)")
 			fs.String("patch", "", "a JSON merge patch (RFC 7396) of the settings `document`, instead of the flags above")
 		},
 		run: tenantsSettingsSet,
@@ -33,6 +34,7 @@ var settingsCommands = []*command{
 var settingsFlags = []struct{ flag, member string }{
 	{"display-name", "display_name"},
 	{"password-grant", "password_grant"},
+	{"self-signup", "self_signup"},
 	{"account-attempts", "rate_limits.account_attempts_per_minute"},
 	{"address-attempts", "rate_limits.address_attempts_per_minute"},
 }
@@ -41,6 +43,7 @@ var settingsFlags = []struct{ flag, member string }{
 type tenantSettings struct {
 	DisplayName   string `json:"display_name,omitempty"`
 	PasswordGrant *bool  `json:"password_grant,omitempty"`
+	SelfSignup    *bool  `json:"self_signup,omitempty"`
 	RateLimits    *struct {
 		AccountAttemptsPerMinute int `json:"account_attempts_per_minute,omitempty"`
 		AddressAttemptsPerMinute int `json:"address_attempts_per_minute,omitempty"`
@@ -65,13 +68,16 @@ func tenantsSettingsSet(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 		return printJSON(in.env.Out, out)
 	}
 	fmt.Fprintf(in.env.Out, "settings of tenant %s:\n", tenant)
-	display, grant := "(the tenant's name)", "true (default)"
+	display, grant, signup := "(the tenant's name)", "true (default)", "false (default)"
 	account, address := "(platform default)", "(platform default)"
 	if out.DisplayName != "" {
 		display = out.DisplayName
 	}
 	if out.PasswordGrant != nil {
 		grant = strconv.FormatBool(*out.PasswordGrant)
+	}
+	if out.SelfSignup != nil {
+		signup = strconv.FormatBool(*out.SelfSignup)
 	}
 	if l := out.RateLimits; l != nil {
 		if l.AccountAttemptsPerMinute > 0 {
@@ -84,6 +90,7 @@ func tenantsSettingsSet(ctx context.Context, in *inv, fs *flag.FlagSet, args []s
 	return fields(in.env.Out,
 		"display_name", display,
 		"password_grant", grant,
+		"self_signup", signup,
 		"rate_limits.account_attempts_per_minute", account,
 		"rate_limits.address_attempts_per_minute", address)
 }
@@ -135,10 +142,10 @@ func settingsPatch(fs *flag.FlagSet) (json.RawMessage, error) {
 		}
 		var v any = flagString(fs, f.flag)
 		switch f.flag {
-		case "password-grant":
+		case "password-grant", "self-signup":
 			b, err := strconv.ParseBool(flagString(fs, f.flag))
 			if err != nil {
-				return nil, usageErrorf("--password-grant takes true or false")
+				return nil, usageErrorf("--%s takes true or false", f.flag)
 			}
 			v = b
 		case "account-attempts", "address-attempts":

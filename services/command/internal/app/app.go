@@ -181,6 +181,8 @@ type Commands struct {
 	RemovePasskey             Handler[RemovePasskey]
 
 	EraseUser Handler[EraseUser]
+
+	SignUpUser Handler[SignUpUser]
 }
 
 // App is the command service's application: its command handlers, the
@@ -204,6 +206,7 @@ type options struct {
 	cacheSize   int
 	webhooks    domain.WebhookPolicy
 	dataKeys    *keystore.DataKeys
+	signupRate  int
 }
 
 // WithTelemetry sets the logger, tracer and meter (default telemetry.Nop()).
@@ -302,7 +305,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 	if u, err := url.Parse(publicURL); err != nil || u.Host == "" {
 		return nil, fmt.Errorf("app: public url %q is not an absolute URL", publicURL)
 	}
-	o := options{tel: telemetry.Nop(), now: time.Now, maxAttempts: DefaultMaxAttempts, cacheSize: DefaultAggregateCacheSize}
+	o := options{tel: telemetry.Nop(), now: time.Now, maxAttempts: DefaultMaxAttempts, cacheSize: DefaultAggregateCacheSize,
+		signupRate: DefaultSignupsPerMinute}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("app: %w", err)
@@ -386,6 +390,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			RemovePasskey:             decorate(m, "remove_passkey", Handler[RemovePasskey](removePasskeyHandler{e})),
 
 			EraseUser: decorate(m, "erase_user", Handler[EraseUser](eraseUserHandler{e})),
+
+			SignUpUser: decorate(m, "sign_up_user", Handler[SignUpUser](signUpUserHandler{e: e, limits: newSignupLimits(o.signupRate)})),
 		},
 		engine:   e,
 		verifier: verifier,

@@ -20,7 +20,7 @@ import (
 const (
 	ResultOK        = "ok"
 	ResultInvalid   = "invalid"   // the request cannot be done as asked: fault.Invalid, Unprocessable, NotFound
-	ResultForbidden = "forbidden" // fault.Forbidden, Unauthenticated
+	ResultForbidden = "forbidden" // fault.Forbidden, Unauthenticated, TooMany (a rate limit refusing its caller)
 	ResultConflict  = "conflict"  // fault.Conflict: a taken name, a lost race past the retries
 	ResultError     = "error"     // the service failed: fault.Unavailable, TooMany, Internal
 )
@@ -32,11 +32,13 @@ func commandResult(err error) string {
 		return ResultOK
 	case fault.Invalid, fault.Unprocessable, fault.NotFound:
 		return ResultInvalid
-	case fault.Forbidden, fault.Unauthenticated:
+	case fault.Forbidden, fault.Unauthenticated, fault.TooMany:
+		// A rate limit (sign-ups) refuses a caller, as a permission does:
+		// a flood it holds back is no failure of the service.
 		return ResultForbidden
 	case fault.Conflict:
 		return ResultConflict
-	case fault.TooMany, fault.Unavailable, fault.Internal:
+	case fault.Unavailable, fault.Internal:
 		return ResultError
 	}
 	return ResultError // a code this build does not know

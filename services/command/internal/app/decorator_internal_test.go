@@ -21,6 +21,7 @@ func TestCommandResult(t *testing.T) {
 		{"key reused", unitofwork.ErrIdempotencyKeyReused, ResultInvalid},
 		{"forbidden", fault.New(fault.Forbidden, "missing-permission", "x"), ResultForbidden},
 		{"unauthenticated", fault.New(fault.Unauthenticated, "bad-token", "x"), ResultForbidden},
+		{"sign-ups rate-limited", ErrSignupRateLimited, ResultForbidden},
 		{"username taken", ErrUsernameTaken, ResultConflict},
 		{"contended", unitofwork.ErrContended, ResultConflict},
 		{"outcome unknown", unitofwork.ErrOutcomeUnknown, ResultError},

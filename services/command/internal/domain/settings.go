@@ -124,6 +124,12 @@ func settingsOf(doc any) (events.TenantSettings, error) {
 				return s, detail(ErrInvalidSettings, "passwordless must be true or false")
 			}
 			s.Passwordless = &b
+		case "self_signup":
+			b, ok := v.(bool)
+			if !ok {
+				return s, detail(ErrInvalidSettings, "self_signup must be true or false")
+			}
+			s.SelfSignup = &b
 		default:
 			return s, detail(ErrInvalidSettings, "unknown settings member %q", name)
 		}
@@ -282,6 +288,9 @@ func cloneSettings(s events.TenantSettings) events.TenantSettings {
 	}
 	if s.Passwordless != nil {
 		c.Passwordless = new(*s.Passwordless)
+	}
+	if s.SelfSignup != nil {
+		c.SelfSignup = new(*s.SelfSignup)
 	}
 	return c
 }

@@ -36,6 +36,8 @@ func TestTenant_ChangeSettings(t *testing.T) {
 		{name: "the default, explicitly", history: []domain.Pending{tenantCreated}, patch: `{"password_grant":true}`, want: &events.TenantSettings{PasswordGrant: new(true)}},
 		{name: "passwordless on", history: []domain.Pending{tenantCreated}, patch: `{"passwordless":true}`, want: &events.TenantSettings{Passwordless: new(true)}},
 		{name: "passwordless not a boolean", history: []domain.Pending{tenantCreated}, patch: `{"passwordless":"yes"}`, wantErr: domain.ErrInvalidSettings},
+		{name: "self sign-up on", history: []domain.Pending{tenantCreated}, patch: `{"self_signup":true}`, want: &events.TenantSettings{SelfSignup: new(true)}},
+		{name: "self sign-up not a boolean", history: []domain.Pending{tenantCreated}, patch: `{"self_signup":1}`, wantErr: domain.ErrInvalidSettings},
 		{name: "merge keeps the other members", history: full, patch: `{"display_name":"Acme Corp"}`, want: &events.TenantSettings{DisplayName: "Acme Corp", PasswordGrant: new(false), RateLimits: limits(10, 600)}},
 		{name: "merge into rate limits", history: full, patch: `{"rate_limits":{"address_attempts_per_minute":100000}}`, want: &events.TenantSettings{DisplayName: "Acme", PasswordGrant: new(false), RateLimits: limits(10, 100000)}},
 		{name: "null removes a member", history: full, patch: `{"password_grant":null}`, want: &events.TenantSettings{DisplayName: "Acme", RateLimits: limits(10, 600)}},

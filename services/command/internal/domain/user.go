@@ -98,6 +98,22 @@ func (u *User) Register(name Name, credential events.Sealed, roles []string) err
 // as clear (legacy) personal members, which the application seals under
 // the user's data key before anything is stored.
 func (u *User) RegisterWithProfile(name Name, credential events.Sealed, roles []string, profile Profile) error {
+	return u.register(name, credential, roles, profile, false)
+}
+
+// SignUp is the registration of a person who creates their own account on
+// the hosted sign-up page: no roles, a profile that holds their address
+// (ErrInvalidEmail without one), and user.registered marked self_signup,
+// so that they sign in only once an address of theirs is verified. The
+// other errors are Register's.
+func (u *User) SignUp(name Name, credential events.Sealed, profile Profile) error {
+	if profile.Email == "" {
+		return detail(ErrInvalidEmail, "a sign-up needs an e-mail address")
+	}
+	return u.register(name, credential, nil, profile, true)
+}
+
+func (u *User) register(name Name, credential events.Sealed, roles []string, profile Profile, selfSignup bool) error {
 	username, usernameKey := name.Username, name.Key
 	if username == "" {
 		return detail(ErrInvalidUsername, "username is empty")
@@ -136,6 +152,7 @@ func (u *User) RegisterWithProfile(name Name, credential events.Sealed, roles []
 		Name:          clearMember(profile.Name),
 		Locale:        clearMember(profile.Locale),
 		Attributes:    clearMember(string(profile.Attributes)),
+		SelfSignup:    selfSignup,
 	})
 	for _, r := range slices.Sorted(maps.Keys(set)) {
 		u.record(u.apply, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: r})

@@ -39,7 +39,8 @@ func NewRouter(d Deps) chi.Router {
 // docs/openapi.yaml with x-services: [command], which the router test
 // checks.
 //
-// Every route authenticates its caller with the shared bearer middleware:
+// Every route but the sign-up (POST /t/{tenant}/users:signup, ADR 0019)
+// authenticates its caller with the shared bearer middleware:
 // the /tenants routes as a user of the platform tenant, the /t/{tenant}
 // routes as a user of that tenant. The middleware sits on each route
 // (With), not on a group, so an unknown path or method is a 404 or 405
@@ -92,4 +93,7 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Post("/t/{tenant}/users/{id}/mfa/webauthn/verify", h.finishPasskey)
 	tenant.Delete("/t/{tenant}/users/{id}/mfa/webauthn/{credential_id}", h.removePasskey)
 	tenant.Post("/t/{tenant}/users/{id}/erase", h.eraseUser)
+	// A person signing up is nobody yet: the tenant's setting decides
+	// (signup.go).
+	r.Post("/t/{tenant}/users:signup", h.signUp)
 }

@@ -83,6 +83,10 @@ type App struct {
 	webhooks Webhooks            // the read API's webhook endpoints; nil: not served
 	personal events.PersonalKeys // open users' sealed members; nil: they do not open
 
+	// registrar registers the hosted page's sign-ups; nil: no tenant
+	// takes them.
+	registrar Registrar
+
 	// The tenants' verifiable logs; nil: not served.
 	auditLog  AuditLog
 	auditKeys AuditKeys
@@ -119,6 +123,7 @@ type options struct {
 	auditKeys    AuditKeys
 	webhooks     Webhooks
 	personal     events.PersonalKeys
+	registrar    Registrar
 }
 
 // WithPersonalKeys sets the users' data keys, which open the sealed
@@ -332,6 +337,19 @@ func WithTenantSettings(t TenantSettings) Option {
 	}
 }
 
+// WithRegistrar sets who registers the people who sign up on the hosted
+// page (the command service); without it the sign-up page of every tenant
+// is closed.
+func WithRegistrar(r Registrar) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("registrar is nil")
+		}
+		o.registrar = r
+		return nil
+	}
+}
+
 // New assembles the application. store holds the events (account events
 // for auditors; sign-ins and sessions, which the login path appends),
 // readModel the projection, keys the tenants' signing keys, hasher compares
@@ -398,6 +416,7 @@ func New(store *eventstore.Store, readModel ReadModel, keys Keys, hasher *authn.
 		registry:    o.registry,
 		webhooks:    o.webhooks,
 		personal:    o.personal,
+		registrar:   o.registrar,
 		idKeys:      o.idKeys,
 		settings:    o.settings,
 		auditLog:    o.auditLog,

@@ -37,6 +37,19 @@ var (
 	ErrMFAEnrolmentRequired = fault.New(fault.Unauthenticated, "mfa-enrolment-required",
 		"multi-factor authentication (MFA) is required for this user, who has no second factor: an administrator must enrol one with the user")
 
+	// ErrEmailNotVerified refuses the sign-in of a user who signed up on
+	// the hosted page and has not verified an address yet, after a right
+	// password (a guesser learns nothing), at the token endpoint and on the
+	// hosted page alike: fault.Unauthenticated (invalid_grant) with reason
+	// "email-not-verified". Nothing is recorded.
+	ErrEmailNotVerified = fault.New(fault.Unauthenticated, "email-not-verified",
+		"the e-mail address of this account is not verified yet: open the link mailed to it, then sign in")
+
+	// ErrSignupClosed answers the sign-up page of a tenant that takes no
+	// sign-ups (its setting self_signup off, or no registrar), and of an
+	// unknown tenant.
+	ErrSignupClosed = fault.New(fault.NotFound, "signup-closed", "this organisation does not take sign-ups")
+
 	// ErrInvalidRefreshToken is the one answer to a refused refresh:
 	// malformed, unknown, rotated, expired or revoked token, or a user that
 	// changed. It is fault.Unauthenticated with reason

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/authstream/authstream/libs/authn"
 	"github.com/authstream/authstream/libs/events"
@@ -118,7 +119,9 @@ func (a *App) tenantSettings(ctx context.Context, tenant string) (events.TenantS
 // nothing and returns the user with their factors (Factors.Any), for the
 // caller to ask for a code (HostedFactor) or refuse (ErrMFARequired). A
 // user the policy requires to hold one who holds none is refused with
-// ErrMFAEnrolmentRequired, recording nothing either. The factors are read
+// ErrMFAEnrolmentRequired, recording nothing either; so is a user who
+// signed up on the hosted page and has verified no address yet, with
+// ErrEmailNotVerified (requireVerified). The factors are read
 // from the user's events in the log, not the projection, so an enrolment
 // or a reset counts from the next sign-in on.
 func (a *App) signIn(ctx context.Context, tenant, username, password, address, sessionID string) (User, domain.Factors, error) {
@@ -153,6 +156,9 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		return User{}, domain.Factors{}, err
 	}
 	if outcome == domain.Succeeded {
+		if err := a.requireVerified(ctx, tenant, u); err != nil {
+			return User{}, domain.Factors{}, err
+		}
 		f, err := a.stepUp(ctx, tenant, u)
 		if err != nil {
 			return User{}, domain.Factors{}, err
@@ -213,6 +219,26 @@ func (a *App) signIn(ctx context.Context, tenant, username, password, address, s
 		a.rehashPassword(ctx, tenant, u, password)
 	}
 	return u, domain.Factors{}, nil
+}
+
+// requireVerified refuses, with ErrEmailNotVerified, a user who signed
+// up on the hosted page and has verified no address yet. Only a user
+// whose current address the read model does not show verified and whose
+// username is an address (as every signed-up user's is) costs a read of
+// the user's events, which decide (the read model does not record
+// sign-ups, and may lag a verification just made).
+func (a *App) requireVerified(ctx context.Context, tenant string, u User) error {
+	if u.EmailVerified || !strings.Contains(u.Username, "@") {
+		return nil
+	}
+	m, _, err := a.loadMailbox(ctx, tenant, u.ID)
+	if err != nil {
+		return err
+	}
+	if m.AwaitsVerification() {
+		return ErrEmailNotVerified
+	}
+	return nil
 }
 
 // compare checks password against u's credential on the bcrypt pool. A

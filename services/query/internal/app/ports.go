@@ -287,3 +287,14 @@ type IDTokenSigner interface {
 type TenantSettings interface {
 	TenantSettings(ctx context.Context, tenant string) (events.TenantSettings, error)
 }
+
+// Registrar registers the people who sign up on the hosted page: the
+// command service, which decides registrations (it holds the usernames'
+// claims), through POST /t/{tenant}/users:signup (ADR 0019). SignUp
+// answers nil alike for a new address and one that holds an account. Its
+// errors: ErrSignupClosed (the tenant takes no sign-ups), fault.Invalid
+// with the reason for an address or a password refused, fault.TooMany
+// with a retry delay (fault.RetryAfterOf), fault.Unavailable otherwise.
+type Registrar interface {
+	SignUp(ctx context.Context, tenant, email, password string) error
+}

@@ -155,6 +155,11 @@ type Mailbox struct {
 	// it was proven.
 	Email    string
 	Verified bool
+	// SignedUp is true for a user who signed up on the hosted page
+	// (user.registered self_signup), Proven once any address of the user
+	// was verified: a user SignedUp and not Proven does not sign in
+	// (AwaitsVerification).
+	SignedUp, Proven bool
 	// Version is the version of the user's last event.
 	Version uint64
 	// PasswordVersion is the version of the last event that set the
@@ -176,7 +181,8 @@ func FoldMailbox(history []events.Envelope) (Mailbox, error) {
 		m.Version = e.Version
 		switch d := data.(type) {
 		case events.UserRegistered:
-			m = Mailbox{Exists: true, Active: true, Email: clearOf(d.Email), Version: e.Version, PasswordVersion: e.Version, EmailVersion: e.Version}
+			m = Mailbox{Exists: true, Active: true, Email: clearOf(d.Email), SignedUp: d.SelfSignup,
+				Version: e.Version, PasswordVersion: e.Version, EmailVersion: e.Version}
 		case events.UserPasswordChanged:
 			m.PasswordVersion = e.Version
 		case events.UserPasswordRehashed:
@@ -195,10 +201,17 @@ func FoldMailbox(history []events.Envelope) (Mailbox, error) {
 			if clearOf(d.Email) == m.Email {
 				m.Verified = true
 			}
+			m.Proven = true
 		}
 	}
 	return m, nil
 }
+
+// AwaitsVerification reports whether the user signed up on the hosted
+// page and has proven no address yet: such a user does not sign in.
+// Proving one address once is enough: a later change of address leaves
+// the account usable while the new address awaits its own link.
+func (m Mailbox) AwaitsVerification() bool { return m.SignedUp && !m.Proven }
 
 // Voids reports whether what happened to the user since a link was
 // issued (its address opened, events.OpenEnvelope) voids it: the user gone or disabled, for a reset or an

@@ -113,3 +113,39 @@ func TestMailbox_Voids(t *testing.T) {
 		})
 	}
 }
+
+func TestMailbox_AwaitsVerification(t *testing.T) {
+	t.Parallel()
+	registered := func(self bool) domain.Pending {
+		return domain.Pending{Type: events.TypeUserRegistered, Data: events.UserRegistered{Username: events.LegacyPersonal("a@acme.example"),
+			UsernameKey: events.LegacyPersonal("a@acme.example"), Credential: events.Sealed{KID: "k", Nonce: make([]byte, 12), Ciphertext: []byte("c")},
+			Email: events.LegacyPersonal("a@acme.example"), SelfSignup: self}}
+	}
+	verified := func(email string) domain.Pending {
+		return domain.Pending{Type: events.TypeUserEmailVerified, Data: events.UserEmailVerified{Email: events.LegacyPersonal(email)}}
+	}
+	newEmail := domain.Pending{Type: events.TypeUserProfileUpdated, Data: events.UserProfileUpdated{Email: events.LegacyPersonal("b@acme.example")}}
+	for _, tc := range []struct {
+		name    string
+		history []domain.Pending
+		want    bool
+	}{
+		{"signed up, not verified", []domain.Pending{registered(true)}, true},
+		{"signed up, verified", []domain.Pending{registered(true), verified("a@acme.example")}, false},
+		{"signed up, verified, then a new address", []domain.Pending{registered(true), verified("a@acme.example"), newEmail}, false},
+		{"signed up, a new address before verifying", []domain.Pending{registered(true), newEmail}, true},
+		{"signed up, the new address verified", []domain.Pending{registered(true), newEmail, verified("b@acme.example")}, false},
+		{"registered by an administrator, not verified", []domain.Pending{registered(false)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := domain.FoldMailbox(mustHistory(t, tc.history...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.AwaitsVerification(); got != tc.want {
+				t.Fatalf("AwaitsVerification = %v, want %v (mailbox %+v)", got, tc.want, m)
+			}
+		})
+	}
+}

@@ -33,6 +33,9 @@ const (
 	pageReset  = "reset.html"
 	pageVerify = "verify.html"
 	pageNotice = "notice.html"
+
+	// The sign-up page (signup.go).
+	pageSignup = "signup.html"
 )
 
 // pageSet holds the parsed pages and the hash of their stylesheet.
@@ -59,7 +62,7 @@ func mustPages() *pageSet {
 		cssHash: "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'",
 		script:  script,
 	}
-	for _, name := range []string{pageSignin, pageFactor, pageError400, pageSignedOut, pageForgot, pageReset, pageVerify, pageNotice} {
+	for _, name := range []string{pageSignin, pageFactor, pageError400, pageSignedOut, pageForgot, pageReset, pageVerify, pageNotice, pageSignup} {
 		ps.pages[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name))
 	}
 	return ps
@@ -86,6 +89,9 @@ type pageData struct {
 	// none.
 	Code    bool
 	Passkey *app.PasskeyOffer
+	// Signup is true when the sign-in page links to the tenant's sign-up
+	// page.
+	Signup bool
 }
 
 // setPageHeaders sets the headers of every page: a strict

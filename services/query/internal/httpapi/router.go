@@ -117,6 +117,8 @@ func Routes(r chi.Router, d Deps) {
 			r.Post("/email/verify", h.verifyEmail)
 			r.Get("/invitation", h.invitationPage)
 			r.Post("/invitation", h.acceptInvitation)
+			r.Get("/signup", h.signupPage)
+			r.Post("/signup", h.signup)
 			r.Get("/signin/passkey.js", h.passkeyScript)
 			r.Get("/userinfo", h.userinfo)
 			r.Post("/userinfo", h.userinfo)

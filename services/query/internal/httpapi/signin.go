@@ -131,6 +131,8 @@ func (h *handlers) renderSignin(w http.ResponseWriter, r *http.Request, status i
 	if d.Passkey = offer; offer != nil {
 		allowPageScript(w.Header())
 	}
+	// A settings read that fails only hides the link.
+	d.Signup, _ = h.app.SignupOpen(r.Context(), d.Tenant)
 	h.renderPage(w, r, status, pageSignin, d)
 }
 
@@ -204,6 +206,10 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case errors.Is(err, app.ErrMFAEnrolmentRequired):
 		again.Message = enrolMessage
+		h.renderSignin(w, r, http.StatusOK, again)
+		return
+	case errors.Is(err, app.ErrEmailNotVerified):
+		again.Message = verifyFirstMessage
 		h.renderSignin(w, r, http.StatusOK, again)
 		return
 	default: // app.ErrInvalidCredentials, whatever its cause, among others
