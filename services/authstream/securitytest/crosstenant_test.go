@@ -361,6 +361,9 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 			if prm.Name == "factor" {
 				v, ok = "totp", true
 			}
+			if prm.Name == "purpose" {
+				v, ok = "reset_password", true
+			}
 			if prm.Name == "credential_id" {
 				// A passkey's credential id (base64url); B's user holds none
 				// to find, and the answer must not tell.

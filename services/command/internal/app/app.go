@@ -181,6 +181,8 @@ type Commands struct {
 	RemovePasskey             Handler[RemovePasskey]
 
 	EraseUser Handler[EraseUser]
+
+	SetMailTemplate Handler[SetMailTemplate]
 }
 
 // App is the command service's application: its command handlers, the
@@ -386,6 +388,8 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 			RemovePasskey:             decorate(m, "remove_passkey", Handler[RemovePasskey](removePasskeyHandler{e})),
 
 			EraseUser: decorate(m, "erase_user", Handler[EraseUser](eraseUserHandler{e})),
+
+			SetMailTemplate: decorate(m, "set_mail_template", Handler[SetMailTemplate](setMailTemplateHandler{e})),
 		},
 		engine:   e,
 		verifier: verifier,

@@ -91,4 +91,6 @@ func Routes(r chi.Router, d Deps) {
 	tenant.Post("/t/{tenant}/users/{id}/mfa/webauthn/verify", h.finishPasskey)
 	tenant.Delete("/t/{tenant}/users/{id}/mfa/webauthn/{credential_id}", h.removePasskey)
 	tenant.Post("/t/{tenant}/users/{id}/erase", h.eraseUser)
+	tenant.Put("/t/{tenant}/settings/mail-templates/{purpose}", h.setMailTemplate)
+	tenant.Delete("/t/{tenant}/settings/mail-templates/{purpose}", h.resetMailTemplate)
 }
