@@ -566,6 +566,12 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = "en"
 		case "self_editable_attributes":
 			obj[name] = []string{"nickname"}
+		case "subject":
+			obj[name] = "Sweep"
+		case "text":
+			obj[name] = "Sweep {{.Link}}"
+		case "html":
+			obj[name] = `{{define "body"}}<a href="{{.Link}}">Sweep</a>{{end}}`
 		default:
 			if prop.Type != nil && prop.Type.Includes(openapi3.TypeObject) {
 				nested, err := fillObject(prop, caller, userID)

@@ -6,14 +6,14 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/authstream/authstream/libs/events"
-	"github.com/authstream/authstream/libs/events/mailtemplate"
 	"github.com/authstream/authstream/libs/httpserver"
 	"github.com/authstream/authstream/services/command/internal/app"
 )
 
-// maxMailTemplateBytes bounds the body of a PUT of mail templates: the
-// parts at their limits (mailtemplate), every byte escaped.
-const maxMailTemplateBytes = 6 * (mailtemplate.MaxSubjectSize + 2*mailtemplate.MaxBodySize + 1<<10)
+// maxMailTemplateBytes bounds the body of a PUT of mail templates: room
+// for the parts at their limits (1 KiB and twice 32 KiB, checked by the
+// domain) with every byte escaped as \u003c, six bytes.
+const maxMailTemplateBytes = 512 << 10
 
 // mailTemplateBody is the body of PUT
 // /t/{tenant}/settings/mail-templates/{purpose}: the tenant's own
@@ -28,8 +28,8 @@ type mailTemplateBody struct {
 // (settings:write): the body replaces the tenant's templates of the
 // purpose; it answers the templates held.
 func (h *handlers) setMailTemplate(w http.ResponseWriter, r *http.Request) {
-	// Decoded here, not by begin: two parts of mailtemplate.MaxBodySize,
-	// in JSON that may write each "<" as six bytes, pass MaxBodyBytes.
+	// Decoded here, not by begin: two bodies at their limit, in JSON
+	// that may write each "<" as six bytes, pass MaxBodyBytes.
 	var body mailTemplateBody
 	if err := httpserver.DecodeJSON(w, r, &body, httpserver.WithMaxBytes(maxMailTemplateBytes)); err != nil {
 		h.fail(w, r, err)
