@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
@@ -28,6 +29,7 @@ type MailTemplates struct {
 	templates *domain.Templates
 	log       *slog.Logger
 	ready     chan struct{}
+	once      sync.Once // closes ready
 }
 
 // NewMailTemplates returns a MailTemplates that keeps templates current.
@@ -45,39 +47,49 @@ func NewMailTemplates(store *eventstore.Store, templates *domain.Templates, tel 
 func (m *MailTemplates) Ready() <-chan struct{} { return m.ready }
 
 // Run follows the tenants' events until ctx ends, and returns nil then.
+// A read that fails (the streams not made yet, a lost connection) is
+// opened again after the last event applied.
 func (m *MailTemplates) Run(ctx context.Context) error {
-	var r *eventstore.Reader
+	var from uint64 // the next stream sequence to read; 0: the first
 	for attempt := 1; ; attempt++ {
-		var err error
-		if r, err = m.store.Read(ctx, eventstore.ReadOptions{Filters: []string{tenantsFilter}}); err == nil {
-			break
+		err := m.follow(ctx, &from)
+		if ctx.Err() != nil {
+			return nil
 		}
 		if errors.Is(err, eventstore.ErrInvalidArgument) {
 			return fmt.Errorf("mail templates: %w", err)
 		}
-		if attempt%20 == 0 {
-			m.log.WarnContext(ctx, "the event log cannot be read yet; retrying", "err", err)
+		if attempt%20 == 1 {
+			m.log.WarnContext(ctx, "the tenants' events cannot be read; retrying", "err", err)
 		}
 		if !sleep(ctx, 250*time.Millisecond) {
 			return nil
 		}
 	}
+}
+
+// follow reads the tenants' events from *from on, applying each and
+// moving *from past it, until the read fails.
+func (m *MailTemplates) follow(ctx context.Context, from *uint64) error {
+	r, err := m.store.Read(ctx, eventstore.ReadOptions{Filters: []string{tenantsFilter}, FromSequence: *from})
+	if err != nil {
+		return err
+	}
 	defer r.Close()
-	caughtUp := false
 	for {
-		if !caughtUp && r.Pending() == 0 {
-			caughtUp = true
-			close(m.ready)
+		if r.Pending() == 0 {
+			m.once.Do(func() { close(m.ready) })
 		}
 		batch, err := r.Fetch(ctx, 256, 250*time.Millisecond)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil && !errors.Is(err, eventstore.ErrCorrupt) {
-			return fmt.Errorf("mail templates: read tenants: %w", err)
-		}
 		for _, st := range batch {
 			m.apply(ctx, st)
+			*from = st.Sequence + 1
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && !errors.Is(err, eventstore.ErrCorrupt) {
+			return err
 		}
 	}
 }
