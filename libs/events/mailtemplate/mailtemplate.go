@@ -7,11 +7,13 @@
 // never renamed or removed, or templates in the log stop rendering.
 //
 // A template runs no code of its author's: text/template and html/template
-// with no functions added, executed against Data alone (strings and a
-// time), so a template can neither read a file nor call out. What is left
-// to abuse is time and size, and both are bounded: range (Data has nothing
-// to range over but a number a template would make up) is refused, and
-// rendering stops at MaxOutput.
+// with no function added, executed against Data alone (strings and a
+// Time), so a template can neither read a file nor call out. What is left
+// to abuse is time and memory, and both are bounded before a template is
+// accepted: only the built-ins that compare, test and cut may be called
+// (none makes a value longer than its input), range is refused, calls may
+// not recurse and a rendering runs at most maxSteps nodes; rendering also
+// stops at MaxOutput.
 package mailtemplate
 
 import (
@@ -60,9 +62,32 @@ type Data struct {
 	Link string
 	// ExpiresAt is when the link stops working, and ValidFor how long it
 	// is good for from the time it was issued, in words ("30 minutes").
-	ExpiresAt time.Time
+	ExpiresAt Time
 	ValidFor  string
 }
+
+// Time is a time as the templates see it: printed as time.Time prints,
+// or with Format. It is not a time.Time, whose methods a template could
+// chain into strings that grow without end.
+type Time struct{ t time.Time }
+
+// MaxLayout is the longest layout Time.Format takes, in bytes.
+const MaxLayout = 64
+
+// At returns t as the templates see it.
+func At(t time.Time) Time { return Time{t: t} }
+
+// Format formats the time as time.Time.Format does, with a layout of at
+// most MaxLayout bytes.
+func (t Time) Format(layout string) (string, error) {
+	if len(layout) > MaxLayout {
+		return "", fmt.Errorf("a time layout is at most %d bytes", MaxLayout)
+	}
+	return t.t.Format(layout), nil
+}
+
+// String is the time as time.Time prints it.
+func (t Time) String() string { return t.t.String() }
 
 // Mail is a rendered mail: its subject (one line) and its text and HTML
 // bodies.
@@ -187,7 +212,7 @@ func Compile(tenant, purpose string, o events.MailTemplate) (*Set, error) {
 	}
 	const link = "https://authstream.invalid/t/sample/link?token=sample-token-0123456789"
 	m, err := s.Render(Data{Tenant: tenant, Email: "someone@example.com", Link: link,
-		ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ValidFor: "30 minutes"})
+		ExpiresAt: At(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), ValidFor: "30 minutes"})
 	if err != nil {
 		return nil, err
 	}
@@ -222,13 +247,13 @@ func parseText(part, src string) (*texttemplate.Template, error) {
 	if err != nil {
 		return nil, refuse(part, "%s", parseProblem(err))
 	}
-	calls := map[string][]string{}
+	prog := program{}
 	for _, d := range t.Templates() {
-		if calls[d.Name()], err = checkNodes(part, d.Tree); err != nil {
+		if prog[d.Name()], err = checkNodes(part, d.Tree); err != nil {
 			return nil, err
 		}
 	}
-	if err := checkCalls(part, calls, part); err != nil {
+	if err := prog.check(part, part); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -243,8 +268,10 @@ func parseHTML(src string) (*htmltemplate.Template, error) {
 	if err != nil {
 		return nil, refuse(PartHTML, "%s", parseProblem(err))
 	}
-	// The layout places "title" and "body".
-	calls := map[string][]string{"layout": {"title", "body"}}
+	prog, err := layoutProgram()
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range alone.Templates() {
 		switch d.Name() {
 		case PartHTML:
@@ -257,14 +284,14 @@ func parseHTML(src string) (*htmltemplate.Template, error) {
 		default:
 			return nil, refuse(PartHTML, `defines %q: only "title" and "body" may be defined`, d.Name())
 		}
-		if calls[d.Name()], err = checkNodes(PartHTML, d.Tree); err != nil {
+		if prog[d.Name()], err = checkNodes(PartHTML, d.Tree); err != nil {
 			return nil, err
 		}
 	}
 	if alone.Lookup("body") == nil {
 		return nil, refuse(PartHTML, `defines no "body" ({{define "body"}}...{{end}})`)
 	}
-	if err := checkCalls(PartHTML, calls, "layout"); err != nil {
+	if err := prog.check(PartHTML, "layout"); err != nil {
 		return nil, err
 	}
 	// The layout is parsed for each set: a template that has run cannot
@@ -280,21 +307,53 @@ func parseHTML(src string) (*htmltemplate.Template, error) {
 	return t, nil
 }
 
+// funcs are the functions a template may call: the packages' built-ins
+// that compare, test and cut. The others (print, printf, println, html,
+// js, urlquery, call) are refused: a mail has no use for them, and with
+// variables reassigned ({{$x = print $x $x}}) they build strings that
+// double at each step.
+var funcs = map[string]bool{
+	"and": true, "or": true, "not": true, "eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
+	"len": true, "index": true, "slice": true,
+}
+
+// maxSteps is the most nodes one rendering of a part may run, the
+// definitions it calls counted each time they run.
+const maxSteps = 20000
+
+// definition is what checkNodes learns of one template definition: how
+// many nodes one run of it runs (its calls aside), and the definitions it
+// calls, once per call.
+type definition struct {
+	steps int
+	calls []string
+}
+
+// program is a part's definitions by name.
+type program map[string]definition
+
 // checkNodes refuses what a mail template has no use for and could spend
-// time with: range, over nothing Data holds but a number it makes up. It
-// returns the names of the templates tree calls, once per call.
-func checkNodes(part string, tree *parse.Tree) ([]string, error) {
-	var calls []string
+// time or memory with: range (over nothing Data holds, only a number the
+// template makes up) and functions but funcs. It returns what the
+// definition runs.
+func checkNodes(part string, tree *parse.Tree) (definition, error) {
+	var d definition
 	if tree == nil || tree.Root == nil {
-		return nil, nil
+		return d, nil
 	}
 	var walk func(parse.Node) error
 	walk = func(n parse.Node) error {
+		if n == nil {
+			return nil
+		}
+		d.steps++
 		switch n := n.(type) {
 		case *parse.RangeNode:
 			return refuse(part, "uses range, which a mail template has no use for")
-		case *parse.TemplateNode:
-			calls = append(calls, n.Name)
+		case *parse.IdentifierNode:
+			if !funcs[n.Ident] {
+				return refuse(part, "calls %s: a mail template may call only %s", n.Ident, funcNames())
+			}
 		case *parse.ListNode:
 			if n == nil {
 				return nil
@@ -304,6 +363,28 @@ func checkNodes(part string, tree *parse.Tree) ([]string, error) {
 					return err
 				}
 			}
+		case *parse.ActionNode:
+			return walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return nil
+			}
+			for _, c := range n.Cmds {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				if err := walk(a); err != nil {
+					return err
+				}
+			}
+		case *parse.ChainNode:
+			return walk(n.Node)
+		case *parse.TemplateNode:
+			d.calls = append(d.calls, n.Name)
+			return walk(n.Pipe)
 		case *parse.IfNode:
 			return walkBranch(walk, &n.BranchNode)
 		case *parse.WithNode:
@@ -312,12 +393,15 @@ func checkNodes(part string, tree *parse.Tree) ([]string, error) {
 		return nil
 	}
 	if err := walk(tree.Root); err != nil {
-		return nil, err
+		return definition{}, err
 	}
-	return calls, nil
+	return d, nil
 }
 
 func walkBranch(walk func(parse.Node) error, b *parse.BranchNode) error {
+	if err := walk(b.Pipe); err != nil {
+		return err
+	}
 	if err := walk(b.List); err != nil {
 		return err
 	}
@@ -327,37 +411,61 @@ func walkBranch(walk func(parse.Node) error, b *parse.BranchNode) error {
 	return nil
 }
 
-// maxRuns is the most template runs one rendering of a part may take.
-const maxRuns = 1000
+func funcNames() string {
+	names := make([]string, 0, len(funcs))
+	for n := range funcs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
 
-// checkCalls refuses templates that call themselves, through others or
-// not (the package would stop them only 100,000 calls deep), or that run
-// more than maxRuns templates in all: definitions that each call the next
-// twice run exponentially many, output or not.
-func checkCalls(part string, calls map[string][]string, root string) error {
-	runs := map[string]int{}
+// layoutProgram is what the platform's HTML layout runs: it places
+// "title" and "body".
+func layoutProgram() (program, error) {
+	src, err := templateFS.ReadFile("templates/layout.html.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("layout: %w", err)
+	}
+	t, err := texttemplate.New("layout.html.tmpl").Parse(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("layout: %w", err)
+	}
+	d, err := checkNodes(PartHTML, t.Lookup("layout").Tree)
+	if err != nil {
+		return nil, fmt.Errorf("layout: %w", err)
+	}
+	return program{"layout": d}, nil
+}
+
+// check refuses a program whose definitions call themselves, through
+// others or not (the package would stop them only 100,000 calls deep), or
+// whose rendering from root runs more than maxSteps nodes: definitions
+// that each call the next twice run exponentially many, output or not.
+func (p program) check(part, root string) error {
+	total := map[string]int{}
 	const visiting = -1
 	var count func(string) (int, error)
 	count = func(name string) (int, error) {
-		switch n := runs[name]; {
+		switch n := total[name]; {
 		case n == visiting:
 			return 0, refuse(part, "template %q calls itself", name)
 		case n > 0:
 			return n, nil
 		}
-		runs[name] = visiting
-		total := 1
-		for _, c := range calls[name] {
+		total[name] = visiting
+		sum := p[name].steps + 1
+		for _, c := range p[name].calls {
 			n, err := count(c)
 			if err != nil {
 				return 0, err
 			}
-			if total += n; total > maxRuns {
-				return 0, refuse(part, "runs more than %d templates", maxRuns)
+			if sum += n; sum > maxSteps {
+				return 0, refuse(part, "runs more than %d steps", maxSteps)
 			}
 		}
-		runs[name] = total
-		return total, nil
+		total[name] = sum
+		return sum, nil
 	}
 	_, err := count(root)
 	return err

@@ -76,10 +76,25 @@ func TestCompile(t *testing.T) {
 			part: mailtemplate.PartText, problem: "range"},
 		{name: "recursion", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Text: `{{define "a"}}{{template "a" .}}{{end}}{{.Link}}{{template "a" .}}`},
 			part: mailtemplate.PartText, problem: "calls itself"},
-		{name: "exponential calls", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Text: doubling(12) + `{{.Link}}{{template "d12" .}}`},
+		{name: "exponential calls", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Text: doubling(16) + `{{.Link}}{{template "d16" .}}`},
 			part: mailtemplate.PartText, problem: "more than"},
-		{name: "output too long", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Text: `{{.Link}}{{printf "%900000d" 1}}`},
+		{name: "output too long", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{
+			Text: `{{define "a"}}` + strings.Repeat("x", 1000) + `{{end}}{{.Link}}` + strings.Repeat(`{{template "a"}}`, 300)},
 			part: mailtemplate.PartText, problem: "renders more"},
+		{name: "printf", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Text: `{{.Link}}{{if printf "%999999d" 1}}{{end}}`},
+			part: mailtemplate.PartText, problem: "calls printf"},
+		{name: "print doubling a variable", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Text: `{{$x := .Link}}{{$x = print $x $x}}{{$x}}`},
+			part: mailtemplate.PartText, problem: "calls print"},
+		{name: "html in the HTML", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{HTML: `{{define "body"}}{{.Link | html}}{{end}}`},
+			part: mailtemplate.PartHTML, problem: "calls html"},
+		{name: "a function in an if's condition", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Subject: `{{if (urlquery .Email)}}x{{end}}`},
+			part: mailtemplate.PartSubject, problem: "calls urlquery"},
+		{name: "a time's other methods", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Text: `{{.Link}} {{.ExpiresAt.AddDate 1 0 0}}`},
+			part: mailtemplate.PartText, problem: "AddDate"},
+		{name: "a long time layout", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{Text: `{{.Link}} {{.ExpiresAt.Format "` + strings.Repeat("Jan ", 20) + `"}}`},
+			part: mailtemplate.PartText, problem: "layout"},
+		{name: "the allowed functions", purpose: events.LinkResetPassword, tmpl: events.MailTemplate{
+			Text: `{{if and (eq (len .Tenant) 4) (not (ne (index .Tenant 0) 97))}}{{slice .Link 0}}{{end}} {{.ExpiresAt}}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +138,7 @@ func doubling(n int) string {
 
 func sample() mailtemplate.Data {
 	return mailtemplate.Data{Tenant: "acme", Email: "alice@acme.example", Link: "https://id.acme.example/t/acme/password/reset?token=abc",
-		ExpiresAt: time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC), ValidFor: "30 minutes"}
+		ExpiresAt: mailtemplate.At(time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC)), ValidFor: "30 minutes"}
 }
 
 func TestDefaults_passTheirOwnRules(t *testing.T) {

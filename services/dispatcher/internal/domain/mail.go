@@ -133,7 +133,7 @@ func (t *Templates) NewLinkMail(env events.Envelope, e events.EmailLinkIssued, t
 	if err != nil {
 		return Mail{}, err
 	}
-	data := mailtemplate.Data{Tenant: env.Tenant, Email: e.Email, Link: link, ExpiresAt: e.ExpiresAt.UTC(), ValidFor: validFor(e.ExpiresAt.Sub(env.OccurredAt))}
+	data := mailtemplate.Data{Tenant: env.Tenant, Email: e.Email, Link: link, ExpiresAt: mailtemplate.At(e.ExpiresAt.UTC()), ValidFor: validFor(e.ExpiresAt.Sub(env.OccurredAt))}
 	rendered, fault := mailtemplate.Mail{}, error(nil)
 	own := t.own(env.Tenant, e.Purpose)
 	if own != nil {
