@@ -176,10 +176,12 @@ type Set struct {
 // returns the set it makes, the default's part standing in for each part
 // the override leaves empty. It returns ErrUnknownPurpose, or an *Error
 // for a part that is too long, does not parse, breaks the layout (HTML:
-// only the definitions of "title" and "body", "body" required), ranges,
-// names a field Data does not have, renders a subject that is empty or
-// more than one line, or leaves out the link (text, HTML): each part is
-// rendered once against sample data of tenant to find out.
+// only the definitions of "title" and "body", "body" required), calls a
+// function but the allowed ones, ranges, recurses or runs more than
+// maxSteps nodes, names a field Data does not have, renders more than
+// MaxOutput, renders a subject that is empty or more than one line, or
+// leaves out the link (text, HTML): each part is rendered once against
+// sample data of tenant to find out.
 func Compile(tenant, purpose string, o events.MailTemplate) (*Set, error) {
 	def, ok := DefaultSource(purpose)
 	if !ok {
