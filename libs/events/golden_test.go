@@ -492,6 +492,16 @@ func writeMissingGoldens(t *testing.T) {
 			{events.TypeUserPasskeyRemoved, events.Actor{Tenant: tenant, Sub: events.DeriveID("golden", "passkey user")}, events.UserPasskeyRemoved{
 				CredentialID: "b3Vy7mH1x9Kq0mJ2c2lnbmluZy1rZXktb2YtYS1wYXNza2V5"}},
 		}},
+		// A tenant's own reset-password mail: a subject and a text, the
+		// HTML left to the default.
+		{events.AggregateTenant, tenant, []step{
+			{events.TypeTenantMailTemplateChanged, tenantAdmin, events.TenantMailTemplateChanged{
+				Purpose: events.LinkResetPassword,
+				Template: events.MailTemplate{
+					Subject: "Acme: choose a new password",
+					Text:    "Hello,\n\nto choose a new password for {{.Email}}, open {{.Link}} within {{.ValidFor}}.\n",
+				}}},
+		}},
 	}
 	at := base
 	prevOf, versionOf := map[string]string{}, map[string]uint64{}

@@ -232,6 +232,7 @@ func newDefault() *Registry {
 		Define[TenantDisabled](TypeTenantDisabled, AggregateTenant),
 		Define[TenantEnabled](TypeTenantEnabled, AggregateTenant),
 		Define[TenantSettingsChanged](TypeTenantSettingsChanged, AggregateTenant),
+		Define[TenantMailTemplateChanged](TypeTenantMailTemplateChanged, AggregateTenant),
 
 		userRegisteredV2(),
 		Define[UserPasswordChanged](TypeUserPasswordChanged, AggregateUser),

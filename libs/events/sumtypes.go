@@ -18,6 +18,8 @@ func (TenantDisabled) isTenantEvent()        {}
 func (TenantEnabled) isTenantEvent()         {}
 func (TenantSettingsChanged) isTenantEvent() {}
 
+func (TenantMailTemplateChanged) isTenantEvent() {}
+
 // UserEvent is the payload of an event of the user aggregate.
 //
 //sumtype:decl
@@ -171,3 +173,5 @@ func (UserErased) isAccountEvent()              {}
 func (UserProfileUpdated) isAccountEvent()      {}
 func (UserEmailVerified) isAccountEvent()       {}
 func (UserInvited) isAccountEvent()             {}
+
+func (TenantMailTemplateChanged) isAccountEvent() {}

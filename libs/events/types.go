@@ -18,6 +18,8 @@ const (
 	TypeTenantEnabled         = "tenant.enabled"
 	TypeTenantSettingsChanged = "tenant.settings_changed"
 
+	TypeTenantMailTemplateChanged = "tenant.mail_template_changed"
+
 	TypeUserRegistered       = "user.registered"
 	TypeUserPasswordChanged  = "user.password_changed"
 	TypeUserDisabled         = "user.disabled"

@@ -198,7 +198,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("data keys: %w", err)
 	}
-	mailer, closeSender, err := newMailer(cfg, rt, natsjs.New(rt.JetStream, ackWait, 2*app.DefaultBatch), postgres.NewMails(rt.Pool), dataKeys)
+	// The tenants' own mail templates, followed in the log (ADR 0020).
+	templates := domain.DefaultTemplates()
+	mailTemplates, err := app.NewMailTemplates(store, templates, rt.Telemetry)
+	if err != nil {
+		return err
+	}
+	mailer, closeSender, err := newMailer(cfg, rt, natsjs.New(rt.JetStream, ackWait, 2*app.DefaultBatch), postgres.NewMails(rt.Pool), dataKeys,
+		templates, mailTemplates.Ready())
 	if err != nil {
 		return err
 	}
@@ -245,6 +252,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		// dispatcher sends, so a mail in flight is never taken by another.
 		var mailWG sync.WaitGroup
 		mailWG.Go(func() {
+			if err := mailTemplates.Run(ctx); err != nil {
+				rt.Log.ErrorContext(ctx, "mail templates stopped", "err", err)
+			}
+		})
+		mailWG.Go(func() {
 			if err := mailer.Run(ctx); err != nil {
 				rt.Log.ErrorContext(ctx, "mailer stopped", "err", err)
 			}
@@ -268,7 +280,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 // newMailer builds the mailer on the SMTP server of cfg, or on the log
 // when there is none; the function returned closes the server's
 // connections.
-func newMailer(cfg Config, rt *service.Runtime, consumers *natsjs.Consumers, mails *postgres.Mails, keys events.PersonalKeys) (*app.Mailer, func() error, error) {
+func newMailer(cfg Config, rt *service.Runtime, consumers *natsjs.Consumers, mails *postgres.Mails, keys events.PersonalKeys,
+	templates *domain.Templates, templatesReady <-chan struct{},
+) (*app.Mailer, func() error, error) {
 	var (
 		sender app.MailSender
 		closer = func() error { return nil }
@@ -287,6 +301,7 @@ func newMailer(cfg Config, rt *service.Runtime, consumers *natsjs.Consumers, mai
 		Consumers: consumers, Mails: mails, Sender: sender, KEK: cfg.KEK, Keys: keys, Telemetry: rt.Telemetry,
 	}, app.MailerConfig{
 		PublicURL: cfg.PublicURL, From: cfg.MailFrom,
+		Templates: templates, TemplatesReady: templatesReady,
 		Backoff: domain.Backoff{First: cfg.FirstRetry, Max: cfg.MaxRetry},
 	})
 	if err != nil {

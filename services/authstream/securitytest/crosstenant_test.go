@@ -365,6 +365,9 @@ func buildRequests(op operation, caller sweepCaller, params map[string]string, u
 			if prm.Name == "factor" {
 				v, ok = "totp", true
 			}
+			if prm.Name == "purpose" {
+				v, ok = "reset_password", true
+			}
 			if prm.Name == "credential_id" {
 				// A passkey's credential id (base64url); B's user holds none
 				// to find, and the answer must not tell.
@@ -567,6 +570,12 @@ func fillObject(schema *openapi3.Schema, caller sweepCaller, userID string) ([]m
 			obj[name] = "en"
 		case "self_editable_attributes":
 			obj[name] = []string{"nickname"}
+		case "subject":
+			obj[name] = "Sweep"
+		case "text":
+			obj[name] = "Sweep {{.Link}}"
+		case "html":
+			obj[name] = `{{define "body"}}<a href="{{.Link}}">Sweep</a>{{end}}`
 		default:
 			if prop.Type != nil && prop.Type.Includes(openapi3.TypeObject) {
 				nested, err := fillObject(prop, caller, userID)

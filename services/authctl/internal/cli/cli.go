@@ -92,7 +92,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = slices.Concat(sessionCommands, tenantCommands, settingsCommands, userCommands, roleCommands, clientCommands, webhookCommands, keyCommands, projectionCommands, auditCommands, backupCommands)
+	commands = slices.Concat(sessionCommands, tenantCommands, settingsCommands, mailTemplateCommands, userCommands, roleCommands, clientCommands, webhookCommands, keyCommands, projectionCommands, auditCommands, backupCommands)
 }
 
 // Run runs the command line args. It returns an error wrapping ErrUsage

@@ -34,6 +34,7 @@ func (t *Tenant) Clone() *Tenant {
 	c := *t
 	c.base = t.base.clone()
 	c.settings = cloneSettings(t.settings)
+	c.mailTemplates = maps.Clone(t.mailTemplates)
 	return &c
 }
 

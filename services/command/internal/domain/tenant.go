@@ -24,6 +24,8 @@ type Tenant struct {
 	status   Status
 	reason   string
 	settings events.TenantSettings
+	// mailTemplates are the tenant's own mail templates by purpose.
+	mailTemplates map[string]events.MailTemplate
 }
 
 // LoadTenant folds a tenant's history, oldest first, into its state. An
@@ -164,6 +166,15 @@ func (t *Tenant) apply(data any) error {
 		t.status, t.reason = StatusActive, ""
 	case events.TenantSettingsChanged:
 		t.settings = e.Settings
+	case events.TenantMailTemplateChanged:
+		if e.Template.IsZero() {
+			delete(t.mailTemplates, e.Purpose)
+			break
+		}
+		if t.mailTemplates == nil {
+			t.mailTemplates = map[string]events.MailTemplate{}
+		}
+		t.mailTemplates[e.Purpose] = e.Template
 	}
 	return nil
 }

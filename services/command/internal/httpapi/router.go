@@ -96,4 +96,6 @@ func Routes(r chi.Router, d Deps) {
 	// A person signing up is nobody yet: the tenant's setting decides
 	// (signup.go).
 	r.Post("/t/{tenant}/users:signup", h.signUp)
+	tenant.Put("/t/{tenant}/settings/mail-templates/{purpose}", h.setMailTemplate)
+	tenant.Delete("/t/{tenant}/settings/mail-templates/{purpose}", h.resetMailTemplate)
 }

@@ -62,6 +62,10 @@ type MailerConfig struct {
 	From string
 	// Templates render the mails (default domain.DefaultTemplates).
 	Templates *domain.Templates
+	// TemplatesReady, when set, is closed once Templates know the
+	// tenants' own templates (MailTemplates.Ready): no mail is sent
+	// before.
+	TemplatesReady <-chan struct{}
 	// Backoff is the retry schedule of a mail the server did not take.
 	Backoff domain.Backoff
 	// Workers bounds the mails in flight (default 16).
@@ -120,6 +124,13 @@ func NewMailer(deps MailerDeps, cfg MailerConfig) (*Mailer, error) {
 // Run sends mails until ctx ends, then waits for the mails in flight and
 // returns nil. What it did not acknowledge comes again to the next run.
 func (m *Mailer) Run(ctx context.Context) error {
+	if m.cfg.TemplatesReady != nil {
+		select {
+		case <-m.cfg.TemplatesReady:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	var cons *natsjs.Consumer
 	for attempt := 1; ; attempt++ {
 		var err error
@@ -269,6 +280,9 @@ func (m *Mailer) handle(ctx context.Context, msg natsjs.Msg) {
 	if err != nil {
 		fail(err.Error())
 		return
+	}
+	if mail.TemplateFault != nil {
+		m.log.ErrorContext(ctx, "the tenant's mail template did not render: the default is used", append(logArgs, "err", mail.TemplateFault)...)
 	}
 	if err := m.deps.Sender.Send(ctx, mail); err != nil {
 		if errors.Is(err, domain.ErrMailRefused) {

@@ -1,18 +1,16 @@
 package domain
 
 import (
-	"bytes"
-	"embed"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
 	"net/mail"
 	"net/url"
 	"strings"
-	texttemplate "text/template"
+	"sync"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/events/mailtemplate"
 )
 
 // Mail is one message ready for an SMTP server: plain text with an HTML
@@ -30,6 +28,10 @@ type Mail struct {
 	// which writes it redacted unless told otherwise. The SMTP sender
 	// does not use it.
 	Link string
+	// TemplateFault is why the tenant's own templates did not render,
+	// when the platform's stood in for them (a *mailtemplate.Error, which
+	// quotes no value of the mail).
+	TemplateFault error
 }
 
 // ErrMailRefused is wrapped by a mail sender's error when the mail is
@@ -67,40 +69,51 @@ func LinkURL(publicURL, tenant, purpose, token string) (string, error) {
 	return strings.TrimRight(publicURL, "/") + "/t/" + url.PathEscape(tenant) + p + "?token=" + url.QueryEscape(token), nil
 }
 
-//go:embed templates/*.tmpl
-var templateFS embed.FS
-
-// Templates render the mails of each link purpose: a subject, a plain
-// text body and an HTML body (html/template escapes what it inserts).
+// Templates render the mails of each link purpose: the platform's
+// (mailtemplate.Default), or a tenant's own where it set some. Safe for
+// concurrent use: the mailer renders while the tenants' changes arrive.
 type Templates struct {
-	subject map[string]*texttemplate.Template
-	text    map[string]*texttemplate.Template
-	html    map[string]*htmltemplate.Template
+	mu      sync.RWMutex
+	tenants map[templateKey]*mailtemplate.Set
 }
 
-// DefaultTemplates returns the platform's templates, in English.
+type templateKey struct{ tenant, purpose string }
+
+// DefaultTemplates returns templates that know no tenant's own yet: every
+// mail renders with the platform's, in English.
 func DefaultTemplates() *Templates {
-	t := &Templates{subject: map[string]*texttemplate.Template{}, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for purpose := range linkPaths {
-		t.subject[purpose] = texttemplate.Must(texttemplate.ParseFS(templateFS, "templates/"+purpose+".subject.tmpl"))
-		t.text[purpose] = texttemplate.Must(texttemplate.ParseFS(templateFS, "templates/"+purpose+".txt.tmpl"))
-		t.html[purpose] = htmltemplate.Must(htmltemplate.ParseFS(templateFS, "templates/layout.html.tmpl", "templates/"+purpose+".html.tmpl"))
-	}
-	return t
+	return &Templates{tenants: map[templateKey]*mailtemplate.Set{}}
 }
 
-// MailData is what the templates see.
-type MailData struct {
-	// Tenant is the tenant's slug.
-	Tenant string
-	// Email is the recipient's address.
-	Email string
-	// Link is the single-use link.
-	Link string
-	// ExpiresAt is when the link stops working, and ValidFor how long it
-	// is good for from the time it was issued, in words ("30 minutes").
-	ExpiresAt time.Time
-	ValidFor  string
+// Apply takes a tenant's change of the templates of one purpose
+// (tenant.mail_template_changed): its override, compiled under the rules
+// the command service checked it with, or the defaults again when it is
+// empty. An override that does not compile (which the command service
+// does not let through) leaves the tenant on the defaults for the
+// purpose, and its error is returned.
+func (t *Templates) Apply(tenant string, e events.TenantMailTemplateChanged) error {
+	var (
+		set *mailtemplate.Set
+		err error
+	)
+	if !e.Template.IsZero() {
+		set, err = mailtemplate.Compile(tenant, e.Purpose, e.Template)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if set == nil {
+		delete(t.tenants, templateKey{tenant, e.Purpose})
+	} else {
+		t.tenants[templateKey{tenant, e.Purpose}] = set
+	}
+	return err
+}
+
+// own returns the tenant's own templates of purpose, or nil.
+func (t *Templates) own(tenant, purpose string) *mailtemplate.Set {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.tenants[templateKey{tenant, purpose}]
 }
 
 // NewLinkMail renders the mail an email_link.issued event asks for, its
@@ -113,29 +126,33 @@ func (t *Templates) NewLinkMail(env events.Envelope, e events.EmailLinkIssued, t
 	if err != nil || addr.Name != "" || addr.Address != to {
 		return Mail{}, ErrBadRecipient
 	}
-	subj, ok := t.subject[e.Purpose]
-	if !ok {
+	def, err := mailtemplate.Default(e.Purpose)
+	if err != nil {
 		return Mail{}, fmt.Errorf("link purpose %q is unknown", e.Purpose)
 	}
 	link, err := LinkURL(publicURL, env.Tenant, e.Purpose, token)
 	if err != nil {
 		return Mail{}, err
 	}
-	data := MailData{Tenant: env.Tenant, Email: to, Link: link, ExpiresAt: e.ExpiresAt.UTC(), ValidFor: validFor(e.ExpiresAt.Sub(env.OccurredAt))}
-	var s, txt, html bytes.Buffer
-	if err := subj.Execute(&s, data); err != nil {
-		return Mail{}, fmt.Errorf("render subject: %w", err)
+	data := mailtemplate.Data{Tenant: env.Tenant, Email: to, Link: link, ExpiresAt: mailtemplate.At(e.ExpiresAt.UTC()), ValidFor: validFor(e.ExpiresAt.Sub(env.OccurredAt))}
+	rendered, fault := mailtemplate.Mail{}, error(nil)
+	own := t.own(env.Tenant, e.Purpose)
+	if own != nil {
+		rendered, fault = own.Render(data)
 	}
-	if err := t.text[e.Purpose].Execute(&txt, data); err != nil {
-		return Mail{}, fmt.Errorf("render text: %w", err)
-	}
-	if err := t.html[e.Purpose].ExecuteTemplate(&html, "layout", data); err != nil {
-		return Mail{}, fmt.Errorf("render html: %w", err)
+	if own == nil || fault != nil {
+		// A tenant's templates were checked when written, so they should
+		// render; when they do not, the mail still goes, in the
+		// platform's words.
+		if rendered, err = def.Render(data); err != nil {
+			return Mail{}, fmt.Errorf("render: %w", err)
+		}
 	}
 	return Mail{
 		MessageID: MessageID(env.ID, publicURL),
 		From:      from, To: to,
-		Subject: strings.TrimSpace(s.String()), Text: txt.String(), HTML: html.String(), Link: link,
+		Subject: rendered.Subject, Text: rendered.Text, HTML: rendered.HTML, Link: link,
+		TemplateFault: fault,
 	}, nil
 }
 

@@ -208,6 +208,10 @@ func (p *plan) add(st eventstore.Stored) error {
 			return err
 		}
 		p.tenantSettings(env.AggregateID, doc, version, at)
+	case events.TenantMailTemplateChanged:
+		// The mailer follows the templates in the log and the query
+		// service reads them there (ADR 0020): the row only moves on.
+		p.tenantVersion(env.AggregateID, version, at)
 
 	case events.UserRegistered:
 		opened, err := p.name(env, e)
@@ -474,6 +478,21 @@ func (p *plan) tenantStatus(id, status string, version int64, at time.Time) erro
 		s.patch = &tenantRow{id: id, status: status, version: version, updated: at}
 	}
 	return nil
+}
+
+// tenantVersion records a tenant event that changes nothing of its row
+// but the version.
+func (p *plan) tenantVersion(id string, version int64, at time.Time) {
+	s := p.tenant(id)
+	s.exists = present
+	switch {
+	case s.row != nil:
+		s.row.version, s.row.updated = version, at
+	case s.patch != nil:
+		s.patch.version, s.patch.updated = version, at
+	default:
+		s.patch = &tenantRow{id: id, version: version, updated: at}
+	}
 }
 
 // emptySettings is the settings document of a tenant that never changed

@@ -131,6 +131,14 @@ func TestApplyBatch_EventTypes(t *testing.T) {
 		if got := queryRow(t, pool, `SELECT status, version, settings::text FROM tenants WHERE tenant_id = 'acme'`); fmt.Sprint(got) != `[disabled 6 {"display_name": "Acme"}]` {
 			t.Fatalf("after settings and disable in one batch: %v", got)
 		}
+		// A mail template moves the version and nothing else: the
+		// templates are read from the log (ADR 0020).
+		a.apply(t, g.Envelope(t, "acme", events.AggregateTenant, "acme", events.TypeTenantMailTemplateChanged, events.TenantMailTemplateChanged{
+			Purpose: events.LinkResetPassword, Template: events.MailTemplate{Subject: "Acme"},
+		}))
+		if got := queryRow(t, pool, `SELECT status, version, settings::text FROM tenants WHERE tenant_id = 'acme'`); fmt.Sprint(got) != `[disabled 7 {"display_name": "Acme"}]` {
+			t.Fatalf("after a mail template: %v", got)
+		}
 	})
 
 	// Every tenant starts with its tenant.created: the events of a tenant

@@ -149,6 +149,7 @@ func Routes(r chi.Router, d Deps) {
 			r.Get("/audit/proof/inclusion", h.inclusionProof)
 			r.Get("/audit/proof/consistency", h.consistencyProof)
 			r.Get("/settings/user-schema", h.userSchema)
+			r.Get("/settings/mail-templates/{purpose}", h.mailTemplate)
 		})
 	})
 }
