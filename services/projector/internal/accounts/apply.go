@@ -73,13 +73,14 @@ func (t *Tables) Schema() string { return t.schema }
 // savepoint back and apply that run one event at a time to find the event
 // at fault.
 func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) (int, error) {
-	names, err := t.openNames(ctx, evs)
+	payloads := decodeAll(evs)
+	names, err := t.openNames(ctx, evs, payloads)
 	if err != nil {
 		return 0, err
 	}
 	applied := 0
 	for applied < len(evs) {
-		p, n, bad := planRun(evs[applied:], names)
+		p, n, bad := planRun(evs[applied:], payloads[applied:], names)
 		if n > 0 {
 			err := t.exec(ctx, tx, p)
 			switch {
@@ -89,7 +90,7 @@ func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) 
 				return applied, err
 			default:
 				for range n {
-					one, _, ferr := planRun(evs[applied:applied+1], names)
+					one, _, ferr := planRun(evs[applied:applied+1], payloads[applied:applied+1], names)
 					if ferr != nil {
 						return applied, &EventError{Index: applied, Err: ferr}
 					}

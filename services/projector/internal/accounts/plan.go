@@ -155,11 +155,11 @@ var errCut = errors.New("cut")
 // error of evs[n] when that event cannot be applied whatever the database
 // holds (undecodable, an unknown type or schema, a row the run itself
 // deleted). It takes at least one event unless the first is bad.
-func planRun(evs []eventstore.Stored, names map[string]openedName) (p *plan, n int, bad error) {
+func planRun(evs []eventstore.Stored, payloads []decoded, names map[string]openedName) (p *plan, n int, bad error) {
 	p = newPlan()
 	p.names = names
 	for i := range evs {
-		if err := p.add(evs[i]); err != nil {
+		if err := p.add(evs[i], payloads[i]); err != nil {
 			if errors.Is(err, errCut) {
 				return p, i, nil
 			}
@@ -169,13 +169,29 @@ func planRun(evs []eventstore.Stored, names map[string]openedName) (p *plan, n i
 	return p, len(evs), nil
 }
 
-// add adds one event to the plan.
-func (p *plan) add(st eventstore.Stored) error {
+// decoded is the payload of an event, decoded once for openNames and
+// planning, or why it does not decode.
+type decoded struct {
+	payload any
+	err     error
+}
+
+// decodeAll decodes the payloads of evs.
+func decodeAll(evs []eventstore.Stored) []decoded {
+	out := make([]decoded, len(evs))
+	for i := range evs {
+		out[i].payload, out[i].err = events.Decode(evs[i].Envelope)
+	}
+	return out
+}
+
+// add adds one event, its payload decoded, to the plan.
+func (p *plan) add(st eventstore.Stored, d decoded) error {
 	env := st.Envelope
 	if err := checkSubject(st.Subject, env); err != nil {
 		return err
 	}
-	payload, err := events.Decode(env)
+	payload, err := d.payload, d.err
 	if err != nil {
 		return err
 	}
