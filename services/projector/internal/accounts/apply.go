@@ -195,6 +195,12 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 			dr[0], dr[1] = append(dr[0], k.tenant), append(dr[1], k.name)
 		}
 	}
+	if len(p.deleted) > 0 {
+		var d, r deletedCols
+		d.add(p.deleted)
+		r.add(p.registered)
+		b.Queue(t.sql.checkDeletedKeys, d.tenant, d.value, d.at, r.tenant, r.value, r.at)
+	}
 	if len(du[0]) > 0 {
 		add("delete users", len(du[0]), t.sql.deleteUsers, du[0], du[1])
 	}
@@ -223,7 +229,8 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 	// Users. Those registered and deleted in the run are not inserted;
 	// their ids and username keys must be free all the same (after the
 	// deletes, before the inserts: planRun cuts a run where an earlier event
-	// would need another order).
+	// would need another order, and the check before the deletes refuses a
+	// registration of a username a user deleted after it held).
 	var ui userCols
 	var uu patchCols
 	var tr [3][]string
@@ -271,6 +278,18 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 
 	t.queueClients(add, p)
 	t.queueWebhooks(add, p)
+}
+
+// deletedCols are positioned values as columns.
+type deletedCols struct {
+	tenant, value []string
+	at            []int64
+}
+
+func (c *deletedCols) add(ps []positioned) {
+	for _, p := range ps {
+		c.tenant, c.value, c.at = append(c.tenant, p.tenant), append(c.value, p.value), append(c.at, p.at)
+	}
 }
 
 type tenantCols struct {
@@ -346,7 +365,7 @@ type statements struct {
 	deleteUsers, deleteRoles     string
 	insertTenants, updateTenants string
 	insertUsers, updateUsers     string
-	checkFree                    string
+	checkFree, checkDeletedKeys  string
 	upsertRoles                  string
 	unassign, assign             string
 	knownTenants                 string
@@ -380,6 +399,15 @@ func newStatements(s string) statements {
 				ON u.tenant_id = x.t AND u.user_id = x.u) +
 			(SELECT count(*) FROM %[1]s.users u JOIN unnest($1::text[], $3::text[]) AS x(t, k)
 				ON u.tenant_id = x.t AND u.username_key = x.k),
+			0, 'register users')`),
+		// Users of the database deleted by a run ($1-$3: tenant, id,
+		// position) whose username key a registration earlier in the run
+		// ($4-$6: tenant, key, position) took: none, or the run is refused.
+		checkDeletedKeys: q(`SELECT readmodel_expect_rows(
+			(SELECT count(*) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(t, u, at)
+				JOIN %[1]s.users u ON u.tenant_id = d.t AND u.user_id = d.u
+				JOIN unnest($4::text[], $5::text[], $6::bigint[]) AS r(t, k, at)
+					ON r.t = d.t AND r.k = u.username_key AND r.at < d.at),
 			0, 'register users')`),
 		// The profile: (profile - removed) || set, when the patch has one
 		// (x.ps not NULL); see profiles.go.

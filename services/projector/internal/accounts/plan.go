@@ -43,6 +43,15 @@ type plan struct {
 	// held holds the (tenant, username key) pairs of the users registered
 	// in this run and not deleted since.
 	held map[userKey]bool
+	// registered are the run's registrations, and deleted the users of the
+	// database the run deletes after one of them, each with its event's
+	// position in the run: the deletes run before the inserts, so a check
+	// makes sure that no registration took a username key that a user
+	// deleted after it still held (applying the events one by one would
+	// refuse that registration).
+	registered, deleted []positioned
+	// at is the position in the run of the event being added.
+	at int
 	// names are the opened usernames of the run's user.registered events,
 	// by event id (openNames).
 	names map[string]openedName
@@ -58,6 +67,13 @@ const (
 )
 
 type userKey struct{ tenant, id string }
+
+// positioned is a user id or username key of a tenant, and the position
+// of the event that names it in the run.
+type positioned struct {
+	tenant, value string
+	at            int64
+}
 
 type roleKey struct{ tenant, name string }
 
@@ -159,6 +175,7 @@ func planRun(evs []eventstore.Stored, payloads []decoded, names map[string]opene
 	p = newPlan()
 	p.names = names
 	for i := range evs {
+		p.at = i
 		if err := p.add(evs[i], payloads[i]); err != nil {
 			if errors.Is(err, errCut) {
 				return p, i, nil
@@ -261,6 +278,7 @@ func (p *plan) add(st eventstore.Stored, d decoded) error {
 			status: statusActive, credential: cred, version: version, created: at, updated: at, profile: profile,
 		}
 		p.usernames[name], p.held[name] = true, true
+		p.registered = append(p.registered, positioned{env.Tenant, opened.key, int64(p.at)})
 	case events.UserPasswordChanged:
 		cred, err := credential(e.Credential)
 		if err != nil {
@@ -333,13 +351,15 @@ func (p *plan) add(st eventstore.Stored, d decoded) error {
 			// Registered in this run: it never reaches the table.
 			s.exists, s.transient = absent, true
 			delete(p.held, userKey{env.Tenant, s.row.usernameKey})
-		case len(p.usernames) > 0:
-			// The event no longer names the username it releases: a user
-			// registered in this run might hold it, so the delete runs in
-			// a plan of its own, after the insert.
-			return errCut
 		default:
+			// The event no longer names the username it releases, and the
+			// delete runs before the run's inserts: when a user registered
+			// earlier in the run took that username, a check refuses the
+			// run (queue), and it is applied one event at a time.
 			s.exists, s.dbDelete, s.patch = absent, true, nil
+			if len(p.usernames) > 0 {
+				p.deleted = append(p.deleted, positioned{env.Tenant, env.AggregateID, int64(p.at)})
+			}
 		}
 		p.userRoles.drop(env.Tenant, env.AggregateID)
 	case events.UserErased:
