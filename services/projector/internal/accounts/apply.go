@@ -183,10 +183,13 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 
 	// Deletes first: a username or role name freed by a delete may be taken
 	// again by an insert of the same run.
-	var du [2][]string
+	var du, de [2][]string // rows that must exist, rows that may be gone
 	var dr [2][]string
 	for _, k := range p.userOrder {
-		if p.users[k].dbDelete {
+		switch s := p.users[k]; {
+		case s.dbDelete && s.mayBeGone:
+			de[0], de[1] = append(de[0], k.tenant), append(de[1], k.id)
+		case s.dbDelete:
 			du[0], du[1] = append(du[0], k.tenant), append(du[1], k.id)
 		}
 	}
@@ -203,6 +206,9 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 	}
 	if len(du[0]) > 0 {
 		add("delete users", len(du[0]), t.sql.deleteUsers, du[0], du[1])
+	}
+	if len(de[0]) > 0 {
+		add("erase users", -1, t.sql.deleteUsers, de[0], de[1])
 	}
 	if len(dr[0]) > 0 {
 		add("delete roles", -1, t.sql.deleteRoles, dr[0], dr[1])

@@ -120,8 +120,11 @@ type userPatch struct {
 type userState struct {
 	exists   existence
 	dbDelete bool // the row in the database is deleted first
-	row      *userRow
-	patch    *userPatch
+	// mayBeGone says the row to delete may be gone already: an erasure
+	// of a user deleted by an earlier run.
+	mayBeGone bool
+	row       *userRow
+	patch     *userPatch
 	// transient says the user was registered and deleted in this run: row
 	// is never inserted, but a check makes sure it could have been (its id
 	// and username key were free), as applying the events one by one
@@ -371,10 +374,17 @@ func (p *plan) add(st eventstore.Stored, d decoded) error {
 		case s.row != nil:
 			s.exists, s.transient = absent, true
 			delete(p.held, userKey{env.Tenant, s.row.usernameKey})
-		case len(p.usernames) > 0:
-			return errCut
 		default:
+			// A user deleted before is erased too: its row is gone already,
+			// so the delete does not require it (unless this run deletes
+			// it). The username it releases is checked as a delete's.
+			if !s.dbDelete {
+				s.mayBeGone = true
+			}
 			s.exists, s.dbDelete, s.patch = absent, true, nil
+			if len(p.usernames) > 0 {
+				p.deleted = append(p.deleted, positioned{env.Tenant, env.AggregateID, int64(p.at)})
+			}
 		}
 		p.userRoles.drop(env.Tenant, env.AggregateID)
 

@@ -202,3 +202,45 @@ func TestApplyBatch_DataKeyOncePerBatch(t *testing.T) {
 		t.Errorf("Ann's name after her key was destroyed: %v", got)
 	}
 }
+
+// TestApplyBatch_ErasureOfDeletedUser erases users deleted before, in an
+// earlier batch or earlier in the same one (the command service allows
+// it): the rows are gone, nothing is quarantined, and the keys are
+// destroyed. A registration after a user's erasure in the same batch may
+// take the username the erased user held.
+func TestApplyBatch_ErasureOfDeletedUser(t *testing.T) {
+	t.Parallel()
+	pool := projectortest.MustPool(t)
+	keys := &memKeys{keys: map[string]*events.DataKey{}, destroyed: map[string]bool{}}
+	a := &applier{pool: pool, ap: postgres.NewApplier(keys)}
+	g := projectortest.NewGen(9, "eps")
+	a.apply(t, g.Envelope(t, "eps", events.AggregateTenant, "eps", events.TypeTenantCreated, events.TenantCreated{Name: "eps"}))
+	ann, bo, cy := events.NewID(), events.NewID(), events.NewID()
+	a.apply(t, keys.registered(t, g, "eps", ann, "Ann"), keys.registered(t, g, "eps", bo, "Bo"))
+	deleted := func(id string) events.Envelope {
+		return g.Envelope(t, "eps", events.AggregateUser, id, events.TypeUserDeleted, events.UserDeleted{})
+	}
+	erased := func(id string) events.Envelope {
+		return g.Envelope(t, "eps", events.AggregateUser, id, events.TypeUserErased, events.UserErased{})
+	}
+	a.apply(t, deleted(ann))
+	for _, batch := range [][]events.Envelope{
+		{erased(ann)},                             // deleted by an earlier batch
+		{deleted(bo), erased(bo)},                 // deleted in the same batch
+		{keys.registered(t, g, "eps", cy, "Ann")}, // Ann's username, free
+	} {
+		for _, res := range a.apply(t, batch...) {
+			if len(res.Quarantined) > 0 {
+				t.Fatalf("quarantined: %+v", res.Quarantined)
+			}
+		}
+	}
+	for _, id := range []string{ann, bo} {
+		if _, err := keys.DataKey(context.Background(), "eps", id); err == nil {
+			t.Errorf("the data key of %s survived its erasure", id)
+		}
+	}
+	if got := queryRow(t, pool, `SELECT string_agg(username, ',') FROM users WHERE tenant_id = 'eps'`); len(got) != 1 || got[0] != "Ann" {
+		t.Errorf("users left: %v, want the new Ann alone", got)
+	}
+}
