@@ -73,13 +73,14 @@ func (t *Tables) Schema() string { return t.schema }
 // savepoint back and apply that run one event at a time to find the event
 // at fault.
 func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) (int, error) {
-	names, err := t.openNames(ctx, evs)
+	payloads := decodeAll(evs)
+	names, err := t.openNames(ctx, evs, payloads)
 	if err != nil {
 		return 0, err
 	}
 	applied := 0
 	for applied < len(evs) {
-		p, n, bad := planRun(evs[applied:], names)
+		p, n, bad := planRun(evs[applied:], payloads[applied:], names)
 		if n > 0 {
 			err := t.exec(ctx, tx, p)
 			switch {
@@ -89,7 +90,7 @@ func (t *Tables) Apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) 
 				return applied, err
 			default:
 				for range n {
-					one, _, ferr := planRun(evs[applied:applied+1], names)
+					one, _, ferr := planRun(evs[applied:applied+1], payloads[applied:applied+1], names)
 					if ferr != nil {
 						return applied, &EventError{Index: applied, Err: ferr}
 					}
@@ -182,10 +183,13 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 
 	// Deletes first: a username or role name freed by a delete may be taken
 	// again by an insert of the same run.
-	var du [2][]string
+	var du, de [2][]string // rows that must exist, rows that may be gone
 	var dr [2][]string
 	for _, k := range p.userOrder {
-		if p.users[k].dbDelete {
+		switch s := p.users[k]; {
+		case s.dbDelete && s.mayBeGone:
+			de[0], de[1] = append(de[0], k.tenant), append(de[1], k.id)
+		case s.dbDelete:
 			du[0], du[1] = append(du[0], k.tenant), append(du[1], k.id)
 		}
 	}
@@ -194,8 +198,17 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 			dr[0], dr[1] = append(dr[0], k.tenant), append(dr[1], k.name)
 		}
 	}
+	if len(p.deleted) > 0 {
+		var d, r deletedCols
+		d.add(p.deleted)
+		r.add(p.registered)
+		b.Queue(t.sql.checkDeletedKeys, d.tenant, d.value, d.at, r.tenant, r.value, r.at)
+	}
 	if len(du[0]) > 0 {
 		add("delete users", len(du[0]), t.sql.deleteUsers, du[0], du[1])
+	}
+	if len(de[0]) > 0 {
+		add("erase users", -1, t.sql.deleteUsers, de[0], de[1])
 	}
 	if len(dr[0]) > 0 {
 		add("delete roles", -1, t.sql.deleteRoles, dr[0], dr[1])
@@ -222,7 +235,8 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 	// Users. Those registered and deleted in the run are not inserted;
 	// their ids and username keys must be free all the same (after the
 	// deletes, before the inserts: planRun cuts a run where an earlier event
-	// would need another order).
+	// would need another order, and the check before the deletes refuses a
+	// registration of a username a user deleted after it held).
 	var ui userCols
 	var uu patchCols
 	var tr [3][]string
@@ -270,6 +284,18 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 
 	t.queueClients(add, p)
 	t.queueWebhooks(add, p)
+}
+
+// deletedCols are positioned values as columns.
+type deletedCols struct {
+	tenant, value []string
+	at            []int64
+}
+
+func (c *deletedCols) add(ps []positioned) {
+	for _, p := range ps {
+		c.tenant, c.value, c.at = append(c.tenant, p.tenant), append(c.value, p.value), append(c.at, p.at)
+	}
 }
 
 type tenantCols struct {
@@ -345,7 +371,7 @@ type statements struct {
 	deleteUsers, deleteRoles     string
 	insertTenants, updateTenants string
 	insertUsers, updateUsers     string
-	checkFree                    string
+	checkFree, checkDeletedKeys  string
 	upsertRoles                  string
 	unassign, assign             string
 	knownTenants                 string
@@ -379,6 +405,15 @@ func newStatements(s string) statements {
 				ON u.tenant_id = x.t AND u.user_id = x.u) +
 			(SELECT count(*) FROM %[1]s.users u JOIN unnest($1::text[], $3::text[]) AS x(t, k)
 				ON u.tenant_id = x.t AND u.username_key = x.k),
+			0, 'register users')`),
+		// Users of the database deleted by a run ($1-$3: tenant, id,
+		// position) whose username key a registration earlier in the run
+		// ($4-$6: tenant, key, position) took: none, or the run is refused.
+		checkDeletedKeys: q(`SELECT readmodel_expect_rows(
+			(SELECT count(*) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(t, u, at)
+				JOIN %[1]s.users u ON u.tenant_id = d.t AND u.user_id = d.u
+				JOIN unnest($4::text[], $5::text[], $6::bigint[]) AS r(t, k, at)
+					ON r.t = d.t AND r.k = u.username_key AND r.at < d.at),
 			0, 'register users')`),
 		// The profile: (profile - removed) || set, when the patch has one
 		// (x.ps not NULL); see profiles.go.

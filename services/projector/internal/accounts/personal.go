@@ -43,81 +43,179 @@ type openedName struct {
 // user.erased that follows in the log deletes the row.
 func erasedKey(userID string) string { return events.ErasedText + "/" + userID }
 
-// openNames opens the usernames of the user.registered events of evs and
-// destroys the data keys of the users that evs erase. A username that does
-// not open is left out: planning that event fails, and it is quarantined.
-// Only an unavailable key store is an error: the batch is tried again.
-func (t *Tables) openNames(ctx context.Context, evs []eventstore.Stored) (map[string]openedName, error) {
+// openNames opens the personal members of the user events of evs (their
+// payloads decoded, by index) and destroys the data keys of the users that
+// evs erase. A member that does not open is left out: planning that event
+// fails, and it is quarantined. Only an unavailable key store is an
+// error: the batch is tried again.
+//
+// Each user's key is read from the store at most once per call (a replay
+// batch), not once per member: a registration has up to six. Reading it
+// once is no staler than reading it six times within the batch, and the
+// key is not kept past the call, so a key the command service destroys is
+// never used by a later batch. Within the call a user.erased wins over the
+// key read before it: the events after it find the key destroyed.
+func (t *Tables) openNames(ctx context.Context, evs []eventstore.Stored, payloads []decoded) (map[string]openedName, error) {
 	var names map[string]openedName
+	keys := batchKeys{keys: t.keys}
 	for i := range evs {
 		env := evs[i].Envelope
 		switch env.Type {
 		case events.TypeUserErased:
-			if t.keys != nil {
-				if err := t.keys.Destroy(ctx, env.Tenant, env.AggregateID); err != nil && !errors.Is(err, events.ErrNoDataKey) {
-					if fault.CodeOf(err) == fault.Invalid {
-						continue // not a valid id: planning refuses the event
-					}
-					return nil, fmt.Errorf("destroy data key of %s/%s: %w", env.Tenant, env.AggregateID, err)
+			if err := keys.destroy(ctx, env.Tenant, env.AggregateID); err != nil {
+				if fault.CodeOf(err) == fault.Invalid {
+					continue // not a valid id: planning refuses the event
 				}
+				return nil, fmt.Errorf("destroy data key of %s/%s: %w", env.Tenant, env.AggregateID, err)
 			}
-		case events.TypeUserRegistered:
-			payload, err := events.Decode(env)
-			if err != nil {
+		case events.TypeUserRegistered, events.TypeUserProfileUpdated, events.TypeUserEmailVerified:
+			if payloads[i].err != nil {
 				continue // planning says why
 			}
-			e := payload.(events.UserRegistered)
-			name, err := t.open(ctx, env, e)
-			if err != nil {
-				if fault.CodeOf(err) == fault.Unavailable {
-					return nil, err
+			var (
+				name   openedName
+				err    error
+				sealed bool // a username to open: plan.name takes clear ones from the payload
+			)
+			switch e := payloads[i].payload.(type) {
+			case events.UserRegistered:
+				_, clear1 := e.Username.Legacy()
+				_, clear2 := e.UsernameKey.Legacy()
+				if sealed = !clear1 || !clear2; sealed {
+					name, err = keys.openName(ctx, env, e)
 				}
+				if err == nil {
+					// The username is name's: the members are the profile's.
+					name.members, err = keys.openMembers(ctx, env, []namedPersonal{
+						{events.ProfileEmail, e.Email}, {events.ProfileName, e.Name},
+						{events.ProfileLocale, e.Locale}, {events.ProfileAttributes, e.Attributes},
+					})
+				}
+			case events.UserProfileUpdated:
+				name.members, err = keys.openMembers(ctx, env, []namedPersonal{
+					{events.ProfileEmail, e.Email}, {events.ProfileName, e.Name},
+					{events.ProfileLocale, e.Locale}, {events.ProfileAttributes, e.Attributes},
+				})
+			case events.UserEmailVerified:
+				name.members, err = keys.openMembers(ctx, env, []namedPersonal{{events.ProfileEmail, e.Email}})
+			default:
 				continue
 			}
-			if name.members, err = t.openMembers(ctx, env); err != nil {
-				if fault.CodeOf(err) == fault.Unavailable {
-					return nil, err
-				}
-				continue
-			}
-			if names == nil {
-				names = map[string]openedName{}
-			}
-			names[env.ID] = name
-		case events.TypeUserProfileUpdated, events.TypeUserEmailVerified:
-			members, err := t.openMembers(ctx, env)
 			if err != nil {
 				if fault.CodeOf(err) == fault.Unavailable {
 					return nil, err
 				}
 				continue // planning says the member does not open
 			}
+			if !sealed && name.members == nil {
+				continue // nothing sealed: planning reads the clear members from the payload
+			}
 			if names == nil {
 				names = map[string]openedName{}
 			}
-			names[env.ID] = openedName{members: members}
+			names[env.ID] = name
 		}
 	}
 	return names, nil
 }
 
-func (t *Tables) open(ctx context.Context, env events.Envelope, e events.UserRegistered) (openedName, error) {
-	var keys events.PersonalKeys
-	if t.keys != nil {
-		keys = t.keys
+// namedPersonal is a personal member of an event's payload and its JSON
+// name.
+type namedPersonal struct {
+	name  string
+	value events.Personal
+}
+
+// batchKeys are the data keys of one call of openNames: each user's key,
+// or its absence, as read once from the store, and destroyed by the
+// user.erased events met so far.
+type batchKeys struct {
+	keys PersonalKeys // nil: no key store, nothing sealed opens
+	read map[userKey]keyRead
+}
+
+// keyRead is what the store said of one user's key.
+type keyRead struct {
+	key *events.DataKey
+	err error
+}
+
+// DataKey implements events.PersonalKeys. Only the store's answers about
+// the key itself are kept (the key, erased, none): a store that failed is
+// asked again.
+func (b *batchKeys) DataKey(ctx context.Context, tenant, userID string) (*events.DataKey, error) {
+	k := userKey{tenant, userID}
+	if r, ok := b.read[k]; ok {
+		return r.key, r.err
 	}
-	username, err := events.OpenPersonal(ctx, keys, env, "username", e.Username)
+	key, err := b.keys.DataKey(ctx, tenant, userID)
+	if err == nil || errors.Is(err, events.ErrErased) || errors.Is(err, events.ErrNoDataKey) {
+		if b.read == nil {
+			b.read = map[userKey]keyRead{}
+		}
+		b.read[k] = keyRead{key, err}
+	}
+	return key, err
+}
+
+// destroy destroys a user's key in the store and for the rest of the
+// call.
+func (b *batchKeys) destroy(ctx context.Context, tenant, userID string) error {
+	if b.keys == nil {
+		return nil
+	}
+	if err := b.keys.Destroy(ctx, tenant, userID); err != nil && !errors.Is(err, events.ErrNoDataKey) {
+		return err
+	}
+	if b.read == nil {
+		b.read = map[userKey]keyRead{}
+	}
+	b.read[userKey{tenant, userID}] = keyRead{err: fmt.Errorf("data key of %s/%s: %w", tenant, userID, events.ErrErased)}
+	return nil
+}
+
+func (b *batchKeys) source() events.PersonalKeys {
+	if b.keys == nil {
+		return nil
+	}
+	return b
+}
+
+// openName opens a registration's username and normalised username.
+func (b *batchKeys) openName(ctx context.Context, env events.Envelope, e events.UserRegistered) (openedName, error) {
+	username, err := events.OpenPersonal(ctx, b.source(), env, "username", e.Username)
 	if errors.Is(err, events.ErrErased) {
 		return openedName{username: events.ErasedText, key: erasedKey(env.AggregateID)}, nil
 	}
 	if err != nil {
 		return openedName{}, err
 	}
-	key, err := events.OpenPersonal(ctx, keys, env, "username_key", e.UsernameKey)
+	key, err := events.OpenPersonal(ctx, b.source(), env, "username_key", e.UsernameKey)
 	if err != nil {
 		return openedName{}, err
 	}
 	return openedName{username: username, key: key}, nil
+}
+
+// openMembers opens the sealed members of a user event, by JSON name
+// (events.ErasedText for those of an erased user); legacy and absent
+// members are left out, since plan.member reads them from the payload.
+func (b *batchKeys) openMembers(ctx context.Context, env events.Envelope, members []namedPersonal) (map[string]string, error) {
+	var out map[string]string
+	for _, m := range members {
+		if _, ok := m.value.Legacy(); ok || m.value.IsZero() {
+			continue
+		}
+		v, err := events.ShowPersonal(ctx, b.source(), env, m.name, m.value)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = make(map[string]string, len(members))
+		}
+		out[m.name] = v
+	}
+	return out, nil
 }
 
 // name returns the opened username of a registration event.
@@ -131,15 +229,6 @@ func (p *plan) name(env events.Envelope, e events.UserRegistered) (openedName, e
 		return openedName{username: username, key: key}, nil
 	}
 	return openedName{}, fmt.Errorf("user %s: the sealed username does not open", env.AggregateID)
-}
-
-// openMembers opens the personal members of a user event.
-func (t *Tables) openMembers(ctx context.Context, env events.Envelope) (map[string]string, error) {
-	var keys events.PersonalKeys
-	if t.keys != nil {
-		keys = t.keys
-	}
-	return events.OpenMembers(ctx, keys, env)
 }
 
 // member returns the clear value of the personal member name of a user

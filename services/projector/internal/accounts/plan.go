@@ -43,6 +43,15 @@ type plan struct {
 	// held holds the (tenant, username key) pairs of the users registered
 	// in this run and not deleted since.
 	held map[userKey]bool
+	// registered are the run's registrations, and deleted the users of the
+	// database the run deletes after one of them, each with its event's
+	// position in the run: the deletes run before the inserts, so a check
+	// makes sure that no registration took a username key that a user
+	// deleted after it still held (applying the events one by one would
+	// refuse that registration).
+	registered, deleted []positioned
+	// at is the position in the run of the event being added.
+	at int
 	// names are the opened usernames of the run's user.registered events,
 	// by event id (openNames).
 	names map[string]openedName
@@ -58,6 +67,13 @@ const (
 )
 
 type userKey struct{ tenant, id string }
+
+// positioned is a user id or username key of a tenant, and the position
+// of the event that names it in the run.
+type positioned struct {
+	tenant, value string
+	at            int64
+}
 
 type roleKey struct{ tenant, name string }
 
@@ -104,8 +120,11 @@ type userPatch struct {
 type userState struct {
 	exists   existence
 	dbDelete bool // the row in the database is deleted first
-	row      *userRow
-	patch    *userPatch
+	// mayBeGone says the row to delete may be gone already: an erasure
+	// of a user deleted by an earlier run.
+	mayBeGone bool
+	row       *userRow
+	patch     *userPatch
 	// transient says the user was registered and deleted in this run: row
 	// is never inserted, but a check makes sure it could have been (its id
 	// and username key were free), as applying the events one by one
@@ -155,11 +174,12 @@ var errCut = errors.New("cut")
 // error of evs[n] when that event cannot be applied whatever the database
 // holds (undecodable, an unknown type or schema, a row the run itself
 // deleted). It takes at least one event unless the first is bad.
-func planRun(evs []eventstore.Stored, names map[string]openedName) (p *plan, n int, bad error) {
+func planRun(evs []eventstore.Stored, payloads []decoded, names map[string]openedName) (p *plan, n int, bad error) {
 	p = newPlan()
 	p.names = names
 	for i := range evs {
-		if err := p.add(evs[i]); err != nil {
+		p.at = i
+		if err := p.add(evs[i], payloads[i]); err != nil {
 			if errors.Is(err, errCut) {
 				return p, i, nil
 			}
@@ -169,13 +189,29 @@ func planRun(evs []eventstore.Stored, names map[string]openedName) (p *plan, n i
 	return p, len(evs), nil
 }
 
-// add adds one event to the plan.
-func (p *plan) add(st eventstore.Stored) error {
+// decoded is the payload of an event, decoded once for openNames and
+// planning, or why it does not decode.
+type decoded struct {
+	payload any
+	err     error
+}
+
+// decodeAll decodes the payloads of evs.
+func decodeAll(evs []eventstore.Stored) []decoded {
+	out := make([]decoded, len(evs))
+	for i := range evs {
+		out[i].payload, out[i].err = events.Decode(evs[i].Envelope)
+	}
+	return out
+}
+
+// add adds one event, its payload decoded, to the plan.
+func (p *plan) add(st eventstore.Stored, d decoded) error {
 	env := st.Envelope
 	if err := checkSubject(st.Subject, env); err != nil {
 		return err
 	}
-	payload, err := events.Decode(env)
+	payload, err := d.payload, d.err
 	if err != nil {
 		return err
 	}
@@ -249,6 +285,7 @@ func (p *plan) add(st eventstore.Stored) error {
 			status: statusActive, credential: cred, version: version, created: at, updated: at, profile: profile,
 		}
 		p.usernames[name], p.held[name] = true, true
+		p.registered = append(p.registered, positioned{env.Tenant, opened.key, int64(p.at)})
 	case events.UserPasswordChanged:
 		cred, err := credential(e.Credential)
 		if err != nil {
@@ -321,13 +358,15 @@ func (p *plan) add(st eventstore.Stored) error {
 			// Registered in this run: it never reaches the table.
 			s.exists, s.transient = absent, true
 			delete(p.held, userKey{env.Tenant, s.row.usernameKey})
-		case len(p.usernames) > 0:
-			// The event no longer names the username it releases: a user
-			// registered in this run might hold it, so the delete runs in
-			// a plan of its own, after the insert.
-			return errCut
 		default:
+			// The event no longer names the username it releases, and the
+			// delete runs before the run's inserts: when a user registered
+			// earlier in the run took that username, a check refuses the
+			// run (queue), and it is applied one event at a time.
 			s.exists, s.dbDelete, s.patch = absent, true, nil
+			if len(p.usernames) > 0 {
+				p.deleted = append(p.deleted, positioned{env.Tenant, env.AggregateID, int64(p.at)})
+			}
 		}
 		p.userRoles.drop(env.Tenant, env.AggregateID)
 	case events.UserErased:
@@ -339,10 +378,17 @@ func (p *plan) add(st eventstore.Stored) error {
 		case s.row != nil:
 			s.exists, s.transient = absent, true
 			delete(p.held, userKey{env.Tenant, s.row.usernameKey})
-		case len(p.usernames) > 0:
-			return errCut
 		default:
+			// A user deleted before is erased too: its row is gone already,
+			// so the delete does not require it (unless this run deletes
+			// it). The username it releases is checked as a delete's.
+			if !s.dbDelete {
+				s.mayBeGone = true
+			}
 			s.exists, s.dbDelete, s.patch = absent, true, nil
+			if len(p.usernames) > 0 {
+				p.deleted = append(p.deleted, positioned{env.Tenant, env.AggregateID, int64(p.at)})
+			}
 		}
 		p.userRoles.drop(env.Tenant, env.AggregateID)
 

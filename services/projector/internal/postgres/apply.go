@@ -279,36 +279,27 @@ func (r *run) apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) err
 	if r.created == nil {
 		r.created = map[string]bool{}
 	}
-	todo := make([]eventstore.Stored, 0, len(evs))
-	for _, st := range evs {
-		if r.passed[st.Sequence] {
-			r.passedCount++
-			continue
-		}
-		if err := accounts.Check(st); err != nil {
-			r.rejected = append(r.rejected, rejection(r.partition, st, err))
-			continue
-		}
-		ten := st.Envelope.Tenant
-		if r.held[ten] {
-			r.heldCount++
-			continue
-		}
-		if !r.known[ten] && !r.created[ten] && !r.tables.isKnown(ten) {
-			if st.Envelope.Type != events.TypeTenantCreated {
-				r.rejected = append(r.rejected, rejection(r.partition, st, &accounts.NotAnEvent{
-					Reason: accounts.ReasonUnknownTenant,
-					Err:    fmt.Errorf("event %s of tenant %s, which was never created", st.Envelope.ID, ten),
-				}))
-				continue
+	// todo is evs itself until an event is left out: a replay's batches of
+	// thousands of events are seldom copied. It is only read.
+	todo, copied := evs, false
+	for i, st := range evs {
+		if r.leaveOut(st) {
+			if !copied {
+				todo, copied = append(make([]eventstore.Stored, 0, len(evs)), evs[:i]...), true
 			}
-			r.created[ten] = true
+			continue
 		}
-		todo = append(todo, st)
+		if copied {
+			todo = append(todo, st)
+		}
 	}
 	for len(todo) > 0 {
 		n, err := r.tables.tables.Apply(ctx, tx, todo)
-		r.applied = append(r.applied, todo[:n]...)
+		if r.applied == nil {
+			r.applied = todo[:n:n] // read only; a later append copies
+		} else {
+			r.applied = append(r.applied, todo[:n]...)
+		}
 		var evErr *accounts.EventError
 		if !errors.As(err, &evErr) {
 			if err != nil {
@@ -324,7 +315,7 @@ func (r *run) apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) err
 		})
 		r.held[ten] = true
 		rest := todo[evErr.Index+1:]
-		todo = todo[:0]
+		todo = make([]eventstore.Stored, 0, len(rest)) // never over evs: the caller reads it after
 		for _, st := range rest {
 			if st.Envelope.Tenant == ten {
 				r.heldCount++
@@ -334,6 +325,36 @@ func (r *run) apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Stored) err
 		}
 	}
 	return nil
+}
+
+// leaveOut reports whether st is not to be applied, and records why: an
+// operator skipped it, it is no event of the platform, or its tenant is
+// held. It notes the tenants created by the run.
+func (r *run) leaveOut(st eventstore.Stored) bool {
+	if r.passed[st.Sequence] {
+		r.passedCount++
+		return true
+	}
+	if err := accounts.Check(st); err != nil {
+		r.rejected = append(r.rejected, rejection(r.partition, st, err))
+		return true
+	}
+	ten := st.Envelope.Tenant
+	if r.held[ten] {
+		r.heldCount++
+		return true
+	}
+	if !r.known[ten] && !r.created[ten] && !r.tables.isKnown(ten) {
+		if st.Envelope.Type != events.TypeTenantCreated {
+			r.rejected = append(r.rejected, rejection(r.partition, st, &accounts.NotAnEvent{
+				Reason: accounts.ReasonUnknownTenant,
+				Err:    fmt.Errorf("event %s of tenant %s, which was never created", st.Envelope.ID, ten),
+			}))
+			return true
+		}
+		r.created[ten] = true
+	}
+	return false
 }
 
 // rejection is the record of a message that is no event of the platform.

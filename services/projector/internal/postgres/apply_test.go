@@ -616,7 +616,8 @@ func TestTables_Apply_BatchingIsInvisible(t *testing.T) {
 
 // poisonSome mixes events the projection must refuse into a history:
 // duplicates, changes of users that were deleted or never existed, taken
-// usernames (also by users deleted right after), unknown types and
+// usernames (also by users deleted right after, or whose holder is),
+// erasures of earlier users, unknown types and
 // schemas, bad permissions, changes of clients that do not exist or of
 // another type, clients registered twice (also deleted right after).
 func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []events.Envelope {
@@ -627,7 +628,7 @@ func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []e
 		if g.Rng.IntN(40) != 0 {
 			continue
 		}
-		switch g.Rng.IntN(12) {
+		switch g.Rng.IntN(14) {
 		case 0: // the same registration again (another event id)
 			if e.Type == events.TypeUserRegistered {
 				d := e
@@ -691,6 +692,25 @@ func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []e
 				d := e
 				d.ID = events.NewID()
 				out = append(out, d, g.Envelope(tb, e.Tenant, events.AggregateClient, e.AggregateID, events.TypeClientDeleted, events.ClientDeleted{}))
+			}
+		case 12: // a username taken by an earlier user, whose holder is deleted right after
+			for _, prev := range slices.Backward(envs[:i]) {
+				if prev.Type == events.TypeUserRegistered && prev.Tenant == e.Tenant {
+					var r events.UserRegistered
+					_ = json.Unmarshal(prev.Data, &r)
+					out = append(out,
+						g.Envelope(tb, e.Tenant, events.AggregateUser, events.NewID(), events.TypeUserRegistered,
+							events.UserRegistered{Username: r.Username, UsernameKey: r.UsernameKey, Credential: g.Sealed()}),
+						g.Envelope(tb, e.Tenant, events.AggregateUser, prev.AggregateID, events.TypeUserDeleted, events.UserDeleted{}))
+					break
+				}
+			}
+		case 13: // an earlier user erased (deleted before or not): its later events are refused
+			for _, prev := range slices.Backward(envs[:i]) {
+				if prev.Type == events.TypeUserRegistered && prev.Tenant == e.Tenant {
+					out = append(out, g.Envelope(tb, e.Tenant, events.AggregateUser, prev.AggregateID, events.TypeUserErased, events.UserErased{}))
+					break
+				}
 			}
 		case 10, 11: // an update to the other type, a secret rotation of a public client
 			if e.Aggregate == events.AggregateClient && e.Type != events.TypeClientDeleted {

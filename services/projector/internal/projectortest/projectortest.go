@@ -86,6 +86,40 @@ type Gen struct {
 	chains  map[string]*chain
 	tenants []*tenantGen
 	n       int
+	keys    DataKeys // nil: personal members in clear (legacy)
+}
+
+// DataKeys give a generator that seals personal members the users' data
+// keys, creating them (keystore.DataKeys does).
+type DataKeys interface {
+	Ensure(ctx context.Context, tenant, userID string) (*events.DataKey, error)
+}
+
+// SealWith makes g seal the personal members of the user events it makes
+// from then on under the users' data keys from keys, as the command
+// service writes them since erasure (schema 2); without it they are clear,
+// as events written before sealing carried them.
+func (g *Gen) SealWith(keys DataKeys) { g.keys = keys }
+
+// personal returns member of an event of type typ of user u holding value:
+// sealed under u's data key when g seals, else clear.
+func (g *Gen) personal(tb testing.TB, tenant string, u *userGen, typ, member, value string) events.Personal {
+	tb.Helper()
+	if g.keys == nil {
+		return events.LegacyPersonal(value)
+	}
+	if u.dataKey == nil {
+		k, err := g.keys.Ensure(context.Background(), tenant, u.id)
+		if err != nil {
+			tb.Fatalf("data key: %v", err)
+		}
+		u.dataKey = k
+	}
+	p, err := u.dataKey.Seal(value, events.PersonalAAD(tenant, u.id, typ, member))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
 
 type chain struct {
@@ -113,6 +147,7 @@ type userGen struct {
 	disabled bool
 	roles    map[string]bool
 	email    string // the current address, "" when none
+	dataKey  *events.DataKey
 }
 
 // NewGen returns a generator of the tenants given, seeded.
@@ -222,10 +257,13 @@ func (g *Gen) Next(tb testing.TB) events.Envelope {
 			}
 			u := &userGen{id: events.NewID(), key: key, roles: map[string]bool{}}
 			t.alive = append(t.alive, u)
-			reg := events.UserRegistered{Username: events.LegacyPersonal(strings.ToUpper(key[:1]) + key[1:]), UsernameKey: events.LegacyPersonal(key), Credential: g.Sealed()}
+			seal := func(member, value string) events.Personal {
+				return g.personal(tb, t.id, u, events.TypeUserRegistered, member, value)
+			}
+			reg := events.UserRegistered{Username: seal("username", strings.ToUpper(key[:1])+key[1:]), UsernameKey: seal("username_key", key), Credential: g.Sealed()}
 			if g.Rng.IntN(3) == 0 {
 				u.email = key + "@example.com"
-				reg.Email, reg.Name, reg.Attributes = events.LegacyPersonal(u.email), events.LegacyPersonal("Name of "+key), events.LegacyPersonal(`{"team":"blue"}`)
+				reg.Email, reg.Name, reg.Attributes = seal(events.ProfileEmail, u.email), seal(events.ProfileName, "Name of "+key), seal(events.ProfileAttributes, `{"team":"blue"}`)
 			}
 			return g.Envelope(tb, t.id, events.AggregateUser, u.id, events.TypeUserRegistered, reg)
 		case op < 31:
@@ -704,9 +742,13 @@ func (g *Gen) profileEvent(tb testing.TB, tenant string, u *userGen) events.Enve
 		if g.Rng.IntN(4) == 0 {
 			email = "old-" + email
 		}
-		return g.Envelope(tb, tenant, events.AggregateUser, u.id, events.TypeUserEmailVerified, events.UserEmailVerified{Email: events.LegacyPersonal(email)})
+		return g.Envelope(tb, tenant, events.AggregateUser, u.id, events.TypeUserEmailVerified,
+			events.UserEmailVerified{Email: g.personal(tb, tenant, u, events.TypeUserEmailVerified, events.ProfileEmail, email)})
 	}
 	var e events.UserProfileUpdated
+	seal := func(member, value string) events.Personal {
+		return g.personal(tb, tenant, u, events.TypeUserProfileUpdated, member, value)
+	}
 	for _, member := range []string{events.ProfileEmail, events.ProfileName, events.ProfileLocale, events.ProfileAttributes} {
 		switch g.Rng.IntN(3) {
 		case 0: // unchanged
@@ -715,13 +757,13 @@ func (g *Gen) profileEvent(tb testing.TB, tenant string, u *userGen) events.Enve
 			switch member {
 			case events.ProfileEmail:
 				u.email = fmt.Sprintf("%s.%d@example.com", u.key, n)
-				e.Email = events.LegacyPersonal(u.email)
+				e.Email = seal(member, u.email)
 			case events.ProfileName:
-				e.Name = events.LegacyPersonal(fmt.Sprintf("Name %d", n))
+				e.Name = seal(member, fmt.Sprintf("Name %d", n))
 			case events.ProfileLocale:
-				e.Locale = events.LegacyPersonal([]string{"en", "fr-CA", "de"}[n%3])
+				e.Locale = seal(member, []string{"en", "fr-CA", "de"}[n%3])
 			case events.ProfileAttributes:
-				e.Attributes = events.LegacyPersonal(fmt.Sprintf(`{"n":%d,"tags":["a","b"]}`, n))
+				e.Attributes = seal(member, fmt.Sprintf(`{"n":%d,"tags":["a","b"]}`, n))
 			}
 		case 2:
 			e.Removed = append(e.Removed, member)

@@ -33,10 +33,22 @@ const (
 // maxJobs bounds the jobs kept in memory; the oldest finished ones go first.
 const maxJobs = 100
 
-// progressEvery is how often a running full rebuild's event counts are
-// refreshed: each refresh reads the lag of every partition of both
-// generations from the stream, one request each (eventstore.Store.Count).
+// progressEvery is how often at most a running full rebuild's event
+// counts are refreshed: each refresh reads the lag of every partition of
+// both generations from the stream, one request each
+// (eventstore.Store.Count).
 const progressEvery = time.Second
+
+// progressShare bounds the share of the time a full rebuild's progress
+// refreshes may take: the refresh after one that took d waits at least
+// d/progressShare. The server answers a partition's count by matching the
+// partition's filter against every subject of the stream (one per
+// aggregate), so on a log of a million events the 32 counts of a refresh
+// take whole seconds of a core, taken from the rebuild they measure.
+const progressShare = 20
+
+// nextRefresh is how long to wait after a progress refresh that took d.
+func nextRefresh(d time.Duration) time.Duration { return max(progressEvery, progressShare*d) }
 
 // Job is a rebuild run in the background, as the operator API shows it
 // (GET /projections/jobs/{id}). Applied and Total count events: for a
@@ -308,12 +320,13 @@ func (j *Jobs) runFull(ctx context.Context, s *jobState) error {
 	defer wg.Wait()
 	defer stopCounting()
 	wg.Go(func() {
-		t := time.NewTicker(progressEvery)
-		defer t.Stop()
 		for {
+			start := time.Now()
 			j.refresh(countCtx, s)
+			t := time.NewTimer(nextRefresh(time.Since(start)))
 			select {
 			case <-countCtx.Done():
+				t.Stop()
 				return
 			case <-t.C:
 			}

@@ -16,7 +16,9 @@ import (
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/readmodel"
+	"github.com/authstream/authstream/services/projector/internal/accounts"
 	"github.com/authstream/authstream/services/projector/internal/postgres"
 	"github.com/authstream/authstream/services/projector/internal/projectortest"
 	"github.com/authstream/authstream/services/projector/internal/runner"
@@ -92,7 +94,27 @@ func BenchmarkReplayWithoutTree(b *testing.B) { benchReplay(b, false, false) }
 // event of the partition, tenant-0's included.
 func BenchmarkReplayQuarantined(b *testing.B) { benchReplay(b, true, true) }
 
+// BenchmarkReplaySealed is BenchmarkReplay with the users' personal
+// members (usernames, profiles, verified addresses) sealed under their
+// data keys in the bucket, as the command service writes them since
+// erasure: the same events otherwise, so the difference with
+// BenchmarkReplay is the cost of opening them (reading the keys, opening
+// the members).
+func BenchmarkReplaySealed(b *testing.B) { benchReplayOf(b, replayBench{trees: true, sealed: true}) }
+
 func benchReplay(b *testing.B, quarantine, trees bool) {
+	benchReplayOf(b, replayBench{quarantine: quarantine, trees: trees})
+}
+
+// replayBench says which replay to measure.
+type replayBench struct {
+	quarantine bool // tenant-0 quarantined after its creation
+	trees      bool // the tenants' Merkle trees kept
+	sealed     bool // personal members sealed under data keys
+}
+
+func benchReplayOf(b *testing.B, rb replayBench) {
+	quarantine, trees := rb.quarantine, rb.trees
 	n := projectortest.EnvInt(b, "AUTHSTREAM_BENCH_EVENTS", 5000)
 	js := projectortest.MustJetStream(b)
 	tenants := make([]string, 50)
@@ -100,6 +122,26 @@ func benchReplay(b *testing.B, quarantine, trees bool) {
 		tenants[i] = "tenant-" + strconv.Itoa(i)
 	}
 	g := projectortest.NewGen(99, tenants...)
+	var personal accounts.PersonalKeys
+	if rb.sealed {
+		// The command service's keys and the projector's are two
+		// instances, as in two processes: the projector's opens no key
+		// before the replay.
+		kr, err := events.NewKeyring(events.KEK{ID: "k1", Key: bytes.Repeat([]byte{7}, 32)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		writer, err := keystore.NewDataKeys(context.Background(), js, kr, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		g.SealWith(writer)
+		reader, err := keystore.NewDataKeys(context.Background(), js, kr, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		personal = reader
+	}
 	sick := events.Partition(tenants[0])
 	inSick := 0
 	first := true
@@ -137,6 +179,7 @@ func benchReplay(b *testing.B, quarantine, trees bool) {
 		}
 		d := projectortest.Deps(b, pool, js)
 		d.Options.BatchSize = 0 // the defaults, not the small batches of the tests
+		d.PersonalKeys = personal
 		w := newCommitWatch(heads)
 		d.OnCommit = w.onCommit
 		stopProfile := profileCPU(b)
@@ -164,6 +207,9 @@ func benchReplay(b *testing.B, quarantine, trees bool) {
 		}
 		if got, want := projectortest.Count(b, pool, `SELECT count(*) FROM audit_tree_heads`), map[bool]int{true: len(tenants), false: 0}[trees]; got != want {
 			b.Fatalf("%d trees kept, want %d", got, want)
+		}
+		if n := projectortest.Count(b, pool, `SELECT count(*) FROM users WHERE username = $1`, events.ErasedText); n > 0 {
+			b.Fatalf("%d usernames did not open", n)
 		}
 		quarantined := projectortest.Count(b, pool, `SELECT count(*) FROM projection_tenant_quarantine`)
 		if want := map[bool]int{true: 1, false: 0}[quarantine]; quarantined != want {
