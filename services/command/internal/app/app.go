@@ -182,7 +182,7 @@ type Commands struct {
 
 	EraseUser Handler[EraseUser]
 
-	SignUpUser Handler[SignUpUser]
+	SignUpUser      Handler[SignUpUser]
 	SetMailTemplate Handler[SetMailTemplate]
 }
 
@@ -392,7 +392,7 @@ func New(store *eventstore.Store, keys *keystore.Store, kek *events.Keyring, has
 
 			EraseUser: decorate(m, "erase_user", Handler[EraseUser](eraseUserHandler{e})),
 
-			SignUpUser: decorate(m, "sign_up_user", Handler[SignUpUser](signUpUserHandler{e: e, limits: newSignupLimits(o.signupRate)})),
+			SignUpUser:      decorate(m, "sign_up_user", Handler[SignUpUser](signUpUserHandler{e: e, limits: newSignupLimits(o.signupRate)})),
 			SetMailTemplate: decorate(m, "set_mail_template", Handler[SetMailTemplate](setMailTemplateHandler{e})),
 		},
 		engine:   e,
