@@ -101,7 +101,9 @@ const (
 
 func TestMailTemplatePages(t *testing.T) {
 	t.Parallel()
-	allDefault := func(p string) stubAnswer { return stubAnswer{body: `{"purpose":"` + p + `","subject":"s","text":"t","html":"h","custom":[]}`} }
+	allDefault := func(p string) stubAnswer {
+		return stubAnswer{body: `{"purpose":"` + p + `","subject":"s","text":"t","html":"h","custom":[]}`}
+	}
 	for _, tt := range []struct {
 		name      string
 		perms     []string
