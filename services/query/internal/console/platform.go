@@ -73,7 +73,11 @@ func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request) {
 	ct, err := c.clientOf(r).commandAs(r.Context(), http.MethodPatch, "/settings", mergePatch, patch, &d)
 	if err != nil {
 		if e, ok := asInvalid(err); ok {
-			c.page(w, r, "settings.html", view{Title: "Settings", Section: "/settings", Status: e.Status, Error: e.Error(), Data: d})
+			// Nothing changed: the form shows the document as it is,
+			// not the platform's defaults (a switch that is on, off).
+			var now settingsData
+			_, _ = c.clientOf(r).commandAs(r.Context(), http.MethodPatch, "/settings", mergePatch, map[string]any{}, &now)
+			c.page(w, r, "settings.html", view{Title: "Settings", Section: "/settings", Status: e.Status, Error: e.Error(), Data: now})
 			return
 		}
 		c.apiFailure(w, r, err)

@@ -68,8 +68,17 @@ func TestSettings_switches(t *testing.T) {
 		})
 	}
 
-	// Without the session's CSRF token nothing is sent.
+	// A refused patch shows the document as it is: what is on stays on.
 	s := mustSignedIn(t, "settings:write")
+	s.command.answers["PATCH /t/acme/settings"] = stubAnswer{status: 400, body: `{"title":"Invalid settings","detail":"display_name is too long"}`}
+	s.command.answers["PATCH /t/acme/settings {}"] = stubAnswer{body: `{"self_signup":true}`}
+	res, b := s.post(t, "/settings", url.Values{"display_name": {strings.Repeat("x", 101)}})
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(b, `id="error">display_name is too long<`) || !strings.Contains(b, `id="self-signup-state">on<`) {
+		t.Errorf("a refused patch = %d:\n%s", res.StatusCode, b)
+	}
+
+	// Without the session's CSRF token nothing is sent.
+	s = mustSignedIn(t, "settings:write")
 	r := httptest.NewRequest(http.MethodPost, "/console/t/acme/settings", strings.NewReader("csrf=forged&self_signup=on"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r.AddCookie(s.cookie)
