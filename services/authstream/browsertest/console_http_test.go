@@ -217,6 +217,7 @@ func TestConsole_HTTP(t *testing.T) {
 		t.Errorf("after deleting linus the users page shows:\n%s", gone.body)
 	}
 	consoleInviteAndErase(t, r, b, csrf)
+	consoleSettingsAndMail(t, r, b, g, csrf)
 	roles := b.post(t, r.consoleURL(tenantID, "/roles/support/delete"), url.Values{"csrf": {csrf}, "confirm": {"support"}})
 	if !strings.Contains(roles.body, `id="notice">Deleted.<`) || strings.Contains(roles.body, ">support<") {
 		t.Errorf("after deleting the role the roles page shows:\n%s", roles.body)
@@ -395,5 +396,80 @@ func consoleInviteAndErase(t *testing.T, r *rig, b *httpBrowser, csrf string) {
 	}
 	if gone := b.send(t, http.MethodGet, r.p.Query+miraPath, nil); gone.status != http.StatusNotFound {
 		t.Errorf("the erased user's page = %d", gone.status)
+	}
+}
+
+// consoleSettingsAndMail: ada turns self sign-up and passwordless sign-in
+// on from the settings page, then writes acme's own password reset mail,
+// has a template without the link refused beside the form (what she typed
+// kept), and puts the mail back to the platform's; forms without the
+// session's CSRF token change nothing, and grace sees none of it.
+func consoleSettingsAndMail(t *testing.T, r *rig, b, grace *httpBrowser, csrf string) {
+	t.Helper()
+	settings := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/settings"), nil))
+	for _, want := range []string{`id="self-signup-state">off<`, `id="passwordless-state">off<`, `name="self_signup" type="checkbox"`} {
+		if !strings.Contains(settings.body, want) {
+			t.Fatalf("the settings page lacks %q:\n%s", want, settings.body)
+		}
+	}
+	if forged := b.send(t, http.MethodPost, r.consoleURL(tenantID, "/settings"), url.Values{"csrf": {"forged"}, "self_signup": {"on"}}); forged.status != http.StatusForbidden ||
+		!strings.Contains(forged.body, "nothing was done") {
+		t.Errorf("the settings with another CSRF token = %d:\n%s", forged.status, forged.body)
+	}
+	if page := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/settings"), nil)); !strings.Contains(page.body, `id="self-signup-state">off<`) {
+		t.Fatalf("a refused form changed the settings:\n%s", page.body)
+	}
+	saved := b.post(t, r.consoleURL(tenantID, "/settings"), url.Values{"csrf": {csrf}, "self_signup": {"on"}, "passwordless": {"on"}})
+	if !strings.Contains(saved.body, `id="notice">Saved.<`) || !strings.Contains(saved.body, `id="self-signup-state">on<`) ||
+		!strings.Contains(saved.body, `id="passwordless-state">on<`) || ctOf(t, saved.url) == "" {
+		t.Fatalf("after turning both on the settings page (%s) shows:\n%s", saved.url, saved.body)
+	}
+	// The hosted sign-up page is open now.
+	r.p.Do(t, http.MethodGet, r.p.Query+"/t/"+tenantID+"/signup", "", "", nil, http.StatusOK)
+	off := b.post(t, r.consoleURL(tenantID, "/settings"), url.Values{"csrf": {csrf}, "passwordless": {"on"}})
+	if !strings.Contains(off.body, `id="self-signup-state">off<`) || !strings.Contains(off.body, `id="passwordless-state">on<`) {
+		t.Fatalf("after turning self sign-up off the settings page shows:\n%s", off.body)
+	}
+	r.p.Do(t, http.MethodGet, r.p.Query+"/t/"+tenantID+"/signup", "", "", nil, http.StatusNotFound)
+
+	mailURL := r.consoleURL(tenantID, "/settings/mail-templates/reset_password")
+	list := b.follow(t, b.send(t, http.MethodGet, r.consoleURL(tenantID, "/settings/mail-templates"), nil))
+	if !strings.Contains(list.body, `id="mail-reset_password-state">The platform's default<`) {
+		t.Fatalf("the mail templates page shows:\n%s", list.body)
+	}
+	for name, form := range map[string]url.Values{
+		"save, no token":       {"subject": {"Acme: a new password"}},
+		"save, another token":  {"csrf": {"forged"}, "subject": {"Acme: a new password"}},
+		"reset, another token": {"csrf": {"forged"}},
+	} {
+		u := mailURL
+		if strings.HasPrefix(name, "reset") {
+			u += "/reset"
+		}
+		if res := b.send(t, http.MethodPost, u, form); res.status != http.StatusForbidden || !strings.Contains(res.body, "nothing was done") {
+			t.Errorf("%s: = %d, want 403:\n%s", name, res.status, res.body)
+		}
+	}
+	typed := "Hello,\r\nchoose a new password, there is no link here.\r\n"
+	bad := b.send(t, http.MethodPost, mailURL, url.Values{"csrf": {csrf}, "subject": {"Acme: a new password"}, "text": {typed}})
+	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, `id="mail-template-form"`) || !strings.Contains(bad.body, "Link") ||
+		!strings.Contains(bad.body, `value="Acme: a new password"`) || !strings.Contains(bad.body, "there is no link here.\n</textarea>") {
+		t.Errorf("a template without the link = %d:\n%s", bad.status, bad.body)
+	}
+	if page := b.follow(t, b.send(t, http.MethodGet, mailURL, nil)); !strings.Contains(page.body, "use the platform's default templates") {
+		t.Fatalf("a refused template changed the mail:\n%s", page.body)
+	}
+	own := b.post(t, mailURL, url.Values{"csrf": {csrf}, "subject": {"Acme: a new password"}, "text": {"Hello,\r\nopen {{.Link}} within {{.ValidFor}}.\r\n"}})
+	if !strings.Contains(own.body, `id="notice">Saved.<`) || !strings.Contains(own.body, "own parts: subject, text") || ctOf(t, own.url) == "" ||
+		!strings.Contains(own.body, "open {{.Link}} within {{.ValidFor}}.\n</textarea>") || !strings.Contains(own.body, `id="default-html"`) {
+		t.Fatalf("after saving the mail the page (%s) shows:\n%s", own.url, own.body)
+	}
+	if denied := grace.send(t, http.MethodGet, r.consoleURL(tenantID, "/settings/mail-templates/reset_password"), nil); denied.status != http.StatusForbidden ||
+		strings.Contains(denied.body, "Acme: a new password") {
+		t.Errorf("GET the mail templates as grace = %d:\n%s", denied.status, denied.body)
+	}
+	reset := b.post(t, mailURL+"/reset", url.Values{"csrf": {csrf}})
+	if !strings.Contains(reset.body, `id="notice">The platform&#39;s templates are used again.<`) || !strings.Contains(reset.body, "use the platform's default templates") {
+		t.Errorf("after the reset the page shows:\n%s", reset.body)
 	}
 }

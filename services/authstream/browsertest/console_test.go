@@ -238,6 +238,10 @@ func TestConsole_Chromium(t *testing.T) {
 	s.shoot(t, "client")
 	ch.do(t, "the settings", chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(chromedp.ID("settings-form")))
 	s.shoot(t, "settings")
+	ch.do(t, "the mail templates", chromedp.Navigate(base+"/settings/mail-templates"), chromedp.WaitVisible(chromedp.ID("mail-templates")))
+	s.shoot(t, "mail-templates")
+	ch.do(t, "a mail's templates", chromedp.Navigate(base+"/settings/mail-templates/reset_password"), chromedp.WaitVisible(chromedp.ID("mail-template-form")))
+	s.shoot(t, "mail-template")
 
 	// A webhook: registered, its secret shown once, its page and the list.
 	ch.do(t, "the new webhook form", chromedp.Navigate(base+"/webhooks/new"), chromedp.WaitVisible(chromedp.ID("url")))

@@ -22,8 +22,8 @@ import (
 // the answer. The journeys against the real platform are in
 // services/authstream/browsertest.
 
-// stub is a stand-in API: answers by "METHOD path", and the requests it
-// received.
+// stub is a stand-in API: answers by "METHOD path body" or "METHOD
+// path", and the requests it received.
 type stub struct {
 	mu      sync.Mutex
 	answers map[string]stubAnswer
@@ -44,7 +44,11 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.got = append(s.got, strings.TrimSpace(r.Method+" "+r.URL.RequestURI()+" "+string(b)))
 	s.keys = append(s.keys, r.Header.Get("Idempotency-Key"))
-	a, ok := s.answers[key]
+	// An answer for the exact body ("METHOD path body") goes first.
+	a, ok := s.answers[key+" "+string(b)]
+	if !ok {
+		a, ok = s.answers[key]
+	}
 	s.mu.Unlock()
 	if !ok {
 		w.Header().Set("Content-Type", "application/problem+json")

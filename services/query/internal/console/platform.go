@@ -16,6 +16,9 @@ type settingsData struct {
 		Account int `json:"account_attempts_per_minute"`
 		Address int `json:"address_attempts_per_minute"`
 	} `json:"rate_limits"`
+	// Absent, both are off.
+	SelfSignup   *bool `json:"self_signup"`
+	Passwordless *bool `json:"passwordless"`
 }
 
 // mergePatch is the settings' media type.
@@ -34,9 +37,15 @@ func (c *Console) settings(w http.ResponseWriter, r *http.Request) {
 }
 
 // saveSettings patches the members the form shows: an empty field goes
-// back to the platform's default (null).
+// back to the platform's default (null). A switch left off is null too:
+// absent is off, so the document holds only what the tenant turned on.
 func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request) {
-	patch := map[string]any{"display_name": nil, "password_grant": nil, "rate_limits": nil}
+	patch := map[string]any{"display_name": nil, "password_grant": nil, "rate_limits": nil, "self_signup": nil, "passwordless": nil}
+	for _, f := range []string{"self_signup", "passwordless"} {
+		if r.PostFormValue(f) == "on" {
+			patch[f] = true
+		}
+	}
 	if v := strings.TrimSpace(r.PostFormValue("display_name")); v != "" {
 		patch["display_name"] = v
 	}
@@ -61,15 +70,20 @@ func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request) {
 		patch["rate_limits"] = limits
 	}
 	var d settingsData
-	if _, err := c.clientOf(r).commandAs(r.Context(), http.MethodPatch, "/settings", mergePatch, patch, &d); err != nil {
+	ct, err := c.clientOf(r).commandAs(r.Context(), http.MethodPatch, "/settings", mergePatch, patch, &d)
+	if err != nil {
 		if e, ok := asInvalid(err); ok {
-			c.page(w, r, "settings.html", view{Title: "Settings", Section: "/settings", Status: e.Status, Error: e.Error(), Data: d})
+			// Nothing changed: the form shows the document as it is,
+			// not the platform's defaults (a switch that is on, off).
+			var now settingsData
+			_, _ = c.clientOf(r).commandAs(r.Context(), http.MethodPatch, "/settings", mergePatch, map[string]any{}, &now)
+			c.page(w, r, "settings.html", view{Title: "Settings", Section: "/settings", Status: e.Status, Error: e.Error(), Data: now})
 			return
 		}
 		c.apiFailure(w, r, err)
 		return
 	}
-	c.after(w, r, "/settings", "", "saved")
+	c.after(w, r, "/settings", ct, "saved")
 }
 
 // tenantsData is the platform's tenants page's. The APIs list no

@@ -41,6 +41,10 @@ var funcs = template.FuncMap{
 	},
 	"join": strings.Join,
 	"list": func(s ...string) []string { return s },
+	// A template's if takes a non-nil pointer as true, *bool false
+	// included: the settings' switches ask these instead.
+	"isTrue":  func(b *bool) bool { return b != nil && *b },
+	"isFalse": func(b *bool) bool { return b != nil && !*b },
 }
 
 func parsePages() (*pageSet, error) {
@@ -133,6 +137,7 @@ func (c *Console) nav(v *view) []navItem {
 	add("Webhooks", "/webhooks", "webhooks:read")
 	add("Live events", "/events", "audit:read")
 	add("Settings", "/settings", "settings:write")
+	add("Mail templates", "/settings/mail-templates", "settings:read")
 	if v.Tenant == authz.PlatformTenant {
 		add("Tenants", "/tenants", "tenants:write")
 		if c.cfg.ProjectorURL != "" {
@@ -192,6 +197,7 @@ var notices = map[string]string{
 	"erased":  "Erased: the person's data can no longer be read by anyone.",
 	"invited": "Invited: the invitation is mailed to the address.",
 	"replay":  "Replay requested: the dispatcher delivers the events again.",
+	"default": "The platform's templates are used again.",
 }
 
 func noticeOf(k string) string { return notices[k] }

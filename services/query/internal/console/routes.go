@@ -60,6 +60,10 @@ func (c *Console) routes() chi.Router {
 
 			r.Get("/settings", c.settings)
 			r.Post("/settings", c.saveSettings)
+			r.Get("/settings/mail-templates", c.mailTemplates)
+			r.Get("/settings/mail-templates/{purpose}", c.mailTemplate)
+			r.Post("/settings/mail-templates/{purpose}", c.saveMailTemplate)
+			r.Post("/settings/mail-templates/{purpose}/reset", c.resetMailTemplate)
 
 			// The platform's pages: tenant platform only.
 			r.Group(func(r chi.Router) {
