@@ -141,6 +141,26 @@ func Load[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, 
 	return a, nil
 }
 
+// LoadNew is Load for an aggregate the command creates under an id it
+// expects no event to carry yet: the state without events, at the zero
+// position, without a read. The commit expects the subject to be empty, so
+// if it is not, the unit fails with eventstore.ErrConcurrency instead of
+// writing onto it, and the caller's next attempt uses Load, which reads
+// what is there. A replaying unit reads the history, as Load does, since
+// the replayed events are on it.
+func LoadNew[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, error)) (A, error) {
+	if u.replay {
+		return Load(ctx, u, k, empty)
+	}
+	var zero A
+	fresh, err := empty()
+	if err != nil {
+		return zero, err // a malformed id never reaches the store
+	}
+	u.track(fresh, k.Tenant, eventstore.Position{})
+	return fresh, nil
+}
+
 // LoadHistory loads the aggregate of k for the unit from its whole
 // history, folded with fold, bypassing the cache: for a command that reads
 // the events themselves. The events take part in Replay.
