@@ -58,12 +58,21 @@ func (k *IdempotencyKey) claim() eventstore.Claim {
 // Unavailable or Internal faults; fn's own errors pass through.
 func Run[R any](ctx context.Context, r *Runner, cmd Command, fn func(ctx context.Context, u *Unit) (R, error)) (R, error) {
 	var zero R
+	trust := true
 	for attempt := 1; ; attempt++ {
-		u := &Unit{r: r, cmd: cmd, at: map[domain.Aggregate]loaded{}}
+		u := &Unit{r: r, cmd: cmd, at: map[domain.Aggregate]loaded{}, trust: trust}
+		trust = false
 		if err := u.checkIdempotency(ctx); err != nil {
 			return zero, err
 		}
 		res, err := fn(ctx, u)
+		if u.unverified && !u.committed && !errors.Is(err, eventstore.ErrConcurrency) {
+			// Decided on a cached state nobody asked the leader about, and
+			// nothing stored vouches for it: decide again on read states,
+			// as the same try.
+			attempt--
+			continue
+		}
 		switch {
 		case err == nil:
 			return res, nil
