@@ -49,9 +49,9 @@ func TestUserCommands_cachedWithoutRead(t *testing.T) {
 			wantChanged: false, wantLast: events.TypeUserRoleUnassigned,
 		},
 		{
-			name:   "assign to a user deleted elsewhere",
-			behind: func(t *testing.T, user string) { mustOK(t)(deleteUser(e.other, e.req(), user)) },
-			then:   func(user string) (app.Result, error) { return assign(e.mine, e.req(), user, "viewer") },
+			name:    "assign to a user deleted elsewhere",
+			behind:  func(t *testing.T, user string) { mustOK(t)(deleteUser(e.other, e.req(), user)) },
+			then:    func(user string) (app.Result, error) { return assign(e.mine, e.req(), user, "viewer") },
 			wantErr: domain.ErrUserDeleted, wantLast: events.TypeUserDeleted,
 		},
 		{
