@@ -55,7 +55,10 @@ func (k *IdempotencyKey) claim() eventstore.Claim {
 // the event store's error, wrapping eventstore.ErrClaimTaken, unless it is
 // the idempotency key's (ErrIdempotencyKeyReused), since only the caller
 // knows what its claims mean; other event-store failures become
-// Unavailable or Internal faults; fn's own errors pass through.
+// Unavailable or Internal faults; fn's own errors pass through. The first
+// try may take cached states unasked (PreloadWritten); when such a try
+// does not commit, whatever it answered, fn runs again at once on read
+// states, and that answer is the one returned.
 func Run[R any](ctx context.Context, r *Runner, cmd Command, fn func(ctx context.Context, u *Unit) (R, error)) (R, error) {
 	var zero R
 	trust := true
