@@ -56,9 +56,10 @@ func (k *IdempotencyKey) claim() eventstore.Claim {
 // the idempotency key's (ErrIdempotencyKeyReused), since only the caller
 // knows what its claims mean; other event-store failures become
 // Unavailable or Internal faults; fn's own errors pass through. The first
-// try may take cached states unasked (PreloadWritten); when such a try
-// does not commit, whatever it answered, fn runs again at once on read
-// states, and that answer is the one returned.
+// try may take cached states unasked or create without a read
+// (PreloadWritten, LoadNew); when such a try does not commit, whatever it
+// answered but a taken claim, fn runs again at once on read states, and
+// that answer is the one returned.
 func Run[R any](ctx context.Context, r *Runner, cmd Command, fn func(ctx context.Context, u *Unit) (R, error)) (R, error) {
 	var zero R
 	trust := true
@@ -69,10 +70,12 @@ func Run[R any](ctx context.Context, r *Runner, cmd Command, fn func(ctx context
 			return zero, err
 		}
 		res, err := fn(ctx, u)
-		if u.unverified && !u.committed && !errors.Is(err, eventstore.ErrConcurrency) {
-			// Decided on a cached state nobody asked the leader about, and
-			// nothing stored vouches for it: decide again on read states,
-			// as the same try.
+		if u.trust && u.unverified && !u.committed && !errors.Is(err, eventstore.ErrClaimTaken) {
+			// Decided on a state nobody asked the leader about, and nothing
+			// stored vouches for it: decide again on read states at once,
+			// as the same try, so that a stale cache or a subject that was
+			// not empty costs no pause and no attempt. A claim taken is
+			// read, not assumed: that answer stands.
 			attempt--
 			continue
 		}

@@ -28,8 +28,9 @@ type Unit struct {
 	// trust lets PreloadWritten take a cached state without asking the
 	// stream leader: only on a command's first try.
 	trust bool
-	// unverified is set when a load took a cached state unasked; the try
-	// then counts only if it commits (Run).
+	// unverified is set when a load took a cached state unasked or
+	// assumed an empty subject (LoadNew); the try then counts only if it
+	// commits (Run).
 	unverified bool
 	// committed is set when Commit stored the batch.
 	committed bool
@@ -207,7 +208,8 @@ func follow[A Cacheable[A]](u *Unit, a domain.Aggregate, k Key, cut time.Time, b
 // expects no event to carry yet: the state without events, at the zero
 // position, without a read. The commit expects the subject to be empty, so
 // if it is not, the unit fails with eventstore.ErrConcurrency instead of
-// writing onto it, and the caller's next attempt uses Load, which reads
+// writing onto it, Run decides again at once (on the first try, without
+// counting an attempt), and the caller's next try uses Load, which reads
 // what is there. A replaying unit reads the history, as Load does, since
 // the replayed events are on it.
 func LoadNew[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, error)) (A, error) {
@@ -221,6 +223,7 @@ func LoadNew[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (
 	}
 	u.track(fresh, k.Tenant, eventstore.Position{})
 	follow(u, fresh, k, time.Time{}, empty)
+	u.unverified = true
 	return fresh, nil
 }
 
