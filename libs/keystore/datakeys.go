@@ -162,6 +162,24 @@ func (d *DataKeys) Ensure(ctx context.Context, tenant, userID string) (*events.D
 	if !errors.Is(err, events.ErrNoDataKey) || !events.ValidToken(tenant) || !events.ValidToken(userID) {
 		return k, err
 	}
+	return d.create(ctx, tenant, userID)
+}
+
+// EnsureNew is Ensure for a user the caller is creating, whose id it
+// expects to have no key yet: it creates the key without reading the
+// bucket first, which saves a registration a read. A key already there
+// (another process or an earlier try made it) is read and returned as
+// Ensure does, and a destroyed one gives ErrErased.
+func (d *DataKeys) EnsureNew(ctx context.Context, tenant, userID string) (*events.DataKey, error) {
+	if !events.ValidToken(tenant) || !events.ValidToken(userID) {
+		return nil, fmt.Errorf("data key of %s/%s: %w", tenant, userID, events.ErrNoDataKey)
+	}
+	return d.create(ctx, tenant, userID)
+}
+
+// create makes the user's data key unless the bucket holds an entry for
+// the user, which it then reads (DataKey).
+func (d *DataKeys) create(ctx context.Context, tenant, userID string) (*events.DataKey, error) {
 	value, raw, err := d.newSealed(dataKeyAAD(tenant, userID))
 	if err != nil {
 		return nil, err
@@ -172,7 +190,7 @@ func (d *DataKeys) Ensure(ctx context.Context, tenant, userID string) (*events.D
 		}
 		return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("create data key: %w", err), "data keys unavailable")
 	}
-	k, err = events.NewDataKey(raw)
+	k, err := events.NewDataKey(raw)
 	if err != nil {
 		return nil, err
 	}

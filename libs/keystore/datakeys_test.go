@@ -172,3 +172,80 @@ func TestDataKeys_ClaimKey(t *testing.T) {
 		t.Error("ClaimKey of an invalid tenant succeeded")
 	}
 }
+
+// TestDataKeys_EnsureNew: creating a user's key without reading first
+// gives the key a later DataKey reads, and meets what is already there as
+// Ensure does: a key made before is returned, not replaced; a destroyed
+// one stays destroyed.
+func TestDataKeys_EnsureNew(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := mustServer(t)
+	js := mustJetStream(t, ns)
+	kr := mustKeyring(t, "k1")
+	d, err := keystore.NewDataKeys(ctx, js, kr, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := keystore.NewDataKeys(ctx, js, kr, 1) // another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	aad := events.PersonalAAD("acme", "u", events.TypeUserRegistered, "username")
+	tests := []struct {
+		name    string
+		user    string
+		before  func(t *testing.T) *events.DataKey // the key that must come back, if any
+		wantErr error
+	}{
+		{name: "new user", user: "new"},
+		{name: "key made by another process", user: "made", before: func(t *testing.T) *events.DataKey {
+			k, err := other.Ensure(ctx, "acme", "made")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}},
+		{name: "destroyed key", user: "gone", wantErr: events.ErrErased, before: func(t *testing.T) *events.DataKey {
+			if _, err := other.Ensure(ctx, "acme", "gone"); err != nil {
+				t.Fatal(err)
+			}
+			if err := other.Destroy(ctx, "acme", "gone"); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}},
+		{name: "invalid id", user: "not.a.token", wantErr: events.ErrNoDataKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want *events.DataKey
+			if tt.before != nil {
+				want = tt.before(t)
+			}
+			k, err := d.EnsureNew(ctx, "acme", tt.user)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("EnsureNew: %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			sealed, err := k.Seal("Alice.Martin", aad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want != nil {
+				if got, err := want.Open(sealed, aad); err != nil || got != "Alice.Martin" {
+					t.Fatalf("the key made before does not open what EnsureNew's seals: %q, %v", got, err)
+				}
+			}
+			read, err := other.DataKey(ctx, "acme", tt.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := read.Open(sealed, aad); err != nil || got != "Alice.Martin" {
+				t.Fatalf("the stored key opens %q, %v", got, err)
+			}
+		})
+	}
+}

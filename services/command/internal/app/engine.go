@@ -229,10 +229,12 @@ func (u unit) keySet(ctx context.Context, tenant string) (*domain.KeySet, error)
 }
 
 // preloadUser starts loading the tenant, user userID of it and the roles
-// named (unitofwork.Preload), which a command on that user then loads.
+// named (unitofwork.Preload), which a command on that user then loads. The
+// command writes to the user when it changes anything, so a cached state
+// of the user is taken without a read (unitofwork.PreloadWritten).
 func (u unit) preloadUser(ctx context.Context, tenant, userID string, roles ...string) {
 	unitofwork.Preload(ctx, u.Unit, tenantKey(tenant), emptyTenant(tenant))
-	unitofwork.Preload(ctx, u.Unit, userKey(tenant, userID), emptyUser(userID))
+	unitofwork.PreloadWritten(ctx, u.Unit, userKey(tenant, userID), emptyUser(userID))
 	u.preloadRoles(ctx, tenant, roles)
 }
 

@@ -37,7 +37,9 @@ func (e *engine) sealName(ctx context.Context, tenant, userID, username, key str
 	if err != nil {
 		return domain.Name{}, err
 	}
-	dk, err := e.dataKeys.Ensure(ctx, tenant, userID)
+	// Every caller names a user it is creating: the key is made without
+	// reading the bucket first.
+	dk, err := e.dataKeys.EnsureNew(ctx, tenant, userID)
 	if errors.Is(err, events.ErrErased) {
 		return domain.Name{}, domain.ErrUserExists // the id was registered and erased
 	}

@@ -63,12 +63,27 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 	userID := unitofwork.NewID(parts, "user")
 	var sealed events.Sealed
 	var name domain.Name
+	attempt := 0
 	return h.e.run(ctx, cmd.Request, actorOf(p), parts, func(ctx context.Context, u unit) (Result, error) {
+		attempt++
+		// The first attempt reads neither the new user's subject nor the
+		// username's claim: the id is new and the name most likely free,
+		// and the batch expects both subjects empty, so a name taken is
+		// still ErrClaimTaken and anything else unexpected (a name
+		// released by an earlier user, an id in use) fails the attempt
+		// with ErrConcurrency; the next attempt reads both (ADR 0023).
+		first := attempt == 1
+		u.preloadRoles(ctx, cmd.Tenant, roles) // read while the tenant is
 		t, err := u.activeTenant(ctx, cmd.Tenant)
 		if err != nil {
 			return Result{}, err
 		}
-		usr, err := u.user(ctx, cmd.Tenant, userID)
+		var usr *domain.User
+		if first {
+			usr, err = unitofwork.LoadNew(ctx, u.Unit, userKey(cmd.Tenant, userID), emptyUser(userID))
+		} else {
+			usr, err = u.user(ctx, cmd.Tenant, userID)
+		}
 		if err != nil {
 			return Result{}, err
 		}
@@ -115,7 +130,11 @@ func (h registerUserHandler) Handle(ctx context.Context, cmd RegisterUser) (Resu
 				return Result{}, err
 			}
 		}
-		res, err := u.Commit(ctx, []domain.Aggregate{usr}, usernameClaim(cmd.Tenant, usr, false))
+		claim := usernameClaim(cmd.Tenant, usr, false)
+		if first {
+			claim = withFresh(claim)
+		}
+		res, err := u.Commit(ctx, []domain.Aggregate{usr}, claim)
 		if err != nil {
 			return Result{}, err
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/services/command/internal/domain"
 )
@@ -275,6 +276,16 @@ func (fs *flights) fly(k Key, f *flight) {
 	if next != nil {
 		go fs.fly(k, next)
 	}
+}
+
+// cutOfEnvelopes is cutOf for events as appended.
+func (r *Runner) cutOfEnvelopes(cut time.Time, envs []events.Envelope) time.Time {
+	for _, e := range envs {
+		if slices.Contains(r.cutoffs, e.Type) {
+			cut = e.OccurredAt
+		}
+	}
+	return cut
 }
 
 // cutOf returns the time of the last event among stored whose type is one

@@ -55,15 +55,30 @@ func (k *IdempotencyKey) claim() eventstore.Claim {
 // the event store's error, wrapping eventstore.ErrClaimTaken, unless it is
 // the idempotency key's (ErrIdempotencyKeyReused), since only the caller
 // knows what its claims mean; other event-store failures become
-// Unavailable or Internal faults; fn's own errors pass through.
+// Unavailable or Internal faults; fn's own errors pass through. The first
+// try may take cached states unasked or create without a read
+// (PreloadWritten, LoadNew); when such a try does not commit, whatever it
+// answered but a taken claim, fn runs again at once on read states, and
+// that answer is the one returned.
 func Run[R any](ctx context.Context, r *Runner, cmd Command, fn func(ctx context.Context, u *Unit) (R, error)) (R, error) {
 	var zero R
+	trust := true
 	for attempt := 1; ; attempt++ {
-		u := &Unit{r: r, cmd: cmd, at: map[domain.Aggregate]loaded{}}
+		u := &Unit{r: r, cmd: cmd, at: map[domain.Aggregate]loaded{}, trust: trust}
+		trust = false
 		if err := u.checkIdempotency(ctx); err != nil {
 			return zero, err
 		}
 		res, err := fn(ctx, u)
+		if u.trust && u.unverified && !u.committed && !errors.Is(err, eventstore.ErrClaimTaken) {
+			// Decided on a state nobody asked the leader about, and nothing
+			// stored vouches for it: decide again on read states at once,
+			// as the same try, so that a stale cache or a subject that was
+			// not empty costs no pause and no attempt. A claim taken is
+			// read, not assumed: that answer stands.
+			attempt--
+			continue
+		}
 		switch {
 		case err == nil:
 			return res, nil

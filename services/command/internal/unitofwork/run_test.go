@@ -19,6 +19,13 @@ import (
 // returns a Runner on it.
 func mustRunner(tb testing.TB, maxAttempts int) *unitofwork.Runner {
 	tb.Helper()
+	r, _ := mustRunnerStore(tb, maxAttempts)
+	return r
+}
+
+// mustRunnerStore is mustRunner with the store the Runner appends to.
+func mustRunnerStore(tb testing.TB, maxAttempts int) (*unitofwork.Runner, *eventstore.Store) {
+	tb.Helper()
 	_, url := natstest.RunServer(tb)
 	_, js := natstest.Connect(tb, url)
 	if err := eventstore.EnsureStreams(context.Background(), js, eventstore.StreamOptions{}); err != nil {
@@ -32,7 +39,7 @@ func mustRunner(tb testing.TB, maxAttempts int) *unitofwork.Runner {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return r
+	return r, store
 }
 
 func tenantKey(id string) unitofwork.Key {
@@ -158,6 +165,65 @@ func TestNew_Refused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := unitofwork.New(tt.store, tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New: %v, want an error about %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadNew: a command that creates an aggregate without reading its
+// subject commits in one attempt when the id is new; when the id is in
+// use, the commit's expectation of an empty subject refuses the write
+// (ErrConcurrency) and the next attempt, which reads, decides on what is
+// there.
+func TestLoadNew(t *testing.T) {
+	t.Parallel()
+	// One attempt only: the try that found the subject not empty must not
+	// use it up.
+	r, store := mustRunnerStore(t, 1)
+	if _, _, err := createTenant(r, unitofwork.Command{Actor: actor}, "taken"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id       string
+		attempts int
+		wantErr  error
+		events   int
+	}{
+		{id: "fresh", attempts: 1, events: 1},
+		{id: "taken", attempts: 2, wantErr: domain.ErrTenantExists, events: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			attempts := 0
+			var firstErr error
+			_, err := unitofwork.Run(context.Background(), r, unitofwork.Command{Actor: actor}, func(ctx context.Context, u *unitofwork.Unit) (uint64, error) {
+				attempts++
+				load := unitofwork.Load[*domain.Tenant]
+				if attempts == 1 {
+					load = unitofwork.LoadNew[*domain.Tenant]
+				}
+				tn, err := load(ctx, u, tenantKey(tt.id), emptyTenant(tt.id))
+				if err != nil {
+					return 0, err
+				}
+				if err := tn.Create("Tenant " + tt.id); err != nil {
+					return 0, err
+				}
+				res, err := u.Commit(ctx, []domain.Aggregate{tn})
+				if attempts == 1 {
+					firstErr = err
+				}
+				return res.Sequence, err
+			})
+			if !errors.Is(err, tt.wantErr) || attempts != tt.attempts {
+				t.Fatalf("run = %v after %d attempts, want %v after %d", err, attempts, tt.wantErr, tt.attempts)
+			}
+			if tt.attempts > 1 && !errors.Is(firstErr, eventstore.ErrConcurrency) {
+				t.Fatalf("first attempt on a used id = %v, want ErrConcurrency", firstErr)
+			}
+			h, err := store.Load(context.Background(), tt.id, events.AggregateTenant, tt.id)
+			if err != nil || len(h.Events) != tt.events {
+				t.Fatalf("history of %s: %d events, %v; want %d", tt.id, len(h.Events), err, tt.events)
 			}
 		})
 	}

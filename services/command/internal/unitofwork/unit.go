@@ -2,6 +2,7 @@ package unitofwork
 
 import (
 	"context"
+	"time"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
@@ -24,13 +25,26 @@ type Unit struct {
 	// the log.
 	replay bool
 	pre    map[Key]*preloaded
+	// trust lets PreloadWritten take a cached state without asking the
+	// stream leader: only on a command's first try.
+	trust bool
+	// unverified is set when a load took a cached state unasked or
+	// assumed an empty subject (LoadNew); the try then counts only if it
+	// commits (Run).
+	unverified bool
+	// committed is set when Commit stored the batch.
+	committed bool
 }
 
 // loaded is where an aggregate the unit loaded stood: its appends go after
-// pos.
+// pos. next, when set, returns the state the loaded one reaches with the
+// events appended after it, which a commit puts in the cache.
 type loaded struct {
 	tenant string
 	pos    eventstore.Position
+	key    Key
+	cut    time.Time
+	next   func(appended []events.Envelope) (domain.Aggregate, error)
 }
 
 // preloaded is an aggregate load started ahead of its use.
@@ -92,6 +106,34 @@ func Preload[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (
 	}()
 }
 
+// PreloadWritten is Preload for an aggregate the command writes to when it
+// changes anything: on the command's first try, a state the cache holds is
+// taken as it is, without a read of the stream leader. The commit expects
+// the aggregate's last sequence to be the cached one, so a decision on a
+// state that moved is refused (eventstore.ErrConcurrency) and decided
+// again on a read; a try that does not commit (an error, or nothing to
+// change, which may be what the stale state said) is run again by Run on
+// read states before anything is answered.
+func PreloadWritten[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, error)) {
+	if u.trust && !u.replay {
+		if _, ok := u.pre[k]; !ok {
+			if c, ok := u.r.cache.get(k); ok {
+				if _, err := empty(); err == nil {
+					p := &preloaded{done: make(chan struct{}), agg: c.agg.(A).Clone(), f: c}
+					close(p.done)
+					if u.pre == nil {
+						u.pre = map[Key]*preloaded{}
+					}
+					u.pre[k] = p
+					u.unverified = true
+					return
+				}
+			}
+		}
+	}
+	Preload(ctx, u, k, empty)
+}
+
 // preloaded returns the result of the preload of k, waiting for it, and
 // false when k was not preloaded.
 func (u *Unit) preloaded(ctx context.Context, k Key) (domain.Aggregate, folded, bool, error) {
@@ -138,7 +180,51 @@ func Load[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, 
 		return zero, err
 	}
 	u.track(a, k.Tenant, f.pos)
+	follow(u, a, k, f.cut, func() (A, error) {
+		if f.agg == nil {
+			return empty()
+		}
+		return f.agg.(A).Clone(), nil
+	})
 	return a, nil
+}
+
+// follow lets a commit of a bring the cache forward: base returns a copy
+// of the state a was loaded in, which the appended events advance.
+func follow[A Cacheable[A]](u *Unit, a domain.Aggregate, k Key, cut time.Time, base func() (A, error)) {
+	l := u.at[a]
+	l.key, l.cut = k, cut
+	l.next = func(appended []events.Envelope) (domain.Aggregate, error) {
+		b, err := base()
+		if err != nil {
+			return nil, err
+		}
+		return b, b.Advance(appended)
+	}
+	u.at[a] = l
+}
+
+// LoadNew is Load for an aggregate the command creates under an id it
+// expects no event to carry yet: the state without events, at the zero
+// position, without a read. The commit expects the subject to be empty, so
+// if it is not, the unit fails with eventstore.ErrConcurrency instead of
+// writing onto it, Run decides again at once (on the first try, without
+// counting an attempt), and the caller's next try uses Load, which reads
+// what is there. A replaying unit reads the history, as Load does, since
+// the replayed events are on it.
+func LoadNew[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, error)) (A, error) {
+	if u.replay {
+		return Load(ctx, u, k, empty)
+	}
+	var zero A
+	fresh, err := empty()
+	if err != nil {
+		return zero, err // a malformed id never reaches the store
+	}
+	u.track(fresh, k.Tenant, eventstore.Position{})
+	follow(u, fresh, k, time.Time{}, empty)
+	u.unverified = true
+	return fresh, nil
 }
 
 // LoadHistory loads the aggregate of k for the unit from its whole
@@ -226,7 +312,10 @@ func (u *Unit) Replay() (r Replayed, ok bool) {
 func (u *Unit) Commit(ctx context.Context, aggs []domain.Aggregate, claims ...eventstore.Claim) (eventstore.Result, error) {
 	now := u.r.now().UTC()
 	trace := telemetry.Traceparent(ctx)
-	var writes []eventstore.Write
+	var (
+		writes  []eventstore.Write
+		written []domain.Aggregate
+	)
 	i := 0
 	for _, a := range aggs {
 		pending := a.Pending()
@@ -262,6 +351,7 @@ func (u *Unit) Commit(ctx context.Context, aggs []domain.Aggregate, claims ...ev
 			i++
 		}
 		writes = append(writes, w)
+		written = append(written, a)
 	}
 	if len(writes) == 0 {
 		return eventstore.Result{}, fault.New(fault.Internal, "empty-commit", "internal error")
@@ -276,5 +366,50 @@ func (u *Unit) Commit(ctx context.Context, aggs []domain.Aggregate, claims ...ev
 	if err != nil {
 		return eventstore.Result{}, err
 	}
+	u.committed = true
+	if !res.Duplicate {
+		u.remember(written, res)
+	}
 	return res, nil
+}
+
+// remember puts in the cache the states the aggregates written reached
+// with the batch just stored, so that the next command on them starts
+// from there: without a read when it takes them unasked
+// (PreloadWritten), with a read that finds nothing new otherwise. An
+// aggregate whose events carry personal members is left out: opening them
+// again would cost a read of the user's data key.
+func (u *Unit) remember(written []domain.Aggregate, res eventstore.Result) {
+	if u.r.cache == nil || len(res.Positions) != len(written) {
+		return
+	}
+	from := 0
+	for i, a := range written {
+		l := u.at[a]
+		n := int(res.Positions[i].Version - l.pos.Version) //nolint:gosec // G115: the batch appended these events after pos
+		if n <= 0 || from+n > len(res.Events) {
+			return
+		}
+		appended := res.Events[from : from+n]
+		from += n
+		if l.next == nil || hasPersonal(appended) {
+			continue
+		}
+		next, err := l.next(appended)
+		if err != nil {
+			u.r.cache.drop(l.key)
+			continue
+		}
+		u.r.cache.put(l.key, folded{agg: next, pos: res.Positions[i], cut: u.r.cutOfEnvelopes(l.cut, appended)})
+	}
+}
+
+// hasPersonal reports whether any of envs has personal members.
+func hasPersonal(envs []events.Envelope) bool {
+	for _, e := range envs {
+		if len(events.Default.PersonalMembers(e.Type)) > 0 {
+			return true
+		}
+	}
+	return false
 }

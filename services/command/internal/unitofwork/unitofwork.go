@@ -1,7 +1,9 @@
 // Package unitofwork runs the command service's commands against the event
 // store: each attempt at a command is a Unit that loads the aggregates the
 // command needs (from a cache revalidated against the stream leader, or
-// their whole histories), lets the caller decide, and commits what the
+// their whole histories; on a first try, an aggregate the command writes
+// may be taken from the cache or created without a read, since the commit
+// expects its last sequence), lets the caller decide, and commits what the
 // aggregates recorded in one atomic batch after the positions they were
 // loaded at. Run retries a decision that lost the race for its aggregates,
 // and honours idempotency keys: a retried request finds the events of its
