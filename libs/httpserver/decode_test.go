@@ -138,3 +138,56 @@ func TestDecodeJSON_NoSecretInErrors(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
+
+// TestDecodeJSONFast: the fast decoder sees only bodies that passed the
+// content type and size checks, and what it refuses is decoded (or
+// refused) as DecodeJSON does.
+func TestDecodeJSONFast(t *testing.T) {
+	t.Parallel()
+	type pair struct {
+		A string `json:"a"`
+	}
+	// fast takes exactly `{"a":"fast"}`, decoding it as "fast!" so that the
+	// test sees which decoder ran.
+	tests := []struct {
+		name, body, contentType string
+		opts                    []httpserver.DecodeOption
+		want                    string
+		wantReason              string
+	}{
+		{name: "taken by fast", body: `{"a":"fast"}`, contentType: "application/json", want: "fast!"},
+		{name: "refused by fast, decoded", body: `{"a":"slow"}`, contentType: "application/json", want: "slow"},
+		{name: "refused by fast, invalid", body: `{"b":"x"}`, contentType: "application/json", wantReason: httpserver.ReasonInvalidBody},
+		{name: "content type checked first", body: `{"a":"fast"}`, contentType: "text/plain", wantReason: httpserver.ReasonUnsupportedMediaType},
+		{name: "size checked first", body: `{"a":"fast"}`, contentType: "application/json", opts: []httpserver.DecodeOption{httpserver.WithMaxBytes(4)}, wantReason: httpserver.ReasonBodyTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var dst pair
+			sawFast := false
+			fast := func(body []byte) bool {
+				sawFast = true
+				if string(body) != `{"a":"fast"}` {
+					return false
+				}
+				dst.A = "fast!"
+				return true
+			}
+			err := httpserver.DecodeJSONFast(httptest.NewRecorder(), newJSONRequest(tt.body, tt.contentType), &dst, fast, tt.opts...)
+			if tt.wantReason != "" {
+				if fault.ReasonOf(err) != tt.wantReason {
+					t.Fatalf("err = %v, want reason %s", err, tt.wantReason)
+				}
+				if tt.contentType != "application/json" || tt.opts != nil {
+					if sawFast {
+						t.Fatal("fast saw a body that failed the checks")
+					}
+				}
+				return
+			}
+			if err != nil || dst.A != tt.want || !sawFast {
+				t.Fatalf("dst %+v, err %v, fast ran %v; want %q", dst, err, sawFast, tt.want)
+			}
+		})
+	}
+}

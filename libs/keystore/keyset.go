@@ -151,9 +151,14 @@ func (s *keySet) kept(alg string) bool { return slices.Contains(s.Kept, alg) }
 
 // find returns the live key kid.
 func (s *keySet) find(kid string, now time.Time) (record, bool) {
-	for _, r := range s.live(now) {
-		if r.KID == kid {
-			return r, true
+	if s == nil {
+		return record{}, false
+	}
+	// Not through live, which copies the live records: every request's
+	// token check asks, and the answer is one record.
+	for i := range s.Keys {
+		if r := &s.Keys[i]; r.KID == kid && !r.removed(now) {
+			return *r, true
 		}
 	}
 	return record{}, false

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -287,6 +288,47 @@ func TestApp_Refresh(t *testing.T) {
 		e.Advance(time.Hour)
 		if _, err := e.App.Refresh(ctx, tenant, tok.RefreshToken); !errors.Is(err, domain.ErrSessionExpired) {
 			t.Fatalf("err = %v, want expired", err)
+		}
+	})
+
+	t.Run("standing changed after a refresh, as announced", func(t *testing.T) {
+		// Each case refreshes once (the user's standing now cached), changes
+		// the user, then refreshes again.
+		tests := []struct {
+			name         string
+			change, undo func(*app.User)
+			wantRefused  bool
+			sessionLasts bool // the session still refreshes once undone
+		}{
+			{"tenant disabled", func(u *app.User) { u.TenantActive = false }, func(u *app.User) { u.TenantActive = true }, true, true},
+			{"user disabled", func(u *app.User) { u.Active = false }, func(u *app.User) { u.Active = true }, true, false},
+			{"roles changed", func(u *app.User) { u.Roles = []string{"billing"} }, func(u *app.User) { u.Roles = nil }, false, true},
+		}
+		for _, tt := range tests {
+			tok := mustLogin(t, e, "alice", password)
+			next, err := e.App.Refresh(ctx, tenant, tok.RefreshToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Advance(time.Millisecond) // a disable ends sessions started before it
+			e.Users.Update(tenant, alice, tt.change)
+			after, err := e.App.Refresh(ctx, tenant, next.RefreshToken)
+			if refused := isRefusedRefresh(err); refused != tt.wantRefused || (!refused && err != nil) {
+				t.Errorf("%s: %v, want refused %v", tt.name, err, tt.wantRefused)
+			}
+			if err == nil {
+				c, err := e.Verifier(t).Verify(ctx, tenant, after.AccessToken)
+				if err != nil || !slices.Equal(c.Roles, []string{"billing"}) {
+					t.Errorf("%s: access token roles %v, %v; want the new ones", tt.name, c.Roles, err)
+				}
+			}
+			e.Users.Update(tenant, alice, tt.undo)
+			if tt.wantRefused {
+				_, err := e.App.Refresh(ctx, tenant, next.RefreshToken)
+				if lasts := err == nil; lasts != tt.sessionLasts {
+					t.Errorf("%s: once undone, refresh = %v; want the session lasting %v", tt.name, err, tt.sessionLasts)
+				}
+			}
 		}
 	})
 

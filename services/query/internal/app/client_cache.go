@@ -131,5 +131,14 @@ func (g subjectGrants) Grant(ctx context.Context, tenant, subject string) (Grant
 	if err != nil {
 		return Grant{}, err
 	}
-	return Grant{Exists: true, Active: cl.TenantActive, Roles: cl.Roles}, nil
+	return Grant{Exists: true, Active: cl.TenantActive, TenantActive: cl.TenantActive, Roles: cl.Roles}, nil
+}
+
+// TenantGrants implements TenantGrants with the users' grants when the
+// read model can read them at once; clients are loaded one by one.
+func (g subjectGrants) TenantGrants(ctx context.Context, tenant string, limit int) (map[string]Grant, bool, error) {
+	if all, ok := g.Grants.(TenantGrants); ok {
+		return all.TenantGrants(ctx, tenant, limit)
+	}
+	return nil, false, nil
 }

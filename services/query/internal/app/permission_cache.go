@@ -19,7 +19,8 @@ import (
 // takes effect at the first check or request after its event is projected.
 // It is safe for concurrent use.
 type PermissionCache struct {
-	src Grants
+	src  Grants
+	bulk TenantGrants // src's, nil when it has none
 
 	mu      sync.Mutex
 	gen     [events.Partitions]uint64 // bumped by each invalidation of the partition
@@ -30,15 +31,27 @@ type PermissionCache struct {
 // tenant's user entries are dropped and loaded again as asked.
 const maxUsersPerTenant = 10000
 
+// fillUsers is the most users a tenant may have for its first miss to
+// load all of them in one read (TenantGrants): a check of a tenant not
+// cached then costs one round trip to the read model, not one per user
+// asked about. Larger tenants load user by user.
+const fillUsers = 1000
+
 type tenantEntry struct {
 	roles map[string]authz.Set // nil until loaded
 	users map[string]Grant
+	// filled is set when a load of all the tenant's users starts, so that
+	// concurrent misses do not read them all again; a load that failed or
+	// that an invalidation overtook clears it.
+	filled bool
 }
 
 // NewPermissionCache returns an empty cache over src. New builds the
 // App's, which App.ProjectionAdvanced keeps current.
 func NewPermissionCache(src Grants) *PermissionCache {
-	return &PermissionCache{src: src, tenants: map[string]*tenantEntry{}}
+	c := &PermissionCache{src: src, tenants: map[string]*tenantEntry{}}
+	c.bulk, _ = src.(TenantGrants)
+	return c
 }
 
 // Invalidate drops what an advance of the projection changed: a user's
@@ -169,6 +182,7 @@ func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (_ 
 		roles = e.roles
 		grant, haveGrant = e.users[userID]
 	}
+	fill := !haveGrant && c.claimFill(tenant)
 	c.mu.Unlock()
 	if roles != nil && haveGrant {
 		return roles, grant, true, nil
@@ -186,7 +200,7 @@ func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (_ 
 		roles = loadedRoles
 	}
 	if !haveGrant {
-		if grant, err = c.src.Grant(ctx, tenant, userID); err != nil {
+		if grant, err = c.loadGrant(ctx, tenant, userID, p, gen, fill); err != nil {
 			return nil, Grant{}, false, err
 		}
 		loadedGrant = &grant
@@ -202,6 +216,20 @@ func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (_ 
 // effect at the first request after its event is projected, without a
 // database read per request in between.
 func (c *PermissionCache) NotBefore(ctx context.Context, tenant, userID string) (time.Time, error) {
+	grant, err := c.grant(ctx, tenant, userID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !grant.Active {
+		return time.Time{}, ErrInactive
+	}
+	return grant.NotBefore, nil
+}
+
+// grant returns a user's grant, loading it when it is not cached. The
+// roles' permissions are left to the first check that needs them: a token
+// check or a refresh alone should not pay for them.
+func (c *PermissionCache) grant(ctx context.Context, tenant, userID string) (Grant, error) {
 	p := events.Partition(tenant)
 	c.mu.Lock()
 	gen := c.gen[p]
@@ -212,21 +240,17 @@ func (c *PermissionCache) NotBefore(ctx context.Context, tenant, userID string) 
 	if e := c.tenants[tenant]; e != nil {
 		grant, haveGrant = e.users[userID]
 	}
+	fill := !haveGrant && c.claimFill(tenant)
 	c.mu.Unlock()
 
 	if !haveGrant {
 		var err error
-		if grant, err = c.src.Grant(ctx, tenant, userID); err != nil {
-			return time.Time{}, err
+		if grant, err = c.loadGrant(ctx, tenant, userID, p, gen, fill); err != nil {
+			return Grant{}, err
 		}
-		// The roles are left to the first check that needs them: a token
-		// check alone should not pay for them.
 		c.store(tenant, p, gen, nil, userID, &grant)
 	}
-	if !grant.Active {
-		return time.Time{}, ErrInactive
-	}
-	return grant.NotBefore, nil
+	return grant, nil
 }
 
 // store keeps what a check loaded, unless the partition was invalidated
@@ -253,6 +277,73 @@ func (c *PermissionCache) store(tenant string, p int, gen uint64, roles map[stri
 		e.users = map[string]Grant{}
 	}
 	e.users[userID] = *grant
+}
+
+// claimFill reports whether the caller, which holds c.mu, is to load all
+// of tenant's users: the source can, and no load of them has started
+// since the tenant's entry was last dropped.
+func (c *PermissionCache) claimFill(tenant string) bool {
+	if c.bulk == nil {
+		return false
+	}
+	e := c.tenants[tenant]
+	if e == nil {
+		e = &tenantEntry{users: map[string]Grant{}}
+		c.tenants[tenant] = e
+	}
+	if e.filled {
+		return false
+	}
+	e.filled = true
+	return true
+}
+
+// loadGrant reads userID's grant; with fill, first every user's of a
+// small tenant, which it keeps as store would (not if the partition was
+// invalidated since gen).
+func (c *PermissionCache) loadGrant(ctx context.Context, tenant, userID string, p int, gen uint64, fill bool) (Grant, error) {
+	if fill {
+		all, complete, err := c.bulk.TenantGrants(ctx, tenant, fillUsers)
+		if err != nil {
+			c.storeAll(tenant, p, gen, nil, true)
+			return Grant{}, err
+		}
+		// A tenant too large stays marked: its users load one by one.
+		if complete {
+			c.storeAll(tenant, p, gen, all, false)
+			if g, ok := all[userID]; ok {
+				return g, nil
+			}
+		}
+	}
+	return c.src.Grant(ctx, tenant, userID)
+}
+
+// storeAll keeps the grants of a load of all of tenant's users, unless the
+// partition was invalidated since gen; then, or when failed, the next miss
+// loads them again.
+func (c *PermissionCache) storeAll(tenant string, p int, gen uint64, all map[string]Grant, failed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.tenants[tenant]
+	if c.gen[p] != gen || failed {
+		if e != nil {
+			e.filled = false
+		}
+		return
+	}
+	if e == nil {
+		e = &tenantEntry{users: map[string]Grant{}, filled: true}
+		c.tenants[tenant] = e
+	}
+	for id, g := range all {
+		if len(e.users) >= maxUsersPerTenant {
+			break
+		}
+		if _, ok := e.users[id]; !ok {
+			e.users[id] = g
+		}
+	}
 }
 
 func (c *PermissionCache) loadRoles(ctx context.Context, tenant string) (map[string]authz.Set, error) {

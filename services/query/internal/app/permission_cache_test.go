@@ -298,3 +298,132 @@ func TestPermissionCache_Allows(t *testing.T) {
 		t.Fatalf("reads: %d grants, %d roles; want 4, 1", grants, roles)
 	}
 }
+
+// bulkSource is a source that also reads all of a tenant's users at once
+// (app.TenantGrants), counting those reads, failing them when fail is set
+// and running during, when set, in the middle of one.
+type bulkSource struct {
+	*source
+	bulkReads int
+	fail      error
+	during    func()
+}
+
+func (b *bulkSource) TenantGrants(_ context.Context, _ string, limit int) (map[string]app.Grant, bool, error) {
+	b.mu.Lock()
+	b.bulkReads++
+	if b.fail != nil {
+		b.mu.Unlock()
+		return nil, false, b.fail
+	}
+	if len(b.grants) > limit {
+		b.mu.Unlock()
+		return nil, false, nil
+	}
+	out := make(map[string]app.Grant, len(b.grants))
+	for id, g := range b.grants {
+		out[id] = g
+	}
+	during := b.during
+	b.mu.Unlock()
+	if during != nil {
+		during()
+	}
+	return out, true, nil
+}
+
+func TestPermissionCache_fillsATenantAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	user := func(i int) string { return "u" + string(rune('a'+i%26)) + string(rune('a'+i/26)) }
+	grants := func(n int) map[string]app.Grant {
+		m := map[string]app.Grant{}
+		for i := range n {
+			m[user(i)] = app.Grant{Exists: true, Active: true, Roles: []string{"billing"}}
+		}
+		return m
+	}
+	userChange := func(c *app.PermissionCache, id string) {
+		c.Invalidate(app.Advance{Partition: events.Partition("acme"),
+			Changed: []readmodel.Changed{{Tenant: "acme", Aggregate: events.AggregateUser, ID: id}}})
+	}
+	tests := []struct {
+		name  string
+		users int
+		// setup runs on the source and cache before the checks.
+		setup func(*bulkSource, *app.PermissionCache)
+		// asked is how many distinct users the checks ask about.
+		asked                    int
+		wantBulk, wantGrantReads int
+	}{
+		{name: "small tenant: one read for all", users: 50, asked: 50, wantBulk: 1, wantGrantReads: 0},
+		{name: "a user changed after the fill reloads alone", users: 50, asked: 50, wantBulk: 1, wantGrantReads: 1,
+			setup: func(_ *bulkSource, c *app.PermissionCache) {
+				if _, err := c.Allows(ctx, "acme", user(0), authz.MustParse("invoices:read")); err != nil {
+					t.Fatal(err)
+				}
+				userChange(c, user(3))
+			}},
+		{name: "tenant larger than the fill: user by user", users: 1001, asked: 5, wantBulk: 1, wantGrantReads: 5},
+		{name: "an invalidation during the fill: nothing kept, filled again", users: 50, asked: 50, wantBulk: 2, wantGrantReads: 0,
+			setup: func(b *bulkSource, c *app.PermissionCache) {
+				b.during = func() { b.during = nil; userChange(c, user(7)) }
+			}},
+		{name: "a failed fill is an error, and tried again", users: 50, asked: 50, wantBulk: 2, wantGrantReads: 0,
+			setup: func(b *bulkSource, c *app.PermissionCache) {
+				b.fail = errors.New("read model down")
+				if _, err := c.Allows(ctx, "acme", user(0), authz.MustParse("invoices:read")); err == nil {
+					t.Fatal("the failed fill answered")
+				}
+				b.fail = nil
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &bulkSource{source: &source{grants: grants(tt.users), permissions: map[string][]string{"billing": {"invoices:read"}}}}
+			c := app.NewPermissionCache(src)
+			if tt.setup != nil {
+				tt.setup(src, c)
+			}
+			for i := range tt.asked {
+				ok, err := c.Allows(ctx, "acme", user(i), authz.MustParse("invoices:read"))
+				if err != nil || !ok {
+					t.Fatalf("Allows(%s) = %v, %v; want true", user(i), ok, err)
+				}
+			}
+			// Asked again, everything is cached.
+			for i := range tt.asked {
+				if _, err := c.NotBefore(ctx, "acme", user(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			grantReads, _ := src.reads()
+			if src.bulkReads != tt.wantBulk || grantReads != tt.wantGrantReads {
+				t.Fatalf("reads: %d of all users, %d of one; want %d, %d", src.bulkReads, grantReads, tt.wantBulk, tt.wantGrantReads)
+			}
+		})
+	}
+}
+
+func TestPermissionCache_fillSeesAChangeAnnouncedAfterIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := &bulkSource{source: &source{
+		grants:      map[string]app.Grant{"alice": {Exists: true, Active: true}, "bob": {Exists: true, Active: true}},
+		permissions: map[string][]string{},
+	}}
+	c := app.NewPermissionCache(src)
+	if _, err := c.NotBefore(ctx, "acme", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// bob was filled with alice; his disable, once announced, is seen.
+	src.set("bob", app.Grant{Exists: true, Active: false})
+	if _, err := c.NotBefore(ctx, "acme", "bob"); err != nil {
+		t.Fatalf("before the announcement, the filled entry answers: %v", err)
+	}
+	c.Invalidate(app.Advance{Partition: events.Partition("acme"),
+		Changed: []readmodel.Changed{{Tenant: "acme", Aggregate: events.AggregateUser, ID: "bob"}}})
+	if _, err := c.NotBefore(ctx, "acme", "bob"); !errors.Is(err, app.ErrInactive) {
+		t.Fatalf("after the announced disable: %v, want ErrInactive", err)
+	}
+}

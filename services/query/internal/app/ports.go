@@ -101,10 +101,13 @@ type Accounts interface {
 
 // Grant is what a permission check needs about one user.
 type Grant struct {
-	Exists    bool      // the user exists (not deleted)
-	Active    bool      // the user and its tenant are active
-	Roles     []string  // role names held
-	NotBefore time.Time // tokens issued before it are void; zero if none
+	Exists bool // the user exists (not deleted)
+	Active bool // the user and its tenant are active
+	// TenantActive tells a disabled tenant (the user's sessions survive it)
+	// from a disabled user (they end) when Active is false.
+	TenantActive bool
+	Roles        []string  // role names held
+	NotBefore    time.Time // tokens issued before it are void; zero if none
 }
 
 // Grants is where the permission cache loads from. Grant of a user that
@@ -114,6 +117,14 @@ type Grants interface {
 	// RolePermissions returns every defined role of tenant with its
 	// permission strings.
 	RolePermissions(ctx context.Context, tenant string) (map[string][]string, error)
+}
+
+// TenantGrants is a Grants that also reads every user of a small tenant
+// at once: the grants of each user, and complete false (no map) when the
+// tenant has more than limit users. The permission cache fills a tenant
+// with it at the first miss, one read instead of one per user.
+type TenantGrants interface {
+	TenantGrants(ctx context.Context, tenant string, limit int) (map[string]Grant, bool, error)
 }
 
 // Keys are the tenants' signing keys (libs/keystore): the key that signs a

@@ -73,7 +73,12 @@ func (a *App) refresh(ctx context.Context, tenant string, cl *Client, token stri
 			return Tokens{}, refused(ErrInvalidRefreshToken, domain.ErrUnknownSession)
 		}
 		if u == nil {
-			if u, err = a.sessionUser(ctx, tenant, sess.UserID()); err != nil {
+			if cl == nil {
+				u, err = a.sessionStanding(ctx, tenant, sess.UserID())
+			} else {
+				u, err = a.sessionUser(ctx, tenant, sess.UserID())
+			}
+			if err != nil {
 				return Tokens{}, err
 			}
 		}
@@ -134,4 +139,23 @@ func (a *App) sessionUser(ctx context.Context, tenant, userID string) (*User, er
 		return nil, err
 	}
 	return &u, nil
+}
+
+// sessionStanding is sessionUser for a refresh without a client, whose
+// access token needs nothing of the user beyond its standing, not-before
+// and roles: the permission cache holds them, kept current by the
+// projector's announcements as for every token check, so a refresh does
+// not read the user's row (and open its credential) each time. The cache
+// drops a user before the requests waiting for the change's position are
+// released, so a refresh carrying the consistency token of a disable or a
+// password change sees it.
+func (a *App) sessionStanding(ctx context.Context, tenant, userID string) (*User, error) {
+	g, err := a.perms.grant(ctx, tenant, userID)
+	if err != nil {
+		return nil, err
+	}
+	if !g.Exists {
+		return &User{ID: userID, TenantActive: true}, nil
+	}
+	return &User{ID: userID, Active: g.Active, TenantActive: g.TenantActive, NotBefore: g.NotBefore, Roles: g.Roles}, nil
 }

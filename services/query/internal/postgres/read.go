@@ -130,11 +130,53 @@ SELECT u.status, u.not_before, t.status,
 	if err != nil {
 		return app.Grant{}, dbError("read grant", err)
 	}
-	g.Exists, g.Active = true, status == StatusActive && tenantStatus == StatusActive
+	return grantOf(g, status, tenantStatus, notBefore), nil
+}
+
+func grantOf(g app.Grant, status, tenantStatus string, notBefore *time.Time) app.Grant {
+	g.Exists, g.TenantActive = true, tenantStatus == StatusActive
+	g.Active = status == StatusActive && g.TenantActive
 	if notBefore != nil {
 		g.NotBefore = *notBefore
 	}
-	return g, nil
+	return g
+}
+
+// TenantGrants reads the grants of a tenant's users, as Grant does one
+// user's, when the tenant has at most limit users; complete is false, and
+// the map nil, when it has more. One statement instead of one per user is
+// what fills the permission cache of a tenant at its first check.
+func (s *Store) TenantGrants(ctx context.Context, tenant string, limit int) (_ map[string]app.Grant, complete bool, _ error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT u.user_id, u.status, u.not_before, t.status,
+       coalesce(array(SELECT ur.role FROM user_roles ur
+                       WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.user_id ORDER BY ur.role), '{}')
+  FROM users u JOIN tenants t ON t.tenant_id = u.tenant_id
+ WHERE u.tenant_id = $1
+ LIMIT $2`, tenant, limit+1)
+	if err != nil {
+		return nil, false, dbError("read grants", err)
+	}
+	defer rows.Close()
+	out := make(map[string]app.Grant)
+	for rows.Next() {
+		if len(out) == limit {
+			return nil, false, nil
+		}
+		var (
+			id, status, tenantStatus string
+			notBefore                *time.Time
+			g                        app.Grant
+		)
+		if err := rows.Scan(&id, &status, &notBefore, &tenantStatus, &g.Roles); err != nil {
+			return nil, false, dbError("read grants", err)
+		}
+		out[id] = grantOf(g, status, tenantStatus, notBefore)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, dbError("read grants", err)
+	}
+	return out, true, nil
 }
 
 // RolePermissions returns every defined role of tenant with its

@@ -19,6 +19,7 @@ import (
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/eventstore/natstest"
 	"github.com/authstream/authstream/libs/keystore"
+	"github.com/authstream/authstream/libs/readmodel"
 	"github.com/authstream/authstream/services/query/internal/app"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
@@ -124,6 +125,10 @@ func MustEnv(tb testing.TB, opts ...app.Option) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	users.changed = func(tenant, aggregate, id string) {
+		a.ProjectionAdvanced(app.Advance{Partition: events.Partition(tenant),
+			Changed: []readmodel.Changed{{Tenant: tenant, Aggregate: aggregate, ID: id}}})
+	}
 	return &Env{JS: js, Store: store, Keys: keys, Keyring: keyring, Hasher: hasher, DataKeys: dataKeys, Users: users, App: a, clock: clock}
 }
 
@@ -148,6 +153,16 @@ type ReadModel struct {
 	byID    map[string]*app.User           // tenant + "/" + id
 	byKey   map[string]string              // tenant + "/" + username key → id
 	roles   map[string]map[string][]string // tenant → role → permissions
+	// changed announces a change as the projector does after applying
+	// it, so that the application's caches drop what it touched.
+	changed func(tenant, aggregate, id string)
+}
+
+// announce tells the application that an aggregate of tenant changed.
+func (m *ReadModel) announce(tenant, aggregate, id string) {
+	if m.changed != nil {
+		m.changed(tenant, aggregate, id)
+	}
 }
 
 var _ app.ReadModel = (*ReadModel)(nil)
@@ -179,27 +194,30 @@ func (m *ReadModel) MustAdd(tb testing.TB, tenant, username, password string, ro
 // Update changes a user in place.
 func (m *ReadModel) Update(tenant, id string, fn func(*app.User)) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if usr, ok := m.byID[tenant+"/"+id]; ok {
 		fn(usr)
 	}
+	m.mu.Unlock()
+	m.announce(tenant, events.AggregateUser, id)
 }
 
 // Delete removes a user.
 func (m *ReadModel) Delete(tenant, id string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	delete(m.byID, tenant+"/"+id)
+	m.mu.Unlock()
+	m.announce(tenant, events.AggregateUser, id)
 }
 
 // DefineRole defines (or redefines) a role of tenant.
 func (m *ReadModel) DefineRole(tenant, name string, permissions ...string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.roles[tenant] == nil {
 		m.roles[tenant] = map[string][]string{}
 	}
 	m.roles[tenant][name] = permissions
+	m.mu.Unlock()
+	m.announce(tenant, events.AggregateRole, name)
 }
 
 // UserByUsernameKey implements app.Directory.
@@ -313,7 +331,7 @@ func (m *ReadModel) Grant(_ context.Context, tenant, userID string) (app.Grant, 
 	if !ok {
 		return app.Grant{}, nil
 	}
-	return app.Grant{Exists: true, Active: usr.Active && usr.TenantActive, Roles: slices.Clone(usr.Roles), NotBefore: usr.NotBefore}, nil
+	return app.Grant{Exists: true, Active: usr.Active && usr.TenantActive, TenantActive: usr.TenantActive, Roles: slices.Clone(usr.Roles), NotBefore: usr.NotBefore}, nil
 }
 
 // RolePermissions implements app.Grants.

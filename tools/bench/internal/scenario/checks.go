@@ -28,8 +28,10 @@ const (
 // tenant of 100 users holding 10 roles each, and the seeded many-tenant
 // set; each without writes, then with a writer flipping roles at 1% of the
 // rate just measured (every projected change drops the cached tenants of
-// its partition). A GET /healthz run gives the floor of the HTTP stack.
-// The bound is the target of 20,000 checks/s.
+// its partition). A GET /healthz run gives the floor of the HTTP stack:
+// each check row's notes give its rate as a share of the floor's with as
+// many clients, measured in the same run. The bound is the target of
+// 20,000 checks/s.
 func runChecks(ctx context.Context, e *Env) error {
 	p, err := e.Platform(ctx, shared)
 	if err != nil {
@@ -37,15 +39,16 @@ func runChecks(ctx context.Context, e *Env) error {
 	}
 	clients := e.clients(checkClients)
 
+	floor := map[int]float64{}
 	for _, n := range clients {
-		e.healthz(ctx, p, n)
+		floor[n] = e.healthz(ctx, p, n).Throughput()
 	}
 
 	solo, err := soloTenant(ctx, e, p)
 	if err != nil {
 		return err
 	}
-	if err := checkRuns(ctx, e, p, "check, 1 tenant × 100 users × 10 roles", []*checkTenant{solo}, clients); err != nil {
+	if err := checkRuns(ctx, e, p, "check, 1 tenant × 100 users × 10 roles", []*checkTenant{solo}, clients, floor); err != nil {
 		return err
 	}
 
@@ -54,7 +57,7 @@ func runChecks(ctx context.Context, e *Env) error {
 		return err
 	}
 	name := fmt.Sprintf("check, %d tenants × %d users, %d roles a tenant", len(big.tenants), big.plan.Users, seedRoleCount)
-	if err := checkRuns(ctx, e, p, name, big.tenants, clients); err != nil {
+	if err := checkRuns(ctx, e, p, name, big.tenants, clients, floor); err != nil {
 		return err
 	}
 	big.afterChecks = snapshotMemory(ctx, p)
@@ -86,8 +89,9 @@ type checkTenant struct {
 	perms []string
 }
 
-// checkRuns measures checks over tenants, without then with writes.
-func checkRuns(ctx context.Context, e *Env, p *platform.Platform, name string, tenants []*checkTenant, clients []int) error {
+// checkRuns measures checks over tenants, without then with writes;
+// floor holds the GET /healthz rate of each client count.
+func checkRuns(ctx context.Context, e *Env, p *platform.Platform, name string, tenants []*checkTenant, clients []int, floor map[int]float64) error {
 	for _, n := range clients {
 		rngs := make([]*rand.Rand, n)
 		for c := range rngs {
@@ -106,7 +110,7 @@ func checkRuns(ctx context.Context, e *Env, p *platform.Platform, name string, t
 		stop := e.profile(fmt.Sprintf("%s-c%d", shortName(name), n))
 		quiet := loadgen.Run(ctx, e.loadConfig(n), op)
 		stop()
-		e.add(checkRow(name, quiet, ""))
+		e.add(checkRow(name, quiet, floor[n], ""))
 
 		// The writer flips a role at 1% of the quiet rate, for the same
 		// window, alongside the same load.
@@ -146,15 +150,21 @@ func checkRuns(ctx context.Context, e *Env, p *platform.Platform, name string, t
 		stopWriter()
 		<-done
 		span := (e.opts.Warmup + e.opts.Duration).Seconds()
-		e.add(checkRow(name+", 1% writes", busy, fmt.Sprintf("; %d role changes (%.1f/s), %d failed", writes.Load(), float64(writes.Load())/span, writeErrs.Load())))
+		e.add(checkRow(name+", 1% writes", busy, floor[n], fmt.Sprintf("; %d role changes (%.1f/s), %d failed", writes.Load(), float64(writes.Load())/span, writeErrs.Load())))
 	}
 	return nil
 }
 
-func checkRow(name string, r *loadgen.Result, notes string) Row {
+// checkRow is a check run's row: its ratio to the target rate, and in
+// the notes to floor, the GET /healthz rate of the same run.
+func checkRow(name string, r *loadgen.Result, floor float64, notes string) Row {
 	row := fromResult(name, r)
 	row.Bound, row.Ratio = rateBound(checkTarget)+" target", row.Rate/checkTarget
-	row.Notes = fmt.Sprintf("target p99 < %s", formatDuration(checkP99Target)) + notes
+	row.Notes = fmt.Sprintf("target p99 < %s", formatDuration(checkP99Target))
+	if floor > 0 {
+		row.Notes += fmt.Sprintf("; %.2f of GET /healthz (%s)", row.Rate/floor, rateBound(floor))
+	}
+	row.Notes += notes
 	return row
 }
 
