@@ -88,8 +88,11 @@ func TestApp_ResetPassword_oneUseAmongRacers(t *testing.T) {
 		switch {
 		case err == nil:
 			passed++
-		case !errors.Is(err, domain.ErrLinkUsed):
-			t.Errorf("a racer's refusal = %v, want ErrLinkUsed", err)
+		// A racer that reads the user after the winner's password change
+		// and before the link's use finds the link void: refused all the
+		// same.
+		case !errors.Is(err, domain.ErrLinkUsed) && !errors.Is(err, domain.ErrLinkVoid):
+			t.Errorf("a racer's refusal = %v, want ErrLinkUsed or ErrLinkVoid", err)
 		}
 	}
 	if passed != 1 {
