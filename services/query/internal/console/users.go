@@ -322,23 +322,7 @@ func (c *Console) unassignRole(w http.ResponseWriter, r *http.Request) {
 // deleteUser deletes the user (DELETE /users/{id}) once the form repeats
 // their username: a deletion cannot be undone.
 func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request) {
-	id := url.PathEscape(chi.URLParam(r, "id"))
-	k := c.clientOf(r)
-	var u userRow
-	if err := k.query(r.Context(), "/users/"+id, nil, &u); err != nil {
-		c.apiFailure(w, r, err)
-		return
-	}
-	if r.PostFormValue("confirm") != u.Username {
-		c.renderError(w, r, http.StatusBadRequest, "Type the username exactly to confirm the deletion: nothing was deleted.")
-		return
-	}
-	ct, err := k.command(r.Context(), http.MethodDelete, "/users/"+id, nil, nil)
-	if err != nil {
-		c.apiFailure(w, r, err)
-		return
-	}
-	c.after(w, r, "/users", ct, "deleted")
+	c.confirmedUserCommand(w, r, http.MethodDelete, "", "deletion: nothing was deleted", "deleted")
 }
 
 // eraseUser erases the user (POST /users/{id}/erase, ADR 0015) once the
@@ -346,6 +330,13 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request) {
 // personal member of the user's events unreadable for good, and cannot
 // be undone by anyone.
 func (c *Console) eraseUser(w http.ResponseWriter, r *http.Request) {
+	c.confirmedUserCommand(w, r, http.MethodPost, "/erase", "erasure: nothing was erased", "erased")
+}
+
+// confirmedUserCommand sends method to /users/{id}<suffix> once the form's
+// "confirm" repeats the user's username exactly, and otherwise refuses
+// with a page that names what was not done (refused).
+func (c *Console) confirmedUserCommand(w http.ResponseWriter, r *http.Request, method, suffix, refused, done string) {
 	id := url.PathEscape(chi.URLParam(r, "id"))
 	k := c.clientOf(r)
 	var u userRow
@@ -354,15 +345,15 @@ func (c *Console) eraseUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("confirm") != u.Username {
-		c.renderError(w, r, http.StatusBadRequest, "Type the username exactly to confirm the erasure: nothing was erased.")
+		c.renderError(w, r, http.StatusBadRequest, "Type the username exactly to confirm the "+refused+".")
 		return
 	}
-	ct, err := k.command(r.Context(), http.MethodPost, "/users/"+id+"/erase", nil, nil)
+	ct, err := k.command(r.Context(), method, "/users/"+id+suffix, nil, nil)
 	if err != nil {
 		c.apiFailure(w, r, err)
 		return
 	}
-	c.after(w, r, "/users", ct, "erased")
+	c.after(w, r, "/users", ct, done)
 }
 
 // resetFactors removes every second factor of the user (DELETE
