@@ -59,7 +59,7 @@ func TestSwap_givesWayToReaders(t *testing.T) {
 				// none of them holding a view it has not taken yet, which
 				// on a busy machine outlasts any deadline; the query
 				// service's reads are single statements with gaps.
-				time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond) //nolint:gosec // G404: jitter, not a secret
+				time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
 			}
 		})
 	}
