@@ -11,9 +11,13 @@ import (
 )
 
 // eraseUsers is how many users the erase scenario registers per client
-// count: each erasure consumes one, and a run that runs out answers
-// failures rather than erasures.
-const eraseUsers = 2000
+// count, at the least: each erasure consumes one, and a run that ran out
+// would count failures rather than erasures, so a longer run registers
+// eraseRate users for each second of its warm-up and window.
+const (
+	eraseUsers = 2000
+	eraseRate  = 600
+)
 
 // runErase measures erasures by crypto-shredding (POST .../erase): each
 // appends user.erased with the username claim's release and destroys the
@@ -29,8 +33,9 @@ func runErase(ctx context.Context, e *Env) error {
 		if err != nil {
 			return err
 		}
-		e.logf("registering %d users in %s", eraseUsers, set.tenant)
-		set.names, set.ids = make([]string, eraseUsers), make([]string, eraseUsers)
+		users := max(eraseUsers, int(eraseRate*(e.opts.Warmup+e.opts.Duration).Seconds()))
+		e.logf("registering %d users in %s", users, set.tenant)
+		set.names, set.ids = make([]string, users), make([]string, users)
 		if err := registerAll(ctx, p.Client, &set.admin, set.names, set.ids, nil, 16); err != nil {
 			return err
 		}
@@ -38,7 +43,7 @@ func runErase(ctx context.Context, e *Env) error {
 		op := func(ctx context.Context, c int) loadgen.Outcome {
 			u := int(next.Add(1)) - 1
 			if u >= len(set.ids) {
-				return loadgen.Failed // out of users: raise eraseUsers for a longer -duration
+				return loadgen.Failed // out of users: raise eraseRate
 			}
 			a, err := p.Do(ctx, platform.Request{Method: http.MethodPost, URL: p.Command + "/t/" + set.tenant + "/users/" + set.ids[u] + "/erase", Bearer: set.admin.AdminToken})
 			return outcome(a, err, http.StatusNoContent)
@@ -47,7 +52,7 @@ func runErase(ctx context.Context, e *Env) error {
 		res := loadgen.Run(ctx, e.loadConfig(clients), op)
 		stop()
 		row := fromResult("erase (user.erased + data key destroyed), sync always", res)
-		row.Notes = fmt.Sprintf("%d users registered for the run, %d erased", eraseUsers, min(int(next.Load()), eraseUsers))
+		row.Notes = fmt.Sprintf("%d users registered for the run, %d erased", users, min(int(next.Load()), users))
 		e.add(row)
 	}
 	return nil
