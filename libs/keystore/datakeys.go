@@ -30,6 +30,7 @@ const dataKeyTombstone = "erased"
 // a user's key for good: every member sealed with it stays ciphertext.
 // It implements events.PersonalKeys, and is safe for concurrent use.
 type DataKeys struct {
+	js      jetstream.JetStream
 	kv      jetstream.KeyValue
 	stream  jetstream.Stream
 	keyring *events.Keyring
@@ -80,7 +81,7 @@ func NewDataKeys(ctx context.Context, js jetstream.JetStream, keyring *events.Ke
 	if err != nil {
 		return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("open bucket %s: %w", DefaultDataKeysBucket, err), "data keys unavailable")
 	}
-	return &DataKeys{kv: kv, stream: stream, keyring: keyring, opened: map[string]*events.DataKey{}, claims: map[string][]byte{}}, nil
+	return &DataKeys{js: js, kv: kv, stream: stream, keyring: keyring, opened: map[string]*events.DataKey{}, claims: map[string][]byte{}}, nil
 }
 
 func userEntry(tenant, userID string) string { return tenant + ".user." + userID }

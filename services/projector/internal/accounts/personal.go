@@ -9,6 +9,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/libs/keystore"
 )
 
 // PersonalKeys are the users' data keys as the projection needs them: to
@@ -19,6 +20,13 @@ import (
 type PersonalKeys interface {
 	events.PersonalKeys
 	Destroy(ctx context.Context, tenant, userID string) error
+}
+
+// manyKeys is a key store that reads many users' keys in one request
+// (keystore.DataKeys.DataKeysOf): openNames then asks for all the keys of
+// a batch at once rather than one get per user (ADR 0021).
+type manyKeys interface {
+	DataKeysOf(ctx context.Context, users []keystore.UserRef) (map[keystore.UserRef]keystore.KeyRead, error)
 }
 
 // WithPersonalKeys returns the tables opening sealed usernames with keys.
@@ -58,6 +66,9 @@ func erasedKey(userID string) string { return events.ErasedText + "/" + userID }
 func (t *Tables) openNames(ctx context.Context, evs []eventstore.Stored, payloads []decoded) (map[string]openedName, error) {
 	var names map[string]openedName
 	keys := batchKeys{keys: t.keys}
+	if err := keys.prefetch(ctx, evs, payloads); err != nil {
+		return nil, err
+	}
 	for i := range evs {
 		env := evs[i].Envelope
 		switch env.Type {
@@ -156,6 +167,70 @@ func (b *batchKeys) DataKey(ctx context.Context, tenant, userID string) (*events
 		b.read[k] = keyRead{key, err}
 	}
 	return key, err
+}
+
+// prefetch reads at once, when the store can, the keys of the users whose
+// events in evs have sealed members. It is the read DataKey would make at
+// the user's first sealed member, made a little earlier in the same batch:
+// a user.erased of the batch still wins (destroy replaces the answer), and
+// nothing is kept past the call.
+func (b *batchKeys) prefetch(ctx context.Context, evs []eventstore.Stored, payloads []decoded) error {
+	many, ok := b.keys.(manyKeys)
+	if !ok {
+		return nil
+	}
+	var users []keystore.UserRef
+	seen := map[keystore.UserRef]bool{}
+	for i := range evs {
+		env := evs[i].Envelope
+		if payloads[i].err != nil || !hasSealed(payloads[i].payload) {
+			continue
+		}
+		u := keystore.UserRef{Tenant: env.Tenant, UserID: env.AggregateID}
+		if !seen[u] {
+			seen[u] = true
+			users = append(users, u)
+		}
+	}
+	if len(users) < 2 {
+		return nil // one get, as DataKey makes it
+	}
+	read, err := many.DataKeysOf(ctx, users)
+	if err != nil {
+		if fault.CodeOf(err) == fault.Unavailable {
+			return err
+		}
+		return nil // the keys are read one at a time
+	}
+	if b.read == nil {
+		b.read = make(map[userKey]keyRead, len(read))
+	}
+	for u, r := range read {
+		if r.Err == nil || errors.Is(r.Err, events.ErrErased) || errors.Is(r.Err, events.ErrNoDataKey) {
+			b.read[userKey{u.Tenant, u.UserID}] = keyRead{r.Key, r.Err}
+		}
+	}
+	return nil
+}
+
+// hasSealed reports whether a decoded user event has a sealed personal
+// member, whose opening needs the user's key.
+func hasSealed(payload any) bool {
+	var members []events.Personal
+	switch e := payload.(type) {
+	case events.UserRegistered:
+		members = []events.Personal{e.Username, e.UsernameKey, e.Email, e.Name, e.Locale, e.Attributes}
+	case events.UserProfileUpdated:
+		members = []events.Personal{e.Email, e.Name, e.Locale, e.Attributes}
+	case events.UserEmailVerified:
+		members = []events.Personal{e.Email}
+	}
+	for _, m := range members {
+		if _, isClear := m.Legacy(); !isClear && !m.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // destroy destroys a user's key in the store and for the rest of the

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/libs/keystore"
 )
 
 // countingKeys is a key store of one key per user that counts its reads
@@ -99,6 +101,109 @@ func TestBatchKeys(t *testing.T) {
 			}
 			if c.reads != tc.wantReads {
 				t.Errorf("%d reads, want %d", c.reads, tc.wantReads)
+			}
+		})
+	}
+}
+
+// manyCountingKeys is countingKeys that also reads many keys at once,
+// counting those requests apart from the single reads.
+type manyCountingKeys struct {
+	*countingKeys
+	batches int
+	asked   []keystore.UserRef
+}
+
+func (m *manyCountingKeys) DataKeysOf(ctx context.Context, users []keystore.UserRef) (map[keystore.UserRef]keystore.KeyRead, error) {
+	m.batches++
+	m.asked = append(m.asked, users...)
+	if m.down {
+		return nil, fault.New(fault.Unavailable, "down", "key store down")
+	}
+	out := map[keystore.UserRef]keystore.KeyRead{}
+	reads := m.reads
+	for _, u := range users {
+		k, err := m.countingKeys.DataKey(ctx, u.Tenant, u.UserID)
+		out[u] = keystore.KeyRead{Key: k, Err: err}
+	}
+	m.reads = reads
+	return out, nil
+}
+
+// TestBatchKeys_Prefetch reads the keys of a batch's users with sealed
+// members in one request, and still lets a user.erased of the batch win.
+func TestBatchKeys_Prefetch(t *testing.T) {
+	ctx := context.Background()
+	key, err := events.NewDataKey(make([]byte, events.DataKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := key.Seal("a@example.com", []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clearEmail := events.LegacyPersonal("a@example.com")
+	ev := func(user string, email events.Personal) (eventstore.Stored, decoded) {
+		return eventstore.Stored{Envelope: events.Envelope{Tenant: "t", AggregateID: user, Type: events.TypeUserEmailVerified}},
+			decoded{payload: events.UserEmailVerified{Email: email}}
+	}
+	for _, tc := range []struct {
+		name        string
+		users       []string // one event each
+		clear       bool     // its member in clear
+		down        bool
+		erase       string // destroyed after the prefetch
+		wantBatches int
+		wantAsked   int
+		wantReads   int // single reads when each user's key is then asked for
+		wantErased  string
+		wantErr     bool
+	}{
+		{"two users, one request", []string{"u", "v", "u"}, false, false, "", 1, 2, 0, "", false},
+		{"one user, a single read", []string{"u"}, false, false, "", 0, 0, 1, "", false},
+		{"clear members read no key", []string{"u", "v"}, true, false, "", 0, 0, 2, "", false},
+		{"erased in the batch wins over the prefetched key", []string{"u", "v"}, false, false, "u", 1, 2, 0, "u", false},
+		{"a failing store fails the batch", []string{"u", "v"}, false, true, "", 1, 2, 0, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &manyCountingKeys{countingKeys: &countingKeys{key: key, destroyed: map[string]bool{}, down: tc.down}}
+			b := &batchKeys{keys: c}
+			var evs []eventstore.Stored
+			var payloads []decoded
+			for _, u := range tc.users {
+				m := sealed
+				if tc.clear {
+					m = clearEmail
+				}
+				e, p := ev(u, m)
+				evs, payloads = append(evs, e), append(payloads, p)
+			}
+			err := b.prefetch(ctx, evs, payloads)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("prefetch: %v, want error %v", err, tc.wantErr)
+			}
+			if c.batches != tc.wantBatches || len(c.asked) != tc.wantAsked {
+				t.Fatalf("%d requests for %d users, want %d for %d", c.batches, len(c.asked), tc.wantBatches, tc.wantAsked)
+			}
+			if tc.wantErr {
+				return
+			}
+			if tc.erase != "" {
+				if err := b.destroy(ctx, "t", tc.erase); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, u := range tc.users {
+				k, err := b.DataKey(ctx, "t", u)
+				switch {
+				case u == tc.wantErased && !errors.Is(err, events.ErrErased):
+					t.Errorf("%s: %v, %v; want ErrErased", u, k, err)
+				case u != tc.wantErased && (err != nil || k != key):
+					t.Errorf("%s: %v, %v; want the key", u, k, err)
+				}
+			}
+			if c.reads != tc.wantReads {
+				t.Errorf("%d single reads, want %d", c.reads, tc.wantReads)
 			}
 		})
 	}
