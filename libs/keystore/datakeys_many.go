@@ -61,19 +61,16 @@ func (d *DataKeys) DataKeysOf(ctx context.Context, users []UserRef) (map[UserRef
 
 // multiGet answers users (at most multiGetMax, valid ids) into out.
 func (d *DataKeys) multiGet(ctx context.Context, users []UserRef, out map[UserRef]KeyRead) error {
-	bySubject := make(map[string]UserRef, len(users))
 	subjects := make([]string, len(users))
 	for i, u := range users {
 		subjects[i] = "$KV." + DefaultDataKeysBucket + "." + userEntry(u.Tenant, u.UserID)
-		bySubject[subjects[i]] = u
 	}
 	values, complete, err := d.directMultiLast(ctx, subjects)
 	if err != nil {
 		return err
 	}
-	for _, u := range users {
-		subject := "$KV." + DefaultDataKeysBucket + "." + userEntry(u.Tenant, u.UserID)
-		v, found := values[subject]
+	for i, u := range users {
+		v, found := values[subjects[i]]
 		if !found && !complete {
 			// Not answered (the server's byte limit, or no batched gets):
 			// read it alone.
@@ -131,6 +128,13 @@ func (d *DataKeys) directMultiLast(ctx context.Context, subjects []string) (valu
 	}{subjects})
 	if err != nil {
 		return nil, false, err
+	}
+	if _, ok := ctx.Deadline(); !ok && d.js.Options().DefaultTimeout > 0 {
+		// As the key-value client's reads: a lost answer must not hold the
+		// batch for ever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.js.Options().DefaultTimeout)
+		defer cancel()
 	}
 	nc := d.js.Conn()
 	inbox := nc.NewRespInbox()
