@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
@@ -38,6 +39,10 @@ type DataKeys struct {
 	mu     sync.Mutex
 	opened map[string]*events.DataKey // by tenant/user
 	claims map[string][]byte          // by tenant
+
+	// batchedOffUntil (Unix nanoseconds) pauses the batched reads of
+	// DataKeysOf after one went unanswered (see directMultiLast).
+	batchedOffUntil atomic.Int64
 }
 
 var _ events.PersonalKeys = (*DataKeys)(nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/fault"
@@ -23,6 +24,10 @@ type KeyRead struct {
 	Key *events.DataKey
 	Err error
 }
+
+// batchedOffFor is how long DataKeysOf reads one key at a time after a
+// batched get went unanswered.
+const batchedOffFor = time.Minute
 
 // multiGetMax is the most subjects one batched direct get asks for: the
 // server refuses a request that would answer more than 1024 messages.
@@ -65,9 +70,13 @@ func (d *DataKeys) multiGet(ctx context.Context, users []UserRef, out map[UserRe
 	for i, u := range users {
 		subjects[i] = "$KV." + DefaultDataKeysBucket + "." + userEntry(u.Tenant, u.UserID)
 	}
-	values, complete, err := d.directMultiLast(ctx, subjects)
-	if err != nil {
-		return err
+	var values map[string][]byte
+	complete := false
+	if time.Now().UnixNano() >= d.batchedOffUntil.Load() {
+		var err error
+		if values, complete, err = d.directMultiLast(ctx, subjects); err != nil {
+			return err
+		}
 	}
 	for i, u := range users {
 		v, found := values[subjects[i]]
@@ -129,6 +138,7 @@ func (d *DataKeys) directMultiLast(ctx context.Context, subjects []string) (valu
 	if err != nil {
 		return nil, false, err
 	}
+	parent := ctx
 	if _, ok := ctx.Deadline(); !ok && d.js.Options().DefaultTimeout > 0 {
 		// As the key-value client's reads: a lost answer must not hold the
 		// batch for ever.
@@ -150,6 +160,16 @@ func (d *DataKeys) directMultiLast(ctx context.Context, subjects []string) (valu
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
+			if parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) && nc.IsConnected() {
+				// No answer at all on a live connection: a NATS user whose
+				// permissions predate the batched get (the subject without
+				// a suffix) has it dropped without a reply. The keys are
+				// read one at a time, and for a while without trying the
+				// batched get again, so that such a deployment pays the
+				// wait once a minute rather than on every batch.
+				d.batchedOffUntil.Store(time.Now().Add(batchedOffFor).UnixNano())
+				return map[string][]byte{}, false, nil
+			}
 			return nil, false, unavailable(err)
 		}
 		switch status := m.Header.Get("Status"); status {

@@ -289,6 +289,15 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		if pub, err := keys.PublicKeys(ctx, "acme"); err != nil || len(pub) != 1 {
 			t.Fatalf("public keys = %d, %v", len(pub), err)
 		}
+		// A replayed batch's data keys come in one batched direct get,
+		// whose subject has nothing after the stream's name.
+		dataKeys, err := keystore.NewDataKeys(ctx, projector.js, mustKeyring(t), 1)
+		if err != nil {
+			t.Fatalf("data keys: %v", err)
+		}
+		if _, err := dataKeys.DataKeysOf(ctx, []keystore.UserRef{{Tenant: "acme", UserID: "u1"}, {Tenant: "acme", UserID: "u2"}}); err != nil {
+			t.Fatalf("batched data key read: %v", err)
+		}
 		projector.mustNoViolation(t)
 
 		before := mustState(t, command.js)
