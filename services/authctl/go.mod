@@ -22,12 +22,14 @@ require (
 	github.com/authstream/authstream/libs/httpserver v0.0.0 // indirect
 	github.com/authstream/authstream/libs/telemetry v0.0.0 // indirect
 	github.com/authstream/authstream/services/command v0.0.0 // indirect
+	github.com/authstream/authstream/services/dispatcher v0.0.0 // indirect
 	github.com/authstream/authstream/services/projector v0.0.0 // indirect
 	github.com/authstream/authstream/services/query v0.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/coreos/go-oidc/v3 v3.21.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.4 // indirect
 	github.com/go-chi/chi/v5 v5.5.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
@@ -57,9 +59,11 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/otlptranslator v1.0.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/synadia-io/orbit.go/jetstreamext v0.3.2 // indirect
 	github.com/synadia-io/orbit.go/natsext v0.1.3 // indirect
 	github.com/tinylib/msgp v1.6.4 // indirect
+	github.com/wneessen/go-mail v0.8.1 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
@@ -132,3 +136,5 @@ replace github.com/authstream/authstream/services/query => ../query
 replace github.com/authstream/authstream/libs/service => ../../libs/service
 
 replace github.com/authstream/authstream/libs/auditlog => ../../libs/auditlog
+
+replace github.com/authstream/authstream/services/dispatcher => ../dispatcher
