@@ -95,9 +95,10 @@ func BenchmarkComputeHash(b *testing.B) {
 }
 
 // BenchmarkWritePath measures what a command does to each event it
-// writes: New (the payload's canonical JSON), Chain (the hash) and the
-// stored body as json.Marshal writes it, for a small payload (a role
-// assignment) and a golden user.registered.
+// writes: New (the payload's canonical JSON), then Chain (the hash) and
+// the stored body as json.Marshal writes it, or both at once with
+// ChainAppend, for a small payload (a role assignment) and a golden
+// user.registered.
 //
 //	go test -run '^$' -bench WritePath -benchmem
 func BenchmarkWritePath(b *testing.B) {
@@ -139,6 +140,16 @@ func BenchmarkWritePath(b *testing.B) {
 					b.Fatal(err)
 				}
 				if _, err := json.Marshal(e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/ChainAppend", func(b *testing.B) {
+			b.ReportAllocs()
+			buf := make([]byte, 0, 4096)
+			for b.Loop() {
+				e := e
+				if _, err := events.ChainAppend(buf[:0], "", 1, &e); err != nil {
 					b.Fatal(err)
 				}
 			}
