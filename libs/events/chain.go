@@ -68,7 +68,9 @@ func verifyHash(i int, e Envelope) error {
 // e.OccurredAt to UTC (so the stored text parses back to the same instant
 // and hash) and sets e.Hash. It returns an error wrapping ErrInvalid when
 // version is 0, when prevHash is empty for a version above 1 or set for
-// version 1, or when e is not a valid envelope.
+// version 1, or when e is not a valid envelope (data included: a JSON
+// object the hash can cover, without duplicate keys or nesting deeper
+// than 64). ChainAppend also writes the stored body.
 func Chain(prevHash string, version uint64, e *Envelope) error {
 	return chain(prevHash, version, e)
 }
