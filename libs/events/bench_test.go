@@ -3,6 +3,7 @@ package events_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/authstream/authstream/libs/events"
 )
@@ -90,5 +91,68 @@ func BenchmarkComputeHash(b *testing.B) {
 		if _, err := env.ComputeHash(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkWritePath measures what a command does to each event it
+// writes: New (the payload's canonical JSON), then Chain (the hash) and
+// the stored body as json.Marshal writes it, or both at once with
+// ChainAppend, for a small payload (a role assignment) and a golden
+// user.registered.
+//
+//	go test -run '^$' -bench WritePath -benchmem
+func BenchmarkWritePath(b *testing.B) {
+	meta := events.Meta{
+		Tenant: "bench", Aggregate: events.AggregateUser, AggregateID: events.NewID(),
+		OccurredAt: time.Date(2026, 12, 7, 19, 0, 0, 123456789, time.UTC), Actor: events.Actor{Tenant: "bench", Sub: events.NewID()},
+		Trace: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+	}
+	reg, _ := benchEnvelope(b)
+	regData, err := events.Decode(reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		typ  string
+		data any
+	}{
+		{"role", events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "reader"}},
+		{"registered", events.TypeUserRegistered, regData},
+	} {
+		b.Run(c.name+"/New", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := events.New(c.typ, c.data, meta); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		e, err := events.New(c.typ, c.data, meta)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name+"/ChainMarshal", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e := e
+				if err := events.Chain("", 1, &e); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := json.Marshal(e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/ChainAppend", func(b *testing.B) {
+			b.ReportAllocs()
+			buf := make([]byte, 0, 4096)
+			for b.Loop() {
+				e := e
+				if _, err := events.ChainAppend(buf[:0], "", 1, &e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

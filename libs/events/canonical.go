@@ -36,13 +36,37 @@ func Canonical(v any) ([]byte, error) {
 	case Envelope:
 		return v.appendCanonical(make([]byte, 0, 512+len(v.Data)), v.Hash, nil)
 	}
-	var raw bytes.Buffer
-	enc := json.NewEncoder(&raw)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	m := marshalers.Get().(*marshaler)
+	defer m.release()
+	if err := m.enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("canonical json: %w", err)
 	}
-	return canonicalize(raw.Bytes())
+	return canonicalize(m.buf.Bytes())
+}
+
+// A marshaler is an encoder and the buffer it writes to, reused: every
+// event New builds passes through one, and the buffer is only read while
+// the canonical form is written out of it.
+type marshaler struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var marshalers = sync.Pool{New: func() any {
+	m := &marshaler{}
+	m.enc = json.NewEncoder(&m.buf)
+	m.enc.SetEscapeHTML(false)
+	return m
+}}
+
+// release empties m and returns it to the pool, unless a rare large value
+// made its buffer grow.
+func (m *marshaler) release() {
+	if m.buf.Cap() > 64<<10 {
+		return
+	}
+	m.buf.Reset()
+	marshalers.Put(m)
 }
 
 // canonicalize rewrites one JSON text into its canonical form.

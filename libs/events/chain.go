@@ -41,7 +41,9 @@ func (e Envelope) ComputeHash() (string, error) {
 	}
 	s.scratch = b
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:]), nil
 }
 
 // VerifyHash checks that e.Hash is the hash of e. It returns a *ChainError
@@ -66,27 +68,11 @@ func verifyHash(i int, e Envelope) error {
 // e.OccurredAt to UTC (so the stored text parses back to the same instant
 // and hash) and sets e.Hash. It returns an error wrapping ErrInvalid when
 // version is 0, when prevHash is empty for a version above 1 or set for
-// version 1, or when e is not a valid envelope.
+// version 1, or when e is not a valid envelope (data included: a JSON
+// object the hash can cover, without duplicate keys or nesting deeper
+// than 64). ChainAppend also writes the stored body.
 func Chain(prevHash string, version uint64, e *Envelope) error {
-	if version == 0 {
-		return invalidf("chain event %s: version must be at least 1", e.ID)
-	}
-	if (version == 1) != (prevHash == "") {
-		return invalidf("chain event %s: prev hash must be empty exactly for version 1", e.ID)
-	}
-	if prevHash != "" && !isHexHash(prevHash) {
-		return invalidf("chain event %s: prev is not a hex sha-256", e.ID)
-	}
-	if err := e.checkHeader(); err != nil {
-		return fmt.Errorf("chain event %s: %w", e.ID, err)
-	}
-	e.Prev, e.Version, e.OccurredAt = prevHash, version, e.OccurredAt.UTC()
-	h, err := e.ComputeHash()
-	if err != nil {
-		return err
-	}
-	e.Hash = h
-	return nil
+	return chain(prevHash, version, e)
 }
 
 // VerifyChain checks the complete history of one aggregate, oldest first:

@@ -187,6 +187,12 @@ func TestChain(t *testing.T) {
 		{name: "prev not a hash", prev: "abc", version: 2},
 		{name: "prev in uppercase", prev: strings.ToUpper(h[0].Hash), version: 2},
 		{name: "invalid envelope", prev: h[0].Hash, version: 2, edit: func(e *events.Envelope) { e.Tenant = "" }},
+		{name: "data not json", prev: h[0].Hash, version: 2, edit: func(e *events.Envelope) { e.Data = json.RawMessage(`{"a":`) }},
+		{name: "data not an object", prev: h[0].Hash, version: 2, edit: func(e *events.Envelope) { e.Data = json.RawMessage(`[]`) }},
+		{name: "data with a duplicate key", prev: h[0].Hash, version: 2, edit: func(e *events.Envelope) { e.Data = json.RawMessage(`{"a":1,"a":2}`) }},
+		{name: "data too deep", prev: h[0].Hash, version: 2, edit: func(e *events.Envelope) {
+			e.Data = json.RawMessage(`{"a":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

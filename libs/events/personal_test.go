@@ -349,3 +349,18 @@ func TestOpenEnvelope_LinkAddress(t *testing.T) {
 		t.Fatalf("OpenPersonalOf(schema 1) = %q, %v", got, err)
 	}
 }
+
+func TestRegistry_HasPersonal(t *testing.T) {
+	t.Parallel()
+	for _, typ := range events.Types() {
+		if got, want := events.Default.HasPersonal(typ), len(events.Default.PersonalMembers(typ)) > 0; got != want {
+			t.Errorf("HasPersonal(%s) = %v, PersonalMembers has %v", typ, got, events.Default.PersonalMembers(typ))
+		}
+	}
+	if events.Default.HasPersonal("no.such_type") {
+		t.Error("HasPersonal of an unknown type is true")
+	}
+	if !events.Default.HasPersonal(events.TypeUserRegistered) || events.Default.HasPersonal(events.TypeUserRoleAssigned) {
+		t.Error("HasPersonal is wrong for user.registered or user.role_assigned")
+	}
+}

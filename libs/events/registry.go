@@ -49,12 +49,15 @@ func Define[T any](typ, aggregate string) Spec {
 type Registry struct {
 	mu    sync.RWMutex
 	specs map[string]Spec
+	// personal holds the types whose payload has personal members,
+	// found once at registration: the write path asks about every event.
+	personal map[string]bool
 }
 
 // NewRegistry returns an empty registry. Default holds the real types;
 // tests build their own to exercise mechanisms such as upcasting.
 func NewRegistry() *Registry {
-	return &Registry{specs: make(map[string]Spec)}
+	return &Registry{specs: make(map[string]Spec), personal: make(map[string]bool)}
 }
 
 // Register adds a type. It fails when the name is not a valid type name or
@@ -89,7 +92,22 @@ func (r *Registry) Register(s Spec) error {
 		return fmt.Errorf("register %s: type registered twice", s.Type)
 	}
 	r.specs[s.Type] = s
+	for f := range s.Payload.Fields() {
+		if f.Type == personalType {
+			r.personal[s.Type] = true
+		}
+	}
 	return nil
+}
+
+// HasPersonal reports whether the payload of typ has personal members,
+// that is whether PersonalMembers(typ) is not empty, without building
+// the list: writers ask it of every event they seal or cache. It is false
+// for an unknown type.
+func (r *Registry) HasPersonal(typ string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.personal[typ]
 }
 
 // Lookup returns the Spec of a type and whether it is registered.

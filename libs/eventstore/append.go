@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -93,9 +92,15 @@ type batch struct {
 type preparedAgg struct {
 	after   Position
 	subject string // published subject
-	stored  string // stored subject (with partition)
 	events  []events.Envelope
 	bodies  [][]byte
+}
+
+// storedSubject is the subject a's events are stored on (with the
+// partition). Only reading back needs it, so it is not built up front.
+func (a *preparedAgg) storedSubject() string {
+	e := &a.events[0]
+	return events.StoredSubject(e.Tenant, e.Aggregate, e.AggregateID)
 }
 
 func (b *batch) size() int {
@@ -107,34 +112,58 @@ func (b *batch) size() int {
 }
 
 // messages builds the batch's messages afresh: the batch publisher writes
-// its own headers into them, so each attempt gets new ones.
+// its own headers into them, so each attempt gets new ones. The messages
+// and their header values share one allocation each per batch; only the
+// header maps are one per message.
 func (b *batch) messages() []*nats.Msg {
-	msgs := make([]*nats.Msg, 0, b.size())
+	n := b.size()
+	msgs := make([]*nats.Msg, n)
+	backing := make([]nats.Msg, n)
+	h := headerValues{vals: make([]string, 0, 4*n)}
+	i := 0
+	next := func(subject string, data []byte) nats.Header {
+		m := &backing[i]
+		// Room for the batch publisher's three headers as well.
+		m.Subject, m.Data, m.Header = subject, data, make(nats.Header, 8)
+		msgs[i] = m
+		i++
+		return m.Header
+	}
 	for _, c := range b.claims {
-		m := nats.NewMsg(c.subject)
-		m.Data = c.body
-		m.Header.Set(headerMsgID, c.msgID)
-		m.Header.Set(headerExpectedSeq, strconv.FormatUint(c.expected, 10))
-		msgs = append(msgs, m)
+		hdr := next(c.subject, c.body)
+		h.set(hdr, headerMsgID, c.msgID)
+		h.set(hdr, headerExpectedSeq, strconv.FormatUint(c.expected, 10))
 	}
 	for _, a := range b.aggs {
-		for i, e := range a.events {
-			m := nats.NewMsg(a.subject)
-			m.Data = a.bodies[i]
-			m.Header.Set(headerMsgID, e.ID)
-			m.Header.Set(events.HeaderType, e.Type)
+		for j := range a.events {
+			e := &a.events[j]
+			hdr := next(a.subject, a.bodies[j])
+			h.set(hdr, headerMsgID, e.ID)
+			h.set(hdr, events.HeaderType, e.Type)
 			if e.Trace != "" {
-				m.Header.Set(events.HeaderTrace, e.Trace)
+				h.set(hdr, events.HeaderTrace, e.Trace)
 			}
-			if i == 0 {
+			if j == 0 {
 				// The server checks this against the stored (transformed)
 				// subject, in plain publishes and atomic batches alike.
-				m.Header.Set(headerExpectedSeq, strconv.FormatUint(a.after.Sequence, 10))
+				h.set(hdr, headerExpectedSeq, strconv.FormatUint(a.after.Sequence, 10))
 			}
-			msgs = append(msgs, m)
 		}
 	}
 	return msgs
+}
+
+// headerValues hands out the one-value slices of a batch's headers from
+// one array.
+type headerValues struct{ vals []string }
+
+// set sets key to value in hdr, as nats.Header.Set does. The value's slice
+// has a capacity of one, so an Add to the key copies it rather than
+// overwrite the next header's value.
+func (h *headerValues) set(hdr nats.Header, key, value string) {
+	h.vals = append(h.vals, value)
+	n := len(h.vals)
+	hdr[key] = h.vals[n-1 : n : n]
 }
 
 // result is the Result of the batch stored with last as its last sequence:
@@ -229,38 +258,46 @@ func prepareAgg(w Events) (preparedAgg, string, error) {
 		return preparedAgg{}, "", fmt.Errorf("%w: a write without events", ErrInvalidArgument)
 	}
 	first := w.Events[0]
-	stored, stream, err := storedSubject(first.Tenant, first.Aggregate, first.AggregateID)
+	stream, err := aggregateStream(first.Tenant, first.Aggregate, first.AggregateID)
 	if err != nil {
 		return preparedAgg{}, "", err
 	}
+	subject := events.Subject(first.Tenant, first.Aggregate, first.AggregateID)
 	p := w.After
 	if (p.Sequence == 0) != (p.Version == 0) || (p.Version == 0) != (p.Hash == "") {
-		return preparedAgg{}, "", fmt.Errorf("%w: position after %s is inconsistent (use a loaded position or the zero one)", ErrInvalidArgument, stored)
+		return preparedAgg{}, "", fmt.Errorf("%w: position after %s is inconsistent (use a loaded position or the zero one)", ErrInvalidArgument, subject)
 	}
 	a := preparedAgg{
 		after:   p,
-		subject: events.Subject(first.Tenant, first.Aggregate, first.AggregateID),
-		stored:  stored,
+		subject: subject,
 		events:  make([]events.Envelope, len(w.Events)),
 		bodies:  make([][]byte, len(w.Events)),
 	}
+	// The bodies share one buffer, sized for the usual envelope: a body
+	// written after the buffer grew leaves the earlier ones where they are.
+	size := 0
+	for _, e := range w.Events {
+		size += bodyEstimate + len(e.Data) + len(e.Trace) + len(e.Actor.Sub)
+	}
+	buf := make([]byte, 0, size)
 	prev, version := p.Hash, p.Version
 	for i, e := range w.Events {
 		if e.Tenant != first.Tenant || e.Aggregate != first.Aggregate || e.AggregateID != first.AggregateID {
 			return preparedAgg{}, "", fmt.Errorf("%w: one write holds events of several aggregates", ErrInvalidArgument)
 		}
 		version++
-		if err := events.Chain(prev, version, &e); err != nil {
+		start := len(buf)
+		if buf, err = events.ChainAppend(buf, prev, version, &e); err != nil {
 			return preparedAgg{}, "", fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}
-		body, err := json.Marshal(e)
-		if err != nil {
-			return preparedAgg{}, "", fmt.Errorf("%w: encode event %s: %w", ErrInvalidArgument, e.ID, err)
-		}
-		a.events[i], a.bodies[i], prev = e, body, e.Hash
+		a.events[i], a.bodies[i], prev = e, buf[start:len(buf):len(buf)], e.Hash
 	}
 	return a, stream, nil
 }
+
+// bodyEstimate is about what a stored body holds besides its data, trace
+// and actor: member names, ids, tenant, type, time and the two hashes.
+const bodyEstimate = 448
 
 // publish sends the batch, retrying while the outcome is unknown or the
 // broker cannot take it yet, and settles conflicts and duplicates by
@@ -434,7 +471,7 @@ func (s *Store) readBack(ctx context.Context, b *batch, whole bool) (Result, boo
 		if whole {
 			from = 1
 		}
-		stored, err := s.readConsistent(ctx, b.stream, a.stored, from)
+		stored, err := s.readConsistent(ctx, b.stream, a.storedSubject(), from)
 		if err != nil {
 			return Result{}, false, err
 		}

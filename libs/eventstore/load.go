@@ -235,16 +235,24 @@ func verifyTail(h History, after Position) error {
 // storedSubject returns the stored subject and stream of an aggregate
 // instance, checking the tokens so that no caller input widens a filter.
 func storedSubject(tenant, aggregate, id string) (subject, stream string, err error) {
-	stream = events.StreamFor(aggregate)
-	switch {
-	case stream == "":
-		return "", "", fmt.Errorf("%w: unknown aggregate %q", ErrInvalidArgument, aggregate)
-	case !events.ValidToken(tenant):
-		return "", "", fmt.Errorf("%w: tenant is not a valid subject token", ErrInvalidArgument)
-	case !events.ValidToken(id):
-		return "", "", fmt.Errorf("%w: aggregate id is not a valid subject token", ErrInvalidArgument)
+	if stream, err = aggregateStream(tenant, aggregate, id); err != nil {
+		return "", "", err
 	}
 	return events.StoredSubject(tenant, aggregate, id), stream, nil
+}
+
+// aggregateStream checks an aggregate's address and returns its stream.
+func aggregateStream(tenant, aggregate, id string) (string, error) {
+	stream := events.StreamFor(aggregate)
+	switch {
+	case stream == "":
+		return "", fmt.Errorf("%w: unknown aggregate %q", ErrInvalidArgument, aggregate)
+	case !events.ValidToken(tenant):
+		return "", fmt.Errorf("%w: tenant is not a valid subject token", ErrInvalidArgument)
+	case !events.ValidToken(id):
+		return "", fmt.Errorf("%w: aggregate id is not a valid subject token", ErrInvalidArgument)
+	}
+	return stream, nil
 }
 
 // readSubject returns the events stored on one literal subject from stream

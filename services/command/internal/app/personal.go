@@ -120,10 +120,10 @@ func (c personalCodec) Open(ctx context.Context, envs []events.Envelope) ([]even
 }
 
 func (c personalCodec) Seal(ctx context.Context, tenant, aggregate, id, typ string, data any) (any, error) {
-	members := events.Default.PersonalMembers(typ)
-	if aggregate != events.AggregateUser || len(members) == 0 {
+	if aggregate != events.AggregateUser || !events.Default.HasPersonal(typ) {
 		return data, nil
 	}
+	members := events.Default.PersonalMembers(typ)
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "seal personal members")

@@ -312,10 +312,10 @@ func (u *Unit) Replay() (r Replayed, ok bool) {
 func (u *Unit) Commit(ctx context.Context, aggs []domain.Aggregate, claims ...eventstore.Claim) (eventstore.Result, error) {
 	now := u.r.now().UTC()
 	trace := telemetry.Traceparent(ctx)
-	var (
-		writes  []eventstore.Write
-		written []domain.Aggregate
-	)
+	// Sized for every aggregate, the idempotency key's claim and the
+	// other claims: the slices do not grow while the batch is built.
+	writes := make([]eventstore.Write, 0, len(aggs)+1+len(claims))
+	written := make([]domain.Aggregate, 0, len(aggs))
 	i := 0
 	for _, a := range aggs {
 		pending := a.Pending()
@@ -326,7 +326,7 @@ func (u *Unit) Commit(ctx context.Context, aggs []domain.Aggregate, claims ...ev
 		if !ok {
 			return eventstore.Result{}, fault.New(fault.Internal, "unloaded-aggregate", "internal error")
 		}
-		w := eventstore.Events{After: h.pos}
+		w := eventstore.Events{After: h.pos, Events: make([]events.Envelope, 0, len(pending))}
 		for _, p := range pending {
 			data := p.Data
 			if u.r.personal != nil {
@@ -407,7 +407,7 @@ func (u *Unit) remember(written []domain.Aggregate, res eventstore.Result) {
 // hasPersonal reports whether any of envs has personal members.
 func hasPersonal(envs []events.Envelope) bool {
 	for _, e := range envs {
-		if len(events.Default.PersonalMembers(e.Type)) > 0 {
+		if events.Default.HasPersonal(e.Type) {
 			return true
 		}
 	}
