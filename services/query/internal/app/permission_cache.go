@@ -18,12 +18,25 @@ import (
 // partition's tenants when the projector did not say), so that a change
 // takes effect at the first check or request after its event is projected.
 // It is safe for concurrent use.
+//
+// A load stores what it read only if nothing it read was invalidated while
+// it ran: each invalidation takes the next number of seq and marks it on
+// what it touched, the tenant's entry (changed), or, when it leaves the
+// tenant without an entry, the partition (dropped), which an entry created
+// afterwards inherits; a load compares the mark with the number it started
+// at. A change to one tenant so leaves the loads of the partition's other
+// tenants alone: a fill of all of a tenant's users is no longer thrown
+// away by a role change in any of the partition's other tenants.
 type PermissionCache struct {
 	src  Grants
 	bulk TenantGrants // src's, nil when it has none
 
-	mu      sync.Mutex
-	gen     [events.Partitions]uint64 // bumped by each invalidation of the partition
+	mu  sync.Mutex
+	seq uint64 // counts the invalidations
+	// dropped is, per partition, the seq of the last invalidation that
+	// touched a tenant of it without an entry: entries dropped, or a
+	// change named for a tenant not cached.
+	dropped [events.Partitions]uint64
 	tenants map[string]*tenantEntry
 }
 
@@ -44,6 +57,10 @@ type tenantEntry struct {
 	// concurrent misses do not read them all again; a load that failed or
 	// that an invalidation overtook clears it.
 	filled bool
+	// changed is the seq of the last invalidation of the tenant's roles
+	// or users, or, for a new entry, its partition's dropped then: a load
+	// started before it may have read what it changed.
+	changed uint64
 }
 
 // NewPermissionCache returns an empty cache over src. New builds the
@@ -59,8 +76,9 @@ func NewPermissionCache(src Grants) *PermissionCache {
 // to that client), a tenant's roles for a change to one of its roles, the
 // whole tenant for anything else named, and every
 // tenant of the partition when the advance does not say what changed.
-// Loads of the partition that were in flight when it ran do not store
-// what they read, since it may predate the change.
+// Loads of a tenant it touched that were in flight when it ran do not
+// store what they read, since it may predate the change; loads of the
+// partition's other tenants do.
 func (c *PermissionCache) Invalidate(a Advance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -68,8 +86,9 @@ func (c *PermissionCache) Invalidate(a Advance) {
 	if p < 0 || p >= events.Partitions {
 		return
 	}
-	c.gen[p]++
+	c.seq++
 	if a.Changed == nil {
+		c.dropped[p] = c.seq
 		for t := range c.tenants {
 			if events.Partition(t) == p {
 				delete(c.tenants, t)
@@ -79,12 +98,13 @@ func (c *PermissionCache) Invalidate(a Advance) {
 	}
 	for _, ch := range a.Changed {
 		// The projector names only the partition's own tenants; should
-		// another be named, its loads in flight must not store either.
-		if tp := events.Partition(ch.Tenant); tp != p {
-			c.gen[tp]++
-		}
+		// another be named, it is marked the same way, by its own
+		// partition.
 		e := c.tenants[ch.Tenant]
 		if e == nil {
+			if ch.Aggregate != events.AggregateWebhook {
+				c.dropped[events.Partition(ch.Tenant)] = c.seq
+			}
 			continue
 		}
 		switch ch.Aggregate {
@@ -98,10 +118,41 @@ func (c *PermissionCache) Invalidate(a Advance) {
 			delete(e.users, ClientSubjectPrefix+ch.ID)
 		case events.AggregateWebhook:
 			// A webhook endpoint changes nobody's standing.
+			continue
 		default:
+			// Dropped: the loads in flight that would recreate the entry
+			// see the partition's mark; those of its other tenants,
+			// which have entries, do not.
 			delete(c.tenants, ch.Tenant)
+			c.dropped[events.Partition(ch.Tenant)] = c.seq
+			continue
 		}
+		e.changed = c.seq
 	}
+}
+
+// entry returns tenant's entry, which a load that started at seq since may
+// store into, or nil when an invalidation since then may have changed what
+// the load read. It creates the entry when there is none. The caller
+// holds c.mu.
+func (c *PermissionCache) entry(tenant string, since uint64) *tenantEntry {
+	e := c.tenants[tenant]
+	if e == nil {
+		e = c.newEntry(tenant)
+	}
+	if e.changed > since {
+		return nil
+	}
+	return e
+}
+
+// newEntry adds an empty entry for tenant. Its mark is its partition's
+// dropped: a load that started before that may have read what changed.
+// The caller holds c.mu.
+func (c *PermissionCache) newEntry(tenant string) *tenantEntry {
+	e := &tenantEntry{users: map[string]Grant{}, changed: c.dropped[events.Partition(tenant)]}
+	c.tenants[tenant] = e
+	return e
 }
 
 // Subject is what a check knows about one user.
@@ -170,9 +221,8 @@ func (c *PermissionCache) allows(ctx context.Context, tenant, userID string, req
 // it takes the lock once and writes nothing, the common case of a busy
 // tenant.
 func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (_ map[string]authz.Set, _ Grant, cached bool, _ error) {
-	p := events.Partition(tenant)
 	c.mu.Lock()
-	gen := c.gen[p]
+	since := c.seq
 	var (
 		roles     map[string]authz.Set
 		grant     Grant
@@ -200,12 +250,12 @@ func (c *PermissionCache) lookup(ctx context.Context, tenant, userID string) (_ 
 		roles = loadedRoles
 	}
 	if !haveGrant {
-		if grant, err = c.loadGrant(ctx, tenant, userID, p, gen, fill); err != nil {
+		if grant, err = c.loadGrant(ctx, tenant, userID, since, fill); err != nil {
 			return nil, Grant{}, false, err
 		}
 		loadedGrant = &grant
 	}
-	c.store(tenant, p, gen, loadedRoles, userID, loadedGrant)
+	c.store(tenant, since, loadedRoles, userID, loadedGrant)
 	return roles, grant, false, nil
 }
 
@@ -230,9 +280,8 @@ func (c *PermissionCache) NotBefore(ctx context.Context, tenant, userID string) 
 // roles' permissions are left to the first check that needs them: a token
 // check or a refresh alone should not pay for them.
 func (c *PermissionCache) grant(ctx context.Context, tenant, userID string) (Grant, error) {
-	p := events.Partition(tenant)
 	c.mu.Lock()
-	gen := c.gen[p]
+	since := c.seq
 	var (
 		grant     Grant
 		haveGrant bool
@@ -245,27 +294,23 @@ func (c *PermissionCache) grant(ctx context.Context, tenant, userID string) (Gra
 
 	if !haveGrant {
 		var err error
-		if grant, err = c.loadGrant(ctx, tenant, userID, p, gen, fill); err != nil {
+		if grant, err = c.loadGrant(ctx, tenant, userID, since, fill); err != nil {
 			return Grant{}, err
 		}
-		c.store(tenant, p, gen, nil, userID, &grant)
+		c.store(tenant, since, nil, userID, &grant)
 	}
 	return grant, nil
 }
 
-// store keeps what a check loaded, unless the partition was invalidated
-// since the check began. Nil roles keep the roles already cached, if
-// any; a nil grant keeps the user's.
-func (c *PermissionCache) store(tenant string, p int, gen uint64, roles map[string]authz.Set, userID string, grant *Grant) {
+// store keeps what a check that began at seq since loaded, unless the
+// tenant was invalidated since. Nil roles keep the roles already cached,
+// if any; a nil grant keeps the user's.
+func (c *PermissionCache) store(tenant string, since uint64, roles map[string]authz.Set, userID string, grant *Grant) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen[p] != gen {
-		return
-	}
-	e := c.tenants[tenant]
+	e := c.entry(tenant, since)
 	if e == nil {
-		e = &tenantEntry{users: map[string]Grant{}}
-		c.tenants[tenant] = e
+		return
 	}
 	if roles != nil {
 		e.roles = roles
@@ -288,8 +333,7 @@ func (c *PermissionCache) claimFill(tenant string) bool {
 	}
 	e := c.tenants[tenant]
 	if e == nil {
-		e = &tenantEntry{users: map[string]Grant{}}
-		c.tenants[tenant] = e
+		e = c.newEntry(tenant)
 	}
 	if e.filled {
 		return false
@@ -299,18 +343,18 @@ func (c *PermissionCache) claimFill(tenant string) bool {
 }
 
 // loadGrant reads userID's grant; with fill, first every user's of a
-// small tenant, which it keeps as store would (not if the partition was
-// invalidated since gen).
-func (c *PermissionCache) loadGrant(ctx context.Context, tenant, userID string, p int, gen uint64, fill bool) (Grant, error) {
+// small tenant, which it keeps as store would (not if the tenant was
+// invalidated since seq since).
+func (c *PermissionCache) loadGrant(ctx context.Context, tenant, userID string, since uint64, fill bool) (Grant, error) {
 	if fill {
 		all, complete, err := c.bulk.TenantGrants(ctx, tenant, fillUsers)
 		if err != nil {
-			c.storeAll(tenant, p, gen, nil, true)
+			c.storeAll(tenant, since, nil, true)
 			return Grant{}, err
 		}
 		// A tenant too large stays marked: its users load one by one.
 		if complete {
-			c.storeAll(tenant, p, gen, all, false)
+			c.storeAll(tenant, since, all, false)
 			if g, ok := all[userID]; ok {
 				return g, nil
 			}
@@ -319,23 +363,23 @@ func (c *PermissionCache) loadGrant(ctx context.Context, tenant, userID string, 
 	return c.src.Grant(ctx, tenant, userID)
 }
 
-// storeAll keeps the grants of a load of all of tenant's users, unless the
-// partition was invalidated since gen; then, or when failed, the next miss
-// loads them again.
-func (c *PermissionCache) storeAll(tenant string, p int, gen uint64, all map[string]Grant, failed bool) {
+// storeAll keeps the grants of a load of all of tenant's users that began
+// at seq since, unless the tenant was invalidated since; then, or when
+// failed, the next miss loads them again.
+func (c *PermissionCache) storeAll(tenant string, since uint64, all map[string]Grant, failed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.tenants[tenant]
-	if c.gen[p] != gen || failed {
-		if e != nil {
-			e.filled = false
+	var e *tenantEntry
+	if !failed {
+		e = c.entry(tenant, since)
+	}
+	if e == nil {
+		if cur := c.tenants[tenant]; cur != nil {
+			cur.filled = false
 		}
 		return
 	}
-	if e == nil {
-		e = &tenantEntry{users: map[string]Grant{}, filled: true}
-		c.tenants[tenant] = e
-	}
+	e.filled = true
 	for id, g := range all {
 		if len(e.users) >= maxUsersPerTenant {
 			break

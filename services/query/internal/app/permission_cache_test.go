@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -426,4 +427,172 @@ func TestPermissionCache_fillSeesAChangeAnnouncedAfterIt(t *testing.T) {
 	if _, err := c.NotBefore(ctx, "acme", "bob"); !errors.Is(err, app.ErrInactive) {
 		t.Fatalf("after the announced disable: %v, want ErrInactive", err)
 	}
+}
+
+// sibling returns a tenant of tenant's partition other than tenant.
+func sibling(tb testing.TB, tenant string) string {
+	tb.Helper()
+	for i := range 10000 {
+		if s := fmt.Sprintf("%s-%d", tenant, i); events.Partition(s) == events.Partition(tenant) {
+			return s
+		}
+	}
+	tb.Fatalf("no other tenant in %s's partition", tenant)
+	return ""
+}
+
+func TestPermissionCache_Invalidate_duringFill(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	acme := events.Partition("acme")
+	sib := sibling(t, "acme")
+	read := authz.MustParse("invoices:read")
+	advance := func(items ...readmodel.Changed) app.Advance {
+		return app.Advance{Partition: acme, Seq: 2, Changed: append([]readmodel.Changed{}, items...)}
+	}
+	tests := []struct {
+		name string
+		// cached: the other tenant of the partition is cached before.
+		cached  bool
+		advance app.Advance
+		// wantBulk is how many times acme's users are read in all: 1
+		// when the fill in flight is kept, 2 when it is read again.
+		wantBulk int
+	}{
+		{"a user of another tenant, cached", true, advance(readmodel.Changed{Tenant: sib, Aggregate: events.AggregateUser, ID: "alice"}), 1},
+		{"a user of another tenant, not cached", false, advance(readmodel.Changed{Tenant: sib, Aggregate: events.AggregateUser, ID: "alice"}), 1},
+		{"a role of another tenant", true, advance(readmodel.Changed{Tenant: sib, Aggregate: events.AggregateRole, ID: "billing"}), 1},
+		{"another tenant as a whole", true, advance(readmodel.Changed{Tenant: sib}), 1},
+		{"a webhook of the tenant", true, advance(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateWebhook, ID: "hook"}), 1},
+		{"another user of the tenant", true, advance(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateUser, ID: "bob"}), 2},
+		{"a role of the tenant", true, advance(readmodel.Changed{Tenant: "acme", Aggregate: events.AggregateRole, ID: "billing"}), 2},
+		{"the tenant as a whole", true, advance(readmodel.Changed{Tenant: "acme"}), 2},
+		{"the partition, unnamed", true, app.Advance{Partition: acme, Seq: 2}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := &bulkSource{source: &source{
+				grants: map[string]app.Grant{
+					"alice": {Exists: true, Active: true, Roles: []string{"billing"}},
+					"bob":   {Exists: true, Active: true, Roles: []string{"billing"}},
+				},
+				permissions: map[string][]string{"billing": {"invoices:read"}},
+			}}
+			c := app.NewPermissionCache(src)
+			if tt.cached {
+				if _, err := c.Allows(ctx, sib, "alice", read); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bulk0 := src.bulkReads
+			src.during = func() { src.during = nil; c.Invalidate(tt.advance) }
+			for range 2 {
+				for _, u := range []string{"alice", "bob"} {
+					if ok, err := c.Allows(ctx, "acme", u, read); err != nil || !ok {
+						t.Fatalf("Allows(%s) = %v, %v; want true", u, ok, err)
+					}
+				}
+			}
+			if got := src.bulkReads - bulk0; got != tt.wantBulk {
+				t.Fatalf("acme's users read %d times, want %d", got, tt.wantBulk)
+			}
+		})
+	}
+}
+
+// TestPermissionCache_Invalidate_changeDuringLoadWins runs a change of the
+// user being loaded between the read and the store: whatever else the
+// cache keeps, the revoke must be what the next check sees.
+func TestPermissionCache_Invalidate_changeDuringLoadWins(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	read := authz.MustParse("invoices:read")
+	revoke := app.Advance{Partition: events.Partition("acme"), Seq: 2,
+		Changed: []readmodel.Changed{{Tenant: "acme", Aggregate: events.AggregateUser, ID: "alice"}}}
+	newSource := func() *source {
+		return &source{
+			grants: map[string]app.Grant{
+				"alice": {Exists: true, Active: true, Roles: []string{"billing"}},
+				"bob":   {Exists: true, Active: true, Roles: []string{"billing"}},
+			},
+			permissions: map[string][]string{"billing": {"invoices:read"}},
+		}
+	}
+	tests := []struct {
+		name string
+		// load runs c's first check of alice; revoked is called once it
+		// has read her grant and before it stores it.
+		load func(t *testing.T, src *source, revoked func(*app.PermissionCache)) *app.PermissionCache
+	}{
+		{"during the tenant's fill", func(t *testing.T, src *source, revoked func(*app.PermissionCache)) *app.PermissionCache {
+			b := &bulkSource{source: src}
+			c := app.NewPermissionCache(b)
+			b.during = func() { b.during = nil; revoked(c) }
+			if ok, err := c.Allows(ctx, "acme", "alice", read); err != nil || !ok {
+				t.Fatalf("the check in flight: %v, %v; want true, as read", ok, err)
+			}
+			return c
+		}},
+		{"during the user's load, the tenant not cached", func(t *testing.T, src *source, revoked func(*app.PermissionCache)) *app.PermissionCache {
+			return loadBlocked(t, src, false, revoked)
+		}},
+		{"during the user's load, the tenant cached", func(t *testing.T, src *source, revoked func(*app.PermissionCache)) *app.PermissionCache {
+			return loadBlocked(t, src, true, revoked)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := newSource()
+			c := tt.load(t, src, func(c *app.PermissionCache) {
+				src.set("alice", app.Grant{Exists: true, Active: true})
+				c.Invalidate(revoke)
+			})
+			if ok, err := c.Allows(ctx, "acme", "alice", read); err != nil || ok {
+				t.Fatalf("after the announced revoke: %v, %v; want false", ok, err)
+			}
+			if ok, err := c.Allows(ctx, "acme", "bob", read); err != nil || !ok {
+				t.Fatalf("bob: %v, %v; want true", ok, err)
+			}
+		})
+	}
+}
+
+// loadBlocked runs a first check of alice of acme over src, one user at a
+// time, and calls revoked while her grant's read is held; with cached, bob
+// is checked first, so that acme has an entry.
+func loadBlocked(t *testing.T, src *source, cached bool, revoked func(*app.PermissionCache)) *app.PermissionCache {
+	t.Helper()
+	ctx := context.Background()
+	read := authz.MustParse("invoices:read")
+	b := blockingSource{source: src, started: make(chan struct{}), release: make(chan struct{})}
+	c := app.NewPermissionCache(b)
+	if cached {
+		go func() { <-b.started; b.release <- struct{}{} }()
+		if _, err := c.Allows(ctx, "acme", "bob", read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Allows(ctx, "acme", "alice", read); done <- err }()
+	<-b.started
+	revoked(c)
+	close(b.release)
+	if err := <-done; err != nil {
+		t.Fatalf("the check in flight: %v", err)
+	}
+	// Later reads do not block.
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for {
+			select {
+			case <-b.started:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return c
 }

@@ -27,8 +27,11 @@ const (
 // runChecks measures POST /check with 16 clients on two data sets: one
 // tenant of 100 users holding 10 roles each, and the seeded many-tenant
 // set; each without writes, then with a writer flipping roles at 1% of the
-// rate just measured (every projected change drops the cached tenants of
-// its partition). A GET /healthz run gives the floor of the HTTP stack:
+// rate just measured (the projector names each changed user, and the
+// query service drops that user's cached grant alone, which the next
+// check of the user reads again; the writes themselves, a command, an
+// append, a projection and its announcement each, share the cores with
+// the checks). A GET /healthz run gives the floor of the HTTP stack:
 // each check row's notes give its rate as a share of the floor's with as
 // many clients, measured in the same run. The bound is the target of
 // 20,000 checks/s.
