@@ -21,13 +21,17 @@ import (
 // now, each read from its role aggregate (admin: every permission). The
 // user and roles come from the aggregate cache, brought up to date with the
 // stream leader on every call, so a disable or a permission removal
-// acknowledged before the call is always seen. A context of
-// WithReadAhead has the reads of the request's command start with the
-// caller's, once the token verified.
+// acknowledged before the call is always seen.
 //
 // A refused token is fault.Unauthenticated with reason "invalid-token" and
 // a generic message; an unreachable event store is fault.Unavailable.
 func (a *App) Authenticate(ctx context.Context, tenant, token string) (domain.Principal, error) {
+	return a.authenticate(ctx, tenant, token, nil)
+}
+
+// authenticate is Authenticate that runs verified, when not nil, once the
+// token verified and before the caller is read.
+func (a *App) authenticate(ctx context.Context, tenant, token string, verified func()) (domain.Principal, error) {
 	claims, err := a.verifier.Verify(ctx, tenant, token)
 	if err != nil {
 		return domain.Principal{}, err
@@ -36,8 +40,9 @@ func (a *App) Authenticate(ctx context.Context, tenant, token string) (domain.Pr
 	if !events.ValidToken(sub) {
 		return domain.Principal{}, invalidToken("subject %q is no user id", sub)
 	}
-	// The command's own reads go out with the caller's (ReadAhead).
-	a.engine.readAhead(ctx, tenant)
+	if verified != nil {
+		verified()
+	}
 	usr, loaded, err := a.engine.currentUser(ctx, tenant, sub)
 	if err != nil {
 		return domain.Principal{}, err

@@ -39,8 +39,8 @@ func (h *handlers) authenticate(tenantOf func(*http.Request) string) func(*http.
 
 // authenticateAhead is authenticate for the routes whose command decides
 // on what aheadOf names besides the tenant: the application starts those
-// reads with the caller's (app.WithReadAhead), and the command takes
-// them. nil: none.
+// reads with the caller's (app.App.AuthenticateAhead), and the command
+// takes them. nil: none.
 func (h *handlers) authenticateAhead(tenantOf func(*http.Request) string, aheadOf func(*http.Request) app.ReadAhead) func(*http.Request, string) (*http.Request, error) {
 	return func(r *http.Request, token string) (*http.Request, error) {
 		if h.app == nil {
@@ -51,10 +51,15 @@ func (h *handlers) authenticateAhead(tenantOf func(*http.Request) string, aheadO
 			return r, &fault.Error{Code: fault.NotFound, Reason: domain.ErrTenantNotFound.Reason, Message: "tenant not found", Err: err}
 		}
 		ctx := r.Context()
+		var (
+			p   domain.Principal
+			err error
+		)
 		if aheadOf != nil {
-			ctx = app.WithReadAhead(ctx, aheadOf(r))
+			ctx, p, err = h.app.AuthenticateAhead(ctx, tenant, token, aheadOf(r))
+		} else {
+			p, err = h.app.Authenticate(ctx, tenant, token)
 		}
-		p, err := h.app.Authenticate(ctx, tenant, token)
 		if err != nil {
 			return r, err
 		}

@@ -6,9 +6,9 @@ import (
 )
 
 // TestUserCommands_readAhead: a role assignment reads the caller, the
-// tenant and the role together, once each, and its warm caches never
-// grant what another process refused just before: a deleted role, a
-// disabled caller, a disabled tenant.
+// tenant and the role together, once each, a forged token nothing, and
+// warm caches never grant what another process refused just before: a
+// deleted role, a disabled caller, a disabled tenant.
 func TestUserCommands_readAhead(t *testing.T) {
 	t.Parallel()
 	s := mustServer(t)
@@ -37,6 +37,17 @@ func TestUserCommands_readAhead(t *testing.T) {
 		t.Errorf("a warm role assignment sent %d messages, want 5 (6 with a stream check)", sent)
 	}
 	s.do(t, "DELETE", path+"editor", bob, nil).mustStatus(t, http.StatusNoContent)
+
+	// A token that does not verify reads nothing ahead.
+	forged := bob[:len(bob)-2] + "AA"
+	if forged == bob {
+		forged = bob[:len(bob)-2] + "BB"
+	}
+	before = s.Env.JS.Conn().Stats().OutMsgs
+	s.do(t, "PUT", path+"editor", forged, nil).mustStatus(t, http.StatusUnauthorized)
+	if sent := s.Env.JS.Conn().Stats().OutMsgs - before; sent != 0 {
+		t.Errorf("a request with a forged token sent %d messages, want 0", sent)
+	}
 
 	refused := func(label, token, role string, status int, reason string) {
 		t.Helper()

@@ -10,9 +10,9 @@ func AwaitReadAhead(ctx context.Context, k Key) {
 		return
 	}
 	rs.mu.Lock()
-	ar, ok := rs.m[k]
+	p, ok := rs.m[k]
 	rs.mu.Unlock()
 	if ok {
-		<-ar.p.done
+		<-p.done
 	}
 }

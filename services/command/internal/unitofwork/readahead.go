@@ -22,14 +22,7 @@ import (
 // once.
 type requestReads struct {
 	mu sync.Mutex
-	m  map[Key]*aheadRead
-}
-
-// aheadRead is a read started for the request; typed tells whether a
-// load of type A may take it (the aggregate type the read folds).
-type aheadRead struct {
-	p     *preloaded
-	typed func(any) bool
+	m  map[Key]*preloaded
 }
 
 type readsKey struct{}
@@ -40,7 +33,7 @@ func WithReadAhead(ctx context.Context) context.Context {
 	if _, ok := ctx.Value(readsKey{}).(*requestReads); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, readsKey{}, &requestReads{m: map[Key]*aheadRead{}})
+	return context.WithValue(ctx, readsKey{}, &requestReads{m: map[Key]*preloaded{}})
 }
 
 // ReadAhead starts loading the current state of the aggregate of k (empty
@@ -54,16 +47,15 @@ func ReadAhead[A Cacheable[A]](ctx context.Context, r *Runner, k Key, empty func
 	if !ok {
 		return
 	}
-	if _, err := empty(); err != nil {
-		return // a malformed id: the command's own load answers it
-	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if _, ok := rs.m[k]; ok {
 		return
 	}
-	p := &preloaded{done: make(chan struct{})}
-	rs.m[k] = &aheadRead{p: p, typed: func(a any) bool { _, ok := a.(A); return ok }}
+	// A malformed id fails the read before it reaches the store; the
+	// command's own load, which checks the id first, answers it.
+	p := &preloaded{done: make(chan struct{}), typed: func(a any) bool { _, ok := a.(A); return ok }}
+	rs.m[k] = p
 	go func() {
 		defer close(p.done)
 		p.agg, p.f, p.err = current(ctx, r, k, empty)
@@ -79,16 +71,16 @@ func takeAhead[A any](ctx context.Context, k Key) *preloaded {
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	ar, ok := rs.m[k]
+	p, ok := rs.m[k]
 	if !ok {
 		return nil
 	}
 	var zero A
-	if !ar.typed(zero) {
+	if !p.typed(zero) {
 		return nil
 	}
 	delete(rs.m, k)
-	return ar.p
+	return p
 }
 
 // ReadAheadWritten is ReadAhead for an aggregate the command writes to

@@ -53,6 +53,9 @@ type preloaded struct {
 	agg  domain.Aggregate
 	f    folded
 	err  error
+	// typed, for a read started for a request (ReadAhead), reports whether
+	// a load of the aggregate type given may take it.
+	typed func(any) bool
 }
 
 // checkIdempotency reads the key's claim: held for another fingerprint
