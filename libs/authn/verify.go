@@ -92,7 +92,8 @@ func WithUserNotBefore(fn NotBeforeFunc) VerifierOption {
 
 // WithVerifiedCache makes Verify remember up to size tokens whose signature
 // and claims verified, keyed by the SHA-256 of the token, until they
-// expire: a token presented again skips parsing and the signature check,
+// expire or for 5 minutes, whichever is first (then the token is verified
+// in full again): a token presented again skips parsing and the signature check,
 // the bulk of a verification. What can change while a token lives is still
 // checked on every call: the tenant asked for, that the token's key is
 // still the tenant's (a retired key's tokens stop at once) and the
@@ -170,7 +171,8 @@ func (v *Verifier) Verify(ctx context.Context, tenant, token string) (*Claims, e
 		return v.standing(ctx, tenant, wc.claims())
 	}
 	id := tokenID(token)
-	if e, ok := v.cache.get(id, tenant, v.now().Add(-v.leeway)); ok && v.keyCurrent(ctx, tenant, e) {
+	now := v.now()
+	if e, ok := v.cache.get(id, tenant, now, now.Add(-v.leeway)); ok && v.keyCurrent(ctx, tenant, e) {
 		v.cache.hits.Add(1)
 		return v.standing(ctx, tenant, e.claims.clone())
 	}

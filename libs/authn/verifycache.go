@@ -9,9 +9,18 @@ import (
 	"time"
 )
 
+// verifiedMaxAge bounds how long a verification is remembered, however
+// long the token lives: a token presented again after it is verified in
+// full again (its signature, its claims, its key), so that nothing
+// learned once answers for a token's whole life.
+const verifiedMaxAge = 5 * time.Minute
+
 // verified is a token whose signature and claims verified: what a later
 // presentation of the same token needs to skip the verification.
 type verified struct {
+	// until is verifiedMaxAge after the token verified; its expiry (with
+	// the leeway) ends the entry before when it comes first.
+	until  time.Time
 	tenant string
 	kid    string
 	alg    string
@@ -37,16 +46,17 @@ func newVerifiedCache(size int) *verifiedCache {
 	return &verifiedCache{size: size, entries: make(map[[sha256.Size]byte]*verified)}
 }
 
-// get returns the entry of id if it was verified for tenant and expires
-// after cutoff (now less the leeway, as the verification itself allows).
-func (c *verifiedCache) get(id [sha256.Size]byte, tenant string, cutoff time.Time) (*verified, bool) {
+// get returns the entry of id if it was verified for tenant, expires
+// after cutoff (now less the leeway, as the verification itself allows)
+// and was verified less than verifiedMaxAge before now.
+func (c *verifiedCache) get(id [sha256.Size]byte, tenant string, now, cutoff time.Time) (*verified, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[id]
 	c.mu.RUnlock()
 	if !ok || e.tenant != tenant {
 		return nil, false
 	}
-	if !e.claims.ExpiresAt.After(cutoff) {
+	if !e.claims.ExpiresAt.After(cutoff) || !e.until.After(now) {
 		c.mu.Lock()
 		if c.entries[id] == e {
 			delete(c.entries, id)
@@ -57,16 +67,17 @@ func (c *verifiedCache) get(id [sha256.Size]byte, tenant string, cutoff time.Tim
 	return e, true
 }
 
-// put remembers e under id. A full cache first drops its expired entries,
-// then, if that is not enough, a quarter of the rest, chosen at random by
-// map order: a bound on memory, not an eviction policy worth more, since a
-// dropped token costs one verification.
+// put remembers e, verified at now, under id. A full cache first drops
+// its expired entries, then, if that is not enough, a quarter of the
+// rest, chosen at random by map order: a bound on memory, not an eviction
+// policy worth more, since a dropped token costs one verification.
 func (c *verifiedCache) put(id [sha256.Size]byte, e *verified, now time.Time) {
+	e.until = now.Add(verifiedMaxAge)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.size {
 		for k, old := range c.entries {
-			if !old.claims.ExpiresAt.After(now) {
+			if !old.claims.ExpiresAt.After(now) || !old.until.After(now) {
 				delete(c.entries, k)
 			}
 		}

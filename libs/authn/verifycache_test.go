@@ -96,6 +96,9 @@ func TestVerifier_Verify_cacheExpired(t *testing.T) {
 	v := mustCachingVerifier(t, f.source, authn.WithClock(clk.now))
 	c := validClaims("acme") // expires 15 minutes after now
 	tok := mustIssue(t, f.acme[authn.EdDSA], c)
+	// Verified a minute before it expires, so that the cache's own bound
+	// (five minutes) is not what ends the entry.
+	clk.set(c.ExpiresAt.Add(-time.Minute))
 	mustVerify(t, v, "acme", tok)
 
 	// Within the leeway after exp the token still works, from the cache.
@@ -269,5 +272,36 @@ func BenchmarkVerifier_Verify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifier_Verify_cacheAgeBounded: a token verified more than five
+// minutes ago is verified in full again, however long it still lives, and
+// refused then if its key is gone.
+func TestVerifier_Verify_cacheAgeBounded(t *testing.T) {
+	t.Parallel()
+	f := mustFixture(t)
+	clk := newClock(now)
+	v := mustCachingVerifier(t, f.source, authn.WithClock(clk.now))
+	c := validClaims("acme")
+	c.ExpiresAt = now.Add(time.Hour)
+	tok := mustIssue(t, f.acme[authn.EdDSA], c)
+	mustVerify(t, v, "acme", tok)
+
+	clk.set(now.Add(5*time.Minute - time.Second))
+	mustVerify(t, v, "acme", tok)
+	if _, hits := authn.VerifiedCacheStats(v); hits != 1 {
+		t.Fatalf("hits within five minutes = %d, want 1", hits)
+	}
+	clk.set(now.Add(5 * time.Minute))
+	mustVerify(t, v, "acme", tok)
+	if held, hits := authn.VerifiedCacheStats(v); held != 1 || hits != 1 {
+		t.Fatalf("five minutes after the verification: %d held, %d hits; want 1, 1 (verified again)", held, hits)
+	}
+	// Verified again at five minutes: remembered for five more.
+	clk.set(now.Add(9 * time.Minute))
+	mustVerify(t, v, "acme", tok)
+	if _, hits := authn.VerifiedCacheStats(v); hits != 2 {
+		t.Fatalf("hits after the second verification = %d, want 2", hits)
 	}
 }

@@ -26,6 +26,12 @@ import (
 // A refused token is fault.Unauthenticated with reason "invalid-token" and
 // a generic message; an unreachable event store is fault.Unavailable.
 func (a *App) Authenticate(ctx context.Context, tenant, token string) (domain.Principal, error) {
+	return a.authenticate(ctx, tenant, token, nil)
+}
+
+// authenticate is Authenticate that runs verified, when not nil, once the
+// token verified and before the caller is read.
+func (a *App) authenticate(ctx context.Context, tenant, token string, verified func()) (domain.Principal, error) {
 	claims, err := a.verifier.Verify(ctx, tenant, token)
 	if err != nil {
 		return domain.Principal{}, err
@@ -33,6 +39,9 @@ func (a *App) Authenticate(ctx context.Context, tenant, token string) (domain.Pr
 	sub := claims.Subject
 	if !events.ValidToken(sub) {
 		return domain.Principal{}, invalidToken("subject %q is no user id", sub)
+	}
+	if verified != nil {
+		verified()
 	}
 	usr, loaded, err := a.engine.currentUser(ctx, tenant, sub)
 	if err != nil {

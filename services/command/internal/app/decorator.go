@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -53,6 +54,9 @@ type metrics struct {
 	commands metric.Int64Counter
 	retries  metric.Int64Counter
 	appended metric.Int64Counter
+
+	mu      sync.RWMutex
+	options map[labelKey]metric.MeasurementOption // labels
 }
 
 func newMetrics(t *telemetry.Telemetry) (*metrics, error) {
@@ -70,17 +74,44 @@ func newMetrics(t *telemetry.Telemetry) (*metrics, error) {
 	if err := errors.Join(err, err2, err3, err4); err != nil {
 		return nil, err
 	}
-	return &metrics{tel: t, tracer: t.Tracer(), duration: d, commands: commands, retries: retries, appended: appended}, nil
+	return &metrics{tel: t, tracer: t.Tracer(), duration: d, commands: commands, retries: retries, appended: appended,
+		options: map[labelKey]metric.MeasurementOption{}}, nil
 }
 
-// labels returns the measurement option of command name, with the tenant
-// label when the allow-list names tenant.
-func (m *metrics) labels(name, tenant string, kv ...attribute.KeyValue) metric.MeasurementOption {
-	kv = append(kv, attribute.String("command", name))
-	if t, ok := m.tel.MetricTenant(tenant); ok {
+// labelKey names one combination of a measurement's labels.
+type labelKey struct{ name, tenant, key, value string }
+
+// labels returns the measurement option of command name, with the label
+// key=value when key is not empty and the tenant label when the
+// allow-list names tenant. Each combination's option is built once and
+// kept: building an attribute set sorts and allocates on every
+// measurement otherwise, three times a command, and the combinations are
+// few (the commands, their outcomes or results, the allow-listed
+// tenants).
+func (m *metrics) labels(name, tenant, key, value string) metric.MeasurementOption {
+	t, named := m.tel.MetricTenant(tenant)
+	if !named {
+		tenant = ""
+	}
+	k := labelKey{name: name, tenant: tenant, key: key, value: value}
+	m.mu.RLock()
+	o, ok := m.options[k]
+	m.mu.RUnlock()
+	if ok {
+		return o
+	}
+	kv := []attribute.KeyValue{attribute.String("command", name)}
+	if key != "" {
+		kv = append(kv, attribute.String(key, value))
+	}
+	if named {
 		kv = append(kv, t)
 	}
-	return metric.WithAttributes(kv...)
+	o = metric.WithAttributeSet(attribute.NewSet(kv...))
+	m.mu.Lock()
+	m.options[k] = o
+	m.mu.Unlock()
+	return o
 }
 
 // requester is a command: each embeds Request.
@@ -98,8 +129,8 @@ func (r Request) request() Request { return r }
 func decorate[C any](m *metrics, name string, next Handler[C]) Handler[C] {
 	// The retry and append counts of every command start at zero, so that
 	// rates and alerts see them before the first race.
-	m.retries.Add(context.Background(), 0, m.labels(name, ""))
-	m.appended.Add(context.Background(), 0, m.labels(name, ""))
+	m.retries.Add(context.Background(), 0, m.labels(name, "", "", ""))
+	m.appended.Add(context.Background(), 0, m.labels(name, "", "", ""))
 	return HandlerFunc[C](func(ctx context.Context, cmd C) (Result, error) {
 		ctx, span := m.tracer.Start(ctx, "command "+name, trace.WithAttributes(attribute.String("authstream.command", name)))
 		defer span.End()
@@ -119,9 +150,8 @@ func decorate[C any](m *metrics, name string, next Handler[C]) Handler[C] {
 			}
 		}
 		span.SetAttributes(attribute.String("authstream.outcome", outcome), attribute.Bool("authstream.replayed", res.Replayed))
-		m.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-			attribute.String("command", name), attribute.String("outcome", outcome)))
-		m.commands.Add(ctx, 1, m.labels(name, tenant, attribute.String("result", commandResult(err))))
+		m.duration.Record(ctx, time.Since(start).Seconds(), m.labels(name, "", "outcome", outcome))
+		m.commands.Add(ctx, 1, m.labels(name, tenant, "result", commandResult(err)))
 		return res, err
 	})
 }
@@ -146,7 +176,7 @@ func commandOf(ctx context.Context) command {
 func (m *metrics) retried(ctx context.Context, n int) {
 	if n > 0 {
 		c := commandOf(ctx)
-		m.retries.Add(ctx, int64(n), m.labels(c.name, c.tenant))
+		m.retries.Add(ctx, int64(n), m.labels(c.name, c.tenant, "", ""))
 	}
 }
 
@@ -154,6 +184,6 @@ func (m *metrics) retried(ctx context.Context, n int) {
 func (m *metrics) committed(ctx context.Context, n int) {
 	if n > 0 {
 		c := commandOf(ctx)
-		m.appended.Add(ctx, int64(n), m.labels(c.name, c.tenant))
+		m.appended.Add(ctx, int64(n), m.labels(c.name, c.tenant, "", ""))
 	}
 }

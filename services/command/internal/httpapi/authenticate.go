@@ -8,6 +8,7 @@ import (
 
 	"github.com/authstream/authstream/libs/authz"
 	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/services/command/internal/app"
 	"github.com/authstream/authstream/services/command/internal/domain"
 )
 
@@ -33,6 +34,14 @@ func pathTenant(r *http.Request) string { return chi.URLParam(r, "tenant") }
 // application, which decides their permissions from the log. The request
 // it returns carries the principal (principalFrom).
 func (h *handlers) authenticate(tenantOf func(*http.Request) string) func(*http.Request, string) (*http.Request, error) {
+	return h.authenticateAhead(tenantOf, nil)
+}
+
+// authenticateAhead is authenticate for the routes whose command decides
+// on what aheadOf names besides the tenant: the application starts those
+// reads with the caller's (app.App.AuthenticateAhead), and the command
+// takes them. nil: none.
+func (h *handlers) authenticateAhead(tenantOf func(*http.Request) string, aheadOf func(*http.Request) app.ReadAhead) func(*http.Request, string) (*http.Request, error) {
 	return func(r *http.Request, token string) (*http.Request, error) {
 		if h.app == nil {
 			return r, errNoApp
@@ -41,10 +50,29 @@ func (h *handlers) authenticate(tenantOf func(*http.Request) string) func(*http.
 		if err := authz.ValidTenantSlug(tenant); err != nil {
 			return r, &fault.Error{Code: fault.NotFound, Reason: domain.ErrTenantNotFound.Reason, Message: "tenant not found", Err: err}
 		}
-		p, err := h.app.Authenticate(r.Context(), tenant, token)
+		ctx := r.Context()
+		var (
+			p   domain.Principal
+			err error
+		)
+		if aheadOf != nil {
+			ctx, p, err = h.app.AuthenticateAhead(ctx, tenant, token, aheadOf(r))
+		} else {
+			p, err = h.app.Authenticate(ctx, tenant, token)
+		}
 		if err != nil {
 			return r, err
 		}
-		return r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), nil
+		return r.WithContext(context.WithValue(ctx, principalKey{}, p)), nil
 	}
+}
+
+// userAhead is what a command on /t/{tenant}/users/{id}[/roles/{name}]
+// decides on: the user, and the role when the route names one.
+func userAhead(r *http.Request) app.ReadAhead {
+	ahead := app.ReadAhead{User: chi.URLParam(r, "id")}
+	if name := chi.URLParam(r, "name"); name != "" {
+		ahead.Roles = []string{name}
+	}
+	return ahead
 }

@@ -53,6 +53,9 @@ type preloaded struct {
 	agg  domain.Aggregate
 	f    folded
 	err  error
+	// typed, for a read started for a request (ReadAhead), reports whether
+	// a load of the aggregate type given may take it.
+	typed func(any) bool
 }
 
 // checkIdempotency reads the key's claim: held for another fingerprint
@@ -98,6 +101,9 @@ func Preload[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (
 	if _, ok := u.pre[k]; ok {
 		return
 	}
+	if u.takeAhead(ctx, k, takeAhead[A]) {
+		return
+	}
 	p := &preloaded{done: make(chan struct{})}
 	u.pre[k] = p
 	go func() {
@@ -116,7 +122,7 @@ func Preload[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (
 // read states before anything is answered.
 func PreloadWritten[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, error)) {
 	if u.trust && !u.replay {
-		if _, ok := u.pre[k]; !ok {
+		if _, ok := u.pre[k]; !ok && !u.takeAhead(ctx, k, takeAhead[A]) {
 			if c, ok := u.r.cache.get(k); ok {
 				if _, err := empty(); err == nil {
 					p := &preloaded{done: make(chan struct{}), agg: c.agg.(A).Clone(), f: c}
@@ -132,6 +138,25 @@ func PreloadWritten[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty f
 		}
 	}
 	Preload(ctx, u, k, empty)
+}
+
+// takeAhead makes the read started for the request of ctx for k
+// (ReadAhead), if any, the preload of k, on the command's first try only:
+// a try after a lost race must read what moved. It reports whether it
+// did.
+func (u *Unit) takeAhead(ctx context.Context, k Key, take func(context.Context, Key) *preloaded) bool {
+	if !u.trust || u.replay {
+		return false
+	}
+	p := take(ctx, k)
+	if p == nil {
+		return false
+	}
+	if u.pre == nil {
+		u.pre = map[Key]*preloaded{}
+	}
+	u.pre[k] = p
+	return true
 }
 
 // preloaded returns the result of the preload of k, waiting for it, and
@@ -168,6 +193,9 @@ func Load[A Cacheable[A]](ctx context.Context, u *Unit, k Key, empty func() (A, 
 		a A
 		f folded
 	)
+	if _, ok := u.pre[k]; !ok {
+		u.takeAhead(ctx, k, takeAhead[A])
+	}
 	if agg, pf, ok, perr := u.preloaded(ctx, k); ok {
 		f, err = pf, perr
 		if err == nil {
