@@ -10,6 +10,7 @@ import (
 	"github.com/authstream/authstream/libs/fault"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // ensureNewWindow is how many key creates EnsureNewMany keeps unanswered
@@ -18,11 +19,12 @@ import (
 // share.
 const ensureNewWindow = 512
 
-// EnsureNewMany is EnsureNew for many users the caller is creating: it
-// publishes their key creates without waiting for each answer (each
-// expects the user's subject to be empty, as the key-value Create does),
-// then waits for all of them, so that the broker syncs the keys of a batch
-// together rather than one round trip after another. A key that exists
+// EnsureNewMany is EnsureNew for many users the caller is creating. It
+// writes their keys in one atomic batch, each expecting the user's subject
+// to be empty as the key-value Create does, which the broker stores with
+// one sync. When that batch fails (a key exists, the bucket takes no
+// atomic batches, no answer) it publishes the creates one by one without
+// waiting for each answer, then waits for all of them. A key that exists
 // already (another process or an earlier try made it) is read back, in
 // one batched read, and returned as EnsureNew does; a destroyed one gives
 // an error wrapping events.ErrErased, an invalid id one wrapping
@@ -45,7 +47,9 @@ func (d *DataKeys) EnsureNewMany(ctx context.Context, users []UserRef) map[UserR
 	var exists []UserRef
 	for len(want) > 0 {
 		n := min(len(want), ensureNewWindow)
-		exists = append(exists, d.createMany(ctx, want[:n], out)...)
+		if n == 1 || !d.createAtomic(ctx, want[:n], out) {
+			exists = append(exists, d.createMany(ctx, want[:n], out)...)
+		}
 		want = want[n:]
 	}
 	if len(exists) == 0 {
@@ -166,4 +170,88 @@ func wrongLastSequence(err error) bool {
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 	}
 	return errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// createAtomic writes the keys of users (valid ids, each once, at most the
+// broker's batch size) in one atomic batch and reports whether it stored
+// them; out then holds every user's key. Nothing is stored when it
+// reports false, unless the answer was lost: a key written then is found
+// by the creates that follow, and read back.
+func (d *DataKeys) createAtomic(ctx context.Context, users []UserRef, out map[UserRef]KeyRead) bool {
+	if !d.atomicCreates(ctx) {
+		return false
+	}
+	msgs := make([]*nats.Msg, len(users))
+	raws := make([][]byte, len(users))
+	for i, u := range users {
+		value, raw, err := d.newSealed(dataKeyAAD(u.Tenant, u.UserID))
+		if err != nil {
+			return false // the creates one by one report it
+		}
+		m := nats.NewMsg("$KV." + DefaultDataKeysBucket + "." + userEntry(u.Tenant, u.UserID))
+		m.Data = value
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		msgs[i], raws[i] = m, raw
+	}
+	limit := d.js.Options().DefaultTimeout
+	if _, ok := ctx.Deadline(); !ok && limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
+	}
+	if _, err := jetstreamext.PublishMsgBatch(ctx, d.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false, AckTimeout: limit}); err != nil {
+		if errors.Is(err, jetstreamext.ErrBatchPublishNotEnabled) {
+			d.atomicMode.Store(atomicOff)
+		}
+		return false
+	}
+	keys := make([]*events.DataKey, len(users))
+	for i, raw := range raws {
+		k, err := events.NewDataKey(raw)
+		if err != nil {
+			return false // stored: the creates one by one read it back
+		}
+		keys[i] = k
+	}
+	d.mu.Lock()
+	for i, u := range users {
+		d.opened[u.Tenant+"/"+u.UserID] = keys[i]
+	}
+	d.mu.Unlock()
+	for i, u := range users {
+		out[u] = KeyRead{Key: keys[i]}
+	}
+	return true
+}
+
+// Whether the bucket takes atomic batches (DataKeys.atomic).
+const (
+	atomicUnknown int32 = iota
+	atomicOn
+	atomicOff
+)
+
+// atomicCreates reports whether the bucket's stream takes atomic batches.
+// A bucket made before they were used is updated to take them, once; when
+// the update is refused (the caller's NATS user may not change the
+// stream), keys are created one by one.
+func (d *DataKeys) atomicCreates(ctx context.Context) bool {
+	switch d.atomicMode.Load() {
+	case atomicOn:
+		return true
+	case atomicOff:
+		return false
+	}
+	d.atomicOnce.Do(func() {
+		cfg := d.stream.CachedInfo().Config
+		if !cfg.AllowAtomicPublish {
+			cfg.AllowAtomicPublish = true
+			if _, err := d.js.UpdateStream(ctx, cfg); err != nil {
+				d.atomicMode.Store(atomicOff)
+				return
+			}
+		}
+		d.atomicMode.Store(atomicOn)
+	})
+	return d.atomicMode.Load() == atomicOn
 }

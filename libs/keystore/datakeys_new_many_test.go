@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/keystore"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestDataKeys_EnsureNewMany checks that the batched create answers each
@@ -130,5 +132,53 @@ func mustSameKey(tb testing.TB, a, b *events.DataKey) {
 	}
 	if got, err := b.Open(p, aad); err != nil || got != "Alice.Martin" {
 		tb.Fatalf("keys differ: %q, %v", got, err)
+	}
+}
+
+// TestDataKeys_EnsureNewMany_bucketBeforeAtomicBatches: a bucket made
+// before keys were written in atomic batches is updated to take them, and
+// the keys it held stay.
+func TestDataKeys_EnsureNewMany_bucketBeforeAtomicBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := mustServer(t)
+	js := mustJetStream(t, ns)
+	kr := mustKeyring(t, "k1")
+	// The bucket's stream as NewDataKeys made it before.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "KV_" + keystore.DefaultDataKeysBucket, Subjects: []string{"$KV." + keystore.DefaultDataKeysBucket + ".>"},
+		MaxMsgsPerSubject: 2, MaxBytes: -1, MaxMsgSize: -1, Storage: jetstream.FileStorage, Replicas: 1,
+		Discard: jetstream.DiscardNew, AllowRollup: true, AllowDirect: true, Duplicates: 2 * time.Minute,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := keystore.NewDataKeys(ctx, js, kr, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := d.EnsureNew(ctx, "acme", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := []keystore.UserRef{{"acme", "old"}, {"acme", "n1"}, {"acme", "n2"}}
+	for range 2 { // made, then read back
+		got := d.EnsureNewMany(ctx, users)
+		for _, u := range users {
+			if r := got[u]; r.Err != nil || r.Key == nil {
+				t.Fatalf("%v: %v", u, r.Err)
+			}
+		}
+		mustSameKey(t, old, got[users[0]].Key)
+	}
+	got := d.EnsureNewMany(ctx, []keystore.UserRef{{"acme", "n3"}, {"acme", "n4"}})
+	if len(got) != 2 || got[keystore.UserRef{Tenant: "acme", UserID: "n3"}].Err != nil {
+		t.Fatalf("new keys: %v", got)
+	}
+	str, err := js.Stream(ctx, "KV_"+keystore.DefaultDataKeysBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := str.CachedInfo().Config; !cfg.AllowAtomicPublish || cfg.MaxMsgsPerSubject != 2 || cfg.Discard != jetstream.DiscardNew {
+		t.Fatalf("bucket stream after the update: %+v", cfg)
 	}
 }
