@@ -442,8 +442,9 @@ func (r *importRun) appendBatch(ctx context.Context, users []importUser) {
 			break
 		}
 		rest := users[:0:0]
+		states, err := r.claimStates(ctx, users)
 		for _, u := range users {
-			st, err := r.e.store.ClaimState(ctx, r.tenant, u.claim.Kind, u.claim.Value)
+			st := states[[2]string{u.claim.Kind, u.claim.Value}]
 			switch {
 			case err != nil:
 				rest = append(rest, u)
@@ -466,6 +467,28 @@ func (r *importRun) appendBatch(ctx context.Context, users []importUser) {
 		}
 		r.appendOne(ctx, u)
 	}
+}
+
+// claimStates reads the claims of users in one batched read per kind, by
+// kind and value. Any replica may answer it, a little behind: a claim read
+// as free that is not fails the next batch again, and goes user by user at
+// last.
+func (r *importRun) claimStates(ctx context.Context, users []importUser) (map[[2]string]eventstore.ClaimState, error) {
+	byKind := map[string][]string{}
+	for _, u := range users {
+		byKind[u.claim.Kind] = append(byKind[u.claim.Kind], u.claim.Value)
+	}
+	out := make(map[[2]string]eventstore.ClaimState, len(users))
+	for kind, values := range byKind {
+		states, err := r.e.store.ClaimStates(ctx, r.tenant, kind, values)
+		if err != nil {
+			return nil, err
+		}
+		for v, st := range states {
+			out[[2]string{kind, v}] = st
+		}
+	}
+	return out, nil
 }
 
 // appendOne appends one user with its claim read first, as RegisterUser
