@@ -46,4 +46,9 @@
 //     counts the matching messages left after the batch. The subject may
 //     be a wildcard filter ("auth.evt.acme.>"), which is how Count counts
 //     without creating a consumer.
+//   - A batched direct get of the last messages of listed subjects
+//     ({"multi_last": [...]}, at most 1,024) answers the subjects that hold
+//     a message, each with a Nats-Num-Pending header, then the same
+//     end-of-batch message; status 404 when none does. ClaimStates reads
+//     many claims with it.
 package eventstore

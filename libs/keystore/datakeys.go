@@ -43,6 +43,11 @@ type DataKeys struct {
 	// batchedOffUntil (Unix nanoseconds) pauses the batched reads of
 	// DataKeysOf after one went unanswered (see directMultiLast).
 	batchedOffUntil atomic.Int64
+
+	// atomic says whether EnsureNewMany may write keys in atomic batches
+	// (atomicCreates), learnt once.
+	atomicMode atomic.Int32
+	atomicOnce sync.Once
 }
 
 var _ events.PersonalKeys = (*DataKeys)(nil)
@@ -74,7 +79,10 @@ func NewDataKeys(ctx context.Context, js jetstream.JetStream, keyring *events.Ke
 		Discard:           jetstream.DiscardNew,
 		AllowRollup:       true,
 		AllowDirect:       true,
-		Duplicates:        2 * time.Minute,
+		// EnsureNewMany writes an import's keys in atomic batches, which
+		// the broker syncs once per batch rather than once per key.
+		AllowAtomicPublish: true,
+		Duplicates:         2 * time.Minute,
 	})
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		stream, err = js.Stream(ctx, "KV_"+DefaultDataKeysBucket)

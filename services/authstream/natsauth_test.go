@@ -221,6 +221,21 @@ func TestNATSAuth_ProductionUsers(t *testing.T) {
 		if err != nil || len(h.Events) != 1 {
 			t.Fatalf("load = %d events, %v", len(h.Events), err)
 		}
+		// An import creates its users' data keys together, and reads back
+		// the ones that exist in one batched direct get, whose subject has
+		// nothing after the stream's name.
+		dataKeys, err := keystore.NewDataKeys(ctx, command.js, ring, 1)
+		if err != nil {
+			t.Fatalf("data keys: %v", err)
+		}
+		imported := []keystore.UserRef{{Tenant: "acme", UserID: "i1"}, {Tenant: "acme", UserID: "i2"}}
+		for range 2 {
+			for u, r := range dataKeys.EnsureNewMany(ctx, imported) {
+				if r.Err != nil {
+					t.Fatalf("batched data key create of %v: %v", u, r.Err)
+				}
+			}
+		}
 		command.mustNoViolation(t)
 	})
 

@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ActivityStream", testActivity},
 		{"InvalidArguments", testInvalid},
 		{"FreshClaims", testFreshClaims},
+		{"ClaimStates", testClaimStates},
 		{"ConcurrentRegistrations", testConcurrentRegistrations},
 	}
 	for _, tt := range tests {
@@ -1194,3 +1195,82 @@ func registeredName(e events.Envelope) string {
 }
 
 func verifyChain(h eventstore.History) error { return events.VerifyChain(h.Envelopes()) }
+
+// testClaimStates checks that the batched claim read answers each value as
+// ClaimState does once the replicas caught up: held, released, never
+// taken, past one request's 1,024 claims, a value asked twice.
+func testClaimStates(t *testing.T, s *eventstore.Store, js jetstream.JetStream) {
+	ctx := context.Background()
+	tenant := newTenant(t)
+	register := func(owner, name string) eventstore.Write {
+		return eventstore.Events{Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateUser, owner, events.UserRegistered{Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name)}),
+		}}
+	}
+	held, released := events.NewID(), events.NewID()
+	mustAppend(t, s, eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "held", Owner: held}, register(held, "held"))
+	r := mustAppend(t, s, eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "released", Owner: released}, register(released, "released"))
+	mustAppend(t, s, eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: "released", Owner: released, Release: true},
+		eventstore.Events{After: r.Positions[0], Events: []events.Envelope{
+			mustEvent(t, tenant, events.AggregateUser, released, events.UserDeleted{}),
+		}})
+	var many []string
+	var writes []eventstore.Write
+	for i := range 1030 {
+		name, owner := fmt.Sprintf("many-%d", i), events.NewID()
+		many = append(many, name)
+		if i%2 == 0 {
+			writes = append(writes, eventstore.Claim{Tenant: tenant, Kind: events.ClaimKindUsername, Value: name, Owner: owner, Fresh: true}, register(owner, name))
+		}
+		if len(writes) == 2*200 || i == 1029 {
+			mustAppend(t, s, writes...)
+			writes = nil
+		}
+	}
+	waitReplicated(t, js, events.StreamEvents)
+
+	tests := []struct {
+		name   string
+		values []string
+	}{
+		{"nothing", nil},
+		{"never taken", []string{"nobody"}},
+		{"mixed", []string{"held", "released", "nobody", "held"}},
+		{"more than one request", append([]string{"held"}, many...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ClaimStates(ctx, tenant, events.ClaimKindUsername, tt.values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range tt.values {
+				want, err := s.ClaimState(ctx, tenant, events.ClaimKindUsername, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st, ok := got[v]; !ok || st != want {
+					t.Fatalf("%s: %+v (answered %v), want %+v", v, st, ok, want)
+				}
+			}
+		})
+	}
+	if st := mustClaimStates(t, s, tenant, "held", "released")["held"]; !st.Held || st.Owner != held {
+		t.Fatalf("held: %+v", st)
+	}
+	if st := mustClaimStates(t, s, tenant, "released")["released"]; st.Held || st.Owner != released || st.Sequence == 0 {
+		t.Fatalf("released: %+v", st)
+	}
+	if _, err := s.ClaimStates(ctx, tenant, events.ClaimKindUsername, []string{"held", ""}); !errors.Is(err, eventstore.ErrInvalidArgument) {
+		t.Fatalf("empty value: %v, want ErrInvalidArgument", err)
+	}
+}
+
+func mustClaimStates(tb testing.TB, s *eventstore.Store, tenant string, values ...string) map[string]eventstore.ClaimState {
+	tb.Helper()
+	got, err := s.ClaimStates(context.Background(), tenant, events.ClaimKindUsername, values)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return got
+}

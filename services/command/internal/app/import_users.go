@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
 	"github.com/authstream/authstream/libs/fault"
+	"github.com/authstream/authstream/libs/keystore"
 	"github.com/authstream/authstream/libs/telemetry"
 	"github.com/authstream/authstream/services/command/internal/domain"
 	"github.com/authstream/authstream/services/command/internal/unitofwork"
@@ -181,14 +183,27 @@ func (r *importRun) run(ctx context.Context, lines []ImportLine) {
 }
 
 // chunk prepares a batch's lines and appends the users that are valid.
+// The reads a registration makes per user (the legacy claim of the name,
+// the creation of the user's data key) are made for the whole chunk at
+// once, so that the broker answers and syncs them together.
 func (r *importRun) chunk(ctx context.Context, lines []ImportLine) {
-	users := make([]importUser, 0, len(lines))
-	keys := make(map[string]bool, len(lines))
-	var later []importUser
+	drafts := make([]importDraft, 0, len(lines))
 	for _, l := range lines {
-		u, err := r.prepare(ctx, l)
+		d, err := r.draft(ctx, l)
 		if err != nil {
 			r.job.fail(l.Line, err)
+			continue
+		}
+		drafts = append(drafts, d)
+	}
+	r.sealNames(ctx, drafts)
+	users := make([]importUser, 0, len(drafts))
+	keys := make(map[string]bool, len(drafts))
+	var later []importUser
+	for i := range drafts {
+		u, err := r.build(ctx, &drafts[i])
+		if err != nil {
+			r.job.fail(drafts[i].line.Line, err)
 			continue
 		}
 		if keys[u.key] {
@@ -206,71 +221,144 @@ func (r *importRun) chunk(ctx context.Context, lines []ImportLine) {
 	}
 }
 
-// prepare validates a line and builds its events, as RegisterUser (and
+// importDraft is a line checked and read, waiting for its sealed name.
+type importDraft struct {
+	line    ImportLine
+	key     string // the normalised username
+	userID  string
+	parts   []string
+	roles   []string
+	profile domain.Profile
+	sealed  events.Sealed // the credential
+	dataKey *events.DataKey
+	name    domain.Name
+	nameErr error
+}
+
+// draft validates a line and seals its credential, as RegisterUser (and
 // DisableUser) would for the same user.
-func (r *importRun) prepare(ctx context.Context, l ImportLine) (importUser, error) {
+func (r *importRun) draft(ctx context.Context, l ImportLine) (importDraft, error) {
 	if l.Problem != "" {
-		return importUser{}, fault.New(fault.Invalid, "invalid-line", l.Problem)
+		return importDraft{}, fault.New(fault.Invalid, "invalid-line", l.Problem)
 	}
 	if l.Status != "" && l.Status != importActive && l.Status != importDisabled {
-		return importUser{}, fault.New(fault.Invalid, "invalid-status", `status must be "active" or "disabled"`)
+		return importDraft{}, fault.New(fault.Invalid, "invalid-status", `status must be "active" or "disabled"`)
 	}
 	key, err := authn.NormalizeUsername(l.Username)
 	if err != nil {
-		return importUser{}, err
+		return importDraft{}, err
 	}
 	hash := l.PasswordHash
 	if hash == "" {
 		hash = authn.NoPassword
 	} else if err := authn.CheckImportedHash(hash); err != nil {
-		return importUser{}, err
+		return importDraft{}, err
 	}
 	// An import carries no attributes, so the tenant's schema has no say.
 	profile, err := domain.NewProfile(l.Email, l.Name, "", nil, events.TenantUserProfile{})
 	if err != nil {
-		return importUser{}, err
+		return importDraft{}, err
 	}
 	roles := slices.Compact(slices.Sorted(slices.Values(l.Roles)))
 	for _, name := range roles {
 		if err := r.mayGrant(ctx, name); err != nil {
-			return importUser{}, err
+			return importDraft{}, err
 		}
 	}
 	parts := r.lineParts(l, hash)
 	userID := unitofwork.NewID(parts, "user")
-	usr, err := domain.LoadUser(userID, nil)
-	if err != nil {
-		return importUser{}, err
-	}
 	sealed, err := r.e.kek.Seal([]byte(hash), events.CredentialAAD(r.tenant, userID))
 	if err != nil {
-		return importUser{}, fault.Wrap(fault.Internal, err, "seal credential")
+		return importDraft{}, fault.Wrap(fault.Internal, err, "seal credential")
 	}
-	name, err := r.e.sealName(ctx, r.tenant, userID, l.Username, key)
+	return importDraft{line: l, key: key, userID: userID, parts: parts, roles: roles, profile: profile, sealed: sealed}, nil
+}
+
+// sealNames gives each draft its sealed name, or the error sealName would
+// give the same user: the legacy claims of the names read in one batched
+// read (a name held there is taken), then the data keys of the others made
+// together.
+func (r *importRun) sealNames(ctx context.Context, drafts []importDraft) {
+	fail := func(err error) {
+		for i := range drafts {
+			drafts[i].nameErr = err
+		}
+	}
+	if len(drafts) == 0 {
+		return
+	}
+	if r.e.dataKeys == nil {
+		fail(errNoDataKeys)
+		return
+	}
+	names := make([]string, len(drafts))
+	for i, d := range drafts {
+		names[i] = d.key
+	}
+	legacy, err := r.e.store.ClaimStates(ctx, r.tenant, events.ClaimKindUsername, names)
+	if err != nil {
+		fail(err)
+		return
+	}
+	refs := make([]keystore.UserRef, 0, len(drafts))
+	for i, d := range drafts {
+		if legacy[d.key].Held {
+			drafts[i].nameErr = ErrUsernameTaken
+			continue
+		}
+		refs = append(refs, keystore.UserRef{Tenant: r.tenant, UserID: d.userID})
+	}
+	got := r.e.dataKeys.EnsureNewMany(ctx, refs)
+	for i := range drafts {
+		d := &drafts[i]
+		if d.nameErr != nil {
+			continue
+		}
+		claim, err := r.e.dataKeys.UsernameClaim(ctx, r.tenant, d.key)
+		if err != nil {
+			d.nameErr = err
+			continue
+		}
+		k := got[keystore.UserRef{Tenant: r.tenant, UserID: d.userID}]
+		d.dataKey = k.Key
+		d.name, d.nameErr = sealedName(r.tenant, d.userID, d.line.Username, d.key, claim, k.Key, k.Err)
+	}
+}
+
+// build records a draft's events, as RegisterUser (and DisableUser) would
+// for the same user.
+func (r *importRun) build(ctx context.Context, d *importDraft) (importUser, error) {
+	if d.nameErr != nil {
+		return importUser{}, d.nameErr
+	}
+	usr, err := domain.LoadUser(d.userID, nil)
 	if err != nil {
 		return importUser{}, err
 	}
-	if err := usr.RegisterWithProfile(name, sealed, roles, profile); err != nil {
+	if err := usr.RegisterWithProfile(d.name, d.sealed, d.roles, d.profile); err != nil {
 		return importUser{}, err
 	}
-	if l.Status == importDisabled {
+	if d.line.Status == importDisabled {
 		if err := usr.Disable(""); err != nil {
 			return importUser{}, err
 		}
 	}
 	u := importUser{
-		line: l.Line, userID: userID, key: key,
+		line: d.line.Line, userID: d.userID, key: d.key,
 		claim: withFresh(usernameClaim(r.tenant, usr, false)),
 	}
+	// The profile's members, recorded in clear, sealed under the user's
+	// data key as a command's commit seals them.
+	codec := personalCodec{keys: r.e.dataKeys, known: d.dataKey}
 	for i, pe := range usr.Pending() {
-		// The profile's members, recorded in clear, sealed under the
-		// user's data key as a command's commit seals them.
-		data, err := personalCodec{keys: r.e.dataKeys}.Seal(ctx, r.tenant, usr.Kind(), userID, pe.Type, pe.Data)
-		if err != nil {
-			return importUser{}, err
+		data := pe.Data
+		if clearPersonal(data) {
+			if data, err = codec.Seal(ctx, r.tenant, usr.Kind(), d.userID, pe.Type, data); err != nil {
+				return importUser{}, err
+			}
 		}
 		env, err := events.New(pe.Type, data, events.Meta{
-			ID: unitofwork.EventID(parts, i), Tenant: r.tenant, Aggregate: usr.Kind(), AggregateID: userID,
+			ID: unitofwork.EventID(d.parts, i), Tenant: r.tenant, Aggregate: usr.Kind(), AggregateID: d.userID,
 			OccurredAt: r.now, Actor: r.actor, Trace: r.trace,
 		})
 		if err != nil {
@@ -354,8 +442,9 @@ func (r *importRun) appendBatch(ctx context.Context, users []importUser) {
 			break
 		}
 		rest := users[:0:0]
+		states, err := r.claimStates(ctx, users)
 		for _, u := range users {
-			st, err := r.e.store.ClaimState(ctx, r.tenant, u.claim.Kind, u.claim.Value)
+			st := states[[2]string{u.claim.Kind, u.claim.Value}]
 			switch {
 			case err != nil:
 				rest = append(rest, u)
@@ -378,6 +467,28 @@ func (r *importRun) appendBatch(ctx context.Context, users []importUser) {
 		}
 		r.appendOne(ctx, u)
 	}
+}
+
+// claimStates reads the claims of users in one batched read per kind, by
+// kind and value. Any replica may answer it, a little behind: a claim read
+// as free that is not fails the next batch again, and goes user by user at
+// last.
+func (r *importRun) claimStates(ctx context.Context, users []importUser) (map[[2]string]eventstore.ClaimState, error) {
+	byKind := map[string][]string{}
+	for _, u := range users {
+		byKind[u.claim.Kind] = append(byKind[u.claim.Kind], u.claim.Value)
+	}
+	out := make(map[[2]string]eventstore.ClaimState, len(users))
+	for kind, values := range byKind {
+		states, err := r.e.store.ClaimStates(ctx, r.tenant, kind, values)
+		if err != nil {
+			return nil, err
+		}
+		for v, st := range states {
+			out[[2]string{kind, v}] = st
+		}
+	}
+	return out, nil
 }
 
 // appendOne appends one user with its claim read first, as RegisterUser
@@ -404,3 +515,27 @@ func (r *importRun) appendOne(ctx context.Context, u importUser) {
 // errImportStore is the reason of a line the event store did not take.
 var errImportStore = fault.New(fault.Unavailable, "store-unavailable",
 	"the event store did not take the line; import the file again with the same Idempotency-Key")
+
+var personalType = reflect.TypeFor[events.Personal]()
+
+// clearPersonal reports whether data, an event's payload, may hold a
+// personal member in clear (a top-level events.Personal field with a
+// legacy value), which personalCodec.Seal would seal. A line without a
+// profile has none (sealName sealed the name): its payload skips Seal's
+// round trip through JSON. A payload that is not a struct may.
+func clearPersonal(data any) bool {
+	v := reflect.ValueOf(data)
+	if v.Kind() != reflect.Struct {
+		return true
+	}
+	t := v.Type()
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Type != personalType || !f.IsExported() {
+			continue
+		}
+		if _, clear := v.Field(i).Interface().(events.Personal).Legacy(); clear {
+			return true
+		}
+	}
+	return false
+}

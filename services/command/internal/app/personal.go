@@ -22,6 +22,7 @@ var errNoDataKeys = fault.New(fault.Internal, "no-data-keys", "internal error")
 // value of its uniqueness claim (ADR 0015). The name's legacy claim (the
 // plain hash of users registered before usernames were sealed) must be
 // free: nothing takes legacy claims any more, so reading it cannot race.
+// An import does the same reads for many users at once (importRun.sealNames).
 func (e *engine) sealName(ctx context.Context, tenant, userID, username, key string) (domain.Name, error) {
 	if e.dataKeys == nil {
 		return domain.Name{}, errNoDataKeys
@@ -40,13 +41,20 @@ func (e *engine) sealName(ctx context.Context, tenant, userID, username, key str
 	// Every caller names a user it is creating: the key is made without
 	// reading the bucket first.
 	dk, err := e.dataKeys.EnsureNew(ctx, tenant, userID)
-	if errors.Is(err, events.ErrErased) {
+	return sealedName(tenant, userID, username, key, claim, dk, err)
+}
+
+// sealedName is the name sealName makes once it holds the claim value and
+// the user's data key, or the error of reading the key (keyErr).
+func sealedName(tenant, userID, username, key, claim string, dk *events.DataKey, keyErr error) (domain.Name, error) {
+	if errors.Is(keyErr, events.ErrErased) {
 		return domain.Name{}, domain.ErrUserExists // the id was registered and erased
 	}
-	if err != nil {
-		return domain.Name{}, err
+	if keyErr != nil {
+		return domain.Name{}, keyErr
 	}
 	name := domain.Name{Username: username, Key: key, Claim: claim}
+	var err error
 	if name.Sealed, err = dk.Seal(username, events.PersonalAAD(tenant, userID, events.TypeUserRegistered, "username")); err != nil {
 		return domain.Name{}, fault.Wrap(fault.Internal, err, "seal username")
 	}
@@ -90,7 +98,12 @@ func withFresh(c eventstore.Claim) eventstore.Claim {
 // and a commit seals, under the user's data key, every member the domain
 // recorded in clear (a legacy events.Personal). Members already sealed
 // (the username, by sealName) are stored as they are.
-type personalCodec struct{ keys *keystore.DataKeys }
+type personalCodec struct {
+	keys *keystore.DataKeys
+	// known is the user's data key when the caller holds it already (an
+	// import made it with the user's name): Seal then reads no bucket.
+	known *events.DataKey
+}
 
 func (c personalCodec) Open(ctx context.Context, envs []events.Envelope) ([]events.Envelope, error) {
 	if c.keys == nil {
@@ -142,6 +155,9 @@ func (c personalCodec) Seal(ctx context.Context, tenant, aggregate, id, typ stri
 		v, ok := p.Legacy()
 		if !ok {
 			continue
+		}
+		if dk == nil && c.known != nil {
+			dk = c.known
 		}
 		if dk == nil {
 			if c.keys == nil {

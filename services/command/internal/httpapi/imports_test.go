@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authstream/authstream/libs/events"
+	"github.com/authstream/authstream/libs/eventstore"
 )
 
 const (
@@ -195,4 +197,44 @@ func TestImportUsers_refusals(t *testing.T) {
 	reader := s.mustUser(t, acme, "reader")
 	s.do(t, "POST", "/t/acme/users:import", s.Token(t, "acme", reader), raw(`{"username": "z"}`),
 		"Content-Type", "application/x-ndjson").mustStatus(t, http.StatusForbidden)
+}
+
+// TestImportUsers_legacyName imports names held by users registered
+// before claims were keyed (a plain-hash claim): as a registration, the
+// import finds them taken, beside lines it stores.
+func TestImportUsers_legacyName(t *testing.T) {
+	t.Parallel()
+	s := mustServer(t)
+	acme := s.mustTenant(t, "acme")
+	for _, name := range []string{"olga", "pia"} {
+		old := events.NewID()
+		env, err := events.New(events.TypeUserRegistered, events.UserRegistered{
+			Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name),
+			Credential: events.Sealed{KID: "test", Nonce: make([]byte, 12), Ciphertext: []byte("sealed bcrypt hash")},
+		}, events.Meta{Tenant: "acme", Aggregate: events.AggregateUser, AggregateID: old, OccurredAt: time.Now(), Actor: events.System})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Store.Append(context.Background(), eventstore.Events{Events: []events.Envelope{env}},
+			eventstore.Claim{Tenant: "acme", Kind: events.ClaimKindUsername, Value: name, Owner: old}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := strings.Join([]string{
+		`{"username": "Quinn", "password_hash": "` + bcryptHash + `"}`,
+		`{"username": "OLGA", "password_hash": "` + bcryptHash + `"}`,
+		`{"username": "Rae", "password_hash": "` + bcryptHash + `"}`,
+		`{"username": "pia", "password_hash": "` + bcryptHash + `"}`,
+	}, "\n") + "\n"
+	rep, _ := mustImport(t, s.base, "acme", acme.AdminToken, body)
+	if rep.Imported != 2 || rep.Failed != 2 || len(rep.Errors) != 2 {
+		t.Fatalf("report %+v, want 2 imported and 2 failed", rep)
+	}
+	for i, line := range []int{2, 4} {
+		if e := rep.Errors[i]; e.Line != line || !strings.Contains(e.Reason, "username already taken") {
+			t.Errorf("error %d = line %d %q, want line %d taken", i, e.Line, e.Reason, line)
+		}
+	}
+	s.do(t, "POST", "/t/acme/users", acme.AdminToken, map[string]any{"username": "Olga", "password": "user-password"}).
+		mustStatus(t, http.StatusConflict)
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -129,6 +130,20 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		v.log.ErrorContext(ctx, "user event unreadable: no verification link", "seq", m.Sequence, "err", err)
 		return nil
 	}
+	purpose, lifetime := events.LinkVerifyEmail, VerifyLinkLifetime
+	if m.Type == events.TypeUserInvited {
+		purpose, lifetime = events.LinkInvitation, InvitationLinkLifetime
+	}
+	now := v.now()
+	// An address recorded longer ago than a link lives gets none: its
+	// link would be expired already (this is also what keeps a new
+	// consumer from mailing a deployment's whole history). An event
+	// without an address gets none either; both are decided before
+	// opening the event, which reads the user's data key: most
+	// registrations (an import's) have no address.
+	if now.Sub(env.OccurredAt) > lifetime || !mayHaveEmail(env.Data) {
+		return nil
+	}
 	opened, err := events.OpenEnvelope(ctx, v.personal, env)
 	switch {
 	case errors.Is(err, events.ErrOpen), errors.Is(err, events.ErrNoDataKey):
@@ -143,7 +158,6 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		return nil
 	}
 	var email string
-	purpose, lifetime := events.LinkVerifyEmail, VerifyLinkLifetime
 	switch d := data.(type) {
 	case events.UserRegistered:
 		email, _ = d.Email.Legacy()
@@ -151,13 +165,8 @@ func (v *Verifications) handle(ctx context.Context, m natsjs.Msg) error {
 		email, _ = d.Email.Legacy()
 	case events.UserInvited:
 		email, _ = d.Email.Legacy()
-		purpose, lifetime = events.LinkInvitation, InvitationLinkLifetime
 	}
-	now := v.now()
-	// An address recorded longer ago than a link lives gets none: its
-	// link would be expired already (this is also what keeps a new
-	// consumer from mailing a deployment's whole history).
-	if email == "" || email == events.ErasedText || now.Sub(env.OccurredAt) > lifetime {
+	if email == "" || email == events.ErasedText {
 		return nil
 	}
 	if m.Type == events.TypeUserRegistered {
@@ -243,4 +252,19 @@ func (v *Verifications) tokenOf(env events.Envelope) []byte {
 	m.Write([]byte{0})
 	m.Write([]byte(env.ID))
 	return m.Sum(nil)
+}
+
+// emailMember and unicodeEscape are what mayHaveEmail looks for.
+var (
+	emailMember   = []byte(`"email"`)
+	unicodeEscape = []byte(`\u`)
+)
+
+// mayHaveEmail reports whether a user event's payload may hold a member
+// named email, sealed or clear, without decoding it. A JSON member name
+// spells its letters either as they are or as \u escapes, so a payload
+// with neither "email" nor an escape has no such member; anything else
+// (a username "email", an escape) is decoded to find out.
+func mayHaveEmail(data []byte) bool {
+	return bytes.Contains(data, emailMember) || bytes.Contains(data, unicodeEscape)
 }
