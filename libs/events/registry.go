@@ -212,6 +212,9 @@ func (r *Registry) Decode(env Envelope) (any, error) {
 	if b := bytes.TrimLeft(data, " \t\r\n"); len(b) == 0 || b[0] != '{' {
 		return nil, invalidf("decode event %s: %s data is not a json object", env.ID, env.Type)
 	}
+	if v, ok := decodeFast(s.Payload, data); ok {
+		return v, nil
+	}
 	p := reflect.New(s.Payload)
 	if err := json.Unmarshal(data, p.Interface()); err != nil {
 		return nil, invalidf("decode event %s: %s data: %v", env.ID, env.Type, err)
