@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,14 +48,18 @@ func Define[T any](typ, aggregate string) Spec {
 // usable; NewRegistry makes an empty one. A Registry is safe for concurrent
 // use.
 type Registry struct {
-	mu    sync.RWMutex
-	specs map[string]Spec
+	mu sync.Mutex // serialises Register
+	// specs is replaced, never changed, by Register: every event read
+	// looks its type up, from many workers at once, without a lock.
+	specs atomic.Pointer[map[string]Spec]
 }
 
 // NewRegistry returns an empty registry. Default holds the real types;
 // tests build their own to exercise mechanisms such as upcasting.
 func NewRegistry() *Registry {
-	return &Registry{specs: make(map[string]Spec)}
+	r := &Registry{}
+	r.specs.Store(&map[string]Spec{})
+	return r
 }
 
 // Register adds a type. It fails when the name is not a valid type name or
@@ -85,10 +90,13 @@ func (r *Registry) Register(s Spec) error {
 	s.Upcasters = maps.Clone(s.Upcasters)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, taken := r.specs[s.Type]; taken {
+	specs := *r.specs.Load()
+	if _, taken := specs[s.Type]; taken {
 		return fmt.Errorf("register %s: type registered twice", s.Type)
 	}
-	r.specs[s.Type] = s
+	specs = maps.Clone(specs)
+	specs[s.Type] = s
+	r.specs.Store(&specs)
 	return nil
 }
 
@@ -101,17 +109,13 @@ func (r *Registry) Lookup(typ string) (Spec, bool) {
 
 // lookup is Lookup sharing the registered Upcasters map, for reading only.
 func (r *Registry) lookup(typ string) (Spec, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	s, ok := r.specs[typ]
+	s, ok := (*r.specs.Load())[typ]
 	return s, ok
 }
 
 // Types returns the registered type names, sorted.
 func (r *Registry) Types() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return slices.Sorted(maps.Keys(r.specs))
+	return slices.Sorted(maps.Keys(*r.specs.Load()))
 }
 
 // CurrentSchema returns the current schema version of a type, 0 when it is
