@@ -156,3 +156,28 @@ func BenchmarkWritePath(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecode measures the decoding of the payloads of the golden
+// events a replay meets most, at their current schema (the types with a
+// fast decoder; user.profile_updated goes through its upcaster).
+//
+//	go test -run '^$' -bench Decode -benchmem
+func BenchmarkDecode(b *testing.B) {
+	for _, name := range []string{
+		"user.registered.v2.json", "user.role_assigned.v1.json", "role.defined.v1.json",
+		"user.profile_updated.v2.json", "user.password_changed.v1.json", "key.created.v1.json",
+	} {
+		env, err := events.ParseEnvelope([]byte(mustGoldenBody(b, name)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(env.Type, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := events.Decode(env); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,17 +48,23 @@ func Define[T any](typ, aggregate string) Spec {
 // usable; NewRegistry makes an empty one. A Registry is safe for concurrent
 // use.
 type Registry struct {
-	mu    sync.RWMutex
-	specs map[string]Spec
+	mu sync.Mutex // serialises Register
+	// specs is replaced, never changed, by Register: every event read
+	// looks its type up, from many workers at once, without a lock.
+	specs atomic.Pointer[map[string]Spec]
 	// personal holds the types whose payload has personal members,
-	// found once at registration: the write path asks about every event.
-	personal map[string]bool
+	// found once at registration: the write path asks about every
+	// event. Replaced with specs.
+	personal atomic.Pointer[map[string]bool]
 }
 
 // NewRegistry returns an empty registry. Default holds the real types;
 // tests build their own to exercise mechanisms such as upcasting.
 func NewRegistry() *Registry {
-	return &Registry{specs: make(map[string]Spec), personal: make(map[string]bool)}
+	r := &Registry{}
+	r.specs.Store(&map[string]Spec{})
+	r.personal.Store(&map[string]bool{})
+	return r
 }
 
 // Register adds a type. It fails when the name is not a valid type name or
@@ -88,15 +95,21 @@ func (r *Registry) Register(s Spec) error {
 	s.Upcasters = maps.Clone(s.Upcasters)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, taken := r.specs[s.Type]; taken {
+	specs := *r.specs.Load()
+	if _, taken := specs[s.Type]; taken {
 		return fmt.Errorf("register %s: type registered twice", s.Type)
 	}
-	r.specs[s.Type] = s
+	specs = maps.Clone(specs)
+	specs[s.Type] = s
 	for f := range s.Payload.Fields() {
 		if f.Type == personalType {
-			r.personal[s.Type] = true
+			personal := maps.Clone(*r.personal.Load())
+			personal[s.Type] = true
+			r.personal.Store(&personal)
+			break
 		}
 	}
+	r.specs.Store(&specs)
 	return nil
 }
 
@@ -105,9 +118,7 @@ func (r *Registry) Register(s Spec) error {
 // the list: writers ask it of every event they seal or cache. It is false
 // for an unknown type.
 func (r *Registry) HasPersonal(typ string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.personal[typ]
+	return (*r.personal.Load())[typ]
 }
 
 // Lookup returns the Spec of a type and whether it is registered.
@@ -119,17 +130,13 @@ func (r *Registry) Lookup(typ string) (Spec, bool) {
 
 // lookup is Lookup sharing the registered Upcasters map, for reading only.
 func (r *Registry) lookup(typ string) (Spec, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	s, ok := r.specs[typ]
+	s, ok := (*r.specs.Load())[typ]
 	return s, ok
 }
 
 // Types returns the registered type names, sorted.
 func (r *Registry) Types() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return slices.Sorted(maps.Keys(r.specs))
+	return slices.Sorted(maps.Keys(*r.specs.Load()))
 }
 
 // CurrentSchema returns the current schema version of a type, 0 when it is
@@ -229,6 +236,9 @@ func (r *Registry) Decode(env Envelope) (any, error) {
 	// for an empty payload, must be refused first.
 	if b := bytes.TrimLeft(data, " \t\r\n"); len(b) == 0 || b[0] != '{' {
 		return nil, invalidf("decode event %s: %s data is not a json object", env.ID, env.Type)
+	}
+	if v, ok := decodeFast(s.Payload, data); ok {
+		return v, nil
 	}
 	p := reflect.New(s.Payload)
 	if err := json.Unmarshal(data, p.Interface()); err != nil {

@@ -148,7 +148,11 @@ func (d *DataKeys) directMultiLast(ctx context.Context, subjects []string) (valu
 	}
 	nc := d.js.Conn()
 	inbox := nc.NewRespInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	// The answer is at most a message per subject and one status, so a
+	// channel of that size never drops one; a synchronous subscription
+	// would allocate the client's default queue (64K messages) per call.
+	answers := make(chan *nats.Msg, len(subjects)+2)
+	sub, err := nc.ChanSubscribe(inbox, answers)
 	if err != nil {
 		return nil, false, unavailable(err)
 	}
@@ -158,7 +162,12 @@ func (d *DataKeys) directMultiLast(ctx context.Context, subjects []string) (valu
 	}
 	values = make(map[string][]byte, len(subjects))
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
+		var m *nats.Msg
+		select {
+		case m = <-answers:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		if err != nil {
 			if parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) && nc.IsConnected() {
 				// No answer at all on a live connection: a NATS user whose

@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"encoding/json"
 	"strconv"
 	"testing"
 
@@ -41,5 +42,23 @@ func TestCheckSubject_MatchesStoredSubject(t *testing.T) {
 	}
 	if err := checkSubject("auth.evt.acme.nope.x."+p, events.Envelope{Tenant: "acme", Aggregate: "nope", AggregateID: "x"}); err == nil {
 		t.Error("an unknown aggregate passed")
+	}
+}
+
+// TestProfileMembers_AttributesObject checks that the attributes a
+// profile accepts are exactly those that decode into a map of members
+// (any JSON object, nothing else), as when the check decoded them.
+func TestProfileMembers_AttributesObject(t *testing.T) {
+	t.Parallel()
+	for _, attrs := range []string{
+		`{}`, ` {"team":"blue"} `, `{"a":{"b":[1,null]},"a":2}`, "{\"\xff\":1}", `{"n":1e400}`,
+		`null`, `[]`, `"text"`, `1`, `{`, `{"a":1} x`, `{"a":1}{}`, `{"a":}`, `true`,
+	} {
+		var obj map[string]json.RawMessage
+		want := json.Unmarshal([]byte(attrs), &obj) == nil && obj != nil
+		_, err := profileMembers("", "", "", json.RawMessage(attrs))
+		if got := err == nil; got != want {
+			t.Errorf("attributes %q: accepted %v, want %v", attrs, got, want)
+		}
 	}
 }

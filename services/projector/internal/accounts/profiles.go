@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -39,18 +40,23 @@ type profileDelta struct {
 // user.profile_updated sets, as JSON values.
 func profileMembers(email, name, locale string, attributes json.RawMessage) (map[string]json.RawMessage, error) {
 	m := map[string]json.RawMessage{}
-	for k, v := range map[string]string{events.ProfileEmail: email, events.ProfileName: name, events.ProfileLocale: locale} {
-		if v != "" {
-			b, err := json.Marshal(v)
+	// An array, not a map literal: a replay calls this for every
+	// registration.
+	for _, member := range [...]struct{ name, value string }{
+		{events.ProfileEmail, email}, {events.ProfileName, name}, {events.ProfileLocale, locale},
+	} {
+		if member.value != "" {
+			b, err := json.Marshal(member.value)
 			if err != nil {
 				return nil, err
 			}
-			m[k] = b
+			m[member.name] = b
 		}
 	}
 	if len(attributes) > 0 {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(attributes, &obj); err != nil || obj == nil {
+		// What decoding it into a map of members would accept, without
+		// building the map: any valid JSON object.
+		if b := bytes.TrimLeft(attributes, " \t\r\n"); len(b) == 0 || b[0] != '{' || !json.Valid(attributes) {
 			return nil, fmt.Errorf("profile attributes are not a JSON object")
 		}
 		m[events.ProfileAttributes] = attributes
