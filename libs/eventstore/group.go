@@ -3,6 +3,8 @@ package eventstore
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -46,6 +48,55 @@ type grouper struct {
 
 	mu     sync.Mutex
 	queues map[string]*groupQueue
+
+	stats groupCounters
+}
+
+// groupCounters are the running totals behind GroupStats.
+type groupCounters struct {
+	batches, members, messages, failed atomic.Uint64
+	queued, inFlight                   atomic.Int64 // nanoseconds
+}
+
+// GroupStats are running totals of a Store's group commit since it was
+// made (ADR 0016), for metrics: the averages over an interval (members and
+// messages per merged batch, the wait of a member and the time a merged
+// batch is in flight) are the differences of two readings divided by the
+// difference in Batches or Members.
+type GroupStats struct {
+	// Batches counts the merged atomic batches sent, a group of one
+	// included.
+	Batches uint64
+	// Members counts the Appends those batches carried.
+	Members uint64
+	// Messages counts the messages those batches carried.
+	Messages uint64
+	// Failed counts the merged batches of several members that failed,
+	// after which every member published its own batch alone.
+	Failed uint64
+	// Queued is the time members spent queued before their merged batch
+	// was sent, summed over the members.
+	Queued time.Duration
+	// InFlight is the time merged batches spent between being sent and
+	// answered, summed over the batches.
+	InFlight time.Duration
+}
+
+// GroupStats returns the totals of the store's group commit; all zero
+// when group commit is off.
+func (s *Store) GroupStats() GroupStats {
+	if s.group == nil {
+		return GroupStats{}
+	}
+	c := &s.group.stats
+	return GroupStats{
+		Batches:  c.batches.Load(),
+		Members:  c.members.Load(),
+		Messages: c.messages.Load(),
+		Failed:   c.failed.Load(),
+		Queued:   time.Duration(c.queued.Load()),
+		InFlight: time.Duration(c.inFlight.Load()),
+	}
 }
 
 // groupQueue holds one stream's waiting batches; draining is true while a
@@ -60,6 +111,7 @@ type groupMember struct {
 	b      *batch
 	msgs   []*nats.Msg
 	result chan groupResult // buffered: the drainer never waits on a member
+	queued time.Time
 }
 
 // groupResult is what a merged publish did for one member: stored with
@@ -81,7 +133,7 @@ func newGrouper(s *Store, maxMessages int) *grouper {
 // the batch by itself: the merged batch failed, or ctx ended while the
 // batch was still queued (then nothing was sent for it).
 func (g *grouper) publish(ctx context.Context, b *batch, msgs []*nats.Msg) (seq uint64, alone bool, err error) {
-	m := &groupMember{b: b, msgs: msgs, result: make(chan groupResult, 1)}
+	m := &groupMember{b: b, msgs: msgs, result: make(chan groupResult, 1), queued: time.Now()}
 	g.mu.Lock()
 	q := g.queues[b.stream]
 	if q == nil {
@@ -168,11 +220,23 @@ func (g *grouper) commit(group []*groupMember) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.s.attemptTimeout)
 	defer cancel()
 	var msgs []*nats.Msg
+	sent := time.Now()
+	var queued time.Duration
 	for _, m := range group {
 		msgs = append(msgs, m.msgs...)
+		queued += sent.Sub(m.queued)
 	}
 	ack, err := jetstreamext.PublishMsgBatch(ctx, g.s.js, msgs,
 		jetstreamext.BatchFlowControl{AckFirst: false, AckTimeout: g.s.attemptTimeout})
+	c := &g.stats
+	c.batches.Add(1)
+	c.members.Add(uint64(len(group)))
+	c.messages.Add(uint64(len(msgs)))
+	c.queued.Add(int64(queued))
+	c.inFlight.Add(int64(time.Since(sent)))
+	if err != nil && len(group) > 1 {
+		c.failed.Add(1)
+	}
 	if err != nil {
 		for _, m := range group {
 			if len(group) == 1 {

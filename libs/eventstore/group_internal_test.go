@@ -64,7 +64,32 @@ func (f *groupFixture) registration(t *testing.T, name string, roles int) (*batc
 }
 
 func member(b *batch) *groupMember {
-	return &groupMember{b: b, msgs: b.messages(), result: make(chan groupResult, 1)}
+	return &groupMember{b: b, msgs: b.messages(), result: make(chan groupResult, 1), queued: time.Now()}
+}
+
+// commitCounted commits group and returns what the store's GroupStats
+// counted for it.
+func (f *groupFixture) commitCounted(group []*groupMember) GroupStats {
+	before := f.s.GroupStats()
+	f.s.group.commit(group)
+	after := f.s.GroupStats()
+	return GroupStats{
+		Batches: after.Batches - before.Batches, Members: after.Members - before.Members,
+		Messages: after.Messages - before.Messages, Failed: after.Failed - before.Failed,
+		Queued: after.Queued - before.Queued, InFlight: after.InFlight - before.InFlight,
+	}
+}
+
+// checkCounted compares the counts of got with want, and checks that time
+// was counted in flight and none was counted negative.
+func checkCounted(t *testing.T, got, want GroupStats) {
+	t.Helper()
+	if got.Batches != want.Batches || got.Members != want.Members || got.Messages != want.Messages || got.Failed != want.Failed {
+		t.Errorf("group stats %+v, want counts %+v", got, want)
+	}
+	if got.InFlight <= 0 || got.Queued < 0 {
+		t.Errorf("group stats %+v, want time in flight and no negative wait", got)
+	}
 }
 
 func TestGrouper_commit(t *testing.T) {
@@ -81,7 +106,12 @@ func TestGrouper_commit(t *testing.T) {
 			group = append(group, member(b))
 			users = append(users, user)
 		}
-		f.s.group.commit(group)
+		counted := f.commitCounted(group)
+		msgs := 0
+		for _, m := range group {
+			msgs += len(m.msgs)
+		}
+		checkCounted(t, counted, GroupStats{Batches: 1, Members: 4, Messages: uint64(msgs)})
 		batchIDs := map[string]bool{}
 		for i, m := range group {
 			r := <-m.result
@@ -120,7 +150,8 @@ func TestGrouper_commit(t *testing.T) {
 			t.Fatal(err)
 		}
 		group := []*groupMember{member(bob), member(stale), member(carl)}
-		f.s.group.commit(group)
+		counted := f.commitCounted(group)
+		checkCounted(t, counted, GroupStats{Batches: 1, Members: 3, Messages: uint64(len(bob.messages()) + len(stale.messages()) + len(carl.messages())), Failed: 1})
 		for i, m := range group {
 			if r := <-m.result; !r.alone {
 				t.Fatalf("member %d: %+v, want alone", i, r)
@@ -156,7 +187,9 @@ func TestGrouper_commit(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := member(stale)
-		f.s.group.commit([]*groupMember{m})
+		// A group of one that fails is no failed merge: its member is
+		// answered, not sent alone.
+		checkCounted(t, f.commitCounted([]*groupMember{m}), GroupStats{Batches: 1, Members: 1, Messages: uint64(len(m.msgs))})
 		r := <-m.result
 		var apiErr *jetstream.APIError
 		if r.alone || !errors.As(r.err, &apiErr) || apiErr.ErrorCode != codeWrongLastSeq {

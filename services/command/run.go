@@ -194,5 +194,11 @@ func newApp(ctx context.Context, js jetstream.JetStream, cfg Config, tel *teleme
 		_ = keys.Close()
 		return nil, nil, err
 	}
-	return a, func() { a.Close(); _ = keys.Close() }, nil
+	stopMetrics, err := app.ObserveGroupCommit(tel, store)
+	if err != nil {
+		a.Close()
+		_ = keys.Close()
+		return nil, nil, err
+	}
+	return a, func() { _ = stopMetrics(); a.Close(); _ = keys.Close() }, nil
 }

@@ -88,7 +88,7 @@ func BenchmarkCommandCPU(b *testing.B) {
 					wg     sync.WaitGroup
 					failed sync.Map
 				)
-				cpu0, out0 := processCPU(), env.JS.Conn().Stats().OutMsgs
+				cpu0, out0, group0 := processCPU(), env.JS.Conn().Stats().OutMsgs, env.Store.GroupStats()
 				b.ResetTimer()
 				start := time.Now()
 				for c := range clients {
@@ -104,12 +104,21 @@ func BenchmarkCommandCPU(b *testing.B) {
 				wg.Wait()
 				elapsed := time.Since(start)
 				b.StopTimer()
-				cpu, out := processCPU()-cpu0, env.JS.Conn().Stats().OutMsgs-out0
+				cpu, out, group := processCPU()-cpu0, env.JS.Conn().Stats().OutMsgs-out0, env.Store.GroupStats()
 				failed.Range(func(_, v any) bool { b.Fatal(v); return false })
 				total := float64(perClient * clients)
 				b.ReportMetric(total/elapsed.Seconds(), "cmd/s")
 				b.ReportMetric(float64(cpu.Microseconds())/total, "cpu-µs/op")
 				b.ReportMetric(float64(out)/total, "nats-msgs/op")
+				// What group commit made of the atomic batches: members per
+				// merged batch, and the time a command waited for the batch
+				// in flight before its own was sent (ADR 0016, ADR 0029).
+				if batches := group.Batches - group0.Batches; batches > 0 {
+					members := group.Members - group0.Members
+					b.ReportMetric(float64(members)/float64(batches), "members/batch")
+					b.ReportMetric(float64((group.Queued-group0.Queued).Microseconds())/float64(members), "queued-µs/member")
+					b.ReportMetric(float64((group.InFlight-group0.InFlight).Microseconds())/float64(batches), "in-flight-µs/batch")
+				}
 			})
 		}
 	}
