@@ -97,8 +97,9 @@ func BenchmarkComputeHash(b *testing.B) {
 // BenchmarkWritePath measures what a command does to each event it
 // writes: New (the payload's canonical JSON), then Chain (the hash) and
 // the stored body as json.Marshal writes it, or both at once with
-// ChainAppend, for a small payload (a role assignment) and a golden
-// user.registered.
+// ChainAppend, for a small payload (a role assignment), a golden
+// user.registered of schema 1 (two members in clear) and one as commands
+// write it (four members sealed).
 //
 //	go test -run '^$' -bench WritePath -benchmem
 func BenchmarkWritePath(b *testing.B) {
@@ -112,6 +113,9 @@ func BenchmarkWritePath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// A registration as a command writes it: username, its key, e-mail
+	// address and name sealed.
+	sealedReg := sealedRegistration(b)
 	for _, c := range []struct {
 		name string
 		typ  string
@@ -119,6 +123,7 @@ func BenchmarkWritePath(b *testing.B) {
 	}{
 		{"role", events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "reader"}},
 		{"registered", events.TypeUserRegistered, regData},
+		{"registered-sealed", events.TypeUserRegistered, sealedReg},
 	} {
 		b.Run(c.name+"/New", func(b *testing.B) {
 			b.ReportAllocs()
@@ -155,6 +160,28 @@ func BenchmarkWritePath(b *testing.B) {
 			}
 		})
 	}
+}
+
+// sealedRegistration returns the golden user.registered at schema 2 with
+// an e-mail address and a name sealed as well.
+func sealedRegistration(tb testing.TB) events.UserRegistered {
+	tb.Helper()
+	env, err := events.ParseEnvelope([]byte(mustGoldenBody(tb, "user.registered.v2.json")))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data, err := events.Decode(env)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := data.(events.UserRegistered)
+	k := mustDataKey(tb)
+	for member, p := range map[string]*events.Personal{"email": &reg.Email, "name": &reg.Name} {
+		if *p, err = k.Seal("Alice.Martin@example.com", events.PersonalAAD(env.Tenant, env.AggregateID, env.Type, member)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return reg
 }
 
 // BenchmarkDecode measures the decoding of the payloads of the golden

@@ -52,10 +52,11 @@ type Registry struct {
 	// specs is replaced, never changed, by Register: every event read
 	// looks its type up, from many workers at once, without a lock.
 	specs atomic.Pointer[map[string]Spec]
-	// personal holds the types whose payload has personal members,
-	// found once at registration: the write path asks about every
-	// event. Replaced with specs.
-	personal atomic.Pointer[map[string]bool]
+	// personal holds the personal members of the types whose payload has
+	// some, found once at registration: the write path asks about every
+	// event, and seals the members without reflecting on the type again.
+	// Replaced with specs.
+	personal atomic.Pointer[map[string][]personalField]
 }
 
 // NewRegistry returns an empty registry. Default holds the real types;
@@ -63,7 +64,7 @@ type Registry struct {
 func NewRegistry() *Registry {
 	r := &Registry{}
 	r.specs.Store(&map[string]Spec{})
-	r.personal.Store(&map[string]bool{})
+	r.personal.Store(&map[string][]personalField{})
 	return r
 }
 
@@ -101,13 +102,10 @@ func (r *Registry) Register(s Spec) error {
 	}
 	specs = maps.Clone(specs)
 	specs[s.Type] = s
-	for f := range s.Payload.Fields() {
-		if f.Type == personalType {
-			personal := maps.Clone(*r.personal.Load())
-			personal[s.Type] = true
-			r.personal.Store(&personal)
-			break
-		}
+	if fields := personalFields(s.Payload); len(fields) > 0 {
+		personal := maps.Clone(*r.personal.Load())
+		personal[s.Type] = fields
+		r.personal.Store(&personal)
 	}
 	r.specs.Store(&specs)
 	return nil
@@ -118,7 +116,7 @@ func (r *Registry) Register(s Spec) error {
 // the list: writers ask it of every event they seal or cache. It is false
 // for an unknown type.
 func (r *Registry) HasPersonal(typ string) bool {
-	return (*r.personal.Load())[typ]
+	return len((*r.personal.Load())[typ]) > 0
 }
 
 // Lookup returns the Spec of a type and whether it is registered.

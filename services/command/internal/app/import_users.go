@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -351,11 +350,9 @@ func (r *importRun) build(ctx context.Context, d *importDraft) (importUser, erro
 	// data key as a command's commit seals them.
 	codec := personalCodec{keys: r.e.dataKeys, known: d.dataKey}
 	for i, pe := range usr.Pending() {
-		data := pe.Data
-		if clearPersonal(data) {
-			if data, err = codec.Seal(ctx, r.tenant, usr.Kind(), d.userID, pe.Type, data); err != nil {
-				return importUser{}, err
-			}
+		data, err := codec.Seal(ctx, r.tenant, usr.Kind(), d.userID, pe.Type, pe.Data)
+		if err != nil {
+			return importUser{}, err
 		}
 		env, err := events.New(pe.Type, data, events.Meta{
 			ID: unitofwork.EventID(d.parts, i), Tenant: r.tenant, Aggregate: usr.Kind(), AggregateID: d.userID,
@@ -515,27 +512,3 @@ func (r *importRun) appendOne(ctx context.Context, u importUser) {
 // errImportStore is the reason of a line the event store did not take.
 var errImportStore = fault.New(fault.Unavailable, "store-unavailable",
 	"the event store did not take the line; import the file again with the same Idempotency-Key")
-
-var personalType = reflect.TypeFor[events.Personal]()
-
-// clearPersonal reports whether data, an event's payload, may hold a
-// personal member in clear (a top-level events.Personal field with a
-// legacy value), which personalCodec.Seal would seal. A line without a
-// profile has none (sealName sealed the name): its payload skips Seal's
-// round trip through JSON. A payload that is not a struct may.
-func clearPersonal(data any) bool {
-	v := reflect.ValueOf(data)
-	if v.Kind() != reflect.Struct {
-		return true
-	}
-	t := v.Type()
-	for i := range t.NumField() {
-		if f := t.Field(i); f.Type != personalType || !f.IsExported() {
-			continue
-		}
-		if _, clear := v.Field(i).Interface().(events.Personal).Legacy(); clear {
-			return true
-		}
-	}
-	return false
-}

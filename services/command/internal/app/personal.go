@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"reflect"
 
 	"github.com/authstream/authstream/libs/events"
 	"github.com/authstream/authstream/libs/eventstore"
@@ -111,7 +109,7 @@ func (c personalCodec) Open(ctx context.Context, envs []events.Envelope) ([]even
 	}
 	var out []events.Envelope
 	for i, env := range envs {
-		if env.Aggregate != events.AggregateUser || len(events.Default.PersonalMembers(env.Type)) == 0 {
+		if env.Aggregate != events.AggregateUser || !events.Default.HasPersonal(env.Type) {
 			if out != nil {
 				out = append(out, env)
 			}
@@ -132,61 +130,47 @@ func (c personalCodec) Open(ctx context.Context, envs []events.Envelope) ([]even
 	return out, nil
 }
 
+// Seal seals, under the user's data key, the members of data recorded in
+// clear, with the AAD of their user, type and member
+// (events.PersonalAAD); the key is made at the first such member if the
+// user has none. Data with none in clear is returned as it is, and no key
+// is read. It answers domain.ErrUserDeleted for an erased user.
 func (c personalCodec) Seal(ctx context.Context, tenant, aggregate, id, typ string, data any) (any, error) {
 	if aggregate != events.AggregateUser || !events.Default.HasPersonal(typ) {
 		return data, nil
 	}
-	members := events.Default.PersonalMembers(typ)
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "seal personal members")
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "seal personal members")
-	}
-	var dk *events.DataKey
-	sealed := false
-	for _, name := range members {
-		var p events.Personal
-		if json.Unmarshal(m[name], &p) != nil {
-			continue // absent
-		}
-		v, ok := p.Legacy()
-		if !ok {
-			continue
-		}
-		if dk == nil && c.known != nil {
-			dk = c.known
-		}
+	dk := c.known
+	var sealErr error // what the sealing itself answered, as it is
+	out, err := events.SealPersonal(typ, data, func(member, value string) (events.Personal, error) {
 		if dk == nil {
-			if c.keys == nil {
-				return nil, errNoDataKeys
-			}
-			if dk, err = c.keys.Ensure(ctx, tenant, id); err != nil {
-				if errors.Is(err, events.ErrErased) {
-					return nil, domain.ErrUserDeleted
-				}
-				return nil, err
+			if dk, sealErr = c.dataKey(ctx, tenant, id); sealErr != nil {
+				return events.Personal{}, sealErr
 			}
 		}
-		if p, err = dk.Seal(v, events.PersonalAAD(tenant, id, typ, name)); err != nil {
-			return nil, fault.Wrap(fault.Internal, err, "seal personal members")
+		p, err := dk.Seal(value, events.PersonalAAD(tenant, id, typ, member))
+		if err != nil {
+			sealErr = fault.Wrap(fault.Internal, err, "seal personal members")
 		}
-		if m[name], err = json.Marshal(p); err != nil {
-			return nil, fault.Wrap(fault.Internal, err, "seal personal members")
-		}
-		sealed = true
-	}
-	if !sealed {
-		return data, nil
-	}
-	if raw, err = json.Marshal(m); err != nil {
+		return p, sealErr
+	})
+	switch {
+	case sealErr != nil:
+		return nil, sealErr
+	case err != nil: // data is not the payload of typ
 		return nil, fault.Wrap(fault.Internal, err, "seal personal members")
 	}
-	out := reflect.New(reflect.TypeOf(data))
-	if err := json.Unmarshal(raw, out.Interface()); err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "seal personal members")
+	return out, nil
+}
+
+// dataKey returns the data key of the user id, made now if they have
+// none; domain.ErrUserDeleted when it was destroyed.
+func (c personalCodec) dataKey(ctx context.Context, tenant, id string) (*events.DataKey, error) {
+	if c.keys == nil {
+		return nil, errNoDataKeys
 	}
-	return out.Elem().Interface(), nil
+	dk, err := c.keys.Ensure(ctx, tenant, id)
+	if errors.Is(err, events.ErrErased) {
+		return nil, domain.ErrUserDeleted
+	}
+	return dk, err
 }
