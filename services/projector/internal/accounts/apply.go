@@ -409,11 +409,19 @@ func newStatements(s string) statements {
 		// Users of the database deleted by a run ($1-$3: tenant, id,
 		// position) whose username key a registration earlier in the run
 		// ($4-$6: tenant, key, position) took: none, or the run is refused.
+		// The deleted users' keys are read first, one primary-key probe
+		// each, and only then matched with the registrations (OFFSET 0
+		// keeps the planner from merging the two): joined the other way,
+		// on the tenant alone, every pair of a registration and a later
+		// delete of its tenant cost a probe of the username index.
 		checkDeletedKeys: q(`SELECT readmodel_expect_rows(
-			(SELECT count(*) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(t, u, at)
-				JOIN %[1]s.users u ON u.tenant_id = d.t AND u.user_id = d.u
+			(SELECT count(*) FROM (
+				SELECT d.t, u.username_key AS k, d.at
+				  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(t, u, at)
+				  JOIN %[1]s.users u ON u.tenant_id = d.t AND u.user_id = d.u
+				OFFSET 0) AS dk
 				JOIN unnest($4::text[], $5::text[], $6::bigint[]) AS r(t, k, at)
-					ON r.t = d.t AND r.k = u.username_key AND r.at < d.at),
+					ON r.t = dk.t AND r.k = dk.k AND r.at < dk.at),
 			0, 'register users')`),
 		// The profile: (profile - removed) || set, when the patch has one
 		// (x.ps not NULL); see profiles.go.
