@@ -204,6 +204,11 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 		r.add(p.registered)
 		b.Queue(t.sql.checkDeletedKeys, d.tenant, d.value, d.at, r.tenant, r.value, r.at)
 	}
+	// A deleted user's assignments go with it (user_roles has no foreign
+	// key to cascade the delete: see the assignments below).
+	if len(du[0])+len(de[0]) > 0 {
+		b.Queue(t.sql.deleteUserRoles, append(du[0][:len(du[0]):len(du[0])], de[0]...), append(du[1][:len(du[1]):len(du[1])], de[1]...))
+	}
 	if len(du[0]) > 0 {
 		add("delete users", len(du[0]), t.sql.deleteUsers, du[0], du[1])
 	}
@@ -279,6 +284,10 @@ func (t *Tables) queue(b *pgx.Batch, p *plan) {
 		add("unassign roles", -1, t.sql.unassign, off[0], off[1], off[2])
 	}
 	if len(on[0]) > 0 {
+		// user_roles has no foreign key to users (migration 0010): every
+		// assignment also moves its user's version, so the run either
+		// inserted the user or updates its row with the exact count
+		// checked above, and a missing user refuses the run there.
 		add("assign roles", -1, t.sql.assign, on[0], on[1], on[2])
 	}
 
@@ -374,6 +383,7 @@ type statements struct {
 	checkFree, checkDeletedKeys  string
 	upsertRoles                  string
 	unassign, assign             string
+	deleteUserRoles              string
 	knownTenants                 string
 	clients                      clientStatements
 	webhooks                     webhookStatements
@@ -409,11 +419,19 @@ func newStatements(s string) statements {
 		// Users of the database deleted by a run ($1-$3: tenant, id,
 		// position) whose username key a registration earlier in the run
 		// ($4-$6: tenant, key, position) took: none, or the run is refused.
+		// The deleted users' keys are read first, one primary-key probe
+		// each, and only then matched with the registrations (OFFSET 0
+		// keeps the planner from merging the two): joined the other way,
+		// on the tenant alone, every pair of a registration and a later
+		// delete of its tenant cost a probe of the username index.
 		checkDeletedKeys: q(`SELECT readmodel_expect_rows(
-			(SELECT count(*) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(t, u, at)
-				JOIN %[1]s.users u ON u.tenant_id = d.t AND u.user_id = d.u
+			(SELECT count(*) FROM (
+				SELECT d.t, u.username_key AS k, d.at
+				  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(t, u, at)
+				  JOIN %[1]s.users u ON u.tenant_id = d.t AND u.user_id = d.u
+				OFFSET 0) AS dk
 				JOIN unnest($4::text[], $5::text[], $6::bigint[]) AS r(t, k, at)
-					ON r.t = d.t AND r.k = u.username_key AND r.at < d.at),
+					ON r.t = dk.t AND r.k = dk.k AND r.at < dk.at),
 			0, 'register users')`),
 		// The profile: (profile - removed) || set, when the patch has one
 		// (x.ps not NULL); see profiles.go.
@@ -441,6 +459,8 @@ func newStatements(s string) statements {
 			WHERE r.tenant_id = x.t AND r.user_id = x.u AND r.role = x.r`),
 		assign: q(`INSERT INTO %s.user_roles (tenant_id, user_id, role)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`),
+		deleteUserRoles: q(`DELETE FROM %s.user_roles r USING unnest($1::text[], $2::text[]) AS x(t, u)
+			WHERE r.tenant_id = x.t AND r.user_id = x.u`),
 		knownTenants: q(`SELECT tenant_id FROM %s.tenants WHERE tenant_id = ANY($1::text[])`),
 		clients:      newClientStatements(s),
 		webhooks:     newWebhookStatements(s),

@@ -486,7 +486,7 @@ func (a *roleAssignments) set(k assignKey, on bool) {
 }
 
 // drop forgets the run's changes of a holder that the run deletes: the
-// delete cascades to its rows, and the run's changes would outlive it.
+// delete takes its rows with it, and the run's changes would outlive it.
 func (a *roleAssignments) drop(tenant, holder string) {
 	h := assignKey{tenant: tenant, holder: holder}
 	for _, k := range a.byHolder[h] {

@@ -734,3 +734,69 @@ func poisonSome(tb testing.TB, g *projectortest.Gen, envs []events.Envelope) []e
 	}
 	return out
 }
+
+// TestTables_Apply_AssignmentNeedsItsUser: user_roles has no foreign key
+// to users; a role assigned to a user that does not exist is refused all
+// the same (the assignment moves the user's version, which needs the
+// row), whether the user never existed or a delete of the same batch took
+// it, and a delete takes the user's assignments with it.
+func TestTables_Apply_AssignmentNeedsItsUser(t *testing.T) {
+	t.Parallel()
+	pool := projectortest.MustPool(t)
+	projectortest.MustScratch(t, pool, "assignees")
+	tables, err := accounts.New("assignees")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := projectortest.NewGen(5, "delta")
+	ann, bob := events.NewID(), events.NewID()
+	register := func(id, name string) events.Envelope {
+		return g.Envelope(t, "delta", events.AggregateUser, id, events.TypeUserRegistered,
+			events.UserRegistered{Username: events.LegacyPersonal(name), UsernameKey: events.LegacyPersonal(name), Credential: g.Sealed()})
+	}
+	assign := func(id string) events.Envelope {
+		return g.Envelope(t, "delta", events.AggregateUser, id, events.TypeUserRoleAssigned, events.UserRoleAssigned{Role: "editor"})
+	}
+	created := g.Envelope(t, "delta", events.AggregateTenant, "delta", events.TypeTenantCreated, events.TenantCreated{Name: "Delta"})
+	evs := projectortest.Stored(1, created, register(ann, "ann"), assign(ann), register(bob, "bob"), assign(bob),
+		assign(events.NewID()),
+		g.Envelope(t, "delta", events.AggregateUser, ann, events.TypeUserDeleted, events.UserDeleted{}))
+	if bad := mustApplyEach(t, pool, tables, evs[:5]); len(bad) != 0 {
+		t.Fatalf("valid events refused: %v", bad)
+	}
+	// One batch: an assignment to a user that never existed, then a
+	// delete: the first is refused, the events before it applied.
+	tx, err := pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	n, err := tables.Apply(context.Background(), tx, evs[5:])
+	var evErr *accounts.EventError
+	if !errors.As(err, &evErr) || n != 0 || evErr.Index != 0 {
+		t.Fatalf("assignment to a missing user: applied %d, err %v", n, err)
+	}
+	if n, err := tables.Apply(context.Background(), tx, evs[6:]); err != nil || n != 1 {
+		t.Fatalf("delete: applied %d, err %v", n, err)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := projectortest.Count(t, pool, `SELECT count(*) FROM assignees.user_roles WHERE user_id = $1`, ann); got != 0 {
+		t.Fatalf("assignments of the deleted user: %d", got)
+	}
+	if got := projectortest.Count(t, pool, `SELECT count(*) FROM assignees.user_roles WHERE user_id = $1`, bob); got != 1 {
+		t.Fatalf("assignments of the other user: %d", got)
+	}
+	// A delete and an assignment of the same user in one batch: the
+	// assignment finds no user.
+	again := projectortest.Stored(8, assign(bob), g.Envelope(t, "delta", events.AggregateUser, bob, events.TypeUserDeleted, events.UserDeleted{}), assign(bob))
+	tx2, err := pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx2.Rollback(context.Background())
+	if n, err := tables.Apply(context.Background(), tx2, again); !errors.As(err, &evErr) || n != 2 {
+		t.Fatalf("assignment after the delete in one batch: applied %d, err %v", n, err)
+	}
+}

@@ -131,7 +131,7 @@ func TestApplyBatch_Erasure(t *testing.T) {
 	// erasure, in one batch or event by event.
 	for _, oneByOne := range []bool{false, true} {
 		fresh := &applier{pool: pool, ap: postgres.NewApplier(keys), seq: a.seq}
-		_, _ = pool.Exec(context.Background(), `DELETE FROM users WHERE tenant_id = 'gamma'`)
+		_, _ = pool.Exec(context.Background(), `DELETE FROM user_roles WHERE tenant_id = 'gamma'; DELETE FROM users WHERE tenant_id = 'gamma'`)
 		if oneByOne {
 			for _, e := range []events.Envelope{annReg, annRole, erased} {
 				fresh.apply(t, e)

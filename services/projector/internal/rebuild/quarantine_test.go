@@ -24,6 +24,7 @@ func damage(t *testing.T, h *harness, tenant string) events.Envelope {
 	if _, err := h.pool.Exec(ctx, `DROP TABLE IF EXISTS saved; CREATE TABLE saved AS SELECT * FROM rm_accounts_1.users WHERE tenant_id = '`+tenant+`' AND user_id = '`+user+`';
 		CREATE TABLE IF NOT EXISTS saved_roles AS SELECT * FROM rm_accounts_1.user_roles WHERE false;
 		TRUNCATE saved_roles; INSERT INTO saved_roles SELECT * FROM rm_accounts_1.user_roles WHERE tenant_id = '`+tenant+`' AND user_id = '`+user+`';
+		DELETE FROM rm_accounts_1.user_roles WHERE tenant_id = '`+tenant+`' AND user_id = '`+user+`';
 		DELETE FROM rm_accounts_1.users WHERE tenant_id = '`+tenant+`' AND user_id = '`+user+`'`); err != nil {
 		t.Fatal(err)
 	}

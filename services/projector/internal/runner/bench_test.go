@@ -169,6 +169,7 @@ func benchReplayOf(b *testing.B, rb replayBench) {
 
 	var total, sickTime, cpu, pgCPU time.Duration
 	commits, pgOK := 0, true
+	var wal float64
 	for b.Loop() {
 		b.StopTimer()
 		pool := projectortest.MustPool(b)
@@ -183,6 +184,7 @@ func benchReplayOf(b *testing.B, rb replayBench) {
 		w := newCommitWatch(heads)
 		d.OnCommit = w.onCommit
 		stopProfile := profileCPU(b)
+		startWAL := walPosition(b, pool)
 		start, startCPU := time.Now(), processCPU(b)
 		b.StartTimer()
 		_, stop := projectortest.StartSupervisor(b, d)
@@ -198,6 +200,7 @@ func benchReplayOf(b *testing.B, rb replayBench) {
 		w.mu.Lock()
 		sickTime += w.reached[sick].Sub(start)
 		w.mu.Unlock()
+		wal += walSince(b, pool, startWAL)
 		backendCPU, backendOK := backendsCPU(b, pool)
 		pgCPU += backendCPU
 		pgOK = pgOK && backendOK
@@ -232,6 +235,29 @@ func benchReplayOf(b *testing.B, rb replayBench) {
 	if pgOK {
 		b.ReportMetric(float64(pgCPU.Microseconds())/float64(n*b.N), "pg-cpu-µs/event")
 	}
+	// The server's WAL position is shared by every database on it: the
+	// figure includes what other clients wrote meanwhile.
+	b.ReportMetric(wal/float64(n*b.N), "wal-B/event")
+}
+
+// walPosition returns the server's current WAL position.
+func walPosition(tb testing.TB, pool *pgxpool.Pool) string {
+	tb.Helper()
+	var lsn string
+	if err := pool.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		tb.Fatal(err)
+	}
+	return lsn
+}
+
+// walSince returns the bytes of WAL the server wrote since position from.
+func walSince(tb testing.TB, pool *pgxpool.Pool, from string) float64 {
+	tb.Helper()
+	var n float64
+	if err := pool.QueryRow(context.Background(), `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)`, from).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
 
 // backendsCPU returns the CPU time used so far by the PostgreSQL backends
