@@ -266,8 +266,8 @@ func (j *Jobs) run(s *jobState) {
 	s.job.QuarantinedTenants = quarantined
 	s.job.Applied = s.job.Total
 	s.job.CaughtUp = s.job.Partitions
-	if secs := now.Sub(s.job.StartedAt).Seconds(); s.job.Kind != KindFull && secs > 0 {
-		s.job.Rate = float64(s.job.Total) / secs
+	if r, ok := s.finalRate(now); ok {
+		s.job.Rate = r
 	}
 	log.InfoContext(ctx, "projection rebuild job succeeded", "generation", s.job.Generation, "events", s.job.Total,
 		"quarantined_tenants", quarantined)
@@ -394,6 +394,22 @@ func (j *Jobs) runSince(ctx context.Context, s *jobState) error {
 		},
 	})
 	return err
+}
+
+// finalRate is the rate a job that succeeded at now reports: a full
+// rebuild's over the span it counted from its first sample of the stream
+// (refresh), so that a job shorter than the spacing of its progress counts
+// still finishes with one; other kinds' over their whole run. ok is false
+// when there is nothing to divide.
+func (s *jobState) finalRate(now time.Time) (rate float64, ok bool) {
+	if s.job.Kind != KindFull {
+		secs := now.Sub(s.job.StartedAt).Seconds()
+		return float64(s.job.Total) / secs, secs > 0
+	}
+	if !s.baseSeen || s.job.Total < s.base || !now.After(s.baseAt) {
+		return 0, false
+	}
+	return float64(s.job.Total-s.base) / now.Sub(s.baseAt).Seconds(), true
 }
 
 // refresh refreshes a full rebuild's Applied, Total, Rate and ETASeconds.
