@@ -572,22 +572,7 @@ func appendString[S []byte | string](dst []byte, s S) []byte {
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
+			dst = appendEscapedASCII(dst, b)
 			i++
 			start = i
 			continue
@@ -676,4 +661,28 @@ func (e *Envelope) appendCanonical(dst []byte, hash string, data []byte) ([]byte
 	dst = append(dst, `,"version":`...)
 	dst = strconv.AppendUint(dst, e.Version, 10)
 	return append(dst, '}'), nil
+}
+
+// appendEscapedASCII appends the escape both encoders write for an ASCII
+// byte that may not stand as itself in a JSON string: the short forms of
+// '"', '\\', \b, \f, \n, \r and \t, \u00XX for any other (the
+// control characters, and the HTML characters where the caller escapes
+// them).
+func appendEscapedASCII(dst []byte, b byte) []byte {
+	switch b {
+	case '\\', '"':
+		return append(dst, '\\', b)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	default:
+		return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+	}
 }
