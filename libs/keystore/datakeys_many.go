@@ -41,19 +41,7 @@ const multiGetMax = 1024
 // answer otherwise. A server without batched gets is read one user at a
 // time.
 func (d *DataKeys) DataKeysOf(ctx context.Context, users []UserRef) (map[UserRef]KeyRead, error) {
-	out := make(map[UserRef]KeyRead, len(users))
-	var want []UserRef
-	for _, u := range users {
-		if _, ok := out[u]; ok {
-			continue
-		}
-		if !events.ValidToken(u.Tenant) || !events.ValidToken(u.UserID) {
-			out[u] = KeyRead{Err: fmt.Errorf("data key of %s/%s: %w", u.Tenant, u.UserID, events.ErrNoDataKey)}
-			continue
-		}
-		out[u] = KeyRead{} // placeholder: answered below
-		want = append(want, u)
-	}
+	out, want := distinctValid(users)
 	for len(want) > 0 {
 		n := min(len(want), multiGetMax)
 		if err := d.multiGet(ctx, want[:n], out); err != nil {
@@ -214,4 +202,25 @@ func (d *DataKeys) apiPrefix() string {
 	default:
 		return o.APIPrefix + "."
 	}
+}
+
+// distinctValid returns the answers of a read or creation of users' keys
+// as far as they are known before any request: an ErrNoDataKey for an
+// invalid id, a placeholder for every other user, each once; want lists
+// the latter in order.
+func distinctValid(users []UserRef) (out map[UserRef]KeyRead, want []UserRef) {
+	out = make(map[UserRef]KeyRead, len(users))
+	want = make([]UserRef, 0, len(users))
+	for _, u := range users {
+		if _, ok := out[u]; ok {
+			continue
+		}
+		if !events.ValidToken(u.Tenant) || !events.ValidToken(u.UserID) {
+			out[u] = KeyRead{Err: fmt.Errorf("data key of %s/%s: %w", u.Tenant, u.UserID, events.ErrNoDataKey)}
+			continue
+		}
+		out[u] = KeyRead{} // placeholder: answered below
+		want = append(want, u)
+	}
+	return out, want
 }

@@ -31,19 +31,7 @@ const ensureNewWindow = 512
 // events.ErrNoDataKey, a store that did not answer a fault.Unavailable.
 // Every user of users has an answer.
 func (d *DataKeys) EnsureNewMany(ctx context.Context, users []UserRef) map[UserRef]KeyRead {
-	out := make(map[UserRef]KeyRead, len(users))
-	want := make([]UserRef, 0, len(users))
-	for _, u := range users {
-		if _, ok := out[u]; ok {
-			continue
-		}
-		if !events.ValidToken(u.Tenant) || !events.ValidToken(u.UserID) {
-			out[u] = KeyRead{Err: fmt.Errorf("data key of %s/%s: %w", u.Tenant, u.UserID, events.ErrNoDataKey)}
-			continue
-		}
-		out[u] = KeyRead{} // placeholder: answered below
-		want = append(want, u)
-	}
+	out, want := distinctValid(users)
 	var exists []UserRef
 	for len(want) > 0 {
 		n := min(len(want), ensureNewWindow)
